@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander';
+import { registerAuthorize } from './authorize.js';
+import { registerConfigValidate } from './config-validate.js';
+import { CliError, EXIT, processIo, type Io } from './output.js';
+
+export const VERSION = '0.1.0';
+
+/** Builds the command tree. Each command lives in its own file and registers itself. */
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command('gatehouse')
+    .description('Authenticates MQTT devices by X.509 certificate and authorizes every MQTT action (Greengrass client device auth compatible).')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .exitOverride();
+  const config = program.command('config').description('work with configuration files').exitOverride();
+  registerConfigValidate(config, io, setExit);
+  registerAuthorize(program, io, setExit);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+  return program;
+}
+
+/** Runs the CLI and returns the exit status instead of exiting (tests call this). */
+export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
+  let exit: number = EXIT.OK;
+  const program = buildProgram(io, (code) => {
+    exit = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exit;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successes; every other parse problem is a usage error.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
+    }
+    if (e instanceof CliError) {
+      io.err(`error ${e.code}: ${e.message}${e.fix ? `\n    fix: ${e.fix}` : ''}`);
+      return e.exitCode;
+    }
+    io.err(`error INTERNAL: ${(e as Error).stack ?? String(e)}`);
+    return 70;
+  }
+}

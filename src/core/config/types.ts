@@ -1,0 +1,100 @@
+/**
+ * The validated configuration, with every default filled in.
+ *
+ * The component sections (`deviceGroups`, `certificates`, `performance`, `security`,
+ * `metrics`, `certificateAuthority`, `startupTimeoutSeconds`) are the Greengrass client
+ * device auth configuration object (v2.5.0). `gatehouse` holds Gatehouse's own settings.
+ */
+
+export type Effect = 'ALLOW' | 'DENY';
+
+export interface StatementConfig {
+  readonly statementDescription?: string;
+  readonly effect: Effect;
+  readonly operations: readonly string[];
+  readonly resources: readonly string[];
+}
+
+export interface GroupDefinition {
+  readonly selectionRule: string;
+  readonly policyName: string;
+}
+
+export interface DeviceGroupsConfig {
+  readonly formatVersion: '2021-03-05';
+  readonly definitions: Readonly<Record<string, GroupDefinition>>;
+  readonly policies: Readonly<Record<string, Readonly<Record<string, StatementConfig>>>>;
+}
+
+export type CaType = 'RSA_2048' | 'ECDSA_P256';
+
+export interface CertificatesConfig {
+  readonly serverCertificateValiditySeconds: number;
+  readonly clientCertificateValiditySeconds: number;
+  readonly disableCertificateRotation: boolean;
+}
+
+export interface PerformanceConfig {
+  readonly maxActiveAuthTokens: number;
+  readonly cloudRequestQueueSize: number;
+  readonly maxConcurrentCloudRequests: number;
+}
+
+export interface CertificateAuthorityConfig {
+  readonly certificateUri?: string;
+  readonly certificateChainUri?: string;
+  readonly privateKeyUri?: string;
+  /** Key type of the managed CA. Gatehouse's default is ECDSA_P256 (the reference's is RSA_2048). */
+  readonly caType: CaType;
+}
+
+export interface SecurityConfig {
+  readonly clientDeviceTrustDurationMinutes: number;
+}
+
+export interface MetricsConfig {
+  readonly disableMetrics: boolean;
+  readonly aggregatePeriodSeconds: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface GatehouseSection {
+  /** Data directory; undefined means the documented default (chosen outside the core). */
+  readonly dataDir?: string;
+  /** Extra host names and addresses for the broker's server certificate. */
+  readonly hostAddresses: readonly string[];
+  readonly detectInterfaceAddresses: boolean;
+  readonly watchConfig: boolean;
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    readonly websocket: {
+      readonly enabled: boolean;
+      readonly host: string;
+      readonly port: number;
+      readonly path: string;
+    };
+  };
+  readonly api: {
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly port: number;
+    readonly socketPath?: string;
+    readonly bodyLimitBytes: number;
+  };
+  readonly logging: {
+    readonly level: LogLevel;
+  };
+}
+
+export interface GatehouseConfig {
+  readonly deviceGroups: DeviceGroupsConfig;
+  readonly certificates: CertificatesConfig;
+  readonly performance: PerformanceConfig;
+  readonly certificateAuthority: CertificateAuthorityConfig;
+  readonly security: SecurityConfig;
+  readonly metrics: MetricsConfig;
+  readonly startupTimeoutSeconds: number;
+  readonly gatehouse: GatehouseSection;
+}

@@ -1,0 +1,346 @@
+import type { ConfigError, ConfigWarning } from '../errors.js';
+import { parseResourcePattern, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, splitResource, validNameChars, type Operation } from '../policy/request.js';
+import { parseRule, RuleSyntaxError } from '../rules/parse.js';
+import { Checker, isPlainObject, typeName } from './check.js';
+import type { PathSegment } from './path.js';
+import { closest, didYouMean } from './suggest.js';
+import type {
+  CaType, CertificateAuthorityConfig, DeviceGroupsConfig, Effect, GatehouseConfig, GatehouseSection, GroupDefinition, LogLevel, StatementConfig,
+} from './types.js';
+
+export type ValidationResult =
+  | { readonly ok: true; readonly config: GatehouseConfig; readonly warnings: readonly ConfigWarning[] }
+  | { readonly ok: false; readonly errors: readonly ConfigError[]; readonly warnings: readonly ConfigWarning[] };
+
+const TOP_LEVEL = [
+  'deviceGroups', 'certificates', 'performance', 'certificateAuthority', 'security', 'metrics', 'startupTimeoutSeconds',
+  'ca_type', 'gatehouse',
+] as const;
+
+export const FORMAT_VERSION = '2021-03-05';
+const INT_MAX = 2147483647;
+
+/**
+ * Validates a parsed configuration document (the result of JSON or YAML parsing) and
+ * fills in defaults. Every problem is reported, each with a code, a path and a fix.
+ */
+export function validateConfig(doc: unknown): ValidationResult {
+  const ck = new Checker();
+  if (doc === undefined || doc === null) doc = {};
+  if (!isPlainObject(doc)) {
+    ck.error('CONFIG_NOT_AN_OBJECT', [], `the configuration must be an object (a mapping), found ${typeName(doc)}`,
+      'start from examples/gatehouse.yaml');
+    return { ok: false, errors: ck.errors, warnings: ck.warnings };
+  }
+  const top = ck.fields(doc, [], TOP_LEVEL, true) ?? {};
+
+  const deviceGroups = checkDeviceGroups(ck, top['deviceGroups']);
+
+  const certs = ck.fields(top['certificates'], ['certificates'],
+    ['serverCertificateValiditySeconds', 'clientCertificateValiditySeconds', 'disableCertificateRotation'], true) ?? {};
+  const certificates = {
+    serverCertificateValiditySeconds: ck.int(certs['serverCertificateValiditySeconds'], ['certificates', 'serverCertificateValiditySeconds'], 604800, 172800, 864000),
+    clientCertificateValiditySeconds: ck.int(certs['clientCertificateValiditySeconds'], ['certificates', 'clientCertificateValiditySeconds'], 604800, 60, 864000),
+    disableCertificateRotation: ck.bool(certs['disableCertificateRotation'], ['certificates', 'disableCertificateRotation'], false),
+  };
+
+  const perf = ck.fields(top['performance'], ['performance'], ['maxActiveAuthTokens', 'cloudRequestQueueSize', 'maxConcurrentCloudRequests'], true) ?? {};
+  const performance = {
+    maxActiveAuthTokens: ck.int(perf['maxActiveAuthTokens'], ['performance', 'maxActiveAuthTokens'], 2500, 1, 2147483646),
+    cloudRequestQueueSize: ck.int(perf['cloudRequestQueueSize'], ['performance', 'cloudRequestQueueSize'], 100, 1, INT_MAX),
+    maxConcurrentCloudRequests: ck.int(perf['maxConcurrentCloudRequests'], ['performance', 'maxConcurrentCloudRequests'], 1, 1, INT_MAX),
+  };
+
+  const certificateAuthority = checkCertificateAuthority(ck, top['certificateAuthority'], top['ca_type']);
+
+  const sec = ck.fields(top['security'], ['security'], ['clientDeviceTrustDurationMinutes'], true) ?? {};
+  const security = {
+    clientDeviceTrustDurationMinutes: ck.int(sec['clientDeviceTrustDurationMinutes'], ['security', 'clientDeviceTrustDurationMinutes'], 1, 1, INT_MAX),
+  };
+
+  const met = ck.fields(top['metrics'], ['metrics'], ['disableMetrics', 'aggregatePeriodSeconds'], true) ?? {};
+  const metrics = {
+    disableMetrics: ck.bool(met['disableMetrics'], ['metrics', 'disableMetrics'], false),
+    aggregatePeriodSeconds: ck.int(met['aggregatePeriodSeconds'], ['metrics', 'aggregatePeriodSeconds'], 3600, 1, INT_MAX),
+  };
+
+  const startupTimeoutSeconds = ck.int(top['startupTimeoutSeconds'], ['startupTimeoutSeconds'], 120, 1, 86400);
+  const gatehouse = checkGatehouse(ck, top['gatehouse']);
+
+  if (ck.errors.length > 0) return { ok: false, errors: ck.errors, warnings: ck.warnings };
+  const config: GatehouseConfig = {
+    deviceGroups, certificates, performance, certificateAuthority, security, metrics, startupTimeoutSeconds, gatehouse,
+  };
+  return { ok: true, config: deepFreeze(config), warnings: ck.warnings };
+}
+
+function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
+  const path = ['deviceGroups'];
+  const dg = ck.fields(value, path, ['formatVersion', 'definitions', 'policies'], true) ?? {};
+  const fv = dg['formatVersion'];
+  if (fv !== undefined && fv !== FORMAT_VERSION) {
+    ck.error('CONFIG_FORMAT_VERSION', [...path, 'formatVersion'], `unsupported format version ${typeof fv === 'string' ? `\`${fv}\`` : typeName(fv)}`,
+      `use \`${FORMAT_VERSION}\` (the only version) or leave it out`);
+  }
+
+  const policies: Record<string, Record<string, StatementConfig>> = {};
+  for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
+    const ppath = [...path, 'policies', policyName];
+    const statements: Record<string, StatementConfig> = {};
+    for (const [stmtName, stmtValue] of ck.named(policyValue, ppath, 'statements')) {
+      const st = checkStatement(ck, stmtValue, [...ppath, stmtName]);
+      if (st) statements[stmtName] = st;
+    }
+    policies[policyName] = statements;
+  }
+
+  const definitions: Record<string, GroupDefinition> = {};
+  const used = new Set<string>();
+  for (const [groupName, groupValue] of ck.named(dg['definitions'], [...path, 'definitions'], 'groups')) {
+    const gpath = [...path, 'definitions', groupName];
+    const g = ck.fields(groupValue, gpath, ['selectionRule', 'policyName'], true);
+    if (!g) continue;
+    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`');
+    const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
+    if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule']);
+    if (policyName !== undefined) {
+      used.add(policyName);
+      if (!Object.hasOwn(policies, policyName)) {
+        const names = Object.keys(policies);
+        ck.error('CONFIG_POLICY_NOT_FOUND', [...gpath, 'policyName'], `policy \`${policyName}\` is not defined under \`deviceGroups.policies\``,
+          didYouMean(policyName, names) ?? (names.length ? `define it, or use one of ${names.map((n) => `\`${n}\``).join(', ')}` : 'define it under `deviceGroups.policies`'));
+      }
+    }
+    if (rule !== undefined && policyName !== undefined) definitions[groupName] = { selectionRule: rule, policyName };
+  }
+  for (const name of Object.keys(policies)) {
+    if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
+  }
+  return { formatVersion: FORMAT_VERSION, definitions, policies };
+}
+
+function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string): string | undefined {
+  if (value === undefined || value === null) {
+    ck.error('CONFIG_MISSING_KEY', path, `\`${String(path.at(-1))}\` is required`, `add ${what}`);
+    return undefined;
+  }
+  return ck.string(value, path, { nonBlank: true });
+}
+
+function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
+  try {
+    parseRule(rule);
+  } catch (e) {
+    if (!(e instanceof RuleSyntaxError)) throw e;
+    const at = e.line > 1 ? `line ${e.line}, column ${e.column}` : `column ${e.column}`;
+    ck.error(e.code, path, `${e.message} at ${at} of \`${rule}\``, e.fix);
+  }
+}
+
+const EFFECTS: readonly Effect[] = ['ALLOW', 'DENY'];
+
+function checkStatement(ck: Checker, value: unknown, path: PathSegment[]): StatementConfig | undefined {
+  const st = ck.fields(value, path, ['statementDescription', 'effect', 'operations', 'resources'], true);
+  if (!st) return undefined;
+  const description = ck.string(st['statementDescription'], [...path, 'statementDescription']);
+
+  // Greengrass reads the effect case-insensitively; DENY is Gatehouse's extension.
+  let effect: Effect = 'ALLOW';
+  const rawEffect = st['effect'];
+  if (rawEffect !== undefined) {
+    const upper = typeof rawEffect === 'string' ? rawEffect.toUpperCase() : undefined;
+    if (upper === 'ALLOW' || upper === 'DENY') effect = upper;
+    else ck.error('CONFIG_INVALID_VALUE', [...path, 'effect'], `effect ${typeof rawEffect === 'string' ? `\`${rawEffect}\`` : typeName(rawEffect)} is not \`ALLOW\` or \`DENY\``,
+      'use `ALLOW` (the default) or `DENY`');
+  }
+
+  const operations = ck.strings(st['operations'], [...path, 'operations']);
+  const ops = new Set<Operation>();
+  operations.forEach((op, i) => {
+    if ((OPERATIONS as readonly string[]).includes(op)) ops.add(op as Operation);
+    else if ((OPERATION_WILDCARDS as readonly string[]).includes(op)) OPERATIONS.forEach((o) => ops.add(o));
+    else {
+      ck.error('CONFIG_UNKNOWN_OPERATION', [...path, 'operations', i], `unknown operation \`${op}\``,
+        didYouMean(op, [...OPERATIONS, ...OPERATION_WILDCARDS]) ?? 'use `mqtt:connect`, `mqtt:publish`, `mqtt:subscribe` or `*`');
+    }
+  });
+
+  const resources = ck.strings(st['resources'], [...path, 'resources']);
+  resources.forEach((res, i) => checkResource(ck, res, [...path, 'resources', i], ops));
+
+  if (operations.length === 0 || resources.length === 0) {
+    ck.warn('CONFIG_STATEMENT_EMPTY', path, `the statement has no ${operations.length === 0 ? 'operations' : 'resources'} and grants nothing`,
+      'list at least one operation and one resource');
+  }
+  const out: StatementConfig = { effect, operations, resources };
+  return description === undefined ? out : { statementDescription: description, ...out };
+}
+
+const RESOURCE_FORMS = 'a resource is `*`, `mqtt:clientId:ID`, `mqtt:topic:TOPIC` or `mqtt:topicfilter:FILTER`, where `*` may stand for any run of characters';
+
+function checkResource(ck: Checker, res: string, path: PathSegment[], ops: ReadonlySet<Operation>): void {
+  const { pattern, problems } = parseResourcePattern(res);
+  for (const p of problems) {
+    if (p.kind === 'unknown-variable') {
+      ck.error('CONFIG_UNKNOWN_VARIABLE', path, `unknown policy variable \`\${${p.name}}\``,
+        didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
+    } else {
+      ck.error('CONFIG_MALFORMED_VARIABLE', path, `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+    }
+  }
+  if (!pattern) return;
+  if (res.trim() === '') {
+    ck.error('CONFIG_MALFORMED_RESOURCE', path, 'the resource is blank', RESOURCE_FORMS);
+    return;
+  }
+  const literalText = pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
+  if (!validNameChars(literalText)) {
+    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
+    return;
+  }
+  const types = OPERATIONS.filter((op) => couldMatchPrefix(pattern, RESOURCE_PREFIX[op]));
+  if (types.length === 0) {
+    const parts = splitResource(res);
+    const typo = parts ? closest(`${parts.service}:${parts.type}:`, RESOURCE_PREFIXES) : undefined;
+    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` can never match an MQTT resource`, typo ? `did you mean \`${typo}${parts!.name}\`? ${RESOURCE_FORMS}` : RESOURCE_FORMS);
+    return;
+  }
+  if (ops.size > 0 && !types.some((op) => ops.has(op))) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`${res}\` does not apply to ${[...ops].map((o) => `\`${o}\``).join(', ')}`,
+      'mqtt:connect checks `mqtt:clientId:…`, mqtt:publish checks `mqtt:topic:…`, mqtt:subscribe checks `mqtt:topicfilter:…`');
+  }
+  const first = pattern.parts[0];
+  if (first?.kind === 'literal' && first.text.startsWith('mqtt:topic:') && /[+#]/.test(literalText.slice('mqtt:topic:'.length))) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
+      'use `*` to match any characters, or `mqtt:topicfilter:` to grant a subscription');
+  }
+}
+
+/**
+ * True when the pattern can match some `prefix + name` with a non-empty name.
+ * Variables count as wildcards here (their value is unknown at load time).
+ */
+function couldMatchPrefix(pattern: ResourcePattern, prefix: string): boolean {
+  const tokens: (string | null)[] = [];
+  for (const p of pattern.parts) {
+    if (p.kind === 'literal') tokens.push(...p.text);
+    else tokens.push(null);
+  }
+  const closure = (states: Set<number>): Set<number> => {
+    for (const s of states) if (s < tokens.length && tokens[s] === null) states.add(s + 1);
+    return states;
+  };
+  let states = closure(new Set([0]));
+  for (const c of prefix) {
+    const next = new Set<number>();
+    for (const s of states) {
+      if (s >= tokens.length) continue;
+      if (tokens[s] === null) next.add(s);
+      else if (tokens[s] === c) next.add(s + 1);
+    }
+    states = closure(next);
+    if (states.size === 0) return false;
+  }
+  for (const s of states) if (s < tokens.length) return true;
+  return false;
+}
+
+const CA_TYPES: readonly CaType[] = ['RSA_2048', 'ECDSA_P256'];
+
+function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: unknown): CertificateAuthorityConfig {
+  const path = ['certificateAuthority'];
+  const ca = ck.fields(value, path, ['certificateUri', 'certificateChainUri', 'privateKeyUri', 'caType'], true) ?? {};
+  const uri = (key: string): string | undefined => {
+    const v = ck.string(ca[key], [...path, key]);
+    if (v === undefined || v.trim() === '') return undefined; // blank means absent, as in Greengrass
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v) && !/^(file|pkcs11):/i.test(v) && !/^[A-Za-z]:[\\/]/.test(v)) {
+      ck.error('CONFIG_INVALID_VALUE', [...path, key], `\`${v}\` is neither a \`file:\` URI nor a path`, 'use `file:///path/to/file` or a plain path');
+      return undefined;
+    }
+    return v;
+  };
+  const certificateUri = uri('certificateUri');
+  const certificateChainUri = uri('certificateChainUri');
+  const privateKeyUri = uri('privateKeyUri');
+  // Greengrass silently falls back to its managed CA when only one is set; fail closed instead.
+  if ((certificateUri === undefined) !== (privateKeyUri === undefined)) {
+    const missing = certificateUri === undefined ? 'certificateUri' : 'privateKeyUri';
+    ck.error('CONFIG_MISSING_KEY', [...path, missing], `a custom CA needs both \`certificateUri\` and \`privateKeyUri\`; \`${missing}\` is missing`,
+      `set \`${missing}\`, or remove the other to use the managed CA`);
+  }
+  if (certificateChainUri !== undefined && certificateUri === undefined && privateKeyUri === undefined) {
+    ck.error('CONFIG_MISSING_KEY', [...path, 'certificateUri'], '`certificateChainUri` is set without a custom CA', 'set `certificateUri` and `privateKeyUri`, or remove `certificateChainUri`');
+  }
+
+  // caType may be a string or a list whose first element counts (Greengrass); `ca_type` is its deprecated top-level form.
+  let caType: CaType = 'ECDSA_P256';
+  const [raw, rawPath] = ca['caType'] !== undefined ? [ca['caType'], [...path, 'caType']] : [legacyCaType, ['ca_type']];
+  if (raw !== undefined) {
+    const first = Array.isArray(raw) ? raw[0] : raw;
+    caType = ck.oneOf(first, Array.isArray(raw) ? [...rawPath, 0] : rawPath, CA_TYPES, 'ECDSA_P256');
+  }
+  const out: { -readonly [K in keyof CertificateAuthorityConfig]: CertificateAuthorityConfig[K] } = { caType };
+  if (certificateUri !== undefined) out.certificateUri = certificateUri;
+  if (certificateChainUri !== undefined) out.certificateChainUri = certificateChainUri;
+  if (privateKeyUri !== undefined) out.privateKeyUri = privateKeyUri;
+  return out;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
+  const path = ['gatehouse'];
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'mqtt', 'api', 'logging'], false) ?? {};
+  const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
+  const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
+  hostAddresses.forEach((h, i) => {
+    if (!/^[A-Za-z0-9.:_-]+$/.test(h)) ck.error('CONFIG_INVALID_VALUE', [...path, 'hostAddresses', i], `\`${h}\` is not a host name or IP address`, 'write a DNS name or an IPv4/IPv6 address without port');
+  });
+
+  const mpath = [...path, 'mqtt'];
+  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket'], false) ?? {};
+  const wpath = [...mpath, 'websocket'];
+  const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
+  const apath = [...path, 'api'];
+  const a = ck.fields(g['api'], apath, ['enabled', 'host', 'port', 'socketPath', 'bodyLimitBytes'], false) ?? {};
+  const lpath = [...path, 'logging'];
+  const l = ck.fields(g['logging'], lpath, ['level'], false) ?? {};
+
+  const socketPath = ck.string(a['socketPath'], [...apath, 'socketPath'], { nonBlank: true });
+  const wsPath = ck.string(w['path'], [...wpath, 'path'], { nonBlank: true }) ?? '/mqtt';
+  if (!wsPath.startsWith('/')) ck.error('CONFIG_INVALID_VALUE', [...wpath, 'path'], `\`${wsPath}\` must start with \`/\``, `use \`/${wsPath}\``);
+
+  const section: GatehouseSection = {
+    hostAddresses,
+    detectInterfaceAddresses: ck.bool(g['detectInterfaceAddresses'], [...path, 'detectInterfaceAddresses'], true),
+    watchConfig: ck.bool(g['watchConfig'], [...path, 'watchConfig'], true),
+    mqtt: {
+      host: ck.string(m['host'], [...mpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
+      port: ck.int(m['port'], [...mpath, 'port'], 8883, 0, 65535),
+      websocket: {
+        enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
+        host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
+        port: ck.int(w['port'], [...wpath, 'port'], 8443, 0, 65535),
+        path: wsPath,
+      },
+    },
+    api: {
+      enabled: ck.bool(a['enabled'], [...apath, 'enabled'], true),
+      host: ck.string(a['host'], [...apath, 'host'], { nonBlank: true }) ?? '127.0.0.1',
+      port: ck.int(a['port'], [...apath, 'port'], 8090, 0, 65535),
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      bodyLimitBytes: ck.int(a['bodyLimitBytes'], [...apath, 'bodyLimitBytes'], 65536, 1024, 16 * 1024 * 1024),
+    },
+    logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
+  };
+  return dataDir === undefined ? section : { dataDir, ...section };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,12 @@
+export * from './errors.js';
+export type * from './config/types.js';
+export { validateConfig, FORMAT_VERSION, type ValidationResult } from './config/validate.js';
+export { parseConfig, parseConfigDocument, formatFromName, type ConfigFormat } from './config/parse.js';
+export { parseRule, RuleSyntaxError } from './rules/parse.js';
+export type { Rule, Clause, ClauseMode } from './rules/ast.js';
+export { ruleMatches, clauseMatches } from './rules/match.js';
+export { compileDeviceGroups } from './policy/compile.js';
+export { PolicySnapshot, PrincipalView } from './policy/snapshot.js';
+export type * from './policy/model.js';
+export type { Principal } from './policy/resource.js';
+export { OPERATIONS, type Operation } from './policy/request.js';

@@ -1,0 +1,75 @@
+import type { Effect } from '../config/types.js';
+import type { Rule } from '../rules/ast.js';
+import type { Operation } from './request.js';
+import type { ResourcePattern } from './resource.js';
+
+/**
+ * The compiled policy model every policy language compiles into.
+ *
+ * A group selects principals by a rule and carries statements. Greengrass device
+ * groups map onto it one to one. An AWS IoT policy document would compile into the
+ * same shape: each `Statement` becomes a CompiledStatement (`Effect`, `Action` mapped
+ * to operations, `Resource` to patterns; `Condition` would become an extra predicate
+ * on the principal), and a policy attached to a thing or certificate becomes a group
+ * whose selector names that thing.
+ */
+export interface CompiledStatement {
+  readonly policy: string;
+  readonly statement: string;
+  readonly effect: Effect;
+  /** Expanded: `*` and `mqtt:*` become the three MQTT operations. */
+  readonly operations: readonly Operation[];
+  readonly resources: readonly ResourcePattern[];
+}
+
+export interface CompiledGroup {
+  readonly name: string;
+  readonly rule: Rule;
+  readonly policy: string;
+  readonly statements: readonly CompiledStatement[];
+}
+
+/** Why a decision came out as it did. Stable codes, documented in docs/errors.md. */
+export type DecisionReason =
+  | 'ALLOWED_BY_STATEMENT'
+  | 'DENIED_BY_STATEMENT'
+  | 'NO_GROUP_SELECTS_THING'
+  | 'NO_MATCHING_STATEMENT'
+  | 'UNKNOWN_OPERATION'
+  | 'MALFORMED_RESOURCE'
+  | 'RESOURCE_TYPE_MISMATCH';
+
+export interface Decision {
+  readonly allowed: boolean;
+  readonly reason: DecisionReason;
+  /** Set when a statement decided. */
+  readonly group?: string;
+  readonly policy?: string;
+  readonly statement?: string;
+  /** The deciding statement's resource with variables resolved (`*` for wildcards). */
+  readonly resourcePattern?: string;
+}
+
+export interface StatementMatch {
+  readonly effect: Effect;
+  readonly group: string;
+  readonly policy: string;
+  readonly statement: string;
+  /** The resource as written in the policy. */
+  readonly pattern: string;
+  /** The resource with this principal's variables resolved. */
+  readonly resolved: string;
+}
+
+export interface Explanation extends Decision {
+  readonly thingName: string;
+  readonly clientId: string;
+  readonly operation: string;
+  readonly resource: string;
+  /** Every group whose selection rule selects the thing, with its policy. */
+  readonly groups: readonly { readonly name: string; readonly policy: string }[];
+  /** Every statement that matches the request (the deciding one first). */
+  readonly matches: readonly StatementMatch[];
+  /** One or two sentences for people. */
+  readonly message: string;
+}

@@ -1,0 +1,172 @@
+/**
+ * Policy resource patterns: parsing, variable resolution and glob matching.
+ *
+ * A policy resource is text in which `*` matches any run of characters (including
+ * none, `/` and `:`) and `${...}` names a policy variable. Everything else — MQTT's `+`
+ * and `#`, `?`, `$` — is literal, and matching is case-sensitive (reference §4.4).
+ *
+ * INVARIANT: a variable's value is always inserted as literal text. A thing name that
+ * contains `*` therefore never widens a grant; only a `*` written in the policy is a
+ * wildcard.
+ */
+
+export type Variable =
+  | { readonly kind: 'thingName' }
+  | { readonly kind: 'clientId' }
+  | { readonly kind: 'attribute'; readonly name: string };
+
+export type Part =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'star' }
+  | { readonly kind: 'variable'; readonly variable: Variable; readonly source: string };
+
+export interface ResourcePattern {
+  readonly source: string;
+  readonly parts: readonly Part[];
+  readonly hasVariables: boolean;
+}
+
+/** Who a decision is for. The thing name is required; the rest feed variables. */
+export interface Principal {
+  readonly thingName: string;
+  /** Defaults to the thing name (Greengrass requires client ID = thing name). */
+  readonly clientId?: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+export const THING_NAME_VARIABLE = 'iot:Connection.Thing.ThingName';
+export const CLIENT_ID_VARIABLE = 'iot:ClientId';
+const ATTRIBUTE_VARIABLE = /^iot:Connection\.Thing\.Attributes\[([A-Za-z0-9_.:-]{1,128})\]$/;
+
+/** Names offered in "did you mean" hints. */
+export const KNOWN_VARIABLES = [THING_NAME_VARIABLE, CLIENT_ID_VARIABLE, 'iot:Connection.Thing.Attributes[NAME]'] as const;
+
+export type PatternProblem =
+  | { readonly kind: 'unknown-variable'; readonly name: string }
+  | { readonly kind: 'malformed-variable'; readonly text: string; readonly reason: string };
+
+export function parseVariable(name: string): Variable | undefined {
+  if (name === THING_NAME_VARIABLE) return { kind: 'thingName' };
+  if (name === CLIENT_ID_VARIABLE) return { kind: 'clientId' };
+  const m = ATTRIBUTE_VARIABLE.exec(name);
+  if (m) return { kind: 'attribute', name: m[1]! };
+  return undefined;
+}
+
+/** Splits a policy resource into literal text, `*` and variables. */
+export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
+  const parts: Part[] = [];
+  const problems: PatternProblem[] = [];
+  let literal = '';
+  let hasVariables = false;
+  const flush = (): void => {
+    if (literal !== '') parts.push({ kind: 'literal', text: literal });
+    literal = '';
+  };
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '*') {
+      flush();
+      // `**` is the same as `*`.
+      if (parts.at(-1)?.kind !== 'star') parts.push({ kind: 'star' });
+      i++;
+    } else if (c === '$' && source[i + 1] === '{') {
+      const end = source.indexOf('}', i + 2);
+      if (end < 0) {
+        problems.push({ kind: 'malformed-variable', text: source.slice(i), reason: 'has no closing `}`' });
+        break;
+      }
+      const name = source.slice(i + 2, end);
+      if (name === '' || name.includes('${')) {
+        problems.push({ kind: 'malformed-variable', text: source.slice(i, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
+      } else {
+        const variable = parseVariable(name);
+        if (!variable) problems.push({ kind: 'unknown-variable', name });
+        else {
+          flush();
+          parts.push({ kind: 'variable', variable, source: source.slice(i, end + 1) });
+          hasVariables = true;
+        }
+      }
+      i = end + 1;
+    } else {
+      literal += c;
+      i++;
+    }
+  }
+  flush();
+  if (problems.length > 0) return { problems };
+  return { pattern: { source, parts, hasVariables }, problems };
+}
+
+/**
+ * A pattern with its variables resolved: literal segments separated by wildcards.
+ * `segments.length === 1` means an exact string.
+ */
+export interface Glob {
+  readonly segments: readonly string[];
+  /** The resolved pattern as text, `*` for wildcards (for explanations). */
+  readonly text: string;
+}
+
+/**
+ * Resolves variables for a principal. Returns undefined when a variable has no value
+ * for this principal (an attribute the thing lacks) and `unresolved` is 'skip'; with
+ * 'wildcard' the missing value becomes `*` — used for deny statements, so that a
+ * missing value can only make a deny broader, never make it disappear.
+ */
+export function resolvePattern(pattern: ResourcePattern, principal: Principal, unresolved: 'skip' | 'wildcard'): Glob | undefined {
+  const segments: string[] = [''];
+  let text = '';
+  for (const part of pattern.parts) {
+    let value: string | undefined;
+    if (part.kind === 'star') value = undefined;
+    else if (part.kind === 'literal') value = part.text;
+    else {
+      value = variableValue(part.variable, principal);
+      if (value === undefined && unresolved === 'skip') return undefined;
+    }
+    if (value === undefined) {
+      if (segments.at(-1) !== '' || segments.length === 1) segments.push('');
+      if (!text.endsWith('*')) text += '*';
+    } else {
+      segments[segments.length - 1] += value;
+      text += value;
+    }
+  }
+  return { segments, text };
+}
+
+function variableValue(v: Variable, p: Principal): string | undefined {
+  switch (v.kind) {
+    case 'thingName':
+      return p.thingName;
+    case 'clientId':
+      return p.clientId ?? p.thingName;
+    case 'attribute': {
+      const attrs = p.attributes;
+      return attrs !== undefined && Object.hasOwn(attrs, v.name) ? attrs[v.name] : undefined;
+    }
+  }
+}
+
+/** Whole-string glob match: `segments[0] * segments[1] * ... * segments[n]`. */
+export function globMatches(glob: Glob, s: string): boolean {
+  const segs = glob.segments;
+  const n = segs.length;
+  if (n === 1) return s === segs[0];
+  const first = segs[0]!;
+  const last = segs[n - 1]!;
+  if (s.length < first.length + last.length || !s.startsWith(first) || !s.endsWith(last)) return false;
+  // Leftmost placement of each middle segment is optimal for `*`-only globs.
+  let pos = first.length;
+  const end = s.length - last.length;
+  for (let i = 1; i < n - 1; i++) {
+    const seg = segs[i]!;
+    const at = s.indexOf(seg, pos);
+    if (at < 0 || at + seg.length > end) return false;
+    pos = at + seg.length;
+  }
+  return true;
+}
