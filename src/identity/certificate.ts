@@ -29,7 +29,10 @@ export interface ParsedCertificate {
   readonly serialNumber: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** basicConstraints cA. */
+  /**
+   * Usable as a CA: basicConstraints cA, and keyCertSign when a KeyUsage extension is
+   * present (OpenSSL's X509_check_ca, which Node's `ca` reports).
+   */
   readonly isCa: boolean;
   /** Extended key usage OIDs, or undefined when the extension is absent (any use). */
   readonly extKeyUsage: readonly string[] | undefined;

@@ -100,7 +100,8 @@ export class CertificateVerifier {
     const intermediates = presented.map((c) => this.intermediate(c));
     const found = buildPath(leaf, intermediates, anchors, t);
     if (found.ok) return { ok: true, leaf, trustedCaId: found.anchorId, issuerId: found.issuerId };
-    const selfSigned = leaf.x509.checkIssued(leaf.x509) && safeVerify(leaf, leaf);
+    // Not checkIssued: OpenSSL's version also wants keyCertSign, which a device's own key lacks.
+    const selfSigned = leaf.x509.subject === leaf.x509.issuer && safeVerify(leaf, leaf);
     if (selfSigned) return failure('CERT_SELF_SIGNED', `certificate ${id} (${leaf.subject}) is self-signed and not from a trusted CA`, id);
     return failure('CERT_UNTRUSTED', `certificate ${id} (issuer ${leaf.issuer}) does not chain to a trusted device CA${found.detail ? `: ${found.detail}` : ''}`, id);
   }
