@@ -93,6 +93,7 @@ export class SessionManager {
   private readonly byThing = new Map<string, Set<Entry>>();
   private readonly byCa = new Map<string, Set<Entry>>();
   private readonly byClientId = new Map<string, Entry>();
+  private readonly byId = new Map<string, Entry>();
   private readonly listeners = new Set<InvalidationListener>();
   private readonly watcher: RegistryWatch;
   private readonly sweeper: NodeJS.Timeout | undefined;
@@ -179,6 +180,22 @@ export class SessionManager {
     return true;
   }
 
+  /**
+   * Ends a session by its non-secret `id` (no invalidation event): for in-process
+   * holders such as the broker, which never need the token.
+   */
+  closeById(id: string): boolean {
+    const entry = this.byId.get(id);
+    if (entry === undefined) return false;
+    this.remove(entry);
+    return true;
+  }
+
+  /** The live session with this `id`, without counting as use. */
+  peekById(id: string): Session | undefined {
+    return this.byId.get(id)?.session;
+  }
+
   /** Live sessions, least recently used first. */
   list(): readonly Session[] {
     return [...this.entries.values()].map((e) => e.session);
@@ -262,6 +279,7 @@ export class SessionManager {
     index(this.byThing, session.thingName, entry);
     index(this.byCa, session.trustedCaId, entry);
     this.byClientId.set(clientId, entry);
+    this.byId.set(session.id, entry);
     this.evictOverflow();
     return { ok: true, token, session };
   }
@@ -349,6 +367,7 @@ export class SessionManager {
     unindex(this.byThing, entry.session.thingName, entry);
     unindex(this.byCa, entry.session.trustedCaId, entry);
     if (this.byClientId.get(entry.session.clientId) === entry) this.byClientId.delete(entry.session.clientId);
+    this.byId.delete(entry.session.id);
     return true;
   }
 }

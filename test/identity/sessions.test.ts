@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { InvalidationReason, SessionFailureReason } from '../../src/identity/errors.js';
 import { registryPath, SqliteRegistry, type Registry } from '../../src/identity/registry.js';
+import { sessionAuthenticator } from '../../src/identity/authenticator.js';
 import { SessionManager, type CreateSessionResult, type Session } from '../../src/identity/sessions.js';
 import { makeCa, makeLeaf, NOW, tempDir, type TestCert } from './pki.js';
 
@@ -153,6 +154,20 @@ describe('SessionManager', () => {
     assert.equal(f.manager.close(s.token), false);
     assert.equal(f.manager.get(s.token), undefined);
     assert.deepEqual(f.events, []);
+  });
+
+  it('serves the broker through a handle that is not the token', async () => {
+    const f = await fixture();
+    const auth = sessionAuthenticator(f.manager, () => NOW);
+    const out = await auth.authenticate('d0', devices[0]!.pem);
+    assert.ok(out.ok);
+    assert.deepEqual(out.identity, { thingName: 'd0', clientId: 'd0', certificateId: devices[0]!.id, attributes: { n: '0' } });
+    assert.equal(f.manager.peekById(out.sessionId)?.thingName, 'd0');
+    auth.release(out.sessionId);
+    assert.equal(f.manager.size, 0);
+    assert.equal(f.manager.closeById(out.sessionId), false);
+    const bad = await auth.authenticate('d1', devices[0]!.pem);
+    assert.deepEqual(bad.ok ? undefined : bad.reason, 'CERT_NOT_ATTACHED');
   });
 
   it('ends sessions whose certificate expired', async () => {
