@@ -18,8 +18,9 @@
  * There is no hidden clock: `now` is an argument. Parsing problems never throw; only a
  * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
  */
+import { createHash } from 'node:crypto';
 import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
-import { allowsClientAuth, parseCertificatePem, type ParsedCertificate } from './certificate.js';
+import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { Registry, TrustedCa } from './registry.js';
 
@@ -53,7 +54,9 @@ export type ChainResult =
 
 /** Longest chain accepted: leaf + up to 4 intermediates below the trusted CA. */
 const MAX_DEPTH = 5;
-const CACHE_LIMIT = 1000;
+const CA_CACHE_LIMIT = 1000;
+const PARSE_CACHE_LIMIT = 4096;
+const EDGE_CACHE_LIMIT = 16_384;
 
 interface CaCert {
   readonly cert: ParsedCertificate;
@@ -61,13 +64,19 @@ interface CaCert {
 }
 
 /**
- * Verifies client certificates against a registry. Keeps parsed CA certificates
- * (trusted CAs and presented intermediates) in a bounded cache keyed by certificate
- * id; the list of trusted CAs itself is read from the registry on every call, so an
- * untrust takes effect at once, also when made by another process.
+ * Verifies client certificates against a registry.
+ *
+ * Caches (all bounded) hold only facts that cannot change for the same bytes: parsed
+ * PEM texts (keyed by SHA-256 of the text), parsed CA certificates with their
+ * constraints (keyed by certificate id), and issuer signatures that verified (keyed by
+ * child id and issuer id). Everything that can change — the time, the set of trusted
+ * CAs, the registry status and attachments — is read on every call, so an untrust or
+ * a revocation takes effect at once, also when made by another process.
  */
 export class CertificateVerifier {
   private readonly cas = new Map<string, CaCert>();
+  private readonly parsed = new Map<string, Extract<ParseResult, { ok: true }>>();
+  private readonly edges = new Set<string>();
 
   constructor(private readonly registry: Registry) {}
 
@@ -85,7 +94,7 @@ export class CertificateVerifier {
 
   /** Steps 1–4 only (no registry status): what `things register` checks before registering. */
   async verifyChain(pem: string, now: Date): Promise<ChainResult> {
-    const parsed = parseCertificatePem(pem);
+    const parsed = this.parse(pem);
     if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
     const [leaf, ...presented] = parsed.certificates;
     const id = leaf.id;
@@ -98,12 +107,25 @@ export class CertificateVerifier {
     const trusted = await this.registry.listTrustedCas();
     const anchors = trusted.map((ca) => this.anchor(ca)).filter((a): a is CaCert => a !== undefined);
     const intermediates = presented.map((c) => this.intermediate(c));
-    const found = buildPath(leaf, intermediates, anchors, t);
+    const found = buildPath(leaf, intermediates, anchors, t, this.edges);
     if (found.ok) return { ok: true, leaf, trustedCaId: found.anchorId, issuerId: found.issuerId };
     // Not checkIssued: OpenSSL's version also wants keyCertSign, which a device's own key lacks.
     const selfSigned = leaf.x509.subject === leaf.x509.issuer && safeVerify(leaf, leaf);
     if (selfSigned) return failure('CERT_SELF_SIGNED', `certificate ${id} (${leaf.subject}) is self-signed and not from a trusted CA`, id);
     return failure('CERT_UNTRUSTED', `certificate ${id} (issuer ${leaf.issuer}) does not chain to a trusted device CA${found.detail ? `: ${found.detail}` : ''}`, id);
+  }
+
+  private parse(pem: string): ParseResult {
+    if (typeof pem !== 'string' || pem.length > 64 * 1024) return parseCertificatePem(pem);
+    const key = createHash('sha256').update(pem).digest('base64');
+    const hit = this.parsed.get(key);
+    if (hit) return hit;
+    const result = parseCertificatePem(pem);
+    if (result.ok) {
+      if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
+      this.parsed.set(key, result);
+    }
+    return result;
   }
 
   private anchor(ca: TrustedCa): CaCert | undefined {
@@ -120,7 +142,7 @@ export class CertificateVerifier {
 
   private remember(cert: ParsedCertificate): CaCert {
     const entry: CaCert = { cert, constraints: cert.isCa ? readCaConstraints(cert.x509.raw) : undefined };
-    if (this.cas.size >= CACHE_LIMIT) this.cas.clear();
+    if (this.cas.size >= CA_CACHE_LIMIT) this.cas.clear();
     this.cas.set(cert.id, entry);
     return entry;
   }
@@ -140,7 +162,7 @@ type PathResult = { ok: true; anchorId: string; issuerId: string } | { ok: false
  * certificates, be valid at `t`, and respect its pathLenConstraint. A presented
  * intermediate that is itself a trusted CA ends the path.
  */
-function buildPath(leaf: ParsedCertificate, intermediates: readonly CaCert[], anchors: readonly CaCert[], t: number): PathResult {
+function buildPath(leaf: ParsedCertificate, intermediates: readonly CaCert[], anchors: readonly CaCert[], t: number, edges: Set<string>): PathResult {
   let detail: string | undefined;
   const anchorIds = new Set(anchors.map((a) => a.cert.id));
   const visit = (cert: ParsedCertificate, below: number, used: ReadonlySet<string>, depth: number): { anchorId: string; issuerId: string } | undefined => {
@@ -149,13 +171,13 @@ function buildPath(leaf: ParsedCertificate, intermediates: readonly CaCert[], an
       return undefined;
     }
     for (const a of anchors) {
-      const why = issuerProblem(cert, a, below, t);
+      const why = issuerProblem(cert, a, below, t, edges);
       if (why === undefined) return { anchorId: a.cert.id, issuerId: a.cert.id };
       if (why !== NOT_ISSUER) detail ??= `trusted CA ${a.cert.id} ${why}`;
     }
     for (const i of intermediates) {
       if (used.has(i.cert.id)) continue;
-      const why = issuerProblem(cert, i, below, t);
+      const why = issuerProblem(cert, i, below, t, edges);
       if (why !== undefined) {
         if (why !== NOT_ISSUER) detail ??= `intermediate ${i.cert.id} (${i.cert.subject}) ${why}`;
         continue;
@@ -174,9 +196,15 @@ function buildPath(leaf: ParsedCertificate, intermediates: readonly CaCert[], an
 const NOT_ISSUER = 'is not the issuer';
 
 /** Why `issuer` cannot have issued `cert` here; undefined when it can. */
-function issuerProblem(cert: ParsedCertificate, issuer: CaCert, intermediatesBelow: number, t: number): string | undefined {
-  if (!cert.x509.checkIssued(issuer.cert.x509)) return NOT_ISSUER;
-  if (!safeVerify(cert, issuer.cert)) return `is named as issuer but the signature of ${cert.id} does not verify with its key`;
+function issuerProblem(cert: ParsedCertificate, issuer: CaCert, intermediatesBelow: number, t: number, edges: Set<string>): string | undefined {
+  // A signature that verified once verifies forever for the same two certificates.
+  const edge = `${cert.id}>${issuer.cert.id}`;
+  if (!edges.has(edge)) {
+    if (!cert.x509.checkIssued(issuer.cert.x509)) return NOT_ISSUER;
+    if (!safeVerify(cert, issuer.cert)) return `is named as issuer but the signature of ${cert.id} does not verify with its key`;
+    if (edges.size >= EDGE_CACHE_LIMIT) edges.clear();
+    edges.add(edge);
+  }
   const c = issuer.constraints;
   if (!issuer.cert.isCa || c === undefined || !c.ca) return 'is not a CA certificate';
   if (!c.mayCertify) return 'has a key usage that does not allow signing certificates';
