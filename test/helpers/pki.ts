@@ -72,3 +72,5 @@ export async function makeCert(o: MakeCertOptions): Promise<TestCert> {
   const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY') + '\n';
   return { certPem: cert.toString('pem') + '\n', keyPem, cert, keys, signingAlgorithm: alg };
 }
+
+export { x509 };
