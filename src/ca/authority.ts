@@ -225,7 +225,9 @@ export class GatewayCa {
   async issueDeviceCertificate(opts: IssueDeviceCertificateOptions): Promise<IssuedCertificate> {
     const { thingName } = opts;
     if (typeof thingName !== 'string' || !THING_NAME_PATTERN.test(thingName)) {
-      throw new CaError('CA_THING_NAME_INVALID', `thing name ${JSON.stringify(String(thingName)).slice(0, 140)} is not 1-128 characters of a-z, A-Z, 0-9, ':', '_' or '-'`,
+      const text = String(thingName);
+      const shown = text.length > 40 ? `${JSON.stringify(text.slice(0, 32))}... (${text.length} characters)` : JSON.stringify(text);
+      throw new CaError('CA_THING_NAME_INVALID', `thing name ${shown} is not 1-128 characters of a-z, A-Z, 0-9, ':', '_' or '-'`,
         'choose a thing name made of letters, digits, colon, underscore and hyphen, at most 128 characters');
     }
     const days = opts.validityDays ?? DEFAULT_DEVICE_VALIDITY_DAYS;
