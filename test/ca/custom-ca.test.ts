@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { CaError, GatewayCa } from '../../src/ca/authority.js';
 import type { CertificateAuthorityConfig } from '../../src/core/config/types.js';
 import { hasOpenssl, openssl, opensslOk } from '../helpers/openssl.js';
-import { makeCert, type TestCert } from '../helpers/pki.js';
+import { makeCert, x509, type TestCert } from '../helpers/pki.js';
 import { makeProcessTempDir, makeTempDir } from '../helpers/tmp-dir.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -73,6 +73,9 @@ describe('custom CA', () => {
       const node = new X509Certificate(leaf.certificatePem);
       assert.ok(node.checkIssued(new X509Certificate(inter.certPem)) && node.verify(new X509Certificate(inter.certPem).publicKey));
       assert.ok(leaf.notAfter.getTime() <= new Date(new X509Certificate(inter.certPem).validTo).getTime());
+      // The issuer name is byte-identical to the CA's subject (strict TLS stacks compare raw bytes).
+      assert.deepEqual(Buffer.from(new x509.X509Certificate(leaf.certificatePem).issuerName.toArrayBuffer()),
+        Buffer.from(inter.cert.subjectName.toArrayBuffer()));
     }
     if (hasOpenssl) {
       const dir = await makeTempDir(t);
