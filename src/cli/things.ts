@@ -66,7 +66,7 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
         }
         const result = await registry.enroll({ thingName: name, attributes, certificatePem: issued.certificatePem, thing: 'new', issuerId: ca.id });
         if (opts.json) {
-          io.out(JSON.stringify({ thing: thingJson(result.thing), certificate: certificateJson(result.certificate, [name]), files }));
+          io.out(JSON.stringify({ thingName: name, certificateId: result.certificate.id, thing: thingJson(result.thing), certificate: certificateJson(result.certificate, [name]), files }));
         } else {
           io.out(`created thing ${name}`);
           io.out(`  certificate  ${result.certificate.id} (ACTIVE, valid until ${day(result.certificate.notAfter)})`);

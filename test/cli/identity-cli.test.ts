@@ -65,7 +65,7 @@ describe('gatehouse things/certs/ca', () => {
   after(() => cleanup());
 
   describe('things create', () => {
-    let created: { thing: { name: string; attributes: Record<string, string> }; certificate: { id: string; status: string }; files: Record<string, string> };
+    let created: { thingName: string; certificateId: string; thing: { name: string; attributes: Record<string, string> }; certificate: { id: string; status: string }; files: Record<string, string> };
 
     before(async () => {
       created = json(await gatehouse(['things', 'create', 'sensor-1', '--attribute', 'room=kitchen', '--attribute', 'floor=2', '--out', out, '--json', ...dd()]));
@@ -74,6 +74,8 @@ describe('gatehouse things/certs/ca', () => {
     it('registers the thing ACTIVE and attached, and writes cert, key (0600) and ca.pem', () => {
       assert.deepEqual(created.thing.attributes, { room: 'kitchen', floor: '2' });
       assert.equal(created.certificate.status, 'ACTIVE');
+      assert.equal(created.thingName, 'sensor-1');
+      assert.equal(created.certificateId, created.certificate.id);
       assert.match(created.certificate.id, /^[0-9a-f]{64}$/);
       assert.deepEqual(created.files, { certificate: join(out, 'sensor-1.cert.pem'), privateKey: join(out, 'sensor-1.key.pem'), ca: join(out, 'ca.pem') });
       assert.equal(statSync(join(out, 'sensor-1.key.pem')).mode & 0o777, 0o600);
