@@ -244,6 +244,56 @@ describe('gatehouse things/certs/ca', () => {
     });
   });
 
+  it('things create and ca show with a custom CA (intermediate + root) from --config', async () => {
+    const { dir: d3, cleanup: c3 } = tempDir('gatehouse-cli-custom-');
+    try {
+      const validity = { notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 3650 * DAY) };
+      const root = await makeCa({ name: 'CN=Plant Root', ...validity });
+      const inter = await makeCa({ name: 'CN=Plant Issuing CA', issuer: root, ...validity });
+      writeFileSync(join(d3, 'issuing.pem'), inter.pem + root.pem);
+      writeFileSync(join(d3, 'issuing.key'), inter.keyPem, { mode: 0o600 });
+      writeFileSync(join(d3, 'gatehouse.yaml'), 'certificateAuthority:\n  certificateUri: issuing.pem\n  privateKeyUri: issuing.key\n');
+      const data3 = join(d3, 'data');
+      const args = ['--config', join(d3, 'gatehouse.yaml'), '--data-dir', data3];
+      const made = json<{ certificateId: string }>(await gatehouse(['things', 'create', 'line-3', '--out', join(d3, 'out'), '--json', ...args]));
+      const certText = readFileSync(join(d3, 'out', 'line-3.cert.pem'), 'utf8');
+      assert.equal(certText.match(/BEGIN CERTIFICATE/g)?.length, 2, 'the device certificate file carries the intermediate');
+      assert.equal(readFileSync(join(d3, 'out', 'ca.pem'), 'utf8').match(/BEGIN CERTIFICATE/g)?.length, 2, 'ca.pem carries the chain up to the root');
+      if (hasOpenssl) {
+        const v = execFileSync('openssl', ['verify', '-CAfile', join(d3, 'out', 'ca.pem'), join(d3, 'out', 'line-3.cert.pem')], { encoding: 'utf8' });
+        assert.match(v, /OK/);
+      }
+      const cas = json<{ id: string; source: string }[]>(await gatehouse(['ca', 'list', '--json', '--data-dir', data3]));
+      assert.deepEqual(cas, [{ ...cas[0]!, id: inter.id, source: 'gateway' }], 'the issuing CA is the trusted device CA');
+      const shown = json<{ kind: string; id: string }>(await gatehouse(['ca', 'show', '--json', ...args]));
+      assert.deepEqual([shown.kind, shown.id], ['custom', inter.id]);
+      const registry = SqliteRegistry.open({ file: registryPath(data3) });
+      const manager = new SessionManager({ registry, maxActiveAuthTokens: 5 });
+      try {
+        const r = await manager.createSession({ clientId: 'line-3', certificatePem: certText, now: new Date() });
+        assert.ok(r.ok, r.ok ? '' : r.message);
+        assert.equal(r.session.certificateId, made.certificateId);
+        assert.equal(r.session.trustedCaId, inter.id);
+      } finally {
+        manager.stop();
+        await registry.close();
+      }
+
+      // A key that does not belong to the CA certificate: refused, nothing registered or written.
+      writeFileSync(join(d3, 'issuing.key'), root.keyPem, { mode: 0o600 });
+      failed(await gatehouse(['things', 'create', 'line-4', '--out', join(d3, 'out4'), ...args]), 1, 'CA_KEY_MISMATCH');
+      assert.deepEqual(json<{ name: string }[]>(await gatehouse(['things', 'list', '--json', '--data-dir', data3])).map((t) => t.name), ['line-3']);
+      assert.throws(() => statSync(join(d3, 'out4', 'line-4.key.pem')));
+      // An invalid configuration is reported with its issues, exit 1.
+      writeFileSync(join(d3, 'bad.yaml'), 'certificateAuthority:\n  caType: DSA\n');
+      const bad = await gatehouse(['ca', 'show', '--config', join(d3, 'bad.yaml'), '--data-dir', data3]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /certificateAuthority\.caType/);
+    } finally {
+      c3();
+    }
+  });
+
   it('a revocation by the CLI ends a live session in a running gateway within a second', async () => {
     const { dir: d2, cleanup: c2 } = tempDir('gatehouse-cli-live-');
     const keepAlive = setInterval(() => undefined, 1000);
