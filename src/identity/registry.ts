@@ -191,8 +191,11 @@ export interface Registry {
   // Change feed
   latestChangeSeq(): Promise<number>;
   changesSince(seq: number, limit?: number): Promise<ChangeBatch>;
-  /** Calls `listener` with each batch of new changes, from this and other processes. */
-  watch(listener: ChangeListener, options?: WatchOptions): RegistryWatch;
+  /**
+   * Calls `listener` with each batch of new changes, from this and other processes.
+   * A number is the poll interval in milliseconds.
+   */
+  watch(listener: ChangeListener, options?: WatchOptions | number): RegistryWatch;
 
   close(): Promise<void>;
 }

@@ -304,8 +304,9 @@ export class SqliteRegistry implements Registry {
     return this.read(() => this.readChanges(seq, limit));
   }
 
-  watch(listener: ChangeListener, options: WatchOptions = {}): RegistryWatch {
+  watch(listener: ChangeListener, opts: WatchOptions | number = {}): RegistryWatch {
     if (this.closed) throw closedError();
+    const options: WatchOptions = typeof opts === 'number' ? { intervalMs: opts } : opts;
     let last = options.afterSeq ?? this.latestSeq();
     let stopped = false;
     const onError = options.onError ?? (() => undefined);

@@ -362,7 +362,7 @@ describe('SqliteRegistry: change feed', () => {
             w.close();
             resolve();
           }
-        }, { intervalMs: 50 });
+        }, 50);
       });
       const t0 = Date.now();
       await cli.createThing('remote');
