@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuthorize } from './authorize.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerStart } from './start.js';
 import { CliError, EXIT, processIo, type Io } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -16,6 +17,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const config = program.command('config').description('work with configuration files').exitOverride();
   registerConfigValidate(config, io, setExit);
   registerAuthorize(program, io, setExit);
+  registerStart(program, io, setExit);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }
