@@ -101,7 +101,8 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     const gpath = [...path, 'definitions', groupName];
     const g = ck.fields(groupValue, gpath, ['selectionRule', 'policyName'], true);
     if (!g) continue;
-    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`');
+    // A blank rule is left to the rule parser, which reports RULE_EMPTY with its fix.
+    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`', false);
     const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
     if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule']);
     if (policyName !== undefined) {
@@ -120,12 +121,12 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   return { formatVersion: FORMAT_VERSION, definitions, policies };
 }
 
-function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string): string | undefined {
+function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string, nonBlank = true): string | undefined {
   if (value === undefined || value === null) {
     ck.error('CONFIG_MISSING_KEY', path, `\`${String(path.at(-1))}\` is required`, `add ${what}`);
     return undefined;
   }
-  return ck.string(value, path, { nonBlank: true });
+  return ck.string(value, path, { nonBlank });
 }
 
 function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
