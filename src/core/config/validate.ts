@@ -203,8 +203,11 @@ function checkResource(ck: Checker, res: string, path: PathSegment[], ops: Reado
   const types = OPERATIONS.filter((op) => couldMatchPrefix(pattern, RESOURCE_PREFIX[op]));
   if (types.length === 0) {
     const parts = splitResource(res);
-    const typo = parts ? closest(`${parts.service}:${parts.type}:`, RESOURCE_PREFIXES) : undefined;
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` can never match an MQTT resource`, typo ? `did you mean \`${typo}${parts!.name}\`? ${RESOURCE_FORMS}` : RESOURCE_FORMS);
+    const written = parts ? `${parts.service}:${parts.type}:` : undefined;
+    const typo = written !== undefined ? closest(written, RESOURCE_PREFIXES) : undefined;
+    // `mqtt:topic:` itself has the right prefix but no name: suggesting it again would not help.
+    const suggestion = typo !== undefined && typo !== written ? `did you mean \`${typo}${parts!.name}\`? ` : '';
+    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
     return;
   }
   if (ops.size > 0 && !types.some((op) => ops.has(op))) {
@@ -257,7 +260,7 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
     if (v === undefined || v.trim() === '') return undefined; // blank means absent, as in Greengrass
     if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v) && !/^(file|pkcs11):/i.test(v) && !/^[A-Za-z]:[\\/]/.test(v)) {
       ck.error('CONFIG_INVALID_VALUE', [...path, key], `\`${v}\` is neither a \`file:\` URI nor a path`, 'use `file:///path/to/file` or a plain path');
-      return undefined;
+      return v; // reported; still counts as set, so that it is not also reported as missing
     }
     return v;
   };
