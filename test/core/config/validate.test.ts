@@ -479,6 +479,8 @@ describe('validateConfig: device groups', () => {
     assert.deepEqual(brief(errs), bad.map(([, code], i) => [code, `deviceGroups.policies.P.S.resources[${i}]`]));
     for (const e of errs) assert.ok(e.fix, `${e.code} ${e.path} has a fix`);
     assert.match(errs[1]!.fix!, /^did you mean `mqtt:topic:a`\?/);
+    // An empty name has the right prefix: the fix must not suggest the same text again.
+    assert.doesNotMatch(errs[0]!.fix!, /did you mean/);
     assert.equal(errors(validateConfig(withPolicy({ S: { operations: ['*'], resources: ['mqtt:topic:${iot:ClientID}'] } })))[0]!.fix,
       'did you mean `iot:ClientId`?');
   });
@@ -560,9 +562,11 @@ describe('validateConfig: certificate authority and gatehouse', () => {
     assert.deepEqual(brief(errs), [['CONFIG_INVALID_VALUE', 'certificateAuthority.caType']]);
     assert.equal(errs[0]!.fix, 'did you mean `RSA_2048`?');
     assert.deepEqual(brief(errors(validateConfig({ ca_type: ['RSA_4096'] }))), [['CONFIG_INVALID_VALUE', 'ca_type[0]']]);
+    // An invalid URI is reported once, not also as missing.
     const uri = errors(validateConfig({ certificateAuthority: { certificateUri: 'https://x/c.pem', privateKeyUri: 'file:///k' } }));
-    assert.equal(uri[0]!.code, 'CONFIG_INVALID_VALUE');
-    assert.equal(uri[0]!.path, 'certificateAuthority.certificateUri');
+    assert.deepEqual(brief(uri), [['CONFIG_INVALID_VALUE', 'certificateAuthority.certificateUri']]);
+    assert.equal(uri[0]!.fix, 'use `file:///path/to/file` or a plain path');
+    ok(validateConfig({ certificateAuthority: { certificateUri: 'C:\\ca\\cert.pem', privateKeyUri: 'pkcs11:object=key' } }));
   });
 
   it('validates the gatehouse section', () => {
