@@ -60,9 +60,12 @@ describe('clauseMatches', () => {
     assert.equal(selects('thingName: *\\:*', 'ab'), false);
   });
 
-  it('treats the wildcard value literally in the thing name', () => {
-    // A thing literally named `a*` is selected by `a*` (prefix `a`), but `*` in a name is not special.
+  it('gives `*` in a thing name no special meaning', () => {
+    // A thing literally named `a*` is selected by `a*` (prefix `a`) and by `*`, not by `a` or `ab`.
+    assert.equal(selects('thingName: a*', 'a*'), true);
+    assert.equal(selects('thingName: *', 'a*'), true);
     assert.equal(selects('thingName: a', 'a*'), false);
+    assert.equal(selects('thingName: ab', 'a*'), false);
     assert.equal(selects('thingName: *b', 'a*'), false);
   });
 });
