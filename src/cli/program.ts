@@ -3,6 +3,7 @@ import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerStart } from './start.js';
 import { CliError, EXIT, processIo, type Io } from './output.js';
 import { registerThings } from './things.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerThings(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
+  registerStart(program, io, setExit);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }

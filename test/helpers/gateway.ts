@@ -65,7 +65,7 @@ export class GatewayProcess {
   }
 
   static async launch(dir: string, configPath: string, dataDir: string, extraArgs: string[] = []): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', '--api-port', '0', ...extraArgs], {
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
     });
