@@ -28,6 +28,7 @@ deviceGroups:
 gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1, localhost]
+  mqtt: { host: 127.0.0.1 }
 `;
 
 function execFileP(cmd: string, args: string[], timeoutMs = 10000): Promise<{ code: number; stdout: string; stderr: string }> {
