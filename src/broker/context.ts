@@ -2,6 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
+import { isReserved } from './topics.js';
 
 export type AuthOutcome =
   | { readonly ok: true; readonly identity: DeviceIdentity; readonly sessionId: string }
@@ -35,4 +36,19 @@ export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields
     fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, ...fields };
   }
   ctx.logger.info({ event: 'denied', ...fields }, msg);
+}
+
+/**
+ * One publish or subscribe decision for a connection: no session or a reserved topic
+ * denies before the policy is asked; every outcome is counted.
+ */
+export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string): { allowed: boolean; reason: string } {
+  if (session === undefined) {
+    ctx.metrics.denials[operation]++;
+    return { allowed: false, reason: 'NO_SESSION' };
+  }
+  const d = isReserved(name) ? undefined : session.view.decide(operation, prefix + name);
+  const allowed = d?.allowed ?? false;
+  ctx.metrics.authorization(operation, allowed);
+  return { allowed, reason: d?.reason ?? 'RESERVED_TOPIC' };
 }

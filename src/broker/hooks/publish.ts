@@ -1,6 +1,6 @@
 import type { Client, PublishPacket } from 'aedes';
-import { logDenial, type BrokerContext } from '../context.js';
-import { DROP_TOPIC, isReserved } from '../topics.js';
+import { decidePacket, logDenial, type BrokerContext } from '../context.js';
+import { DROP_TOPIC } from '../topics.js';
 
 /**
  * PUBLISH: `mqtt:publish` on `mqtt:topic:<topic>` for every message.
@@ -16,22 +16,11 @@ export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
     const topic = packet.topic;
-    let allowed = false;
-    let reason = 'NO_SESSION';
-    if (session !== undefined) {
-      if (isReserved(topic)) reason = 'RESERVED_TOPIC';
-      else {
-        const d = session.view.decide('mqtt:publish', 'mqtt:topic:' + topic);
-        allowed = d.allowed;
-        reason = d.reason;
-      }
-      ctx.metrics.authorization('mqtt:publish', allowed);
-    }
+    const { allowed, reason } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic);
     if (allowed) {
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);
     }
-    if (session === undefined) ctx.metrics.denials['mqtt:publish']++;
     logDenial(ctx, session, { clientId: client?.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + topic, reason }, 'publish denied; message dropped');
     packet.topic = DROP_TOPIC;
     packet.retain = false;
