@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compileDeviceGroups, validateConfig, type Decision, type PolicySnapshot, type PrincipalView } from '../src/core/index.js';
 import type { Principal } from '../src/core/policy/resource.js';
-import { fmtRate, pad, stats, throughput, timeMs, type RoundOptions, type Stats } from './harness.js';
+import { fmtRate, pad, stats, throughput, timeMs, type RoundOptions, type Stats, type Throughput } from './harness.js';
+import { loadavg } from 'node:os';
 import {
   bigConfig, bigThings, caseA, caseB, caseC, caseD, D_GROUPS, oracle, selectsOfSingle, type RawConfig, type Workload,
 } from './workload.js';
@@ -89,12 +90,14 @@ interface DecisionResult {
   readonly denied: number;
   readonly reasons: Record<string, number>;
   /** Broker path: a PrincipalView per session, then view.decide(op, resource). */
-  readonly view: Stats;
+  readonly view: Throughput;
   /** snapshot.decide(principal, op, resource): includes the per-principal cache lookup. */
-  readonly snapshot: Stats;
+  readonly snapshot: Throughput;
   /** Informational: view.decide(op, prefix + name), the resource string built per call as a broker adapter would. */
-  readonly viewConcat: Stats;
+  readonly viewConcat: Throughput;
   readonly target: number;
+  /** 1-minute load average before and after the case (other processes share the machine). */
+  readonly load: readonly [number, number];
 }
 
 /** A fresh, flat, non-internalized copy of a string (as if decoded from a packet). */
@@ -109,6 +112,7 @@ function compileOrThrow(config: RawConfig): PolicySnapshot {
 }
 
 function runDecisionCase(w: Workload, opts: RoundOptions): DecisionResult {
+  const load0 = loadavg()[0]!;
   const snapshot = compileOrThrow(w.config);
   const n = w.requests.length;
   const principalOf = new Map<string, Principal>();
@@ -129,7 +133,9 @@ function runDecisionCase(w: Workload, opts: RoundOptions): DecisionResult {
     }
     principals[i] = p;
     views[i] = viewOf.get(r.thingName)!;
-    ops[i] = fresh(r.operation);
+    // The operation is a constant in a broker adapter (an internalized literal); the
+    // resource arrives with the packet.
+    ops[i] = r.operation;
     resources[i] = fresh(r.prefix + r.name);
     prefixes[i] = fresh(r.prefix);
     names[i] = fresh(r.name);
@@ -174,7 +180,7 @@ function runDecisionCase(w: Workload, opts: RoundOptions): DecisionResult {
   const viewConcat = throughput(concatPass, n, expectedAllowed, opts);
   return {
     kind: 'decide', id: w.id, title: w.title, requests: n, things: principalOf.size, allowed: expectedAllowed, denied: n - expectedAllowed, reasons,
-    view, snapshot: snap, viewConcat, target: w.id === 'd' ? TARGET_BIG : TARGET_SMALL,
+    view, snapshot: snap, viewConcat, target: w.id === 'd' ? TARGET_BIG : TARGET_SMALL, load: [load0, loadavg()[0]!],
   };
 }
 
@@ -186,15 +192,24 @@ interface CompileResult {
   readonly groups: number;
   readonly statements: number;
   readonly resources: number;
-  /** Milliseconds: the first run in a fresh process, then the statistics of the following runs. */
-  readonly validate: { cold: number } & Stats;
-  readonly compile: { cold: number } & Stats;
-  readonly total: { cold: number } & Stats;
+  /** CPU milliseconds: the first run in a fresh process, then the statistics of the following runs. */
+  readonly validate: Timing;
+  readonly compile: Timing;
+  readonly total: Timing;
   readonly heapMB: number;
   readonly target: number;
+  readonly load: readonly [number, number];
+}
+
+/** CPU time statistics (cold = first run in the process) and the wall-clock median, in ms. */
+type Timing = { readonly cold: number; readonly wallCold: number; readonly wallMedian: number } & Stats;
+
+function timing(cpu: readonly number[], wall: readonly number[]): Timing {
+  return { cold: cpu[0]!, wallCold: wall[0]!, wallMedian: stats(wall.slice(1)).median, ...stats(cpu.slice(1)) };
 }
 
 function runCompile(rounds: number): CompileResult {
+  const load0 = loadavg()[0]!;
   const { config } = bigConfig();
   let statements = 0;
   let resources = 0;
@@ -207,27 +222,32 @@ function runCompile(rounds: number): CompileResult {
   const v: number[] = [];
   const c: number[] = [];
   const tot: number[] = [];
+  const vw: number[] = [];
+  const cw: number[] = [];
+  const totw: number[] = [];
   let keep: PolicySnapshot | undefined;
   const heap0 = process.memoryUsage().heapUsed;
   let heapMB = 0;
   for (let r = 0; r <= Math.max(rounds, 3); r++) {
     keep = undefined;
-    const [valid, vm] = timeMs(() => validateConfig(config));
+    const [valid, vmWall, vm] = timeMs(() => validateConfig(config));
     if (!valid.ok) throw new Error('(d) configuration is invalid');
     if (valid.warnings.length > 0) throw new Error(`(d) configuration has warnings: ${JSON.stringify(valid.warnings.slice(0, 3))}`);
-    const [snap, cm] = timeMs(() => compileDeviceGroups(valid.config.deviceGroups));
+    const [snap, cmWall, cm] = timeMs(() => compileDeviceGroups(valid.config.deviceGroups));
     if (snap.groups.length !== D_GROUPS) throw new Error('(d) compiled the wrong number of groups');
     keep = snap;
     if (r === 0) heapMB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
     v.push(vm);
     c.push(cm);
     tot.push(vm + cm);
+    vw.push(vmWall);
+    cw.push(cmWall);
+    totw.push(vmWall + cmWall);
   }
   if (keep === undefined) throw new Error('unreachable');
-  const withCold = (xs: number[]): { cold: number } & Stats => ({ cold: xs[0]!, ...stats(xs.slice(1)) });
   return {
-    kind: 'compile', groups: D_GROUPS, statements, resources, validate: withCold(v), compile: withCold(c), total: withCold(tot), heapMB,
-    target: TARGET_COMPILE_MS,
+    kind: 'compile', groups: D_GROUPS, statements, resources, validate: timing(v, vw), compile: timing(c, cw), total: timing(tot, totw), heapMB,
+    target: TARGET_COMPILE_MS, load: [load0, loadavg()[0]!],
   };
 }
 
@@ -235,13 +255,15 @@ interface NewThingResult {
   readonly kind: 'newthing';
   readonly thingsPerRound: number;
   readonly avgGroups: number;
-  /** Microseconds per new thing: snapshot.decide on a principal not seen before (builds its view). */
-  readonly firstDecision: { cold: number } & Stats;
-  /** Microseconds per new thing: selectGroups alone. */
-  readonly selectGroups: Stats;
+  /** CPU microseconds per new thing: snapshot.decide on a principal not seen before (builds its view). */
+  readonly firstDecision: Timing;
+  /** CPU microseconds per new thing: selectGroups alone. */
+  readonly selectGroups: Timing;
+  readonly load: readonly [number, number];
 }
 
 function runNewThing(rounds: number): NewThingResult {
+  const load0 = loadavg()[0]!;
   const { config } = bigConfig();
   const snapshot = compileOrThrow(config);
   const perRound = 4000;
@@ -249,24 +271,28 @@ function runNewThing(rounds: number): NewThingResult {
   const things = bigThings(total, 1234);
   const selectUs: number[] = [];
   const firstUs: number[] = [];
+  const selectWallUs: number[] = [];
+  const firstWallUs: number[] = [];
   let groups = 0;
   let sink = 0;
   for (let r = 0; r * perRound < total; r++) {
     const batch = things.slice(r * perRound, (r + 1) * perRound).map((t) => ({ thingName: fresh(t), clientId: fresh(t) }));
-    const [, sm] = timeMs(() => {
+    const [, smWall, sm] = timeMs(() => {
       for (const p of batch) sink += snapshot.selectGroups(p.thingName).length;
     });
-    const [, fm] = timeMs(() => {
+    const [, fmWall, fm] = timeMs(() => {
       for (const p of batch) if (snapshot.decide(p, 'mqtt:connect', 'mqtt:clientId:' + p.thingName).allowed) sink++;
     });
     for (const p of batch) groups += snapshot.view(p).groups.length;
     selectUs.push((sm * 1000) / perRound);
     firstUs.push((fm * 1000) / perRound);
+    selectWallUs.push((smWall * 1000) / perRound);
+    firstWallUs.push((fmWall * 1000) / perRound);
   }
   if (sink === 0) throw new Error('no thing was selected');
   return {
     kind: 'newthing', thingsPerRound: perRound, avgGroups: groups / total,
-    firstDecision: { cold: firstUs[0]!, ...stats(firstUs.slice(1)) }, selectGroups: stats(selectUs.slice(1)),
+    firstDecision: timing(firstUs, firstWallUs), selectGroups: timing(selectUs, selectWallUs), load: [load0, loadavg()[0]!],
   };
 }
 
@@ -313,50 +339,58 @@ function mark(ok: boolean): string {
 function printTable(results: readonly Result[], opts: Options, pinned: boolean): void {
   const out: string[] = [];
   out.push(`node ${process.version}, ${opts.rounds} rounds of >= ${opts.roundMs} ms after ${opts.warmupMs} ms warm-up, ` +
-    `each case in its own process${pinned ? ' pinned to one CPU (taskset)' : ''}; spread = (max - min) / median`);
+    `each case in its own process${pinned ? ' pinned to one CPU (taskset)' : ''}.`);
+  out.push('Rates are per second of the process\'s CPU time (one core); "wall" is per wall-clock second. spread = (max - min) / median.');
   out.push('');
   const decisions = results.filter((r): r is DecisionResult => r.kind === 'decide');
   if (decisions.length > 0) {
     out.push('Decisions per second');
-    out.push(`${pad('case', 44)}${pad('path', 26)}${pad('median', 13, true)}${pad('min', 13, true)}${pad('max', 13, true)}${pad('spread', 8, true)}  target`);
+    out.push(`${pad('case', 42)}${pad('path', 26)}${pad('median', 11, true)}${pad('min', 11, true)}${pad('max', 11, true)}${pad('spread', 8, true)}` +
+      `${pad('wall', 11, true)}  target`);
     for (const d of decisions) {
-      const rows: [string, Stats, boolean][] = [
+      const rows: [string, Throughput, boolean][] = [
         ['view.decide (broker)', d.view, true],
         ['snapshot.decide', d.snapshot, true],
         ['view.decide(prefix+name)', d.viewConcat, false],
       ];
-      rows.forEach(([path, s, judged], i) => {
-        const target = judged ? `>= ${fmtRate(d.target)} ${i === 0 ? mark(s.median >= d.target) : `(${mark(s.median >= d.target)}, not judged)`}` : '(info)';
-        out.push(`${pad(i === 0 ? d.title : '', 44)}${pad(path, 26)}${pad(fmtRate(s.median), 13, true)}${pad(fmtRate(s.min), 13, true)}` +
-          `${pad(fmtRate(s.max), 13, true)}${pad(s.spreadPct.toFixed(1) + '%', 8, true)}  ${target}`);
+      rows.forEach(([path, t, judged], i) => {
+        const s = t.cpu;
+        const met = mark(s.median >= d.target);
+        const target = !judged ? '(info)' : i === 0 ? `>= ${fmtRate(d.target)}: ${met}` : `(${met}, not judged)`;
+        out.push(`${pad(i === 0 ? d.title : '', 42)}${pad(path, 26)}${pad(fmtRate(s.median), 11, true)}${pad(fmtRate(s.min), 11, true)}` +
+          `${pad(fmtRate(s.max), 11, true)}${pad(s.spreadPct.toFixed(1) + '%', 8, true)}${pad(fmtRate(t.wall.median), 11, true)}  ${target}`);
       });
       const reasons = Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ');
-      out.push(`${pad('', 44)}${d.requests} requests from ${d.things} thing${d.things === 1 ? '' : 's'}: ${d.allowed} allowed, ${d.denied} denied (${reasons})`);
+      out.push(`${pad('', 42)}${d.requests} requests from ${d.things} thing${d.things === 1 ? '' : 's'}: ${d.allowed} allowed, ${d.denied} denied (${reasons})` +
+        `; load ${d.load[0].toFixed(2)} -> ${d.load[1].toFixed(2)}`);
     }
     out.push('');
   }
+  const timingRow = (name: string, s: Timing, digits: number, extra = ''): string =>
+    `${pad(name, 44)}${pad(s.cold.toFixed(digits), 9, true)}${pad(s.median.toFixed(digits), 9, true)}${pad(s.min.toFixed(digits), 9, true)}` +
+    `${pad(s.max.toFixed(digits), 9, true)}${pad(s.wallCold.toFixed(digits), 11, true)}${pad(s.wallMedian.toFixed(digits), 11, true)}  ${extra}`;
+  const timingHead = (): string =>
+    `${pad('step', 44)}${pad('cold', 9, true)}${pad('median', 9, true)}${pad('min', 9, true)}${pad('max', 9, true)}${pad('wall cold', 11, true)}` +
+    `${pad('wall med', 11, true)}  target`;
   const compile = results.find((r): r is CompileResult => r.kind === 'compile');
   if (compile) {
-    out.push(`Compile (d): ${compile.groups} groups, ${compile.statements} statements, ${compile.resources} resources (ms; cold = first run in the process)`);
-    out.push(`${pad('step', 44)}${pad('cold', 10, true)}${pad('median', 10, true)}${pad('min', 10, true)}${pad('max', 10, true)}  target`);
-    const row = (name: string, s: { cold: number } & Stats, judged: boolean): void => {
-      out.push(`${pad(name, 44)}${pad(s.cold.toFixed(1), 10, true)}${pad(s.median.toFixed(1), 10, true)}${pad(s.min.toFixed(1), 10, true)}` +
-        `${pad(s.max.toFixed(1), 10, true)}  ${judged ? `< ${compile.target} ms: cold ${mark(s.cold < compile.target)}, warm ${mark(s.median < compile.target)}` : ''}`);
-    };
-    row('validateConfig', compile.validate, false);
-    row('compileDeviceGroups', compile.compile, false);
-    row('validateConfig + compileDeviceGroups', compile.total, true);
-    out.push(`${pad('', 44)}heap retained by the first snapshot and validated config: ${compile.heapMB.toFixed(0)} MB`);
+    out.push(`Compile (d): ${compile.groups} groups, ${compile.statements} statements, ${compile.resources} resources ` +
+      `(CPU ms; cold = first run in a fresh process, then median/min/max of the next runs)`);
+    out.push(timingHead());
+    out.push(timingRow('validateConfig', compile.validate, 1));
+    out.push(timingRow('compileDeviceGroups', compile.compile, 1));
+    const t = compile.total;
+    out.push(timingRow('validateConfig + compileDeviceGroups', t, 1, `< ${compile.target} ms: cold ${mark(t.cold < compile.target)}, warm ${mark(t.median < compile.target)}`));
+    out.push(`${pad('', 44)}heap retained by the first snapshot and validated config: ${compile.heapMB.toFixed(0)} MB; load ${compile.load[0].toFixed(2)} -> ${compile.load[1].toFixed(2)}`);
     out.push('');
   }
   const nt = results.find((r): r is NewThingResult => r.kind === 'newthing');
   if (nt) {
-    out.push(`First decision of a new thing under (d) (µs per thing, ${nt.thingsPerRound} new things per round, ${nt.avgGroups.toFixed(1)} groups per thing on average)`);
-    out.push(`${pad('step', 44)}${pad('cold', 10, true)}${pad('median', 10, true)}${pad('min', 10, true)}${pad('max', 10, true)}`);
-    out.push(`${pad('snapshot.decide, new principal (builds view)', 44)}${pad(nt.firstDecision.cold.toFixed(2), 10, true)}` +
-      `${pad(nt.firstDecision.median.toFixed(2), 10, true)}${pad(nt.firstDecision.min.toFixed(2), 10, true)}${pad(nt.firstDecision.max.toFixed(2), 10, true)}`);
-    out.push(`${pad('  of which selectGroups', 44)}${pad('', 10, true)}${pad(nt.selectGroups.median.toFixed(2), 10, true)}` +
-      `${pad(nt.selectGroups.min.toFixed(2), 10, true)}${pad(nt.selectGroups.max.toFixed(2), 10, true)}`);
+    out.push(`First decision of a new thing under (d) (CPU µs per thing, ${nt.thingsPerRound} new things per round, ${nt.avgGroups.toFixed(1)} groups per thing on average)`);
+    out.push(timingHead());
+    out.push(timingRow('snapshot.decide, new principal (builds view)', nt.firstDecision, 2));
+    out.push(timingRow('  of which selectGroups', nt.selectGroups, 2));
+    out.push(`${pad('', 44)}load ${nt.load[0].toFixed(2)} -> ${nt.load[1].toFixed(2)}`);
     out.push('');
   }
   process.stdout.write(out.join('\n'));

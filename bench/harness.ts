@@ -28,21 +28,36 @@ export interface RoundOptions {
   readonly rounds: number;
 }
 
+/** Operations per second of CPU time (the process's, pinned to one CPU) and of wall-clock time. */
+export interface Throughput {
+  readonly cpu: Stats;
+  readonly wall: Stats;
+}
+
+/** CPU time (user + system) of this process, in microseconds. */
+export function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
 /**
  * Measures a throughput: `pass()` performs `passSize` operations and returns a
  * checksum that must equal `expected` every time (so the work cannot be skipped and a
- * broken path cannot be measured). Returns operations per second of each round.
+ * broken path cannot be measured). Returns operations per second of each round, per
+ * second of CPU time and per second of wall-clock time.
  */
-export function throughput(pass: () => number, passSize: number, expected: number, opts: RoundOptions): Stats {
+export function throughput(pass: () => number, passSize: number, expected: number, opts: RoundOptions): Throughput {
   const check = (got: number): void => {
     if (got !== expected) throw new Error(`benchmark pass returned ${got}, expected ${expected}`);
   };
   const warmEnd = nowNs() + BigInt(Math.round(opts.warmupMs * 1e6));
   do check(pass()); while (nowNs() < warmEnd);
-  const rates: number[] = [];
+  const cpu: number[] = [];
+  const wall: number[] = [];
   const roundNs = BigInt(Math.round(opts.roundMs * 1e6));
   for (let r = 0; r < opts.rounds; r++) {
     let ops = 0;
+    const c0 = cpuMicros();
     const t0 = nowNs();
     let t = t0;
     do {
@@ -50,16 +65,20 @@ export function throughput(pass: () => number, passSize: number, expected: numbe
       ops += passSize;
       t = nowNs();
     } while (t - t0 < roundNs);
-    rates.push(ops / (Number(t - t0) / 1e9));
+    const c = cpuMicros() - c0;
+    wall.push(ops / (Number(t - t0) / 1e9));
+    cpu.push(ops / (c / 1e6));
   }
-  return stats(rates);
+  return { cpu: stats(cpu), wall: stats(wall) };
 }
 
-/** Times `fn` once, in milliseconds. */
-export function timeMs<T>(fn: () => T): [T, number] {
+/** Times `fn` once: its result, wall-clock milliseconds and CPU milliseconds. */
+export function timeMs<T>(fn: () => T): [T, number, number] {
+  const c0 = cpuMicros();
   const t0 = nowNs();
   const out = fn();
-  return [out, Number(nowNs() - t0) / 1e6];
+  const wall = Number(nowNs() - t0) / 1e6;
+  return [out, wall, (cpuMicros() - c0) / 1000];
 }
 
 export function fmtRate(perSec: number): string {

@@ -121,9 +121,9 @@ export function caseB(): Workload {
 /** (c) Six wildcards: mqtt:topic:*\/*\/*\/*\/*\/* against six-level topics. */
 export function caseC(): Workload {
   const config = single({ publishSixLevels: { operations: ['mqtt:publish'], resources: ['mqtt:topic:*/*/*/*/*/*'] } });
-  const allowed = ['a/b/c/d/e/f', 'building1/floor2/room3/sensor4/humidity/value', 'x/y/z/w/v/u', 'a/b/c/d/e/f/g', '/////',
-    'region/eu-west/site-7/line-2/press-9/temp'];
-  const denied = ['a/b/c/d/e', 'abcdef', 'a/b', 'building1/floor2/room3/sensor4/humidity', 'a-b-c-d-e-f'];
+  // Six short levels like the reference's `a/b/c/d/e/f`, varied; (d) has long topics.
+  const allowed = ['a/b/c/d/e/f', 'u/v/w/x/y/z', 'a1/b2/c3/d4/e5/f6', 'f/e/d/c/b/a', 'a/b/c/d/e/f/g', 'x/y/z/x/y/z'];
+  const denied = ['a/b/c/d/e', 'a-b-c-d-e-f', 'abcdef', 'a/b', 'u/v/w/x/y'];
   const { requests, expected } = mix('myThing', 'mqtt:publish', allowed, denied, SMALL, 3);
   return { id: 'c', title: '(c) mqtt:topic:*/*/*/*/*/* vs a/b/c/d/e/f', config, requests, expectedAllowed: expected };
 }

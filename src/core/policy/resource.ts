@@ -56,49 +56,61 @@ export function parseVariable(name: string): Variable | undefined {
 /** Splits a policy resource into literal text, `*` and variables. */
 export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
   const parts: Part[] = [];
-  const problems: PatternProblem[] = [];
-  let literal = '';
+  let problems: PatternProblem[] | undefined;
   let hasVariables = false;
-  const flush = (): void => {
-    if (literal !== '') parts.push({ kind: 'literal', text: literal });
-    literal = '';
-  };
+  // The current literal run is source[from, i): literal text is never interrupted except
+  // by `*` or a variable, and after a malformed variable the pattern is discarded anyway.
+  let from = 0;
+  let lastIsStar = false;
+  const n = source.length;
   let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '*') {
-      flush();
+  while (i < n) {
+    const c = source.charCodeAt(i);
+    if (c === 42 /* * */) {
+      if (i > from) {
+        parts.push({ kind: 'literal', text: source.slice(from, i) });
+        lastIsStar = false;
+      }
       // `**` is the same as `*`.
-      if (parts.at(-1)?.kind !== 'star') parts.push({ kind: 'star' });
-      i++;
-    } else if (c === '$' && source[i + 1] === '{') {
+      if (!lastIsStar) {
+        parts.push({ kind: 'star' });
+        lastIsStar = true;
+      }
+      from = ++i;
+    } else if (c === 36 /* $ */ && source.charCodeAt(i + 1) === 123 /* { */) {
       const end = source.indexOf('}', i + 2);
       if (end < 0) {
-        problems.push({ kind: 'malformed-variable', text: source.slice(i), reason: 'has no closing `}`' });
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(i), reason: 'has no closing `}`' });
         break;
       }
       const name = source.slice(i + 2, end);
       if (name === '' || name.includes('${')) {
-        problems.push({ kind: 'malformed-variable', text: source.slice(i, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(i, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
       } else {
         const variable = parseVariable(name);
-        if (!variable) problems.push({ kind: 'unknown-variable', name });
-        else {
-          flush();
+        if (!variable) (problems ??= []).push({ kind: 'unknown-variable', name });
+        else if (problems === undefined) {
+          if (i > from) parts.push({ kind: 'literal', text: source.slice(from, i) });
           parts.push({ kind: 'variable', variable, source: source.slice(i, end + 1) });
+          lastIsStar = false;
           hasVariables = true;
         }
       }
       i = end + 1;
-    } else {
-      literal += c;
-      i++;
-    }
+      if (problems === undefined) from = i;
+    } else i++;
   }
-  flush();
-  if (problems.length > 0) return { problems };
-  return { pattern: { source, parts, hasVariables }, problems };
+  if (problems !== undefined) return { problems };
+  if (n > from) parts.push({ kind: 'literal', text: source.slice(from, n) });
+  return { pattern: { source, parts, hasVariables }, problems: [] };
 }
+
+/**
+ * Parsed patterns of validated resource lists, keyed by the (frozen) list, so that
+ * compiling a configuration that validateConfig produced does not parse every resource
+ * a second time. Entries die with the configuration.
+ */
+export const PARSED_RESOURCES = new WeakMap<readonly string[], readonly ResourcePattern[]>();
 
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.
@@ -117,23 +129,52 @@ export interface Glob {
  * missing value can only make a deny broader, never make it disappear.
  */
 export function resolvePattern(pattern: ResourcePattern, principal: Principal, unresolved: 'skip' | 'wildcard'): Glob | undefined {
-  const segments: string[] = [''];
+  const parts = pattern.parts;
+  const segments: string[] = [];
+  // The current segment is seg (plus pieces when it has several), kept flat by joining.
+  let seg = '';
+  let pieces: string[] | undefined;
   let text = '';
-  for (const part of pattern.parts) {
+  let textPieces: string[] | undefined;
+  let textEndsWithStar = false;
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!;
     let value: string | undefined;
     if (part.kind === 'star') value = undefined;
     else if (part.kind === 'literal') value = part.text;
     else {
       value = variableValue(part.variable, principal);
-      if (value === undefined && unresolved === 'skip') return undefined;
+      if (value === undefined) {
+        if (unresolved === 'skip') return undefined;
+      } else if (typeof value !== 'string') value = '' + (value as unknown as number); // as `+=` would
     }
     if (value === undefined) {
-      if (segments.at(-1) !== '' || segments.length === 1) segments.push('');
-      if (!text.endsWith('*')) text += '*';
-    } else {
-      segments[segments.length - 1] += value;
-      text += value;
+      const segEmpty = pieces === undefined && seg === '';
+      if (!segEmpty || segments.length === 0) {
+        segments.push(pieces === undefined ? seg : (pieces.push(seg), pieces.join('')));
+        seg = '';
+        pieces = undefined;
+      }
+      if (!textEndsWithStar) {
+        if (text !== '') (textPieces ??= []).push(text);
+        text = '*';
+        textEndsWithStar = true;
+      }
+    } else if (value !== '') {
+      if (seg === '') seg = value;
+      else {
+        (pieces ??= []).push(seg);
+        seg = value;
+      }
+      if (text !== '') (textPieces ??= []).push(text);
+      text = value;
+      textEndsWithStar = value.charCodeAt(value.length - 1) === 42;
     }
+  }
+  segments.push(pieces === undefined ? seg : (pieces.push(seg), pieces.join('')));
+  if (textPieces !== undefined) {
+    textPieces.push(text);
+    text = textPieces.join('');
   }
   return { segments, text };
 }

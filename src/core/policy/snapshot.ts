@@ -1,7 +1,7 @@
 import { RuleIndex } from '../rules/match.js';
 import type { CompiledGroup, CompiledStatement, Decision, DecisionReason, Explanation, StatementMatch } from './model.js';
 import { OPERATIONS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars } from './request.js';
-import { globMatches, resolvePattern, type Glob, type Principal } from './resource.js';
+import { globMatches, resolvePattern, type Glob, type Principal, type ResourcePattern } from './resource.js';
 
 /**
  * Evaluation order of a decision (fail closed at every step):
@@ -27,107 +27,416 @@ const CONSTANT: Record<Exclude<DecisionReason, 'ALLOWED_BY_STATEMENT' | 'DENIED_
   RESOURCE_TYPE_MISMATCH: Object.freeze({ allowed: false, reason: 'RESOURCE_TYPE_MISMATCH' }),
 };
 
-interface Grant {
+/**
+ * One resource pattern of one statement, resolved for a principal, in the table of one
+ * operation. Grants of patterns without variables do not depend on the principal and
+ * are shared by every view of a snapshot.
+ */
+class Grant {
   readonly glob: Glob;
   readonly group: CompiledGroup;
   readonly statement: CompiledStatement;
   readonly pattern: string;
-  readonly decision: Decision;
+  readonly deny: boolean;
   /** Resolved from variables or wildcards: the request's characters must be checked on allow. */
   readonly checkChars: boolean;
+  /** `glob.segments.length === 1`: matched by a map lookup of the whole resource. */
+  readonly exact: boolean;
+  /** False when no resource of the operation's type can match (left out of the hot tables). */
+  readonly live: boolean;
+  // Glob matching: first * mids[0] * ... * last.
+  readonly first: string;
+  readonly mids: readonly string[];
+  readonly last: string;
+  /** Sum of the segment lengths: shorter resources cannot match. */
+  readonly minLength: number;
+  /** Character code a match has right after the operation's prefix (-1: any). */
+  readonly firstCode: number;
+  /** Character code a match ends with (-1: any). */
+  readonly lastCode: number;
+  /** Every segment is printable ASCII, so request characters matched by them are acceptable. */
+  readonly asciiSegments: boolean;
+  private built: Decision | undefined = undefined;
+
+  constructor(glob: Glob, group: CompiledGroup, statement: CompiledStatement, pattern: ResourcePattern, deny: boolean, prefix: string) {
+    this.glob = glob;
+    this.group = group;
+    this.statement = statement;
+    this.pattern = pattern.source;
+    this.deny = deny;
+    const segs = glob.segments;
+    const n = segs.length;
+    this.checkChars = pattern.hasVariables || n > 1;
+    this.exact = n === 1;
+    const plen = prefix.length;
+    const first = segs[0]!;
+    if (n === 1) {
+      this.live = first.length > plen && first.startsWith(prefix);
+      this.first = first;
+      this.mids = NO_MIDS;
+      this.last = '';
+      this.minLength = first.length;
+      this.firstCode = -1;
+      this.lastCode = -1;
+      this.asciiSegments = false;
+    } else {
+      this.live = first.length >= plen ? first.startsWith(prefix) : prefix.startsWith(first);
+      const last = segs[n - 1]!;
+      this.first = first;
+      this.mids = n > 2 ? segs.slice(1, n - 1) : NO_MIDS;
+      this.last = last;
+      let min = 0;
+      for (const seg of segs) min += seg.length;
+      this.minLength = min;
+      this.firstCode = first.length > plen ? first.charCodeAt(plen) : -1;
+      this.lastCode = last.length > 0 ? last.charCodeAt(last.length - 1) : -1;
+      this.asciiSegments = segs.every(printableAscii);
+    }
+  }
+
+  /** The decision this grant makes (built on first use: most grants never decide). */
+  decision(): Decision {
+    return this.built ?? (this.built = Object.freeze({
+      allowed: !this.deny,
+      reason: this.deny ? 'DENIED_BY_STATEMENT' : 'ALLOWED_BY_STATEMENT',
+      group: this.group.name,
+      policy: this.statement.policy,
+      statement: this.statement.statement,
+      resourcePattern: this.glob.text,
+    }));
+  }
 }
 
-interface OpTable {
+const NO_MIDS: readonly string[] = Object.freeze([]);
+
+/** The grants of one exact resource: the first deny and the first allow, in statement order. */
+class ExactEntry {
+  deny: Grant | null = null;
+  allow: Grant | null = null;
+  /** The allow grant's answer for this resource (MALFORMED_RESOURCE when its characters are not accepted). */
+  private allowed: Decision | undefined = undefined;
+
+  allowDecision(plen: number): Decision {
+    if (this.allowed === undefined) {
+      const g = this.allow!;
+      this.allowed = g.checkChars && !validNameChars(g.glob.text, plen) ? CONSTANT.MALFORMED_RESOURCE : g.decision();
+    }
+    return this.allowed;
+  }
+}
+
+/** The grants of one operation, arranged for decide(). */
+class OpTable {
   readonly prefix: string;
-  readonly denyExact: Map<string, Grant>;
-  readonly denyGlobs: Grant[];
-  readonly allowExact: Map<string, Grant>;
-  readonly allowGlobs: Grant[];
-  /** Every grant in statement order, for explanations. */
-  readonly all: Grant[];
+  readonly plen: number;
+  readonly exact: Map<string, ExactEntry> | null;
+  readonly denyGlobs: readonly Grant[];
+  readonly allowGlobs: readonly Grant[];
+  /** A glob's first segment is shorter than the prefix, so a match does not imply the prefix: check it first. */
+  readonly prefixFirst: boolean;
+
+  constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[], prefixFirst: boolean) {
+    this.prefix = prefix;
+    this.plen = prefix.length;
+    this.exact = exact;
+    this.denyGlobs = denyGlobs;
+    this.allowGlobs = allowGlobs;
+    this.prefixFirst = prefixFirst;
+  }
+}
+
+const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS(), false));
+
+function NO_GRANTS(): readonly Grant[] {
+  return Object.freeze([]) as readonly Grant[];
+}
+
+/** One resource of one statement of a group, for one operation. */
+interface PlanItem {
+  readonly statement: CompiledStatement;
+  readonly pattern: ResourcePattern;
+  readonly deny: boolean;
+  /** The grant itself when the pattern has no variables (the same for every principal). */
+  readonly fixed: Grant | undefined;
+}
+
+/** A group's statements per operation, in statement and resource order. */
+type GroupPlan = readonly (readonly PlanItem[])[];
+
+const NOBODY: Principal = Object.freeze({ thingName: '' });
+
+function planGroup(group: CompiledGroup): GroupPlan {
+  return OPERATIONS.map((op) => {
+    const items: PlanItem[] = [];
+    const prefix = RESOURCE_PREFIX[op];
+    for (const statement of group.statements) {
+      if (!statement.operations.includes(op)) continue;
+      const deny = statement.effect === 'DENY';
+      for (const pattern of statement.resources) {
+        const fixed = pattern.hasVariables ? undefined : new Grant(resolvePattern(pattern, NOBODY, 'wildcard')!, group, statement, pattern, deny, prefix);
+        items.push({ statement, pattern, deny, fixed });
+      }
+    }
+    return items;
+  });
+}
+
+function printableAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** True when `s` starts with `prefix` (callers have checked that `s` is longer). */
+function hasPrefix(s: string, prefix: string): boolean {
+  for (let i = 0; i < prefix.length; i++) if (s.charCodeAt(i) !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Cheap necessary conditions of a glob match (the prefix need not be checked yet). */
+function cannotMatch(g: Grant, s: string, len: number, plen: number): boolean {
+  return len < g.minLength || (g.firstCode >= 0 && s.charCodeAt(plen) !== g.firstCode) || (g.lastCode >= 0 && s.charCodeAt(len - 1) !== g.lastCode);
+}
+
+/**
+ * The glob match of globMatches() for a resource known to start with the operation's
+ * prefix (which the glob's first segment starts with, or is a prefix of) and to be at
+ * least g.minLength long. Middle segments take their leftmost place.
+ */
+function globHit(g: Grant, s: string, len: number, plen: number): boolean {
+  const first = g.first;
+  // Backwards: grants of a group tend to share the start of their topics.
+  for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return false;
+  const last = g.last;
+  const end = len - last.length;
+  for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return false;
+  const mids = g.mids;
+  let pos = first.length;
+  for (let k = 0; k < mids.length; k++) {
+    const m = mids[k]!;
+    if (m.length === 1) {
+      const c = m.charCodeAt(0);
+      while (pos < end && s.charCodeAt(pos) !== c) pos++;
+      if (pos >= end) return false;
+      pos++;
+    } else {
+      const at = s.indexOf(m, pos);
+      if (at < 0 || at + m.length > end) return false;
+      pos = at + m.length;
+    }
+  }
+  return true;
+}
+
+/** globHit() for an allow grant, checking the request's characters on the way. */
+const NO_MATCH = 0;
+const MATCH = 1;
+/** Matched, but a character is not printable ASCII: validNameChars() must decide. */
+const MATCH_CHECK = 2;
+
+function globHitAllow(g: Grant, s: string, len: number, plen: number): number {
+  const first = g.first;
+  for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return NO_MATCH;
+  const last = g.last;
+  const end = len - last.length;
+  for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return NO_MATCH;
+  // Characters matched by a segment are the segment's; the others are checked here.
+  let ascii = g.asciiSegments;
+  const mids = g.mids;
+  let pos = first.length;
+  for (let k = 0; k < mids.length; k++) {
+    const m = mids[k]!;
+    if (m.length === 1) {
+      const c = m.charCodeAt(0);
+      for (;;) {
+        if (pos >= end) return NO_MATCH;
+        const d = s.charCodeAt(pos++);
+        if (d === c) break;
+        if (d < 0x20 || d > 0x7e) ascii = false;
+      }
+    } else {
+      const at = s.indexOf(m, pos);
+      if (at < 0 || at + m.length > end) return NO_MATCH;
+      if (ascii) {
+        for (let i = pos; i < at; i++) {
+          const d = s.charCodeAt(i);
+          if (d < 0x20 || d > 0x7e) {
+            ascii = false;
+            break;
+          }
+        }
+      }
+      pos = at + m.length;
+    }
+  }
+  if (ascii) {
+    for (let i = pos; i < end; i++) {
+      const d = s.charCodeAt(i);
+      if (d < 0x20 || d > 0x7e) return MATCH_CHECK;
+    }
+    return MATCH;
+  }
+  return MATCH_CHECK;
 }
 
 /** The permissions of one principal under one snapshot. Immutable once built. */
 export class PrincipalView {
   readonly principal: Principal;
   readonly groups: readonly CompiledGroup[];
-  private readonly tables: readonly OpTable[];
+  private readonly connect: OpTable;
+  private readonly publish: OpTable;
+  private readonly subscribe: OpTable;
   private readonly noMatch: Decision;
+  /** Every grant in statement order, per operation, for explanations (built on first use). */
+  private all: readonly (readonly Grant[])[] | undefined = undefined;
 
-  constructor(principal: Principal, groups: readonly CompiledGroup[]) {
+  constructor(principal: Principal, groups: readonly CompiledGroup[], plans?: (group: CompiledGroup) => GroupPlan) {
     this.principal = principal;
     this.groups = groups;
     this.noMatch = groups.length === 0 ? CONSTANT.NO_GROUP_SELECTS_THING : CONSTANT.NO_MATCHING_STATEMENT;
-    this.tables = OPERATIONS.map((op) => {
-      const table: OpTable = { prefix: RESOURCE_PREFIX[op], denyExact: new Map(), denyGlobs: [], allowExact: new Map(), allowGlobs: [], all: [] };
-      for (const group of groups) {
-        for (const statement of group.statements) {
-          if (!statement.operations.includes(op)) continue;
-          const deny = statement.effect === 'DENY';
-          for (const pattern of statement.resources) {
-            const glob = resolvePattern(pattern, principal, deny ? 'wildcard' : 'skip');
+    const groupPlans = groups.map(plans ?? planGroup);
+    const tables = OPERATIONS.map((op, k) => {
+      const prefix = RESOURCE_PREFIX[op];
+      let exact: Map<string, ExactEntry> | null = null;
+      let denyGlobs: Grant[] | null = null;
+      let allowGlobs: Grant[] | null = null;
+      let prefixFirst = false;
+      for (let gi = 0; gi < groups.length; gi++) {
+        const items = groupPlans[gi]![k]!;
+        for (let ii = 0; ii < items.length; ii++) {
+          const item = items[ii]!;
+          let grant = item.fixed;
+          if (grant === undefined) {
+            const glob = resolvePattern(item.pattern, principal, item.deny ? 'wildcard' : 'skip');
             if (!glob) continue;
-            const grant: Grant = {
-              glob, group, statement, pattern: pattern.source,
-              checkChars: pattern.hasVariables || glob.segments.length > 1,
-              decision: Object.freeze({
-                allowed: !deny,
-                reason: deny ? 'DENIED_BY_STATEMENT' : 'ALLOWED_BY_STATEMENT',
-                group: group.name,
-                policy: statement.policy,
-                statement: statement.statement,
-                resourcePattern: glob.text,
-              }),
-            };
-            table.all.push(grant);
-            const exact = glob.segments.length === 1;
-            if (exact) {
-              const map = deny ? table.denyExact : table.allowExact;
-              if (!map.has(glob.text)) map.set(glob.text, grant);
-            } else (deny ? table.denyGlobs : table.allowGlobs).push(grant);
+            grant = new Grant(glob, groups[gi]!, item.statement, item.pattern, item.deny, prefix);
+          }
+          if (!grant.live) continue;
+          if (grant.exact) {
+            exact ??= new Map();
+            let e = exact.get(grant.first);
+            if (e === undefined) exact.set(grant.first, (e = new ExactEntry()));
+            if (grant.deny) e.deny ??= grant;
+            else e.allow ??= grant;
+          } else {
+            if (grant.deny) (denyGlobs ??= []).push(grant);
+            else (allowGlobs ??= []).push(grant);
+            if (grant.first.length < prefix.length) prefixFirst = true;
           }
         }
       }
-      return table;
+      if (exact === null && denyGlobs === null && allowGlobs === null) return EMPTY_TABLES[k]!;
+      return new OpTable(prefix, exact, denyGlobs ?? EMPTY_TABLES[k]!.denyGlobs, allowGlobs ?? EMPTY_TABLES[k]!.allowGlobs, prefixFirst);
     });
+    this.connect = tables[0]!;
+    this.publish = tables[1]!;
+    this.subscribe = tables[2]!;
   }
 
-  /** The hot path: one decision, no allocation. */
+  /**
+   * The hot path: one decision, no allocation. The order of evaluation is that of the
+   * comment at the top of this file: deny (exact, then globs in statement order), then
+   * allow (exact, then globs); the resource's prefix is checked as soon as a glob could
+   * match and before answering no-match, which gives the same answers as checking it first.
+   */
   decide(operation: string, resource: string): Decision {
-    const t = this.tables[operationIndex(operation)];
-    if (t === undefined) return CONSTANT.UNKNOWN_OPERATION;
-    const prefix = t.prefix;
-    if (resource.length <= prefix.length || !resource.startsWith(prefix)) return rejectResource(resource);
-    if (t.denyExact.size > 0) {
-      const g = t.denyExact.get(resource);
-      if (g !== undefined) return g.decision;
+    let t: OpTable;
+    switch (operation) {
+      case 'mqtt:connect':
+        t = this.connect;
+        break;
+      case 'mqtt:publish':
+        t = this.publish;
+        break;
+      case 'mqtt:subscribe':
+        t = this.subscribe;
+        break;
+      default:
+        return CONSTANT.UNKNOWN_OPERATION;
     }
-    for (const g of t.denyGlobs) if (globMatches(g.glob, resource)) return g.decision;
-    const exact = t.allowExact.get(resource);
-    if (exact !== undefined) return allowIfWellFormed(exact, resource, prefix.length);
-    for (const g of t.allowGlobs) if (globMatches(g.glob, resource)) return allowIfWellFormed(g, resource, prefix.length);
+    const plen = t.plen;
+    const len = resource.length;
+    if (len <= plen) return rejectResource(resource);
+    let prefixOk = t.prefixFirst;
+    if (prefixOk && !hasPrefix(resource, t.prefix)) return rejectResource(resource);
+    let exact: ExactEntry | undefined;
+    if (t.exact !== null) {
+      // Exact keys start with the prefix, so a hit implies it.
+      exact = t.exact.get(resource);
+      if (exact !== undefined && exact.deny !== null) return exact.deny.decision();
+    }
+    const denies = t.denyGlobs;
+    for (let i = 0; i < denies.length; i++) {
+      const g = denies[i]!;
+      if (cannotMatch(g, resource, len, plen)) continue;
+      if (!prefixOk) {
+        if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
+        prefixOk = true;
+      }
+      if (globHit(g, resource, len, plen)) return g.decision();
+    }
+    if (exact !== undefined && exact.allow !== null) return exact.allowDecision(plen);
+    const allows = t.allowGlobs;
+    for (let i = 0; i < allows.length; i++) {
+      const g = allows[i]!;
+      if (cannotMatch(g, resource, len, plen)) continue;
+      if (!prefixOk) {
+        if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
+        prefixOk = true;
+      }
+      if (g.checkChars) {
+        const hit = globHitAllow(g, resource, len, plen);
+        if (hit === MATCH) return g.decision();
+        if (hit === MATCH_CHECK) return validNameChars(resource, plen) ? g.decision() : CONSTANT.MALFORMED_RESOURCE;
+      } else if (globHit(g, resource, len, plen)) return g.decision();
+    }
+    if (!prefixOk && !hasPrefix(resource, t.prefix)) return rejectResource(resource);
     return this.noMatch;
   }
 
   /** Every statement that matches, using the same matcher as decide(). */
   matches(operation: string, resource: string): StatementMatch[] {
-    const t = this.tables[operationIndex(operation)];
-    if (t === undefined) return [];
-    return t.all.filter((g) => globMatches(g.glob, resource)).map((g) => ({
+    const k = operationIndex(operation);
+    if (k < 0) return [];
+    const all = (this.all ??= this.allGrants())[k]!;
+    return all.filter((g) => globMatches(g.glob, resource)).map((g) => ({
       effect: g.statement.effect, group: g.group.name, policy: g.statement.policy, statement: g.statement.statement,
       pattern: g.pattern, resolved: g.glob.text,
     }));
   }
-}
 
-function allowIfWellFormed(g: Grant, resource: string, from: number): Decision {
-  return g.checkChars && !validNameChars(resource, from) ? CONSTANT.MALFORMED_RESOURCE : g.decision;
+  private allGrants(): Grant[][] {
+    return OPERATIONS.map((op) => {
+      const prefix = RESOURCE_PREFIX[op];
+      const all: Grant[] = [];
+      for (const group of this.groups) {
+        for (const statement of group.statements) {
+          if (!statement.operations.includes(op)) continue;
+          const deny = statement.effect === 'DENY';
+          for (const pattern of statement.resources) {
+            const glob = resolvePattern(pattern, this.principal, deny ? 'wildcard' : 'skip');
+            if (glob) all.push(new Grant(glob, group, statement, pattern, deny, prefix));
+          }
+        }
+      }
+      return all;
+    });
+  }
 }
 
 function rejectResource(resource: string): Decision {
   const parts = splitResource(resource);
   if (parts && parts.name !== '' && RESOURCE_PREFIXES.includes(`${parts.service}:${parts.type}:`)) return CONSTANT.RESOURCE_TYPE_MISMATCH;
   return CONSTANT.MALFORMED_RESOURCE;
+}
+
+interface ObjectCacheEntry {
+  readonly view: PrincipalView;
+  readonly thingName: string;
+  readonly clientId: string | undefined;
+  readonly attributes: readonly (string | undefined)[] | undefined;
 }
 
 /** Bound on cached principal views per snapshot; the oldest is dropped beyond it. */
@@ -143,15 +452,32 @@ export class PolicySnapshot {
   private readonly views = new Map<string, PrincipalView>();
   private readonly usesClientId: boolean;
   private readonly attributeNames: readonly string[];
+  /** Per group, its statements arranged per operation (built when a view first needs the group). */
+  private readonly plans = new Map<CompiledGroup, GroupPlan>();
+  private readonly planOf = (group: CompiledGroup): GroupPlan => {
+    let plan = this.plans.get(group);
+    if (plan === undefined) this.plans.set(group, (plan = planGroup(group)));
+    return plan;
+  };
+  /**
+   * The view last returned for a principal object, with the values its cache key was
+   * made of: a caller that keeps its principal object skips building the key.
+   */
+  private readonly byObject = new WeakMap<object, ObjectCacheEntry>();
 
   constructor(groups: readonly CompiledGroup[]) {
     this.groups = Object.freeze([...groups]);
     for (const g of this.groups) this.index.add(g.rule, g);
     const attrs = new Set<string>();
     let usesClientId = false;
+    const seen = new Set<readonly CompiledStatement[]>();
     for (const g of this.groups) {
+      // Groups that share a policy share its statement list.
+      if (seen.has(g.statements)) continue;
+      seen.add(g.statements);
       for (const s of g.statements) {
         for (const r of s.resources) {
+          if (!r.hasVariables) continue;
           for (const p of r.parts) {
             if (p.kind !== 'variable') continue;
             if (p.variable.kind === 'clientId') usesClientId = true;
@@ -171,13 +497,19 @@ export class PolicySnapshot {
 
   /** The cached permission view of a principal (built on first use). */
   view(principal: Principal): PrincipalView {
+    const isObject = typeof principal === 'object' && principal !== null;
+    if (isObject) {
+      const hit = this.byObject.get(principal);
+      if (hit !== undefined && this.sameKey(hit, principal)) return hit.view;
+    }
     const key = this.cacheKey(principal);
     let v = this.views.get(key);
     if (v === undefined) {
-      v = new PrincipalView(principal, this.selectGroups(principal.thingName));
+      v = new PrincipalView(principal, this.selectGroups(principal.thingName), this.planOf);
       if (this.views.size >= MAX_VIEWS) this.views.delete(this.views.keys().next().value!);
       this.views.set(key, v);
     }
+    if (isObject) this.byObject.set(principal, this.objectEntry(principal, v));
     return v;
   }
 
@@ -205,6 +537,32 @@ export class PolicySnapshot {
       matches,
       message: describeDecision(decision, principal.thingName, operation, resource, view.groups.length),
     };
+  }
+
+  private objectEntry(p: Principal, view: PrincipalView): ObjectCacheEntry {
+    const names = this.attributeNames;
+    let attributes: (string | undefined)[] | undefined;
+    if (names.length > 0) {
+      attributes = [];
+      for (const a of names) attributes.push(p.attributes && Object.hasOwn(p.attributes, a) ? p.attributes[a] : undefined);
+    }
+    return { view, thingName: p.thingName, clientId: this.usesClientId ? (p.clientId ?? p.thingName) : undefined, attributes };
+  }
+
+  /** True when cacheKey(p) is the key the entry's view was cached under (compares the key's parts). */
+  private sameKey(e: ObjectCacheEntry, p: Principal): boolean {
+    if (e.thingName !== p.thingName) return false;
+    if (this.usesClientId && e.clientId !== (p.clientId ?? p.thingName)) return false;
+    const attributes = e.attributes;
+    if (attributes !== undefined) {
+      const names = this.attributeNames;
+      for (let i = 0; i < names.length; i++) {
+        const a = names[i]!;
+        const v = p.attributes && Object.hasOwn(p.attributes, a) ? p.attributes[a] : undefined;
+        if (v !== attributes[i]) return false;
+      }
+    }
+    return true;
   }
 
   private cacheKey(p: Principal): string {
