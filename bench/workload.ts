@@ -240,7 +240,10 @@ export function bigConfig(seed = 42): BigConfig {
     }
   }
   if (selects.length !== D_GROUPS) throw new Error(`generated ${selects.length} groups, expected ${D_GROUPS}`);
-  return { config: { deviceGroups: { formatVersion: '2021-03-05', definitions, policies } }, selects, fleetDeny, siteDeny };
+  // Round-tripped through JSON text, as a configuration file would arrive (flat strings,
+  // fresh objects), rather than the generator's concatenated strings.
+  const config = JSON.parse(JSON.stringify({ deviceGroups: { formatVersion: '2021-03-05', definitions, policies } })) as RawConfig;
+  return { config, selects, fleetDeny, siteDeny };
 }
 
 /** Things a (d) request comes from: mostly fleet things, some gateways, some unknown. */

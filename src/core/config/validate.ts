@@ -1,6 +1,6 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parseResourcePattern, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
-import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, splitResource, validNameChars, type Operation } from '../policy/request.js';
+import { parseResourcePattern, PARSED_RESOURCES, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import { Checker, isPlainObject, typeName } from './check.js';
 import type { PathSegment } from './path.js';
@@ -89,10 +89,11 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     const ppath = [...path, 'policies', policyName];
     const statements: Record<string, StatementConfig> = {};
     for (const [stmtName, stmtValue] of ck.named(policyValue, ppath, 'statements')) {
-      const st = checkStatement(ck, stmtValue, [...ppath, stmtName]);
+      const st = checkStatement(ck, stmtValue, ppath, stmtName);
       if (st) statements[stmtName] = st;
     }
-    policies[policyName] = statements;
+    // Frozen as built (deepFreeze stops at frozen objects); unobservable when validation fails.
+    policies[policyName] = Object.freeze(statements);
   }
 
   const definitions: Record<string, GroupDefinition> = {};
@@ -112,7 +113,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
           didYouMean(policyName, names) ?? (names.length ? `define it, or use one of ${names.map((n) => `\`${n}\``).join(', ')}` : 'define it under `deviceGroups.policies`'));
       }
     }
-    if (rule !== undefined && policyName !== undefined) definitions[groupName] = { selectionRule: rule, policyName };
+    if (rule !== undefined && policyName !== undefined) definitions[groupName] = Object.freeze({ selectionRule: rule, policyName });
   }
   for (const name of Object.keys(policies)) {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
@@ -138,12 +139,67 @@ function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
   }
 }
 
-const EFFECTS: readonly Effect[] = ['ALLOW', 'DENY'];
+const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resources'] as const;
 
-function checkStatement(ck: Checker, value: unknown, path: PathSegment[]): StatementConfig | undefined {
-  const st = ck.fields(value, path, ['statementDescription', 'effect', 'operations', 'resources'], true);
+/**
+ * The path of a statement, built only when a problem is reported (most statements
+ * have none, and a configuration may have a hundred thousand of them).
+ */
+class LazyPath {
+  private path: PathSegment[] | undefined;
+  constructor(private readonly parent: readonly PathSegment[], private readonly key: string) {}
+  get(): PathSegment[] {
+    return (this.path ??= [...this.parent, this.key]);
+  }
+  plus(...more: PathSegment[]): PathSegment[] {
+    return [...this.get(), ...more];
+  }
+}
+
+/** ck.fields() for a statement, without building its path when every key is known (same result). */
+function statementFields(ck: Checker, value: unknown, path: LazyPath): Record<string, unknown> | undefined {
+  if (value !== undefined && value !== null && isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    let plain = true;
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      if ((STATEMENT_KEYS as readonly string[]).includes(key)) out[key] = value[key];
+      else {
+        plain = false;
+        break;
+      }
+    }
+    // For own enumerable string keys, for-in visits them in Object.entries order.
+    if (plain) return out;
+  }
+  return ck.fields(value, path.get(), STATEMENT_KEYS, true);
+}
+
+/** ck.strings() without building a path when the value is a list of strings (same result). */
+function stringList(ck: Checker, value: unknown, path: () => PathSegment[]): string[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) {
+    const out: string[] = [];
+    let i = 0;
+    for (; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'string' || !(i in value)) break;
+      out.push(item);
+    }
+    if (i === value.length) return out;
+  }
+  return ck.strings(value, path());
+}
+
+const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:publish': 2, 'mqtt:subscribe': 4 };
+
+function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegment[], name: string): StatementConfig | undefined {
+  const path = new LazyPath(parent, name);
+  const st = statementFields(ck, value, path);
   if (!st) return undefined;
-  const description = ck.string(st['statementDescription'], [...path, 'statementDescription']);
+  const rawDescription = st['statementDescription'];
+  const description = rawDescription === undefined || rawDescription === null ? undefined
+    : typeof rawDescription === 'string' ? rawDescription : ck.string(rawDescription, path.plus('statementDescription'));
 
   // Greengrass reads the effect case-insensitively; DENY is Gatehouse's extension.
   let effect: Effect = 'ALLOW';
@@ -151,99 +207,128 @@ function checkStatement(ck: Checker, value: unknown, path: PathSegment[]): State
   if (rawEffect !== undefined) {
     const upper = typeof rawEffect === 'string' ? rawEffect.toUpperCase() : undefined;
     if (upper === 'ALLOW' || upper === 'DENY') effect = upper;
-    else ck.error('CONFIG_INVALID_VALUE', [...path, 'effect'], `effect ${typeof rawEffect === 'string' ? `\`${rawEffect}\`` : typeName(rawEffect)} is not \`ALLOW\` or \`DENY\``,
+    else ck.error('CONFIG_INVALID_VALUE', path.plus('effect'), `effect ${typeof rawEffect === 'string' ? `\`${rawEffect}\`` : typeName(rawEffect)} is not \`ALLOW\` or \`DENY\``,
       'use `ALLOW` (the default) or `DENY`');
   }
 
-  const operations = ck.strings(st['operations'], [...path, 'operations']);
-  const ops = new Set<Operation>();
-  operations.forEach((op, i) => {
-    if ((OPERATIONS as readonly string[]).includes(op)) ops.add(op as Operation);
-    else if ((OPERATION_WILDCARDS as readonly string[]).includes(op)) OPERATIONS.forEach((o) => ops.add(o));
-    else {
-      ck.error('CONFIG_UNKNOWN_OPERATION', [...path, 'operations', i], `unknown operation \`${op}\``,
+  const operations = stringList(ck, st['operations'], () => path.plus('operations'));
+  // The operations granted, as a bit set and in the order they were first named.
+  let ops = 0;
+  const opOrder: Operation[] = [];
+  for (let i = 0; i < operations.length; i++) {
+    const op = operations[i]!;
+    const k = operationIndex(op);
+    if (k >= 0) {
+      const o = OPERATIONS[k]!;
+      if ((ops & OP_BIT[o]) === 0) {
+        ops |= OP_BIT[o];
+        opOrder.push(o);
+      }
+    } else if ((OPERATION_WILDCARDS as readonly string[]).includes(op)) {
+      for (const o of OPERATIONS) {
+        if ((ops & OP_BIT[o]) === 0) {
+          ops |= OP_BIT[o];
+          opOrder.push(o);
+        }
+      }
+    } else {
+      ck.error('CONFIG_UNKNOWN_OPERATION', path.plus('operations', i), `unknown operation \`${op}\``,
         didYouMean(op, [...OPERATIONS, ...OPERATION_WILDCARDS]) ?? 'use `mqtt:connect`, `mqtt:publish`, `mqtt:subscribe` or `*`');
     }
-  });
+  }
 
-  const resources = ck.strings(st['resources'], [...path, 'resources']);
-  resources.forEach((res, i) => checkResource(ck, res, [...path, 'resources', i], ops));
+  const resources = stringList(ck, st['resources'], () => path.plus('resources'));
+  const patterns: ResourcePattern[] = [];
+  for (let i = 0; i < resources.length; i++) {
+    const pattern = checkResource(ck, resources[i]!, path, i, ops, opOrder);
+    if (pattern !== undefined) patterns.push(pattern);
+  }
 
   if (operations.length === 0 || resources.length === 0) {
-    ck.warn('CONFIG_STATEMENT_EMPTY', path, `the statement has no ${operations.length === 0 ? 'operations' : 'resources'} and grants nothing`,
+    ck.warn('CONFIG_STATEMENT_EMPTY', path.get(), `the statement has no ${operations.length === 0 ? 'operations' : 'resources'} and grants nothing`,
       'list at least one operation and one resource');
   }
+  Object.freeze(operations);
+  Object.freeze(resources);
+  // compileDeviceGroups reuses the parsed resources of this (frozen) list.
+  if (patterns.length === resources.length) PARSED_RESOURCES.set(resources, patterns);
   const out: StatementConfig = { effect, operations, resources };
-  return description === undefined ? out : { statementDescription: description, ...out };
+  return Object.freeze(description === undefined ? out : { statementDescription: description, ...out });
 }
 
 const RESOURCE_FORMS = 'a resource is `*`, `mqtt:clientId:ID`, `mqtt:topic:TOPIC` or `mqtt:topicfilter:FILTER`, where `*` may stand for any run of characters';
 
-function checkResource(ck: Checker, res: string, path: PathSegment[], ops: ReadonlySet<Operation>): void {
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+const TOPIC_WILDCARD_CHARS = /[+#]/;
+
+/** Checks one resource; returns its pattern when it parsed (whether or not it was reported). */
+function checkResource(ck: Checker, res: string, statement: LazyPath, i: number, ops: number, opOrder: readonly Operation[]): ResourcePattern | undefined {
+  const path = (): PathSegment[] => statement.plus('resources', i);
   const { pattern, problems } = parseResourcePattern(res);
   for (const p of problems) {
     if (p.kind === 'unknown-variable') {
-      ck.error('CONFIG_UNKNOWN_VARIABLE', path, `unknown policy variable \`\${${p.name}}\``,
+      ck.error('CONFIG_UNKNOWN_VARIABLE', path(), `unknown policy variable \`\${${p.name}}\``,
         didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
     } else {
-      ck.error('CONFIG_MALFORMED_VARIABLE', path, `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+      ck.error('CONFIG_MALFORMED_VARIABLE', path(), `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
     }
   }
-  if (!pattern) return;
+  if (!pattern) return undefined;
   if (res.trim() === '') {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, 'the resource is blank', RESOURCE_FORMS);
-    return;
+    ck.error('CONFIG_MALFORMED_RESOURCE', path(), 'the resource is blank', RESOURCE_FORMS);
+    return pattern;
   }
-  const literalText = pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
-  if (!validNameChars(literalText)) {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
-    return;
+  // The literal text is made of the resource's own characters: printable ASCII throughout
+  // means it is acceptable (the common case; otherwise check the joined text as written).
+  if (!PRINTABLE_ASCII.test(res) && !validNameChars(literalTextOf(pattern))) {
+    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
+    return pattern;
   }
-  const types = OPERATIONS.filter((op) => couldMatchPrefix(pattern, RESOURCE_PREFIX[op]));
-  if (types.length === 0) {
+  let types = 0;
+  for (const op of OPERATIONS) if (couldMatchPrefix(pattern, RESOURCE_PREFIX[op])) types |= OP_BIT[op];
+  if (types === 0) {
     const parts = splitResource(res);
     const typo = parts ? closest(`${parts.service}:${parts.type}:`, RESOURCE_PREFIXES) : undefined;
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` can never match an MQTT resource`, typo ? `did you mean \`${typo}${parts!.name}\`? ${RESOURCE_FORMS}` : RESOURCE_FORMS);
-    return;
+    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` can never match an MQTT resource`, typo ? `did you mean \`${typo}${parts!.name}\`? ${RESOURCE_FORMS}` : RESOURCE_FORMS);
+    return pattern;
   }
-  if (ops.size > 0 && !types.some((op) => ops.has(op))) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`${res}\` does not apply to ${[...ops].map((o) => `\`${o}\``).join(', ')}`,
+  if (ops !== 0 && (types & ops) === 0) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path(), `\`${res}\` does not apply to ${opOrder.map((o) => `\`${o}\``).join(', ')}`,
       'mqtt:connect checks `mqtt:clientId:…`, mqtt:publish checks `mqtt:topic:…`, mqtt:subscribe checks `mqtt:topicfilter:…`');
   }
   const first = pattern.parts[0];
-  if (first?.kind === 'literal' && first.text.startsWith('mqtt:topic:') && /[+#]/.test(literalText.slice('mqtt:topic:'.length))) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
+  // Variables cannot contain `+` or `#`, so a resource without them has none in its literal text.
+  if (first?.kind === 'literal' && TOPIC_WILDCARD_CHARS.test(res) && first.text.startsWith('mqtt:topic:') &&
+    TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path(), `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
       'use `*` to match any characters, or `mqtt:topicfilter:` to grant a subscription');
   }
+  return pattern;
+}
+
+function literalTextOf(pattern: ResourcePattern): string {
+  return pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
 }
 
 /**
  * True when the pattern can match some `prefix + name` with a non-empty name.
  * Variables count as wildcards here (their value is unknown at load time).
+ *
+ * Only the literal text before the first wildcard constrains the start of a match: with
+ * no wildcard the pattern must extend the prefix; after a wildcard anything may follow,
+ * so the leading text and the prefix must agree on their common length.
  */
 function couldMatchPrefix(pattern: ResourcePattern, prefix: string): boolean {
-  const tokens: (string | null)[] = [];
-  for (const p of pattern.parts) {
-    if (p.kind === 'literal') tokens.push(...p.text);
-    else tokens.push(null);
+  const parts = pattern.parts;
+  let lead = '';
+  let k = 0;
+  for (; k < parts.length; k++) {
+    const p = parts[k]!;
+    if (p.kind !== 'literal') break;
+    lead += p.text;
   }
-  const closure = (states: Set<number>): Set<number> => {
-    for (const s of states) if (s < tokens.length && tokens[s] === null) states.add(s + 1);
-    return states;
-  };
-  let states = closure(new Set([0]));
-  for (const c of prefix) {
-    const next = new Set<number>();
-    for (const s of states) {
-      if (s >= tokens.length) continue;
-      if (tokens[s] === null) next.add(s);
-      else if (tokens[s] === c) next.add(s + 1);
-    }
-    states = closure(next);
-    if (states.size === 0) return false;
-  }
-  for (const s of states) if (s < tokens.length) return true;
-  return false;
+  if (k === parts.length) return lead.length > prefix.length && lead.startsWith(prefix);
+  return lead.length >= prefix.length ? lead.startsWith(prefix) : prefix.startsWith(lead);
 }
 
 const CA_TYPES: readonly CaType[] = ['RSA_2048', 'ECDSA_P256'];

@@ -2,7 +2,7 @@ import type { DeviceGroupsConfig } from '../config/types.js';
 import { parseRule } from '../rules/parse.js';
 import type { CompiledGroup, CompiledStatement } from './model.js';
 import { OPERATIONS, type Operation } from './request.js';
-import { parseResourcePattern, type ResourcePattern } from './resource.js';
+import { PARSED_RESOURCES, parseResourcePattern, type ResourcePattern } from './resource.js';
 import { PolicySnapshot } from './snapshot.js';
 
 /**
@@ -19,8 +19,8 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
         policy,
         statement,
         effect: st.effect,
-        operations: Object.freeze(expandOperations(st.operations)),
-        resources: Object.freeze(st.resources.map(compilePattern)),
+        operations: expandOperations(st.operations),
+        resources: compilePatterns(st.resources),
       })));
       compiledPolicies.set(policy, list);
     }
@@ -36,14 +36,30 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   return new PolicySnapshot(groups);
 }
 
-function expandOperations(ops: readonly string[]): Operation[] {
-  const out = new Set<Operation>();
+/** The operations in the order first named, wildcards expanded (frozen lists shared by equal ones). */
+function expandOperations(ops: readonly string[]): readonly Operation[] {
+  const out: Operation[] = [];
   for (const op of ops) {
-    if (op === '*' || op === 'mqtt:*') OPERATIONS.forEach((o) => out.add(o));
-    else if ((OPERATIONS as readonly string[]).includes(op)) out.add(op as Operation);
-    else throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
+    if (op === '*' || op === 'mqtt:*') {
+      for (const o of OPERATIONS) if (!out.includes(o)) out.push(o);
+    } else if ((OPERATIONS as readonly string[]).includes(op)) {
+      if (!out.includes(op as Operation)) out.push(op as Operation);
+    } else throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
   }
-  return [...out];
+  const key = out.join(' ');
+  let shared = OPERATION_LISTS.get(key);
+  if (shared === undefined) OPERATION_LISTS.set(key, (shared = Object.freeze(out)));
+  return shared;
+}
+
+/** At most 15 distinct lists (ordered subsets of the three operations). */
+const OPERATION_LISTS = new Map<string, readonly Operation[]>();
+
+/** The parsed resources; validateConfig has parsed the lists it produced already. */
+function compilePatterns(resources: readonly string[]): readonly ResourcePattern[] {
+  const parsed = PARSED_RESOURCES.get(resources);
+  if (parsed !== undefined && Object.isFrozen(resources)) return Object.isFrozen(parsed) ? parsed : Object.freeze(parsed as ResourcePattern[]);
+  return Object.freeze(resources.map(compilePattern));
 }
 
 function compilePattern(source: string): ResourcePattern {

@@ -53,52 +53,73 @@ export function parseVariable(name: string): Variable | undefined {
   return undefined;
 }
 
+// Parts every pattern may share (a large configuration has hundreds of thousands of them).
+const STAR_PART: Part = Object.freeze({ kind: 'star' });
+const THING_NAME_PART: Part = Object.freeze({ kind: 'variable', variable: Object.freeze({ kind: 'thingName' }), source: `\${${THING_NAME_VARIABLE}}` });
+const CLIENT_ID_PART: Part = Object.freeze({ kind: 'variable', variable: Object.freeze({ kind: 'clientId' }), source: `\${${CLIENT_ID_VARIABLE}}` });
+
 /** Splits a policy resource into literal text, `*` and variables. */
 export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
   const parts: Part[] = [];
   let problems: PatternProblem[] | undefined;
   let hasVariables = false;
-  // The current literal run is source[from, i): literal text is never interrupted except
-  // by `*` or a variable, and after a malformed variable the pattern is discarded anyway.
+  // The current literal run is source[from, i): literal text is only interrupted by `*`
+  // or a variable (after a malformed variable the pattern is discarded anyway).
   let from = 0;
   let lastIsStar = false;
   const n = source.length;
   let i = 0;
+  // Next `*` and next `${` at or after i (n: none); found with native searches.
+  let star = -1;
+  let dollar = -1;
   while (i < n) {
-    const c = source.charCodeAt(i);
-    if (c === 42 /* * */) {
-      if (i > from) {
-        parts.push({ kind: 'literal', text: source.slice(from, i) });
+    if (star < i) {
+      star = source.indexOf('*', i);
+      if (star < 0) star = n;
+    }
+    if (dollar < i) {
+      dollar = source.indexOf('${', i);
+      if (dollar < 0) dollar = n;
+    }
+    if (star < dollar) {
+      if (star > from) {
+        parts.push({ kind: 'literal', text: source.slice(from, star) });
         lastIsStar = false;
       }
       // `**` is the same as `*`.
       if (!lastIsStar) {
-        parts.push({ kind: 'star' });
+        parts.push(STAR_PART);
         lastIsStar = true;
       }
-      from = ++i;
-    } else if (c === 36 /* $ */ && source.charCodeAt(i + 1) === 123 /* { */) {
-      const end = source.indexOf('}', i + 2);
+      i = from = star + 1;
+    } else if (dollar < n) {
+      const at = dollar;
+      const end = source.indexOf('}', at + 2);
       if (end < 0) {
-        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(i), reason: 'has no closing `}`' });
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(at), reason: 'has no closing `}`' });
         break;
       }
-      const name = source.slice(i + 2, end);
-      if (name === '' || name.includes('${')) {
-        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(i, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
+      const name = source.slice(at + 2, end);
+      if (problems === undefined && (name === THING_NAME_VARIABLE || name === CLIENT_ID_VARIABLE)) {
+        if (at > from) parts.push({ kind: 'literal', text: source.slice(from, at) });
+        parts.push(name === THING_NAME_VARIABLE ? THING_NAME_PART : CLIENT_ID_PART);
+        lastIsStar = false;
+        hasVariables = true;
+      } else if (name === '' || name.includes('${')) {
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(at, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
       } else {
         const variable = parseVariable(name);
         if (!variable) (problems ??= []).push({ kind: 'unknown-variable', name });
         else if (problems === undefined) {
-          if (i > from) parts.push({ kind: 'literal', text: source.slice(from, i) });
-          parts.push({ kind: 'variable', variable, source: source.slice(i, end + 1) });
+          if (at > from) parts.push({ kind: 'literal', text: source.slice(from, at) });
+          parts.push({ kind: 'variable', variable, source: source.slice(at, end + 1) });
           lastIsStar = false;
           hasVariables = true;
         }
       }
       i = end + 1;
       if (problems === undefined) from = i;
-    } else i++;
+    } else break;
   }
   if (problems !== undefined) return { problems };
   if (n > from) parts.push({ kind: 'literal', text: source.slice(from, n) });
