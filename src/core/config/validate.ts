@@ -85,11 +85,13 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   }
 
   const policies: Record<string, Record<string, StatementConfig>> = {};
+  // The parsed resources of each statement's (frozen) resource list, for compileDeviceGroups.
+  const parsed = new Map<readonly string[], readonly ResourcePattern[]>();
   for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
     const ppath = [...path, 'policies', policyName];
     const statements: Record<string, StatementConfig> = {};
     for (const [stmtName, stmtValue] of ck.named(policyValue, ppath, 'statements')) {
-      const st = checkStatement(ck, stmtValue, ppath, stmtName);
+      const st = checkStatement(ck, stmtValue, ppath, stmtName, parsed);
       if (st) statements[stmtName] = st;
     }
     // Frozen as built (deepFreeze stops at frozen objects); unobservable when validation fails.
@@ -118,6 +120,8 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   for (const name of Object.keys(policies)) {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
   }
+  Object.freeze(policies);
+  PARSED_RESOURCES.set(policies, parsed);
   return { formatVersion: FORMAT_VERSION, definitions, policies };
 }
 
@@ -193,7 +197,8 @@ function stringList(ck: Checker, value: unknown, path: () => PathSegment[]): str
 
 const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:publish': 2, 'mqtt:subscribe': 4 };
 
-function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegment[], name: string): StatementConfig | undefined {
+function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegment[], name: string,
+  parsed: Map<readonly string[], readonly ResourcePattern[]>): StatementConfig | undefined {
   const path = new LazyPath(parent, name);
   const st = statementFields(ck, value, path);
   if (!st) return undefined;
@@ -251,7 +256,7 @@ function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegmen
   Object.freeze(operations);
   Object.freeze(resources);
   // compileDeviceGroups reuses the parsed resources of this (frozen) list.
-  if (patterns.length === resources.length) PARSED_RESOURCES.set(resources, patterns);
+  if (patterns.length === resources.length) parsed.set(resources, patterns);
   const out: StatementConfig = { effect, operations, resources };
   return Object.freeze(description === undefined ? out : { statementDescription: description, ...out });
 }

@@ -11,6 +11,7 @@ import { PolicySnapshot } from './snapshot.js';
  * would have rejected).
  */
 export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySnapshot {
+  const parsed = PARSED_RESOURCES.get(deviceGroups.policies);
   const compiledPolicies = new Map<string, readonly CompiledStatement[]>();
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
@@ -20,7 +21,7 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
         statement,
         effect: st.effect,
         operations: expandOperations(st.operations),
-        resources: compilePatterns(st.resources),
+        resources: compilePatterns(st.resources, parsed),
       })));
       compiledPolicies.set(policy, list);
     }
@@ -56,8 +57,8 @@ function expandOperations(ops: readonly string[]): readonly Operation[] {
 const OPERATION_LISTS = new Map<string, readonly Operation[]>();
 
 /** The parsed resources; validateConfig has parsed the lists it produced already. */
-function compilePatterns(resources: readonly string[]): readonly ResourcePattern[] {
-  const parsed = PARSED_RESOURCES.get(resources);
+function compilePatterns(resources: readonly string[], known: ReadonlyMap<readonly string[], readonly ResourcePattern[]> | undefined): readonly ResourcePattern[] {
+  const parsed = known?.get(resources);
   if (parsed !== undefined && Object.isFrozen(resources)) return Object.isFrozen(parsed) ? parsed : Object.freeze(parsed as ResourcePattern[]);
   return Object.freeze(resources.map(compilePattern));
 }

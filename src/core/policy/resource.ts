@@ -127,11 +127,12 @@ export function parseResourcePattern(source: string): { pattern?: ResourcePatter
 }
 
 /**
- * Parsed patterns of validated resource lists, keyed by the (frozen) list, so that
- * compiling a configuration that validateConfig produced does not parse every resource
- * a second time. Entries die with the configuration.
+ * What validateConfig parsed, keyed by the (frozen) `policies` object of the device
+ * groups it returned: per statement, its frozen resource list and the list's patterns.
+ * compileDeviceGroups reuses them instead of parsing every resource a second time.
+ * Entries die with the configuration.
  */
-export const PARSED_RESOURCES = new WeakMap<readonly string[], readonly ResourcePattern[]>();
+export const PARSED_RESOURCES = new WeakMap<object, ReadonlyMap<readonly string[], readonly ResourcePattern[]>>();
 
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.
