@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuthorize } from './authorize.js';
+import { registerCa } from './ca.js';
+import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerStart } from './start.js';
 import { CliError, EXIT, processIo, type Io } from './output.js';
+import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
 
@@ -16,6 +20,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const config = program.command('config').description('work with configuration files').exitOverride();
   registerConfigValidate(config, io, setExit);
   registerAuthorize(program, io, setExit);
+  registerThings(program, io, setExit);
+  registerCerts(program, io, setExit);
+  registerCa(program, io, setExit);
+  registerStart(program, io, setExit);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }

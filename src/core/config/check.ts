@@ -31,11 +31,11 @@ export class Checker {
       return undefined;
     }
     const out: Record<string, unknown> = {};
+    // Exact keys first, so that a case variant never silently loses to (or wins over)
+    // an exact key written after it: the variant is then always the reported one.
+    for (const [key, v] of Object.entries(value)) if (known.includes(key)) out[key] = v;
     for (const [key, v] of Object.entries(value)) {
-      if (known.includes(key)) {
-        out[key] = v;
-        continue;
-      }
+      if (known.includes(key)) continue;
       if (greengrass && key.startsWith('_')) {
         this.warn('CONFIG_KEY_IGNORED', [...path, key], `\`${key}\` is ignored: Greengrass drops keys that begin with \`_\``, 'remove the key or rename it without the leading `_`');
         continue;
@@ -61,11 +61,11 @@ export class Checker {
     const out: [string, unknown][] = [];
     for (const [key, v] of Object.entries(value)) {
       if (key.startsWith('_')) {
-        this.warn('CONFIG_KEY_IGNORED', [...path, key], `${what.replace(/s$/, '')} \`${key}\` is ignored: Greengrass drops keys that begin with \`_\``, 'rename it without the leading `_`');
+        this.warn('CONFIG_KEY_IGNORED', [...path, key], `${singular(what)} \`${key}\` is ignored: Greengrass drops keys that begin with \`_\``, 'rename it without the leading `_`');
         continue;
       }
       if (key.trim() === '') {
-        this.error('CONFIG_INVALID_VALUE', [...path, key], `${what.replace(/s$/, '')} names must not be blank`);
+        this.error('CONFIG_INVALID_VALUE', [...path, key], `${singular(what)} names must not be blank`);
         continue;
       }
       out.push([key, v]);
@@ -142,6 +142,11 @@ export class Checker {
     });
     return out;
   }
+}
+
+/** `policies` → `policy`, `groups` → `group`, `statements` → `statement`. */
+function singular(plural: string): string {
+  return plural.endsWith('ies') ? `${plural.slice(0, -3)}y` : plural.replace(/s$/, '');
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -19,7 +19,7 @@ export function parseConfigDocument(text: string, format: ConfigFormat): { ok: t
     version: '1.2',
     schema: format === 'json' ? 'json' : 'core',
     uniqueKeys: true,
-    prettyErrors: false,
+    prettyErrors: true, // fills in linePos; the appended excerpt is cut from the message below
     strict: true,
   });
   const problems = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED')];

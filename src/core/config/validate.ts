@@ -104,7 +104,8 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     const gpath = [...path, 'definitions', groupName];
     const g = ck.fields(groupValue, gpath, ['selectionRule', 'policyName'], true);
     if (!g) continue;
-    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`');
+    // A blank rule is left to the rule parser, which reports RULE_EMPTY with its fix.
+    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`', false);
     const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
     if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule']);
     if (policyName !== undefined) {
@@ -125,12 +126,12 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   return { formatVersion: FORMAT_VERSION, definitions, policies };
 }
 
-function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string): string | undefined {
+function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string, nonBlank = true): string | undefined {
   if (value === undefined || value === null) {
     ck.error('CONFIG_MISSING_KEY', path, `\`${String(path.at(-1))}\` is required`, `add ${what}`);
     return undefined;
   }
-  return ck.string(value, path, { nonBlank: true });
+  return ck.string(value, path, { nonBlank });
 }
 
 function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
@@ -293,8 +294,11 @@ function checkResource(ck: Checker, res: string, statement: LazyPath, i: number,
   for (const op of OPERATIONS) if (couldMatchPrefix(pattern, RESOURCE_PREFIX[op])) types |= OP_BIT[op];
   if (types === 0) {
     const parts = splitResource(res);
-    const typo = parts ? closest(`${parts.service}:${parts.type}:`, RESOURCE_PREFIXES) : undefined;
-    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` can never match an MQTT resource`, typo ? `did you mean \`${typo}${parts!.name}\`? ${RESOURCE_FORMS}` : RESOURCE_FORMS);
+    const written = parts ? `${parts.service}:${parts.type}:` : undefined;
+    const typo = written !== undefined ? closest(written, RESOURCE_PREFIXES) : undefined;
+    // `mqtt:topic:` itself has the right prefix but no name: suggesting it again would not help.
+    const suggestion = typo !== undefined && typo !== written ? `did you mean \`${typo}${parts!.name}\`? ` : '';
+    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
     return pattern;
   }
   if (ops !== 0 && (types & ops) === 0) {
@@ -346,7 +350,7 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
     if (v === undefined || v.trim() === '') return undefined; // blank means absent, as in Greengrass
     if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v) && !/^(file|pkcs11):/i.test(v) && !/^[A-Za-z]:[\\/]/.test(v)) {
       ck.error('CONFIG_INVALID_VALUE', [...path, key], `\`${v}\` is neither a \`file:\` URI nor a path`, 'use `file:///path/to/file` or a plain path');
-      return undefined;
+      return v; // reported; still counts as set, so that it is not also reported as missing
     }
     return v;
   };

@@ -674,12 +674,21 @@ export class PolicySnapshot {
     return true;
   }
 
+  /**
+   * Distinct for distinct principals (as far as this snapshot can tell them apart):
+   * with more than one component, each is length-prefixed and a missing attribute is
+   * `-`, so no choice of characters in names or values makes two keys collide.
+   */
   private cacheKey(p: Principal): string {
-    let key = p.thingName;
-    if (this.usesClientId) key += '\u0000' + (p.clientId ?? p.thingName);
+    if (!this.usesClientId && this.attributeNames.length === 0) return p.thingName;
+    let key = `${p.thingName.length}:${p.thingName}`;
+    if (this.usesClientId) {
+      const clientId = p.clientId ?? p.thingName;
+      key += `${clientId.length}:${clientId}`;
+    }
     for (const a of this.attributeNames) {
       const v = p.attributes && Object.hasOwn(p.attributes, a) ? p.attributes[a] : undefined;
-      key += v === undefined ? '\u0000\u0001' : '\u0000' + v;
+      key += v === undefined ? '-' : `${String(v).length}:${v}`;
     }
     return key;
   }

@@ -68,9 +68,13 @@ function describe(tok: Token): string {
   return tok.kind === 'EOF' ? 'the end of the rule' : `\`${tok.text}\``;
 }
 
-/** Splits a rule into tokens; throws RuleSyntaxError on a character outside the grammar. */
-function tokenize(source: string): Token[] {
-  const tokens: Token[] = [];
+/**
+ * Splits a rule into tokens, lazily: a character outside the grammar throws
+ * RuleSyntaxError only when the parser asks for the token it starts, so errors are
+ * reported in text order (like the reference's lexer) — `thingname: a` is an
+ * unexpected token at column 1, not an invalid `:` at column 10.
+ */
+function* tokenize(source: string): Generator<Token, void, undefined> {
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
@@ -79,8 +83,9 @@ function tokenize(source: string): Token[] {
       continue;
     }
     if (source.startsWith(SELECTOR, i)) {
-      tokens.push({ kind: 'SELECTOR', text: SELECTOR, offset: i });
+      const offset = i;
       i += SELECTOR.length;
+      yield { kind: 'SELECTOR', text: SELECTOR, offset };
       continue;
     }
     // A value: optional leading `*`, name characters or `\:`, optional trailing `*`.
@@ -115,11 +120,10 @@ function tokenize(source: string): Token[] {
         'use `*` only at the start and/or end of a value, e.g. `thingName: sensor*`');
     }
     const kind: TokenKind = text === 'OR' ? 'OR' : text === 'AND' ? 'AND' : 'VALUE';
-    tokens.push({ kind, text, offset: start });
     i = j;
+    yield { kind, text, offset: start };
   }
-  tokens.push({ kind: 'EOF', text: '', offset: source.length });
-  return tokens;
+  yield { kind: 'EOF', text: '', offset: source.length };
 }
 
 function readWord(source: string, start: number): string {
@@ -140,9 +144,13 @@ function invalidCharacter(source: string, offset: number): RuleSyntaxError {
 }
 
 export function parseRule(source: string): Rule {
-  const tokens = tokenize(source);
-  let pos = 0;
-  const peek = (): Token => tokens[pos]!;
+  const lexer = tokenize(source);
+  const advance = (): Token => lexer.next().value ?? { kind: 'EOF', text: '', offset: source.length };
+  let current = advance();
+  const peek = (): Token => current;
+  const consume = (): void => {
+    current = advance();
+  };
 
   if (peek().kind === 'EOF') {
     throw new RuleSyntaxError('RULE_EMPTY', 'the selection rule is empty', source, 0,
@@ -156,13 +164,13 @@ export function parseRule(source: string): Rule {
       if (sel.kind === 'VALUE' && sel.text.toLowerCase() === 'thingname') fix = 'write the selector as `thingName:` (case-sensitive, no space before the colon)';
       throw new RuleSyntaxError('RULE_UNEXPECTED_TOKEN', `expected \`thingName:\`, found ${describe(sel)}`, source, sel.offset, fix);
     }
-    pos++;
+    consume();
     const val = peek();
     if (val.kind !== 'VALUE') {
       throw new RuleSyntaxError('RULE_UNEXPECTED_TOKEN', `expected a thing name or pattern after \`thingName:\`, found ${describe(val)}`,
         source, val.offset, val.kind === 'EOF' ? 'add a value, e.g. `thingName: sensor*`' : '`AND` and `OR` cannot be used as thing names');
     }
-    pos++;
+    consume();
     return makeClause(val.text);
   };
 
@@ -171,10 +179,10 @@ export function parseRule(source: string): Rule {
   for (;;) {
     const t = peek();
     if (t.kind === 'AND') {
-      pos++;
+      consume();
       term.push(clause());
     } else if (t.kind === 'OR') {
-      pos++;
+      consume();
       terms.push(term);
       term = [clause()];
     } else if (t.kind === 'EOF') {

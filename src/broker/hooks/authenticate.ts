@@ -1,0 +1,93 @@
+import type { Client, AuthenticateError } from 'aedes';
+import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { logDenial, type BrokerContext } from '../context.js';
+import { LiveSession } from '../live-sessions.js';
+import { isReserved } from '../topics.js';
+
+/** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum; see ecosystem.md trap 7). */
+const NOT_AUTHORIZED = 5;
+
+/**
+ * CONNECT: verify the certificate and create the session (client ID = thing name,
+ * certificate attached to that thing), then `mqtt:connect` on `mqtt:clientId:<id>`,
+ * then the will as a publish. Any failure answers CONNACK 5 and logs why; the device
+ * learns nothing more ([MQTT-3.2.2-5]: the server closes the connection after it).
+ */
+export function authenticateHook(ctx: BrokerContext) {
+  return (client: Client, _username: string | undefined, _password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+    // Denials decided by policy are counted by metrics.authorization(); the rest here.
+    const refuse = (reason: string, message: string, extra: Record<string, unknown> = {}, counted = false): void => {
+      if (!counted) ctx.metrics.denials['mqtt:connect']++;
+      logDenial(ctx, undefined, { operation: 'mqtt:connect', clientId: client.id, reason, ...extra }, `connection refused: ${message}`);
+      const err = new Error('not authorized') as AuthenticateError;
+      err.returnCode = NOT_AUTHORIZED;
+      done(err, false);
+    };
+
+    const chain = peerCertificateChain(client);
+    if (chain === undefined) return refuse('NO_CLIENT_CERTIFICATE', 'no client certificate on the connection');
+
+    ctx.authenticator.authenticate(client.id, chain).then((outcome) => {
+      if (!outcome.ok) return refuse(outcome.reason, outcome.message);
+      const { identity, sessionId } = outcome;
+      const view = ctx.policy.current.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes });
+      const decision = view.decide('mqtt:connect', `mqtt:clientId:${client.id}`);
+      ctx.metrics.authorization('mqtt:connect', decision.allowed);
+      if (!decision.allowed) {
+        ctx.authenticator.release(sessionId);
+        return refuse(decision.reason, 'mqtt:connect not allowed', { thingName: identity.thingName, resource: `mqtt:clientId:${client.id}` }, true);
+      }
+      // The will is published on the device's behalf later; authorize it now.
+      const will = (client as unknown as { _will?: { topic: string } })._will;
+      if (will) {
+        const wd = isReserved(will.topic) ? undefined : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
+        if (!wd?.allowed) {
+          ctx.authenticator.release(sessionId);
+          return refuse(wd?.reason ?? 'RESERVED_TOPIC', 'the will message topic is not allowed', { thingName: identity.thingName, resource: `mqtt:topic:${will.topic}` });
+        }
+      }
+      if (client.closed) {
+        ctx.authenticator.release(sessionId);
+        return done(null, false);
+      }
+      const session = new LiveSession(client, identity, sessionId, view);
+      ctx.sessions.add(session);
+      // Whatever ends the connection (disconnect, takeover, error) ends the session.
+      client.conn.once('close', () => {
+        if (ctx.sessions.remove(session)) ctx.authenticator.release(sessionId);
+      });
+      ctx.logger.debug({ event: 'connected', thingName: identity.thingName, clientId: client.id, certificateId: identity.certificateId }, 'device connected');
+      done(null, true);
+    }, (e: unknown) => {
+      ctx.metrics.inc('ServiceError');
+      ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'authentication failed unexpectedly');
+      refuse('SERVICE_ERROR', 'internal error during authentication');
+    });
+  };
+}
+
+/** The TLS socket of a connection: the connection itself, or under WebSocket the upgrade request's socket. */
+export function tlsSocketOf(client: Client): TLSSocket | undefined {
+  const candidates = [client.conn as unknown, client.req?.socket as unknown];
+  for (const c of candidates) {
+    if (c && typeof (c as TLSSocket).getPeerCertificate === 'function') return c as TLSSocket;
+  }
+  return undefined;
+}
+
+/** The peer's verified certificate chain as PEM (leaf first), or undefined without one. */
+export function peerCertificateChain(client: Client): string | undefined {
+  const sock = tlsSocketOf(client);
+  if (!sock) return undefined;
+  let cert = sock.getPeerCertificate(true);
+  if (!cert || !cert.raw) return undefined;
+  const pems: string[] = [];
+  const seen = new Set<string>();
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    pems.push(new X509Certificate(cert.raw).toString());
+    cert = cert.issuerCertificate;
+  }
+  return pems.join('');
+}

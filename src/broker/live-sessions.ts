@@ -1,0 +1,97 @@
+import type { Client } from 'aedes';
+import type { PrincipalView } from '../core/index.js';
+
+/** Who a connection authenticated as. */
+export interface DeviceIdentity {
+  readonly thingName: string;
+  readonly clientId: string;
+  readonly certificateId: string;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** Denial log lines per connection per second before the rest are summarised. */
+const DENIAL_LOG_BURST = 10;
+
+/**
+ * One authenticated MQTT connection: its identity, its permission view under the
+ * snapshot in force, and the subscriptions it was granted.
+ */
+export class LiveSession {
+  readonly client: Client;
+  readonly identity: DeviceIdentity;
+  /** The identity layer's session handle (closed when the connection ends). */
+  readonly sessionId: string;
+  view: PrincipalView;
+  /** Filters this connection was granted and still holds. */
+  readonly filters = new Set<string>();
+  /**
+   * Filters a re-check revoked whose server-side unsubscribe has not finished yet. While
+   * non-empty, deliveries are checked against `filters` so nothing slips through.
+   */
+  readonly revoking = new Set<string>();
+  private logWindow = 0;
+  private logCount = 0;
+  private suppressed = 0;
+
+  constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: PrincipalView) {
+    this.client = client;
+    this.identity = identity;
+    this.sessionId = sessionId;
+    this.view = view;
+  }
+
+  /**
+   * Rate-limits denial logging so a device hammering a denied topic cannot flood the
+   * log. Returns how many denials were suppressed since the last logged one, or -1
+   * when this one should not be logged.
+   */
+  takeDenialLogSlot(nowMs: number): number {
+    const window = Math.floor(nowMs / 1000);
+    if (window !== this.logWindow) {
+      this.logWindow = window;
+      this.logCount = 0;
+    }
+    if (this.logCount >= DENIAL_LOG_BURST) {
+      this.suppressed++;
+      return -1;
+    }
+    this.logCount++;
+    const s = this.suppressed;
+    this.suppressed = 0;
+    return s;
+  }
+}
+
+/** Live sessions indexed by connection and by identity session id. */
+export class LiveSessions {
+  private readonly byClient = new Map<Client, LiveSession>();
+  private readonly byId = new Map<string, LiveSession>();
+
+  add(s: LiveSession): void {
+    this.byClient.set(s.client, s);
+    this.byId.set(s.sessionId, s);
+  }
+
+  remove(s: LiveSession): boolean {
+    if (this.byClient.get(s.client) !== s) return false;
+    this.byClient.delete(s.client);
+    this.byId.delete(s.sessionId);
+    return true;
+  }
+
+  ofClient(client: Client | null): LiveSession | undefined {
+    return client === null ? undefined : this.byClient.get(client);
+  }
+
+  ofSessionId(id: string): LiveSession | undefined {
+    return this.byId.get(id);
+  }
+
+  get size(): number {
+    return this.byClient.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<LiveSession> {
+    return this.byClient.values();
+  }
+}

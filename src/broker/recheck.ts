@@ -1,0 +1,66 @@
+import type { PolicySnapshot } from '../core/index.js';
+import type { BrokerContext } from './context.js';
+import type { LiveSession } from './live-sessions.js';
+
+export interface RecheckResult {
+  readonly sessions: number;
+  readonly disconnected: number;
+  readonly subscriptionsRemoved: number;
+}
+
+/**
+ * Re-checks every live session against a snapshot (after a configuration swap):
+ * a device no longer allowed to connect is disconnected; a subscription no longer
+ * allowed is removed server-side (and from the persistent session), and until that
+ * completes the forward hook stops deliveries on it. Runs synchronously, so no message
+ * is routed under the old decisions once it returns.
+ */
+export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): RecheckResult {
+  let disconnected = 0;
+  let subscriptionsRemoved = 0;
+  let sessions = 0;
+  for (const s of ctx.sessions) {
+    sessions++;
+    const { identity } = s;
+    s.view = snapshot.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes });
+    const d = s.view.decide('mqtt:connect', `mqtt:clientId:${identity.clientId}`);
+    if (!d.allowed) {
+      disconnected++;
+      ctx.metrics.authorization('mqtt:connect', false);
+      ctx.logger.info({ event: 'disconnected', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:connect', resource: `mqtt:clientId:${identity.clientId}`, reason: d.reason },
+        'policy change: device no longer allowed to connect; disconnected');
+      disconnect(ctx, s);
+      continue;
+    }
+    for (const filter of [...s.filters]) {
+      const fd = s.view.decide('mqtt:subscribe', 'mqtt:topicfilter:' + filter);
+      if (fd.allowed) continue;
+      subscriptionsRemoved++;
+      ctx.logger.info({ event: 'unsubscribed', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + filter, reason: fd.reason },
+        'policy change: subscription no longer allowed; removed');
+      revokeSubscription(s, filter);
+    }
+  }
+  return { sessions, disconnected, subscriptionsRemoved };
+}
+
+export function disconnect(ctx: BrokerContext, s: LiveSession): void {
+  if (ctx.sessions.remove(s)) ctx.authenticator.release(s.sessionId);
+  s.client.close();
+}
+
+function revokeSubscription(s: LiveSession, filter: string): void {
+  s.filters.delete(filter);
+  s.revoking.add(filter);
+  const client = s.client;
+  // Without a messageId aedes removes the subscription in memory and sends no UNSUBACK.
+  client.unsubscribe({ unsubscriptions: [filter] } as never, () => {
+    const persistence = (client as unknown as { broker?: { persistence?: { removeSubscriptions?: (c: unknown, subs: string[]) => Promise<void> } } }).broker?.persistence;
+    const done = (): void => {
+      // A new grant of the same filter meanwhile clears `revoking` in the subscribe hook.
+      if (!s.filters.has(filter)) s.revoking.delete(filter);
+    };
+    if (!client.clean && persistence?.removeSubscriptions) persistence.removeSubscriptions(client, [filter]).then(done, done);
+    else done();
+  });
+}

@@ -1,0 +1,185 @@
+import { Aedes } from 'aedes';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PolicyStore } from '../runtime/policy-store.js';
+import type { BrokerContext, DeviceAuthenticator } from './context.js';
+import { authenticateHook } from './hooks/authenticate.js';
+import { authorizeForwardHook } from './hooks/forward.js';
+import { authorizePublishHook } from './hooks/publish.js';
+import { authorizeSubscribeHook } from './hooks/subscribe.js';
+import { LiveSessions } from './live-sessions.js';
+import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
+
+/** The broker's TLS identity and the device CAs it accepts client certificates from. */
+export interface BrokerTls {
+  readonly key: string;
+  /** Server certificate followed by its chain, PEM. */
+  readonly cert: string;
+  /** Trusted device CA certificates, PEM. */
+  readonly ca: readonly string[];
+}
+
+export interface ListenerOptions {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface GatewayBrokerOptions {
+  readonly policy: PolicyStore;
+  readonly authenticator: DeviceAuthenticator;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tls: BrokerTls;
+  readonly mqtt: ListenerOptions;
+  readonly websocket?: ListenerOptions & { readonly path: string };
+  readonly now?: () => number;
+}
+
+export interface ListenerAddress {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes) behind mutual TLS, with every hook routed
+ * through the policy snapshot in force. One instance per gateway.
+ */
+export class GatewayBroker {
+  readonly listeners: readonly ListenerAddress[];
+  private readonly aedes: Aedes;
+  private readonly ctx: BrokerContext;
+  private readonly servers: (TlsServer | HttpsServer)[];
+  private readonly wss: WebSocketServer | undefined;
+  private readonly unsubscribeSwap: () => void;
+
+  private constructor(aedes: Aedes, ctx: BrokerContext, servers: (TlsServer | HttpsServer)[], wss: WebSocketServer | undefined, listeners: ListenerAddress[]) {
+    this.aedes = aedes;
+    this.ctx = ctx;
+    this.servers = servers;
+    this.wss = wss;
+    this.listeners = listeners;
+    this.unsubscribeSwap = ctx.policy.onSwap((next) => {
+      const started = performance.now();
+      const r = this.recheck(next);
+      ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'live sessions re-checked after a policy change');
+    });
+  }
+
+  static async start(opts: GatewayBrokerOptions): Promise<GatewayBroker> {
+    const ctx: BrokerContext = {
+      policy: opts.policy,
+      authenticator: opts.authenticator,
+      sessions: new LiveSessions(),
+      logger: opts.logger,
+      metrics: opts.metrics,
+      now: opts.now ?? Date.now,
+    };
+    const aedes = await Aedes.createBroker({
+      authenticate: authenticateHook(ctx),
+      authorizePublish: authorizePublishHook(ctx),
+      authorizeSubscribe: authorizeSubscribeHook(ctx),
+      authorizeForward: authorizeForwardHook(ctx),
+      // Client IDs are thing names: at most 128 characters (registry rule).
+      maxClientsIdLength: 128,
+    });
+    aedes.on('clientError', (client, err) => ctx.logger.debug({ event: 'client-error', clientId: client?.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (_client, err) => ctx.logger.debug({ event: 'connection-error', err: err.message }, 'connection error'));
+
+    const tlsOptions = serverTlsOptions(opts.tls);
+    const servers: (TlsServer | HttpsServer)[] = [];
+    const listeners: ListenerAddress[] = [];
+    try {
+      const mqtts = createTlsServer(tlsOptions, (socket) => aedes.handle(socket));
+      mqtts.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
+      servers.push(mqtts);
+      listeners.push(await listen(mqtts, opts.mqtt, 'mqtts'));
+
+      let wss: WebSocketServer | undefined;
+      if (opts.websocket) {
+        const https = createHttpsServer(tlsOptions);
+        https.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
+        wss = new WebSocketServer({ server: https, path: opts.websocket.path });
+        wss.on('connection', (ws, req) => {
+          aedes.handle(createWebSocketStream(ws), req);
+        });
+        servers.push(https);
+        const addr = await listen(https, opts.websocket, 'wss');
+        listeners.push({ ...addr, url: addr.url + opts.websocket.path });
+      }
+      return new GatewayBroker(aedes, ctx, servers, wss, listeners);
+    } catch (e) {
+      for (const s of servers) s.close();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      throw e;
+    }
+  }
+
+  /**
+   * Swaps the TLS identity and trusted CAs in place: new handshakes use the new
+   * certificate, established connections are untouched.
+   */
+  updateTls(tls: BrokerTls): void {
+    const ctx = contextOptions(tls);
+    for (const s of this.servers) s.setSecureContext(ctx);
+  }
+
+  /** Re-checks every live session against a snapshot. Called automatically on a swap. */
+  recheck(snapshot = this.ctx.policy.current): RecheckResult {
+    return recheckSessions(this.ctx, snapshot);
+  }
+
+  /** Ends the connection holding an identity session (revocation, detachment…). */
+  closeSession(sessionId: string, reason: string): boolean {
+    const s = this.ctx.sessions.ofSessionId(sessionId);
+    if (!s) return false;
+    this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, reason },
+      'session invalidated; device disconnected');
+    disconnect(this.ctx, s);
+    return true;
+  }
+
+  /** Connected, authenticated devices. */
+  get connectedClients(): number {
+    return this.ctx.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribeSwap();
+    for (const s of this.servers) s.close();
+    this.wss?.close();
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
+      if (!s.listening) return resolve();
+      s.once('close', () => resolve());
+    })));
+  }
+}
+
+function contextOptions(tls: BrokerTls): SecureContextOptions {
+  return { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: 'TLSv1.2' };
+}
+
+function serverTlsOptions(tls: BrokerTls): TlsOptions {
+  // requestCert + rejectUnauthorized: a client certificate that chains to a trusted
+  // device CA is required at the handshake; identity and policy are checked at CONNECT.
+  return { ...contextOptions(tls), requestCert: true, rejectUnauthorized: true };
+}
+
+async function listen(server: TlsServer | HttpsServer, opts: ListenerOptions, scheme: string): Promise<ListenerAddress> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return { url: `${scheme}://${host}:${a.port}`, host: a.address, port: a.port };
+}

@@ -1,0 +1,155 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { CaError } from '../ca/errors.js';
+import { DataDirError, defaultDataDir } from '../data-dir.js';
+import { openRegistry } from '../identity/bootstrap.js';
+import { RegistryError } from '../identity/errors.js';
+import type { CertificateRecord, CertificateStatus, Registry } from '../identity/registry.js';
+import { CliError, EXIT, type Io } from './output.js';
+
+// ----------------------------------------------------------------------------------
+// Shared by the identity commands (things, certs, ca).
+
+export interface DataDirOptions {
+  dataDir?: string;
+  json?: boolean;
+}
+
+/** Codes that mean "the input was wrong" (exit 2); every other failure exits 1. */
+const INPUT_CODES = new Set(['USAGE', 'FILE_UNREADABLE', 'THING_NAME_INVALID', 'THING_ATTRIBUTE_INVALID', 'CERT_ID_INVALID', 'CERT_MALFORMED', 'CA_THING_NAME_INVALID', 'CA_VALIDITY_INVALID']);
+
+export function dataDirOption(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
+    .option('--json', 'print the result as JSON on stdout');
+}
+
+export function resolveDataDir(option: string | undefined, fromConfig?: string): string {
+  return resolve(option ?? fromConfig ?? defaultDataDir());
+}
+
+/** Turns the identity, CA and data-directory errors into CLI errors with their code and fix. */
+export function toCliError(e: unknown): unknown {
+  if (e instanceof RegistryError || e instanceof CaError || e instanceof DataDirError) {
+    return new CliError(e.code, e.message, INPUT_CODES.has(e.code) ? EXIT.USAGE : EXIT.INVALID, e.fix);
+  }
+  return e;
+}
+
+/** Wraps a command action so library errors come out as coded CLI errors. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      throw toCliError(e);
+    }
+  };
+}
+
+/** Opens the registry of the data directory for the length of `fn`. */
+export async function withRegistry<T>(dataDir: string, fn: (registry: Registry) => Promise<T>): Promise<T> {
+  const registry = await openRegistry(dataDir);
+  try {
+    return await fn(registry);
+  } finally {
+    await registry.close();
+  }
+}
+
+export function printTable(io: Io, header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  io.out(line(header));
+  for (const r of rows) io.out(line(r));
+}
+
+export function certificateJson(c: CertificateRecord, thingNames?: readonly string[]): Record<string, unknown> {
+  return {
+    id: c.id,
+    status: c.status,
+    subject: c.subject,
+    issuer: c.issuerSubject,
+    issuerId: c.issuerId,
+    serialNumber: c.serialNumber,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    createdAt: c.createdAt.toISOString(),
+    statusUpdatedAt: c.statusUpdatedAt.toISOString(),
+    ...(thingNames !== undefined ? { things: thingNames } : {}),
+  };
+}
+
+export const day = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+// ----------------------------------------------------------------------------------
+// gatehouse certs list|show|revoke|deactivate|activate
+
+const STATUS_VERBS: readonly [string, CertificateStatus, string][] = [
+  ['revoke', 'REVOKED', 'revoke a certificate for good: devices using it are refused and disconnected'],
+  ['deactivate', 'INACTIVE', 'deactivate a certificate (reversible with `certs activate`): devices using it are refused and disconnected'],
+  ['activate', 'ACTIVE', 'activate an inactive certificate (a revoked one stays revoked)'],
+];
+
+export function registerCerts(program: Command, io: Io, setExit: (code: number) => void): void {
+  const certs = program.command('certs').description('list, inspect, revoke, deactivate and activate device certificates');
+
+  dataDirOption(certs.command('list').description('list registered certificates'))
+    .option('--status <status>', 'only ACTIVE, INACTIVE or REVOKED certificates')
+    .option('--thing <name>', 'only certificates attached to this thing')
+    .action(action(async (opts: DataDirOptions & { status?: string; thing?: string }) => {
+      const status = opts.status?.toUpperCase();
+      if (status !== undefined && !['ACTIVE', 'INACTIVE', 'REVOKED'].includes(status)) throw new CliError('USAGE', `--status \`${opts.status}\` is not ACTIVE, INACTIVE or REVOKED`);
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const list = await r.listCertificates({ ...(status ? { status: status as CertificateStatus } : {}), ...(opts.thing !== undefined ? { thingName: opts.thing } : {}) });
+        const withThings = await Promise.all(list.map(async (c) => ({ c, things: await r.thingsForCertificate(c.id) })));
+        if (opts.json) io.out(JSON.stringify(withThings.map(({ c, things }) => certificateJson(c, things))));
+        else if (withThings.length === 0) io.out('no certificates');
+        else printTable(io, ['ID', 'STATUS', 'NOT AFTER', 'THINGS', 'SUBJECT'], withThings.map(({ c, things }) => [c.id, c.status, day(c.notAfter), things.join(',') || '-', c.subject]));
+      });
+      setExit(EXIT.OK);
+    }));
+
+  dataDirOption(certs.command('show').description('show one certificate: status, validity, issuer, things'))
+    .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
+    .option('--pem', 'print only the certificate PEM')
+    .action(action(async (idArg: string, opts: DataDirOptions & { pem?: boolean }) => {
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const id = await r.resolveCertificateId(idArg);
+        const c = (await r.getCertificate(id))!;
+        const things = await r.thingsForCertificate(id);
+        if (opts.pem) io.out(c.pem.trimEnd());
+        else if (opts.json) io.out(JSON.stringify({ ...certificateJson(c, things), pem: c.pem }));
+        else {
+          io.out(`certificate ${c.id}`);
+          io.out(`  status:     ${c.status} (since ${day(c.statusUpdatedAt)})`);
+          io.out(`  subject:    ${c.subject}`);
+          io.out(`  issuer:     ${c.issuerSubject}${c.issuerId ? ` (${c.issuerId.slice(0, 16)}…)` : ''}`);
+          io.out(`  serial:     ${c.serialNumber}`);
+          io.out(`  valid:      ${day(c.notBefore)} to ${day(c.notAfter)}`);
+          io.out(`  registered: ${day(c.createdAt)}`);
+          io.out(`  things:     ${things.length ? things.join(', ') : '(none attached)'}`);
+        }
+      });
+      setExit(EXIT.OK);
+    }));
+
+  for (const [verb, status, description] of STATUS_VERBS) {
+    dataDirOption(certs.command(verb).description(description))
+      .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
+      .addHelpText('after', '\nA running gateway sharing the data directory applies the change to live sessions within a second.')
+      .action(action(async (idArg: string, opts: DataDirOptions) => {
+        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+          const id = await r.resolveCertificateId(idArg);
+          const { changed, previous } = await r.setCertificateStatus(id, status);
+          const things = await r.thingsForCertificate(id);
+          if (opts.json) io.out(JSON.stringify({ id, status, previous, changed, things }));
+          else {
+            io.out(changed ? `certificate ${id}: ${previous} -> ${status}` : `certificate ${id} is already ${status}`);
+            if (changed && status !== 'ACTIVE' && things.length) io.out(`  devices of ${things.join(', ')} using it are refused from now on`);
+          }
+        });
+        setExit(EXIT.OK);
+      }));
+  }
+}

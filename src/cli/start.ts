@@ -1,0 +1,92 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfigFile } from '../config-file.js';
+import { formatIssue, type LogLevel } from '../core/index.js';
+import { Gateway, GatewayError } from '../gateway.js';
+import { CliError, EXIT, type Io } from './output.js';
+
+interface StartOptions {
+  config?: string;
+  dataDir?: string;
+  mqttPort?: number;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function registerStart(program: Command, io: Io, setExit: (code: number) => void): void {
+  program
+    .command('start')
+    .description('run the gateway: the MQTT broker over mutual TLS that enforces identity and policy')
+    .option('--config <file>', 'configuration file (default: ./gatehouse.yaml if it exists)')
+    .option('--data-dir <dir>', 'data directory (overrides gatehouse.dataDir)')
+    .option('--mqtt-port <n>', 'MQTT over TLS port (0 = any free port); overrides gatehouse.mqtt.port', port)
+    .addHelpText('after', `
+Prints "listening URL" on stdout for each listener once ready; logs are JSON on stderr
+(GATEHOUSE_LOG_LEVEL overrides gatehouse.logging.level). SIGHUP re-reads the
+configuration; SIGINT/SIGTERM stop gracefully.
+Exit status: 0 after a graceful stop, 1 when the gateway cannot start (invalid
+configuration, CA or data directory problem, startup timeout), 2 usage error.`)
+    .action(async (opts: StartOptions) => {
+      const configPath = opts.config ?? (existsSync('gatehouse.yaml') ? 'gatehouse.yaml' : undefined);
+      const envLevel = process.env['GATEHOUSE_LOG_LEVEL'];
+      if (envLevel !== undefined && !LEVELS.includes(envLevel)) throw new CliError('USAGE', `GATEHOUSE_LOG_LEVEL \`${envLevel}\` is not one of ${LEVELS.join(', ')}`);
+      const timeoutSeconds = await startupTimeout(configPath);
+
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GatewayError('STARTUP_TIMEOUT', `the gateway was not ready within startupTimeoutSeconds (${timeoutSeconds} s)`, [],
+          'look for a locked registry (another process holding registry.db), an unreachable custom CA file, or raise startupTimeoutSeconds')), timeoutSeconds * 1000);
+      });
+      let gateway: Gateway;
+      try {
+        gateway = await Promise.race([
+          Gateway.start({
+            ...(configPath !== undefined ? { configPath } : {}),
+            ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+            ...(opts.mqttPort !== undefined ? { mqttPort: opts.mqttPort } : {}),
+            ...(envLevel !== undefined ? { logLevel: envLevel as LogLevel } : {}),
+          }),
+          timeout,
+        ]);
+      } catch (e) {
+        const err = e as { code?: string; message: string; fix?: string; errors?: readonly { code: string; path: string; message: string }[] };
+        if (e instanceof GatewayError && e.code === 'CONFIG_UNREADABLE') throw new CliError(e.code, e.message, EXIT.USAGE, e.fix);
+        for (const ce of err.errors ?? []) io.err(`error ${formatIssue(ce)}`);
+        io.err(`error ${err.code ?? 'INTERNAL'}: ${err.message}${err.fix ? `\n    fix: ${err.fix}` : ''}`);
+        // Startup may have left timers and sockets behind (timeout): exit now.
+        process.exit(EXIT.INVALID);
+      } finally {
+        clearTimeout(timer);
+      }
+      for (const l of gateway.listeners) io.out(`listening ${l.url}`);
+
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          gateway.logger.info({ event: 'signal', signal }, 'stopping');
+          void gateway.stop().finally(() => resolve());
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+      });
+      setExit(EXIT.OK);
+      // Give the asynchronous log destination a moment to flush, then leave even if a
+      // stray handle (a half-open socket) would keep the loop alive.
+      setTimeout(() => process.exit(EXIT.OK), 200).unref();
+    });
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new CliError('USAGE', `\`${value}\` is not a port number (0-65535)`);
+  return n;
+}
+
+async function startupTimeout(configPath: string | undefined): Promise<number> {
+  if (configPath === undefined) return 120;
+  const r = await loadConfigFile(configPath);
+  return r.ok ? r.config.startupTimeoutSeconds : 120;
+}

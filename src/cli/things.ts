@@ -1,0 +1,292 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../ca/atomic.js';
+import { loadConfigFile } from '../config-file.js';
+import { validateConfig, type GatehouseConfig } from '../core/index.js';
+import { openIdentity } from '../identity/bootstrap.js';
+import { assertAttributes, assertThingName } from '../identity/names.js';
+import type { Registry, Thing } from '../identity/registry.js';
+import { CertificateVerifier } from '../identity/verify.js';
+import { action, certificateJson, dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { CliError, EXIT, printIssues, type Io } from './output.js';
+
+export function registerThings(program: Command, io: Io, setExit: (code: number) => void): void {
+  const things = program.command('things').description('register devices (things) and their certificates');
+
+  dataDirOption(things.command('create').description('register a thing and issue it a new key and certificate from the gateway CA'))
+    .argument('<name>', 'thing name: 1-128 characters of a-z A-Z 0-9 : _ - (the device connects with it as its MQTT client ID)')
+    .requiredOption('--out <dir>', 'directory for NAME.cert.pem, NAME.key.pem (mode 0600) and ca.pem')
+    .option('--attribute <key=value>', 'thing attribute (repeatable)', collect, [])
+    .option('--validity-days <days>', 'certificate validity in days (default 365)')
+    .option('--config <file>', 'gateway configuration (needed when it configures a custom CA)')
+    .option('--force', 'overwrite existing files in --out')
+    .addHelpText('after', `
+Example:
+  gatehouse things create sensor-1 --attribute room=kitchen --out ./certs
+  mosquitto_pub --cafile certs/ca.pem --cert certs/sensor-1.cert.pem --key certs/sensor-1.key.pem \\
+    -h localhost -p 8883 -i sensor-1 -t sensors/sensor-1/temp -m 21.5
+
+Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
+    .action(action(async (name: string, opts: DataDirOptions & { out: string; attribute: string[]; validityDays?: string; config?: string; force?: boolean }) => {
+      assertThingName(name);
+      const attributes = parseAttributes(opts.attribute);
+      assertAttributes(attributes);
+      const validityDays = opts.validityDays !== undefined ? parseDays(opts.validityDays) : undefined;
+      const config = await loadConfig(opts.config, io);
+      if (config === undefined) return setExit(EXIT.INVALID);
+      const outDir = resolve(opts.out);
+      const files = { certificate: join(outDir, `${name}.cert.pem`), privateKey: join(outDir, `${name}.key.pem`), ca: join(outDir, 'ca.pem') };
+      if (!opts.force) {
+        for (const f of [files.certificate, files.privateKey]) {
+          if (await exists(f)) throw new CliError('FILE_EXISTS', `\`${f}\` already exists`, EXIT.INVALID, 'choose another --out directory, remove the file, or pass --force');
+        }
+      }
+
+      const { registry, ca } = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});
+      const written: string[] = [];
+      try {
+        if (await registry.getThing(name)) {
+          throw new CliError('THING_EXISTS', `thing \`${name}\` already exists`, EXIT.INVALID, 'choose another name, `gatehouse things delete` it first, or use `things register` to add a certificate you made');
+        }
+        const issued = await ca.issueDeviceCertificate({ thingName: name, ...(validityDays !== undefined ? { validityDays } : {}) });
+        // Devices present the intermediates with their certificate; ca.pem holds the whole
+        // chain so they can verify the broker's certificate up to the root.
+        const intermediates = issued.chainPem.filter((p) => !isSelfSigned(p));
+        try {
+          await mkdir(outDir, { recursive: true, mode: 0o700 });
+          await writeFileAtomic(files.privateKey, issued.privateKeyPem, 0o600);
+          written.push(files.privateKey);
+          await writeFileAtomic(files.certificate, [issued.certificatePem, ...intermediates].map(endLine).join(''), 0o644);
+          written.push(files.certificate);
+          await writeFileAtomic(files.ca, ca.chainPem.map(endLine).join(''), 0o644);
+        } catch (e) {
+          throw new CliError('OUT_DIR_UNWRITABLE', `cannot write to \`${outDir}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.INVALID, 'check that the directory is writable');
+        }
+        const result = await registry.enroll({ thingName: name, attributes, certificatePem: issued.certificatePem, thing: 'new', issuerId: ca.id });
+        if (opts.json) {
+          io.out(JSON.stringify({ thingName: name, certificateId: result.certificate.id, thing: thingJson(result.thing), certificate: certificateJson(result.certificate, [name]), files }));
+        } else {
+          io.out(`created thing ${name}`);
+          io.out(`  certificate  ${result.certificate.id} (ACTIVE, valid until ${day(result.certificate.notAfter)})`);
+          io.out(`  certificate  ${files.certificate}`);
+          io.out(`  private key  ${files.privateKey} (mode 0600; keep it on the device only)`);
+          io.out(`  broker CA    ${files.ca}`);
+          io.out(`connect as client ID \`${name}\`, e.g.:`);
+          io.out(`  mosquitto_pub --cafile ${files.ca} --cert ${files.certificate} --key ${files.privateKey} -h localhost -p 8883 -i ${name} -t TOPIC -m MESSAGE`);
+        }
+        setExit(EXIT.OK);
+      } catch (e) {
+        // Never leave a key behind for a thing that was not registered.
+        for (const f of written) await unlink(f).catch(() => undefined);
+        throw e;
+      } finally {
+        await registry.close();
+      }
+    }));
+
+  dataDirOption(things.command('register').description('register a thing with a certificate you already have (from a trusted device CA)'))
+    .argument('<name>', 'thing name (created if it does not exist)')
+    .requiredOption('--cert <file>', 'device certificate PEM, optionally followed by intermediate CA certificates')
+    .option('--attribute <key=value>', 'attribute for a thing this command creates (repeatable)', collect, [])
+    .addHelpText('after', `
+The certificate must chain to a trusted device CA (\`gatehouse ca list\`, \`gatehouse ca trust\`)
+and be valid now. It is registered ACTIVE and attached to the thing.
+
+Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage error.`)
+    .action(action(async (name: string, opts: DataDirOptions & { cert: string; attribute: string[] }) => {
+      assertThingName(name);
+      const attributes = parseAttributes(opts.attribute);
+      assertAttributes(attributes);
+      const pem = await readText(opts.cert);
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const chain = await new CertificateVerifier(r).verifyChain(pem, new Date());
+        if (!chain.ok) {
+          throw new CliError(chain.reason, `${opts.cert}: ${chain.message}`, chain.reason === 'CERT_MALFORMED' ? EXIT.USAGE : EXIT.INVALID, registerFix(chain.reason));
+        }
+        const result = await r.enroll({ thingName: name, attributes, certificatePem: chain.leaf.pem, thing: 'any', issuerId: chain.issuerId });
+        if (opts.json) {
+          io.out(JSON.stringify({ thing: thingJson(result.thing), certificate: certificateJson(result.certificate, await r.thingsForCertificate(result.certificate.id)), thingCreated: result.thingCreated, certificateCreated: result.certificateCreated, attached: result.attached }));
+        } else {
+          io.out(`${result.thingCreated ? 'created' : 'found'} thing ${name}`);
+          io.out(`  certificate ${result.certificate.id} ${result.certificateCreated ? 'registered' : 'already registered'} (${result.certificate.status})${result.attached ? ', attached' : ', already attached'}`);
+        }
+      });
+      setExit(EXIT.OK);
+    }));
+
+  dataDirOption(things.command('list').description('list things'))
+    .option('--prefix <text>', 'only names starting with this text')
+    .option('--limit <n>', 'at most this many')
+    .action(action(async (opts: DataDirOptions & { prefix?: string; limit?: string }) => {
+      const limit = opts.limit !== undefined ? parsePositive(opts.limit, '--limit') : undefined;
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const list = await r.listThings({ ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}), ...(limit !== undefined ? { limit } : {}) });
+        const rows = await Promise.all(list.map(async (t) => ({ t, certs: await r.certificatesForThing(t.name) })));
+        if (opts.json) io.out(JSON.stringify(rows.map(({ t, certs }) => ({ ...thingJson(t), certificates: certs }))));
+        else if (rows.length === 0) io.out('no things');
+        else printTable(io, ['NAME', 'CERTS', 'ATTRIBUTES'], rows.map(({ t, certs }) => [t.name, String(certs.length), formatAttributes(t.attributes)]));
+      });
+      setExit(EXIT.OK);
+    }));
+
+  dataDirOption(things.command('show').description('show a thing, its attributes and its certificates'))
+    .argument('<name>', 'thing name (case-sensitive)')
+    .action(action(async (name: string, opts: DataDirOptions) => {
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const t = await requireThing(r, name);
+        const certs = await r.listCertificates({ thingName: name });
+        if (opts.json) io.out(JSON.stringify({ ...thingJson(t), certificates: certs.map((c) => certificateJson(c)) }));
+        else {
+          io.out(`thing ${t.name}`);
+          io.out(`  created:    ${day(t.createdAt)}`);
+          io.out(`  attributes: ${formatAttributes(t.attributes)}`);
+          if (certs.length === 0) io.out('  certificates: (none attached; the device cannot connect)');
+          else {
+            io.out('  certificates:');
+            for (const c of certs) io.out(`    ${c.id}  ${c.status.padEnd(8)}  until ${day(c.notAfter)}  ${c.subject}`);
+          }
+        }
+      });
+      setExit(EXIT.OK);
+    }));
+
+  dataDirOption(things.command('delete').description('delete a thing and its attachments (its certificates stay registered)'))
+    .argument('<name>', 'thing name (case-sensitive)')
+    .addHelpText('after', '\nA running gateway sharing the data directory disconnects the thing within a second.')
+    .action(action(async (name: string, opts: DataDirOptions) => {
+      assertThingName(name);
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const certs = await r.certificatesForThing(name);
+        await r.deleteThing(name);
+        if (opts.json) io.out(JSON.stringify({ deleted: name, detachedCertificates: certs }));
+        else io.out(`deleted thing ${name}${certs.length ? ` (detached ${certs.length} certificate${certs.length === 1 ? '' : 's'}; revoke them with \`gatehouse certs revoke\` if they are not used elsewhere)` : ''}`);
+      });
+      setExit(EXIT.OK);
+    }));
+
+  for (const verb of ['attach', 'detach'] as const) {
+    dataDirOption(things.command(verb).description(verb === 'attach' ? 'attach a registered certificate to a thing' : 'detach a certificate from a thing (the device can no longer connect as that thing)'))
+      .argument('<name>', 'thing name (case-sensitive)')
+      .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
+      .action(action(async (name: string, idArg: string, opts: DataDirOptions) => {
+        assertThingName(name);
+        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+          const id = await r.resolveCertificateId(idArg);
+          let changed = true;
+          if (verb === 'attach') ({ changed } = await r.attach(name, id));
+          else await r.detach(name, id);
+          if (opts.json) io.out(JSON.stringify({ thing: name, certificateId: id, [verb === 'attach' ? 'attached' : 'detached']: true, changed }));
+          else io.out(verb === 'attach' ? (changed ? `attached ${id} to ${name}` : `${id} was already attached to ${name}`) : `detached ${id} from ${name}`);
+        });
+        setExit(EXIT.OK);
+      }));
+  }
+}
+
+// ----------------------------------------------------------------------------------
+
+export interface LoadedConfig {
+  readonly value: GatehouseConfig;
+  /** Directory of the config file: relative custom-CA paths are resolved against it. */
+  readonly baseDir?: string;
+}
+
+/** The configuration file's settings, or the defaults without one. Undefined when invalid (issues printed). */
+export async function loadConfig(path: string | undefined, io: Io): Promise<LoadedConfig | undefined> {
+  if (path === undefined) {
+    const d = validateConfig({});
+    if (!d.ok) throw new Error('default configuration does not validate');
+    return { value: d.config };
+  }
+  const result = await loadConfigFile(path);
+  if (!result.ok && 'unreadable' in result) throw new CliError(result.code, result.message, EXIT.USAGE, 'check the path and permissions');
+  if (!result.ok) {
+    printIssues(io, result.errors, result.warnings);
+    return undefined;
+  }
+  return { value: result.config, baseDir: dirname(resolve(path)) };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseAttributes(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CliError('USAGE', `--attribute \`${item}\` is not KEY=VALUE`);
+    const key = item.slice(0, eq);
+    if (Object.hasOwn(out, key)) throw new CliError('USAGE', `--attribute \`${key}\` is given twice`);
+    out[key] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function parseDays(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new CliError('USAGE', `--validity-days \`${text}\` is not a whole number of days from 1 to 36500`);
+  return n;
+}
+
+function parsePositive(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new CliError('USAGE', `${flag} \`${text}\` is not a positive whole number`);
+  return n;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw new CliError('FILE_UNREADABLE', `cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.USAGE, 'check the path and permissions');
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function requireThing(r: Registry, name: string): Promise<Thing> {
+  assertThingName(name);
+  const t = await r.getThing(name);
+  if (t === undefined) throw new CliError('THING_NOT_FOUND', `no thing named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list things with `gatehouse things list`');
+  return t;
+}
+
+function thingJson(t: Thing): Record<string, unknown> {
+  return { name: t.name, attributes: t.attributes, createdAt: t.createdAt.toISOString() };
+}
+
+function formatAttributes(a: Readonly<Record<string, string>>): string {
+  const e = Object.entries(a);
+  return e.length ? e.map(([k, v]) => `${k}=${v}`).join(', ') : '-';
+}
+
+function isSelfSigned(pem: string): boolean {
+  try {
+    const c = new X509Certificate(pem);
+    return c.subject === c.issuer && c.verify(c.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+const endLine = (pem: string): string => (pem.endsWith('\n') ? pem : pem + '\n');
+
+function registerFix(reason: string): string {
+  switch (reason) {
+    case 'CERT_UNTRUSTED':
+    case 'CERT_SELF_SIGNED':
+      return 'trust the issuing CA first with `gatehouse ca trust CA.pem`, or append the intermediate certificates to the file';
+    case 'CERT_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return 'check the certificate dates (`openssl x509 -noout -dates -in FILE`) and the clock of this machine';
+    case 'CERT_WRONG_USAGE':
+      return 'use a certificate issued for TLS client authentication (extended key usage clientAuth), not a CA or server certificate';
+    default:
+      return 'pass a PEM file that starts with -----BEGIN CERTIFICATE-----';
+  }
+}

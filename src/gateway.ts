@@ -1,0 +1,270 @@
+/**
+ * Composition root: builds and starts everything `gatehouse start` runs, and stops it.
+ *
+ * Start order: configuration -> data directory, CA and registry -> sessions -> server
+ * certificate -> policy snapshot -> broker listeners. Every step that can fail does so
+ * with a coded error before any listener opens.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ServerCertificateManager as ServerCertificateManagerType } from './ca/server-certificate.js';
+import type { IssuedCertificate } from './ca/authority.js';
+import { loadConfigFile } from './config-file.js';
+import { compileDeviceGroups, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel } from './core/index.js';
+import { defaultDataDir } from './data-dir.js';
+import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
+import type { DeviceAuthenticator } from './broker/context.js';
+import { openIdentity } from './identity/bootstrap.js';
+import { VERIFY_REASONS } from './identity/errors.js';
+import { SessionManager } from './identity/sessions.js';
+import { sessionAuthenticator } from './identity/authenticator.js';
+import type { SqliteRegistry } from './identity/sqlite-registry.js';
+import type { RegistryWatch } from './identity/registry.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ConfigReloader } from './runtime/config-reloader.js';
+import { PolicyStore } from './runtime/policy-store.js';
+
+export type GatewayErrorCode = 'CONFIG_UNREADABLE' | 'CONFIG_INVALID' | 'STARTUP_TIMEOUT';
+
+export class GatewayError extends Error {
+  constructor(readonly code: GatewayErrorCode, message: string, readonly errors: readonly ConfigError[] = [], readonly fix?: string) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+}
+
+export interface GatewayOptions {
+  /** Configuration file; undefined starts with an empty configuration (deny everything). */
+  readonly configPath?: string;
+  /** Overrides `gatehouse.dataDir`. */
+  readonly dataDir?: string;
+  /** Overrides `gatehouse.mqtt.port` (0 = any free port). */
+  readonly mqttPort?: number;
+  /** Overrides `gatehouse.logging.level`. */
+  readonly logLevel?: LogLevel;
+  readonly logger?: Logger;
+}
+
+export class Gateway {
+  readonly listeners: readonly ListenerAddress[];
+  readonly dataDir: string;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  private readonly closers: (() => Promise<void> | void)[];
+  private readonly reloader: ConfigReloader | undefined;
+  private stopped = false;
+
+  private constructor(parts: { listeners: ListenerAddress[]; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+    this.listeners = parts.listeners;
+    this.dataDir = parts.dataDir;
+    this.metrics = parts.metrics;
+    this.logger = parts.logger;
+    this.closers = parts.closers;
+    this.reloader = parts.reloader;
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const { config, warnings } = await loadInitialConfig(opts.configPath);
+    const logger = opts.logger ?? createLogger(opts.logLevel ?? config.gatehouse.logging.level);
+    for (const w of warnings) logger.warn({ event: 'config-warning', ...w }, w.message);
+    if (opts.configPath === undefined) {
+      logger.warn({ event: 'no-config' }, 'no configuration file: every device is denied. Write device groups to gatehouse.yaml (see examples/gatehouse.yaml) and start with --config');
+    }
+    const configDir = opts.configPath !== undefined ? dirname(resolve(opts.configPath)) : process.cwd();
+    const dataDir = opts.dataDir ?? (config.gatehouse.dataDir !== undefined ? resolve(configDir, config.gatehouse.dataDir) : defaultDataDir());
+
+    const closers: (() => Promise<void> | void)[] = [];
+    const closeAll = async (): Promise<void> => {
+      for (const c of closers.splice(0).reverse()) {
+        try {
+          await c();
+        } catch (e) {
+          logger.error({ event: 'stop-error', err: (e as Error).message }, 'error while stopping');
+        }
+      }
+    };
+    try {
+      const { registry, ca, gatewayCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
+      closers.push(() => registry.close());
+      if (gatewayCaTrusted) logger.info({ event: 'ca-trusted', caId: ca.id }, 'gateway CA trusted as a device CA');
+      logger.info({ event: 'ca', kind: ca.kind, caId: ca.id, dataDir }, 'certificate authority ready');
+
+      const metrics = new Metrics();
+      const sessions = new SessionManager({
+        registry,
+        maxActiveAuthTokens: config.performance.maxActiveAuthTokens,
+        onError: (e) => logger.error({ event: 'session-error', err: (e as Error).message }, 'session manager background error'),
+      });
+      closers.push(() => sessions.stop());
+
+      const { ServerCertificateManager } = await import('./ca/server-certificate.js');
+      const serverCerts: ServerCertificateManagerType = await ServerCertificateManager.start({
+        ca,
+        dataDir,
+        hostAddresses: config.gatehouse.hostAddresses,
+        detectInterfaceAddresses: config.gatehouse.detectInterfaceAddresses,
+        validitySeconds: config.certificates.serverCertificateValiditySeconds,
+        disableRotation: config.certificates.disableCertificateRotation,
+        onError: (e: unknown) => logger.error({ event: 'rotation-error', err: (e as Error).message }, 'server certificate rotation failed; the current certificate stays'),
+      });
+      closers.push(() => serverCerts.stop());
+
+      let trustedCas = await trustedCaPems(registry);
+      const tls = (cert: IssuedCertificate): BrokerTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
+
+      const policy = new PolicyStore(compileDeviceGroups(config.deviceGroups));
+      const broker = await GatewayBroker.start({
+        policy,
+        authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
+        logger,
+        metrics,
+        tls: tls(serverCerts.current()),
+        mqtt: { host: config.gatehouse.mqtt.host, port: opts.mqttPort ?? config.gatehouse.mqtt.port },
+        ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
+      });
+      closers.push(() => broker.close());
+
+      // Rotation: new handshakes get the new certificate; open connections stay.
+      const unsubscribeRotation = serverCerts.subscribe((cert) => {
+        broker.updateTls(tls(cert));
+        logger.info({ event: 'server-certificate-rotated', certificateId: cert.id, notAfter: cert.notAfter.toISOString() }, 'server certificate rotated; TLS context swapped in place');
+      });
+      closers.push(unsubscribeRotation);
+
+      // Registry changes made by any process: sessions end through the session manager;
+      // a change to the trusted CAs also changes what the TLS listener accepts.
+      const unsubscribeInvalidation = sessions.onInvalidated((session, reason) => {
+        broker.closeSession(session.id, reason);
+      });
+      closers.push(unsubscribeInvalidation);
+      const caWatch: RegistryWatch = registry.watch((changes) => {
+        if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
+        void trustedCaPems(registry).then((pems) => {
+          trustedCas = pems;
+          broker.updateTls(tls(serverCerts.current()));
+          logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
+        });
+      });
+      closers.push(() => caWatch.close());
+
+      const emitter = new MetricsEmitter(metrics, logger);
+      emitter.configure(config);
+      closers.push(() => emitter.stop());
+
+      let reloader: ConfigReloader | undefined;
+      if (opts.configPath !== undefined) {
+        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, (next) => {
+          sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+          emitter.configure(next);
+          void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
+            logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+        });
+        await reloader.prime();
+        if (config.gatehouse.watchConfig) reloader.watch();
+        const r = reloader;
+        closers.push(() => r.close());
+      }
+
+      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), groups: policy.current.groups.length }, 'gateway ready');
+      return new Gateway({ listeners: [...broker.listeners], dataDir, metrics, logger, closers, reloader });
+    } catch (e) {
+      await closeAll();
+      throw e;
+    }
+  }
+
+  /** Re-reads the configuration file (SIGHUP). Resolves true when a new one was applied. */
+  reload(trigger = 'SIGHUP'): Promise<boolean> {
+    return this.reloader ? this.reloader.reload(trigger) : Promise.resolve(false);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const c of this.closers.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        this.logger.error({ event: 'stop-error', err: (e as Error).message }, 'error while stopping');
+      }
+    }
+    this.logger.info({ event: 'stopped' }, 'gateway stopped');
+  }
+}
+
+async function loadInitialConfig(path: string | undefined): Promise<{ config: GatehouseConfig; warnings: readonly ConfigWarning[] }> {
+  if (path === undefined) {
+    const r = validateConfig({});
+    if (!r.ok) throw new Error('the empty configuration must be valid');
+    return { config: r.config, warnings: [] };
+  }
+  if (!existsSync(path)) throw new GatewayError('CONFIG_UNREADABLE', `configuration file \`${path}\` does not exist`, [], 'pass an existing file with --config');
+  const r = await loadConfigFile(path);
+  if (!r.ok && 'unreadable' in r) throw new GatewayError('CONFIG_UNREADABLE', r.message, [], 'check the path and permissions');
+  if (!r.ok) throw new GatewayError('CONFIG_INVALID', `configuration \`${path}\` is invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`, r.errors, 'run `gatehouse config validate FILE` and fix every error');
+  return { config: r.config, warnings: r.warnings };
+}
+
+async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
+  return (await registry.listTrustedCas()).map((c) => c.pem);
+}
+
+const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);
+
+/**
+ * Counts the reference's identity metrics around the broker's authenticator: a
+ * certificate problem is a VerifyClientDeviceIdentity failure; anything else that
+ * stops a session (thing, attachment) is a GetClientDeviceAuthToken failure.
+ */
+function countingAuthenticator(inner: DeviceAuthenticator, metrics: Metrics): DeviceAuthenticator {
+  return {
+    async authenticate(clientId, chain) {
+      const r = await inner.authenticate(clientId, chain);
+      if (r.ok) {
+        metrics.inc('VerifyClientDeviceIdentity.Success');
+        metrics.inc('GetClientDeviceAuthToken.Success');
+      } else if (VERIFY_FAILURES.has(r.reason)) {
+        metrics.inc('VerifyClientDeviceIdentity.Failure');
+      } else {
+        metrics.inc('VerifyClientDeviceIdentity.Success');
+        metrics.inc('GetClientDeviceAuthToken.Failure');
+      }
+      return r;
+    },
+    release: (id) => inner.release(id),
+  };
+}
+
+/**
+ * Writes the period's non-zero counters to the log every `metrics.aggregatePeriodSeconds`,
+ * and once at (re)configuration, as the reference's emitter does; nothing when
+ * `metrics.disableMetrics` is true (counting continues).
+ */
+class MetricsEmitter {
+  private timer: NodeJS.Timeout | undefined;
+  private current: string | undefined;
+
+  constructor(private readonly metrics: Metrics, private readonly logger: Logger) {}
+
+  configure(config: GatehouseConfig): void {
+    const key = `${config.metrics.disableMetrics}/${config.metrics.aggregatePeriodSeconds}`;
+    if (key === this.current) return;
+    this.current = key;
+    this.stop();
+    if (config.metrics.disableMetrics) return;
+    this.emit();
+    this.timer = setInterval(() => this.emit(), config.metrics.aggregatePeriodSeconds * 1000);
+    this.timer.unref();
+  }
+
+  private emit(): void {
+    const counters = this.metrics.drain();
+    if (Object.keys(counters).length > 0) this.logger.info({ event: 'metrics', namespace: 'aws.greengrass.clientdevices.Auth', counters }, 'metrics');
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

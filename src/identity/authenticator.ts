@@ -1,0 +1,41 @@
+/**
+ * The broker-facing face of the session manager: (client ID, certificate chain) in,
+ * verified identity and a session handle out. Shaped to match the broker's
+ * `DeviceAuthenticator` (src/broker/context.ts) structurally, so identity does not
+ * import from the broker (dependency direction: broker -> identity).
+ *
+ * The handle is the session's non-secret `id`; the token stays inside the session
+ * manager, for the local API's external brokers.
+ */
+import type { SessionFailureReason } from './errors.js';
+import type { SessionManager } from './sessions.js';
+
+export interface AuthenticatedIdentity {
+  readonly thingName: string;
+  readonly clientId: string;
+  readonly certificateId: string;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export type AuthenticationOutcome =
+  | { readonly ok: true; readonly identity: AuthenticatedIdentity; readonly sessionId: string }
+  | { readonly ok: false; readonly reason: SessionFailureReason; readonly message: string };
+
+export interface SessionAuthenticator {
+  authenticate(clientId: string, certificateChainPem: string): Promise<AuthenticationOutcome>;
+  release(sessionId: string): void;
+}
+
+export function sessionAuthenticator(manager: SessionManager, clock: () => Date = () => new Date()): SessionAuthenticator {
+  return {
+    async authenticate(clientId, certificateChainPem) {
+      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, now: clock() });
+      if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
+      const s = r.session;
+      return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes }, sessionId: s.id };
+    },
+    release(sessionId) {
+      manager.closeById(sessionId);
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Codes of the identity layer: registry, certificate verification, sessions.
+ *
+ * Every code here is documented in docs/identity.md with its fix; a test keeps the
+ * two in step. Codes are stable: a retired code is never reused for something else.
+ *
+ * Messages may name thing names, certificate ids and subjects (the operator needs
+ * them). They never contain session tokens or private keys.
+ */
+
+/** Failures of registry operations (thrown as {@link RegistryError}). */
+export const REGISTRY_CODES = [
+  'THING_NAME_INVALID',
+  'THING_ATTRIBUTE_INVALID',
+  'THING_EXISTS',
+  'THING_NOT_FOUND',
+  'CERT_MALFORMED',
+  'CERT_ID_INVALID',
+  'CERT_ID_AMBIGUOUS',
+  'CERT_NOT_FOUND',
+  'CERT_EXISTS',
+  'CERT_NOT_ATTACHED',
+  'CERT_REVOKED',
+  'CA_NOT_FOUND',
+  'CA_EXISTS',
+  'CA_NOT_A_CA',
+  'REGISTRY_SCHEMA_TOO_NEW',
+  'REGISTRY_OPEN_FAILED',
+  'REGISTRY_BUSY',
+  'REGISTRY_CLOSED',
+] as const;
+
+/** Why a client certificate was not accepted (the `reason` of a failed verification). */
+export const VERIFY_REASONS = [
+  'CERT_MALFORMED',
+  'CERT_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_WRONG_USAGE',
+  'CERT_SELF_SIGNED',
+  'CERT_UNTRUSTED',
+  'CERT_NOT_REGISTERED',
+  'CERT_REVOKED',
+  'CERT_INACTIVE',
+] as const;
+
+/** Why a session could not be created: any verification reason, or one of these. */
+export const SESSION_REASONS = [
+  ...VERIFY_REASONS,
+  'THING_NAME_INVALID',
+  'THING_NOT_FOUND',
+  'CERT_NOT_ATTACHED',
+  'REGISTRY_BUSY',
+] as const;
+
+/** Why a live session was ended by the gateway (told to `onInvalidated` listeners). */
+export const INVALIDATION_REASONS = [
+  'CERT_REVOKED',
+  'CERT_INACTIVE',
+  'CERT_DELETED',
+  'CERT_DETACHED',
+  'CERT_EXPIRED',
+  'THING_DELETED',
+  'CA_UNTRUSTED',
+  'SESSION_EVICTED',
+  'SESSION_REPLACED',
+] as const;
+
+export type RegistryErrorCode = (typeof REGISTRY_CODES)[number];
+export type VerifyFailureReason = (typeof VERIFY_REASONS)[number];
+export type SessionFailureReason = (typeof SESSION_REASONS)[number];
+export type InvalidationReason = (typeof INVALIDATION_REASONS)[number];
+
+/** Every code the identity layer can produce, for the docs test. */
+export const IDENTITY_CODES: readonly string[] = [
+  ...new Set<string>([...REGISTRY_CODES, ...VERIFY_REASONS, ...SESSION_REASONS, ...INVALIDATION_REASONS]),
+];
+
+/** A registry operation failed. `code` is stable; `fix` says what to do about it. */
+export class RegistryError extends Error {
+  constructor(
+    readonly code: RegistryErrorCode,
+    message: string,
+    readonly fix?: string,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+export function isRegistryError(e: unknown): e is RegistryError {
+  return e instanceof RegistryError;
+}

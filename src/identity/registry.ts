@@ -1,0 +1,204 @@
+/**
+ * The registry of things, certificates, attachments and trusted device CAs.
+ *
+ * `Registry` is the interface every backend implements; `SqliteRegistry`
+ * (./sqlite-registry.ts) is the embedded default and is authoritative. The interface is
+ * asynchronous so that other backends can be added without changing callers:
+ *
+ * - a remote AWS IoT registry (DescribeThing, DescribeCertificate,
+ *   ListThingPrincipals, ...) whose answers are cached locally for
+ *   `security.clientDeviceTrustDurationMinutes`, with the cache as the offline
+ *   fallback — the reference component's model (cda-spec §5.3, §6);
+ * - PostgreSQL, for several gateways sharing one registry (LISTEN/NOTIFY or a
+ *   `changes` table can feed {@link Registry.watch}).
+ *
+ * Contract for every backend:
+ * - Each mutation is atomic: it happens completely or not at all, and records one or
+ *   more {@link Change}s in the same transaction.
+ * - Change sequence numbers increase strictly; `changesSince` returns them in order.
+ *   Another process's mutations become visible through `changesSince` and `watch`.
+ * - Reads never create records. Thing names are case-sensitive.
+ * - Failures are {@link RegistryError}s with a code from REGISTRY_CODES.
+ */
+import type { RegistryError } from './errors.js';
+
+export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED';
+export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
+
+export interface Thing {
+  readonly name: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+}
+
+export interface CertificateRecord {
+  /** Lower-case hex SHA-256 of the DER encoding. */
+  readonly id: string;
+  readonly pem: string;
+  readonly status: CertificateStatus;
+  readonly subject: string;
+  readonly issuerSubject: string;
+  /** Id of the trusted CA (or issuing certificate) it was verified against when registered, if known. */
+  readonly issuerId: string | null;
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly createdAt: Date;
+  readonly statusUpdatedAt: Date;
+}
+
+export type TrustedCaSource = 'gateway' | 'operator';
+
+export interface TrustedCa {
+  /** Lower-case hex SHA-256 of the DER encoding. */
+  readonly id: string;
+  readonly pem: string;
+  readonly subject: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly addedAt: Date;
+  /** `gateway`: added automatically as the gateway's device-issuing CA; `operator`: `ca trust`. */
+  readonly source: TrustedCaSource;
+}
+
+/** One recorded mutation. `seq` increases strictly across all processes using the registry. */
+export type Change = { readonly seq: number; readonly at: Date } & (
+  | { readonly kind: 'THING_CREATED'; readonly thingName: string }
+  | { readonly kind: 'THING_DELETED'; readonly thingName: string }
+  | { readonly kind: 'CERT_REGISTERED'; readonly certificateId: string; readonly status: CertificateStatus }
+  | { readonly kind: 'CERT_STATUS_CHANGED'; readonly certificateId: string; readonly status: CertificateStatus }
+  | { readonly kind: 'CERT_DELETED'; readonly certificateId: string }
+  | { readonly kind: 'CERT_ATTACHED'; readonly thingName: string; readonly certificateId: string }
+  | { readonly kind: 'CERT_DETACHED'; readonly thingName: string; readonly certificateId: string }
+  | { readonly kind: 'CA_TRUSTED'; readonly caId: string }
+  | { readonly kind: 'CA_UNTRUSTED'; readonly caId: string }
+);
+export type ChangeKind = Change['kind'];
+
+export interface ChangeBatch {
+  readonly changes: readonly Change[];
+  /**
+   * False when changes after the requested sequence number were pruned before they
+   * could be read: the caller missed something and must re-check whatever it caches.
+   */
+  readonly complete: boolean;
+  /** Sequence number to pass to the next `changesSince` call. */
+  readonly nextSeq: number;
+}
+
+export type ChangeListener = (changes: readonly Change[], info: { readonly complete: boolean }) => void;
+
+export interface RegistryWatch {
+  close(): void;
+}
+
+export interface WatchOptions {
+  /** Poll interval for changes made by other processes (default 250 ms). */
+  readonly intervalMs?: number;
+  /** Start after this sequence number (default: the latest at the time of the call). */
+  readonly afterSeq?: number;
+  /** Called when polling or a listener fails; polling continues. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface ListThingsOptions {
+  /** Only names starting with this text. */
+  readonly prefix?: string;
+  /** Only names sorting after this one (for paging). */
+  readonly after?: string;
+  readonly limit?: number;
+}
+
+export interface ListCertificatesOptions {
+  readonly status?: CertificateStatus;
+  readonly thingName?: string;
+  readonly limit?: number;
+}
+
+export interface RegisterCertificateOptions {
+  /** Initial status (default ACTIVE). */
+  readonly status?: CertificateStatus;
+  readonly issuerId?: string | null;
+}
+
+export interface EnrollOptions {
+  readonly thingName: string;
+  /** Attributes for a thing this call creates (ignored when the thing exists). */
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** PEM; only the first certificate is registered. */
+  readonly certificatePem: string;
+  readonly status?: CertificateStatus;
+  readonly issuerId?: string | null;
+  /** `new`: the thing must not exist yet (THING_EXISTS); `any`: create it if missing. */
+  readonly thing: 'new' | 'any';
+}
+
+export interface EnrollResult {
+  readonly thing: Thing;
+  readonly certificate: CertificateRecord;
+  readonly thingCreated: boolean;
+  readonly certificateCreated: boolean;
+  readonly attached: boolean;
+}
+
+export interface Registry {
+  // Things
+  createThing(name: string, attributes?: Readonly<Record<string, string>>): Promise<Thing>;
+  getThing(name: string): Promise<Thing | undefined>;
+  listThings(options?: ListThingsOptions): Promise<Thing[]>;
+  countThings(): Promise<number>;
+  /** Deletes the thing and its attachments (the certificates stay registered). */
+  deleteThing(name: string): Promise<void>;
+
+  // Certificates
+  /** Registers the first certificate of `pem`. CERT_EXISTS if already registered. */
+  registerCertificate(pem: string, options?: RegisterCertificateOptions): Promise<CertificateRecord>;
+  getCertificate(id: string): Promise<CertificateRecord | undefined>;
+  /** Full id from a full id or a unique prefix of at least 8 hex characters. */
+  resolveCertificateId(idOrPrefix: string): Promise<string>;
+  listCertificates(options?: ListCertificatesOptions): Promise<CertificateRecord[]>;
+  /** REVOKED is final: moving a revoked certificate to another status fails with CERT_REVOKED. */
+  setCertificateStatus(id: string, status: CertificateStatus): Promise<{ readonly changed: boolean; readonly previous: CertificateStatus }>;
+  /** Deletes the certificate record and its attachments. */
+  deleteCertificate(id: string): Promise<void>;
+
+  // Attachments (many-to-many)
+  /** Idempotent: `changed` is false when it was already attached. */
+  attach(thingName: string, certificateId: string): Promise<{ readonly changed: boolean }>;
+  /** CERT_NOT_ATTACHED when it was not attached. */
+  detach(thingName: string, certificateId: string): Promise<void>;
+  isAttached(thingName: string, certificateId: string): Promise<boolean>;
+  thingsForCertificate(certificateId: string): Promise<string[]>;
+  certificatesForThing(thingName: string): Promise<string[]>;
+
+  /** Create-thing-if-allowed + register-certificate-if-new + attach, in one transaction. */
+  enroll(options: EnrollOptions): Promise<EnrollResult>;
+
+  // Trusted device CAs
+  /** CA_NOT_A_CA unless the certificate is a CA; CA_EXISTS if already trusted. */
+  trustCa(pem: string): Promise<TrustedCa>;
+  /**
+   * Trusts the gateway's device-issuing CA unless this CA was trusted this way before
+   * (so an operator's `ca untrust` of it sticks across restarts).
+   */
+  trustGatewayCa(pem: string): Promise<{ readonly added: boolean; readonly ca: TrustedCa | undefined }>;
+  untrustCa(id: string): Promise<void>;
+  getTrustedCa(id: string): Promise<TrustedCa | undefined>;
+  listTrustedCas(): Promise<TrustedCa[]>;
+  /** Full id from a full id or a unique prefix of at least 8 hex characters. */
+  resolveCaId(idOrPrefix: string): Promise<string>;
+
+  // Change feed
+  latestChangeSeq(): Promise<number>;
+  changesSince(seq: number, limit?: number): Promise<ChangeBatch>;
+  /**
+   * Calls `listener` with each batch of new changes, from this and other processes.
+   * A number is the poll interval in milliseconds.
+   */
+  watch(listener: ChangeListener, options?: WatchOptions | number): RegistryWatch;
+
+  close(): Promise<void>;
+}
+
+export type { RegistryError };
+export { SqliteRegistry, registryPath, type SqliteRegistryOptions } from './sqlite-registry.js';

@@ -1,0 +1,227 @@
+/**
+ * Client certificate verification: is this PEM (a leaf, optionally followed by
+ * intermediates) a registered, active device certificate that chains to a trusted
+ * device CA at time `now`?
+ *
+ * Evaluation order (the first failure decides the reason):
+ *   1. parse                      CERT_MALFORMED
+ *   2. leaf validity period       CERT_NOT_YET_VALID, CERT_EXPIRED   (inclusive bounds)
+ *   3. leaf usage                 CERT_WRONG_USAGE  (EKU without clientAuth; a CA cert)
+ *   4. chain to a trusted CA      CERT_SELF_SIGNED, CERT_UNTRUSTED
+ *   5. registry status            CERT_NOT_REGISTERED, CERT_REVOKED, CERT_INACTIVE
+ *
+ * Differences from the reference (cda-spec §6.1, §12.12) on purpose: the chain is
+ * always checked; a certificate issued by the gateway's own CA gets no bypass (it goes
+ * through the registry like any other); EKU is checked; nothing is written to the
+ * registry, on success or failure.
+ *
+ * There is no hidden clock: `now` is an argument. Parsing problems never throw; only a
+ * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
+ */
+import { createHash } from 'node:crypto';
+import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
+import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
+import type { VerifyFailureReason } from './errors.js';
+import type { Registry, TrustedCa } from './registry.js';
+
+export interface VerifySuccess {
+  readonly ok: true;
+  readonly certificateId: string;
+  /** Things the certificate is attached to (possibly none). */
+  readonly thingNames: readonly string[];
+  readonly subject: string;
+  readonly notAfter: Date;
+  /** Id of the trusted device CA the chain ends at. */
+  readonly trustedCaId: string;
+}
+
+export interface VerifyFailure {
+  readonly ok: false;
+  readonly reason: VerifyFailureReason;
+  /** For the operator's log: names the certificate and the problem. No secrets. */
+  readonly message: string;
+  /** Present once the certificate could be parsed. */
+  readonly certificateId?: string;
+}
+
+export type VerifyResult = VerifySuccess | VerifyFailure;
+
+export type ChainFailureReason = Extract<VerifyFailureReason, 'CERT_MALFORMED' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_WRONG_USAGE' | 'CERT_SELF_SIGNED' | 'CERT_UNTRUSTED'>;
+
+export type ChainResult =
+  | { readonly ok: true; readonly leaf: ParsedCertificate; readonly trustedCaId: string; readonly issuerId: string }
+  | { readonly ok: false; readonly reason: ChainFailureReason; readonly message: string; readonly certificateId?: string };
+
+/** Longest chain accepted: leaf + up to 4 intermediates below the trusted CA. */
+const MAX_DEPTH = 5;
+const CA_CACHE_LIMIT = 1000;
+const PARSE_CACHE_LIMIT = 4096;
+const EDGE_CACHE_LIMIT = 16_384;
+
+interface CaCert {
+  readonly cert: ParsedCertificate;
+  readonly constraints: CaConstraints | undefined;
+}
+
+/**
+ * Verifies client certificates against a registry.
+ *
+ * Caches (all bounded) hold only facts that cannot change for the same bytes: parsed
+ * PEM texts (keyed by SHA-256 of the text), parsed CA certificates with their
+ * constraints (keyed by certificate id), and issuer signatures that verified (keyed by
+ * child id and issuer id). Everything that can change — the time, the set of trusted
+ * CAs, the registry status and attachments — is read on every call, so an untrust or
+ * a revocation takes effect at once, also when made by another process.
+ */
+export class CertificateVerifier {
+  private readonly cas = new Map<string, CaCert>();
+  private readonly parsed = new Map<string, Extract<ParseResult, { ok: true }>>();
+  private readonly edges = new Set<string>();
+
+  constructor(private readonly registry: Registry) {}
+
+  async verify(pem: string, now: Date): Promise<VerifyResult> {
+    const chain = await this.verifyChain(pem, now);
+    if (!chain.ok) return chain;
+    const id = chain.leaf.id;
+    const record = await this.registry.getCertificate(id);
+    if (record === undefined) return failure('CERT_NOT_REGISTERED', `certificate ${id} (${chain.leaf.subject}) chains to a trusted CA but is not registered`, id);
+    if (record.status === 'REVOKED') return failure('CERT_REVOKED', `certificate ${id} is revoked`, id);
+    if (record.status === 'INACTIVE') return failure('CERT_INACTIVE', `certificate ${id} is inactive`, id);
+    const thingNames = Object.freeze(await this.registry.thingsForCertificate(id));
+    return Object.freeze({ ok: true, certificateId: id, thingNames, subject: chain.leaf.subject, notAfter: chain.leaf.notAfter, trustedCaId: chain.trustedCaId });
+  }
+
+  /** Steps 1–4 only (no registry status): what `things register` checks before registering. */
+  async verifyChain(pem: string, now: Date): Promise<ChainResult> {
+    const parsed = this.parse(pem);
+    if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
+    const [leaf, ...presented] = parsed.certificates;
+    const id = leaf.id;
+    const t = now.getTime();
+    if (t < leaf.notBefore.getTime()) return failure('CERT_NOT_YET_VALID', `certificate ${id} is not valid before ${leaf.notBefore.toISOString()}`, id);
+    if (t > leaf.notAfter.getTime()) return failure('CERT_EXPIRED', `certificate ${id} expired at ${leaf.notAfter.toISOString()}`, id);
+    if (!allowsClientAuth(leaf)) return failure('CERT_WRONG_USAGE', `certificate ${id} has an extended key usage without clientAuth`, id);
+    if (leaf.isCa) return failure('CERT_WRONG_USAGE', `certificate ${id} is a CA certificate, not a device certificate`, id);
+
+    const trusted = await this.registry.listTrustedCas();
+    const anchors = trusted.map((ca) => this.anchor(ca)).filter((a): a is CaCert => a !== undefined);
+    const intermediates = presented.map((c) => this.intermediate(c));
+    const found = buildPath(leaf, intermediates, anchors, t, this.edges);
+    if (found.ok) return { ok: true, leaf, trustedCaId: found.anchorId, issuerId: found.issuerId };
+    // Not checkIssued: OpenSSL's version also wants keyCertSign, which a device's own key lacks.
+    const selfSigned = leaf.x509.subject === leaf.x509.issuer && safeVerify(leaf, leaf);
+    if (selfSigned) return failure('CERT_SELF_SIGNED', `certificate ${id} (${leaf.subject}) is self-signed and not from a trusted CA`, id);
+    return failure('CERT_UNTRUSTED', `certificate ${id} (issuer ${leaf.issuer}) does not chain to a trusted device CA${found.detail ? `: ${found.detail}` : ''}`, id);
+  }
+
+  private parse(pem: string): ParseResult {
+    if (typeof pem !== 'string' || pem.length > 64 * 1024) return parseCertificatePem(pem);
+    const key = createHash('sha256').update(pem).digest('base64');
+    const hit = this.parsed.get(key);
+    if (hit) return hit;
+    const result = parseCertificatePem(pem);
+    if (result.ok) {
+      if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
+      this.parsed.set(key, result);
+    }
+    return result;
+  }
+
+  private anchor(ca: TrustedCa): CaCert | undefined {
+    const hit = this.cas.get(ca.id);
+    if (hit) return hit;
+    const parsed = parseCertificatePem(ca.pem);
+    if (!parsed.ok) return undefined;
+    return this.remember(parsed.certificates[0]);
+  }
+
+  private intermediate(c: ParsedCertificate): CaCert {
+    return this.cas.get(c.id) ?? this.remember(c);
+  }
+
+  private remember(cert: ParsedCertificate): CaCert {
+    const entry: CaCert = { cert, constraints: cert.isCa ? readCaConstraints(cert.x509.raw) : undefined };
+    if (this.cas.size >= CA_CACHE_LIMIT) this.cas.clear();
+    this.cas.set(cert.id, entry);
+    return entry;
+  }
+}
+
+/** One-off verification (builds a fresh verifier; prefer a long-lived CertificateVerifier). */
+export function verifyClientCertificate(registry: Registry, pem: string, options: { readonly now: Date }): Promise<VerifyResult> {
+  return new CertificateVerifier(registry).verify(pem, options.now);
+}
+
+type PathResult = { ok: true; anchorId: string; issuerId: string } | { ok: false; detail: string | undefined };
+
+/**
+ * Depth-first search for a path leaf -> (presented intermediates)* -> trusted CA.
+ * Each issuer must: be named as the issuer (checkIssued, which also matches key
+ * identifiers), have signed the certificate (verify), be a CA allowed to sign
+ * certificates, be valid at `t`, and respect its pathLenConstraint. A presented
+ * intermediate that is itself a trusted CA ends the path.
+ */
+function buildPath(leaf: ParsedCertificate, intermediates: readonly CaCert[], anchors: readonly CaCert[], t: number, edges: Set<string>): PathResult {
+  let detail: string | undefined;
+  const anchorIds = new Set(anchors.map((a) => a.cert.id));
+  const visit = (cert: ParsedCertificate, below: number, used: ReadonlySet<string>, depth: number): { anchorId: string; issuerId: string } | undefined => {
+    if (depth >= MAX_DEPTH) {
+      detail ??= `chain longer than ${MAX_DEPTH}`;
+      return undefined;
+    }
+    for (const a of anchors) {
+      const why = issuerProblem(cert, a, below, t, edges);
+      if (why === undefined) return { anchorId: a.cert.id, issuerId: a.cert.id };
+      if (why !== NOT_ISSUER) detail ??= `trusted CA ${a.cert.id} ${why}`;
+    }
+    for (const i of intermediates) {
+      if (used.has(i.cert.id)) continue;
+      const why = issuerProblem(cert, i, below, t, edges);
+      if (why !== undefined) {
+        if (why !== NOT_ISSUER) detail ??= `intermediate ${i.cert.id} (${i.cert.subject}) ${why}`;
+        continue;
+      }
+      if (anchorIds.has(i.cert.id)) return { anchorId: i.cert.id, issuerId: i.cert.id };
+      const selfIssued = i.cert.x509.checkIssued(i.cert.x509);
+      const up = visit(i.cert, selfIssued ? below : below + 1, new Set([...used, i.cert.id]), depth + 1);
+      if (up) return { anchorId: up.anchorId, issuerId: i.cert.id };
+    }
+    return undefined;
+  };
+  const found = visit(leaf, 0, new Set(), 0);
+  return found ? { ok: true, ...found } : { ok: false, detail };
+}
+
+const NOT_ISSUER = 'is not the issuer';
+
+/** Why `issuer` cannot have issued `cert` here; undefined when it can. */
+function issuerProblem(cert: ParsedCertificate, issuer: CaCert, intermediatesBelow: number, t: number, edges: Set<string>): string | undefined {
+  // A signature that verified once verifies forever for the same two certificates.
+  const edge = `${cert.id}>${issuer.cert.id}`;
+  if (!edges.has(edge)) {
+    if (!cert.x509.checkIssued(issuer.cert.x509)) return NOT_ISSUER;
+    if (!safeVerify(cert, issuer.cert)) return `is named as issuer but the signature of ${cert.id} does not verify with its key`;
+    if (edges.size >= EDGE_CACHE_LIMIT) edges.clear();
+    edges.add(edge);
+  }
+  const c = issuer.constraints;
+  if (!issuer.cert.isCa || c === undefined || !c.ca) return 'is not a CA certificate';
+  if (!c.mayCertify) return 'has a key usage that does not allow signing certificates';
+  if (t < issuer.cert.notBefore.getTime()) return `is not valid before ${issuer.cert.notBefore.toISOString()}`;
+  if (t > issuer.cert.notAfter.getTime()) return `expired at ${issuer.cert.notAfter.toISOString()}`;
+  if (c.pathLength !== undefined && intermediatesBelow > c.pathLength) return `allows at most ${c.pathLength} intermediate CAs below it`;
+  return undefined;
+}
+
+function safeVerify(cert: ParsedCertificate, issuer: ParsedCertificate): boolean {
+  try {
+    return cert.x509.verify(issuer.x509.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+function failure<R extends VerifyFailureReason>(reason: R, message: string, certificateId?: string): { readonly ok: false; readonly reason: R; readonly message: string; readonly certificateId?: string } {
+  return certificateId === undefined ? { ok: false, reason, message } : { ok: false, reason, message, certificateId };
+}

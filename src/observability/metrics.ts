@@ -1,0 +1,54 @@
+/**
+ * In-process counters with the reference component's metric names (cda-spec §10), plus
+ * Gatehouse's own. Counting is cheap (plain integers); exporting is the API's job.
+ */
+export const REFERENCE_METRICS = [
+  'VerifyClientDeviceIdentity.Success',
+  'VerifyClientDeviceIdentity.Failure',
+  'GetClientDeviceAuthToken.Success',
+  'GetClientDeviceAuthToken.Failure',
+  'AuthorizeClientDeviceActions.Success',
+  'AuthorizeClientDeviceActions.Failure',
+  'SubscribeToCertificateUpdates.Success',
+  'SubscribeToCertificateUpdates.Failure',
+  'ServiceError',
+] as const;
+export type ReferenceMetric = (typeof REFERENCE_METRICS)[number];
+
+export type DeniedOperation = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe';
+
+export class Metrics {
+  private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
+  /** Denials by operation since start (never reset). */
+  readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };
+  /** Totals since start (never reset), for Prometheus counters. */
+  private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
+
+  inc(metric: ReferenceMetric, by = 1): void {
+    this.counts.set(metric, (this.counts.get(metric) ?? 0) + by);
+    this.totals.set(metric, (this.totals.get(metric) ?? 0) + by);
+  }
+
+  /** An authorization outcome: the reference counts denials as AuthorizeClientDeviceActions.Failure. */
+  authorization(operation: DeniedOperation, allowed: boolean): void {
+    this.inc(allowed ? 'AuthorizeClientDeviceActions.Success' : 'AuthorizeClientDeviceActions.Failure');
+    if (!allowed) this.denials[operation]++;
+  }
+
+  total(metric: ReferenceMetric): number {
+    return this.totals.get(metric) ?? 0;
+  }
+
+  /**
+   * Read-and-reset, as the reference's emitter does each aggregation period. Zero
+   * values are left out, as the reference does not emit them.
+   */
+  drain(): Partial<Record<ReferenceMetric, number>> {
+    const out: Partial<Record<ReferenceMetric, number>> = {};
+    for (const [k, v] of this.counts) {
+      if (v > 0) out[k] = v;
+      this.counts.set(k, 0);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Keeps the user documentation in step with the code: every error, warning, CLI
+ * and decision-reason code is documented in docs/errors.md, every configuration
+ * key in docs/configuration.md, and links between the docs resolve.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { CONFIG_CODES, WARNING_CODES, InvalidConfigError } from '../src/index.js';
+
+const ROOT = new URL('../../', import.meta.url);
+const read = (path: string): string => readFileSync(new URL(path, ROOT), 'utf8');
+
+/**
+ * The DecisionReason union of src/core/policy/model.ts. The source exports it only as
+ * a type, so the list is kept here and checked against the source text below.
+ */
+const DECISION_REASONS = [
+  'ALLOWED_BY_STATEMENT',
+  'DENIED_BY_STATEMENT',
+  'NO_GROUP_SELECTS_THING',
+  'NO_MATCHING_STATEMENT',
+  'UNKNOWN_OPERATION',
+  'MALFORMED_RESOURCE',
+  'RESOURCE_TYPE_MISMATCH',
+] as const;
+
+/** Codes the CLI prints (src/cli), plus the code carried by InvalidConfigError. */
+const CLI_CODES = ['USAGE', 'FILE_UNREADABLE', 'REQUEST_LINE_INVALID', 'INTERNAL', 'CONFIG_INVALID'] as const;
+
+const errorsDoc = read('docs/errors.md');
+
+/** True when the code has its own `###` heading or starts a table row in the text. */
+function documented(doc: string, code: string): boolean {
+  const headings = new RegExp(`^#{2,4} \`?${code}\`?\\s*$`, 'm');
+  const row = new RegExp(`^\\| \`?${code}\`? \\|`, 'm');
+  return headings.test(doc) || row.test(doc);
+}
+
+test('every configuration error code is documented in docs/errors.md', () => {
+  assert.ok(CONFIG_CODES.length > 0);
+  const missing = CONFIG_CODES.filter((c) => !documented(errorsDoc, c));
+  assert.deepEqual(missing, [], `add a heading or table row for: ${missing.join(', ')}`);
+});
+
+test('every configuration warning code is documented in docs/errors.md', () => {
+  assert.ok(WARNING_CODES.length > 0);
+  const missing = WARNING_CODES.filter((c) => !documented(errorsDoc, c));
+  assert.deepEqual(missing, [], `add a heading or table row for: ${missing.join(', ')}`);
+});
+
+test('the decision reasons listed here are exactly the DecisionReason union in the source', () => {
+  const model = read('src/core/policy/model.ts');
+  for (const r of DECISION_REASONS) assert.ok(model.includes(`'${r}'`), `${r} does not appear in src/core/policy/model.ts`);
+  const m = /export type DecisionReason\s*=([^;]+);/.exec(model);
+  assert.ok(m, 'DecisionReason union not found in src/core/policy/model.ts');
+  const inSource = [...m[1]!.matchAll(/'([A-Z_]+)'/g)].map((x) => x[1]);
+  assert.deepEqual([...inSource].sort(), [...DECISION_REASONS].sort(), 'update DECISION_REASONS and docs/errors.md');
+});
+
+test('every decision reason is documented in docs/errors.md', () => {
+  const missing = DECISION_REASONS.filter((c) => !documented(errorsDoc, c));
+  assert.deepEqual(missing, [], `add a heading or table row for: ${missing.join(', ')}`);
+});
+
+test('every CLI code is used by the code and documented in docs/errors.md', () => {
+  const cliSource = ['authorize.ts', 'config-validate.ts', 'main.ts', 'output.ts', 'program.ts']
+    .map((f) => read(`src/cli/${f}`)).join('\n') + read('src/config-file.ts');
+  for (const code of CLI_CODES) {
+    if (code === 'CONFIG_INVALID') assert.equal(new InvalidConfigError([]).code, code);
+    else assert.ok(cliSource.includes(`'${code}'`) || cliSource.includes(`error ${code}:`), `${code} does not appear in src/cli`);
+    assert.ok(documented(errorsDoc, code), `${code} has no heading or table row in docs/errors.md`);
+  }
+});
+
+test('docs/errors.md documents no code that does not exist', () => {
+  const known = new Set<string>([...CONFIG_CODES, ...WARNING_CODES, ...DECISION_REASONS, ...CLI_CODES]);
+  const headings = [...errorsDoc.matchAll(/^#{3} `?([A-Z][A-Z_]+)`?\s*$/gm)].map((m) => m[1]!);
+  const stale = headings.filter((h) => !known.has(h));
+  assert.deepEqual(stale, []);
+});
+
+/** Every configuration key, as a dotted path; the last segment must appear in the validator. */
+const CONFIG_KEYS = [
+  'deviceGroups', 'deviceGroups.formatVersion', 'deviceGroups.definitions', 'deviceGroups.policies',
+  'selectionRule', 'policyName', 'statementDescription', 'effect', 'operations', 'resources',
+  'certificates.serverCertificateValiditySeconds', 'certificates.clientCertificateValiditySeconds', 'certificates.disableCertificateRotation',
+  'performance.maxActiveAuthTokens', 'performance.cloudRequestQueueSize', 'performance.maxConcurrentCloudRequests',
+  'certificateAuthority.certificateUri', 'certificateAuthority.privateKeyUri', 'certificateAuthority.certificateChainUri', 'certificateAuthority.caType',
+  'ca_type',
+  'security.clientDeviceTrustDurationMinutes',
+  'metrics.disableMetrics', 'metrics.aggregatePeriodSeconds',
+  'startupTimeoutSeconds',
+  'gatehouse.dataDir', 'gatehouse.hostAddresses', 'gatehouse.detectInterfaceAddresses', 'gatehouse.watchConfig',
+  'gatehouse.mqtt.host', 'gatehouse.mqtt.port',
+  'gatehouse.mqtt.websocket.enabled', 'gatehouse.mqtt.websocket.host', 'gatehouse.mqtt.websocket.port', 'gatehouse.mqtt.websocket.path',
+  'gatehouse.api.enabled', 'gatehouse.api.host', 'gatehouse.api.port', 'gatehouse.api.socketPath', 'gatehouse.api.bodyLimitBytes',
+  'gatehouse.logging.level',
+];
+
+test('every configuration key is documented in docs/configuration.md', () => {
+  const validator = read('src/core/config/validate.ts');
+  const doc = read('docs/configuration.md');
+  for (const key of CONFIG_KEYS) {
+    const leaf = key.split('.').at(-1)!;
+    assert.ok(validator.includes(`'${leaf}'`), `\`${leaf}\` no longer appears in src/core/config/validate.ts: update CONFIG_KEYS and the docs`);
+    assert.ok(doc.includes(`\`${key}\``) || doc.includes(`\`…STATEMENT.${key}\``) || doc.includes(`GROUP.${key}\``), `docs/configuration.md does not mention \`${key}\``);
+  }
+});
+
+test('the validator knows no top-level or section key that the documentation lacks', () => {
+  const validator = read('src/core/config/validate.ts');
+  const doc = read('docs/configuration.md');
+  // Key lists passed to ck.fields(...) and the TOP_LEVEL constant.
+  const lists = [...validator.matchAll(/\[((?:\s*'[A-Za-z_]+',?)+\s*)\]/g)].map((m) => [...m[1]!.matchAll(/'([A-Za-z_]+)'/g)].map((x) => x[1]!));
+  const keys = new Set(lists.flat());
+  const values = new Set(['ALLOW', 'DENY', 'RSA_2048', 'ECDSA_P256', 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+  const undocumented = [...keys].filter((k) => !values.has(k) && !doc.includes(k));
+  assert.deepEqual(undocumented, []);
+});
+
+test('docs/policies.md covers the required topics', () => {
+  const doc = read('docs/policies.md');
+  for (const heading of ['## Selection rules', '## Operations', '## Resources and wildcards', '## Policy variables', '## DENY statements', '## Decision order', '## Differences from Greengrass']) {
+    assert.ok(doc.includes(`\n${heading}\n`), `missing section ${heading}`);
+  }
+});
+
+test('docs/cli.md documents both commands and the exit statuses', () => {
+  const doc = read('docs/cli.md');
+  for (const s of ['## gatehouse config validate', '## gatehouse authorize', '--requests', '--json', '| 0 |', '| 1 |', '| 2 |']) {
+    assert.ok(doc.includes(s), `docs/cli.md lacks ${s}`);
+  }
+});
+
+/** GitHub-style heading anchors of a Markdown text. */
+function anchors(md: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of md.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6} (.+)$/gm)) {
+    out.add(m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+  }
+  return out;
+}
+
+test('links between the docs resolve, including anchors', () => {
+  const files = ['docs/errors.md', 'docs/configuration.md', 'docs/policies.md', 'docs/cli.md', 'conformance/README.md'];
+  const broken: string[] = [];
+  for (const file of files) {
+    const text = read(file).replace(/```[\s\S]*?```/g, '');
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const link = m[1]!;
+      if (/^[a-z]+:/.test(link)) continue;
+      const [path, anchor] = link.split('#') as [string, string | undefined];
+      const target = path === '' ? new URL(file, ROOT) : new URL(path, new URL(file, ROOT));
+      if (!existsSync(target)) {
+        broken.push(`${file}: ${link} (no such file)`);
+        continue;
+      }
+      if (anchor !== undefined && !anchors(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${file}: ${link} (no such heading)`);
+    }
+  }
+  assert.deepEqual(broken, []);
+});

@@ -1,0 +1,180 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+
+/** Repository root (tests run from dist/test/...). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process. */
+export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+  });
+}
+
+export async function tempDir(prefix = 'gatehouse-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface Device {
+  name: string;
+  key: Buffer;
+  cert: Buffer;
+  ca: Buffer;
+  keyPath: string;
+  certPath: string;
+  caPath: string;
+  certificateId: string;
+}
+
+/** A running `gatehouse start` process with its data directory and config file. */
+export class GatewayProcess {
+  readonly mqttUrl: string;
+  readonly lines: string[];
+  private readonly child: ChildProcess;
+
+  private constructor(child: ChildProcess, mqttUrl: string, lines: string[], readonly dir: string, readonly configPath: string, readonly dataDir: string) {
+    this.child = child;
+    this.mqttUrl = mqttUrl;
+    this.lines = lines;
+  }
+
+  /** Starts the gateway on ephemeral ports and waits for its `listening` line. */
+  static async start(dir: string, configYaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+    const configPath = join(dir, 'gatehouse.yaml');
+    const dataDir = join(dir, 'data');
+    await writeFile(configPath, configYaml);
+    return GatewayProcess.launch(dir, configPath, dataDir, extraArgs);
+  }
+
+  static async launch(dir: string, configPath: string, dataDir: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
+    });
+    const lines: string[] = [];
+    const collect = (stream: NodeJS.ReadableStream): void => {
+      createInterface({ input: stream }).on('line', (l) => lines.push(l));
+    };
+    collect(child.stdout!);
+    collect(child.stderr!);
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${lines.join('\n')}`)), 30000);
+      const check = setInterval(() => {
+        const line = lines.find((l) => l.startsWith('listening mqtts://'));
+        if (line) {
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve(line.slice('listening '.length).trim());
+        }
+      }, 20);
+      child.once('exit', (code) => {
+        clearInterval(check);
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${code}:\n${lines.join('\n')}`));
+      });
+    });
+    return new GatewayProcess(child, url, lines, dir, configPath, dataDir);
+  }
+
+  /** Runs a CLI command against this gateway's data directory. */
+  cli(args: string[]): Promise<CliResult> {
+    return runCli([...args, '--data-dir', this.dataDir]);
+  }
+
+  /** Creates a thing with a certificate through the CLI. */
+  async createThing(name: string): Promise<Device> {
+    const out = join(this.dir, 'devices');
+    const r = await this.cli(['things', 'create', name, '--out', out, '--json']);
+    if (r.code !== 0) throw new Error(`things create ${name} failed (${r.code}): ${r.stderr}`);
+    const info = JSON.parse(r.stdout) as { certificateId: string };
+    const keyPath = join(out, `${name}.key.pem`);
+    const certPath = join(out, `${name}.cert.pem`);
+    const caPath = join(out, 'ca.pem');
+    return {
+      name, keyPath, certPath, caPath, certificateId: info.certificateId,
+      key: await readFile(keyPath), cert: await readFile(certPath), ca: await readFile(caPath),
+    };
+  }
+
+  async writeConfig(yaml: string): Promise<void> {
+    await writeFile(this.configPath, yaml);
+  }
+
+  /** Waits until a log line matching `pred` appears (after index `from`). */
+  async waitForLog(pred: (l: string) => boolean, timeoutMs = 5000, from = 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.lines.slice(from).find(pred);
+      if (line) return line;
+      if (Date.now() > deadline) throw new Error(`log line not seen within ${timeoutMs} ms; log:\n${this.lines.slice(-40).join('\n')}`);
+      await sleep(20);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+export function connectDevice(url: string, device: Device, opts: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(url, {
+    clientId: device.name,
+    key: device.key,
+    cert: device.cert,
+    ca: device.ca,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...opts,
+  }, false);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Collects messages arriving on a client. */
+export function collectMessages(client: MqttClient): { topic: string; payload: string; retain: boolean }[] {
+  const got: { topic: string; payload: string; retain: boolean }[] = [];
+  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
+  return got;
+}
+
+/** Resolves when the client's connection closes (or rejects after the timeout). */
+export function waitForClose(client: MqttClient, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!client.connected) return resolve();
+    const t = setTimeout(() => reject(new Error('connection was not closed')), timeoutMs);
+    client.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
