@@ -1,5 +1,5 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parseResourcePattern, PARSED_RESOURCES, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { parsePattern, PARSED_RESOURCES, type ParsedPolicy, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
 import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import { Checker, isPlainObject, typeName } from './check.js';
@@ -85,14 +85,24 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   }
 
   const policies: Record<string, Record<string, StatementConfig>> = {};
-  // The parsed resources of each statement's (frozen) resource list, for compileDeviceGroups.
-  const parsed = new Map<readonly string[], readonly ResourcePattern[]>();
+  // The parsed resources of each policy's statements, for compileDeviceGroups.
+  const parsed = new Map<string, ParsedPolicy>();
   for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
-    const ppath = [...path, 'policies', policyName];
+    const ppath = new LazyPath(POLICIES_PATH, policyName);
     const statements: Record<string, StatementConfig> = {};
-    for (const [stmtName, stmtValue] of ck.named(policyValue, ppath, 'statements')) {
-      const st = checkStatement(ck, stmtValue, ppath, stmtName, parsed);
-      if (st) statements[stmtName] = st;
+    const known: ParsedPolicy = { resources: [], patterns: [] };
+    parsed.set(policyName, known);
+    const names = plainNames(policyValue);
+    if (names !== undefined) {
+      for (const stmtName of names) {
+        const st = checkStatement(ck, (policyValue as Record<string, unknown>)[stmtName], ppath, stmtName, known);
+        if (st) statements[stmtName] = st;
+      }
+    } else {
+      for (const [stmtName, stmtValue] of ck.named(policyValue, ppath.get(), 'statements')) {
+        const st = checkStatement(ck, stmtValue, ppath, stmtName, known);
+        if (st) statements[stmtName] = st;
+      }
     }
     // Frozen as built (deepFreeze stops at frozen objects); unobservable when validation fails.
     policies[policyName] = Object.freeze(statements);
@@ -145,6 +155,21 @@ function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
 }
 
 const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resources'] as const;
+const POLICIES_PATH: readonly PathSegment[] = ['deviceGroups', 'policies'];
+
+/**
+ * The keys ck.named() would return for a plain object none of whose keys it would
+ * report (no `_` prefix, not blank); undefined when ck.named() must handle the value.
+ */
+function plainNames(value: unknown): string[] | undefined {
+  if (value === undefined || value === null || !isPlainObject(value)) return undefined;
+  const keys = Object.keys(value);
+  for (const key of keys) {
+    const c = key.charCodeAt(0);
+    if (c === 95 /* _ */ || !(c > 32 && c < 127) && key.trim() === '') return undefined;
+  }
+  return keys;
+}
 
 /**
  * The path of a statement, built only when a problem is reported (most statements
@@ -152,9 +177,9 @@ const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resourc
  */
 class LazyPath {
   private path: PathSegment[] | undefined;
-  constructor(private readonly parent: readonly PathSegment[], private readonly key: string) {}
+  constructor(private readonly parent: readonly PathSegment[] | LazyPath, private readonly key: string) {}
   get(): PathSegment[] {
-    return (this.path ??= [...this.parent, this.key]);
+    return (this.path ??= [...(this.parent instanceof LazyPath ? this.parent.get() : this.parent), this.key]);
   }
   plus(...more: PathSegment[]): PathSegment[] {
     return [...this.get(), ...more];
@@ -181,7 +206,7 @@ function statementFields(ck: Checker, value: unknown, path: LazyPath): Record<st
 }
 
 /** ck.strings() without building a path when the value is a list of strings (same result). */
-function stringList(ck: Checker, value: unknown, path: () => PathSegment[]): string[] {
+function stringList(ck: Checker, value: unknown, path: LazyPath, key: string): string[] {
   if (value === undefined || value === null) return [];
   if (Array.isArray(value)) {
     const out: string[] = [];
@@ -193,13 +218,13 @@ function stringList(ck: Checker, value: unknown, path: () => PathSegment[]): str
     }
     if (i === value.length) return out;
   }
-  return ck.strings(value, path());
+  return ck.strings(value, path.plus(key));
 }
 
 const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:publish': 2, 'mqtt:subscribe': 4 };
 
-function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegment[], name: string,
-  parsed: Map<readonly string[], readonly ResourcePattern[]>): StatementConfig | undefined {
+function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: string,
+  parsed: ParsedPolicy): StatementConfig | undefined {
   const path = new LazyPath(parent, name);
   const st = statementFields(ck, value, path);
   if (!st) return undefined;
@@ -217,7 +242,7 @@ function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegmen
       'use `ALLOW` (the default) or `DENY`');
   }
 
-  const operations = stringList(ck, st['operations'], () => path.plus('operations'));
+  const operations = stringList(ck, st['operations'], path, 'operations');
   // The operations granted, as a bit set and in the order they were first named.
   let ops = 0;
   const opOrder: Operation[] = [];
@@ -243,7 +268,7 @@ function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegmen
     }
   }
 
-  const resources = stringList(ck, st['resources'], () => path.plus('resources'));
+  const resources = stringList(ck, st['resources'], path, 'resources');
   const patterns: ResourcePattern[] = [];
   for (let i = 0; i < resources.length; i++) {
     const pattern = checkResource(ck, resources[i]!, path, i, ops, opOrder);
@@ -257,7 +282,10 @@ function checkStatement(ck: Checker, value: unknown, parent: readonly PathSegmen
   Object.freeze(operations);
   Object.freeze(resources);
   // compileDeviceGroups reuses the parsed resources of this (frozen) list.
-  if (patterns.length === resources.length) parsed.set(resources, patterns);
+  if (patterns.length === resources.length) {
+    parsed.resources.push(resources);
+    parsed.patterns.push(patterns);
+  }
   const out: StatementConfig = { effect, operations, resources };
   return Object.freeze(description === undefined ? out : { statementDescription: description, ...out });
 }
@@ -269,47 +297,47 @@ const TOPIC_WILDCARD_CHARS = /[+#]/;
 
 /** Checks one resource; returns its pattern when it parsed (whether or not it was reported). */
 function checkResource(ck: Checker, res: string, statement: LazyPath, i: number, ops: number, opOrder: readonly Operation[]): ResourcePattern | undefined {
-  const path = (): PathSegment[] => statement.plus('resources', i);
-  const { pattern, problems } = parseResourcePattern(res);
-  for (const p of problems) {
-    if (p.kind === 'unknown-variable') {
-      ck.error('CONFIG_UNKNOWN_VARIABLE', path(), `unknown policy variable \`\${${p.name}}\``,
-        didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
-    } else {
-      ck.error('CONFIG_MALFORMED_VARIABLE', path(), `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+  const parsed = parsePattern(res);
+  if (Array.isArray(parsed)) {
+    for (const p of parsed) {
+      if (p.kind === 'unknown-variable') {
+        ck.error('CONFIG_UNKNOWN_VARIABLE', statement.plus('resources', i), `unknown policy variable \`\${${p.name}}\``,
+          didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
+      } else {
+        ck.error('CONFIG_MALFORMED_VARIABLE', statement.plus('resources', i), `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+      }
     }
+    return undefined;
   }
-  if (!pattern) return undefined;
-  if (res.trim() === '') {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path(), 'the resource is blank', RESOURCE_FORMS);
+  const pattern = parsed as ResourcePattern;
+  const c = res.charCodeAt(0);
+  if (res.length === 0 || (!(c > 32 && c < 127) && res.trim() === '')) {
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), 'the resource is blank', RESOURCE_FORMS);
     return pattern;
   }
   // The literal text is made of the resource's own characters: printable ASCII throughout
   // means it is acceptable (the common case; otherwise check the joined text as written).
   if (!PRINTABLE_ASCII.test(res) && !validNameChars(literalTextOf(pattern))) {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
     return pattern;
   }
-  let types = 0;
-  for (const op of OPERATIONS) if (couldMatchPrefix(pattern, RESOURCE_PREFIX[op])) types |= OP_BIT[op];
-  if (types === 0) {
+  const types = resourceTypes(pattern);
+  if ((types & ALL_OPS) === 0) {
     const parts = splitResource(res);
     const written = parts ? `${parts.service}:${parts.type}:` : undefined;
     const typo = written !== undefined ? closest(written, RESOURCE_PREFIXES) : undefined;
     // `mqtt:topic:` itself has the right prefix but no name: suggesting it again would not help.
     const suggestion = typo !== undefined && typo !== written ? `did you mean \`${typo}${parts!.name}\`? ` : '';
-    ck.error('CONFIG_MALFORMED_RESOURCE', path(), `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
     return pattern;
   }
   if (ops !== 0 && (types & ops) === 0) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path(), `\`${res}\` does not apply to ${opOrder.map((o) => `\`${o}\``).join(', ')}`,
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', statement.plus('resources', i), `\`${res}\` does not apply to ${opOrder.map((o) => `\`${o}\``).join(', ')}`,
       'mqtt:connect checks `mqtt:clientId:…`, mqtt:publish checks `mqtt:topic:…`, mqtt:subscribe checks `mqtt:topicfilter:…`');
   }
-  const first = pattern.parts[0];
   // Variables cannot contain `+` or `#`, so a resource without them has none in its literal text.
-  if (first?.kind === 'literal' && TOPIC_WILDCARD_CHARS.test(res) && first.text.startsWith('mqtt:topic:') &&
-    TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path(), `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
+  if ((types & TOPIC_LEAD) !== 0 && TOPIC_WILDCARD_CHARS.test(res) && TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', statement.plus('resources', i), `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
       'use `*` to match any characters, or `mqtt:topicfilter:` to grant a subscription');
   }
   return pattern;
@@ -319,25 +347,45 @@ function literalTextOf(pattern: ResourcePattern): string {
   return pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
 }
 
+const ALL_OPS = 7;
+/** Bit in resourceTypes(): the pattern's first part is literal text starting with `mqtt:topic:`. */
+const TOPIC_LEAD = 8;
+
 /**
- * True when the pattern can match some `prefix + name` with a non-empty name.
- * Variables count as wildcards here (their value is unknown at load time).
+ * Which operations' resources the pattern can match (OP_BIT bits), plus TOPIC_LEAD.
  *
- * Only the literal text before the first wildcard constrains the start of a match: with
- * no wildcard the pattern must extend the prefix; after a wildcard anything may follow,
- * so the leading text and the prefix must agree on their common length.
+ * The pattern can match some `prefix + name` with a non-empty name when: with no
+ * wildcard (variables count as wildcards: their value is unknown at load time), its
+ * text extends the prefix; otherwise its literal text before the first wildcard and the
+ * prefix agree on their common length (anything may follow a wildcard).
  */
-function couldMatchPrefix(pattern: ResourcePattern, prefix: string): boolean {
+function resourceTypes(pattern: ResourcePattern): number {
   const parts = pattern.parts;
-  let lead = '';
-  let k = 0;
-  for (; k < parts.length; k++) {
-    const p = parts[k]!;
-    if (p.kind !== 'literal') break;
-    lead += p.text;
+  const first = parts[0];
+  // Literal parts never follow each other, so the text before the first wildcard is the first part.
+  const lead = first !== undefined && first.kind === 'literal' ? first.text : '';
+  const wild = parts.length > (lead === '' ? 0 : 1);
+  let types = 0;
+  if (lead.length >= 17) {
+    // At least as long as every prefix, and the prefixes differ within their first 11
+    // characters: at most one of them can start it.
+    const op: Operation = lead.charCodeAt(5) === 99 /* c */ ? 'mqtt:connect' : lead.charCodeAt(10) === 58 /* : */ ? 'mqtt:publish' : 'mqtt:subscribe';
+    const prefix = RESOURCE_PREFIX[op];
+    if ((wild || lead.length > prefix.length) && startsWith(lead, prefix)) types = OP_BIT[op];
+  } else {
+    for (const op of OPERATIONS) {
+      const prefix = RESOURCE_PREFIX[op];
+      const ok = wild ? (lead.length >= prefix.length ? startsWith(lead, prefix) : startsWith(prefix, lead)) : lead.length > prefix.length && startsWith(lead, prefix);
+      if (ok) types |= OP_BIT[op];
+    }
   }
-  if (k === parts.length) return lead.length > prefix.length && lead.startsWith(prefix);
-  return lead.length >= prefix.length ? lead.startsWith(prefix) : prefix.startsWith(lead);
+  if (startsWith(lead, 'mqtt:topic:')) types |= TOPIC_LEAD;
+  return types;
+}
+
+/** String.prototype.startsWith, faster as a native search on this engine. */
+function startsWith(s: string, prefix: string): boolean {
+  return s.length >= prefix.length && (prefix.length === 0 || s.indexOf(prefix) === 0);
 }
 
 const CA_TYPES: readonly CaType[] = ['RSA_2048', 'ECDSA_P256'];

@@ -16,12 +16,20 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
     if (!list) {
+      const known = parsed?.get(policy);
+      // Statements validateConfig parsed come in the same order; a list is reused only
+      // if it is the very (frozen) list that was parsed.
+      let k = 0;
+      const patternsOf = (resources: readonly string[]): readonly ResourcePattern[] => {
+        if (known !== undefined && known.resources[k] === resources && Object.isFrozen(resources)) return Object.freeze(known.patterns[k++]!);
+        return Object.freeze(resources.map(compilePattern));
+      };
       list = Object.freeze(Object.entries(deviceGroups.policies[policy] ?? {}).map(([statement, st]) => Object.freeze({
         policy,
         statement,
         effect: st.effect,
         operations: expandOperations(st.operations),
-        resources: compilePatterns(st.resources, parsed),
+        resources: patternsOf(st.resources),
       })));
       compiledPolicies.set(policy, list);
     }
@@ -37,31 +45,39 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   return new PolicySnapshot(groups);
 }
 
-/** The operations in the order first named, wildcards expanded (frozen lists shared by equal ones). */
+/** The operations in the order first named, wildcards expanded (equal lists share one frozen array). */
 function expandOperations(ops: readonly string[]): readonly Operation[] {
-  const out: Operation[] = [];
+  // Key: the operations' indexes plus one, in base 4, in the order they were added.
+  let key = 0;
+  let seen = 0;
   for (const op of ops) {
     if (op === '*' || op === 'mqtt:*') {
-      for (const o of OPERATIONS) if (!out.includes(o)) out.push(o);
-    } else if ((OPERATIONS as readonly string[]).includes(op)) {
-      if (!out.includes(op as Operation)) out.push(op as Operation);
-    } else throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
+      for (let i = 0; i < 3; i++) {
+        if ((seen & (1 << i)) === 0) {
+          seen |= 1 << i;
+          key = key * 4 + i + 1;
+        }
+      }
+    } else {
+      const i = (OPERATIONS as readonly string[]).indexOf(op);
+      if (i < 0) throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
+      if ((seen & (1 << i)) === 0) {
+        seen |= 1 << i;
+        key = key * 4 + i + 1;
+      }
+    }
   }
-  const key = out.join(' ');
-  let shared = OPERATION_LISTS.get(key);
-  if (shared === undefined) OPERATION_LISTS.set(key, (shared = Object.freeze(out)));
+  let shared = OPERATION_LISTS[key];
+  if (shared === undefined) {
+    const out: Operation[] = [];
+    for (let k = key; k > 0; k = Math.floor(k / 4)) out.unshift(OPERATIONS[(k % 4) - 1]!);
+    OPERATION_LISTS[key] = shared = Object.freeze(out);
+  }
   return shared;
 }
 
-/** At most 15 distinct lists (ordered subsets of the three operations). */
-const OPERATION_LISTS = new Map<string, readonly Operation[]>();
-
-/** The parsed resources; validateConfig has parsed the lists it produced already. */
-function compilePatterns(resources: readonly string[], known: ReadonlyMap<readonly string[], readonly ResourcePattern[]> | undefined): readonly ResourcePattern[] {
-  const parsed = known?.get(resources);
-  if (parsed !== undefined && Object.isFrozen(resources)) return Object.isFrozen(parsed) ? parsed : Object.freeze(parsed as ResourcePattern[]);
-  return Object.freeze(resources.map(compilePattern));
-}
+/** Indexed by expandOperations' key (below 64). */
+const OPERATION_LISTS: (readonly Operation[] | undefined)[] = new Array<readonly Operation[] | undefined>(64).fill(undefined);
 
 function compilePattern(source: string): ResourcePattern {
   const { pattern } = parseResourcePattern(source);

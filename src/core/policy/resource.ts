@@ -60,6 +60,12 @@ const CLIENT_ID_PART: Part = Object.freeze({ kind: 'variable', variable: Object.
 
 /** Splits a policy resource into literal text, `*` and variables. */
 export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
+  const parsed = parsePattern(source);
+  return Array.isArray(parsed) ? { problems: parsed } : { pattern: parsed as ResourcePattern, problems: [] };
+}
+
+/** parseResourcePattern() without the wrapper: the pattern, or its (non-empty) problems. */
+export function parsePattern(source: string): ResourcePattern | PatternProblem[] {
   const parts: Part[] = [];
   let problems: PatternProblem[] | undefined;
   let hasVariables = false;
@@ -121,18 +127,24 @@ export function parseResourcePattern(source: string): { pattern?: ResourcePatter
       if (problems === undefined) from = i;
     } else break;
   }
-  if (problems !== undefined) return { problems };
+  if (problems !== undefined) return problems;
   if (n > from) parts.push({ kind: 'literal', text: source.slice(from, n) });
-  return { pattern: { source, parts, hasVariables }, problems: [] };
+  return { source, parts, hasVariables };
+}
+
+/** The parsed resources of a policy's statements: each (frozen) resource list with its patterns. */
+export interface ParsedPolicy {
+  readonly resources: (readonly string[])[];
+  readonly patterns: (readonly ResourcePattern[])[];
 }
 
 /**
  * What validateConfig parsed, keyed by the (frozen) `policies` object of the device
- * groups it returned: per statement, its frozen resource list and the list's patterns.
- * compileDeviceGroups reuses them instead of parsing every resource a second time.
- * Entries die with the configuration.
+ * groups it returned, then by policy name. compileDeviceGroups reuses the patterns of
+ * the lists it finds there instead of parsing every resource a second time. Entries
+ * die with the configuration.
  */
-export const PARSED_RESOURCES = new WeakMap<object, ReadonlyMap<readonly string[], readonly ResourcePattern[]>>();
+export const PARSED_RESOURCES = new WeakMap<object, ReadonlyMap<string, ParsedPolicy>>();
 
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.
