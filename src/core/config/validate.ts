@@ -1,7 +1,8 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parsePattern, PARSED_RESOURCES, type ParsedPolicy, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { parsePattern, VALIDATED, type ParsedPolicy, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
 import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
+import type { Rule } from '../rules/ast.js';
 import { Checker, isPlainObject, typeName } from './check.js';
 import type { PathSegment } from './path.js';
 import { closest, didYouMean } from './suggest.js';
@@ -90,7 +91,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
     const ppath = new LazyPath(POLICIES_PATH, policyName);
     const statements: Record<string, StatementConfig> = {};
-    const known: ParsedPolicy = { resources: [], patterns: [] };
+    const known: ParsedPolicy = { resources: [], patterns: [], clientId: false, attributes: new Set() };
     parsed.set(policyName, known);
     const names = plainNames(policyValue);
     if (names !== undefined) {
@@ -108,6 +109,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     policies[policyName] = Object.freeze(statements);
   }
 
+  const rules = new Map<string, Rule>();
   const definitions: Record<string, GroupDefinition> = {};
   const used = new Set<string>();
   for (const [groupName, groupValue] of ck.named(dg['definitions'], [...path, 'definitions'], 'groups')) {
@@ -117,7 +119,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     // A blank rule is left to the rule parser, which reports RULE_EMPTY with its fix.
     const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`', false);
     const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
-    if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule']);
+    if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule'], rules);
     if (policyName !== undefined) {
       used.add(policyName);
       if (!Object.hasOwn(policies, policyName)) {
@@ -132,7 +134,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
   }
   Object.freeze(policies);
-  PARSED_RESOURCES.set(policies, parsed);
+  VALIDATED.set(policies, { policies: parsed, rules });
   return { formatVersion: FORMAT_VERSION, definitions, policies };
 }
 
@@ -144,9 +146,9 @@ function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: 
   return ck.string(value, path, { nonBlank });
 }
 
-function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
+function checkRule(ck: Checker, rule: string, path: PathSegment[], rules: Map<string, Rule>): void {
   try {
-    parseRule(rule);
+    if (!rules.has(rule)) rules.set(rule, parseRule(rule));
   } catch (e) {
     if (!(e instanceof RuleSyntaxError)) throw e;
     const at = e.line > 1 ? `line ${e.line}, column ${e.column}` : `column ${e.column}`;
@@ -272,7 +274,16 @@ function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: str
   const patterns: ResourcePattern[] = [];
   for (let i = 0; i < resources.length; i++) {
     const pattern = checkResource(ck, resources[i]!, path, i, ops, opOrder);
-    if (pattern !== undefined) patterns.push(pattern);
+    if (pattern !== undefined) {
+      patterns.push(pattern);
+      if (pattern.hasVariables) {
+        for (const part of pattern.parts) {
+          if (part.kind !== 'variable') continue;
+          if (part.variable.kind === 'clientId') parsed.clientId = true;
+          else if (part.variable.kind === 'attribute') parsed.attributes.add(part.variable.name);
+        }
+      }
+    }
   }
 
   if (operations.length === 0 || resources.length === 0) {

@@ -2,7 +2,8 @@ import type { DeviceGroupsConfig } from '../config/types.js';
 import { parseRule } from '../rules/parse.js';
 import type { CompiledGroup, CompiledStatement } from './model.js';
 import { OPERATIONS, type Operation } from './request.js';
-import { PARSED_RESOURCES, parseResourcePattern, type ResourcePattern } from './resource.js';
+import { VALIDATED, parseResourcePattern, type ResourcePattern } from './resource.js';
+import type { Rule } from '../rules/ast.js';
 import { PolicySnapshot } from './snapshot.js';
 
 /**
@@ -11,12 +12,14 @@ import { PolicySnapshot } from './snapshot.js';
  * would have rejected).
  */
 export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySnapshot {
-  const parsed = PARSED_RESOURCES.get(deviceGroups.policies);
+  // Set when validateConfig produced these device groups: their policies are valid, so
+  // compiling them cannot fail and is done for each policy when a group first needs it.
+  const validated = VALIDATED.get(deviceGroups.policies);
   const compiledPolicies = new Map<string, readonly CompiledStatement[]>();
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
     if (!list) {
-      const known = parsed?.get(policy);
+      const known = validated?.policies.get(policy);
       // Statements validateConfig parsed come in the same order; a list is reused only
       // if it is the very (frozen) list that was parsed.
       let k = 0;
@@ -36,13 +39,32 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
     return list;
   };
 
-  const groups: CompiledGroup[] = Object.entries(deviceGroups.definitions).map(([name, def]) => Object.freeze({
-    name,
-    rule: parseRule(def.selectionRule),
-    policy: def.policyName,
-    statements: policyStatements(def.policyName),
-  }));
-  return new PolicySnapshot(groups);
+  const groups: CompiledGroup[] = Object.entries(deviceGroups.definitions).map(([name, def]) => {
+    const rule = (validated?.rules.get(def.selectionRule) as Rule | undefined) ?? parseRule(def.selectionRule);
+    const policy = def.policyName;
+    if (validated === undefined) return Object.freeze({ name, rule, policy, statements: policyStatements(policy) });
+    return Object.freeze({
+      name, rule, policy,
+      get statements(): readonly CompiledStatement[] {
+        return policyStatements(policy);
+      },
+    });
+  });
+  if (validated === undefined) return new PolicySnapshot(groups);
+  // What the snapshot would find in the statements, from what validation saw in them.
+  let usesClientId = false;
+  const attributes = new Set<string>();
+  const seen = new Set<string>();
+  for (const g of groups) {
+    if (seen.has(g.policy)) continue;
+    seen.add(g.policy);
+    // Only the policies' own entries: a missing policy compiles to no statements.
+    const known = Object.hasOwn(deviceGroups.policies, g.policy) ? validated.policies.get(g.policy) : undefined;
+    if (known === undefined) continue;
+    if (known.clientId) usesClientId = true;
+    for (const a of known.attributes) attributes.add(a);
+  }
+  return new PolicySnapshot(groups, { usesClientId, attributeNames: [...attributes].sort() });
 }
 
 /** The operations in the order first named, wildcards expanded (equal lists share one frozen array). */

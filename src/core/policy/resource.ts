@@ -136,15 +136,26 @@ export function parsePattern(source: string): ResourcePattern | PatternProblem[]
 export interface ParsedPolicy {
   readonly resources: (readonly string[])[];
   readonly patterns: (readonly ResourcePattern[])[];
+  /** Some pattern uses `${iot:ClientId}`. */
+  clientId: boolean;
+  /** Names of the thing attributes its patterns use. */
+  readonly attributes: Set<string>;
+}
+
+/** What validateConfig parsed in a configuration it returned. */
+export interface ValidatedDeviceGroups {
+  readonly policies: ReadonlyMap<string, ParsedPolicy>;
+  /** Selection rules by text (parseRule's result, typed loosely here to avoid a module cycle). */
+  readonly rules: ReadonlyMap<string, unknown>;
 }
 
 /**
  * What validateConfig parsed, keyed by the (frozen) `policies` object of the device
- * groups it returned, then by policy name. compileDeviceGroups reuses the patterns of
- * the lists it finds there instead of parsing every resource a second time. Entries
- * die with the configuration.
+ * groups it returned. compileDeviceGroups reuses it instead of parsing every resource
+ * and rule a second time, and, knowing the policies valid, compiles their statements
+ * when first needed. Entries die with the configuration.
  */
-export const PARSED_RESOURCES = new WeakMap<object, ReadonlyMap<string, ParsedPolicy>>();
+export const VALIDATED = new WeakMap<object, ValidatedDeviceGroups>();
 
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.

@@ -574,9 +574,18 @@ export class PolicySnapshot {
    */
   private readonly byObject = new WeakMap<object, ObjectCacheEntry>();
 
-  constructor(groups: readonly CompiledGroup[]) {
+  /**
+   * `variables`, when given, must be what the scan of the groups' statements below would
+   * find (compileDeviceGroups knows it from validation without compiling every statement).
+   */
+  constructor(groups: readonly CompiledGroup[], variables?: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] }) {
     this.groups = Object.freeze([...groups]);
     for (const g of this.groups) this.index.add(g.rule, g);
+    if (variables !== undefined) {
+      this.usesClientId = variables.usesClientId;
+      this.attributeNames = variables.attributeNames;
+      return;
+    }
     const attrs = new Set<string>();
     let usesClientId = false;
     const seen = new Set<readonly CompiledStatement[]>();
