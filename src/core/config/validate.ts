@@ -1,5 +1,5 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parsePattern, VALIDATED, type ParsedPolicy, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { parsePattern, VALIDATED, type PolicyVariables, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
 import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import type { Rule } from '../rules/ast.js';
@@ -86,13 +86,12 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   }
 
   const policies: Record<string, Record<string, StatementConfig>> = {};
-  // The parsed resources of each policy's statements, for compileDeviceGroups.
-  const parsed = new Map<string, ParsedPolicy>();
+  // The variables each policy uses, for compileDeviceGroups.
+  const parsed = new Map<string, PolicyVariables>();
   for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
     const ppath = new LazyPath(POLICIES_PATH, policyName);
     const statements: Record<string, StatementConfig> = {};
-    const known: ParsedPolicy = { resources: [], patterns: [], clientId: false, attributes: new Set() };
-    parsed.set(policyName, known);
+    const known: PolicyVariables = { clientId: false, attributes: undefined };
     const names = plainNames(policyValue);
     if (names !== undefined) {
       for (const stmtName of names) {
@@ -107,6 +106,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     }
     // Frozen as built (deepFreeze stops at frozen objects); unobservable when validation fails.
     policies[policyName] = Object.freeze(statements);
+    if (known.clientId || known.attributes !== undefined) parsed.set(policyName, known);
   }
 
   const rules = new Map<string, Rule>();
@@ -226,7 +226,7 @@ function stringList(ck: Checker, value: unknown, path: LazyPath, key: string): s
 const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:publish': 2, 'mqtt:subscribe': 4 };
 
 function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: string,
-  parsed: ParsedPolicy): StatementConfig | undefined {
+  variables: PolicyVariables): StatementConfig | undefined {
   const path = new LazyPath(parent, name);
   const st = statementFields(ck, value, path);
   if (!st) return undefined;
@@ -271,17 +271,13 @@ function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: str
   }
 
   const resources = stringList(ck, st['resources'], path, 'resources');
-  const patterns: ResourcePattern[] = [];
   for (let i = 0; i < resources.length; i++) {
     const pattern = checkResource(ck, resources[i]!, path, i, ops, opOrder);
-    if (pattern !== undefined) {
-      patterns.push(pattern);
-      if (pattern.hasVariables) {
-        for (const part of pattern.parts) {
-          if (part.kind !== 'variable') continue;
-          if (part.variable.kind === 'clientId') parsed.clientId = true;
-          else if (part.variable.kind === 'attribute') parsed.attributes.add(part.variable.name);
-        }
+    if (pattern !== undefined && pattern.hasVariables) {
+      for (const part of pattern.parts) {
+        if (part.kind !== 'variable') continue;
+        if (part.variable.kind === 'clientId') variables.clientId = true;
+        else if (part.variable.kind === 'attribute') (variables.attributes ??= new Set()).add(part.variable.name);
       }
     }
   }
@@ -292,11 +288,6 @@ function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: str
   }
   Object.freeze(operations);
   Object.freeze(resources);
-  // compileDeviceGroups reuses the parsed resources of this (frozen) list.
-  if (patterns.length === resources.length) {
-    parsed.resources.push(resources);
-    parsed.patterns.push(patterns);
-  }
   const out: StatementConfig = { effect, operations, resources };
   return Object.freeze(description === undefined ? out : { statementDescription: description, ...out });
 }

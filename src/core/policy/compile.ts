@@ -19,20 +19,12 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
     if (!list) {
-      const known = validated?.policies.get(policy);
-      // Statements validateConfig parsed come in the same order; a list is reused only
-      // if it is the very (frozen) list that was parsed.
-      let k = 0;
-      const patternsOf = (resources: readonly string[]): readonly ResourcePattern[] => {
-        if (known !== undefined && known.resources[k] === resources && Object.isFrozen(resources)) return Object.freeze(known.patterns[k++]!);
-        return Object.freeze(resources.map(compilePattern));
-      };
       list = Object.freeze(Object.entries(deviceGroups.policies[policy] ?? {}).map(([statement, st]) => Object.freeze({
         policy,
         statement,
         effect: st.effect,
         operations: expandOperations(st.operations),
-        resources: patternsOf(st.resources),
+        resources: Object.freeze(st.resources.map(compilePattern)),
       })));
       compiledPolicies.set(policy, list);
     }
@@ -54,15 +46,15 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   // What the snapshot would find in the statements, from what validation saw in them.
   let usesClientId = false;
   const attributes = new Set<string>();
-  const seen = new Set<string>();
-  for (const g of groups) {
-    if (seen.has(g.policy)) continue;
-    seen.add(g.policy);
-    // Only the policies' own entries: a missing policy compiles to no statements.
-    const known = Object.hasOwn(deviceGroups.policies, g.policy) ? validated.policies.get(g.policy) : undefined;
-    if (known === undefined) continue;
-    if (known.clientId) usesClientId = true;
-    for (const a of known.attributes) attributes.add(a);
+  if (validated.policies.size > 0) {
+    const referenced = new Set<string>();
+    for (const g of groups) referenced.add(g.policy);
+    for (const [policy, known] of validated.policies) {
+      // Only the policies' own entries: a missing policy compiles to no statements.
+      if (!referenced.has(policy) || !Object.hasOwn(deviceGroups.policies, policy)) continue;
+      if (known.clientId) usesClientId = true;
+      if (known.attributes !== undefined) for (const a of known.attributes) attributes.add(a);
+    }
   }
   return new PolicySnapshot(groups, { usesClientId, attributeNames: [...attributes].sort() });
 }

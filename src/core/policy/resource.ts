@@ -132,28 +132,27 @@ export function parsePattern(source: string): ResourcePattern | PatternProblem[]
   return { source, parts, hasVariables };
 }
 
-/** The parsed resources of a policy's statements: each (frozen) resource list with its patterns. */
-export interface ParsedPolicy {
-  readonly resources: (readonly string[])[];
-  readonly patterns: (readonly ResourcePattern[])[];
+/** The policy variables a policy's resources use. */
+export interface PolicyVariables {
   /** Some pattern uses `${iot:ClientId}`. */
   clientId: boolean;
   /** Names of the thing attributes its patterns use. */
-  readonly attributes: Set<string>;
+  attributes: Set<string> | undefined;
 }
 
 /** What validateConfig parsed in a configuration it returned. */
 export interface ValidatedDeviceGroups {
-  readonly policies: ReadonlyMap<string, ParsedPolicy>;
+  /** The policies that use `${iot:ClientId}` or attributes (the others use neither). */
+  readonly policies: ReadonlyMap<string, PolicyVariables>;
   /** Selection rules by text (parseRule's result, typed loosely here to avoid a module cycle). */
   readonly rules: ReadonlyMap<string, unknown>;
 }
 
 /**
- * What validateConfig parsed, keyed by the (frozen) `policies` object of the device
- * groups it returned. compileDeviceGroups reuses it instead of parsing every resource
- * and rule a second time, and, knowing the policies valid, compiles their statements
- * when first needed. Entries die with the configuration.
+ * What validateConfig learnt about the device groups it returned, keyed by their
+ * (frozen) `policies` object. compileDeviceGroups reuses the parsed rules and, knowing
+ * the policies valid, compiles their statements when a group first needs them. Entries
+ * die with the configuration.
  */
 export const VALIDATED = new WeakMap<object, ValidatedDeviceGroups>();
 
