@@ -88,7 +88,12 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   const policies: Record<string, Record<string, StatementConfig>> = {};
   // The variables each policy uses, for compileDeviceGroups.
   const parsed = new Map<string, PolicyVariables>();
-  for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
+  const rawPolicies = dg['policies'];
+  const policyNames = plainNames(rawPolicies);
+  const policyEntries: Iterable<[string, unknown]> = policyNames !== undefined
+    ? policyNames.map((n): [string, unknown] => [n, (rawPolicies as Record<string, unknown>)[n]])
+    : ck.named(rawPolicies, [...path, 'policies'], 'policies');
+  for (const [policyName, policyValue] of policyEntries) {
     const ppath = new LazyPath(POLICIES_PATH, policyName);
     const statements: Record<string, StatementConfig> = {};
     const known: PolicyVariables = { clientId: false, attributes: undefined };
@@ -296,6 +301,8 @@ const RESOURCE_FORMS = 'a resource is `*`, `mqtt:clientId:ID`, `mqtt:topic:TOPIC
 
 const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 const TOPIC_WILDCARD_CHARS = /[+#]/;
+/** Matches a character that is not printable ASCII, or is `+` or `#`: absent in most resources. */
+const UNUSUAL_CHARS = /[^\x20-\x22\x24-\x2A\x2C-\x7E]/;
 
 /** Checks one resource; returns its pattern when it parsed (whether or not it was reported). */
 function checkResource(ck: Checker, res: string, statement: LazyPath, i: number, ops: number, opOrder: readonly Operation[]): ResourcePattern | undefined {
@@ -319,7 +326,8 @@ function checkResource(ck: Checker, res: string, statement: LazyPath, i: number,
   }
   // The literal text is made of the resource's own characters: printable ASCII throughout
   // means it is acceptable (the common case; otherwise check the joined text as written).
-  if (!PRINTABLE_ASCII.test(res) && !validNameChars(literalTextOf(pattern))) {
+  const usual = !UNUSUAL_CHARS.test(res);
+  if (!usual && !PRINTABLE_ASCII.test(res) && !validNameChars(literalTextOf(pattern))) {
     ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
     return pattern;
   }
@@ -338,7 +346,7 @@ function checkResource(ck: Checker, res: string, statement: LazyPath, i: number,
       'mqtt:connect checks `mqtt:clientId:…`, mqtt:publish checks `mqtt:topic:…`, mqtt:subscribe checks `mqtt:topicfilter:…`');
   }
   // Variables cannot contain `+` or `#`, so a resource without them has none in its literal text.
-  if ((types & TOPIC_LEAD) !== 0 && TOPIC_WILDCARD_CHARS.test(res) && TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
+  if (!usual && (types & TOPIC_LEAD) !== 0 && TOPIC_WILDCARD_CHARS.test(res) && TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
     ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', statement.plus('resources', i), `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
       'use `*` to match any characters, or `mqtt:topicfilter:` to grant a subscription');
   }

@@ -105,10 +105,14 @@ export function parsePattern(source: string): ResourcePattern | PatternProblem[]
         (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(at), reason: 'has no closing `}`' });
         break;
       }
-      const name = source.slice(at + 2, end);
-      if (problems === undefined && (name === THING_NAME_VARIABLE || name === CLIENT_ID_VARIABLE)) {
+      // The two common variables are recognised in place (no slice, no string comparison).
+      const common = problems !== undefined ? undefined
+        : end - at - 2 === THING_NAME_VARIABLE.length && source.indexOf(THING_NAME_VARIABLE, at + 2) === at + 2 ? THING_NAME_PART
+          : end - at - 2 === CLIENT_ID_VARIABLE.length && source.indexOf(CLIENT_ID_VARIABLE, at + 2) === at + 2 ? CLIENT_ID_PART : undefined;
+      const name = common === undefined ? source.slice(at + 2, end) : '';
+      if (common !== undefined) {
         if (at > from) parts.push({ kind: 'literal', text: source.slice(from, at) });
-        parts.push(name === THING_NAME_VARIABLE ? THING_NAME_PART : CLIENT_ID_PART);
+        parts.push(common);
         lastIsStar = false;
         hasVariables = true;
       } else if (name === '' || name.includes('${')) {
