@@ -118,18 +118,22 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   const definitions: Record<string, GroupDefinition> = {};
   const used = new Set<string>();
   for (const [groupName, groupValue] of ck.named(dg['definitions'], [...path, 'definitions'], 'groups')) {
-    const gpath = [...path, 'definitions', groupName];
-    const g = ck.fields(groupValue, gpath, ['selectionRule', 'policyName'], true);
+    const gpath = new LazyPath(DEFINITIONS_PATH, groupName);
+    const g = knownFields(ck, groupValue, gpath, GROUP_KEYS);
     if (!g) continue;
     // A blank rule is left to the rule parser, which reports RULE_EMPTY with its fix.
-    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`', false);
-    const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
-    if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule'], rules);
+    const rawRule = g['selectionRule'];
+    const rule = typeof rawRule === 'string' ? rawRule
+      : requiredString(ck, rawRule, gpath.plus('selectionRule'), 'a selection rule such as `thingName: sensor*`', false);
+    const rawPolicy = g['policyName'];
+    const policyName = typeof rawPolicy === 'string' && rawPolicy.length > 0 && rawPolicy.charCodeAt(0) > 32 && rawPolicy.charCodeAt(0) < 127 ? rawPolicy
+      : requiredString(ck, rawPolicy, gpath.plus('policyName'), 'the name of a policy under `deviceGroups.policies`');
+    if (rule !== undefined) checkRule(ck, rule, gpath, rules);
     if (policyName !== undefined) {
       used.add(policyName);
       if (!Object.hasOwn(policies, policyName)) {
         const names = Object.keys(policies);
-        ck.error('CONFIG_POLICY_NOT_FOUND', [...gpath, 'policyName'], `policy \`${policyName}\` is not defined under \`deviceGroups.policies\``,
+        ck.error('CONFIG_POLICY_NOT_FOUND', gpath.plus('policyName'), `policy \`${policyName}\` is not defined under \`deviceGroups.policies\``,
           didYouMean(policyName, names) ?? (names.length ? `define it, or use one of ${names.map((n) => `\`${n}\``).join(', ')}` : 'define it under `deviceGroups.policies`'));
       }
     }
@@ -151,18 +155,20 @@ function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: 
   return ck.string(value, path, { nonBlank });
 }
 
-function checkRule(ck: Checker, rule: string, path: PathSegment[], rules: Map<string, Rule>): void {
+function checkRule(ck: Checker, rule: string, group: LazyPath, rules: Map<string, Rule>): void {
   try {
     if (!rules.has(rule)) rules.set(rule, parseRule(rule));
   } catch (e) {
     if (!(e instanceof RuleSyntaxError)) throw e;
     const at = e.line > 1 ? `line ${e.line}, column ${e.column}` : `column ${e.column}`;
-    ck.error(e.code, path, `${e.message} at ${at} of \`${rule}\``, e.fix);
+    ck.error(e.code, group.plus('selectionRule'), `${e.message} at ${at} of \`${rule}\``, e.fix);
   }
 }
 
 const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resources'] as const;
 const POLICIES_PATH: readonly PathSegment[] = ['deviceGroups', 'policies'];
+const DEFINITIONS_PATH: readonly PathSegment[] = ['deviceGroups', 'definitions'];
+const GROUP_KEYS = ['selectionRule', 'policyName'] as const;
 
 /**
  * The keys ck.named() would return for a plain object none of whose keys it would
@@ -193,14 +199,14 @@ class LazyPath {
   }
 }
 
-/** ck.fields() for a statement, without building its path when every key is known (same result). */
-function statementFields(ck: Checker, value: unknown, path: LazyPath): Record<string, unknown> | undefined {
+/** ck.fields(value, path, keys, true), without building the path when every key is known (same result). */
+function knownFields(ck: Checker, value: unknown, path: LazyPath, keys: readonly string[]): Record<string, unknown> | undefined {
   if (value !== undefined && value !== null && isPlainObject(value)) {
     const out: Record<string, unknown> = {};
     let plain = true;
     for (const key in value) {
       if (!Object.hasOwn(value, key)) continue;
-      if ((STATEMENT_KEYS as readonly string[]).includes(key)) out[key] = value[key];
+      if (keys.includes(key)) out[key] = value[key];
       else {
         plain = false;
         break;
@@ -209,7 +215,7 @@ function statementFields(ck: Checker, value: unknown, path: LazyPath): Record<st
     // For own enumerable string keys, for-in visits them in Object.entries order.
     if (plain) return out;
   }
-  return ck.fields(value, path.get(), STATEMENT_KEYS, true);
+  return ck.fields(value, path.get(), keys, true);
 }
 
 /** ck.strings() without building a path when the value is a list of strings (same result). */
@@ -233,7 +239,7 @@ const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:p
 function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: string,
   variables: PolicyVariables): StatementConfig | undefined {
   const path = new LazyPath(parent, name);
-  const st = statementFields(ck, value, path);
+  const st = knownFields(ck, value, path, STATEMENT_KEYS);
   if (!st) return undefined;
   const rawDescription = st['statementDescription'];
   const description = rawDescription === undefined || rawDescription === null ? undefined
