@@ -167,6 +167,7 @@ function randomConfig(g: Gen, pool: readonly string[]): { doc: unknown; resource
       if (g.chance(0.25)) st['effect'] = g.pick(g.clean ? ['DENY', 'deny', 'ALLOW', 'Allow'] : ['DENY', 'maybe']);
       if (g.chance(0.2)) st['statementDescription'] = g.pick(g.clean ? ['d', ''] : ['d', 7, '']);
       if (!g.clean && g.chance(0.1)) st['extra'] = 1;
+      if (!g.clean && g.chance(0.1)) st[g.pick(['Effect', 'RESOURCES', '_note', 'operations'])] = g.pick([['mqtt:publish'], 'DENY', ['mqtt:topic:x']]);
       statements[g.chance(0.03) ? `_s${s}` : `s${s}`] = st;
     }
     policies[`p${p}`] = statements;
@@ -174,8 +175,19 @@ function randomConfig(g: Gen, pool: readonly string[]): { doc: unknown; resource
   const definitions: Record<string, unknown> = {};
   const ng = 1 + g.int(5);
   for (let i = 0; i < ng; i++) {
-    definitions[`g${i}`] = { selectionRule: g.rule(pool), policyName: g.clean || g.chance(0.7) ? `p${g.int(np)}` : 'missing' };
+    const def: Record<string, unknown> = { selectionRule: g.rule(pool), policyName: g.clean || g.chance(0.7) ? `p${g.int(np)}` : 'missing' };
+    if (!g.clean) {
+      // Keys and values that take the checker's slow paths.
+      if (g.chance(0.1)) def['SelectionRule'] = def['selectionRule'];
+      if (g.chance(0.1)) delete def['selectionRule'];
+      if (g.chance(0.1)) def['_comment'] = 'x';
+      if (g.chance(0.1)) def['policyname'] = 'p0';
+      if (g.chance(0.1)) def['policyName'] = g.pick(['  ', '', 5, null, ' p0']);
+      if (g.chance(0.1)) def['selectionRule'] = g.pick(['  ', '', 5, null]);
+    }
+    definitions[g.chance(0.03) && !g.clean ? g.pick(['_g', ' ', '']) + i : `g${i}`] = def;
   }
+  if (!g.clean && g.chance(0.2)) policies[g.pick(['_p', ' ', ''])] = { s: { operations: ['*'], resources: ['*'] } };
   return { doc: { deviceGroups: { formatVersion: '2021-03-05', definitions, policies } }, resources };
 }
 
