@@ -56,9 +56,18 @@ class Grant {
   readonly lastCode: number;
   /** Every segment is printable ASCII, so request characters matched by them are acceptable. */
   readonly asciiSegments: boolean;
+  /**
+   * For globs with middle segments whose grant is shared by the whole snapshot: the
+   * match as one regular expression (native code beats a character loop), and the same
+   * requiring every character to be printable ASCII. Null otherwise.
+   */
+  readonly re: RegExp | null;
+  readonly reAscii: RegExp | null;
+  /** The first segment starts with the operation's prefix: a match implies the prefix. */
+  readonly impliesPrefix: boolean;
   private built: Decision | undefined = undefined;
 
-  constructor(glob: Glob, group: CompiledGroup, statement: CompiledStatement, pattern: ResourcePattern, deny: boolean, prefix: string) {
+  constructor(glob: Glob, group: CompiledGroup, statement: CompiledStatement, pattern: ResourcePattern, deny: boolean, prefix: string, shared = false) {
     this.glob = glob;
     this.group = group;
     this.statement = statement;
@@ -79,6 +88,9 @@ class Grant {
       this.firstCode = -1;
       this.lastCode = -1;
       this.asciiSegments = false;
+      this.re = null;
+      this.reAscii = null;
+      this.impliesPrefix = true;
     } else {
       this.live = first.length >= plen ? first.startsWith(prefix) : prefix.startsWith(first);
       const last = flat(segs[n - 1]!);
@@ -91,6 +103,15 @@ class Grant {
       this.firstCode = first.length > plen ? first.charCodeAt(plen) : -1;
       this.lastCode = last.length > 0 ? last.charCodeAt(last.length - 1) : -1;
       this.asciiSegments = segs.every(printableAscii);
+      this.impliesPrefix = first.length >= plen;
+      if (shared && n > 2) {
+        const body = globRegexSource(this.first, this.mids, this.last);
+        this.re = new RegExp(`^${body}`);
+        this.reAscii = new RegExp(`^(?=[\\x20-\\x7E]*$)${body}`);
+      } else {
+        this.re = null;
+        this.reAscii = null;
+      }
     }
   }
 
@@ -108,6 +129,30 @@ class Grant {
 }
 
 const NO_MIDS: readonly string[] = Object.freeze([]);
+
+/** Every code unit as an escape: no character of a segment is special to the expression. */
+function escapeForRegex(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) out += `\\u${s.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
+
+/**
+ * globMatches() as a regular expression body (after `^`): each middle segment takes its
+ * leftmost place, like the search in globHit(), and the match cannot backtrack into it:
+ * a one-character segment `c` is `[^c]*c`; a longer one is found by a lazy search in a
+ * lookahead (atomic) and consumed by a back-reference. The last segment ends the text.
+ */
+function globRegexSource(first: string, mids: readonly string[], last: string): string {
+  let src = escapeForRegex(first);
+  let group = 0;
+  for (const m of mids) {
+    const e = escapeForRegex(m);
+    if (m.length === 1) src += `[^${e}]*${e}`;
+    else src += `(?=([^]*?${e}))\\${++group}`;
+  }
+  return `${src}[^]*${escapeForRegex(last)}$`;
+}
 
 /**
  * The same text as a sequential string. Slices of the configuration text and
@@ -271,7 +316,7 @@ function planGroup(group: CompiledGroup): GroupPlan {
       if (!statement.operations.includes(op)) continue;
       const deny = statement.effect === 'DENY';
       for (const pattern of statement.resources) {
-        const fixed = pattern.hasVariables ? undefined : new Grant(resolvePattern(pattern, NOBODY, 'wildcard')!, group, statement, pattern, deny, prefix);
+        const fixed = pattern.hasVariables ? undefined : new Grant(resolvePattern(pattern, NOBODY, 'wildcard')!, group, statement, pattern, deny, prefix, true);
         items.push({ statement, pattern, deny, fixed });
       }
     }
@@ -286,6 +331,8 @@ function printableAscii(s: string): boolean {
   }
   return true;
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 
 /** True when `s` starts with `prefix` (a native search beats a character loop here). */
 function hasPrefix(s: string, prefix: string): boolean {
@@ -479,6 +526,10 @@ export class PrincipalView {
     for (let i = 0; i < denies.length; i++) {
       if (!mayMatch(denyMeta, i, resource, len, c0, cz)) continue;
       const g = denies[i]!;
+      if (g.re !== null && g.impliesPrefix) {
+        if (g.re.test(resource)) return g.decision();
+        continue;
+      }
       if (!prefixOk) {
         if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
         prefixOk = true;
@@ -488,9 +539,19 @@ export class PrincipalView {
     if (exact !== undefined && exact.allow !== null) return exact.allowDecision(plen);
     const allows = t.allowGlobs;
     const allowMeta = t.allowMeta;
+    // Whether the resource is printable ASCII throughout: 0 not known yet, 1 yes, 2 no.
+    let ascii = 0;
     for (let i = 0; i < allows.length; i++) {
       if (!mayMatch(allowMeta, i, resource, len, c0, cz)) continue;
       const g = allows[i]!;
+      if (g.reAscii !== null && g.impliesPrefix) {
+        // A match implies the prefix. Without one, the glob may still match a resource
+        // with other characters, which validNameChars() then judges.
+        if (g.reAscii.test(resource)) return g.decision();
+        if (ascii === 0) ascii = PRINTABLE_ASCII.test(resource) ? 1 : 2;
+        if (ascii === 1 || !g.re!.test(resource)) continue;
+        return validNameChars(resource, plen) ? g.decision() : CONSTANT.MALFORMED_RESOURCE;
+      }
       if (!prefixOk) {
         if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
         prefixOk = true;
