@@ -33,29 +33,9 @@ const CONSTANT: Record<Exclude<DecisionReason, 'ALLOWED_BY_STATEMENT' | 'DENIED_
  * are shared by every view of a snapshot.
  */
 class Grant {
-  readonly glob: Glob;
-  readonly group: CompiledGroup;
-  readonly statement: CompiledStatement;
-  readonly pattern: string;
-  readonly deny: boolean;
+  // Fields in the order the hot path reads them (they share the first cache lines).
   /** Resolved from variables or wildcards: the request's characters must be checked on allow. */
   readonly checkChars: boolean;
-  /** `glob.segments.length === 1`: matched by a map lookup of the whole resource. */
-  readonly exact: boolean;
-  /** False when no resource of the operation's type can match (left out of the hot tables). */
-  readonly live: boolean;
-  // Glob matching: first * mids[0] * ... * last.
-  readonly first: string;
-  readonly mids: readonly string[];
-  readonly last: string;
-  /** Sum of the segment lengths: shorter resources cannot match. */
-  readonly minLength: number;
-  /** Character code a match has right after the operation's prefix (-1: any). */
-  readonly firstCode: number;
-  /** Character code a match ends with (-1: any). */
-  readonly lastCode: number;
-  /** Every segment is printable ASCII, so request characters matched by them are acceptable. */
-  readonly asciiSegments: boolean;
   /**
    * For globs with middle segments whose grant is shared by the whole snapshot: the
    * match as one regular expression (native code beats a character loop), and the same
@@ -65,13 +45,33 @@ class Grant {
   readonly reAscii: RegExp | null;
   /** The first segment starts with the operation's prefix: a match implies the prefix. */
   readonly impliesPrefix: boolean;
+  // Glob matching: first * mids[0] * ... * last.
+  readonly first: string;
+  readonly last: string;
+  readonly mids: readonly string[];
+  /** Every segment is printable ASCII, so request characters matched by them are acceptable. */
+  readonly asciiSegments: boolean;
   private built: Decision | undefined = undefined;
+  readonly deny: boolean;
+  /** The resolved pattern as text (glob.text). */
+  readonly text: string;
+  readonly group: CompiledGroup;
+  readonly statement: CompiledStatement;
+  /** `glob.segments.length === 1`: matched by a map lookup of the whole resource. */
+  readonly exact: boolean;
+  /** False when no resource of the operation's type can match (left out of the hot tables). */
+  readonly live: boolean;
+  /** Sum of the segment lengths: shorter resources cannot match. */
+  readonly minLength: number;
+  /** Character code a match has right after the operation's prefix (-1: any). */
+  readonly firstCode: number;
+  /** Character code a match ends with (-1: any). */
+  readonly lastCode: number;
 
   constructor(glob: Glob, group: CompiledGroup, statement: CompiledStatement, pattern: ResourcePattern, deny: boolean, prefix: string, shared = false) {
-    this.glob = glob;
+    this.text = glob.text;
     this.group = group;
     this.statement = statement;
-    this.pattern = pattern.source;
     this.deny = deny;
     const segs = glob.segments;
     const n = segs.length;
@@ -123,7 +123,7 @@ class Grant {
       group: this.group.name,
       policy: this.statement.policy,
       statement: this.statement.statement,
-      resourcePattern: this.glob.text,
+      resourcePattern: this.text,
     }));
   }
 }
@@ -168,18 +168,14 @@ function flat(s: string): string {
 class ExactEntry {
   deny: Grant | null = null;
   allow: Grant | null = null;
-  /**
-   * The decision for this resource, once decided: it depends on nothing else (the deny
-   * globs that could override the allow are fixed), so later requests need one lookup.
-   */
-  final: Decision | undefined = undefined;
+
   /** The allow grant's answer for this resource (MALFORMED_RESOURCE when its characters are not accepted). */
   private allowed: Decision | undefined = undefined;
 
   allowDecision(plen: number): Decision {
     if (this.allowed === undefined) {
       const g = this.allow!;
-      this.allowed = g.checkChars && !validNameChars(g.glob.text, plen) ? CONSTANT.MALFORMED_RESOURCE : g.decision();
+      this.allowed = g.checkChars && !validNameChars(g.text, plen) ? CONSTANT.MALFORMED_RESOURCE : g.decision();
     }
     return this.allowed;
   }
@@ -206,11 +202,10 @@ function commonFrom(a: string, b: string, from: number): number {
   return i;
 }
 
-function globMeta(grants: readonly Grant[], plen: number): Int32Array {
-  const meta = new Int32Array(grants.length * META);
+function globMeta(meta: Int32Array, base: number, grants: readonly Grant[], plen: number): void {
   grants.forEach((g, i) => {
     const first = g.first;
-    const j = i * META;
+    const j = base + i * META;
     meta[j + M_MIN_LENGTH] = g.minLength;
     meta[j + M_FIRST_CODE] = g.firstCode;
     meta[j + M_END_POS] = first.length - 1;
@@ -225,7 +220,6 @@ function globMeta(grants: readonly Grant[], plen: number): Int32Array {
     meta[j + M_PROBE_CODE] = probe >= plen ? first.charCodeAt(probe) : -1;
     meta[j + M_LAST_CODE] = g.lastCode;
   });
-  return meta;
 }
 
 /**
@@ -236,47 +230,56 @@ function exactSlot(len: number, c0: number, cz: number): number {
   return ((len * 31) ^ (c0 * 7) ^ cz) & 511;
 }
 
-function exactFilter(keys: Iterable<string>, plen: number): Int32Array {
-  const bits = new Int32Array(16);
+const FILTER_INTS = 16;
+
+function exactFilter(bits: Int32Array, keys: Iterable<string>, plen: number): void {
   for (const k of keys) {
     const slot = exactSlot(k.length, k.charCodeAt(plen), k.charCodeAt(k.length - 1));
     bits[slot >>> 5]! |= 1 << (slot & 31);
   }
-  return bits;
 }
 
 /** The grants of one operation, arranged for decide(). */
 class OpTable {
   readonly prefix: string;
   readonly plen: number;
-  readonly exact: Map<string, ExactEntry> | null;
-  readonly exactBits: Int32Array;
+  /**
+   * Exact resources: their entry until first decided, then the decision itself (it
+   * depends on nothing else: the deny globs that could override the allow are fixed).
+   */
+  readonly exact: Map<string, ExactEntry | Decision> | null;
   readonly denyGlobs: readonly Grant[];
-  readonly denyMeta: Int32Array;
   readonly allowGlobs: readonly Grant[];
-  readonly allowMeta: Int32Array;
+  /**
+   * One array, so that a decision touches few cache lines: the exact keys' 512-bit
+   * filter (16 ints at 0), then the deny globs' meta, then the allow globs' meta.
+   */
+  readonly bits: Int32Array;
+  readonly allowBase: number;
   /** A glob's first segment is shorter than the prefix, so a match does not imply the prefix: check it first. */
   readonly prefixFirst: boolean;
 
-  constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[], prefixFirst: boolean) {
+  constructor(prefix: string, exact: Map<string, ExactEntry | Decision> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[], prefixFirst: boolean) {
     this.prefix = prefix;
     this.plen = prefix.length;
     this.exact = exact;
-    this.exactBits = exactFilter(exact === null ? [] : exact.keys(), prefix.length);
     this.denyGlobs = denyGlobs;
-    this.denyMeta = globMeta(denyGlobs, prefix.length);
     this.allowGlobs = allowGlobs;
-    this.allowMeta = globMeta(allowGlobs, prefix.length);
+    const bits = new Int32Array(FILTER_INTS + (denyGlobs.length + allowGlobs.length) * META);
+    if (exact !== null) exactFilter(bits, exact.keys(), prefix.length);
+    globMeta(bits, FILTER_INTS, denyGlobs, prefix.length);
+    this.allowBase = FILTER_INTS + denyGlobs.length * META;
+    globMeta(bits, this.allowBase, allowGlobs, prefix.length);
+    this.bits = bits;
     this.prefixFirst = prefixFirst;
   }
 }
 
 /**
- * False when the meta of glob `i` rules out a match of a resource of length `len` whose
+ * False when the meta at `j` rules out a match of a resource of length `len` whose
  * code after the prefix is `c0` and whose last code is `cz`.
  */
-function mayMatch(meta: Int32Array, i: number, s: string, len: number, c0: number, cz: number): boolean {
-  const j = i * META;
+function mayMatch(meta: Int32Array, j: number, s: string, len: number, c0: number, cz: number): boolean {
   if (len < meta[j + M_MIN_LENGTH]!) return false;
   const fc = meta[j + M_FIRST_CODE]!;
   if (fc >= 0 && fc !== c0) return false;
@@ -346,11 +349,19 @@ function hasPrefix(s: string, prefix: string): boolean {
  */
 function globHit(g: Grant, s: string, len: number, plen: number): boolean {
   const first = g.first;
-  // Backwards: grants of a group tend to share the start of their topics.
-  for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return false;
+  if (first.length - plen > LONG) {
+    if (!s.startsWith(first)) return false;
+  } else {
+    // Backwards: grants of a group tend to share the start of their topics.
+    for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return false;
+  }
   const last = g.last;
   const end = len - last.length;
-  for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return false;
+  if (last.length > LONG) {
+    if (!s.endsWith(last)) return false;
+  } else {
+    for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return false;
+  }
   const mids = g.mids;
   let pos = first.length;
   for (let k = 0; k < mids.length; k++) {
@@ -377,10 +388,18 @@ const MATCH_CHECK = 2;
 
 function globHitAllow(g: Grant, s: string, len: number, plen: number): number {
   const first = g.first;
-  for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return NO_MATCH;
+  if (first.length - plen > LONG) {
+    if (!s.startsWith(first)) return NO_MATCH;
+  } else {
+    for (let i = first.length - 1; i >= plen; i--) if (s.charCodeAt(i) !== first.charCodeAt(i)) return NO_MATCH;
+  }
   const last = g.last;
   const end = len - last.length;
-  for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return NO_MATCH;
+  if (last.length > LONG) {
+    if (!s.endsWith(last)) return NO_MATCH;
+  } else {
+    for (let i = 0; i < last.length; i++) if (s.charCodeAt(end + i) !== last.charCodeAt(i)) return NO_MATCH;
+  }
   // Characters matched by a segment are the segment's; the others are checked here.
   let ascii = g.asciiSegments;
   const mids = g.mids;
@@ -411,6 +430,8 @@ function globHitAllow(g: Grant, s: string, len: number, plen: number): number {
     }
   }
   if (ascii) {
+    // The whole resource printable ASCII (the prefix is) means the remaining characters are.
+    if (end - pos > LONG) return PRINTABLE_ASCII.test(s) ? MATCH : MATCH_CHECK;
     for (let i = pos; i < end; i++) {
       const d = s.charCodeAt(i);
       if (d < 0x20 || d > 0x7e) return MATCH_CHECK;
@@ -418,6 +439,17 @@ function globHitAllow(g: Grant, s: string, len: number, plen: number): number {
     return MATCH;
   }
   return MATCH_CHECK;
+}
+
+/** Beyond this many characters a native comparison or scan beats a character loop. */
+const LONG = 12;
+
+/** A resolved grant for explanations. */
+interface ExplainedGrant {
+  readonly glob: Glob;
+  readonly group: CompiledGroup;
+  readonly statement: CompiledStatement;
+  readonly pattern: ResourcePattern;
 }
 
 /** The permissions of one principal under one snapshot. Immutable once built. */
@@ -429,7 +461,7 @@ export class PrincipalView {
   private readonly subscribe: OpTable;
   private readonly noMatch: Decision;
   /** Every grant in statement order, per operation, for explanations (built on first use). */
-  private all: readonly (readonly Grant[])[] | undefined = undefined;
+  private all: readonly (readonly ExplainedGrant[])[] | undefined = undefined;
 
   constructor(principal: Principal, groups: readonly CompiledGroup[], plans?: (group: CompiledGroup) => GroupPlan) {
     this.principal = principal;
@@ -438,7 +470,7 @@ export class PrincipalView {
     const groupPlans = groups.map(plans ?? planGroup);
     const tables = OPERATIONS.map((op, k) => {
       const prefix = RESOURCE_PREFIX[op];
-      let exact: Map<string, ExactEntry> | null = null;
+      let exact: Map<string, ExactEntry | Decision> | null = null;
       let denyGlobs: Grant[] | null = null;
       let allowGlobs: Grant[] | null = null;
       let prefixFirst = false;
@@ -455,7 +487,7 @@ export class PrincipalView {
           if (!grant.live) continue;
           if (grant.exact) {
             exact ??= new Map();
-            let e = exact.get(grant.first);
+            let e = exact.get(grant.first) as ExactEntry | undefined;
             if (e === undefined) exact.set(grant.first, (e = new ExactEntry()));
             if (grant.deny) e.deny ??= grant;
             else e.allow ??= grant;
@@ -498,12 +530,18 @@ export class PrincipalView {
     const len = resource.length;
     const plen = t.plen;
     if (len <= plen) return rejectResource(resource);
-    if (t.exact !== null) {
+    const exact = t.exact;
+    if (exact !== null) {
       const slot = exactSlot(len, resource.charCodeAt(plen), resource.charCodeAt(len - 1));
-      if ((t.exactBits[slot >>> 5]! & (1 << (slot & 31))) !== 0) {
+      if ((t.bits[slot >>> 5]! & (1 << (slot & 31))) !== 0) {
         // Exact keys start with the prefix, so a hit implies it.
-        const e = t.exact.get(resource);
-        if (e !== undefined) return e.final ?? (e.final = this.evaluate(t, resource, e));
+        const e = exact.get(resource);
+        if (e !== undefined) {
+          if (!(e instanceof ExactEntry)) return e;
+          const d = this.evaluate(t, resource, e);
+          exact.set(resource, d);
+          return d;
+        }
       }
     }
     return this.evaluate(t, resource, undefined);
@@ -521,10 +559,10 @@ export class PrincipalView {
     if (exact !== undefined && exact.deny !== null) return exact.deny.decision();
     const c0 = resource.charCodeAt(plen);
     const cz = resource.charCodeAt(len - 1);
+    const meta = t.bits;
     const denies = t.denyGlobs;
-    const denyMeta = t.denyMeta;
     for (let i = 0; i < denies.length; i++) {
-      if (!mayMatch(denyMeta, i, resource, len, c0, cz)) continue;
+      if (!mayMatch(meta, FILTER_INTS + i * META, resource, len, c0, cz)) continue;
       const g = denies[i]!;
       if (g.re !== null && g.impliesPrefix) {
         if (g.re.test(resource)) return g.decision();
@@ -538,11 +576,11 @@ export class PrincipalView {
     }
     if (exact !== undefined && exact.allow !== null) return exact.allowDecision(plen);
     const allows = t.allowGlobs;
-    const allowMeta = t.allowMeta;
+    const allowBase = t.allowBase;
     // Whether the resource is printable ASCII throughout: 0 not known yet, 1 yes, 2 no.
     let ascii = 0;
     for (let i = 0; i < allows.length; i++) {
-      if (!mayMatch(allowMeta, i, resource, len, c0, cz)) continue;
+      if (!mayMatch(meta, allowBase + i * META, resource, len, c0, cz)) continue;
       const g = allows[i]!;
       if (g.reAscii !== null && g.impliesPrefix) {
         // A match implies the prefix. Without one, the glob may still match a resource
@@ -573,21 +611,20 @@ export class PrincipalView {
     const all = (this.all ??= this.allGrants())[k]!;
     return all.filter((g) => globMatches(g.glob, resource)).map((g) => ({
       effect: g.statement.effect, group: g.group.name, policy: g.statement.policy, statement: g.statement.statement,
-      pattern: g.pattern, resolved: g.glob.text,
+      pattern: g.pattern.source, resolved: g.glob.text,
     }));
   }
 
-  private allGrants(): Grant[][] {
+  private allGrants(): ExplainedGrant[][] {
     return OPERATIONS.map((op) => {
-      const prefix = RESOURCE_PREFIX[op];
-      const all: Grant[] = [];
+      const all: ExplainedGrant[] = [];
       for (const group of this.groups) {
         for (const statement of group.statements) {
           if (!statement.operations.includes(op)) continue;
           const deny = statement.effect === 'DENY';
           for (const pattern of statement.resources) {
             const glob = resolvePattern(pattern, this.principal, deny ? 'wildcard' : 'skip');
-            if (glob) all.push(new Grant(glob, group, statement, pattern, deny, prefix));
+            if (glob) all.push({ glob, group, statement, pattern });
           }
         }
       }
