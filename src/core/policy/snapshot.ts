@@ -713,6 +713,12 @@ export class PolicySnapshot {
 
   /** The cached permission view of a principal (built on first use). */
   view(principal: Principal): PrincipalView {
+    if (!this.usesClientId && this.attributeNames.length === 0) {
+      // The key is the thing name itself: one lookup.
+      let v = this.views.get(principal.thingName);
+      if (v === undefined) v = this.addView(principal.thingName, principal);
+      return v;
+    }
     const isObject = typeof principal === 'object' && principal !== null;
     if (isObject) {
       const hit = this.byObject.get(principal);
@@ -720,12 +726,15 @@ export class PolicySnapshot {
     }
     const key = this.cacheKey(principal);
     let v = this.views.get(key);
-    if (v === undefined) {
-      v = new PrincipalView(principal, this.selectGroups(principal.thingName), this.planOf);
-      if (this.views.size >= MAX_VIEWS) this.views.delete(this.views.keys().next().value!);
-      this.views.set(key, v);
-    }
+    if (v === undefined) v = this.addView(key, principal);
     if (isObject) this.byObject.set(principal, this.objectEntry(principal, v));
+    return v;
+  }
+
+  private addView(key: string, principal: Principal): PrincipalView {
+    const v = new PrincipalView(principal, this.selectGroups(principal.thingName), this.planOf);
+    if (this.views.size >= MAX_VIEWS) this.views.delete(this.views.keys().next().value!);
+    this.views.set(key, v);
     return v;
   }
 
