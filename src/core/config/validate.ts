@@ -1,7 +1,8 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parseResourcePattern, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
-import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, splitResource, validNameChars, type Operation } from '../policy/request.js';
+import { parsePattern, VALIDATED, type PolicyVariables, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
+import type { Rule } from '../rules/ast.js';
 import { Checker, isPlainObject, typeName } from './check.js';
 import type { PathSegment } from './path.js';
 import { closest, didYouMean } from './suggest.js';
@@ -85,39 +86,64 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
   }
 
   const policies: Record<string, Record<string, StatementConfig>> = {};
-  for (const [policyName, policyValue] of ck.named(dg['policies'], [...path, 'policies'], 'policies')) {
-    const ppath = [...path, 'policies', policyName];
+  // The variables each policy uses, for compileDeviceGroups.
+  const parsed = new Map<string, PolicyVariables>();
+  const rawPolicies = dg['policies'];
+  const policyNames = plainNames(rawPolicies);
+  const policyEntries: Iterable<[string, unknown]> = policyNames !== undefined
+    ? policyNames.map((n): [string, unknown] => [n, (rawPolicies as Record<string, unknown>)[n]])
+    : ck.named(rawPolicies, [...path, 'policies'], 'policies');
+  for (const [policyName, policyValue] of policyEntries) {
+    const ppath = new LazyPath(POLICIES_PATH, policyName);
     const statements: Record<string, StatementConfig> = {};
-    for (const [stmtName, stmtValue] of ck.named(policyValue, ppath, 'statements')) {
-      const st = checkStatement(ck, stmtValue, [...ppath, stmtName]);
-      if (st) statements[stmtName] = st;
+    const known: PolicyVariables = { clientId: false, attributes: undefined };
+    const names = plainNames(policyValue);
+    if (names !== undefined) {
+      for (const stmtName of names) {
+        const st = checkStatement(ck, (policyValue as Record<string, unknown>)[stmtName], ppath, stmtName, known);
+        if (st) statements[stmtName] = st;
+      }
+    } else {
+      for (const [stmtName, stmtValue] of ck.named(policyValue, ppath.get(), 'statements')) {
+        const st = checkStatement(ck, stmtValue, ppath, stmtName, known);
+        if (st) statements[stmtName] = st;
+      }
     }
-    policies[policyName] = statements;
+    // Frozen as built (deepFreeze stops at frozen objects); unobservable when validation fails.
+    policies[policyName] = Object.freeze(statements);
+    if (known.clientId || known.attributes !== undefined) parsed.set(policyName, known);
   }
 
+  const rules = new Map<string, Rule>();
   const definitions: Record<string, GroupDefinition> = {};
   const used = new Set<string>();
   for (const [groupName, groupValue] of ck.named(dg['definitions'], [...path, 'definitions'], 'groups')) {
-    const gpath = [...path, 'definitions', groupName];
-    const g = ck.fields(groupValue, gpath, ['selectionRule', 'policyName'], true);
+    const gpath = new LazyPath(DEFINITIONS_PATH, groupName);
+    const g = knownFields(ck, groupValue, gpath, GROUP_KEYS);
     if (!g) continue;
     // A blank rule is left to the rule parser, which reports RULE_EMPTY with its fix.
-    const rule = requiredString(ck, g['selectionRule'], [...gpath, 'selectionRule'], 'a selection rule such as `thingName: sensor*`', false);
-    const policyName = requiredString(ck, g['policyName'], [...gpath, 'policyName'], 'the name of a policy under `deviceGroups.policies`');
-    if (rule !== undefined) checkRule(ck, rule, [...gpath, 'selectionRule']);
+    const rawRule = g['selectionRule'];
+    const rule = typeof rawRule === 'string' ? rawRule
+      : requiredString(ck, rawRule, gpath.plus('selectionRule'), 'a selection rule such as `thingName: sensor*`', false);
+    const rawPolicy = g['policyName'];
+    const policyName = typeof rawPolicy === 'string' && rawPolicy.length > 0 && rawPolicy.charCodeAt(0) > 32 && rawPolicy.charCodeAt(0) < 127 ? rawPolicy
+      : requiredString(ck, rawPolicy, gpath.plus('policyName'), 'the name of a policy under `deviceGroups.policies`');
+    if (rule !== undefined) checkRule(ck, rule, gpath, rules);
     if (policyName !== undefined) {
       used.add(policyName);
       if (!Object.hasOwn(policies, policyName)) {
         const names = Object.keys(policies);
-        ck.error('CONFIG_POLICY_NOT_FOUND', [...gpath, 'policyName'], `policy \`${policyName}\` is not defined under \`deviceGroups.policies\``,
+        ck.error('CONFIG_POLICY_NOT_FOUND', gpath.plus('policyName'), `policy \`${policyName}\` is not defined under \`deviceGroups.policies\``,
           didYouMean(policyName, names) ?? (names.length ? `define it, or use one of ${names.map((n) => `\`${n}\``).join(', ')}` : 'define it under `deviceGroups.policies`'));
       }
     }
-    if (rule !== undefined && policyName !== undefined) definitions[groupName] = { selectionRule: rule, policyName };
+    if (rule !== undefined && policyName !== undefined) definitions[groupName] = Object.freeze({ selectionRule: rule, policyName });
   }
   for (const name of Object.keys(policies)) {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
   }
+  Object.freeze(policies);
+  VALIDATED.set(policies, { policies: parsed, rules });
   return { formatVersion: FORMAT_VERSION, definitions, policies };
 }
 
@@ -129,22 +155,95 @@ function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: 
   return ck.string(value, path, { nonBlank });
 }
 
-function checkRule(ck: Checker, rule: string, path: PathSegment[]): void {
+function checkRule(ck: Checker, rule: string, group: LazyPath, rules: Map<string, Rule>): void {
   try {
-    parseRule(rule);
+    if (!rules.has(rule)) rules.set(rule, parseRule(rule));
   } catch (e) {
     if (!(e instanceof RuleSyntaxError)) throw e;
     const at = e.line > 1 ? `line ${e.line}, column ${e.column}` : `column ${e.column}`;
-    ck.error(e.code, path, `${e.message} at ${at} of \`${rule}\``, e.fix);
+    ck.error(e.code, group.plus('selectionRule'), `${e.message} at ${at} of \`${rule}\``, e.fix);
   }
 }
 
-const EFFECTS: readonly Effect[] = ['ALLOW', 'DENY'];
+const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resources'] as const;
+const POLICIES_PATH: readonly PathSegment[] = ['deviceGroups', 'policies'];
+const DEFINITIONS_PATH: readonly PathSegment[] = ['deviceGroups', 'definitions'];
+const GROUP_KEYS = ['selectionRule', 'policyName'] as const;
 
-function checkStatement(ck: Checker, value: unknown, path: PathSegment[]): StatementConfig | undefined {
-  const st = ck.fields(value, path, ['statementDescription', 'effect', 'operations', 'resources'], true);
+/**
+ * The keys ck.named() would return for a plain object none of whose keys it would
+ * report (no `_` prefix, not blank); undefined when ck.named() must handle the value.
+ */
+function plainNames(value: unknown): string[] | undefined {
+  if (value === undefined || value === null || !isPlainObject(value)) return undefined;
+  const keys = Object.keys(value);
+  for (const key of keys) {
+    const c = key.charCodeAt(0);
+    if (c === 95 /* _ */ || !(c > 32 && c < 127) && key.trim() === '') return undefined;
+  }
+  return keys;
+}
+
+/**
+ * The path of a statement, built only when a problem is reported (most statements
+ * have none, and a configuration may have a hundred thousand of them).
+ */
+class LazyPath {
+  private path: PathSegment[] | undefined;
+  constructor(private readonly parent: readonly PathSegment[] | LazyPath, private readonly key: string) {}
+  get(): PathSegment[] {
+    return (this.path ??= [...(this.parent instanceof LazyPath ? this.parent.get() : this.parent), this.key]);
+  }
+  plus(...more: PathSegment[]): PathSegment[] {
+    return [...this.get(), ...more];
+  }
+}
+
+/** ck.fields(value, path, keys, true), without building the path when every key is known (same result). */
+function knownFields(ck: Checker, value: unknown, path: LazyPath, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (value !== undefined && value !== null && isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    let plain = true;
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      if (keys.includes(key)) out[key] = value[key];
+      else {
+        plain = false;
+        break;
+      }
+    }
+    // For own enumerable string keys, for-in visits them in Object.entries order.
+    if (plain) return out;
+  }
+  return ck.fields(value, path.get(), keys, true);
+}
+
+/** ck.strings() without building a path when the value is a list of strings (same result). */
+function stringList(ck: Checker, value: unknown, path: LazyPath, key: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) {
+    const out: string[] = [];
+    let i = 0;
+    for (; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'string' || !(i in value)) break;
+      out.push(item);
+    }
+    if (i === value.length) return out;
+  }
+  return ck.strings(value, path.plus(key));
+}
+
+const OP_BIT: Readonly<Record<Operation, number>> = { 'mqtt:connect': 1, 'mqtt:publish': 2, 'mqtt:subscribe': 4 };
+
+function checkStatement(ck: Checker, value: unknown, parent: LazyPath, name: string,
+  variables: PolicyVariables): StatementConfig | undefined {
+  const path = new LazyPath(parent, name);
+  const st = knownFields(ck, value, path, STATEMENT_KEYS);
   if (!st) return undefined;
-  const description = ck.string(st['statementDescription'], [...path, 'statementDescription']);
+  const rawDescription = st['statementDescription'];
+  const description = rawDescription === undefined || rawDescription === null ? undefined
+    : typeof rawDescription === 'string' ? rawDescription : ck.string(rawDescription, path.plus('statementDescription'));
 
   // Greengrass reads the effect case-insensitively; DENY is Gatehouse's extension.
   let effect: Effect = 'ALLOW';
@@ -152,102 +251,157 @@ function checkStatement(ck: Checker, value: unknown, path: PathSegment[]): State
   if (rawEffect !== undefined) {
     const upper = typeof rawEffect === 'string' ? rawEffect.toUpperCase() : undefined;
     if (upper === 'ALLOW' || upper === 'DENY') effect = upper;
-    else ck.error('CONFIG_INVALID_VALUE', [...path, 'effect'], `effect ${typeof rawEffect === 'string' ? `\`${rawEffect}\`` : typeName(rawEffect)} is not \`ALLOW\` or \`DENY\``,
+    else ck.error('CONFIG_INVALID_VALUE', path.plus('effect'), `effect ${typeof rawEffect === 'string' ? `\`${rawEffect}\`` : typeName(rawEffect)} is not \`ALLOW\` or \`DENY\``,
       'use `ALLOW` (the default) or `DENY`');
   }
 
-  const operations = ck.strings(st['operations'], [...path, 'operations']);
-  const ops = new Set<Operation>();
-  operations.forEach((op, i) => {
-    if ((OPERATIONS as readonly string[]).includes(op)) ops.add(op as Operation);
-    else if ((OPERATION_WILDCARDS as readonly string[]).includes(op)) OPERATIONS.forEach((o) => ops.add(o));
-    else {
-      ck.error('CONFIG_UNKNOWN_OPERATION', [...path, 'operations', i], `unknown operation \`${op}\``,
+  const operations = stringList(ck, st['operations'], path, 'operations');
+  // The operations granted, as a bit set and in the order they were first named.
+  let ops = 0;
+  const opOrder: Operation[] = [];
+  for (let i = 0; i < operations.length; i++) {
+    const op = operations[i]!;
+    const k = operationIndex(op);
+    if (k >= 0) {
+      const o = OPERATIONS[k]!;
+      if ((ops & OP_BIT[o]) === 0) {
+        ops |= OP_BIT[o];
+        opOrder.push(o);
+      }
+    } else if ((OPERATION_WILDCARDS as readonly string[]).includes(op)) {
+      for (const o of OPERATIONS) {
+        if ((ops & OP_BIT[o]) === 0) {
+          ops |= OP_BIT[o];
+          opOrder.push(o);
+        }
+      }
+    } else {
+      ck.error('CONFIG_UNKNOWN_OPERATION', path.plus('operations', i), `unknown operation \`${op}\``,
         didYouMean(op, [...OPERATIONS, ...OPERATION_WILDCARDS]) ?? 'use `mqtt:connect`, `mqtt:publish`, `mqtt:subscribe` or `*`');
     }
-  });
+  }
 
-  const resources = ck.strings(st['resources'], [...path, 'resources']);
-  resources.forEach((res, i) => checkResource(ck, res, [...path, 'resources', i], ops));
+  const resources = stringList(ck, st['resources'], path, 'resources');
+  for (let i = 0; i < resources.length; i++) {
+    const pattern = checkResource(ck, resources[i]!, path, i, ops, opOrder);
+    if (pattern !== undefined && pattern.hasVariables) {
+      for (const part of pattern.parts) {
+        if (part.kind !== 'variable') continue;
+        if (part.variable.kind === 'clientId') variables.clientId = true;
+        else if (part.variable.kind === 'attribute') (variables.attributes ??= new Set()).add(part.variable.name);
+      }
+    }
+  }
 
   if (operations.length === 0 || resources.length === 0) {
-    ck.warn('CONFIG_STATEMENT_EMPTY', path, `the statement has no ${operations.length === 0 ? 'operations' : 'resources'} and grants nothing`,
+    ck.warn('CONFIG_STATEMENT_EMPTY', path.get(), `the statement has no ${operations.length === 0 ? 'operations' : 'resources'} and grants nothing`,
       'list at least one operation and one resource');
   }
+  Object.freeze(operations);
+  Object.freeze(resources);
   const out: StatementConfig = { effect, operations, resources };
-  return description === undefined ? out : { statementDescription: description, ...out };
+  return Object.freeze(description === undefined ? out : { statementDescription: description, ...out });
 }
 
 const RESOURCE_FORMS = 'a resource is `*`, `mqtt:clientId:ID`, `mqtt:topic:TOPIC` or `mqtt:topicfilter:FILTER`, where `*` may stand for any run of characters';
 
-function checkResource(ck: Checker, res: string, path: PathSegment[], ops: ReadonlySet<Operation>): void {
-  const { pattern, problems } = parseResourcePattern(res);
-  for (const p of problems) {
-    if (p.kind === 'unknown-variable') {
-      ck.error('CONFIG_UNKNOWN_VARIABLE', path, `unknown policy variable \`\${${p.name}}\``,
-        didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
-    } else {
-      ck.error('CONFIG_MALFORMED_VARIABLE', path, `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+const TOPIC_WILDCARD_CHARS = /[+#]/;
+/** Matches a character that is not printable ASCII, or is `+` or `#`: absent in most resources. */
+const UNUSUAL_CHARS = /[^\x20-\x22\x24-\x2A\x2C-\x7E]/;
+
+/** Checks one resource; returns its pattern when it parsed (whether or not it was reported). */
+function checkResource(ck: Checker, res: string, statement: LazyPath, i: number, ops: number, opOrder: readonly Operation[]): ResourcePattern | undefined {
+  const parsed = parsePattern(res);
+  if (Array.isArray(parsed)) {
+    for (const p of parsed) {
+      if (p.kind === 'unknown-variable') {
+        ck.error('CONFIG_UNKNOWN_VARIABLE', statement.plus('resources', i), `unknown policy variable \`\${${p.name}}\``,
+          didYouMean(p.name, KNOWN_VARIABLES) ?? `supported variables: ${KNOWN_VARIABLES.map((v) => `\`\${${v}}\``).join(', ')}`);
+      } else {
+        ck.error('CONFIG_MALFORMED_VARIABLE', statement.plus('resources', i), `\`${p.text}\` ${p.reason}`, 'write a variable as `${iot:Connection.Thing.ThingName}`');
+      }
     }
+    return undefined;
   }
-  if (!pattern) return;
-  if (res.trim() === '') {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, 'the resource is blank', RESOURCE_FORMS);
-    return;
+  const pattern = parsed as ResourcePattern;
+  const c = res.charCodeAt(0);
+  if (res.length === 0 || (!(c > 32 && c < 127) && res.trim() === '')) {
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), 'the resource is blank', RESOURCE_FORMS);
+    return pattern;
   }
-  const literalText = pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
-  if (!validNameChars(literalText)) {
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
-    return;
+  // The literal text is made of the resource's own characters: printable ASCII throughout
+  // means it is acceptable (the common case; otherwise check the joined text as written).
+  const usual = !UNUSUAL_CHARS.test(res);
+  if (!usual && !PRINTABLE_ASCII.test(res) && !validNameChars(literalTextOf(pattern))) {
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), `\`${res}\` contains a control character or a symbol that no request can carry`, 'remove it');
+    return pattern;
   }
-  const types = OPERATIONS.filter((op) => couldMatchPrefix(pattern, RESOURCE_PREFIX[op]));
-  if (types.length === 0) {
+  const types = resourceTypes(pattern);
+  if ((types & ALL_OPS) === 0) {
     const parts = splitResource(res);
     const written = parts ? `${parts.service}:${parts.type}:` : undefined;
     const typo = written !== undefined ? closest(written, RESOURCE_PREFIXES) : undefined;
     // `mqtt:topic:` itself has the right prefix but no name: suggesting it again would not help.
     const suggestion = typo !== undefined && typo !== written ? `did you mean \`${typo}${parts!.name}\`? ` : '';
-    ck.error('CONFIG_MALFORMED_RESOURCE', path, `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
-    return;
+    ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), `\`${res}\` can never match an MQTT resource`, suggestion + RESOURCE_FORMS);
+    return pattern;
   }
-  if (ops.size > 0 && !types.some((op) => ops.has(op))) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`${res}\` does not apply to ${[...ops].map((o) => `\`${o}\``).join(', ')}`,
+  if (ops !== 0 && (types & ops) === 0) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', statement.plus('resources', i), `\`${res}\` does not apply to ${opOrder.map((o) => `\`${o}\``).join(', ')}`,
       'mqtt:connect checks `mqtt:clientId:…`, mqtt:publish checks `mqtt:topic:…`, mqtt:subscribe checks `mqtt:topicfilter:…`');
   }
-  const first = pattern.parts[0];
-  if (first?.kind === 'literal' && first.text.startsWith('mqtt:topic:') && /[+#]/.test(literalText.slice('mqtt:topic:'.length))) {
-    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', path, `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
+  // Variables cannot contain `+` or `#`, so a resource without them has none in its literal text.
+  if (!usual && (types & TOPIC_LEAD) !== 0 && TOPIC_WILDCARD_CHARS.test(res) && TOPIC_WILDCARD_CHARS.test(literalTextOf(pattern).slice('mqtt:topic:'.length))) {
+    ck.warn('CONFIG_RESOURCE_NEVER_MATCHES', statement.plus('resources', i), `\`+\` and \`#\` are literal characters in \`${res}\`; published topic names never contain them`,
       'use `*` to match any characters, or `mqtt:topicfilter:` to grant a subscription');
   }
+  return pattern;
 }
 
+function literalTextOf(pattern: ResourcePattern): string {
+  return pattern.parts.map((p) => (p.kind === 'literal' ? p.text : '')).join('');
+}
+
+const ALL_OPS = 7;
+/** Bit in resourceTypes(): the pattern's first part is literal text starting with `mqtt:topic:`. */
+const TOPIC_LEAD = 8;
+
 /**
- * True when the pattern can match some `prefix + name` with a non-empty name.
- * Variables count as wildcards here (their value is unknown at load time).
+ * Which operations' resources the pattern can match (OP_BIT bits), plus TOPIC_LEAD.
+ *
+ * The pattern can match some `prefix + name` with a non-empty name when: with no
+ * wildcard (variables count as wildcards: their value is unknown at load time), its
+ * text extends the prefix; otherwise its literal text before the first wildcard and the
+ * prefix agree on their common length (anything may follow a wildcard).
  */
-function couldMatchPrefix(pattern: ResourcePattern, prefix: string): boolean {
-  const tokens: (string | null)[] = [];
-  for (const p of pattern.parts) {
-    if (p.kind === 'literal') tokens.push(...p.text);
-    else tokens.push(null);
-  }
-  const closure = (states: Set<number>): Set<number> => {
-    for (const s of states) if (s < tokens.length && tokens[s] === null) states.add(s + 1);
-    return states;
-  };
-  let states = closure(new Set([0]));
-  for (const c of prefix) {
-    const next = new Set<number>();
-    for (const s of states) {
-      if (s >= tokens.length) continue;
-      if (tokens[s] === null) next.add(s);
-      else if (tokens[s] === c) next.add(s + 1);
+function resourceTypes(pattern: ResourcePattern): number {
+  const parts = pattern.parts;
+  const first = parts[0];
+  // Literal parts never follow each other, so the text before the first wildcard is the first part.
+  const lead = first !== undefined && first.kind === 'literal' ? first.text : '';
+  const wild = parts.length > (lead === '' ? 0 : 1);
+  let types = 0;
+  if (lead.length >= 17) {
+    // At least as long as every prefix, and the prefixes differ within their first 11
+    // characters: at most one of them can start it.
+    const op: Operation = lead.charCodeAt(5) === 99 /* c */ ? 'mqtt:connect' : lead.charCodeAt(10) === 58 /* : */ ? 'mqtt:publish' : 'mqtt:subscribe';
+    const prefix = RESOURCE_PREFIX[op];
+    if ((wild || lead.length > prefix.length) && startsWith(lead, prefix)) types = OP_BIT[op];
+  } else {
+    for (const op of OPERATIONS) {
+      const prefix = RESOURCE_PREFIX[op];
+      const ok = wild ? (lead.length >= prefix.length ? startsWith(lead, prefix) : startsWith(prefix, lead)) : lead.length > prefix.length && startsWith(lead, prefix);
+      if (ok) types |= OP_BIT[op];
     }
-    states = closure(next);
-    if (states.size === 0) return false;
   }
-  for (const s of states) if (s < tokens.length) return true;
-  return false;
+  if (startsWith(lead, 'mqtt:topic:')) types |= TOPIC_LEAD;
+  return types;
+}
+
+/** String.prototype.startsWith, faster as a native search on this engine. */
+function startsWith(s: string, prefix: string): boolean {
+  return s.length >= prefix.length && (prefix.length === 0 || s.indexOf(prefix) === 0);
 }
 
 const CA_TYPES: readonly CaType[] = ['RSA_2048', 'ECDSA_P256'];

@@ -2,7 +2,8 @@ import type { DeviceGroupsConfig } from '../config/types.js';
 import { parseRule } from '../rules/parse.js';
 import type { CompiledGroup, CompiledStatement } from './model.js';
 import { OPERATIONS, type Operation } from './request.js';
-import { parseResourcePattern, type ResourcePattern } from './resource.js';
+import { VALIDATED, parseResourcePattern, type ResourcePattern } from './resource.js';
+import type { Rule } from '../rules/ast.js';
 import { PolicySnapshot } from './snapshot.js';
 
 /**
@@ -11,6 +12,9 @@ import { PolicySnapshot } from './snapshot.js';
  * would have rejected).
  */
 export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySnapshot {
+  // Set when validateConfig produced these device groups: their policies are valid, so
+  // compiling them cannot fail and is done for each policy when a group first needs it.
+  const validated = VALIDATED.get(deviceGroups.policies);
   const compiledPolicies = new Map<string, readonly CompiledStatement[]>();
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
@@ -19,7 +23,7 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
         policy,
         statement,
         effect: st.effect,
-        operations: Object.freeze(expandOperations(st.operations)),
+        operations: expandOperations(st.operations),
         resources: Object.freeze(st.resources.map(compilePattern)),
       })));
       compiledPolicies.set(policy, list);
@@ -27,24 +31,67 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
     return list;
   };
 
-  const groups: CompiledGroup[] = Object.entries(deviceGroups.definitions).map(([name, def]) => Object.freeze({
-    name,
-    rule: parseRule(def.selectionRule),
-    policy: def.policyName,
-    statements: policyStatements(def.policyName),
-  }));
-  return new PolicySnapshot(groups);
+  const groups: CompiledGroup[] = Object.entries(deviceGroups.definitions).map(([name, def]) => {
+    const rule = (validated?.rules.get(def.selectionRule) as Rule | undefined) ?? parseRule(def.selectionRule);
+    const policy = def.policyName;
+    if (validated === undefined) return Object.freeze({ name, rule, policy, statements: policyStatements(policy) });
+    return Object.freeze({
+      name, rule, policy,
+      get statements(): readonly CompiledStatement[] {
+        return policyStatements(policy);
+      },
+    });
+  });
+  if (validated === undefined) return new PolicySnapshot(groups);
+  // What the snapshot would find in the statements, from what validation saw in them.
+  let usesClientId = false;
+  const attributes = new Set<string>();
+  if (validated.policies.size > 0) {
+    const referenced = new Set<string>();
+    for (const g of groups) referenced.add(g.policy);
+    for (const [policy, known] of validated.policies) {
+      // Only the policies' own entries: a missing policy compiles to no statements.
+      if (!referenced.has(policy) || !Object.hasOwn(deviceGroups.policies, policy)) continue;
+      if (known.clientId) usesClientId = true;
+      if (known.attributes !== undefined) for (const a of known.attributes) attributes.add(a);
+    }
+  }
+  return new PolicySnapshot(groups, { usesClientId, attributeNames: [...attributes].sort() });
 }
 
-function expandOperations(ops: readonly string[]): Operation[] {
-  const out = new Set<Operation>();
+/** The operations in the order first named, wildcards expanded (equal lists share one frozen array). */
+function expandOperations(ops: readonly string[]): readonly Operation[] {
+  // Key: the operations' indexes plus one, in base 4, in the order they were added.
+  let key = 0;
+  let seen = 0;
   for (const op of ops) {
-    if (op === '*' || op === 'mqtt:*') OPERATIONS.forEach((o) => out.add(o));
-    else if ((OPERATIONS as readonly string[]).includes(op)) out.add(op as Operation);
-    else throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
+    if (op === '*' || op === 'mqtt:*') {
+      for (let i = 0; i < 3; i++) {
+        if ((seen & (1 << i)) === 0) {
+          seen |= 1 << i;
+          key = key * 4 + i + 1;
+        }
+      }
+    } else {
+      const i = (OPERATIONS as readonly string[]).indexOf(op);
+      if (i < 0) throw new Error(`unvalidated operation ${JSON.stringify(op)}`);
+      if ((seen & (1 << i)) === 0) {
+        seen |= 1 << i;
+        key = key * 4 + i + 1;
+      }
+    }
   }
-  return [...out];
+  let shared = OPERATION_LISTS[key];
+  if (shared === undefined) {
+    const out: Operation[] = [];
+    for (let k = key; k > 0; k = Math.floor(k / 4)) out.unshift(OPERATIONS[(k % 4) - 1]!);
+    OPERATION_LISTS[key] = shared = Object.freeze(out);
+  }
+  return shared;
 }
+
+/** Indexed by expandOperations' key (below 64). */
+const OPERATION_LISTS: (readonly Operation[] | undefined)[] = new Array<readonly Operation[] | undefined>(64).fill(undefined);
 
 function compilePattern(source: string): ResourcePattern {
   const { pattern } = parseResourcePattern(source);

@@ -53,52 +53,112 @@ export function parseVariable(name: string): Variable | undefined {
   return undefined;
 }
 
+// Parts every pattern may share (a large configuration has hundreds of thousands of them).
+const STAR_PART: Part = Object.freeze({ kind: 'star' });
+const THING_NAME_PART: Part = Object.freeze({ kind: 'variable', variable: Object.freeze({ kind: 'thingName' }), source: `\${${THING_NAME_VARIABLE}}` });
+const CLIENT_ID_PART: Part = Object.freeze({ kind: 'variable', variable: Object.freeze({ kind: 'clientId' }), source: `\${${CLIENT_ID_VARIABLE}}` });
+
 /** Splits a policy resource into literal text, `*` and variables. */
 export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
+  const parsed = parsePattern(source);
+  return Array.isArray(parsed) ? { problems: parsed } : { pattern: parsed as ResourcePattern, problems: [] };
+}
+
+/** parseResourcePattern() without the wrapper: the pattern, or its (non-empty) problems. */
+export function parsePattern(source: string): ResourcePattern | PatternProblem[] {
   const parts: Part[] = [];
-  const problems: PatternProblem[] = [];
-  let literal = '';
+  let problems: PatternProblem[] | undefined;
   let hasVariables = false;
-  const flush = (): void => {
-    if (literal !== '') parts.push({ kind: 'literal', text: literal });
-    literal = '';
-  };
+  // The current literal run is source[from, i): literal text is only interrupted by `*`
+  // or a variable (after a malformed variable the pattern is discarded anyway).
+  let from = 0;
+  let lastIsStar = false;
+  const n = source.length;
   let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '*') {
-      flush();
+  // Next `*` and next `${` at or after i (n: none); found with native searches.
+  let star = -1;
+  let dollar = -1;
+  while (i < n) {
+    if (star < i) {
+      star = source.indexOf('*', i);
+      if (star < 0) star = n;
+    }
+    if (dollar < i) {
+      dollar = source.indexOf('${', i);
+      if (dollar < 0) dollar = n;
+    }
+    if (star < dollar) {
+      if (star > from) {
+        parts.push({ kind: 'literal', text: source.slice(from, star) });
+        lastIsStar = false;
+      }
       // `**` is the same as `*`.
-      if (parts.at(-1)?.kind !== 'star') parts.push({ kind: 'star' });
-      i++;
-    } else if (c === '$' && source[i + 1] === '{') {
-      const end = source.indexOf('}', i + 2);
+      if (!lastIsStar) {
+        parts.push(STAR_PART);
+        lastIsStar = true;
+      }
+      i = from = star + 1;
+    } else if (dollar < n) {
+      const at = dollar;
+      const end = source.indexOf('}', at + 2);
       if (end < 0) {
-        problems.push({ kind: 'malformed-variable', text: source.slice(i), reason: 'has no closing `}`' });
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(at), reason: 'has no closing `}`' });
         break;
       }
-      const name = source.slice(i + 2, end);
-      if (name === '' || name.includes('${')) {
-        problems.push({ kind: 'malformed-variable', text: source.slice(i, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
+      // The two common variables are recognised in place (no slice, no string comparison).
+      const common = problems !== undefined ? undefined
+        : end - at - 2 === THING_NAME_VARIABLE.length && source.indexOf(THING_NAME_VARIABLE, at + 2) === at + 2 ? THING_NAME_PART
+          : end - at - 2 === CLIENT_ID_VARIABLE.length && source.indexOf(CLIENT_ID_VARIABLE, at + 2) === at + 2 ? CLIENT_ID_PART : undefined;
+      const name = common === undefined ? source.slice(at + 2, end) : '';
+      if (common !== undefined) {
+        if (at > from) parts.push({ kind: 'literal', text: source.slice(from, at) });
+        parts.push(common);
+        lastIsStar = false;
+        hasVariables = true;
+      } else if (name === '' || name.includes('${')) {
+        (problems ??= []).push({ kind: 'malformed-variable', text: source.slice(at, end + 1), reason: name === '' ? 'names no variable' : 'is nested' });
       } else {
         const variable = parseVariable(name);
-        if (!variable) problems.push({ kind: 'unknown-variable', name });
-        else {
-          flush();
-          parts.push({ kind: 'variable', variable, source: source.slice(i, end + 1) });
+        if (!variable) (problems ??= []).push({ kind: 'unknown-variable', name });
+        else if (problems === undefined) {
+          if (at > from) parts.push({ kind: 'literal', text: source.slice(from, at) });
+          parts.push({ kind: 'variable', variable, source: source.slice(at, end + 1) });
+          lastIsStar = false;
           hasVariables = true;
         }
       }
       i = end + 1;
-    } else {
-      literal += c;
-      i++;
-    }
+      if (problems === undefined) from = i;
+    } else break;
   }
-  flush();
-  if (problems.length > 0) return { problems };
-  return { pattern: { source, parts, hasVariables }, problems };
+  if (problems !== undefined) return problems;
+  if (n > from) parts.push({ kind: 'literal', text: source.slice(from, n) });
+  return { source, parts, hasVariables };
 }
+
+/** The policy variables a policy's resources use. */
+export interface PolicyVariables {
+  /** Some pattern uses `${iot:ClientId}`. */
+  clientId: boolean;
+  /** Names of the thing attributes its patterns use. */
+  attributes: Set<string> | undefined;
+}
+
+/** What validateConfig parsed in a configuration it returned. */
+export interface ValidatedDeviceGroups {
+  /** The policies that use `${iot:ClientId}` or attributes (the others use neither). */
+  readonly policies: ReadonlyMap<string, PolicyVariables>;
+  /** Selection rules by text (parseRule's result, typed loosely here to avoid a module cycle). */
+  readonly rules: ReadonlyMap<string, unknown>;
+}
+
+/**
+ * What validateConfig learnt about the device groups it returned, keyed by their
+ * (frozen) `policies` object. compileDeviceGroups reuses the parsed rules and, knowing
+ * the policies valid, compiles their statements when a group first needs them. Entries
+ * die with the configuration.
+ */
+export const VALIDATED = new WeakMap<object, ValidatedDeviceGroups>();
 
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.
@@ -117,23 +177,52 @@ export interface Glob {
  * missing value can only make a deny broader, never make it disappear.
  */
 export function resolvePattern(pattern: ResourcePattern, principal: Principal, unresolved: 'skip' | 'wildcard'): Glob | undefined {
-  const segments: string[] = [''];
+  const parts = pattern.parts;
+  const segments: string[] = [];
+  // The current segment is seg (plus pieces when it has several), kept flat by joining.
+  let seg = '';
+  let pieces: string[] | undefined;
   let text = '';
-  for (const part of pattern.parts) {
+  let textPieces: string[] | undefined;
+  let textEndsWithStar = false;
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!;
     let value: string | undefined;
     if (part.kind === 'star') value = undefined;
     else if (part.kind === 'literal') value = part.text;
     else {
       value = variableValue(part.variable, principal);
-      if (value === undefined && unresolved === 'skip') return undefined;
+      if (value === undefined) {
+        if (unresolved === 'skip') return undefined;
+      } else if (typeof value !== 'string') value = '' + (value as unknown as number); // as `+=` would
     }
     if (value === undefined) {
-      if (segments.at(-1) !== '' || segments.length === 1) segments.push('');
-      if (!text.endsWith('*')) text += '*';
-    } else {
-      segments[segments.length - 1] += value;
-      text += value;
+      const segEmpty = pieces === undefined && seg === '';
+      if (!segEmpty || segments.length === 0) {
+        segments.push(pieces === undefined ? seg : (pieces.push(seg), pieces.join('')));
+        seg = '';
+        pieces = undefined;
+      }
+      if (!textEndsWithStar) {
+        if (text !== '') (textPieces ??= []).push(text);
+        text = '*';
+        textEndsWithStar = true;
+      }
+    } else if (value !== '') {
+      if (seg === '') seg = value;
+      else {
+        (pieces ??= []).push(seg);
+        seg = value;
+      }
+      if (text !== '') (textPieces ??= []).push(text);
+      text = value;
+      textEndsWithStar = value.charCodeAt(value.length - 1) === 42;
     }
+  }
+  segments.push(pieces === undefined ? seg : (pieces.push(seg), pieces.join('')));
+  if (textPieces !== undefined) {
+    textPieces.push(text);
+    text = textPieces.join('');
   }
   return { segments, text };
 }
