@@ -123,10 +123,19 @@ export class WorkLimiter {
     } catch (e) {
       p = Promise.reject(e);
     }
-    p.then(resolve, reject).finally(() => {
-      this.#running--;
-      this.#pump();
+    // Free the slot before the caller resumes, so what it observes is consistent.
+    p.then((value) => {
+      this.#release();
+      resolve(value);
+    }, (error: unknown) => {
+      this.#release();
+      reject(error);
     });
+  }
+
+  #release(): void {
+    this.#running--;
+    this.#pump();
   }
 
   #pump(): void {
