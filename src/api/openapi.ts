@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ROUTES, type RouteSpec } from './routes.js';
+import { CertificateUpdateEvent, ErrorResponse } from './schemas.js';
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io }) as Record<string, unknown>;
@@ -32,7 +33,9 @@ export function buildOpenApi(): Record<string, unknown> {
       const type = r.contentType ?? 'application/json';
       responses[status] = {
         description: r.description,
-        ...(r.schema !== undefined ? { content: { [type]: { schema: schemaOf(r.schema, 'output') } } } : r.contentType !== undefined ? { content: { [type]: { schema: { type: 'string' } } } } : {}),
+        ...(r.schema === ErrorResponse ? { content: { [type]: { schema: { $ref: '#/components/schemas/Error' } } } }
+          : r.schema !== undefined ? { content: { [type]: { schema: schemaOf(r.schema, 'output') } } }
+            : r.contentType !== undefined ? { content: { [type]: { schema: { type: 'string' } } } } : {}),
       };
     }
     const params = parameters(spec);
@@ -61,6 +64,8 @@ export function buildOpenApi(): Record<string, unknown> {
     servers: [{ url: 'http://127.0.0.1:8090', description: 'default (gatehouse.api.host and gatehouse.api.port)' }],
     security: [{ bearerToken: [] }],
     components: {
+      // CertificateUpdateEvent is the `data` of each certificate-update event (not a response body).
+      schemas: { Error: schemaOf(ErrorResponse, 'output'), CertificateUpdateEvent: schemaOf(CertificateUpdateEvent, 'output') },
       securitySchemes: {
         bearerToken: { type: 'http', scheme: 'bearer', description: 'The token in DATA_DIR/api-token (`gatehouse api token` prints it)' },
       },

@@ -77,7 +77,7 @@ export const ROUTES = {
   certificateUpdates: {
     method: 'GET', url: '/v1/certificate-updates', operationId: 'subscribeToCertificateUpdates', tag: 'IPC operations', auth: true, validateRequest: true,
     summary: 'SubscribeToCertificateUpdates: a server certificate for another broker, as a Server-Sent Events stream',
-    description: 'Each subscriber gets its own key and certificate from the gateway CA, sent as a `certificateUpdate` event at once and again whenever the gateway\'s server certificate is re-issued (expiry, host addresses, CA change). The data of each event is the JSON object described by CertificateUpdateEvent. Comment lines are sent every 15 s to keep the stream alive.',
+    description: 'Each subscriber gets its own key and certificate from the gateway CA, sent as a `certificateUpdate` event at once and again whenever the gateway\'s server certificate is re-issued (expiry, host addresses, CA change). The data of each event is the JSON object described by the CertificateUpdateEvent schema (components.schemas). Comment lines are sent every 15 s to keep the stream alive.',
     query: CertificateUpdatesQuery,
     responses: {
       200: { description: 'text/event-stream of `certificateUpdate` events (data: CertificateUpdateEvent)', contentType: 'text/event-stream' },
