@@ -97,6 +97,7 @@ export class SseStream {
   private consumed = 0;
   private waiters: (() => void)[] = [];
   private buffer = '';
+  private readonly listeners: ((e: SseEvent) => void)[] = [];
   ended = false;
 
   private constructor(readonly status: number, readonly headers: IncomingHttpHeaders, private readonly res: IncomingMessage) {
@@ -108,7 +109,10 @@ export class SseStream {
         const block = this.buffer.slice(0, at);
         this.buffer = this.buffer.slice(at + 2);
         const parsed = parseBlock(block);
-        if (parsed) this.events.push(parsed);
+        if (parsed) {
+          this.events.push(parsed);
+          for (const l of this.listeners) l(parsed);
+        }
       }
       this.wake();
     });
@@ -145,6 +149,11 @@ export class SseStream {
       });
     }
     return this.events[this.consumed++]!;
+  }
+
+  /** Calls `listener` with every event parsed from now on. */
+  onEvent(listener: (e: SseEvent) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Reads the whole (non-stream) body, for error answers. */
