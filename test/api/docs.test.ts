@@ -45,6 +45,14 @@ describe('API documentation', () => {
     }
   });
 
+  test('docs/emqx.md lists every reason the EMQX backends log', () => {
+    const emqx = read('docs/emqx.md');
+    const source = read('src/api/handlers/emqx.ts');
+    const reasons = new Set([...source.matchAll(/(?:deny|refuse|log)\('([A-Z_]+)'/g)].map((m) => m[1]!));
+    assert.ok(reasons.has('EMQX_CN_MISMATCH') && reasons.size >= 8, [...reasons].join());
+    for (const r of reasons) assert.ok(emqx.includes(`\`${r}\``), `docs/emqx.md does not list ${r}`);
+  });
+
   test('docs/gateway.md describes --api-port and the API listening line', () => {
     const gw = read('docs/gateway.md');
     assert.ok(gw.includes('--api-port'));
