@@ -2,13 +2,16 @@
  * Composition root: builds and starts everything `gatehouse start` runs, and stops it.
  *
  * Start order: configuration -> data directory, CA and registry -> sessions -> server
- * certificate -> policy snapshot -> broker listeners. Every step that can fail does so
- * with a coded error before any listener opens.
+ * certificate -> policy snapshot -> broker listeners -> local API. Every step that can
+ * fail does so with a coded error before any listener opens (the API's token file and
+ * address are checked after the broker's listeners, which are closed again on failure).
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ServerCertificateManager as ServerCertificateManagerType } from './ca/server-certificate.js';
 import type { IssuedCertificate } from './ca/authority.js';
+import { ApiServer, type ApiListen } from './api/server.js';
+import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
@@ -41,6 +44,8 @@ export interface GatewayOptions {
   readonly dataDir?: string;
   /** Overrides `gatehouse.mqtt.port` (0 = any free port). */
   readonly mqttPort?: number;
+  /** Overrides `gatehouse.api.port` (0 = any free port); also chosen over `gatehouse.api.socketPath`. */
+  readonly apiPort?: number;
   /** Overrides `gatehouse.logging.level`. */
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
@@ -48,6 +53,8 @@ export interface GatewayOptions {
 
 export class Gateway {
   readonly listeners: readonly ListenerAddress[];
+  /** The local API's address (`http://HOST:PORT` or `unix:PATH`); undefined when `gatehouse.api.enabled` is false. */
+  readonly apiUrl: string | undefined;
   readonly dataDir: string;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -55,8 +62,9 @@ export class Gateway {
   private readonly reloader: ConfigReloader | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
     this.listeners = parts.listeners;
+    this.apiUrl = parts.apiUrl;
     this.dataDir = parts.dataDir;
     this.metrics = parts.metrics;
     this.logger = parts.logger;
@@ -148,6 +156,35 @@ export class Gateway {
       });
       closers.push(() => caWatch.close());
 
+      let api: ApiServer | undefined;
+      const apiConfig = config.gatehouse.api;
+      if (apiConfig.enabled) {
+        const listen: ApiListen = apiConfig.socketPath !== undefined && opts.apiPort === undefined
+          ? { socketPath: resolve(configDir, apiConfig.socketPath) }
+          : { host: apiConfig.host, port: opts.apiPort ?? apiConfig.port };
+        const validitySeconds = config.certificates.serverCertificateValiditySeconds;
+        api = await ApiServer.start({
+          registry,
+          sessions,
+          policy,
+          metrics,
+          logger,
+          // Each certificate-update subscriber gets its own key and certificate, with the
+          // gateway's host names, re-issued whenever the gateway's own one is.
+          certificates: {
+            issue: () => ca.issueServerCertificate({ hosts: serverCerts.sans().map((s) => s.value), validitySeconds }),
+            onRotation: (listener) => serverCerts.subscribe(() => listener()),
+          },
+          connectedClients: () => broker.connectedClients,
+          token: await ensureApiToken(dataDir),
+          listen,
+          bodyLimitBytes: apiConfig.bodyLimitBytes,
+          performance: config.performance,
+        });
+        const a = api;
+        closers.push(() => a.close());
+      }
+
       const emitter = new MetricsEmitter(metrics, logger);
       emitter.configure(config);
       closers.push(() => emitter.stop());
@@ -156,6 +193,7 @@ export class Gateway {
       if (opts.configPath !== undefined) {
         reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, (next) => {
           sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+          api?.configure(next.performance);
           emitter.configure(next);
           void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
             logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
@@ -166,8 +204,8 @@ export class Gateway {
         closers.push(() => r.close());
       }
 
-      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], dataDir, metrics, logger, closers, reloader });
+      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, groups: policy.current.groups.length }, 'gateway ready');
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, dataDir, metrics, logger, closers, reloader });
     } catch (e) {
       await closeAll();
       throw e;

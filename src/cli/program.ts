@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerApiToken } from './api-token.js';
 import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
@@ -24,6 +25,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
   registerStart(program, io, setExit);
+  registerApiToken(program, io, setExit);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }

@@ -9,6 +9,7 @@ interface StartOptions {
   config?: string;
   dataDir?: string;
   mqttPort?: number;
+  apiPort?: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -20,8 +21,10 @@ export function registerStart(program: Command, io: Io, setExit: (code: number) 
     .option('--config <file>', 'configuration file (default: ./gatehouse.yaml if it exists)')
     .option('--data-dir <dir>', 'data directory (overrides gatehouse.dataDir)')
     .option('--mqtt-port <n>', 'MQTT over TLS port (0 = any free port); overrides gatehouse.mqtt.port', port)
+    .option('--api-port <n>', 'local API port (0 = any free port); overrides gatehouse.api.port, and gatehouse.api.socketPath', port)
     .addHelpText('after', `
-Prints "listening URL" on stdout for each listener once ready; logs are JSON on stderr
+Prints "listening URL" on stdout for each listener once ready (MQTT first, then the
+local API as http://HOST:PORT or unix:PATH); logs are JSON on stderr
 (GATEHOUSE_LOG_LEVEL overrides gatehouse.logging.level). SIGHUP re-reads the
 configuration; SIGINT/SIGTERM stop gracefully.
 Exit status: 0 after a graceful stop, 1 when the gateway cannot start (invalid
@@ -44,6 +47,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
             ...(configPath !== undefined ? { configPath } : {}),
             ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
             ...(opts.mqttPort !== undefined ? { mqttPort: opts.mqttPort } : {}),
+            ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
             ...(envLevel !== undefined ? { logLevel: envLevel as LogLevel } : {}),
           }),
           timeout,
@@ -59,6 +63,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
         clearTimeout(timer);
       }
       for (const l of gateway.listeners) io.out(`listening ${l.url}`);
+      if (gateway.apiUrl !== undefined) io.out(`listening ${gateway.apiUrl}`);
 
       await new Promise<void>((resolve) => {
         let stopping = false;

@@ -44,28 +44,43 @@ export interface Device {
   certificateId: string;
 }
 
+export interface LaunchOptions {
+  /**
+   * Whether to wait for the local API's `listening http://…` (or `unix:…`) line.
+   * Default true; pass false when the configuration disables the API.
+   */
+  readonly api?: boolean;
+  /** Pass `--api-port 0` (default true; false to use the configured address, e.g. a Unix socket). */
+  readonly apiPort0?: boolean;
+}
+
 /** A running `gatehouse start` process with its data directory and config file. */
 export class GatewayProcess {
   readonly mqttUrl: string;
+  /** `http://127.0.0.1:PORT` or `unix:PATH`; undefined when the API is not awaited. */
+  readonly apiUrl: string | undefined;
   readonly lines: string[];
   private readonly child: ChildProcess;
 
-  private constructor(child: ChildProcess, mqttUrl: string, lines: string[], readonly dir: string, readonly configPath: string, readonly dataDir: string) {
+  private constructor(child: ChildProcess, urls: { mqtt: string; api: string | undefined }, lines: string[], readonly dir: string, readonly configPath: string, readonly dataDir: string) {
     this.child = child;
-    this.mqttUrl = mqttUrl;
+    this.mqttUrl = urls.mqtt;
+    this.apiUrl = urls.api;
     this.lines = lines;
   }
 
-  /** Starts the gateway on ephemeral ports and waits for its `listening` line. */
-  static async start(dir: string, configYaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+  /** Starts the gateway on ephemeral ports and waits for its `listening` lines. */
+  static async start(dir: string, configYaml: string, extraArgs: string[] = [], options: LaunchOptions = {}): Promise<GatewayProcess> {
     const configPath = join(dir, 'gatehouse.yaml');
     const dataDir = join(dir, 'data');
     await writeFile(configPath, configYaml);
-    return GatewayProcess.launch(dir, configPath, dataDir, extraArgs);
+    return GatewayProcess.launch(dir, configPath, dataDir, extraArgs, options);
   }
 
-  static async launch(dir: string, configPath: string, dataDir: string, extraArgs: string[] = []): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...extraArgs], {
+  static async launch(dir: string, configPath: string, dataDir: string, extraArgs: string[] = [], options: LaunchOptions = {}): Promise<GatewayProcess> {
+    const waitForApi = options.api ?? true;
+    const apiArgs = (options.apiPort0 ?? true) && !extraArgs.includes('--api-port') ? ['--api-port', '0'] : [];
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...apiArgs, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
     });
@@ -75,14 +90,15 @@ export class GatewayProcess {
     };
     collect(child.stdout!);
     collect(child.stderr!);
-    const url = await new Promise<string>((resolve, reject) => {
+    const urls = await new Promise<{ mqtt: string; api: string | undefined }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${lines.join('\n')}`)), 30000);
       const check = setInterval(() => {
         const line = lines.find((l) => l.startsWith('listening mqtts://'));
-        if (line) {
+        const apiLine = lines.find((l) => l.startsWith('listening http://') || l.startsWith('listening unix:'));
+        if (line && (apiLine || !waitForApi)) {
           clearInterval(check);
           clearTimeout(timer);
-          resolve(line.slice('listening '.length).trim());
+          resolve({ mqtt: line.slice('listening '.length).trim(), api: apiLine?.slice('listening '.length).trim() });
         }
       }, 20);
       child.once('exit', (code) => {
@@ -91,7 +107,17 @@ export class GatewayProcess {
         reject(new Error(`gateway exited with ${code}:\n${lines.join('\n')}`));
       });
     });
-    return new GatewayProcess(child, url, lines, dir, configPath, dataDir);
+    return new GatewayProcess(child, urls, lines, dir, configPath, dataDir);
+  }
+
+  /** The local API's bearer token (DATA_DIR/api-token, created at first start). */
+  async apiToken(): Promise<string> {
+    return (await readFile(join(this.dataDir, 'api-token'), 'utf8')).trim();
+  }
+
+  /** The process id of the gateway (to signal it). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Runs a CLI command against this gateway's data directory. */

@@ -1,0 +1,117 @@
+/**
+ * `GET /metrics`: the gateway's counters in the Prometheus text format, one prom-client
+ * Registry per gateway (never the global one, so several gateways in one process —
+ * tests — do not mix).
+ *
+ * The reference counters (cda-spec §10) are counted by the shared Metrics object (the
+ * broker's hooks and the API's handlers both count there) and read at scrape time;
+ * Metrics keeps totals since start that its periodic log summary does not reset.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeniedOperation, Metrics, ReferenceMetric } from '../observability/metrics.js';
+import type { LimiterStats } from './limiter.js';
+
+export interface PrometheusSources {
+  readonly metrics: Metrics;
+  readonly liveSessions: () => number;
+  readonly connectedClients: () => number;
+  readonly limiter: () => LimiterStats;
+  readonly certificateStreams: () => number;
+}
+
+/** Reference counter -> Prometheus counter name and `result` label. */
+const REFERENCE_COUNTERS: readonly { readonly name: string; readonly help: string; readonly success?: ReferenceMetric; readonly failure?: ReferenceMetric; readonly plain?: ReferenceMetric }[] = [
+  { name: 'gatehouse_verify_client_device_identity_total', help: 'VerifyClientDeviceIdentity outcomes (API calls and broker connections)', success: 'VerifyClientDeviceIdentity.Success', failure: 'VerifyClientDeviceIdentity.Failure' },
+  { name: 'gatehouse_get_client_device_auth_token_total', help: 'GetClientDeviceAuthToken outcomes (API calls and broker connections)', success: 'GetClientDeviceAuthToken.Success', failure: 'GetClientDeviceAuthToken.Failure' },
+  { name: 'gatehouse_authorize_client_device_actions_total', help: 'AuthorizeClientDeviceActions outcomes; denials and unknown tokens are failures', success: 'AuthorizeClientDeviceActions.Success', failure: 'AuthorizeClientDeviceActions.Failure' },
+  { name: 'gatehouse_subscribe_to_certificate_updates_total', help: 'SubscribeToCertificateUpdates outcomes (certificate-update streams opened)', success: 'SubscribeToCertificateUpdates.Success', failure: 'SubscribeToCertificateUpdates.Failure' },
+  { name: 'gatehouse_service_errors_total', help: 'Unexpected failures and refused identity work (the reference ServiceError)', plain: 'ServiceError' },
+];
+
+const DENIED_OPERATIONS: readonly DeniedOperation[] = ['mqtt:connect', 'mqtt:publish', 'mqtt:subscribe'];
+
+/** Decision latency buckets, in seconds: decisions take microseconds. */
+const DECISION_BUCKETS = [0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025];
+
+export class Prometheus {
+  readonly registry = new Registry();
+  /** Time to look up the session or thing and decide, per operation (API decisions). */
+  private readonly decision: Histogram<'operation'>;
+  private readonly decisionByOp = new Map<string, Histogram.Internal<'operation'>>();
+  private readonly responses = new Map<string, number>();
+
+  constructor(sources: PrometheusSources) {
+    const registers = [this.registry];
+    const m = sources.metrics;
+    for (const c of REFERENCE_COUNTERS) {
+      new Counter({
+        name: c.name, help: c.help, registers, labelNames: c.plain ? [] : ['result'],
+        collect() {
+          this.reset();
+          if (c.plain) this.inc(m.total(c.plain));
+          else {
+            this.inc({ result: 'success' }, m.total(c.success!));
+            this.inc({ result: 'failure' }, m.total(c.failure!));
+          }
+        },
+      });
+    }
+    new Counter({
+      name: 'gatehouse_denials_total', help: 'Denied MQTT actions by operation (broker and API)', registers, labelNames: ['operation'],
+      collect() {
+        this.reset();
+        for (const op of DENIED_OPERATIONS) this.inc({ operation: op }, m.denials[op]);
+      },
+    });
+    new Gauge({ name: 'gatehouse_live_sessions', help: 'Live identity sessions (broker connections and API tokens)', registers, collect() { this.set(sources.liveSessions()); } });
+    new Gauge({ name: 'gatehouse_connected_clients', help: 'Devices connected to the embedded broker', registers, collect() { this.set(sources.connectedClients()); } });
+    new Gauge({ name: 'gatehouse_identity_work_running', help: 'Identity tasks running (bounded by performance.maxConcurrentCloudRequests)', registers, collect() { this.set(sources.limiter().running); } });
+    new Gauge({ name: 'gatehouse_identity_work_waiting', help: 'Identity tasks waiting (bounded by performance.cloudRequestQueueSize)', registers, collect() { this.set(sources.limiter().waiting); } });
+    new Counter({
+      name: 'gatehouse_identity_work_rejected_total', help: 'Identity requests refused because the queue was full (HTTP 429)', registers,
+      collect() {
+        this.reset();
+        this.inc(sources.limiter().rejected);
+      },
+    });
+    new Gauge({ name: 'gatehouse_certificate_update_streams', help: 'Open certificate-update streams', registers, collect() { this.set(sources.certificateStreams()); } });
+    const responses = this.responses;
+    new Counter({
+      name: 'gatehouse_api_responses_total', help: 'Local API responses by route and status code', registers, labelNames: ['route', 'status'],
+      collect() {
+        this.reset();
+        for (const [key, n] of responses) {
+          const sep = key.lastIndexOf(' ');
+          this.inc({ route: key.slice(0, sep), status: key.slice(sep + 1) }, n);
+        }
+      },
+    });
+    this.decision = new Histogram({ name: 'gatehouse_decision_duration_seconds', help: 'Time for an API authorization decision (session or thing lookup and policy decision)', registers, labelNames: ['operation'], buckets: DECISION_BUCKETS });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records one API decision's duration; unknown operations are recorded as `other`. */
+  observeDecision(operation: string, seconds: number): void {
+    const op = operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe' ? operation : 'other';
+    let h = this.decisionByOp.get(op);
+    if (h === undefined) {
+      h = this.decision.labels({ operation: op });
+      this.decisionByOp.set(op, h);
+    }
+    h.observe(seconds);
+  }
+
+  /** Counts one response (route pattern, not the URL: no tokens in labels). */
+  countResponse(route: string, status: number): void {
+    const key = `${route} ${status}`;
+    this.responses.set(key, (this.responses.get(key) ?? 0) + 1);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

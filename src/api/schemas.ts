@@ -1,0 +1,173 @@
+/**
+ * Every request and response of the local API as zod schemas: the single source for
+ * request validation (converted to JSON Schema draft-7 for fastify's Ajv,
+ * ecosystem.md trap 9) and for the OpenAPI document (`GET /openapi.json`,
+ * docs/openapi.json).
+ *
+ * Request and response field names are the IPC operations' (cda-spec §9). Request
+ * objects of the IPC operations are strict: an unknown field is a 400 naming it, so a
+ * misspelt field never passes unnoticed. The EMQX bodies are loose, because the
+ * operator writes their template.
+ */
+import { z } from 'zod';
+import { VERIFY_REASONS, SESSION_REASONS } from '../identity/errors.js';
+import { API_RESPONSE_CODES } from './errors.js';
+
+const DECISION_REASONS = ['ALLOWED_BY_STATEMENT', 'DENIED_BY_STATEMENT', 'NO_GROUP_SELECTS_THING', 'NO_MATCHING_STATEMENT', 'UNKNOWN_OPERATION', 'MALFORMED_RESOURCE', 'RESOURCE_TYPE_MISMATCH'] as const;
+
+const nonEmpty = (description: string) => z.string().min(1).describe(description);
+
+// ------------------------------------------------------------------ IPC operations
+
+export const VerifyRequest = z.strictObject({
+  credential: z.strictObject({
+    clientDeviceCertificate: nonEmpty('Client certificate, PEM (optionally followed by intermediate CA certificates), or bare base64 DER'),
+  }),
+}).describe('VerifyClientDeviceIdentity request');
+
+export const VerifyResponse = z.object({
+  isValidClientDevice: z.boolean().describe('true when the certificate chains to a trusted device CA, is within its validity period, registered and ACTIVE'),
+  reason: z.enum(VERIFY_REASONS).optional().describe('Why the certificate is not valid (absent when it is); see docs/identity.md'),
+});
+
+export const TokenRequest = z.strictObject({
+  credential: z.strictObject({
+    mqttCredential: z.strictObject({
+      clientId: nonEmpty('MQTT client ID; must be the thing name'),
+      certificatePem: nonEmpty('Client certificate the device presented, PEM (optionally followed by intermediates), or bare base64 DER'),
+      username: z.string().optional().describe('Accepted for compatibility; not used'),
+      password: z.string().optional().describe('Accepted for compatibility; not used and never logged'),
+    }),
+  }),
+}).describe('GetClientDeviceAuthToken request');
+
+export const TokenResponse = z.object({
+  clientDeviceAuthToken: z.string().describe('Opaque session token (256 random bits, base64url). Keep it secret; it authorizes this device\'s actions'),
+});
+
+export const AuthorizeRequest = z.strictObject({
+  clientDeviceAuthToken: nonEmpty('Token from get-client-device-auth-token'),
+  operation: nonEmpty('mqtt:connect, mqtt:publish or mqtt:subscribe'),
+  resource: nonEmpty('mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER'),
+}).describe('AuthorizeClientDeviceAction request');
+
+export const AuthorizeResponse = z.object({
+  isAuthorized: z.boolean(),
+  reason: z.enum(DECISION_REASONS).describe('Decision reason; see docs/errors.md#decision-reasons'),
+});
+
+export const CertificateUpdatesQuery = z.strictObject({
+  certificateType: z.enum(['SERVER']).describe('Only SERVER is supported, as in the IPC operation'),
+});
+
+export const CertificateUpdateEvent = z.object({
+  certificate: z.string().describe('Server certificate, PEM'),
+  privateKey: z.string().describe('Its private key, PEM PKCS#8, unencrypted'),
+  publicKey: z.string().describe('Its public key, PEM SubjectPublicKeyInfo'),
+  caCertificates: z.array(z.string()).describe('The issuing CA certificate first, then the rest of its chain, PEM each'),
+}).describe('Data of each `certificateUpdate` server-sent event');
+
+// ------------------------------------------------------------------ Gatehouse additions
+
+const Attributes = z.record(z.string(), z.string());
+
+export const ExplainRequest = z.strictObject({
+  thingName: nonEmpty('Thing name'),
+  clientId: z.string().min(1).optional().describe('Client ID (default: the thing name)'),
+  attributes: Attributes.optional().describe('Thing attributes for policy variables (default: the registry\'s attributes of the thing, if it exists)'),
+  operation: nonEmpty('mqtt:connect, mqtt:publish or mqtt:subscribe'),
+  resource: nonEmpty('mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER'),
+});
+
+export const ExplainResponse = z.object({
+  allowed: z.boolean(),
+  reason: z.enum(DECISION_REASONS),
+  group: z.string().optional(),
+  policy: z.string().optional(),
+  statement: z.string().optional(),
+  resourcePattern: z.string().optional().describe('The deciding statement\'s resource with variables resolved'),
+  thingName: z.string(),
+  clientId: z.string(),
+  operation: z.string(),
+  resource: z.string(),
+  attributes: Attributes.describe('The attributes the decision used'),
+  attributesFrom: z.enum(['request', 'registry', 'none']).describe('Where the attributes came from'),
+  groups: z.array(z.object({ name: z.string(), policy: z.string() })),
+  matches: z.array(z.object({
+    effect: z.enum(['ALLOW', 'DENY']), group: z.string(), policy: z.string(), statement: z.string(), pattern: z.string(), resolved: z.string(),
+  })).describe('Every matching statement, the deciding one first'),
+  message: z.string(),
+});
+
+export const SessionInfo = z.object({
+  id: z.string().describe('Non-secret session handle (not the token)'),
+  clientId: z.string(),
+  thingName: z.string(),
+  certificateId: z.string(),
+  trustedCaId: z.string(),
+  attributes: Attributes,
+  createdAt: z.string(),
+  lastUsedAt: z.string(),
+  certificateNotAfter: z.string(),
+});
+
+export const SessionsResponse = z.object({
+  sessions: z.array(SessionInfo).describe('Live sessions, least recently used first (broker connections and API tokens)'),
+  maxActiveAuthTokens: z.number().int(),
+});
+
+export const SessionParams = z.strictObject({
+  token: nonEmpty('A session token (clientDeviceAuthToken)'),
+});
+
+export const HealthResponse = z.object({ status: z.literal('ok') });
+
+// ------------------------------------------------------------------ EMQX 5 HTTP adapter
+
+export const EmqxAuthnRequest = z.looseObject({
+  clientid: z.string().describe('${clientid}: must be the thing name'),
+  cert_common_name: z.string().optional().describe('${cert_common_name}: must equal the client ID'),
+  cert_subject: z.string().optional().describe('${cert_subject}: logged only'),
+  username: z.string().optional().describe('${username}: with peer_cert_as_username = pem, the client certificate PEM (full verification)'),
+  password: z.string().optional().describe('${password}: not used'),
+  peerhost: z.string().optional().describe('${peerhost}: logged only'),
+}).describe('EMQX 5 HTTP authentication request (operator-defined template, JSON body)');
+
+export const EmqxAuthnResponse = z.object({
+  result: z.enum(['allow', 'deny']),
+  is_superuser: z.literal(false),
+});
+
+export const EmqxAuthzRequest = z.looseObject({
+  clientid: z.string().describe('${clientid}: the thing name'),
+  action: z.string().describe('${action}: publish or subscribe'),
+  topic: z.string().describe('${topic}: topic (publish) or topic filter (subscribe)'),
+  cert_common_name: z.string().optional().describe('${cert_common_name}: if present, must equal the client ID'),
+  username: z.string().optional(),
+  peerhost: z.string().optional(),
+}).describe('EMQX 5 HTTP authorization request (operator-defined template, JSON body)');
+
+export const EmqxAuthzResponse = z.object({ result: z.enum(['allow', 'deny']) });
+
+// ------------------------------------------------------------------ errors
+
+export const ErrorResponse = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(API_RESPONSE_CODES) as [keyof typeof API_RESPONSE_CODES, ...(keyof typeof API_RESPONSE_CODES)[]]),
+    message: z.string(),
+    path: z.string().optional().describe('JSON path of the offending field (API_INVALID_REQUEST); "" for the whole body'),
+    reason: z.enum(SESSION_REASONS).optional().describe('Identity reason (InvalidCredentialError); see docs/identity.md'),
+  }),
+});
+
+export type VerifyRequestBody = z.infer<typeof VerifyRequest>;
+export type TokenRequestBody = z.infer<typeof TokenRequest>;
+export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequest>;
+export type ExplainRequestBody = z.infer<typeof ExplainRequest>;
+export type CertificateUpdate = z.infer<typeof CertificateUpdateEvent>;
+export type SessionInfoBody = z.infer<typeof SessionInfo>;
+
+/** JSON Schema for fastify's validator (draft-7: fastify 5's Ajv rejects 2020-12). */
+export function validationSchema(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+}

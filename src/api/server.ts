@@ -1,0 +1,307 @@
+/**
+ * The local HTTP API (fastify 5): the component's IPC operations as JSON over HTTP,
+ * the EMQX adapter, explanations, sessions, metrics.
+ *
+ * Order of checks for every request:
+ *  1. Bearer token (onRequest, before the body is read): every route but
+ *     `GET /healthz`; a missing or wrong token is 401 and nothing else — not even
+ *     whether the route exists.
+ *  2. Body: application/json only (415), at most `bodyLimitBytes` (413), valid JSON
+ *     (400 API_INVALID_JSON).
+ *  3. Schema (400 API_INVALID_REQUEST with the field's JSON path); the EMQX routes
+ *     validate in their handlers and answer `deny` with status 200 instead.
+ *  4. The handler; identity work waits in the limiter or is refused (429).
+ *
+ * Nothing here logs a request URL, header or body: the session-closing route carries
+ * a token in its path, and bodies carry tokens and passwords.
+ */
+import { connect } from 'node:net';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { PerformanceConfig } from '../core/index.js';
+import { formatPath } from '../core/config/path.js';
+import type { Registry } from '../identity/registry.js';
+import type { SessionManager } from '../identity/sessions.js';
+import { CertificateVerifier } from '../identity/verify.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PolicyStore } from '../runtime/policy-store.js';
+import { CertificateStreams, type CertificateSource } from './certificate-streams.js';
+import { HttpError, type ApiContext } from './context.js';
+import { ApiError, errorBody } from './errors.js';
+import { registerAuthorize } from './handlers/authorize.js';
+import { registerCertificateUpdates } from './handlers/certificate-updates.js';
+import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.js';
+import { registerIdentity } from './handlers/identity.js';
+import { registerService } from './handlers/service.js';
+import { registerSessions } from './handlers/sessions.js';
+import { WorkLimiter } from './limiter.js';
+import { Prometheus } from './prometheus.js';
+import { ROUTES } from './routes.js';
+import { BearerCheck } from './token.js';
+
+export type ApiListen = { readonly host: string; readonly port: number } | { readonly socketPath: string };
+
+export interface ApiServerOptions {
+  readonly registry: Registry;
+  readonly sessions: SessionManager;
+  readonly policy: PolicyStore;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly certificates: CertificateSource;
+  /** Devices connected to the embedded broker (for /metrics). */
+  readonly connectedClients: () => number;
+  /** The API token (see token.ts). */
+  readonly token: string;
+  readonly listen: ApiListen;
+  readonly bodyLimitBytes: number;
+  readonly performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>;
+  /** Most certificate-update streams open at once (default 32). */
+  readonly maxCertificateStreams?: number;
+  readonly clock?: () => Date;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const UNAUTHORIZED = JSON.stringify(errorBody('API_UNAUTHORIZED', 'missing or wrong API token'));
+const NOT_FOUND = JSON.stringify(errorBody('API_NOT_FOUND', 'no such endpoint; see GET /openapi.json'));
+const EMQX_DENIALS: Readonly<Record<string, string>> = { [ROUTES.emqxAuthn.url]: EMQX_DENY_AUTHN, [ROUTES.emqxAuthz.url]: EMQX_DENY_AUTHZ };
+const UNMATCHED = '(unmatched)';
+
+export class ApiServer {
+  /** `http://HOST:PORT` or `unix:PATH`. */
+  readonly url: string;
+  readonly prometheus: Prometheus;
+  private readonly app: FastifyInstance;
+  private readonly limiter: WorkLimiter;
+  private readonly streams: CertificateStreams;
+  private closed = false;
+
+  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
+    this.app = app;
+    this.url = url;
+    this.prometheus = prometheus;
+    this.limiter = limiter;
+    this.streams = streams;
+  }
+
+  static async start(opts: ApiServerOptions): Promise<ApiServer> {
+    const limiter = new WorkLimiter(opts.performance.maxConcurrentCloudRequests, opts.performance.cloudRequestQueueSize);
+    const streams = new CertificateStreams(opts.certificates, opts.metrics, opts.logger, opts.maxCertificateStreams ?? 32);
+    const prometheus = new Prometheus({
+      metrics: opts.metrics,
+      liveSessions: () => opts.sessions.size,
+      connectedClients: opts.connectedClients,
+      limiter: () => limiter.stats,
+      certificateStreams: () => streams.size,
+    });
+    const ctx: ApiContext = {
+      registry: opts.registry,
+      sessions: opts.sessions,
+      verifier: new CertificateVerifier(opts.registry),
+      policy: opts.policy,
+      metrics: opts.metrics,
+      prometheus,
+      logger: opts.logger,
+      limiter,
+      streams,
+      clock: opts.clock ?? (() => new Date()),
+    };
+    const app = buildApp(ctx, new BearerCheck(opts.token), opts.bodyLimitBytes);
+    let url: string;
+    try {
+      url = await listen(app, opts.listen);
+    } catch (e) {
+      streams.close();
+      await app.close().catch(() => undefined);
+      throw e;
+    }
+    opts.logger.info({ event: 'api-listening', url }, 'local API listening');
+    return new ApiServer(app, url, prometheus, limiter, streams);
+  }
+
+  /** Applies `performance.*` after a configuration reload. */
+  configure(performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>): void {
+    this.limiter.configure(performance.maxConcurrentCloudRequests, performance.cloudRequestQueueSize);
+  }
+
+  /** Ends certificate-update streams, closes every connection and the listener. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.streams.close();
+    await this.app.close();
+  }
+}
+
+/** Builds the fastify instance with every route, hook and error mapping (no listener). */
+export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: number): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: bodyLimitBytes,
+    // Closing must not wait for keep-alive connections or open event streams.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+  });
+  // JSON only: a text/plain body is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const route = request.routeOptions.url;
+    if (route === ROUTES.healthz.url && (request.method === 'GET' || request.method === 'HEAD')) return done();
+    if (bearer.accepts(request.headers.authorization)) return done();
+    reply.code(401).header('www-authenticate', 'Bearer').type(JSON_TYPE).send(UNAUTHORIZED);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    ctx.prometheus.countResponse(request.routeOptions.url ?? UNMATCHED, reply.statusCode);
+    done();
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).type(JSON_TYPE).send(NOT_FOUND);
+  });
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const route = request.routeOptions.url ?? UNMATCHED;
+    const emqxDeny = EMQX_DENIALS[route];
+    if (emqxDeny !== undefined) {
+      // EMQX reads anything but 200/204 as "ignore": answer an explicit deny.
+      ctx.logger.info({ event: route === ROUTES.emqxAuthn.url ? 'emqx-authn' : 'emqx-authz', result: 'deny', reason: 'EMQX_REQUEST_INVALID', detail: error.code ?? error.message }, 'EMQX request unreadable; denied');
+      return reply.code(200).type(JSON_TYPE).send(emqxDeny);
+    }
+    const e = toHttpError(error);
+    if (e.status >= 500 && !(error instanceof HttpError)) {
+      ctx.metrics.inc('ServiceError');
+      ctx.logger.error({ event: 'api-error', route, method: request.method, err: error.message }, 'local API request failed unexpectedly');
+    }
+    return reply.code(e.status).headers(e.headers).type(JSON_TYPE).send(e.body);
+  });
+
+  registerService(app, ctx);
+  registerIdentity(app, ctx);
+  registerAuthorize(app, ctx);
+  registerCertificateUpdates(app, ctx);
+  registerSessions(app, ctx);
+  registerEmqx(app, ctx);
+  return app;
+}
+
+interface AjvIssue {
+  readonly instancePath: string;
+  readonly keyword: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string;
+}
+
+const WHERE: Readonly<Record<string, string>> = { body: 'field', querystring: 'query parameter', params: 'path parameter', headers: 'header' };
+
+function toHttpError(error: FastifyError): HttpError {
+  if (error instanceof HttpError) return error;
+  if (Array.isArray(error.validation) && error.validation.length > 0) return validationError(error.validation[0] as AjvIssue, error.validationContext ?? 'body');
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new HttpError('API_INVALID_JSON', 'the body is not valid JSON', { path: '' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HttpError('API_INVALID_JSON', 'the body is empty; send a JSON object', { path: '' });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError('API_BODY_TOO_LARGE', 'the body is larger than gatehouse.api.bodyLimitBytes');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError('API_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+    default:
+      break;
+  }
+  // Other client errors fastify detects (prototype poisoning, bad content-length…).
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new HttpError('API_INVALID_JSON', 'the body cannot be accepted as JSON', { path: '' });
+  }
+  if (error.statusCode === 503) return new HttpError('API_UNAVAILABLE', 'the gateway is stopping');
+  return new HttpError('ServiceError', 'the request failed; see the gateway log');
+}
+
+function validationError(issue: AjvIssue, context: string): HttpError {
+  const segments = issue.instancePath === '' ? [] : issue.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let message: string;
+  switch (issue.keyword) {
+    case 'required':
+      segments.push(String(issue.params['missingProperty']));
+      message = 'is required';
+      break;
+    case 'additionalProperties':
+      segments.push(String(issue.params['additionalProperty']));
+      message = 'is not a known field';
+      break;
+    case 'type':
+      message = `must be of type ${String(issue.params['type'])}`;
+      break;
+    case 'minLength':
+      message = 'must not be empty';
+      break;
+    case 'enum':
+      message = `must be one of ${(issue.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+      break;
+    default:
+      message = issue.message ?? 'is invalid';
+  }
+  const path = formatPath(segments);
+  const what = path === '' ? (context === 'body' ? 'the body' : `the ${WHERE[context] ?? context}s`) : `${WHERE[context] ?? context} \`${path}\``;
+  return new HttpError('API_INVALID_REQUEST', `${what} ${message}`, { path });
+}
+
+async function listen(app: FastifyInstance, where: ApiListen): Promise<string> {
+  if ('socketPath' in where) {
+    await removeStaleSocket(where.socketPath);
+    // The socket must never be reachable by other users, not even between bind and
+    // chmod: bind under a umask that leaves only the owner's bits.
+    const previous = process.umask(0o177);
+    try {
+      await app.listen({ path: where.socketPath });
+    } catch (e) {
+      throw listenFailed(`unix:${where.socketPath}`, e);
+    } finally {
+      process.umask(previous);
+    }
+    await chmod(where.socketPath, 0o600);
+    return `unix:${where.socketPath}`;
+  }
+  try {
+    await app.listen({ host: where.host, port: where.port });
+  } catch (e) {
+    throw listenFailed(`${where.host}:${where.port}`, e);
+  }
+  const a = app.server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+function listenFailed(where: string, e: unknown): ApiError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new ApiError('API_LISTEN_FAILED', `the local API cannot listen on ${where}: ${code ?? (e as Error).message}`,
+    code === 'EADDRINUSE'
+      ? 'another program uses that address: choose another gatehouse.api.port (or --api-port), or stop the other program'
+      : 'check gatehouse.api.host, gatehouse.api.port and gatehouse.api.socketPath; set gatehouse.api.enabled: false to run without the API');
+}
+
+/** Removes a socket file left by a gateway that did not stop cleanly; refuses anything else. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw listenFailed(`unix:${path}`, e);
+  }
+  if (!st.isSocket()) {
+    throw new ApiError('API_LISTEN_FAILED', `gatehouse.api.socketPath ${path} exists and is not a socket`, 'choose another path, or remove the file if it is not needed');
+  }
+  const inUse = await new Promise<boolean>((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (inUse) throw new ApiError('API_LISTEN_FAILED', `another process is serving on ${path}`, 'stop the other gateway, or choose another gatehouse.api.socketPath');
+  await unlink(path);
+}
