@@ -338,27 +338,39 @@ async function hold(task: HoldTask): Promise<void> {
       p.lastReceivedAt = wallClock();
     });
   }
+  // The commander also sends to its own command topic, which the policy change leaves
+  // alone: receiving those proves the broker is still routing (a broker that froze
+  // would look like one that enforced).
   const commander = await connect(task, pki, task.commander);
+  await commander.subscribeAsync(`devices/${task.commander}/cmd`, { qos: 0 });
+  let lastSelfSentAt = 0;
+  let lastSelfReceivedAt = 0;
+  let changedAt = Infinity;
+  let maxStallMs = 0;
+  commander.on('message', (_topic, payload) => {
+    const now = wallClock();
+    lastSelfSentAt = payload.readDoubleBE(0);
+    if (now > changedAt) maxStallMs = Math.max(maxStallMs, now - Math.max(lastSelfReceivedAt, changedAt));
+    lastSelfReceivedAt = now;
+  });
+  const targets = [...probes.map((p) => `devices/${p.device}/cmd`), `devices/${task.commander}/cmd`];
   let commanderSent = 0;
-  let turn = 0;
   const publishTimer = setInterval(() => {
-    const p = probes[turn++ % probes.length]!;
     const payload = Buffer.alloc(64);
     payload.writeDoubleBE(wallClock(), 0);
-    commander.publish(`devices/${p.device}/cmd`, payload, { qos: 0 });
-    commanderSent++;
+    commander.publish(targets[commanderSent++ % targets.length]!, payload, { qos: 0 });
   }, 1);
-  // Wait until every probe receives (bounded).
-  for (let i = 0; i < 250 && probes.some((p) => p.received === 0); i++) await sleep(20);
-  if (probes.some((p) => p.received === 0)) throw new Error('a probe device received nothing before the policy change');
+  // Wait until every probe and the commander receive (bounded).
+  for (let i = 0; i < 250 && (lastSelfSentAt === 0 || probes.some((p) => p.received === 0)); i++) await sleep(20);
+  if (lastSelfSentAt === 0 || probes.some((p) => p.received === 0)) throw new Error('a probe device received nothing before the policy change');
   mark('probe-ready');
   await commands.next('changed');
-  const changedAt = wallClock();
+  changedAt = wallClock();
   const deadline = changedAt + task.enforcementTimeoutSeconds * 1000;
   let enforced = false;
   while (wallClock() < deadline) {
-    const now = wallClock();
-    if (probes.every((p) => now - Math.max(p.lastReceivedAt ?? 0, changedAt) >= task.quietMs)) {
+    // Enforced: the broker delivered a message sent quietMs after each probe's last one.
+    if (probes.every((p) => lastSelfSentAt - Math.max(p.lastReceivedAt ?? 0, changedAt) >= task.quietMs)) {
       enforced = true;
       break;
     }
@@ -366,7 +378,7 @@ async function hold(task: HoldTask): Promise<void> {
   }
   clearInterval(publishTimer);
   const probeResults: ProbeResult[] = probes.map((p) => ({ device: p.device, received: p.received, lastSentAt: p.lastSentAt, lastReceivedAt: p.lastReceivedAt }));
-  emit({ t: 'result', at: wallClock(), result: { phases, subscribed, probes: probeResults, commanderSent, changedAt, enforced } satisfies HoldResult });
+  emit({ t: 'result', at: wallClock(), result: { phases, subscribed, probes: probeResults, commanderSent, changedAt, enforced, maxStallMs } satisfies HoldResult });
   await endAll([commander, ...clients]);
 }
 

@@ -72,8 +72,9 @@ export interface LatencyTask extends Target {
 /**
  * Connects devices in two halves (so the orchestrator can read the broker's memory at
  * N/2 and N), each subscribing to its own command topic; then optionally runs the
- * policy-change probe: a commander publishes to a few devices' command topics every
- * millisecond and the load generator reports the last message each probe received.
+ * policy-change probe: a commander publishes to a few devices' command topics and to
+ * its own every millisecond, and the load generator reports the last message each
+ * probe received.
  * Commands on stdin: `continue` (after `half`), `probe` or `close` (after `full`),
  * `changed` (after `probe-ready`: the orchestrator has rewritten the policy).
  */
@@ -144,8 +145,10 @@ export interface HoldResult {
   readonly commanderSent?: number;
   /** Sender clock when the orchestrator's `changed` arrived. */
   readonly changedAt?: number;
-  /** Whether every probe stopped receiving before the timeout. */
+  /** Whether every probe stopped receiving (while the broker kept routing) before the timeout. */
   readonly enforced?: boolean;
+  /** Longest gap between the commander's own messages after the change: how long the broker stalled. */
+  readonly maxStallMs?: number;
 }
 
 export type LoadgenEvent =

@@ -85,6 +85,7 @@ function metrics(devices: number, rate: number): Metric[] {
     { label: 'RSS per connected device, KiB', value: (r) => r.hold?.kibPerDevice ?? NaN, format: fixed(1) },
     { label: `policy change → enforced, ms (${devices.toLocaleString('en-US')} sessions)`, value: (r) => r.hold?.policy?.enforcementMs ?? NaN, format: int },
     { label: 'policy change → recheck logged, ms', value: (r) => r.hold?.policy?.recheckLogMs ?? NaN, format: int, noRatio: true },
+    { label: 'longest routing stall after the change, ms', value: (r) => r.hold?.policy?.stallMs ?? NaN, format: int, noRatio: true },
     { label: 'recheck duration (Gatehouse log), ms', value: (r) => r.hold?.policy?.recheckMs ?? NaN, format: fixed(1), noRatio: true },
   ];
 }
@@ -157,10 +158,13 @@ export function targets(results: readonly BrokerResults[]): TargetCheck[] {
   for (const g of [gh, gh10k]) {
     const p = g?.hold?.policy;
     if (!g || !p) continue;
+    // In force when the last revoked delivery happened and Gatehouse has logged the re-check
+    // (a broker frozen by a long reload delivers nothing, which is not enforcement).
+    const inForce = p.enforcementMs === null ? null : Math.max(p.enforcementMs, p.recheckLogMs ?? 0);
     out.push({
-      target: `policy change enforced within 1 s with ${g.hold!.devices.toLocaleString('en-US')} live sessions (${LABEL[g.name]})`,
-      measured: p.enforcementMs === null ? 'not enforced within 20 s' : `${Math.round(p.enforcementMs)} ms`,
-      met: p.enforcementMs !== null && p.enforcementMs <= 1000,
+      target: `policy change in force within 1 s with ${g.hold!.devices.toLocaleString('en-US')} live sessions (${LABEL[g.name]})`,
+      measured: inForce === null ? 'not enforced within 20 s' : `${Math.round(inForce)} ms (last revoked delivery ${Math.round(p.enforcementMs!)} ms, recheck logged ${p.recheckLogMs ?? '?'} ms, longest stall ${p.stallMs === null ? '?' : Math.round(p.stallMs)} ms)`,
+      met: inForce !== null && inForce <= 1000,
     });
   }
   return out;

@@ -143,6 +143,8 @@ export function gatehouseConfig(opts: { extraGroups: number; revoked: boolean; m
     Connect: { operations: ['mqtt:connect'], resources: [`mqtt:clientId:${THING}`] },
     ReadTelemetry: { operations: ['mqtt:subscribe'], resources: ['mqtt:topicfilter:devices/+/telemetry'] },
     SendCommands: { operations: ['mqtt:publish'], resources: ['mqtt:topic:devices/*/cmd'] },
+    // Its own command topic, untouched by the policy change: the liveness check of the probe.
+    WatchOwnCommands: { operations: ['mqtt:subscribe'], resources: [`mqtt:topicfilter:devices/${THING}/cmd`] },
   };
   const config = {
     deviceGroups: { formatVersion: '2021-03-05', definitions, policies },
@@ -194,6 +196,7 @@ export function mosquittoAcl(revoked: boolean): string {
     `user ${COLLECTOR}`,
     'topic read devices/+/telemetry',
     'topic write devices/+/cmd',
+    `topic read devices/${COLLECTOR}/cmd`,
     '',
   ].join('\n');
 }

@@ -220,6 +220,8 @@ export interface PolicySample {
   readonly recheckMs: number | null;
   readonly sessionsRechecked: number | null;
   readonly subscriptionsRemoved: number | null;
+  /** Longest time after the change in which the broker routed nothing (event loop blocked). */
+  readonly stallMs: number | null;
 }
 
 async function settledRss(pid: number, settleMs: number): Promise<number> {
@@ -271,6 +273,7 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
         recheckMs: recheck?.ms ?? null,
         sessionsRechecked: recheck?.sessions ?? null,
         subscriptionsRemoved: recheck?.subscriptionsRemoved ?? null,
+        stallMs: r.maxStallMs ?? null,
       };
     }
     return {
