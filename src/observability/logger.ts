@@ -10,5 +10,5 @@ export type { Logger };
 const REDACT = ['token', 'clientDeviceAuthToken', 'privateKey', 'privateKeyPem', 'password', '*.token', '*.privateKey', '*.privateKeyPem', '*.password', 'req.headers.authorization'];
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  return pino({ level, base: { service: 'gatehouse' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination ?? pino.destination({ sync: false }));
+  return pino({ level, base: { service: 'gatehouse' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination ?? pino.destination({ fd: 2, sync: false }));
 }
