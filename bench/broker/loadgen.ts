@@ -15,6 +15,7 @@ import {
   type HoldPhase,
   type HoldResult,
   type HoldTask,
+  type BurstTask,
   type LatencyTask,
   type LoadgenEvent,
   type ProbeResult,
@@ -264,6 +265,47 @@ async function latency(task: LatencyTask): Promise<void> {
 
 // ---------------------------------------------------------------------------------
 
+/**
+ * Connects devices[from..to) with `concurrency` attempts in flight, between marks
+ * `NAME-start` and `NAME-end`. Seconds run from the first attempt to the last CONNACK.
+ */
+async function connectRange(target: Target, pki: Pki, devices: readonly string[], clients: (MqttClient | undefined)[], from: number, to: number, concurrency: number, name: string): Promise<HoldPhase> {
+  let next = from;
+  let failed = 0;
+  let errorShown = false;
+  mark(`${name}-start`);
+  const t0 = performance.now();
+  let lastAck = t0;
+  const worker = async (): Promise<void> => {
+    while (next < to) {
+      const i = next++;
+      try {
+        clients[i] = await connect(target, pki, devices[i]!);
+        lastAck = performance.now();
+      } catch (e) {
+        failed++;
+        if (!errorShown) {
+          errorShown = true;
+          process.stderr.write(`connect ${devices[i]} failed: ${(e as Error).message}\n`);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  mark(`${name}-end`);
+  return { connected: to - from - failed, failed, seconds: (lastAck - t0) / 1000 };
+}
+
+async function burst(task: BurstTask): Promise<void> {
+  const pki = loadPki(task);
+  const clients: (MqttClient | undefined)[] = new Array(task.devices.length);
+  const phase = await connectRange(task, pki, task.devices, clients, 0, task.devices.length, task.concurrency, 'burst');
+  emit({ t: 'result', at: wallClock(), result: phase });
+  await endAll(clients);
+}
+
+// ---------------------------------------------------------------------------------
+
 async function hold(task: HoldTask): Promise<void> {
   const pki = loadPki(task);
   const commands = commandReader();
@@ -272,32 +314,9 @@ async function hold(task: HoldTask): Promise<void> {
   let subscribed = 0;
 
   const runPhase = async (from: number, to: number, name: string): Promise<void> => {
-    let next = from;
-    let failed = 0;
-    let errorShown = false;
-    mark(`${name}-start`);
-    const t0 = performance.now();
-    let lastAck = t0;
-    const worker = async (): Promise<void> => {
-      while (next < to) {
-        const i = next++;
-        try {
-          clients[i] = await connect(task, pki, task.devices[i]!);
-          lastAck = performance.now();
-        } catch (e) {
-          failed++;
-          if (!errorShown) {
-            errorShown = true;
-            process.stderr.write(`connect ${task.devices[i]} failed: ${(e as Error).message}\n`);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: task.concurrency }, worker));
-    mark(`${name}-end`);
-    phases.push({ connected: to - from - failed, failed, seconds: (lastAck - t0) / 1000 });
+    phases.push(await connectRange(task, pki, task.devices, clients, from, to, task.concurrency, name));
     // Each connected device subscribes to its own command topic (not timed).
-    next = from;
+    let next = from;
     const subscriber = async (): Promise<void> => {
       while (next < to) {
         const i = next++;
@@ -417,6 +436,7 @@ async function main(): Promise<void> {
     case 'pub': return pub(task);
     case 'latency': return latency(task);
     case 'hold': return hold(task);
+    case 'burst': return burst(task);
   }
 }
 

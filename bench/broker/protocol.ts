@@ -92,7 +92,14 @@ export interface HoldTask extends Target {
   readonly enforcementTimeoutSeconds: number;
 }
 
-export type Task = SmokeTask | SubTask | PubTask | LatencyTask | HoldTask;
+/** Connects devices as fast as the broker accepts them (bounded concurrency), then disconnects them. */
+export interface BurstTask extends Target {
+  readonly kind: 'burst';
+  readonly devices: readonly string[];
+  readonly concurrency: number;
+}
+
+export type Task = SmokeTask | SubTask | PubTask | LatencyTask | HoldTask | BurstTask;
 
 export interface SmokeResult {
   readonly allowedDelivered: boolean;
@@ -154,7 +161,7 @@ export interface HoldResult {
 export type LoadgenEvent =
   | { readonly t: 'ready'; readonly at: number }
   | { readonly t: 'mark'; readonly name: string; readonly at: number }
-  | { readonly t: 'result'; readonly at: number; readonly result: SmokeResult | SubResult | PubResult | LatencyResult | HoldResult }
+  | { readonly t: 'result'; readonly at: number; readonly result: SmokeResult | SubResult | PubResult | LatencyResult | HoldResult | HoldPhase }
   | { readonly t: 'error'; readonly at: number; readonly message: string };
 
 /** Wall clock in milliseconds with sub-millisecond precision, comparable across processes. */

@@ -8,16 +8,19 @@
  * bench/README.md for what each figure means and docs/benchmarks.md for results.
  *
  * Options:
- *   --devices N        devices connected at once for connections/s, memory and the
- *                      policy change (default 2000)
+ *   --devices N        devices connected at once for memory and the policy change
+ *                      (default 2000)
  *   --seconds S        throughput measurement window (default 3)
- *   --repeats R        throughput and latency repeats; medians are reported (default 3)
+ *   --repeats R        repeats of throughput, latency and connection rate; medians
+ *                      are reported (default 3)
  *   --only LIST        brokers, comma-separated: gatehouse,gatehouse-10k,aedes,mosquitto
  *                      (`gatehouse` alone also selects nothing else)
- *   --workloads LIST   throughput,latency,connections (default all)
+ *   --workloads LIST   throughput,latency,connections,memory (default all; memory
+ *                      includes the policy change)
  *   --rate N           latency workload rate, msg/s (default 1000)
  *   --publishers N     publishing connections in the throughput workload (default 4)
  *   --concurrency N    connection attempts in flight (default 32)
+ *   --burst N          new devices per connection-rate measurement (default 250)
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
@@ -35,10 +38,10 @@ import { killAll } from './proc.js';
 import { summariseProfile } from './profile.js';
 import { LABEL, report, writeDocs, type BrokerResults } from './report.js';
 import { createPki } from './setup.js';
-import { hold, latency, smoke, throughput } from './workloads.js';
+import { connectBurst, hold, latency, smoke, throughput } from './workloads.js';
 
-type Workload = 'throughput' | 'latency' | 'connections';
-const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections'];
+type Workload = 'throughput' | 'latency' | 'connections' | 'memory';
+const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory'];
 
 interface Options {
   devices: number;
@@ -49,6 +52,7 @@ interface Options {
   rate: number;
   publishers: number;
   concurrency: number;
+  burst: number;
   profile: string | undefined;
   json: string | undefined;
   docs: boolean;
@@ -57,7 +61,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
-    publishers: 4, concurrency: 32, profile: undefined, json: undefined, docs: true,
+    publishers: 4, concurrency: 32, burst: 250, profile: undefined, json: undefined, docs: true,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -74,6 +78,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--rate': o.rate = Math.round(num(a, v, 10, 20_000)); i++; break;
       case '--publishers': o.publishers = Math.round(num(a, v, 1, 64)); i++; break;
       case '--concurrency': o.concurrency = Math.round(num(a, v, 1, 512)); i++; break;
+      case '--burst': o.burst = Math.round(num(a, v, 10, 20_000)); i++; break;
       case '--only': {
         const list = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const bad = list.filter((b) => !ALL_BROKERS.includes(b as BrokerName));
@@ -95,7 +100,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-docs': o.docs = false; break;
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,aedes,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections] [--rate N] [--publishers N] [--concurrency N] [--profile DIR] [--json FILE] [--no-docs]\n');
+          '       [--workloads throughput,latency,connections,memory] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--profile DIR] [--json FILE] [--no-docs]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -172,7 +177,7 @@ async function main(): Promise<void> {
     const authorizes = name !== 'aedes';
     if (!s.allowedDelivered) throw new Error(`${name}: an allowed message was not delivered (smoke test)\n${b.tail()}`);
     if (authorizes && s.deniedDelivered) throw new Error(`${name}: a publish outside the device's own topics was delivered; authorization is not in force`);
-    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [] });
+    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [] });
     log(`${LABEL[name]}: ${b.url} (pid ${b.pid}), ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${s.tls}; denied publish ${s.deniedDelivered ? 'delivered (no authorization)' : 'dropped'}`);
   }
 
@@ -189,6 +194,15 @@ async function main(): Promise<void> {
           log(`[${r + 1}/${o.repeats}] ${LABEL[name]} QoS ${qos}: ${fmt(s.perSecond)} msg/s, ${fmt(s.perCpuSecond)} per CPU-s, broker ${s.brokerCores.toFixed(2)} cores, lost ${(s.missingShare * 100).toFixed(1)}%, others ${s.foreignCores.toFixed(2)} cores`);
         }
       }
+      if (o.workloads.includes('connections')) {
+        // New devices each repeat (from the end of the list; the other workloads use the first ones).
+        const n = pki.devices.length;
+        const size = Math.min(o.burst, n);
+        const devices = Array.from({ length: size }, (_, i) => pki.devices[(((n - (r + 1) * size + i) % n) + n) % n]!);
+        const c = await connectBurst(b, pki, devices, o.concurrency);
+        res.connect.push(c);
+        log(`[${r + 1}/${o.repeats}] ${LABEL[name]} connections: ${fmt(c.perSecond)}/s, ${c.cpuMsPerConnection.toFixed(2)} broker CPU-ms each (${c.connected} new devices, ${c.failed} failed), others ${c.foreignCores.toFixed(2)} cores`);
+      }
       if (o.workloads.includes('latency')) {
         for (const qos of [0, 1] as const) {
           const l = await latency(b, pki, { qos, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64 });
@@ -201,11 +215,11 @@ async function main(): Promise<void> {
 
   for (const name of o.only) {
     const b = brokers.get(name)!;
-    if (o.workloads.includes('connections')) {
+    if (o.workloads.includes('memory')) {
       const h = await hold(b, pki, { devices: o.devices, concurrency: o.concurrency, policyChange: b.revokePolicy !== undefined, settleMs: 1000 });
       results.get(name)!.hold = h;
       const p = h.policy;
-      log(`${LABEL[name]}: ${h.devices} devices (${h.failed} failed) at ${fmt(h.connectionsPerSecond)}/s, ${h.cpuMsPerConnection.toFixed(2)} CPU-ms each; RSS ${(h.rssBeforeKiB / 1024).toFixed(0)} → ${(h.rssHalfKiB / 1024).toFixed(0)} → ${(h.rssFullKiB / 1024).toFixed(0)} MiB, ${h.kibPerDevice.toFixed(1)} KiB/device` +
+      log(`${LABEL[name]}: ${h.devices} devices connected (${h.failed} failed; filled at ${fmt(h.connectionsPerSecond)}/s); RSS ${(h.rssBeforeKiB / 1024).toFixed(0)} → ${(h.rssHalfKiB / 1024).toFixed(0)} → ${(h.rssFullKiB / 1024).toFixed(0)} MiB, ${h.kibPerDevice.toFixed(1)} KiB/device` +
         (p ? `; policy change enforced after ${p.enforcementMs === null ? 'NOT ENFORCED' : `${Math.round(p.enforcementMs)} ms`}${p.recheckMs !== null ? ` (recheck logged at +${p.recheckLogMs} ms, ${p.recheckMs} ms for ${p.sessionsRechecked} sessions, ${p.subscriptionsRemoved} subscriptions removed)` : ''}` : ''));
     }
     // Stop each broker once done, so the next ones have the machine to themselves.
@@ -219,13 +233,13 @@ async function main(): Promise<void> {
     machine,
     versions,
     parameters: `64-byte payloads; throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
-      `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.devices} devices, ${o.concurrency} handshakes in flight, each then subscribes to devices/NAME/cmd; ` +
-      'memory: RSS slope between N/2 and N connected devices; policy change: devices lose subscribe on their own topics (Gatehouse: config file rewritten, watched; Mosquitto: ACL file rewritten + SIGHUP)',
+      `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.burst} new devices per repeat, ${o.concurrency} handshakes in flight; ` +
+      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: config file rewritten, watched; Mosquitto: ACL file rewritten + SIGHUP)`,
     durationSeconds: (performance.now() - started) / 1000,
     setupSeconds: pki.seconds,
   };
   const list = o.only.map((n) => results.get(n)!);
-  const text = report(info, list, o.devices, o.rate);
+  const text = report(info, list, o.devices, o.rate, o.concurrency);
   process.stdout.write(`\n${text}\n`);
   if (o.json) await writeFile(o.json, JSON.stringify({ info, options: o, results: list }, null, 2));
   const full = o.only.length === ALL_BROKERS.length && o.workloads.length === ALL_WORKLOADS.length;

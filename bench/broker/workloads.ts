@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from './brokers.js';
 import { cpuSeconds, machineCpu, onLines, rssKiB, spawnTracked, stopChild } from './proc.js';
-import { wallClock, type HoldResult, type LatencyResult, type LoadgenEvent, type SmokeResult, type SubResult, type Task } from './protocol.js';
+import { wallClock, type HoldPhase, type HoldResult, type LatencyResult, type LoadgenEvent, type SmokeResult, type SubResult, type Task } from './protocol.js';
 import { COLLECTOR, type Pki } from './setup.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
@@ -184,6 +184,41 @@ export async function latency(broker: Broker, pki: Pki, o: LatencyOptions): Prom
   }, (o.warmupSeconds + o.seconds + 30) * 1000);
   try {
     return (await lg.result) as LatencyResult;
+  } finally {
+    await lg.stop();
+  }
+}
+
+export interface ConnectSample {
+  readonly connected: number;
+  readonly failed: number;
+  /** Connections per second, first attempt to last CONNACK. */
+  readonly perSecond: number;
+  /** Broker CPU milliseconds per connection (handshake, CONNECT, authentication, CONNACK). */
+  readonly cpuMsPerConnection: number;
+  readonly foreignCores: number;
+}
+
+/** Connects `devices` (fresh ones: nothing about them cached yet) with bounded concurrency, then disconnects them. */
+export async function connectBurst(broker: Broker, pki: Pki, devices: readonly string[], concurrency: number): Promise<ConnectSample> {
+  let start: { wall: number; broker: number; machine: number; ours: number } | undefined;
+  let end: typeof start;
+  const sample = (): NonNullable<typeof start> => ({ wall: performance.now(), broker: safeCpu(broker.pid), machine: machineCpu().busy, ours: safeCpu(lg.child.pid) });
+  const lg: Loadgen = new Loadgen({ kind: 'burst', url: broker.url, pkiFile: pki.pkiFile, devices, concurrency }, Math.max(60, devices.length / 5) * 1000, (name) => {
+    if (name === 'burst-start') start = sample();
+    if (name === 'burst-end') end = sample();
+  });
+  try {
+    const r = (await lg.result) as HoldPhase;
+    if (!start || !end) throw new Error('connection burst marks missing');
+    const wall = (end.wall - start.wall) / 1000;
+    const brokerCpu = end.broker - start.broker;
+    return {
+      connected: r.connected, failed: r.failed,
+      perSecond: r.connected / r.seconds,
+      cpuMsPerConnection: (brokerCpu * 1000) / r.connected,
+      foreignCores: Math.max(0, (end.machine - start.machine - brokerCpu - (end.ours - start.ours)) / wall),
+    };
   } finally {
     await lg.stop();
   }
