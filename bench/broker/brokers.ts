@@ -1,0 +1,172 @@
+/**
+ * The brokers under test, each in a child process of its own, on 127.0.0.1 and an
+ * ephemeral port:
+ *
+ * - `gatehouse`: `gatehouse start --config F --data-dir D --mqtt-port 0` (the real CLI,
+ *   as the end-to-end tests start it), the benchmark policy with 2 device groups;
+ * - `gatehouse-10k`: the same with 10,000 more device groups configured;
+ * - `aedes`: bare aedes 1.2.0 with the same TLS listener and no hooks (aedes-server.ts);
+ * - `mosquitto`: Mosquitto 2 from Debian with mutual TLS, use_identity_as_username and
+ *   an ACL pattern file.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, onLines, spawnTracked, stopChild, waitForLine } from './proc.js';
+import { gatehouseConfig, mosquittoAcl, mosquittoConfig, type Pki } from './setup.js';
+
+export type BrokerName = 'gatehouse' | 'gatehouse-10k' | 'aedes' | 'mosquitto';
+export const ALL_BROKERS: readonly BrokerName[] = ['gatehouse', 'gatehouse-10k', 'aedes', 'mosquitto'];
+
+/** Repository root (this file runs from dist/bench/broker/). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const AEDES_SERVER = fileURLToPath(new URL('./aedes-server.js', import.meta.url));
+
+export interface LogLine {
+  readonly at: number;
+  readonly text: string;
+}
+
+export class Broker {
+  /** Recent output lines (bounded), for diagnostics and the recheck log line. */
+  readonly lines: LogLine[] = [];
+  private readonly listeners = new Set<(line: string) => void>();
+
+  constructor(
+    readonly name: BrokerName,
+    readonly child: ChildProcess,
+    /** Applies the policy change: rewrites the config (and signals the broker if it does not watch it). */
+    readonly revokePolicy: (() => Promise<void>) | undefined,
+  ) {
+    const collect = (line: string): void => {
+      this.lines.push({ at: performance.timeOrigin + performance.now(), text: line });
+      if (this.lines.length > 2000) this.lines.splice(0, 1000);
+      for (const l of this.listeners) l(line);
+    };
+    onLines(child.stdout, collect);
+    onLines(child.stderr, collect);
+  }
+
+  url = '';
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  subscribe(listener: (line: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  stop(): Promise<void> {
+    return stopChild(this.child);
+  }
+
+  tail(n = 20): string {
+    return this.lines.slice(-n).map((l) => l.text).join('\n');
+  }
+}
+
+export interface StartOptions {
+  readonly pki: Pki;
+  readonly maxSessions: number;
+  /** Extra node options for the Node.js brokers (e.g. --cpu-prof). */
+  readonly nodeArgs: readonly string[];
+}
+
+export async function startBroker(name: BrokerName, opts: StartOptions): Promise<Broker> {
+  switch (name) {
+    case 'gatehouse':
+      return startGatehouse(name, opts, 0, opts.pki.dataDir);
+    case 'gatehouse-10k':
+      return startGatehouse(name, opts, 10_000, opts.pki.dataDir10k);
+    case 'aedes':
+      return startAedes(opts);
+    case 'mosquitto':
+      return startMosquitto(opts);
+  }
+}
+
+async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups: number, dataDir: string): Promise<Broker> {
+  const configFile = join(dataDir, '..', 'gatehouse.yaml');
+  await writeFile(configFile, gatehouseConfig({ extraGroups, revoked: false, maxSessions: opts.maxSessions }));
+  const revoked = gatehouseConfig({ extraGroups, revoked: true, maxSessions: opts.maxSessions });
+  const child = spawnTracked(process.execPath, [...opts.nodeArgs, CLI, 'start', '--config', configFile, '--data-dir', dataDir, '--mqtt-port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info' },
+  });
+  const broker = new Broker(name, child, () => writeFile(configFile, revoked));
+  const line = await waitForLine(child, (l) => broker.subscribe(l), (l) => l.startsWith('listening mqtts://'), 120_000, name)
+    .catch((e: Error) => {
+      throw new Error(`${e.message}\n${broker.tail()}`);
+    });
+  broker.url = line.slice('listening '.length).trim();
+  return broker;
+}
+
+async function startAedes(opts: StartOptions): Promise<Broker> {
+  const child = spawnTracked(process.execPath, [...opts.nodeArgs, AEDES_SERVER, opts.pki.serverKeyFile, opts.pki.serverCertFile, opts.pki.caFile], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const broker = new Broker('aedes', child, undefined);
+  const line = await waitForLine(child, (l) => broker.subscribe(l), (l) => l.startsWith('listening mqtts://'), 30_000, 'aedes')
+    .catch((e: Error) => {
+      throw new Error(`${e.message}\n${broker.tail()}`);
+    });
+  broker.url = line.slice('listening '.length).trim();
+  return broker;
+}
+
+async function startMosquitto(opts: StartOptions): Promise<Broker> {
+  const dir = join(opts.pki.dir, 'mosquitto');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const aclFile = join(dir, 'acl');
+  const confFile = join(dir, 'mosquitto.conf');
+  await writeFile(aclFile, mosquittoAcl(false));
+  let lastError: Error | undefined;
+  // The port is found free, then handed to Mosquitto: another process may take it in
+  // between, so try a few times.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    await writeFile(confFile, mosquittoConfig({ port, pki: opts.pki, aclFile }));
+    const child = spawnTracked('mosquitto', ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const broker = new Broker('mosquitto', child, async () => {
+      await writeFile(aclFile, mosquittoAcl(true));
+      // Mosquitto does not watch its files; SIGHUP re-reads the configuration and ACL file.
+      child.kill('SIGHUP');
+    });
+    try {
+      await waitForPort(child, port, 10_000);
+      broker.url = `mqtts://127.0.0.1:${port}`;
+      return broker;
+    } catch (e) {
+      lastError = new Error(`${(e as Error).message}\n${broker.tail()}`);
+      await stopChild(child, 2000);
+    }
+  }
+  throw lastError ?? new Error('mosquitto did not start');
+}
+
+async function waitForPort(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode})`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`mosquitto: port ${port} not open within ${timeoutMs} ms`);
+}

@@ -1,0 +1,264 @@
+/**
+ * Broker benchmark: `npm run bench:broker [-- OPTIONS]`.
+ *
+ * Runs Gatehouse (`gatehouse start`, with 2 and with 10,002 device groups), bare aedes
+ * 1.2.0 (same TLS listener, no hooks) and Mosquitto 2 (mutual TLS,
+ * use_identity_as_username, ACL patterns) on the same workloads, with the same EC P-256
+ * device certificates from Gatehouse's CA, and prints a table with ratios. See
+ * bench/README.md for what each figure means and docs/benchmarks.md for results.
+ *
+ * Options:
+ *   --devices N        devices connected at once for memory and the policy change
+ *                      (default 2000)
+ *   --seconds S        throughput measurement window (default 3)
+ *   --repeats R        repeats of throughput, latency and connection rate; medians
+ *                      are reported (default 3)
+ *   --only LIST        brokers, comma-separated: gatehouse,gatehouse-10k,aedes,mosquitto
+ *                      (`gatehouse` alone also selects nothing else)
+ *   --workloads LIST   throughput,latency,connections,memory (default all; memory
+ *                      includes the policy change)
+ *   --rate N           latency workload rate, msg/s (default 1000)
+ *   --publishers N     publishing connections in the throughput workload (default 4)
+ *   --concurrency N    connection attempts in flight (default 32)
+ *   --burst N          new devices per connection-rate measurement (default 250)
+ *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
+ *   --json FILE        also write every sample as JSON
+ *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
+ *
+ * Only 127.0.0.1 is used. Every child process and the temporary directory are removed
+ * on the way out, also after an error or Ctrl-C.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ALL_BROKERS, ROOT, startBroker, type Broker, type BrokerName } from './brokers.js';
+import { killAll } from './proc.js';
+import { summariseProfile } from './profile.js';
+import { LABEL, report, writeDocs, type BrokerResults } from './report.js';
+import { createPki } from './setup.js';
+import { connectBurst, hold, latency, smoke, throughput } from './workloads.js';
+
+type Workload = 'throughput' | 'latency' | 'connections' | 'memory';
+const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory'];
+
+interface Options {
+  devices: number;
+  seconds: number;
+  repeats: number;
+  only: BrokerName[];
+  workloads: Workload[];
+  rate: number;
+  publishers: number;
+  concurrency: number;
+  burst: number;
+  profile: string | undefined;
+  json: string | undefined;
+  docs: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = {
+    devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
+    publishers: 4, concurrency: 32, burst: 250, profile: undefined, json: undefined, docs: true,
+  };
+  const num = (name: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new Error(`${name} needs a number from ${min} to ${max}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[i + 1];
+    switch (a) {
+      case '--devices': o.devices = Math.round(num(a, v, 4, 20_000)); i++; break;
+      case '--seconds': o.seconds = num(a, v, 1, 120); i++; break;
+      case '--repeats': o.repeats = Math.round(num(a, v, 1, 20)); i++; break;
+      case '--rate': o.rate = Math.round(num(a, v, 10, 20_000)); i++; break;
+      case '--publishers': o.publishers = Math.round(num(a, v, 1, 64)); i++; break;
+      case '--concurrency': o.concurrency = Math.round(num(a, v, 1, 512)); i++; break;
+      case '--burst': o.burst = Math.round(num(a, v, 10, 20_000)); i++; break;
+      case '--only': {
+        const list = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = list.filter((b) => !ALL_BROKERS.includes(b as BrokerName));
+        if (list.length === 0 || bad.length) throw new Error(`--only takes a list of ${ALL_BROKERS.join(', ')}`);
+        o.only = ALL_BROKERS.filter((b) => list.includes(b));
+        i++;
+        break;
+      }
+      case '--workloads': {
+        const list = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = list.filter((w) => !ALL_WORKLOADS.includes(w as Workload));
+        if (list.length === 0 || bad.length) throw new Error(`--workloads takes a list of ${ALL_WORKLOADS.join(', ')}`);
+        o.workloads = ALL_WORKLOADS.filter((w) => list.includes(w));
+        i++;
+        break;
+      }
+      case '--profile': if (!v) throw new Error('--profile needs a directory'); o.profile = resolve(v); i++; break;
+      case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
+      case '--no-docs': o.docs = false; break;
+      case '--help': case '-h':
+        process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,aedes,mosquitto]\n' +
+          '       [--workloads throughput,latency,connections,memory] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--profile DIR] [--json FILE] [--no-docs]\n');
+        process.exit(0);
+      // falls through (unreachable)
+      default: throw new Error(`unknown option ${a} (see --help)`);
+    }
+  }
+  return o;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    // `mosquitto -h` prints its version and exits 3.
+    const out = (e as { stdout?: string }).stdout;
+    return typeof out === 'string' ? out.trim() : '?';
+  }
+}
+
+function describeMachine(): { machine: string; versions: string } {
+  const c = cpus();
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const machine = `${c.length} × ${c[0]?.model.trim() ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, load average at start ${load} (shared machine)`;
+  const mosq = /mosquitto version (\S+)/.exec(sh('mosquitto', ['-h']))?.[1] ?? '?';
+  const openssl = sh('openssl', ['version']).split(' ').slice(0, 2).join(' ');
+  const versions = `Node.js ${process.version} (${process.versions.openssl ? `OpenSSL ${process.versions.openssl}` : ''}), aedes 1.2.0, mqtt.js 5.16.0 (load generator), Mosquitto ${mosq} (Debian, ${openssl})`;
+  return { machine, versions };
+}
+
+const runningBrokers = new Map<BrokerName, Broker>();
+
+const rotate = <T>(xs: readonly T[], k: number): T[] => xs.map((_, i) => xs[(i + k) % xs.length]!);
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-broker-'));
+  const brokers = runningBrokers;
+  let cleaned = false;
+  const cleanup = (): void => {
+    if (cleaned) return;
+    cleaned = true;
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      log(`\n${sig}: stopping brokers and load generators`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+
+  const { machine, versions } = describeMachine();
+  log(`broker benchmark: ${o.only.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.devices} devices; ${o.repeats} × ${o.seconds} s windows`);
+  log(`machine: ${machine}`);
+
+  log('issuing and registering device certificates (gateway CA, EC P-256)…');
+  const pki = await createPki(dir, o.devices, log);
+  log(`  ${pki.devices.length} devices in ${pki.seconds.toFixed(1)} s`);
+
+  const nodeArgs = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
+  if (o.profile) mkdirSync(o.profile, { recursive: true });
+  const results = new Map<BrokerName, BrokerResults>();
+  for (const name of o.only) {
+    const t0 = performance.now();
+    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs });
+    brokers.set(name, b);
+    const s = await smoke(b, pki);
+    const authorizes = name !== 'aedes';
+    if (!s.allowedDelivered) throw new Error(`${name}: an allowed message was not delivered (smoke test)\n${b.tail()}`);
+    if (authorizes && s.deniedDelivered) throw new Error(`${name}: a publish outside the device's own topics was delivered; authorization is not in force`);
+    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [] });
+    log(`${LABEL[name]}: ${b.url} (pid ${b.pid}), ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${s.tls}; denied publish ${s.deniedDelivered ? 'delivered (no authorization)' : 'dropped'}`);
+  }
+
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  for (let r = 0; r < o.repeats; r++) {
+    // A different broker goes first in each repeat, so slow phases of the shared machine spread out.
+    for (const name of rotate(o.only, r)) {
+      const b = brokers.get(name)!;
+      const res = results.get(name)!;
+      if (o.workloads.includes('throughput')) {
+        for (const qos of [0, 1] as const) {
+          const s = await throughput(b, pki, { qos, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64 });
+          (qos === 0 ? res.qos0 : res.qos1).push(s);
+          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} QoS ${qos}: ${fmt(s.perSecond)} msg/s, ${fmt(s.perCpuSecond)} per CPU-s, broker ${s.brokerCores.toFixed(2)} cores, lost ${(s.missingShare * 100).toFixed(1)}%, others ${s.foreignCores.toFixed(2)} cores`);
+        }
+      }
+      if (o.workloads.includes('connections')) {
+        // New devices each repeat (from the end of the list; the other workloads use the first ones).
+        const n = pki.devices.length;
+        const size = Math.min(o.burst, n);
+        const devices = Array.from({ length: size }, (_, i) => pki.devices[(((n - (r + 1) * size + i) % n) + n) % n]!);
+        const c = await connectBurst(b, pki, devices, o.concurrency);
+        res.connect.push(c);
+        log(`[${r + 1}/${o.repeats}] ${LABEL[name]} connections: ${fmt(c.perSecond)}/s, ${c.cpuMsPerConnection.toFixed(2)} broker CPU-ms each (${c.connected} new devices, ${c.failed} failed), others ${c.foreignCores.toFixed(2)} cores`);
+      }
+      if (o.workloads.includes('latency')) {
+        for (const qos of [0, 1] as const) {
+          const l = await latency(b, pki, { qos, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64 });
+          (qos === 0 ? res.latency0 : res.latency1).push(l);
+          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+        }
+      }
+    }
+  }
+
+  for (const name of o.only) {
+    const b = brokers.get(name)!;
+    if (o.workloads.includes('memory')) {
+      const h = await hold(b, pki, { devices: o.devices, concurrency: o.concurrency, policyChange: b.revokePolicy !== undefined, settleMs: 1000 });
+      results.get(name)!.hold = h;
+      const p = h.policy;
+      log(`${LABEL[name]}: ${h.devices} devices connected (${h.failed} failed; filled at ${fmt(h.connectionsPerSecond)}/s); RSS ${(h.rssBeforeKiB / 1024).toFixed(0)} → ${(h.rssHalfKiB / 1024).toFixed(0)} → ${(h.rssFullKiB / 1024).toFixed(0)} MiB, ${h.kibPerDevice.toFixed(1)} KiB/device` +
+        (p ? `; policy change enforced after ${p.enforcementMs === null ? 'NOT ENFORCED' : `${Math.round(p.enforcementMs)} ms`}${p.recheckMs !== null ? ` (recheck logged at +${p.recheckLogMs} ms, ${p.recheckMs} ms for ${p.sessionsRechecked} sessions, ${p.subscriptionsRemoved} subscriptions removed)` : ''}` : ''));
+    }
+    // Stop each broker once done, so the next ones have the machine to themselves.
+    await b.stop();
+    brokers.delete(name);
+  }
+
+  const info = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    command: `npm run bench:broker${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine,
+    versions,
+    parameters: `64-byte payloads; throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
+      `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.burst} new devices per repeat, ${o.concurrency} handshakes in flight; ` +
+      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: config file rewritten, watched; Mosquitto: ACL file rewritten + SIGHUP)`,
+    durationSeconds: (performance.now() - started) / 1000,
+    setupSeconds: pki.seconds,
+  };
+  const list = o.only.map((n) => results.get(n)!);
+  const text = report(info, list, o.devices, o.rate, o.concurrency);
+  process.stdout.write(`\n${text}\n`);
+  if (o.json) await writeFile(o.json, JSON.stringify({ info, options: o, results: list }, null, 2));
+  const full = o.only.length === ALL_BROKERS.length && o.workloads.length === ALL_WORKLOADS.length;
+  if (o.docs && full) {
+    await writeDocs(join(ROOT, 'docs/benchmarks.md'), text);
+    log('\nwrote docs/benchmarks.md');
+  } else if (o.docs) log('\n(partial run: docs/benchmarks.md not updated)');
+  if (o.profile) {
+    for (const f of readdirSync(o.profile).filter((n) => n.endsWith('.cpuprofile'))) {
+      log(`\nprofile ${join(o.profile, f)}`);
+      log(summariseProfile(join(o.profile, f)));
+    }
+  }
+  cleanup();
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  log(`\nbroker benchmark failed: ${(e as Error).stack ?? String(e)}`);
+  for (const b of runningBrokers.values()) log(`\n${LABEL[b.name]} (${b.running ? 'running' : `exited ${b.child.exitCode ?? b.child.signalCode}`}), last output:\n${b.tail(15)}`);
+  killAll();
+  process.exit(1);
+});
