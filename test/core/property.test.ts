@@ -133,6 +133,7 @@ function naiveDecide(model: Model, p: Principal, op: string, resource: string): 
     const other = Object.values(PREFIX).some(hasName);
     return { allowed: false, reason: other ? 'RESOURCE_TYPE_MISMATCH' : 'MALFORMED_RESOURCE' };
   }
+  if (!naiveNameOk(resource.slice(prefix.length))) return { allowed: false, reason: 'MALFORMED_RESOURCE' };
   const thing = [...p.thingName];
   const groups = p.thingName === '' ? [] : model.groups.filter((g) => g.rule.some((term) => term.every((c) => naiveGlobMatch(clauseGlob(c), thing))));
   const input = [...resource];
@@ -159,7 +160,7 @@ function naiveDecide(model: Model, p: Principal, op: string, resource: string): 
       }
     }
   }
-  if (allowMatched) return naiveNameOk(resource.slice(prefix.length)) ? { allowed: true, reason: 'ALLOWED_BY_STATEMENT' } : { allowed: false, reason: 'MALFORMED_RESOURCE' };
+  if (allowMatched) return { allowed: true, reason: 'ALLOWED_BY_STATEMENT' };
   return { allowed: false, reason: groups.length === 0 ? 'NO_GROUP_SELECTS_THING' : 'NO_MATCHING_STATEMENT' };
 }
 

@@ -556,7 +556,7 @@ export class PrincipalView {
       if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
       prefixOk = true;
     }
-    if (exact !== undefined && exact.deny !== null) return exact.deny.decision();
+    if (exact !== undefined && exact.deny !== null) return checked(resource, plen, exact.deny.decision());
     const c0 = resource.charCodeAt(plen);
     const cz = resource.charCodeAt(len - 1);
     const meta = t.bits;
@@ -565,14 +565,14 @@ export class PrincipalView {
       if (!mayMatch(meta, FILTER_INTS + i * META, resource, len, c0, cz)) continue;
       const g = denies[i]!;
       if (g.re !== null && g.impliesPrefix) {
-        if (g.re.test(resource)) return g.decision();
+        if (g.re.test(resource)) return checked(resource, plen, g.decision());
         continue;
       }
       if (!prefixOk) {
         if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
         prefixOk = true;
       }
-      if (globHit(g, resource, len, plen)) return g.decision();
+      if (globHit(g, resource, len, plen)) return checked(resource, plen, g.decision());
     }
     if (exact !== undefined && exact.allow !== null) return exact.allowDecision(plen);
     const allows = t.allowGlobs;
@@ -601,7 +601,7 @@ export class PrincipalView {
       } else if (globHit(g, resource, len, plen)) return g.decision();
     }
     if (!prefixOk && !hasPrefix(resource, t.prefix)) return rejectResource(resource);
-    return this.noMatch;
+    return checked(resource, plen, this.noMatch);
   }
 
   /** Every statement that matches, using the same matcher as decide(). */
@@ -631,6 +631,15 @@ export class PrincipalView {
       return all;
     });
   }
+}
+
+/**
+ * `decision` unless the resource's name has characters no resource may hold: then
+ * MALFORMED_RESOURCE, whichever statement matched or failed to. (Allow paths check the
+ * characters themselves, only where a grant could match a name the check refuses.)
+ */
+function checked(resource: string, plen: number, decision: Decision): Decision {
+  return validNameChars(resource, plen) ? decision : CONSTANT.MALFORMED_RESOURCE;
 }
 
 function rejectResource(resource: string): Decision {
