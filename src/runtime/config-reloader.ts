@@ -2,8 +2,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { compileDeviceGroups, formatFromName, parseConfig, type GatehouseConfig } from '../core/index.js';
+import { compileDeviceGroups, formatFromName, type GatehouseConfig, type ValidationResult } from '../core/index.js';
 import type { Logger } from '../observability/logger.js';
+import { parseConfigOffThread } from './parse-worker.js';
 import type { PolicyStore } from './policy-store.js';
 
 /** How long to wait for an editor to finish writing before reading the file. */
@@ -63,7 +64,14 @@ export class ConfigReloader {
     }
     const hash = createHash('sha256').update(text).digest('hex');
     if (hash === this.lastHash) return false;
-    const result = parseConfig(text, formatFromName(this.path));
+    let result: ValidationResult;
+    try {
+      result = await parseConfigOffThread(text, formatFromName(this.path));
+    } catch (e) {
+      this.logger.error({ event: 'config-rejected', path: this.path, trigger, err: (e as Error).message },
+        'cannot parse the configuration file; the configuration in force stays');
+      return false;
+    }
     if (!result.ok) {
       for (const e of result.errors) this.logger.error({ event: 'config-error', ...e }, e.message);
       this.logger.error({ event: 'config-rejected', path: this.path, trigger, errors: result.errors.length },

@@ -73,6 +73,20 @@ describe('parseConfigDocument', () => {
     assert.ok(errs[0]!.fix);
   });
 
+  it('finds JSON duplicates however the key is escaped, at any depth, and ignores braces and colons inside strings', () => {
+    const errs = syntaxErrors('{"a": 1, "\\u0061": 2}', 'json');
+    assert.deepEqual(errs.map((e) => [e.code, e.line, e.column]), [['CONFIG_DUPLICATE_KEY', 1, 10]]);
+    const deep = syntaxErrors('{"x": [{"k": "{", "v": ":"}, {"k": 1, "k": 2}],\n "y": {"z": {"q": 1, "q": 1}}}', 'json');
+    assert.deepEqual(deep.map((e) => [e.code, e.line, e.column]), [['CONFIG_DUPLICATE_KEY', 1, 39], ['CONFIG_DUPLICATE_KEY', 2, 22]]);
+    // The same key in sibling or nested objects is not a duplicate.
+    assert.deepEqual(value('{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}', 'json'), { a: { a: { a: 1 } }, b: [{ a: 1 }, { a: 2 }] });
+  });
+
+  it('finds every YAML duplicate, in block and flow mappings', () => {
+    const errs = syntaxErrors('a: 1\nb: {x: 1, x: 2}\na: 3\n');
+    assert.deepEqual(errs.map((e) => [e.code, e.line, e.column]), [['CONFIG_DUPLICATE_KEY', 2, 11], ['CONFIG_DUPLICATE_KEY', 3, 1]]);
+  });
+
   it('reports syntax errors with line, column and a one-line message', () => {
     const errs = syntaxErrors('certificates:\n  serverCertificateValiditySeconds: [1\n');
     assert.equal(errs[0]!.code, 'CONFIG_SYNTAX');
