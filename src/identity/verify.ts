@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
-import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
+import { allowsClientAuth, CaParseCache, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { Registry, TrustedCa } from './registry.js';
 
@@ -55,7 +55,7 @@ export type ChainResult =
 /** Longest chain accepted: leaf + up to 4 intermediates below the trusted CA. */
 const MAX_DEPTH = 5;
 const CA_CACHE_LIMIT = 1000;
-const PARSE_CACHE_LIMIT = 4096;
+const PARSE_CACHE_LIMIT = 1024;
 const EDGE_CACHE_LIMIT = 16_384;
 
 interface CaCert {
@@ -77,6 +77,7 @@ export class CertificateVerifier {
   private readonly cas = new Map<string, CaCert>();
   private readonly parsed = new Map<string, Extract<ParseResult, { ok: true }>>();
   private readonly edges = new Set<string>();
+  private readonly caParses = new CaParseCache();
 
   constructor(private readonly registry: Registry) {}
 
@@ -120,7 +121,7 @@ export class CertificateVerifier {
     const key = createHash('sha256').update(pem).digest('base64');
     const hit = this.parsed.get(key);
     if (hit) return hit;
-    const result = parseCertificatePem(pem);
+    const result = parseCertificatePem(pem, this.caParses);
     if (result.ok) {
       if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
       this.parsed.set(key, result);
