@@ -168,7 +168,7 @@ export function targets(results: readonly BrokerResults[]): TargetCheck[] {
     const inForce = p.enforcementMs === null ? null : Math.max(p.enforcementMs, p.recheckLogMs ?? 0);
     out.push({
       target: `policy change in force within 1 s with ${g.hold!.devices.toLocaleString('en-US')} live sessions (${LABEL[g.name]})`,
-      measured: inForce === null ? 'not enforced within 20 s' : `${Math.round(inForce)} ms (last revoked delivery ${Math.round(p.enforcementMs!)} ms, recheck logged ${p.recheckLogMs ?? '?'} ms, longest stall ${p.stallMs === null ? '?' : Math.round(p.stallMs)} ms)`,
+      measured: inForce === null ? 'not enforced within 20 s' : `${Math.round(inForce)} ms (last revoked delivery ${Math.round(p.enforcementMs!)} ms, recheck logged ${p.recheckLogMs == null ? '?' : Math.round(p.recheckLogMs)} ms, longest stall ${p.stallMs === null ? '?' : Math.round(p.stallMs)} ms)`,
       met: inForce !== null && inForce <= 1000,
     });
   }

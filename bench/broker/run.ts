@@ -220,7 +220,7 @@ async function main(): Promise<void> {
       results.get(name)!.hold = h;
       const p = h.policy;
       log(`${LABEL[name]}: ${h.devices} devices connected (${h.failed} failed; filled at ${fmt(h.connectionsPerSecond)}/s); RSS ${(h.rssBeforeKiB / 1024).toFixed(0)} → ${(h.rssHalfKiB / 1024).toFixed(0)} → ${(h.rssFullKiB / 1024).toFixed(0)} MiB, ${h.kibPerDevice.toFixed(1)} KiB/device` +
-        (p ? `; policy change enforced after ${p.enforcementMs === null ? 'NOT ENFORCED' : `${Math.round(p.enforcementMs)} ms`}${p.recheckMs !== null ? ` (recheck logged at +${p.recheckLogMs} ms, ${p.recheckMs} ms for ${p.sessionsRechecked} sessions, ${p.subscriptionsRemoved} subscriptions removed)` : ''}` : ''));
+        (p ? `; policy change enforced after ${p.enforcementMs === null ? 'NOT ENFORCED' : `${Math.round(p.enforcementMs)} ms`}${p.recheckMs !== null ? ` (recheck logged at +${p.recheckLogMs == null ? '?' : Math.round(p.recheckLogMs)} ms, ${Math.round(p.recheckMs)} ms for ${p.sessionsRechecked} sessions, ${p.subscriptionsRemoved} subscriptions removed)` : ''}` : ''));
     }
     // Stop each broker once done, so the next ones have the machine to themselves.
     await b.stop();

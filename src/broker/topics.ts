@@ -7,6 +7,8 @@ export const RESERVED_PREFIXES = ['$SYS', '$gatehouse'] as const;
 export const DROP_TOPIC = '$gatehouse/dropped';
 
 export function isReserved(topicOrFilter: string): boolean {
+  // Every reserved prefix starts with `$`; most topics do not (checked on every message).
+  if (topicOrFilter.charCodeAt(0) !== 0x24) return false;
   for (const p of RESERVED_PREFIXES) {
     if (topicOrFilter === p || topicOrFilter.startsWith(p + '/')) return true;
   }
