@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayProcess, collectMessages, connectDevice, sleep, tempDir, waitForClose, type Device } from '../helpers/gateway.js';
+
+/**
+ * The mosquitto client test needs mosquitto-clients (Debian), which `.ci/run` installs.
+ * On a developer machine without it the test is skipped with a note; under CI it runs
+ * (and fails if the clients are missing), so CI never passes by skipping it.
+ */
+const hasMosquittoClients = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' }).error === undefined;
+const skipMosquitto = !hasMosquittoClients && !process.env['CI'] ? 'mosquitto_pub/mosquitto_sub not installed (apt-get install mosquitto-clients)' : false;
 
 const CONFIG = (extraReaderFilters = '"mqtt:topicfilter:alerts/#"') => `
 deviceGroups:
@@ -174,7 +182,7 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     await second.endAsync();
   });
 
-  test('mosquitto_pub and mosquitto_sub: allowed messages flow, denied ones do not', async () => {
+  test('mosquitto_pub and mosquitto_sub: allowed messages flow, denied ones do not', { skip: skipMosquitto }, async () => {
     const sensor = await device('sensor-h1');
     const reader = await device('reader-h1');
     const u = new URL(gw.mqttUrl);
