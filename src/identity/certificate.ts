@@ -50,7 +50,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * (OpenSSL writes explanatory text there); other block types, an unterminated block,
  * bad base64 or bad DER make the whole input malformed.
  */
-export function parseCertificatePem(text: unknown, cas?: CaParseCache): ParseResult {
+export function parseCertificatePem(text: unknown, known?: KnownCertificates): ParseResult {
   if (typeof text !== 'string') return fail('certificate must be PEM text');
   if (text.length > MAX_PEM_LENGTH) return fail(`certificate text is larger than ${MAX_PEM_LENGTH} bytes`);
   const begins = text.split('-----BEGIN ').length - 1;
@@ -61,7 +61,7 @@ export function parseCertificatePem(text: unknown, cas?: CaParseCache): ParseRes
     if (out.length === MAX_CHAIN_LENGTH) return fail(`more than ${MAX_CHAIN_LENGTH} certificates`);
     const b64 = body.replace(/\s+/g, '');
     if (b64.length === 0 || b64.length % 4 !== 0 || !BASE64.test(b64)) return fail(`certificate ${out.length + 1} is not valid base64`);
-    const parsed = parseCertificateDer(Buffer.from(b64, 'base64'), cas);
+    const parsed = parseCertificateDer(Buffer.from(b64, 'base64'), known);
     if (!parsed.ok) return fail(`certificate ${out.length + 1}: ${parsed.message}`);
     out.push(parsed.certificate);
   }
@@ -71,37 +71,18 @@ export function parseCertificatePem(text: unknown, cas?: CaParseCache): ParseRes
   return { ok: true, certificates: [first, ...rest] };
 }
 
+/** Certificates already parsed, by id; a hit is reused instead of parsing the same bytes again. */
+export type KnownCertificates = (id: string) => ParsedCertificate | undefined;
+
 /**
- * Parsed CA certificates by id. Every device of a fleet presents the same issuer after
- * its own certificate; parsing it again would cost as much as parsing the leaf (public-key
- * decoding under OpenSSL 3). Leaves are not kept: each device has its own.
+ * Parses exactly one DER certificate (no trailing bytes). With `known`, a certificate
+ * parsed before (every device of a fleet presents the same issuer after its own
+ * certificate) is not parsed again: same id means the same DER bytes.
  */
-export class CaParseCache {
-  private readonly byId = new Map<string, ParsedCertificate>();
-
-  constructor(private readonly limit = 256) {}
-
-  get(id: string): ParsedCertificate | undefined {
-    return this.byId.get(id);
-  }
-
-  add(c: ParsedCertificate): void {
-    if (!c.isCa) return;
-    if (this.byId.size >= this.limit) this.byId.delete(this.byId.keys().next().value as string);
-    this.byId.set(c.id, c);
-  }
-}
-
-/** Parses exactly one DER certificate (no trailing bytes). */
-export function parseCertificateDer(der: Buffer, cas?: CaParseCache): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
-  if (cas !== undefined) {
-    // Same id means the same DER bytes, which were once parsed whole with nothing after.
-    const hit = cas.get(certificateId(der));
-    if (hit !== undefined) return { ok: true, certificate: hit };
-  }
-  const parsed = parseDer(der);
-  if (parsed.ok) cas?.add(parsed.certificate);
-  return parsed;
+export function parseCertificateDer(der: Buffer, known?: KnownCertificates): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
+  if (known === undefined) return parseDer(der);
+  const hit = known(certificateId(der));
+  return hit !== undefined ? { ok: true, certificate: hit } : parseDer(der);
 }
 
 function parseDer(der: Buffer): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {

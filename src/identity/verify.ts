@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
-import { allowsClientAuth, CaParseCache, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
+import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { Registry, TrustedCa } from './registry.js';
 
@@ -77,7 +77,6 @@ export class CertificateVerifier {
   private readonly cas = new Map<string, CaCert>();
   private readonly parsed = new Map<string, Extract<ParseResult, { ok: true }>>();
   private readonly edges = new Set<string>();
-  private readonly caParses = new CaParseCache();
 
   constructor(private readonly registry: Registry) {}
 
@@ -121,7 +120,8 @@ export class CertificateVerifier {
     const key = createHash('sha256').update(pem).digest('base64');
     const hit = this.parsed.get(key);
     if (hit) return hit;
-    const result = parseCertificatePem(pem, this.caParses);
+    // CA certificates seen before (anchors, presented intermediates) are not parsed again.
+    const result = parseCertificatePem(pem, (id) => this.cas.get(id)?.cert);
     if (result.ok) {
       if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
       this.parsed.set(key, result);
