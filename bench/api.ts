@@ -139,13 +139,13 @@ function drive(url: URL, requests: readonly { buf: Buffer; expect: string }[], t
   });
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
+/** CPU seconds a process has used in user and kernel mode, from /proc (Linux); undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } | undefined {
   const file = `/proc/${pid}/stat`;
   if (pid === undefined || !existsSync(file)) return undefined;
   const fields = readFileSync(file, 'utf8').replace(/^.*\) /, '').split(' ');
   // After the command: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 async function main(): Promise<void> {
@@ -178,6 +178,7 @@ async function main(): Promise<void> {
     totals.stopping = true;
     await Promise.all(running);
 
+    const perCall = (seconds: number | undefined): number | undefined => (seconds === undefined ? undefined : Math.round((seconds * 1e6) / Math.max(1, totals.calls)));
     const lat = totals.latencies.subarray(0, totals.recorded).sort();
     const pct = (p: number): number => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0) * 1000);
     const result = {
@@ -191,7 +192,9 @@ async function main(): Promise<void> {
       p99us: pct(0.99),
       p999us: pct(0.999),
       /** CPU time the gateway process used per call (user + system), when /proc is available. */
-      gatewayCpuUsPerCall: cpu0 !== undefined && cpu1 !== undefined ? Math.round(((cpu1 - cpu0) * 1e6) / Math.max(1, totals.calls)) : undefined,
+      gatewayCpuUsPerCall: perCall(cpu0 && cpu1 && cpu1.user + cpu1.system - cpu0.user - cpu0.system),
+      /** Of which in the kernel (socket reads and writes, loopback TCP). */
+      gatewayKernelUsPerCall: perCall(cpu0 && cpu1 && cpu1.system - cpu0.system),
       loadGeneratorCpuUsPerCall: Math.round((own.user + own.system) / Math.max(1, totals.calls)),
       node: process.version,
       cpus: cpus().length,
@@ -202,7 +205,7 @@ async function main(): Promise<void> {
       console.log(`authorize over keep-alive HTTP: ${result.callsPerSecond} calls/s (${result.calls} calls in ${result.seconds} s, ${CONNECTIONS} connections, ${result.errors} errors)`);
       console.log(`latency: p50 ${result.p50us} µs, p99 ${result.p99us} µs, p99.9 ${result.p999us} µs`);
       if (result.gatewayCpuUsPerCall !== undefined) {
-        console.log(`CPU per call: gateway ${result.gatewayCpuUsPerCall} µs (at most ~${Math.round(1e6 / result.gatewayCpuUsPerCall)} calls/s on one free core), load generator ${result.loadGeneratorCpuUsPerCall} µs`);
+        console.log(`CPU per call: gateway ${result.gatewayCpuUsPerCall} µs, ${result.gatewayKernelUsPerCall} µs of it in the kernel (at most ~${Math.round(1e6 / result.gatewayCpuUsPerCall)} calls/s on one free core), load generator ${result.loadGeneratorCpuUsPerCall} µs`);
       }
       console.log(`node ${result.node}, ${result.cpus} CPUs, load ${result.loadavg.join(' ')}; the gateway and this load generator share the machine`);
     }

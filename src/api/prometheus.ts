@@ -7,7 +7,7 @@
  * broker's hooks and the API's handlers both count there) and read at scrape time;
  * Metrics keeps totals since start that its periodic log summary does not reset.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeniedOperation, Metrics, ReferenceMetric } from '../observability/metrics.js';
 import type { LimiterStats } from './limiter.js';
 
@@ -32,12 +32,66 @@ const DENIED_OPERATIONS: readonly DeniedOperation[] = ['mqtt:connect', 'mqtt:pub
 
 /** Decision latency buckets, in seconds: decisions take microseconds. */
 const DECISION_BUCKETS = [0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025];
+type DecisionOperation = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe' | 'other';
+
+interface Series {
+  /** Observations per bucket (not cumulative); the last one is +Inf. */
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * The decision latency histogram, observed on every API decision. prom-client's
+ * Histogram hashes the label set on each observation (~1 µs, as much as the decision
+ * itself); this one keeps one series per operation in typed arrays and hands
+ * prom-client's registry the same exposition (cumulative `_bucket{le}`, `_sum`,
+ * `_count`) through the registry's metric interface (`get()`).
+ */
+class DecisionHistogram {
+  readonly name = 'gatehouse_decision_duration_seconds';
+  readonly help = 'Time for an API authorization decision (session or thing lookup and policy decision)';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #series = new Map<DecisionOperation, Series>();
+
+  observe(operation: DecisionOperation, seconds: number): void {
+    let s = this.#series.get(operation);
+    if (s === undefined) {
+      s = { counts: new Float64Array(DECISION_BUCKETS.length + 1), sum: 0, count: 0 };
+      this.#series.set(operation, s);
+    }
+    let i = 0;
+    while (i < DECISION_BUCKETS.length && seconds > DECISION_BUCKETS[i]!) i++;
+    s.counts[i]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] } {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    // In order of first observation, as prom-client prints its series.
+    for (const [operation, s] of this.#series) {
+      let cumulative = 0;
+      for (let i = 0; i <= DECISION_BUCKETS.length; i++) {
+        cumulative += s.counts[i]!;
+        values.push({ labels: { le: i < DECISION_BUCKETS.length ? DECISION_BUCKETS[i]! : '+Inf', operation }, value: cumulative, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { operation }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { operation }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.#series.clear();
+  }
+}
 
 export class Prometheus {
   readonly registry = new Registry();
   /** Time to look up the session or thing and decide, per operation (API decisions). */
-  private readonly decision: Histogram<'operation'>;
-  private readonly decisionByOp = new Map<string, Histogram.Internal<'operation'>>();
+  private readonly decision = new DecisionHistogram();
   private readonly responses = new Map<string, number>();
 
   constructor(sources: PrometheusSources) {
@@ -86,19 +140,13 @@ export class Prometheus {
         }
       },
     });
-    this.decision = new Histogram({ name: 'gatehouse_decision_duration_seconds', help: 'Time for an API authorization decision (session or thing lookup and policy decision)', registers, labelNames: ['operation'], buckets: DECISION_BUCKETS });
+    this.registry.registerMetric(this.decision as unknown as Parameters<Registry['registerMetric']>[0]);
     collectDefaultMetrics({ register: this.registry });
   }
 
   /** Records one API decision's duration; unknown operations are recorded as `other`. */
   observeDecision(operation: string, seconds: number): void {
-    const op = operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe' ? operation : 'other';
-    let h = this.decisionByOp.get(op);
-    if (h === undefined) {
-      h = this.decision.labels({ operation: op });
-      this.decisionByOp.set(op, h);
-    }
-    h.observe(seconds);
+    this.decision.observe(operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe' ? operation : 'other', seconds);
   }
 
   /** Counts one response (route pattern, not the URL: no tokens in labels). */

@@ -30,7 +30,8 @@ import type { PolicyStore } from '../runtime/policy-store.js';
 import { CertificateStreams, type CertificateSource } from './certificate-streams.js';
 import { HttpError, type ApiContext } from './context.js';
 import { ApiError, errorBody } from './errors.js';
-import { registerAuthorize } from './handlers/authorize.js';
+import { FastLane } from './fast-lane.js';
+import { authorizeRoute, registerAuthorize } from './handlers/authorize.js';
 import { registerCertificateUpdates } from './handlers/certificate-updates.js';
 import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.js';
 import { registerIdentity } from './handlers/identity.js';
@@ -75,10 +76,12 @@ export class ApiServer {
   private readonly app: FastifyInstance;
   private readonly limiter: WorkLimiter;
   private readonly streams: CertificateStreams;
+  private readonly lane: FastLane;
   private closed = false;
 
-  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
+  private constructor(app: FastifyInstance, lane: FastLane, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
     this.app = app;
+    this.lane = lane;
     this.url = url;
     this.prometheus = prometheus;
     this.limiter = limiter;
@@ -107,7 +110,15 @@ export class ApiServer {
       streams,
       clock: opts.clock ?? (() => new Date()),
     };
-    const app = buildApp(ctx, new BearerCheck(opts.token), opts.bodyLimitBytes);
+    const bearer = new BearerCheck(opts.token);
+    const app = buildApp(ctx, bearer, opts.bodyLimitBytes);
+    // The hot call is answered before node:http and fastify see it (fast-lane.ts).
+    const lane = new FastLane(app.server, {
+      route: authorizeRoute(ctx),
+      authorized: (header) => bearer.accepts(header),
+      bodyLimitBytes: opts.bodyLimitBytes,
+      onAnswer: (route, status) => prometheus.countResponse(route, status),
+    });
     let url: string;
     try {
       url = await listen(app, opts.listen);
@@ -117,7 +128,7 @@ export class ApiServer {
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, url, prometheus, limiter, streams);
+    return new ApiServer(app, lane, url, prometheus, limiter, streams);
   }
 
   /** Applies `performance.*` after a configuration reload. */
@@ -130,6 +141,7 @@ export class ApiServer {
     if (this.closed) return;
     this.closed = true;
     this.streams.close();
+    this.lane.close();
     await this.app.close();
   }
 }

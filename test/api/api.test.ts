@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ROUTES } from '../../src/api/routes.js';
 import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
@@ -165,6 +166,35 @@ describe('local API, end to end', () => {
       ];
       for (const [operation, resource, allowed, reason] of cases) {
         assert.deepEqual(await authorize(api, t, operation, resource), { status: 200, isAuthorized: allowed, reason, code: undefined }, `${operation} ${resource}`);
+      }
+    });
+
+    test('every answer is the same whether the fast lane or fastify serves it (Content-Length vs chunked body)', async () => {
+      const apiToken = await gw.apiToken();
+      const { host, port } = api.target() as { host: string; port: number };
+      const call = async (body: string, chunked: boolean): Promise<string> => {
+        const framing = chunked ? `Transfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n` : `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+        const socket = connect({ host, port });
+        let data = '';
+        socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+        socket.write(`POST /v1/authorize-client-device-action HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiToken}\r\nContent-Type: application/json\r\nConnection: close\r\n${framing}`);
+        await new Promise((r) => socket.once('close', r));
+        return data.replace(/\r\nDate: [^\r]*/, '');
+      };
+      const bodies = [
+        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/temp' },
+        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/secret' },
+        { clientDeviceAuthToken: t, operation: 'mqtt:delete', resource: 'mqtt:topic:x' },
+        { clientDeviceAuthToken: 'no-such-token', operation: 'mqtt:publish', resource: 'mqtt:topic:x' },
+        { clientDeviceAuthToken: t, operation: 'mqtt:publish' },
+        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: '' },
+        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:x', extra: 1 },
+      ].map((b) => JSON.stringify(b));
+      bodies.push(`{"__proto__":{"x":1},"clientDeviceAuthToken":"${t}","operation":"mqtt:publish","resource":"mqtt:topic:x"}`, '{"clientDeviceAuthToken":', '[]');
+      for (const body of bodies) {
+        const lane = await call(body, false);
+        assert.match(lane, /^HTTP\/1\.1 \d{3} /);
+        assert.equal(lane, await call(body, true), body);
       }
     });
 

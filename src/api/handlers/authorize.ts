@@ -6,10 +6,14 @@
  * was created) is decided against the policy snapshot in force, so a reload applies to
  * the very next call. There is no magic token (cda-spec §12.10), and an unknown
  * operation or malformed resource is a plain `false` with its reason, not an error.
+ *
+ * Most calls never reach fastify: the fast lane (../fast-lane.ts) answers them with
+ * `authorizeRoute`, and hands anything it does not answer with 200 to the route here.
  */
 import type { FastifyInstance } from 'fastify';
 import type { DecisionReason } from '../../core/index.js';
 import { HttpError, type ApiContext } from '../context.js';
+import type { FastLaneRoute } from '../fast-lane.js';
 import { ROUTES, routeOptions } from '../routes.js';
 import type { AuthorizeRequestBody } from '../schemas.js';
 
@@ -19,25 +23,63 @@ const BODIES: Readonly<Record<DecisionReason, string>> = Object.freeze(Object.fr
     .map((r) => [r, JSON.stringify({ isAuthorized: r === 'ALLOWED_BY_STATEMENT', reason: r })]),
 ) as Record<DecisionReason, string>);
 
+/**
+ * Decides a request whose body is valid: the answer's JSON text, or undefined (with
+ * nothing counted) when the token names no live session.
+ */
+function decide(ctx: ApiContext, body: AuthorizeRequestBody): string | undefined {
+  const { clientDeviceAuthToken, operation, resource } = body;
+  const started = performance.now();
+  const session = ctx.sessions.get(clientDeviceAuthToken);
+  if (session === undefined) return undefined;
+  const decision = ctx.policy.current.decide({ thingName: session.thingName, clientId: session.clientId, attributes: session.attributes }, operation, resource);
+  ctx.prometheus.observeDecision(operation, (performance.now() - started) / 1000);
+  if (operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe') ctx.metrics.authorization(operation, decision.allowed);
+  else ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
+  if (!decision.allowed && ctx.logger.isLevelEnabled('debug')) {
+    ctx.logger.debug({ event: 'api-denied', sessionId: session.id, thingName: session.thingName, operation, resource, reason: decision.reason }, 'API authorization denied');
+  }
+  return BODIES[decision.reason];
+}
+
+const FIELDS = ['clientDeviceAuthToken', 'operation', 'resource'] as const;
+
+/**
+ * Whether a parsed JSON body passes the route's schema (schemas.ts AuthorizeRequest:
+ * exactly these three fields, each a non-empty string). The fast lane answers only
+ * such bodies; fastify validates (and explains) every other.
+ */
+export function isAuthorizeBody(body: unknown): body is AuthorizeRequestBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  let n = 0;
+  for (const key in body) {
+    if (!Object.hasOwn(body, key)) return false;
+    n++;
+    if (!(FIELDS as readonly string[]).includes(key)) return false;
+    const value = (body as Record<string, unknown>)[key];
+    if (typeof value !== 'string' || value.length === 0) return false;
+  }
+  return n === FIELDS.length && Object.getPrototypeOf(body) === Object.prototype;
+}
+
+/** The fast lane's view of this route: valid bodies with a live session only. */
+export function authorizeRoute(ctx: ApiContext): FastLaneRoute {
+  return {
+    path: ROUTES.authorize.url,
+    answer: (body) => (isAuthorizeBody(body) ? decide(ctx, body) : undefined),
+  };
+}
+
 export function registerAuthorize(app: FastifyInstance, ctx: ApiContext): void {
   app.route({
     ...routeOptions(ROUTES.authorize),
     handler: (request, reply) => {
-      const { clientDeviceAuthToken, operation, resource } = request.body as AuthorizeRequestBody;
-      const started = performance.now();
-      const session = ctx.sessions.get(clientDeviceAuthToken);
-      if (session === undefined) {
+      const answer = decide(ctx, request.body as AuthorizeRequestBody);
+      if (answer === undefined) {
         ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
         throw new HttpError('InvalidClientDeviceAuthTokenError', 'unknown, closed or expired client device auth token');
       }
-      const decision = ctx.policy.current.decide({ thingName: session.thingName, clientId: session.clientId, attributes: session.attributes }, operation, resource);
-      ctx.prometheus.observeDecision(operation, (performance.now() - started) / 1000);
-      if (operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe') ctx.metrics.authorization(operation, decision.allowed);
-      else ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
-      if (!decision.allowed && ctx.logger.isLevelEnabled('debug')) {
-        ctx.logger.debug({ event: 'api-denied', sessionId: session.id, thingName: session.thingName, operation, resource, reason: decision.reason }, 'API authorization denied');
-      }
-      reply.type('application/json; charset=utf-8').send(BODIES[decision.reason]);
+      reply.type('application/json; charset=utf-8').send(answer);
     },
   });
 }

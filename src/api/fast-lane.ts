@@ -1,0 +1,338 @@
+/**
+ * The fast lane: answers the API's hot call, `POST /v1/authorize-client-device-action`,
+ * straight from the TCP (or Unix) socket, and hands everything else to the full
+ * server (node:http + fastify) on the same connection.
+ *
+ * Why: node:http builds an IncomingMessage and a ServerResponse per request, and
+ * fastify adds its request, reply, hooks and validation on top. On this project's
+ * 2-core reference machine that costs ~130 µs of CPU per authorization call (the
+ * decision itself is under 1 µs); bare node:http alone is ~70 µs. Reading the request
+ * off the socket ourselves costs ~30 µs. See docs/benchmarks.md (bench:api).
+ *
+ * What the lane answers, and nothing else: an HTTP/1.1 request whose request line is
+ * exactly `POST <path> HTTP/1.1`, whose header block is small, strictly formed
+ * (token header names, no control characters, CRLF line ends) and has a Host, exactly
+ * one Content-Length within the body limit, a JSON content type, the right bearer
+ * token and no Transfer-Encoding, Expect or Upgrade; whose body is JSON the route
+ * accepts as-is; and whose route answers 200. For anything else — another route, a
+ * wrong token, a malformed or invalid body, an unknown session, anything unusual in
+ * the framing — the lane stops at the start of that request, puts the unread bytes
+ * back on the socket and gives the connection to node:http, which answers it (and
+ * every later request on that connection) exactly as if the lane did not exist. So
+ * errors, their codes and their bodies come from one place, and the lane can only
+ * ever answer what the full server would have answered with 200.
+ *
+ * Connection handling follows node:http: keep-alive by default, `Connection: close`
+ * honoured, pipelined requests answered in order (one write per batch), idle
+ * connections closed after the server's keepAliveTimeout.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+
+export interface FastLaneRoute {
+  /** The path the lane answers (method POST). */
+  readonly path: string;
+  /**
+   * The 200 answer's JSON text for a parsed body, or undefined to let the full server
+   * answer (invalid body, unknown session…). Must have no side effect when it returns
+   * undefined: the full server runs the request again.
+   */
+  answer(body: unknown): string | undefined;
+}
+
+export interface FastLaneOptions {
+  readonly route: FastLaneRoute;
+  /** The bearer check of the full server (`Authorization` header value). */
+  readonly authorized: (authorization: string) => boolean;
+  readonly bodyLimitBytes: number;
+  /** Called for every answer the lane sends (route path, status 200). */
+  readonly onAnswer: (route: string, status: number) => void;
+}
+
+/** Larger header blocks go to node:http (its limit is 16 KiB; it answers 431). */
+const MAX_HEAD_BYTES = 8192;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+/** RFC 9110 token characters, for header names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, obs-text, space and tab; no other control characters. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const DIGITS = /^[0-9]{1,15}$/;
+/** How often idle connections are looked for. */
+const SWEEP_MS = 1000;
+
+type Connection = (this: HttpServer, socket: Socket) => void;
+
+interface Head {
+  /** Content-Length. */
+  readonly length: number;
+  /** The client sent `Connection: close`. */
+  readonly close: boolean;
+}
+
+/**
+ * An accepted request head with its Content-Length value cut out: the text before and
+ * after the digits. A client repeats its head but for that value.
+ */
+interface Template {
+  readonly before: string;
+  readonly after: string;
+  readonly close: boolean;
+}
+interface Lane {
+  readonly socket: Socket;
+  pending: Buffer | undefined;
+  /** performance.now() when the client last sent something. */
+  lastRead: number;
+  /**
+   * The last request head the lane accepted on this connection. A client repeats the
+   * same head but for the Content-Length value: a head equal to it around that value
+   * needs no second look. The bearer token cannot change while the server runs, so an
+   * accepted head stays acceptable.
+   */
+  accepted: Template | undefined;
+  readonly onData: (chunk: Buffer) => void;
+  readonly onEnd: () => void;
+  readonly onClose: () => void;
+  readonly onError: () => void;
+}
+
+export class FastLane {
+  readonly #server: HttpServer;
+  readonly #options: FastLaneOptions;
+  readonly #requestLine: string;
+  /** node:http's own connection listener, to which connections are handed. */
+  readonly #http: Connection;
+  readonly #lanes = new Set<Lane>();
+  #closed = false;
+  /**
+   * Closes connections idle for longer than the server's keepAliveTimeout. One timer
+   * for all of them: a per-socket timeout is re-armed on every read and write, which
+   * costs more than the rest of the call.
+   */
+  #sweeper: NodeJS.Timeout | undefined;
+  #dateSecond = -1;
+  #date = '';
+
+  /**
+   * Puts the lane in front of `server`'s connections. Must be called before the server
+   * accepts its first connection.
+   */
+  constructor(server: HttpServer, options: FastLaneOptions) {
+    const listeners = server.listeners('connection') as Connection[];
+    if (listeners.length !== 1) throw new Error(`expected node:http's single connection listener, found ${listeners.length}`);
+    this.#server = server;
+    this.#options = options;
+    this.#requestLine = `POST ${options.route.path} HTTP/1.1`;
+    this.#http = listeners[0]!;
+    server.removeListener('connection', this.#http);
+    server.on('connection', (socket: Socket) => this.#accept(socket));
+  }
+
+  /** Connections the lane holds now (not yet handed to node:http). */
+  get size(): number {
+    return this.#lanes.size;
+  }
+
+  /** Closes every connection the lane holds; later connections go to node:http. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const lane of this.#lanes) lane.socket.destroy();
+    this.#lanes.clear();
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closed) {
+      this.#http.call(this.#server, socket);
+      return;
+    }
+    const lane: Lane = {
+      socket,
+      pending: undefined,
+      lastRead: performance.now(),
+      accepted: undefined,
+      onData: (chunk) => this.#read(lane, chunk),
+      // The client will send nothing more; what it sent in part is abandoned.
+      onEnd: () => socket.end(),
+      onClose: () => this.#lanes.delete(lane),
+      onError: () => socket.destroy(),
+    };
+    this.#lanes.add(lane);
+    socket.on('data', lane.onData);
+    socket.on('end', lane.onEnd);
+    socket.on('close', lane.onClose);
+    socket.on('error', lane.onError);
+    this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+  }
+
+  #sweep(): void {
+    const idle = this.#server.keepAliveTimeout || 5000;
+    const now = performance.now();
+    for (const lane of this.#lanes) {
+      if (now - lane.lastRead > idle) {
+        this.#lanes.delete(lane);
+        lane.socket.destroy();
+      }
+    }
+    if (this.#lanes.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  #read(lane: Lane, chunk: Buffer): void {
+    let buf = lane.pending === undefined ? chunk : Buffer.concat([lane.pending, chunk]);
+    lane.pending = undefined;
+    lane.lastRead = performance.now();
+    const socket = lane.socket;
+    let out = '';
+    let close = false;
+    while (buf.length > 0) {
+      const headEnd = buf.indexOf(HEAD_END);
+      if (headEnd < 0) {
+        if (buf.length > MAX_HEAD_BYTES) break;
+        lane.pending = buf;
+        buf = Buffer.alloc(0);
+        break;
+      }
+      if (headEnd > MAX_HEAD_BYTES) break;
+      const text = buf.toString('latin1', 0, headEnd);
+      let head = lane.accepted === undefined ? undefined : matches(lane.accepted, text);
+      if (head === undefined) {
+        const template = this.#head(text);
+        if (template === undefined) break;
+        lane.accepted = template;
+        head = matches(template, text)!;
+      }
+      if (head.length > this.#options.bodyLimitBytes) break;
+      const end = headEnd + 4 + head.length;
+      if (buf.length < end) {
+        lane.pending = buf;
+        buf = Buffer.alloc(0);
+        break;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(buf.toString('utf8', headEnd + 4, end));
+      } catch {
+        break;
+      }
+      const answer = this.#options.route.answer(body);
+      if (answer === undefined) break;
+      out += this.#response(answer, head.close);
+      this.#options.onAnswer(this.#options.route.path, 200);
+      buf = buf.subarray(end);
+      if (head.close) {
+        close = true;
+        buf = Buffer.alloc(0);
+        break;
+      }
+    }
+    if (out.length > 0) socket.write(out);
+    if (close) {
+      this.#release(lane);
+      socket.end();
+    } else if (buf.length > 0) {
+      this.#handOff(lane, buf);
+    }
+  }
+
+  /**
+   * Reads a request head the lane may answer: its template (see Template). Undefined
+   * for anything else.
+   */
+  #head(text: string): Template | undefined {
+    const lines = text.split('\r\n');
+    if (lines[0] !== this.#requestLine) return undefined;
+    let lengthAt = -1;
+    let lengthEnd = -1;
+    let authorization: string | undefined;
+    let type: string | undefined;
+    let host = false;
+    let close = false;
+    let offset = lines[0].length + 2;
+    for (let i = 1; i < lines.length; offset += lines[i]!.length + 2, i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) return undefined;
+      const name = line.slice(0, colon);
+      const raw = line.slice(colon + 1);
+      const value = raw.trim();
+      if (!TOKEN.test(name) || !FIELD_VALUE.test(value) || value.includes('\r') || value.includes('\n')) return undefined;
+      switch (name.toLowerCase()) {
+        case 'content-length':
+          if (lengthAt >= 0 || !DIGITS.test(value)) return undefined;
+          lengthAt = offset + colon + 1 + raw.indexOf(value);
+          lengthEnd = lengthAt + value.length;
+          break;
+        case 'authorization':
+          if (authorization !== undefined) return undefined;
+          authorization = value;
+          break;
+        case 'content-type':
+          if (type !== undefined) return undefined;
+          type = value;
+          break;
+        case 'host':
+          if (host) return undefined;
+          host = true;
+          break;
+        case 'connection': {
+          const options = value.toLowerCase().split(',').map((s) => s.trim());
+          if (options.includes('upgrade')) return undefined;
+          if (options.includes('close')) close = true;
+          break;
+        }
+        case 'transfer-encoding':
+        case 'expect':
+        case 'upgrade':
+          return undefined;
+        default:
+          break;
+      }
+    }
+    if (!host || lengthAt < 0 || type === undefined || !JSON_TYPE.test(type)) return undefined;
+    if (authorization === undefined || !this.#options.authorized(authorization)) return undefined;
+    return { before: text.slice(0, lengthAt), after: text.slice(lengthEnd), close };
+  }
+
+  #response(body: string, close: boolean): string {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.#dateSecond) {
+      this.#dateSecond = second;
+      this.#date = new Date(second * 1000).toUTCString();
+    }
+    const connection = close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor((this.#server.keepAliveTimeout || 5000) / 1000)}\r\n`;
+    return `HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nDate: ${this.#date}\r\n${connection}\r\n${body}`;
+  }
+
+  /** Stops reading the connection here: node:http reads on from `rest` (the start of a request). */
+  #handOff(lane: Lane, rest: Buffer): void {
+    const socket = lane.socket;
+    this.#release(lane);
+    socket.pause();
+    socket.unshift(rest);
+    this.#http.call(this.#server, socket);
+    socket.resume();
+  }
+
+  #release(lane: Lane): void {
+    const socket = lane.socket;
+    socket.removeListener('data', lane.onData);
+    socket.removeListener('end', lane.onEnd);
+    socket.removeListener('close', lane.onClose);
+    socket.removeListener('error', lane.onError);
+    this.#lanes.delete(lane);
+  }
+}
+
+/** The head `text` read with an accepted template, or undefined when it differs. */
+function matches(t: Template, text: string): Head | undefined {
+  const digits = text.length - t.before.length - t.after.length;
+  if (digits < 1 || digits > 15 || !text.startsWith(t.before) || !text.endsWith(t.after)) return undefined;
+  const value = text.slice(t.before.length, t.before.length + digits);
+  if (!DIGITS.test(value)) return undefined;
+  return { length: Number(value), close: t.close };
+}
