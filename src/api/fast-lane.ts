@@ -45,8 +45,8 @@ export interface FastLaneOptions {
   /** The bearer check of the full server (`Authorization` header value). */
   readonly authorized: (authorization: string) => boolean;
   readonly bodyLimitBytes: number;
-  /** Called for every answer the lane sends (route path, status 200). */
-  readonly onAnswer: (route: string, status: number) => void;
+  /** Called for every answer the lane sends (each is a 200 of the route). */
+  readonly onAnswer: () => void;
 }
 
 /** Larger header blocks go to node:http (its limit is 16 KiB; it answers 431). */
@@ -64,6 +64,8 @@ const SWEEP_MS = 1000;
 type Connection = (this: HttpServer, socket: Socket) => void;
 
 interface Head {
+  /** Where the body starts in the buffer. */
+  readonly bodyAt: number;
   /** Content-Length. */
   readonly length: number;
   /** The client sent `Connection: close`. */
@@ -71,14 +73,17 @@ interface Head {
 }
 
 /**
- * An accepted request head with its Content-Length value cut out: the text before and
- * after the digits. A client repeats its head but for that value.
+ * An accepted request head with its Content-Length value cut out: the bytes before
+ * and after the digits (the latter up to and including the blank line). A client
+ * repeats its head but for that value, so the next one is recognised by comparing
+ * bytes, without decoding or parsing it.
  */
 interface Template {
-  readonly before: string;
-  readonly after: string;
+  readonly before: Buffer;
+  readonly after: Buffer;
   readonly close: boolean;
 }
+
 interface Lane {
   readonly socket: Socket;
   pending: Buffer | undefined;
@@ -112,7 +117,8 @@ export class FastLane {
    */
   #sweeper: NodeJS.Timeout | undefined;
   #dateSecond = -1;
-  #date = '';
+  /** Keep-alive answers by body, with this second's Date header. */
+  readonly #responses = new Map<string, string>();
 
   /**
    * Puts the lane in front of `server`'s connections. Must be called before the server
@@ -189,24 +195,24 @@ export class FastLane {
     let out = '';
     let close = false;
     while (buf.length > 0) {
-      const headEnd = buf.indexOf(HEAD_END);
-      if (headEnd < 0) {
-        if (buf.length > MAX_HEAD_BYTES) break;
-        lane.pending = buf;
-        buf = Buffer.alloc(0);
-        break;
-      }
-      if (headEnd > MAX_HEAD_BYTES) break;
-      const text = buf.toString('latin1', 0, headEnd);
-      let head = lane.accepted === undefined ? undefined : matches(lane.accepted, text);
+      let head = lane.accepted === undefined ? undefined : matches(lane.accepted, buf);
       if (head === undefined) {
-        const template = this.#head(text);
+        const headEnd = buf.indexOf(HEAD_END);
+        if (headEnd < 0) {
+          if (buf.length > MAX_HEAD_BYTES) break;
+          lane.pending = buf;
+          buf = Buffer.alloc(0);
+          break;
+        }
+        if (headEnd > MAX_HEAD_BYTES) break;
+        const template = this.#head(buf.toString('latin1', 0, headEnd));
         if (template === undefined) break;
         lane.accepted = template;
-        head = matches(template, text)!;
+        head = matches(template, buf);
+        if (head === undefined) break;
       }
       if (head.length > this.#options.bodyLimitBytes) break;
-      const end = headEnd + 4 + head.length;
+      const end = head.bodyAt + head.length;
       if (buf.length < end) {
         lane.pending = buf;
         buf = Buffer.alloc(0);
@@ -214,14 +220,14 @@ export class FastLane {
       }
       let body: unknown;
       try {
-        body = JSON.parse(buf.toString('utf8', headEnd + 4, end));
+        body = JSON.parse(buf.toString('utf8', head.bodyAt, end));
       } catch {
         break;
       }
       const answer = this.#options.route.answer(body);
       if (answer === undefined) break;
       out += this.#response(answer, head.close);
-      this.#options.onAnswer(this.#options.route.path, 200);
+      this.#options.onAnswer();
       buf = buf.subarray(end);
       if (head.close) {
         close = true;
@@ -294,18 +300,24 @@ export class FastLane {
     }
     if (!host || lengthAt < 0 || type === undefined || !JSON_TYPE.test(type)) return undefined;
     if (authorization === undefined || !this.#options.authorized(authorization)) return undefined;
-    return { before: text.slice(0, lengthAt), after: text.slice(lengthEnd), close };
+    return { before: Buffer.from(text.slice(0, lengthAt), 'latin1'), after: Buffer.from(`${text.slice(lengthEnd)}\r\n\r\n`, 'latin1'), close };
   }
 
   #response(body: string, close: boolean): string {
-    const now = Date.now();
-    const second = Math.floor(now / 1000);
+    const second = Math.floor(Date.now() / 1000);
     if (second !== this.#dateSecond) {
       this.#dateSecond = second;
-      this.#date = new Date(second * 1000).toUTCString();
+      this.#responses.clear();
     }
-    const connection = close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor((this.#server.keepAliveTimeout || 5000) / 1000)}\r\n`;
-    return `HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nDate: ${this.#date}\r\n${connection}\r\n${body}`;
+    let response = close ? undefined : this.#responses.get(body);
+    if (response === undefined) {
+      const date = new Date(second * 1000).toUTCString();
+      const connection = close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor((this.#server.keepAliveTimeout || 5000) / 1000)}\r\n`;
+      response = `HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nDate: ${date}\r\n${connection}\r\n${body}`;
+      // The route's answers are a handful of fixed texts (one per decision reason).
+      if (!close && this.#responses.size < 64) this.#responses.set(body, response);
+    }
+    return response;
   }
 
   /** Stops reading the connection here: node:http reads on from `rest` (the start of a request). */
@@ -328,11 +340,21 @@ export class FastLane {
   }
 }
 
-/** The head `text` read with an accepted template, or undefined when it differs. */
-function matches(t: Template, text: string): Head | undefined {
-  const digits = text.length - t.before.length - t.after.length;
-  if (digits < 1 || digits > 15 || !text.startsWith(t.before) || !text.endsWith(t.after)) return undefined;
-  const value = text.slice(t.before.length, t.before.length + digits);
-  if (!DIGITS.test(value)) return undefined;
-  return { length: Number(value), close: t.close };
+/**
+ * The request head at the start of `buf` read with an accepted template: undefined
+ * when it differs (or is not all there yet).
+ */
+function matches(t: Template, buf: Buffer): Head | undefined {
+  const n = t.before.length;
+  if (buf.length < n + 1 + t.after.length || buf.compare(t.before, 0, n, 0, n) !== 0) return undefined;
+  let at = n;
+  let length = 0;
+  for (; at < buf.length && at - n < 15; at++) {
+    const c = buf[at]!;
+    if (c < 0x30 || c > 0x39) break;
+    length = length * 10 + (c - 0x30);
+  }
+  const bodyAt = at + t.after.length;
+  if (at === n || bodyAt > buf.length || buf.compare(t.after, 0, t.after.length, at, bodyAt) !== 0) return undefined;
+  return { bodyAt, length, close: t.close };
 }

@@ -92,7 +92,7 @@ export class Prometheus {
   readonly registry = new Registry();
   /** Time to look up the session or thing and decide, per operation (API decisions). */
   private readonly decision = new DecisionHistogram();
-  private readonly responses = new Map<string, number>();
+  private readonly responses = new Map<string, { n: number }>();
 
   constructor(sources: PrometheusSources) {
     const registers = [this.registry];
@@ -134,7 +134,7 @@ export class Prometheus {
       name: 'gatehouse_api_responses_total', help: 'Local API responses by route and status code', registers, labelNames: ['route', 'status'],
       collect() {
         this.reset();
-        for (const [key, n] of responses) {
+        for (const [key, { n }] of responses) {
           const sep = key.lastIndexOf(' ');
           this.inc({ route: key.slice(0, sep), status: key.slice(sep + 1) }, n);
         }
@@ -151,8 +151,18 @@ export class Prometheus {
 
   /** Counts one response (route pattern, not the URL: no tokens in labels). */
   countResponse(route: string, status: number): void {
+    this.responseCell(route, status).n++;
+  }
+
+  /** The counter cell of one route and status, for callers that count on a hot path. */
+  responseCell(route: string, status: number): { n: number } {
     const key = `${route} ${status}`;
-    this.responses.set(key, (this.responses.get(key) ?? 0) + 1);
+    let cell = this.responses.get(key);
+    if (cell === undefined) {
+      cell = { n: 0 };
+      this.responses.set(key, cell);
+    }
+    return cell;
   }
 
   get contentType(): string {
