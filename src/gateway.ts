@@ -257,8 +257,8 @@ const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);
  */
 function countingAuthenticator(inner: DeviceAuthenticator, metrics: Metrics): DeviceAuthenticator {
   return {
-    async authenticate(clientId, chain) {
-      const r = await inner.authenticate(clientId, chain);
+    async authenticate(clientId, chain, presented) {
+      const r = await inner.authenticate(clientId, chain, presented);
       if (r.ok) {
         metrics.inc('VerifyClientDeviceIdentity.Success');
         metrics.inc('GetClientDeviceAuthToken.Success');

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
@@ -13,7 +14,8 @@ export type AuthOutcome =
  * into a verified identity with a session, and release that session.
  */
 export interface DeviceAuthenticator {
-  authenticate(clientId: string, certificateChainPem: string): Promise<AuthOutcome>;
+  /** `presented`: the same chain as the TLS handshake decoded it (leaf first). */
+  authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthOutcome>;
   release(sessionId: string): void;
 }
 

@@ -7,6 +7,7 @@
  * The handle is the session's non-secret `id`; the token stays inside the session
  * manager, for the local API's external brokers.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { SessionFailureReason } from './errors.js';
 import type { SessionManager } from './sessions.js';
 
@@ -22,14 +23,15 @@ export type AuthenticationOutcome =
   | { readonly ok: false; readonly reason: SessionFailureReason; readonly message: string };
 
 export interface SessionAuthenticator {
-  authenticate(clientId: string, certificateChainPem: string): Promise<AuthenticationOutcome>;
+  /** `presented`: the chain as the TLS handshake decoded it, when there was one. */
+  authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthenticationOutcome>;
   release(sessionId: string): void;
 }
 
 export function sessionAuthenticator(manager: SessionManager, clock: () => Date = () => new Date()): SessionAuthenticator {
   return {
-    async authenticate(clientId, certificateChainPem) {
-      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, now: clock() });
+    async authenticate(clientId, certificateChainPem, presented) {
+      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock() });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       const s = r.session;
       return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes }, sessionId: s.id };

@@ -94,6 +94,15 @@ function parseDer(der: Buffer): { ok: true; certificate: ParsedCertificate } | {
   }
   // OpenSSL ignores bytes after the certificate; we do not.
   if (x.raw.length !== der.length) return { ok: false, message: 'unexpected bytes after the certificate' };
+  return describeCertificate(x);
+}
+
+/**
+ * The facts of a certificate OpenSSL has already decoded: from `new X509Certificate`
+ * above, or from a TLS handshake (`getPeerX509Certificate()`), which saves decoding the
+ * same DER again (about 0.3 ms under OpenSSL 3, for the public key).
+ */
+export function describeCertificate(x: X509Certificate): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
   const notBefore = new Date(x.validFrom);
   const notAfter = new Date(x.validTo);
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return { ok: false, message: 'unreadable validity dates' };

@@ -20,7 +20,7 @@
  * memory after it has been handed out, and never appears in a Session, a log line or
  * an error message.
  */
-import { hash, randomBytes } from 'node:crypto';
+import { hash, randomBytes, type X509Certificate } from 'node:crypto';
 import type { InvalidationReason, SessionFailureReason, VerifyFailureReason } from './errors.js';
 import { shown, thingNameProblem } from './names.js';
 import type { Change, Registry, RegistryWatch } from './registry.js';
@@ -49,6 +49,8 @@ export interface CreateSessionRequest {
   readonly clientId: string;
   /** Client certificate PEM, optionally followed by intermediates. */
   readonly certificatePem: string;
+  /** The same certificates as decoded by a TLS handshake, if there was one (saves decoding them again). */
+  readonly presented?: readonly X509Certificate[];
   readonly now: Date;
 }
 
@@ -133,7 +135,7 @@ export class SessionManager {
 
   async createSession(request: CreateSessionRequest): Promise<CreateSessionResult> {
     if (this.stopped) throw new Error('the session manager has been stopped');
-    const { clientId, certificatePem, now } = request;
+    const { clientId, certificatePem, presented, now } = request;
     const nameProblem = thingNameProblem(clientId);
     if (nameProblem !== undefined) return { ok: false, reason: 'THING_NAME_INVALID', message: `client ID ${shown(clientId)} is not a valid thing name: ${nameProblem}` };
 
@@ -143,7 +145,7 @@ export class SessionManager {
     // processed for it, so check again instead of storing a stale verdict.
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const seq = await this.registry.latestChangeSeq();
-      const verdict = await this.check(clientId, certificatePem, now);
+      const verdict = await this.check(clientId, certificatePem, now, presented);
       if (!verdict.ok) return verdict;
       const since = await this.registry.changesSince(seq, FEED_PAGE);
       const touched = !since.complete || since.changes.length === FEED_PAGE || since.changes.some((c) => touches(c, clientId, verdict.certificateId, verdict.trustedCaId));
@@ -242,8 +244,9 @@ export class SessionManager {
     clientId: string,
     pem: string,
     now: Date,
+    presented?: readonly X509Certificate[],
   ): Promise<{ ok: true; certificateId: string; trustedCaId: string; notAfter: Date; attributes: Readonly<Record<string, string>> } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
-    const v = await this.verifier.verify(pem, now);
+    const v = await this.verifier.verify(pem, now, presented);
     if (!v.ok) return v;
     const thing = await this.registry.getThing(clientId);
     if (thing === undefined) return { ok: false, reason: 'THING_NOT_FOUND', message: `no thing named ${shown(clientId)} (the client ID must be the thing name)`, certificateId: v.certificateId };

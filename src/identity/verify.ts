@@ -18,9 +18,9 @@
  * There is no hidden clock: `now` is an argument. Parsing problems never throw; only a
  * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
-import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
+import { allowsClientAuth, certificateId, describeCertificate, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { Registry, TrustedCa } from './registry.js';
 
@@ -80,8 +80,12 @@ export class CertificateVerifier {
 
   constructor(private readonly registry: Registry) {}
 
-  async verify(pem: string, now: Date): Promise<VerifyResult> {
-    const chain = await this.verifyChain(pem, now);
+  /**
+   * `decoded`: the same certificates as `pem`, already decoded by the TLS handshake
+   * (the broker passes them); any of them is used instead of decoding its bytes again.
+   */
+  async verify(pem: string, now: Date, decoded?: readonly X509Certificate[]): Promise<VerifyResult> {
+    const chain = await this.verifyChain(pem, now, decoded);
     if (!chain.ok) return chain;
     const id = chain.leaf.id;
     const record = await this.registry.getCertificate(id);
@@ -93,8 +97,8 @@ export class CertificateVerifier {
   }
 
   /** Steps 1–4 only (no registry status): what `things register` checks before registering. */
-  async verifyChain(pem: string, now: Date): Promise<ChainResult> {
-    const parsed = this.parse(pem);
+  async verifyChain(pem: string, now: Date, decoded?: readonly X509Certificate[]): Promise<ChainResult> {
+    const parsed = this.parse(pem, decoded);
     if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
     const [leaf, ...presented] = parsed.certificates;
     const id = leaf.id;
@@ -115,13 +119,21 @@ export class CertificateVerifier {
     return failure('CERT_UNTRUSTED', `certificate ${id} (issuer ${leaf.issuer}) does not chain to a trusted device CA${found.detail ? `: ${found.detail}` : ''}`, id);
   }
 
-  private parse(pem: string): ParseResult {
+  private parse(pem: string, handshake: readonly X509Certificate[] | undefined): ParseResult {
     if (typeof pem !== 'string' || pem.length > 64 * 1024) return parseCertificatePem(pem);
     const key = createHash('sha256').update(pem).digest('base64');
     const hit = this.parsed.get(key);
     if (hit) return hit;
-    // CA certificates seen before (anchors, presented intermediates) are not parsed again.
-    const result = parseCertificatePem(pem, (id) => this.cas.get(id)?.cert);
+    // CA certificates seen before (anchors, presented intermediates) are not parsed
+    // again, nor are certificates the TLS handshake has decoded (same id: same bytes).
+    const decoded = handshake === undefined || handshake.length === 0 ? undefined : new Map(handshake.map((x) => [certificateId(x.raw), x]));
+    const result = parseCertificatePem(pem, (id) => {
+      const ca = this.cas.get(id)?.cert;
+      if (ca !== undefined || decoded === undefined) return ca;
+      const x = decoded.get(id);
+      const described = x === undefined ? undefined : describeCertificate(x);
+      return described?.ok ? described.certificate : undefined;
+    });
     if (result.ok) {
       if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
       this.parsed.set(key, result);
