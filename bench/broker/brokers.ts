@@ -79,6 +79,8 @@ export interface StartOptions {
   readonly maxSessions: number;
   /** Extra node options for the Node.js brokers (e.g. --cpu-prof). */
   readonly nodeArgs: readonly string[];
+  /** Format of Gatehouse's configuration files. */
+  readonly configFormat: 'yaml' | 'json';
 }
 
 export async function startBroker(name: BrokerName, opts: StartOptions): Promise<Broker> {
@@ -95,9 +97,10 @@ export async function startBroker(name: BrokerName, opts: StartOptions): Promise
 }
 
 async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups: number, dataDir: string): Promise<Broker> {
-  const configFile = join(dataDir, '..', 'gatehouse.yaml');
-  await writeFile(configFile, gatehouseConfig({ extraGroups, revoked: false, maxSessions: opts.maxSessions }));
-  const revoked = gatehouseConfig({ extraGroups, revoked: true, maxSessions: opts.maxSessions });
+  const format = opts.configFormat;
+  const configFile = join(dataDir, '..', `gatehouse.${format}`);
+  await writeFile(configFile, gatehouseConfig({ extraGroups, revoked: false, maxSessions: opts.maxSessions, format }));
+  const revoked = gatehouseConfig({ extraGroups, revoked: true, maxSessions: opts.maxSessions, format });
   const child = spawnTracked(process.execPath, [...opts.nodeArgs, CLI, 'start', '--config', configFile, '--data-dir', dataDir, '--mqtt-port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info' },

@@ -300,7 +300,12 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
     let policy: PolicySample | undefined;
     if (r.probes) {
       const lastSent = Math.max(...r.probes.map((p) => p.lastSentAt ?? 0));
-      const recheck = findRecheck(broker, writtenAt);
+      // The line comes after thousands of `unsubscribed` lines: give the pipe time.
+      let recheck = findRecheck(broker, writtenAt);
+      for (let waited = 0; recheck === undefined && waited < 10_000; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        recheck = findRecheck(broker, writtenAt);
+      }
       policy = {
         enforcementMs: r.enforced ? Math.max(0, lastSent - writtenAt) : null,
         enforced: r.enforced === true,
