@@ -238,6 +238,8 @@ export class FastLane {
     if (out.length > 0) socket.write(out);
     if (close) {
       this.#release(lane);
+      // A reset while the last answer is flushed must not become an uncaught error.
+      socket.on('error', () => socket.destroy());
       socket.end();
     } else if (buf.length > 0) {
       this.#handOff(lane, buf);
