@@ -86,7 +86,14 @@ interface Template {
 
 interface Lane {
   readonly socket: Socket;
-  pending: Buffer | undefined;
+  /**
+   * Bytes of an incomplete request, kept as received and joined once `needed` bytes are
+   * there (0: a head is incomplete, join on every read; heads are at most 8 KiB), so a
+   * body sent in many small pieces is copied once, not once per piece.
+   */
+  pending: Buffer[];
+  pendingBytes: number;
+  needed: number;
   /** performance.now() when the client last sent something. */
   lastRead: number;
   /**
@@ -155,7 +162,9 @@ export class FastLane {
     }
     const lane: Lane = {
       socket,
-      pending: undefined,
+      pending: [],
+      pendingBytes: 0,
+      needed: 0,
       lastRead: performance.now(),
       accepted: undefined,
       onData: (chunk) => this.#read(lane, chunk),
@@ -188,9 +197,17 @@ export class FastLane {
   }
 
   #read(lane: Lane, chunk: Buffer): void {
-    let buf = lane.pending === undefined ? chunk : Buffer.concat([lane.pending, chunk]);
-    lane.pending = undefined;
     lane.lastRead = performance.now();
+    let buf = chunk;
+    if (lane.pending.length > 0) {
+      lane.pending.push(chunk);
+      lane.pendingBytes += chunk.length;
+      if (lane.pendingBytes < lane.needed) return;
+      buf = Buffer.concat(lane.pending, lane.pendingBytes);
+      lane.pending = [];
+      lane.pendingBytes = 0;
+      lane.needed = 0;
+    }
     const socket = lane.socket;
     let out = '';
     let close = false;
@@ -200,7 +217,7 @@ export class FastLane {
         const headEnd = buf.indexOf(HEAD_END);
         if (headEnd < 0) {
           if (buf.length > MAX_HEAD_BYTES) break;
-          lane.pending = buf;
+          keep(lane, buf, 0);
           buf = Buffer.alloc(0);
           break;
         }
@@ -214,7 +231,7 @@ export class FastLane {
       if (head.length > this.#options.bodyLimitBytes) break;
       const end = head.bodyAt + head.length;
       if (buf.length < end) {
-        lane.pending = buf;
+        keep(lane, buf, end);
         buf = Buffer.alloc(0);
         break;
       }
@@ -359,4 +376,11 @@ function matches(t: Template, buf: Buffer): Head | undefined {
   const bodyAt = at + t.after.length;
   if (at === n || bodyAt > buf.length || buf.compare(t.after, 0, t.after.length, at, bodyAt) !== 0) return undefined;
   return { bodyAt, length, close: t.close };
+}
+
+/** Keeps the start of an incomplete request until `needed` bytes (0: any more) have come. */
+function keep(lane: Lane, buf: Buffer, needed: number): void {
+  lane.pending = [buf];
+  lane.pendingBytes = buf.length;
+  lane.needed = needed;
 }
