@@ -31,8 +31,10 @@ export interface LogLine {
 }
 
 export class Broker {
-  /** Recent output lines (bounded), for diagnostics and the recheck log line. */
+  /** Recent output lines (bounded), for diagnostics. */
   readonly lines: LogLine[] = [];
+  /** Gatehouse's `recheck` log lines, kept apart: thousands of other lines may follow one. */
+  readonly rechecks: LogLine[] = [];
   private readonly listeners = new Set<(line: string) => void>();
 
   constructor(
@@ -42,8 +44,10 @@ export class Broker {
     readonly revokePolicy: (() => Promise<void>) | undefined,
   ) {
     const collect = (line: string): void => {
-      this.lines.push({ at: performance.timeOrigin + performance.now(), text: line });
+      const entry = { at: performance.timeOrigin + performance.now(), text: line };
+      this.lines.push(entry);
       if (this.lines.length > 2000) this.lines.splice(0, 1000);
+      if (line.includes('"event":"recheck"')) this.rechecks.push(entry);
       for (const l of this.listeners) l(line);
     };
     onLines(child.stdout, collect);

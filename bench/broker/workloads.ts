@@ -300,7 +300,7 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
     let policy: PolicySample | undefined;
     if (r.probes) {
       const lastSent = Math.max(...r.probes.map((p) => p.lastSentAt ?? 0));
-      // The line comes after thousands of `unsubscribed` lines: give the pipe time.
+      // The line may sit behind a backlog of output in the pipe: give it time.
       let recheck = findRecheck(broker, writtenAt);
       for (let waited = 0; recheck === undefined && waited < 10_000; waited += 100) {
         await new Promise((r) => setTimeout(r, 100));
@@ -337,8 +337,7 @@ interface RecheckLine {
 }
 
 function findRecheck(broker: Broker, after: number): RecheckLine | undefined {
-  for (const l of broker.lines) {
-    if (!l.text.includes('"recheck"')) continue;
+  for (const l of broker.rechecks) {
     try {
       const j = JSON.parse(l.text) as { event?: string; time?: number } & Partial<RecheckLine>;
       if (j.event === 'recheck' && typeof j.time === 'number' && j.time >= Math.floor(after)) {
