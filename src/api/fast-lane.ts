@@ -23,8 +23,13 @@
  * ever answer what the full server would have answered with 200.
  *
  * Connection handling follows node:http: keep-alive by default, `Connection: close`
- * honoured, pipelined requests answered in order (one write per batch), idle
- * connections closed after the server's keepAliveTimeout.
+ * honoured (and the connection closed after the answer even if the client keeps its
+ * side open), pipelined requests answered in order (one write per batch), reading
+ * paused while the client does not read its answers, idle connections closed after
+ * the server's keepAliveTimeout, and a request not complete within requestTimeout /
+ * headersTimeout answered with node:http's 408. One difference: a client that closes
+ * its side in the middle of a request the lane holds gets no 400, the connection just
+ * ends.
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -56,8 +61,11 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, obs-text, space and tab; no other control characters. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const JSON_TYPE = /^application\/json[ \t]*(;[ \t]*charset[ \t]*=[ \t]*"?utf-8"?[ \t]*)?$/i;
+const OWS = /^[ \t]+|[ \t]+$/g;
 const DIGITS = /^[0-9]{1,15}$/;
+/** node:http's answer to a request not complete in time (then it closes). */
+const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', 'latin1');
 /** How often idle connections are looked for. */
 const SWEEP_MS = 1000;
 
@@ -94,6 +102,8 @@ interface Lane {
   pending: Buffer[];
   pendingBytes: number;
   needed: number;
+  /** performance.now() when the first bytes of the pending request came. */
+  pendingSince: number;
   /** performance.now() when the client last sent something. */
   lastRead: number;
   /**
@@ -105,6 +115,8 @@ interface Lane {
   accepted: Template | undefined;
   readonly onData: (chunk: Buffer) => void;
   readonly onEnd: () => void;
+  /** Reading was paused until the client takes the answers already written. */
+  readonly onDrain: () => void;
   readonly onClose: () => void;
   readonly onError: () => void;
 }
@@ -113,6 +125,8 @@ export class FastLane {
   readonly #server: HttpServer;
   readonly #options: FastLaneOptions;
   readonly #requestLine: string;
+  /** The request line and its CRLF: how every request the lane answers starts. */
+  readonly #linePrefix: Buffer;
   /** node:http's own connection listener, to which connections are handed. */
   readonly #http: Connection;
   readonly #lanes = new Set<Lane>();
@@ -137,6 +151,7 @@ export class FastLane {
     this.#server = server;
     this.#options = options;
     this.#requestLine = `POST ${options.route.path} HTTP/1.1`;
+    this.#linePrefix = Buffer.from(`${this.#requestLine}\r\n`, 'latin1');
     this.#http = listeners[0]!;
     server.removeListener('connection', this.#http);
     server.on('connection', (socket: Socket) => this.#accept(socket));
@@ -165,11 +180,13 @@ export class FastLane {
       pending: [],
       pendingBytes: 0,
       needed: 0,
+      pendingSince: 0,
       lastRead: performance.now(),
       accepted: undefined,
       onData: (chunk) => this.#read(lane, chunk),
       // The client will send nothing more; what it sent in part is abandoned.
       onEnd: () => socket.end(),
+      onDrain: () => socket.resume(),
       onClose: () => this.#lanes.delete(lane),
       onError: () => socket.destroy(),
     };
@@ -183,10 +200,17 @@ export class FastLane {
 
   #sweep(): void {
     const idle = this.#server.keepAliveTimeout || 5000;
+    // node:http answers 408 when a request is not complete within requestTimeout (and
+    // headersTimeout for its head); a request the lane holds gets the same.
+    const limits = [this.#server.requestTimeout, this.#server.headersTimeout].filter((t) => t > 0);
+    const complete = limits.length > 0 ? Math.min(...limits) : Infinity;
     const now = performance.now();
     for (const lane of this.#lanes) {
-      if (now - lane.lastRead > idle) {
+      const late = lane.pending.length > 0 && now - lane.pendingSince > complete;
+      // keepAliveTimeout is for the wait between requests; a request under way has the above.
+      if (late || (lane.pending.length === 0 && now - lane.lastRead > idle)) {
         this.#lanes.delete(lane);
+        if (late) lane.socket.write(REQUEST_TIMEOUT);
         lane.socket.destroy();
       }
     }
@@ -197,7 +221,9 @@ export class FastLane {
   }
 
   #read(lane: Lane, chunk: Buffer): void {
-    lane.lastRead = performance.now();
+    const now = performance.now();
+    lane.lastRead = now;
+    let requestSince = lane.pending.length > 0 ? lane.pendingSince : now;
     let buf = chunk;
     if (lane.pending.length > 0) {
       lane.pending.push(chunk);
@@ -216,8 +242,10 @@ export class FastLane {
       if (head === undefined) {
         const headEnd = buf.indexOf(HEAD_END);
         if (headEnd < 0) {
-          if (buf.length > MAX_HEAD_BYTES) break;
-          keep(lane, buf, 0);
+          // A request that cannot become the lane's goes to node:http at once.
+          const n = Math.min(buf.length, this.#linePrefix.length);
+          if (buf.length > MAX_HEAD_BYTES || buf.compare(this.#linePrefix, 0, n, 0, n) !== 0) break;
+          keep(lane, buf, 0, requestSince);
           buf = Buffer.alloc(0);
           break;
         }
@@ -231,20 +259,23 @@ export class FastLane {
       if (head.length > this.#options.bodyLimitBytes) break;
       const end = head.bodyAt + head.length;
       if (buf.length < end) {
-        keep(lane, buf, end);
+        keep(lane, buf, end, requestSince);
         buf = Buffer.alloc(0);
         break;
       }
-      let body: unknown;
+      // Bytes after a request that asked to close: node:http refuses them (400).
+      if (head.close && buf.length > end) break;
+      let answer: string | undefined;
       try {
-        body = JSON.parse(buf.toString('utf8', head.bodyAt, end));
+        answer = this.#options.route.answer(JSON.parse(buf.toString('utf8', head.bodyAt, end)));
       } catch {
+        // Invalid JSON, or a failure in the route: the full server answers (400 or 500).
         break;
       }
-      const answer = this.#options.route.answer(body);
       if (answer === undefined) break;
       out += this.#response(answer, head.close);
       this.#options.onAnswer();
+      requestSince = now;
       buf = buf.subarray(end);
       if (head.close) {
         close = true;
@@ -252,14 +283,20 @@ export class FastLane {
         break;
       }
     }
-    if (out.length > 0) socket.write(out);
+    const flushed = out.length === 0 || socket.write(out);
     if (close) {
       this.#release(lane);
       // A reset while the last answer is flushed must not become an uncaught error.
       socket.on('error', () => socket.destroy());
-      socket.end();
+      // Closed once the answer is out, whether or not the client closes its side
+      // (the server allows half-open connections).
+      socket.destroySoon();
     } else if (buf.length > 0) {
       this.#handOff(lane, buf);
+    } else if (!flushed) {
+      // A client that sends but does not read: stop reading until it does.
+      socket.pause();
+      socket.once('drain', lane.onDrain);
     }
   }
 
@@ -283,8 +320,10 @@ export class FastLane {
       if (colon <= 0) return undefined;
       const name = line.slice(0, colon);
       const raw = line.slice(colon + 1);
-      const value = raw.trim();
-      if (!TOKEN.test(name) || !FIELD_VALUE.test(value) || value.includes('\r') || value.includes('\n')) return undefined;
+      // Only spaces and tabs around a value are optional whitespace (String#trim would
+      // also drop vertical tabs, no-break spaces and bare CR/LF, which llhttp refuses).
+      const value = raw.replace(OWS, '');
+      if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
       switch (name.toLowerCase()) {
         case 'content-length':
           if (lengthAt >= 0 || !DIGITS.test(value)) return undefined;
@@ -304,11 +343,13 @@ export class FastLane {
           host = true;
           break;
         case 'connection': {
-          const options = value.toLowerCase().split(',').map((s) => s.trim());
+          const options = value.toLowerCase().split(',').map((s) => s.replace(OWS, ''));
           if (options.includes('upgrade')) return undefined;
           if (options.includes('close')) close = true;
           break;
         }
+        // llhttp reads Proxy-Connection like Connection; node:http answers it.
+        case 'proxy-connection':
         case 'transfer-encoding':
         case 'expect':
         case 'upgrade':
@@ -355,6 +396,7 @@ export class FastLane {
     socket.removeListener('end', lane.onEnd);
     socket.removeListener('close', lane.onClose);
     socket.removeListener('error', lane.onError);
+    socket.removeListener('drain', lane.onDrain);
     this.#lanes.delete(lane);
   }
 }
@@ -379,8 +421,9 @@ function matches(t: Template, buf: Buffer): Head | undefined {
 }
 
 /** Keeps the start of an incomplete request until `needed` bytes (0: any more) have come. */
-function keep(lane: Lane, buf: Buffer, needed: number): void {
+function keep(lane: Lane, buf: Buffer, needed: number, since: number): void {
   lane.pending = [buf];
   lane.pendingBytes = buf.length;
   lane.needed = needed;
+  lane.pendingSince = since;
 }

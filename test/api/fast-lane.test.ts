@@ -180,7 +180,9 @@ describe('fast lane in front of node:http', () => {
 
   // Each of these must reach node:http unchanged: the answer (and whether the
   // connection is closed) is the same as from a server without the lane.
-  const notForTheLane: [string, string][] = [
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const len = String(ok(1).length);
+  const notForTheLane: [string, string | Buffer][] = [
     ['another route', request(ok(1), {}, 'POST /v1/other HTTP/1.1')],
     ['another method', request(ok(1), {}, `PUT ${PATH} HTTP/1.1`)],
     ['HTTP/1.0', request(ok(1), {}, `POST ${PATH} HTTP/1.0`)],
@@ -206,6 +208,20 @@ describe('fast lane in front of node:http', () => {
     ['JSON the route declines', request(ok('decline'))],
     ['a JSON array', request('[1]')],
     ['an oversized head', request(ok(1), { 'X-Big': 'y'.repeat(9000) })],
+    // Only spaces and tabs are optional whitespace around a value.
+    ['a no-break space before Content-Length', latin1(request(ok(1), { 'Content-Length': `\xa0${len}` }))],
+    ['a vertical tab after Content-Length', latin1(request(ok(1), { 'Content-Length': `${len}\x0b` }))],
+    ['a form feed after Content-Length', latin1(request(ok(1), { 'Content-Length': `${len}\x0c` }))],
+    ['a bare CR after Content-Length', latin1(request(ok(1), { 'Content-Length': `${len}\r` }))],
+    ['a bare LF after Content-Length', latin1(request(ok(1), { 'Content-Length': `${len}\n` }))],
+    ['a no-break space before the token', latin1(request(ok(1), { Authorization: `\xa0${TOKEN}` }))],
+    ['a vertical tab after the token', latin1(request(ok(1), { Authorization: `${TOKEN}\x0b` }))],
+    ['a bare LF after Host', latin1(request(ok(1), { Host: 'gw\n' }))],
+    ['a vertical tab in another header', latin1(request(ok(1), { 'X-A': '\x0b' }))],
+    ['a vertical tab after the content type', latin1(request(ok(1), { 'Content-Type': 'application/json\x0b' }))],
+    ['Proxy-Connection: close', request(ok(1), { 'Proxy-Connection': 'close' })],
+    ['bytes after a request that asked to close', request(ok(1), { Connection: 'close' }) + request(ok(2))],
+    ['an incomplete head that cannot be the lane\'s', latin1('GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n')],
   ];
   for (const [name, raw] of notForTheLane) {
     test(`not answered by the lane, answered as node:http answers it: ${name}`, async () => {
@@ -223,12 +239,52 @@ describe('fast lane in front of node:http', () => {
     assert.deepEqual(answers.map((a) => a.headers['x-full']), ['1', '1']);
   });
 
-  test('Connection: close is answered with Connection: close, then the connection is closed', async () => {
-    const { answers, closed } = await exchange(lanePort, [request(ok(1), { Connection: 'close' }) + request(ok(2))], 2);
-    assert.equal(answers.length, 1, 'nothing after the request that asked to close');
-    assert.equal(answers[0]!.headers['connection'], 'close');
-    assert.equal(answers[0]!.headers['keep-alive'], undefined);
-    assert.equal(closed, true);
+  test('Connection: close is answered with Connection: close, and the connection is closed even if the client keeps its side open', async () => {
+    const socket = connect({ host: '127.0.0.1', port: lanePort, allowHalfOpen: true });
+    let data = '';
+    socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    const ended = new Promise((r) => socket.once('end', r));
+    socket.write(request(ok(1), { Connection: 'close' }));
+    await ended;
+    const [answer] = parseAnswers(Buffer.from(data, 'latin1'));
+    assert.equal(answer?.body, '{"answer":"1"}');
+    assert.equal(answer?.headers['x-full'], undefined, 'answered by the lane');
+    assert.equal(answer?.headers['connection'], 'close');
+    assert.equal(answer?.headers['keep-alive'], undefined);
+    // The server side is gone (not half-open, waiting for the client's FIN).
+    const deadline = Date.now() + 2000;
+    let open = 1;
+    while (Date.now() < deadline && (open = await new Promise<number>((r) => laneServer.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(open, 0);
+    socket.destroy();
+  });
+
+  test('a client that sends without reading is not read further until it reads (answers do not pile up)', async () => {
+    let server: Socket | undefined;
+    const seen = (s: Socket): void => {
+      server = s;
+    };
+    laneServer.once('connection', seen);
+    const socket = connect({ host: '127.0.0.1', port: lanePort });
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause();
+    const many = Buffer.from(request(ok(1)).repeat(2000));
+    for (let i = 0; i < 40; i++) socket.write(many); // 80,000 requests, ~14 MB
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(server !== undefined);
+    assert.ok(server.writableLength < 1024 * 1024, `answers waiting in the server: ${server.writableLength} bytes`);
+    assert.equal(server.isPaused(), true, 'the lane stopped reading');
+    // Once the client reads, everything is answered.
+    let received = 0;
+    const all = new Promise<void>((resolve) => {
+      socket.on('data', (c: Buffer) => {
+        received += c.length;
+        if (received >= 80_000 * 5) resolve();
+      });
+    });
+    socket.resume();
+    await all;
+    socket.destroy();
   });
 
   test('a client that half-closes gets its answers and the connection ends', async () => {
@@ -249,6 +305,8 @@ describe('fast lane connection lifetime', () => {
   before(async () => {
     server = fullServer();
     server.keepAliveTimeout = 300;
+    server.headersTimeout = 600;
+    server.requestTimeout = 600;
     lane = new FastLane(server, {
       route: { path: PATH, answer: () => '{}' },
       authorized: (h) => h === TOKEN,
@@ -273,6 +331,19 @@ describe('fast lane connection lifetime', () => {
     const waited = Date.now() - started;
     assert.ok(waited >= 300 && waited < 3000, `closed after ${waited} ms`);
     assert.equal(lane.size, 0);
+  });
+
+  test('a request not complete within requestTimeout gets node:http\'s 408 and the connection is closed', async () => {
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise((r) => socket.once('connect', r));
+    let data = '';
+    socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    const started = Date.now();
+    socket.write(request(ok(1)).slice(0, 40));
+    await new Promise((r) => socket.once('close', r));
+    const waited = Date.now() - started;
+    assert.equal(data, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    assert.ok(waited >= 600 && waited < 3000, `closed after ${waited} ms`);
   });
 
   test('a connection that keeps sending is not closed as idle', async () => {
