@@ -15,7 +15,7 @@ import type { DecisionReason } from '../../core/index.js';
 import { HttpError, type ApiContext } from '../context.js';
 import type { FastLaneRoute } from '../fast-lane.js';
 import { ROUTES, routeOptions } from '../routes.js';
-import type { AuthorizeRequestBody } from '../schemas.js';
+import { AuthorizeRequest, type AuthorizeRequestBody } from '../schemas.js';
 
 /** Response bodies, serialized once: one per decision reason. */
 const BODIES: Readonly<Record<DecisionReason, string>> = Object.freeze(Object.fromEntries(
@@ -42,31 +42,18 @@ function decide(ctx: ApiContext, body: AuthorizeRequestBody): string | undefined
   return BODIES[decision.reason];
 }
 
-const FIELDS = ['clientDeviceAuthToken', 'operation', 'resource'] as const;
-
 /**
- * Whether a parsed JSON body passes the route's schema (schemas.ts AuthorizeRequest:
- * exactly these three fields, each a non-empty string). The fast lane answers only
- * such bodies; fastify validates (and explains) every other.
+ * The fast lane's view of this route: bodies that pass the route's own schema (the one
+ * fastify validates with, through its JSON Schema) and name a live session; fastify
+ * validates and explains every other.
  */
-export function isAuthorizeBody(body: unknown): body is AuthorizeRequestBody {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
-  let n = 0;
-  for (const key in body) {
-    if (!Object.hasOwn(body, key)) return false;
-    n++;
-    if (!(FIELDS as readonly string[]).includes(key)) return false;
-    const value = (body as Record<string, unknown>)[key];
-    if (typeof value !== 'string' || value.length === 0) return false;
-  }
-  return n === FIELDS.length && Object.getPrototypeOf(body) === Object.prototype;
-}
-
-/** The fast lane's view of this route: valid bodies with a live session only. */
 export function authorizeRoute(ctx: ApiContext): FastLaneRoute {
   return {
     path: ROUTES.authorize.url,
-    answer: (body) => (isAuthorizeBody(body) ? decide(ctx, body) : undefined),
+    answer: (body) => {
+      const valid = AuthorizeRequest.safeParse(body);
+      return valid.success ? decide(ctx, valid.data) : undefined;
+    },
   };
 }
 
