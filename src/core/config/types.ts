@@ -66,9 +66,25 @@ export interface GatehouseSection {
   readonly hostAddresses: readonly string[];
   readonly detectInterfaceAddresses: boolean;
   readonly watchConfig: boolean;
+  /** A changed configuration file is applied once its size and mtime have been stable this long. */
+  readonly configSettleMilliseconds: number;
   readonly mqtt: {
     readonly host: string;
     readonly port: number;
+    /** Largest MQTT packet (fixed header included) accepted after CONNECT. */
+    readonly maxPacketSizeBytes: number;
+    /** Largest first packet (the CONNECT, will included) accepted before authentication. */
+    readonly maxConnectPacketSizeBytes: number;
+    /** Time a connection has from TCP accept to a completed CONNECT. */
+    readonly connectTimeoutSeconds: number;
+    /** Connections that have not completed CONNECT, held at once; more are closed at accept. */
+    readonly maxPendingConnections: number;
+    /** Hard cap on authenticated connections; 0 means no cap. */
+    readonly maxConnections: number;
+    /** QoS 0 messages queued per session behind a slow reader before more are dropped. */
+    readonly maxQueuedMessages: number;
+    /** QoS 1/2 messages in flight (unacknowledged) per session. */
+    readonly maxInflightMessages: number;
     readonly websocket: {
       readonly enabled: boolean;
       readonly host: string;

@@ -445,11 +445,14 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
   return out;
 }
 
+/** The largest packet MQTT can frame: a fixed header plus 268,435,455 bytes (MQTT 3.1.1 §2.2.3). */
+const MQTT_MAX_PACKET = 268_435_460;
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'mqtt', 'api', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'mqtt', 'api', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   hostAddresses.forEach((h, i) => {
@@ -457,7 +460,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   });
 
   const mpath = [...path, 'mqtt'];
-  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket'], false) ?? {};
+  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages'], false) ?? {};
   const wpath = [...mpath, 'websocket'];
   const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
   const apath = [...path, 'api'];
@@ -473,9 +476,17 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
     hostAddresses,
     detectInterfaceAddresses: ck.bool(g['detectInterfaceAddresses'], [...path, 'detectInterfaceAddresses'], true),
     watchConfig: ck.bool(g['watchConfig'], [...path, 'watchConfig'], true),
+    configSettleMilliseconds: ck.int(g['configSettleMilliseconds'], [...path, 'configSettleMilliseconds'], 1000, 0, 60_000),
     mqtt: {
       host: ck.string(m['host'], [...mpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
       port: ck.int(m['port'], [...mpath, 'port'], 8883, 0, 65535),
+      maxPacketSizeBytes: ck.int(m['maxPacketSizeBytes'], [...mpath, 'maxPacketSizeBytes'], 262_144, 1024, MQTT_MAX_PACKET),
+      maxConnectPacketSizeBytes: ck.int(m['maxConnectPacketSizeBytes'], [...mpath, 'maxConnectPacketSizeBytes'], 65_536, 1024, MQTT_MAX_PACKET),
+      connectTimeoutSeconds: ck.int(m['connectTimeoutSeconds'], [...mpath, 'connectTimeoutSeconds'], 10, 1, 300),
+      maxPendingConnections: ck.int(m['maxPendingConnections'], [...mpath, 'maxPendingConnections'], 1000, 1, 1_000_000),
+      maxConnections: ck.int(m['maxConnections'], [...mpath, 'maxConnections'], 0, 0, 10_000_000),
+      maxQueuedMessages: ck.int(m['maxQueuedMessages'], [...mpath, 'maxQueuedMessages'], 1000, 1, 10_000_000),
+      maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 100, 1, 65_535),
       websocket: {
         enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
         host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
