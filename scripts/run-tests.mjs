@@ -3,6 +3,11 @@
 // Node 20's `node --test DIR` would also run helper modules and fixtures as tests, and
 // it accepts no glob patterns, so the list is built here. Extra arguments are passed
 // through (e.g. a subset of files or --test-name-pattern).
+//
+// Every test has a time limit (GATEHOUSE_TEST_TIMEOUT_MS, default 120 s), so a hung
+// socket fails its test instead of hanging the run. Random choices in tests come from
+// one seed (test/helpers/seed.ts): taken from GATEHOUSE_TEST_SEED or picked here, and
+// printed before and after the run so a failure can be replayed.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,5 +26,13 @@ if (files.length === 0 && !args.some((a) => a.endsWith('.js'))) {
   console.error('no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', ...args, ...files], { stdio: 'inherit' });
+const given = process.env.GATEHOUSE_TEST_SEED;
+const seed = given !== undefined && /^\d+$/.test(given) ? given : String(Math.floor(Math.random() * 2 ** 32));
+const timeout = process.env.GATEHOUSE_TEST_TIMEOUT_MS ?? '120000';
+console.log(`# test seed ${seed} (replay with GATEHOUSE_TEST_SEED=${seed})`);
+const r = spawnSync(process.execPath, ['--test', `--test-timeout=${timeout}`, ...args, ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, GATEHOUSE_TEST_SEED: seed },
+});
+if (r.status !== 0) console.log(`# failed with test seed ${seed}: replay with GATEHOUSE_TEST_SEED=${seed} npm test`);
 process.exit(r.status ?? 1);

@@ -14,7 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { SimulatedCrash, isAtomicTempName, setAtomicWriteFaultHook, type AtomicWriteStage } from '../../src/ca/atomic.js';
 import { CaError, GatewayCa, type IssuedCertificate } from '../../src/ca/authority.js';
 import { ServerCertificateManager, loadServerCertificate } from '../../src/ca/server-certificate.js';
+import { seededRandom } from '../helpers/seed.js';
 import { makeTempDir } from '../helpers/tmp-dir.js';
+
+/** The instant of each kill after rotations are under way: random, but replayable from the run's seed. */
+const killDelay = seededRandom('crash kill delay');
 
 const EC = { caType: 'ECDSA_P256' } as const;
 
@@ -109,7 +113,7 @@ test('SIGKILL at random instants while a child process rotates in a loop never l
     });
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     await ready;
-    await sleep(Math.floor(Math.random() * 60));
+    await sleep(Math.floor(killDelay() * 60));
     proc.kill('SIGKILL');
     await exited;
     totalRotations += (out.match(/^rotated /gm) ?? []).length;

@@ -10,6 +10,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/seed.js';
 import { compileDeviceGroups } from '../../src/core/policy/compile.js';
 import { globMatches, parseResourcePattern, resolvePattern, type Principal } from '../../src/core/policy/resource.js';
 import { validateConfig, type ValidationResult } from '../../src/core/config/validate.js';

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { readCaConstraints } from '../../src/identity/ca-constraints.js';
 import { makeCa, makeLeaf } from './pki.js';
+import { seededRandom } from '../helpers/seed.js';
 
 /** What @peculiar/x509 reads from the same certificate: the reference for the DER walker. */
 function reference(der: ArrayBuffer): { ca: boolean; pathLength: number | undefined; mayCertify: boolean } {
@@ -38,9 +39,10 @@ describe('readCaConstraints', () => {
     for (const bad of [new Uint8Array(), new Uint8Array([0x30]), new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), der.subarray(0, der.length - 10), new Uint8Array([0x04, 0x00])]) {
       assert.equal(readCaConstraints(bad), undefined);
     }
+    const random = seededRandom('ca-constraints bit flips');
     for (let i = 0; i < 200; i++) {
       const copy = Uint8Array.from(der);
-      const k = Math.floor(Math.random() * copy.length);
+      const k = Math.floor(random() * copy.length);
       copy[k] = copy[k]! ^ 0xff;
       assert.doesNotThrow(() => readCaConstraints(copy));
     }

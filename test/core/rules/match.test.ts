@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../../helpers/seed.js';
 import { parseRule } from '../../../src/core/rules/parse.js';
 import { clauseMatches, ruleMatches, RuleIndex } from '../../../src/core/rules/match.js';
 import type { Clause } from '../../../src/core/rules/ast.js';
