@@ -64,7 +64,7 @@ async function startGateway(dir: string): Promise<{ child: ChildProcess; url: UR
   });
   const url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the gateway did not start within 30 s')), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.startsWith('listening http://')) {
         clearTimeout(timer);
         resolve(new URL(line.slice('listening '.length)));
@@ -75,9 +75,9 @@ async function startGateway(dir: string): Promise<{ child: ChildProcess; url: UR
   return { child, url };
 }
 
-async function post(url: URL, token: string, path: string, body: unknown): Promise<any> {
+async function post(url: URL, token: string, path: string, body: unknown): Promise<unknown> {
   const r = await fetch(new URL(path, url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = await r.json();
+  const json: unknown = await r.json();
   if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
 }
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     const apiToken = readFileSync(join(dir, 'data', 'api-token'), 'utf8').trim();
     execFileSync(process.execPath, [CLI, 'things', 'create', 'sensor-1', '--out', join(dir, 'devices'), '--data-dir', join(dir, 'data')], { stdio: 'ignore' });
     const pem = readFileSync(join(dir, 'devices', 'sensor-1.cert.pem'), 'utf8');
-    const { clientDeviceAuthToken } = await post(gw.url, apiToken, '/v1/get-client-device-auth-token', { credential: { mqttCredential: { clientId: 'sensor-1', certificatePem: pem } } });
+    const { clientDeviceAuthToken } = (await post(gw.url, apiToken, '/v1/get-client-device-auth-token', { credential: { mqttCredential: { clientId: 'sensor-1', certificatePem: pem } } })) as { clientDeviceAuthToken: string };
     const call = (resource: string): string => JSON.stringify({ clientDeviceAuthToken, operation: 'mqtt:publish', resource });
     const requests = [
       { buf: request(gw.url, apiToken, call('mqtt:topic:sensors/sensor-1/temperature')), expect: '{"isAuthorized":true,"reason":"ALLOWED_BY_STATEMENT"}' },

@@ -132,7 +132,7 @@ class Gen {
       if (this.chance(0.1)) s += this.word(TOPIC_CHARS, 2, 1);
       return s;
     }
-    let s = op !== undefined && PREFIX_OF[op] !== undefined && this.chance(0.8) ? PREFIX_OF[op]! : this.prefix();
+    let s = op !== undefined && PREFIX_OF[op] !== undefined && this.chance(0.8) ? PREFIX_OF[op] : this.prefix();
     const n = this.int(5);
     for (let i = 0; i < n; i++) s += this.chance(0.3) ? this.pick(pool) : this.word(chars, 4);
     return s;

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     figures.push(await measure(`session get (${live} live)`, 200_000, (i) => manager.get(liveTokens[i % liveTokens.length]!)));
     manager.stop();
 
-    const names = Array.from({ length: 100_000 }, (_, i) => `thing-${String(DEVICES + Math.floor(Math.random() * (THINGS - DEVICES))).padStart(6, '0')}`);
+    const names = Array.from({ length: 100_000 }, () => `thing-${String(DEVICES + Math.floor(Math.random() * (THINGS - DEVICES))).padStart(6, '0')}`);
     figures.push(await measure(`registry getThing (${THINGS} things)`, 100_000, (i) => registry!.getThing(names[i]!)));
     figures.push(await measure(`registry getCertificate + thingsForCertificate`, 100_000, async (i) => {
       const d = devices[i % DEVICES]!;

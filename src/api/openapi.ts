@@ -8,7 +8,7 @@ import { ROUTES, type RouteSpec } from './routes.js';
 import { CertificateUpdateEvent, ErrorResponse } from './schemas.js';
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'openapi-3.0', io }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io });
 }
 
 function parameters(spec: RouteSpec): Record<string, unknown>[] {

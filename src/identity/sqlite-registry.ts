@@ -51,7 +51,6 @@ const FULL_ID = /^[0-9a-f]{64}$/;
 /** Sorts after every character allowed in thing names, for prefix range scans. */
 const NAME_UPPER = '{';
 
-interface ThingRow { name: string; created_at: number }
 interface AttrRow { name: string; created_at: number; key: string | null; value: string | null }
 interface CertRow {
   id: string; pem: string; status: CertificateStatus; subject: string; issuer_subject: string; issuer_id: string | null;

@@ -8,8 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ROUTES } from '../../src/api/routes.js';
+import type { CertificateUpdate } from '../../src/api/schemas.js';
 import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
-import { ApiClient, SseStream } from './client.js';
+import { errorOf, type ApiClient, type ExplainBody, type SessionsBody, type TokenBody, type VerifyBody, SseStream } from './client.js';
 import { POLICIES, apiClient, authorize, createThingWithAttributes, der, gatehouseSection, newToken, scrape, tokenBody, verifyBody, waitUntil } from './helpers.js';
 
 const CONFIG = POLICIES + gatehouseSection('  api: { bodyLimitBytes: 4096 }');
@@ -73,22 +74,22 @@ describe('local API, end to end', () => {
     });
 
     test('a call with a wrong token is not carried out', async () => {
-      const before = (await api.get('/v1/sessions')).json.sessions.length;
+      const before = (await api.get<SessionsBody>('/v1/sessions')).json.sessions.length;
       const r = await api.post('/v1/get-client-device-auth-token', tokenBody('sensor-1', sensor.cert), { token: 'x'.repeat(43) });
       assert.equal(r.status, 401);
-      assert.equal((await api.get('/v1/sessions')).json.sessions.length, before);
+      assert.equal((await api.get<SessionsBody>('/v1/sessions')).json.sessions.length, before);
     });
 
     test('an unknown path with the token: 404 API_NOT_FOUND', async () => {
       const r = await api.get('/v2/whatever');
       assert.equal(r.status, 404);
-      assert.equal(r.json.error.code, 'API_NOT_FOUND');
+      assert.equal(errorOf(r).code, 'API_NOT_FOUND');
     });
   });
 
   describe('POST /v1/verify-client-device-identity', () => {
     test('a registered, ACTIVE device certificate is valid, as PEM or bare base64 DER', async () => {
-      for (const text of [sensor.cert.toString(), `\n\n${sensor.cert}`, der(sensor.cert).toString('base64')]) {
+      for (const text of [sensor.cert.toString(), `\n\n${sensor.cert.toString()}`, der(sensor.cert).toString('base64')]) {
         const r = await api.post('/v1/verify-client-device-identity', verifyBody(text));
         assert.equal(r.status, 200, r.text);
         assert.deepEqual(r.json, { isValidClientDevice: true });
@@ -98,14 +99,14 @@ describe('local API, end to end', () => {
     test('an unusable certificate is not valid, with the reason', async () => {
       const garbage = await api.post('/v1/verify-client-device-identity', verifyBody('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'));
       assert.deepEqual(garbage.json, { isValidClientDevice: false, reason: 'CERT_MALFORMED' });
-      const ca = await api.post('/v1/verify-client-device-identity', verifyBody(sensor.ca));
+      const ca = await api.post<VerifyBody>('/v1/verify-client-device-identity', verifyBody(sensor.ca));
       assert.equal(ca.json.isValidClientDevice, false);
       assert.equal(ca.json.reason, 'CERT_WRONG_USAGE');
     });
 
     test('a revoked certificate is not valid', async () => {
       const d = await gw.createThing('sensor-revoked');
-      assert.equal((await api.post('/v1/verify-client-device-identity', verifyBody(d.cert))).json.isValidClientDevice, true);
+      assert.equal((await api.post<VerifyBody>('/v1/verify-client-device-identity', verifyBody(d.cert))).json.isValidClientDevice, true);
       const r = await gw.cli(['certs', 'revoke', d.certificateId]);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual((await api.post('/v1/verify-client-device-identity', verifyBody(d.cert))).json, { isValidClientDevice: false, reason: 'CERT_REVOKED' });
@@ -114,7 +115,7 @@ describe('local API, end to end', () => {
 
   describe('POST /v1/get-client-device-auth-token', () => {
     test('a device whose client ID is its thing name gets an opaque 256-bit token; username and password are accepted', async () => {
-      const r = await api.post('/v1/get-client-device-auth-token', tokenBody('sensor-1', sensor.cert, { username: 'u', password: 'pw-never-logged-5b1f' }));
+      const r = await api.post<TokenBody>('/v1/get-client-device-auth-token', tokenBody('sensor-1', sensor.cert, { username: 'u', password: 'pw-never-logged-5b1f' }));
       assert.equal(r.status, 200, r.text);
       assert.deepEqual(Object.keys(r.json), ['clientDeviceAuthToken']);
       assert.match(r.json.clientDeviceAuthToken, /^[A-Za-z0-9_-]{43}$/);
@@ -131,8 +132,8 @@ describe('local API, end to end', () => {
       for (const [clientId, pem, reason] of cases) {
         const r = await api.post('/v1/get-client-device-auth-token', tokenBody(clientId, pem));
         assert.equal(r.status, 403, `${clientId}: ${r.text}`);
-        assert.equal(r.json.error.code, 'InvalidCredentialError');
-        assert.equal(r.json.error.reason, reason);
+        assert.equal(errorOf(r).code, 'InvalidCredentialError');
+        assert.equal(errorOf(r).reason, reason);
       }
     });
 
@@ -202,7 +203,7 @@ describe('local API, end to end', () => {
       for (const bad of ['no-such-token', 'ALLOW_ALL', t.slice(0, -1), `${t}x`]) {
         const r = await api.post('/v1/authorize-client-device-action', { clientDeviceAuthToken: bad, operation: 'mqtt:connect', resource: 'mqtt:clientId:sensor-1' });
         assert.equal(r.status, 404);
-        assert.equal(r.json.error.code, 'InvalidClientDeviceAuthTokenError');
+        assert.equal(errorOf(r).code, 'InvalidClientDeviceAuthTokenError');
       }
     });
 
@@ -222,7 +223,7 @@ describe('local API, end to end', () => {
       for (const raw of ['{"credential":', '{bad}', '']) {
         const r = await api.post(path, undefined, { raw });
         assert.equal(r.status, 400, raw);
-        assert.equal(r.json.error.code, 'API_INVALID_JSON');
+        assert.equal(errorOf(r).code, 'API_INVALID_JSON');
       }
     });
 
@@ -240,29 +241,29 @@ describe('local API, end to end', () => {
       for (const [body, p, message] of cases) {
         const r = await api.post(path, body);
         assert.equal(r.status, 400, JSON.stringify(body));
-        assert.equal(r.json.error.code, 'API_INVALID_REQUEST');
-        assert.equal(r.json.error.path, p, JSON.stringify(body));
-        assert.match(r.json.error.message, message);
+        assert.equal(errorOf(r).code, 'API_INVALID_REQUEST');
+        assert.equal(errorOf(r).path, p, JSON.stringify(body));
+        assert.match(errorOf(r).message, message);
       }
       const attr = await api.post('/v1/explain', { thingName: 'x', operation: 'mqtt:connect', resource: 'mqtt:clientId:x', attributes: { room: 1 } });
       assert.equal(attr.status, 400);
-      assert.equal(attr.json.error.path, 'attributes.room');
+      assert.equal(errorOf(attr).path, 'attributes.room');
       const verify = await api.post('/v1/verify-client-device-identity', { credential: { clientDeviceCertificate: null } });
-      assert.equal(verify.json.error.path, 'credential.clientDeviceCertificate');
+      assert.equal(errorOf(verify).path, 'credential.clientDeviceCertificate');
     });
 
     test('a body that is not application/json: 415', async () => {
       for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
         const r = await api.post(path, undefined, { raw: '{}', contentType });
         assert.equal(r.status, 415, contentType);
-        assert.equal(r.json.error.code, 'API_UNSUPPORTED_MEDIA_TYPE');
+        assert.equal(errorOf(r).code, 'API_UNSUPPORTED_MEDIA_TYPE');
       }
     });
 
     test('a body larger than gatehouse.api.bodyLimitBytes: 413 API_BODY_TOO_LARGE', async () => {
       const r = await api.post(path, tokenBody('sensor-1', 'x'.repeat(5000)));
       assert.equal(r.status, 413);
-      assert.equal(r.json.error.code, 'API_BODY_TOO_LARGE');
+      assert.equal(errorOf(r).code, 'API_BODY_TOO_LARGE');
       const fits = await api.post(path, tokenBody('sensor-1', 'x'.repeat(3000)));
       assert.equal(fits.status, 403);
     });
@@ -271,12 +272,14 @@ describe('local API, end to end', () => {
   describe('sessions', () => {
     test('GET /v1/sessions lists ids and identities, never a token', async () => {
       const t = await token('sensor-1', sensor.cert);
-      const r = await api.get('/v1/sessions');
+      const r = await api.get<SessionsBody>('/v1/sessions');
       assert.equal(r.status, 200);
-      const mine = r.json.sessions.filter((s: { clientId: string }) => s.clientId === 'sensor-1');
+      const mine = r.json.sessions.filter((s) => s.clientId === 'sensor-1');
       assert.equal(mine.length, 1);
-      assert.deepEqual(Object.keys(mine[0]).sort(), ['attributes', 'certificateId', 'certificateNotAfter', 'clientId', 'createdAt', 'id', 'lastUsedAt', 'thingName', 'trustedCaId']);
-      assert.equal(mine[0].certificateId, sensor.certificateId);
+      const [session] = mine;
+      assert.ok(session);
+      assert.deepEqual(Object.keys(session).sort(), ['attributes', 'certificateId', 'certificateNotAfter', 'clientId', 'createdAt', 'id', 'lastUsedAt', 'thingName', 'trustedCaId']);
+      assert.equal(session.certificateId, sensor.certificateId);
       assert.equal(r.json.maxActiveAuthTokens, 2500);
       for (const secret of [...issued, t, await gw.apiToken()]) assert.ok(!r.text.includes(secret), 'a token appears in the listing');
     });
@@ -290,15 +293,15 @@ describe('local API, end to end', () => {
       for (const unknown of [t, 'never-issued']) {
         const again = await api.delete(`/v1/sessions/${unknown}`);
         assert.equal(again.status, 404);
-        assert.equal(again.json.error.code, 'InvalidClientDeviceAuthTokenError');
+        assert.equal(errorOf(again).code, 'InvalidClientDeviceAuthTokenError');
       }
     });
 
     test('devices connected to the embedded broker are listed too, and counted as connected clients', async () => {
       const client = await connectDevice(gw.mqttUrl, reader);
       try {
-        const r = await api.get('/v1/sessions');
-        assert.ok(r.json.sessions.some((s: { clientId: string }) => s.clientId === 'reader-1'));
+        const r = await api.get<SessionsBody>('/v1/sessions');
+        assert.ok(r.json.sessions.some((s) => s.clientId === 'reader-1'));
         const m = await scrape(api);
         assert.equal(m.get('gatehouse_connected_clients'), 1);
         assert.equal(m.get('gatehouse_live_sessions'), r.json.sessions.length);
@@ -310,26 +313,26 @@ describe('local API, end to end', () => {
 
   describe('POST /v1/explain', () => {
     test('names the deciding group, policy, statement and resolved pattern', async () => {
-      const r = await api.post('/v1/explain', { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/secret' });
+      const r = await api.post<ExplainBody>('/v1/explain', { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/secret' });
       assert.equal(r.status, 200);
       assert.equal(r.json.allowed, false);
       assert.equal(r.json.reason, 'DENIED_BY_STATEMENT');
       assert.deepEqual([r.json.group, r.json.policy, r.json.statement, r.json.resourcePattern], ['Sensors', 'SensorPolicy', 'NoSecrets', 'mqtt:topic:sensors/*/secret']);
-      assert.deepEqual(r.json.matches.map((m: { statement: string }) => m.statement), ['NoSecrets', 'Publish']);
+      assert.deepEqual(r.json.matches.map((m) => m.statement), ['NoSecrets', 'Publish']);
       assert.match(r.json.message, /denies/);
     });
 
     test('attributes come from the request, else from the registry', async () => {
       await createThingWithAttributes(gw, 'room-1', { room: 'kitchen' });
       const body = { thingName: 'room-1', operation: 'mqtt:publish', resource: 'mqtt:topic:rooms/kitchen/light' };
-      const fromRegistry = await api.post('/v1/explain', body);
+      const fromRegistry = await api.post<ExplainBody>('/v1/explain', body);
       assert.equal(fromRegistry.json.allowed, true);
       assert.equal(fromRegistry.json.attributesFrom, 'registry');
       assert.deepEqual(fromRegistry.json.attributes, { room: 'kitchen' });
-      const fromRequest = await api.post('/v1/explain', { ...body, attributes: { room: 'hall' } });
+      const fromRequest = await api.post<ExplainBody>('/v1/explain', { ...body, attributes: { room: 'hall' } });
       assert.equal(fromRequest.json.allowed, false);
       assert.equal(fromRequest.json.attributesFrom, 'request');
-      const nobody = await api.post('/v1/explain', { ...body, thingName: 'ghost-1' });
+      const nobody = await api.post<ExplainBody>('/v1/explain', { ...body, thingName: 'ghost-1' });
       assert.equal(nobody.json.reason, 'NO_GROUP_SELECTS_THING');
       assert.equal(nobody.json.attributesFrom, 'none');
     });
@@ -340,8 +343,8 @@ describe('local API, end to end', () => {
       for (const q of ['', '?certificateType=CLIENT', '?certificateType=server', '?certificateType=SERVER&x=1']) {
         const r = await api.get(`/v1/certificate-updates${q}`);
         assert.equal(r.status, 400, q);
-        assert.equal(r.json.error.code, 'API_INVALID_REQUEST');
-        assert.equal(r.json.error.path, q.endsWith('x=1') ? 'x' : 'certificateType');
+        assert.equal(errorOf(r).code, 'API_INVALID_REQUEST');
+        assert.equal(errorOf(r).path, q.endsWith('x=1') ? 'x' : 'certificateType');
       }
     });
 
@@ -354,12 +357,12 @@ describe('local API, end to end', () => {
         assert.match(String(a.headers['content-type']), /^text\/event-stream/);
         const [ea, eb] = [await a.next(), await b.next()];
         assert.equal(ea.event, 'certificateUpdate');
-        const ua = JSON.parse(ea.data);
-        const ub = JSON.parse(eb.data);
+        const ua = JSON.parse(ea.data) as CertificateUpdate;
+        const ub = JSON.parse(eb.data) as CertificateUpdate;
         assert.deepEqual(Object.keys(ua).sort(), ['caCertificates', 'certificate', 'privateKey', 'publicKey']);
         const cert = new X509Certificate(ua.certificate);
         const ca = new X509Certificate(sensor.ca);
-        assert.equal(ua.caCertificates[0].trim(), sensor.ca.toString().trim());
+        assert.equal(ua.caCertificates[0]?.trim(), sensor.ca.toString().trim());
         assert.ok(cert.verify(ca.publicKey), 'issued by the gateway CA');
         assert.ok(cert.checkPrivateKey(createPrivateKey(ua.privateKey)), 'the key matches');
         assert.equal(createPublicKey(ua.publicKey).export({ type: 'spki', format: 'pem' }), cert.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -414,15 +417,15 @@ describe('local API, end to end', () => {
       const mark = gw.lines.length;
       await gw.writeConfig(`${CONFIG}\nmetrics: { aggregatePeriodSeconds: 7200 }\n`);
       gw.signal('SIGHUP');
-      const line = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"metrics"'), 10000, mark));
-      assert.ok(line.counters['AuthorizeClientDeviceActions.Success'] >= 3, JSON.stringify(line.counters));
-      assert.ok(line.counters['VerifyClientDeviceIdentity.Failure'] >= 1);
+      const line = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"metrics"'), 10000, mark)) as { counters: Record<string, number> };
+      assert.ok((line.counters['AuthorizeClientDeviceActions.Success'] ?? 0) >= 3, JSON.stringify(line.counters));
+      assert.ok((line.counters['VerifyClientDeviceIdentity.Failure'] ?? 0) >= 1);
     });
   });
 
   describe('GET /openapi.json', () => {
     test('serves the checked-in docs/openapi.json, with every route', async () => {
-      const r = await api.get('/openapi.json');
+      const r = await api.get<{ paths: Record<string, Record<string, unknown> | undefined> }>('/openapi.json');
       assert.equal(r.status, 200);
       assert.equal(r.text, await readFile(new URL('../../../docs/openapi.json', import.meta.url), 'utf8'));
       for (const route of Object.values(ROUTES)) {

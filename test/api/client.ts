@@ -4,13 +4,39 @@
  * are all possible.
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import type {
+  AuthorizeResponse, EmqxAuthnResponse, EmqxAuthzResponse, ErrorResponse, ExplainResponse, SessionsResponse, TokenResponse, VerifyResponse,
+} from '../../src/api/schemas.js';
 
-export interface ApiResponse {
+/**
+ * An answer. `json` is the parsed body, or undefined when the body is not JSON; its type
+ * is the one the caller names (`api.get<SessionsBody>(…)`), not checked: the tests
+ * assert on the values themselves.
+ */
+export interface ApiResponse<T = unknown> {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly text: string;
-  /** Parsed JSON body, or undefined when the body is not JSON. */
-  readonly json: any;
+  readonly json: T;
+}
+
+/** Bodies of the API's answers, as the route schemas describe them. */
+export type VerifyBody = z.infer<typeof VerifyResponse>;
+export type TokenBody = z.infer<typeof TokenResponse>;
+export type AuthorizeBody = z.infer<typeof AuthorizeResponse>;
+export type ExplainBody = z.infer<typeof ExplainResponse>;
+export type SessionsBody = z.infer<typeof SessionsResponse>;
+export type EmqxAuthnBody = z.infer<typeof EmqxAuthnResponse>;
+export type EmqxAuthzBody = z.infer<typeof EmqxAuthzResponse>;
+export type ErrorBody = z.infer<typeof ErrorResponse>;
+export type ApiError = ErrorBody['error'];
+
+/** The `error` object of an error answer; throws (failing the test) when the body has none. */
+export function errorOf(r: ApiResponse): ApiError {
+  const error = (r.json as { error?: ApiError } | undefined)?.error;
+  if (typeof error !== 'object' || error === null) throw new Error(`expected an error answer, got ${r.status}: ${r.text}`);
+  return error;
 }
 
 export interface CallOptions {
@@ -35,19 +61,19 @@ export class ApiClient {
     return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
   }
 
-  get(path: string, opts: CallOptions = {}): Promise<ApiResponse> {
-    return this.call('GET', path, undefined, opts);
+  get<T = unknown>(path: string, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+    return this.call<T>('GET', path, undefined, opts);
   }
 
-  post(path: string, body: unknown, opts: CallOptions = {}): Promise<ApiResponse> {
-    return this.call('POST', path, body, opts);
+  post<T = unknown>(path: string, body: unknown, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+    return this.call<T>('POST', path, body, opts);
   }
 
-  delete(path: string, opts: CallOptions = {}): Promise<ApiResponse> {
-    return this.call('DELETE', path, undefined, opts);
+  delete<T = unknown>(path: string, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+    return this.call<T>('DELETE', path, undefined, opts);
   }
 
-  call(method: string, path: string, body: unknown, opts: CallOptions = {}): Promise<ApiResponse> {
+  call<T = unknown>(method: string, path: string, body: unknown, opts: CallOptions = {}): Promise<ApiResponse<T>> {
     const payload = opts.raw !== undefined ? opts.raw : body !== undefined ? JSON.stringify(body) : undefined;
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? this.token : opts.token;
@@ -66,7 +92,7 @@ export class ApiClient {
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: json as T });
         }, reject);
       });
       req.setTimeout(opts.timeoutMs ?? 20_000, () => req.destroy(new Error(`${method} ${path} timed out`)));

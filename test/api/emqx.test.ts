@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GatewayProcess, tempDir, type Device } from '../helpers/gateway.js';
-import type { ApiClient, ApiResponse } from './client.js';
+import type { ApiClient, EmqxAuthnBody, EmqxAuthzBody } from './client.js';
 import { POLICIES, apiClient, gatehouseSection, scrape } from './helpers.js';
 
 const CONFIG = POLICIES + gatehouseSection();
@@ -41,7 +41,7 @@ describe('EMQX adapter', () => {
   });
 
   const authn = async (body: unknown, raw?: string, contentType?: string): Promise<string> => {
-    const r = await api.post('/v1/emqx/authn', body, raw !== undefined ? { raw, ...(contentType ? { contentType } : {}) } : {});
+    const r = await api.post<EmqxAuthnBody>('/v1/emqx/authn', body, raw !== undefined ? { raw, ...(contentType ? { contentType } : {}) } : {});
     assert.equal(r.status, 200, `authn answered ${r.status}: ${r.text}`);
     assert.match(String(r.headers['content-type']), /^application\/json/);
     assert.equal(r.json.is_superuser, false);
@@ -49,7 +49,7 @@ describe('EMQX adapter', () => {
     return r.json.result;
   };
   const authz = async (body: unknown, raw?: string): Promise<string> => {
-    const r: ApiResponse = await api.post('/v1/emqx/authz', body, raw !== undefined ? { raw } : {});
+    const r = await api.post<EmqxAuthzBody>('/v1/emqx/authz', body, raw !== undefined ? { raw } : {});
     assert.equal(r.status, 200, `authz answered ${r.status}: ${r.text}`);
     assert.deepEqual(Object.keys(r.json), ['result']);
     return r.json.result;
@@ -75,7 +75,7 @@ describe('EMQX adapter', () => {
     test('peer_cert_as_username = pem: the certificate itself is verified and must be attached to the client ID', async () => {
       assert.equal(await authn(authnBody('sensor-e1', { username: sensor.cert.toString(), cert_common_name: '' })), 'allow');
       assert.equal(await authn(authnBody('sensor-e1', { username: reader.cert.toString(), cert_common_name: '' })), 'deny');
-      assert.equal(await authn(authnBody('sensor-e1', { username: `${sensor.ca}` })), 'deny');
+      assert.equal(await authn(authnBody('sensor-e1', { username: sensor.ca.toString() })), 'deny');
     });
 
     test('a revoked or detached certificate denies from the next request on', async () => {

@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { GatewayProcess, collectMessages, sleep, tempDir, type Device } from '../helpers/gateway.js';
-import type { ApiClient } from './client.js';
+import type { ApiClient, SessionsBody } from './client.js';
 import { ExternalBroker } from './external-broker.js';
 import { POLICIES, apiClient, gatehouseSection, waitUntil } from './helpers.js';
 
@@ -131,7 +131,7 @@ describe('an external broker using only the local API', () => {
       'POST /v1/verify-client-device-identity',
     ]);
     // Sessions of disconnected clients were closed through the API.
-    await waitUntil(async () => (await api.get('/v1/sessions')).json.sessions.length === 0, 5000, 'all sessions closed');
+    await waitUntil(async () => (await api.get<SessionsBody>('/v1/sessions')).json.sessions.length === 0, 5000, 'all sessions closed');
   });
 
   test('it serves TLS with a Gatehouse-issued certificate and follows rotations', async () => {

@@ -14,7 +14,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { ApiClient } from './client.js';
+import type { ApiClient, AuthorizeBody, TokenBody, VerifyBody } from './client.js';
 import { SseStream } from './client.js';
 
 export interface CertificateUpdate {
@@ -85,9 +85,9 @@ export class ExternalBroker {
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  private async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
     this.calls.push(`${method} ${path.replace(/\/v1\/sessions\/.+$/, '/v1/sessions/{token}')}`);
-    const r = await this.api.call(method, path, body);
+    const r = await this.api.call<T>(method, path, body);
     return { status: r.status, json: r.json };
   }
 
@@ -100,12 +100,12 @@ export class ExternalBroker {
     const chain = peerChain(client.conn as unknown as TLSSocket);
     if (chain === undefined) return refuse();
     (async () => {
-      const v = await this.call('POST', '/v1/verify-client-device-identity', { credential: { clientDeviceCertificate: chain } });
+      const v = await this.call<VerifyBody>('POST', '/v1/verify-client-device-identity', { credential: { clientDeviceCertificate: chain } });
       if (v.status !== 200 || v.json.isValidClientDevice !== true) return false;
-      const t = await this.call('POST', '/v1/get-client-device-auth-token', { credential: { mqttCredential: { clientId: client.id, certificatePem: chain } } });
+      const t = await this.call<TokenBody>('POST', '/v1/get-client-device-auth-token', { credential: { mqttCredential: { clientId: client.id, certificatePem: chain } } });
       if (t.status !== 200) return false;
-      const token = t.json.clientDeviceAuthToken as string;
-      const a = await this.call('POST', '/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation: 'mqtt:connect', resource: `mqtt:clientId:${client.id}` });
+      const token = t.json.clientDeviceAuthToken;
+      const a = await this.call<AuthorizeBody>('POST', '/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation: 'mqtt:connect', resource: `mqtt:clientId:${client.id}` });
       if (a.status !== 200 || a.json.isAuthorized !== true) {
         await this.call('DELETE', `/v1/sessions/${token}`);
         return false;
@@ -118,7 +118,7 @@ export class ExternalBroker {
   private async allowed(client: Client, operation: string, resource: string): Promise<boolean> {
     const token = this.tokens.get(client);
     if (token === undefined) return false;
-    const r = await this.call('POST', '/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation, resource });
+    const r = await this.call<AuthorizeBody>('POST', '/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation, resource });
     return r.status === 200 && r.json.isAuthorized === true;
   }
 }

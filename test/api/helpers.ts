@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { GatewayProcess } from '../helpers/gateway.js';
-import { ApiClient } from './client.js';
+import { ApiClient, type ApiError, type AuthorizeBody, type TokenBody } from './client.js';
 
 /** Device groups used by the API tests (a superset of the broker e2e configuration). */
 export const POLICIES = `
@@ -54,13 +54,13 @@ export function tokenBody(clientId: string, pem: string | Buffer, extra: Record<
 }
 
 export async function newToken(api: ApiClient, clientId: string, pem: string | Buffer): Promise<string> {
-  const r = await api.post('/v1/get-client-device-auth-token', tokenBody(clientId, pem));
+  const r = await api.post<TokenBody>('/v1/get-client-device-auth-token', tokenBody(clientId, pem));
   if (r.status !== 200) throw new Error(`token for ${clientId}: ${r.status} ${r.text}`);
-  return r.json.clientDeviceAuthToken as string;
+  return r.json.clientDeviceAuthToken;
 }
 
 export async function authorize(api: ApiClient, token: string, operation: string, resource: string): Promise<{ status: number; isAuthorized?: boolean; reason?: string; code?: string }> {
-  const r = await api.post('/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation, resource });
+  const r = await api.post<Partial<AuthorizeBody> & { error?: ApiError } | undefined>('/v1/authorize-client-device-action', { clientDeviceAuthToken: token, operation, resource });
   return { status: r.status, isAuthorized: r.json?.isAuthorized, reason: r.json?.reason ?? r.json?.error?.reason, code: r.json?.error?.code };
 }
 

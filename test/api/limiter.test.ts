@@ -27,7 +27,7 @@ describe('WorkLimiter', () => {
       return i;
     }));
     // The sixth call finds 2 running (admitted) and 3 waiting: refused without waiting.
-    await assert.rejects(l.run(async () => 99), (e: unknown) => e instanceof LimiterFullError && e.running === 2 && e.waiting === 3);
+    await assert.rejects(l.run(() => Promise.resolve(99)), (e: unknown) => e instanceof LimiterFullError && e.running === 2 && e.waiting === 3);
     assert.deepEqual({ running: l.stats.running, waiting: l.stats.waiting, rejected: l.stats.rejected }, { running: 2, waiting: 3, rejected: 1 });
     await tick();
     assert.equal(running, 2);
@@ -46,8 +46,9 @@ describe('WorkLimiter', () => {
       await g.promise;
       order.push('a end');
     });
-    const b = l.run(async () => {
+    const b = l.run(() => {
       order.push('b start');
+      return Promise.resolve();
     });
     await tick();
     await tick();
@@ -61,7 +62,7 @@ describe('WorkLimiter', () => {
   test('never starts a task inline: synchronous work started in one turn is admitted, queued or refused together', async () => {
     const l = new WorkLimiter(1, 1);
     let ran = 0;
-    const work = async (): Promise<number> => ++ran;
+    const work = (): Promise<number> => Promise.resolve(++ran);
     const calls = [l.run(work), l.run(work), l.run(work)];
     assert.equal(ran, 0, 'nothing runs before the event loop turns');
     const settled = await Promise.allSettled(calls);
@@ -75,8 +76,9 @@ describe('WorkLimiter', () => {
     const g = gate();
     const order: number[] = [];
     const first = l.run(() => g.promise);
-    const rest = [1, 2, 3, 4].map((i) => l.run(async () => {
+    const rest = [1, 2, 3, 4].map((i) => l.run(() => {
       order.push(i);
+      return Promise.resolve();
     }));
     g.release();
     await first;
@@ -86,13 +88,11 @@ describe('WorkLimiter', () => {
 
   test('a failing task releases its slot and its error reaches the caller', async () => {
     const l = new WorkLimiter(1, 1);
-    await assert.rejects(l.run(async () => {
-      throw new Error('boom');
-    }), /boom/);
+    await assert.rejects(l.run(() => Promise.reject(new Error('boom'))), /boom/);
     await assert.rejects(l.run(() => {
       throw new Error('sync boom');
     }), /sync boom/);
-    assert.equal(await l.run(async () => 7), 7);
+    assert.equal(await l.run(() => Promise.resolve(7)), 7);
     assert.equal(l.stats.running, 0);
   });
 
@@ -103,20 +103,21 @@ describe('WorkLimiter', () => {
     const first = l.run(() => g.promise.then(() => 'first'), ac1.signal);
     const ac2 = new AbortController();
     let secondRan = false;
-    const second = l.run(async () => {
+    const second = l.run(() => {
       secondRan = true;
+      return Promise.resolve();
     }, ac2.signal);
     await tick();
     ac1.abort(); // already running: no effect
     ac2.abort();
     await assert.rejects(second, LimiterAbortedError);
     assert.equal(l.stats.waiting, 0);
-    const third = l.run(async () => 'third'); // the freed place is usable
+    const third = l.run(() => Promise.resolve('third')); // the freed place is usable
     g.release();
     assert.equal(await first, 'first');
     assert.equal(await third, 'third');
     assert.equal(secondRan, false);
-    await assert.rejects(l.run(async () => 1, AbortSignal.abort()), LimiterAbortedError);
+    await assert.rejects(l.run(() => Promise.resolve(1), AbortSignal.abort()), LimiterAbortedError);
   });
 
   test('configure: more slots start waiting tasks at once; a smaller queue applies to new arrivals only', async () => {
@@ -154,8 +155,9 @@ describe('WorkLimiter', () => {
     let done = 0;
     let refused = 0;
     for (let round = 0; round < 500; round++) {
-      const batch = Array.from({ length: 6 }, () => l.run(async () => {
+      const batch = Array.from({ length: 6 }, () => l.run(() => {
         done++;
+        return Promise.resolve();
       }).catch((e: unknown) => {
         if (e instanceof LimiterFullError) refused++;
         else throw e;

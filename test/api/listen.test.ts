@@ -29,7 +29,7 @@ describe('API on a Unix socket', () => {
     const st = await lstat(path);
     assert.ok(st.isSocket());
     assert.equal(st.mode & 0o777, 0o600);
-    const api = new ApiClient(gw.apiUrl!, await gw.apiToken());
+    const api = new ApiClient(gw.apiUrl, await gw.apiToken());
     assert.equal((await api.get('/healthz', { token: null })).status, 200);
     assert.equal((await api.get('/v1/sessions', { token: null })).status, 401);
     assert.equal((await api.get('/v1/sessions')).status, 200);

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { GatewayProcess, tempDir, type Device } from '../helpers/gateway.js';
-import type { ApiClient, ApiResponse } from './client.js';
+import { errorOf, type ApiClient, type ApiResponse, type ErrorBody, type TokenBody } from './client.js';
 import { POLICIES, apiClient, gatehouseSection, scrape, tokenBody, verifyBody } from './helpers.js';
 
 const config = (queue: number): string => `${POLICIES}
@@ -27,7 +27,7 @@ ${gatehouseSection()}`;
 
 /** The device certificate followed by 7 more certificates, with a unique preamble so no cache can answer it. */
 function longChain(device: Device, i: number): string {
-  return `request ${i}\n${device.cert}${String(device.ca).repeat(7)}`;
+  return `request ${i}\n${device.cert.toString()}${String(device.ca).repeat(7)}`;
 }
 
 async function flood(api: ApiClient, device: Device, n: number): Promise<ApiResponse[]> {
@@ -39,7 +39,7 @@ async function flood(api: ApiClient, device: Device, n: number): Promise<ApiResp
 interface RawAnswer {
   readonly status: number;
   readonly headers: string;
-  readonly body: any;
+  readonly body: unknown;
 }
 
 /** Sends `bodies` as pipelined HTTP/1.1 requests in one write; resolves with the answers, in order. */
@@ -101,7 +101,7 @@ describe('identity work limits (real sockets)', () => {
     assert.ok(refused.length < answers.length, 'some requests were served');
     for (const r of answers) {
       if (r.status === 429) {
-        assert.equal(r.body.error.code, 'API_QUEUE_FULL');
+        assert.equal((r.body as ErrorBody).error.code, 'API_QUEUE_FULL');
         assert.match(r.headers, /\r\nretry-after: 1\r\n/i);
       } else {
         assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -123,12 +123,12 @@ describe('identity work limits (real sockets)', () => {
     t.diagnostic(`${answers.filter((r) => r.status === 429).length} of ${answers.length} refused; ${elapsed} ms`);
     for (const [i, r] of answers.entries()) {
       if (r.status === 429) {
-        assert.equal(r.json.error.code, 'API_QUEUE_FULL');
+        assert.equal(errorOf(r).code, 'API_QUEUE_FULL');
         continue;
       }
       assert.equal(r.status, 200, r.text);
       if (i % 2 === 0) assert.deepEqual(r.json, { isValidClientDevice: true });
-      else assert.match(r.json.clientDeviceAuthToken, /^[A-Za-z0-9_-]{43}$/);
+      else assert.match((r.json as TokenBody).clientDeviceAuthToken, /^[A-Za-z0-9_-]{43}$/);
     }
     assert.ok(elapsed < 25_000, `took ${elapsed} ms`);
   });

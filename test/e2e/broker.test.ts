@@ -102,7 +102,7 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     await sleep(200);
     assert.deepEqual(got.map((m) => m.payload), ['z']);
     assert.equal(sensor.connected, true);
-    const denial = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensors/sensor-b1/secret'), 5000, mark));
+    const denial = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensors/sensor-b1/secret'), 5000, mark)) as Record<string, unknown>;
     assert.equal(denial.thingName, 'sensor-b1');
     assert.equal(denial.clientId, 'sensor-b1');
     assert.equal(denial.operation, 'mqtt:publish');
@@ -147,7 +147,7 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const revoke = await gw.cli(['certs', 'revoke', r.certificateId]);
     assert.equal(revoke.code, 0, revoke.stderr);
     await assert.rejects(connectDevice(gw.mqttUrl, r), /Not authorized/);
-    const log = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensor-e3')));
+    const log = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensor-e3'))) as { operation: string; reason: string };
     assert.equal(log.operation, 'mqtt:connect');
     assert.match(log.reason, /REVOKED/);
   });
@@ -243,9 +243,9 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
   test('an invalid configuration reload is rejected, logged, and the policy in force stays', async () => {
     const mark = gw.lines.length;
     await gw.writeConfig(CONFIG().replace('operations: [mqtt:subscribe], resources: ["mqtt:topicfilter:sensors/#"', 'operations: [mqtt:subscribe], resource: ["mqtt:topicfilter:sensors/#"'));
-    const rejected = JSON.parse(await gw.waitForLog((l) => l.includes('"config-rejected"'), 3000, mark));
+    const rejected = JSON.parse(await gw.waitForLog((l) => l.includes('"config-rejected"'), 3000, mark)) as { errors: number };
     assert.ok(rejected.errors >= 1);
-    const error = JSON.parse(await gw.waitForLog((l) => l.includes('"config-error"'), 1000, mark));
+    const error = JSON.parse(await gw.waitForLog((l) => l.includes('"config-error"'), 1000, mark)) as { code: string; path: string };
     assert.equal(error.code, 'CONFIG_UNKNOWN_KEY');
     assert.match(error.path, /resource$/);
     const reader = await connectDevice(gw.mqttUrl, await device('reader-k1'));

@@ -88,8 +88,8 @@ export class GatewayProcess {
     const collect = (stream: NodeJS.ReadableStream): void => {
       createInterface({ input: stream }).on('line', (l) => lines.push(l));
     };
-    collect(child.stdout!);
-    collect(child.stderr!);
+    collect(child.stdout);
+    collect(child.stderr);
     const urls = await new Promise<{ mqtt: string; api: string | undefined }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${lines.join('\n')}`)), 30000);
       const check = setInterval(() => {

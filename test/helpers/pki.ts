@@ -39,7 +39,7 @@ export async function makeCert(o: MakeCertOptions): Promise<TestCert> {
   const alg = keyType === 'RSA_2048'
     ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }
     : { name: 'ECDSA', namedCurve: keyType === 'EC_P384' ? 'P-384' : 'P-256', hash: keyType === 'EC_P384' ? 'SHA-384' : 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const isCa = o.ca === undefined ? true : o.ca;
   const extensions: x509.Extension[] = [];
   if (isCa !== null) extensions.push(new x509.BasicConstraintsExtension(isCa, o.pathLength, true));

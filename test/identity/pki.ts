@@ -59,7 +59,7 @@ let serial = 1;
 const nextSerial = (): string => (serial++).toString(16).padStart(2, '0') + createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 14);
 
 export async function makeCa(options: CaOptions = {}): Promise<TestCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const name = options.name ?? `CN=Test CA ${serial}`;
   const notBefore = options.notBefore ?? new Date(NOW.getTime() - 365 * DAY);
   const notAfter = options.notAfter ?? new Date(NOW.getTime() + 365 * DAY);
@@ -82,7 +82,7 @@ export async function makeCa(options: CaOptions = {}): Promise<TestCert> {
 }
 
 export async function makeLeaf(options: LeafOptions = {}): Promise<TestCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cn = options.cn ?? `device-${serial}`;
   const eku = options.eku === undefined ? [x509.ExtendedKeyUsage.clientAuth] : options.eku;
   const usage = x509.KeyUsageFlags.digitalSignature | (options.isCa ? x509.KeyUsageFlags.keyCertSign : 0);

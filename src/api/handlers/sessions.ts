@@ -49,7 +49,7 @@ export function registerSessions(app: FastifyInstance, ctx: ApiContext): void {
 
   app.route({
     ...routeOptions(ROUTES.sessions),
-    handler: async () => ({ sessions: ctx.sessions.list().map(sessionInfo), maxActiveAuthTokens: ctx.sessions.maxActiveAuthTokens }),
+    handler: () => ({ sessions: ctx.sessions.list().map(sessionInfo), maxActiveAuthTokens: ctx.sessions.maxActiveAuthTokens }),
   });
 
   app.route({

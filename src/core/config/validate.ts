@@ -324,7 +324,7 @@ function checkResource(ck: Checker, res: string, statement: LazyPath, i: number,
     }
     return undefined;
   }
-  const pattern = parsed as ResourcePattern;
+  const pattern = parsed;
   const c = res.charCodeAt(0);
   if (res.length === 0 || (!(c > 32 && c < 127) && res.trim() === '')) {
     ck.error('CONFIG_MALFORMED_RESOURCE', statement.plus('resources', i), 'the resource is blank', RESOURCE_FORMS);
@@ -435,7 +435,7 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
   let caType: CaType = 'ECDSA_P256';
   const [raw, rawPath] = ca['caType'] !== undefined ? [ca['caType'], [...path, 'caType']] : [legacyCaType, ['ca_type']];
   if (raw !== undefined) {
-    const first = Array.isArray(raw) ? raw[0] : raw;
+    const first: unknown = Array.isArray(raw) ? raw[0] : raw;
     caType = ck.oneOf(first, Array.isArray(raw) ? [...rawPath, 0] : rawPath, CA_TYPES, 'ECDSA_P256');
   }
   const out: { -readonly [K in keyof CertificateAuthorityConfig]: CertificateAuthorityConfig[K] } = { caType };

@@ -61,7 +61,7 @@ const CLIENT_ID_PART: Part = Object.freeze({ kind: 'variable', variable: Object.
 /** Splits a policy resource into literal text, `*` and variables. */
 export function parseResourcePattern(source: string): { pattern?: ResourcePattern; problems: PatternProblem[] } {
   const parsed = parsePattern(source);
-  return Array.isArray(parsed) ? { problems: parsed } : { pattern: parsed as ResourcePattern, problems: [] };
+  return Array.isArray(parsed) ? { problems: parsed } : { pattern: parsed, problems: [] };
 }
 
 /** parseResourcePattern() without the wrapper: the pattern, or its (non-empty) problems. */

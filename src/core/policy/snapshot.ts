@@ -294,7 +294,7 @@ function mayMatch(meta: Int32Array, j: number, s: string, len: number, c0: numbe
 const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS(), false));
 
 function NO_GRANTS(): readonly Grant[] {
-  return Object.freeze([]) as readonly Grant[];
+  return Object.freeze([]);
 }
 
 /** One resource of one statement of a group, for one operation. */
