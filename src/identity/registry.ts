@@ -201,4 +201,3 @@ export interface Registry {
 }
 
 export type { RegistryError };
-export { SqliteRegistry, registryPath, type SqliteRegistryOptions } from './sqlite-registry.js';
