@@ -20,11 +20,11 @@ const SRC = join(ROOT, 'src');
  * top-level folder of src/ or a top-level file without its extension. The order follows
  * the arrow cli -> gateway -> (broker, api) -> (identity, ca) -> core; `runtime`
  * (configuration reloads) and `observability` (logger, metrics) are support layers
- * below the broker and the API, `data-dir` and `config-file` are leaf helpers.
+ * below the broker and the API, `data-dir` and `config-file` are small helpers on top of `core`.
  */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
-  'data-dir': [],
+  'data-dir': ['core'],
   'config-file': ['core'],
   observability: ['core'],
   runtime: ['core', 'observability'],

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config-file.js';
-import { compileDeviceGroups, type Explanation, type PolicySnapshot, type Principal } from '../core/index.js';
+import { compileDeviceGroups, type Explanation, type Principal } from '../core/index.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 
 interface AuthorizeOptions {
