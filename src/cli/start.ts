@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config-file.js';
 import { formatIssue, GatehouseError, type LogLevel } from '../core/index.js';
-import { Gateway, GatewayError } from '../gateway.js';
+import type { Gateway } from '../gateway.js';
 import { CliError, EXIT, printError, type Io } from './output.js';
 
 interface StartOptions {
@@ -34,6 +34,9 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
       const envLevel = process.env['GATEHOUSE_LOG_LEVEL'];
       if (envLevel !== undefined && !LEVELS.includes(envLevel)) throw new CliError('USAGE', `GATEHOUSE_LOG_LEVEL \`${envLevel}\` is not one of ${LEVELS.join(', ')}`);
       const timeoutSeconds = await startupTimeout(configPath);
+      // Loaded here, not at the top: the broker, the API and their libraries cost most of
+      // the CLI's start-up time, and no other command needs them.
+      const { Gateway, GatewayError } = await import('../gateway.js');
 
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
