@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GatewayCa } from '../src/ca/authority.js';
 import { openIdentity } from '../src/identity/bootstrap.js';
-import type { SqliteRegistry } from '../src/identity/registry.js';
+import type { SqliteRegistry } from '../src/identity/sqlite-registry.js';
 import { SessionManager } from '../src/identity/sessions.js';
 import { CertificateVerifier } from '../src/identity/verify.js';
 

@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import { access, chmod, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { GatehouseError } from './core/errors.js';
 
 export const DATA_DIR_ERROR_CODES = [
   'DATA_DIR_CREATE_FAILED',
@@ -16,17 +17,13 @@ export const DATA_DIR_ERROR_CODES = [
 
 export type DataDirErrorCode = (typeof DATA_DIR_ERROR_CODES)[number];
 
-export class DataDirError extends Error {
-  readonly code: DataDirErrorCode;
-  readonly fix?: string;
+export class DataDirError extends GatehouseError<DataDirErrorCode> {
   readonly path: string;
 
   constructor(code: DataDirErrorCode, path: string, message: string, fix?: string) {
-    super(message);
+    super(code, message, fix);
     this.name = 'DataDirError';
-    this.code = code;
     this.path = path;
-    if (fix !== undefined) this.fix = fix;
   }
 }
 

@@ -13,7 +13,7 @@ import type { IssuedCertificate } from './ca/authority.js';
 import { ApiServer, type ApiListen } from './api/server.js';
 import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
-import { compileDeviceGroups, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel } from './core/index.js';
+import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
 import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
 import type { DeviceAuthenticator } from './broker/context.js';
@@ -30,9 +30,9 @@ import { PolicyStore } from './runtime/policy-store.js';
 
 export type GatewayErrorCode = 'CONFIG_UNREADABLE' | 'CONFIG_INVALID' | 'STARTUP_TIMEOUT';
 
-export class GatewayError extends Error {
-  constructor(readonly code: GatewayErrorCode, message: string, readonly errors: readonly ConfigError[] = [], readonly fix?: string) {
-    super(message);
+export class GatewayError extends GatehouseError<GatewayErrorCode> {
+  constructor(code: GatewayErrorCode, message: string, readonly errors: readonly ConfigError[] = [], fix?: string) {
+    super(code, message, fix);
     this.name = 'GatewayError';
   }
 }

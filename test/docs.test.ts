@@ -4,7 +4,7 @@
  * key in docs/configuration.md, and links between the docs resolve.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CONFIG_CODES, WARNING_CODES, InvalidConfigError } from '../src/index.js';
 
@@ -143,7 +143,8 @@ function anchors(md: string): Set<string> {
 }
 
 test('links between the docs resolve, including anchors', () => {
-  const files = ['docs/errors.md', 'docs/configuration.md', 'docs/policies.md', 'docs/cli.md', 'conformance/README.md'];
+  const docs = readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const files = [...docs, 'README.md', 'conformance/README.md', 'bench/README.md'];
   const broken: string[] = [];
   for (const file of files) {
     const text = read(file).replace(/```[\s\S]*?```/g, '');
@@ -160,4 +161,38 @@ test('links between the docs resolve, including anchors', () => {
     }
   }
   assert.deepEqual(broken, []);
+});
+
+/**
+ * Files that still cite documents outside the repository and are being changed on other
+ * branches at the time of writing; each is to be fixed there and removed from this list.
+ */
+const OUTSIDE_REFERENCES_PENDING: ReadonlySet<string> = new Set([
+  'src/identity/sessions.ts',
+  'src/observability/metrics.ts',
+  'src/ca/hosts.ts',
+  'src/api/schemas.ts',
+  'src/broker/hooks/authenticate.ts',
+  'test/e2e/broker.test.ts',
+  'bench/broker/setup.ts',
+  'bench/broker/report.ts',
+]);
+
+test('code, tests and docs cite nothing outside the repository (the reader cannot follow it)', () => {
+  // Research notes and tickets that live outside the repository, by the names they had.
+  const outside = /cda-spec|ecosystem(?:\.md)?\b.{0,20}\btrap|ecosystem\.md|shared\/research|\/work\/|\bissue \d+\b/i;
+  const roots = ['src', 'test', 'bench', 'docs', 'conformance', 'scripts', 'examples'];
+  const walk = (dir: string): string[] =>
+    readdirSync(new URL(`${dir}/`, ROOT), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(`${dir}/${e.name}`) : /\.(ts|mjs|js|json|md|ya?ml|jsonl|sh)$/.test(e.name) ? [`${dir}/${e.name}`] : [],
+    );
+  const found: string[] = [];
+  for (const file of [...roots.flatMap(walk), 'README.md']) {
+    // This file is skipped: its pattern below would match itself.
+    if (OUTSIDE_REFERENCES_PENDING.has(file) || file === 'test/docs.test.ts') continue;
+    read(file).split('\n').forEach((line, i) => {
+      if (outside.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(found, []);
 });

@@ -1,6 +1,6 @@
 /**
  * Subscribers of `GET /v1/certificate-updates` (the IPC SubscribeToCertificateUpdates,
- * cda-spec §7.5): each gets its own key and server certificate from the gateway CA, at
+ * docs/greengrass-behaviour.md, section 7.5): each gets its own key and server certificate from the gateway CA, at
  * once and again every time the gateway's own server certificate is re-issued (near
  * expiry, new host addresses, new CA), so an external broker serving TLS with it
  * rotates when Gatehouse's broker does.

@@ -68,8 +68,8 @@ export async function limited<T>(ctx: ApiContext, reply: FastifyReply, work: () 
 
 /**
  * Certificate text as the IPC operations accept it: PEM, or bare base64 DER (wrapped
- * here). Unlike the reference (cda-spec §12.27), leading whitespace or text before
- * the PEM block does not turn PEM into garbage.
+ * here). Unlike the Greengrass component (docs/greengrass-behaviour.md, section 12.12),
+ * leading whitespace or text before the PEM block does not turn PEM into garbage.
  */
 export function certificateText(text: string): string {
   if (text.includes('-----BEGIN ')) return text;

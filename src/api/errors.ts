@@ -12,6 +12,7 @@
  *
  * Messages never contain API tokens, session tokens, passwords or private keys.
  */
+import { GatehouseError } from '../core/errors.js';
 
 /** Errors answered to an HTTP caller, with their status. */
 export const API_RESPONSE_CODES = {
@@ -56,13 +57,9 @@ export function errorBody(code: ApiResponseCode, message: string, extra: { path?
 }
 
 /** Thrown by API start-up and the token file functions; `fix` says what to do. */
-export class ApiError extends Error {
-  constructor(
-    readonly code: ApiStartupCode,
-    message: string,
-    readonly fix?: string,
-  ) {
-    super(message);
+export class ApiError extends GatehouseError<ApiStartupCode> {
+  constructor(code: ApiStartupCode, message: string, fix?: string) {
+    super(code, message, fix);
     this.name = 'ApiError';
   }
 }

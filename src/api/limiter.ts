@@ -4,7 +4,8 @@
  * `performance.cloudRequestQueueSize` more wait in FIFO order, and anything beyond is
  * refused at once (the API answers 429) instead of queueing without end.
  *
- * Unlike the reference's executor (cda-spec §11), the concurrency is real: a task
+ * Unlike the Greengrass component's executor, which adds threads only once its queue is
+ * full (docs/greengrass-behaviour.md, section 11), the concurrency is real: a task
  * starts whenever fewer than the maximum are running, whether or not the queue is full.
  *
  * Tasks are started from the event loop's check phase (setImmediate), never inline.

@@ -3,7 +3,7 @@
  * Registry per gateway (never the global one, so several gateways in one process —
  * tests — do not mix).
  *
- * The reference counters (cda-spec §10) are counted by the shared Metrics object (the
+ * The Greengrass component's counters (docs/greengrass-behaviour.md, section 10) are counted by the shared Metrics object (the
  * broker's hooks and the API's handlers both count there) and read at scrape time;
  * Metrics keeps totals since start that its periodic log summary does not reset.
  */

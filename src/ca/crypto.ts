@@ -1,6 +1,7 @@
 /**
  * Cryptographic plumbing shared by the CA modules: the one place that loads
- * @peculiar/x509 (after reflect-metadata, ecosystem trap 8) and points it at Node's
+ * @peculiar/x509 (after reflect-metadata: its dependency injection container throws at
+ * import time unless reflect-metadata was loaded first) and points it at Node's
  * WebCrypto, key-type detection, key generation, signing-key import and serials.
  */
 import 'reflect-metadata';

@@ -5,6 +5,8 @@
  *
  * Messages name files, URIs and hosts, never key material.
  */
+import { GatehouseError } from '../core/errors.js';
+
 export const CA_ERROR_CODES = [
   'CA_CONFIG_INCOMPLETE',
   'CA_PKCS11_UNSUPPORTED',
@@ -30,15 +32,10 @@ export const CA_ERROR_CODES = [
 
 export type CaErrorCode = (typeof CA_ERROR_CODES)[number];
 
-export class CaError extends Error {
-  readonly code: CaErrorCode;
-  readonly fix?: string;
-
+export class CaError extends GatehouseError<CaErrorCode> {
   constructor(code: CaErrorCode, message: string, fix?: string, options?: { cause?: unknown }) {
-    super(message, options?.cause !== undefined ? { cause: safeCause(options.cause) } : undefined);
+    super(code, message, fix, options?.cause !== undefined ? { cause: safeCause(options.cause) } : undefined);
     this.name = 'CaError';
-    this.code = code;
-    if (fix !== undefined) this.fix = fix;
   }
 }
 

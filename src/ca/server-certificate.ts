@@ -14,7 +14,7 @@ import { buildSanList, classifyHost, detectInterfaceAddresses, sameSanSet, type 
 import { toPem } from './pem.js';
 import { BundleFormatError, PRIVATE_FILE_MODE, certificatePem, dataLayout, formatBundle, parseBundle, readIfExists } from './store.js';
 
-/** Re-issue when less than this remains (cda-spec §7.4). */
+/** Re-issue when less than this remains, as the Greengrass component does (docs/greengrass-behaviour.md, section 7.4). */
 export const ROTATE_BEFORE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_CHECK_INTERVAL_MS = 30_000;
 
@@ -254,7 +254,8 @@ export class ServerCertificateManager {
 
   #rotationThresholdMs(): number {
     // With a validity of 24 h or less, "less than 24 h remain" would hold at once and
-    // re-issue on every check (cda-spec §12.5); rotate at half-life instead.
+    // re-issue on every check, as the Greengrass component does (docs/greengrass-behaviour.md,
+    // section 12.2); rotate at half-life instead.
     return Math.min(ROTATE_BEFORE_EXPIRY_MS, (this.#validitySeconds * 1000) / 2);
   }
 

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ApiError } from '../api/errors.js';
 import { readApiToken } from '../api/token.js';
 import { resolveDataDir } from './certs.js';
-import { CliError, EXIT, type Io } from './output.js';
+import { EXIT, type Io } from './output.js';
 import { loadConfig } from './things.js';
 
 /** `gatehouse api token`: prints the local API's bearer token. */
@@ -23,12 +22,7 @@ Exit status: 0 printed, 1 no token yet or unreadable token file, 2 usage error.`
       const config = await loadConfig(opts.config, io);
       if (config === undefined) return setExit(EXIT.INVALID);
       const fromConfig = config.value.gatehouse.dataDir !== undefined && config.baseDir !== undefined ? resolve(config.baseDir, config.value.gatehouse.dataDir) : undefined;
-      try {
-        io.out(await readApiToken(resolveDataDir(opts.dataDir, fromConfig)));
-      } catch (e) {
-        if (e instanceof ApiError) throw new CliError(e.code, e.message, EXIT.INVALID, e.fix);
-        throw e;
-      }
+      io.out(await readApiToken(resolveDataDir(opts.dataDir, fromConfig)));
       setExit(EXIT.OK);
     });
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openIdentity } from '../identity/bootstrap.js';
 import type { TrustedCa } from '../identity/registry.js';
-import { action, dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { loadConfig } from './things.js';
 
@@ -15,7 +15,7 @@ export function registerCa(program: Command, io: Io, setExit: (code: number) => 
 Creates the managed CA on first use of the data directory (and trusts it for device
 certificates). Save the output as ca.pem on each device, e.g.:
   gatehouse ca show > ca.pem`)
-    .action(action(async (opts: DataDirOptions & { config?: string }) => {
+    .action(async (opts: DataDirOptions & { config?: string }) => {
       const config = await loadConfig(opts.config, io);
       if (config === undefined) return setExit(EXIT.INVALID);
       const { registry, ca: gw } = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});
@@ -30,10 +30,10 @@ certificates). Save the output as ca.pem on each device, e.g.:
         await registry.close();
       }
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(ca.command('list').description('list the CAs whose device certificates are trusted'))
-    .action(action(async (opts: DataDirOptions) => {
+    .action(async (opts: DataDirOptions) => {
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const list = await r.listTrustedCas();
         if (opts.json) io.out(JSON.stringify(list.map(caJson)));
@@ -41,12 +41,12 @@ certificates). Save the output as ca.pem on each device, e.g.:
         else printTable(io, ['ID', 'SOURCE', 'NOT AFTER', 'SUBJECT'], list.map((c) => [c.id, c.source, day(c.notAfter), c.subject]));
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(ca.command('trust').description('trust a CA: device certificates it issues can be registered and can connect'))
     .argument('<file>', 'CA certificate PEM')
     .addHelpText('after', '\nTrusting a CA does not register its certificates: each device still needs `gatehouse things register`.')
-    .action(action(async (file: string, opts: DataDirOptions) => {
+    .action(async (file: string, opts: DataDirOptions) => {
       let pem: string;
       try {
         pem = await readFile(file, 'utf8');
@@ -59,11 +59,11 @@ certificates). Save the output as ca.pem on each device, e.g.:
         else io.out(`trusted CA ${t.id} (${t.subject}, valid until ${day(t.notAfter)})`);
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(ca.command('untrust').description('stop trusting a CA: devices whose certificates chain only to it are refused and disconnected'))
     .argument('<id>', 'CA id (SHA-256) or a unique prefix of at least 8 hex digits (see `gatehouse ca list`)')
-    .action(action(async (idArg: string, opts: DataDirOptions) => {
+    .action(async (idArg: string, opts: DataDirOptions) => {
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const id = await r.resolveCaId(idArg);
         const t = await r.getTrustedCa(id);
@@ -72,7 +72,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
         else io.out(`no longer trusting CA ${id}${t ? ` (${t.subject})` : ''}${t?.source === 'gateway' ? '; this is a gateway CA, it will not be trusted again automatically' : ''}`);
       });
       setExit(EXIT.OK);
-    }));
+    });
 }
 
 function caJson(c: TrustedCa): Record<string, unknown> {

@@ -1,9 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { CaError } from '../ca/errors.js';
-import { DataDirError, defaultDataDir } from '../data-dir.js';
+import { defaultDataDir } from '../data-dir.js';
 import { openRegistry } from '../identity/bootstrap.js';
-import { RegistryError } from '../identity/errors.js';
 import type { CertificateRecord, CertificateStatus, Registry } from '../identity/registry.js';
 import { CliError, EXIT, type Io } from './output.js';
 
@@ -15,9 +13,6 @@ export interface DataDirOptions {
   json?: boolean;
 }
 
-/** Codes that mean "the input was wrong" (exit 2); every other failure exits 1. */
-const INPUT_CODES = new Set(['USAGE', 'FILE_UNREADABLE', 'THING_NAME_INVALID', 'THING_ATTRIBUTE_INVALID', 'CERT_ID_INVALID', 'CERT_MALFORMED', 'CA_THING_NAME_INVALID', 'CA_VALIDITY_INVALID']);
-
 export function dataDirOption(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
@@ -26,25 +21,6 @@ export function dataDirOption(cmd: Command): Command {
 
 export function resolveDataDir(option: string | undefined, fromConfig?: string): string {
   return resolve(option ?? fromConfig ?? defaultDataDir());
-}
-
-/** Turns the identity, CA and data-directory errors into CLI errors with their code and fix. */
-export function toCliError(e: unknown): unknown {
-  if (e instanceof RegistryError || e instanceof CaError || e instanceof DataDirError) {
-    return new CliError(e.code, e.message, INPUT_CODES.has(e.code) ? EXIT.USAGE : EXIT.INVALID, e.fix);
-  }
-  return e;
-}
-
-/** Wraps a command action so library errors come out as coded CLI errors. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (e) {
-      throw toCliError(e);
-    }
-  };
 }
 
 /** Opens the registry of the data directory for the length of `fn`. */
@@ -97,7 +73,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
   dataDirOption(certs.command('list').description('list registered certificates'))
     .option('--status <status>', 'only ACTIVE, INACTIVE or REVOKED certificates')
     .option('--thing <name>', 'only certificates attached to this thing')
-    .action(action(async (opts: DataDirOptions & { status?: string; thing?: string }) => {
+    .action(async (opts: DataDirOptions & { status?: string; thing?: string }) => {
       const status = opts.status?.toUpperCase();
       if (status !== undefined && !['ACTIVE', 'INACTIVE', 'REVOKED'].includes(status)) throw new CliError('USAGE', `--status \`${opts.status}\` is not ACTIVE, INACTIVE or REVOKED`);
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
@@ -108,12 +84,12 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
         else printTable(io, ['ID', 'STATUS', 'NOT AFTER', 'THINGS', 'SUBJECT'], withThings.map(({ c, things }) => [c.id, c.status, day(c.notAfter), things.join(',') || '-', c.subject]));
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(certs.command('show').description('show one certificate: status, validity, issuer, things'))
     .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
     .option('--pem', 'print only the certificate PEM')
-    .action(action(async (idArg: string, opts: DataDirOptions & { pem?: boolean }) => {
+    .action(async (idArg: string, opts: DataDirOptions & { pem?: boolean }) => {
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const id = await r.resolveCertificateId(idArg);
         const c = (await r.getCertificate(id))!;
@@ -132,13 +108,13 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
         }
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   for (const [verb, status, description] of STATUS_VERBS) {
     dataDirOption(certs.command(verb).description(description))
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .addHelpText('after', '\nA running gateway sharing the data directory applies the change to live sessions within a second.')
-      .action(action(async (idArg: string, opts: DataDirOptions) => {
+      .action(async (idArg: string, opts: DataDirOptions) => {
         await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
           const id = await r.resolveCertificateId(idArg);
           const { changed, previous } = await r.setCertificateStatus(id, status);
@@ -150,6 +126,6 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
           }
         });
         setExit(EXIT.OK);
-      }));
+      });
   }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { EXIT } from './output.js';
 import { runCli } from './program.js';
 
 // A closed pipe (`gatehouse ... | head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
   throw e;
 });
 

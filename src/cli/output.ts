@@ -1,14 +1,49 @@
-import { formatIssue, type ConfigIssue } from '../core/index.js';
+import { formatIssue, GatehouseError, type ConfigIssue } from '../core/index.js';
 
-/** Exit codes shared by every command. */
-export const EXIT = { OK: 0, INVALID: 1, USAGE: 2 } as const;
+/** Exit statuses shared by every command (docs/cli.md). */
+export const EXIT = {
+  /** Done; for `authorize`, every request was answered, allowed or denied. */
+  OK: 0,
+  /** The input was well formed but refused: invalid configuration, unknown thing, ... */
+  INVALID: 1,
+  /** Usage error, unreadable file or malformed input. */
+  USAGE: 2,
+  /** A bug: an error that is not a GatehouseError (EX_SOFTWARE of sysexits.h). */
+  INTERNAL: 70,
+} as const;
 
-/** A failure that ends a command with a code and a message on stderr. */
-export class CliError extends Error {
-  constructor(readonly code: string, message: string, readonly exitCode: number = EXIT.USAGE, readonly fix?: string) {
-    super(message);
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A failure of the CLI itself, with the exit status it ends the command with. */
+export class CliError extends GatehouseError {
+  constructor(code: string, message: string, readonly exitCode: ExitCode = EXIT.USAGE, fix?: string) {
+    super(code, message, fix);
     this.name = 'CliError';
   }
+}
+
+/** Codes of the library layers that mean "the input was wrong" (exit 2); every other one exits 1. */
+const INPUT_CODES: ReadonlySet<string> = new Set([
+  'USAGE',
+  'FILE_UNREADABLE',
+  'CONFIG_UNREADABLE',
+  'THING_NAME_INVALID',
+  'THING_ATTRIBUTE_INVALID',
+  'CERT_ID_INVALID',
+  'CERT_MALFORMED',
+  'CA_THING_NAME_INVALID',
+  'CA_VALIDITY_INVALID',
+]);
+
+/** The exit status a coded error ends a command with. */
+export function exitCodeOf(e: GatehouseError): ExitCode {
+  if (e instanceof CliError) return e.exitCode;
+  return INPUT_CODES.has(e.code) ? EXIT.USAGE : EXIT.INVALID;
+}
+
+/** `error CODE: message` and, when there is one, the fix on the next line. */
+export function printError(io: Io, e: GatehouseError): void {
+  io.err(`error ${e.code}: ${e.message}${e.fix ? `\n    fix: ${e.fix}` : ''}`);
 }
 
 export interface Io {

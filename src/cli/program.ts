@@ -5,7 +5,8 @@ import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
 import { registerStart } from './start.js';
-import { CliError, EXIT, processIo, type Io } from './output.js';
+import { GatehouseError } from '../core/index.js';
+import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
@@ -44,11 +45,13 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       // Help and version are successes; every other parse problem is a usage error.
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
     }
-    if (e instanceof CliError) {
-      io.err(`error ${e.code}: ${e.message}${e.fix ? `\n    fix: ${e.fix}` : ''}`);
-      return e.exitCode;
+    // Every coded error of every layer (configuration, registry, CA, API, data
+    // directory, gateway, CLI) is a GatehouseError; anything else is a bug.
+    if (e instanceof GatehouseError) {
+      printError(io, e);
+      return exitCodeOf(e);
     }
     io.err(`error INTERNAL: ${(e as Error).stack ?? String(e)}`);
-    return 70;
+    return EXIT.INTERNAL;
   }
 }

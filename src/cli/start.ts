@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config-file.js';
-import { formatIssue, type LogLevel } from '../core/index.js';
-import { Gateway, GatewayError } from '../gateway.js';
-import { CliError, EXIT, type Io } from './output.js';
+import { formatIssue, GatehouseError, type LogLevel } from '../core/index.js';
+import type { Gateway } from '../gateway.js';
+import { CliError, EXIT, printError, type Io } from './output.js';
 
 interface StartOptions {
   config?: string;
@@ -34,6 +34,9 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
       const envLevel = process.env['GATEHOUSE_LOG_LEVEL'];
       if (envLevel !== undefined && !LEVELS.includes(envLevel)) throw new CliError('USAGE', `GATEHOUSE_LOG_LEVEL \`${envLevel}\` is not one of ${LEVELS.join(', ')}`);
       const timeoutSeconds = await startupTimeout(configPath);
+      // Loaded here, not at the top: the broker, the API and their libraries cost most of
+      // the CLI's start-up time, and no other command needs them.
+      const { Gateway, GatewayError } = await import('../gateway.js');
 
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -53,10 +56,11 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
           timeout,
         ]);
       } catch (e) {
-        const err = e as { code?: string; message: string; fix?: string; errors?: readonly { code: string; path: string; message: string }[] };
-        if (e instanceof GatewayError && e.code === 'CONFIG_UNREADABLE') throw new CliError(e.code, e.message, EXIT.USAGE, e.fix);
-        for (const ce of err.errors ?? []) io.err(`error ${formatIssue(ce)}`);
-        io.err(`error ${err.code ?? 'INTERNAL'}: ${err.message}${err.fix ? `\n    fix: ${err.fix}` : ''}`);
+        // An unreadable file is an input error (exit 2): the CLI's own mapping prints it.
+        if (e instanceof GatewayError && e.code === 'CONFIG_UNREADABLE') throw e;
+        if (e instanceof GatewayError) for (const ce of e.errors) io.err(`error ${formatIssue(ce)}`);
+        if (e instanceof GatehouseError) printError(io, e);
+        else io.err(`error INTERNAL: ${(e as Error).message}`);
         // Startup may have left timers and sockets behind (timeout): exit now.
         process.exit(EXIT.INVALID);
       } finally {

@@ -9,7 +9,7 @@ import { openIdentity } from '../identity/bootstrap.js';
 import { assertAttributes, assertThingName } from '../identity/names.js';
 import type { Registry, Thing } from '../identity/registry.js';
 import { CertificateVerifier } from '../identity/verify.js';
-import { action, certificateJson, dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { certificateJson, dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 
 export function registerThings(program: Command, io: Io, setExit: (code: number) => void): void {
@@ -29,7 +29,7 @@ Example:
     -h localhost -p 8883 -i sensor-1 -t sensors/sensor-1/temp -m 21.5
 
 Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
-    .action(action(async (name: string, opts: DataDirOptions & { out: string; attribute: string[]; validityDays?: string; config?: string; force?: boolean }) => {
+    .action(async (name: string, opts: DataDirOptions & { out: string; attribute: string[]; validityDays?: string; config?: string; force?: boolean }) => {
       assertThingName(name);
       const attributes = parseAttributes(opts.attribute);
       assertAttributes(attributes);
@@ -84,7 +84,7 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
       } finally {
         await registry.close();
       }
-    }));
+    });
 
   dataDirOption(things.command('register').description('register a thing with a certificate you already have (from a trusted device CA)'))
     .argument('<name>', 'thing name (created if it does not exist)')
@@ -95,7 +95,7 @@ The certificate must chain to a trusted device CA (\`gatehouse ca list\`, \`gate
 and be valid now. It is registered ACTIVE and attached to the thing.
 
 Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage error.`)
-    .action(action(async (name: string, opts: DataDirOptions & { cert: string; attribute: string[] }) => {
+    .action(async (name: string, opts: DataDirOptions & { cert: string; attribute: string[] }) => {
       assertThingName(name);
       const attributes = parseAttributes(opts.attribute);
       assertAttributes(attributes);
@@ -114,12 +114,12 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
         }
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(things.command('list').description('list things'))
     .option('--prefix <text>', 'only names starting with this text')
     .option('--limit <n>', 'at most this many')
-    .action(action(async (opts: DataDirOptions & { prefix?: string; limit?: string }) => {
+    .action(async (opts: DataDirOptions & { prefix?: string; limit?: string }) => {
       const limit = opts.limit !== undefined ? parsePositive(opts.limit, '--limit') : undefined;
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const list = await r.listThings({ ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}), ...(limit !== undefined ? { limit } : {}) });
@@ -129,11 +129,11 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
         else printTable(io, ['NAME', 'CERTS', 'ATTRIBUTES'], rows.map(({ t, certs }) => [t.name, String(certs.length), formatAttributes(t.attributes)]));
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(things.command('show').description('show a thing, its attributes and its certificates'))
     .argument('<name>', 'thing name (case-sensitive)')
-    .action(action(async (name: string, opts: DataDirOptions) => {
+    .action(async (name: string, opts: DataDirOptions) => {
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const t = await requireThing(r, name);
         const certs = await r.listCertificates({ thingName: name });
@@ -150,12 +150,12 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
         }
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   dataDirOption(things.command('delete').description('delete a thing and its attachments (its certificates stay registered)'))
     .argument('<name>', 'thing name (case-sensitive)')
     .addHelpText('after', '\nA running gateway sharing the data directory disconnects the thing within a second.')
-    .action(action(async (name: string, opts: DataDirOptions) => {
+    .action(async (name: string, opts: DataDirOptions) => {
       assertThingName(name);
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const certs = await r.certificatesForThing(name);
@@ -164,13 +164,13 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
         else io.out(`deleted thing ${name}${certs.length ? ` (detached ${certs.length} certificate${certs.length === 1 ? '' : 's'}; revoke them with \`gatehouse certs revoke\` if they are not used elsewhere)` : ''}`);
       });
       setExit(EXIT.OK);
-    }));
+    });
 
   for (const verb of ['attach', 'detach'] as const) {
     dataDirOption(things.command(verb).description(verb === 'attach' ? 'attach a registered certificate to a thing' : 'detach a certificate from a thing (the device can no longer connect as that thing)'))
       .argument('<name>', 'thing name (case-sensitive)')
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
-      .action(action(async (name: string, idArg: string, opts: DataDirOptions) => {
+      .action(async (name: string, idArg: string, opts: DataDirOptions) => {
         assertThingName(name);
         await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
           const id = await r.resolveCertificateId(idArg);
@@ -181,7 +181,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
           else io.out(verb === 'attach' ? (changed ? `attached ${id} to ${name}` : `${id} was already attached to ${name}`) : `detached ${id} from ${name}`);
         });
         setExit(EXIT.OK);
-      }));
+      });
   }
 }
 

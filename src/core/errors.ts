@@ -53,16 +53,40 @@ export type ConfigError = ConfigIssue<ConfigErrorCode>;
 export type ConfigWarning = ConfigIssue<ConfigWarningCode>;
 
 /**
+ * The base of every error Gatehouse throws on purpose: a stable `code` (documented in
+ * docs/errors.md or the module's own doc, never reused for something else), a message
+ * naming the input or path concerned, and, when there is one, the `fix` an operator
+ * should apply. The CLI maps this one class to its output and exit status.
+ *
+ * Messages never carry secrets (tokens, keys, passwords).
+ */
+export class GatehouseError<C extends string = string> extends Error {
+  readonly code: C;
+  /** What to do about it; absent when the message says it all. */
+  declare readonly fix?: string;
+
+  constructor(code: C, message: string, fix?: string, options?: { cause?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'GatehouseError';
+    this.code = code;
+    if (fix !== undefined) this.fix = fix;
+  }
+}
+
+/**
  * Thrown by the convenience loaders when a configuration has errors. Carries every
  * error, not just the first.
  */
-export class InvalidConfigError extends Error {
-  readonly code = 'CONFIG_INVALID' as const;
+export class InvalidConfigError extends GatehouseError<'CONFIG_INVALID'> {
   readonly errors: readonly ConfigError[];
   readonly warnings: readonly ConfigWarning[];
 
   constructor(errors: readonly ConfigError[], warnings: readonly ConfigWarning[] = []) {
-    super(`invalid configuration: ${errors.length} error${errors.length === 1 ? '' : 's'}\n` + errors.map(formatIssue).join('\n'));
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration: ${errors.length} error${errors.length === 1 ? '' : 's'}\n` + errors.map(formatIssue).join('\n'),
+      'correct each error listed (code, path and fix); `gatehouse config validate FILE` prints them',
+    );
     this.name = 'InvalidConfigError';
     this.errors = errors;
     this.warnings = warnings;

@@ -1,6 +1,7 @@
 /**
- * The CA constraints Node's X509Certificate does not expose (ecosystem.md §2.4):
- * basicConstraints pathLenConstraint and the KeyUsage bits.
+ * The CA constraints Node's X509Certificate does not expose: basicConstraints
+ * pathLenConstraint and the KeyUsage bits. (On Node 20, `X509Certificate#keyUsage`
+ * returns the *extended* key usage OIDs, and `ca` is the only basicConstraints field.)
  *
  * Read with a minimal DER walker rather than @peculiar/x509: it runs on certificates
  * Node has already parsed (so the outer structure is known to be well-formed), it needs
@@ -34,7 +35,7 @@ const OID = 0x06;
 const EXTENSIONS = 0xa3; // [3] EXPLICIT in TBSCertificate
 const BASIC_CONSTRAINTS = [0x55, 0x1d, 0x13]; // 2.5.29.19
 const KEY_USAGE = [0x55, 0x1d, 0x0f]; // 2.5.29.15
-const KEY_CERT_SIGN = 0x04; // bit 5 of the first byte (RFC 5280 §4.2.1.3)
+const KEY_CERT_SIGN = 0x04; // bit 5 of the first byte (RFC 5280, section 4.2.1.3)
 
 class Malformed extends Error {}
 

@@ -108,7 +108,7 @@ export function describeCertificate(x: X509Certificate): { ok: true; certificate
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return { ok: false, message: 'unreadable validity dates' };
   let eku: string[] | undefined;
   try {
-    // Node names the extended key usage list `keyUsage` (ecosystem.md §2.4).
+    // Node 20's `keyUsage` is the extended key usage list (OIDs), not the KeyUsage bits.
     eku = x.keyUsage;
   } catch {
     return { ok: false, message: 'unreadable extended key usage' };

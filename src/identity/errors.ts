@@ -7,6 +7,7 @@
  * Messages may name thing names, certificate ids and subjects (the operator needs
  * them). They never contain session tokens or private keys.
  */
+import { GatehouseError } from '../core/errors.js';
 
 /** Failures of registry operations (thrown as {@link RegistryError}). */
 export const REGISTRY_CODES = [
@@ -76,13 +77,9 @@ export const IDENTITY_CODES: readonly string[] = [
 ];
 
 /** A registry operation failed. `code` is stable; `fix` says what to do about it. */
-export class RegistryError extends Error {
-  constructor(
-    readonly code: RegistryErrorCode,
-    message: string,
-    readonly fix?: string,
-  ) {
-    super(message);
+export class RegistryError extends GatehouseError<RegistryErrorCode> {
+  constructor(code: RegistryErrorCode, message: string, fix?: string) {
+    super(code, message, fix);
     this.name = 'RegistryError';
   }
 }

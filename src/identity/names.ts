@@ -2,8 +2,9 @@
  * Syntax of thing names and thing attributes (the AWS IoT rules, so that names and
  * attributes exported from AWS IoT import unchanged).
  *
- * Thing names are case-sensitive: `Dev1` and `dev1` are two things (the reference's
- * case-insensitive store let one borrow the other's attachment, cda-spec §12.14).
+ * Thing names are case-sensitive: `Dev1` and `dev1` are two things (the Greengrass
+ * component's case-insensitive store lets one borrow the other's attachment:
+ * docs/greengrass-behaviour.md, section 12.9).
  */
 import { RegistryError } from './errors.js';
 

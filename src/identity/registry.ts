@@ -8,7 +8,8 @@
  * - a remote AWS IoT registry (DescribeThing, DescribeCertificate,
  *   ListThingPrincipals, ...) whose answers are cached locally for
  *   `security.clientDeviceTrustDurationMinutes`, with the cache as the offline
- *   fallback — the reference component's model (cda-spec §5.3, §6);
+ *   fallback — the Greengrass component's model (docs/greengrass-behaviour.md,
+ *   sections 5.3 and 6);
  * - PostgreSQL, for several gateways sharing one registry (LISTEN/NOTIFY or a
  *   `changes` table can feed {@link Registry.watch}).
  *
@@ -201,4 +202,3 @@ export interface Registry {
 }
 
 export type { RegistryError };
-export { SqliteRegistry, registryPath, type SqliteRegistryOptions } from './sqlite-registry.js';

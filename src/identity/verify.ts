@@ -10,7 +10,8 @@
  *   4. chain to a trusted CA      CERT_SELF_SIGNED, CERT_UNTRUSTED
  *   5. registry status            CERT_NOT_REGISTERED, CERT_REVOKED, CERT_INACTIVE
  *
- * Differences from the reference (cda-spec §6.1, §12.12) on purpose: the chain is
+ * Differences from the Greengrass component on purpose (docs/greengrass-behaviour.md,
+ * sections 6, 12.6 and 12.8): the chain is
  * always checked; a certificate issued by the gateway's own CA gets no bypass (it goes
  * through the registry like any other); EKU is checked; nothing is written to the
  * registry, on success or failure.

@@ -32,7 +32,7 @@ async function outcome(url: string, device: Device, clientId?: string): Promise<
   }
 }
 
-/** SUBACK return codes (mqtt.js rejects when one is 0x80: ecosystem.md trap 12). */
+/** SUBACK return codes (mqtt.js 5's subscribeAsync rejects when one is 0x80; the SUBACK is on the error). */
 async function grants(client: MqttClient, filters: string[]): Promise<number[]> {
   try {
     return (await client.subscribeAsync(filters, { qos: 1 })).map((g) => g.qos);

@@ -33,7 +33,8 @@ async function listen(t: TestContext, options: tls.TlsOptions, host: string): Pr
 function connect(options: tls.ConnectionOptions): Promise<Handshake> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect(options, () => {
-      // Node 20 client sockets: read the peer certificate once (ecosystem trap 11).
+      // On a Node 20 client socket the first getPeerX509Certificate() call uses the peer
+      // certificate up (later calls return undefined): read it once.
       const serverCert = socket.getPeerX509Certificate();
       const result = { authorized: socket.authorized, serverCert };
       socket.on('data', () => undefined);

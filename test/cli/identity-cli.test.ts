@@ -8,7 +8,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { registryPath, SqliteRegistry } from '../../src/identity/registry.js';
+import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { SessionManager } from '../../src/identity/sessions.js';
 import type { InvalidationReason } from '../../src/identity/errors.js';
 import { makeCa, makeLeaf, tempDir, type TestCert } from '../identity/pki.js';

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { RegistryError, type RegistryErrorCode } from '../../src/identity/errors.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../src/identity/migrations.js';
-import { registryPath, SqliteRegistry, type Change } from '../../src/identity/registry.js';
+import type { Change } from '../../src/identity/registry.js';
+import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { makeCa, makeLeaf, tempDir, type TestCert } from './pki.js';
 
 async function rejectsWith(p: Promise<unknown>, code: RegistryErrorCode): Promise<void> {

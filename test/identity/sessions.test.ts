@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { InvalidationReason, SessionFailureReason } from '../../src/identity/errors.js';
-import { registryPath, SqliteRegistry, type Registry } from '../../src/identity/registry.js';
+import type { Registry } from '../../src/identity/registry.js';
+import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { sessionAuthenticator } from '../../src/identity/authenticator.js';
 import { SessionManager, type CreateSessionResult, type Session } from '../../src/identity/sessions.js';
 import { makeCa, makeLeaf, NOW, tempDir, type TestCert } from './pki.js';

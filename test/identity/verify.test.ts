@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type { VerifyFailureReason } from '../../src/identity/errors.js';
-import { SqliteRegistry } from '../../src/identity/registry.js';
+import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { CertificateVerifier, verifyClientCertificate, type VerifyResult } from '../../src/identity/verify.js';
 import { EKU, makeCa, makeLeaf, NOW, type TestCert } from './pki.js';
 

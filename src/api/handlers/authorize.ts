@@ -1,10 +1,11 @@
 /**
- * AuthorizeClientDeviceAction (cda-spec §9): the hot path. In memory, not bounded by
- * the identity limiter (the reference also runs it on the caller's thread).
+ * AuthorizeClientDeviceAction (docs/greengrass-behaviour.md, section 9): the hot path.
+ * In memory, not bounded by the identity limiter (the Greengrass component also runs it
+ * on the caller's thread).
  *
  * The session's principal (thing name, client ID, attributes captured when the session
  * was created) is decided against the policy snapshot in force, so a reload applies to
- * the very next call. There is no magic token (cda-spec §12.10), and an unknown
+ * the very next call. There is no magic token (section 12.6 of that page), and an unknown
  * operation or malformed resource is a plain `false` with its reason, not an error.
  *
  * Most calls never reach fastify: the fast lane (../fast-lane.ts) answers them with

@@ -1,5 +1,7 @@
 /**
- * EMQX 5 HTTP authentication and authorization backends (ecosystem.md §5.1, §5.2).
+ * EMQX 5 HTTP authentication and authorization backends (docs/emqx.md; EMQX's own
+ * contract: https://docs.emqx.com/en/emqx/latest/access-control/authn/http.html and
+ * https://docs.emqx.com/en/emqx/latest/access-control/authz/http.html).
  *
  * EMQX treats any status other than 200/204, and a 200 with a body it cannot read, as
  * "ignore" — which fails open when `no_match = allow` or another authenticator

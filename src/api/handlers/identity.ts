@@ -1,11 +1,12 @@
 /**
- * VerifyClientDeviceIdentity and GetClientDeviceAuthToken (cda-spec §5.1, §6.1): both
- * are identity work, bounded by the limiter.
+ * VerifyClientDeviceIdentity and GetClientDeviceAuthToken (docs/greengrass-behaviour.md,
+ * sections 5.1 and 6): both are identity work, bounded by the limiter.
  *
- * Unlike the reference: no certificate bypasses the checks because of its CA (§12.12);
- * token creation verifies the certificate itself instead of trusting an earlier
- * verification (§5.1 step 4); an invalid client ID is an InvalidCredentialError, not a
- * ServiceError (§12.18); a new session for a client ID replaces the previous one.
+ * Unlike the Greengrass component (sections 12.6, 5.1 step 4, 12.10 and 12.7 of that
+ * page): no certificate bypasses the checks because of its CA; token creation verifies
+ * the certificate itself instead of trusting an earlier verification; an invalid client
+ * ID is an InvalidCredentialError, not a ServiceError; a new session for a client ID
+ * replaces the previous one.
  */
 import type { FastifyInstance } from 'fastify';
 import { certificateText, HttpError, limited, type ApiContext } from '../context.js';

@@ -445,7 +445,7 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
   return out;
 }
 
-/** The largest packet MQTT can frame: a fixed header plus 268,435,455 bytes (MQTT 3.1.1 §2.2.3). */
+/** The largest packet MQTT can frame: a fixed header plus 268,435,455 bytes (MQTT 3.1.1, section 2.2.3). */
 const MQTT_MAX_PACKET = 268_435_460;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

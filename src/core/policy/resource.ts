@@ -3,7 +3,8 @@
  *
  * A policy resource is text in which `*` matches any run of characters (including
  * none, `/` and `:`) and `${...}` names a policy variable. Everything else — MQTT's `+`
- * and `#`, `?`, `$` — is literal, and matching is case-sensitive (reference §4.4).
+ * and `#`, `?`, `$` — is literal, and matching is case-sensitive, as in the Greengrass component
+ * (docs/greengrass-behaviour.md, section 4.4).
  *
  * INVARIANT: a variable's value is always inserted as literal text. A thing name that
  * contains `*` therefore never widens a grant; only a `*` written in the policy is a

@@ -1,6 +1,6 @@
 import type { Clause, Rule } from './ast.js';
 
-/** Case-sensitive comparison of one clause with a thing name (reference §3.3). */
+/** Case-sensitive comparison of one clause with a thing name (docs/greengrass-behaviour.md, section 3.3). */
 export function clauseMatches(clause: Clause, thingName: string): boolean {
   switch (clause.mode) {
     case 'any':

@@ -1,4 +1,4 @@
-import type { RuleErrorCode } from '../errors.js';
+import { GatehouseError, type RuleErrorCode } from '../errors.js';
 import type { Clause, ClauseMode, Rule } from './ast.js';
 
 /**
@@ -16,23 +16,19 @@ import type { Clause, ClauseMode, Rule } from './ast.js';
  * and so never matches; its documentation promises the colon).
  */
 
-export class RuleSyntaxError extends Error {
-  readonly code: RuleErrorCode;
+export class RuleSyntaxError extends GatehouseError<RuleErrorCode> {
   /** 1-based position in the rule text. */
   readonly line: number;
   readonly column: number;
   readonly offset: number;
-  readonly fix: string | undefined;
 
   constructor(code: RuleErrorCode, message: string, source: string, offset: number, fix?: string) {
     const { line, column } = lineColumn(source, offset);
-    super(message);
+    super(code, message, fix);
     this.name = 'RuleSyntaxError';
-    this.code = code;
     this.offset = offset;
     this.line = line;
     this.column = column;
-    this.fix = fix;
   }
 }
 
