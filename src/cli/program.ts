@@ -5,7 +5,7 @@ import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
 import { registerStart } from './start.js';
-import { GatehouseError } from '../core/index.js';
+import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
 import { registerThings } from './things.js';
 
@@ -47,7 +47,7 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
     }
     // Every coded error of every layer (configuration, registry, CA, API, data
     // directory, gateway, CLI) is a GatehouseError; anything else is a bug.
-    if (e instanceof GatehouseError) {
+    if (isGatehouseError(e)) {
       printError(io, e);
       return exitCodeOf(e);
     }

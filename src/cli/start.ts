@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config-file.js';
-import { formatIssue, GatehouseError, type LogLevel } from '../core/index.js';
+import { formatIssue, isGatehouseError, type LogLevel } from '../core/index.js';
 import type { Gateway } from '../gateway.js';
 import { CliError, EXIT, printError, type Io } from './output.js';
 
@@ -59,7 +59,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
         // An unreadable file is an input error (exit 2): the CLI's own mapping prints it.
         if (e instanceof GatewayError && e.code === 'CONFIG_UNREADABLE') throw e;
         if (e instanceof GatewayError) for (const ce of e.errors) io.err(`error ${formatIssue(ce)}`);
-        if (e instanceof GatehouseError) printError(io, e);
+        if (isGatehouseError(e)) printError(io, e);
         else io.err(`error INTERNAL: ${(e as Error).message}`);
         // Startup may have left timers and sockets behind (timeout): exit now.
         process.exit(EXIT.INVALID);

@@ -73,6 +73,11 @@ export class GatehouseError<C extends string = string> extends Error {
   }
 }
 
+/** Narrows to GatehouseError with a string code (`instanceof` alone yields `GatehouseError<any>`). */
+export function isGatehouseError(e: unknown): e is GatehouseError {
+  return e instanceof GatehouseError;
+}
+
 /**
  * Thrown by the convenience loaders when a configuration has errors. Carries every
  * error, not just the first.

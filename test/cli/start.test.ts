@@ -25,7 +25,7 @@ test('SIGHUP re-reads the configuration, also a change the file watcher cannot s
   await symlink(real, link);
   const gw = await GatewayProcess.launch(dir, link, join(dir, 'data'));
   t.after(() => gw.stop());
-  assert.equal(JSON.parse(await gw.waitForLog((l) => l.includes('"event":"ready"'))).groups, 1);
+  assert.equal((JSON.parse(await gw.waitForLog((l) => l.includes('"event":"ready"'))) as { groups: number }).groups, 1);
 
   await writeFile(real, groups(3));
   const mark = gw.lines.length;
