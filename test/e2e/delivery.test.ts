@@ -196,9 +196,11 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     assert.deepEqual(drops.map((l) => [l['topic'], l['reason']]), [['public/a', 'not_allowed']]);
     await second.client.endAsync();
     await writer.publishAsync('allowed/x', 'inflight-marker-2', { qos: 1 });
+    const mark2 = gw.lines.length;
     const third = await openReader(gw.mqttUrl, d);
     await third.next('inflight-marker-2');
     assert.deepEqual(third.got.map((m) => m.payload), ['inflight-marker-2']);
+    assert.equal(droppedLines('reader-inflight', mark2).length, 0, 'the dropped message left the queue');
     await third.client.endAsync();
   });
 
