@@ -28,8 +28,13 @@ export function mayReceive(session: LiveSession, topic: string): boolean {
   return answer;
 }
 
-/** Topics remembered per session before the cache starts over. */
-export const RECEIVE_CACHE_LIMIT = 1024;
+/**
+ * Topics remembered per session before the cache starts over. At 256 a full cache holds
+ * about 7 KiB (the topic strings are shared with the messages), so 5,000 sessions stay
+ * under 40 MB; a session receiving on more distinct topics than this pays the uncached
+ * decision (about 0.5 µs with three filters) on most deliveries.
+ */
+export const RECEIVE_CACHE_LIMIT = 256;
 
 /**
  * The uncached decision, also used for sessions that are not connected (re-check of
