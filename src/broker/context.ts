@@ -37,7 +37,7 @@ export interface BrokerContext {
   readonly sessions: LiveSessions;
   /** Subscriptions and queued messages of persistent sessions (aedes' persistence). */
   readonly store: SessionStore;
-  readonly offlineIdentities: OfflineIdentities | undefined;
+  readonly offlineIdentities: OfflineIdentities;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;

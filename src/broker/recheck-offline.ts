@@ -1,5 +1,5 @@
 import type { PolicySnapshot, PrincipalView } from '../core/index.js';
-import type { BrokerContext, OfflineIdentities } from './context.js';
+import type { BrokerContext } from './context.js';
 import { receivable } from './receive.js';
 
 export interface OfflineRecheckResult {
@@ -28,7 +28,7 @@ export interface OfflineRecheckResult {
  * whose identity cannot be read (registry error) is left as it is and logged: its
  * messages are still checked when it reconnects.
  */
-export async function recheckOffline(ctx: BrokerContext, identities: OfflineIdentities, snapshot: PolicySnapshot): Promise<OfflineRecheckResult> {
+export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapshot): Promise<OfflineRecheckResult> {
   const connected = new Set<string>();
   for (const s of ctx.sessions) connected.add(s.identity.clientId);
   let sessions = 0;
@@ -39,7 +39,7 @@ export async function recheckOffline(ctx: BrokerContext, identities: OfflineIden
     if (connected.has(clientId)) continue;
     let principal;
     try {
-      principal = await identities.identityOf(clientId);
+      principal = await ctx.offlineIdentities.identityOf(clientId);
     } catch (e) {
       ctx.logger.error({ event: 'error', clientId, err: (e as Error).message }, 'could not read the identity of a persistent session; it is checked again when the device reconnects');
       continue;

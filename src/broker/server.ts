@@ -34,7 +34,7 @@ export interface GatewayBrokerOptions {
   readonly policy: PolicyStore;
   readonly authenticator: DeviceAuthenticator;
   /** Identities of devices that are not connected, to re-check their persistent sessions. */
-  readonly offlineIdentities?: OfflineIdentities;
+  readonly offlineIdentities: OfflineIdentities;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly tls: BrokerTls;
@@ -72,7 +72,7 @@ export class GatewayBroker {
       const r = this.recheck(next);
       ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'live sessions re-checked after a policy change');
       void this.recheckOffline(next).then((o) => {
-        if (o === undefined || o.superseded) return;
+        if (o.superseded) return;
         ctx.logger.info({ event: 'recheck-offline', ...o, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'disconnected persistent sessions re-checked after a policy change');
       }, (e: unknown) => ctx.logger.error({ event: 'error', err: (e as Error).message }, 're-check of disconnected persistent sessions failed'));
     });
@@ -145,13 +145,9 @@ export class GatewayBroker {
     return recheckSessions(this.ctx, snapshot);
   }
 
-  /**
-   * Re-checks the persistent sessions whose device is not connected. Called automatically
-   * after a swap; undefined when the broker was started without `offlineIdentities`.
-   */
-  recheckOffline(snapshot = this.ctx.policy.current): Promise<OfflineRecheckResult | undefined> {
-    const identities = this.ctx.offlineIdentities;
-    return identities === undefined ? Promise.resolve(undefined) : recheckOffline(this.ctx, identities, snapshot);
+  /** Re-checks the persistent sessions whose device is not connected. Called automatically after a swap. */
+  recheckOffline(snapshot = this.ctx.policy.current): Promise<OfflineRecheckResult> {
+    return recheckOffline(this.ctx, snapshot);
   }
 
   /** Ends the connection holding an identity session (revocation, detachment…). */
