@@ -125,6 +125,12 @@ export class Gateway {
       const broker = await GatewayBroker.start({
         policy,
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
+        offlineIdentities: {
+          async identityOf(clientId) {
+            const thing = await registry.getThing(clientId);
+            return thing === undefined ? undefined : { thingName: thing.name, clientId, attributes: thing.attributes };
+          },
+        },
         logger,
         metrics,
         tls: tls(serverCerts.current()),

@@ -8,7 +8,7 @@
  * Metrics keeps totals since start that its periodic log summary does not reset.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DeniedOperation, Metrics, ReferenceMetric } from '../observability/metrics.js';
+import { DROP_REASONS, type DeniedOperation, type Metrics, type ReferenceMetric } from '../observability/metrics.js';
 import type { LimiterStats } from './limiter.js';
 
 export interface PrometheusSources {
@@ -115,6 +115,13 @@ export class Prometheus {
       collect() {
         this.reset();
         for (const op of DENIED_OPERATIONS) this.inc({ operation: op }, m.denials[op]);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_deliveries_dropped_total', help: 'Messages not delivered to a session that may no longer receive them (live, queued, retained or resent), by reason', registers, labelNames: ['reason'],
+      collect() {
+        this.reset();
+        for (const r of DROP_REASONS) this.inc({ reason: r }, m.deliveriesDropped[r]);
       },
     });
     new Gauge({ name: 'gatehouse_live_sessions', help: 'Live identity sessions (broker connections and API tokens)', registers, collect() { this.set(sources.liveSessions()); } });

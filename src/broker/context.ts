@@ -2,7 +2,9 @@ import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
+import type { Principal } from '../core/index.js';
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
+import type { SessionStore } from './persistence.js';
 import { isReserved } from './topics.js';
 
 export type AuthOutcome =
@@ -19,11 +21,23 @@ export interface DeviceAuthenticator {
   release(sessionId: string): void;
 }
 
+/**
+ * What the broker needs from the registry to re-check a persistent session whose device
+ * is not connected: the identity it would connect with. The client ID is the thing name,
+ * so this is the thing's name and attributes; undefined when no such thing exists.
+ */
+export interface OfflineIdentities {
+  identityOf(clientId: string): Promise<Principal | undefined>;
+}
+
 /** Everything the hooks share. Built once by the broker; hooks hold no other state. */
 export interface BrokerContext {
   readonly policy: PolicyStore;
   readonly authenticator: DeviceAuthenticator;
   readonly sessions: LiveSessions;
+  /** Subscriptions and queued messages of persistent sessions (aedes' persistence). */
+  readonly store: SessionStore;
+  readonly offlineIdentities: OfflineIdentities;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;

@@ -15,20 +15,20 @@ const DENIAL_LOG_BURST = 10;
 /**
  * One authenticated MQTT connection: its identity, its permission view under the
  * snapshot in force, and the subscriptions it was granted.
+ *
+ * INVARIANT: `receivable` only holds answers computed from the current `view` and
+ * `filters`; every change to either goes through `setView`, `grant` or `revoke`,
+ * which clear it (see receive.ts).
  */
 export class LiveSession {
   readonly client: Client;
   readonly identity: DeviceIdentity;
   /** The identity layer's session handle (closed when the connection ends). */
   readonly sessionId: string;
-  view: PrincipalView;
-  /** Filters this connection was granted and still holds. */
-  readonly filters = new Set<string>();
-  /**
-   * Filters a re-check revoked whose server-side unsubscribe has not finished yet. While
-   * non-empty, deliveries are checked against `filters` so nothing slips through.
-   */
-  readonly revoking = new Set<string>();
+  private currentView: PrincipalView;
+  private readonly granted = new Set<string>();
+  /** Per-topic answers of `mayReceive` (receive.ts) under the view and filters in force. */
+  readonly receivable = new Map<string, boolean>();
   private logWindow = 0;
   private logCount = 0;
   private suppressed = 0;
@@ -37,7 +37,35 @@ export class LiveSession {
     this.client = client;
     this.identity = identity;
     this.sessionId = sessionId;
-    this.view = view;
+    this.currentView = view;
+  }
+
+  /** The session's permissions under the snapshot in force. */
+  get view(): PrincipalView {
+    return this.currentView;
+  }
+
+  /** Filters this connection was granted and still holds. */
+  get filters(): ReadonlySet<string> {
+    return this.granted;
+  }
+
+  /** A new snapshot is in force (re-check). */
+  setView(view: PrincipalView): void {
+    this.currentView = view;
+    this.receivable.clear();
+  }
+
+  /** A filter was granted (SUBSCRIBE, or a persistent session's subscription restored). */
+  grant(filter: string): void {
+    if (this.granted.has(filter)) return;
+    this.granted.add(filter);
+    this.receivable.clear();
+  }
+
+  /** A filter is no longer held (re-check). */
+  revoke(filter: string): void {
+    if (this.granted.delete(filter)) this.receivable.clear();
   }
 
   /**

@@ -11,9 +11,10 @@ export interface RecheckResult {
 /**
  * Re-checks every live session against a snapshot (after a configuration swap):
  * a device no longer allowed to connect is disconnected; a subscription no longer
- * allowed is removed server-side (and from the persistent session), and until that
- * completes the forward hook stops deliveries on it. Runs synchronously, so no message
- * is routed under the old decisions once it returns.
+ * allowed is removed server-side (and from the persistent session). Runs synchronously,
+ * and the forward hook decides every delivery from the session's view and filters, so
+ * no message is delivered under the old decisions once it returns. Persistent sessions
+ * that are not connected are re-checked afterwards (recheckOffline).
  *
  * Only the log lines of removed subscriptions come later, in batches between turns of
  * the event loop: writing them is half the work (about 27 µs a line), and with
@@ -27,7 +28,7 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
   for (const s of ctx.sessions) {
     sessions++;
     const { identity } = s;
-    s.view = snapshot.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes });
+    s.setView(snapshot.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }));
     const d = s.view.decide('mqtt:connect', `mqtt:clientId:${identity.clientId}`);
     if (!d.allowed) {
       disconnected++;
@@ -42,7 +43,7 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
       if (fd.allowed) continue;
       subscriptionsRemoved++;
       removed.push({ thingName: identity.thingName, clientId: identity.clientId, filter, reason: fd.reason });
-      revokeSubscription(s, filter);
+      revokeSubscription(ctx, s, filter);
     }
   }
   if (removed.length > 0) setImmediate(() => logInBatches(ctx, removed, 0));
@@ -74,18 +75,15 @@ export function disconnect(ctx: BrokerContext, s: LiveSession): void {
   s.client.close();
 }
 
-function revokeSubscription(s: LiveSession, filter: string): void {
-  s.filters.delete(filter);
-  s.revoking.add(filter);
+function revokeSubscription(ctx: BrokerContext, s: LiveSession, filter: string): void {
+  // From here on mayReceive refuses the filter's messages, before aedes has removed it.
+  s.revoke(filter);
   const client = s.client;
-  // Without a messageId aedes removes the subscription in memory and sends no UNSUBACK.
+  // Without a messageId aedes removes the subscription in memory and sends no UNSUBACK,
+  // and leaves the persistent session's stored copy alone.
   client.unsubscribe({ unsubscriptions: [filter] } as never, () => {
-    const persistence = (client as unknown as { broker?: { persistence?: { removeSubscriptions?: (c: unknown, subs: string[]) => Promise<void> } } }).broker?.persistence;
-    const done = (): void => {
-      // A new grant of the same filter meanwhile clears `revoking` in the subscribe hook.
-      if (!s.filters.has(filter)) s.revoking.delete(filter);
-    };
-    if (!client.clean && persistence?.removeSubscriptions) persistence.removeSubscriptions(client, [filter]).then(done, done);
-    else done();
+    if (client.clean) return;
+    ctx.store.removeSubscriptions(client, [filter]).catch((e: unknown) =>
+      ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'could not remove a revoked subscription from the session store'));
   });
 }

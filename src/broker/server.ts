@@ -6,12 +6,14 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
-import type { BrokerContext, DeviceAuthenticator } from './context.js';
+import type { BrokerContext, DeviceAuthenticator, OfflineIdentities } from './context.js';
 import { authenticateHook } from './hooks/authenticate.js';
 import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { LiveSessions } from './live-sessions.js';
+import { SessionStore } from './persistence.js';
+import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -31,6 +33,8 @@ export interface ListenerOptions {
 export interface GatewayBrokerOptions {
   readonly policy: PolicyStore;
   readonly authenticator: DeviceAuthenticator;
+  /** Identities of devices that are not connected, to re-check their persistent sessions. */
+  readonly offlineIdentities: OfflineIdentities;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly tls: BrokerTls;
@@ -67,14 +71,21 @@ export class GatewayBroker {
       const started = performance.now();
       const r = this.recheck(next);
       ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'live sessions re-checked after a policy change');
+      void this.recheckOffline(next).then((o) => {
+        if (o.superseded) return;
+        ctx.logger.info({ event: 'recheck-offline', ...o, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'disconnected persistent sessions re-checked after a policy change');
+      }, (e: unknown) => ctx.logger.error({ event: 'error', err: (e as Error).message }, 're-check of disconnected persistent sessions failed'));
     });
   }
 
   static async start(opts: GatewayBrokerOptions): Promise<GatewayBroker> {
+    const sessions = new LiveSessions();
     const ctx: BrokerContext = {
       policy: opts.policy,
       authenticator: opts.authenticator,
-      sessions: new LiveSessions(),
+      sessions,
+      store: new SessionStore(sessions),
+      offlineIdentities: opts.offlineIdentities,
       logger: opts.logger,
       metrics: opts.metrics,
       now: opts.now ?? Date.now,
@@ -84,6 +95,7 @@ export class GatewayBroker {
       authorizePublish: authorizePublishHook(ctx),
       authorizeSubscribe: authorizeSubscribeHook(ctx),
       authorizeForward: authorizeForwardHook(ctx),
+      persistence: ctx.store,
       // Client IDs are thing names: at most 128 characters (registry rule).
       maxClientsIdLength: 128,
     });
@@ -131,6 +143,11 @@ export class GatewayBroker {
   /** Re-checks every live session against a snapshot. Called automatically on a swap. */
   recheck(snapshot = this.ctx.policy.current): RecheckResult {
     return recheckSessions(this.ctx, snapshot);
+  }
+
+  /** Re-checks the persistent sessions whose device is not connected. Called automatically after a swap. */
+  recheckOffline(snapshot = this.ctx.policy.current): Promise<OfflineRecheckResult> {
+    return recheckOffline(this.ctx, snapshot);
   }
 
   /** Ends the connection holding an identity session (revocation, detachment…). */

@@ -15,17 +15,32 @@ export function isReserved(topicOrFilter: string): boolean {
   return false;
 }
 
-/** MQTT 3.1.1 §4.7 matching of a topic name against a filter. */
+/**
+ * MQTT 3.1.1 §4.7 matching of a topic name against a filter, level by level, without
+ * splitting either string (it runs on every delivery whose answer is not cached).
+ * An empty level is a level: `a/` has the levels `a` and ``.
+ */
 export function topicMatchesFilter(topic: string, filter: string): boolean {
   // [MQTT-4.7.2-1] wildcards at the first level do not match topics beginning with `$`.
-  if (topic.startsWith('$') && (filter.startsWith('#') || filter.startsWith('+'))) return false;
-  const t = topic.split('/');
-  const f = filter.split('/');
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]!;
-    if (level === '#') return true;
-    if (i >= t.length) return false;
-    if (level !== '+' && level !== t[i]) return false;
+  if (topic.charCodeAt(0) === 0x24 && (filter.charCodeAt(0) === 0x23 || filter.charCodeAt(0) === 0x2b)) return false;
+  const tl = topic.length;
+  const fl = filter.length;
+  let t = 0;
+  let f = 0;
+  for (;;) {
+    let fe = filter.indexOf('/', f);
+    if (fe < 0) fe = fl;
+    // `#` matches the parent level and everything below it [MQTT-4.7.1-2].
+    if (fe - f === 1 && filter.charCodeAt(f) === 0x23) return true;
+    if (t > tl) return false; // the topic has no level left
+    let te = topic.indexOf('/', t);
+    if (te < 0) te = tl;
+    if (!(fe - f === 1 && filter.charCodeAt(f) === 0x2b)) {
+      if (fe - f !== te - t) return false;
+      for (let i = 0; i < fe - f; i++) if (filter.charCodeAt(f + i) !== topic.charCodeAt(t + i)) return false;
+    }
+    f = fe + 1;
+    t = te + 1;
+    if (f > fl) return t > tl; // the filter has no level left: match if neither has
   }
-  return t.length === f.length;
 }

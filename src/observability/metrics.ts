@@ -17,10 +17,19 @@ export type ReferenceMetric = (typeof REFERENCE_METRICS)[number];
 
 export type DeniedOperation = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe';
 
+/**
+ * Why a message was not delivered to a session: it may no longer receive the topic
+ * (`not_allowed`), or the connection has no live session (`no_session`).
+ */
+export const DROP_REASONS = ['not_allowed', 'no_session'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
 export class Metrics {
   private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
   /** Denials by operation since start (never reset). */
   readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };
+  /** Messages not delivered (and removed from persistent queues) by reason, since start. */
+  readonly deliveriesDropped: Record<DropReason, number> = { not_allowed: 0, no_session: 0 };
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 

@@ -1,0 +1,147 @@
+import memoryPersistence from 'aedes-persistence';
+import type { Client } from 'aedes';
+import type { Readable } from 'node:stream';
+import type { LiveSessions } from './live-sessions.js';
+
+/** A subscription as aedes stores it for a persistent session. */
+export interface StoredSubscription {
+  readonly topic: string;
+  readonly qos: number;
+}
+
+/** A message in a persistent session's outgoing queue (queued, or sent and not yet acknowledged). */
+export interface QueuedPacket {
+  readonly cmd: string;
+  readonly topic: string;
+  readonly messageId?: number;
+  readonly brokerId?: string | null;
+  readonly brokerCounter?: number;
+}
+
+interface ClientRef {
+  readonly id: string;
+}
+
+/** The methods aedes 1.x calls on a persistence, in their promise form. */
+const DELEGATED = [
+  'storeRetained', 'createRetainedStream', 'createRetainedStreamCombi', 'subscriptionsByTopic', 'countOffline',
+  'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'incomingStorePacket', 'incomingGetPacket',
+  'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill', 'streamWill', 'getClientList', 'destroy',
+] as const;
+
+type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unknown } & {
+  setup(broker: unknown): Promise<void>;
+  addSubscriptions(client: ClientRef, subs: readonly StoredSubscription[]): Promise<void>;
+  removeSubscriptions(client: ClientRef, topics: readonly string[]): Promise<void>;
+  cleanSubscriptions(client: ClientRef): Promise<void>;
+  subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]>;
+  outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: ClientRef): Readable;
+};
+
+/**
+ * A packet identifier MQTT never uses (§2.3.1: identifiers are 1–65535), given for a moment
+ * to a queued message that has none yet so it can be removed by identifier.
+ */
+const REMOVAL_ID = 0;
+
+/**
+ * The broker's session store: aedes' in-memory persistence, with three changes that keep
+ * what a persistent session stores in line with what it was granted.
+ *
+ * 1. `addSubscriptions` stores only filters the connection holds as granted. aedes stores
+ *    every filter of a SUBSCRIBE packet as soon as one of them is granted, denied ones
+ *    included, and messages would then be queued for the session on a filter it was
+ *    refused.
+ * 2. It knows which client IDs have stored subscriptions, so a re-check can reach
+ *    persistent sessions that are not connected (`persistentClientIds`).
+ * 3. `outgoingClearMessageId` for a message without a packet identifier removes that
+ *    message and no other. aedes asks this when it drops a delivery it was refused
+ *    (a live or retained message), and the in-memory store would otherwise remove the
+ *    first queued message without an identifier, whichever it is.
+ *
+ * Every other method is the in-memory store's own.
+ */
+export class SessionStore {
+  private readonly inner: Backend;
+  private readonly persistent = new Set<string>();
+
+  constructor(private readonly sessions: LiveSessions) {
+    // The package is CommonJS and its module object is the factory; its type declarations
+    // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
+    this.inner = (memoryPersistence as unknown as () => Backend)();
+    for (const name of DELEGATED) {
+      const inner = this.inner;
+      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => inner[name](...args);
+    }
+  }
+
+  // aedes refuses a persistence whose setup is not an async function.
+  async setup(broker: unknown): Promise<void> {
+    await this.inner.setup(broker);
+  }
+
+  async addSubscriptions(client: ClientRef, subs: readonly StoredSubscription[]): Promise<void> {
+    // aedes passes the connection itself; anything else has no session and stores nothing.
+    const session = this.sessions.ofClient(client as Client);
+    const granted = session === undefined ? [] : subs.filter((s) => session.filters.has(s.topic));
+    if (granted.length === 0) return;
+    this.persistent.add(client.id);
+    await this.inner.addSubscriptions(client, granted);
+  }
+
+  async removeSubscriptions(client: ClientRef, topics: readonly string[]): Promise<void> {
+    await this.inner.removeSubscriptions(client, topics);
+    await this.forgetIfEmpty(client);
+  }
+
+  async cleanSubscriptions(client: ClientRef): Promise<void> {
+    await this.inner.cleanSubscriptions(client);
+    this.persistent.delete(client.id);
+  }
+
+  subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
+    return this.inner.subscriptionsByClient(client);
+  }
+
+  outgoingStream(client: ClientRef): Readable {
+    return this.inner.outgoingStream(client);
+  }
+
+  async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
+    if (packet.messageId !== undefined && packet.messageId !== null) return this.inner.outgoingClearMessageId(client, packet);
+    return this.removeQueued(client, packet);
+  }
+
+  /** Client IDs with stored subscriptions (connected or not). */
+  persistentClientIds(): string[] {
+    return [...this.persistent];
+  }
+
+  /** The messages queued for a client, oldest first. */
+  async queued(client: ClientRef): Promise<QueuedPacket[]> {
+    const out: QueuedPacket[] = [];
+    for await (const p of this.inner.outgoingStream(client)) out.push(p as QueuedPacket);
+    return out;
+  }
+
+  /**
+   * Removes one queued message: by its packet identifier when it was sent, otherwise by
+   * the broker's id and counter, which identify a message for its whole life.
+   */
+  async removeQueued(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
+    if (packet.messageId !== undefined && packet.messageId !== null) return this.inner.outgoingClearMessageId(client, packet);
+    if (packet.brokerId === undefined || packet.brokerId === null || packet.brokerCounter === undefined) return undefined;
+    try {
+      await this.inner.outgoingUpdate(client, { cmd: packet.cmd, topic: packet.topic, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter, messageId: REMOVAL_ID });
+    } catch {
+      return undefined; // not queued for this client
+    }
+    return this.inner.outgoingClearMessageId(client, { messageId: REMOVAL_ID });
+  }
+
+  private async forgetIfEmpty(client: ClientRef): Promise<void> {
+    if ((await this.inner.subscriptionsByClient(client)).length === 0) this.persistent.delete(client.id);
+  }
+}
