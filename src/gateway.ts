@@ -142,7 +142,12 @@ export class Gateway {
 
       // Registry changes made by any process: sessions end through the session manager;
       // a change to the trusted CAs also changes what the TLS listener accepts.
+      // Only token sessions (local API) are ever evicted: a live connection holds its session.
       const unsubscribeInvalidation = sessions.onInvalidated((session, reason) => {
+        if (reason === 'SESSION_EVICTED') {
+          logger.warn({ event: 'session-evicted', code: 'SESSION_EVICTED', sessionId: session.id, clientId: session.clientId, thingName: session.thingName, maxActiveAuthTokens: sessions.maxActiveAuthTokens },
+            'API session evicted: performance.maxActiveAuthTokens reached and it was the least recently used');
+        }
         broker.closeSession(session.id, reason);
       });
       closers.push(unsubscribeInvalidation);
