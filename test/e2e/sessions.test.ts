@@ -38,7 +38,12 @@ describe('maxActiveAuthTokens bounds API sessions only; live connections hold th
 
   /** Proves every client is still connected: each gets a PUBACK for a QoS 1 publish. */
   const allAnswer = async (): Promise<void> => {
-    await Promise.all(clients.map((c, i) => c.publishAsync(`t/dev-${i}`, 'ping', { qos: 1 })));
+    // A closed connection fails at once rather than leaving its publish pending.
+    await Promise.all(clients.map((c, i) => new Promise<void>((resolve, reject) => {
+      if (!c.connected) return reject(new Error(`dev-${i} was disconnected`));
+      c.once('close', () => reject(new Error(`dev-${i} was disconnected`)));
+      c.publishAsync(`t/dev-${i}`, 'ping', { qos: 1 }).then(() => resolve(), reject);
+    })));
     assert.deepEqual([...closed], [], 'no device was disconnected');
   };
   const sessionClientIds = async (): Promise<string[]> =>
