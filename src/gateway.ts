@@ -196,12 +196,15 @@ export class Gateway {
 
       let reloader: ConfigReloader | undefined;
       if (opts.configPath !== undefined) {
-        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, (next) => {
-          sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
-          api?.configure(next.performance);
-          emitter.configure(next);
-          void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
-            logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, {
+          settleMilliseconds: config.gatehouse.configSettleMilliseconds,
+          onApplied: (next) => {
+            sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+            api?.configure(next.performance);
+            emitter.configure(next);
+            void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
+              logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+          },
         });
         await reloader.prime();
         if (config.gatehouse.watchConfig) reloader.watch();
