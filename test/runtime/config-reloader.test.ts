@@ -104,6 +104,9 @@ describe('ConfigReloader', () => {
   it('the explicit form also works in JSON and in another letter case', async () => {
     path = join(dir.path, 'gatehouse.json');
     await start(JSON.stringify({ deviceGroups: { definitions: { A: { selectionRule: 'thingName: a-*', policyName: 'P' } }, policies: { P: { Connect: { operations: ['mqtt:connect'], resources: ['mqtt:clientId:*'] } } } } }));
+    await writeFile(path, ' \n');
+    assert.equal(await reloader.reload('SIGHUP'), false);
+    assert.deepEqual(events('config-rejected').map((l) => l.code), ['CONFIG_EMPTY'], 'an empty JSON file is empty, not a syntax error');
     await writeFile(path, '{"DeviceGroups": {"Definitions": {}}}');
     assert.equal(await reloader.reload('SIGHUP'), true);
     assert.equal(policy.current.groups.length, 0);
