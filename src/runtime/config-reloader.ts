@@ -112,8 +112,6 @@ export class ConfigReloader {
         'cannot read the configuration file; the configuration in force stays');
       return false;
     }
-    // Not remembered as the text in force: writing the previous text back is then no change.
-    if (text.trim() === '') return this.refuse('CONFIG_EMPTY', trigger, 'the configuration file is empty');
     const hash = createHash('sha256').update(text).digest('hex');
     if (hash === this.lastHash) {
       this.logger.debug({ event: 'config-unchanged', path: this.path, trigger }, 'configuration file read; no change');
@@ -128,8 +126,11 @@ export class ConfigReloader {
       return false;
     }
     const { document, result } = parsed;
+    // An empty document (whitespace, or YAML comments only) is valid at start, never on a
+    // reload. Not remembered as the text in force: writing the previous text back is then
+    // no change.
     if (result.ok && (document === null || document === undefined)) {
-      return this.refuse('CONFIG_EMPTY', trigger, 'the configuration file holds nothing but comments');
+      return this.refuse('CONFIG_EMPTY', trigger, 'the configuration file is empty');
     }
     if (!result.ok) {
       for (const e of result.errors) this.logger.error({ event: 'config-error', ...e }, e.message);
