@@ -80,6 +80,28 @@ interface Head {
   readonly close: boolean;
 }
 
+/** A CR not followed by LF (a CR that ends the bytes so far may still be), or an LF not preceded by CR. */
+const BARE_CR_OR_LF = /\r(?=[^\n])|(?<!\r)\n/;
+
+/**
+ * Whether the start of a request head, not complete yet, may still become a head the
+ * lane answers: strict CRLF line ends, and every complete header line a token name, a
+ * colon and a field value. node:http refuses a head as soon as it reads such a line
+ * (a `\r\n\n` end, a bare CR, a line without a colon…), so the lane must hand it over
+ * at once instead of waiting for a CRLF CRLF that never comes.
+ */
+function headSoFar(buf: Buffer): boolean {
+  const text = buf.toString('latin1');
+  if (BARE_CR_OR_LF.test(text)) return false;
+  const lines = text.split('\r\n');
+  for (let i = 1; i < lines.length - 1; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || !FIELD_VALUE.test(line.slice(colon + 1))) return false;
+  }
+  return true;
+}
+
 /**
  * An accepted request head with its Content-Length value cut out: the bytes before
  * and after the digits (the latter up to and including the blank line). A client
@@ -244,7 +266,7 @@ export class FastLane {
         if (headEnd < 0) {
           // A request that cannot become the lane's goes to node:http at once.
           const n = Math.min(buf.length, this.#linePrefix.length);
-          if (buf.length > MAX_HEAD_BYTES || buf.compare(this.#linePrefix, 0, n, 0, n) !== 0) break;
+          if (buf.length > MAX_HEAD_BYTES || buf.compare(this.#linePrefix, 0, n, 0, n) !== 0 || !headSoFar(buf)) break;
           keep(lane, buf, 0, requestSince);
           buf = Buffer.alloc(0);
           break;
