@@ -81,3 +81,22 @@ describe('configuration rewritten in place (real gateway, real TLS)', () => {
     assert.equal((JSON.parse(applied) as { groups: number }).groups, 0);
   });
 });
+
+describe('starting with an empty configuration file', () => {
+  test('is valid (every device is denied); the file may then be given device groups', async () => {
+    const d = await tempDir();
+    const gw = await GatewayProcess.start(d.path, '');
+    try {
+      const ready = await gw.waitForLog((l) => l.includes('"event":"ready"'));
+      assert.equal((JSON.parse(ready) as { groups: number }).groups, 0);
+      const mark = gw.lines.length;
+      await writeFile(gw.configPath, CONFIG);
+      gw.signal('SIGHUP');
+      const applied = await gw.waitForLog((l) => l.includes('"event":"config-applied"'), 10000, mark);
+      assert.equal((JSON.parse(applied) as { groups: number }).groups, 1);
+    } finally {
+      await gw.stop();
+      await d.cleanup();
+    }
+  });
+});
