@@ -18,7 +18,10 @@
  * wrong token, a malformed or invalid body, an unknown session, anything unusual in
  * the framing — the lane stops at the start of that request, puts the unread bytes
  * back on the socket and gives the connection to node:http, which answers it (and
- * every later request on that connection) exactly as if the lane did not exist. So
+ * every later request on that connection) exactly as if the lane did not exist. A
+ * head still incomplete is handed over as soon as what has come cannot become one the
+ * lane answers (a bare CR or LF, a `\r\n\n` end, a malformed line), since node:http
+ * refuses such a head at once rather than waiting for the rest. So
  * errors, their codes and their bodies come from one place, and the lane can only
  * ever answer what the full server would have answered with 200.
  *
