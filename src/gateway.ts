@@ -148,7 +148,12 @@ export class Gateway {
 
       // Registry changes made by any process: sessions end through the session manager;
       // a change to the trusted CAs also changes what the TLS listener accepts.
+      // Only token sessions (local API) are ever evicted: a live connection holds its session.
       const unsubscribeInvalidation = sessions.onInvalidated((session, reason) => {
+        if (reason === 'SESSION_EVICTED') {
+          logger.warn({ event: 'session-evicted', code: 'SESSION_EVICTED', sessionId: session.id, clientId: session.clientId, thingName: session.thingName, maxActiveAuthTokens: sessions.maxActiveAuthTokens },
+            'API session evicted: performance.maxActiveAuthTokens reached and it was the least recently used');
+        }
         broker.closeSession(session.id, reason);
       });
       closers.push(unsubscribeInvalidation);
@@ -197,12 +202,15 @@ export class Gateway {
 
       let reloader: ConfigReloader | undefined;
       if (opts.configPath !== undefined) {
-        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, (next) => {
-          sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
-          api?.configure(next.performance);
-          emitter.configure(next);
-          void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
-            logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, {
+          settleMilliseconds: config.gatehouse.configSettleMilliseconds,
+          onApplied: (next) => {
+            sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+            api?.configure(next.performance);
+            emitter.configure(next);
+            void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
+              logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+          },
         });
         await reloader.prime();
         if (config.gatehouse.watchConfig) reloader.watch();

@@ -18,7 +18,10 @@
  * wrong token, a malformed or invalid body, an unknown session, anything unusual in
  * the framing — the lane stops at the start of that request, puts the unread bytes
  * back on the socket and gives the connection to node:http, which answers it (and
- * every later request on that connection) exactly as if the lane did not exist. So
+ * every later request on that connection) exactly as if the lane did not exist. A
+ * head still incomplete is handed over as soon as what has come cannot become one the
+ * lane answers (a bare CR or LF, a `\r\n\n` end, a malformed line), since node:http
+ * refuses such a head at once rather than waiting for the rest. So
  * errors, their codes and their bodies come from one place, and the lane can only
  * ever answer what the full server would have answered with 200.
  *
@@ -78,6 +81,28 @@ interface Head {
   readonly length: number;
   /** The client sent `Connection: close`. */
   readonly close: boolean;
+}
+
+/** A CR not followed by LF (a CR that ends the bytes so far may still be), or an LF not preceded by CR. */
+const BARE_CR_OR_LF = /\r(?=[^\n])|(?<!\r)\n/;
+
+/**
+ * Whether the start of a request head, not complete yet, may still become a head the
+ * lane answers: strict CRLF line ends, and every complete header line a token name, a
+ * colon and a field value. node:http refuses a head as soon as it reads such a line
+ * (a `\r\n\n` end, a bare CR, a line without a colon…), so the lane must hand it over
+ * at once instead of waiting for a CRLF CRLF that never comes.
+ */
+function headSoFar(buf: Buffer): boolean {
+  const text = buf.toString('latin1');
+  if (BARE_CR_OR_LF.test(text)) return false;
+  const lines = text.split('\r\n');
+  for (let i = 1; i < lines.length - 1; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || !FIELD_VALUE.test(line.slice(colon + 1))) return false;
+  }
+  return true;
 }
 
 /**
@@ -244,7 +269,7 @@ export class FastLane {
         if (headEnd < 0) {
           // A request that cannot become the lane's goes to node:http at once.
           const n = Math.min(buf.length, this.#linePrefix.length);
-          if (buf.length > MAX_HEAD_BYTES || buf.compare(this.#linePrefix, 0, n, 0, n) !== 0) break;
+          if (buf.length > MAX_HEAD_BYTES || buf.compare(this.#linePrefix, 0, n, 0, n) !== 0 || !headSoFar(buf)) break;
           keep(lane, buf, 0, requestSince);
           buf = Buffer.alloc(0);
           break;

@@ -16,12 +16,18 @@ import { API_RESPONSE_CODES } from './errors.js';
 const DECISION_REASONS = ['ALLOWED_BY_STATEMENT', 'DENIED_BY_STATEMENT', 'NO_GROUP_SELECTS_THING', 'NO_MATCHING_STATEMENT', 'UNKNOWN_OPERATION', 'MALFORMED_RESOURCE', 'RESOURCE_TYPE_MISMATCH'] as const;
 
 const nonEmpty = (description: string) => z.string().min(1).describe(description);
+/**
+ * Not empty and not only whitespace: the reference treats a blank field as missing and
+ * refuses it before any lookup, so a blank certificate, operation or resource is a 400
+ * here too, never a verification or a decision.
+ */
+const nonBlank = (description: string) => z.string().min(1).regex(/\S/, 'must not be blank').describe(description);
 
 // ------------------------------------------------------------------ IPC operations
 
 export const VerifyRequest = z.strictObject({
   credential: z.strictObject({
-    clientDeviceCertificate: nonEmpty('Client certificate, PEM (optionally followed by intermediate CA certificates), or bare base64 DER'),
+    clientDeviceCertificate: nonBlank('Client certificate, PEM (optionally followed by intermediate CA certificates), or bare base64 DER'),
   }),
 }).describe('VerifyClientDeviceIdentity request');
 
@@ -35,8 +41,9 @@ export const TokenRequest = z.strictObject({
     mqttCredential: z.strictObject({
       clientId: nonEmpty('MQTT client ID; must be the thing name'),
       certificatePem: nonEmpty('Client certificate the device presented, PEM (optionally followed by intermediates), or bare base64 DER'),
-      username: z.string().optional().describe('Accepted for compatibility; not used'),
-      password: z.string().optional().describe('Accepted for compatibility; not used and never logged'),
+      // null is absent: the reference's own clients send null for a CONNECT without credentials.
+      username: z.string().nullable().optional().describe('Accepted for compatibility (null means absent); not used'),
+      password: z.string().nullable().optional().describe('Accepted for compatibility (null means absent); not used and never logged'),
     }),
   }),
 }).describe('GetClientDeviceAuthToken request');
@@ -46,9 +53,9 @@ export const TokenResponse = z.object({
 });
 
 export const AuthorizeRequest = z.strictObject({
-  clientDeviceAuthToken: nonEmpty('Token from get-client-device-auth-token'),
-  operation: nonEmpty('mqtt:connect, mqtt:publish or mqtt:subscribe'),
-  resource: nonEmpty('mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER'),
+  clientDeviceAuthToken: nonBlank('Token from get-client-device-auth-token'),
+  operation: nonBlank('mqtt:connect, mqtt:publish or mqtt:subscribe'),
+  resource: nonBlank('mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER'),
 }).describe('AuthorizeClientDeviceAction request');
 
 export const AuthorizeResponse = z.object({

@@ -250,6 +250,10 @@ function validationError(issue: AjvIssue, context: string): HttpError {
     case 'minLength':
       message = 'must not be empty';
       break;
+    case 'pattern':
+      // The only pattern of the request schemas: not blank (schemas.ts, nonBlank).
+      message = issue.params['pattern'] === '\\S' ? 'must not be blank' : 'is invalid';
+      break;
     case 'enum':
       message = `must be one of ${(issue.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
       break;

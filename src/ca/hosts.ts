@@ -1,79 +1,28 @@
 /**
  * Host addresses of the broker's server certificate: classification of each entry as an
- * IP address or a DNS name (fixing the reference's classifier, cda-spec §7.4 and §12.20),
- * normalisation, de-duplication and detection of the machine's interface addresses.
+ * IP address or a DNS name (the pure classifier in src/core/config/hosts.ts, which
+ * fixes the Greengrass component's), de-duplication and detection of the machine's
+ * interface addresses.
  */
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { domainToASCII } from 'node:url';
+import { checkHost, type SanEntry } from '../core/config/hosts.js';
 import { CaError } from './errors.js';
 
-/** One subjectAltName entry, normalised: IPv6 in lower-case RFC 5952 form, DNS names in lower case. */
-export interface SanEntry {
-  readonly type: 'ip' | 'dns';
-  readonly value: string;
-}
+export type { SanEntry };
 
 export const LOCALHOST = 'localhost';
 
-const PORT_FIX = 'write the host without a port (the broker port is configured under gatehouse.mqtt.port); IPv6 addresses are written bare, e.g. fd00::1';
-
 /**
- * Classifies and normalises one host address. Throws {@link CaError} `CA_HOST_HAS_PORT`
- * for `host:port`, `[v6]:port` forms and `CA_HOST_INVALID` for anything that is neither
- * an IP address nor a valid DNS name.
+ * Classifies and normalises one host address (see src/core/config/hosts.ts for what is
+ * accepted). Throws {@link CaError} `CA_HOST_HAS_PORT` for `host:port`, `[v6]:port`
+ * forms and `CA_HOST_INVALID` for anything that is neither an IP address nor a valid
+ * DNS name. `config validate` refuses the same inputs, so a configuration that
+ * validates never fails here.
  */
 export function classifyHost(input: string): SanEntry {
-  const s = input.trim();
-  const invalid = (why: string): CaError =>
-    new CaError('CA_HOST_INVALID', `host address ${JSON.stringify(input)} ${why}`, 'write a DNS name (e.g. gateway.local) or an IPv4/IPv6 address, without scheme, port or path');
-  if (s === '') throw invalid('is empty');
-  if (s.includes('/') || s.includes('@')) throw invalid('looks like a URL or an address range, not a host');
-
-  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(s);
-  if (bracketed !== null) {
-    if (bracketed[2] !== undefined) throw new CaError('CA_HOST_HAS_PORT', `host address ${JSON.stringify(input)} includes a port`, PORT_FIX);
-    const inner = bracketed[1] ?? '';
-    if (inner.includes('%')) throw invalid('has an IPv6 zone id, which a certificate cannot hold');
-    if (isIP(inner) !== 6) throw invalid('is not a valid IPv6 address');
-    return { type: 'ip', value: normaliseIpv6(inner) };
-  }
-  if (s.includes('%')) throw invalid('has an IPv6 zone id, which a certificate cannot hold');
-
-  const family = isIP(s);
-  if (family === 4) return { type: 'ip', value: s };
-  if (family === 6) return { type: 'ip', value: normaliseIpv6(s) };
-
-  if (s.includes(':')) {
-    const hostPort = /^([^:]+):(\d+)$/.exec(s);
-    if (hostPort !== null) throw new CaError('CA_HOST_HAS_PORT', `host address ${JSON.stringify(input)} includes a port`, PORT_FIX);
-    throw invalid('is not a valid IPv6 address');
-  }
-  if (/^[0-9.]+$/.test(s)) throw invalid('is not a valid IPv4 address (four decimal numbers 0-255, no leading zeros)');
-
-  let name = s.endsWith('.') ? s.slice(0, -1) : s;
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(name)) {
-    const ascii = domainToASCII(name);
-    if (ascii === '') throw invalid('is not a valid internationalised domain name');
-    name = ascii;
-  }
-  name = name.toLowerCase();
-  if (name.length === 0 || name.length > 253) throw invalid('is not a valid DNS name (1-253 characters)');
-  const labels = name.split('.');
-  labels.forEach((label, i) => {
-    if (i === 0 && label === '*' && labels.length > 2) return; // wildcard as the whole left-most label
-    if (label.length === 0 || label.length > 63 || !/^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/.test(label)) {
-      throw invalid(`is not a valid DNS name (label ${JSON.stringify(label)}: 1-63 letters, digits, hyphens or underscores, not starting or ending with a hyphen)`);
-    }
-  });
-  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) throw invalid('is not a valid DNS name (the last label is numeric)');
-  return { type: 'dns', value: name };
-}
-
-function normaliseIpv6(address: string): string {
-  // The WHATWG URL parser serialises IPv6 hosts in RFC 5952 canonical form (lower case, `::` compression).
-  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const r = checkHost(input);
+  if (r.ok) return r.entry;
+  throw new CaError(r.code === 'HOST_HAS_PORT' ? 'CA_HOST_HAS_PORT' : 'CA_HOST_INVALID', r.message, r.fix);
 }
 
 export function sanKey(entry: SanEntry): string {

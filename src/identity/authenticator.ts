@@ -5,7 +5,9 @@
  * import from the broker (dependency direction: broker -> identity).
  *
  * The handle is the session's non-secret `id`; the token stays inside the session
- * manager, for the local API's external brokers.
+ * manager, for the local API's external brokers. The session backs the connection
+ * (`connection: true`): it is never evicted to make room for another, and the broker
+ * releases it when the connection closes.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { SessionFailureReason } from './errors.js';
@@ -31,7 +33,7 @@ export interface SessionAuthenticator {
 export function sessionAuthenticator(manager: SessionManager, clock: () => Date = () => new Date()): SessionAuthenticator {
   return {
     async authenticate(clientId, certificateChainPem, presented) {
-      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock() });
+      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock(), connection: true });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       const s = r.session;
       return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes }, sessionId: s.id };

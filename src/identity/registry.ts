@@ -6,10 +6,11 @@
  * asynchronous so that other backends can be added without changing callers:
  *
  * - a remote AWS IoT registry (DescribeThing, DescribeCertificate,
- *   ListThingPrincipals, ...) whose answers are cached locally for
- *   `security.clientDeviceTrustDurationMinutes`, with the cache as the offline
- *   fallback — the Greengrass component's model (docs/greengrass-behaviour.md,
- *   sections 5.3 and 6);
+ *   ListThingPrincipals, ...) whose answers are cached locally, with the cache as the
+ *   offline fallback — the Greengrass component's model, where
+ *   `security.clientDeviceTrustDurationMinutes` bounds how long a cached answer may be
+ *   reused. Nothing reads that setting today: the SQLite registry is local and
+ *   authoritative, so there is no cached answer to bound (docs/configuration.md; docs/greengrass-behaviour.md, sections 5.3 and 6);
  * - PostgreSQL, for several gateways sharing one registry (LISTEN/NOTIFY or a
  *   `changes` table can feed {@link Registry.watch}).
  *

@@ -4,12 +4,18 @@
  * createSession checks, in order: the client ID is a valid thing name
  * (THING_NAME_INVALID), the certificate verifies (see verify.ts for its reasons), the
  * thing exists (THING_NOT_FOUND), the certificate is attached to it (CERT_NOT_ATTACHED).
- * The client ID is the thing name; there is no bypass for any CA and no magic token
- * (cda-spec §12.10, §12.12).
+ * The client ID is the thing name; there is no bypass for any CA and no magic token.
  *
- * Unlike the reference (cda-spec §5.2, §12.1, §12.11):
- * - `performance.maxActiveAuthTokens` is enforced, least-recently-used first; `get`
- *   counts as use;
+ * Two kinds of session: one that backs a live connection (the gateway's own MQTT
+ * broker creates it with `connection: true` and closes it when the connection ends),
+ * and a token session handed to a local API client. A live connection holds its
+ * session: it is never evicted, and it does not count against the limit.
+ *
+ * Unlike the Greengrass client device auth component:
+ * - `performance.maxActiveAuthTokens` bounds the token sessions only, and is enforced
+ *   at once, least-recently-used first (`get` counts as use), also when a reload lowers
+ *   it; the reference evicts at most one session per new one, connection-backed ones
+ *   included;
  * - a new session for a client ID replaces the old one (no leak on reconnect);
  * - sessions end when their certificate is revoked, deactivated, deleted or expires,
  *   when the thing is detached or deleted, or when the CA they chained to is
@@ -52,13 +58,18 @@ export interface CreateSessionRequest {
   /** The same certificates as decoded by a TLS handshake, if there was one (saves decoding them again). */
   readonly presented?: readonly X509Certificate[];
   readonly now: Date;
+  /**
+   * The session backs a live connection, and its holder closes it (closeById) when the
+   * connection ends: it is never evicted and does not count against maxActiveAuthTokens.
+   */
+  readonly connection?: boolean;
 }
 
 export type InvalidationListener = (session: Session, reason: InvalidationReason) => void;
 
 export interface SessionManagerOptions {
   readonly registry: Registry;
-  /** `performance.maxActiveAuthTokens`: most live sessions; the least recently used is evicted. */
+  /** `performance.maxActiveAuthTokens`: most token sessions (not backing a connection); the least recently used is evicted. */
   readonly maxActiveAuthTokens: number;
   readonly verifier?: CertificateVerifier;
   /** Clock for `lastUsedAt` and certificate expiry of live sessions (default: system clock). */
@@ -76,6 +87,8 @@ interface Entry {
   readonly session: MutableSession;
   /** Kept to re-verify the chain after a CA is untrusted or the change feed had a gap. */
   readonly certificatePem: string;
+  /** Backs a live connection: never evicted, not counted against the limit. */
+  readonly connection: boolean;
 }
 
 type MutableSession = { -readonly [K in keyof Session]: Session[K] };
@@ -91,6 +104,8 @@ export class SessionManager {
   private readonly onError: (error: unknown) => void;
   /** Token hash -> entry, in least-recently-used-first order (Map keeps insertion order). */
   private readonly entries = new Map<string, Entry>();
+  /** The token sessions (not backing a connection) alone, least recently used first: what the limit bounds. */
+  private readonly tokens = new Map<string, Entry>();
   private readonly byCertificate = new Map<string, Set<Entry>>();
   private readonly byThing = new Map<string, Set<Entry>>();
   private readonly byCa = new Map<string, Set<Entry>>();
@@ -123,11 +138,19 @@ export class SessionManager {
     return this.entries.size;
   }
 
+  /** Live sessions that do not back a connection: what `maxActiveAuthTokens` bounds. */
+  get tokenSessions(): number {
+    return this.tokens.size;
+  }
+
   get maxActiveAuthTokens(): number {
     return this.capacity;
   }
 
-  /** Applies a new `performance.maxActiveAuthTokens`, evicting at once if needed. */
+  /**
+   * Applies a new `performance.maxActiveAuthTokens`, evicting token sessions at once if
+   * needed; sessions backing a connection are never touched.
+   */
   setMaxActiveAuthTokens(n: number): void {
     this.capacity = checkCapacity(n);
     this.evictOverflow();
@@ -136,6 +159,7 @@ export class SessionManager {
   async createSession(request: CreateSessionRequest): Promise<CreateSessionResult> {
     if (this.stopped) throw new Error('the session manager has been stopped');
     const { clientId, certificatePem, presented, now } = request;
+    const connection = request.connection === true;
     const nameProblem = thingNameProblem(clientId);
     if (nameProblem !== undefined) return { ok: false, reason: 'THING_NAME_INVALID', message: `client ID ${shown(clientId)} is not a valid thing name: ${nameProblem}` };
 
@@ -151,7 +175,7 @@ export class SessionManager {
       const touched = !since.complete || since.changes.length === FEED_PAGE || since.changes.some((c) => touches(c, clientId, verdict.certificateId, verdict.trustedCaId));
       if (touched) continue;
       // No await from here on: the session is in place before any later change is applied.
-      return this.store(clientId, certificatePem, verdict, now);
+      return this.store(clientId, certificatePem, verdict, now, connection);
     }
     return { ok: false, reason: 'REGISTRY_BUSY', message: `the registry kept changing while verifying client ${shown(clientId)}; try again` };
   }
@@ -169,6 +193,10 @@ export class SessionManager {
     }
     this.entries.delete(key);
     this.entries.set(key, entry);
+    if (!entry.connection) {
+      this.tokens.delete(key);
+      this.tokens.set(key, entry);
+    }
     entry.session.lastUsedAt = now;
     return entry.session;
   }
@@ -261,6 +289,7 @@ export class SessionManager {
     certificatePem: string,
     v: { certificateId: string; trustedCaId: string; notAfter: Date; attributes: Readonly<Record<string, string>> },
     now: Date,
+    connection: boolean,
   ): CreateSessionResult {
     const previous = this.byClientId.get(clientId);
     if (previous) this.invalidate(previous, 'SESSION_REPLACED');
@@ -276,8 +305,9 @@ export class SessionManager {
       createdAt: now,
       lastUsedAt: now,
     };
-    const entry: Entry = { key: hashToken(token), session, certificatePem };
+    const entry: Entry = { key: hashToken(token), session, certificatePem, connection };
     this.entries.set(entry.key, entry);
+    if (!connection) this.tokens.set(entry.key, entry);
     index(this.byCertificate, session.certificateId, entry);
     index(this.byThing, session.thingName, entry);
     index(this.byCa, session.trustedCaId, entry);
@@ -287,9 +317,10 @@ export class SessionManager {
     return { ok: true, token, session };
   }
 
+  /** Only token sessions are evicted: a live connection holds its session. */
   private evictOverflow(): void {
-    while (this.entries.size > this.capacity) {
-      const oldest = this.entries.values().next().value as Entry | undefined;
+    while (this.tokens.size > this.capacity) {
+      const oldest = this.tokens.values().next().value as Entry | undefined;
       if (oldest === undefined) return;
       this.invalidate(oldest, 'SESSION_EVICTED');
     }
@@ -366,6 +397,7 @@ export class SessionManager {
   private remove(entry: Entry): boolean {
     if (this.entries.get(entry.key) !== entry) return false;
     this.entries.delete(entry.key);
+    this.tokens.delete(entry.key);
     unindex(this.byCertificate, entry.session.certificateId, entry);
     unindex(this.byThing, entry.session.thingName, entry);
     unindex(this.byCa, entry.session.trustedCaId, entry);

@@ -1,14 +1,25 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { compileDeviceGroups, formatFromName, type GatehouseConfig, type ValidationResult } from '../core/index.js';
+import { compileDeviceGroups, formatFromName, type GatehouseConfig } from '../core/index.js';
 import type { Logger } from '../observability/logger.js';
-import { parseConfigOffThread } from './parse-worker.js';
+import { parseAndValidateOffThread } from './parse-worker.js';
 import type { PolicyStore } from './policy-store.js';
 
-/** How long to wait for an editor to finish writing before reading the file. */
-const DEBOUNCE_MS = 50;
+/** Codes of refused reloads (documented in docs/errors.md). */
+export const RELOAD_CODES = ['CONFIG_EMPTY', 'CONFIG_RELOAD_REMOVES_ALL_GROUPS'] as const;
+export type ReloadCode = (typeof RELOAD_CODES)[number];
+
+export interface ConfigReloaderOptions {
+  /**
+   * `gatehouse.configSettleMilliseconds`: a changed file is read only once its size,
+   * modification time and inode have stayed the same for this long. Follows each
+   * applied configuration.
+   */
+  readonly settleMilliseconds: number;
+  readonly onApplied?: (config: GatehouseConfig) => void;
+}
 
 /**
  * Watches the configuration file (and re-reads it on demand, e.g. on SIGHUP). A valid
@@ -17,19 +28,35 @@ const DEBOUNCE_MS = 50;
  *
  * The directory is watched rather than the file, so editors that save by writing a
  * new file and renaming it over the old one are seen too.
+ *
+ * A file rewritten in place (an editor, `cat >`, `scp`, configuration management) is
+ * empty or half-written for a while. Three guards keep such a file from being applied:
+ * 1. after a change is seen, the file is read only once its size, modification time
+ *    and inode have been stable for `settleMilliseconds` (SIGHUP reads at once: the
+ *    operator says the file is complete);
+ * 2. an empty file (whitespace or, in YAML, only comments) is never a valid reload
+ *    (CONFIG_EMPTY), although starting with one is (it denies everything);
+ * 3. a reload that would remove every device group while some are in force is applied
+ *    only when the file says so, with an explicit empty `deviceGroups.definitions`
+ *    (CONFIG_RELOAD_REMOVES_ALL_GROUPS otherwise).
  */
 export class ConfigReloader {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastHash: string | undefined;
   private running: Promise<unknown> = Promise.resolve();
+  private settleMs: number;
+  private readonly onApplied: (config: GatehouseConfig) => void;
 
   constructor(
     private readonly path: string,
     private readonly policy: PolicyStore,
     private readonly logger: Logger,
-    private readonly onApplied: (config: GatehouseConfig) => void = () => {},
-  ) {}
+    options: ConfigReloaderOptions,
+  ) {
+    this.settleMs = options.settleMilliseconds;
+    this.onApplied = options.onApplied ?? (() => {});
+  }
 
   /** Remembers the text in force so that touching the file without changes does nothing. */
   async prime(): Promise<void> {
@@ -40,8 +67,7 @@ export class ConfigReloader {
     const file = basename(this.path);
     this.watcher = watch(dirname(this.path), { persistent: false }, (_event, name) => {
       if (name !== null && name !== file) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.reload('file changed'), DEBOUNCE_MS);
+      this.waitForStableFile();
     });
     this.watcher.on('error', (e) => this.logger.warn({ event: 'config-watch-error', err: e.message }, 'cannot watch the configuration file; use SIGHUP to reload'));
   }
@@ -51,6 +77,30 @@ export class ConfigReloader {
     const run = this.running.then(() => this.reloadOnce(trigger));
     this.running = run.catch(() => undefined);
     return run;
+  }
+
+  /** (Re)starts the wait for the file to stop changing; every new change restarts it. */
+  private waitForStableFile(): void {
+    clearTimeout(this.timer);
+    const seen = this.fingerprint();
+    this.timer = setTimeout(() => {
+      if (this.fingerprint() !== seen) return this.waitForStableFile();
+      void this.reload('file changed');
+    }, this.settleMs);
+  }
+
+  private fingerprint(): string {
+    try {
+      const st = statSync(this.path, { bigint: true });
+      return `${st.ino}/${st.size}/${st.mtimeNs}`;
+    } catch (e) {
+      return `unreadable:${(e as NodeJS.ErrnoException).code ?? ''}`;
+    }
+  }
+
+  private refuse(code: ReloadCode, trigger: string, message: string): false {
+    this.logger.error({ event: 'config-rejected', code, path: this.path, trigger }, `${message}; the configuration in force stays`);
+    return false;
   }
 
   private async reloadOnce(trigger: string): Promise<boolean> {
@@ -63,14 +113,24 @@ export class ConfigReloader {
       return false;
     }
     const hash = createHash('sha256').update(text).digest('hex');
-    if (hash === this.lastHash) return false;
-    let result: ValidationResult;
+    if (hash === this.lastHash) {
+      this.logger.debug({ event: 'config-unchanged', path: this.path, trigger }, 'configuration file read; no change');
+      return false;
+    }
+    let parsed: Awaited<ReturnType<typeof parseAndValidateOffThread>>;
     try {
-      result = await parseConfigOffThread(text, formatFromName(this.path));
+      parsed = await parseAndValidateOffThread(text, formatFromName(this.path));
     } catch (e) {
       this.logger.error({ event: 'config-rejected', path: this.path, trigger, err: (e as Error).message },
         'cannot parse the configuration file; the configuration in force stays');
       return false;
+    }
+    const { document, result } = parsed;
+    // An empty document (whitespace, or YAML comments only) is valid at start, never on a
+    // reload. Not remembered as the text in force: writing the previous text back is then
+    // no change.
+    if (result.ok && (document === null || document === undefined)) {
+      return this.refuse('CONFIG_EMPTY', trigger, 'the configuration file is empty');
     }
     if (!result.ok) {
       for (const e of result.errors) this.logger.error({ event: 'config-error', ...e }, e.message);
@@ -79,10 +139,17 @@ export class ConfigReloader {
       this.lastHash = hash;
       return false;
     }
+    const inForce = this.policy.current.groups.length;
+    if (inForce > 0 && Object.keys(result.config.deviceGroups.definitions).length === 0 && !explicitlyNoGroups(document)) {
+      this.lastHash = hash;
+      return this.refuse('CONFIG_RELOAD_REMOVES_ALL_GROUPS', trigger,
+        `the new configuration has no device groups where ${inForce} are in force; to remove them all, write \`deviceGroups: { definitions: {} }\``);
+    }
     for (const w of result.warnings) this.logger.warn({ event: 'config-warning', ...w }, w.message);
     const snapshot = compileDeviceGroups(result.config.deviceGroups);
     this.lastHash = hash;
     this.policy.swap(snapshot);
+    this.settleMs = result.config.gatehouse.configSettleMilliseconds;
     this.logger.info({ event: 'config-applied', path: this.path, trigger, groups: snapshot.groups.length }, 'new configuration in force');
     this.onApplied(result.config);
     return true;
@@ -96,4 +163,22 @@ export class ConfigReloader {
     clearTimeout(this.timer);
     this.watcher?.close();
   }
+}
+
+/**
+ * True when the document itself says there are no device groups: `deviceGroups` holds
+ * a `definitions` mapping with no entries (keys in another letter case count, as the
+ * validator reads them).
+ */
+function explicitlyNoGroups(document: unknown): boolean {
+  const groups = member(document, 'deviceGroups');
+  const definitions = member(groups, 'definitions');
+  return definitions !== null && typeof definitions === 'object' && !Array.isArray(definitions) && Object.keys(definitions).length === 0;
+}
+
+function member(value: unknown, key: string): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const lower = key.toLowerCase();
+  const found = Object.keys(value).find((k) => k.toLowerCase() === lower);
+  return found === undefined ? undefined : (value as Record<string, unknown>)[found];
 }

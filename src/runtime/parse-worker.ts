@@ -15,9 +15,14 @@ type Parsed = ReturnType<typeof parseConfigDocument>;
 
 /** Parses (off the main thread for large texts) and validates configuration text. */
 export async function parseConfigOffThread(text: string, format: ConfigFormat): Promise<ValidationResult> {
+  return (await parseAndValidateOffThread(text, format)).result;
+}
+
+/** As parseConfigOffThread, with the parsed document too (undefined when it did not parse). */
+export async function parseAndValidateOffThread(text: string, format: ConfigFormat): Promise<{ readonly document: unknown; readonly result: ValidationResult }> {
   const parsed = text.length < WORKER_THRESHOLD_CHARS ? parseConfigDocument(text, format) : await inWorker(text, format);
-  if (!parsed.ok) return { ok: false, errors: parsed.errors, warnings: [] };
-  return validateConfig(parsed.value);
+  if (!parsed.ok) return { document: undefined, result: { ok: false, errors: parsed.errors, warnings: [] } };
+  return { document: parsed.value, result: validateConfig(parsed.value) };
 }
 
 function inWorker(text: string, format: ConfigFormat): Promise<Parsed> {

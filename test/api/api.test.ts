@@ -252,6 +252,39 @@ describe('local API, end to end', () => {
       assert.equal(errorOf(verify).path, 'credential.clientDeviceCertificate');
     });
 
+    test('username and password null are accepted as absent (what the reference\'s clients send without credentials)', async () => {
+      const r = await api.post<TokenBody>(path, { credential: { mqttCredential: { clientId: 'sensor-1', certificatePem: sensor.cert.toString(), username: null, password: null } } });
+      assert.equal(r.status, 200, r.text);
+      issued.push(r.json.clientDeviceAuthToken);
+      const typed = await api.post(path, { credential: { mqttCredential: { clientId: 'sensor-1', certificatePem: sensor.cert.toString(), username: 7 } } });
+      assert.equal(typed.status, 400);
+      assert.equal(errorOf(typed).path, 'credential.mqttCredential.username');
+    });
+
+    test('whitespace-only certificate, operation or resource: 400 before any lookup or decision', async () => {
+      const live = await token('sensor-1', sensor.cert);
+      const blanks = [' ', '\t\n', '  \r\n '];
+      for (const blank of blanks) {
+        const v = await api.post('/v1/verify-client-device-identity', verifyBody(blank));
+        assert.equal(v.status, 400, JSON.stringify(blank));
+        assert.equal(errorOf(v).code, 'API_INVALID_REQUEST');
+        assert.equal(errorOf(v).path, 'credential.clientDeviceCertificate');
+        assert.match(errorOf(v).message, /must not be blank/);
+        // With a live token and with an unknown one alike: the blank field is found first.
+        for (const t of [live, 'unknown-token']) {
+          for (const [field, body] of [
+            ['operation', { clientDeviceAuthToken: t, operation: blank, resource: 'mqtt:topic:sensors/sensor-1/a' }],
+            ['resource', { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: blank }],
+          ] as const) {
+            const a = await api.post('/v1/authorize-client-device-action', body);
+            assert.equal(a.status, 400, `${field} ${JSON.stringify(blank)}: ${a.text}`);
+            assert.equal(errorOf(a).code, 'API_INVALID_REQUEST');
+            assert.equal(errorOf(a).path, field);
+          }
+        }
+      }
+    });
+
     test('a body that is not application/json: 415', async () => {
       for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
         const r = await api.post(path, undefined, { raw: '{}', contentType });

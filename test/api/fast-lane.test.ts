@@ -222,6 +222,14 @@ describe('fast lane in front of node:http', () => {
     ['Proxy-Connection: close', request(ok(1), { 'Proxy-Connection': 'close' })],
     ['bytes after a request that asked to close', request(ok(1), { Connection: 'close' }) + request(ok(2))],
     ['an incomplete head that cannot be the lane\'s', latin1('GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n')],
+    // node:http refuses these as soon as it reads the bad line ending: the lane must not wait for a CRLF CRLF that never comes.
+    ['a head ending in CR LF LF', request(ok(1)).replace('\r\n\r\n', '\r\n\n')],
+    ['a head ending in LF LF', request(ok(1)).replace(/\r\n/g, '\n')],
+    ['a head ending in LF CR LF', request(ok(1)).replace('\r\n\r\n', '\n\r\n')],
+    ['a bare LF after the request line, head incomplete', `POST ${PATH} HTTP/1.1\nHost: gw\r\n`],
+    ['a bare CR inside an incomplete head', `POST ${PATH} HTTP/1.1\r\nHost: gw\rX-A: b\r\n`],
+    ['an incomplete head with a line without a colon', `POST ${PATH} HTTP/1.1\r\nHost gw\r\n`],
+    ['an incomplete head with a control character in a value', latin1(`POST ${PATH} HTTP/1.1\r\nHost: g\x01w\r\n`)],
   ];
   for (const [name, raw] of notForTheLane) {
     test(`not answered by the lane, answered as node:http answers it: ${name}`, async () => {

@@ -138,6 +138,28 @@ describe('SessionManager', () => {
     assert.throws(() => f.manager.setMaxActiveAuthTokens(0), RangeError);
   });
 
+  it('a session backing a live connection is never evicted and does not count against maxActiveAuthTokens', async () => {
+    const f = await fixture({ max: 1 });
+    const live = (i: number): Promise<CreateSessionResult> => f.manager.createSession({ clientId: `d${i}`, certificatePem: devices[i]!.pem, now: NOW, connection: true });
+    const c0 = ok(await live(0));
+    const c1 = ok(await live(1));
+    const c2 = ok(await live(2));
+    assert.equal(f.manager.size, 3);
+    assert.equal(f.manager.tokenSessions, 0);
+    const t3 = ok(await connect(f, 3));
+    const t4 = ok(await connect(f, 4)); // evicts t3, the only other token session
+    assert.deepEqual(f.events.map((e) => [e.session.thingName, e.reason]), [['d3', 'SESSION_EVICTED']]);
+    assert.equal(f.manager.get(t3.token), undefined);
+    assert.ok(f.manager.get(t4.token));
+    f.manager.setMaxActiveAuthTokens(1);
+    f.manager.setMaxActiveAuthTokens(2);
+    assert.equal(f.events.length, 1, 'changing the limit ends no connection-backed session');
+    for (const c of [c0, c1, c2]) assert.ok(f.manager.peekById(c.session.id));
+    // The holder ends it when the connection closes.
+    assert.equal(f.manager.closeById(c1.session.id), true);
+    assert.equal(f.manager.size, 3);
+  });
+
   it('replaces the session of a reconnecting client ID', async () => {
     const f = await fixture();
     const first = ok(await connect(f, 0));

@@ -49,6 +49,11 @@ export interface CertificateAuthorityConfig {
 }
 
 export interface SecurityConfig {
+  /**
+   * Validated for compatibility and not used: in Greengrass it bounds how long a cloud
+   * verification may be reused offline; Gatehouse's registry is local and read on every
+   * verification, so there is nothing to reuse (docs/configuration.md, security).
+   */
   readonly clientDeviceTrustDurationMinutes: number;
 }
 

@@ -4,6 +4,7 @@ import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, op
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import type { Rule } from '../rules/ast.js';
 import { Checker, isPlainObject, typeName } from './check.js';
+import { checkHost } from './hosts.js';
 import type { PathSegment } from './path.js';
 import { closest, didYouMean } from './suggest.js';
 import type {
@@ -455,8 +456,10 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'mqtt', 'api', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
+  // The certificate authority's own classifier: what validates here is what it can issue.
   hostAddresses.forEach((h, i) => {
-    if (!/^[A-Za-z0-9.:_-]+$/.test(h)) ck.error('CONFIG_INVALID_VALUE', [...path, 'hostAddresses', i], `\`${h}\` is not a host name or IP address`, 'write a DNS name or an IPv4/IPv6 address without port');
+    const r = checkHost(h);
+    if (!r.ok) ck.error('CONFIG_INVALID_VALUE', [...path, 'hostAddresses', i], r.message, r.fix);
   });
 
   const mpath = [...path, 'mqtt'];

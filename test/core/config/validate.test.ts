@@ -600,4 +600,15 @@ describe('validateConfig: certificate authority and gatehouse', () => {
     ]);
     assert.equal(errs[2]!.fix, 'use `/ws`');
   });
+
+  it('gatehouse.hostAddresses: what the certificate authority can issue validates, the rest is refused here, not at start', () => {
+    const accepted = ['gw.local', '10.0.0.1', 'fe80::1', '[fd00::1]', 'FD00::ABCD', '*.devices.example.com', 'münchen.de', 'gw.example.com.'];
+    assert.deepEqual(ok(validateConfig({ gatehouse: { hostAddresses: accepted } })).config.gatehouse.hostAddresses, accepted);
+    const refused = ['1.2.3', '256.0.0.1', '01.2.3.4', '10.0.0.1:8883', '[::1]:8883', 'fe80::1%eth0', '[fd00::1', 'mqtts://gw', 'a..b', 'x.123', '2001:db8::1::2'];
+    const errs = errors(validateConfig({ gatehouse: { hostAddresses: refused } }));
+    assert.deepEqual(brief(errs), refused.map((_, i) => ['CONFIG_INVALID_VALUE', `gatehouse.hostAddresses[${i}]`]));
+    assert.match(errs[0]!.message, /"1\.2\.3" is not a valid IPv4 address/);
+    assert.match(errs[3]!.message, /includes a port/);
+    for (const e of errs) assert.ok(e.fix !== undefined && e.fix.length > 0);
+  });
 });

@@ -1,0 +1,151 @@
+/**
+ * The configuration reloader against real files: an empty file is never applied, a
+ * file is read only once it has stopped changing, and a reload that would remove every
+ * device group is applied only when the file says so.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { truncate, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { compileDeviceGroups, formatFromName, parseConfig } from '../../src/core/index.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { ConfigReloader, RELOAD_CODES } from '../../src/runtime/config-reloader.js';
+import { PolicyStore } from '../../src/runtime/policy-store.js';
+import { sleep, tempDir } from '../helpers/gateway.js';
+
+const GROUPS = (names: string[]): string => `
+deviceGroups:
+  definitions:
+${names.map((n) => `    ${n}: { selectionRule: "thingName: ${n.toLowerCase()}-*", policyName: P }`).join('\n')}
+  policies:
+    P:
+      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:*"] }
+`;
+
+interface LogLine {
+  event: string;
+  code?: string;
+  groups?: number;
+  trigger?: string;
+}
+
+describe('ConfigReloader', () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let path: string;
+  let lines: LogLine[];
+  let policy: PolicyStore;
+  let reloader: ConfigReloader;
+  const applied: number[] = [];
+
+  const start = async (text: string, settleMilliseconds = 1000): Promise<void> => {
+    await writeFile(path, text);
+    const initial = parseConfig(text, formatFromName(path));
+    assert.ok(initial.ok);
+    policy = new PolicyStore(compileDeviceGroups(initial.config.deviceGroups));
+    const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+    reloader = new ConfigReloader(path, policy, logger, { settleMilliseconds, onApplied: (c) => applied.push(Object.keys(c.deviceGroups.definitions).length) });
+    await reloader.prime();
+  };
+  const events = (name: string): LogLine[] => lines.filter((l) => l.event === name);
+  const waitFor = async (pred: (l: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = lines.find(pred);
+      if (l) return l;
+      if (Date.now() > deadline) throw new Error(`no such log line; got ${JSON.stringify(lines)}`);
+      await sleep(10);
+    }
+  };
+
+  beforeEach(async () => {
+    dir = await tempDir();
+    path = join(dir.path, 'gatehouse.yaml');
+    lines = [];
+    applied.length = 0;
+  });
+  afterEach(async () => {
+    reloader?.close();
+    await dir.cleanup();
+  });
+
+  it('never applies an empty, whitespace-only or comments-only file (CONFIG_EMPTY); the configuration in force stays', async () => {
+    await start(GROUPS(['A', 'B']));
+    for (const text of ['', '  \n\t\n', '# nothing here\n\n# yet\n']) {
+      await writeFile(path, text);
+      assert.equal(await reloader.reload('SIGHUP'), false);
+      assert.equal(policy.current.groups.length, 2);
+    }
+    assert.deepEqual(events('config-rejected').map((l) => l.code), ['CONFIG_EMPTY', 'CONFIG_EMPTY', 'CONFIG_EMPTY']);
+    assert.deepEqual(applied, []);
+    // The previous text written back is no change.
+    await writeFile(path, GROUPS(['A', 'B']));
+    assert.equal(await reloader.reload('SIGHUP'), false);
+    assert.equal(events('config-unchanged').length, 1);
+  });
+
+  it('refuses a reload that removes every device group unless the file says so explicitly', async () => {
+    await start(GROUPS(['A', 'B']));
+    for (const text of ['gatehouse: { watchConfig: true }\n', 'deviceGroups: {}\n', 'deviceGroups:\n  policies: {}\n']) {
+      await writeFile(path, text);
+      assert.equal(await reloader.reload('SIGHUP'), false, text);
+      assert.equal(policy.current.groups.length, 2);
+    }
+    assert.deepEqual(events('config-rejected').map((l) => l.code), Array(3).fill('CONFIG_RELOAD_REMOVES_ALL_GROUPS'));
+    await writeFile(path, 'deviceGroups: { definitions: {} }\n');
+    assert.equal(await reloader.reload('SIGHUP'), true);
+    assert.equal(policy.current.groups.length, 0);
+    assert.deepEqual(applied, [0]);
+    // With no group in force, a file without groups is just that.
+    await writeFile(path, 'gatehouse: { watchConfig: true }\n');
+    assert.equal(await reloader.reload('SIGHUP'), true);
+  });
+
+  it('the explicit form also works in JSON and in another letter case', async () => {
+    path = join(dir.path, 'gatehouse.json');
+    await start(JSON.stringify({ deviceGroups: { definitions: { A: { selectionRule: 'thingName: a-*', policyName: 'P' } }, policies: { P: { Connect: { operations: ['mqtt:connect'], resources: ['mqtt:clientId:*'] } } } } }));
+    await writeFile(path, ' \n');
+    assert.equal(await reloader.reload('SIGHUP'), false);
+    assert.deepEqual(events('config-rejected').map((l) => l.code), ['CONFIG_EMPTY'], 'an empty JSON file is empty, not a syntax error');
+    await writeFile(path, '{"DeviceGroups": {"Definitions": {}}}');
+    assert.equal(await reloader.reload('SIGHUP'), true);
+    assert.equal(policy.current.groups.length, 0);
+  });
+
+  it('reads a changed file only once it has stopped changing: truncated, then rewritten 400 ms later, is no change', async () => {
+    await start(GROUPS(['A', 'B']));
+    reloader.watch();
+    await truncate(path, 0);
+    await sleep(400); // the scenario: a file left empty for 400 ms, then written again
+    await writeFile(path, GROUPS(['A', 'B']));
+    await waitFor((l) => l.event === 'config-unchanged');
+    assert.deepEqual(events('config-rejected'), [], 'the empty file was never read');
+    assert.deepEqual(applied, []);
+    assert.equal(policy.current.groups.length, 2);
+  });
+
+  it('a file rewritten in place with new content is applied once, after it settles', async () => {
+    await start(GROUPS(['A', 'B']), 200);
+    reloader.watch();
+    await writeFile(path, GROUPS(['A', 'B', 'C']).slice(0, 60)); // half-written
+    await sleep(100);
+    await writeFile(path, GROUPS(['A', 'B', 'C']));
+    await waitFor((l) => l.event === 'config-applied');
+    assert.deepEqual(events('config-rejected'), []);
+    assert.deepEqual(applied, [3]);
+  });
+
+  it('an atomic rename is applied', async () => {
+    await start(GROUPS(['A']), 0);
+    reloader.watch();
+    await writeFile(join(dir.path, 'next.tmp'), GROUPS(['A', 'B']));
+    await rename(join(dir.path, 'next.tmp'), path);
+    await waitFor((l) => l.event === 'config-applied');
+    assert.equal(policy.current.groups.length, 2);
+  });
+
+  it('every refusal code is documented in docs/errors.md', () => {
+    const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+    for (const code of RELOAD_CODES) assert.match(doc, new RegExp(`^\\| \`${code}\` \\|`, 'm'), code);
+  });
+});
