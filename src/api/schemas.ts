@@ -176,5 +176,5 @@ export type SessionInfoBody = z.infer<typeof SessionInfo>;
 
 /** JSON Schema for fastify's validator (draft-7: fastify 5's Ajv rejects 2020-12). */
 export function validationSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
 }

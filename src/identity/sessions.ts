@@ -320,7 +320,7 @@ export class SessionManager {
   /** Only token sessions are evicted: a live connection holds its session. */
   private evictOverflow(): void {
     while (this.tokens.size > this.capacity) {
-      const oldest = this.tokens.values().next().value as Entry | undefined;
+      const oldest = this.tokens.values().next().value;
       if (oldest === undefined) return;
       this.invalidate(oldest, 'SESSION_EVICTED');
     }

@@ -33,7 +33,7 @@ test('aedes-persistence: clearing a message without a packet identifier removes 
 test('SessionStore removes exactly the message asked for, with or without a packet identifier', async () => {
   const store = new SessionStore(new LiveSessions());
   await store.setup(broker);
-  const enqueue = (store as unknown as Inner).outgoingEnqueueCombi;
+  const enqueue = (subs: { clientId: string }[], packet: ReturnType<typeof message>): Promise<void> => (store as unknown as Inner).outgoingEnqueueCombi(subs, packet);
   for (const n of [1, 2, 3]) await enqueue([{ clientId: 'c' }], message(n));
   assert.ok(await store.outgoingClearMessageId({ id: 'c' }, { cmd: 'publish', topic: 't/2', brokerId: broker.id, brokerCounter: 2 }));
   assert.deepEqual((await store.queued({ id: 'c' })).map((p) => p.topic), ['t/1', 't/3']);

@@ -176,7 +176,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     const d = await device('reader-inflight');
     const first = await openReader(gw.mqttUrl, d);
     // Never acknowledge: the message stays in flight in the persistent session.
-    first.client.handleMessage = (_packet, _callback) => undefined;
+    first.client.handleMessage = () => undefined;
     await first.client.subscribeAsync(['public/#', 'allowed/#'], { qos: 1 });
     await writer.publishAsync('public/a', 'in-flight', { qos: 1 });
     await first.next('in-flight');

@@ -60,7 +60,6 @@ export function checkHost(input: string): HostCheck {
   if (/^[0-9.]+$/.test(s)) return invalid('is not a valid IPv4 address (four decimal numbers 0-255, no leading zeros)');
 
   let name = s.endsWith('.') ? s.slice(0, -1) : s;
-  // eslint-disable-next-line no-control-regex
   if (/[^\x00-\x7f]/.test(name)) {
     // Internationalised name: only letters of any script, digits, '.', '-' and '_' may
     // reach the URL parser, which converts it to punycode (UTS #46).
