@@ -1,10 +1,10 @@
 /**
  * Every request and response of the local API as zod schemas: the single source for
- * request validation (converted to JSON Schema draft-7 for fastify's Ajv,
- * ecosystem.md trap 9) and for the OpenAPI document (`GET /openapi.json`,
+ * request validation (converted to JSON Schema draft-7 for fastify's Ajv: zod 4 emits
+ * draft 2020-12 by default, which fastify 5's Ajv rejects) and for the OpenAPI document (`GET /openapi.json`,
  * docs/openapi.json).
  *
- * Request and response field names are the IPC operations' (cda-spec §9). Request
+ * Request and response field names are the IPC operations' (docs/greengrass-behaviour.md, section 9). Request
  * objects of the IPC operations are strict: an unknown field is a 400 naming it, so a
  * misspelt field never passes unnoticed. The EMQX bodies are loose, because the
  * operator writes their template.

@@ -1,5 +1,5 @@
 /**
- * In-process counters with the reference component's metric names (cda-spec §10), plus
+ * In-process counters with the Greengrass component's metric names (docs/greengrass-behaviour.md, section 10), plus
  * Gatehouse's own. Counting is cheap (plain integers); exporting is the API's job.
  */
 export const REFERENCE_METRICS = [

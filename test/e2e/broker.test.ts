@@ -115,7 +115,7 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
   test('a multi-filter SUBSCRIBE gets a return code per filter', async () => {
     const reader = await connectDevice(gw.mqttUrl, await device('reader-c1'));
     const err = await reader.subscribeAsync(['sensors/#', 'secrets/#', 'alerts/#', '$SYS/#'], { qos: 1 }).then(() => undefined, (e: { packet?: { granted: number[] } }) => e);
-    // mqtt.js rejects when any grant is 0x80 (ecosystem.md trap 12); the SUBACK is on the error.
+    // MQTT.js 5's subscribeAsync rejects when any grant is 0x80; the SUBACK is on the error.
     assert.deepEqual(err?.packet?.granted, [1, 128, 1, 128]);
     assert.equal(reader.connected, true);
     await reader.endAsync();
