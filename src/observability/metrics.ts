@@ -17,10 +17,19 @@ export type ReferenceMetric = (typeof REFERENCE_METRICS)[number];
 
 export type DeniedOperation = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe';
 
+export type QueueDropQoS = 0 | 1 | 2;
+export const QUEUE_DROP_QOS: readonly QueueDropQoS[] = [0, 1, 2];
+
 export class Metrics {
   private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
   /** Denials by operation since start (never reset). */
   readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };
+  /**
+   * Messages the broker did not deliver because the session's queue was full
+   * (`gatehouse.mqtt.maxQueuedMessages`), by the QoS they would have been delivered at;
+   * since start, never reset.
+   */
+  readonly queueDrops: Record<QueueDropQoS, number> = { 0: 0, 1: 0, 2: 0 };
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 

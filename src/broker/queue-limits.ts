@@ -1,0 +1,263 @@
+/**
+ * Per-session bounds on what a slow subscriber can make the broker hold in memory
+ * (`gatehouse.mqtt.maxQueuedMessages`, `gatehouse.mqtt.maxInflightMessages`).
+ *
+ * aedes writes every delivery straight to the subscriber's socket, whatever the socket
+ * has not sent yet, and keeps the message router's slot (see mq.ts) until the write is
+ * flushed. A subscriber that stops reading therefore first piles messages up in its
+ * socket's buffer and then holds router slots until aedes's drain timeout ends it,
+ * which stalls delivery to every other session meanwhile. This module sits in front of
+ * aedes's two per-client delivery functions and decides, per delivery:
+ *
+ * QoS 0 (evaluated in this order):
+ *   1. the socket is draining (its buffer is below its high-water mark): delivered as
+ *      aedes does it;
+ *   2. otherwise the message is "queued behind a slow reader": it is written to the
+ *      socket's buffer but releases the router slot at once, so one stuck session does
+ *      not hold up the others; at most `maxQueuedMessages` such messages per session
+ *      until the socket drains again;
+ *   3. beyond that the message is dropped and counted (`qos="0"`), as Mosquitto does
+ *      with `max_queued_messages`.
+ *
+ * QoS 1 and 2 (delivered at the QoS of the subscription):
+ *   1. at most `maxInflightMessages` per session are in flight: forwarded and written,
+ *      not yet acknowledged by PUBACK (QoS 1) or PUBCOMP (QoS 2); a message is sent
+ *      only while the window has room, the socket is draining and nothing is waiting
+ *      before it (order is kept);
+ *   2. otherwise it waits in the session's queue (at most `maxQueuedMessages`), and is
+ *      sent, in order, as acknowledgements and drains make room; its router slot is
+ *      released when it is queued;
+ *   3. beyond that it is dropped and counted (`qos="1"` / `qos="2"`). For a persistent
+ *      session (clean session 0) the broker has also stored the message in the
+ *      session's offline queue before routing it, so a message dropped or still
+ *      waiting here is not lost: it is sent at the session's next connection, with its
+ *      authorization checked again then.
+ *
+ * The window counts a delivery only when the broker's forward hook let it through (a
+ * refused delivery is never written and will never be acknowledged). aedes calls the
+ * forward hook synchronously inside the delivery function; the wrapper compares a
+ * per-session count of forwarded deliveries before and after the call.
+ *
+ * aedes internals relied on (pinned by test/broker/queue-limits.test.ts; checked here
+ * when a connection is attached): `client.deliver0` and `client.deliverQoS` are
+ * per-instance functions that aedes reads from the client at delivery time (and at
+ * subscribe time, after attach), `deliverQoS` hands QoS 0 packets to `client.deliver0`,
+ * the forward hook is read from `broker.authorizeForward` at each delivery, and the
+ * broker emits `ack` for each PUBACK and PUBCOMP.
+ */
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import type { Duplex } from 'node:stream';
+import type { BrokerContext } from './context.js';
+import { Fifo } from './fifo.js';
+
+export interface QueueLimitOptions {
+  /** Messages per session held behind a socket that is not draining, or waiting for the window. */
+  readonly maxQueuedMessages: number;
+  /** QoS 1/2 messages per session written and not yet acknowledged. */
+  readonly maxInflightMessages: number;
+  /**
+   * Called once per dropped message with the QoS it would have been delivered at;
+   * `first` is true for the first drop since the session's socket last drained or it
+   * last acknowledged a message (for one log line per stall).
+   */
+  readonly onDrop: (qos: 0 | 1 | 2, client: Client, first: boolean) => void;
+}
+
+type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
+
+/** The per-instance fields of an aedes 1.2 client this module wraps. */
+interface DeliveringClient {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+  readonly conn: Duplex;
+}
+
+export class QueueLimitsIncompatibleError extends Error {
+  readonly code = 'BROKER_MQ_INCOMPATIBLE';
+}
+
+function noop(): void {}
+
+/** The state of one connection. */
+class Gate {
+  /** Messages written while the socket was not draining, since it last drained. */
+  behind = 0;
+  /** QoS 1/2 deliveries written and not yet acknowledged. */
+  inflight = 0;
+  /** Deliveries the forward hook let through (see the module comment). */
+  forwarded = 0;
+  /** Drops since the socket last drained or the client last acknowledged. */
+  drops = 0;
+  /** QoS 1/2 deliveries waiting for room in the window. */
+  readonly waiting = new Fifo<AedesPublishPacket>();
+  closed = false;
+
+  constructor(
+    readonly client: Client,
+    readonly conn: Duplex,
+    readonly sendQoS: Deliver,
+  ) {}
+
+  /** Sends waiting QoS 1/2 messages while the window has room and the socket drains. */
+  pump(maxInflight: number): void {
+    while (!this.closed && this.waiting.length > 0 && this.inflight < maxInflight && !this.conn.writableNeedDrain) {
+      this.send(this.waiting.shift()!, noop);
+    }
+  }
+
+  send(packet: AedesPublishPacket, done: () => void): void {
+    const before = this.forwarded;
+    if (done === noop) this.sendQoS(packet, noop);
+    else this.deliverWatched(this.sendQoS, packet, done);
+    if (this.forwarded !== before) this.inflight++;
+  }
+
+  /**
+   * aedes calls a delivery's `done` only once its write has been flushed, so a write
+   * that leaves the socket over its high-water mark would hold the router slot until the
+   * subscriber reads (or aedes's drain timeout ends it), and enough of them stall every
+   * other session. aedes writes in a `setImmediate` scheduled by the delivery function;
+   * the check below is scheduled right after it, so it runs right after that write: if
+   * the socket is then not draining, the message counts as queued behind the reader and
+   * the slot is released at once. `done` is called exactly once either way.
+   */
+  deliverWatched(deliver: Deliver, packet: AedesPublishPacket, done: () => void): void {
+    let pending = true;
+    const finish = (): void => {
+      if (pending) {
+        pending = false;
+        done();
+      }
+    };
+    deliver(packet, finish);
+    setImmediate(() => {
+      if (pending && this.conn.writableNeedDrain) {
+        this.behind++;
+        finish();
+      }
+    });
+  }
+}
+
+/**
+ * Applies the limits to every connection handed to `attach`. One instance per broker;
+ * it wraps the broker's forward hook and listens for its `ack` events.
+ */
+export class QueueLimits {
+  private readonly gates = new Map<Client, Gate>();
+
+  constructor(
+    private readonly broker: Aedes,
+    private readonly opts: QueueLimitOptions,
+  ) {
+    const forward = broker.authorizeForward.bind(broker);
+    broker.authorizeForward = (client, packet) => {
+      const result = forward(client, packet);
+      if (result) {
+        const gate = this.gates.get(client);
+        if (gate) gate.forwarded++;
+      }
+      return result;
+    };
+    broker.on('ack', (_packet, client) => {
+      const gate = this.gates.get(client);
+      if (!gate) return;
+      // Acknowledgements of messages sent before attach (a persistent session's stored
+      // queue at connect) were never counted: never go below zero.
+      if (gate.inflight > 0) gate.inflight--;
+      gate.drops = 0;
+      gate.pump(this.opts.maxInflightMessages);
+    });
+  }
+
+  /** Sessions being tracked (connections not yet closed). */
+  get size(): number {
+    return this.gates.size;
+  }
+
+  /**
+   * Puts the limits in front of a new connection's deliveries. Call it with the client
+   * `aedes.handle()` returns, before any packet of the connection is read.
+   */
+  attach(client: Client): Client {
+    const c = client as unknown as DeliveringClient;
+    if (typeof c.deliver0 !== 'function' || typeof c.deliverQoS !== 'function' || !c.conn || typeof c.conn.writableNeedDrain !== 'boolean') {
+      throw new QueueLimitsIncompatibleError('the aedes client has no per-instance deliver0/deliverQoS or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts');
+    }
+    const { maxQueuedMessages, maxInflightMessages, onDrop } = this.opts;
+    const conn = c.conn;
+    const original0 = c.deliver0;
+    const originalQoS = c.deliverQoS;
+    const gate = new Gate(client, conn, originalQoS);
+    this.gates.set(client, gate);
+
+    c.deliver0 = (packet, done) => {
+      if (!conn.writableNeedDrain) {
+        gate.deliverWatched(original0, packet, done);
+        return;
+      }
+      if (gate.behind >= maxQueuedMessages) {
+        onDrop(0, client, gate.drops++ === 0);
+        setImmediate(done);
+        return;
+      }
+      gate.behind++;
+      original0(packet, noop);
+      setImmediate(done);
+    };
+
+    c.deliverQoS = (packet, done) => {
+      // aedes hands QoS 0 packets on to `deliver0` (the wrapper above).
+      if (packet.qos === 0) {
+        originalQoS(packet, done);
+        return;
+      }
+      if (gate.waiting.length === 0 && gate.inflight < maxInflightMessages && !conn.writableNeedDrain) {
+        gate.send(packet, done);
+        return;
+      }
+      if (gate.waiting.length >= maxQueuedMessages) {
+        onDrop(packet.qos, client, gate.drops++ === 0);
+      } else {
+        gate.waiting.push(packet);
+      }
+      setImmediate(done);
+    };
+
+    conn.on('drain', () => {
+      gate.behind = 0;
+      gate.drops = 0;
+      gate.pump(maxInflightMessages);
+    });
+    conn.once('close', () => {
+      gate.closed = true;
+      // Waiting messages of a persistent session stay in its stored queue; a clean
+      // session's are gone with it, as they would be in its socket buffer.
+      while (gate.waiting.length > 0) gate.waiting.shift();
+      this.gates.delete(client);
+    });
+    return client;
+  }
+}
+
+export interface SessionQueueLimits {
+  readonly maxQueuedMessages: number;
+  readonly maxInflightMessages: number;
+}
+
+/** The configuration defaults (`gatehouse.mqtt.maxQueuedMessages` / `maxInflightMessages`). */
+export const DEFAULT_QUEUE_LIMITS: SessionQueueLimits = { maxQueuedMessages: 1000, maxInflightMessages: 100 };
+
+/** The gateway's limits: drops counted in the metrics and logged once per stall. */
+export function brokerQueueLimits(broker: Aedes, ctx: Pick<BrokerContext, 'logger' | 'metrics'>, limits: SessionQueueLimits = DEFAULT_QUEUE_LIMITS): QueueLimits {
+  return new QueueLimits(broker, {
+    ...limits,
+    onDrop: (qos, client, first) => {
+      ctx.metrics.queueDrops[qos]++;
+      if (first) {
+        ctx.logger.info({ event: 'queue-full', clientId: client.id, qos, maxQueuedMessages: limits.maxQueuedMessages, maxInflightMessages: limits.maxInflightMessages },
+          'a subscriber is not keeping up: its session queue is full, messages to it are dropped');
+      }
+    },
+  });
+}
