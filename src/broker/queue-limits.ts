@@ -78,6 +78,13 @@ export class QueueLimitsIncompatibleError extends Error {
 
 function noop(): void {}
 
+/** A delivery waiting in a session's queue, with the QoS path it came through. */
+interface Waiting {
+  readonly packet: AedesPublishPacket;
+  /** Through `deliver0` (QoS 0 at the subscriber) rather than `deliverQoS`. */
+  readonly qos0: boolean;
+}
+
 /** The state of one connection. */
 class Gate {
   /** Messages written while the socket was not draining, since it last drained. */
@@ -88,27 +95,51 @@ class Gate {
   forwarded = 0;
   /** Drops since the socket last drained or the client last acknowledged. */
   drops = 0;
-  /** QoS 1/2 deliveries waiting for room in the window. */
-  readonly waiting = new Fifo<AedesPublishPacket>();
+  /**
+   * Deliveries waiting for room in the window or for the socket to drain. Once anything
+   * waits, every later delivery to the session waits behind it, QoS 0 included: aedes
+   * drops a message older than one it already delivered to the same client (its
+   * duplicate filter compares per-publisher counters), so the order must be kept.
+   */
+  readonly waiting = new Fifo<Waiting>();
   closed = false;
 
   constructor(
-    readonly client: Client,
     readonly conn: Duplex,
-    readonly sendQoS: Deliver,
+    private readonly deliver0: Deliver,
+    private readonly deliverQoS: Deliver,
+    private readonly maxInflight: number,
   ) {}
 
-  /** Sends waiting QoS 1/2 messages while the window has room and the socket drains. */
-  pump(maxInflight: number): void {
-    while (!this.closed && this.waiting.length > 0 && this.inflight < maxInflight && !this.conn.writableNeedDrain) {
-      this.send(this.waiting.shift()!, noop);
+  /** Messages this session holds in memory: behind its socket plus waiting. */
+  get queued(): number {
+    return this.behind + this.waiting.length;
+  }
+
+  /** Whether a QoS 1/2 delivery may be written now. */
+  get windowOpen(): boolean {
+    return this.waiting.length === 0 && this.inflight < this.maxInflight && !this.conn.writableNeedDrain;
+  }
+
+  /** Sends waiting deliveries, in order, while the window has room and the socket drains. */
+  pump(): void {
+    while (!this.closed && this.waiting.length > 0 && !this.conn.writableNeedDrain) {
+      const next = this.waiting.peek()!;
+      if (next.qos0) {
+        this.waiting.shift();
+        this.deliver0(next.packet, noop);
+      } else if (this.inflight < this.maxInflight) {
+        this.waiting.shift();
+        this.send(next.packet, noop);
+      } else break;
     }
   }
 
+  /** Hands a QoS 1/2 delivery to aedes and counts it in the window if it is forwarded. */
   send(packet: AedesPublishPacket, done: () => void): void {
     const before = this.forwarded;
-    if (done === noop) this.sendQoS(packet, noop);
-    else this.deliverWatched(this.sendQoS, packet, done);
+    if (done === noop) this.deliverQoS(packet, noop);
+    else this.deliverWatched(this.deliverQoS, packet, done);
     if (this.forwarded !== before) this.inflight++;
   }
 
@@ -166,7 +197,7 @@ export class QueueLimits {
       // queue at connect) were never counted: never go below zero.
       if (gate.inflight > 0) gate.inflight--;
       gate.drops = 0;
-      gate.pump(this.opts.maxInflightMessages);
+      gate.pump();
     });
   }
 
@@ -188,46 +219,43 @@ export class QueueLimits {
     const conn = c.conn;
     const original0 = c.deliver0;
     const originalQoS = c.deliverQoS;
-    const gate = new Gate(client, conn, originalQoS);
+    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages);
     this.gates.set(client, gate);
 
+    /** Queues a delivery (releasing its router slot) or drops it when the session's queue is full. */
+    const wait = (packet: AedesPublishPacket, qos0: boolean, done: () => void): void => {
+      if (gate.queued >= maxQueuedMessages) onDrop(qos0 ? 0 : packet.qos, client, gate.drops++ === 0);
+      else gate.waiting.push({ packet, qos0 });
+      setImmediate(done);
+    };
+
     c.deliver0 = (packet, done) => {
-      if (!conn.writableNeedDrain) {
+      if (gate.waiting.length > 0) {
+        wait(packet, true, done);
+      } else if (!conn.writableNeedDrain) {
         gate.deliverWatched(original0, packet, done);
-        return;
-      }
-      if (gate.behind >= maxQueuedMessages) {
+      } else if (gate.queued >= maxQueuedMessages) {
         onDrop(0, client, gate.drops++ === 0);
         setImmediate(done);
-        return;
+      } else {
+        // Behind a slow reader: into the socket's buffer, router slot released at once.
+        gate.behind++;
+        original0(packet, noop);
+        setImmediate(done);
       }
-      gate.behind++;
-      original0(packet, noop);
-      setImmediate(done);
     };
 
     c.deliverQoS = (packet, done) => {
       // aedes hands QoS 0 packets on to `deliver0` (the wrapper above).
-      if (packet.qos === 0) {
-        originalQoS(packet, done);
-        return;
-      }
-      if (gate.waiting.length === 0 && gate.inflight < maxInflightMessages && !conn.writableNeedDrain) {
-        gate.send(packet, done);
-        return;
-      }
-      if (gate.waiting.length >= maxQueuedMessages) {
-        onDrop(packet.qos, client, gate.drops++ === 0);
-      } else {
-        gate.waiting.push(packet);
-      }
-      setImmediate(done);
+      if (packet.qos === 0) originalQoS(packet, done);
+      else if (gate.windowOpen) gate.send(packet, done);
+      else wait(packet, false, done);
     };
 
     conn.on('drain', () => {
       gate.behind = 0;
       gate.drops = 0;
-      gate.pump(maxInflightMessages);
+      gate.pump();
     });
     conn.once('close', () => {
       gate.closed = true;
