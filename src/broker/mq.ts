@@ -33,7 +33,8 @@ export type FifoMqOptions = NonNullable<Parameters<typeof mqemitter>[0]>;
 
 /** Thrown when the installed mqemitter does not keep its backlog where this module expects it. */
 export class MqIncompatibleError extends Error {
-  readonly code = 'BROKER_MQ_INCOMPATIBLE';
+  readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
 }
 
 /** aedes's default: the value it passes to mqemitter when no `mq` is given. */

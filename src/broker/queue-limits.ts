@@ -73,7 +73,8 @@ interface DeliveringClient {
 }
 
 export class QueueLimitsIncompatibleError extends Error {
-  readonly code = 'BROKER_MQ_INCOMPATIBLE';
+  readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
 }
 
 function noop(): void {}
