@@ -275,7 +275,7 @@ export interface SessionQueueLimits {
 }
 
 /** The configuration defaults (`gatehouse.mqtt.maxQueuedMessages` / `maxInflightMessages`). */
-export const DEFAULT_QUEUE_LIMITS: SessionQueueLimits = { maxQueuedMessages: 1000, maxInflightMessages: 100 };
+export const DEFAULT_QUEUE_LIMITS: SessionQueueLimits = { maxQueuedMessages: 1000, maxInflightMessages: 1000 };
 
 /** The gateway's limits: drops counted in the metrics and logged once per stall. */
 export function brokerQueueLimits(broker: Aedes, ctx: Pick<BrokerContext, 'logger' | 'metrics'>, limits: SessionQueueLimits = DEFAULT_QUEUE_LIMITS): QueueLimits {
