@@ -46,7 +46,7 @@
  * broker emits `ack` for each PUBACK and PUBCOMP.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { BrokerContext } from './context.js';
 import { Fifo } from './fifo.js';
 
@@ -70,7 +70,11 @@ interface DeliveringClient {
   deliver0: Deliver;
   deliverQoS: Deliver;
   readonly conn: Duplex;
+  /** Filter -> subscription; aedes downgrades a delivery to the QoS of the filter equal to its topic. */
+  readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
 }
+
+const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts';
 
 export class QueueLimitsIncompatibleError extends Error {
   readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
@@ -78,6 +82,11 @@ export class QueueLimitsIncompatibleError extends Error {
 }
 
 function noop(): void {}
+
+function compatible(c: Partial<DeliveringClient>): boolean {
+  return typeof c.deliver0 === 'function' && typeof c.deliverQoS === 'function' && typeof c.subscriptions === 'object' && c.subscriptions !== null &&
+    typeof c.conn === 'object' && c.conn !== null && typeof c.conn.writableNeedDrain === 'boolean';
+}
 
 /** A delivery waiting in a session's queue, with the QoS path it came through. */
 interface Waiting {
@@ -110,6 +119,7 @@ class Gate {
     private readonly deliver0: Deliver,
     private readonly deliverQoS: Deliver,
     private readonly maxInflight: number,
+    private readonly subscriptions: DeliveringClient['subscriptions'],
   ) {}
 
   /** Messages this session holds in memory: behind its socket plus waiting. */
@@ -141,7 +151,9 @@ class Gate {
     const before = this.forwarded;
     if (done === noop) this.deliverQoS(packet, noop);
     else this.deliverWatched(this.deliverQoS, packet, done);
-    if (this.forwarded !== before) this.inflight++;
+    // aedes writes it at QoS 0 (no acknowledgement will come) when the client also holds
+    // a QoS 0 subscription whose filter is the topic itself.
+    if (this.forwarded !== before && (this.subscriptions[packet.topic]?.qos ?? 1) !== 0) this.inflight++;
   }
 
   /**
@@ -182,6 +194,13 @@ export class QueueLimits {
     private readonly broker: Aedes,
     private readonly opts: QueueLimitOptions,
   ) {
+    // Fail at startup, not at the first connection: look at a client aedes makes for a
+    // stream that is closed at once.
+    const probeConn = new PassThrough();
+    const probe = broker.handle(probeConn) as unknown as Partial<DeliveringClient>;
+    const ok = compatible(probe);
+    probeConn.destroy();
+    if (!ok) throw new QueueLimitsIncompatibleError(INCOMPATIBLE);
     const forward = broker.authorizeForward.bind(broker);
     broker.authorizeForward = (client, packet) => {
       const result = forward(client, packet);
@@ -213,14 +232,14 @@ export class QueueLimits {
    */
   attach(client: Client): Client {
     const c = client as unknown as DeliveringClient;
-    if (typeof c.deliver0 !== 'function' || typeof c.deliverQoS !== 'function' || !c.conn || typeof c.conn.writableNeedDrain !== 'boolean') {
-      throw new QueueLimitsIncompatibleError('the aedes client has no per-instance deliver0/deliverQoS or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts');
+    if (!compatible(c)) {
+      throw new QueueLimitsIncompatibleError(INCOMPATIBLE);
     }
     const { maxQueuedMessages, maxInflightMessages, onDrop } = this.opts;
     const conn = c.conn;
     const original0 = c.deliver0;
     const originalQoS = c.deliverQoS;
-    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages);
+    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages, c.subscriptions);
     this.gates.set(client, gate);
 
     /** Queues a delivery (releasing its router slot) or drops it when the session's queue is full. */

@@ -132,6 +132,19 @@ describe('queue limits on aedes', () => {
     assert.deepEqual(h.drops, []);
   });
 
+  test('a QoS 1 message that aedes downgrades to QoS 0 (an exact QoS 0 subscription on its topic) takes no room in the window', async () => {
+    const got: string[] = [];
+    const sub = await connect(h.url, 'overlapping');
+    clients.push(sub);
+    sub.on('message', (topic) => got.push(topic));
+    await sub.subscribeAsync({ 'w/#': { qos: 1 }, 'w/b': { qos: 0 } });
+    const pub = await connect(h.url, 'pub-w');
+    clients.push(pub);
+    for (let i = 0; i < 12; i++) await pub.publishAsync('w/b', 'x', { qos: 1 });
+    await pub.publishAsync('w/c', 'last', { qos: 1 });
+    await until(() => got.includes('w/c'), 'the message after the downgraded ones');
+  });
+
   test('QoS 1 beyond the window and maxQueuedMessages is dropped and counted', async () => {
     h.drops.length = 0;
     const received: string[] = [];
