@@ -5,8 +5,9 @@
  * Mosquitto's C clients, so the load generators cost little next to the broker.
  *
  * What is measured, per run:
- * - messages delivered to the subscriber, and the share of those sent that never
- *   arrived (brokers drop QoS 0 for a subscriber that falls behind);
+ * - messages delivered to the subscriber, and the share of those sent that did not
+ *   arrive: dropped (brokers drop QoS 0 for a subscriber that falls behind) or still
+ *   queued in the broker when the run ends, FLOOD_LIMIT_SECONDS after the start;
  * - msg/s: delivered / (last delivery − publishers started);
  * - messages per broker CPU-second: delivered / broker CPU time (user + system, from
  *   /proc) over the same span: the cost per message, whatever else the machine does;
@@ -21,6 +22,9 @@ import { cpuSeconds, rssKiB, spawnTracked, stopChild } from './proc.js';
 import { COLLECTOR, type Pki } from './setup.js';
 import { readFileSync } from 'node:fs';
 import type { DeviceFiles } from './protocol.js';
+
+/** A flood run ends at the latest this long after the publishers started. */
+const FLOOD_LIMIT_SECONDS = 120;
 
 export interface FloodOptions {
   readonly publishers: number;
@@ -138,10 +142,23 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
       }
       const codes = await Promise.all(pubs.map(exited));
       if (codes.some((c) => c !== 0)) throw new Error(`flood: a publisher exited with ${codes.join(', ')}`);
-      // Publishers are done; deliveries may still be on their way. Done when everything
-      // arrived or nothing arrived for a second.
+      // Publishers are done; the broker may still be working through its backlog. Done
+      // when everything arrived, or when for a whole second nothing arrived and the
+      // broker used (almost) no CPU; at the latest after FLOOD_LIMIT_SECONDS.
       const sent = o.messages * publishers.length;
-      while (lines < sent && performance.now() - Math.max(lastAt, t0) < 1000) await new Promise((r) => setTimeout(r, 20));
+      const limit = t0 + FLOOD_LIMIT_SECONDS * 1000;
+      let cpuMark = safeCpu(broker.pid);
+      let markAt = performance.now();
+      while (lines < sent && performance.now() < limit) {
+        await new Promise((r) => setTimeout(r, 50));
+        const now = performance.now();
+        if (now - markAt < 1000) continue;
+        const cpu = safeCpu(broker.pid);
+        const idle = !(cpu - cpuMark > 0.05);
+        if (idle && now - Math.max(lastAt, t0) >= 1000) break;
+        cpuMark = cpu;
+        markAt = now;
+      }
     } finally {
       clearInterval(sampler);
     }

@@ -222,7 +222,7 @@ export function floodTable(results: readonly BrokerResults[]): string {
     ['delivered, msg/s at subscriber', (r) => int(perSec(r)) + pctSpread(r.flood.map((f) => f.perSecond))],
     ['delivered per broker CPU-second', (r) => int(perCpu(r)) + pctSpread(r.flood.map((f) => f.perCpuSecond))],
     ['broker CPU, cores busy', (r) => fixed(2)(median(r.flood.map((f) => f.brokerCores)))],
-    ['messages lost, %', (r) => fixed(1)(median(r.flood.map((f) => f.lostShare * 100)))],
+    ['not delivered (dropped, or still queued after 120 s), %', (r) => fixed(1)(median(r.flood.map((f) => f.lostShare * 100)))],
     ['time to deliver, s', (r) => fixed(1)(median(r.flood.map((f) => f.seconds)))],
     ['broker peak RSS, MiB', (r) => fixed(0)(median(r.flood.map((f) => f.peakRssKiB / 1024)))],
   ];
