@@ -10,6 +10,8 @@
  * aedes's two per-client delivery functions and decides, per delivery:
  *
  * QoS 0 (evaluated in this order):
+ *   0. something already waits in the session's queue (see QoS 1/2): it waits behind
+ *      it, so the session's messages keep their order (dropped if the queue is full);
  *   1. the socket is draining (its buffer is below its high-water mark): delivered as
  *      aedes does it;
  *   2. otherwise the message is "queued behind a slow reader": it is written to the
@@ -24,7 +26,8 @@
  *      not yet acknowledged by PUBACK (QoS 1) or PUBCOMP (QoS 2); a message is sent
  *      only while the window has room, the socket is draining and nothing is waiting
  *      before it (order is kept);
- *   2. otherwise it waits in the session's queue (at most `maxQueuedMessages`), and is
+ *   2. otherwise it waits in the session's queue (at most `maxQueuedMessages`
+ *      messages, counting those queued behind the socket), and is
  *      sent, in order, as acknowledgements and drains make room; its router slot is
  *      released when it is queued;
  *   3. beyond that it is dropped and counted (`qos="1"` / `qos="2"`). For a persistent
