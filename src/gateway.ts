@@ -136,6 +136,7 @@ export class Gateway {
         tls: tls(serverCerts.current()),
         mqtt: { host: config.gatehouse.mqtt.host, port: opts.mqttPort ?? config.gatehouse.mqtt.port },
         ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
+        queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
       });
       closers.push(() => broker.close());
 

@@ -4,7 +4,9 @@
  * certificate required and verified at the handshake) and no hooks at all, so every
  * client may connect, publish and subscribe to anything.
  *
- * Usage: node aedes-server.js KEY_FILE CERT_FILE CA_FILE
+ * Usage: node aedes-server.js KEY_FILE CERT_FILE CA_FILE [fifo]
+ * With `fifo`, aedes gets Gatehouse's router (src/broker/mq.ts: mqemitter with an O(1)
+ * backlog queue) instead of its default mqemitter; nothing else changes.
  * Prints `listening mqtts://127.0.0.1:PORT` once ready; stops on SIGTERM/SIGINT or
  * when stdin closes (the benchmark that started it has gone).
  */
@@ -12,14 +14,15 @@ import { Aedes } from 'aedes';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:tls';
+import { createFifoMq } from '../../src/broker/mq.js';
 
-const [keyFile, certFile, caFile] = process.argv.slice(2);
-if (!keyFile || !certFile || !caFile) {
-  process.stderr.write('usage: aedes-server.js KEY_FILE CERT_FILE CA_FILE\n');
+const [keyFile, certFile, caFile, variant] = process.argv.slice(2);
+if (!keyFile || !certFile || !caFile || (variant !== undefined && variant !== 'fifo')) {
+  process.stderr.write('usage: aedes-server.js KEY_FILE CERT_FILE CA_FILE [fifo]\n');
   process.exit(2);
 }
 
-const broker = await Aedes.createBroker({});
+const broker = await Aedes.createBroker(variant === 'fifo' ? { mq: createFifoMq() } : {});
 const server = createServer({
   key: readFileSync(keyFile),
   cert: readFileSync(certFile),

@@ -6,6 +6,8 @@
  *   as the end-to-end tests start it), the benchmark policy with 2 device groups;
  * - `gatehouse-10k`: the same with 10,000 more device groups configured;
  * - `aedes`: bare aedes 1.2.0 with the same TLS listener and no hooks (aedes-server.ts);
+ * - `aedes-fifo`: the same with Gatehouse's router (src/broker/mq.ts) as its `mq`, to
+ *   show that change alone (flood workload only);
  * - `mosquitto`: Mosquitto 2 from Debian with mutual TLS, use_identity_as_username and
  *   an ACL pattern file.
  */
@@ -17,8 +19,10 @@ import { fileURLToPath } from 'node:url';
 import { freePort, onLines, spawnTracked, stopChild, waitForLine } from './proc.js';
 import { gatehouseConfig, mosquittoAcl, mosquittoConfig, type Pki } from './setup.js';
 
-export type BrokerName = 'gatehouse' | 'gatehouse-10k' | 'aedes' | 'mosquitto';
-export const ALL_BROKERS: readonly BrokerName[] = ['gatehouse', 'gatehouse-10k', 'aedes', 'mosquitto'];
+export type BrokerName = 'gatehouse' | 'gatehouse-10k' | 'aedes' | 'aedes-fifo' | 'mosquitto';
+export const ALL_BROKERS: readonly BrokerName[] = ['gatehouse', 'gatehouse-10k', 'aedes', 'aedes-fifo', 'mosquitto'];
+/** Brokers that run only the flood workload. */
+export const FLOOD_ONLY: readonly BrokerName[] = ['aedes-fifo'];
 
 /** Repository root (this file runs from dist/bench/broker/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -94,7 +98,9 @@ export async function startBroker(name: BrokerName, opts: StartOptions): Promise
     case 'gatehouse-10k':
       return startGatehouse(name, opts, 10_000, opts.pki.dataDir10k);
     case 'aedes':
-      return startAedes(opts);
+      return startAedes(opts, false);
+    case 'aedes-fifo':
+      return startAedes(opts, true);
     case 'mosquitto':
       return startMosquitto(opts);
   }
@@ -118,11 +124,11 @@ async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups:
   return broker;
 }
 
-async function startAedes(opts: StartOptions): Promise<Broker> {
-  const child = spawnTracked(process.execPath, [...opts.nodeArgs, AEDES_SERVER, opts.pki.serverKeyFile, opts.pki.serverCertFile, opts.pki.caFile], {
+async function startAedes(opts: StartOptions, fifo: boolean): Promise<Broker> {
+  const child = spawnTracked(process.execPath, [...opts.nodeArgs, AEDES_SERVER, opts.pki.serverKeyFile, opts.pki.serverCertFile, opts.pki.caFile, ...(fifo ? ['fifo'] : [])], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const broker = new Broker('aedes', child, undefined);
+  const broker = new Broker(fifo ? 'aedes-fifo' : 'aedes', child, undefined);
   const line = await waitForLine(child, (l) => broker.subscribe(l), (l) => l.startsWith('listening mqtts://'), 30_000, 'aedes')
     .catch((e: Error) => {
       throw new Error(`${e.message}\n${broker.tail()}`);

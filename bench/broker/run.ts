@@ -2,8 +2,9 @@
  * Broker benchmark: `npm run bench:broker [-- OPTIONS]`.
  *
  * Runs Gatehouse (`gatehouse start`, with 2 and with 10,002 device groups), bare aedes
- * 1.2.0 (same TLS listener, no hooks) and Mosquitto 2 (mutual TLS,
- * use_identity_as_username, ACL patterns) on the same workloads, with the same EC P-256
+ * 1.2.0 (same TLS listener, no hooks; also with Gatehouse's FIFO router, in the flood
+ * workload only) and Mosquitto 2 (mutual TLS, use_identity_as_username, ACL patterns)
+ * on the same workloads, with the same EC P-256
  * device certificates from Gatehouse's CA, and prints a table with ratios. See
  * bench/README.md for what each figure means and docs/benchmarks.md for results.
  *
@@ -13,10 +14,11 @@
  *   --seconds S        throughput measurement window (default 3)
  *   --repeats R        repeats of throughput, latency and connection rate; medians
  *                      are reported (default 3)
- *   --only LIST        brokers, comma-separated: gatehouse,gatehouse-10k,aedes,mosquitto
- *                      (`gatehouse` alone also selects nothing else)
- *   --workloads LIST   throughput,latency,connections,memory (default all; memory
+ *   --only LIST        brokers, comma-separated: gatehouse,gatehouse-10k,aedes,aedes-fifo,
+ *                      mosquitto (`gatehouse` alone also selects nothing else)
+ *   --workloads LIST   throughput,latency,connections,memory,flood (default all; memory
  *                      includes the policy change)
+ *   --flood-messages N messages per publisher in the flood workload (default 100000)
  *   --rate N           latency workload rate, msg/s (default 1000)
  *   --publishers N     publishing connections in the throughput workload (default 4)
  *   --concurrency N    connection attempts in flight (default 32)
@@ -35,15 +37,16 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ALL_BROKERS, ROOT, startBroker, type Broker, type BrokerName } from './brokers.js';
+import { ALL_BROKERS, FLOOD_ONLY, ROOT, startBroker, type Broker, type BrokerName } from './brokers.js';
 import { killAll } from './proc.js';
 import { summariseProfile } from './profile.js';
-import { LABEL, report, writeDocs, type BrokerResults } from './report.js';
+import { LABEL, floodReport, report, writeDocs, type BrokerResults } from './report.js';
 import { createPki } from './setup.js';
 import { connectBurst, hold, latency, smoke, throughput } from './workloads.js';
+import { flood } from './flood.js';
 
-type Workload = 'throughput' | 'latency' | 'connections' | 'memory';
-const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory'];
+type Workload = 'throughput' | 'latency' | 'connections' | 'memory' | 'flood';
+const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory', 'flood'];
 
 interface Options {
   devices: number;
@@ -55,6 +58,7 @@ interface Options {
   publishers: number;
   concurrency: number;
   burst: number;
+  floodMessages: number;
   configFormat: 'yaml' | 'json';
   profile: string | undefined;
   json: string | undefined;
@@ -64,7 +68,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
-    publishers: 4, concurrency: 32, burst: 250, configFormat: 'yaml', profile: undefined, json: undefined, docs: true,
+    publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', profile: undefined, json: undefined, docs: true,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -82,6 +86,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--publishers': o.publishers = Math.round(num(a, v, 1, 64)); i++; break;
       case '--concurrency': o.concurrency = Math.round(num(a, v, 1, 512)); i++; break;
       case '--burst': o.burst = Math.round(num(a, v, 10, 20_000)); i++; break;
+      case '--flood-messages': o.floodMessages = Math.round(num(a, v, 100, 10_000_000)); i++; break;
       case '--only': {
         const list = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const bad = list.filter((b) => !ALL_BROKERS.includes(b as BrokerName));
@@ -107,8 +112,8 @@ function parseArgs(argv: readonly string[]): Options {
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
       case '--help': case '-h':
-        process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,aedes,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--config-format yaml|json] [--profile DIR] [--json FILE] [--no-docs]\n');
+        process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,aedes,aedes-fifo,mosquitto]\n' +
+          '       [--workloads throughput,latency,connections,memory,flood] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--profile DIR] [--json FILE] [--no-docs]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -182,10 +187,10 @@ async function main(): Promise<void> {
     const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat });
     brokers.set(name, b);
     const s = await smoke(b, pki);
-    const authorizes = name !== 'aedes';
+    const authorizes = name !== 'aedes' && name !== 'aedes-fifo';
     if (!s.allowedDelivered) throw new Error(`${name}: an allowed message was not delivered (smoke test)\n${b.tail()}`);
     if (authorizes && s.deniedDelivered) throw new Error(`${name}: a publish outside the device's own topics was delivered; authorization is not in force`);
-    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [] });
+    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [], flood: [] });
     log(`${LABEL[name]}: ${b.url} (pid ${b.pid}), ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${s.tls}; denied publish ${s.deniedDelivered ? 'delivered (no authorization)' : 'dropped'}`);
   }
 
@@ -195,6 +200,13 @@ async function main(): Promise<void> {
     for (const name of rotate(o.only, r)) {
       const b = brokers.get(name)!;
       const res = results.get(name)!;
+      if (o.workloads.includes('flood')) {
+        const f = await flood(b, pki, { publishers: o.publishers, messages: o.floodMessages, payloadBytes: 64 });
+        res.flood.push(f);
+        log(`[${r + 1}/${o.repeats}] ${LABEL[name]} flood: ${fmt(f.received)} of ${fmt(f.sent)} delivered (lost ${(f.lostShare * 100).toFixed(1)}%) in ${f.seconds.toFixed(1)} s: ${fmt(f.perSecond)} msg/s, ${fmt(f.perCpuSecond)} per broker CPU-s, broker ${f.brokerCores.toFixed(2)} cores, peak RSS ${(f.peakRssKiB / 1024).toFixed(0)} MiB`);
+      }
+      // The FIFO-router variant of bare aedes is there for the flood comparison only.
+      if (FLOOD_ONLY.includes(name)) continue;
       if (o.workloads.includes('throughput')) {
         for (const qos of [0, 1] as const) {
           const s = await throughput(b, pki, { qos, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64 });
@@ -223,7 +235,7 @@ async function main(): Promise<void> {
 
   for (const name of o.only) {
     const b = brokers.get(name)!;
-    if (o.workloads.includes('memory')) {
+    if (o.workloads.includes('memory') && !FLOOD_ONLY.includes(name)) {
       const h = await hold(b, pki, { devices: o.devices, concurrency: o.concurrency, policyChange: b.revokePolicy !== undefined, settleMs: 1000 });
       results.get(name)!.hold = h;
       const p = h.policy;
@@ -246,15 +258,25 @@ async function main(): Promise<void> {
     durationSeconds: (performance.now() - started) / 1000,
     setupSeconds: pki.seconds,
   };
-  const list = o.only.map((n) => results.get(n)!);
-  const text = report(info, list, o.devices, o.rate, o.concurrency);
-  process.stdout.write(`\n${text}\n`);
-  if (o.json) await writeFile(o.json, JSON.stringify({ info, options: o, results: list }, null, 2));
-  const full = o.only.length === ALL_BROKERS.length && o.workloads.length === ALL_WORKLOADS.length;
-  if (o.docs && full) {
+  const all = o.only.map((n) => results.get(n)!);
+  const list = all.filter((r) => !FLOOD_ONLY.includes(r.name));
+  const mainWorkloads = o.workloads.filter((w) => w !== 'flood');
+  const text = list.length > 0 && mainWorkloads.length > 0 ? report(info, list, o.devices, o.rate, o.concurrency) : '';
+  const floodText = o.workloads.includes('flood') ? floodReport(info, all, o.publishers, o.floodMessages, o.repeats) : '';
+  if (text) process.stdout.write(`\n${text}\n`);
+  if (floodText) process.stdout.write(`\nFlood (QoS 0 burst):\n\n${floodText}\n`);
+  if (o.json) await writeFile(o.json, JSON.stringify({ info, options: o, results: all }, null, 2));
+  const full = ALL_BROKERS.every((b) => FLOOD_ONLY.includes(b) || o.only.includes(b)) && ALL_WORKLOADS.every((w) => w === 'flood' || o.workloads.includes(w));
+  // The flood block is written on its own when every broker ran it at the default size.
+  const fullFlood = ALL_BROKERS.every((b) => b === 'gatehouse-10k' || o.only.includes(b)) && o.workloads.includes('flood') && o.floodMessages === 100_000;
+  if (o.docs && full && text) {
     await writeDocs(join(ROOT, 'docs/benchmarks.md'), text);
-    log('\nwrote docs/benchmarks.md');
-  } else if (o.docs) log('\n(partial run: docs/benchmarks.md not updated)');
+    log('\nwrote docs/benchmarks.md (broker table)');
+  } else if (o.docs && text) log('\n(partial run: the broker table in docs/benchmarks.md is not updated)');
+  if (o.docs && fullFlood) {
+    await writeDocs(join(ROOT, 'docs/benchmarks.md'), floodText, 'bench:broker-flood');
+    log('wrote docs/benchmarks.md (flood table)');
+  } else if (o.docs && floodText) log('(partial flood run: the flood table in docs/benchmarks.md is not updated)');
   if (o.profile) {
     for (const f of readdirSync(o.profile).filter((n) => n.endsWith('.cpuprofile'))) {
       log(`\nprofile ${join(o.profile, f)}`);

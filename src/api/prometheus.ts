@@ -8,7 +8,7 @@
  * Metrics keeps totals since start that its periodic log summary does not reset.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { DROP_REASONS, type DeniedOperation, type Metrics, type ReferenceMetric } from '../observability/metrics.js';
+import { DROP_REASONS, QUEUE_DROP_QOS, type DeniedOperation, type Metrics, type ReferenceMetric } from '../observability/metrics.js';
 import type { LimiterStats } from './limiter.js';
 
 export interface PrometheusSources {
@@ -122,6 +122,13 @@ export class Prometheus {
       collect() {
         this.reset();
         for (const r of DROP_REASONS) this.inc({ reason: r }, m.deliveriesDropped[r]);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_mqtt_queue_dropped_messages_total', help: 'Messages not delivered because the session\'s queue was full (gatehouse.mqtt.maxQueuedMessages), by QoS', registers, labelNames: ['qos'],
+      collect() {
+        this.reset();
+        for (const qos of QUEUE_DROP_QOS) this.inc({ qos: String(qos) }, m.queueDrops[qos]);
       },
     });
     new Gauge({ name: 'gatehouse_live_sessions', help: 'Live identity sessions (broker connections and API tokens)', registers, collect() { this.set(sources.liveSessions()); } });

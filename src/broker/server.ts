@@ -14,6 +14,8 @@ import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { LiveSessions } from './live-sessions.js';
 import { SessionStore } from './persistence.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
+import { createFifoMq } from './mq.js';
+import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -40,6 +42,8 @@ export interface GatewayBrokerOptions {
   readonly tls: BrokerTls;
   readonly mqtt: ListenerOptions;
   readonly websocket?: ListenerOptions & { readonly path: string };
+  /** Per-session bounds on queued and in-flight deliveries (defaults as in the configuration). */
+  readonly queueLimits?: SessionQueueLimits;
   readonly now?: () => number;
 }
 
@@ -98,7 +102,10 @@ export class GatewayBroker {
       persistence: ctx.store,
       // Client IDs are thing names: at most 128 characters (registry rule).
       maxClientsIdLength: 128,
+      // aedes's own router with an O(1) backlog queue (mq.ts).
+      mq: createFifoMq(),
     });
+    const queueLimits = brokerQueueLimits(aedes, ctx, opts.queueLimits);
     aedes.on('clientError', (client, err) => ctx.logger.debug({ event: 'client-error', clientId: client?.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (_client, err) => ctx.logger.debug({ event: 'connection-error', err: err.message }, 'connection error'));
 
@@ -106,7 +113,7 @@ export class GatewayBroker {
     const servers: (TlsServer | HttpsServer)[] = [];
     const listeners: ListenerAddress[] = [];
     try {
-      const mqtts = createTlsServer(tlsOptions, (socket) => aedes.handle(socket));
+      const mqtts = createTlsServer(tlsOptions, (socket) => queueLimits.attach(aedes.handle(socket)));
       mqtts.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
       servers.push(mqtts);
       listeners.push(await listen(mqtts, opts.mqtt, 'mqtts'));
@@ -117,7 +124,7 @@ export class GatewayBroker {
         https.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
         wss = new WebSocketServer({ server: https, path: opts.websocket.path });
         wss.on('connection', (ws, req) => {
-          aedes.handle(createWebSocketStream(ws), req);
+          queueLimits.attach(aedes.handle(createWebSocketStream(ws), req));
         });
         servers.push(https);
         const addr = await listen(https, opts.websocket, 'wss');

@@ -24,12 +24,22 @@ export type DeniedOperation = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe'
 export const DROP_REASONS = ['not_allowed', 'no_session'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
+export type QueueDropQoS = 0 | 1 | 2;
+export const QUEUE_DROP_QOS: readonly QueueDropQoS[] = [0, 1, 2];
+
 export class Metrics {
   private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
   /** Denials by operation since start (never reset). */
   readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };
   /** Messages not delivered (and removed from persistent queues) by reason, since start. */
   readonly deliveriesDropped: Record<DropReason, number> = { not_allowed: 0, no_session: 0 };
+
+  /**
+   * Messages the broker did not deliver because the session's queue was full
+   * (`gatehouse.mqtt.maxQueuedMessages`), by the QoS they would have been delivered at;
+   * since start, never reset.
+   */
+  readonly queueDrops: Record<QueueDropQoS, number> = { 0: 0, 1: 0, 2: 0 };
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 

@@ -489,7 +489,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxPendingConnections: ck.int(m['maxPendingConnections'], [...mpath, 'maxPendingConnections'], 1000, 1, 1_000_000),
       maxConnections: ck.int(m['maxConnections'], [...mpath, 'maxConnections'], 0, 0, 10_000_000),
       maxQueuedMessages: ck.int(m['maxQueuedMessages'], [...mpath, 'maxQueuedMessages'], 1000, 1, 10_000_000),
-      maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 100, 1, 65_535),
+      maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 1000, 1, 65_535),
       websocket: {
         enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
         host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',

@@ -56,7 +56,7 @@ const DEFAULTS: GatehouseConfig = {
     mqtt: {
       host: '0.0.0.0', port: 8883,
       maxPacketSizeBytes: 262144, maxConnectPacketSizeBytes: 65536, connectTimeoutSeconds: 10, maxPendingConnections: 1000,
-      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 100,
+      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000,
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },

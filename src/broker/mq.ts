@@ -1,0 +1,57 @@
+/**
+ * The broker's message router: mqemitter (aedes's own default `mq`) with its backlog
+ * kept in an O(1) FIFO instead of two arrays.
+ *
+ * Why: mqemitter runs at most `concurrency` messages at a time and queues the rest in
+ * `_messageQueue` / `_messageCallbacks`, two arrays it takes from with
+ * `Array.prototype.shift()` each time a message completes. `shift()` moves every
+ * remaining element, so under a QoS 0 flood (tens of thousands of messages queued) the
+ * cost per message grows with the backlog and the broker spends most of its time
+ * moving array elements: under a flood from four `mosquitto_pub -l` publishers, a CPU
+ * profile of bare aedes 1.2.0 put 80 % of its samples in mqemitter's `released()`.
+ * docs/benchmarks.md has the throughput with and without this queue.
+ *
+ * Everything else is mqemitter's own code, unchanged: topic matching (qlobber),
+ * concurrency, ordering, `$SYS` handling, close. mqemitter only ever calls `push`,
+ * `shift` and `length` on the two queues, which `Fifo` provides with the same meaning.
+ * That reliance on mqemitter's internals is checked here at construction (an upgrade
+ * that renames or reshapes them fails to start, with BROKER_MQ_INCOMPATIBLE, rather
+ * than silently running the slow path) and pinned by test/broker/mq.test.ts.
+ */
+import mqemitter from 'mqemitter';
+import { Fifo } from './fifo.js';
+
+export type MqEmitter = mqemitter.MQEmitter;
+
+/** mqemitter 7.x's queue fields, which aedes does not expose. */
+interface MqEmitterInternals {
+  _messageQueue: unknown;
+  _messageCallbacks: unknown;
+}
+
+/** mqemitter's options; `concurrency` is the number of messages routed at once, the rest wait in the FIFO. */
+export type FifoMqOptions = NonNullable<Parameters<typeof mqemitter>[0]>;
+
+/** Thrown when the installed mqemitter does not keep its backlog where this module expects it. */
+export class MqIncompatibleError extends Error {
+  readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
+}
+
+/** aedes's default: the value it passes to mqemitter when no `mq` is given. */
+export const DEFAULT_MQ_CONCURRENCY = 100;
+
+export function createFifoMq(opts: FifoMqOptions = {}): MqEmitter {
+  // By default, the options aedes 1.2.0 builds its own emitter with.
+  const mq = mqemitter({ concurrency: DEFAULT_MQ_CONCURRENCY, matchEmptyLevels: true, ...opts });
+  const internals = mq as unknown as MqEmitterInternals;
+  for (const field of ['_messageQueue', '_messageCallbacks'] as const) {
+    const q = internals[field];
+    if (!Array.isArray(q) || q.length !== 0) {
+      throw new MqIncompatibleError(`the installed mqemitter has no empty array \`${field}\`; the broker's FIFO queue cannot replace it (mqemitter upgraded?): pin mqemitter 7.1.0 or update src/broker/mq.ts`);
+    }
+  }
+  internals._messageQueue = new Fifo<unknown>();
+  internals._messageCallbacks = new Fifo<unknown>();
+  return mq;
+}

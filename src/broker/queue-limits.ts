@@ -1,0 +1,314 @@
+/**
+ * Per-session bounds on what a slow subscriber can make the broker hold in memory
+ * (`gatehouse.mqtt.maxQueuedMessages`, `gatehouse.mqtt.maxInflightMessages`).
+ *
+ * aedes writes every delivery straight to the subscriber's socket, whatever the socket
+ * has not sent yet, and keeps the message router's slot (see mq.ts) until the write is
+ * flushed. A subscriber that stops reading therefore first piles messages up in its
+ * socket's buffer and then holds router slots until aedes's drain timeout ends it,
+ * which stalls delivery to every other session meanwhile. This module sits in front of
+ * aedes's two per-client delivery functions and decides, per delivery:
+ *
+ * QoS 0 (evaluated in this order):
+ *   0. something already waits in the session's queue (see QoS 1/2): it waits behind
+ *      it, so the session's messages keep their order (dropped if the queue is full);
+ *   1. the socket is draining (its buffer is below its high-water mark): delivered as
+ *      aedes does it;
+ *   2. otherwise the message is "queued behind a slow reader": it is written to the
+ *      socket's buffer but releases the router slot at once, so one stuck session does
+ *      not hold up the others; at most `maxQueuedMessages` such messages per session
+ *      until the socket drains again;
+ *   3. beyond that the message is dropped and counted (`qos="0"`), as Mosquitto does
+ *      with `max_queued_messages`.
+ *
+ * QoS 1 and 2 (delivered at the QoS of the subscription):
+ *   1. at most `maxInflightMessages` per session are in flight: forwarded and written,
+ *      not yet acknowledged by PUBACK (QoS 1) or PUBCOMP (QoS 2); a message is sent
+ *      only while the window has room, the socket is draining and nothing is waiting
+ *      before it (order is kept);
+ *   2. otherwise it waits in the session's queue (at most `maxQueuedMessages`
+ *      messages, counting those queued behind the socket), and is
+ *      sent, in order, as acknowledgements and drains make room; its router slot is
+ *      released when it is queued;
+ *   3. beyond that it is dropped and counted (`qos="1"` / `qos="2"`). For a persistent
+ *      session (clean session 0) the broker has also stored the message in the
+ *      session's offline queue before routing it, so a message dropped or still
+ *      waiting here is not lost: it is sent at the session's next connection, with its
+ *      authorization checked again then.
+ *
+ * The window counts a delivery only when the broker's forward hook let it through (a
+ * refused delivery is never written and will never be acknowledged). aedes calls the
+ * forward hook synchronously inside the delivery function; the wrapper compares a
+ * per-session count of forwarded deliveries before and after the call.
+ *
+ * aedes internals relied on (pinned by test/broker/queue-limits.test.ts; checked here
+ * when a connection is attached): `client.deliver0` and `client.deliverQoS` are
+ * per-instance functions that aedes reads from the client at delivery time (and at
+ * subscribe time, after attach), `deliverQoS` hands QoS 0 packets to `client.deliver0`,
+ * the forward hook is read from `broker.authorizeForward` at each delivery, and the
+ * broker emits `ack` for each PUBACK and PUBCOMP.
+ */
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import { PassThrough, type Duplex } from 'node:stream';
+import type { BrokerContext } from './context.js';
+import { Fifo } from './fifo.js';
+
+export interface QueueLimitOptions {
+  /** Messages per session held behind a socket that is not draining, or waiting for the window. */
+  readonly maxQueuedMessages: number;
+  /** QoS 1/2 messages per session written and not yet acknowledged. */
+  readonly maxInflightMessages: number;
+  /**
+   * Called once per dropped message with the QoS it would have been delivered at;
+   * `first` is true for the first drop since the session's socket last drained or it
+   * last acknowledged a message (for one log line per stall).
+   */
+  readonly onDrop: (qos: 0 | 1 | 2, client: Client, first: boolean) => void;
+}
+
+type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
+
+/** The per-instance fields of an aedes 1.2 client this module wraps. */
+interface DeliveringClient {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+  readonly conn: Duplex;
+  /** Filter -> subscription; aedes downgrades a delivery to the QoS of the filter equal to its topic. */
+  readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
+}
+
+const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts';
+
+export class QueueLimitsIncompatibleError extends Error {
+  readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
+}
+
+function noop(): void {}
+
+function compatible(c: Partial<DeliveringClient>): boolean {
+  return typeof c.deliver0 === 'function' && typeof c.deliverQoS === 'function' && typeof c.subscriptions === 'object' && c.subscriptions !== null &&
+    typeof c.conn === 'object' && c.conn !== null && typeof c.conn.writableNeedDrain === 'boolean';
+}
+
+/** A delivery waiting in a session's queue, with the QoS path it came through. */
+interface Waiting {
+  readonly packet: AedesPublishPacket;
+  /** Through `deliver0` (QoS 0 at the subscriber) rather than `deliverQoS`. */
+  readonly qos0: boolean;
+}
+
+/** The state of one connection. */
+class Gate {
+  /** Messages written while the socket was not draining, since it last drained. */
+  behind = 0;
+  /** QoS 1/2 deliveries written and not yet acknowledged. */
+  inflight = 0;
+  /** Deliveries the forward hook let through (see the module comment). */
+  forwarded = 0;
+  /** Drops since the socket last drained or the client last acknowledged. */
+  drops = 0;
+  /**
+   * Deliveries waiting for room in the window or for the socket to drain. Once anything
+   * waits, every later delivery to the session waits behind it, QoS 0 included: aedes
+   * drops a message older than one it already delivered to the same client (its
+   * duplicate filter compares per-publisher counters), so the order must be kept.
+   */
+  readonly waiting = new Fifo<Waiting>();
+  closed = false;
+
+  constructor(
+    readonly conn: Duplex,
+    private readonly deliver0: Deliver,
+    private readonly deliverQoS: Deliver,
+    private readonly maxInflight: number,
+    private readonly subscriptions: DeliveringClient['subscriptions'],
+  ) {}
+
+  /** Messages this session holds in memory: behind its socket plus waiting. */
+  get queued(): number {
+    return this.behind + this.waiting.length;
+  }
+
+  /** Whether a QoS 1/2 delivery may be written now. */
+  get windowOpen(): boolean {
+    return this.waiting.length === 0 && this.inflight < this.maxInflight && !this.conn.writableNeedDrain;
+  }
+
+  /** Sends waiting deliveries, in order, while the window has room and the socket drains. */
+  pump(): void {
+    while (!this.closed && this.waiting.length > 0 && !this.conn.writableNeedDrain) {
+      const next = this.waiting.peek()!;
+      if (next.qos0) {
+        this.waiting.shift();
+        this.deliver0(next.packet, noop);
+      } else if (this.inflight < this.maxInflight) {
+        this.waiting.shift();
+        this.send(next.packet, noop);
+      } else break;
+    }
+  }
+
+  /** Hands a QoS 1/2 delivery to aedes and counts it in the window if it is forwarded. */
+  send(packet: AedesPublishPacket, done: () => void): void {
+    const before = this.forwarded;
+    if (done === noop) this.deliverQoS(packet, noop);
+    else this.deliverWatched(this.deliverQoS, packet, done);
+    // aedes writes it at QoS 0 (no acknowledgement will come) when the client also holds
+    // a QoS 0 subscription whose filter is the topic itself.
+    if (this.forwarded !== before && (this.subscriptions[packet.topic]?.qos ?? 1) !== 0) this.inflight++;
+  }
+
+  /**
+   * aedes calls a delivery's `done` only once its write has been flushed, so a write
+   * that leaves the socket over its high-water mark would hold the router slot until the
+   * subscriber reads (or aedes's drain timeout ends it), and enough of them stall every
+   * other session. aedes writes in a `setImmediate` scheduled by the delivery function;
+   * the check below is scheduled right after it, so it runs right after that write: if
+   * the socket is then not draining, the message counts as queued behind the reader and
+   * the slot is released at once. `done` is called exactly once either way.
+   */
+  deliverWatched(deliver: Deliver, packet: AedesPublishPacket, done: () => void): void {
+    let pending = true;
+    const finish = (): void => {
+      if (pending) {
+        pending = false;
+        done();
+      }
+    };
+    deliver(packet, finish);
+    setImmediate(() => {
+      if (pending && this.conn.writableNeedDrain) {
+        this.behind++;
+        finish();
+      }
+    });
+  }
+}
+
+/**
+ * Applies the limits to every connection handed to `attach`. One instance per broker;
+ * it wraps the broker's forward hook and listens for its `ack` events.
+ */
+export class QueueLimits {
+  private readonly gates = new Map<Client, Gate>();
+
+  constructor(
+    private readonly broker: Aedes,
+    private readonly opts: QueueLimitOptions,
+  ) {
+    // Fail at startup, not at the first connection: look at a client aedes makes for a
+    // stream that is closed at once.
+    const probeConn = new PassThrough();
+    const probe = broker.handle(probeConn) as unknown as Partial<DeliveringClient>;
+    const ok = compatible(probe);
+    probeConn.destroy();
+    if (!ok) throw new QueueLimitsIncompatibleError(INCOMPATIBLE);
+    const forward = broker.authorizeForward.bind(broker);
+    broker.authorizeForward = (client, packet) => {
+      const result = forward(client, packet);
+      if (result) {
+        const gate = this.gates.get(client);
+        if (gate) gate.forwarded++;
+      }
+      return result;
+    };
+    broker.on('ack', (_packet, client) => {
+      const gate = this.gates.get(client);
+      if (!gate) return;
+      // Acknowledgements of messages sent before attach (a persistent session's stored
+      // queue at connect) were never counted: never go below zero.
+      if (gate.inflight > 0) gate.inflight--;
+      gate.drops = 0;
+      gate.pump();
+    });
+  }
+
+  /** Sessions being tracked (connections not yet closed). */
+  get size(): number {
+    return this.gates.size;
+  }
+
+  /**
+   * Puts the limits in front of a new connection's deliveries. Call it with the client
+   * `aedes.handle()` returns, before any packet of the connection is read.
+   */
+  attach(client: Client): Client {
+    const c = client as unknown as DeliveringClient;
+    if (!compatible(c)) {
+      throw new QueueLimitsIncompatibleError(INCOMPATIBLE);
+    }
+    const { maxQueuedMessages, maxInflightMessages, onDrop } = this.opts;
+    const conn = c.conn;
+    const original0 = c.deliver0;
+    const originalQoS = c.deliverQoS;
+    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages, c.subscriptions);
+    this.gates.set(client, gate);
+
+    /** Queues a delivery (releasing its router slot) or drops it when the session's queue is full. */
+    const wait = (packet: AedesPublishPacket, qos0: boolean, done: () => void): void => {
+      if (gate.queued >= maxQueuedMessages) onDrop(qos0 ? 0 : packet.qos, client, gate.drops++ === 0);
+      else gate.waiting.push({ packet, qos0 });
+      setImmediate(done);
+    };
+
+    c.deliver0 = (packet, done) => {
+      if (gate.waiting.length > 0) {
+        wait(packet, true, done);
+      } else if (!conn.writableNeedDrain) {
+        gate.deliverWatched(original0, packet, done);
+      } else if (gate.queued >= maxQueuedMessages) {
+        onDrop(0, client, gate.drops++ === 0);
+        setImmediate(done);
+      } else {
+        // Behind a slow reader: into the socket's buffer, router slot released at once.
+        gate.behind++;
+        original0(packet, noop);
+        setImmediate(done);
+      }
+    };
+
+    c.deliverQoS = (packet, done) => {
+      // aedes hands QoS 0 packets on to `deliver0` (the wrapper above).
+      if (packet.qos === 0) originalQoS(packet, done);
+      else if (gate.windowOpen) gate.send(packet, done);
+      else wait(packet, false, done);
+    };
+
+    conn.on('drain', () => {
+      gate.behind = 0;
+      gate.drops = 0;
+      gate.pump();
+    });
+    conn.once('close', () => {
+      gate.closed = true;
+      // Waiting messages of a persistent session stay in its stored queue; a clean
+      // session's are gone with it, as they would be in its socket buffer.
+      while (gate.waiting.length > 0) gate.waiting.shift();
+      this.gates.delete(client);
+    });
+    return client;
+  }
+}
+
+export interface SessionQueueLimits {
+  readonly maxQueuedMessages: number;
+  readonly maxInflightMessages: number;
+}
+
+/** The configuration defaults (`gatehouse.mqtt.maxQueuedMessages` / `maxInflightMessages`). */
+export const DEFAULT_QUEUE_LIMITS: SessionQueueLimits = { maxQueuedMessages: 1000, maxInflightMessages: 1000 };
+
+/** The gateway's limits: drops counted in the metrics and logged once per stall. */
+export function brokerQueueLimits(broker: Aedes, ctx: Pick<BrokerContext, 'logger' | 'metrics'>, limits: SessionQueueLimits = DEFAULT_QUEUE_LIMITS): QueueLimits {
+  return new QueueLimits(broker, {
+    ...limits,
+    onDrop: (qos, client, first) => {
+      ctx.metrics.queueDrops[qos]++;
+      if (first) {
+        ctx.logger.info({ event: 'queue-full', clientId: client.id, qos, maxQueuedMessages: limits.maxQueuedMessages, maxInflightMessages: limits.maxInflightMessages },
+          'a subscriber is not keeping up: its session queue is full, messages to it are dropped');
+      }
+    },
+  });
+}
