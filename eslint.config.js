@@ -19,6 +19,9 @@ export default tseslint.config(
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // `const { field: _, ...rest } = o` is how a test drops one field from a body.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
+      // A `let` assigned after a closure that reads it was written (a child's pid the
+      // sampler reads once the child exists) cannot be `const`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

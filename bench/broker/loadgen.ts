@@ -76,7 +76,7 @@ function endAll(clients: readonly (MqttClient | undefined)[]): Promise<void> {
       clearTimeout(t);
       resolve();
     });
-  }) : undefined)).then(() => undefined);
+  }) : Promise.resolve())).then(() => undefined);
 }
 
 // ---------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ async function connectRange(target: Target, pki: Pki, devices: readonly string[]
 
 async function burst(task: BurstTask): Promise<void> {
   const pki = loadPki(task);
-  const clients: (MqttClient | undefined)[] = new Array(task.devices.length);
+  const clients = new Array<MqttClient | undefined>(task.devices.length);
   const phase = await connectRange(task, pki, task.devices, clients, 0, task.devices.length, task.concurrency, 'burst');
   emit({ t: 'result', at: wallClock(), result: phase });
   await endAll(clients);
@@ -309,7 +309,7 @@ async function burst(task: BurstTask): Promise<void> {
 async function hold(task: HoldTask): Promise<void> {
   const pki = loadPki(task);
   const commands = commandReader();
-  const clients: (MqttClient | undefined)[] = new Array(task.devices.length);
+  const clients = new Array<MqttClient | undefined>(task.devices.length);
   const phases: HoldPhase[] = [];
   let subscribed = 0;
 
