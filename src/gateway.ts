@@ -129,6 +129,13 @@ export class Gateway {
         metrics,
         tls: tls(serverCerts.current()),
         mqtt: { host: config.gatehouse.mqtt.host, port: opts.mqttPort ?? config.gatehouse.mqtt.port },
+        limits: {
+          maxPacketSizeBytes: config.gatehouse.mqtt.maxPacketSizeBytes,
+          maxConnectPacketSizeBytes: config.gatehouse.mqtt.maxConnectPacketSizeBytes,
+          connectTimeoutSeconds: config.gatehouse.mqtt.connectTimeoutSeconds,
+          maxPendingConnections: config.gatehouse.mqtt.maxPendingConnections,
+          maxConnections: config.gatehouse.mqtt.maxConnections,
+        },
         ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
       });
       closers.push(() => broker.close());
@@ -257,6 +264,12 @@ const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);
  */
 function countingAuthenticator(inner: DeviceAuthenticator, metrics: Metrics): DeviceAuthenticator {
   return {
+    async screen(chain, presented) {
+      const r = await inner.screen(chain, presented);
+      // Counted once here for refusals; an accepted certificate is counted at CONNECT.
+      if (!r.ok) metrics.inc(VERIFY_FAILURES.has(r.reason) ? 'VerifyClientDeviceIdentity.Failure' : 'GetClientDeviceAuthToken.Failure');
+      return r;
+    },
     async authenticate(clientId, chain, presented) {
       const r = await inner.authenticate(clientId, chain, presented);
       if (r.ok) {
