@@ -103,6 +103,13 @@ export const INVALID_PROTOCOL_VERSION = 'Invalid protocol version';
 /** What aedes' error says about a topic with more than `maxTopicLevels` levels. */
 export const TOO_MANY_LEVELS = 'topic has too many levels';
 
+/**
+ * The `ws` package's error code for a message over its `maxPayload`, which the
+ * WebSocket listener sets to `maxPacketSizeBytes` (ws would otherwise assemble messages
+ * of up to 100 MiB before the MQTT parser sees a byte).
+ */
+export const WS_MESSAGE_TOO_LARGE = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+
 /** At most this many `connection-closed` lines per reason per second; the rest are counted. */
 const LOG_LINES_PER_SECOND = 10;
 
@@ -241,6 +248,10 @@ export class FrontDoor {
     if (err instanceof FrontDoorClose) return; // logged when it was raised
     if (err.message === TOO_MANY_LEVELS) {
       this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_TOPIC_TOO_DEEP', { clientId: client.id ?? undefined }, 'topic with more levels than the broker allows; connection closed');
+      return;
+    }
+    if ((err as { code?: unknown }).code === WS_MESSAGE_TOO_LARGE) {
+      this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PACKET_TOO_LARGE', { clientId: client.id ?? undefined, transport: 'websocket', limit: this.limits.maxPacketSizeBytes }, 'WebSocket message larger than the limit; connection closed');
       return;
     }
     this.ctx.logger.debug({ event: 'client-error', clientId: client.id ?? undefined, err: err.message }, 'client error');

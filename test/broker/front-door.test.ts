@@ -13,7 +13,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
+import { WebSocket } from 'ws';
 import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
 import { makeCert, x509 } from '../helpers/pki.js';
 
@@ -150,7 +152,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
 
   before(async () => {
     dir = await tempDir();
-    gw = await GatewayProcess.start(dir.path, CONFIG());
+    gw = await GatewayProcess.start(dir.path, CONFIG(', websocket: { enabled: true, host: 127.0.0.1, port: 0, path: /mqtt }'));
     good = await gw.createThing('dev-good');
     revoked = await gw.createThing('dev-revoked');
     const r = await gw.cli(['certs', 'revoke', revoked.certificateId]);
@@ -340,6 +342,49 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     const r = await execFileP('openssl', ['s_client', '-connect', `${ep.host}:${ep.port}`, '-cert', certPath, '-key', keyPath, '-CAfile', good.caPath, '-servername', 'localhost']);
     assert.doesNotMatch(r.out, /unexpected eof/);
     assert.match(r.out, /^closed$/m);
+  });
+
+  test('over secure WebSocket: a revoked certificate is refused after the handshake, and a message over maxPacketSizeBytes closes the connection with a reason', async () => {
+    const url = (await gw.waitForLog((l) => l.startsWith('listening wss://'))).slice('listening '.length);
+    let mark = gw.lines.length;
+    await assert.rejects(mqtt.connectAsync(url, { clientId: revoked.name, key: revoked.key, cert: revoked.cert, ca: revoked.ca, reconnectPeriod: 0, connectTimeout: 3000 }, false));
+    assert.equal((await closeLine(gw, 'CERT_REVOKED', mark))['phase'], 'certificate');
+
+    mark = gw.lines.length;
+    const client = await mqtt.connectAsync(url, { clientId: good.name, key: good.key, cert: good.cert, ca: good.ca, reconnectPeriod: 0 }, false);
+    await client.publishAsync('ws/ok', Buffer.alloc(200 * 1024, 1), { qos: 1 });
+    const closedP = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.publish('ws/big', Buffer.alloc(300 * 1024, 1), { qos: 0 });
+    await closedP;
+    // MQTT.js writes a large packet as several WebSocket messages: the packet parser's limit catches it.
+    const line = await closeLine(gw, 'MQTT_PACKET_TOO_LARGE', mark);
+    assert.equal(line['clientId'], 'dev-good');
+    assert.equal(line['limit'], 262144);
+    client.end(true);
+
+    // One WebSocket message over the limit is refused by the WebSocket layer before it is assembled.
+    mark = gw.lines.length;
+    const ws = new WebSocket(url, 'mqtt', { key: good.key, cert: good.cert, ca: good.ca });
+    ws.on('error', () => undefined);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('close', reject);
+    });
+    const wsClosed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    // aedes writes a packet in pieces, one WebSocket message each.
+    const connack = new Promise<Buffer>((resolve) => {
+      let got = Buffer.alloc(0);
+      ws.on('message', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (got.length >= 4) resolve(got);
+      });
+    });
+    ws.send(connectPacket('dev-good'));
+    assert.deepEqual([...(await connack)], [0x20, 0x02, 0x00, 0x00]);
+    ws.send(Buffer.alloc(300 * 1024, 0x30));
+    await wsClosed;
+    const wsLine = await closeLine(gw, 'MQTT_PACKET_TOO_LARGE', mark);
+    assert.equal(wsLine['transport'], 'websocket');
   });
 
   test('/metrics exports the closes per reason and the pending connections gauge', async () => {
