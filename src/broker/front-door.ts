@@ -63,23 +63,26 @@ export const DEFAULT_LIMITS: FrontDoorLimits = {
   maxConnections: 0,
 };
 
-/** Why the front door closed a connection (documented in docs/errors.md). */
-export type CloseReason =
-  | 'PENDING_CONNECTIONS_FULL'
-  | 'CONNECT_TIMEOUT'
-  | 'TLS_NO_CLIENT_CERTIFICATE'
-  | 'TLS_CERT_EXPIRED'
-  | 'TLS_CERT_NOT_YET_VALID'
-  | 'TLS_CERT_UNTRUSTED'
-  | 'TLS_CERT_WRONG_USAGE'
-  | 'TLS_CERT_INVALID'
-  | 'TLS_HANDSHAKE_FAILED'
-  | 'MQTT_FIRST_PACKET_NOT_CONNECT'
-  | 'MQTT_PACKET_TOO_LARGE'
-  | 'MQTT_PROTOCOL_LEVEL'
-  | 'MQTT_TOPIC_TOO_DEEP'
-  | 'MQTT_PARSER_UNAVAILABLE'
-  | 'SERVICE_ERROR';
+/** Why the front door closed a connection (each documented in docs/errors.md). */
+export const CLOSE_REASONS = [
+  'PENDING_CONNECTIONS_FULL',
+  'CONNECT_TIMEOUT',
+  'TLS_NO_CLIENT_CERTIFICATE',
+  'TLS_CERT_EXPIRED',
+  'TLS_CERT_NOT_YET_VALID',
+  'TLS_CERT_UNTRUSTED',
+  'TLS_CERT_WRONG_USAGE',
+  'TLS_CERT_INVALID',
+  'TLS_HANDSHAKE_FAILED',
+  'MQTT_FIRST_PACKET_NOT_CONNECT',
+  'MQTT_PACKET_TOO_LARGE',
+  'MQTT_PROTOCOL_LEVEL',
+  'MQTT_TOPIC_TOO_DEEP',
+  'MQTT_PARSER_UNAVAILABLE',
+  'MAX_CONNECTIONS',
+  'SERVICE_ERROR',
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export type ClosePhase = 'accept' | 'tls' | 'certificate' | 'mqtt';
 
@@ -100,6 +103,8 @@ const TLS_REASONS: Readonly<Record<string, CloseReason>> = {
 
 /** What mqtt-packet's parser error says about a protocol level it does not know. */
 export const INVALID_PROTOCOL_VERSION = 'Invalid protocol version';
+/** The `errorCode` of aedes' error after it answered CONNACK 0x01 "unacceptable protocol version". */
+export const UNACCEPTABLE_PROTOCOL_VERSION = 1;
 /** What aedes' error says about a topic with more than `maxTopicLevels` levels. */
 export const TOO_MANY_LEVELS = 'topic has too many levels';
 
@@ -248,6 +253,11 @@ export class FrontDoor {
     if (err instanceof FrontDoorClose) return; // logged when it was raised
     if (err.message === TOO_MANY_LEVELS) {
       this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_TOPIC_TOO_DEEP', { clientId: client.id ?? undefined }, 'topic with more levels than the broker allows; connection closed');
+      return;
+    }
+    if ((err as { errorCode?: unknown }).errorCode === UNACCEPTABLE_PROTOCOL_VERSION) {
+      // aedes answered CONNACK 0x01 itself (a level mqtt-packet parses but aedes does not speak: 5).
+      this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PROTOCOL_LEVEL', {}, 'unsupported MQTT protocol level; CONNACK 0x01 sent');
       return;
     }
     if ((err as { code?: unknown }).code === WS_MESSAGE_TOO_LARGE) {

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
-import { INVALID_PROTOCOL_VERSION, TOO_MANY_LEVELS, packetSize, parserOf } from '../../src/broker/front-door.js';
+import { readFileSync } from 'node:fs';
+import { CLOSE_REASONS, INVALID_PROTOCOL_VERSION, TOO_MANY_LEVELS, UNACCEPTABLE_PROTOCOL_VERSION, packetSize, parserOf } from '../../src/broker/front-door.js';
 
 interface ParserInternals {
   _states: string[];
@@ -73,6 +74,33 @@ test('aedes: each client keeps its mqtt-packet parser in client._parser, and a t
   }
 });
 
+test('aedes: a CONNECT at level 5 is answered CONNACK 0x01 and reported as a connection error with errorCode 1; clientReady follows a successful CONNACK', async () => {
+  const broker = await Aedes.createBroker();
+  const pipe = (): { conn: Duplex; written: Buffer[] } => {
+    const written: Buffer[] = [];
+    const conn = new Duplex({ read() {}, write(chunk: Buffer, _enc, cb) { written.push(chunk); cb(); } });
+    return { conn, written };
+  };
+  try {
+    const v5 = pipe();
+    const errored = new Promise<Error & { errorCode?: number }>((resolve) => broker.once('connectionError', (_c, e) => resolve(e)));
+    broker.handle(v5.conn as unknown as Parameters<typeof broker.handle>[0]);
+    v5.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'v5', clean: true, keepalive: 0 }));
+    assert.equal((await errored).errorCode, UNACCEPTABLE_PROTOCOL_VERSION);
+    assert.deepEqual([...Buffer.concat(v5.written)], [0x20, 0x02, 0x00, 0x01]);
+
+    const v4 = pipe();
+    const ready = new Promise<Client>((resolve) => broker.once('clientReady', (c) => resolve(c)));
+    const client = broker.handle(v4.conn as unknown as Parameters<typeof broker.handle>[0]);
+    v4.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'v4', clean: true, keepalive: 0 }));
+    assert.equal(await ready, client);
+    assert.equal(client.connected, true);
+    client.close();
+  } finally {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+});
+
 test('packetSize counts the fixed header: type byte plus 1 to 4 length bytes', () => {
   assert.equal(packetSize(0), 2);
   assert.equal(packetSize(127), 129);
@@ -86,4 +114,10 @@ test('packetSize counts the fixed header: type byte plus 1 to 4 length bytes', (
     const p = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(n), qos: 0, retain: false, dup: false });
     assert.equal(packetSize(3 + n), p.length, `payload ${n}`); // topic 't': 2 length bytes + 1
   }
+});
+
+test('every reason the front door closes a connection for is documented in docs/errors.md', () => {
+  const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+  const missing = CLOSE_REASONS.filter((r) => !new RegExp(`^\\| \`${r}\` \\|`, 'm').test(doc));
+  assert.deepEqual(missing, []);
 });
