@@ -139,6 +139,8 @@ export class FrontDoorClose extends Error {
 interface Admission {
   /** The raw socket until the handshake completes, then the TLS socket. */
   socket: Socket;
+  /** The TLS socket, once known. */
+  tls: TLSSocket | undefined;
   readonly remoteAddress: string | undefined;
   /** Counted in `pending` (accepted, CONNECT not completed). */
   pending: boolean;
@@ -153,8 +155,10 @@ export class FrontDoor {
   private pending = 0;
   /** Connections still in the TLS handshake, by `localPort|remoteAddress|remotePort`. */
   private readonly handshaking = new Map<string, Admission>();
-  /** Connections past the handshake, by TLS socket. */
-  private readonly secured = new Map<TLSSocket, Admission>();
+  /** Connections by TLS socket: past the handshake, or matched to a failed handshake. */
+  private readonly byTls = new Map<TLSSocket, Admission>();
+  /** Connections whose raw socket closed during the TLS handshake, oldest first (see admit). */
+  private readonly lostInHandshake: Admission[] = [];
   /** Certificate lookups of secured connections (WebSocket upgrades wait for them). */
   private readonly screened = new Map<TLSSocket, Promise<boolean>>();
   private readonly logWindows = new Map<CloseReason, { start: number; lines: number; suppressed: number }>();
@@ -178,7 +182,13 @@ export class FrontDoor {
     server.on('connection', (raw: Socket) => this.admit(raw));
     server.on('secureConnection', (socket: TLSSocket) => this.secure(socket, handOver));
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      this.close(this.admissionOf(socket), 'tls', 'TLS_HANDSHAKE_FAILED', { remoteAddress: socket.remoteAddress, err: err.message, ...(err.code === undefined ? {} : { code: err.code }) }, 'TLS handshake failed');
+      const a = this.admissionOf(socket);
+      const fields = { err: err.message.trim(), ...(err.code === undefined ? {} : { code: err.code }) };
+      // Node also reports, after the fact, connections that were already closed (by the
+      // front door at accept or by a timeout, or by the peer) once their address is
+      // gone; those that cannot be matched to a connection are not counted again.
+      if (a === undefined) return void this.ctx.logger.debug({ event: 'client-error', ...fields }, 'TLS error on a connection already closed');
+      this.close(a, 'tls', 'TLS_HANDSHAKE_FAILED', { remoteAddress: a.remoteAddress, ...fields }, 'TLS handshake failed');
     });
   }
 
@@ -270,13 +280,34 @@ export class FrontDoor {
   // --------------------------------------------------------------- private
 
   private admit(raw: Socket): void {
+    const key = keyOf(raw);
+    const a: Admission = { socket: raw, tls: undefined, remoteAddress: raw.remoteAddress, pending: false, closing: false, timer: undefined };
+    this.handshaking.set(key, a);
+    raw.once('close', () => {
+      clearTimeout(a.timer);
+      a.timer = undefined;
+      this.release(a);
+      // A connection lost during the handshake is reported by Node as a TLS client error
+      // ("socket hang up") just after this, when the socket no longer knows its address:
+      // such errors are matched to these connections in order (see admissionOf). Entries
+      // outlive the socket by one turn of the event loop.
+      if (a.tls === undefined && !a.closing) this.lostInHandshake.push(a);
+      setImmediate(() => {
+        if (this.handshaking.get(key) === a) this.handshaking.delete(key);
+        const i = this.lostInHandshake.indexOf(a);
+        if (i >= 0) this.lostInHandshake.splice(i, 1);
+        if (a.tls !== undefined) {
+          this.byTls.delete(a.tls);
+          this.screened.delete(a.tls);
+        }
+      });
+    });
     if (this.pending >= this.limits.maxPendingConnections) {
-      this.log('accept', 'PENDING_CONNECTIONS_FULL', { remoteAddress: raw.remoteAddress, limit: this.limits.maxPendingConnections }, 'too many connections that have not completed CONNECT; connection closed at accept');
+      this.close(a, 'accept', 'PENDING_CONNECTIONS_FULL', { remoteAddress: a.remoteAddress, limit: this.limits.maxPendingConnections }, 'too many connections that have not completed CONNECT; connection closed at accept');
       raw.destroy();
       return;
     }
-    const key = keyOf(raw);
-    const a: Admission = { socket: raw, remoteAddress: raw.remoteAddress, pending: true, closing: false, timer: undefined };
+    a.pending = true;
     this.pending++;
     this.ctx.metrics.pendingConnections = this.pending;
     a.timer = setTimeout(() => {
@@ -284,17 +315,6 @@ export class FrontDoor {
       this.close(a, a.socket === raw ? 'tls' : 'mqtt', 'CONNECT_TIMEOUT', { remoteAddress: a.remoteAddress, seconds: this.limits.connectTimeoutSeconds }, 'CONNECT not completed in time; connection closed');
       a.socket.destroy();
     }, this.limits.connectTimeoutSeconds * 1000);
-    this.handshaking.set(key, a);
-    raw.once('close', () => {
-      clearTimeout(a.timer);
-      a.timer = undefined;
-      this.release(a);
-      if (this.handshaking.get(key) === a) this.handshaking.delete(key);
-      if (a.socket !== raw) {
-        this.secured.delete(a.socket as TLSSocket);
-        this.screened.delete(a.socket as TLSSocket);
-      }
-    });
   }
 
   private secure(socket: TLSSocket, handOver: ((socket: TLSSocket) => void) | undefined): void {
@@ -307,7 +327,8 @@ export class FrontDoor {
     }
     this.handshaking.delete(key);
     a.socket = socket;
-    this.secured.set(socket, a);
+    a.tls = socket;
+    this.byTls.set(socket, a);
 
     const verdict = this.checkTls(socket, a);
     if (verdict === undefined) {
@@ -356,13 +377,18 @@ export class FrontDoor {
   }
 
   private admissionOf(socket: TLSSocket): Admission | undefined {
-    return this.secured.get(socket) ?? this.handshaking.get(keyOf(socket));
+    const a = this.byTls.get(socket) ?? (socket.remotePort === undefined ? this.lostInHandshake.shift() : this.handshaking.get(keyOf(socket)));
+    if (a !== undefined && a.tls === undefined) {
+      a.tls = socket;
+      this.byTls.set(socket, a);
+    }
+    return a;
   }
 
   private admissionOfClient(client: Client): Admission | undefined {
     const conn = client.conn as unknown;
     const socket = (isTlsSocket(conn) ? conn : client.req?.socket) as TLSSocket | undefined;
-    return socket === undefined ? undefined : this.secured.get(socket);
+    return socket === undefined ? undefined : this.byTls.get(socket);
   }
 
   private release(a: Admission): void {
