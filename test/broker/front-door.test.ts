@@ -436,7 +436,16 @@ describe('front door: connection limits and the connect timeout (real gateway)',
     const line = await closeLine(gw, 'PENDING_CONNECTIONS_FULL', mark);
     assert.equal(line['phase'], 'accept');
     assert.equal(line['limit'], 3);
-    assert.ok(closedCount(await metricsText(gw), 'PENDING_CONNECTIONS_FULL') >= 1);
+    // A burst: every refusal is counted, but the log is rate-limited (10 lines per reason per second).
+    const before = closedCount(await metricsText(gw), 'PENDING_CONNECTIONS_FULL');
+    assert.ok(before >= 1);
+    const burstMark = gw.lines.length;
+    const burst = await Promise.all(Array.from({ length: 30 }, () => tcpOpen().then((x) => x, () => undefined)));
+    await Promise.all(burst.map((x) => (x ? closed(x) : undefined)));
+    const after = closedCount(await metricsText(gw), 'PENDING_CONNECTIONS_FULL');
+    const logged = gw.lines.slice(burstMark).filter((l) => l.includes('"reason":"PENDING_CONNECTIONS_FULL"')).length;
+    assert.equal(after - before, burst.filter((x) => x !== undefined).length);
+    assert.ok(logged <= 20, `${logged} log lines for ${after - before} refusals`);
     for (const s of held) s.destroy();
     await Promise.all(held.map((s) => closed(s)));
   });
