@@ -135,6 +135,13 @@ export class Gateway {
         metrics,
         tls: tls(serverCerts.current()),
         mqtt: { host: config.gatehouse.mqtt.host, port: opts.mqttPort ?? config.gatehouse.mqtt.port },
+        limits: {
+          maxPacketSizeBytes: config.gatehouse.mqtt.maxPacketSizeBytes,
+          maxConnectPacketSizeBytes: config.gatehouse.mqtt.maxConnectPacketSizeBytes,
+          connectTimeoutSeconds: config.gatehouse.mqtt.connectTimeoutSeconds,
+          maxPendingConnections: config.gatehouse.mqtt.maxPendingConnections,
+          maxConnections: config.gatehouse.mqtt.maxConnections,
+        },
         ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
         queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
       });
@@ -272,6 +279,12 @@ const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);
  */
 function countingAuthenticator(inner: DeviceAuthenticator, metrics: Metrics): DeviceAuthenticator {
   return {
+    async screen(chain, presented) {
+      const r = await inner.screen(chain, presented);
+      // Counted once here for refusals; an accepted certificate is counted at CONNECT.
+      if (!r.ok) metrics.inc(VERIFY_FAILURES.has(r.reason) ? 'VerifyClientDeviceIdentity.Failure' : 'GetClientDeviceAuthToken.Failure');
+      return r;
+    },
     async authenticate(clientId, chain, presented) {
       const r = await inner.authenticate(clientId, chain, presented);
       if (r.ok) {

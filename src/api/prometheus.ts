@@ -131,6 +131,14 @@ export class Prometheus {
         for (const qos of QUEUE_DROP_QOS) this.inc({ qos: String(qos) }, m.queueDrops[qos]);
       },
     });
+    new Counter({
+      name: 'gatehouse_connections_closed_total', help: 'MQTT connections the broker closed before or outside its hooks (TLS, certificate lookup, packet limits, connection limits, timeouts), by reason code', registers, labelNames: ['reason'],
+      collect() {
+        this.reset();
+        for (const [reason, n] of m.connectionsClosed) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({ name: 'gatehouse_pending_connections', help: 'MQTT connections accepted that have not completed CONNECT (TLS handshake included)', registers, collect() { this.set(m.pendingConnections); } });
     new Gauge({ name: 'gatehouse_live_sessions', help: 'Live identity sessions (broker connections and API tokens)', registers, collect() { this.set(sources.liveSessions()); } });
     new Gauge({ name: 'gatehouse_connected_clients', help: 'Devices connected to the embedded broker', registers, collect() { this.set(sources.connectedClients()); } });
     new Gauge({ name: 'gatehouse_identity_work_running', help: 'Identity tasks running (bounded by performance.maxConcurrentCloudRequests)', registers, collect() { this.set(sources.limiter().running); } });

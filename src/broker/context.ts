@@ -11,11 +11,21 @@ export type AuthOutcome =
   | { readonly ok: true; readonly identity: DeviceIdentity; readonly sessionId: string }
   | { readonly ok: false; readonly reason: string; readonly message: string };
 
+export type ScreenOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly message: string; readonly certificateId?: string };
+
 /**
  * What the broker needs from the identity layer: turn (client ID, certificate chain)
  * into a verified identity with a session, and release that session.
  */
 export interface DeviceAuthenticator {
+  /**
+   * Right after the TLS handshake, before any MQTT byte is read: is this a registered,
+   * active certificate attached to at least one thing? No session is created; the
+   * CONNECT checks (client ID, policy) still follow.
+   */
+  screen(certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<ScreenOutcome>;
   /** `presented`: the same chain as the TLS handshake decoded it (leaf first). */
   authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthOutcome>;
   release(sessionId: string): void;

@@ -1,12 +1,13 @@
 import { Aedes } from 'aedes';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
 import type { BrokerContext, DeviceAuthenticator, OfflineIdentities } from './context.js';
+import { DEFAULT_LIMITS, FrontDoor, type FrontDoorLimits } from './front-door.js';
 import { authenticateHook } from './hooks/authenticate.js';
 import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
@@ -44,6 +45,8 @@ export interface GatewayBrokerOptions {
   readonly websocket?: ListenerOptions & { readonly path: string };
   /** Per-session bounds on queued and in-flight deliveries (defaults as in the configuration). */
   readonly queueLimits?: SessionQueueLimits;
+  /** Packet sizes, connect timeout and connection limits (`gatehouse.mqtt`); defaults when absent. */
+  readonly limits?: FrontDoorLimits;
   readonly now?: () => number;
 }
 
@@ -61,13 +64,15 @@ export class GatewayBroker {
   readonly listeners: readonly ListenerAddress[];
   private readonly aedes: Aedes;
   private readonly ctx: BrokerContext;
+  private readonly door: FrontDoor;
   private readonly servers: (TlsServer | HttpsServer)[];
   private readonly wss: WebSocketServer | undefined;
   private readonly unsubscribeSwap: () => void;
 
-  private constructor(aedes: Aedes, ctx: BrokerContext, servers: (TlsServer | HttpsServer)[], wss: WebSocketServer | undefined, listeners: ListenerAddress[]) {
+  private constructor(aedes: Aedes, ctx: BrokerContext, door: FrontDoor, servers: (TlsServer | HttpsServer)[], wss: WebSocketServer | undefined, listeners: ListenerAddress[]) {
     this.aedes = aedes;
     this.ctx = ctx;
+    this.door = door;
     this.servers = servers;
     this.wss = wss;
     this.listeners = listeners;
@@ -94,8 +99,10 @@ export class GatewayBroker {
       metrics: opts.metrics,
       now: opts.now ?? Date.now,
     };
+    const limits = opts.limits ?? DEFAULT_LIMITS;
+    const door = new FrontDoor(ctx, limits);
     const aedes = await Aedes.createBroker({
-      authenticate: authenticateHook(ctx),
+      authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections }),
       authorizePublish: authorizePublishHook(ctx),
       authorizeSubscribe: authorizeSubscribeHook(ctx),
       authorizeForward: authorizeForwardHook(ctx),
@@ -104,33 +111,42 @@ export class GatewayBroker {
       maxClientsIdLength: 128,
       // aedes's own router with an O(1) backlog queue (mq.ts).
       mq: createFifoMq(),
+      // aedes' own timer starts after the TLS handshake and the certificate lookup; the
+      // front door's, from TCP accept, is the one that normally fires.
+      connectTimeout: limits.connectTimeoutSeconds * 1000,
     });
     const queueLimits = brokerQueueLimits(aedes, ctx, opts.queueLimits);
-    aedes.on('clientError', (client, err) => ctx.logger.debug({ event: 'client-error', clientId: client?.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (_client, err) => ctx.logger.debug({ event: 'connection-error', err: err.message }, 'connection error'));
+    aedes.on('clientError', (client, err) => door.clientError(client, err));
+    aedes.on('connectionError', (client, err) => door.clientError(client, err));
+    aedes.on('clientReady', (client) => door.connected(client));
 
     const tlsOptions = serverTlsOptions(opts.tls);
     const servers: (TlsServer | HttpsServer)[] = [];
     const listeners: ListenerAddress[] = [];
     try {
-      const mqtts = createTlsServer(tlsOptions, (socket) => queueLimits.attach(aedes.handle(socket)));
-      mqtts.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
+      const mqtts = createTlsServer(tlsOptions);
+      door.guard(mqtts, (socket) => door.watch(queueLimits.attach(aedes.handle(socket))));
       servers.push(mqtts);
       listeners.push(await listen(mqtts, opts.mqtt, 'mqtts'));
 
       let wss: WebSocketServer | undefined;
       if (opts.websocket) {
         const https = createHttpsServer(tlsOptions);
-        https.on('tlsClientError', (err, socket) => ctx.logger.info({ event: 'tls-refused', remoteAddress: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
-        wss = new WebSocketServer({ server: https, path: opts.websocket.path });
+        door.guard(https);
+        wss = new WebSocketServer({ server: https, path: opts.websocket.path, maxPayload: limits.maxPacketSizeBytes });
         wss.on('connection', (ws, req) => {
-          queueLimits.attach(aedes.handle(createWebSocketStream(ws), req));
+          // The stream buffers (and pauses the WebSocket) until the certificate lookup answered.
+          const stream = createWebSocketStream(ws);
+          void door.webSocketReady(req.socket as TLSSocket).then((ok) => {
+            if (ok) door.watch(queueLimits.attach(aedes.handle(stream, req)));
+            else stream.destroy();
+          });
         });
         servers.push(https);
         const addr = await listen(https, opts.websocket, 'wss');
         listeners.push({ ...addr, url: addr.url + opts.websocket.path });
       }
-      return new GatewayBroker(aedes, ctx, servers, wss, listeners);
+      return new GatewayBroker(aedes, ctx, door, servers, wss, listeners);
     } catch (e) {
       for (const s of servers) s.close();
       await new Promise<void>((r) => aedes.close(() => r()));
@@ -167,6 +183,11 @@ export class GatewayBroker {
     return true;
   }
 
+  /** Connections accepted that have not completed CONNECT. */
+  get pendingConnections(): number {
+    return this.door.pendingConnections;
+  }
+
   /** Connected, authenticated devices. */
   get connectedClients(): number {
     return this.ctx.sessions.size;
@@ -189,9 +210,12 @@ function contextOptions(tls: BrokerTls): SecureContextOptions {
 }
 
 function serverTlsOptions(tls: BrokerTls): TlsOptions {
-  // requestCert + rejectUnauthorized: a client certificate that chains to a trusted
-  // device CA is required at the handshake; identity and policy are checked at CONNECT.
-  return { ...contextOptions(tls), requestCert: true, rejectUnauthorized: true };
+  // requestCert: a client certificate is asked for and OpenSSL verifies it against the
+  // trusted device CAs. rejectUnauthorized is false so that the front door, not Node,
+  // reads that verdict: Node would drop a refused handshake without a word and without
+  // the reason; the front door refuses it just the same, logs why and ends the TLS
+  // session properly. No connection reaches the broker unless `authorized` is true.
+  return { ...contextOptions(tls), requestCert: true, rejectUnauthorized: false };
 }
 
 async function listen(server: TlsServer | HttpsServer, opts: ListenerOptions, scheme: string): Promise<ListenerAddress> {

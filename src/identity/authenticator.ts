@@ -24,7 +24,13 @@ export type AuthenticationOutcome =
   | { readonly ok: true; readonly identity: AuthenticatedIdentity; readonly sessionId: string }
   | { readonly ok: false; readonly reason: SessionFailureReason; readonly message: string };
 
+export type ScreeningOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: SessionFailureReason; readonly message: string; readonly certificateId?: string };
+
 export interface SessionAuthenticator {
+  /** The certificate alone, before any client ID is known: see SessionManager#screenCertificate. */
+  screen(certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<ScreeningOutcome>;
   /** `presented`: the chain as the TLS handshake decoded it, when there was one. */
   authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthenticationOutcome>;
   release(sessionId: string): void;
@@ -32,6 +38,9 @@ export interface SessionAuthenticator {
 
 export function sessionAuthenticator(manager: SessionManager, clock: () => Date = () => new Date()): SessionAuthenticator {
   return {
+    screen(certificateChainPem, presented) {
+      return manager.screenCertificate(certificateChainPem, clock(), presented);
+    },
     async authenticate(clientId, certificateChainPem, presented) {
       const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock(), connection: true });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };

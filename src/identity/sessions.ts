@@ -180,6 +180,19 @@ export class SessionManager {
     return { ok: false, reason: 'REGISTRY_BUSY', message: `the registry kept changing while verifying client ${shown(clientId)}; try again` };
   }
 
+  /**
+   * The certificate alone, as a connection presents it right after its TLS handshake:
+   * it verifies (chain, validity, usage, registry status ACTIVE) and is attached to at
+   * least one thing (CERT_NOT_ATTACHED otherwise). Creates no session and reads
+   * nothing a later createSession would not read again.
+   */
+  async screenCertificate(certificatePem: string, now: Date, presented?: readonly X509Certificate[]): Promise<{ ok: true } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
+    const v = await this.verifier.verify(certificatePem, now, presented);
+    if (!v.ok) return v;
+    if (v.thingNames.length === 0) return { ok: false, reason: 'CERT_NOT_ATTACHED', message: `certificate ${v.certificateId} is not attached to any thing`, certificateId: v.certificateId };
+    return { ok: true };
+  }
+
   /** The live session for `token`, counting as use; undefined if unknown, ended or expired. */
   get(token: string): Session | undefined {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;

@@ -40,6 +40,10 @@ export class Metrics {
    * since start, never reset.
    */
   readonly queueDrops: Record<QueueDropQoS, number> = { 0: 0, 1: 0, 2: 0 };
+  /** Connections the broker's front door closed or refused, by reason code, since start. */
+  readonly connectionsClosed = new Map<string, number>();
+  /** Connections accepted that have not completed CONNECT (a gauge, set by the broker). */
+  pendingConnections = 0;
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 
@@ -52,6 +56,11 @@ export class Metrics {
   authorization(operation: DeniedOperation, allowed: boolean): void {
     this.inc(allowed ? 'AuthorizeClientDeviceActions.Success' : 'AuthorizeClientDeviceActions.Failure');
     if (!allowed) this.denials[operation]++;
+  }
+
+  /** One connection closed by the broker before or outside the MQTT hooks' decisions. */
+  connectionClosed(reason: string): void {
+    this.connectionsClosed.set(reason, (this.connectionsClosed.get(reason) ?? 0) + 1);
   }
 
   total(metric: ReferenceMetric): number {

@@ -27,7 +27,9 @@ async function outcome(url: string, device: Device, clientId?: string): Promise<
     await c.endAsync();
     return 'connected';
   } catch (e) {
-    if ((e as { code?: number }).code === 5) return 'refused';
+    // CONNACK 5; or, on Gatehouse's own broker, a certificate that is revoked or attached
+    // to no thing is refused right after the TLS handshake, before any CONNACK.
+    if ((e as { code?: number }).code === 5 || (e as Error).message === 'Couldn\'t connect to server') return 'refused';
     throw e;
   }
 }

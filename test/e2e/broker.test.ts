@@ -138,7 +138,7 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     }));
   });
 
-  test('wrong client ID, a thing without mqtt:connect, an unselected thing and a revoked certificate are refused at CONNECT', async () => {
+  test('wrong client ID, a thing without mqtt:connect and an unselected thing are refused at CONNECT; a revoked certificate right after the TLS handshake', async () => {
     const a = await device('sensor-e1');
     await assert.rejects(connectDevice(gw.mqttUrl, a, { clientId: 'sensor-e2' }), /Not authorized/);
     await assert.rejects(connectDevice(gw.mqttUrl, await device('mute-e1')), /Not authorized/);
@@ -146,10 +146,12 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const r = await device('sensor-e3');
     const revoke = await gw.cli(['certs', 'revoke', r.certificateId]);
     assert.equal(revoke.code, 0, revoke.stderr);
-    await assert.rejects(connectDevice(gw.mqttUrl, r), /Not authorized/);
-    const log = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensor-e3'))) as { operation: string; reason: string };
-    assert.equal(log.operation, 'mqtt:connect');
-    assert.match(log.reason, /REVOKED/);
+    const mark = gw.lines.length;
+    // Closed before any MQTT byte is read: the client gets no CONNACK.
+    await assert.rejects(connectDevice(gw.mqttUrl, r));
+    const log = JSON.parse(await gw.waitForLog((l) => l.includes('"connection-closed"') && l.includes(r.certificateId), 5000, mark)) as { phase: string; reason: string };
+    assert.equal(log.phase, 'certificate');
+    assert.equal(log.reason, 'CERT_REVOKED');
   });
 
   test('client IDs with wildcard characters are refused, and substituted names never widen a grant', async () => {

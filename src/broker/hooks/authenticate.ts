@@ -5,23 +5,32 @@ import { logDenial, type BrokerContext } from '../context.js';
 import { LiveSession } from '../live-sessions.js';
 import { isReserved } from '../topics.js';
 
-/** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum; see ecosystem.md trap 7). */
+/** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
 const NOT_AUTHORIZED = 5;
+/** CONNACK return code 3, "server unavailable". */
+const SERVER_UNAVAILABLE = 3;
+
+export interface AuthenticateOptions {
+  /** `gatehouse.mqtt.maxConnections`: most authenticated connections; 0 = no cap. */
+  readonly maxConnections: number;
+}
 
 /**
  * CONNECT: verify the certificate and create the session (client ID = thing name,
  * certificate attached to that thing), then `mqtt:connect` on `mqtt:clientId:<id>`,
  * then the will as a publish. Any failure answers CONNACK 5 and logs why; the device
  * learns nothing more ([MQTT-3.2.2-5]: the server closes the connection after it).
+ * Last, a connection that passed everything but would exceed `maxConnections` is
+ * answered CONNACK 3 "server unavailable" (it is counted as a refusal, not a denial).
  */
-export function authenticateHook(ctx: BrokerContext) {
+export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions = { maxConnections: 0 }) {
   return (client: Client, _username: string | undefined, _password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
     // Denials decided by policy are counted by metrics.authorization(); the rest here.
-    const refuse = (reason: string, message: string, extra: Record<string, unknown> = {}, counted = false): void => {
+    const refuse = (reason: string, message: string, extra: Record<string, unknown> = {}, counted = false, returnCode = NOT_AUTHORIZED): void => {
       if (!counted) ctx.metrics.denials['mqtt:connect']++;
       logDenial(ctx, undefined, { operation: 'mqtt:connect', clientId: client.id, reason, ...extra }, `connection refused: ${message}`);
-      const err = new Error('not authorized') as AuthenticateError;
-      err.returnCode = NOT_AUTHORIZED;
+      const err = new Error(returnCode === NOT_AUTHORIZED ? 'not authorized' : 'server unavailable') as AuthenticateError;
+      err.returnCode = returnCode;
       done(err, false);
     };
 
@@ -50,6 +59,14 @@ export function authenticateHook(ctx: BrokerContext) {
       if (client.closed) {
         ctx.authenticator.release(sessionId);
         return done(null, false);
+      }
+      // Checked after the await and with no await before ctx.sessions.add: concurrent
+      // CONNECTs cannot overshoot the cap. A device reconnecting while its previous
+      // connection is still open counts twice until the takeover closes the old one.
+      if (opts.maxConnections > 0 && ctx.sessions.size >= opts.maxConnections) {
+        ctx.authenticator.release(sessionId);
+        ctx.metrics.connectionClosed('MAX_CONNECTIONS');
+        return refuse('MAX_CONNECTIONS', `already ${ctx.sessions.size} connections (gatehouse.mqtt.maxConnections)`, { thingName: identity.thingName, limit: opts.maxConnections }, true, SERVER_UNAVAILABLE);
       }
       const session = new LiveSession(client, identity, sessionId, view);
       ctx.sessions.add(session);
@@ -85,7 +102,11 @@ export function tlsSocketOf(client: Client): TLSSocket | undefined {
  */
 export function peerCertificateChain(client: Client): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
   const sock = tlsSocketOf(client);
-  if (!sock) return undefined;
+  return sock === undefined ? undefined : socketCertificateChain(sock);
+}
+
+/** The certificate chain a TLS socket's peer presented (leaf first), or undefined without one. */
+export function socketCertificateChain(sock: TLSSocket): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
   let cert = sock.getPeerX509Certificate();
   if (!cert) return undefined;
   const pems: string[] = [];

@@ -1,0 +1,123 @@
+/**
+ * The aedes and mqtt-packet internals the front door (src/broker/front-door.ts) relies
+ * on. Each test fails if an upgrade changes what it pins; the front door then needs a
+ * new hook before the upgrade can land.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Duplex, PassThrough } from 'node:stream';
+import { Aedes, type Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+import { readFileSync } from 'node:fs';
+import { CLOSE_REASONS, INVALID_PROTOCOL_VERSION, TOO_MANY_LEVELS, UNACCEPTABLE_PROTOCOL_VERSION, packetSize, parserOf } from '../../src/broker/front-door.js';
+
+interface ParserInternals {
+  _states: string[];
+  packet: { cmd: string; length: number };
+  _parseLength: () => boolean;
+  _parseHeader: () => boolean;
+}
+
+test('mqtt-packet: the parser runs header, length, payload as instance methods; after _parseLength cmd and length are known and nothing of the body is parsed', () => {
+  const parser = mqttPacket.parser() as unknown as ParserInternals & mqttPacket.Parser;
+  assert.deepEqual(parser._states, ['_parseHeader', '_parseLength', '_parsePayload', '_newPacket']);
+  const seen: { cmd: string; length: number }[] = [];
+  const original = parser._parseLength;
+  parser._parseLength = function (this: ParserInternals): boolean {
+    if (!original.call(this)) return false;
+    seen.push({ cmd: this.packet.cmd, length: this.packet.length });
+    return false; // stop: the payload state must not run
+  };
+  let packets = 0;
+  parser.on('packet', () => packets++);
+  parser.parse(Buffer.concat([Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]), Buffer.alloc(1000)]));
+  assert.deepEqual(seen, [{ cmd: 'publish', length: 268_435_455 }]);
+  assert.equal(packets, 0);
+});
+
+test('mqtt-packet: _parseHeader sets packet.cmd from the first byte alone', () => {
+  const parser = mqttPacket.parser() as unknown as ParserInternals & mqttPacket.Parser;
+  const cmds: string[] = [];
+  const original = parser._parseHeader;
+  parser._parseHeader = function (this: ParserInternals): boolean {
+    if (!original.call(this)) return false;
+    cmds.push(this.packet.cmd);
+    return false;
+  };
+  parser.parse(Buffer.from([0x82]));
+  assert.deepEqual(cmds, ['subscribe']);
+});
+
+test('mqtt-packet: a CONNECT with an unknown protocol level is an error with the message the front door answers with CONNACK 0x01', () => {
+  const parser = mqttPacket.parser();
+  const packet = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'x', clean: true, keepalive: 0 });
+  packet[8] = 6;
+  const errors: string[] = [];
+  parser.on('error', (e) => errors.push(e.message));
+  parser.parse(packet);
+  assert.deepEqual(errors, [INVALID_PROTOCOL_VERSION]);
+});
+
+test('aedes: each client keeps its mqtt-packet parser in client._parser, and a topic over the level limit fails with the message the front door logs', async () => {
+  const broker = await Aedes.createBroker();
+  try {
+    const conn = new PassThrough();
+    const client: Client = broker.handle(conn as unknown as Parameters<typeof broker.handle>[0]);
+    const parser = parserOf(client);
+    assert.ok(parser, 'client._parser is not an mqtt-packet parser');
+    assert.ok(parser instanceof (mqttPacket.parser().constructor as new () => unknown));
+    conn.destroy();
+    const err = await new Promise<Error | undefined>((resolve) => broker.publish({ cmd: 'publish', topic: Array.from({ length: 101 }, () => 'a').join('/'), payload: Buffer.alloc(0), qos: 0, retain: false, dup: false }, resolve));
+    assert.equal(err?.message, TOO_MANY_LEVELS);
+  } finally {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+});
+
+test('aedes: a CONNECT at level 5 is answered CONNACK 0x01 and reported as a connection error with errorCode 1; clientReady follows a successful CONNACK', async () => {
+  const broker = await Aedes.createBroker();
+  const pipe = (): { conn: Duplex; written: Buffer[] } => {
+    const written: Buffer[] = [];
+    const conn = new Duplex({ read() {}, write(chunk: Buffer, _enc, cb) { written.push(chunk); cb(); } });
+    return { conn, written };
+  };
+  try {
+    const v5 = pipe();
+    const errored = new Promise<Error & { errorCode?: number }>((resolve) => broker.once('connectionError', (_c, e) => resolve(e)));
+    broker.handle(v5.conn as unknown as Parameters<typeof broker.handle>[0]);
+    v5.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'v5', clean: true, keepalive: 0 }));
+    assert.equal((await errored).errorCode, UNACCEPTABLE_PROTOCOL_VERSION);
+    assert.deepEqual([...Buffer.concat(v5.written)], [0x20, 0x02, 0x00, 0x01]);
+
+    const v4 = pipe();
+    const ready = new Promise<Client>((resolve) => broker.once('clientReady', (c) => resolve(c)));
+    const client = broker.handle(v4.conn as unknown as Parameters<typeof broker.handle>[0]);
+    v4.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'v4', clean: true, keepalive: 0 }));
+    assert.equal(await ready, client);
+    assert.equal(client.connected, true);
+    client.close();
+  } finally {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+});
+
+test('packetSize counts the fixed header: type byte plus 1 to 4 length bytes', () => {
+  assert.equal(packetSize(0), 2);
+  assert.equal(packetSize(127), 129);
+  assert.equal(packetSize(128), 131);
+  assert.equal(packetSize(16_383), 16_386);
+  assert.equal(packetSize(16_384), 16_388);
+  assert.equal(packetSize(2_097_152), 2_097_157);
+  assert.equal(packetSize(268_435_455), 268_435_460);
+  // Cross-check against the generator.
+  for (const n of [0, 100, 126, 200, 20_000]) {
+    const p = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(n), qos: 0, retain: false, dup: false });
+    assert.equal(packetSize(3 + n), p.length, `payload ${n}`); // topic 't': 2 length bytes + 1
+  }
+});
+
+test('every reason the front door closes a connection for is documented in docs/errors.md', () => {
+  const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+  const missing = CLOSE_REASONS.filter((r) => !new RegExp(`^\\| \`${r}\` \\|`, 'm').test(doc));
+  assert.deepEqual(missing, []);
+});
