@@ -212,11 +212,11 @@ export class FrontDoor {
       client.conn.destroy();
       return;
     }
-    const door = this;
+    const { ctx, limits } = this;
     const parseHeader = parser._parseHeader;
     const parseLength = parser._parseLength;
     const refuse = (p: PacketParser, reason: CloseReason, fields: Record<string, unknown>, msg: string): false => {
-      door.close(door.admissionOfClient(client), 'mqtt', reason, { clientId: client.id ?? undefined, ...fields }, msg);
+      this.close(this.admissionOfClient(client), 'mqtt', reason, { clientId: client.id ?? undefined, ...fields }, msg);
       p.emit('error', new FrontDoorClose(reason, msg));
       return false;
     };
@@ -233,8 +233,8 @@ export class FrontDoor {
       const size = packetSize(this.packet.length);
       // The larger limit applies once the device is authenticated (its live session
       // exists), which is before aedes sends the CONNACK and marks the client connected.
-      const authenticated = client.connected || door.ctx.sessions.ofClient(client) !== undefined;
-      const limit = authenticated ? door.limits.maxPacketSizeBytes : door.limits.maxConnectPacketSizeBytes;
+      const authenticated = client.connected || ctx.sessions.ofClient(client) !== undefined;
+      const limit = authenticated ? limits.maxPacketSizeBytes : limits.maxConnectPacketSizeBytes;
       if (size > limit) {
         return refuse(this, 'MQTT_PACKET_TOO_LARGE', { packet: this.packet.cmd, size, limit, authenticated }, 'packet larger than the limit');
       }
@@ -399,7 +399,7 @@ export class FrontDoor {
   }
 
   /** Marks a connection as closed by the front door, counts and logs it once. */
-  private close(a: Admission | undefined, phase: ClosePhase, reason: CloseReason | string, fields: Record<string, unknown>, msg: string): void {
+  private close(a: Admission | undefined, phase: ClosePhase, reason: string, fields: Record<string, unknown>, msg: string): void {
     if (a !== undefined) {
       if (a.closing) return;
       a.closing = true;
