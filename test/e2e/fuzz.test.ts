@@ -37,7 +37,7 @@ const WORKERS = 3;
  */
 const RSS_MARGIN_KIB = 80 * 1024;
 
-describe('MQTT front end under fuzzing (real gateway, real TLS)', { timeout: 180_000 }, () => {
+describe('MQTT front end under fuzzing (real gateway, real TLS)', () => {
   let target: FuzzTarget;
   let probe: Probe;
 
@@ -53,7 +53,7 @@ describe('MQTT front end under fuzzing (real gateway, real TLS)', { timeout: 180
     await target?.stop();
   });
 
-  test(`seed ${SEED}: the gateway stays up, serves a well-behaved client and stays within its memory`, async () => {
+  test(`seed ${SEED}: the gateway stays up, serves a well-behaved client and stays within its memory`, { timeout: 180_000 }, async () => {
     const replay = (stats?: FuzzStats): string => [
       `seed ${SEED}; replay with GATEHOUSE_FUZZ_SEED=${SEED}, or one case with`,
       `npm run bench:fuzz -- --seed ${SEED} --workers ${WORKERS} --case INDEX`,
@@ -61,7 +61,8 @@ describe('MQTT front end under fuzzing (real gateway, real TLS)', { timeout: 180
     ].join('\n');
 
     // Warm-up: a small run so that the baseline includes TLS, parser and session code.
-    await runFuzz({ url: target.gw.mqttUrl, seed: SEED ^ 0x5a5a5a5a, cases: 60, devices: target.devices, refused: target.refused, otherThing: 'probe-1' });
+    const warm = await runFuzz({ url: target.gw.mqttUrl, seed: (SEED ^ 0x5a5a5a5a) >>> 0, cases: 60, devices: target.devices, refused: target.refused, otherThing: 'probe-1' });
+    assert.deepEqual(warm.violations, [], `invariant violations during the warm-up (seed ${(SEED ^ 0x5a5a5a5a) >>> 0})\n${replay(warm)}`);
     const baseline = target.rssKiB();
     assert.ok(baseline !== undefined, `the gateway died during the warm-up\n${replay()}\n${target.gw.lines.slice(-30).join('\n')}`);
 

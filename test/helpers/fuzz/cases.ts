@@ -204,7 +204,7 @@ function connectPacket(r: Rng, ctx: CaseContext): Packet {
     const t = topic(r, ctx);
     packet.will = { topic: typeof t === 'string' ? t : t.toString('latin1'), payload: payload(r), qos: qos(r), retain: r.chance(0.3) };
   }
-  if (r.chance(0.2)) {
+  if (r.chance(0.3)) {
     packet.username = r.pick(['', 'user', 'x'.repeat(r.range(1, 2000))]);
     if (r.chance(0.7)) packet.password = r.bytes(r.range(0, 64));
   }
@@ -366,7 +366,9 @@ const SESSION_KINDS: readonly Kind[] = [
 
 /** Patches the protocol level (and sometimes the protocol name) of a CONNECT. */
 function badProtocol(r: Rng, b: Buffer, labels: string[]): void {
+  if (b.length < 4 || b[0] !== 0x10) return; // not a CONNECT (its generation failed)
   const { start, size } = lengthField(b, 0);
+  if (start + size + 2 > b.length) return;
   const nameLen = b.readUInt16BE(start + size);
   const levelAt = start + size + 2 + nameLen;
   if (levelAt >= b.length) return;
@@ -408,9 +410,10 @@ export function makeCase(seed: number, index: number, ctx: CaseContext): FuzzCas
     if (k === 'connect' && r.chance(0.15)) badProtocol(r, b, labels);
     return b;
   });
-  // Half the session cases keep their framing (semantic abuse only), so that a session
-  // carries several cases before a mutation makes the gateway close it.
-  const mutations = r.chance(lane === 'session' ? 0.5 : 0.35) ? 0 : r.chance(0.8) ? 1 : 2;
+  // Half the cases keep their framing (semantic abuse only): a session then carries several
+  // cases before a mutation makes the gateway close it, and a refused device often sends
+  // a well-formed CONNECT, the case most likely to show a refusal that does not hold.
+  const mutations = r.chance(0.5) ? 0 : r.chance(0.8) ? 1 : 2;
   for (let m = 0; m < mutations; m++) parts = mutate(r, parts, labels);
   const bytes = Buffer.concat(parts);
   return { index, lane, bytes, label: labels.join(' | '), framing: framing(bytes) };

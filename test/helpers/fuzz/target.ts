@@ -48,7 +48,12 @@ export class Probe {
   private loop: Promise<void> | undefined;
   private running = false;
 
+  private closeReason: string | undefined;
+
   private constructor(private readonly client: MqttClient) {
+    // Taken over by another connection with the same client ID, or dropped by the gateway.
+    client.on('close', () => { this.closeReason ??= 'connection closed'; });
+    client.on('error', (e) => { this.closeReason = e.message; });
     client.on('message', (topic, payload) => {
       const done = this.pending.get(payload.toString());
       if (done) done();
@@ -62,16 +67,25 @@ export class Probe {
     return new Probe(client);
   }
 
-  /** One publish-and-receive round trip; resolves with its time in ms. */
+  /**
+   * One publish-and-receive round trip; resolves with its time in ms. Rejects after the
+   * timeout, or at once when the client is not connected (MQTT.js would queue the publish).
+   */
   async roundTrip(timeoutMs = 15000): Promise<number> {
+    if (!this.client.connected) throw new Error(`the well-behaved client is disconnected${this.closeReason ? ` (${this.closeReason})` : ''}`);
     const started = performance.now();
     const token = randomBytes(8).toString('hex');
+    let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { this.pending.delete(token); reject(new Error(`round trip ${token} not completed within ${timeoutMs} ms`)); }, timeoutMs);
+      timer = setTimeout(() => { this.pending.delete(token); reject(new Error(`round trip ${token} not completed within ${timeoutMs} ms`)); }, timeoutMs);
       this.pending.set(token, () => { clearTimeout(timer); this.pending.delete(token); resolve(); });
     });
-    await this.client.publishAsync(`probe/rt/${this.roundTrips}`, token, { qos: 1 });
-    await arrived;
+    try {
+      await Promise.all([this.client.publishAsync(`probe/rt/${this.roundTrips}`, token, { qos: 1 }), arrived]);
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(token);
+    }
     this.roundTrips++;
     return performance.now() - started;
   }
