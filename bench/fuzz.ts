@@ -10,6 +10,7 @@
  *
  * Exits 1 when a failure was seen.
  */
+import { loadavg } from 'node:os';
 import { makeCase } from '../test/helpers/fuzz/cases.js';
 import { runFuzz, type FuzzStats } from '../test/helpers/fuzz/driver.js';
 import { PROBE, Probe, startFuzzTarget } from '../test/helpers/fuzz/target.js';
@@ -54,7 +55,9 @@ async function main(): Promise<void> {
     crashes.push(...target.crashLines());
     target.gw.lines.splice(0, target.gw.lines.length);
   };
-  const stop = (): void => { void target.stop().then(() => process.exit(130)); };
+  // Ctrl-C ends the run after the cases in flight; the report covers what was sent.
+  let interrupted = false;
+  const stop = (): void => { interrupted = true; };
   process.once('SIGINT', stop);
 
   try {
@@ -66,6 +69,7 @@ async function main(): Promise<void> {
     }
 
     const rss0 = target.rssKiB() ?? 0;
+    const cpu0 = target.cpuSeconds() ?? 0;
     let peak = rss0;
     const tenths: number[] = [];
     let stats: FuzzStats | undefined;
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
       stats = await runFuzz({
         url: target.gw.mqttUrl, seed: args.seed, cases: total, ...(args.replay !== undefined ? { first: args.replay } : {}),
         devices: target.devices, refused: target.refused, otherThing: PROBE,
-        shouldStop: () => (target.alive() ? undefined : 'the gateway process exited'),
+        shouldStop: () => (interrupted ? 'interrupted' : target.alive() ? undefined : 'the gateway process exited'),
         onStart: (s) => { stats = s; },
       });
     } finally {
@@ -102,6 +106,8 @@ async function main(): Promise<void> {
     }
     const seconds = (performance.now() - started) / 1000;
     const rssEnd = target.rssKiB();
+    if (tenths.length < 10 && stats.cases === total) tenths.push(rssEnd ?? 0);
+    const cpu = (target.cpuSeconds() ?? 0) - cpu0;
     peak = Math.max(peak, rssEnd ?? 0);
     scanLog();
     try {
@@ -110,23 +116,27 @@ async function main(): Promise<void> {
       failures.push(`after the run: ${(e as Error).message}`);
     }
     if (!target.alive()) failures.push('the gateway process exited');
-    for (const v of stats.violations) failures.push(`case ${v.index} (${v.lane}, ${v.label}): ${v.message}`);
+    for (const v of stats.violations.filter((x) => !(interrupted && x.message === 'run stopped: interrupted'))) failures.push(`case ${v.index} (${v.lane}, ${v.label}): ${v.message}`);
     for (const f of probe.failures) failures.push(`well-behaved client: ${f}`);
     for (const f of probe.foreign) failures.push(`well-behaved client received a message it did not send: ${f}`);
     for (const c of crashes) failures.push(`gateway log: ${c}`);
 
     const mib = (k: number | undefined): number => Math.round(((k ?? 0) / 1024) * 10) / 10;
     const report = {
-      seed: args.seed, workers: args.workers, cases: stats.cases, seconds: Math.round(seconds * 10) / 10,
-      casesPerSecond: Math.round(stats.cases / seconds), connections: stats.connections, megabytesSent: Math.round(stats.bytes / 1e5) / 10,
+      seed: args.seed, workers: args.workers, interrupted, cases: stats.cases, seconds: Math.round(seconds * 10) / 10,
+      casesPerSecond: Math.round(stats.cases / seconds),
+      gatewayCpuSeconds: Math.round(cpu * 10) / 10, casesPerGatewayCpuSecond: cpu > 0 ? Math.round(stats.cases / cpu) : 0,
+      connections: stats.connections, megabytesSent: Math.round(stats.bytes / 1e5) / 10,
       lanes: stats.lanes, outcomes: stats.outcomes, probeRoundTrips: probe.roundTrips,
       rssMiB: { start: mib(rss0), peak: mib(peak), end: mib(rssEnd), perTenth: tenths.map(mib) },
       failures,
     };
     if (args.json) console.log(JSON.stringify(report));
     else {
+      if (interrupted) console.log('interrupted (Ctrl-C): the figures cover the cases sent until then');
       console.log(`seed ${report.seed}, ${report.workers} workers: ${report.cases} cases in ${report.seconds} s = ${report.casesPerSecond} cases/s; ` +
         `${report.connections} TLS connections, ${report.megabytesSent} MB sent`);
+      console.log(`gateway CPU: ${report.gatewayCpuSeconds} s = ${report.casesPerGatewayCpuSecond} cases per gateway CPU-second (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
       console.log(`lanes: session ${stats.lanes.session}, connect ${stats.lanes.connect}, refused ${stats.lanes.refused}; outcomes: answered ${stats.outcomes.answered}, ` +
         `closed by the gateway ${stats.outcomes.closed}, ended (incomplete packet) ${stats.outcomes.ended}, stalled ${stats.outcomes.stalled}`);
       console.log(`gateway RSS: start ${report.rssMiB.start} MiB, peak ${report.rssMiB.peak} MiB, end ${report.rssMiB.end} MiB; per tenth: ${report.rssMiB.perTenth.join(', ')}`);

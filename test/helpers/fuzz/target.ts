@@ -122,6 +122,8 @@ export interface FuzzTarget {
   readonly probeDevice: Device;
   /** The gateway's resident set size in KiB (VmRSS), or undefined when it is gone. */
   rssKiB(): number | undefined;
+  /** CPU time (user + system) the gateway process has used, in seconds. */
+  cpuSeconds(): number | undefined;
   /** Whether the gateway process is still running. */
   alive(): boolean;
   /** Log lines that show a crash, an uncaught exception or an error-level event. */
@@ -151,6 +153,7 @@ export async function startFuzzTarget(workers: number): Promise<FuzzTarget> {
     return {
       gw, devices, refused: [revoked, gone], probeDevice,
       rssKiB: () => readRssKiB(pid),
+      cpuSeconds: () => readCpuSeconds(pid),
       alive: () => readRssKiB(pid) !== undefined,
       crashLines: (from = 0) => gw.lines.slice(from).filter(isCrashLine),
       stop: async () => {
@@ -220,6 +223,16 @@ export function readRssKiB(pid: number): number | undefined {
   if (/^State:\s+[ZX]/m.test(status)) return undefined;
   const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return m ? Number(m[1]) : undefined;
+}
+
+/** utime + stime of a process in seconds, from /proc/PID/stat (clock ticks of 1/100 s). */
+export function readCpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
