@@ -13,7 +13,7 @@
 import { loadavg } from 'node:os';
 import { makeCase } from '../test/helpers/fuzz/cases.js';
 import { runFuzz, type FuzzStats } from '../test/helpers/fuzz/driver.js';
-import { PROBE, Probe, startFuzzTarget } from '../test/helpers/fuzz/target.js';
+import { FUZZ_SUBSCRIBE_ALLOWED, PROBE, Probe, startFuzzTarget } from '../test/helpers/fuzz/target.js';
 
 interface Args {
   cases: number;
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     try {
       stats = await runFuzz({
         url: target.gw.mqttUrl, seed: args.seed, cases: total, ...(args.replay !== undefined ? { first: args.replay } : {}),
-        devices: target.devices, refused: target.refused, otherThing: PROBE,
+        devices: target.devices, refused: target.refused, otherThing: PROBE, subscribeAllowed: FUZZ_SUBSCRIBE_ALLOWED,
         shouldStop: () => (interrupted ? 'interrupted' : target.alive() ? undefined : 'the gateway process exited'),
         onStart: (s) => { stats = s; },
       });

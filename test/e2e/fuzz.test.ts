@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PROBE, Probe, startFuzzTarget, type FuzzTarget } from '../helpers/fuzz/target.js';
+import { FUZZ_SUBSCRIBE_ALLOWED, PROBE, Probe, startFuzzTarget, type FuzzTarget } from '../helpers/fuzz/target.js';
 import { runFuzz, type FuzzStats } from '../helpers/fuzz/driver.js';
 
 const SEED = process.env['GATEHOUSE_FUZZ_SEED'] !== undefined ? Number(process.env['GATEHOUSE_FUZZ_SEED']) >>> 0 : (Math.random() * 0x100000000) >>> 0;
@@ -61,7 +61,7 @@ describe('MQTT front end under fuzzing (real gateway, real TLS)', () => {
     ].join('\n');
 
     // Warm-up: a small run so that the baseline includes TLS, parser and session code.
-    const warm = await runFuzz({ url: target.gw.mqttUrl, seed: (SEED ^ 0x5a5a5a5a) >>> 0, cases: 60, devices: target.devices, refused: target.refused, otherThing: PROBE });
+    const warm = await runFuzz({ url: target.gw.mqttUrl, seed: (SEED ^ 0x5a5a5a5a) >>> 0, cases: 60, devices: target.devices, refused: target.refused, otherThing: PROBE, subscribeAllowed: FUZZ_SUBSCRIBE_ALLOWED });
     assert.deepEqual(warm.violations, [], `invariant violations during the warm-up (seed ${(SEED ^ 0x5a5a5a5a) >>> 0})\n${replay(warm)}`);
     const baseline = target.rssKiB();
     assert.ok(baseline !== undefined, `the gateway died during the warm-up\n${replay()}\n${target.gw.lines.slice(-30).join('\n')}`);
@@ -73,7 +73,7 @@ describe('MQTT front end under fuzzing (real gateway, real TLS)', () => {
     let stats: FuzzStats;
     try {
       stats = await runFuzz({
-        url: target.gw.mqttUrl, seed: SEED, cases: CASES, budgetMs: BUDGET_MS, devices: target.devices, refused: target.refused, otherThing: PROBE,
+        url: target.gw.mqttUrl, seed: SEED, cases: CASES, budgetMs: BUDGET_MS, devices: target.devices, refused: target.refused, otherThing: PROBE, subscribeAllowed: FUZZ_SUBSCRIBE_ALLOWED,
         shouldStop: () => (target.alive() ? undefined : 'the gateway process exited'),
       });
     } finally {

@@ -119,7 +119,7 @@ const INVALID_UTF8: readonly Buffer[] = [
 ];
 
 const WILDCARDS: readonly string[] = [
-  '#', '+', '#/#', '+/#', 'a/#/b', '++', '+#', 'fuzz/+x', 'fuzz/#x', '$SYS/#', '$SYS/+/clients',
+  'fuzz/#', 'fuzz/+/temp', 'fuzz/#', '#', '+', '#/#', '+/#', 'a/#/b', '++', '+#', 'fuzz/+x', 'fuzz/#x', '$SYS/#', '$SYS/+/clients',
   '$share/g/fuzz/#', '$share//#', '/', '//', '/#', '', ' ', 'fuzz/+/+/+', 'probe/#', '$aws/things/+/shadow/#',
 ];
 
@@ -436,3 +436,18 @@ export function validConnect(thingName: string): Buffer {
   return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: thingName, clean: true, keepalive: 60 });
 }
 
+/**
+ * The SUBSCRIBE packets in `bytes` as mqtt-packet (the parser aedes uses) reads them, up to
+ * the first error: message ID -> filters. The driver checks the gateway's SUBACKs for them.
+ */
+export function subscriptionsIn(bytes: Buffer): Map<number, string[]> {
+  const found = new Map<number, string[]>();
+  const p = mqttPacket.parser({ protocolVersion: 4 });
+  let failed = false;
+  p.on('error', () => { failed = true; });
+  p.on('packet', (packet: Packet) => {
+    if (!failed && packet.cmd === 'subscribe' && packet.messageId !== undefined) found.set(packet.messageId, packet.subscriptions.map((s) => s.topic));
+  });
+  p.parse(bytes);
+  return found;
+}

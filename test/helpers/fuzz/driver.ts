@@ -7,14 +7,17 @@
  * gateway closes it; each is followed by a PINGREQ, and its PINGRESP shows the gateway read
  * the case and kept the connection. `connect` and `refused` cases each open a connection.
  *
- * Besides counting outcomes, the driver checks one invariant on its own: a refused device
- * is never told it is connected and never receives anything but a refusing CONNACK.
+ * Besides counting outcomes, the driver checks authorization invariants on its own: a
+ * refused device is never told it is connected and never receives anything but a refusing
+ * CONNACK; an authenticated device is granted only the filters its policy allows (every
+ * other filter of a SUBSCRIBE it sent gets 0x80) and receives messages only on topics
+ * those filters match.
  * Everything else (the gateway stays up, serves a well-behaved client, stays within its
  * memory) is checked by the caller.
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { PINGREQ, makeCase, validConnect, type FuzzCase, type Lane } from './cases.js';
+import { PINGREQ, makeCase, subscriptionsIn, validConnect, type FuzzCase, type Lane } from './cases.js';
 
 export interface FuzzDevice {
   readonly name: string;
@@ -57,6 +60,12 @@ export interface FuzzRunOptions {
   readonly devices: readonly FuzzDevice[];
   /** Devices the gateway must refuse (revoked certificate, no thing attached...). */
   readonly refused: readonly FuzzDevice[];
+  /**
+   * The topic filters the authenticated devices' policy lets them subscribe to, compared
+   * literally (every other filter must get SUBACK 0x80), and so the only filters their
+   * deliveries may match.
+   */
+  readonly subscribeAllowed: readonly string[];
   /** The name used for client IDs and topics the fuzzing devices must not reach. */
   readonly otherThing: string;
   /** How long to wait for an answer or a close before dropping a connection (default 3000). */
@@ -77,6 +86,8 @@ export type Outcome = keyof FuzzStats['outcomes'];
 /** One TLS connection, with the gateway's packets parsed by mqtt-packet. */
 class Wire {
   closed = false;
+  /** SUBSCRIBE packets sent and not answered yet: message ID -> case and filters. */
+  readonly subscribes = new Map<number, { readonly c: FuzzCase; readonly filters: readonly string[] } | 'ambiguous'>();
   private readonly socket: TLSSocket;
   private waiter: { pred: (p: Packet) => boolean; done: (w: Waited) => void } | undefined;
   private onPacket: ((p: Packet) => void) | undefined;
@@ -187,6 +198,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
           const ack = await wire.next(isConnack, 10000);
           if (typeof ack === 'object' && ack.cmd === 'connack' && (ack.returnCode ?? 0) === 0) {
             failedConnects = 0;
+            watchAuthorized(wire);
             return wire;
           }
           wire.destroy();
@@ -201,6 +213,39 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
       }
     };
 
+    // The case being sent: deliveries are attributed to it.
+    let current: FuzzCase | undefined;
+    const violation = (c: FuzzCase | undefined, message: string): void => {
+      stats.violations.push({ index: c?.index ?? -1, lane: c?.lane ?? 'session', label: c?.label ?? '', message });
+    };
+    const watchAuthorized = (wire: Wire): void => {
+      wire.watch((p) => {
+        if (p.cmd === 'publish' && !opts.subscribeAllowed.some((f) => topicMatches(f, p.topic))) {
+          violation(current, `authenticated device ${device.name} received a message on \`${p.topic}\`, which none of its allowed filters matches`);
+        } else if (p.cmd === 'suback' && p.messageId !== undefined) {
+          const sent = wire.subscribes.get(p.messageId);
+          wire.subscribes.delete(p.messageId);
+          if (sent === undefined || sent === 'ambiguous' || sent.filters.length !== p.granted.length) return;
+          sent.filters.forEach((f, i) => {
+            const code = p.granted[i];
+            if (code !== 128 && !opts.subscribeAllowed.includes(f)) violation(sent.c, `authenticated device ${device.name} was granted \`${f}\` (SUBACK ${String(code)})`);
+          });
+        }
+      });
+    };
+    /**
+     * Writes a case on an authenticated connection, noting its SUBSCRIBE packets. A SUBACK
+     * may come after the PINGRESP that follows the case (aedes answers a SUBSCRIBE once its
+     * subscriptions are stored), so they are kept per connection until answered; a message
+     * ID used twice before its SUBACK cannot be attributed and is not checked.
+     */
+    const send = (wire: Wire, c: FuzzCase): void => {
+      for (const [id, filters] of subscriptionsIn(c.bytes)) {
+        wire.subscribes.set(id, wire.subscribes.has(id) ? 'ambiguous' : { c, filters });
+      }
+      wire.write(c.bytes);
+    };
+
     const remember = (c: FuzzCase): void => {
       stats.recent.push(`#${c.index} ${c.lane} ${c.label}`);
       if (stats.recent.length > 4 * workers) stats.recent.shift();
@@ -211,6 +256,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
       stopped ??= opts.shouldStop?.();
       if (stopped || performance.now() > deadline) break;
       const c = makeCase(opts.seed, i, ctx);
+      current = c;
       remember(c);
       stats.cases++;
       stats.bytes += c.bytes.length;
@@ -219,7 +265,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
       if (c.lane === 'session') {
         if (!session || session.closed) session = await openSession();
         if (!session) break;
-        session.write(c.bytes);
+        send(session, c);
         if (c.framing === 'incomplete') {
           session.end();
           const r = await session.closeWithin(timeout);
@@ -250,7 +296,8 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
           count(c, 'closed');
           continue;
         }
-        wire.write(c.bytes);
+        watchAuthorized(wire);
+        send(wire, c);
         if (c.framing === 'incomplete') {
           wire.end();
           const r = await wire.closeWithin(timeout);
@@ -304,4 +351,16 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzStats> {
     stats.violations.push({ index: -1, lane: 'setup', label: '', message: `run stopped: ${stopped}` });
   }
   return stats;
+}
+
+/** MQTT topic-filter matching (MQTT 3.1.1 section 4.7), for checking deliveries. */
+function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '#' || f[0] === '+')) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
 }

@@ -15,6 +15,8 @@ import { GatewayProcess, connectDevice, tempDir, type Device } from '../gateway.
 import type { FuzzDevice } from './driver.js';
 
 export const PROBE = 'probe-1';
+/** The filters FuzzPolicy lets the fuzzing devices subscribe to (compared literally). */
+export const FUZZ_SUBSCRIBE_ALLOWED: readonly string[] = ['fuzz/#', 'fuzz/+/temp'];
 
 // Publishing is limited to three exact topics per device so that retained messages cannot
 // pile up over a long run: a mutated topic is denied instead of stored.
@@ -27,7 +29,7 @@ deviceGroups:
     FuzzPolicy:
       Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
       Publish: { operations: [mqtt:publish], resources: ["mqtt:topic:fuzz/\${iot:Connection.Thing.ThingName}/a", "mqtt:topic:fuzz/\${iot:Connection.Thing.ThingName}/x", "mqtt:topic:fuzz/\${iot:Connection.Thing.ThingName}/temp"] }
-      Subscribe: { operations: [mqtt:subscribe], resources: ["mqtt:topicfilter:fuzz/#", "mqtt:topicfilter:fuzz/+/temp"] }
+      Subscribe: { operations: [mqtt:subscribe], resources: [${FUZZ_SUBSCRIBE_ALLOWED.map((f) => `"mqtt:topicfilter:${f}"`).join(', ')}] }
     ProbePolicy:
       Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
       Publish: { operations: [mqtt:publish], resources: ["mqtt:topic:probe/*"] }
