@@ -9,7 +9,9 @@
  * Invariants, and only these (the front end's limits and timeouts are not assumed):
  * the gateway process stays up; a well-behaved MQTT.js client completes QoS 1 round trips
  * during and after the run and receives nothing from the fuzzing devices; a refused device
- * never gets CONNACK 0 or any packet but a refusing CONNACK; the log shows no uncaught
+ * never gets CONNACK 0 or any packet but a refusing CONNACK; an authenticated device is
+ * granted only the filters its policy allows and receives messages only on topics they
+ * match; the log shows no uncaught
  * exception and no error-level event; the gateway's RSS stays within a fixed margin.
  *
  * GATEHOUSE_FUZZ_SEED replays a run (the seed is printed with every failure);
