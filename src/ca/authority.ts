@@ -14,10 +14,10 @@ import {
 } from './crypto.js';
 import { CaError, errnoCode } from './errors.js';
 import { buildSanList, type SanEntry } from './hosts.js';
-import { toPem } from './pem.js';
+import { certificatePem, toPem } from '../core/pem.js';
 import { caExtensions, checkCaMaterial, loadCustomCa, parseCertificates, type CaMaterial } from './source.js';
 import {
-  BundleFormatError, PRIVATE_FILE_MODE, certificatePem, dataLayout, formatBundle, parseBundle, readIfExists, writePublicIfChanged,
+  BundleFormatError, PRIVATE_FILE_MODE, dataLayout, formatBundle, parseBundle, readIfExists, writePublicIfChanged,
 } from './store.js';
 
 export { CaError, CA_ERROR_CODES, type CaErrorCode } from './errors.js';

@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeKey, keyMatchesCertificate, x509, type KeyInfo } from './crypto.js';
 import { CaError, errnoCode } from './errors.js';
-import { parsePemBlocks, toPem, type PemBlock } from './pem.js';
+import { readPemBlocks, toPem, type PemBlock } from '../core/pem.js';
 
 /** A CA certificate with its private key and chain (issuing CA first), checked. */
 export interface CaMaterial {
@@ -62,12 +62,9 @@ async function readCaFile(path: string, field: CaField): Promise<string> {
 
 /** Parses every CERTIFICATE block of `text`. */
 export function parseCertificates(text: string, what: string, minimum = 1): X509Certificate[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (err) {
-    throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${(err as Error).message}`, 'provide PEM "-----BEGIN CERTIFICATE-----" blocks');
-  }
+  const read = readPemBlocks(text);
+  if (!read.ok) throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${read.message}`, 'provide PEM "-----BEGIN CERTIFICATE-----" blocks');
+  const blocks = read.blocks;
   const certs = blocks.filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE');
   if (certs.length < minimum) {
     throw new CaError('CA_PEM_INVALID', `${what} holds no PEM certificate`, 'provide a file with "-----BEGIN CERTIFICATE-----" blocks');
@@ -83,16 +80,13 @@ export function parseCertificates(text: string, what: string, minimum = 1): X509
 
 /** Parses the (single) unencrypted private key of `text`. Never echoes key material. */
 export function parsePrivateKey(text: string, what: string): { key: KeyObject; info: KeyInfo } {
-  let blocks: PemBlock[];
   const encryptedFix = 'decrypt the key (e.g. `openssl pkey -in key.pem -out key-plain.pem`), store it mode 0600, and point privateKeyUri at it';
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(text)) {
     throw new CaError('CA_KEY_ENCRYPTED', `${what} is encrypted with a passphrase, which Gatehouse cannot prompt for`, encryptedFix);
   }
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (err) {
-    throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${(err as Error).message}`, 'provide a PEM private key (PKCS#8 "PRIVATE KEY", or "RSA/EC PRIVATE KEY")');
-  }
+  const read = readPemBlocks(text);
+  if (!read.ok) throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${read.message}`, 'provide a PEM private key (PKCS#8 "PRIVATE KEY", or "RSA/EC PRIVATE KEY")');
+  const blocks = read.blocks;
   const keyBlocks = blocks.filter((b) => b.label === 'PRIVATE KEY' || b.label === 'RSA PRIVATE KEY' || b.label === 'EC PRIVATE KEY');
   if (keyBlocks.length !== 1) {
     throw new CaError('CA_PEM_INVALID', keyBlocks.length === 0 ? `${what} holds no PEM private key` : `${what} holds ${keyBlocks.length} private keys; expected one`,
