@@ -168,7 +168,7 @@ export class GatewayCa {
 
   private static async fromMaterial(material: CaMaterial, kind: 'managed' | 'custom', now: () => Date): Promise<GatewayCa> {
     const signing = await importSigningKey(material.privateKey, material.keyInfo);
-    const ski = caExtensions(material.certificate).subjectKeyId;
+    const ski = caExtensions(material.certificate.raw).subjectKeyId;
     const akid = ski ?? Buffer.from(await new x509.PublicKey(material.certificate.publicKey.export({ type: 'spki', format: 'der' })).getKeyIdentifier()).toString('hex');
     return new GatewayCa(material, signing, kind, akid, now);
   }

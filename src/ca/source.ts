@@ -111,7 +111,7 @@ export function parsePrivateKey(text: string, what: string): { key: KeyObject; i
   return { key, info };
 }
 
-interface CaExtensions {
+export interface CaExtensions {
   readonly ca: boolean;
   readonly pathLength: number | undefined;
   /** undefined when the certificate has no keyUsage extension. */
@@ -119,8 +119,13 @@ interface CaExtensions {
   readonly subjectKeyId: string | undefined;
 }
 
-export function caExtensions(cert: X509Certificate): CaExtensions {
-  const parsed = new x509.X509Certificate(cert.raw);
+/**
+ * The CA extensions of a certificate (DER), read by @peculiar/x509: the one reader of
+ * basicConstraints and keyUsage, for the CA's own material and for the verifier of
+ * device chains. Throws on input it cannot decode.
+ */
+export function caExtensions(der: Uint8Array): CaExtensions {
+  const parsed = new x509.X509Certificate(der);
   const bc = parsed.getExtension(x509.BasicConstraintsExtension);
   const ku = parsed.getExtension(x509.KeyUsagesExtension);
   const ski = parsed.getExtension(x509.SubjectKeyIdentifierExtension);
@@ -148,7 +153,7 @@ export function checkCaMaterial(m: CaMaterial, now: Date, what: string, mismatch
       mismatchCode === 'CA_KEY_MISMATCH' ? 'point privateKeyUri at the key the CA certificate was issued for' : 'restore the file from a backup, or move it aside to generate a new CA (devices must then trust the new CA certificate)');
   }
   m.chain.forEach((cert, i) => {
-    const ext = caExtensions(cert);
+    const ext = caExtensions(cert.raw);
     const label = i === 0 ? `${what}: the CA certificate ${describeCert(cert)}` : `${what}: chain certificate #${i + 1} ${describeCert(cert)}`;
     if (!ext.ca) {
       throw new CaError('CA_NOT_A_CA', `${label} is not a CA certificate (basicConstraints cA is not true)`,
