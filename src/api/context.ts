@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { pemFromBase64 } from '../core/pem.js';
 import type { CertificateVerifier } from '../identity/verify.js';
 import type { Registry } from '../identity/registry.js';
 import type { SessionManager } from '../identity/sessions.js';
@@ -75,6 +76,5 @@ export function certificateText(text: string): string {
   if (text.includes('-----BEGIN ')) return text;
   const b64 = text.replace(/\s+/g, '');
   if (b64.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return text;
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return pemFromBase64('CERTIFICATE', b64);
 }

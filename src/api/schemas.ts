@@ -10,10 +10,9 @@
  * operator writes their template.
  */
 import { z } from 'zod';
+import { DECISION_REASONS } from '../core/index.js';
 import { VERIFY_REASONS, SESSION_REASONS } from '../identity/errors.js';
 import { API_RESPONSE_CODES } from './errors.js';
-
-const DECISION_REASONS = ['ALLOWED_BY_STATEMENT', 'DENIED_BY_STATEMENT', 'NO_GROUP_SELECTS_THING', 'NO_MATCHING_STATEMENT', 'UNKNOWN_OPERATION', 'MALFORMED_RESOURCE', 'RESOURCE_TYPE_MISMATCH'] as const;
 
 const nonEmpty = (description: string) => z.string().min(1).describe(description);
 /**

@@ -23,7 +23,6 @@ import type { PerformanceConfig } from '../core/index.js';
 import { formatPath } from '../core/config/path.js';
 import type { Registry } from '../identity/registry.js';
 import type { SessionManager } from '../identity/sessions.js';
-import { CertificateVerifier } from '../identity/verify.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
@@ -101,7 +100,8 @@ export class ApiServer {
     const ctx: ApiContext = {
       registry: opts.registry,
       sessions: opts.sessions,
-      verifier: new CertificateVerifier(opts.registry),
+      // The sessions' verifier: one instance per process, one set of caches.
+      verifier: opts.sessions.verifier,
       policy: opts.policy,
       metrics: opts.metrics,
       prometheus,

@@ -14,10 +14,11 @@ import {
 } from './crypto.js';
 import { CaError, errnoCode } from './errors.js';
 import { buildSanList, type SanEntry } from './hosts.js';
-import { toPem } from './pem.js';
+import { THING_NAME_FIX, thingNameProblem } from '../core/names.js';
+import { certificatePem, toPem } from '../core/pem.js';
 import { caExtensions, checkCaMaterial, loadCustomCa, parseCertificates, type CaMaterial } from './source.js';
 import {
-  BundleFormatError, PRIVATE_FILE_MODE, certificatePem, dataLayout, formatBundle, parseBundle, readIfExists, writePublicIfChanged,
+  BundleFormatError, PRIVATE_FILE_MODE, dataLayout, formatBundle, parseBundle, readIfExists, writePublicIfChanged,
 } from './store.js';
 
 export { CaError, CA_ERROR_CODES, type CaErrorCode } from './errors.js';
@@ -74,8 +75,6 @@ export const DEFAULT_DEVICE_VALIDITY_DAYS = 365;
 export const BACKDATE_SECONDS = 300;
 const MAX_VALIDITY_DAYS = 36500;
 const DAY_MS = 86_400_000;
-
-export const THING_NAME_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
 
 /** Key type of the managed CA for a configured caType. */
 function managedKeyType(caType: CaType): LeafKeyType {
@@ -169,7 +168,7 @@ export class GatewayCa {
 
   private static async fromMaterial(material: CaMaterial, kind: 'managed' | 'custom', now: () => Date): Promise<GatewayCa> {
     const signing = await importSigningKey(material.privateKey, material.keyInfo);
-    const ski = caExtensions(material.certificate).subjectKeyId;
+    const ski = caExtensions(material.certificate.raw).subjectKeyId;
     const akid = ski ?? Buffer.from(await new x509.PublicKey(material.certificate.publicKey.export({ type: 'spki', format: 'der' })).getKeyIdentifier()).toString('hex');
     return new GatewayCa(material, signing, kind, akid, now);
   }
@@ -224,11 +223,11 @@ export class GatewayCa {
    */
   async issueDeviceCertificate(opts: IssueDeviceCertificateOptions): Promise<IssuedCertificate> {
     const { thingName } = opts;
-    if (typeof thingName !== 'string' || !THING_NAME_PATTERN.test(thingName)) {
+    const problem = thingNameProblem(thingName);
+    if (problem !== undefined) {
       const text = String(thingName);
       const shown = text.length > 40 ? `${JSON.stringify(text.slice(0, 32))}... (${text.length} characters)` : JSON.stringify(text);
-      throw new CaError('CA_THING_NAME_INVALID', `thing name ${shown} is not 1-128 characters of a-z, A-Z, 0-9, ':', '_' or '-'`,
-        'choose a thing name made of letters, digits, colon, underscore and hyphen, at most 128 characters');
+      throw new CaError('THING_NAME_INVALID', `invalid thing name ${shown}: ${problem}`, THING_NAME_FIX);
     }
     const days = opts.validityDays ?? DEFAULT_DEVICE_VALIDITY_DAYS;
     if (!Number.isInteger(days) || days < 1 || days > MAX_VALIDITY_DAYS) {

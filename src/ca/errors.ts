@@ -25,7 +25,9 @@ export const CA_ERROR_CODES = [
   'CA_STORE_WRITE_FAILED',
   'CA_HOST_INVALID',
   'CA_HOST_HAS_PORT',
-  'CA_THING_NAME_INVALID',
+  // The thing-name rule's one code (core/names.ts), shared with the registry. It replaced
+  // CA_THING_NAME_INVALID, which is retired and never reused.
+  'THING_NAME_INVALID',
   'CA_PUBLIC_KEY_INVALID',
   'CA_VALIDITY_INVALID',
 ] as const;

@@ -1,6 +1,6 @@
 /** The gateway certificate authority: public surface of src/ca. See docs/ca.md. */
 export {
-  GatewayCa, BACKDATE_SECONDS, DEFAULT_DEVICE_VALIDITY_DAYS, MANAGED_CA_VALIDITY_DAYS, THING_NAME_PATTERN,
+  GatewayCa, BACKDATE_SECONDS, DEFAULT_DEVICE_VALIDITY_DAYS, MANAGED_CA_VALIDITY_DAYS,
   type GatewayCaOpenOptions, type IssueDeviceCertificateOptions, type IssueServerCertificateOptions, type IssuedCertificate, type KeyType,
 } from './authority.js';
 export { CaError, CA_ERROR_CODES, type CaErrorCode } from './errors.js';

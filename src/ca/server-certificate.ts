@@ -11,8 +11,9 @@ import type { GatewayCa, IssuedCertificate } from './authority.js';
 import { describeKey, keyMatchesCertificate, sha256Hex, x509 } from './crypto.js';
 import { CaError, errnoCode } from './errors.js';
 import { buildSanList, classifyHost, detectInterfaceAddresses, sameSanSet, type SanEntry } from './hosts.js';
-import { toPem } from './pem.js';
-import { BundleFormatError, PRIVATE_FILE_MODE, certificatePem, dataLayout, formatBundle, parseBundle, readIfExists } from './store.js';
+import { toPem } from '../core/pem.js';
+import { certificatePem } from '../core/pem.js';
+import { BundleFormatError, PRIVATE_FILE_MODE, dataLayout, formatBundle, parseBundle, readIfExists } from './store.js';
 
 /** Re-issue when less than this remains, as the Greengrass component does (docs/greengrass-behaviour.md, section 7.4). */
 export const ROTATE_BEFORE_EXPIRY_MS = 24 * 60 * 60 * 1000;

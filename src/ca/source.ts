@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeKey, keyMatchesCertificate, x509, type KeyInfo } from './crypto.js';
 import { CaError, errnoCode } from './errors.js';
-import { parsePemBlocks, toPem, type PemBlock } from './pem.js';
+import { readPemBlocks, toPem, type PemBlock } from '../core/pem.js';
 
 /** A CA certificate with its private key and chain (issuing CA first), checked. */
 export interface CaMaterial {
@@ -62,12 +62,9 @@ async function readCaFile(path: string, field: CaField): Promise<string> {
 
 /** Parses every CERTIFICATE block of `text`. */
 export function parseCertificates(text: string, what: string, minimum = 1): X509Certificate[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (err) {
-    throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${(err as Error).message}`, 'provide PEM "-----BEGIN CERTIFICATE-----" blocks');
-  }
+  const read = readPemBlocks(text);
+  if (!read.ok) throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${read.message}`, 'provide PEM "-----BEGIN CERTIFICATE-----" blocks');
+  const blocks = read.blocks;
   const certs = blocks.filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE');
   if (certs.length < minimum) {
     throw new CaError('CA_PEM_INVALID', `${what} holds no PEM certificate`, 'provide a file with "-----BEGIN CERTIFICATE-----" blocks');
@@ -83,16 +80,13 @@ export function parseCertificates(text: string, what: string, minimum = 1): X509
 
 /** Parses the (single) unencrypted private key of `text`. Never echoes key material. */
 export function parsePrivateKey(text: string, what: string): { key: KeyObject; info: KeyInfo } {
-  let blocks: PemBlock[];
   const encryptedFix = 'decrypt the key (e.g. `openssl pkey -in key.pem -out key-plain.pem`), store it mode 0600, and point privateKeyUri at it';
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(text)) {
     throw new CaError('CA_KEY_ENCRYPTED', `${what} is encrypted with a passphrase, which Gatehouse cannot prompt for`, encryptedFix);
   }
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (err) {
-    throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${(err as Error).message}`, 'provide a PEM private key (PKCS#8 "PRIVATE KEY", or "RSA/EC PRIVATE KEY")');
-  }
+  const read = readPemBlocks(text);
+  if (!read.ok) throw new CaError('CA_PEM_INVALID', `${what} is not valid PEM: ${read.message}`, 'provide a PEM private key (PKCS#8 "PRIVATE KEY", or "RSA/EC PRIVATE KEY")');
+  const blocks = read.blocks;
   const keyBlocks = blocks.filter((b) => b.label === 'PRIVATE KEY' || b.label === 'RSA PRIVATE KEY' || b.label === 'EC PRIVATE KEY');
   if (keyBlocks.length !== 1) {
     throw new CaError('CA_PEM_INVALID', keyBlocks.length === 0 ? `${what} holds no PEM private key` : `${what} holds ${keyBlocks.length} private keys; expected one`,
@@ -117,7 +111,7 @@ export function parsePrivateKey(text: string, what: string): { key: KeyObject; i
   return { key, info };
 }
 
-interface CaExtensions {
+export interface CaExtensions {
   readonly ca: boolean;
   readonly pathLength: number | undefined;
   /** undefined when the certificate has no keyUsage extension. */
@@ -125,8 +119,13 @@ interface CaExtensions {
   readonly subjectKeyId: string | undefined;
 }
 
-export function caExtensions(cert: X509Certificate): CaExtensions {
-  const parsed = new x509.X509Certificate(cert.raw);
+/**
+ * The CA extensions of a certificate (DER), read by @peculiar/x509: the one reader of
+ * basicConstraints and keyUsage, for the CA's own material and for the verifier of
+ * device chains. Throws on input it cannot decode.
+ */
+export function caExtensions(der: Uint8Array): CaExtensions {
+  const parsed = new x509.X509Certificate(der);
   const bc = parsed.getExtension(x509.BasicConstraintsExtension);
   const ku = parsed.getExtension(x509.KeyUsagesExtension);
   const ski = parsed.getExtension(x509.SubjectKeyIdentifierExtension);
@@ -154,7 +153,7 @@ export function checkCaMaterial(m: CaMaterial, now: Date, what: string, mismatch
       mismatchCode === 'CA_KEY_MISMATCH' ? 'point privateKeyUri at the key the CA certificate was issued for' : 'restore the file from a backup, or move it aside to generate a new CA (devices must then trust the new CA certificate)');
   }
   m.chain.forEach((cert, i) => {
-    const ext = caExtensions(cert);
+    const ext = caExtensions(cert.raw);
     const label = i === 0 ? `${what}: the CA certificate ${describeCert(cert)}` : `${what}: chain certificate #${i + 1} ${describeCert(cert)}`;
     if (!ext.ca) {
       throw new CaError('CA_NOT_A_CA', `${label} is not a CA certificate (basicConstraints cA is not true)`,

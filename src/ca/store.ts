@@ -17,7 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { parsePemBlocks, toPem, type PemBlock } from './pem.js';
+import { readPemBlocks, type PemBlock } from '../core/pem.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PUBLIC_FILE_MODE = 0o644;
@@ -66,12 +66,9 @@ export function formatBundle(certificatePems: readonly string[], privateKeyPem: 
 
 /** Parses a bundle file's text. Throws {@link BundleFormatError} unless it holds ≥ 1 certificate and exactly one PKCS#8 key. */
 export function parseBundle(text: string): KeyCertBundle {
-  let blocks: PemBlock[];
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (err) {
-    throw new BundleFormatError((err as Error).message);
-  }
+  const read = readPemBlocks(text);
+  if (!read.ok) throw new BundleFormatError(read.message);
+  const blocks = read.blocks;
   const certificates = blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
   const keys = blocks.filter((b) => b.label === 'PRIVATE KEY');
   if (certificates.length === 0) throw new BundleFormatError('no CERTIFICATE block');
@@ -100,8 +97,4 @@ export async function writePublicIfChanged(path: string, content: string): Promi
 
 export function ensureNewline(pem: string): string {
   return pem.endsWith('\n') ? pem : `${pem}\n`;
-}
-
-export function certificatePem(der: Uint8Array): string {
-  return toPem('CERTIFICATE', der);
 }

@@ -31,7 +31,6 @@ const INPUT_CODES: ReadonlySet<string> = new Set([
   'THING_ATTRIBUTE_INVALID',
   'CERT_ID_INVALID',
   'CERT_MALFORMED',
-  'CA_THING_NAME_INVALID',
   'CA_VALIDITY_INVALID',
 ]);
 

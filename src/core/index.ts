@@ -8,5 +8,6 @@ export { ruleMatches, clauseMatches } from './rules/match.js';
 export { compileDeviceGroups } from './policy/compile.js';
 export { PolicySnapshot, PrincipalView } from './policy/snapshot.js';
 export type * from './policy/model.js';
+export { DECISION_REASONS } from './policy/model.js';
 export type { Principal } from './policy/resource.js';
 export { OPERATIONS, type Operation } from './policy/request.js';

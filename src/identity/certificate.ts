@@ -7,6 +7,7 @@
  * lenient readers are how truncated or doctored input gets half-accepted.
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { certificatePem, readPemBlocks } from '../core/pem.js';
 
 /** OID of the clientAuth extended key usage, and of anyExtendedKeyUsage. */
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -42,9 +43,6 @@ export type ParseResult =
   | { readonly ok: true; readonly certificates: readonly [ParsedCertificate, ...ParsedCertificate[]] }
   | { readonly ok: false; readonly message: string };
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n?([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /**
  * Parses one or more `CERTIFICATE` blocks (leaf first). Text between blocks is allowed
  * (OpenSSL writes explanatory text there); other block types, an unterminated block,
@@ -53,19 +51,15 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export function parseCertificatePem(text: unknown, known?: KnownCertificates): ParseResult {
   if (typeof text !== 'string') return fail('certificate must be PEM text');
   if (text.length > MAX_PEM_LENGTH) return fail(`certificate text is larger than ${MAX_PEM_LENGTH} bytes`);
-  const begins = text.split('-----BEGIN ').length - 1;
+  const read = readPemBlocks(text, MAX_CHAIN_LENGTH);
+  if (!read.ok) return fail(read.message);
   const out: ParsedCertificate[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    const [, label, body = '', endLabel] = m;
-    if (label !== 'CERTIFICATE' || endLabel !== 'CERTIFICATE') return fail(`expected CERTIFICATE blocks, found a ${label === endLabel ? label : `${label}/${endLabel}`} block`);
-    if (out.length === MAX_CHAIN_LENGTH) return fail(`more than ${MAX_CHAIN_LENGTH} certificates`);
-    const b64 = body.replace(/\s+/g, '');
-    if (b64.length === 0 || b64.length % 4 !== 0 || !BASE64.test(b64)) return fail(`certificate ${out.length + 1} is not valid base64`);
-    const parsed = parseCertificateDer(Buffer.from(b64, 'base64'), known);
+  for (const { label, der } of read.blocks) {
+    if (label !== 'CERTIFICATE') return fail(`expected CERTIFICATE blocks, found a ${label} block`);
+    const parsed = parseCertificateDer(der, known);
     if (!parsed.ok) return fail(`certificate ${out.length + 1}: ${parsed.message}`);
     out.push(parsed.certificate);
   }
-  if (begins !== out.length) return fail(out.length === 0 && begins === 0 ? 'no PEM certificate found (expected -----BEGIN CERTIFICATE-----)' : 'PEM text is truncated or has a block without its END line');
   const [first, ...rest] = out;
   if (first === undefined) return fail('no PEM certificate found (expected -----BEGIN CERTIFICATE-----)');
   return { ok: true, certificates: [first, ...rest] };
@@ -118,7 +112,7 @@ export function describeCertificate(x: X509Certificate): { ok: true; certificate
     certificate: Object.freeze({
       x509: x,
       id: certificateId(x.raw),
-      pem: derToPem(x.raw),
+      pem: certificatePem(x.raw),
       subject: rdns(x.subject),
       issuer: rdns(x.issuer),
       serialNumber: x.serialNumber.toLowerCase(),
@@ -133,12 +127,6 @@ export function describeCertificate(x: X509Certificate): { ok: true; certificate
 /** Lower-case hex SHA-256 of the DER encoding. */
 export function certificateId(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
-}
-
-export function derToPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 /** Whether the extended key usage (if present) allows TLS client authentication. */

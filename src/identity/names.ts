@@ -1,40 +1,25 @@
 /**
- * Syntax of thing names and thing attributes (the AWS IoT rules, so that names and
- * attributes exported from AWS IoT import unchanged).
+ * Syntax of thing names (the rule itself is core/names.ts) and thing attributes (the
+ * AWS IoT rules, so that names and attributes exported from AWS IoT import unchanged).
  *
  * Thing names are case-sensitive: `Dev1` and `dev1` are two things (the Greengrass
  * component's case-insensitive store lets one borrow the other's attachment:
  * docs/greengrass-behaviour.md, section 12.9).
  */
+import { THING_NAME_FIX, thingNameProblem } from '../core/names.js';
 import { RegistryError } from './errors.js';
 
-export const THING_NAME_MAX = 128;
-const THING_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
+export { isValidThingName, thingNameProblem, THING_NAME_MAX } from '../core/names.js';
+
 const ATTRIBUTE_KEY = /^[A-Za-z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[A-Za-z0-9_.,@/:#=[\]-]{0,800}$/;
 export const MAX_ATTRIBUTES = 50;
-
-export function isValidThingName(name: unknown): name is string {
-  return typeof name === 'string' && THING_NAME.test(name);
-}
-
-/** Why `name` is not a thing name, or undefined when it is one. */
-export function thingNameProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string') return 'a thing name must be a string';
-  if (name.length === 0) return 'a thing name cannot be empty';
-  if (name.length > THING_NAME_MAX) return `a thing name is at most ${THING_NAME_MAX} characters (this one has ${name.length})`;
-  if (!THING_NAME.test(name)) {
-    const bad = [...name].find((c) => !/[A-Za-z0-9:_-]/.test(c)) ?? '?';
-    return `character ${JSON.stringify(bad)} is not allowed in a thing name`;
-  }
-  return undefined;
-}
 
 /** Throws THING_NAME_INVALID unless `name` is 1–128 characters of `A-Za-z0-9:_-`. */
 export function assertThingName(name: unknown): asserts name is string {
   const problem = thingNameProblem(name);
   if (problem !== undefined) {
-    throw new RegistryError('THING_NAME_INVALID', `invalid thing name ${shown(name)}: ${problem}`, 'use 1 to 128 characters from a-z, A-Z, 0-9, `:`, `_` and `-`');
+    throw new RegistryError('THING_NAME_INVALID', `invalid thing name ${shown(name)}: ${problem}`, THING_NAME_FIX);
   }
 }
 

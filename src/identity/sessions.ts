@@ -99,7 +99,12 @@ const FEED_PAGE = 10_000;
 
 export class SessionManager {
   private readonly registry: Registry;
-  private readonly verifier: CertificateVerifier;
+  /**
+   * The process's one certificate verifier: sessions verify with it, and the local API
+   * (VerifyClientDeviceIdentity, EMQX authentication) uses this same instance, so its
+   * caches are built once and shared.
+   */
+  readonly verifier: CertificateVerifier;
   private readonly clock: () => Date;
   private readonly onError: (error: unknown) => void;
   /** Token hash -> entry, in least-recently-used-first order (Map keeps insertion order). */

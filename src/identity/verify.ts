@@ -20,7 +20,7 @@
  * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { readCaConstraints, type CaConstraints } from './ca-constraints.js';
+import { caConstraintsReader, type CaConstraints, type CaConstraintsReader } from './ca-constraints.js';
 import { allowsClientAuth, certificateId, describeCertificate, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { Registry, TrustedCa } from './registry.js';
@@ -78,6 +78,8 @@ export class CertificateVerifier {
   private readonly cas = new Map<string, CaCert>();
   private readonly parsed = new Map<string, Extract<ParseResult, { ok: true }>>();
   private readonly edges = new Set<string>();
+  /** Set on the first chain built (the reader's library is loaded then, not at import). */
+  private readConstraints: CaConstraintsReader | undefined;
 
   constructor(private readonly registry: Registry) {}
 
@@ -110,8 +112,9 @@ export class CertificateVerifier {
     if (leaf.isCa) return failure('CERT_WRONG_USAGE', `certificate ${id} is a CA certificate, not a device certificate`, id);
 
     const trusted = await this.registry.listTrustedCas();
-    const anchors = trusted.map((ca) => this.anchor(ca)).filter((a): a is CaCert => a !== undefined);
-    const intermediates = presented.map((c) => this.intermediate(c));
+    const read = this.readConstraints ?? (this.readConstraints = await caConstraintsReader());
+    const anchors = trusted.map((ca) => this.anchor(ca, read)).filter((a): a is CaCert => a !== undefined);
+    const intermediates = presented.map((c) => this.intermediate(c, read));
     const found = buildPath(leaf, intermediates, anchors, t, this.edges);
     if (found.ok) return { ok: true, leaf, trustedCaId: found.anchorId, issuerId: found.issuerId };
     // Not checkIssued: OpenSSL's version also wants keyCertSign, which a device's own key lacks.
@@ -142,20 +145,21 @@ export class CertificateVerifier {
     return result;
   }
 
-  private anchor(ca: TrustedCa): CaCert | undefined {
+  private anchor(ca: TrustedCa, read: CaConstraintsReader): CaCert | undefined {
     const hit = this.cas.get(ca.id);
     if (hit) return hit;
     const parsed = parseCertificatePem(ca.pem);
     if (!parsed.ok) return undefined;
-    return this.remember(parsed.certificates[0]);
+    return this.remember(parsed.certificates[0], read);
   }
 
-  private intermediate(c: ParsedCertificate): CaCert {
-    return this.cas.get(c.id) ?? this.remember(c);
+  private intermediate(c: ParsedCertificate, read: CaConstraintsReader): CaCert {
+    return this.cas.get(c.id) ?? this.remember(c, read);
   }
 
-  private remember(cert: ParsedCertificate): CaCert {
-    const entry: CaCert = { cert, constraints: cert.isCa ? readCaConstraints(cert.x509.raw) : undefined };
+  /** Runs the constraints reader (about 1 ms: a full parse by the library) once per CA certificate id. */
+  private remember(cert: ParsedCertificate, read: CaConstraintsReader): CaCert {
+    const entry: CaCert = { cert, constraints: cert.isCa ? read(cert.x509.raw) : undefined };
     if (this.cas.size >= CA_CACHE_LIMIT) this.cas.clear();
     this.cas.set(cert.id, entry);
     return entry;

@@ -10,7 +10,7 @@ test('docs/ca.md has a table row with a fix for every CaError and DataDirError c
   const text = await readFile(DOC, 'utf8');
   const rows = new Map<string, string[]>();
   for (const line of text.split('\n')) {
-    const m = /^\| `((?:CA|DATA_DIR)_[A-Z0-9_]+)` \|(.*)$/.exec(line);
+    const m = /^\| `((?:CA|DATA_DIR)_[A-Z0-9_]+|THING_NAME_INVALID)` \|(.*)$/.exec(line);
     if (m) rows.set(m[1] as string, (m[2] ?? '').split('|').map((c) => c.trim()).filter((c) => c !== ''));
   }
   const known = [...CA_ERROR_CODES, ...DATA_DIR_ERROR_CODES] as string[];

@@ -188,7 +188,7 @@ test('device certificate for a supplied public key: no private key returned; RSA
 test('device certificate input errors have codes and never echo keys', async (t) => {
   const ca = await GatewayCa.open({ dataDir: await makeTempDir(t), config: EC });
   for (const thingName of ['', 'a'.repeat(129), 'a/b', 'a b', 'dev#1', 'dev+1', 'ä']) {
-    await assert.rejects(ca.issueDeviceCertificate({ thingName }), isCaError('CA_THING_NAME_INVALID'), thingName);
+    await assert.rejects(ca.issueDeviceCertificate({ thingName }), isCaError('THING_NAME_INVALID'), thingName);
   }
   await ca.issueDeviceCertificate({ thingName: 'a'.repeat(128) });
   const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

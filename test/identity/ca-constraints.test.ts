@@ -2,11 +2,11 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
-import { readCaConstraints } from '../../src/identity/ca-constraints.js';
+import { caConstraintsReader } from '../../src/identity/ca-constraints.js';
 import { makeCa, makeLeaf } from './pki.js';
 import { seededRandom } from '../helpers/seed.js';
 
-/** What @peculiar/x509 reads from the same certificate: the reference for the DER walker. */
+/** What @peculiar/x509's extension classes say, mapped to CaConstraints by hand. */
 function reference(der: ArrayBuffer): { ca: boolean; pathLength: number | undefined; mayCertify: boolean } {
   const c = new x509.X509Certificate(der);
   const bc = c.getExtension(x509.BasicConstraintsExtension);
@@ -14,8 +14,9 @@ function reference(der: ArrayBuffer): { ca: boolean; pathLength: number | undefi
   return { ca: bc?.ca === true, pathLength: bc?.pathLength, mayCertify: ku === null || (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0 };
 }
 
-describe('readCaConstraints', () => {
+describe('caConstraintsReader', () => {
   it('agrees with @peculiar/x509 on CAs, intermediates and leaves', async () => {
+    const readCaConstraints = await caConstraintsReader();
     const root = await makeCa();
     const certs = [
       root,
@@ -32,9 +33,22 @@ describe('readCaConstraints', () => {
       assert.deepEqual(readCaConstraints(new Uint8Array(c.cert.rawData)), reference(c.cert.rawData), c.subject);
     }
     assert.deepEqual(readCaConstraints(new Uint8Array(certs[1]!.cert.rawData)), { ca: true, pathLength: 0, mayCertify: true });
+    assert.deepEqual(readCaConstraints(new Uint8Array(certs[3]!.cert.rawData)), { ca: true, pathLength: 300, mayCertify: true });
+    assert.deepEqual(readCaConstraints(new Uint8Array(certs[4]!.cert.rawData)), { ca: false, pathLength: undefined, mayCertify: true });
+    assert.equal(readCaConstraints(new Uint8Array(certs[5]!.cert.rawData))?.mayCertify, false);
+    assert.equal(readCaConstraints(new Uint8Array(certs[6]!.cert.rawData))?.ca, false);
+  });
+
+  it('treats a path length beyond 32 bits as malformed', async () => {
+    const readCaConstraints = await caConstraintsReader();
+    const huge = await makeCa({ pathLength: 2 ** 40 });
+    // The library hands such a value over as a string, not a number.
+    assert.equal(String(reference(huge.cert.rawData).pathLength), String(2 ** 40));
+    assert.equal(readCaConstraints(new Uint8Array(huge.cert.rawData)), undefined);
   });
 
   it('returns undefined for anything that is not a certificate, never throws', async () => {
+    const readCaConstraints = await caConstraintsReader();
     const der = new Uint8Array((await makeCa()).cert.rawData);
     for (const bad of [new Uint8Array(), new Uint8Array([0x30]), new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), der.subarray(0, der.length - 10), new Uint8Array([0x04, 0x00])]) {
       assert.equal(readCaConstraints(bad), undefined);

@@ -12,7 +12,7 @@
  * `authorizeRoute`, and hands anything it does not answer with 200 to the route here.
  */
 import type { FastifyInstance } from 'fastify';
-import type { DecisionReason } from '../../core/index.js';
+import { DECISION_REASONS, type DecisionReason } from '../../core/index.js';
 import { HttpError, type ApiContext } from '../context.js';
 import type { FastLaneRoute } from '../fast-lane.js';
 import { ROUTES, routeOptions } from '../routes.js';
@@ -20,8 +20,7 @@ import { AuthorizeRequest, type AuthorizeRequestBody } from '../schemas.js';
 
 /** Response bodies, serialized once: one per decision reason. */
 const BODIES: Readonly<Record<DecisionReason, string>> = Object.freeze(Object.fromEntries(
-  (['ALLOWED_BY_STATEMENT', 'DENIED_BY_STATEMENT', 'NO_GROUP_SELECTS_THING', 'NO_MATCHING_STATEMENT', 'UNKNOWN_OPERATION', 'MALFORMED_RESOURCE', 'RESOURCE_TYPE_MISMATCH'] as const)
-    .map((r) => [r, JSON.stringify({ isAuthorized: r === 'ALLOWED_BY_STATEMENT', reason: r })]),
+  DECISION_REASONS.map((r) => [r, JSON.stringify({ isAuthorized: r === 'ALLOWED_BY_STATEMENT', reason: r })]),
 ) as Record<DecisionReason, string>);
 
 /**

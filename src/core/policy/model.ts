@@ -29,15 +29,22 @@ export interface CompiledGroup {
   readonly statements: readonly CompiledStatement[];
 }
 
-/** Why a decision came out as it did. Stable codes, documented in docs/errors.md. */
-export type DecisionReason =
-  | 'ALLOWED_BY_STATEMENT'
-  | 'DENIED_BY_STATEMENT'
-  | 'NO_GROUP_SELECTS_THING'
-  | 'NO_MATCHING_STATEMENT'
-  | 'UNKNOWN_OPERATION'
-  | 'MALFORMED_RESOURCE'
-  | 'RESOURCE_TYPE_MISMATCH';
+/**
+ * Why a decision came out as it did: the one list of the stable codes, documented in
+ * docs/errors.md (a test keeps the two in step). The API's response schema, the
+ * pre-serialized answers and the docs test derive from it.
+ */
+export const DECISION_REASONS = [
+  'ALLOWED_BY_STATEMENT',
+  'DENIED_BY_STATEMENT',
+  'NO_GROUP_SELECTS_THING',
+  'NO_MATCHING_STATEMENT',
+  'UNKNOWN_OPERATION',
+  'MALFORMED_RESOURCE',
+  'RESOURCE_TYPE_MISMATCH',
+] as const;
+
+export type DecisionReason = (typeof DECISION_REASONS)[number];
 
 export interface Decision {
   readonly allowed: boolean;
