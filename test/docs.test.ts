@@ -149,16 +149,6 @@ test('links between the docs resolve, including anchors', () => {
   assert.deepEqual(broken, []);
 });
 
-/**
- * Files that still cite documents outside the repository and are being changed on other
- * branches at the time of writing; each is to be fixed there and removed from this list.
- */
-const OUTSIDE_REFERENCES_PENDING: ReadonlySet<string> = new Set([
-  'src/broker/hooks/authenticate.ts',
-  'bench/broker/setup.ts',
-  'bench/broker/report.ts',
-]);
-
 test('code, tests and docs cite nothing outside the repository (the reader cannot follow it)', () => {
   // Research notes and tickets that live outside the repository, by the names they had.
   const outside = /cda-spec|ecosystem(?:\.md)?\b.{0,20}\btrap|ecosystem\.md|shared\/research|\/work\/|\bissue \d+\b/i;
@@ -170,7 +160,7 @@ test('code, tests and docs cite nothing outside the repository (the reader canno
   const found: string[] = [];
   for (const file of [...roots.flatMap(walk), 'README.md']) {
     // This file is skipped: its pattern below would match itself.
-    if (OUTSIDE_REFERENCES_PENDING.has(file) || file === 'test/docs.test.ts') continue;
+    if (file === 'test/docs.test.ts') continue;
     read(file).split('\n').forEach((line, i) => {
       if (outside.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`);
     });

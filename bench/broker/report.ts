@@ -1,6 +1,6 @@
 /**
  * Medians, the results table (Markdown, printed and written to docs/benchmarks.md)
- * and the targets of issue 4.
+ * and the broker's performance targets.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { BrokerName } from './brokers.js';
@@ -133,7 +133,7 @@ export interface TargetCheck {
   readonly met: boolean | undefined;
 }
 
-/** The targets of issue 4 that this run can judge. */
+/** The broker's performance targets that this run can judge. */
 export function targets(results: readonly BrokerResults[]): TargetCheck[] {
   const by = new Map(results.map((r) => [r.name, r]));
   const out: TargetCheck[] = [];
@@ -206,7 +206,7 @@ export function report(info: RunInfo, results: readonly BrokerResults[], devices
     'Throughput figures are medians over the repeats; ±x% is half the spread (max − min) between repeats, relative to the median.',
     noiseText(results),
     '',
-    'Targets (issue 4):',
+    'Targets:',
     '',
     targetsText(targets(results)),
   ].join('\n');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
-import { certificatePem } from '../../src/broker/hooks/authenticate.js';
+import { certificatePem } from '../../src/core/pem.js';
 import { makeCert } from '../helpers/pki.js';
 
 // The broker encodes the peer chain's DER as PEM itself instead of parsing each

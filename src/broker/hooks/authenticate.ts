@@ -1,6 +1,7 @@
 import type { Client, AuthenticateError } from 'aedes';
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { certificatePem } from '../../core/pem.js';
 import { logDenial, type BrokerContext } from '../context.js';
 import { LiveSession } from '../live-sessions.js';
 import { isReserved } from '../topics.js';
@@ -119,17 +120,4 @@ export function socketCertificateChain(sock: TLSSocket): { readonly pem: string;
     cert = cert.issuerCertificate;
   }
   return { pem: pems.join(''), certificates };
-}
-
-/**
- * PEM text of a DER certificate, byte for byte what `new X509Certificate(der).toString()`
- * returns (64-character base64 lines). Encoding directly skips the parse, which costs
- * about 0.25 ms per certificate under OpenSSL 3 (public-key decoding) and was a third of
- * the gateway's CPU time per connection (docs/benchmarks.md).
- */
-export function certificatePem(der: Buffer): string {
-  const b64 = der.toString('base64');
-  let pem = '-----BEGIN CERTIFICATE-----\n';
-  for (let i = 0; i < b64.length; i += 64) pem += b64.slice(i, i + 64) + '\n';
-  return pem + '-----END CERTIFICATE-----\n';
 }
