@@ -5,7 +5,8 @@ import { lstat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GatewayProcess, tempDir } from '../helpers/gateway.js';
+import { GatewayProcess } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { ApiClient } from './client.js';
 import { POLICIES, gatehouseSection } from './helpers.js';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, tempDir, waitForClose, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 
 /**
  * Authorization at the moment of delivery: a message a session may no longer receive is

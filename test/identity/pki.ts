@@ -6,9 +6,6 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createHash, webcrypto } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 x509.cryptoProvider.set(webcrypto as never);
 
@@ -114,12 +111,6 @@ async function finish(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<
     keys,
     subject: cert.subject,
   };
-}
-
-/** A fresh directory under the OS temp dir; removed by the returned function. */
-export function tempDir(prefix = 'gatehouse-identity-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export const EKU = { clientAuth: x509.ExtendedKeyUsage.clientAuth, serverAuth: x509.ExtendedKeyUsage.serverAuth, any: '2.5.29.37.0' } as const;
