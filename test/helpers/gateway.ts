@@ -188,7 +188,8 @@ export class GatewayProcess {
 
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
+    // 'close' rather than 'exit': its output has been read to the end, so `lines` is complete.
+    const exited = new Promise<number | null>((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
     const code = await exited;
