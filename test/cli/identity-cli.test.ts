@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { SessionManager } from '../../src/identity/sessions.js';
 import type { InvalidationReason } from '../../src/identity/errors.js';
-import { makeCa, makeLeaf, type TestCert } from '../identity/pki.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 

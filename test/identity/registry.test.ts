@@ -7,7 +7,7 @@ import { RegistryError, type RegistryErrorCode } from '../../src/identity/errors
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../src/identity/migrations.js';
 import type { Change } from '../../src/identity/registry.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
-import { makeCa, makeLeaf, type TestCert } from './pki.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
 async function rejectsWith(p: Promise<unknown>, code: RegistryErrorCode): Promise<void> {

@@ -5,7 +5,7 @@ import type { Registry } from '../../src/identity/registry.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { sessionAuthenticator } from '../../src/identity/authenticator.js';
 import { SessionManager, type CreateSessionResult, type Session } from '../../src/identity/sessions.js';
-import { makeCa, makeLeaf, NOW, type TestCert } from './pki.js';
+import { makeCa, makeLeaf, NOW, type TestCert } from '../helpers/pki.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
