@@ -39,16 +39,7 @@ describe('API on a Unix socket', () => {
 
   test('a socket left behind by a killed gateway is replaced at the next start', async () => {
     const path = join(dir.path, 'api.sock');
-    const exited = new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        try {
-          process.kill(gw!.pid!, 0);
-        } catch {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    });
+    const exited = gw!.exited();
     gw!.signal('SIGKILL');
     await exited;
     assert.ok(existsSync(path), 'the stale socket is still there');

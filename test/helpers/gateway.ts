@@ -58,6 +58,8 @@ export class GatewayProcess {
   private readonly child: ChildProcess;
 
   private readonly lineEvents: EventEmitter;
+  /** 'close' rather than 'exit': the output has been read to the end, so `lines` is complete. */
+  private readonly closed: Promise<number | null>;
 
   private constructor(child: ChildProcess, urls: { mqtt: string; api: string | undefined }, lines: string[], lineEvents: EventEmitter, readonly dir: string, readonly configPath: string, readonly dataDir: string) {
     this.child = child;
@@ -65,6 +67,7 @@ export class GatewayProcess {
     this.apiUrl = urls.api;
     this.lines = lines;
     this.lineEvents = lineEvents;
+    this.closed = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   /** Starts the gateway on ephemeral ports and waits for its `listening` lines. */
@@ -182,17 +185,20 @@ export class GatewayProcess {
     });
   }
 
+  /** Resolves with the exit code once the process has ended and its output was read to the end. */
+  exited(): Promise<number | null> {
+    return this.closed;
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.child.kill(sig);
   }
 
   async stop(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    // 'close' rather than 'exit': its output has been read to the end, so `lines` is complete.
-    const exited = new Promise<number | null>((resolve) => this.child.once('close', (code) => resolve(code)));
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.closed;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
-    const code = await exited;
+    const code = await this.closed;
     clearTimeout(timer);
     return code;
   }

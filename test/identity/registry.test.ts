@@ -370,6 +370,7 @@ describe('SqliteRegistry: change feed', () => {
       await cli.createThing('remote');
       await cli.deleteThing('remote');
       await arrived;
+      // The bound is the behaviour under test (a watcher polling every 50 ms sees another process's change within a second).
       assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
       assert.deepEqual(seen.map((c) => c.kind), ['THING_CREATED', 'THING_DELETED']);
     } finally {
