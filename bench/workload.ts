@@ -4,6 +4,7 @@
  *
  * Everything is generated from a fixed seed, so every run measures the same inputs.
  */
+import { decideWith, selectStatements, tokenizeResource, type ReferenceGroup } from '../test/helpers/reference-evaluator.js';
 
 export type Op = 'mqtt:connect' | 'mqtt:publish' | 'mqtt:subscribe';
 
@@ -306,56 +307,26 @@ export function caseD(thingCount = 4000): BigWorkload {
 }
 
 // ---------------------------------------------------------------------------
-// An independent, deliberately naive evaluator used to check the benchmark's inputs:
-// selection by the generator's own predicates, variables by string replacement,
-// globs by backtracking, deny before allow. Only covers what the workloads use
-// (well-formed printable-ASCII requests with the operation's resource type).
-
-function globMatchNaive(p: string, s: string, i = 0, j = 0): boolean {
-  while (i < p.length) {
-    if (p[i] === '*') {
-      while (p[i] === '*') i++;
-      if (i === p.length) return true;
-      for (let k = j; k <= s.length; k++) if (globMatchNaive(p, s, i, k)) return true;
-      return false;
-    }
-    if (j >= s.length || p[i] !== s[j]) return false;
-    i++;
-    j++;
-  }
-  return j === s.length;
-}
+// The benchmark's inputs are checked against the reference evaluator shared with the
+// property test: groups select by the generator's own predicates.
 
 export function oracle(config: RawConfig, selects: readonly ((t: string) => boolean)[], requests: readonly Request[]): boolean[] {
-  const groups = Object.values(config.deviceGroups.definitions);
-  const selected = new Map<string, RawStatement[]>();
-  const statementsOf = (thing: string): RawStatement[] => {
-    let list = selected.get(thing);
-    if (list === undefined) {
-      list = [];
-      for (let g = 0; g < groups.length; g++) {
-        if (selects[g]!(thing)) list.push(...Object.values(config.deviceGroups.policies[groups[g]!.policyName]!));
-      }
-      selected.set(thing, list);
-    }
-    return list;
-  };
+  const groups: ReferenceGroup[] = Object.values(config.deviceGroups.definitions).map((d, g) => ({
+    selects: selects[g]!,
+    statements: Object.values(config.deviceGroups.policies[d.policyName]!).map((st) => ({
+      effect: st.effect,
+      operations: st.operations,
+      resources: st.resources.map(tokenizeResource),
+    })),
+  }));
+  const selections = new Map<string, ReturnType<typeof selectStatements>>();
   return requests.map((r) => {
-    const resource = r.prefix + r.name;
-    let allow = false;
-    for (const st of statementsOf(r.thingName)) {
-      if (!st.operations.some((o) => o === r.operation || o === '*' || o === 'mqtt:*')) continue;
-      for (const res of st.resources) {
-        // A variable value is literal text: a `*` in it is not a wildcard. The workloads'
-        // names never contain `*`, which this naive replacement relies on.
-        const p = res.split('${iot:Connection.Thing.ThingName}').join(r.thingName).split('${iot:ClientId}').join(r.clientId);
-        if (globMatchNaive(p, resource)) {
-          if (st.effect === 'DENY') return false;
-          allow = true;
-        }
-      }
+    let selection = selections.get(r.thingName);
+    if (selection === undefined) {
+      selection = selectStatements(groups, r.thingName);
+      selections.set(r.thingName, selection);
     }
-    return allow;
+    return decideWith(selection, { thingName: r.thingName, clientId: r.clientId }, r.operation, r.prefix + r.name).allowed;
   });
 }
 

@@ -9,9 +9,11 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ROUTES } from '../../src/api/routes.js';
 import type { CertificateUpdate } from '../../src/api/schemas.js';
-import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { errorOf, type ApiClient, type ExplainBody, type SessionsBody, type TokenBody, type VerifyBody, SseStream } from './client.js';
-import { POLICIES, apiClient, authorize, createThingWithAttributes, der, gatehouseSection, newToken, scrape, tokenBody, verifyBody, waitUntil } from './helpers.js';
+import { POLICIES, apiClient, authorize, createThingWithAttributes, der, gatehouseSection, newToken, scrape, tokenBody, verifyBody } from './helpers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const CONFIG = POLICIES + gatehouseSection('  api: { bodyLimitBytes: 4096 }');
 

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { GatewayProcess, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import type { ApiClient, EmqxAuthnBody, EmqxAuthzBody } from './client.js';
 import { POLICIES, apiClient, gatehouseSection, scrape } from './helpers.js';
 

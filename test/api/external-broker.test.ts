@@ -8,10 +8,12 @@ import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { GatewayProcess, collectMessages, sleep, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, collectMessages, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import type { ApiClient, SessionsBody } from './client.js';
 import { ExternalBroker } from './external-broker.js';
-import { POLICIES, apiClient, gatehouseSection, waitUntil } from './helpers.js';
+import { POLICIES, apiClient, gatehouseSection } from './helpers.js';
+import { nextMessage, waitUntil } from '../helpers/wait.js';
 
 const CONFIG = POLICIES + gatehouseSection();
 
@@ -67,11 +69,13 @@ async function scenario(url: string, d: Devices): Promise<Record<string, unknown
     result['readerGrants'] = await grants(reader, ['sensors/#', 'commands/#']);
     result['sensorGrants'] = await grants(sensor, [`commands/${d.sensor.name}`, 'sensors/#']);
     const got = collectMessages(reader);
+    // Each PUBACK follows the broker's handling of the message, so the allowed one,
+    // published last, is the marker: a denied one that got through would arrive first.
+    const marker = nextMessage(reader, (m) => m.topic === `sensors/${d.sensor.name}/temp`);
     for (const topic of [`sensors/${d.sensor.name}/secret`, 'sensors/sensor-other/temp', `sensors/${d.sensor.name}/temp`]) {
       await sensor.publishAsync(topic, 'x', { qos: 1 });
     }
-    await waitUntil(() => got.length >= 1, 5000, 'delivery');
-    await sleep(300);
+    await marker;
     result['delivered'] = got.map((m) => m.topic);
     result['sensorStillConnected'] = sensor.connected;
   } finally {

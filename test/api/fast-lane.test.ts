@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as pause } from 'node:timers/promises';
 import { FastLane } from '../../src/api/fast-lane.js';
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
 const PATH = '/v1/fast';
 const TOKEN = 'Bearer secret-token';
@@ -88,17 +90,33 @@ async function exchange(port: number, parts: (string | Buffer)[], count: number)
   }
   const timer = setTimeout(() => socket.destroy(), 5000);
   await done;
+  // Whether the server keeps the connection after its answers is part of the result: a
+  // probe request is either answered (the connection is open) or meets the close.
+  const length = data.length;
+  if (!closed) {
+    const before = parseAnswers(data).length;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (closed || parseAnswers(data).length > before) resolve();
+      };
+      socket.on('data', check);
+      socket.on('close', check);
+      socket.write(PROBE);
+    });
+  }
   clearTimeout(timer);
-  // A close that follows the last answer at once is part of the result.
-  if (!closed) await new Promise((r) => setTimeout(r, 50));
   socket.destroy();
-  return { answers: parseAnswers(data), closed, raw: data.toString('latin1') };
+  const answers = data.subarray(0, length);
+  return { answers: parseAnswers(answers), closed, raw: answers.toString('latin1') };
 }
 
 function request(body: string, headers: Record<string, string> = {}, line = `POST ${PATH} HTTP/1.1`): string {
   const all: Record<string, string> = { Host: 'gw', Authorization: TOKEN, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), ...headers };
   return `${line}\r\n${Object.entries(all).filter(([, v]) => v !== '').map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
 }
+
+/** A complete request off the lane's route, to learn whether a connection is still open. */
+const PROBE = 'GET /probe HTTP/1.1\r\nHost: gw\r\n\r\n';
 
 const ok = (n: number | string): string => JSON.stringify({ ok: String(n) });
 /** Strips the Date header (it differs between two servers answering a second apart). */
@@ -248,6 +266,7 @@ describe('fast lane in front of node:http', () => {
   });
 
   test('Connection: close is answered with Connection: close, and the connection is closed even if the client keeps its side open', async () => {
+    const serverSide = new Promise<Socket>((resolve) => laneServer.once('connection', resolve));
     const socket = connect({ host: '127.0.0.1', port: lanePort, allowHalfOpen: true });
     let data = '';
     socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
@@ -260,10 +279,9 @@ describe('fast lane in front of node:http', () => {
     assert.equal(answer?.headers['connection'], 'close');
     assert.equal(answer?.headers['keep-alive'], undefined);
     // The server side is gone (not half-open, waiting for the client's FIN).
-    const deadline = Date.now() + 2000;
-    let open = 1;
-    while (Date.now() < deadline && (open = await new Promise<number>((r) => laneServer.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(open, 0);
+    const server = await serverSide;
+    if (!server.destroyed) await waitForEvent(server, 'close', () => true, 2000);
+    assert.equal(await new Promise<number>((r) => laneServer.getConnections((_e, n) => r(n))), 0);
     socket.destroy();
   });
 
@@ -278,8 +296,11 @@ describe('fast lane in front of node:http', () => {
     socket.pause();
     const many = Buffer.from(request(ok(1)).repeat(2000));
     for (let i = 0; i < 40; i++) socket.write(many); // 80,000 requests, ~14 MB
-    await new Promise((r) => setTimeout(r, 1500));
+    // The lane pausing its reads is the event; data the client cannot hand over shows
+    // that the server is not reading it.
+    await waitUntil(() => server?.isPaused() === true, 15_000, 'the lane pausing');
     assert.ok(server !== undefined);
+    assert.ok(socket.writableLength > 0, 'the client has requests the server did not read');
     assert.ok(server.writableLength < 1024 * 1024, `answers waiting in the server: ${server.writableLength} bytes`);
     assert.equal(server.isPaused(), true, 'the lane stopped reading');
     // Once the client reads, everything is answered.
@@ -337,6 +358,7 @@ describe('fast lane connection lifetime', () => {
     const started = Date.now();
     await new Promise((r) => socket.once('close', r));
     const waited = Date.now() - started;
+    // The time is the behaviour under test (keepAliveTimeout 300 ms); the upper bound is generous for a loaded machine.
     assert.ok(waited >= 300 && waited < 3000, `closed after ${waited} ms`);
     assert.equal(lane.size, 0);
   });
@@ -351,6 +373,7 @@ describe('fast lane connection lifetime', () => {
     await new Promise((r) => socket.once('close', r));
     const waited = Date.now() - started;
     assert.equal(data, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    // The time is the behaviour under test (requestTimeout 600 ms); the upper bound is generous for a loaded machine.
     assert.ok(waited >= 600 && waited < 3000, `closed after ${waited} ms`);
   });
 
@@ -359,14 +382,22 @@ describe('fast lane connection lifetime', () => {
     await new Promise((r) => socket.once('connect', r));
     let closed = false;
     socket.once('close', () => (closed = true));
-    let answers = 0;
-    socket.on('data', () => answers++);
-    for (let i = 0; i < 12; i++) {
-      socket.write(request(ok(i)));
-      await new Promise((r) => setTimeout(r, 150));
+    let data = '';
+    socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    // The scenario: a request, its answer, a pause of 100 ms (a third of keepAliveTimeout),
+    // and again, for four times keepAliveTimeout. Each answer is awaited; the pause is
+    // the activity pattern under test, not synchronisation.
+    const started = Date.now();
+    let sent = 0;
+    while (Date.now() - started < 1200) {
+      socket.write(request(ok(sent++)));
+      await waitUntil(() => closed || parseAnswers(Buffer.from(data, 'latin1')).length === sent, 5000, 'an answer');
+      assert.equal(closed, false, `closed after ${Date.now() - started} ms of activity`);
+      await pause(100);
     }
-    assert.equal(closed, false, 'still open after 1.8 s of activity');
-    assert.ok(answers >= 12);
+    socket.write(request(ok(sent++)));
+    await waitUntil(() => closed || parseAnswers(Buffer.from(data, 'latin1')).length === sent, 5000, 'the last answer');
+    assert.equal(closed, false, 'still open after 1.2 s of activity');
     socket.destroy();
   });
 

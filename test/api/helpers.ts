@@ -92,11 +92,3 @@ export async function scrape(api: ApiClient): Promise<Map<string, number>> {
 export function der(pem: string | Buffer): Buffer {
   return Buffer.from(new X509Certificate(pem).raw);
 }
-
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

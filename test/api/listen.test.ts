@@ -5,7 +5,8 @@ import { lstat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GatewayProcess, tempDir } from '../helpers/gateway.js';
+import { GatewayProcess } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { ApiClient } from './client.js';
 import { POLICIES, gatehouseSection } from './helpers.js';
 
@@ -38,16 +39,7 @@ describe('API on a Unix socket', () => {
 
   test('a socket left behind by a killed gateway is replaced at the next start', async () => {
     const path = join(dir.path, 'api.sock');
-    const exited = new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        try {
-          process.kill(gw!.pid!, 0);
-        } catch {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    });
+    const exited = gw!.exited();
     gw!.signal('SIGKILL');
     await exited;
     assert.ok(existsSync(path), 'the stale socket is still there');
@@ -83,11 +75,11 @@ describe('API over TCP', () => {
       try {
         assert.equal(gw.apiUrl, undefined);
         assert.ok(!existsSync(join(gw.dataDir, 'api-token')));
-        await new Promise((r) => setTimeout(r, 200));
-        assert.ok(!gw.lines.some((l) => l.startsWith('listening http') || l.startsWith('listening unix')));
       } finally {
         await gw.stop();
       }
+      // After the process has ended and its output was read to the end: no API line ever.
+      assert.ok(!gw.lines.some((l) => l.startsWith('listening http') || l.startsWith('listening unix')));
     } finally {
       await dir.cleanup();
     }

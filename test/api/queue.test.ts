@@ -15,7 +15,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { GatewayProcess, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { errorOf, type ApiClient, type ApiResponse, type ErrorBody, type TokenBody } from './client.js';
 import { POLICIES, apiClient, gatehouseSection, scrape, tokenBody, verifyBody } from './helpers.js';
 

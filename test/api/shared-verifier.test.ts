@@ -15,7 +15,7 @@ import { CertificateVerifier, type VerifyResult } from '../../src/identity/verif
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PolicyStore } from '../../src/runtime/policy-store.js';
-import { makeCa, makeLeaf, NOW } from '../identity/pki.js';
+import { makeCa, makeLeaf, NOW } from '../helpers/pki.js';
 
 class CountingVerifier extends CertificateVerifier {
   calls = 0;

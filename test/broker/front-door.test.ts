@@ -16,7 +16,8 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { WebSocket } from 'ws';
-import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { makeCert, x509 } from '../helpers/pki.js';
 
 const POLICY = `
@@ -288,7 +289,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     // A test CA the gateway trusts, so OpenSSL's verdict (not the chain) decides.
     const ca = await makeCert({ name: 'CN=front door test CA' });
     const caPath = join(dir.path, 'test-ca.pem');
-    await writeFile(caPath, ca.certPem);
+    await writeFile(caPath, ca.pem);
     const mark0 = gw.lines.length;
     assert.equal((await gw.cli(['ca', 'trust', caPath])).code, 0);
     await gw.waitForLog((l) => l.includes('"trusted-cas-changed"'), 5000, mark0);
@@ -307,7 +308,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     const ep = endpoint(gw, good);
     for (const [cert, reason, tlsError] of cases) {
       const mark = gw.lines.length;
-      const s = await tlsOpen(ep, { key: cert.keyPem, cert: cert.certPem });
+      const s = await tlsOpen(ep, { key: cert.keyPem, cert: cert.pem });
       await closed(s);
       const line = await closeLine(gw, reason, mark);
       assert.equal(line['phase'], 'tls');
@@ -317,17 +318,17 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     // does not allow signatures; one that does passes OpenSSL (it is trusted) and is
     // refused by the certificate lookup before any MQTT byte.
     let mark = gw.lines.length;
-    let s = await tlsOpen(ep, { key: ca.keyPem, cert: ca.certPem });
+    let s = await tlsOpen(ep, { key: ca.keyPem, cert: ca.pem });
     await closed(s);
     assert.equal((await closeLine(gw, 'TLS_CERT_WRONG_USAGE', mark))['tlsError'], 'INVALID_PURPOSE');
     const signingCa = await makeCert({ name: 'CN=front door signing CA', keyUsage: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature });
     const signingCaPath = join(dir.path, 'test-signing-ca.pem');
-    await writeFile(signingCaPath, signingCa.certPem);
+    await writeFile(signingCaPath, signingCa.pem);
     mark = gw.lines.length;
     assert.equal((await gw.cli(['ca', 'trust', signingCaPath])).code, 0);
     await gw.waitForLog((l) => l.includes('"trusted-cas-changed"'), 5000, mark);
     mark = gw.lines.length;
-    s = await tlsOpen(ep, { key: signingCa.keyPem, cert: signingCa.certPem });
+    s = await tlsOpen(ep, { key: signingCa.keyPem, cert: signingCa.pem });
     await closed(s);
     assert.equal((await closeLine(gw, 'CERT_WRONG_USAGE', mark))['phase'], 'certificate');
 
@@ -338,7 +339,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     const keyPath = join(dir.path, 'expired.key');
     const certPath = join(dir.path, 'expired.pem');
     await writeFile(keyPath, expired.keyPem);
-    await writeFile(certPath, expired.certPem);
+    await writeFile(certPath, expired.pem);
     const r = await execFileP('openssl', ['s_client', '-connect', `${ep.host}:${ep.port}`, '-cert', certPath, '-key', keyPath, '-CAfile', good.caPath, '-servername', 'localhost', '-ign_eof']);
     assert.doesNotMatch(r.out, /unexpected eof/);
     assert.match(r.out, /^closed$/m);

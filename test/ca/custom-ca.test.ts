@@ -37,13 +37,13 @@ describe('custom CA', () => {
     root = await makeCert({ name: 'CN=Test Root' });
     inter = await makeCert({ name: 'CN=Test Issuing CA, O=Example', issuer: root, pathLength: 0 });
     const files: Record<string, string> = {
-      'root.pem': root.certPem,
+      'root.pem': root.pem,
       'root.key': root.keyPem,
-      'inter.pem': inter.certPem,
+      'inter.pem': inter.pem,
       'inter.key': inter.keyPem,
-      'chain.pem': inter.certPem + root.certPem,
-      'parents.pem': root.certPem,
-      'inter-and-root.pem': inter.certPem + root.certPem,
+      'chain.pem': inter.pem + root.pem,
+      'parents.pem': root.pem,
+      'inter-and-root.pem': inter.pem + root.pem,
     };
     for (const [name, text] of Object.entries(files)) await writeFile(join(pki, name), text, { mode: 0o600 });
   });
@@ -59,20 +59,20 @@ describe('custom CA', () => {
       }),
     });
     assert.equal(ca.kind, 'custom');
-    assert.equal(ca.certificatePem, inter.certPem);
-    assert.deepEqual(ca.chainPem, [inter.certPem, root.certPem]);
-    assert.equal(ca.id, createHash('sha256').update(new X509Certificate(inter.certPem).raw).digest('hex'));
-    assert.equal(await readFile(join(dataDir, 'ca', 'ca.pem'), 'utf8'), inter.certPem);
-    assert.equal(await readFile(join(dataDir, 'ca', 'chain.pem'), 'utf8'), inter.certPem + root.certPem);
+    assert.equal(ca.certificatePem, inter.pem);
+    assert.deepEqual(ca.chainPem, [inter.pem, root.pem]);
+    assert.equal(ca.id, createHash('sha256').update(new X509Certificate(inter.pem).raw).digest('hex'));
+    assert.equal(await readFile(join(dataDir, 'ca', 'ca.pem'), 'utf8'), inter.pem);
+    assert.equal(await readFile(join(dataDir, 'ca', 'chain.pem'), 'utf8'), inter.pem + root.pem);
     assert.ok(!(await readdir(join(dataDir, 'ca'))).includes('managed-ca.pem'), 'no managed CA created');
 
     const server = await ca.issueServerCertificate({ hosts: ['127.0.0.1', 'gw.example.com'], validitySeconds: 7 * 86400 });
     const dev = await ca.issueDeviceCertificate({ thingName: 'custom-dev' });
-    assert.deepEqual(server.chainPem, [inter.certPem, root.certPem]);
+    assert.deepEqual(server.chainPem, [inter.pem, root.pem]);
     for (const leaf of [server, dev]) {
       const node = new X509Certificate(leaf.certificatePem);
-      assert.ok(node.checkIssued(new X509Certificate(inter.certPem)) && node.verify(new X509Certificate(inter.certPem).publicKey));
-      assert.ok(leaf.notAfter.getTime() <= new Date(new X509Certificate(inter.certPem).validTo).getTime());
+      assert.ok(node.checkIssued(new X509Certificate(inter.pem)) && node.verify(new X509Certificate(inter.pem).publicKey));
+      assert.ok(leaf.notAfter.getTime() <= new Date(new X509Certificate(inter.pem).validTo).getTime());
       // The issuer name is byte-identical to the CA's subject (strict TLS stacks compare raw bytes).
       assert.deepEqual(Buffer.from(new x509.X509Certificate(leaf.certificatePem).issuerName.toArrayBuffer()),
         Buffer.from(inter.cert.subjectName.toArrayBuffer()));
@@ -94,12 +94,12 @@ describe('custom CA', () => {
       dataDir: await makeTempDir(t),
       config: cfg({ certificateUri: join(pki, 'inter.pem'), privateKeyUri: join(pki, 'inter.key'), certificateChainUri: join(pki, 'parents.pem') }),
     });
-    assert.deepEqual(a.chainPem, [inter.certPem, root.certPem]);
+    assert.deepEqual(a.chainPem, [inter.pem, root.pem]);
     const b = await GatewayCa.open({
       dataDir: await makeTempDir(t),
       config: cfg({ certificateUri: join(pki, 'inter-and-root.pem'), privateKeyUri: join(pki, 'inter.key') }),
     });
-    assert.deepEqual(b.chainPem, [inter.certPem, root.certPem]);
+    assert.deepEqual(b.chainPem, [inter.pem, root.pem]);
     assert.equal(a.id, b.id);
   });
 
@@ -109,14 +109,14 @@ describe('custom CA', () => {
       baseDir: pki,
       config: cfg({ certificateUri: 'root.pem', privateKeyUri: './root.key' }),
     });
-    assert.equal(ca.certificatePem, root.certPem);
-    assert.deepEqual(ca.chainPem, [root.certPem]);
+    assert.equal(ca.certificatePem, root.pem);
+    assert.deepEqual(ca.chainPem, [root.pem]);
   });
 
   test('a root without keyUsage is accepted (basicConstraints suffices)', async (t) => {
     const dir = await makeTempDir(t);
     const bare = await makeCert({ name: 'CN=Bare Root', keyUsage: null });
-    await writeFile(join(dir, 'c.pem'), bare.certPem);
+    await writeFile(join(dir, 'c.pem'), bare.pem);
     await writeFile(join(dir, 'k.pem'), bare.keyPem);
     const ca = await GatewayCa.open({ dataDir: join(dir, 'data'), config: cfg({ certificateUri: join(dir, 'c.pem'), privateKeyUri: join(dir, 'k.pem') }) });
     assert.ok(ca.issued((await ca.issueDeviceCertificate({ thingName: 'd' })).certificatePem));
@@ -159,7 +159,7 @@ describe('custom CA', () => {
       ['no-keycertsign', await makeCert({ name: 'CN=nokcs', keyUsage: 1 /* digitalSignature */ })],
     ];
     for (const [name, c] of cases) {
-      await writeFile(join(dir, `${name}.pem`), c.certPem);
+      await writeFile(join(dir, `${name}.pem`), c.pem);
       await writeFile(join(dir, `${name}.key`), c.keyPem);
       await assert.rejects(GatewayCa.open({ dataDir: join(dir, 'data'), config: cfg({ certificateUri: join(dir, `${name}.pem`), privateKeyUri: join(dir, `${name}.key`) }) }),
         isCaError('CA_NOT_A_CA'), name);
@@ -185,18 +185,18 @@ describe('custom CA', () => {
 
   test('garbage and truncated PEM are refused with CA_PEM_INVALID', async (t) => {
     const dir = await makeTempDir(t);
-    const body = inter.certPem.split('\n').slice(1, -2).join('\n');
+    const body = inter.pem.split('\n').slice(1, -2).join('\n');
     const files: Record<string, string> = {
       'garbage.pem': 'this is not a certificate\n',
       'empty.pem': '',
-      'truncated.pem': inter.certPem.slice(0, Math.floor(inter.certPem.length / 2)),
+      'truncated.pem': inter.pem.slice(0, Math.floor(inter.pem.length / 2)),
       'bad-body.pem': `-----BEGIN CERTIFICATE-----\n${body.slice(0, 100)}!!\n-----END CERTIFICATE-----\n`,
       'bad-der.pem': `-----BEGIN CERTIFICATE-----\n${Buffer.from('definitely not DER').toString('base64')}\n-----END CERTIFICATE-----\n`,
       'mismatched-footer.pem': `-----BEGIN CERTIFICATE-----\n${body}\n-----END PRIVATE KEY-----\n`,
       'garbage.key': 'nope',
       'truncated.key': inter.keyPem.slice(0, 80),
       'bad-der.key': `-----BEGIN PRIVATE KEY-----\n${Buffer.from('not a key at all').toString('base64')}\n-----END PRIVATE KEY-----\n`,
-      'cert-as-key.key': inter.certPem,
+      'cert-as-key.key': inter.pem,
     };
     for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
     for (const name of Object.keys(files).filter((n) => n.endsWith('.pem'))) {
@@ -246,9 +246,9 @@ describe('custom CA', () => {
   test('a chain that does not link up is refused with CA_CHAIN_INVALID', async (t) => {
     const dir = await makeTempDir(t);
     const stranger = await makeCert({ name: 'CN=Stranger Root' });
-    await writeFile(join(dir, 'stranger.pem'), stranger.certPem);
-    await writeFile(join(dir, 'wrong-order.pem'), root.certPem + inter.certPem);
-    await writeFile(join(dir, 'gap.pem'), inter.certPem + stranger.certPem);
+    await writeFile(join(dir, 'stranger.pem'), stranger.pem);
+    await writeFile(join(dir, 'wrong-order.pem'), root.pem + inter.pem);
+    await writeFile(join(dir, 'gap.pem'), inter.pem + stranger.pem);
     for (const chain of ['stranger.pem', 'wrong-order.pem', 'gap.pem']) {
       await assert.rejects(GatewayCa.open({ dataDir: join(dir, 'd'), config: cfg({ certificateUri: join(pki, 'inter.pem'), privateKeyUri: join(pki, 'inter.key'), certificateChainUri: join(dir, chain) }) }),
         isCaError('CA_CHAIN_INVALID'), chain);
@@ -256,9 +256,9 @@ describe('custom CA', () => {
     // A root whose pathLenConstraint 0 forbids the intermediate below it.
     const strictRoot = await makeCert({ name: 'CN=Strict Root', pathLength: 0 });
     const sub = await makeCert({ name: 'CN=Sub', issuer: strictRoot });
-    await writeFile(join(dir, 'sub.pem'), sub.certPem);
+    await writeFile(join(dir, 'sub.pem'), sub.pem);
     await writeFile(join(dir, 'sub.key'), sub.keyPem);
-    await writeFile(join(dir, 'strict.pem'), strictRoot.certPem);
+    await writeFile(join(dir, 'strict.pem'), strictRoot.pem);
     await assert.rejects(GatewayCa.open({ dataDir: join(dir, 'd'), config: cfg({ certificateUri: join(dir, 'sub.pem'), privateKeyUri: join(dir, 'sub.key'), certificateChainUri: join(dir, 'strict.pem') }) }),
       isCaError('CA_CHAIN_INVALID'));
   });
@@ -268,7 +268,7 @@ describe('custom CA', () => {
     const expired = await makeCert({ name: 'CN=Old', notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) });
     const future = await makeCert({ name: 'CN=Future', notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 30 * DAY) });
     for (const [name, c, code] of [['old', expired, 'CA_EXPIRED'], ['future', future, 'CA_NOT_YET_VALID']] as const) {
-      await writeFile(join(dir, `${name}.pem`), c.certPem);
+      await writeFile(join(dir, `${name}.pem`), c.pem);
       await writeFile(join(dir, `${name}.key`), c.keyPem);
       await assert.rejects(GatewayCa.open({ dataDir: join(dir, 'd'), config: cfg({ certificateUri: join(dir, `${name}.pem`), privateKeyUri: join(dir, `${name}.key`) }) }), isCaError(code));
     }

@@ -3,7 +3,6 @@ import { X509Certificate, createPrivateKey, sign, verify } from 'node:crypto';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CaError, GatewayCa, type IssuedCertificate } from '../../src/ca/authority.js';
 import {
   ServerCertificateManager, loadServerCertificate, type RotationReason, type ServerCertificateManagerOptions,
@@ -232,15 +231,20 @@ test('subscribers get key, certificate and chain on every rotation; unsubscribe 
 
 test('the periodic check rotates on its own and stops with stop()', async (t) => {
   const f = await fixture(t);
+  // The interval is driven by mock timers: each tick is the event, no waiting on the clock.
+  t.mock.timers.enable({ apis: ['setInterval'] });
   const m = await f.start({ checkIntervalMs: 20 });
+  const rotated = new Promise<RotationReason>((resolve) => m.subscribe((_c, r) => resolve(r)));
   const log = record(m);
   f.clock.t = m.current().notAfter.getTime() - HOUR;
-  for (let i = 0; i < 100 && log.calls.length === 0; i++) await sleep(20);
+  t.mock.timers.tick(20);
+  assert.equal(await rotated, 'expiring');
   assert.equal(log.calls.length, 1);
-  assert.equal(log.calls[0]?.[1], 'expiring');
   m.stop();
+  const checks = t.mock.method(m, 'check');
   f.clock.t = m.current().notAfter.getTime() - HOUR;
-  await sleep(100);
+  t.mock.timers.tick(1000); // fifty intervals: a timer left running would call check() at once
+  assert.equal(checks.mock.callCount(), 0);
   assert.equal(log.calls.length, 1);
 });
 

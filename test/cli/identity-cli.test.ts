@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { SessionManager } from '../../src/identity/sessions.js';
 import type { InvalidationReason } from '../../src/identity/errors.js';
-import { makeCa, makeLeaf, tempDir, type TestCert } from '../identity/pki.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const DAY = 86_400_000;
@@ -52,13 +54,13 @@ const hasOpenssl = ((): boolean => {
 
 describe('gatehouse things/certs/ca', () => {
   let dir: string;
-  let cleanup: () => void;
+  let cleanup: () => Promise<void>;
   let data: string;
   let out: string;
   const dd = (): string[] => ['--data-dir', data];
 
-  before(() => {
-    ({ dir, cleanup } = tempDir('gatehouse-cli-'));
+  before(async () => {
+    ({ path: dir, cleanup } = await tempDir('gatehouse-cli-'));
     data = join(dir, 'data');
     out = join(dir, 'out');
   });
@@ -245,7 +247,7 @@ describe('gatehouse things/certs/ca', () => {
   });
 
   it('things create and ca show with a custom CA (intermediate + root) from --config', async () => {
-    const { dir: d3, cleanup: c3 } = tempDir('gatehouse-cli-custom-');
+    const { path: d3, cleanup: c3 } = await tempDir('gatehouse-cli-custom-');
     try {
       const validity = { notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 3650 * DAY) };
       const root = await makeCa({ name: 'CN=Plant Root', ...validity });
@@ -290,12 +292,12 @@ describe('gatehouse things/certs/ca', () => {
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /certificateAuthority\.caType/);
     } finally {
-      c3();
+      await c3();
     }
   });
 
   it('a revocation by the CLI ends a live session in a running gateway within a second', async () => {
-    const { dir: d2, cleanup: c2 } = tempDir('gatehouse-cli-live-');
+    const { path: d2, cleanup: c2 } = await tempDir('gatehouse-cli-live-');
     const keepAlive = setInterval(() => undefined, 1000);
     try {
       const data2 = join(d2, 'data');
@@ -309,8 +311,9 @@ describe('gatehouse things/certs/ca', () => {
         assert.ok(s.ok);
         const r = await gatehouse(['certs', 'revoke', o.certificate.id.slice(0, 8), '--data-dir', data2]);
         assert.equal(r.code, 0, r.stderr);
-        const t0 = Date.now();
-        while (events.length === 0 && Date.now() - t0 < 1000) await new Promise((res) => setTimeout(res, 20));
+        // The bound is the behaviour under test: the running gateway sees the CLI's change
+        // within a second (its session manager polls the change feed every 100 ms).
+        await waitUntil(() => events.length > 0, 1000, 'the invalidation');
         assert.deepEqual(events, ['CERT_REVOKED']);
         assert.equal(manager.get(s.token), undefined);
       } finally {
@@ -319,7 +322,7 @@ describe('gatehouse things/certs/ca', () => {
       }
     } finally {
       clearInterval(keepAlive);
-      c2();
+      await c2();
     }
   });
 });

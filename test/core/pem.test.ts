@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { certificatePem, pemFromBase64, readPemBlocks, toPem } from '../../src/core/pem.js';
-import { makeCa } from '../identity/pki.js';
+import { makeCa } from '../helpers/pki.js';
 
 describe('PEM', () => {
   it('certificatePem is byte for byte what X509Certificate.toString() writes, and reads back', async () => {

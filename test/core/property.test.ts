@@ -1,8 +1,8 @@
 /**
  * Property tests of the authorization core.
  *
- * 1. A deliberately naive evaluator, written here from the specification without
- *    regular expressions or any code of src/core, must agree with
+ * 1. The reference evaluator (test/helpers/reference-evaluator.ts), deliberately naive
+ *    and written without regular expressions or any code of src/core, must agree with
  *    compileDeviceGroups(...).decide() on random configurations and requests.
  * 2. The parsers and the validator never throw on arbitrary input; they return a
  *    result or coded errors.
@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import '../helpers/seed.js';
+import { PREFIX, naiveGlobMatch, referenceDecide, type NaiveGlob, type ReferenceDecision, type ReferenceGroup, type ResourceToken } from '../helpers/reference-evaluator.js';
 import { compileDeviceGroups } from '../../src/core/policy/compile.js';
 import { globMatches, parseResourcePattern, resolvePattern, type Principal } from '../../src/core/policy/resource.js';
 import { validateConfig, type ValidationResult } from '../../src/core/config/validate.js';
@@ -78,26 +79,7 @@ function toDocument(model: Model): unknown {
 }
 
 // ---------------------------------------------------------------------------
-// The naive evaluator.
-
-/** A glob over code points: a string is a literal character, null is `*`. */
-type NaiveGlob = (string | null)[];
-
-function naiveGlobMatch(glob: NaiveGlob, input: readonly string[]): boolean {
-  const memo = new Map<number, boolean>();
-  const go = (i: number, j: number): boolean => {
-    const key = i * (input.length + 1) + j;
-    const known = memo.get(key);
-    if (known !== undefined) return known;
-    let result: boolean;
-    if (i === glob.length) result = j === input.length;
-    else if (glob[i] === null) result = go(i + 1, j) || (j < input.length && go(i, j + 1));
-    else result = j < input.length && glob[i] === input[j] && go(i + 1, j + 1);
-    memo.set(key, result);
-    return result;
-  };
-  return go(0, 0);
-}
+// The model in the reference evaluator's terms (the evaluator is shared with the bench).
 
 function clauseGlob(c: ModelClause): NaiveGlob {
   const chars = [...c.body];
@@ -110,60 +92,19 @@ function clauseGlob(c: ModelClause): NaiveGlob {
   }
 }
 
-/** The characters a resource name may hold, for the alphabet the generators use. */
-function naiveNameOk(name: string): boolean {
-  for (const ch of name) {
-    const cp = ch.codePointAt(0)!;
-    if (cp >= 0x20 && cp <= 0x7e) continue;
-    if (ch === 'é') continue; // a Unicode letter
-    return false; // TAB, DEL, emoji: the only other characters generated
-  }
-  return true;
+function toReference(model: Model): ReferenceGroup[] {
+  return model.groups.map((g) => ({
+    selects: (thing: string) => g.rule.some((term) => term.every((c) => naiveGlobMatch(clauseGlob(c), [...thing]))),
+    statements: model.policies[g.policy % model.policies.length]!.map((st) => ({
+      effect: st.effect,
+      operations: st.ops,
+      resources: st.resources.map((tokens) => tokens.map((t): ResourceToken => (t.kind === 'attr' ? { kind: 'attr', name: 'a' } : t))),
+    })),
+  }));
 }
 
-const PREFIX: Record<string, string> = {
-  'mqtt:connect': 'mqtt:clientId:',
-  'mqtt:publish': 'mqtt:topic:',
-  'mqtt:subscribe': 'mqtt:topicfilter:',
-};
-
-function naiveDecide(model: Model, p: Principal, op: string, resource: string): { allowed: boolean; reason: string } {
-  if (!Object.hasOwn(PREFIX, op)) return { allowed: false, reason: 'UNKNOWN_OPERATION' };
-  const prefix = PREFIX[op]!;
-  const hasName = (pre: string): boolean => resource.startsWith(pre) && resource.length > pre.length;
-  if (!hasName(prefix)) {
-    const other = Object.values(PREFIX).some(hasName);
-    return { allowed: false, reason: other ? 'RESOURCE_TYPE_MISMATCH' : 'MALFORMED_RESOURCE' };
-  }
-  if (!naiveNameOk(resource.slice(prefix.length))) return { allowed: false, reason: 'MALFORMED_RESOURCE' };
-  const thing = [...p.thingName];
-  const groups = p.thingName === '' ? [] : model.groups.filter((g) => g.rule.some((term) => term.every((c) => naiveGlobMatch(clauseGlob(c), thing))));
-  const input = [...resource];
-  let allowMatched = false;
-  for (const g of groups) {
-    for (const st of model.policies[g.policy % model.policies.length]!) {
-      if (!st.ops.some((o) => o === op || o === '*' || o === 'mqtt:*')) continue;
-      const deny = st.effect !== undefined && st.effect.toUpperCase() === 'DENY';
-      for (const tokens of st.resources) {
-        const glob: NaiveGlob = [];
-        let skip = false;
-        for (const t of tokens) {
-          if (t.kind === 'char') glob.push(t.c);
-          else if (t.kind === 'star') glob.push(null);
-          else if (t.kind === 'thing') glob.push(...p.thingName);
-          else if (t.kind === 'client') glob.push(...(p.clientId ?? p.thingName));
-          else if (p.attributes !== undefined && Object.hasOwn(p.attributes, 'a')) glob.push(...p.attributes['a']!);
-          else if (deny) glob.push(null); // a missing value widens a deny
-          else skip = true; // and drops an allow
-        }
-        if (skip || !naiveGlobMatch(glob, input)) continue;
-        if (deny) return { allowed: false, reason: 'DENIED_BY_STATEMENT' };
-        allowMatched = true;
-      }
-    }
-  }
-  if (allowMatched) return { allowed: true, reason: 'ALLOWED_BY_STATEMENT' };
-  return { allowed: false, reason: groups.length === 0 ? 'NO_GROUP_SELECTS_THING' : 'NO_MATCHING_STATEMENT' };
+function naiveDecide(model: Model, p: Principal, op: string, resource: string): ReferenceDecision {
+  return referenceDecide(toReference(model), p, op, resource);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GatewayProcess, collectMessages, connectDevice, sleep, tempDir, waitForClose, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, collectMessages, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
+import { nextMessage, waitUntil } from '../helpers/wait.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 
 /**
  * The mosquitto client test needs mosquitto-clients (Debian), which `.ci/run` installs.
@@ -94,12 +96,14 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const got = collectMessages(reader);
     await reader.subscribeAsync('sensors/#', { qos: 1 });
     const mark = gw.lines.length;
-    // Another sensor's tree, and a topic a DENY statement covers.
+    // Another sensor's tree, and a topic a DENY statement covers. Each PUBACK comes after the
+    // broker has handled the message (forwarded or dropped it), so the allowed message
+    // published last is the marker: a denied one that got through would have arrived first.
+    const marker = nextMessage(reader, (m) => m.payload === 'z');
     await sensor.publishAsync('sensors/sensor-OTHER/temp', 'x', { qos: 1 });
     await sensor.publishAsync('sensors/sensor-b1/secret', 'y', { qos: 1 });
     await sensor.publishAsync('sensors/sensor-b1/ok', 'z', { qos: 1 });
-    await waitUntil(() => got.length >= 1);
-    await sleep(200);
+    await marker;
     assert.deepEqual(got.map((m) => m.payload), ['z']);
     assert.equal(sensor.connected, true);
     const denial = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('sensors/sensor-b1/secret'), 5000, mark)) as Record<string, unknown>;
@@ -165,10 +169,10 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const reader = await connectDevice(gw.mqttUrl, await device('reader-f1'));
     const got = collectMessages(reader);
     await reader.subscribeAsync('sensors/#');
+    const marker = nextMessage(reader, (m) => m.payload === 'yes'); // published after the denied one
     await colon.publishAsync('sensors/sensor-f/x', 'no', { qos: 1 });
     await colon.publishAsync('sensors/sensor-f:2/x', 'yes', { qos: 1 });
-    await waitUntil(() => got.length >= 1);
-    await sleep(150);
+    await marker;
     assert.deepEqual(got.map((m) => m.payload), ['yes']);
     await colon.endAsync();
     await reader.endAsync();
@@ -189,15 +193,16 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const reader = await device('reader-h1');
     const u = new URL(gw.mqttUrl);
     const base = (d: Device) => ['-h', 'localhost', '-p', u.port, '--cafile', d.caPath, '--cert', d.certPath, '--key', d.keyPath, '-i', d.name, '-V', 'mqttv311'];
-    const sub = execFileP('mosquitto_sub', [...base(reader), '-t', 'sensors/#', '-C', '1', '-W', '8', '-v']);
-    await sleep(700);
+    // -d prints the client's packets: its SUBACK line says the subscription is in place.
+    const sub = mosquittoSub([...base(reader), '-d', '-t', 'sensors/#', '-C', '1', '-W', '8', '-v']);
+    await sub.subscribed;
     const denied = await execFileP('mosquitto_pub', [...base(sensor), '-t', 'sensors/sensor-OTHER/t', '-m', 'bad', '-q', '1']);
     assert.equal(denied.code, 0, 'a denied QoS 1 publish still gets a PUBACK under MQTT 3.1.1');
     const ok = await execFileP('mosquitto_pub', [...base(sensor), '-t', 'sensors/sensor-h1/t', '-m', 'good', '-q', '1']);
     assert.equal(ok.code, 0, ok.stderr);
-    const r = await sub;
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), 'sensors/sensor-h1/t good');
+    const r = await sub.done;
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(r.stdout.split('\n').filter((l) => l !== '' && !/^(Client |Subscribed )/.test(l)), ['sensors/sensor-h1/t good']);
     // A thing without mqtt:connect is refused.
     const mute = await device('mute-h1');
     const refused = await execFileP('mosquitto_pub', [...base(mute), '-t', 'x', '-m', 'x']);
@@ -205,15 +210,17 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     assert.match(refused.stderr, /not authori[sz]ed/i);
   });
 
-  test('revoking a certificate disconnects its live connection within a second', async () => {
+  test('revoking a certificate disconnects its live connection, with the reason logged', async () => {
     const dev = await device('sensor-i1');
     const client = await connectDevice(gw.mqttUrl, dev);
-    const closed = waitForClose(client, 3000);
-    const started = Date.now();
+    // The registry watch polls; how soon is measured by the session tests, here only that it happens.
+    const closed = waitForClose(client, 10000);
+    const mark = gw.lines.length;
     const r = await gw.cli(['certs', 'revoke', dev.certificateId]);
     assert.equal(r.code, 0, r.stderr);
     await closed;
-    assert.ok(Date.now() - started < 2500, `disconnected after ${Date.now() - started} ms`);
+    const log = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"disconnected"') && l.includes('sensor-i1'), 5000, mark)) as { reason: string };
+    assert.match(log.reason, /REVOKED/);
   });
 
   test('a policy change removes a live subscription: no live or retained message arrives on it afterwards', async () => {
@@ -227,17 +234,25 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
     const mark = gw.lines.length;
     await gw.writeConfig(CONFIG('"mqtt:topicfilter:other/#"'));
     await gw.waitForLog((l) => l.includes('"unsubscribed"') && l.includes('alerts/#'), 3000, mark);
+    // The message on the still-allowed subscription, published after the PUBACK of the
+    // other one, is the marker: had the removed subscription still matched, its message
+    // would have arrived first.
+    const marker = nextMessage(reader, (m) => m.payload === 'still-allowed');
     await sensor.publishAsync('alerts/sensor-j1', 'after-live', { qos: 1, retain: true });
-    await sensor.publishAsync('sensors/sensor-j1/t', 'still-allowed', { qos: 1 });
-    await waitUntil(() => got.some((m) => m.payload === 'still-allowed'));
-    await sleep(200);
+    await sensor.publishAsync('sensors/sensor-j1/t', 'still-allowed', { qos: 1, retain: true });
+    await marker;
     assert.deepEqual(got.map((m) => m.payload), ['before', 'still-allowed']);
     assert.equal(reader.connected, true);
-    // Re-subscribing is now refused, so the retained message cannot arrive either.
+    // Re-subscribing is now refused, so the retained message cannot arrive either. The
+    // broker handles one client's packets in order: the retained message of a later,
+    // allowed subscription is the marker that the refused one had its chance.
     const err = await reader.subscribeAsync('alerts/#', { qos: 1 }).then(() => undefined, (e: { packet?: { granted: number[] } }) => e);
     assert.deepEqual(err?.packet?.granted, [128]);
-    await sleep(200);
+    const retainedMarker = nextMessage(reader, (m) => m.payload === 'still-allowed' && m.retain);
+    await reader.subscribeAsync('sensors/#', { qos: 1 }); // a re-subscription gets the retained messages again
+    await retainedMarker;
     assert.ok(!got.some((m) => m.payload === 'after-live'));
+    await sensor.publishAsync('sensors/sensor-j1/t', '', { qos: 1, retain: true }); // clears the retained message
     await sensor.endAsync();
     await reader.endAsync();
   });
@@ -258,23 +273,37 @@ describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', ()
 
   test('SIGHUP re-reads the configuration', async () => {
     await gw.writeConfig(CONFIG());
-    await sleep(300);
     const mark = gw.lines.length;
     gw.signal('SIGHUP');
-    // Same content as in force: nothing to apply, and the gateway keeps running.
-    await sleep(300);
-    assert.ok(!gw.lines.slice(mark).some((l) => l.includes('"config-rejected"')));
+    // The valid file is read at once: applied, or unchanged if the file watch was first.
+    const line = await gw.waitForLog((l) => /"event":"config-(applied|unchanged|rejected)"/.test(l) && l.includes('"trigger":"SIGHUP"'), 5000, mark);
+    assert.match(line, /"event":"config-(applied|unchanged)"/);
     const reader = await connectDevice(gw.mqttUrl, await device('reader-l1'));
     await reader.endAsync();
   });
 });
 
-async function waitUntil(pred: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
+/**
+ * Runs mosquitto_sub with -d; `subscribed` resolves on its SUBACK debug line. stdbuf
+ * (coreutils) makes its standard output line-buffered: into a pipe it is otherwise
+ * written in blocks, and the SUBACK line would only be seen when the program exits.
+ */
+function mosquittoSub(args: string[]): { subscribed: Promise<void>; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let onSuback: () => void = () => undefined;
+  const subscribed = new Promise<void>((resolve, reject) => {
+    onSuback = resolve;
+    child.once('exit', (code) => reject(new Error(`mosquitto_sub exited (${code}) before its SUBACK: ${stderr}${stdout}`)));
+  });
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+    if (/received SUBACK/.test(stdout)) onSuback();
+  });
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  return { subscribed, done };
 }
 
 async function selfSignedCert(dir: string, cn: string): Promise<{ key: string; cert: string }> {

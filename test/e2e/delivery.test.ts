@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, tempDir, waitForClose, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * Authorization at the moment of delivery: a message a session may no longer receive is
@@ -224,11 +226,8 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await setPolicy(REVOKED);
     r.client.stream.resume();
     // Every retained message is either delivered (sent before the change) or dropped.
-    const deadline = Date.now() + 15000;
-    while (received + droppedLines('reader-retained', mark).length < count) {
-      assert.ok(Date.now() < deadline, `retained: ${received} delivered, ${droppedLines('reader-retained', mark).length} dropped of ${count}`);
-      await new Promise((res) => setTimeout(res, 20));
-    }
+    await waitUntil(() => received + droppedLines('reader-retained', mark).length >= count, 15000,
+      'every retained message delivered or dropped').catch((e: Error) => assert.fail(`${e.message}: ${received} delivered, ${droppedLines('reader-retained', mark).length} dropped of ${count}`));
     assert.ok(received < count, 'messages sent after the change were dropped');
     assert.ok(droppedLines('reader-retained', mark).every((l) => l['reason'] === 'not_allowed'));
     await r.client.endAsync();

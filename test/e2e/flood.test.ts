@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { GatewayProcess, connectDevice, tempDir } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 
 const MAX_QUEUED = 200;
 const PAYLOAD = Buffer.alloc(4096, 0x61);

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { truncate, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, sleep, tempDir } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 
 const CONFIG = `
 deviceGroups:
@@ -49,7 +51,7 @@ describe('configuration rewritten in place (real gateway, real TLS)', () => {
   test('truncated, then written back 400 ms later: nothing is applied or refused, the device stays', async () => {
     const mark = gw.lines.length;
     await truncate(gw.configPath, 0);
-    await sleep(400); // the scenario itself: the file stays empty for 400 ms
+    await sleep(400); // not synchronisation but the scenario itself: the file stays empty for 400 ms of its 1,000 ms settle time
     await writeFile(gw.configPath, CONFIG);
     await gw.waitForLog((l) => l.includes('"event":"config-unchanged"'), 10000, mark);
     const seen = gw.lines.slice(mark);

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, tempDir, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 import { apiClient, newToken } from '../api/helpers.js';
 import type { ApiClient } from '../api/client.js';
 

@@ -1,7 +1,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
@@ -26,11 +26,6 @@ export function runCli(args: string[], opts: { input?: string; env?: NodeJS.Proc
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });
-}
-
-export async function tempDir(prefix = 'gatehouse-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
 export interface Device {
@@ -62,11 +57,17 @@ export class GatewayProcess {
   readonly lines: string[];
   private readonly child: ChildProcess;
 
-  private constructor(child: ChildProcess, urls: { mqtt: string; api: string | undefined }, lines: string[], readonly dir: string, readonly configPath: string, readonly dataDir: string) {
+  private readonly lineEvents: EventEmitter;
+  /** 'close' rather than 'exit': the output has been read to the end, so `lines` is complete. */
+  private readonly closed: Promise<number | null>;
+
+  private constructor(child: ChildProcess, urls: { mqtt: string; api: string | undefined }, lines: string[], lineEvents: EventEmitter, readonly dir: string, readonly configPath: string, readonly dataDir: string) {
     this.child = child;
     this.mqttUrl = urls.mqtt;
     this.apiUrl = urls.api;
     this.lines = lines;
+    this.lineEvents = lineEvents;
+    this.closed = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   /** Starts the gateway on ephemeral ports and waits for its `listening` lines. */
@@ -85,29 +86,41 @@ export class GatewayProcess {
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
     });
     const lines: string[] = [];
+    const events = new EventEmitter();
     const collect = (stream: NodeJS.ReadableStream): void => {
-      createInterface({ input: stream }).on('line', (l) => lines.push(l));
+      createInterface({ input: stream }).on('line', (l) => {
+        lines.push(l);
+        events.emit('line', l);
+      });
     };
     collect(child.stdout);
     collect(child.stderr);
     const urls = await new Promise<{ mqtt: string; api: string | undefined }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${lines.join('\n')}`)), 30000);
-      const check = setInterval(() => {
+      const check = (): void => {
         const line = lines.find((l) => l.startsWith('listening mqtts://'));
         const apiLine = lines.find((l) => l.startsWith('listening http://') || l.startsWith('listening unix:'));
         if (line && (apiLine || !waitForApi)) {
-          clearInterval(check);
-          clearTimeout(timer);
+          done();
           resolve({ mqtt: line.slice('listening '.length).trim(), api: apiLine?.slice('listening '.length).trim() });
         }
-      }, 20);
-      child.once('exit', (code) => {
-        clearInterval(check);
-        clearTimeout(timer);
+      };
+      const exited = (code: number | null): void => {
+        done();
         reject(new Error(`gateway exited with ${code}:\n${lines.join('\n')}`));
-      });
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`gateway did not start:\n${lines.join('\n')}`));
+      }, 30000);
+      const done = (): void => {
+        clearTimeout(timer);
+        events.off('line', check);
+        child.off('exit', exited);
+      };
+      events.on('line', check);
+      child.once('exit', exited);
     });
-    return new GatewayProcess(child, urls, lines, dir, configPath, dataDir);
+    return new GatewayProcess(child, urls, lines, events, dir, configPath, dataDir);
   }
 
   /** The local API's bearer token (DATA_DIR/api-token, created at first start). */
@@ -144,15 +157,37 @@ export class GatewayProcess {
     await writeFile(this.configPath, yaml);
   }
 
-  /** Waits until a log line matching `pred` appears (after index `from`). */
-  async waitForLog(pred: (l: string) => boolean, timeoutMs = 5000, from = 0): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.lines.slice(from).find(pred);
-      if (line) return line;
-      if (Date.now() > deadline) throw new Error(`log line not seen within ${timeoutMs} ms; log:\n${this.lines.slice(-40).join('\n')}`);
-      await sleep(20);
-    }
+  /** Resolves with the first log line matching `pred` (at index `from` or later), as soon as it is printed. */
+  waitForLog(pred: (l: string) => boolean, timeoutMs = 5000, from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const onLine = (l: string): void => {
+        if (!pred(l)) return;
+        finish();
+        resolve(l);
+      };
+      const onExit = (code: number | null): void => {
+        finish();
+        reject(new Error(`gateway exited with ${code} before the log line; log:\n${this.lines.slice(-40).join('\n')}`));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`log line not seen within ${timeoutMs} ms; log:\n${this.lines.slice(-40).join('\n')}`));
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.lineEvents.off('line', onLine);
+        this.child.off('exit', onExit);
+      };
+      this.lineEvents.on('line', onLine);
+      this.child.once('exit', onExit);
+    });
+  }
+
+  /** Resolves with the exit code once the process has ended and its output was read to the end. */
+  exited(): Promise<number | null> {
+    return this.closed;
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -160,11 +195,10 @@ export class GatewayProcess {
   }
 
   async stop(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.closed;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
-    const code = await exited;
+    const code = await this.closed;
     clearTimeout(timer);
     return code;
   }
@@ -180,10 +214,6 @@ export function connectDevice(url: string, device: Device, opts: IClientOptions 
     connectTimeout: 5000,
     ...opts,
   }, false);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Collects messages arriving on a client. */

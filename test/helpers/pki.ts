@@ -1,18 +1,35 @@
 /**
- * Test PKI built directly with @peculiar/x509 (independent of src/ca), for custom-CA and
- * verification tests: roots, intermediates, leaves, with knobs for the broken cases.
+ * Test PKI built directly with @peculiar/x509, independent of src/ca on purpose so that
+ * the CA code and the verifier are tested against certificates they did not make:
+ * roots, intermediates and leaves, with knobs for the broken cases.
+ *
+ * `makeCert` is the one generator; `makeCa` and `makeLeaf` are its shorthands for the
+ * identity tests, whose certificates are valid around the fixed instant `NOW`.
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const DAY = 86_400_000;
+
+/** The fixed "now" of the identity tests; `makeCa`/`makeLeaf` certificates are valid around it. */
+export const NOW = new Date('2026-06-01T12:00:00Z');
+
 export interface TestCert {
-  readonly certPem: string;
+  /** The certificate, PEM, with a final newline. */
+  readonly pem: string;
+  /** The private key, PKCS#8 PEM. */
   readonly keyPem: string;
+  /** The certificate ID: SHA-256 of the DER, hex. */
+  readonly id: string;
   readonly cert: x509.X509Certificate;
-  readonly keys: webcrypto.CryptoKeyPair;
+  readonly keys: CryptoKeyPair;
+  readonly subject: string;
   readonly signingAlgorithm: webcrypto.EcdsaParams | webcrypto.RsaHashedImportParams;
 }
 
@@ -25,14 +42,16 @@ export interface MakeCertOptions {
   readonly pathLength?: number;
   /** keyUsage flags; `null` leaves the extension out; default keyCertSign|cRLSign for CAs, digitalSignature otherwise. */
   readonly keyUsage?: number | null;
+  /** Default: a day ago. */
   readonly notBefore?: Date;
+  /** Default: a year from now. */
   readonly notAfter?: Date;
   readonly keyType?: 'EC_P256' | 'EC_P384' | 'RSA_2048';
-  readonly extendedKeyUsage?: string[];
+  readonly extendedKeyUsage?: readonly string[];
   readonly sans?: { type: 'dns' | 'ip'; value: string }[];
+  /** Sign with this key instead of the issuer's (a forged signature). */
+  readonly signingKey?: CryptoKey;
 }
-
-const DAY = 86_400_000;
 
 export async function makeCert(o: MakeCertOptions): Promise<TestCert> {
   const keyType = o.keyType ?? 'EC_P256';
@@ -48,13 +67,12 @@ export async function makeCert(o: MakeCertOptions): Promise<TestCert> {
     : o.keyUsage;
   if (ku !== null) extensions.push(new x509.KeyUsagesExtension(ku, true));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
-  if (o.issuer !== undefined) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(o.issuer.cert));
-  if (o.extendedKeyUsage !== undefined) extensions.push(new x509.ExtendedKeyUsageExtension(o.extendedKeyUsage));
+  if (o.issuer !== undefined) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(o.issuer.keys.publicKey));
+  if (o.extendedKeyUsage !== undefined) extensions.push(new x509.ExtendedKeyUsageExtension([...o.extendedKeyUsage]));
   if (o.sans !== undefined) extensions.push(new x509.SubjectAlternativeNameExtension(o.sans));
   const now = Date.now();
-  const serialNumber = '01' + randomBytes(15).toString('hex');
   const common = {
-    serialNumber,
+    serialNumber: '01' + randomBytes(15).toString('hex'),
     notBefore: o.notBefore ?? new Date(now - DAY),
     notAfter: o.notAfter ?? new Date(now + 365 * DAY),
     extensions,
@@ -66,11 +84,76 @@ export async function makeCert(o: MakeCertOptions): Promise<TestCert> {
       subject: o.name,
       issuer: o.issuer.cert.subject,
       publicKey: keys.publicKey,
-      signingKey: o.issuer.keys.privateKey,
+      signingKey: o.signingKey ?? o.issuer.keys.privateKey,
       signingAlgorithm: o.issuer.signingAlgorithm,
     });
-  const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY') + '\n';
-  return { certPem: cert.toString('pem') + '\n', keyPem, cert, keys, signingAlgorithm: alg };
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return {
+    pem: cert.toString('pem') + '\n',
+    keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
+    id: createHash('sha256').update(Buffer.from(cert.rawData)).digest('hex'),
+    cert,
+    keys,
+    subject: cert.subject,
+    signingAlgorithm: alg,
+  };
 }
+
+let counter = 1;
+
+export interface CaOptions {
+  readonly name?: string;
+  /** Signed by this CA (an intermediate); self-signed when absent. */
+  readonly issuer?: TestCert;
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  readonly pathLength?: number;
+  /** false: no basicConstraints cA (a "CA" that is not one). */
+  readonly isCa?: boolean;
+  /** false: KeyUsage without keyCertSign. */
+  readonly mayCertify?: boolean;
+}
+
+/** A CA valid a year either side of `NOW`. */
+export function makeCa(options: CaOptions = {}): Promise<TestCert> {
+  return makeCert({
+    name: options.name ?? `CN=Test CA ${counter++}`,
+    issuer: options.issuer,
+    ca: options.isCa ?? true,
+    pathLength: options.pathLength,
+    keyUsage: options.mayCertify === false ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+    notBefore: options.notBefore ?? new Date(NOW.getTime() - 365 * DAY),
+    notAfter: options.notAfter ?? new Date(NOW.getTime() + 365 * DAY),
+  });
+}
+
+export interface LeafOptions {
+  readonly issuer?: TestCert;
+  readonly cn?: string;
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  /** EKU OIDs; null: no EKU extension. Default: clientAuth. */
+  readonly eku?: readonly string[] | null;
+  readonly isCa?: boolean;
+  /** Sign with this key instead of the issuer's (a forged signature). */
+  readonly signingKey?: CryptoKey;
+}
+
+/** A device certificate valid 30 days either side of `NOW`; no basicConstraints unless `isCa`. */
+export function makeLeaf(options: LeafOptions = {}): Promise<TestCert> {
+  const eku = options.eku === undefined ? [x509.ExtendedKeyUsage.clientAuth] : options.eku;
+  return makeCert({
+    name: `CN=${options.cn ?? `device-${counter++}`}`,
+    issuer: options.issuer,
+    ca: options.isCa === true ? true : null,
+    keyUsage: x509.KeyUsageFlags.digitalSignature | (options.isCa === true ? x509.KeyUsageFlags.keyCertSign : 0),
+    extendedKeyUsage: eku ?? undefined,
+    notBefore: options.notBefore ?? new Date(NOW.getTime() - 30 * DAY),
+    notAfter: options.notAfter ?? new Date(NOW.getTime() + 30 * DAY),
+    signingKey: options.signingKey,
+  });
+}
+
+export const EKU = { clientAuth: x509.ExtendedKeyUsage.clientAuth, serverAuth: x509.ExtendedKeyUsage.serverAuth, any: '2.5.29.37.0' } as const;
 
 export { x509 };

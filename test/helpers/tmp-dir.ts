@@ -8,11 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+/** A fresh directory and the function that removes it (for fixtures that outlive one test). */
+export async function tempDir(prefix = 'gatehouse-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
 /** A fresh directory, removed after test `t` finishes. */
 export async function makeTempDir(t: Pick<TestContext, 'after'>, prefix = 'gatehouse-test-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+  const { path, cleanup } = await tempDir(prefix);
+  t.after(cleanup);
+  return path;
 }
 
 const processDirs: string[] = [];
@@ -33,10 +39,10 @@ export function makeProcessTempDir(prefix = 'gatehouse-test-'): string {
 
 /** Runs `fn` with a fresh directory and removes it afterwards, whatever happens. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>, prefix = 'gatehouse-test-'): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const { path, cleanup } = await tempDir(prefix);
   try {
-    return await fn(dir);
+    return await fn(path);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { caConstraintsReader } from '../../src/identity/ca-constraints.js';
-import { makeCa, makeLeaf } from './pki.js';
+import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { seededRandom } from '../helpers/seed.js';
 
 /** What @peculiar/x509's extension classes say, mapped to CaConstraints by hand. */

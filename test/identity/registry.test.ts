@@ -7,7 +7,8 @@ import { RegistryError, type RegistryErrorCode } from '../../src/identity/errors
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../src/identity/migrations.js';
 import type { Change } from '../../src/identity/registry.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
-import { makeCa, makeLeaf, tempDir, type TestCert } from './pki.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
+import { tempDir } from '../helpers/tmp-dir.js';
 
 async function rejectsWith(p: Promise<unknown>, code: RegistryErrorCode): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -119,7 +120,7 @@ describe('SqliteRegistry: certificates and attachments', () => {
   });
 
   it('reports an ambiguous prefix', async () => {
-    const { dir, cleanup } = tempDir();
+    const { path: dir, cleanup } = await tempDir('gatehouse-identity-');
     try {
       const file = join(dir, 'r.db');
       const r = open(file);
@@ -133,7 +134,7 @@ describe('SqliteRegistry: certificates and attachments', () => {
       assert.equal(await r.resolveCertificateId('abcdef011'), 'abcdef01' + '1'.repeat(56));
       await r.close();
     } finally {
-      cleanup();
+      await cleanup();
     }
   });
 
@@ -247,8 +248,8 @@ describe('SqliteRegistry: trusted CAs', () => {
 
 describe('SqliteRegistry: file, pragmas and migrations', () => {
   let dir: string;
-  let cleanup: () => void;
-  before(() => ({ dir, cleanup } = tempDir()));
+  let cleanup: () => Promise<void>;
+  before(async () => ({ path: dir, cleanup } = await tempDir('gatehouse-identity-')));
   after(() => cleanup());
 
   it('creates registry.db with mode 0600, WAL and foreign keys', async () => {
@@ -349,7 +350,7 @@ describe('SqliteRegistry: change feed', () => {
   });
 
   it("delivers another process's changes to a watcher within a second", async () => {
-    const { dir, cleanup } = tempDir();
+    const { path: dir, cleanup } = await tempDir('gatehouse-identity-');
     const file = registryPath(dir);
     const gateway = open(file);
     const cli = open(file);
@@ -369,13 +370,14 @@ describe('SqliteRegistry: change feed', () => {
       await cli.createThing('remote');
       await cli.deleteThing('remote');
       await arrived;
+      // The bound is the behaviour under test (a watcher polling every 50 ms sees another process's change within a second).
       assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
       assert.deepEqual(seen.map((c) => c.kind), ['THING_CREATED', 'THING_DELETED']);
     } finally {
       clearInterval(keepAlive);
       await cli.close();
       await gateway.close();
-      cleanup();
+      await cleanup();
     }
   });
 

@@ -5,7 +5,9 @@ import type { Registry } from '../../src/identity/registry.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { sessionAuthenticator } from '../../src/identity/authenticator.js';
 import { SessionManager, type CreateSessionResult, type Session } from '../../src/identity/sessions.js';
-import { makeCa, makeLeaf, NOW, tempDir, type TestCert } from './pki.js';
+import { makeCa, makeLeaf, NOW, type TestCert } from '../helpers/pki.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const DAY = 86_400_000;
 
@@ -23,16 +25,6 @@ function ok(r: CreateSessionResult): { token: string; session: Session } {
 function fails(r: CreateSessionResult, reason: SessionFailureReason): void {
   assert.equal(r.ok, false, `expected ${reason}`);
   if (!r.ok) assert.equal(r.reason, reason, r.message);
-}
-
-/** Resolves when `cond` holds, polling; fails after `ms`. */
-async function eventually(cond: () => boolean, ms = 1000): Promise<number> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) assert.fail(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - t0;
 }
 
 describe('SessionManager', () => {
@@ -229,7 +221,7 @@ describe('SessionManager', () => {
       const f = await fixture();
       const s0 = ok(await connect(f, 0));
       await f.registry.untrustCa(ca.id);
-      await eventually(() => f.events.length === 1);
+      await waitUntil(() => f.events.length === 1);
       assert.equal(f.manager.get(s0.token), undefined);
       assert.equal(f.events[0]!.reason, 'CA_UNTRUSTED');
     });
@@ -245,34 +237,39 @@ describe('SessionManager', () => {
       const s = ok(await f.manager.createSession({ clientId: 'chained', certificatePem: leaf.pem + inter.pem, now: NOW }));
       assert.equal(s.session.trustedCaId, inter.id);
       await f.registry.untrustCa(inter.id);
-      await eventually(() => f.manager.get(s.token)?.trustedCaId === root.id);
+      await waitUntil(() => f.manager.get(s.token)?.trustedCaId === root.id);
       await f.registry.untrustCa(root.id);
-      await eventually(() => f.events.length === 1);
+      await waitUntil(() => f.events.length === 1);
       assert.equal(f.events[0]!.reason, 'CA_UNTRUSTED');
     });
 
     it('activating or attaching does not end anything', async () => {
       const f = await fixture();
       const s0 = ok(await connect(f, 0));
+      const s1 = ok(await connect(f, 1));
       await f.registry.attach('d1', devices[0]!.id);
       await f.registry.createThing('new-thing');
-      await new Promise((r) => setTimeout(r, 100));
+      // Changes are handled in order: a revocation made afterwards is the marker that the
+      // attach and the new thing had their chance to end a session.
+      await f.registry.setCertificateStatus(devices[1]!.id, 'REVOKED');
+      await waitUntil(() => f.events.length > 0);
       assert.ok(f.manager.get(s0.token));
-      assert.deepEqual(f.events, []);
+      assert.equal(f.manager.get(s1.token), undefined);
+      assert.deepEqual(f.events.map((e) => [e.session.thingName, e.reason]), [['d1', 'CERT_REVOKED']]);
     });
   });
 
   describe('invalidation from another process', () => {
     let dir: string;
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     let keepAlive: NodeJS.Timeout;
-    before(() => {
-      ({ dir, cleanup } = tempDir());
+    before(async () => {
+      ({ path: dir, cleanup } = await tempDir('gatehouse-identity-'));
       keepAlive = setInterval(() => undefined, 1000);
     });
-    after(() => {
+    after(async () => {
       clearInterval(keepAlive);
-      cleanup();
+      await cleanup();
     });
 
     const cases: [string, (r: Registry) => Promise<unknown>, InvalidationReason][] = [
@@ -290,7 +287,9 @@ describe('SessionManager', () => {
         const cli = SqliteRegistry.open({ file });
         try {
           await act(cli);
-          const ms = await eventually(() => f.events.length > 0, 1000);
+          // The bound is the behaviour under test: another process's change reaches the
+          // sessions within a second (the manager polls the change feed every 50 ms).
+          const ms = await waitUntil(() => f.events.length > 0, 1000);
           assert.ok(ms < 1000);
           assert.equal(f.manager.get(s0.token), undefined);
           assert.deepEqual(f.events.map((e) => [e.session.thingName, e.reason]), [['d0', reason]]);
@@ -319,7 +318,7 @@ describe('SessionManager', () => {
         // Revoke d0, then push the revocation out of the retained window before the poll.
         await cli.setCertificateStatus(devices[0]!.id, 'REVOKED');
         for (let i = 0; i < 5; i++) await cli.createThing(`filler-${i}`);
-        await eventually(() => events.length === 1, 1000);
+        await waitUntil(() => events.length === 1, 1000);
         assert.deepEqual(events, ['CERT_REVOKED']);
         assert.equal(manager.get(a.token), undefined);
         assert.ok(manager.get(b.token));

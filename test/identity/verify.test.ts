@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import type { VerifyFailureReason } from '../../src/identity/errors.js';
 import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { CertificateVerifier, verifyClientCertificate, type VerifyResult } from '../../src/identity/verify.js';
-import { EKU, makeCa, makeLeaf, NOW, type TestCert } from './pki.js';
+import { EKU, makeCa, makeLeaf, NOW, type TestCert } from '../helpers/pki.js';
 
 const DAY = 86_400_000;
 

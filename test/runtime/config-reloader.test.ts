@@ -4,15 +4,18 @@
  * device group is applied only when the file says so.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { truncate, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { compileDeviceGroups, formatFromName, parseConfig } from '../../src/core/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { ConfigReloader, RELOAD_CODES } from '../../src/runtime/config-reloader.js';
 import { PolicyStore } from '../../src/runtime/policy-store.js';
-import { sleep, tempDir } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+import { waitForEvent } from '../helpers/wait.js';
 
 const GROUPS = (names: string[]): string => `
 deviceGroups:
@@ -37,25 +40,29 @@ describe('ConfigReloader', () => {
   let policy: PolicyStore;
   let reloader: ConfigReloader;
   const applied: number[] = [];
+  const logged = new EventEmitter();
 
   const start = async (text: string, settleMilliseconds = 1000): Promise<void> => {
     await writeFile(path, text);
     const initial = parseConfig(text, formatFromName(path));
     assert.ok(initial.ok);
     policy = new PolicyStore(compileDeviceGroups(initial.config.deviceGroups));
-    const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+    const logger = createLogger('debug', { write: (s: string) => {
+      const l = JSON.parse(s) as LogLine;
+      lines.push(l);
+      logged.emit('line', l);
+    } });
     reloader = new ConfigReloader(path, policy, logger, { settleMilliseconds, onApplied: (c) => applied.push(Object.keys(c.deviceGroups.definitions).length) });
     await reloader.prime();
   };
   const events = (name: string): LogLine[] => lines.filter((l) => l.event === name);
+  /** The first log line matching `pred`, as soon as it is written. */
   const waitFor = async (pred: (l: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const l = lines.find(pred);
-      if (l) return l;
-      if (Date.now() > deadline) throw new Error(`no such log line; got ${JSON.stringify(lines)}`);
-      await sleep(10);
-    }
+    const l = lines.find(pred);
+    if (l) return l;
+    return (await waitForEvent<[LogLine]>(logged, 'line', pred, timeoutMs).catch(() => {
+      throw new Error(`no such log line; got ${JSON.stringify(lines)}`);
+    }))[0];
   };
 
   beforeEach(async () => {
@@ -116,7 +123,9 @@ describe('ConfigReloader', () => {
     await start(GROUPS(['A', 'B']));
     reloader.watch();
     await truncate(path, 0);
-    await sleep(400); // the scenario: a file left empty for 400 ms, then written again
+    // Not synchronisation but the scenario itself: a file left empty for 400 ms, then
+    // written again, all within the 1,000 ms settle time.
+    await sleep(400);
     await writeFile(path, GROUPS(['A', 'B']));
     await waitFor((l) => l.event === 'config-unchanged');
     assert.deepEqual(events('config-rejected'), [], 'the empty file was never read');
@@ -125,9 +134,11 @@ describe('ConfigReloader', () => {
   });
 
   it('a file rewritten in place with new content is applied once, after it settles', async () => {
-    await start(GROUPS(['A', 'B']), 200);
+    await start(GROUPS(['A', 'B']), 1000);
     reloader.watch();
     await writeFile(path, GROUPS(['A', 'B', 'C']).slice(0, 60)); // half-written
+    // The scenario, not synchronisation: the rest is written 100 ms later, well within the
+    // settle time (generous so that a loaded machine does not stretch the gap past it).
     await sleep(100);
     await writeFile(path, GROUPS(['A', 'B', 'C']));
     await waitFor((l) => l.event === 'config-applied');

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { loadConfigFile } from '../../../src/config-file.js';
 import { openIdentity } from '../../../src/identity/bootstrap.js';
-import { GatewayProcess, connectDevice, tempDir, type Device } from '../gateway.js';
+import { GatewayProcess, connectDevice, type Device } from '../gateway.js';
+import { tempDir } from '../tmp-dir.js';
 import type { FuzzDevice } from './driver.js';
 
 export const PROBE = 'probe-1';
