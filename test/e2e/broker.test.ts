@@ -53,15 +53,7 @@ function execFileP(cmd: string, args: string[], timeoutMs = 10000): Promise<{ co
 describe('gateway broker, end to end (MQTT.js, mosquitto clients, real TLS)', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let gw: GatewayProcess;
-  const devices = new Map<string, Device>();
-  const device = async (name: string): Promise<Device> => {
-    let d = devices.get(name);
-    if (!d) {
-      d = await gw.createThing(name);
-      devices.set(name, d);
-    }
-    return d;
-  };
+  const device = (name: string): Promise<Device> => gw.device(name);
 
   before(async () => {
     dir = await tempDir();

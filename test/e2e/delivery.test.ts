@@ -77,15 +77,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
   let gw: GatewayProcess;
   let writer: MqttClient;
   let policy = GRANTED;
-  const devices = new Map<string, Device>();
-  const device = async (name: string): Promise<Device> => {
-    let d = devices.get(name);
-    if (!d) {
-      d = await gw.createThing(name);
-      devices.set(name, d);
-    }
-    return d;
-  };
+  const device = (name: string): Promise<Device> => gw.device(name);
 
   /** Writes the readers' filters and waits until live (and disconnected persistent) sessions were re-checked. */
   const setPolicy = async (filters: string): Promise<{ recheck: string; offline: Record<string, unknown> }> => {

@@ -138,6 +138,18 @@ export class GatewayProcess {
     return runCli([...args, '--data-dir', this.dataDir]);
   }
 
+  /** The device of that name, created (through the CLI) the first time it is asked for. */
+  async device(name: string): Promise<Device> {
+    let d = this.devices.get(name);
+    if (d === undefined) {
+      d = await this.createThing(name);
+      this.devices.set(name, d);
+    }
+    return d;
+  }
+
+  private readonly devices = new Map<string, Device>();
+
   /** Creates a thing with a certificate through the CLI. */
   async createThing(name: string): Promise<Device> {
     const out = join(this.dir, 'devices');

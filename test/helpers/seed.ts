@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { rng } from '../../bench/workload.js';
 
 /**
  * The seed of every random choice the tests make. scripts/run-tests.mjs picks one per run
@@ -21,11 +22,5 @@ fc.configureGlobal({ seed: SEED | 0 });
 export function seededRandom(label: string): () => number {
   let a = SEED;
   for (let i = 0; i < label.length; i++) a = Math.imul(a ^ label.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return rng(a);
 }
