@@ -18,6 +18,7 @@ import mqttPacket from 'mqtt-packet';
 import { WebSocket } from 'ws';
 import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 import { makeCert, x509 } from '../helpers/pki.js';
 
 const POLICY = `
@@ -449,6 +450,9 @@ describe('front door: connection limits and the connect timeout (real gateway)',
     assert.ok(logged <= 20, `${logged} log lines for ${after - before} refusals`);
     for (const s of held) s.destroy();
     await Promise.all(held.map((s) => closed(s)));
+    // The client's close is not the server's: the next test may connect only once the
+    // gateway has released these slots.
+    await waitUntil(async () => /^gatehouse_pending_connections 0$/m.test(await metricsText(gw)), 10_000, 'pending connections released');
   });
 
   test('an authenticated CONNECT beyond maxConnections gets CONNACK 0x03, a log line and a metric; a freed slot is reusable', async () => {
@@ -464,6 +468,8 @@ describe('front door: connection limits and the connect timeout (real gateway)',
     assert.equal(line['limit'], 2);
     assert.ok(closedCount(await metricsText(gw), 'MAX_CONNECTIONS') >= 1);
     await a.endAsync();
+    // The slot is free once the gateway has seen a's connection close.
+    await waitUntil(async () => /^gatehouse_connected_clients 1$/m.test(await metricsText(gw)), 10_000, 'a\'s slot freed');
     const c = await connectDevice(gw.mqttUrl, devices[2]!);
     assert.equal(c.connected, true);
     await b.endAsync();
