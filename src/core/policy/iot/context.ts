@@ -61,3 +61,15 @@ export interface IotRequest {
   /** For iot:Publish: the PUBLISH has RETAIN set (needs iot:RetainPublish as well). */
   readonly retain?: boolean;
 }
+
+/**
+ * One defect of a policy document, found at load: a stable code (documented in
+ * docs/errors.md), where it is (a JSON path such as `$.Statement[1].Condition`), what is
+ * wrong, and how to fix it.
+ */
+export interface IotPolicyProblem {
+  readonly code: string;
+  readonly path: string;
+  readonly message: string;
+  readonly fix: string;
+}
