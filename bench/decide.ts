@@ -108,7 +108,7 @@ function fresh(s: string): string {
 function compileOrThrow(config: RawConfig): PolicySnapshot {
   const v = validateConfig(config);
   if (!v.ok) throw new Error(`benchmark configuration is invalid: ${JSON.stringify(v.errors.slice(0, 3))}`);
-  return compileDeviceGroups(v.config.deviceGroups);
+  return compileDeviceGroups(v.deviceGroups);
 }
 
 function runDecisionCase(w: Workload, opts: RoundOptions): DecisionResult {
@@ -233,7 +233,7 @@ function runCompile(rounds: number): CompileResult {
     const [valid, vmWall, vm] = timeMs(() => validateConfig(config));
     if (!valid.ok) throw new Error('(d) configuration is invalid');
     if (valid.warnings.length > 0) throw new Error(`(d) configuration has warnings: ${JSON.stringify(valid.warnings.slice(0, 3))}`);
-    const [snap, cmWall, cm] = timeMs(() => compileDeviceGroups(valid.config.deviceGroups));
+    const [snap, cmWall, cm] = timeMs(() => compileDeviceGroups(valid.deviceGroups));
     if (snap.groups.length !== D_GROUPS) throw new Error('(d) compiled the wrong number of groups');
     keep = snap;
     if (r === 0) heapMB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;

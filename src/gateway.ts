@@ -13,7 +13,7 @@ import type { IssuedCertificate } from './ca/authority.js';
 import { ApiServer, type ApiListen } from './api/server.js';
 import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
-import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel } from './core/index.js';
+import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
 import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
 import type { DeviceAuthenticator } from './broker/context.js';
@@ -73,7 +73,7 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const { config, warnings } = await loadInitialConfig(opts.configPath);
+    const { config, deviceGroups, warnings } = await loadInitialConfig(opts.configPath);
     const logger = opts.logger ?? createLogger(opts.logLevel ?? config.gatehouse.logging.level);
     for (const w of warnings) logger.warn({ event: 'config-warning', ...w }, w.message);
     if (opts.configPath === undefined) {
@@ -121,7 +121,7 @@ export class Gateway {
       let trustedCas = await trustedCaPems(registry);
       const tls = (cert: IssuedCertificate): BrokerTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
 
-      const policy = new PolicyStore(compileDeviceGroups(config.deviceGroups));
+      const policy = new PolicyStore(compileDeviceGroups(deviceGroups));
       const broker = await GatewayBroker.start({
         policy,
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
@@ -253,17 +253,17 @@ export class Gateway {
   }
 }
 
-async function loadInitialConfig(path: string | undefined): Promise<{ config: GatehouseConfig; warnings: readonly ConfigWarning[] }> {
+async function loadInitialConfig(path: string | undefined): Promise<{ config: GatehouseConfig; deviceGroups: ValidatedDeviceGroups; warnings: readonly ConfigWarning[] }> {
   if (path === undefined) {
     const r = validateConfig({});
     if (!r.ok) throw new Error('the empty configuration must be valid');
-    return { config: r.config, warnings: [] };
+    return { config: r.config, deviceGroups: r.deviceGroups, warnings: [] };
   }
   if (!existsSync(path)) throw new GatewayError('CONFIG_UNREADABLE', `configuration file \`${path}\` does not exist`, [], 'pass an existing file with --config');
   const r = await loadConfigFile(path);
   if (!r.ok && 'unreadable' in r) throw new GatewayError('CONFIG_UNREADABLE', r.message, [], 'check the path and permissions');
   if (!r.ok) throw new GatewayError('CONFIG_INVALID', `configuration \`${path}\` is invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`, r.errors, 'run `gatehouse config validate FILE` and fix every error');
-  return { config: r.config, warnings: r.warnings };
+  return { config: r.config, deviceGroups: r.deviceGroups, warnings: r.warnings };
 }
 
 async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {

@@ -233,7 +233,7 @@ function runCase(c: CaseVector): void {
   }
   assert.ok(result.ok, `the configuration is invalid:\n${result.ok ? '' : result.errors.map((e) => `  ${e.code} at ${e.path}: ${e.message}`).join('\n')}`);
   if (c.expectWarnings !== undefined) assertIssues('warnings', result.warnings, c.expectWarnings);
-  const snapshot = compileDeviceGroups(result.config.deviceGroups);
+  const snapshot = compileDeviceGroups(result.deviceGroups);
   c.requests!.forEach((r, i) => {
     expectOutcome(r.knownDeviation ?? c.knownDeviation, `requests[${i}]`, () => checkRequest(snapshot, r));
   });

@@ -54,7 +54,7 @@ Exit status: 0 every request answered (allowed or not), 1 invalid configuration,
         setExit(EXIT.INVALID);
         return;
       }
-      const snapshot = compileDeviceGroups(result.config.deviceGroups);
+      const snapshot = compileDeviceGroups(result.deviceGroups);
 
       if (batch) {
         for (const r of batch) io.out(JSON.stringify(batchLine(snapshot.explain(r.principal, r.operation, r.resource))));

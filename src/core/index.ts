@@ -1,6 +1,8 @@
 export * from './errors.js';
 export type * from './config/types.js';
-export { validateConfig, FORMAT_VERSION, type ValidationResult } from './config/validate.js';
+export {
+  validateConfig, validateDeviceGroups, FORMAT_VERSION, type ValidationResult, type DeviceGroupsValidationResult, type ValidatedDeviceGroups,
+} from './config/validate.js';
 export { parseConfig, parseConfigDocument, formatFromName, type ConfigFormat } from './config/parse.js';
 export { parseRule, RuleSyntaxError } from './rules/parse.js';
 export type { Rule, Clause, ClauseMode } from './rules/ast.js';

@@ -146,7 +146,7 @@ export class ConfigReloader {
         `the new configuration has no device groups where ${inForce} are in force; to remove them all, write \`deviceGroups: { definitions: {} }\``);
     }
     for (const w of result.warnings) this.logger.warn({ event: 'config-warning', ...w }, w.message);
-    const snapshot = compileDeviceGroups(result.config.deviceGroups);
+    const snapshot = compileDeviceGroups(result.deviceGroups);
     this.lastHash = hash;
     this.policy.swap(snapshot);
     this.settleMs = result.config.gatehouse.configSettleMilliseconds;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiServer } from '../../src/api/server.js';
 import { ROUTES } from '../../src/api/routes.js';
+import { validateDeviceGroups, type ValidatedDeviceGroups } from '../../src/core/config/validate.js';
 import { compileDeviceGroups } from '../../src/core/policy/compile.js';
 import { SessionManager } from '../../src/identity/sessions.js';
 import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
@@ -25,6 +26,13 @@ class CountingVerifier extends CertificateVerifier {
   }
 }
 
+/** No device group: every decision denies (this test needs a snapshot, not permissions). */
+function noGroups(): ValidatedDeviceGroups {
+  const r = validateDeviceGroups({ formatVersion: '2021-03-05', definitions: {}, policies: {} });
+  assert.ok(r.ok);
+  return r.deviceGroups;
+}
+
 test('VerifyClientDeviceIdentity uses the sessions\' verifier, not one of its own', async (t) => {
   const ca = await makeCa({ name: 'CN=Devices' });
   const leaf = await makeLeaf({ issuer: ca, cn: 'd1' });
@@ -39,7 +47,7 @@ test('VerifyClientDeviceIdentity uses the sessions\' verifier, not one of its ow
   const api = await ApiServer.start({
     registry,
     sessions,
-    policy: new PolicyStore(compileDeviceGroups({ formatVersion: '2021-03-05', definitions: {}, policies: {} })),
+    policy: new PolicyStore(compileDeviceGroups(noGroups())),
     metrics: new Metrics(),
     logger: createLogger('silent'),
     certificates: { issue: () => Promise.reject(new Error('not used')), onRotation: () => () => undefined },

@@ -33,7 +33,7 @@ function snapshot(grants: Partial<typeof SENSORS> = SENSORS): PolicySnapshot {
   for (const [op, resources] of Object.entries(grants)) statements[op] = { operations: [`mqtt:${op}`], resources };
   const r = validateConfig({ deviceGroups: { formatVersion: '2021-03-05', definitions: { G: { selectionRule: 'thingName: sensor-*', policyName: 'P' } }, policies: { P: statements } } });
   assert.ok(r.ok, JSON.stringify(r));
-  return compileDeviceGroups(r.config.deviceGroups);
+  return compileDeviceGroups(r.deviceGroups);
 }
 
 /** A DeviceAuthenticator that answers what the test says and records releases. */

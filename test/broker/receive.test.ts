@@ -10,7 +10,7 @@ function snapshot(filters: string[]) {
     S: { statementDescription: 'read', operations: ['mqtt:subscribe'], resources: filters.map((f) => 'mqtt:topicfilter:' + f) },
   } } } });
   assert.ok(r.ok);
-  return compileDeviceGroups(r.config.deviceGroups);
+  return compileDeviceGroups(r.deviceGroups);
 }
 const principal = { thingName: 'reader-1', clientId: 'reader-1', attributes: {} };
 const session = (filters: string[]): LiveSession =>

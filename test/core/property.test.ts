@@ -256,7 +256,7 @@ describe('the policy engine agrees with a naive evaluator', () => {
       fc.property(modelArb, principalsArb, fc.array(requestArb, { minLength: 10, maxLength: 20 }), (model, principals, requests) => {
         const result = validateConfig(toDocument(model));
         if (!result.ok) assert.fail(`generated configuration is invalid: ${JSON.stringify(result.errors)}`);
-        const snapshot = compileDeviceGroups(result.config.deviceGroups);
+        const snapshot = compileDeviceGroups(result.deviceGroups);
         for (const r of requests) {
           const p = principals[r.principal % principals.length]!;
           const { op, resource } = toRequest(model, r, p);
@@ -368,7 +368,7 @@ function checkValidation(result: ValidationResult): void {
   }
   if (result.ok) {
     // A configuration that validates must compile and decide.
-    const snap = compileDeviceGroups(result.config.deviceGroups);
+    const snap = compileDeviceGroups(result.deviceGroups);
     snap.decide({ thingName: 'a' }, 'mqtt:publish', 'mqtt:topic:a');
     assert.ok(Object.isFrozen(result.config));
     return;

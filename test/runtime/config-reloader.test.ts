@@ -46,7 +46,7 @@ describe('ConfigReloader', () => {
     await writeFile(path, text);
     const initial = parseConfig(text, formatFromName(path));
     assert.ok(initial.ok);
-    policy = new PolicyStore(compileDeviceGroups(initial.config.deviceGroups));
+    policy = new PolicyStore(compileDeviceGroups(initial.deviceGroups));
     const logger = createLogger('debug', { write: (s: string) => {
       const l = JSON.parse(s) as LogLine;
       lines.push(l);

@@ -1,5 +1,5 @@
 import type { ConfigError, ConfigWarning } from '../errors.js';
-import { parsePattern, VALIDATED, type PolicyVariables, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
+import { parsePattern, type PolicyVariables, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
 import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import type { Rule } from '../rules/ast.js';
@@ -11,8 +11,37 @@ import type {
   CaType, CertificateAuthorityConfig, DeviceGroupsConfig, Effect, GatehouseConfig, GatehouseSection, GroupDefinition, LogLevel, StatementConfig,
 } from './types.js';
 
+/** Only this module gives the brand: it is a type, with no value anything could copy. */
+declare const VALIDATED: unique symbol;
+
+/**
+ * Device groups that validation accepted, with what it learnt while checking them. It
+ * is the only input compileDeviceGroups takes, so configuration cannot reach the
+ * compiler without having been validated; validateConfig and validateDeviceGroups are
+ * the only makers (the brand cannot be written outside this module without a cast).
+ */
+export interface ValidatedDeviceGroups {
+  readonly [VALIDATED]: true;
+  /** The device groups as validated: frozen, the same object as the configuration's `deviceGroups`. */
+  readonly config: DeviceGroupsConfig;
+  /** The policies that use `${iot:ClientId}` or thing attributes (the others use neither). */
+  readonly policies: ReadonlyMap<string, PolicyVariables>;
+  /** Every group's selection rule, parsed, by its text. */
+  readonly rules: ReadonlyMap<string, Rule>;
+}
+
 export type ValidationResult =
-  | { readonly ok: true; readonly config: GatehouseConfig; readonly warnings: readonly ConfigWarning[] }
+  | {
+    readonly ok: true;
+    readonly config: GatehouseConfig;
+    /** `config.deviceGroups` as validated, for compileDeviceGroups. */
+    readonly deviceGroups: ValidatedDeviceGroups;
+    readonly warnings: readonly ConfigWarning[];
+  }
+  | { readonly ok: false; readonly errors: readonly ConfigError[]; readonly warnings: readonly ConfigWarning[] };
+
+export type DeviceGroupsValidationResult =
+  | { readonly ok: true; readonly deviceGroups: ValidatedDeviceGroups; readonly warnings: readonly ConfigWarning[] }
   | { readonly ok: false; readonly errors: readonly ConfigError[]; readonly warnings: readonly ConfigWarning[] };
 
 const TOP_LEVEL = [
@@ -37,7 +66,8 @@ export function validateConfig(doc: unknown): ValidationResult {
   }
   const top = ck.fields(doc, [], TOP_LEVEL, true) ?? {};
 
-  const deviceGroups = checkDeviceGroups(ck, top['deviceGroups']);
+  const groups = checkDeviceGroups(ck, top['deviceGroups']);
+  const deviceGroups = groups.config;
 
   const certs = ck.fields(top['certificates'], ['certificates'],
     ['serverCertificateValiditySeconds', 'clientCertificateValiditySeconds', 'disableCertificateRotation'], true) ?? {};
@@ -74,10 +104,36 @@ export function validateConfig(doc: unknown): ValidationResult {
   const config: GatehouseConfig = {
     deviceGroups, certificates, performance, certificateAuthority, security, metrics, startupTimeoutSeconds, gatehouse,
   };
-  return { ok: true, config: deepFreeze(config), warnings: ck.warnings };
+  deepFreeze(config);
+  return { ok: true, config, deviceGroups: validated(groups), warnings: ck.warnings };
 }
 
-function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
+/**
+ * Validates the `deviceGroups` section alone (what is under the `deviceGroups` key of
+ * a configuration), for callers that hold no whole configuration. Paths in problems
+ * start with `deviceGroups`, as in validateConfig.
+ */
+export function validateDeviceGroups(value: unknown): DeviceGroupsValidationResult {
+  const ck = new Checker();
+  const groups = checkDeviceGroups(ck, value);
+  if (ck.errors.length > 0) return { ok: false, errors: ck.errors, warnings: ck.warnings };
+  deepFreeze(groups.config);
+  return { ok: true, deviceGroups: validated(groups), warnings: ck.warnings };
+}
+
+/** What checkDeviceGroups returns: the section and what it parsed in it. */
+interface CheckedDeviceGroups {
+  readonly config: DeviceGroupsConfig;
+  readonly policies: ReadonlyMap<string, PolicyVariables>;
+  readonly rules: ReadonlyMap<string, Rule>;
+}
+
+/** The brand, given to device groups that checkDeviceGroups found without error. */
+function validated(groups: CheckedDeviceGroups): ValidatedDeviceGroups {
+  return Object.freeze({ config: groups.config, policies: groups.policies, rules: groups.rules }) as ValidatedDeviceGroups;
+}
+
+function checkDeviceGroups(ck: Checker, value: unknown): CheckedDeviceGroups {
   const path = ['deviceGroups'];
   const dg = ck.fields(value, path, ['formatVersion', 'definitions', 'policies'], true) ?? {};
   const fv = dg['formatVersion'];
@@ -144,8 +200,7 @@ function checkDeviceGroups(ck: Checker, value: unknown): DeviceGroupsConfig {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
   }
   Object.freeze(policies);
-  VALIDATED.set(policies, { policies: parsed, rules });
-  return { formatVersion: FORMAT_VERSION, definitions, policies };
+  return { config: { formatVersion: FORMAT_VERSION, definitions, policies }, policies: parsed, rules };
 }
 
 function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string, nonBlank = true): string | undefined {

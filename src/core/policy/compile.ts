@@ -1,20 +1,18 @@
-import type { DeviceGroupsConfig } from '../config/types.js';
+import type { ValidatedDeviceGroups } from '../config/validate.js';
 import { parseRule } from '../rules/parse.js';
 import type { CompiledGroup, CompiledStatement } from './model.js';
 import { OPERATIONS, type Operation } from './request.js';
-import { VALIDATED, parseResourcePattern, type ResourcePattern } from './resource.js';
-import type { Rule } from '../rules/ast.js';
+import { parseResourcePattern, type ResourcePattern } from './resource.js';
 import { PolicySnapshot } from './snapshot.js';
 
 /**
- * Compiles validated device groups into a frozen snapshot. The input must have passed
- * validateConfig; compile does not re-report problems (it throws on what validation
- * would have rejected).
+ * Compiles device groups that validation accepted (validateConfig's `deviceGroups`, or
+ * validateDeviceGroups') into a frozen snapshot. Validation has reported every problem,
+ * so compiling cannot fail; a policy's statements are compiled when a group first needs
+ * them, and the selection rules validation parsed are reused.
  */
-export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySnapshot {
-  // Set when validateConfig produced these device groups: their policies are valid, so
-  // compiling them cannot fail and is done for each policy when a group first needs it.
-  const validated = VALIDATED.get(deviceGroups.policies);
+export function compileDeviceGroups(validated: ValidatedDeviceGroups): PolicySnapshot {
+  const deviceGroups = validated.config;
   const compiledPolicies = new Map<string, readonly CompiledStatement[]>();
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
@@ -32,9 +30,9 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
   };
 
   const groups: CompiledGroup[] = Object.entries(deviceGroups.definitions).map(([name, def]) => {
-    const rule = (validated?.rules.get(def.selectionRule) as Rule | undefined) ?? parseRule(def.selectionRule);
+    // Validation parsed every group's rule; parsing again is only a fallback.
+    const rule = validated.rules.get(def.selectionRule) ?? parseRule(def.selectionRule);
     const policy = def.policyName;
-    if (validated === undefined) return Object.freeze({ name, rule, policy, statements: policyStatements(policy) });
     return Object.freeze({
       name, rule, policy,
       get statements(): readonly CompiledStatement[] {
@@ -42,7 +40,6 @@ export function compileDeviceGroups(deviceGroups: DeviceGroupsConfig): PolicySna
       },
     });
   });
-  if (validated === undefined) return new PolicySnapshot(groups);
   // What the snapshot would find in the statements, from what validation saw in them.
   let usesClientId = false;
   const attributes = new Set<string>();

@@ -145,22 +145,6 @@ export interface PolicyVariables {
   attributes: Set<string> | undefined;
 }
 
-/** What validateConfig parsed in a configuration it returned. */
-export interface ValidatedDeviceGroups {
-  /** The policies that use `${iot:ClientId}` or attributes (the others use neither). */
-  readonly policies: ReadonlyMap<string, PolicyVariables>;
-  /** Selection rules by text (parseRule's result, typed loosely here to avoid a module cycle). */
-  readonly rules: ReadonlyMap<string, unknown>;
-}
-
-/**
- * What validateConfig learnt about the device groups it returned, keyed by their
- * (frozen) `policies` object. compileDeviceGroups reuses the parsed rules and, knowing
- * the policies valid, compiles their statements when a group first needs them. Entries
- * die with the configuration.
- */
-export const VALIDATED = new WeakMap<object, ValidatedDeviceGroups>();
-
 /**
  * A pattern with its variables resolved: literal segments separated by wildcards.
  * `segments.length === 1` means an exact string.

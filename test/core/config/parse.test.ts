@@ -23,8 +23,12 @@ function syntaxErrors(text: string, format: 'yaml' | 'json' = 'yaml'): ConfigIss
 }
 
 function ok(result: ValidationResult): GatehouseConfig {
+  return valid(result).config;
+}
+
+function valid(result: ValidationResult): Extract<ValidationResult, { ok: true }> {
   if (!result.ok) assert.fail(`expected a valid configuration, got ${JSON.stringify(result.errors, null, 1)}`);
-  return result.config;
+  return result;
 }
 
 describe('formatFromName', () => {
@@ -150,7 +154,7 @@ describe('parseConfig', () => {
   });
 
   it('accepts a selection rule written as a YAML block scalar (trailing newline)', () => {
-    const config = ok(parseConfig([
+    const result = valid(parseConfig([
       'deviceGroups:',
       '  definitions:',
       '    Sensors:',
@@ -165,7 +169,7 @@ describe('parseConfig', () => {
       '        resources: ["mqtt:topic:${iot:Connection.Thing.ThingName}/*"]',
       '',
     ].join('\n')));
-    const snap = compileDeviceGroups(config.deviceGroups);
+    const snap = compileDeviceGroups(result.deviceGroups);
     assert.equal(snap.decide({ thingName: 'probe7' }, 'mqtt:publish', 'mqtt:topic:probe7/t').allowed, true);
     assert.equal(snap.decide({ thingName: 'probe7' }, 'mqtt:publish', 'mqtt:topic:sensor1/t').allowed, false);
   });
@@ -194,7 +198,7 @@ describe('the reference documentation examples', () => {
   }
 
   it('restrictive: MyClientDevice* may connect, publish on test/topic and subscribe to test/topic/response', () => {
-    const snap = compileDeviceGroups(ok(parseConfig(RESTRICTIVE, 'json')).deviceGroups);
+    const snap = compileDeviceGroups(valid(parseConfig(RESTRICTIVE, 'json')).deviceGroups);
     const dev = { thingName: 'MyClientDevice1' };
     assert.equal(snap.decide(dev, 'mqtt:connect', 'mqtt:clientId:MyClientDevice1').reason, 'ALLOWED_BY_STATEMENT');
     assert.equal(snap.decide(dev, 'mqtt:publish', 'mqtt:topic:test/topic').statement, 'AllowPublish');
@@ -208,7 +212,7 @@ describe('the reference documentation examples', () => {
   });
 
   it('permissive: every device may do everything', () => {
-    const snap = compileDeviceGroups(ok(parseConfig(PERMISSIVE, 'json')).deviceGroups);
+    const snap = compileDeviceGroups(valid(parseConfig(PERMISSIVE, 'json')).deviceGroups);
     for (const thing of ['a', 'MyClientDevice1', 'x:y']) {
       assert.equal(snap.decide({ thingName: thing }, 'mqtt:connect', `mqtt:clientId:${thing}`).allowed, true);
       assert.equal(snap.decide({ thingName: thing }, 'mqtt:publish', 'mqtt:topic:any/topic').allowed, true);
@@ -217,7 +221,7 @@ describe('the reference documentation examples', () => {
   });
 
   it('thing name: a device publishes on topics that begin with its name and end with `topic`', () => {
-    const snap = compileDeviceGroups(ok(parseConfig(THING_NAME, 'json')).deviceGroups);
+    const snap = compileDeviceGroups(valid(parseConfig(THING_NAME, 'json')).deviceGroups);
     const dev = { thingName: 'MyThing' };
     assert.equal(snap.decide(dev, 'mqtt:publish', 'mqtt:topic:MyThing/a/topic').allowed, true);
     assert.equal(snap.decide(dev, 'mqtt:publish', 'mqtt:topic:MyThing/a/b/topic').allowed, true);

@@ -16,7 +16,7 @@ function snapshot(
 ): PolicySnapshot {
   const result = validateConfig({ deviceGroups: { definitions, policies } });
   if (!result.ok) assert.fail(`test configuration is invalid: ${JSON.stringify(result.errors)}`);
-  return compileDeviceGroups(result.config.deviceGroups);
+  return compileDeviceGroups(result.deviceGroups);
 }
 
 /** One group selecting `rule` with one policy of the given statements. */
