@@ -11,6 +11,7 @@
  */
 import { actionSyntaxProblem, compileActionPattern, isUnknownAction, type ActionPattern } from './actions.js';
 import { compileResourcePattern, isResourceProblem, type ResourcePattern } from './arn.js';
+import { compileCondition, type CompiledCondition } from './conditions.js';
 import type { IotPolicyProblem } from './context.js';
 import { findDuplicateKeys, keySegment } from './duplicate-keys.js';
 import { isKnownVariable } from './keys.js';
@@ -40,7 +41,6 @@ export const IOT_POLICY_CODES = [
   'IOT_POLICY_VARIABLE_POSITION',
   'IOT_POLICY_VARIABLE_MALFORMED',
   'IOT_POLICY_VALUE_INVALID',
-  'IOT_POLICY_CONDITION_UNSUPPORTED',
   'IOT_POLICY_NAME_DUPLICATE',
 ] as const;
 
@@ -57,11 +57,6 @@ export type IotPolicyCode = (typeof IOT_POLICY_CODES)[number] | (typeof IOT_POLI
 export const MAX_POLICY_CHARACTERS = 2048;
 
 export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
-
-/** The compiled test of a statement's `Condition` block (see conditions.ts). */
-export interface CompiledCondition {
-  test(lookup: (key: string) => readonly string[] | undefined, substitute: (text: string) => string | undefined, now: number): boolean;
-}
 
 export interface IotStatement {
   /** Position in the document's statement list (0-based). */
@@ -104,21 +99,6 @@ function nonWhitespaceLength(text: string): number {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Compiles a statement's `Condition` block. The condition operators live in
- * conditions.ts; until they are wired in, any `Condition` is refused at load, so a
- * conditional statement can never act as an unconditional one.
- */
-function compileConditionBlock(_block: unknown, path: string, _variables: boolean, problems: IotPolicyProblem[]): CompiledCondition | undefined {
-  problems.push({
-    code: 'IOT_POLICY_CONDITION_UNSUPPORTED',
-    path,
-    message: 'conditions are not supported by this build',
-    fix: 'remove the `Condition` block, or use a Gatehouse version that evaluates conditions',
-  });
-  return undefined;
 }
 
 /** Parses a policy document given as JSON text (a string) or as an already parsed value. */
@@ -278,7 +258,7 @@ function parseStatement(
     });
   }
   let condition: CompiledCondition | undefined;
-  if (s['Condition'] !== undefined) condition = compileConditionBlock(s['Condition'], `${path}.Condition`, variables, problems);
+  if (s['Condition'] !== undefined) condition = compileCondition(s['Condition'], `${path}.Condition`, variables, problems);
 
   if (problems.length > before || (effect !== 'Allow' && effect !== 'Deny') || !act || !res) return undefined;
   return {
