@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
-import type { Principal } from '../core/index.js';
+import { CombinedView, type IotContext, type Principal } from '../core/index.js';
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
 import type { SessionStore } from './persistence.js';
 import { isReserved } from './topics.js';
@@ -48,6 +48,12 @@ export interface BrokerContext {
   /** Subscriptions and queued messages of persistent sessions (aedes' persistence). */
   readonly store: SessionStore;
   readonly offlineIdentities: OfflineIdentities;
+  /**
+   * The certificate and connection context each persistent session's device last
+   * connected with, so a disconnected session can be re-checked under AWS IoT policies
+   * (which depend on them). In memory, bounded by the number of persistent sessions.
+   */
+  readonly lastConnections: Map<string, { readonly certificateId: string; readonly context: IotContext }>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
@@ -68,12 +74,13 @@ export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields
  * One publish or subscribe decision for a connection: no session or a reserved topic
  * denies before the policy is asked; every outcome is counted.
  */
-export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string): { allowed: boolean; reason: string } {
+export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string, retain = false): { allowed: boolean; reason: string } {
   if (session === undefined) {
     ctx.metrics.denials[operation]++;
     return { allowed: false, reason: 'NO_SESSION' };
   }
-  const d = isReserved(name) ? undefined : session.view.decide(operation, prefix + name);
+  const view = session.view;
+  const d = isReserved(name) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
   const allowed = d?.allowed ?? false;
   ctx.metrics.authorization(operation, allowed);
   return { allowed, reason: d?.reason ?? 'RESERVED_TOPIC' };

@@ -1,5 +1,5 @@
 import type { Client } from 'aedes';
-import type { PrincipalView } from '../core/index.js';
+import type { CombinedView, IotCertificateContext, IotContext, PrincipalView } from '../core/index.js';
 
 /** Who a connection authenticated as. */
 export interface DeviceIdentity {
@@ -7,7 +7,12 @@ export interface DeviceIdentity {
   readonly clientId: string;
   readonly certificateId: string;
   readonly attributes: Readonly<Record<string, string>>;
+  /** The certificate's fields as AWS IoT policy variables name them. */
+  readonly certificate?: IotCertificateContext;
 }
+
+/** A connection's permissions: Greengrass only, or both dialects (see core/policy/combined.ts). */
+export type SessionView = PrincipalView | CombinedView;
 
 /** Denial log lines per connection per second before the rest are summarised. */
 const DENIAL_LOG_BURST = 10;
@@ -25,7 +30,9 @@ export class LiveSession {
   readonly identity: DeviceIdentity;
   /** The identity layer's session handle (closed when the connection ends). */
   readonly sessionId: string;
-  private currentView: PrincipalView;
+  private currentView: SessionView;
+  /** What AWS IoT policy variables and condition keys see of this connection. */
+  readonly context: IotContext;
   private readonly granted = new Set<string>();
   /** Per-topic answers of `mayReceive` (receive.ts) under the view and filters in force. */
   readonly receivable = new Map<string, boolean>();
@@ -33,15 +40,16 @@ export class LiveSession {
   private logCount = 0;
   private suppressed = 0;
 
-  constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: PrincipalView) {
+  constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: SessionView, context: IotContext) {
     this.client = client;
+    this.context = context;
     this.identity = identity;
     this.sessionId = sessionId;
     this.currentView = view;
   }
 
   /** The session's permissions under the snapshot in force. */
-  get view(): PrincipalView {
+  get view(): SessionView {
     return this.currentView;
   }
 
@@ -51,7 +59,7 @@ export class LiveSession {
   }
 
   /** A new snapshot is in force (re-check). */
-  setView(view: PrincipalView): void {
+  setView(view: SessionView): void {
     this.currentView = view;
     this.receivable.clear();
   }

@@ -1,5 +1,5 @@
-import type { PrincipalView } from '../core/index.js';
-import type { LiveSession } from './live-sessions.js';
+import { CombinedView } from '../core/index.js';
+import type { LiveSession, SessionView } from './live-sessions.js';
 import { isReserved, topicMatchesFilter } from './topics.js';
 
 /**
@@ -40,8 +40,18 @@ export const RECEIVE_CACHE_LIMIT = 256;
  * The uncached decision, also used for sessions that are not connected (re-check of
  * persistent sessions): some filter of `filters` matches `topic` and is allowed by `view`.
  */
-export function receivable(view: PrincipalView, filters: Iterable<string>, topic: string): boolean {
+export function receivable(view: SessionView, filters: Iterable<string>, topic: string): boolean {
   if (isReserved(topic)) return false;
+  if (view instanceof CombinedView) {
+    // iot:Receive on the topic: an IoT Deny refuses, an IoT Allow grants for any held
+    // filter matching the topic; with neither, the Greengrass rule below decides.
+    const r = view.receive(topic);
+    if (r === 'deny') return false;
+    if (r === 'allow') {
+      for (const f of filters) if (topicMatchesFilter(topic, f)) return true;
+      return false;
+    }
+  }
   for (const f of filters) {
     if (topicMatchesFilter(topic, f) && view.decide('mqtt:subscribe', 'mqtt:topicfilter:' + f).allowed) return true;
   }

@@ -1,5 +1,6 @@
-import type { PolicySnapshot, PrincipalView } from '../core/index.js';
+import { CombinedView, type PolicySnapshot } from '../core/index.js';
 import type { BrokerContext } from './context.js';
+import type { SessionView } from './live-sessions.js';
 import { receivable } from './receive.js';
 
 export interface OfflineRecheckResult {
@@ -46,10 +47,16 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
     }
     sessions++;
     const ref = { id: clientId };
-    let view: PrincipalView | undefined;
+    let view: SessionView | undefined;
     let refusal = 'THING_NOT_FOUND';
     if (principal !== undefined) {
-      const v = snapshot.view(principal);
+      // Under AWS IoT policies the decision depends on the certificate and the connection
+      // (policy variables, conditions): known only from the device's last connection in
+      // this process. Without it the session is left alone; its messages are still
+      // checked when it reconnects.
+      const last = ctx.lastConnections.get(clientId);
+      const v = last !== undefined ? snapshot.connectionView(principal, last.certificateId, last.context, ctx.now) : snapshot.view(principal);
+      if (last === undefined && needsConnection(snapshot, v)) continue;
       const d = v.decide('mqtt:connect', `mqtt:clientId:${clientId}`);
       if (d.allowed) view = v;
       else refusal = d.reason;
@@ -61,8 +68,9 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
       if (d?.allowed) kept.push(sub.topic);
       else removed.push({ filter: sub.topic, reason: d?.reason ?? refusal });
     }
-    if (removed.length === 0) continue;
-    await ctx.store.removeSubscriptions(ref, removed.map((r) => r.filter));
+    // Under IoT policies iot:Receive may refuse queued messages with every filter kept.
+    if (removed.length === 0 && !(view instanceof CombinedView)) continue;
+    if (removed.length > 0) await ctx.store.removeSubscriptions(ref, removed.map((r) => r.filter));
     subscriptionsRemoved += removed.length;
     for (const r of removed) {
       ctx.logger.info({ event: 'unsubscribed', thingName: principal?.thingName, clientId, offline: true, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + r.filter, reason: r.reason },
@@ -81,4 +89,13 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
     }
   }
   return { sessions, subscriptionsRemoved, messagesDropped, superseded: false };
+}
+
+/**
+ * True when AWS IoT policies could apply to this device beyond what its Greengrass view
+ * says: the site has IoT policies, or one of its device groups names some.
+ */
+function needsConnection(snapshot: PolicySnapshot, view: SessionView): boolean {
+  if (snapshot.iot !== undefined && snapshot.iot.set.names.length > 0) return true;
+  return 'groups' in view && view.groups.some((g) => g.iotPolicies !== undefined);
 }

@@ -28,7 +28,7 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
   for (const s of ctx.sessions) {
     sessions++;
     const { identity } = s;
-    s.setView(snapshot.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }));
+    s.setView(snapshot.connectionView({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }, identity.certificateId, s.context, ctx.now));
     const d = s.view.decide('mqtt:connect', `mqtt:clientId:${identity.clientId}`);
     if (!d.allowed) {
       disconnected++;

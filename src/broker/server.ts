@@ -95,6 +95,7 @@ export class GatewayBroker {
       sessions,
       store: new SessionStore(sessions),
       offlineIdentities: opts.offlineIdentities,
+      lastConnections: new Map(),
       logger: opts.logger,
       metrics: opts.metrics,
       now: opts.now ?? Date.now,

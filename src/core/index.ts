@@ -10,6 +10,7 @@ export { ruleMatches, clauseMatches } from './rules/match.js';
 export { compileDeviceGroups } from './policy/compile.js';
 export { PolicySnapshot } from './policy/snapshot.js';
 export { PrincipalView } from './policy/evaluate.js';
+export { CombinedView, IotPart, type IotAttachments } from './policy/combined.js';
 export type * from './policy/model.js';
 export { DECISION_REASONS } from './policy/model.js';
 export type { Principal } from './policy/resource.js';

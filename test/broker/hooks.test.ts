@@ -74,6 +74,7 @@ function fixture(snap = snapshot()): Fixture {
     sessions,
     store: store as unknown as BrokerContext['store'],
     offlineIdentities: { identityOf: () => Promise.resolve(undefined) },
+    lastConnections: new Map(),
     logger: createLogger('debug', { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } }),
     metrics: new Metrics(),
     now: () => 1_000_000,
@@ -120,7 +121,7 @@ function connect(f: Fixture, c: FakeClient, maxConnections = 0): Promise<{ err: 
 function liveSession(f: Fixture, name: string, opts: { clean?: boolean } = {}): { session: LiveSession; c: FakeClient } {
   const c = client(name, opts);
   const id = identity(name);
-  const session = new LiveSession(asClient(c), id, 'sess-' + name, f.ctx.policy.current.view(id));
+  const session = new LiveSession(asClient(c), id, 'sess-' + name, f.ctx.policy.current.view(id), { clientId: name, thingName: name });
   f.ctx.sessions.add(session);
   return { session, c };
 }

@@ -14,7 +14,7 @@ function snapshot(filters: string[]) {
 }
 const principal = { thingName: 'reader-1', clientId: 'reader-1', attributes: {} };
 const session = (filters: string[]): LiveSession =>
-  new LiveSession({} as Client, { ...principal, certificateId: 'c' }, 's', snapshot(filters).view(principal));
+  new LiveSession({} as Client, { ...principal, certificateId: 'c' }, 's', snapshot(filters).view(principal), { clientId: 'reader-1', thingName: 'reader-1' });
 
 test('mayReceive: a granted filter that matches and is still allowed', () => {
   const s = session(['public/#', 'sensors/+/t']);

@@ -3,7 +3,8 @@ import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { certificatePem } from '../../core/pem.js';
 import { logDenial, type BrokerContext } from '../context.js';
-import { LiveSession } from '../live-sessions.js';
+import { CombinedView, type Decision, type IotContext } from '../../core/index.js';
+import { LiveSession, type DeviceIdentity } from '../live-sessions.js';
 import { isReserved } from '../topics.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
@@ -41,20 +42,23 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
     ctx.authenticator.authenticate(client.id, chain.pem, chain.certificates).then((outcome) => {
       if (!outcome.ok) return refuse(outcome.reason, outcome.message);
       const { identity, sessionId } = outcome;
-      const view = ctx.policy.current.view({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes });
+      const will = (client as unknown as { _will?: { topic: string; retain?: boolean } })._will;
+      const context = connectionContext(client, identity, will);
+      const view = ctx.policy.current.connectionView({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }, identity.certificateId, context, ctx.now);
       const decision = view.decide('mqtt:connect', `mqtt:clientId:${client.id}`);
       ctx.metrics.authorization('mqtt:connect', decision.allowed);
       if (!decision.allowed) {
         ctx.authenticator.release(sessionId);
-        return refuse(decision.reason, 'mqtt:connect not allowed', { thingName: identity.thingName, resource: `mqtt:clientId:${client.id}` }, true);
+        return refuse(decision.reason, 'mqtt:connect not allowed', { thingName: identity.thingName, resource: `mqtt:clientId:${client.id}`, ...deciding(decision) }, true);
       }
-      // The will is published on the device's behalf later; authorize it now.
-      const will = (client as unknown as { _will?: { topic: string } })._will;
+      // The will is published on the device's behalf later; authorize it now (a retained
+      // will also needs iot:RetainPublish where an IoT policy decides).
       if (will) {
-        const wd = isReserved(will.topic) ? undefined : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
+        const wd = isReserved(will.topic) ? undefined
+          : will.retain === true && view instanceof CombinedView ? view.decideRetained(will.topic) : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
         if (!wd?.allowed) {
           ctx.authenticator.release(sessionId);
-          return refuse(wd?.reason ?? 'RESERVED_TOPIC', 'the will message topic is not allowed', { thingName: identity.thingName, resource: `mqtt:topic:${will.topic}` });
+          return refuse(wd?.reason ?? 'RESERVED_TOPIC', 'the will message topic is not allowed', { thingName: identity.thingName, resource: `mqtt:topic:${will.topic}`, ...(wd ? deciding(wd) : {}) });
         }
       }
       if (client.closed) {
@@ -69,7 +73,8 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
         ctx.metrics.connectionClosed('MAX_CONNECTIONS');
         return refuse('MAX_CONNECTIONS', `already ${ctx.sessions.size} connections (gatehouse.mqtt.maxConnections)`, { thingName: identity.thingName, limit: opts.maxConnections }, true, SERVER_UNAVAILABLE);
       }
-      const session = new LiveSession(client, identity, sessionId, view);
+      const session = new LiveSession(client, identity, sessionId, view, context);
+      rememberConnection(ctx, client, identity.certificateId, context);
       ctx.sessions.add(session);
       // Whatever ends the connection (disconnect, takeover, error) ends the session.
       client.conn.once('close', () => {
@@ -83,6 +88,53 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       refuse('SERVICE_ERROR', 'internal error during authentication');
     });
   };
+}
+
+/**
+ * What AWS IoT policy variables and condition keys see of a connection
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policy-variables.html): its
+ * client ID, its thing (the client ID is the thing name and the certificate is attached
+ * to it, or the connection would not have authenticated), the certificate's fields, the
+ * peer address, and the CONNECT's features (`iot:ConnectAttributes`: `PersistentConnect`
+ * for a session that is not clean, `LastWill` with a Will; `iot:LastWillTopic`).
+ */
+export function connectionContext(client: Client, identity: DeviceIdentity, will: { topic: string } | undefined): IotContext {
+  const connectAttributes: string[] = [];
+  if (!client.clean) connectAttributes.push('PersistentConnect');
+  if (will) connectAttributes.push('LastWill');
+  const sourceIp = tlsSocketOf(client)?.remoteAddress;
+  return Object.freeze({
+    clientId: client.id,
+    thingName: identity.thingName,
+    attributes: identity.attributes,
+    isAttached: true,
+    ...(identity.certificate ? { certificate: identity.certificate } : {}),
+    ...(sourceIp !== undefined ? { sourceIp } : {}),
+    connectAttributes: Object.freeze(connectAttributes),
+    ...(will ? { lastWillTopic: will.topic } : {}),
+    secureTransport: true,
+  });
+}
+
+/** Most persistent sessions whose last connection is remembered for the offline re-check. */
+const MAX_REMEMBERED = 100_000;
+
+function rememberConnection(ctx: BrokerContext, client: Client, certificateId: string, context: IotContext): void {
+  const m = ctx.lastConnections;
+  m.delete(client.id);
+  if (client.clean) return;
+  if (m.size >= MAX_REMEMBERED) m.delete(m.keys().next().value!);
+  m.set(client.id, { certificateId, context });
+}
+
+/** The deciding policy of a decision, for the log. */
+export function deciding(d: Decision): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (d.dialect !== undefined) out['dialect'] = d.dialect;
+  if (d.policy !== undefined) out['policy'] = d.policy;
+  if (d.statement !== undefined) out['statement'] = d.statement;
+  if (d.action !== undefined) out['action'] = d.action;
+  return out;
 }
 
 /** The TLS socket of a connection: the connection itself, or under WebSocket the upgrade request's socket. */

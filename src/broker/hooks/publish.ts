@@ -3,7 +3,9 @@ import { decidePacket, logDenial, type BrokerContext } from '../context.js';
 import { DROP_TOPIC } from '../topics.js';
 
 /**
- * PUBLISH: `mqtt:publish` on `mqtt:topic:<topic>` for every message.
+ * PUBLISH: `mqtt:publish` on `mqtt:topic:<topic>` for every message (for a connection
+ * with AWS IoT policies in force, `iot:Publish` on the topic's ARN as well, and
+ * `iot:RetainPublish` too when RETAIN is set: see core/policy/combined.ts).
  *
  * A denied message is dropped and the client stays connected. MQTT 3.1.1 has no
  * negative PUBACK and aedes closes the connection when this hook reports an error, so
@@ -16,7 +18,7 @@ export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
     const topic = packet.topic;
-    const { allowed, reason } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic);
+    const { allowed, reason } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
     if (allowed) {
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);

@@ -18,6 +18,8 @@ export interface StatementConfig {
 export interface GroupDefinition {
   readonly selectionRule: string;
   readonly policyName: string;
+  /** Gatehouse extension: AWS IoT Core policies (in the registry) that also apply to the group's things. */
+  readonly iotPolicies?: readonly string[];
 }
 
 export interface DeviceGroupsConfig {
@@ -73,6 +75,12 @@ export interface GatehouseSection {
   readonly watchConfig: boolean;
   /** A changed configuration file is applied once its size and mtime have been stable this long. */
   readonly configSettleMilliseconds: number;
+  /** Where AWS IoT Core policy ARNs place local resources: `arn:<partition>:iot:<region>:<accountId>:…`. */
+  readonly iot: {
+    readonly partition: string;
+    readonly region: string;
+    readonly accountId: string;
+  };
   readonly mqtt: {
     readonly host: string;
     readonly port: number;

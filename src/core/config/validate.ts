@@ -194,13 +194,31 @@ function checkDeviceGroups(ck: Checker, value: unknown): CheckedDeviceGroups {
           didYouMean(policyName, names) ?? (names.length ? `define it, or use one of ${names.map((n) => `\`${n}\``).join(', ')}` : 'define it under `deviceGroups.policies`'));
       }
     }
-    if (rule !== undefined && policyName !== undefined) definitions[groupName] = Object.freeze({ selectionRule: rule, policyName });
+    const iotPolicies = g['iotPolicies'] === undefined ? undefined : checkIotPolicyNames(ck, g['iotPolicies'], gpath);
+    if (rule !== undefined && policyName !== undefined) {
+      definitions[groupName] = Object.freeze(iotPolicies === undefined ? { selectionRule: rule, policyName } : { selectionRule: rule, policyName, iotPolicies });
+    }
   }
   for (const name of Object.keys(policies)) {
     if (!used.has(name)) ck.warn('CONFIG_POLICY_UNUSED', [...path, 'policies', name], `policy \`${name}\` is not used by any group`, 'reference it from a group\'s `policyName`, or remove it');
   }
   Object.freeze(policies);
   return { config: { formatVersion: FORMAT_VERSION, definitions, policies }, policies: parsed, rules };
+}
+
+/** AWS IoT policy names: 1–128 characters of `[A-Za-z0-9_+=,.@-]` (CreatePolicy's policyName). */
+const IOT_POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
+
+function checkIotPolicyNames(ck: Checker, value: unknown, group: LazyPath): readonly string[] | undefined {
+  const path = group.plus('iotPolicies');
+  const names = ck.strings(value, path);
+  let ok = true;
+  names.forEach((n, i) => {
+    if (IOT_POLICY_NAME.test(n)) return;
+    ok = false;
+    ck.error('CONFIG_INVALID_VALUE', [...path, i], `\`${n}\` is not an AWS IoT policy name`, 'use 1 to 128 letters, digits and `_+=,.@-`, the name given to `gatehouse policies create`');
+  });
+  return ok ? Object.freeze([...new Set(names)]) : undefined;
 }
 
 function requiredString(ck: Checker, value: unknown, path: PathSegment[], what: string, nonBlank = true): string | undefined {
@@ -224,7 +242,7 @@ function checkRule(ck: Checker, rule: string, group: LazyPath, rules: Map<string
 const STATEMENT_KEYS = ['statementDescription', 'effect', 'operations', 'resources'] as const;
 const POLICIES_PATH: readonly PathSegment[] = ['deviceGroups', 'policies'];
 const DEFINITIONS_PATH: readonly PathSegment[] = ['deviceGroups', 'definitions'];
-const GROUP_KEYS = ['selectionRule', 'policyName'] as const;
+const GROUP_KEYS = ['selectionRule', 'policyName', 'iotPolicies'] as const;
 
 /**
  * The keys ck.named() would return for a plain object none of whose keys it would
@@ -504,11 +522,34 @@ function checkCertificateAuthority(ck: Checker, value: unknown, legacyCaType: un
 /** The largest packet MQTT can frame: a fixed header plus 268,435,455 bytes (MQTT 3.1.1, section 2.2.3). */
 const MQTT_MAX_PACKET = 268_435_460;
 
+/**
+ * Where IoT policy ARNs place this site's resources. The defaults name no real AWS
+ * account, so a cloud policy naming its own account matches only once `accountId` (and
+ * `region`) are set to the account's; `*` in those ARN segments matches either way.
+ */
+function checkIotDeployment(ck: Checker, value: unknown, path: PathSegment[]): GatehouseSection['iot'] {
+  const f = ck.fields(value, path, ['partition', 'region', 'accountId'], false) ?? {};
+  const text = (key: string, def: string, re: RegExp, fix: string): string => {
+    const v = ck.string(f[key], [...path, key], { nonBlank: true });
+    if (v === undefined) return def;
+    if (!re.test(v)) {
+      ck.error('CONFIG_INVALID_VALUE', [...path, key], `\`${v}\` is not a valid ${key}`, fix);
+      return def;
+    }
+    return v;
+  };
+  return Object.freeze({
+    partition: text('partition', 'aws', /^aws(-[a-z]+)*$/, 'use `aws`, `aws-cn` or `aws-us-gov`'),
+    region: text('region', 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/, 'use an AWS region name such as `eu-west-1`'),
+    accountId: text('accountId', '000000000000', /^\d{12}$/, 'use the 12-digit AWS account id, e.g. `123456789012`'),
+  });
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'mqtt', 'api', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -535,6 +576,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
     detectInterfaceAddresses: ck.bool(g['detectInterfaceAddresses'], [...path, 'detectInterfaceAddresses'], true),
     watchConfig: ck.bool(g['watchConfig'], [...path, 'watchConfig'], true),
     configSettleMilliseconds: ck.int(g['configSettleMilliseconds'], [...path, 'configSettleMilliseconds'], 1000, 0, 60_000),
+    iot: checkIotDeployment(ck, g['iot'], [...path, 'iot']),
     mqtt: {
       host: ck.string(m['host'], [...mpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
       port: ck.int(m['port'], [...mpath, 'port'], 8883, 0, 65535),

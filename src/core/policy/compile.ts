@@ -33,8 +33,9 @@ export function compileDeviceGroups(validated: ValidatedDeviceGroups): PolicySna
     // Validation parsed every group's rule; parsing again is only a fallback.
     const rule = validated.rules.get(def.selectionRule) ?? parseRule(def.selectionRule);
     const policy = def.policyName;
+    const iot = def.iotPolicies !== undefined && def.iotPolicies.length > 0 ? { iotPolicies: def.iotPolicies } : {};
     return Object.freeze({
-      name, rule, policy,
+      name, rule, policy, ...iot,
       get statements(): readonly CompiledStatement[] {
         return policyStatements(policy);
       },

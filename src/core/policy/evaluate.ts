@@ -26,7 +26,7 @@ import {
  * how a grant matches a resource, are in tables.ts.
  */
 
-const CONSTANT: Record<Exclude<DecisionReason, 'ALLOWED_BY_STATEMENT' | 'DENIED_BY_STATEMENT'>, Decision> = {
+const CONSTANT: Record<Exclude<DecisionReason, 'ALLOWED_BY_STATEMENT' | 'DENIED_BY_STATEMENT' | 'IOT_POLICY_NOT_FOUND'>, Decision> = {
   NO_GROUP_SELECTS_THING: Object.freeze({ allowed: false, reason: 'NO_GROUP_SELECTS_THING' }),
   NO_MATCHING_STATEMENT: Object.freeze({ allowed: false, reason: 'NO_MATCHING_STATEMENT' }),
   UNKNOWN_OPERATION: Object.freeze({ allowed: false, reason: 'UNKNOWN_OPERATION' }),
@@ -257,5 +257,7 @@ function describeDecision(d: Decision, thing: string, op: string, resource: stri
       return `denied: \`${op}\` is checked on \`${RESOURCE_PREFIX[op as keyof typeof RESOURCE_PREFIX]}…\` resources, not \`${resource}\``;
     case 'MALFORMED_RESOURCE':
       return `denied: \`${resource}\` is not a well-formed resource`;
+    case 'IOT_POLICY_NOT_FOUND':
+      return `denied: an AWS IoT policy named for ${who} does not exist, and it might have denied \`${op}\``;
   }
 }

@@ -27,6 +27,8 @@ export interface CompiledGroup {
   readonly rule: Rule;
   readonly policy: string;
   readonly statements: readonly CompiledStatement[];
+  /** AWS IoT Core policies the group also applies (a Gatehouse extension of the definition). */
+  readonly iotPolicies?: readonly string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export const DECISION_REASONS = [
   'UNKNOWN_OPERATION',
   'MALFORMED_RESOURCE',
   'RESOURCE_TYPE_MISMATCH',
+  'IOT_POLICY_NOT_FOUND',
 ] as const;
 
 export type DecisionReason = (typeof DECISION_REASONS)[number];
@@ -55,6 +58,10 @@ export interface Decision {
   readonly statement?: string;
   /** The deciding statement's resource with variables resolved (`*` for wildcards). */
   readonly resourcePattern?: string;
+  /** `iot` when an AWS IoT Core policy decided (absent: the Greengrass dialect). */
+  readonly dialect?: 'iot';
+  /** IoT only: the action whose evaluation decided (`iot:RetainPublish` for a retained publish refused on it). */
+  readonly action?: string;
 }
 
 export interface StatementMatch {

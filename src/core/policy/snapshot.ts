@@ -1,5 +1,8 @@
 import { RuleIndex } from '../rules/match.js';
+import { CombinedView, IotPart } from './combined.js';
+import { compileIotPolicies } from './iot/engine.js';
 import { explainDecision, PrincipalView } from './evaluate.js';
+import type { IotContext } from './iot/context.js';
 import type { CompiledGroup, CompiledStatement, Decision, Explanation } from './model.js';
 import type { Principal } from './resource.js';
 import { planGroup, type GroupPlan } from './tables.js';
@@ -20,6 +23,13 @@ interface ObjectCacheEntry {
   readonly attributes: readonly (string | undefined)[] | undefined;
 }
 
+/** The IoT part of a snapshot whose registry holds no policy. */
+const EMPTY_IOT: IotPart = (() => {
+  const r = compileIotPolicies([], { partition: 'aws', region: 'us-east-1', accountId: '000000000000' });
+  if (!r.ok) throw new Error('an empty IoT policy set does not compile');
+  return new IotPart(r.set, { certificatePolicies: new Map(), thingGroupPolicies: new Map(), thingGroups: new Map(), thingTypes: new Map() }, new Set());
+})();
+
 /** Bound on cached principal views per snapshot; the oldest is dropped beyond it. */
 const MAX_VIEWS = 65536;
 
@@ -29,6 +39,9 @@ const MAX_VIEWS = 65536;
  */
 export class PolicySnapshot {
   readonly groups: readonly CompiledGroup[];
+  /** The site's AWS IoT Core policies and attachments (absent: the Greengrass dialect alone). */
+  readonly iot: IotPart | undefined;
+  private readonly variables: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] } | undefined;
   private readonly index = new RuleIndex<CompiledGroup>();
   private readonly views = new Map<string, PrincipalView>();
   private readonly usesClientId: boolean;
@@ -50,8 +63,10 @@ export class PolicySnapshot {
    * `variables`, when given, must be what the scan of the groups' statements below would
    * find (compileDeviceGroups knows it from validation without compiling every statement).
    */
-  constructor(groups: readonly CompiledGroup[], variables?: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] }) {
+  constructor(groups: readonly CompiledGroup[], variables?: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] }, iot?: IotPart) {
     this.groups = Object.freeze([...groups]);
+    this.iot = iot;
+    this.variables = variables;
     for (const g of this.groups) this.index.add(g.rule, g);
     if (variables !== undefined) {
       this.usesClientId = variables.usesClientId;
@@ -78,6 +93,34 @@ export class PolicySnapshot {
     }
     this.usesClientId = usesClientId;
     this.attributeNames = [...attrs].sort();
+  }
+
+  /** The same Greengrass configuration with other IoT policies (a registry change). */
+  withIot(iot: IotPart | undefined): PolicySnapshot {
+    return new PolicySnapshot(this.groups, this.variables, iot);
+  }
+
+  /**
+   * The permissions of one connection under both dialects: its Greengrass view when no
+   * IoT policy is in force for it (nothing else to ask), else a CombinedView.
+   * `certificateId` selects the policies attached to the certificate, the thing those of
+   * its thing groups, the device groups selecting the thing those they name.
+   */
+  connectionView(principal: Principal, certificateId: string | undefined, context: IotContext, now: () => number): PrincipalView | CombinedView {
+    const view = this.view(principal);
+    const iot = this.iot;
+    const named: string[] = [];
+    for (const g of view.groups) if (g.iotPolicies !== undefined) named.push(...g.iotPolicies);
+    if (iot === undefined) {
+      // A device group naming IoT policies with no registry behind it: nothing can say
+      // what they hold, so nothing they might deny may be allowed.
+      return named.length === 0 ? view : new CombinedView(view, EMPTY_IOT, { names: [], missing: named, timed: true }, context, now);
+    }
+    const policies = iot.policiesFor(certificateId, context.thingName, named);
+    if (policies.names.length === 0 && policies.missing.length === 0) return view;
+    const thingTypeName = context.thingName === null ? undefined : iot.attachments.thingTypes.get(context.thingName);
+    const ctx: IotContext = thingTypeName === undefined ? context : { ...context, thingTypeName };
+    return new CombinedView(view, iot, policies, ctx, now);
   }
 
   /** Names of the groups whose selection rule selects a thing, in configuration order. */

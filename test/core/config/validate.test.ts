@@ -53,6 +53,7 @@ const DEFAULTS: GatehouseConfig = {
     detectInterfaceAddresses: true,
     watchConfig: true,
     configSettleMilliseconds: 1000,
+    iot: { partition: 'aws', region: 'us-east-1', accountId: '000000000000' },
     mqtt: {
       host: '0.0.0.0', port: 8883,
       maxPacketSizeBytes: 262144, maxConnectPacketSizeBytes: 65536, connectTimeoutSeconds: 10, maxPendingConnections: 1000,

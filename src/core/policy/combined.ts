@@ -1,0 +1,205 @@
+import type { PrincipalView } from './evaluate.js';
+import type { IotContext } from './iot/context.js';
+import { iotArn } from './iot/arn.js';
+import type { IotDecision, IotPolicySet } from './iot/engine.js';
+import type { Decision } from './model.js';
+
+/**
+ * The two policy dialects decided together for one connection.
+ *
+ * The policies in force for a connection are the union of the statements of its
+ * Greengrass device groups and of its AWS IoT Core policies (those attached to its
+ * certificate, to the thing groups of its thing, and those its device groups name).
+ * The one evaluation order over that union (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
+ * which AWS IoT Core follows):
+ *
+ *  1. A request the Greengrass dialect cannot even read (UNKNOWN_OPERATION,
+ *     MALFORMED_RESOURCE, RESOURCE_TYPE_MISMATCH) is denied as it is today.
+ *  2. An explicit Deny in any policy of either dialect denies (DENIED_BY_STATEMENT).
+ *  3. An Allow in either dialect allows (ALLOWED_BY_STATEMENT).
+ *  4. Otherwise the request is denied (the Greengrass reason, NO_GROUP_SELECTS_THING or
+ *     NO_MATCHING_STATEMENT, when no IoT statement applied either).
+ *
+ * Each dialect finds its applying Deny and Allow with its own index (the Greengrass
+ * match tables, the IoT statements indexed by action); the order above is applied here
+ * only. A connection with no IoT policy in force gets its Greengrass view itself, so
+ * a Greengrass-only site pays nothing for the second dialect.
+ *
+ * The Greengrass dialect has no receive or retain permission: a Greengrass grant to
+ * subscribe to a filter implies receiving what it matches (as the Greengrass component
+ * does), and a Greengrass publish grant covers retained messages. `iot:Receive` and
+ * `iot:RetainPublish` statements add to that; an explicit IoT Deny of either takes it away.
+ */
+
+/** Which policies apply to whom: the registry's attachments, as plain data. */
+export interface IotAttachments {
+  /** Certificate id → policies attached to the certificate. */
+  readonly certificatePolicies: ReadonlyMap<string, readonly string[]>;
+  /** Thing group → policies attached to it. */
+  readonly thingGroupPolicies: ReadonlyMap<string, readonly string[]>;
+  /** Thing → every group whose policies apply to it (its groups and their ancestors). */
+  readonly thingGroups: ReadonlyMap<string, readonly string[]>;
+  /** Thing → its thing type. */
+  readonly thingTypes: ReadonlyMap<string, string>;
+}
+
+/** The IoT policies of a site: the compiled documents and who they apply to. */
+export class IotPart {
+  readonly set: IotPolicySet;
+  readonly attachments: IotAttachments;
+  /** Policy names whose decisions depend on the clock (aws:CurrentTime, aws:EpochTime). */
+  private readonly timed: ReadonlySet<string>;
+
+  /**
+   * `timed`: the names of the policies whose documents use a clock key; their decisions
+   * are never cached.
+   */
+  constructor(set: IotPolicySet, attachments: IotAttachments, timed: ReadonlySet<string>) {
+    this.set = set;
+    this.attachments = attachments;
+    this.timed = timed;
+  }
+
+  /**
+   * The IoT policies in force for a connection, without repeats, in a stable order:
+   * the certificate's, then its thing groups', then those its device groups name.
+   * `missing` lists names that no policy of the set has (a device group may name a
+   * policy that was deleted): such a connection is denied everything IoT would decide.
+   */
+  policiesFor(certificateId: string | undefined, thingName: string | null, deviceGroupPolicies: Iterable<string>): { readonly names: readonly string[]; readonly missing: readonly string[]; readonly timed: boolean } {
+    const names: string[] = [];
+    const missing: string[] = [];
+    const seen = new Set<string>();
+    let timed = false;
+    const add = (n: string): void => {
+      if (seen.has(n)) return;
+      seen.add(n);
+      if (!this.set.has(n)) {
+        missing.push(n);
+        return;
+      }
+      names.push(n);
+      if (this.timed.has(n)) timed = true;
+    };
+    if (certificateId !== undefined) for (const n of this.attachments.certificatePolicies.get(certificateId) ?? []) add(n);
+    if (thingName !== null) {
+      for (const g of this.attachments.thingGroups.get(thingName) ?? []) for (const n of this.attachments.thingGroupPolicies.get(g) ?? []) add(n);
+    }
+    for (const n of deviceGroupPolicies) add(n);
+    return { names, missing, timed };
+  }
+}
+
+/** Decision answered when a connection's IoT policies name one that does not exist. */
+const MISSING_POLICY: Decision = Object.freeze({ allowed: false, reason: 'IOT_POLICY_NOT_FOUND', dialect: 'iot' });
+
+/** Per-connection decisions remembered before the cache starts over. */
+const CACHE_LIMIT = 256;
+
+/**
+ * The permissions of one connection under both dialects. decide() has the signature of
+ * PrincipalView.decide (Greengrass operations and resources) so the broker asks both
+ * kinds of view the same way; receive() and retainAllowed() answer what only the IoT
+ * dialect can say.
+ */
+export class CombinedView {
+  readonly greengrass: PrincipalView;
+  readonly iot: IotPart;
+  readonly policies: readonly string[];
+  readonly context: IotContext;
+  private readonly missing: boolean;
+  private readonly now: () => number;
+  /** Decisions by operation and resource; null when the policies depend on the clock. */
+  private readonly cache: Map<string, Decision> | null;
+
+  constructor(greengrass: PrincipalView, iot: IotPart, policies: { readonly names: readonly string[]; readonly missing: readonly string[]; readonly timed: boolean }, context: IotContext, now: () => number) {
+    this.greengrass = greengrass;
+    this.iot = iot;
+    this.policies = policies.names;
+    this.missing = policies.missing.length > 0;
+    this.context = context;
+    this.now = now;
+    this.cache = policies.timed ? null : new Map();
+  }
+
+  /** Greengrass operations on Greengrass resources (`mqtt:publish` on `mqtt:topic:a/b`), both dialects. */
+  decide(operation: string, resource: string): Decision {
+    return this.cached(operation, resource, false);
+  }
+
+  /** A retained PUBLISH: also needs `iot:RetainPublish` when an IoT policy decides it. */
+  decideRetained(topic: string): Decision {
+    return this.cached('mqtt:publish', 'mqtt:topic:' + topic, true);
+  }
+
+  /**
+   * `iot:Receive` on the topic: 'deny' when an IoT statement denies it (or a policy in
+   * force is missing), 'allow' when one allows it, 'none' when no IoT statement applies
+   * (the Greengrass rule then decides: a granted filter that is still allowed).
+   */
+  receive(topic: string): 'allow' | 'deny' | 'none' {
+    if (this.missing) return 'deny';
+    const key = 'r' + topic;
+    const hit = this.cache?.get(key);
+    const d = hit ?? this.fromIot(this.iotDecide('iot:Receive', 'topic', topic, false));
+    if (hit === undefined) this.remember(key, d);
+    return d.allowed ? 'allow' : d.reason === 'DENIED_BY_STATEMENT' || d.reason === 'IOT_POLICY_NOT_FOUND' ? 'deny' : 'none';
+  }
+
+  private cached(operation: string, resource: string, retain: boolean): Decision {
+    const key = (retain ? 'R' : 'd') + operation + '\n' + resource;
+    const hit = this.cache?.get(key);
+    if (hit !== undefined) return hit;
+    const d = this.combine(operation, resource, retain);
+    this.remember(key, d);
+    return d;
+  }
+
+  private remember(key: string, d: Decision): void {
+    const c = this.cache;
+    if (c === null) return;
+    if (c.size >= CACHE_LIMIT) c.clear();
+    c.set(key, d);
+  }
+
+  private combine(operation: string, resource: string, retain: boolean): Decision {
+    const gg = this.greengrass.decide(operation, resource);
+    if (gg.reason === 'DENIED_BY_STATEMENT' || gg.reason === 'UNKNOWN_OPERATION' || gg.reason === 'MALFORMED_RESOURCE' || gg.reason === 'RESOURCE_TYPE_MISMATCH') return gg;
+    if (this.missing) return MISSING_POLICY;
+    const mapped = toIot(operation, resource);
+    if (mapped === undefined) return gg;
+    const iot = this.fromIot(this.iotDecide(mapped.action, mapped.type, mapped.name, retain));
+    if (iot.reason === 'DENIED_BY_STATEMENT') return iot;
+    if (gg.allowed) {
+      // A Greengrass publish grant covers a retained message, unless IoT denied RetainPublish (above).
+      return gg;
+    }
+    return iot.allowed ? iot : gg;
+  }
+
+  private iotDecide(action: string, type: 'client' | 'topic' | 'topicfilter', name: string, retain: boolean): IotDecision {
+    const arn = iotArn(this.iot.set.deployment, type, name);
+    return this.iot.set.decide(this.policies, this.context, { action, resource: arn, retain }, this.now());
+  }
+
+  private fromIot(d: IotDecision): Decision {
+    if (d.reason === 'NO_MATCHING_STATEMENT') return NO_IOT_STATEMENT;
+    return Object.freeze({ allowed: d.allowed, reason: d.reason, policy: d.policy, statement: d.statement, action: d.action, dialect: 'iot' as const });
+  }
+}
+
+const NO_IOT_STATEMENT: Decision = Object.freeze({ allowed: false, reason: 'NO_MATCHING_STATEMENT', dialect: 'iot' });
+
+/** The IoT action and resource of a Greengrass request; undefined for anything else. */
+function toIot(operation: string, resource: string): { action: string; type: 'client' | 'topic' | 'topicfilter'; name: string } | undefined {
+  switch (operation) {
+    case 'mqtt:connect':
+      return resource.startsWith('mqtt:clientId:') ? { action: 'iot:Connect', type: 'client', name: resource.slice('mqtt:clientId:'.length) } : undefined;
+    case 'mqtt:publish':
+      return resource.startsWith('mqtt:topic:') ? { action: 'iot:Publish', type: 'topic', name: resource.slice('mqtt:topic:'.length) } : undefined;
+    case 'mqtt:subscribe':
+      return resource.startsWith('mqtt:topicfilter:') ? { action: 'iot:Subscribe', type: 'topicfilter', name: resource.slice('mqtt:topicfilter:'.length) } : undefined;
+    default:
+      return undefined;
+  }
+}
