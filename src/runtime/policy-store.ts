@@ -1,4 +1,4 @@
-import type { PolicySnapshot } from '../core/index.js';
+import type { IotPart, PolicySnapshot } from '../core/index.js';
 
 /**
  * Holds the snapshot in force. A reload builds a complete new snapshot elsewhere and
@@ -16,7 +16,21 @@ export class PolicyStore {
     return this.snapshot;
   }
 
+  /**
+   * A new configuration (Greengrass device groups). The AWS IoT policies in force, which
+   * come from the registry, carry over unless `next` brings its own.
+   */
   swap(next: PolicySnapshot): void {
+    if (next.iot === undefined && this.snapshot.iot !== undefined) next = next.withIot(this.snapshot.iot);
+    this.replace(next);
+  }
+
+  /** New AWS IoT policies or attachments (the registry changed); the configuration stays. */
+  setIot(iot: IotPart | undefined): void {
+    this.replace(this.snapshot.withIot(iot));
+  }
+
+  private replace(next: PolicySnapshot): void {
     const previous = this.snapshot;
     this.snapshot = next;
     for (const l of this.listeners) l(next, previous);

@@ -1,0 +1,94 @@
+import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment } from '../core/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { PolicyStore } from './policy-store.js';
+
+/** What the registry holds of AWS IoT policies: the default version of each, and who they apply to. */
+export interface IotPolicyData extends IotAttachments {
+  /** The registry's change sequence number this data reflects. */
+  readonly seq: number;
+  readonly policies: readonly { readonly name: string; readonly document: string }[];
+}
+
+/** Where the data comes from (the registry; a port, so runtime does not depend on it). */
+export type IotPolicySource = () => Promise<IotPolicyData>;
+
+/** Condition keys that make a decision depend on the clock: such decisions are not cached. */
+const CLOCK_KEYS = /aws:(currenttime|epochtime)/i;
+
+/**
+ * Keeps the AWS IoT policies of the snapshot in force in step with the registry: each
+ * reload reads the policies and attachments in one go, compiles them and swaps them in
+ * (the broker re-checks live sessions on every swap, as after a configuration reload).
+ *
+ * Reloads never overlap: one asked for while another runs is done once after it. A set
+ * that does not compile (a stored document a newer rule rejects) is logged with every
+ * problem and the policies in force stay.
+ */
+export class IotPolicyLoader {
+  private readonly source: IotPolicySource;
+  private readonly store: PolicyStore;
+  private readonly logger: Logger;
+  private deployment: IotDeployment;
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(source: IotPolicySource, store: PolicyStore, logger: Logger, deployment: IotDeployment) {
+    this.source = source;
+    this.store = store;
+    this.logger = logger;
+    this.deployment = deployment;
+  }
+
+  /** A new `gatehouse.iot` section: ARNs change, so the policies are compiled again. */
+  setDeployment(d: IotDeployment): Promise<void> {
+    const cur = this.deployment;
+    if (cur.partition === d.partition && cur.region === d.region && cur.accountId === d.accountId) return Promise.resolve();
+    this.deployment = d;
+    return this.reload('deployment');
+  }
+
+  /** Reads, compiles and swaps in the registry's policies; resolves once they are in force. */
+  reload(trigger: string): Promise<void> {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.again = false;
+        await this.loadOnce(trigger);
+      } while (this.again);
+    };
+    this.running = run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async loadOnce(trigger: string): Promise<void> {
+    let data: IotPolicyData;
+    try {
+      data = await this.source();
+    } catch (e) {
+      this.logger.error({ event: 'iot-policies-error', trigger, err: (e as Error).message }, 'could not read the AWS IoT policies from the registry; the policies in force stay');
+      return;
+    }
+    const started = performance.now();
+    const result = compileIotPolicies(data.policies, this.deployment);
+    if (!result.ok) {
+      for (const p of result.problems) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
+      this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.problems.length }, 'stored AWS IoT policies do not compile; the policies in force stay');
+      return;
+    }
+    const timed = new Set<string>();
+    for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
+    const part = new IotPart(result.set, data, timed);
+    this.store.setIot(data.policies.length === 0 && !hasAttachments(data) ? undefined : part);
+    this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
+      'AWS IoT policies in force');
+  }
+}
+
+function hasAttachments(d: IotAttachments): boolean {
+  return d.certificatePolicies.size > 0 || d.thingGroupPolicies.size > 0;
+}
