@@ -784,52 +784,44 @@ export class SqliteRegistry implements Registry {
     }
   }
 
+  /**
+   * The bulk read behind {@link iotAuthorizationData}. Per-row cost dominates at fleet
+   * size, so SQLite concatenates each certificate's policies and each thing's groups
+   * (names cannot contain spaces), and equal lists are split, sorted and frozen once and
+   * then shared: most devices of a fleet carry the same policies and groups.
+   */
   private loadIotAuthorizationData(): IotAuthorizationData {
     const seq = this.latestSeq();
-    const policies = (this.s.defaultDocuments.raw(true).all() as [string, number, string][])
+    const policies = (this.s.defaultDocuments.all() as [string, number, string][])
       .map(([name, version, document]) => Object.freeze({ name, document, version }));
-    const byKey = (rows: [string, string][]): Map<string, string[]> => {
-      const out = new Map<string, string[]>();
-      for (const [k, v] of rows) {
-        const list = out.get(k);
-        if (list) list.push(v);
-        else out.set(k, [v]);
-      }
+    const lists = new Map<string, readonly string[]>();
+    const listOf = (joined: string): readonly string[] => {
+      let list = lists.get(joined);
+      if (list === undefined) lists.set(joined, (list = Object.freeze(joined.split(' ').sort())));
+      return list;
+    };
+    const grouped = (stmt: Database.Statement): Map<string, readonly string[]> => {
+      const out = new Map<string, readonly string[]>();
+      for (const [key, joined] of stmt.iterate() as IterableIterator<[string, string]>) out.set(key, listOf(joined));
       return out;
     };
-    const certificatePolicies = byKey(this.s.allCertPolicies.raw(true).all() as [string, string][]);
-    const thingGroupPolicies = byKey(this.s.allGroupPolicies.raw(true).all() as [string, string][]);
-    // Each group with its ancestors, nearest first; computed once per group.
-    const parents = new Map<string, string | null>();
-    for (const [name, parent] of this.s.allGroupParents.raw(true).all() as [string, string | null][]) parents.set(name, parent);
-    const closure = new Map<string, readonly string[]>();
-    const lineage = (g: string): readonly string[] => {
-      let c = closure.get(g);
-      if (c === undefined) {
-        const parent = parents.get(g) ?? null;
-        c = Object.freeze(parent === null ? [g] : [g, ...lineage(parent)]);
-        closure.set(g, c);
-      }
-      return c;
+    const certificatePolicies = grouped(this.s.allCertPolicies);
+    const thingGroupPolicies = grouped(this.s.allGroupPolicies);
+    // Each group with its ancestors (a parent's policies apply to its children's members).
+    const parents = new Map(this.s.allGroupParents.all() as [string, string | null][]);
+    const lineage = (g: string): string[] => {
+      const out: string[] = [];
+      for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
+      return out;
     };
+    const withAncestors = new Map<string, readonly string[]>();
     const thingGroups = new Map<string, readonly string[]>();
-    let thing: string | undefined;
-    let groups: string[] = [];
-    const flush = (): void => {
-      if (thing === undefined) return;
-      if (groups.length === 1) thingGroups.set(thing, lineage(groups[0]!));
-      else thingGroups.set(thing, Object.freeze([...new Set(groups.flatMap((g) => lineage(g)))].sort()));
-    };
-    for (const [t, g] of this.s.allMembers.raw(true).all() as [string, string][]) {
-      if (t !== thing) {
-        flush();
-        thing = t;
-        groups = [];
-      }
-      groups.push(g);
+    for (const [thing, joined] of this.s.allMembers.iterate() as IterableIterator<[string, string]>) {
+      let list = withAncestors.get(joined);
+      if (list === undefined) withAncestors.set(joined, (list = Object.freeze([...new Set(joined.split(' ').flatMap(lineage))].sort())));
+      thingGroups.set(thing, list);
     }
-    flush();
-    const thingTypes = new Map(this.s.allThingTypes.raw(true).all() as [string, string][]);
+    const thingTypes = new Map(this.s.allThingTypes.all() as [string, string][]);
     return Object.freeze({ seq, policies: Object.freeze(policies), certificatePolicies, thingGroupPolicies, thingGroups, thingTypes });
   }
 
@@ -913,13 +905,14 @@ function prepare(db: Db) {
     removeMember: p('DELETE FROM thing_group_members WHERE thing_name = ? AND group_name = ?'),
     thingsInGroup: p('SELECT thing_name FROM thing_group_members WHERE group_name = ? ORDER BY thing_name'),
     groupsForThing: p('SELECT group_name FROM thing_group_members WHERE thing_name = ? ORDER BY group_name'),
+    // Raw statements (rows as arrays) for the bulk read.
     defaultDocuments: p(`SELECT p.name, p.default_version, v.document FROM iot_policies p
-                         JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version ORDER BY p.name`),
-    allCertPolicies: p('SELECT certificate_id, policy_name FROM iot_policy_certificate_attachments ORDER BY certificate_id, policy_name'),
-    allGroupPolicies: p('SELECT group_name, policy_name FROM iot_policy_group_attachments ORDER BY group_name, policy_name'),
-    allGroupParents: p('SELECT name, parent FROM thing_groups'),
-    allMembers: p('SELECT thing_name, group_name FROM thing_group_members ORDER BY thing_name, group_name'),
-    allThingTypes: p('SELECT thing_name, type_name FROM thing_types'),
+                         JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version ORDER BY p.name`).raw(true),
+    allCertPolicies: p("SELECT certificate_id, group_concat(policy_name, ' ') FROM iot_policy_certificate_attachments GROUP BY certificate_id ORDER BY certificate_id").raw(true),
+    allGroupPolicies: p("SELECT group_name, group_concat(policy_name, ' ') FROM iot_policy_group_attachments GROUP BY group_name ORDER BY group_name").raw(true),
+    allGroupParents: p('SELECT name, parent FROM thing_groups').raw(true),
+    allMembers: p("SELECT thing_name, group_concat(group_name, ' ') FROM thing_group_members GROUP BY thing_name ORDER BY thing_name").raw(true),
+    allThingTypes: p('SELECT thing_name, type_name FROM thing_types ORDER BY thing_name').raw(true),
     countThings: p('SELECT count(*) AS n FROM things'),
     insertThing: p('INSERT INTO things (name, created_at) VALUES (?, ?)'),
     insertAttr: p('INSERT INTO thing_attributes (thing_name, key, value) VALUES (?, ?, ?)'),
