@@ -4,9 +4,11 @@ import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerPolicies } from './policies.js';
 import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
+import { registerThingGroups } from './thing-groups.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
@@ -23,6 +25,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerConfigValidate(config, io, setExit);
   registerAuthorize(program, io, setExit);
   registerThings(program, io, setExit);
+  registerThingGroups(program, io, setExit);
+  registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
   registerStart(program, io, setExit);
