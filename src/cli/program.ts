@@ -18,6 +18,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('gatehouse')
     .description('Authenticates MQTT devices by X.509 certificate and authorizes every MQTT action (Greengrass client device auth compatible).')
     .version(VERSION)
+    // Root options only before the command, so `policies show --version N` is the command's own option.
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
     .exitOverride();
