@@ -4,10 +4,12 @@ import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
+import { registerThingGroups } from './thing-groups.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
@@ -17,6 +19,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('gatehouse')
     .description('Authenticates MQTT devices by X.509 certificate and authorizes every MQTT action (Greengrass client device auth compatible).')
     .version(VERSION)
+    // Root options only before the command, so `policies show --version N` is the command's own option.
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
     .exitOverride();
@@ -25,6 +29,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerAuthorize(program, io, setExit);
   registerPolicy(program, io, setExit);
   registerThings(program, io, setExit);
+  registerThingGroups(program, io, setExit);
+  registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
   registerStart(program, io, setExit);

@@ -137,11 +137,14 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const t = await requireThing(r, name);
         const certs = await r.listCertificates({ thingName: name });
-        if (opts.json) io.out(JSON.stringify({ ...thingJson(t), certificates: certs.map((c) => certificateJson(c)) }));
+        const groups = await r.groupsForThing(name);
+        if (opts.json) io.out(JSON.stringify({ ...thingJson(t), groups, certificates: certs.map((c) => certificateJson(c)) }));
         else {
           io.out(`thing ${t.name}`);
           io.out(`  created:    ${day(t.createdAt)}`);
+          io.out(`  type:       ${t.thingTypeName ?? '-'}`);
           io.out(`  attributes: ${formatAttributes(t.attributes)}`);
+          io.out(`  groups:     ${groups.length ? groups.join(', ') : '-'}`);
           if (certs.length === 0) io.out('  certificates: (none attached; the device cannot connect)');
           else {
             io.out('  certificates:');
@@ -162,6 +165,34 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
         await r.deleteThing(name);
         if (opts.json) io.out(JSON.stringify({ deleted: name, detachedCertificates: certs }));
         else io.out(`deleted thing ${name}${certs.length ? ` (detached ${certs.length} certificate${certs.length === 1 ? '' : 's'}; revoke them with \`gatehouse certs revoke\` if they are not used elsewhere)` : ''}`);
+      });
+      setExit(EXIT.OK);
+    });
+
+  dataDirOption(things.command('update').description("set or clear a thing's type and add, change or remove its attributes"))
+    .argument('<name>', 'thing name (case-sensitive)')
+    .option('--type <type>', 'thing type: 1-128 characters of A-Z a-z 0-9 : _ -')
+    .option('--clear-type', 'remove the thing type')
+    .option('--attribute <key=value>', 'add or change an attribute (repeatable)', collect, [])
+    .option('--remove-attribute <key>', 'remove an attribute (repeatable)', collect, [])
+    .addHelpText('after', `
+All changes are applied together or not at all; a thing keeps at most 50 attributes.
+A running gateway sharing the data directory applies the change within a second.
+
+Example:
+  gatehouse things update sensor-1 --type Thermometer --attribute room=hall --remove-attribute floor`)
+    .action(async (name: string, opts: DataDirOptions & { type?: string; clearType?: boolean; attribute: string[]; removeAttribute: string[] }) => {
+      assertThingName(name);
+      if (opts.type !== undefined && opts.clearType) throw new CliError('USAGE', 'give --type or --clear-type, not both');
+      const setAttributes = parseAttributes(opts.attribute);
+      if (opts.type === undefined && !opts.clearType && opts.attribute.length === 0 && opts.removeAttribute.length === 0) {
+        throw new CliError('USAGE', 'nothing to update: give --type, --clear-type, --attribute or --remove-attribute');
+      }
+      const thingTypeName = opts.clearType ? null : opts.type;
+      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const { thing, changed } = await r.updateThing(name, { ...(thingTypeName !== undefined ? { thingTypeName } : {}), setAttributes, removeAttributes: opts.removeAttribute });
+        if (opts.json) io.out(JSON.stringify({ ...thingJson(thing), changed }));
+        else io.out(`${changed ? 'updated' : 'no change to'} thing ${name}: type ${thing.thingTypeName ?? '-'}, attributes ${formatAttributes(thing.attributes)}`);
       });
       setExit(EXIT.OK);
     });
@@ -209,11 +240,11 @@ export async function loadConfig(path: string | undefined, io: Io): Promise<Load
   return { value: result.config, baseDir: dirname(resolve(path)) };
 }
 
-function collect(value: string, previous: string[]): string[] {
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function parseAttributes(list: readonly string[]): Record<string, string> {
+export function parseAttributes(list: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list) {
     const eq = item.indexOf('=');
@@ -231,13 +262,13 @@ function parseDays(text: string): number {
   return n;
 }
 
-function parsePositive(text: string, flag: string): number {
+export function parsePositive(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new CliError('USAGE', `${flag} \`${text}\` is not a positive whole number`);
   return n;
 }
 
-async function readText(file: string): Promise<string> {
+export async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (e) {
@@ -257,7 +288,7 @@ async function requireThing(r: Registry, name: string): Promise<Thing> {
 }
 
 function thingJson(t: Thing): Record<string, unknown> {
-  return { name: t.name, attributes: t.attributes, createdAt: t.createdAt.toISOString() };
+  return { name: t.name, thingTypeName: t.thingTypeName, attributes: t.attributes, createdAt: t.createdAt.toISOString() };
 }
 
 function formatAttributes(a: Readonly<Record<string, string>>): string {

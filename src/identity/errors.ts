@@ -25,6 +25,26 @@ export const REGISTRY_CODES = [
   'CA_NOT_FOUND',
   'CA_EXISTS',
   'CA_NOT_A_CA',
+  'THING_TYPE_NAME_INVALID',
+  'POLICY_NAME_INVALID',
+  'POLICY_DOCUMENT_INVALID',
+  'POLICY_EXISTS',
+  'POLICY_NOT_FOUND',
+  'POLICY_VERSION_NOT_FOUND',
+  'POLICY_VERSION_LIMIT',
+  'POLICY_VERSION_IS_DEFAULT',
+  'POLICY_ATTACHED',
+  'POLICY_HAS_VERSIONS',
+  'POLICY_NOT_ATTACHED',
+  'THING_GROUP_NAME_INVALID',
+  'THING_GROUP_DESCRIPTION_INVALID',
+  'THING_GROUP_EXISTS',
+  'THING_GROUP_NOT_FOUND',
+  'THING_GROUP_HAS_CHILDREN',
+  'THING_GROUP_HAS_POLICIES',
+  'THING_GROUP_LIMIT',
+  'THING_GROUP_HIERARCHY_CONFLICT',
+  'THING_NOT_IN_GROUP',
   'REGISTRY_SCHEMA_TOO_NEW',
   'REGISTRY_OPEN_FAILED',
   'REGISTRY_BUSY',
@@ -76,11 +96,26 @@ export const IDENTITY_CODES: readonly string[] = [
   ...new Set<string>([...REGISTRY_CODES, ...VERIFY_REASONS, ...SESSION_REASONS, ...INVALIDATION_REASONS]),
 ];
 
+/**
+ * One defect of a policy document (the same shape as the engine's IotPolicyProblem):
+ * a stable code, a JSON path, what is wrong and how to fix it.
+ */
+export interface PolicyDocumentProblem {
+  readonly code: string;
+  readonly path: string;
+  readonly message: string;
+  readonly fix: string;
+}
+
 /** A registry operation failed. `code` is stable; `fix` says what to do about it. */
 export class RegistryError extends GatehouseError<RegistryErrorCode> {
-  constructor(code: RegistryErrorCode, message: string, fix?: string) {
+  /** For POLICY_DOCUMENT_INVALID: every problem found in the document (otherwise empty). */
+  readonly problems: readonly PolicyDocumentProblem[];
+
+  constructor(code: RegistryErrorCode, message: string, fix?: string, problems: readonly PolicyDocumentProblem[] = []) {
     super(code, message, fix);
     this.name = 'RegistryError';
+    this.problems = problems;
   }
 }
 

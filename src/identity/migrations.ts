@@ -97,6 +97,79 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'IoT policies and versions, policy attachments, thing types, static thing groups and membership',
+    sql: `
+      -- Named IoT policies. The name rule is the AWS IoT one ([\\w+=,.@-], 1-128, with \\w
+      -- the ASCII word characters). The default version must exist: the foreign key is
+      -- deferred so that a policy and its first version are inserted in one transaction.
+      CREATE TABLE iot_policies (
+        name TEXT PRIMARY KEY
+          CHECK (length(name) BETWEEN 1 AND 128 AND name NOT GLOB '*[^A-Za-z0-9_+=,.@-]*'),
+        default_version INTEGER NOT NULL,
+        -- Version ids are never reused, even after a version is deleted.
+        next_version INTEGER NOT NULL CHECK (next_version > default_version),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        FOREIGN KEY (name, default_version) REFERENCES iot_policy_versions(policy_name, version) DEFERRABLE INITIALLY DEFERRED
+      ) STRICT, WITHOUT ROWID;
+
+      -- The document is the operator's exact text.
+      CREATE TABLE iot_policy_versions (
+        policy_name TEXT NOT NULL REFERENCES iot_policies(name) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        document TEXT NOT NULL CHECK (length(document) >= 1),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (policy_name, version)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Static thing groups. The parent is fixed at creation (as in AWS IoT), so the
+      -- hierarchy has no cycles; a group with children cannot be deleted.
+      CREATE TABLE thing_groups (
+        name TEXT PRIMARY KEY
+          CHECK (length(name) BETWEEN 1 AND 128 AND name NOT GLOB '*[^A-Za-z0-9:_-]*'),
+        parent TEXT REFERENCES thing_groups(name) ON DELETE RESTRICT CHECK (parent IS NULL OR parent <> name),
+        description TEXT CHECK (description IS NULL OR length(description) <= 2028),
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX thing_groups_by_parent ON thing_groups(parent, name);
+
+      -- Deleting a thing or a group removes its memberships.
+      CREATE TABLE thing_group_members (
+        thing_name TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+        group_name TEXT NOT NULL REFERENCES thing_groups(name) ON DELETE CASCADE,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (thing_name, group_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX thing_group_members_by_group ON thing_group_members(group_name, thing_name);
+
+      -- A thing has at most one type (the primary key); deleting the thing removes it.
+      CREATE TABLE thing_types (
+        thing_name TEXT PRIMARY KEY REFERENCES things(name) ON DELETE CASCADE,
+        type_name TEXT NOT NULL
+          CHECK (length(type_name) BETWEEN 1 AND 128 AND type_name NOT GLOB '*[^A-Za-z0-9:_-]*')
+      ) STRICT, WITHOUT ROWID;
+
+      -- Policy attachments. An attached policy cannot be deleted (RESTRICT); deleting a
+      -- certificate removes its attachments; a group with policies cannot be deleted.
+      CREATE TABLE iot_policy_certificate_attachments (
+        certificate_id TEXT NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,
+        policy_name TEXT NOT NULL REFERENCES iot_policies(name) ON DELETE RESTRICT,
+        attached_at INTEGER NOT NULL,
+        PRIMARY KEY (certificate_id, policy_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iot_policy_certificate_attachments_by_policy ON iot_policy_certificate_attachments(policy_name, certificate_id);
+
+      CREATE TABLE iot_policy_group_attachments (
+        group_name TEXT NOT NULL REFERENCES thing_groups(name) ON DELETE RESTRICT,
+        policy_name TEXT NOT NULL REFERENCES iot_policies(name) ON DELETE RESTRICT,
+        attached_at INTEGER NOT NULL,
+        PRIMARY KEY (group_name, policy_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iot_policy_group_attachments_by_policy ON iot_policy_group_attachments(policy_name, group_name);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -40,3 +40,40 @@ export function shown(value: unknown): string {
   const s = value.length > 130 ? `${value.slice(0, 130)}…` : value;
   return `\`${s.replace(/[\u0000-\u001f\u007f`]/g, '?')}\``;
 }
+
+// AWS IoT API reference, CreatePolicy / CreateThingGroup / CreateThingType:
+// https://docs.aws.amazon.com/iot/latest/apireference/API_CreatePolicy.html
+// https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThingGroup.html
+// https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThingType.html
+const POLICY_NAME = /^[A-Za-z0-9_+=,.@-]{1,128}$/;
+const GROUP_OR_TYPE_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
+/** Printable ASCII and space, at most 2028 characters (the AWS thing group description rule). */
+const GROUP_DESCRIPTION = /^[\x20-\x7e]{0,2028}$/;
+
+/** Throws POLICY_NAME_INVALID unless `name` is 1–128 characters of `A-Za-z0-9_+=,.@-`. */
+export function assertPolicyName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !POLICY_NAME.test(name)) {
+    throw new RegistryError('POLICY_NAME_INVALID', `invalid policy name ${shown(name)}`, 'use 1-128 characters of A-Z a-z 0-9 and _ + = , . @ -');
+  }
+}
+
+/** Throws THING_GROUP_NAME_INVALID unless `name` is 1–128 characters of `A-Za-z0-9:_-`. */
+export function assertThingGroupName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !GROUP_OR_TYPE_NAME.test(name)) {
+    throw new RegistryError('THING_GROUP_NAME_INVALID', `invalid thing group name ${shown(name)}`, 'use 1-128 characters of A-Z a-z 0-9 and : _ -');
+  }
+}
+
+/** Throws THING_GROUP_DESCRIPTION_INVALID unless it is at most 2028 printable ASCII characters. */
+export function assertThingGroupDescription(text: unknown): asserts text is string {
+  if (typeof text !== 'string' || !GROUP_DESCRIPTION.test(text)) {
+    throw new RegistryError('THING_GROUP_DESCRIPTION_INVALID', 'a thing group description is at most 2028 printable ASCII characters (letters, digits, punctuation, spaces)', 'shorten the description and remove tabs, line breaks and non-ASCII characters');
+  }
+}
+
+/** Throws THING_TYPE_NAME_INVALID unless `name` is 1–128 characters of `A-Za-z0-9:_-`. */
+export function assertThingTypeName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !GROUP_OR_TYPE_NAME.test(name)) {
+    throw new RegistryError('THING_TYPE_NAME_INVALID', `invalid thing type name ${shown(name)}`, 'use 1-128 characters of A-Z a-z 0-9 and : _ -');
+  }
+}

@@ -22,7 +22,7 @@
  * - Reads never create records. Thing names are case-sensitive.
  * - Failures are {@link RegistryError}s with a code from REGISTRY_CODES.
  */
-import type { RegistryError } from './errors.js';
+import type { PolicyDocumentProblem, RegistryError } from './errors.js';
 
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED';
 export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
@@ -30,6 +30,8 @@ export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'IN
 export interface Thing {
   readonly name: string;
   readonly attributes: Readonly<Record<string, string>>;
+  /** The thing's type (at most one), or null. */
+  readonly thingTypeName: string | null;
   readonly createdAt: Date;
 }
 
@@ -74,8 +76,84 @@ export type Change = { readonly seq: number; readonly at: Date } & (
   | { readonly kind: 'CERT_DETACHED'; readonly thingName: string; readonly certificateId: string }
   | { readonly kind: 'CA_TRUSTED'; readonly caId: string }
   | { readonly kind: 'CA_UNTRUSTED'; readonly caId: string }
+  /** The thing's type or attributes changed. */
+  | { readonly kind: 'THING_UPDATED'; readonly thingName: string }
+  /** A policy, one of its versions, or which version is the default changed. `version` is the version concerned. */
+  | { readonly kind: 'POLICY_CHANGED'; readonly policyName: string; readonly event: PolicyEvent; readonly version: number }
+  | { readonly kind: 'POLICY_ATTACHMENT_CHANGED'; readonly policyName: string; readonly target: PolicyTarget; readonly attached: boolean }
+  /** A group was created or deleted (`thingName` null), or a thing joined or left it. */
+  | { readonly kind: 'THING_GROUP_CHANGED'; readonly groupName: string; readonly event: ThingGroupEvent; readonly thingName: string | null }
 );
 export type ChangeKind = Change['kind'];
+
+export type PolicyEvent = 'CREATED' | 'VERSION_CREATED' | 'DEFAULT_VERSION_SET' | 'VERSION_DELETED' | 'DELETED';
+export type ThingGroupEvent = 'CREATED' | 'DELETED' | 'THING_ADDED' | 'THING_REMOVED';
+
+/** What a policy is attached to: a certificate (principal) or a static thing group. */
+export type PolicyTarget =
+  | { readonly kind: 'certificate'; readonly certificateId: string }
+  | { readonly kind: 'thingGroup'; readonly groupName: string };
+
+export interface PolicyVersion {
+  readonly policyName: string;
+  readonly version: number;
+  /** The document exactly as the operator gave it. */
+  readonly document: string;
+  readonly isDefault: boolean;
+  readonly createdAt: Date;
+}
+
+export interface IotPolicy {
+  readonly name: string;
+  readonly defaultVersion: number;
+  /** The default version's document (the one in force). */
+  readonly document: string;
+  /** Every version id, ascending. */
+  readonly versions: readonly number[];
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface ThingGroup {
+  readonly name: string;
+  readonly parent: string | null;
+  readonly description: string | null;
+  readonly createdAt: Date;
+}
+
+export interface UpdateThingOptions {
+  /** A type name to set, or null to clear it; absent leaves the type unchanged. */
+  readonly thingTypeName?: string | null;
+  /** Attributes to add or overwrite. */
+  readonly setAttributes?: Readonly<Record<string, string>>;
+  /** Attribute names to remove (a name that is not set is ignored). */
+  readonly removeAttributes?: readonly string[];
+}
+
+/** Checks a policy document's text; an empty list means it is valid. */
+export type PolicyDocumentValidator = (text: string) => readonly PolicyDocumentProblem[];
+
+/**
+ * Everything the IoT authorization snapshot needs, read in one consistent transaction.
+ * Names in the lists are sorted, so two reads of the same data compare equal.
+ */
+export interface IotAuthorizationData {
+  /** The change sequence number this data reflects: rebuild on any later change. */
+  readonly seq: number;
+  /** Every policy with its default version's document. */
+  readonly policies: readonly { readonly name: string; readonly document: string; readonly version: number }[];
+  /** Certificate id → names of the policies attached to it (certificates with none are absent). */
+  readonly certificatePolicies: ReadonlyMap<string, readonly string[]>;
+  /** Group name → names of the policies attached directly to it. */
+  readonly thingGroupPolicies: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Thing name → the groups whose policies apply to it: every group it is a member of
+   * and all their ancestors (a parent group's policies are inherited).
+   */
+  readonly thingGroups: ReadonlyMap<string, readonly string[]>;
+  /** Thing name → its type (things without a type are absent). */
+  readonly thingTypes: ReadonlyMap<string, string>;
+}
 
 export interface ChangeBatch {
   readonly changes: readonly Change[];
@@ -173,6 +251,12 @@ export interface Registry {
   thingsForCertificate(certificateId: string): Promise<string[]>;
   certificatesForThing(thingName: string): Promise<string[]>;
 
+  /**
+   * Sets or clears the thing type and adds, overwrites or removes attributes, all or
+   * nothing; records THING_UPDATED when something changed. At most 50 attributes remain.
+   */
+  updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }>;
+
   /** Create-thing-if-allowed + register-certificate-if-new + attach, in one transaction. */
   enroll(options: EnrollOptions): Promise<EnrollResult>;
 
@@ -189,6 +273,52 @@ export interface Registry {
   listTrustedCas(): Promise<TrustedCa[]>;
   /** Full id from a full id or a unique prefix of at least 8 hex characters. */
   resolveCaId(idOrPrefix: string): Promise<string>;
+
+  // IoT policies (AWS IoT rules: at most 5 versions, the default one in force)
+  /** Creates the policy with version 1 as its default. POLICY_DOCUMENT_INVALID stores nothing. */
+  createPolicy(name: string, document: string): Promise<IotPolicy>;
+  getPolicy(name: string): Promise<IotPolicy | undefined>;
+  listPolicies(): Promise<IotPolicy[]>;
+  /** POLICY_ATTACHED while attached anywhere; POLICY_HAS_VERSIONS while it has non-default versions. */
+  deletePolicy(name: string): Promise<void>;
+  /** POLICY_VERSION_LIMIT when the policy has 5 versions already. */
+  createPolicyVersion(name: string, document: string, options?: { readonly setAsDefault?: boolean }): Promise<PolicyVersion>;
+  getPolicyVersion(name: string, version: number): Promise<PolicyVersion | undefined>;
+  listPolicyVersions(name: string): Promise<PolicyVersion[]>;
+  /** Idempotent: `changed` is false when it was the default already. */
+  setDefaultPolicyVersion(name: string, version: number): Promise<{ readonly changed: boolean }>;
+  /** POLICY_VERSION_IS_DEFAULT for the default version. */
+  deletePolicyVersion(name: string, version: number): Promise<void>;
+  /** Idempotent: `changed` is false when it was attached already. */
+  attachPolicy(name: string, target: PolicyTarget): Promise<{ readonly changed: boolean }>;
+  /** POLICY_NOT_ATTACHED when it was not attached. */
+  detachPolicy(name: string, target: PolicyTarget): Promise<void>;
+  /** Everything the policy is attached to: certificates first, then groups, each sorted. */
+  policyTargets(name: string): Promise<PolicyTarget[]>;
+  /** Names of the policies attached directly to a certificate or group, sorted. */
+  policiesForTarget(target: PolicyTarget): Promise<string[]>;
+
+  // Static thing groups
+  /** THING_GROUP_EXISTS; THING_GROUP_NOT_FOUND for a missing parent. The parent cannot change later. */
+  createThingGroup(name: string, options?: { readonly parent?: string; readonly description?: string }): Promise<ThingGroup>;
+  getThingGroup(name: string): Promise<ThingGroup | undefined>;
+  listThingGroups(): Promise<ThingGroup[]>;
+  /** Removes the memberships too. THING_GROUP_HAS_CHILDREN / THING_GROUP_HAS_POLICIES refuse it. */
+  deleteThingGroup(name: string): Promise<void>;
+  /**
+   * Idempotent. THING_GROUP_LIMIT past 10 groups; THING_GROUP_HIERARCHY_CONFLICT when the
+   * thing is already in another group of the same hierarchy (same root group).
+   */
+  addThingToGroup(groupName: string, thingName: string): Promise<{ readonly changed: boolean }>;
+  /** THING_NOT_IN_GROUP when it was not a member. */
+  removeThingFromGroup(groupName: string, thingName: string): Promise<void>;
+  /** Direct members, sorted. */
+  thingsInGroup(groupName: string): Promise<string[]>;
+  /** Groups the thing is a direct member of, sorted. */
+  groupsForThing(thingName: string): Promise<string[]>;
+
+  /** One consistent bulk read for building the IoT authorization snapshot. */
+  iotAuthorizationData(): Promise<IotAuthorizationData>;
 
   // Change feed
   latestChangeSeq(): Promise<number>;

@@ -20,11 +20,16 @@ import Database from 'better-sqlite3';
 import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { migrate } from './migrations.js';
-import { assertAttributes, assertThingName, isValidThingName, shown } from './names.js';
+import {
+  assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
+  isValidThingName, MAX_ATTRIBUTES, shown,
+} from './names.js';
+import { basicPolicyDocumentProblems } from './policy-document.js';
 import type {
   CertificateRecord, CertificateStatus, Change, ChangeBatch, ChangeKind, ChangeListener, EnrollOptions, EnrollResult,
-  ListCertificatesOptions, ListThingsOptions, RegisterCertificateOptions, Registry, RegistryWatch, Thing, TrustedCa,
-  TrustedCaSource, WatchOptions,
+  IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyDocumentValidator, PolicyEvent, PolicyTarget,
+  PolicyVersion, RegisterCertificateOptions, Registry, RegistryWatch, Thing, ThingGroup, ThingGroupEvent, TrustedCa,
+  TrustedCaSource, UpdateThingOptions, WatchOptions,
 } from './registry.js';
 
 type Db = Database.Database;
@@ -43,7 +48,17 @@ export interface SqliteRegistryOptions {
   readonly busyTimeoutMs?: number;
   /** How many change rows to keep (default 10000). */
   readonly changeRetention?: number;
+  /**
+   * Checks a policy document after the built-in checks (size, JSON object) passed; a
+   * document with any problem is refused with POLICY_DOCUMENT_INVALID and not stored.
+   */
+  readonly validatePolicyDocument?: PolicyDocumentValidator;
 }
+
+/** AWS IoT keeps at most five versions of a policy (CreatePolicyVersion). */
+export const POLICY_VERSION_LIMIT = 5;
+/** AWS IoT puts a thing in at most ten thing groups. */
+export const GROUPS_PER_THING = 10;
 
 const STATUSES: readonly string[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
 const ID_PREFIX = /^[0-9a-f]{8,64}$/;
@@ -51,7 +66,10 @@ const FULL_ID = /^[0-9a-f]{64}$/;
 /** Sorts after every character allowed in thing names, for prefix range scans. */
 const NAME_UPPER = '{';
 
-interface AttrRow { name: string; created_at: number; key: string | null; value: string | null }
+interface AttrRow { name: string; created_at: number; type_name: string | null; key: string | null; value: string | null }
+interface PolicyRow { name: string; default_version: number; next_version: number; created_at: number; updated_at: number; document: string }
+interface PolicyVersionRow { policy_name: string; version: number; document: string; created_at: number }
+interface GroupRow { name: string; parent: string | null; description: string | null; created_at: number }
 interface CertRow {
   id: string; pem: string; status: CertificateStatus; subject: string; issuer_subject: string; issuer_id: string | null;
   serial_number: string; not_before: number; not_after: number; created_at: number; status_updated_at: number;
@@ -68,12 +86,14 @@ export class SqliteRegistry implements Registry {
   private kickScheduled = false;
   private closed = false;
   private readonly s: ReturnType<typeof prepare>;
+  private readonly validateDocument: PolicyDocumentValidator | undefined;
 
-  private constructor(db: Db, file: string, now: () => Date, retention: number) {
+  private constructor(db: Db, file: string, now: () => Date, retention: number, validateDocument: PolicyDocumentValidator | undefined) {
     this.db = db;
     this.file = file;
     this.now = now;
     this.retention = retention;
+    this.validateDocument = validateDocument;
     this.s = prepare(db);
   }
 
@@ -90,7 +110,7 @@ export class SqliteRegistry implements Registry {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, now);
-      return new SqliteRegistry(db, file, now, Math.max(1, options.changeRetention ?? 10_000));
+      return new SqliteRegistry(db, file, now, Math.max(1, options.changeRetention ?? 10_000), options.validatePolicyDocument);
     } catch (e) {
       db?.close();
       if (e instanceof RegistryError) throw e;
@@ -134,7 +154,9 @@ export class SqliteRegistry implements Registry {
   async deleteThing(name: string): Promise<void> {
     assertThingName(name);
     this.write(() => {
+      const groups = this.s.groupsForThing.all(name) as { group_name: string }[];
       if (this.s.deleteThing.run(name).changes === 0) throw thingNotFound(name);
+      for (const g of groups) this.record('THING_GROUP_CHANGED', g.group_name, name, 'THING_REMOVED');
       this.record('THING_DELETED', name);
     });
   }
@@ -187,7 +209,9 @@ export class SqliteRegistry implements Registry {
 
   async deleteCertificate(id: string): Promise<void> {
     this.write(() => {
+      const policies = this.s.policiesForCert.all(id) as { policy_name: string }[];
       if (this.s.deleteCert.run(id).changes === 0) throw certNotFound(id);
+      for (const p of policies) this.record('POLICY_ATTACHMENT_CHANGED', p.policy_name, targetKey({ kind: 'certificate', certificateId: id }), 'DETACHED');
       this.record('CERT_DELETED', id);
     });
   }
@@ -225,6 +249,42 @@ export class SqliteRegistry implements Registry {
 
   async certificatesForThing(thingName: string): Promise<string[]> {
     return this.read(() => (this.s.certsForThing.all(thingName) as { certificate_id: string }[]).map((r) => r.certificate_id));
+  }
+
+  async updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }> {
+    assertThingName(name);
+    const type = update.thingTypeName;
+    if (type !== undefined && type !== null) assertThingTypeName(type);
+    const set = update.setAttributes ?? {};
+    assertAttributes(set);
+    const remove = update.removeAttributes ?? [];
+    for (const k of remove) {
+      assertAttributes({ [k]: '' });
+      if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
+    }
+    return this.write(() => {
+      const before = this.loadThing(name);
+      if (before === undefined) throw thingNotFound(name);
+      let changed = false;
+      if (type === null) changed = this.s.clearThingType.run(name).changes > 0;
+      else if (type !== undefined && before.thingTypeName !== type) {
+        this.s.setThingType.run(name, type);
+        changed = true;
+      }
+      for (const [k, v] of Object.entries(set)) {
+        if (before.attributes[k] === v) continue;
+        this.s.upsertAttr.run(name, k, v);
+        changed = true;
+      }
+      for (const k of remove) if (this.s.deleteAttr.run(name, k).changes > 0) changed = true;
+      const thing = this.loadThing(name)!;
+      const count = Object.keys(thing.attributes).length;
+      if (count > MAX_ATTRIBUTES) {
+        throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
+      }
+      if (changed) this.record('THING_UPDATED', name);
+      return { thing, changed };
+    });
   }
 
   async enroll(options: EnrollOptions): Promise<EnrollResult> {
@@ -291,6 +351,238 @@ export class SqliteRegistry implements Registry {
 
   async resolveCaId(idOrPrefix: string): Promise<string> {
     return this.read(() => this.resolveId(idOrPrefix, this.s.caIdsWithPrefix, 'trusted CA', 'CA_NOT_FOUND', 'gatehouse ca list'));
+  }
+
+  // ----------------------------------------------------------- IoT policies
+
+  async createPolicy(name: string, document: string): Promise<IotPolicy> {
+    assertPolicyName(name);
+    this.checkDocument(document);
+    return this.write(() => {
+      if (this.s.policyExists.get(name)) throw new RegistryError('POLICY_EXISTS', `policy ${shown(name)} already exists`, 'choose another name, or add a version with `gatehouse policies create-version`');
+      const t = this.now().getTime();
+      this.s.insertPolicy.run(name, 1, 2, t, t);
+      this.s.insertPolicyVersion.run(name, 1, document, t);
+      this.record('POLICY_CHANGED', name, '1', 'CREATED');
+      return this.loadPolicy(name)!;
+    });
+  }
+
+  async getPolicy(name: string): Promise<IotPolicy | undefined> {
+    return this.read(() => this.loadPolicy(name));
+  }
+
+  async listPolicies(): Promise<IotPolicy[]> {
+    return this.read(() => {
+      const versions = new Map<string, number[]>();
+      for (const r of this.s.allPolicyVersionIds.all() as { policy_name: string; version: number }[]) {
+        let list = versions.get(r.policy_name);
+        if (!list) versions.set(r.policy_name, (list = []));
+        list.push(r.version);
+      }
+      return (this.s.listPolicies.all() as PolicyRow[]).map((r) => policyFromRow(r, versions.get(r.name) ?? []));
+    });
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    this.write(() => {
+      const p = this.requirePolicy(name);
+      const targets = this.loadPolicyTargets(name).length;
+      if (targets > 0) throw new RegistryError('POLICY_ATTACHED', `policy ${shown(name)} is attached to ${targets} target${targets === 1 ? '' : 's'}`, `detach it first (\`gatehouse policies list-targets ${name}\`)`);
+      if (p.versions.length > 1) throw new RegistryError('POLICY_HAS_VERSIONS', `policy ${shown(name)} has ${p.versions.length - 1} version(s) besides the default`, 'delete the other versions first with `gatehouse policies delete-version`');
+      this.s.deletePolicy.run(name);
+      this.record('POLICY_CHANGED', name, String(p.defaultVersion), 'DELETED');
+    });
+  }
+
+  async createPolicyVersion(name: string, document: string, options: { readonly setAsDefault?: boolean } = {}): Promise<PolicyVersion> {
+    assertPolicyName(name);
+    this.checkDocument(document);
+    return this.write(() => {
+      const p = this.requirePolicy(name);
+      if (p.versions.length >= POLICY_VERSION_LIMIT) {
+        throw new RegistryError('POLICY_VERSION_LIMIT', `policy ${shown(name)} has ${POLICY_VERSION_LIMIT} versions, the most AWS IoT allows`, 'delete a version that is not the default first (`gatehouse policies delete-version`)');
+      }
+      const row = this.s.getPolicy.get(name) as PolicyRow;
+      const version = row.next_version;
+      const t = this.now().getTime();
+      this.s.insertPolicyVersion.run(name, version, document, t);
+      this.s.setPolicyVersions.run(options.setAsDefault === true ? version : row.default_version, version + 1, t, name);
+      this.record('POLICY_CHANGED', name, String(version), 'VERSION_CREATED');
+      if (options.setAsDefault === true) this.record('POLICY_CHANGED', name, String(version), 'DEFAULT_VERSION_SET');
+      return this.loadPolicyVersion(name, version)!;
+    });
+  }
+
+  async getPolicyVersion(name: string, version: number): Promise<PolicyVersion | undefined> {
+    return this.read(() => this.loadPolicyVersion(name, version));
+  }
+
+  async listPolicyVersions(name: string): Promise<PolicyVersion[]> {
+    return this.read(() => {
+      const p = this.requirePolicy(name);
+      return (this.s.policyVersions.all(name) as PolicyVersionRow[]).map((r) => versionFromRow(r, p.defaultVersion));
+    });
+  }
+
+  async setDefaultPolicyVersion(name: string, version: number): Promise<{ readonly changed: boolean }> {
+    return this.write(() => {
+      const p = this.requirePolicy(name);
+      if (!p.versions.includes(version)) throw policyVersionNotFound(name, version);
+      if (p.defaultVersion === version) return { changed: false };
+      const row = this.s.getPolicy.get(name) as PolicyRow;
+      this.s.setPolicyVersions.run(version, row.next_version, this.now().getTime(), name);
+      this.record('POLICY_CHANGED', name, String(version), 'DEFAULT_VERSION_SET');
+      return { changed: true };
+    });
+  }
+
+  async deletePolicyVersion(name: string, version: number): Promise<void> {
+    this.write(() => {
+      const p = this.requirePolicy(name);
+      if (!p.versions.includes(version)) throw policyVersionNotFound(name, version);
+      if (p.defaultVersion === version) {
+        throw new RegistryError('POLICY_VERSION_IS_DEFAULT', `version ${version} is the default version of policy ${shown(name)}`, 'make another version the default first (`gatehouse policies set-default-version`), or delete the policy');
+      }
+      this.s.deletePolicyVersion.run(name, version);
+      this.record('POLICY_CHANGED', name, String(version), 'VERSION_DELETED');
+    });
+  }
+
+  async attachPolicy(name: string, target: PolicyTarget): Promise<{ readonly changed: boolean }> {
+    return this.write(() => {
+      this.requirePolicy(name);
+      const t = this.now().getTime();
+      let changed: boolean;
+      if (target.kind === 'certificate') {
+        this.requireCert(target.certificateId);
+        changed = this.s.attachPolicyToCert.run(target.certificateId, name, t).changes > 0;
+      } else {
+        this.requireGroup(target.groupName);
+        changed = this.s.attachPolicyToGroup.run(target.groupName, name, t).changes > 0;
+      }
+      if (changed) this.record('POLICY_ATTACHMENT_CHANGED', name, targetKey(target), 'ATTACHED');
+      return { changed };
+    });
+  }
+
+  async detachPolicy(name: string, target: PolicyTarget): Promise<void> {
+    this.write(() => {
+      this.requirePolicy(name);
+      const removed = target.kind === 'certificate'
+        ? (this.requireCert(target.certificateId), this.s.detachPolicyFromCert.run(target.certificateId, name).changes)
+        : (this.requireGroup(target.groupName), this.s.detachPolicyFromGroup.run(target.groupName, name).changes);
+      if (removed === 0) {
+        throw new RegistryError('POLICY_NOT_ATTACHED', `policy ${shown(name)} is not attached to ${describeTarget(target)}`, `see \`gatehouse policies list-targets ${name}\``);
+      }
+      this.record('POLICY_ATTACHMENT_CHANGED', name, targetKey(target), 'DETACHED');
+    });
+  }
+
+  async policyTargets(name: string): Promise<PolicyTarget[]> {
+    return this.read(() => {
+      this.requirePolicy(name);
+      return this.loadPolicyTargets(name);
+    });
+  }
+
+  async policiesForTarget(target: PolicyTarget): Promise<string[]> {
+    return this.read(() => {
+      const rows = target.kind === 'certificate'
+        ? (this.requireCert(target.certificateId), this.s.policiesForCert.all(target.certificateId))
+        : (this.requireGroup(target.groupName), this.s.policiesForGroup.all(target.groupName));
+      return (rows as { policy_name: string }[]).map((r) => r.policy_name);
+    });
+  }
+
+  // ------------------------------------------------------ static thing groups
+
+  async createThingGroup(name: string, options: { readonly parent?: string; readonly description?: string } = {}): Promise<ThingGroup> {
+    assertThingGroupName(name);
+    if (options.parent !== undefined) assertThingGroupName(options.parent);
+    if (options.description !== undefined) assertThingGroupDescription(options.description);
+    return this.write(() => {
+      if (this.s.groupExists.get(name)) throw new RegistryError('THING_GROUP_EXISTS', `thing group ${shown(name)} already exists`, 'choose another name (a group cannot be renamed or moved)');
+      if (options.parent !== undefined) this.requireGroup(options.parent);
+      this.s.insertGroup.run(name, options.parent ?? null, options.description ?? null, this.now().getTime());
+      this.record('THING_GROUP_CHANGED', name, null, 'CREATED');
+      return this.loadGroup(name)!;
+    });
+  }
+
+  async getThingGroup(name: string): Promise<ThingGroup | undefined> {
+    return this.read(() => this.loadGroup(name));
+  }
+
+  async listThingGroups(): Promise<ThingGroup[]> {
+    return this.read(() => (this.s.listGroups.all() as GroupRow[]).map(groupFromRow));
+  }
+
+  async deleteThingGroup(name: string): Promise<void> {
+    this.write(() => {
+      this.requireGroup(name);
+      const child = this.s.firstChildGroup.get(name) as { name: string } | undefined;
+      if (child) throw new RegistryError('THING_GROUP_HAS_CHILDREN', `thing group ${shown(name)} has child groups (for example ${shown(child.name)})`, 'delete its child groups first');
+      const policies = this.s.policiesForGroup.all(name) as { policy_name: string }[];
+      if (policies.length > 0) {
+        throw new RegistryError('THING_GROUP_HAS_POLICIES', `thing group ${shown(name)} has ${policies.length} policies attached`, `detach them first (\`gatehouse policies detach NAME --thing-group ${name}\`)`);
+      }
+      const members = this.s.thingsInGroup.all(name) as { thing_name: string }[];
+      this.s.deleteGroup.run(name);
+      for (const m of members) this.record('THING_GROUP_CHANGED', name, m.thing_name, 'THING_REMOVED');
+      this.record('THING_GROUP_CHANGED', name, null, 'DELETED');
+    });
+  }
+
+  async addThingToGroup(groupName: string, thingName: string): Promise<{ readonly changed: boolean }> {
+    assertThingGroupName(groupName);
+    assertThingName(thingName);
+    return this.write(() => {
+      this.requireGroup(groupName);
+      this.requireThing(thingName);
+      const current = (this.s.groupsForThing.all(thingName) as { group_name: string }[]).map((r) => r.group_name);
+      if (current.includes(groupName)) return { changed: false };
+      if (current.length >= GROUPS_PER_THING) {
+        throw new RegistryError('THING_GROUP_LIMIT', `thing ${shown(thingName)} is in ${GROUPS_PER_THING} groups already, the most AWS IoT allows`, 'remove it from a group first (`gatehouse thing-groups remove-thing`)');
+      }
+      const root = this.rootOf(groupName);
+      const clash = current.find((g) => this.rootOf(g) === root);
+      if (clash !== undefined) {
+        throw new RegistryError('THING_GROUP_HIERARCHY_CONFLICT', `thing ${shown(thingName)} is already in group ${shown(clash)} of the same hierarchy as ${shown(groupName)} (root ${shown(root)})`,
+          'a thing can be in only one group of each hierarchy: remove it from the other group first');
+      }
+      this.s.addMember.run(thingName, groupName, this.now().getTime());
+      this.record('THING_GROUP_CHANGED', groupName, thingName, 'THING_ADDED');
+      return { changed: true };
+    });
+  }
+
+  async removeThingFromGroup(groupName: string, thingName: string): Promise<void> {
+    assertThingGroupName(groupName);
+    assertThingName(thingName);
+    this.write(() => {
+      this.requireGroup(groupName);
+      this.requireThing(thingName);
+      if (this.s.removeMember.run(thingName, groupName).changes === 0) {
+        throw new RegistryError('THING_NOT_IN_GROUP', `thing ${shown(thingName)} is not a member of group ${shown(groupName)}`, `see \`gatehouse thing-groups show ${groupName}\``);
+      }
+      this.record('THING_GROUP_CHANGED', groupName, thingName, 'THING_REMOVED');
+    });
+  }
+
+  async thingsInGroup(groupName: string): Promise<string[]> {
+    return this.read(() => {
+      this.requireGroup(groupName);
+      return (this.s.thingsInGroup.all(groupName) as { thing_name: string }[]).map((r) => r.thing_name);
+    });
+  }
+
+  async groupsForThing(thingName: string): Promise<string[]> {
+    return this.read(() => (this.s.groupsForThing.all(thingName) as { group_name: string }[]).map((r) => r.group_name));
+  }
+
+  async iotAuthorizationData(): Promise<IotAuthorizationData> {
+    return this.read(() => this.db.transaction(() => this.loadIotAuthorizationData()).deferred());
   }
 
   // ------------------------------------------------------------ change feed
@@ -409,7 +701,7 @@ export class SqliteRegistry implements Registry {
     this.s.insertThing.run(name, createdAt.getTime());
     for (const [k, v] of Object.entries(attributes)) this.s.insertAttr.run(name, k, v);
     this.record('THING_CREATED', name);
-    return Object.freeze({ name, attributes: Object.freeze({ ...attributes }), createdAt });
+    return Object.freeze({ name, attributes: Object.freeze({ ...attributes }), thingTypeName: null, createdAt });
   }
 
   private insertCertificate(cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null): CertificateRecord {
@@ -433,6 +725,104 @@ export class SqliteRegistry implements Registry {
     this.s.insertCa.run(row);
     this.record('CA_TRUSTED', ca.id, null, source);
     return caFromRow(row);
+  }
+
+  /** Refuses a document with POLICY_DOCUMENT_INVALID listing every problem found. */
+  private checkDocument(document: string): void {
+    if (typeof document !== 'string') throw new TypeError('a policy document is text');
+    let problems = basicPolicyDocumentProblems(document);
+    if (problems.length === 0 && this.validateDocument !== undefined) problems = [...this.validateDocument(document)];
+    if (problems.length > 0) {
+      const first = problems[0]!;
+      throw new RegistryError('POLICY_DOCUMENT_INVALID',
+        `the policy document has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.code} at ${p.path}: ${p.message}`).join('; ')}`,
+        first.fix, problems);
+    }
+  }
+
+  private loadPolicy(name: string): IotPolicy | undefined {
+    const row = this.s.getPolicy.get(name) as PolicyRow | undefined;
+    if (!row) return undefined;
+    return policyFromRow(row, (this.s.policyVersionIds.all(name) as { version: number }[]).map((r) => r.version));
+  }
+
+  private requirePolicy(name: string): IotPolicy {
+    const p = this.loadPolicy(name);
+    if (p === undefined) throw new RegistryError('POLICY_NOT_FOUND', `no policy named ${shown(name)}`, 'names are case-sensitive; list policies with `gatehouse policies list`');
+    return p;
+  }
+
+  private loadPolicyVersion(name: string, version: number): PolicyVersion | undefined {
+    const row = this.s.getPolicyVersion.get(name, version) as PolicyVersionRow | undefined;
+    if (!row) return undefined;
+    const p = this.s.getPolicy.get(name) as PolicyRow;
+    return versionFromRow(row, p.default_version);
+  }
+
+  private loadPolicyTargets(name: string): PolicyTarget[] {
+    const certs = (this.s.certsForPolicy.all(name) as { certificate_id: string }[]).map((r): PolicyTarget => ({ kind: 'certificate', certificateId: r.certificate_id }));
+    const groups = (this.s.groupsForPolicy.all(name) as { group_name: string }[]).map((r): PolicyTarget => ({ kind: 'thingGroup', groupName: r.group_name }));
+    return [...certs, ...groups];
+  }
+
+  private loadGroup(name: string): ThingGroup | undefined {
+    const row = this.s.getGroup.get(name) as GroupRow | undefined;
+    return row ? groupFromRow(row) : undefined;
+  }
+
+  private requireGroup(name: string): void {
+    if (!this.s.groupExists.get(name)) throw new RegistryError('THING_GROUP_NOT_FOUND', `no thing group named ${shown(name)}`, 'names are case-sensitive; list groups with `gatehouse thing-groups list`');
+  }
+
+  /** The top group of `name`'s hierarchy. Parents are fixed at creation, so the walk ends. */
+  private rootOf(name: string): string {
+    let current = name;
+    for (;;) {
+      const row = this.s.getGroup.get(current) as GroupRow | undefined;
+      if (row?.parent == null) return current;
+      current = row.parent;
+    }
+  }
+
+  /**
+   * The bulk read behind {@link iotAuthorizationData}. Per-row cost dominates at fleet
+   * size, so SQLite concatenates each certificate's policies and each thing's groups
+   * (names cannot contain spaces), and equal lists are split, sorted and frozen once and
+   * then shared: most devices of a fleet carry the same policies and groups.
+   */
+  private loadIotAuthorizationData(): IotAuthorizationData {
+    const seq = this.latestSeq();
+    const policies = (this.s.defaultDocuments.all() as [string, number, string][])
+      .map(([name, version, document]) => Object.freeze({ name, document, version }));
+    const lists = new Map<string, readonly string[]>();
+    const listOf = (joined: string): readonly string[] => {
+      let list = lists.get(joined);
+      if (list === undefined) lists.set(joined, (list = Object.freeze(joined.split(' ').sort())));
+      return list;
+    };
+    const grouped = (stmt: Database.Statement): Map<string, readonly string[]> => {
+      const out = new Map<string, readonly string[]>();
+      for (const [key, joined] of stmt.iterate() as IterableIterator<[string, string]>) out.set(key, listOf(joined));
+      return out;
+    };
+    const certificatePolicies = grouped(this.s.allCertPolicies);
+    const thingGroupPolicies = grouped(this.s.allGroupPolicies);
+    // Each group with its ancestors (a parent's policies apply to its children's members).
+    const parents = new Map(this.s.allGroupParents.all() as [string, string | null][]);
+    const lineage = (g: string): string[] => {
+      const out: string[] = [];
+      for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
+      return out;
+    };
+    const withAncestors = new Map<string, readonly string[]>();
+    const thingGroups = new Map<string, readonly string[]>();
+    for (const [thing, joined] of this.s.allMembers.iterate() as IterableIterator<[string, string]>) {
+      let list = withAncestors.get(joined);
+      if (list === undefined) withAncestors.set(joined, (list = Object.freeze([...new Set(joined.split(' ').flatMap(lineage))].sort())));
+      thingGroups.set(thing, list);
+    }
+    const thingTypes = new Map(this.s.allThingTypes.all() as [string, string][]);
+    return Object.freeze({ seq, policies: Object.freeze(policies), certificatePolicies, thingGroupPolicies, thingGroups, thingTypes });
   }
 
   private loadThing(name: string): Thing | undefined {
@@ -471,12 +861,58 @@ function prepare(db: Db) {
   const p = (sql: string): Database.Statement => db.prepare(sql);
   return {
     thingExists: p('SELECT 1 FROM things WHERE name = ?'),
-    getThing: p(`SELECT t.name, t.created_at, a.key, a.value FROM things t LEFT JOIN thing_attributes a ON a.thing_name = t.name
+    getThing: p(`SELECT t.name, t.created_at, ty.type_name, a.key, a.value FROM things t
+                 LEFT JOIN thing_types ty ON ty.thing_name = t.name LEFT JOIN thing_attributes a ON a.thing_name = t.name
                  WHERE t.name = ? ORDER BY a.key`),
-    listThings: p(`SELECT t.name, t.created_at, a.key, a.value FROM
+    listThings: p(`SELECT t.name, t.created_at, ty.type_name, a.key, a.value FROM
                      (SELECT name, created_at FROM things
                       WHERE (name > @lower OR (@strict = 0 AND name = @lower)) AND name < @upper ORDER BY name LIMIT @limit) t
+                   LEFT JOIN thing_types ty ON ty.thing_name = t.name
                    LEFT JOIN thing_attributes a ON a.thing_name = t.name ORDER BY t.name, a.key`),
+    upsertAttr: p('INSERT INTO thing_attributes (thing_name, key, value) VALUES (?, ?, ?) ON CONFLICT (thing_name, key) DO UPDATE SET value = excluded.value'),
+    deleteAttr: p('DELETE FROM thing_attributes WHERE thing_name = ? AND key = ?'),
+    setThingType: p('INSERT INTO thing_types (thing_name, type_name) VALUES (?, ?) ON CONFLICT (thing_name) DO UPDATE SET type_name = excluded.type_name'),
+    clearThingType: p('DELETE FROM thing_types WHERE thing_name = ?'),
+    policyExists: p('SELECT 1 FROM iot_policies WHERE name = ?'),
+    getPolicy: p(`SELECT p.*, v.document FROM iot_policies p JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
+                  WHERE p.name = ?`),
+    listPolicies: p(`SELECT p.*, v.document FROM iot_policies p JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
+                     ORDER BY p.name`),
+    insertPolicy: p('INSERT INTO iot_policies (name, default_version, next_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
+    setPolicyVersions: p('UPDATE iot_policies SET default_version = ?, next_version = ?, updated_at = ? WHERE name = ?'),
+    deletePolicy: p('DELETE FROM iot_policies WHERE name = ?'),
+    insertPolicyVersion: p('INSERT INTO iot_policy_versions (policy_name, version, document, created_at) VALUES (?, ?, ?, ?)'),
+    getPolicyVersion: p('SELECT * FROM iot_policy_versions WHERE policy_name = ? AND version = ?'),
+    policyVersions: p('SELECT * FROM iot_policy_versions WHERE policy_name = ? ORDER BY version'),
+    policyVersionIds: p('SELECT version FROM iot_policy_versions WHERE policy_name = ? ORDER BY version'),
+    allPolicyVersionIds: p('SELECT policy_name, version FROM iot_policy_versions ORDER BY policy_name, version'),
+    deletePolicyVersion: p('DELETE FROM iot_policy_versions WHERE policy_name = ? AND version = ?'),
+    attachPolicyToCert: p('INSERT OR IGNORE INTO iot_policy_certificate_attachments (certificate_id, policy_name, attached_at) VALUES (?, ?, ?)'),
+    detachPolicyFromCert: p('DELETE FROM iot_policy_certificate_attachments WHERE certificate_id = ? AND policy_name = ?'),
+    attachPolicyToGroup: p('INSERT OR IGNORE INTO iot_policy_group_attachments (group_name, policy_name, attached_at) VALUES (?, ?, ?)'),
+    detachPolicyFromGroup: p('DELETE FROM iot_policy_group_attachments WHERE group_name = ? AND policy_name = ?'),
+    certsForPolicy: p('SELECT certificate_id FROM iot_policy_certificate_attachments WHERE policy_name = ? ORDER BY certificate_id'),
+    groupsForPolicy: p('SELECT group_name FROM iot_policy_group_attachments WHERE policy_name = ? ORDER BY group_name'),
+    policiesForCert: p('SELECT policy_name FROM iot_policy_certificate_attachments WHERE certificate_id = ? ORDER BY policy_name'),
+    policiesForGroup: p('SELECT policy_name FROM iot_policy_group_attachments WHERE group_name = ? ORDER BY policy_name'),
+    groupExists: p('SELECT 1 FROM thing_groups WHERE name = ?'),
+    getGroup: p('SELECT * FROM thing_groups WHERE name = ?'),
+    listGroups: p('SELECT * FROM thing_groups ORDER BY name'),
+    insertGroup: p('INSERT INTO thing_groups (name, parent, description, created_at) VALUES (?, ?, ?, ?)'),
+    deleteGroup: p('DELETE FROM thing_groups WHERE name = ?'),
+    firstChildGroup: p('SELECT name FROM thing_groups WHERE parent = ? ORDER BY name LIMIT 1'),
+    addMember: p('INSERT INTO thing_group_members (thing_name, group_name, added_at) VALUES (?, ?, ?)'),
+    removeMember: p('DELETE FROM thing_group_members WHERE thing_name = ? AND group_name = ?'),
+    thingsInGroup: p('SELECT thing_name FROM thing_group_members WHERE group_name = ? ORDER BY thing_name'),
+    groupsForThing: p('SELECT group_name FROM thing_group_members WHERE thing_name = ? ORDER BY group_name'),
+    // Raw statements (rows as arrays) for the bulk read.
+    defaultDocuments: p(`SELECT p.name, p.default_version, v.document FROM iot_policies p
+                         JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version ORDER BY p.name`).raw(true),
+    allCertPolicies: p("SELECT certificate_id, group_concat(policy_name, ' ') FROM iot_policy_certificate_attachments GROUP BY certificate_id ORDER BY certificate_id").raw(true),
+    allGroupPolicies: p("SELECT group_name, group_concat(policy_name, ' ') FROM iot_policy_group_attachments GROUP BY group_name ORDER BY group_name").raw(true),
+    allGroupParents: p('SELECT name, parent FROM thing_groups').raw(true),
+    allMembers: p("SELECT thing_name, group_concat(group_name, ' ') FROM thing_group_members GROUP BY thing_name ORDER BY thing_name").raw(true),
+    allThingTypes: p('SELECT thing_name, type_name FROM thing_types ORDER BY thing_name').raw(true),
     countThings: p('SELECT count(*) AS n FROM things'),
     insertThing: p('INSERT INTO things (name, created_at) VALUES (?, ?)'),
     insertAttr: p('INSERT INTO thing_attributes (thing_name, key, value) VALUES (?, ?, ?)'),
@@ -525,14 +961,14 @@ function ensurePrivateFile(file: string): void {
 
 function groupThings(rows: readonly AttrRow[]): Thing[] {
   const out: Thing[] = [];
-  let current: { name: string; createdAt: Date; attributes: Record<string, string> } | undefined;
+  let current: { name: string; createdAt: Date; thingTypeName: string | null; attributes: Record<string, string> } | undefined;
   const flush = (): void => {
-    if (current) out.push(Object.freeze({ name: current.name, createdAt: current.createdAt, attributes: Object.freeze(current.attributes) }));
+    if (current) out.push(Object.freeze({ name: current.name, createdAt: current.createdAt, thingTypeName: current.thingTypeName, attributes: Object.freeze(current.attributes) }));
   };
   for (const r of rows) {
     if (current?.name !== r.name) {
       flush();
-      current = { name: r.name, createdAt: new Date(r.created_at), attributes: {} };
+      current = { name: r.name, createdAt: new Date(r.created_at), thingTypeName: r.type_name, attributes: {} };
     }
     if (r.key !== null && r.value !== null) current.attributes[r.key] = r.value;
   }
@@ -571,8 +1007,49 @@ function changeFromRow(r: ChangeRow): Change {
     case 'CA_TRUSTED':
     case 'CA_UNTRUSTED':
       return { ...base, kind: r.kind, caId: r.entity };
+    case 'THING_UPDATED':
+      return { ...base, kind: r.kind, thingName: r.entity };
+    case 'POLICY_CHANGED':
+      return { ...base, kind: r.kind, policyName: r.entity, event: r.detail as PolicyEvent, version: Number(r.related) };
+    case 'POLICY_ATTACHMENT_CHANGED':
+      return { ...base, kind: r.kind, policyName: r.entity, target: targetFromKey(r.related ?? ''), attached: r.detail === 'ATTACHED' };
+    case 'THING_GROUP_CHANGED':
+      return { ...base, kind: r.kind, groupName: r.entity, event: r.detail as ThingGroupEvent, thingName: r.related };
   }
 }
+
+/** How a policy target is stored in the change feed: `certificate:ID` or `thingGroup:NAME`. */
+function targetKey(t: PolicyTarget): string {
+  return t.kind === 'certificate' ? `certificate:${t.certificateId}` : `thingGroup:${t.groupName}`;
+}
+
+function targetFromKey(key: string): PolicyTarget {
+  const colon = key.indexOf(':');
+  const rest = key.slice(colon + 1);
+  return key.slice(0, colon) === 'certificate' ? { kind: 'certificate', certificateId: rest } : { kind: 'thingGroup', groupName: rest };
+}
+
+function describeTarget(t: PolicyTarget): string {
+  return t.kind === 'certificate' ? `certificate ${t.certificateId}` : `thing group ${shown(t.groupName)}`;
+}
+
+function policyFromRow(r: PolicyRow, versions: readonly number[]): IotPolicy {
+  return Object.freeze({
+    name: r.name, defaultVersion: r.default_version, document: r.document, versions: Object.freeze([...versions]),
+    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+  });
+}
+
+function versionFromRow(r: PolicyVersionRow, defaultVersion: number): PolicyVersion {
+  return Object.freeze({ policyName: r.policy_name, version: r.version, document: r.document, isDefault: r.version === defaultVersion, createdAt: new Date(r.created_at) });
+}
+
+function groupFromRow(r: GroupRow): ThingGroup {
+  return Object.freeze({ name: r.name, parent: r.parent, description: r.description, createdAt: new Date(r.created_at) });
+}
+
+const policyVersionNotFound = (name: string, version: number): RegistryError =>
+  new RegistryError('POLICY_VERSION_NOT_FOUND', `policy ${shown(name)} has no version ${version}`, `list its versions with \`gatehouse policies show ${name}\``);
 
 function parseLeaf(pem: string): ParsedCertificate {
   const parsed = parseCertificatePem(pem);

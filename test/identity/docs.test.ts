@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { IDENTITY_CODES, INVALIDATION_REASONS, REGISTRY_CODES, SESSION_REASONS, VERIFY_REASONS } from '../../src/identity/errors.js';
+import { POLICY_DOCUMENT_CODES } from '../../src/identity/policy-document.js';
 
 const root = new URL('../../../', import.meta.url);
 const doc = readFileSync(new URL('docs/identity.md', root), 'utf8');
@@ -12,7 +13,7 @@ const documented = new Set([...doc.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) 
 /** Codes the identity commands raise themselves (new CliError('CODE', ...)). */
 function cliCodes(): string[] {
   const out = new Set<string>();
-  for (const f of ['things.ts', 'certs.ts', 'ca.ts']) {
+  for (const f of ['things.ts', 'certs.ts', 'ca.ts', 'policies.ts', 'thing-groups.ts']) {
     const src = readFileSync(new URL(`src/cli/${f}`, root), 'utf8');
     for (const m of src.matchAll(/new CliError\('([A-Z0-9_]+)'/g)) out.add(m[1]!);
   }
@@ -21,7 +22,7 @@ function cliCodes(): string[] {
 
 describe('docs/identity.md', () => {
   it('documents every identity code in a table with a fix', () => {
-    for (const code of IDENTITY_CODES) assert.ok(documented.has(code), `${code} is not in a table in docs/identity.md`);
+    for (const code of [...IDENTITY_CODES, ...POLICY_DOCUMENT_CODES]) assert.ok(documented.has(code), `${code} is not in a table in docs/identity.md`);
     for (const m of doc.matchAll(/^\| `([A-Z0-9_]+)` \|(.*)\|(.*)\|\s*$/gm)) {
       assert.ok(m[3]!.trim().length > 0, `${m[1]} has no fix`);
     }
@@ -34,7 +35,7 @@ describe('docs/identity.md', () => {
   });
 
   it('documents no code that does not exist', () => {
-    const known = new Set<string>([...IDENTITY_CODES, ...cliCodes()]);
+    const known = new Set<string>([...IDENTITY_CODES, ...POLICY_DOCUMENT_CODES, ...cliCodes()]);
     for (const code of documented) assert.ok(known.has(code), `docs/identity.md lists unknown code ${code}`);
   });
 
