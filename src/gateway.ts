@@ -22,7 +22,8 @@ import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
 import { sessionAuthenticator } from './identity/authenticator.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
-import type { RegistryWatch } from './identity/registry.js';
+import type { ChangeKind, RegistryWatch } from './identity/registry.js';
+import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ConfigReloader } from './runtime/config-reloader.js';
@@ -122,6 +123,11 @@ export class Gateway {
       const tls = (cert: IssuedCertificate): BrokerTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
 
       const policy = new PolicyStore(compileDeviceGroups(deviceGroups));
+      // AWS IoT policies live in the registry: loaded before the first connection, and
+      // again whenever a policy, an attachment, a thing group or a thing changes (in this
+      // process or another, such as the CLI), within the watch's poll interval.
+      const iotPolicies = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, config.gatehouse.iot);
+      await iotPolicies.reload('start');
       const broker = await GatewayBroker.start({
         policy,
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
@@ -165,6 +171,19 @@ export class Gateway {
         broker.closeSession(session.id, reason);
       });
       closers.push(unsubscribeInvalidation);
+      const iotWatch: RegistryWatch = registry.watch((changes, info) => {
+        if (info.complete && !changes.some((c) => IOT_CHANGE_KINDS.has(c.kind))) return;
+        void (async () => {
+          // New attribute values first, so the re-check that follows the reload sees them.
+          for (const c of changes) {
+            if (c.kind !== 'THING_UPDATED') continue;
+            const thing = await registry.getThing(c.thingName);
+            if (thing !== undefined) broker.updateThingAttributes(thing.name, thing.attributes);
+          }
+          await iotPolicies.reload('registry');
+        })().catch((e: unknown) => logger.error({ event: 'error', err: (e as Error).message }, 'could not apply a registry change to live connections'));
+      });
+      closers.push(() => iotWatch.close());
       const caWatch: RegistryWatch = registry.watch((changes) => {
         if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
         void trustedCaPems(registry).then((pems) => {
@@ -216,6 +235,7 @@ export class Gateway {
             sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
             api?.configure(next.performance);
             emitter.configure(next);
+            void iotPolicies.setDeployment(next.gatehouse.iot);
             void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
               logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
           },
@@ -265,6 +285,9 @@ async function loadInitialConfig(path: string | undefined): Promise<{ config: Ga
   if (!r.ok) throw new GatewayError('CONFIG_INVALID', `configuration \`${path}\` is invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`, r.errors, 'run `gatehouse config validate FILE` and fix every error');
   return { config: r.config, deviceGroups: r.deviceGroups, warnings: r.warnings };
 }
+
+/** Registry changes that can change which AWS IoT policies apply to a connection, or what they say. */
+const IOT_CHANGE_KINDS: ReadonlySet<ChangeKind> = new Set<ChangeKind>(['POLICY_CHANGED', 'POLICY_ATTACHMENT_CHANGED', 'THING_GROUP_CHANGED', 'THING_UPDATED', 'THING_DELETED', 'CERT_DELETED']);
 
 async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
   return (await registry.listTrustedCas()).map((c) => c.pem);

@@ -7,8 +7,11 @@ export interface DeviceIdentity {
   readonly clientId: string;
   readonly certificateId: string;
   readonly attributes: Readonly<Record<string, string>>;
-  /** The certificate's fields as AWS IoT policy variables name them. */
-  readonly certificate?: IotCertificateContext;
+  /**
+   * The certificate's fields as AWS IoT policy variables name them, decoded on first
+   * call; throws when the certificate cannot be read that way.
+   */
+  readonly certificateContext?: () => IotCertificateContext;
 }
 
 /** A connection's permissions: Greengrass only, or both dialects (see core/policy/combined.ts). */
@@ -27,12 +30,11 @@ const DENIAL_LOG_BURST = 10;
  */
 export class LiveSession {
   readonly client: Client;
-  readonly identity: DeviceIdentity;
+  private currentIdentity: DeviceIdentity;
   /** The identity layer's session handle (closed when the connection ends). */
   readonly sessionId: string;
   private currentView: SessionView;
-  /** What AWS IoT policy variables and condition keys see of this connection. */
-  readonly context: IotContext;
+  private currentContext: IotContext;
   private readonly granted = new Set<string>();
   /** Per-topic answers of `mayReceive` (receive.ts) under the view and filters in force. */
   readonly receivable = new Map<string, boolean>();
@@ -42,10 +44,29 @@ export class LiveSession {
 
   constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: SessionView, context: IotContext) {
     this.client = client;
-    this.context = context;
-    this.identity = identity;
+    this.currentContext = context;
+    this.currentIdentity = identity;
     this.sessionId = sessionId;
     this.currentView = view;
+  }
+
+  get identity(): DeviceIdentity {
+    return this.currentIdentity;
+  }
+
+  /** What AWS IoT policy variables and condition keys see of this connection. */
+  get context(): IotContext {
+    return this.currentContext;
+  }
+
+  /**
+   * The thing's attributes changed in the registry. The caller swaps or re-checks the
+   * view next (setView), which clears the receive cache.
+   */
+  setAttributes(attributes: Readonly<Record<string, string>>): void {
+    this.currentIdentity = { ...this.currentIdentity, attributes };
+    // On top of the old context, not a copy: its certificate is decoded on demand.
+    this.currentContext = Object.freeze(Object.create(this.currentContext, { attributes: { value: attributes, enumerable: true } }) as IotContext);
   }
 
   /** The session's permissions under the snapshot in force. */

@@ -1,4 +1,5 @@
 import type { PolicySnapshot } from '../core/index.js';
+import { certificateReadable } from './hooks/authenticate.js';
 import type { BrokerContext } from './context.js';
 import type { LiveSession } from './live-sessions.js';
 
@@ -29,11 +30,12 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
     sessions++;
     const { identity } = s;
     s.setView(snapshot.connectionView({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }, identity.certificateId, s.context, ctx.now));
-    const d = s.view.decide('mqtt:connect', `mqtt:clientId:${identity.clientId}`);
-    if (!d.allowed) {
+    // A connection newly under IoT policies whose certificate fields cannot be read is refused (CERT_MALFORMED).
+    const d = certificateReadable(s.view, s.context) ? s.view.decide('mqtt:connect', `mqtt:clientId:${identity.clientId}`) : undefined;
+    if (!d?.allowed) {
       disconnected++;
       ctx.metrics.authorization('mqtt:connect', false);
-      ctx.logger.info({ event: 'disconnected', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:connect', resource: `mqtt:clientId:${identity.clientId}`, reason: d.reason },
+      ctx.logger.info({ event: 'disconnected', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:connect', resource: `mqtt:clientId:${identity.clientId}`, reason: d?.reason ?? 'CERT_MALFORMED' },
         'policy change: device no longer allowed to connect; disconnected');
       disconnect(ctx, s);
       continue;

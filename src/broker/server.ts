@@ -174,6 +174,15 @@ export class GatewayBroker {
     return recheckOffline(this.ctx, snapshot);
   }
 
+  /**
+   * A thing's attributes changed in the registry: its connections see the new values
+   * (policy variables, conditions) from the next re-check on, which the caller triggers
+   * (the policy reload that follows every registry change re-checks every session).
+   */
+  updateThingAttributes(thingName: string, attributes: Readonly<Record<string, string>>): void {
+    for (const s of this.ctx.sessions) if (s.identity.thingName === thingName) s.setAttributes(attributes);
+  }
+
   /** Ends the connection holding an identity session (revocation, detachment…). */
   closeSession(sessionId: string, reason: string): boolean {
     const s = this.ctx.sessions.ofSessionId(sessionId);

@@ -10,7 +10,10 @@
  * releases it when the connection closes.
  */
 import type { X509Certificate } from 'node:crypto';
+import type { IotCertificateContext } from '../core/policy/iot/context.js';
+import { readPemBlocks } from '../core/pem.js';
 import type { SessionFailureReason } from './errors.js';
+import { iotCertificateContextFromDer } from './iot-context.js';
 import type { SessionManager } from './sessions.js';
 
 export interface AuthenticatedIdentity {
@@ -18,6 +21,12 @@ export interface AuthenticatedIdentity {
   readonly clientId: string;
   readonly certificateId: string;
   readonly attributes: Readonly<Record<string, string>>;
+  /**
+   * The certificate's fields as AWS IoT policy variables name them, decoded on first
+   * call (only connections under IoT policies need them). Throws CERT_MALFORMED when
+   * the certificate cannot be read that way.
+   */
+  readonly certificateContext: () => IotCertificateContext;
 }
 
 export type AuthenticationOutcome =
@@ -45,10 +54,20 @@ export function sessionAuthenticator(manager: SessionManager, clock: () => Date 
       const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock(), connection: true });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       const s = r.session;
-      return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes }, sessionId: s.id };
+      const leaf = presented?.[0]?.raw;
+      let certificate: IotCertificateContext | undefined;
+      const certificateContext = (): IotCertificateContext => (certificate ??= iotCertificateContextFromDer(leaf ?? leafDer(certificateChainPem)));
+      return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes, certificateContext }, sessionId: s.id };
     },
     release(sessionId) {
       manager.closeById(sessionId);
     },
   };
+}
+
+/** The first certificate of a chain the session manager has already accepted. */
+function leafDer(pem: string): Uint8Array {
+  const r = readPemBlocks(pem, 1);
+  if (!r.ok || r.blocks.length === 0) throw new Error('the certificate chain has no certificate');
+  return r.blocks[0]!.der;
 }

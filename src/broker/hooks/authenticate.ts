@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { certificatePem } from '../../core/pem.js';
 import { logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type Decision, type IotContext } from '../../core/index.js';
-import { LiveSession, type DeviceIdentity } from '../live-sessions.js';
+import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
 import { isReserved } from '../topics.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
@@ -45,6 +45,10 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       const will = (client as unknown as { _will?: { topic: string; retain?: boolean } })._will;
       const context = connectionContext(client, identity, will);
       const view = ctx.policy.current.connectionView({ thingName: identity.thingName, clientId: identity.clientId, attributes: identity.attributes }, identity.certificateId, context, ctx.now);
+      if (!certificateReadable(view, context)) {
+        ctx.authenticator.release(sessionId);
+        return refuse('CERT_MALFORMED', 'the certificate\'s fields cannot be read for the AWS IoT policies in force', { thingName: identity.thingName });
+      }
       const decision = view.decide('mqtt:connect', `mqtt:clientId:${client.id}`);
       ctx.metrics.authorization('mqtt:connect', decision.allowed);
       if (!decision.allowed) {
@@ -103,17 +107,34 @@ export function connectionContext(client: Client, identity: DeviceIdentity, will
   if (!client.clean) connectAttributes.push('PersistentConnect');
   if (will) connectAttributes.push('LastWill');
   const sourceIp = tlsSocketOf(client)?.remoteAddress;
-  return Object.freeze({
+  const context: IotContext = {
     clientId: client.id,
     thingName: identity.thingName,
     attributes: identity.attributes,
     isAttached: true,
-    ...(identity.certificate ? { certificate: identity.certificate } : {}),
     ...(sourceIp !== undefined ? { sourceIp } : {}),
     connectAttributes: Object.freeze(connectAttributes),
     ...(will ? { lastWillTopic: will.topic } : {}),
     secureTransport: true,
-  });
+  };
+  // Decoded only when a policy asks for a certificate field (see certificateReadable).
+  if (identity.certificateContext) Object.defineProperty(context, 'certificate', { get: identity.certificateContext, enumerable: false });
+  return Object.freeze(context);
+}
+
+/**
+ * Whether an IoT view can read the connection's certificate fields: under IoT policies
+ * a certificate that cannot be decoded would leave `iot:Certificate.*` keys missing,
+ * which a negated condition reads as a match, so such a connection is refused instead.
+ */
+export function certificateReadable(view: SessionView, context: IotContext): boolean {
+  if (!(view instanceof CombinedView)) return true;
+  try {
+    void context.certificate;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Most persistent sessions whose last connection is remembered for the offline re-check. */

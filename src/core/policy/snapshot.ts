@@ -119,7 +119,8 @@ export class PolicySnapshot {
     const policies = iot.policiesFor(certificateId, context.thingName, named);
     if (policies.names.length === 0 && policies.missing.length === 0) return view;
     const thingTypeName = context.thingName === null ? undefined : iot.attachments.thingTypes.get(context.thingName);
-    const ctx: IotContext = thingTypeName === undefined ? context : { ...context, thingTypeName };
+    // On top of the connection's context (not a copy: its certificate is decoded on demand).
+    const ctx: IotContext = thingTypeName === undefined ? context : Object.create(context, { thingTypeName: { value: thingTypeName, enumerable: true } }) as IotContext;
     return new CombinedView(view, iot, policies, ctx, now);
   }
 
