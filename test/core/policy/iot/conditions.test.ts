@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { compileCondition, IOT_CONDITION_CODES, ipInCidr, parseCidr, parseDate, parseIp, type CompiledCondition } from '../../../../src/core/policy/iot/conditions.js';
+import { compileCondition, conditionKeys, IOT_CONDITION_CODES, ipInCidr, parseCidr, parseDate, parseIp, type CompiledCondition } from '../../../../src/core/policy/iot/conditions.js';
 import type { IotPolicyProblem } from '../../../../src/core/policy/iot/context.js';
 
 // Sources (public AWS documentation) the rows below come from.
@@ -438,6 +438,14 @@ describe('invalid conditions are coded problems', () => {
       }
     }
     assert.deepEqual(problemsOf({ Null: { 'ex:k': 'true' } }), []);
+  });
+});
+
+describe('conditionKeys', () => {
+  it('lists each key once, in document order, skipping malformed ones', () => {
+    assert.deepEqual(conditionKeys({ StringEquals: { 'iot:ClientId': 'a', bad: 'x' }, IpAddress: { 'aws:SourceIp': '10.0.0.0/8' }, Null: { 'IOT:clientid': 'false' } }), ['iot:ClientId', 'aws:SourceIp']);
+    assert.deepEqual(conditionKeys('x'), []);
+    assert.deepEqual(conditionKeys({ StringEquals: 'x' }), []);
   });
 });
 
