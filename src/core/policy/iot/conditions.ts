@@ -120,6 +120,8 @@ interface CompiledKeyTest {
 // Compilation
 
 export function compileCondition(block: unknown, path: string, variablesAllowed: boolean, problems: IotPolicyProblem[]): CompiledCondition | undefined {
+  // `undefined` cannot come from JSON: it means the statement has no Condition element.
+  if (block === undefined) return ALWAYS;
   if (!isPlainObject(block)) {
     problems.push(problem('IOT_CONDITION_NOT_AN_OBJECT', path, 'the Condition element must be an object mapping condition operators to {key: values} objects', 'write `"Condition": {"StringEquals": {"iot:ClientId": "client1"}}`'));
     return undefined;
@@ -180,6 +182,8 @@ export function conditionKeys(block: unknown): string[] {
   }
   return [...seen.values()];
 }
+
+const ALWAYS: CompiledCondition = Object.freeze({ test: () => true });
 
 interface ParsedOperator {
   readonly info: OperatorInfo;
@@ -344,6 +348,7 @@ function constant(match: (requestValue: string) => boolean): CompiledValue {
 function evaluateKey(t: CompiledKeyTest, requestValues: readonly string[] | undefined, substitute: (text: string) => string | undefined): boolean {
   const present = requestValues !== undefined && requestValues.length > 0;
   if (t.info.family === 'Null') return t.nullExpected === !present;
+  if (!present && t.ifExists) return true;
   if (t.qualifier === 'ForAllValues') {
     if (!present) return true;
     const resolved = t.fixed ?? resolveAll(t.values, substitute);
@@ -354,7 +359,7 @@ function evaluateKey(t: CompiledKeyTest, requestValues: readonly string[] | unde
     const resolved = t.fixed ?? resolveAll(t.values, substitute);
     return requestValues.some((v) => perValue(t, v, resolved));
   }
-  if (!present) return t.ifExists || t.info.negated;
+  if (!present) return t.info.negated;
   const resolved = t.fixed ?? resolveAll(t.values, substitute);
   const anyMatch = requestValues.some((v) => matchesAny(v, resolved));
   return t.info.negated ? !anyMatch : anyMatch;
