@@ -61,11 +61,11 @@ describe('iotCertificateContext', { skip: !hasOpenssl && 'openssl not installed'
   });
 
   it('keeps the attributes of a multi-valued RDN and values with DN metacharacters intact', () => {
-    const { parsed } = opensslCert('/O=x/OU=u+CN=b/CN=a\\,b=c\\+d/O=y');
+    const { parsed } = opensslCert('/O=x/OU=u+CN=b+OU=v/CN=a\\,b=c\\+d/O=y');
     const ctx = iotCertificateContext(parsed);
     assert.deepEqual(ctx.subject.CommonName, ['b', 'a,b=c+d']);
     assert.deepEqual(ctx.subject.Organization, ['x', 'y']);
-    assert.deepEqual(ctx.subject.OrganizationalUnit, ['u']);
+    assert.deepEqual(ctx.subject.OrganizationalUnit, ['u', 'v']);
   });
 
   it(`reads subject alternative names of each type, the directory name rendered like AWS's example (${USE_VARS})`, () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { compileCondition, IOT_CONDITION_CODES, ipInCidr, parseCidr, parseDate, parseIp, type CompiledCondition } from '../../../../src/core/policy/iot/conditions.js';
+import { compileCondition, conditionKeys, IOT_CONDITION_CODES, ipInCidr, parseCidr, parseDate, parseIp, type CompiledCondition } from '../../../../src/core/policy/iot/conditions.js';
 import type { IotPolicyProblem } from '../../../../src/core/policy/iot/context.js';
 
 // Sources (public AWS documentation) the rows below come from.
@@ -107,6 +107,7 @@ describe('several operators, keys and values', () => {
     { name: 'a negated operator with several values is a NOR (one matches)', source: MULTI, condition: { StringNotEquals: { 'iot:ClientId': ['a', 'b'] } }, context: { 'iot:ClientId': ['b'] }, expected: false },
     { name: 'a negated operator with several values is a NOR (none matches)', source: MULTI, condition: { StringNotEquals: { 'iot:ClientId': ['a', 'b'] } }, context: { 'iot:ClientId': ['c'] }, expected: true },
     { name: 'an empty Condition is no condition', source: CONDITION, condition: {}, context: {}, expected: true },
+    { name: 'no Condition element (undefined) is no condition', source: CONDITION, condition: undefined, context: {}, expected: true },
   ]);
 });
 
@@ -197,6 +198,8 @@ describe('set operators with negated operators', () => {
     { name: 'ForAnyValue:StringNotLike key1* with [key1]', source: MULTI_EX, condition: { 'ForAnyValue:StringNotLike': { 'aws:TagKeys': 'key1*' } }, context: { 'aws:TagKeys': ['key1'] }, expected: false },
     { name: 'ForAllValues:StringEquals is a subset test', source: MULTI_EX, condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['a', 'b'] } }, context: { 'aws:TagKeys': ['b', 'a'] }, expected: true },
     { name: 'ForAllValues:StringEquals fails on one value outside', source: MULTI_EX, condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['a', 'b'] } }, context: { 'aws:TagKeys': ['a', 'c'] }, expected: false },
+    { name: 'ForAnyValue:…IfExists on an absent key is true (IfExists)', source: OPS, condition: { 'ForAnyValue:StringEqualsIfExists': { 'aws:TagKeys': 'a' } }, context: {}, expected: true },
+    { name: 'ForAnyValue:…IfExists with the key present: the set test', source: OPS, condition: { 'ForAnyValue:StringEqualsIfExists': { 'aws:TagKeys': 'a' } }, context: { 'aws:TagKeys': ['b'] }, expected: false },
     { name: 'ForAnyValueIfExists is accepted', source: OPS, condition: { 'ForAnyValue:StringEqualsIfExists': { 'aws:TagKeys': 'a' } }, context: { 'aws:TagKeys': ['a'] }, expected: true },
     { name: 'a plain operator on a multi-valued key: any value matching', source: SETOPS, condition: { StringEquals: { 'aws:TagKeys': 'a' } }, context: { 'aws:TagKeys': ['b', 'a'] }, expected: true },
     { name: 'a plain negated operator on a multi-valued key: false when any value matches', source: SETOPS, condition: { StringNotEquals: { 'aws:TagKeys': 'a' } }, context: { 'aws:TagKeys': ['b', 'a'] }, expected: false },
@@ -438,6 +441,14 @@ describe('invalid conditions are coded problems', () => {
       }
     }
     assert.deepEqual(problemsOf({ Null: { 'ex:k': 'true' } }), []);
+  });
+});
+
+describe('conditionKeys', () => {
+  it('lists each key once, in document order, skipping malformed ones', () => {
+    assert.deepEqual(conditionKeys({ StringEquals: { 'iot:ClientId': 'a', bad: 'x' }, IpAddress: { 'aws:SourceIp': '10.0.0.0/8' }, Null: { 'IOT:clientid': 'false' } }), ['iot:ClientId', 'aws:SourceIp']);
+    assert.deepEqual(conditionKeys('x'), []);
+    assert.deepEqual(conditionKeys({ StringEquals: 'x' }), []);
   });
 });
 
