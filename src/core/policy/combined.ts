@@ -107,6 +107,8 @@ export class CombinedView {
   readonly iot: IotPart;
   readonly policies: readonly string[];
   readonly context: IotContext;
+  /** Decisions depend on the clock (a policy in force uses aws:CurrentTime or aws:EpochTime): never cache them. */
+  readonly timed: boolean;
   private readonly missing: boolean;
   private readonly now: () => number;
   /** Decisions by operation and resource; null when the policies depend on the clock. */
@@ -119,6 +121,7 @@ export class CombinedView {
     this.missing = policies.missing.length > 0;
     this.context = context;
     this.now = now;
+    this.timed = policies.timed;
     this.cache = policies.timed ? null : new Map();
   }
 
