@@ -177,8 +177,11 @@ export class IotPolicySet {
     });
   }
 
-  #evaluation(ctx: IotContext, arn: string, now: number): Evaluation {
+  #evaluation(ctx: IotContext, arn: string, clock: number): Evaluation {
     const deployment = this.#deployment;
+    // The context's own time, when it fixes one, is the evaluation time.
+    const fixed = ctx.currentTime !== undefined ? Date.parse(ctx.currentTime) : NaN;
+    const now = Number.isNaN(fixed) ? clock : fixed;
     return { arn, ctx, deployment, now, resolve: (name) => resolveVariable(ctx, name, deployment, now) };
   }
 

@@ -60,6 +60,14 @@ describe('evaluation order', () => {
     assert.ok(!allowed(c, 'iot:Connect', `${ARN}:client/x`, CTX));
   });
 
+  it('date conditions use the context time when it fixes one, else the clock passed in', () => {
+    const s = policies([allow('iot:Connect', '*', { Condition: { DateLessThan: { 'aws:CurrentTime': '2026-06-01T00:00:00Z' } } })]);
+    const req = { action: 'iot:Connect', resource: `${ARN}:client/x` };
+    assert.ok(s.decide('all', CTX, req, Date.UTC(2026, 0, 1)).allowed);
+    assert.ok(!s.decide('all', CTX, req, Date.UTC(2026, 11, 1)).allowed);
+    assert.ok(s.decide('all', { ...CTX, currentTime: '2026-01-01T00:00:00Z' }, req, Date.UTC(2026, 11, 1)).allowed);
+  });
+
   it('condition values substitute variables', () => {
     const s = policies([allow('iot:Connect', '*', { Condition: { StringEquals: { 'iot:Certificate.Subject.CommonName': '${iot:ClientId}' } } })]);
     const cert = { subject: { CommonName: ['dev1'] }, issuer: {}, serialNumber: '01' };
