@@ -4,14 +4,31 @@ import type { Operation } from './request.js';
 import type { ResourcePattern } from './resource.js';
 
 /**
- * The compiled policy model every policy language compiles into.
+ * The compiled policy model: the internal form a policy dialect compiles into, and the
+ * one the evaluator (evaluate.ts, over the tables of tables.ts) decides on.
  *
- * A group selects principals by a rule and carries statements. Greengrass device
- * groups map onto it one to one. An AWS IoT policy document would compile into the
- * same shape: each `Statement` becomes a CompiledStatement (`Effect`, `Action` mapped
- * to operations, `Resource` to patterns; `Condition` would become an extra predicate
- * on the principal), and a policy attached to a thing or certificate becomes a group
- * whose selector names that thing.
+ * A group selects principals by a rule and carries statements; a statement has an
+ * effect, the operations it covers and its resource patterns. Greengrass device groups
+ * map onto it one to one (compile.ts, from the configuration validation accepted).
+ *
+ * A dialect is a front end: it parses and validates its own documents, reporting every
+ * problem with a code, a path and a fix, and then compiles them into this form; it adds
+ * no second evaluator. What the evaluator guarantees holds for every dialect alike:
+ *
+ *  - the order of a decision (request checks, then any matching deny, then any matching
+ *    allow, else deny) and so "an explicit deny in any policy wins";
+ *  - the reason codes (DECISION_REASONS) and the explanation's shape, which names the
+ *    deciding group, policy and statement;
+ *  - resource patterns are literal text, `*` and variables resolved per principal,
+ *    where a variable's value is never a wildcard and an unresolved one drops an allow
+ *    and widens a deny.
+ *
+ * What the Greengrass dialect does not need is not in the form yet. A dialect whose
+ * statements carry conditions, negated actions or resources, or more operations would
+ * extend it here (and the tables where matching changes), keeping the guarantees above;
+ * once two dialects compile into it, decisions and explanations should also name the
+ * dialect of the deciding policy, so that an operator can tell a device group's
+ * statement from a policy document's.
  */
 export interface CompiledStatement {
   readonly policy: string;
