@@ -4,31 +4,22 @@ import type { Operation } from './request.js';
 import type { ResourcePattern } from './resource.js';
 
 /**
- * The compiled policy model: the internal form a policy dialect compiles into, and the
- * one the evaluator (evaluate.ts, over the tables of tables.ts) decides on.
+ * The compiled form of the Greengrass dialect, and the decision shapes both dialects
+ * answer with.
  *
  * A group selects principals by a rule and carries statements; a statement has an
  * effect, the operations it covers and its resource patterns. Greengrass device groups
- * map onto it one to one (compile.ts, from the configuration validation accepted).
+ * map onto it one to one (compile.ts, from what configuration validation accepted); the
+ * match tables (tables.ts) index it and evaluate.ts decides on them.
  *
- * A dialect is a front end: it parses and validates its own documents, reporting every
- * problem with a code, a path and a fix, and then compiles them into this form; it adds
- * no second evaluator. What the evaluator guarantees holds for every dialect alike:
- *
- *  - the order of a decision (request checks, then any matching deny, then any matching
- *    allow, else deny) and so "an explicit deny in any policy wins";
- *  - the reason codes (DECISION_REASONS) and the explanation's shape, which names the
- *    deciding group, policy and statement;
- *  - resource patterns are literal text, `*` and variables resolved per principal,
- *    where a variable's value is never a wildcard and an unresolved one drops an allow
- *    and widens a deny.
- *
- * What the Greengrass dialect does not need is not in the form yet. A dialect whose
- * statements carry conditions, negated actions or resources, or more operations would
- * extend it here (and the tables where matching changes), keeping the guarantees above;
- * once two dialects compile into it, decisions and explanations should also name the
- * dialect of the deciding policy, so that an operator can tell a device group's
- * statement from a policy document's.
+ * AWS IoT Core policy documents compile into their own form (iot/document.ts: statements
+ * with actions, NotAction, resources, NotResource and conditions, indexed by action in
+ * iot/engine.ts), because their matching differs (ARNs, per-segment wildcards,
+ * conditions, IAM's rules for unresolved variables). What the two dialects share is
+ * here and in combined.ts: the one order in which their decisions combine for a
+ * connection (an explicit deny in either wins, then an allow in either, else deny), the
+ * reason codes (DECISION_REASONS) and the Decision shape, which names the deciding
+ * policy and statement and, for an IoT policy, `dialect: 'iot'`.
  */
 export interface CompiledStatement {
   readonly policy: string;
