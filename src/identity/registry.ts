@@ -81,7 +81,10 @@ export type Change = { readonly seq: number; readonly at: Date } & (
   /** A policy, one of its versions, or which version is the default changed. `version` is the version concerned. */
   | { readonly kind: 'POLICY_CHANGED'; readonly policyName: string; readonly event: PolicyEvent; readonly version: number }
   | { readonly kind: 'POLICY_ATTACHMENT_CHANGED'; readonly policyName: string; readonly target: PolicyTarget; readonly attached: boolean }
-  /** A group was created or deleted (`thingName` null), or a thing joined or left it. */
+  /**
+   * A group was created or deleted (`thingName` null; DELETED also ends every membership
+   * of the group, which gets no THING_REMOVED of its own), or a thing joined or left it.
+   */
   | { readonly kind: 'THING_GROUP_CHANGED'; readonly groupName: string; readonly event: ThingGroupEvent; readonly thingName: string | null }
 );
 export type ChangeKind = Change['kind'];

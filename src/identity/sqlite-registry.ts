@@ -519,9 +519,10 @@ export class SqliteRegistry implements Registry {
       if (policies.length > 0) {
         throw new RegistryError('THING_GROUP_HAS_POLICIES', `thing group ${shown(name)} has ${policies.length} policies attached`, `detach them first (\`gatehouse policies detach NAME --thing-group ${name}\`)`);
       }
-      const members = this.s.thingsInGroup.all(name) as { thing_name: string }[];
+      // One change for the group, not one per member: a large group would otherwise push
+      // the rest of the feed out of its retention window. DELETED implies every
+      // membership of the group ended.
       this.s.deleteGroup.run(name);
-      for (const m of members) this.record('THING_GROUP_CHANGED', name, m.thing_name, 'THING_REMOVED');
       this.record('THING_GROUP_CHANGED', name, null, 'DELETED');
     });
   }
