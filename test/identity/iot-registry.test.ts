@@ -124,17 +124,27 @@ describe('SqliteRegistry: IoT policies and versions', () => {
     await r.close();
   });
 
-  it('the schema itself refuses a default version that does not exist', async () => {
+  it('the schema itself keeps the rules: a default version exists, attached policies and groups stay, a thing takes its type and memberships along', async () => {
     const { path: dir, cleanup } = await tempDir('gatehouse-iot-');
     try {
       const file = registryPath(dir);
       const r = open(file);
       await r.createPolicy('p', doc('x'));
+      await r.createThing('t');
+      await r.createThingGroup('g');
+      await r.addThingToGroup('g', 't');
+      await r.updateThing('t', { thingTypeName: 'T' });
+      await r.attachPolicy('p', { kind: 'thingGroup', groupName: 'g' });
       await r.close();
       const raw = new Database(file);
       raw.pragma('foreign_keys = ON');
       assert.throws(() => raw.prepare('DELETE FROM iot_policy_versions WHERE policy_name = ? AND version = 1').run('p'), /FOREIGN KEY/);
       assert.throws(() => raw.prepare("INSERT INTO iot_policies VALUES ('bad name', 1, 2, 0, 0)").run(), /CHECK/);
+      assert.throws(() => raw.prepare("DELETE FROM iot_policies WHERE name = 'p'").run(), /FOREIGN KEY/, 'an attached policy cannot be deleted');
+      assert.throws(() => raw.prepare("DELETE FROM thing_groups WHERE name = 'g'").run(), /FOREIGN KEY/, 'a group with policies cannot be deleted');
+      raw.prepare("DELETE FROM things WHERE name = 't'").run();
+      assert.deepEqual(raw.prepare('SELECT count(*) AS n FROM thing_types').get(), { n: 0 }, 'the type goes with the thing');
+      assert.deepEqual(raw.prepare('SELECT count(*) AS n FROM thing_group_members').get(), { n: 0 }, 'the memberships go with the thing');
       raw.close();
     } finally {
       await cleanup();
