@@ -19,13 +19,15 @@
  * a Deny does not fire through it. In a `NotResource` list an unresolved entry cannot
  * say what it excludes: a Deny then applies (fail closed), an Allow does not.
  *
- * Speed: each policy indexes its statements by the known action they can match, and
- * patterns are precompiled (exact / prefix / wildcard), so a decision for a known
- * action looks only at the statements naming it.
+ * Speed: each statement carries a bit mask of the known actions its action test
+ * covers, so a decision for a known action skips other statements with one AND, and
+ * patterns are precompiled (exact / prefix / variable template / wildcard); a
+ * decision allocates nothing on the common paths.
  */
 import { KNOWN_ACTIONS, actionMatches, canonicalAction } from './actions.js';
 import { resolvedText, resourceMatches } from './arn.js';
 import type { IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
+import { IotPolicyNotFoundError } from './errors.js';
 import { parseIotPolicyDocument, type IotPolicyDocument, type IotStatement } from './document.js';
 import { resolveKey, resolveVariable } from './keys.js';
 import { parseTemplate, substituteParts } from './variables.js';
@@ -74,13 +76,19 @@ export interface IotExplanation extends IotDecision {
 interface CompiledPolicy {
   readonly name: string;
   readonly document: IotPolicyDocument;
-  /** Known action (lower-cased) → the statements that can match it, in document order. */
-  readonly byAction: ReadonlyMap<string, readonly IotStatement[]>;
+  /** The statements, Deny first (a decision can stop at the first applying Deny). */
+  readonly ordered: readonly IotStatement[];
+  /** For each of `ordered`: one bit per known action (KNOWN_ACTIONS order) its action test covers. */
+  readonly masks: Uint32Array;
 }
 
 export type IotCompileResult =
   | { readonly ok: true; readonly set: IotPolicySet; readonly warnings: readonly IotNamedProblem[] }
   | { readonly ok: false; readonly problems: readonly IotNamedProblem[]; readonly warnings: readonly IotNamedProblem[] };
+
+/** Known action (lower-cased) → its bit in a statement's action mask. */
+const ACTION_BIT: ReadonlyMap<string, number> = new Map(KNOWN_ACTIONS.map((a, i) => [a, 1 << i]));
+// INVARIANT: at most 31 known actions, so that every bit fits a Uint32 mask (tested).
 
 function statementLabel(s: IotStatement): string {
   return s.sid ?? String(s.index);
@@ -114,7 +122,7 @@ function resourceApplies(s: IotStatement, ev: Evaluation, matched?: string[]): b
       any = true;
       if (!matched) break;
       matched.push(resolvedText(p, ev.resolve) ?? p.text);
-    } else if (p.kind === 'template' && resolvedText(p, ev.resolve) === undefined) {
+    } else if (s.notResource && p.kind === 'template' && resolvedText(p, ev.resolve) === undefined) {
       unresolved = true;
     }
   }
@@ -164,27 +172,30 @@ export class IotPolicySet {
     return names.map((n) => {
       const p = this.#policies.get(n);
       // A policy named but missing could hold a Deny: refuse rather than decide without it.
-      if (!p) throw new RangeError(`IoT policy \`${n}\` is not in this policy set`);
+      if (!p) throw new IotPolicyNotFoundError(n);
       return p;
     });
   }
 
-  #evaluation(ctx: IotContext, arn: string, now: number): Evaluation {
+  #evaluation(ctx: IotContext, arn: string, clock: number): Evaluation {
     const deployment = this.#deployment;
+    // The context's own time, when it fixes one, is the evaluation time.
+    const fixed = ctx.currentTime !== undefined ? Date.parse(ctx.currentTime) : NaN;
+    const now = Number.isNaN(fixed) ? clock : fixed;
     return { arn, ctx, deployment, now, resolve: (name) => resolveVariable(ctx, name, deployment, now) };
   }
 
   /** Decides one action on one resource ARN (no retain handling). */
   #decideAction(policies: readonly CompiledPolicy[], ev: Evaluation, action: string, collect?: IotStatementMatch[]): IotDecision {
     const lower = action.toLowerCase();
-    const known = KNOWN_ACTIONS.includes(lower);
+    const bit = ACTION_BIT.get(lower);
     let allow: { p: CompiledPolicy; s: IotStatement } | undefined;
     let deny: { p: CompiledPolicy; s: IotStatement } | undefined;
     for (const p of policies) {
-      const candidates = known ? p.byAction.get(lower) : p.document.statements;
-      if (!candidates) continue;
-      for (const s of candidates) {
-        if (!known && !actionApplies(s, lower)) continue;
+      const ordered = p.ordered;
+      for (let i = 0; i < ordered.length; i++) {
+        const s = ordered[i]!;
+        if (bit !== undefined ? (p.masks[i]! & bit) === 0 : !actionApplies(s, lower)) continue;
         if (s.effect === 'Allow' && allow && !collect) continue;
         const matched: string[] | undefined = collect ? [] : undefined;
         if (!resourceApplies(s, ev, matched)) continue;
@@ -247,19 +258,24 @@ export class IotPolicySet {
   }
 }
 
-function indexByAction(doc: IotPolicyDocument): Map<string, IotStatement[]> {
-  const index = new Map<string, IotStatement[]>();
-  for (const s of doc.statements) {
-    for (const a of KNOWN_ACTIONS) {
-      if (!actionApplies(s, a)) continue;
-      let list = index.get(a);
-      if (!list) index.set(a, (list = []));
-      list.push(s);
-    }
+/**
+ * The mask of known actions a statement's action test covers. Fleets repeat the same
+ * action lists in thousands of policies, so masks are cached by the list's text.
+ */
+function actionMask(s: IotStatement, cache: Map<string, number>): number {
+  const key = `${s.notAction ? '!' : ''}${s.actions.map((a) => a.text.toLowerCase()).join('\n')}`;
+  let mask = cache.get(key);
+  if (mask === undefined) {
+    mask = 0;
+    for (const [a, bit] of ACTION_BIT) if (actionApplies(s, a)) mask |= bit;
+    cache.set(key, mask);
   }
-  // Deny statements first: a decision can stop at the first applying Deny.
-  for (const [a, list] of index) index.set(a, [...list.filter((s) => s.effect === 'Deny'), ...list.filter((s) => s.effect === 'Allow')]);
-  return index;
+  return mask;
+}
+
+function compilePolicy(name: string, document: IotPolicyDocument, cache: Map<string, number>): CompiledPolicy {
+  const ordered = [...document.statements.filter((s) => s.effect === 'Deny'), ...document.statements.filter((s) => s.effect === 'Allow')];
+  return { name, document, ordered, masks: Uint32Array.from(ordered, (s) => actionMask(s, cache)) };
 }
 
 /**
@@ -270,8 +286,9 @@ export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment
   const problems: IotNamedProblem[] = [];
   const warnings: IotNamedProblem[] = [];
   const policies = new Map<string, CompiledPolicy>();
+  const actionCache = new Map<string, number>();
   for (const input of inputs) {
-    if (policies.has(input.name) || problems.some((p) => p.policy === input.name && p.code === 'IOT_POLICY_NAME_DUPLICATE')) {
+    if (policies.has(input.name)) {
       problems.push({ policy: input.name, code: 'IOT_POLICY_NAME_DUPLICATE', path: '$', message: `two policies are named \`${input.name}\``, fix: 'give every policy a distinct name' });
       continue;
     }
@@ -280,10 +297,10 @@ export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment
     if (!parsed.document) {
       for (const p of parsed.problems) problems.push({ policy: input.name, ...p });
       // Keep the name taken so a later duplicate is still reported.
-      policies.set(input.name, { name: input.name, document: { variables: false, statements: [] }, byAction: new Map() });
+      policies.set(input.name, compilePolicy(input.name, { variables: false, statements: [] }, actionCache));
       continue;
     }
-    policies.set(input.name, { name: input.name, document: parsed.document, byAction: indexByAction(parsed.document) });
+    policies.set(input.name, compilePolicy(input.name, parsed.document, actionCache));
   }
   if (problems.length > 0) return { ok: false, problems, warnings };
   return { ok: true, set: new IotPolicySet(policies, Object.freeze({ ...deployment })), warnings };
