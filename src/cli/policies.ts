@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import { assertPolicyName, assertThingGroupName } from '../identity/names.js';
 import { isRegistryError } from '../identity/errors.js';
 import type { IotPolicy, PolicyTarget, PolicyVersion, Registry } from '../identity/registry.js';
@@ -32,6 +33,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       const text = await readText(opts.file);
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const p = await documentChecked(() => r.createPolicy(name, text));
+        printWarnings(io, text);
         if (opts.json) io.out(JSON.stringify(policyJson(p)));
         else io.out(`created policy ${p.name} (version 1, default)`);
       });
@@ -92,6 +94,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       const text = await readText(opts.file);
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const v = await documentChecked(() => r.createPolicyVersion(name, text, { setAsDefault: opts.setDefault === true }));
+        printWarnings(io, text);
         if (opts.json) io.out(JSON.stringify(versionJson(v)));
         else io.out(`created version ${v.version} of policy ${name}${v.isDefault ? ' (now the default)' : ' (not the default; `set-default-version` puts it in force)'}`);
       });
@@ -175,6 +178,11 @@ async function documentChecked<T>(fn: () => Promise<T>): Promise<T> {
     const lines = e.problems.map((p) => `\n  ${p.code} at ${p.path}: ${p.message}\n    fix: ${p.fix}`);
     throw new CliError('POLICY_DOCUMENT_INVALID', `the policy document has ${e.problems.length} problem${e.problems.length === 1 ? '' : 's'}; nothing was stored${lines.join('')}`, EXIT.INVALID);
   }
+}
+
+/** Warnings of a stored document (an action or variable Gatehouse does not know), on stderr. */
+function printWarnings(io: Io, text: string): void {
+  for (const w of parseIotPolicyDocument(text).warnings) io.err(`warning ${w.code} at ${w.path}: ${w.message}\n    fix: ${w.fix}`);
 }
 
 async function requirePolicy(r: Registry, name: string): Promise<IotPolicy> {

@@ -22,7 +22,7 @@
  * - Reads never create records. Thing names are case-sensitive.
  * - Failures are {@link RegistryError}s with a code from REGISTRY_CODES.
  */
-import type { PolicyDocumentProblem, RegistryError } from './errors.js';
+import type { RegistryError } from './errors.js';
 
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED';
 export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
@@ -81,7 +81,10 @@ export type Change = { readonly seq: number; readonly at: Date } & (
   /** A policy, one of its versions, or which version is the default changed. `version` is the version concerned. */
   | { readonly kind: 'POLICY_CHANGED'; readonly policyName: string; readonly event: PolicyEvent; readonly version: number }
   | { readonly kind: 'POLICY_ATTACHMENT_CHANGED'; readonly policyName: string; readonly target: PolicyTarget; readonly attached: boolean }
-  /** A group was created or deleted (`thingName` null), or a thing joined or left it. */
+  /**
+   * A group was created or deleted (`thingName` null; DELETED also ends every membership
+   * of the group, which gets no THING_REMOVED of its own), or a thing joined or left it.
+   */
   | { readonly kind: 'THING_GROUP_CHANGED'; readonly groupName: string; readonly event: ThingGroupEvent; readonly thingName: string | null }
 );
 export type ChangeKind = Change['kind'];
@@ -129,9 +132,6 @@ export interface UpdateThingOptions {
   /** Attribute names to remove (a name that is not set is ignored). */
   readonly removeAttributes?: readonly string[];
 }
-
-/** Checks a policy document's text; an empty list means it is valid. */
-export type PolicyDocumentValidator = (text: string) => readonly PolicyDocumentProblem[];
 
 /**
  * Everything the IoT authorization snapshot needs, read in one consistent transaction.
@@ -275,7 +275,10 @@ export interface Registry {
   resolveCaId(idOrPrefix: string): Promise<string>;
 
   // IoT policies (AWS IoT rules: at most 5 versions, the default one in force)
-  /** Creates the policy with version 1 as its default. POLICY_DOCUMENT_INVALID stores nothing. */
+  /**
+   * Creates the policy with version 1 as its default. A document the IoT policy grammar
+   * rejects is refused with POLICY_DOCUMENT_INVALID (its `problems`) and nothing is stored.
+   */
   createPolicy(name: string, document: string): Promise<IotPolicy>;
   getPolicy(name: string): Promise<IotPolicy | undefined>;
   listPolicies(): Promise<IotPolicy[]>;

@@ -24,10 +24,10 @@ import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   isValidThingName, MAX_ATTRIBUTES, shown,
 } from './names.js';
-import { basicPolicyDocumentProblems } from './policy-document.js';
+import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import type {
   CertificateRecord, CertificateStatus, Change, ChangeBatch, ChangeKind, ChangeListener, EnrollOptions, EnrollResult,
-  IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyDocumentValidator, PolicyEvent, PolicyTarget,
+  IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyEvent, PolicyTarget,
   PolicyVersion, RegisterCertificateOptions, Registry, RegistryWatch, Thing, ThingGroup, ThingGroupEvent, TrustedCa,
   TrustedCaSource, UpdateThingOptions, WatchOptions,
 } from './registry.js';
@@ -48,11 +48,6 @@ export interface SqliteRegistryOptions {
   readonly busyTimeoutMs?: number;
   /** How many change rows to keep (default 10000). */
   readonly changeRetention?: number;
-  /**
-   * Checks a policy document after the built-in checks (size, JSON object) passed; a
-   * document with any problem is refused with POLICY_DOCUMENT_INVALID and not stored.
-   */
-  readonly validatePolicyDocument?: PolicyDocumentValidator;
 }
 
 /** AWS IoT keeps at most five versions of a policy (CreatePolicyVersion). */
@@ -86,14 +81,11 @@ export class SqliteRegistry implements Registry {
   private kickScheduled = false;
   private closed = false;
   private readonly s: ReturnType<typeof prepare>;
-  private readonly validateDocument: PolicyDocumentValidator | undefined;
-
-  private constructor(db: Db, file: string, now: () => Date, retention: number, validateDocument: PolicyDocumentValidator | undefined) {
+  private constructor(db: Db, file: string, now: () => Date, retention: number) {
     this.db = db;
     this.file = file;
     this.now = now;
     this.retention = retention;
-    this.validateDocument = validateDocument;
     this.s = prepare(db);
   }
 
@@ -110,7 +102,7 @@ export class SqliteRegistry implements Registry {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, now);
-      return new SqliteRegistry(db, file, now, Math.max(1, options.changeRetention ?? 10_000), options.validatePolicyDocument);
+      return new SqliteRegistry(db, file, now, Math.max(1, options.changeRetention ?? 10_000));
     } catch (e) {
       db?.close();
       if (e instanceof RegistryError) throw e;
@@ -527,9 +519,10 @@ export class SqliteRegistry implements Registry {
       if (policies.length > 0) {
         throw new RegistryError('THING_GROUP_HAS_POLICIES', `thing group ${shown(name)} has ${policies.length} policies attached`, `detach them first (\`gatehouse policies detach NAME --thing-group ${name}\`)`);
       }
-      const members = this.s.thingsInGroup.all(name) as { thing_name: string }[];
+      // One change for the group, not one per member: a large group would otherwise push
+      // the rest of the feed out of its retention window. DELETED implies every
+      // membership of the group ended.
       this.s.deleteGroup.run(name);
-      for (const m of members) this.record('THING_GROUP_CHANGED', name, m.thing_name, 'THING_REMOVED');
       this.record('THING_GROUP_CHANGED', name, null, 'DELETED');
     });
   }
@@ -727,11 +720,14 @@ export class SqliteRegistry implements Registry {
     return caFromRow(row);
   }
 
-  /** Refuses a document with POLICY_DOCUMENT_INVALID listing every problem found. */
+  /**
+   * Refuses a document with POLICY_DOCUMENT_INVALID listing every problem the IoT policy
+   * grammar finds (the same checks as `gatehouse policy simulate`). Warnings (an action
+   * or variable name Gatehouse does not know) do not refuse it.
+   */
   private checkDocument(document: string): void {
     if (typeof document !== 'string') throw new TypeError('a policy document is text');
-    let problems = basicPolicyDocumentProblems(document);
-    if (problems.length === 0 && this.validateDocument !== undefined) problems = [...this.validateDocument(document)];
+    const { problems } = parseIotPolicyDocument(document);
     if (problems.length > 0) {
       const first = problems[0]!;
       throw new RegistryError('POLICY_DOCUMENT_INVALID',
