@@ -4,6 +4,7 @@ import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
@@ -22,6 +23,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const config = program.command('config').description('work with configuration files').exitOverride();
   registerConfigValidate(config, io, setExit);
   registerAuthorize(program, io, setExit);
+  registerPolicy(program, io, setExit);
   registerThings(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);

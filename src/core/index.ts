@@ -14,3 +14,4 @@ export type * from './policy/model.js';
 export { DECISION_REASONS } from './policy/model.js';
 export type { Principal } from './policy/resource.js';
 export { OPERATIONS, type Operation } from './policy/request.js';
+export * from './policy/iot/index.js';

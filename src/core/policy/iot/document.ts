@@ -1,0 +1,274 @@
+/**
+ * Parses and validates one AWS IoT Core policy document
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policies.html, which follows
+ * the IAM grammar: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html).
+ *
+ * Order of checks: JSON syntax, duplicate keys (text input only), size, then the
+ * elements top-down. Every defect is collected (not only the first) as an
+ * IotPolicyProblem with a stable code, a JSON path, a message and a fix; a document
+ * with any problem is not compiled. Warnings (unknown action or variable names) do not
+ * stop compilation.
+ */
+import { actionSyntaxProblem, compileActionPattern, isUnknownAction, type ActionPattern } from './actions.js';
+import { compileResourcePattern, isResourceProblem, type ResourcePattern } from './arn.js';
+import { compileCondition, type CompiledCondition } from './conditions.js';
+import type { IotPolicyProblem } from './context.js';
+import { findDuplicateKeys, keySegment } from './duplicate-keys.js';
+import { isKnownVariable } from './keys.js';
+import { parseTemplate } from './variables.js';
+
+/** Every problem code a policy document can produce (documented in docs/errors.md). */
+export const IOT_POLICY_CODES = [
+  'IOT_POLICY_SYNTAX',
+  'IOT_POLICY_DUPLICATE_KEY',
+  'IOT_POLICY_NOT_AN_OBJECT',
+  'IOT_POLICY_TOO_LARGE',
+  'IOT_POLICY_VERSION_INVALID',
+  'IOT_POLICY_ID_INVALID',
+  'IOT_POLICY_UNKNOWN_ELEMENT',
+  'IOT_POLICY_PRINCIPAL_NOT_ALLOWED',
+  'IOT_POLICY_STATEMENT_MISSING',
+  'IOT_POLICY_STATEMENT_INVALID',
+  'IOT_POLICY_SID_INVALID',
+  'IOT_POLICY_EFFECT_INVALID',
+  'IOT_POLICY_ACTION_MISSING',
+  'IOT_POLICY_ACTION_CONFLICT',
+  'IOT_POLICY_ACTION_INVALID',
+  'IOT_POLICY_RESOURCE_MISSING',
+  'IOT_POLICY_RESOURCE_CONFLICT',
+  'IOT_POLICY_RESOURCE_INVALID',
+  'IOT_POLICY_RESOURCE_SERVICE_WILDCARD',
+  'IOT_POLICY_VARIABLE_POSITION',
+  'IOT_POLICY_VARIABLE_MALFORMED',
+  'IOT_POLICY_VALUE_INVALID',
+  'IOT_POLICY_NAME_DUPLICATE',
+] as const;
+
+/** Warning codes: reported, but the document still loads. */
+export const IOT_POLICY_WARNING_CODES = ['IOT_POLICY_ACTION_UNKNOWN', 'IOT_POLICY_VARIABLE_UNKNOWN'] as const;
+
+export type IotPolicyCode = (typeof IOT_POLICY_CODES)[number] | (typeof IOT_POLICY_WARNING_CODES)[number];
+
+/**
+ * AWS IoT's CreatePolicy accepts at most 2048 characters of policy document, white
+ * space excluded (https://docs.aws.amazon.com/iot/latest/apireference/API_CreatePolicy.html).
+ * Gatehouse counts every character that is not white space, inside strings as well.
+ */
+export const MAX_POLICY_CHARACTERS = 2048;
+
+export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
+
+export interface IotStatement {
+  /** Position in the document's statement list (0-based). */
+  readonly index: number;
+  readonly sid?: string;
+  readonly effect: 'Allow' | 'Deny';
+  readonly notAction: boolean;
+  readonly actions: readonly ActionPattern[];
+  readonly notResource: boolean;
+  readonly resources: readonly ResourcePattern[];
+  readonly condition?: CompiledCondition;
+}
+
+export interface IotPolicyDocument {
+  readonly version?: string;
+  readonly id?: string;
+  /** `${…}` are variables (Version 2012-10-17) rather than text. */
+  readonly variables: boolean;
+  readonly statements: readonly IotStatement[];
+}
+
+export interface ParseResult {
+  /** Set only when there is no problem. */
+  readonly document?: IotPolicyDocument;
+  readonly problems: readonly IotPolicyProblem[];
+  readonly warnings: readonly IotPolicyProblem[];
+}
+
+const TOP_ELEMENTS = ['Version', 'Id', 'Statement'];
+const STATEMENT_ELEMENTS = ['Sid', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition'];
+
+function nonWhitespaceLength(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!(c === 32 || c === 9 || c === 10 || c === 13 || /\s/.test(text[i]!))) n++;
+  }
+  return n;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses a policy document given as JSON text (a string) or as an already parsed value. */
+export function parseIotPolicyDocument(input: unknown): ParseResult {
+  const problems: IotPolicyProblem[] = [];
+  const warnings: IotPolicyProblem[] = [];
+  const fail = (): ParseResult => ({ problems, warnings });
+  let value: unknown = input;
+  let size: number;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (e) {
+      problems.push({ code: 'IOT_POLICY_SYNTAX', path: '$', message: `the document is not valid JSON: ${(e as Error).message}`, fix: 'correct the JSON syntax (a policy document is one JSON object)' });
+      return fail();
+    }
+    for (const d of findDuplicateKeys(input)) {
+      problems.push({ code: 'IOT_POLICY_DUPLICATE_KEY', path: `${d.path}${keySegment(d.key)}`, message: `\`${d.key}\` appears more than once in the same object`, fix: 'keep one occurrence: a JSON object cannot hold the same element twice' });
+    }
+    size = nonWhitespaceLength(input);
+  } else {
+    size = nonWhitespaceLength(JSON.stringify(input) ?? '');
+  }
+  if (size > MAX_POLICY_CHARACTERS) {
+    problems.push({ code: 'IOT_POLICY_TOO_LARGE', path: '$', message: `the document has ${size} characters besides white space; AWS IoT accepts at most ${MAX_POLICY_CHARACTERS}`, fix: 'split it into several policies, or use wildcards and variables to shorten it' });
+  }
+  if (!isObject(value)) {
+    problems.push({ code: 'IOT_POLICY_NOT_AN_OBJECT', path: '$', message: 'a policy document must be a JSON object', fix: 'write `{"Version": "2012-10-17", "Statement": [...]}`' });
+    return fail();
+  }
+  for (const k of Object.keys(value)) {
+    if (!TOP_ELEMENTS.includes(k)) {
+      problems.push({ code: 'IOT_POLICY_UNKNOWN_ELEMENT', path: `$${keySegment(k)}`, message: `\`${k}\` is not a policy element`, fix: 'a policy document has only `Version`, `Id` and `Statement` (names are case-sensitive)' });
+    }
+  }
+  const version = value['Version'];
+  if (version !== undefined && (typeof version !== 'string' || !(POLICY_VERSIONS as readonly string[]).includes(version))) {
+    problems.push({ code: 'IOT_POLICY_VERSION_INVALID', path: '$.Version', message: `\`Version\` is ${JSON.stringify(version)}`, fix: 'write `"Version": "2012-10-17"` (the only version with policy variables), or `2008-10-17`' });
+  }
+  const id = value['Id'];
+  if (id !== undefined && typeof id !== 'string') {
+    problems.push({ code: 'IOT_POLICY_ID_INVALID', path: '$.Id', message: '`Id` must be a string', fix: 'make `Id` a string, or remove it' });
+  }
+  const variables = version === '2012-10-17';
+  const raw = value['Statement'];
+  const statements: IotStatement[] = [];
+  if (raw === undefined) {
+    problems.push({ code: 'IOT_POLICY_STATEMENT_MISSING', path: '$', message: 'the document has no `Statement`', fix: 'add `"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "..."}]`' });
+  } else {
+    const list = Array.isArray(raw) ? raw : [raw];
+    if (list.length === 0) {
+      problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path: '$.Statement', message: '`Statement` is an empty list', fix: 'add at least one statement' });
+    }
+    list.forEach((s, i) => {
+      const path = Array.isArray(raw) ? `$.Statement[${i}]` : '$.Statement';
+      const st = parseStatement(s, i, path, variables, problems, warnings);
+      if (st) statements.push(st);
+    });
+  }
+  if (problems.length > 0) return fail();
+  return {
+    document: { ...(typeof version === 'string' ? { version } : {}), ...(typeof id === 'string' ? { id } : {}), variables, statements },
+    problems,
+    warnings,
+  };
+}
+
+/** A string or a non-empty array of strings. */
+function stringList(v: unknown, path: string, name: string, problems: IotPolicyProblem[]): string[] | undefined {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v;
+  problems.push({ code: 'IOT_POLICY_VALUE_INVALID', path, message: `\`${name}\` must be a string or a non-empty array of strings`, fix: `write \`"${name}": "value"\` or \`"${name}": ["value", ...]\`` });
+  return undefined;
+}
+
+function parseStatement(
+  s: unknown, index: number, path: string, variables: boolean, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
+): IotStatement | undefined {
+  if (!isObject(s)) {
+    problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path, message: 'a statement must be a JSON object', fix: 'write `{"Effect": ..., "Action": ..., "Resource": ...}`' });
+    return undefined;
+  }
+  const before = problems.length;
+  for (const k of Object.keys(s)) {
+    if (k === 'Principal' || k === 'NotPrincipal') {
+      problems.push({ code: 'IOT_POLICY_PRINCIPAL_NOT_ALLOWED', path: `${path}.${k}`, message: `\`${k}\` cannot appear in an AWS IoT policy: the policy applies to the certificates and thing groups it is attached to`, fix: `remove \`${k}\` and attach the policy to the principal instead` });
+    } else if (!STATEMENT_ELEMENTS.includes(k)) {
+      problems.push({ code: 'IOT_POLICY_UNKNOWN_ELEMENT', path: `${path}${keySegment(k)}`, message: `\`${k}\` is not a statement element`, fix: 'a statement has only `Sid`, `Effect`, `Action` or `NotAction`, `Resource` or `NotResource`, and `Condition` (names are case-sensitive)' });
+    }
+  }
+  const sid = s['Sid'];
+  if (sid !== undefined && typeof sid !== 'string') {
+    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${path}.Sid`, message: '`Sid` must be a string', fix: 'write a short name such as `"Sid": "PublishOwnTopics"`' });
+  }
+  const effect = s['Effect'];
+  if (effect !== 'Allow' && effect !== 'Deny') {
+    problems.push({
+      code: 'IOT_POLICY_EFFECT_INVALID',
+      path: `${path}.Effect`,
+      message: effect === undefined ? 'the statement has no `Effect`' : `\`Effect\` is ${JSON.stringify(effect)}`,
+      fix: '`Effect` must be exactly `Allow` or `Deny` (case-sensitive)',
+    });
+  }
+
+  const pair = (a: 'Action' | 'Resource'): { not: boolean; values: string[] | undefined; at: string } | undefined => {
+    const notName = `Not${a}` as const;
+    const has = s[a] !== undefined;
+    const hasNot = s[notName] !== undefined;
+    if (has && hasNot) {
+      problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_CONFLICT' : 'IOT_POLICY_RESOURCE_CONFLICT', path: `${path}.${notName}`, message: `the statement has both \`${a}\` and \`${notName}\``, fix: `keep exactly one of \`${a}\` and \`${notName}\`` });
+      return undefined;
+    }
+    if (!has && !hasNot) {
+      problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_MISSING' : 'IOT_POLICY_RESOURCE_MISSING', path, message: `the statement has neither \`${a}\` nor \`${notName}\``, fix: `add \`"${a}": ...\`` });
+      return undefined;
+    }
+    const name = has ? a : notName;
+    const at = `${path}.${name}`;
+    return { not: hasNot, values: stringList(s[name], at, name, problems), at };
+  };
+
+  const act = pair('Action');
+  const actions: ActionPattern[] = [];
+  if (act?.values) {
+    act.values.forEach((a, i) => {
+      const at = Array.isArray(s[act.not ? 'NotAction' : 'Action']) ? `${act.at}[${i}]` : act.at;
+      const why = actionSyntaxProblem(a);
+      if (why) {
+        problems.push({ code: 'IOT_POLICY_ACTION_INVALID', path: at, message: `action \`${a}\` ${why}`, fix: 'write `iot:<Action>` (one colon), e.g. `iot:Publish`, or `*`' });
+        return;
+      }
+      if (isUnknownAction(a)) {
+        warnings.push({ code: 'IOT_POLICY_ACTION_UNKNOWN', path: at, message: `action \`${a}\` names no AWS IoT action Gatehouse knows; it never matches a Gatehouse request`, fix: 'check the spelling against the list of AWS IoT policy actions (case does not matter)' });
+      }
+      actions.push(compileActionPattern(a));
+    });
+  }
+  const res = pair('Resource');
+  const resources: ResourcePattern[] = [];
+  if (res?.values) {
+    res.values.forEach((r, i) => {
+      const at = Array.isArray(s[res.not ? 'NotResource' : 'Resource']) ? `${res.at}[${i}]` : res.at;
+      const compiled = compileResourcePattern(r, variables);
+      if (isResourceProblem(compiled)) {
+        problems.push({ code: compiled.code, path: at, message: compiled.message, fix: compiled.fix });
+        return;
+      }
+      const t = parseTemplate(r, variables);
+      if (t.ok) {
+        for (const p of t.parts) {
+          if (p.kind === 'variable' && !isKnownVariable(p.name)) {
+            warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${p.name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: 'check the variable name (e.g. `${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`)' });
+          }
+        }
+      }
+      resources.push(compiled);
+    });
+  }
+  let condition: CompiledCondition | undefined;
+  if (s['Condition'] !== undefined) condition = compileCondition(s['Condition'], `${path}.Condition`, variables, problems);
+
+  if (problems.length > before || (effect !== 'Allow' && effect !== 'Deny') || !act || !res) return undefined;
+  return {
+    index,
+    ...(typeof sid === 'string' ? { sid } : {}),
+    effect,
+    notAction: act.not,
+    actions,
+    notResource: res.not,
+    resources,
+    ...(condition ? { condition } : {}),
+  };
+}
