@@ -55,7 +55,14 @@ export interface ActionPattern {
 }
 
 export function compileActionPattern(text: string): ActionPattern {
-  return { text, fast: fastPattern(freeTokens(text.toLowerCase())) };
+  const lower = text.toLowerCase();
+  if (!lower.includes('?')) {
+    const star = lower.indexOf('*');
+    if (star < 0) return { text, fast: { kind: 'exact', text: lower } };
+    if (lower === '*') return { text, fast: { kind: 'all' } };
+    if (star === lower.length - 1) return { text, fast: { kind: 'prefix', text: lower.slice(0, -1) } };
+  }
+  return { text, fast: fastPattern(freeTokens(lower)) };
 }
 
 /** `action` must already be lower-cased. */

@@ -13,7 +13,7 @@
  */
 import type { IotDeployment } from './context.js';
 import type { IotResourceType } from './actions.js';
-import { arnTokens, fastMatch, fastPattern, globMatch, isLiteral, literalTokens, type FastPattern } from './glob.js';
+import { ANY, arnTokens, fastMatch, fastPattern, globMatch, isLiteral, literalTokens, type FastPattern } from './glob.js';
 import { parseTemplate, type TemplatePart } from './variables.js';
 
 /** `arn:<partition>:iot:<region>:<account>:<type>/<name>` for a local resource. */
@@ -24,7 +24,16 @@ export function iotArn(deployment: IotDeployment, type: Exclude<IotResourceType,
 /** A compiled `Resource`/`NotResource` entry. */
 export type ResourcePattern =
   | { readonly text: string; readonly kind: 'static'; readonly fast: FastPattern }
-  | { readonly text: string; readonly kind: 'template'; readonly parts: readonly CompiledPart[] };
+  | {
+      readonly text: string;
+      readonly kind: 'template';
+      readonly parts: readonly CompiledPart[];
+      /**
+       * Set when the template has no wildcard but perhaps a final `*`: the text between
+       * variables as plain strings, matched without building a pattern.
+       */
+      readonly simple?: { readonly pieces: readonly (string | { readonly variable: string })[]; readonly trailingAny: boolean };
+    };
 
 type CompiledPart = { readonly tokens: readonly number[] } | { readonly variable: string };
 
@@ -60,6 +69,12 @@ export function compileResourcePattern(text: string, variablesAllowed: boolean):
       return { code: 'IOT_POLICY_RESOURCE_SERVICE_WILDCARD', message: `resource \`${text}\` has a wildcard in its service segment \`${service}\``, fix: 'name the service (`iot`); wildcards are allowed in the other segments' };
     }
   }
+  // Most resources have no wildcard but perhaps one final `*`: no tokens needed.
+  const star = text.indexOf('*');
+  if (!text.includes('?') && (!variablesAllowed || !text.includes('${')) && (star < 0 || star === text.length - 1)) {
+    if (text === '*') return { text, kind: 'static', fast: { kind: 'all' } };
+    return { text, kind: 'static', fast: star < 0 ? { kind: 'exact', text } : { kind: 'prefix', text: text.slice(0, -1) } };
+  }
   const parsed = parseTemplate(text, variablesAllowed);
   if (!parsed.ok) {
     return { code: 'IOT_POLICY_VARIABLE_MALFORMED', message: `resource \`${text}\`: ${parsed.reason}`, fix: 'write variables as `${iot:ClientId}`, and `${$}` for a literal `$` before `{`' };
@@ -86,7 +101,30 @@ export function compileResourcePattern(text: string, variablesAllowed: boolean):
   }
   compiled.push({ tokens: pending });
   if (!firstVar) return { text, kind: 'static', fast: fastPattern(pending) };
-  return { text, kind: 'template', parts: compiled.filter((c) => !('tokens' in c) || c.tokens.length > 0) };
+  const parts = compiled.filter((c) => !('tokens' in c) || c.tokens.length > 0);
+  const simple = simpleForm(parts);
+  // The simple form decides alone; the tokens are kept only for the general matcher.
+  return simple.simple ? { text, kind: 'template', parts: [], ...simple } : { text, kind: 'template', parts };
+}
+
+function simpleForm(parts: readonly CompiledPart[]): { simple?: NonNullable<Extract<ResourcePattern, { kind: 'template' }>['simple']> } {
+  const pieces: (string | { variable: string })[] = [];
+  let trailingAny = false;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if ('variable' in part) {
+      pieces.push(part);
+      continue;
+    }
+    let tokens = part.tokens;
+    if (i === parts.length - 1 && tokens[tokens.length - 1] === ANY) {
+      trailingAny = true;
+      tokens = tokens.slice(0, -1);
+    }
+    if (!isLiteral(tokens)) return {};
+    if (tokens.length > 0) pieces.push(String.fromCharCode(...tokens));
+  }
+  return { simple: { pieces, trailingAny } };
 }
 
 export function isResourceProblem(x: ResourcePattern | ResourceProblem): x is ResourceProblem {
@@ -99,6 +137,15 @@ export function isResourceProblem(x: ResourcePattern | ResourceProblem): x is Re
  */
 export function resourceMatches(p: ResourcePattern, arn: string, resolve: (name: string) => string | undefined): boolean {
   if (p.kind === 'static') return fastMatch(p.fast, arn);
+  if (p.simple) {
+    let pos = 0;
+    for (const piece of p.simple.pieces) {
+      const text = typeof piece === 'string' ? piece : resolve(piece.variable);
+      if (text === undefined || !arn.startsWith(text, pos)) return false;
+      pos += text.length;
+    }
+    return p.simple.trailingAny || pos === arn.length;
+  }
   const tokens: number[] = [];
   for (const part of p.parts) {
     if ('variable' in part) {
@@ -115,6 +162,15 @@ export function resourceMatches(p: ResourcePattern, arn: string, resolve: (name:
 /** The pattern with its variables substituted, for explanations (undefined when unresolved). */
 export function resolvedText(p: ResourcePattern, resolve: (name: string) => string | undefined): string | undefined {
   if (p.kind === 'static') return p.text;
+  if (p.simple) {
+    let out = '';
+    for (const piece of p.simple.pieces) {
+      const text = typeof piece === 'string' ? piece : resolve(piece.variable);
+      if (text === undefined) return undefined;
+      out += text;
+    }
+    return p.simple.trailingAny ? `${out}*` : out;
+  }
   let out = '';
   for (const part of p.parts) {
     if ('variable' in part) {

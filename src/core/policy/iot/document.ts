@@ -92,7 +92,8 @@ function nonWhitespaceLength(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (!(c === 32 || c === 9 || c === 10 || c === 13 || /\s/.test(text[i]!))) n++;
+    if (c === 32 || (c >= 9 && c <= 13)) continue;
+    if (c < 128 || !/\s/.test(text[i]!)) n++;
   }
   return n;
 }
@@ -246,8 +247,8 @@ function parseStatement(
         problems.push({ code: compiled.code, path: at, message: compiled.message, fix: compiled.fix });
         return;
       }
-      const t = parseTemplate(r, variables);
-      if (t.ok) {
+      const t = variables && r.includes('${') ? parseTemplate(r, variables) : undefined;
+      if (t?.ok) {
         for (const p of t.parts) {
           if (p.kind === 'variable' && !isKnownVariable(p.name)) {
             warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${p.name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: 'check the variable name (e.g. `${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`)' });

@@ -14,7 +14,8 @@ export interface DuplicateKey {
 interface Frame {
   readonly kind: 'object' | 'array';
   readonly path: string;
-  readonly keys: Set<string>;
+  /** Objects hold a handful of keys: a list is cheaper than a Set. */
+  readonly keys: string[];
   index: number;
   /** The last key read in this object (the path of its value). */
   key: string;
@@ -41,16 +42,17 @@ export function findDuplicateKeys(text: string): DuplicateKey[] {
       while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
       const top = stack[stack.length - 1];
       if (expectKey && top?.kind === 'object') {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (top.keys.has(key)) out.push({ path: top.path, key });
-        top.keys.add(key);
+        const raw = text.slice(i + 1, j);
+        const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+        if (top.keys.includes(key)) out.push({ path: top.path, key });
+        top.keys.push(key);
         top.key = key;
         expectKey = false;
       }
       i = j;
     } else if (c === '{' || c === '[') {
       const path = childPath();
-      stack.push({ kind: c === '{' ? 'object' : 'array', path, keys: new Set(), index: 0, key: '' });
+      stack.push({ kind: c === '{' ? 'object' : 'array', path, keys: [], index: 0, key: '' });
       expectKey = c === '{';
     } else if (c === '}' || c === ']') {
       stack.pop();

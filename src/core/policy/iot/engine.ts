@@ -19,9 +19,10 @@
  * a Deny does not fire through it. In a `NotResource` list an unresolved entry cannot
  * say what it excludes: a Deny then applies (fail closed), an Allow does not.
  *
- * Speed: each policy indexes its statements by the known action they can match, and
- * patterns are precompiled (exact / prefix / wildcard), so a decision for a known
- * action looks only at the statements naming it.
+ * Speed: each statement carries a bit mask of the known actions its action test
+ * covers, so a decision for a known action skips other statements with one AND, and
+ * patterns are precompiled (exact / prefix / variable template / wildcard); a
+ * decision allocates nothing on the common paths.
  */
 import { KNOWN_ACTIONS, actionMatches, canonicalAction } from './actions.js';
 import { resolvedText, resourceMatches } from './arn.js';
@@ -74,13 +75,19 @@ export interface IotExplanation extends IotDecision {
 interface CompiledPolicy {
   readonly name: string;
   readonly document: IotPolicyDocument;
-  /** Known action (lower-cased) → the statements that can match it, in document order. */
-  readonly byAction: ReadonlyMap<string, readonly IotStatement[]>;
+  /** The statements, Deny first (a decision can stop at the first applying Deny). */
+  readonly ordered: readonly IotStatement[];
+  /** For each of `ordered`: one bit per known action (KNOWN_ACTIONS order) its action test covers. */
+  readonly masks: Uint32Array;
 }
 
 export type IotCompileResult =
   | { readonly ok: true; readonly set: IotPolicySet; readonly warnings: readonly IotNamedProblem[] }
   | { readonly ok: false; readonly problems: readonly IotNamedProblem[]; readonly warnings: readonly IotNamedProblem[] };
+
+/** Known action (lower-cased) → its bit in a statement's action mask. */
+const ACTION_BIT: ReadonlyMap<string, number> = new Map(KNOWN_ACTIONS.map((a, i) => [a, 1 << i]));
+if (KNOWN_ACTIONS.length > 31) throw new Error('action masks hold at most 31 actions');
 
 function statementLabel(s: IotStatement): string {
   return s.sid ?? String(s.index);
@@ -114,7 +121,7 @@ function resourceApplies(s: IotStatement, ev: Evaluation, matched?: string[]): b
       any = true;
       if (!matched) break;
       matched.push(resolvedText(p, ev.resolve) ?? p.text);
-    } else if (p.kind === 'template' && resolvedText(p, ev.resolve) === undefined) {
+    } else if (s.notResource && p.kind === 'template' && resolvedText(p, ev.resolve) === undefined) {
       unresolved = true;
     }
   }
@@ -177,14 +184,14 @@ export class IotPolicySet {
   /** Decides one action on one resource ARN (no retain handling). */
   #decideAction(policies: readonly CompiledPolicy[], ev: Evaluation, action: string, collect?: IotStatementMatch[]): IotDecision {
     const lower = action.toLowerCase();
-    const known = KNOWN_ACTIONS.includes(lower);
+    const bit = ACTION_BIT.get(lower);
     let allow: { p: CompiledPolicy; s: IotStatement } | undefined;
     let deny: { p: CompiledPolicy; s: IotStatement } | undefined;
     for (const p of policies) {
-      const candidates = known ? p.byAction.get(lower) : p.document.statements;
-      if (!candidates) continue;
-      for (const s of candidates) {
-        if (!known && !actionApplies(s, lower)) continue;
+      const ordered = p.ordered;
+      for (let i = 0; i < ordered.length; i++) {
+        const s = ordered[i]!;
+        if (bit !== undefined ? (p.masks[i]! & bit) === 0 : !actionApplies(s, lower)) continue;
         if (s.effect === 'Allow' && allow && !collect) continue;
         const matched: string[] | undefined = collect ? [] : undefined;
         if (!resourceApplies(s, ev, matched)) continue;
@@ -247,19 +254,24 @@ export class IotPolicySet {
   }
 }
 
-function indexByAction(doc: IotPolicyDocument): Map<string, IotStatement[]> {
-  const index = new Map<string, IotStatement[]>();
-  for (const s of doc.statements) {
-    for (const a of KNOWN_ACTIONS) {
-      if (!actionApplies(s, a)) continue;
-      let list = index.get(a);
-      if (!list) index.set(a, (list = []));
-      list.push(s);
-    }
+/**
+ * The mask of known actions a statement's action test covers. Fleets repeat the same
+ * action lists in thousands of policies, so masks are cached by the list's text.
+ */
+function actionMask(s: IotStatement, cache: Map<string, number>): number {
+  const key = `${s.notAction ? '!' : ''}${s.actions.map((a) => a.text.toLowerCase()).join('\n')}`;
+  let mask = cache.get(key);
+  if (mask === undefined) {
+    mask = 0;
+    for (const [a, bit] of ACTION_BIT) if (actionApplies(s, a)) mask |= bit;
+    cache.set(key, mask);
   }
-  // Deny statements first: a decision can stop at the first applying Deny.
-  for (const [a, list] of index) index.set(a, [...list.filter((s) => s.effect === 'Deny'), ...list.filter((s) => s.effect === 'Allow')]);
-  return index;
+  return mask;
+}
+
+function compilePolicy(name: string, document: IotPolicyDocument, cache: Map<string, number>): CompiledPolicy {
+  const ordered = [...document.statements.filter((s) => s.effect === 'Deny'), ...document.statements.filter((s) => s.effect === 'Allow')];
+  return { name, document, ordered, masks: Uint32Array.from(ordered, (s) => actionMask(s, cache)) };
 }
 
 /**
@@ -270,6 +282,7 @@ export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment
   const problems: IotNamedProblem[] = [];
   const warnings: IotNamedProblem[] = [];
   const policies = new Map<string, CompiledPolicy>();
+  const actionCache = new Map<string, number>();
   for (const input of inputs) {
     if (policies.has(input.name) || problems.some((p) => p.policy === input.name && p.code === 'IOT_POLICY_NAME_DUPLICATE')) {
       problems.push({ policy: input.name, code: 'IOT_POLICY_NAME_DUPLICATE', path: '$', message: `two policies are named \`${input.name}\``, fix: 'give every policy a distinct name' });
@@ -280,10 +293,10 @@ export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment
     if (!parsed.document) {
       for (const p of parsed.problems) problems.push({ policy: input.name, ...p });
       // Keep the name taken so a later duplicate is still reported.
-      policies.set(input.name, { name: input.name, document: { variables: false, statements: [] }, byAction: new Map() });
+      policies.set(input.name, compilePolicy(input.name, { variables: false, statements: [] }, actionCache));
       continue;
     }
-    policies.set(input.name, { name: input.name, document: parsed.document, byAction: indexByAction(parsed.document) });
+    policies.set(input.name, compilePolicy(input.name, parsed.document, actionCache));
   }
   if (problems.length > 0) return { ok: false, problems, warnings };
   return { ok: true, set: new IotPolicySet(policies, Object.freeze({ ...deployment })), warnings };
