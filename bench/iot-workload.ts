@@ -124,7 +124,7 @@ export function caseI2(): IotWorkload {
     [[0, 'sites/plant-7/alerts'], [0, 'sites/all/shutdown'], [0, 'sites/plant-7/firmware/v2'], [1, 'otherThing/commands']],
     [[1, 'sites/plant-7/alerts'], [1, 'sites/all/shutdown'], [0, 'site/plant-7/alerts'], [0, 'otherThing/commands']],
     SMALL, 12);
-  return { id: 'i2', title: '(i2) iot:Receive, StringEquals on an attribute', policies: [devicePolicy(), fleet], connections, requests, expectedAllowed: expected };
+  return { id: 'i2', title: '(i2) iot:Receive, StringEquals condition', policies: [devicePolicy(), fleet], connections, requests, expectedAllowed: expected };
 }
 
 function certificate(cn: string, org: string, serial: string): IotCertificateContext {
@@ -158,7 +158,7 @@ export function caseI3(): IotWorkload {
     [[0, 'acme/myThing/telemetry'], [0, 'acme/myThing/state'], [0, 'acme/myThing/a/b/c']],
     [[0, 'acme/myThing/ota/accept'], [0, 'acme/otherThing/telemetry'], [0, 'other/myThing/telemetry'], [0, 'acme/myThing']],
     SMALL, 13);
-  return { id: 'i3', title: '(i3) certificate variables, iot:Publish', policies: [policy], connections, requests, expectedAllowed: expected };
+  return { id: 'i3', title: '(i3) certificate variables, Publish', policies: [policy], connections, requests, expectedAllowed: expected };
 }
 
 // ---------------------------------------------------------------------------
