@@ -231,7 +231,7 @@ export function parseSimulateRequests(text: string, deployment: IotDeployment): 
     }
     if (!isObject(v)) return bad('not a JSON object');
     for (const k of Object.keys(v)) if (!REQUEST_KEYS.includes(k)) bad(`unknown field \`${k}\``);
-    if (typeof v['action'] !== 'string' || v['action'] === '') bad('`action` must be a non-empty string');
+    if (typeof v['action'] !== 'string' || !/^[^:*?]+:[^:*?]+$/.test(v['action'])) bad('`action` must be one action such as `iot:Publish` (a prefix, one colon, a name; no wildcards)');
     if (typeof v['resource'] !== 'string' || v['resource'] === '') bad('`resource` must be a non-empty string');
     if (v['retain'] !== undefined && typeof v['retain'] !== 'boolean') bad('`retain` must be true or false');
     let resource = v['resource'] as string;

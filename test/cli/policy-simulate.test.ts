@@ -133,6 +133,8 @@ describe('gatehouse policy simulate --dialect iot', () => {
       [simulate({ context: file('ctx-cert.json', { clientId: 'a', certificate: { subject: { CommonName: 'x' }, issuer: {}, serialNumber: 'zz' } }) }, ''), 'CONTEXT_INVALID'],
       [simulate({}, '{"action": "iot:Connect"}\n'), 'REQUEST_LINE_INVALID'],
       [simulate({}, '{"action": "iot:Connect", "resource": "x/y"}\n'), 'REQUEST_LINE_INVALID'],
+      [simulate({}, '{"action": "Connect", "resource": "client/a"}\n'), 'REQUEST_LINE_INVALID'],
+      [simulate({}, '{"action": "iot:*", "resource": "client/a"}\n'), 'REQUEST_LINE_INVALID'],
       [simulate({}, '{"action": "iot:Publish", "resource": "topic/a", "retain": "yes"}\n'), 'REQUEST_LINE_INVALID'],
     ];
     for (const [p, code] of cases) {

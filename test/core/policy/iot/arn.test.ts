@@ -67,6 +67,9 @@ describe('ARN segments', () => {
     assert.ok(!allowed(one('arn:aws:iot:u*t:123456789012:topic/x'), 'iot:Publish', `${ARN}:topic/x`));
     assert.ok(!allowed(one('arn:aws:iot:us-eas?1:123456789012:topic/x'), 'iot:Publish', `${ARN}:topic/x`));
     assert.ok(allowed(one('arn:aws:iot:us-east-?:123456789012:topic/x'), 'iot:Publish', `${ARN}:topic/x`));
+    // A `*` inside a segment cannot cross a colon into the next segments.
+    assert.ok(allowed(one('arn:aws:iot:us-e*1:123456789012:client/x', 'iot:Connect'), 'iot:Connect', `${ARN}:client/x`));
+    assert.ok(!allowed(one('arn:aws:iot:us-e*1:123456789012:client/x', 'iot:Connect'), 'iot:Connect', 'arn:aws:iot:us-e:9:1:123456789012:client/x'));
     // `?` in a segment never matches a colon.
     assert.ok(!allowed(one('arn:aws:iot:us-east-1?123456789012:topic/x'), 'iot:Publish', `${ARN}:topic/x`));
   });
