@@ -54,8 +54,8 @@ interface CertKey {
 }
 
 /**
- * Parsed certificate keys and lower-cased names, by the text as written: policies name
- * the same few keys on every decision. Both caches are bounded (cleared when full), so
+ * Parsed certificate keys, attribute names and lower-cased names, by the text as
+ * written: policies name the same few keys on every decision. Both caches are bounded (cleared when full), so
  * arbitrary names cannot grow them without limit.
  */
 const CACHE_LIMIT = 1024;
@@ -70,6 +70,19 @@ function lowerName(name: string): string {
     lowerNames.set(name, lower);
   }
   return lower;
+}
+
+const attributeNames = new Map<string, string | null>();
+
+/** The attribute a `iot:Connection.Thing.Attributes[…]` key names, as written in the key (case kept); undefined for other keys. */
+function attributeName(key: string, lower: string): string | undefined {
+  let name = attributeNames.get(key);
+  if (name === undefined) {
+    name = THING_ATTR.test(lower) ? key.slice(key.indexOf('[') + 1, key.lastIndexOf(']')) : null;
+    if (attributeNames.size >= CACHE_LIMIT) attributeNames.clear();
+    attributeNames.set(key, name);
+  }
+  return name ?? undefined;
 }
 
 function parseCertKey(lower: string): CertKey | undefined {
@@ -153,11 +166,9 @@ export function resolveKey(ctx: IotContext, key: string, deployment: IotDeployme
       return ms === undefined || Number.isNaN(ms) ? undefined : [String(Math.floor(ms / 1000))];
     }
   }
-  const attr = THING_ATTR.exec(lower);
-  if (attr) {
+  const name = attributeName(key, lower);
+  if (name !== undefined) {
     if (ctx.thingName === null || !ctx.attributes) return undefined;
-    // The attribute name keeps the case written in the key.
-    const name = key.slice(key.indexOf('[') + 1, key.lastIndexOf(']'));
     return Object.prototype.hasOwnProperty.call(ctx.attributes, name) ? one(ctx.attributes[name]) : undefined;
   }
   return certificateKey(ctx, lower)?.values;

@@ -32,6 +32,8 @@ describe('key lookups behind the caches', () => {
         assert.deepEqual(resolveKey(c, 'IOT:CERTIFICATE.SUBJECT.COMMONNAME', DEPLOYMENT), ['dev1']);
         assert.deepEqual(resolveKey(c, 'iot:Connection.Thing.Attributes[site]', DEPLOYMENT), ['plant-7']);
         assert.deepEqual(resolveKey(c, 'iot:Connection.Thing.Attributes[Site]', DEPLOYMENT), undefined);
+        assert.deepEqual(resolveKey(c, 'IOT:CONNECTION.THING.ATTRIBUTES[site]', DEPLOYMENT), ['plant-7']);
+        assert.equal(resolveVariable({ ...c, thingName: null }, 'iot:Connection.Thing.Attributes[site]', DEPLOYMENT), undefined);
       }
     }
   });
