@@ -24,6 +24,12 @@
 import type { IotPolicyProblem } from './context.js';
 
 export interface CompiledCondition {
+  /**
+   * Whether the condition holds for a request. `lookup(key)`: the request's values for
+   * a condition key (undefined or empty = absent); `substitute(text)`: the value of one
+   * `${…}` variable (called with the variable alone), undefined when unresolved; `now`:
+   * epoch milliseconds (unused: time keys come through `lookup`).
+   */
   test(lookup: (key: string) => readonly string[] | undefined, substitute: (text: string) => string | undefined, now: number): boolean;
 }
 
@@ -91,6 +97,8 @@ type ValueMatcher = (requestValue: string, resolved: ResolvedValue) => boolean;
 type ResolvedValue = unknown;
 
 interface CompiledValue {
+  /** No variables: `resolve` ignores `substitute` and always gives the same result. */
+  readonly constant: boolean;
   /** Resolves the value's variables; `undefined` when one cannot be resolved. */
   resolve(substitute: (text: string) => string | undefined): ResolvedValue;
   match: ValueMatcher;
@@ -104,12 +112,16 @@ interface CompiledKeyTest {
   /** Null: true = the key must be absent. */
   readonly nullExpected?: boolean;
   readonly values: readonly CompiledValue[];
+  /** The resolved values, computed once when no value has a variable. */
+  readonly fixed: readonly Resolved[] | undefined;
 }
 
 // ---------------------------------------------------------------------------------
 // Compilation
 
 export function compileCondition(block: unknown, path: string, variablesAllowed: boolean, problems: IotPolicyProblem[]): CompiledCondition | undefined {
+  // `undefined` cannot come from JSON: it means the statement has no Condition element.
+  if (block === undefined) return ALWAYS;
   if (!isPlainObject(block)) {
     problems.push(problem('IOT_CONDITION_NOT_AN_OBJECT', path, 'the Condition element must be an object mapping condition operators to {key: values} objects', 'write `"Condition": {"StringEquals": {"iot:ClientId": "client1"}}`'));
     return undefined;
@@ -152,6 +164,26 @@ export function compileCondition(block: unknown, path: string, variablesAllowed:
     },
   });
 }
+
+/**
+ * The condition keys a `Condition` element names, each once (the first spelling met;
+ * keys are compared without regard to case), in document order. For reports such as
+ * "this policy depends on aws:SourceIp"; malformed parts are skipped (compileCondition
+ * reports them).
+ */
+export function conditionKeys(block: unknown): string[] {
+  const seen = new Map<string, string>();
+  if (!isPlainObject(block)) return [];
+  for (const body of Object.values(block)) {
+    if (!isPlainObject(body)) continue;
+    for (const key of Object.keys(body)) {
+      if (validKeyName(key) && !seen.has(key.toLowerCase())) seen.set(key.toLowerCase(), key);
+    }
+  }
+  return [...seen.values()];
+}
+
+const ALWAYS: CompiledCondition = Object.freeze({ test: () => true });
 
 interface ParsedOperator {
   readonly info: OperatorInfo;
@@ -240,7 +272,8 @@ function compileKey(key: string, raw: unknown, op: ParsedOperator, path: string,
     if (compiled !== undefined) values.push(compiled);
   });
   if (problems.length > before) return undefined;
-  return { key, info: op.info, qualifier: op.qualifier, ifExists: op.ifExists, nullExpected, values };
+  const fixed = values.every((v) => v.constant) ? resolveAll(values, () => undefined) : undefined;
+  return { key, info: op.info, qualifier: op.qualifier, ifExists: op.ifExists, nullExpected, values, fixed };
 }
 
 /** JSON scalars become their text (`5` → "5", `true` → "true"); anything else is undefined. */
@@ -306,7 +339,7 @@ function compileValue(text: string, info: OperatorInfo, path: string, variablesA
 }
 
 function constant(match: (requestValue: string) => boolean): CompiledValue {
-  return { resolve: () => true, match: (v) => match(v) };
+  return { constant: true, resolve: () => true, match: (v) => match(v) };
 }
 
 // ---------------------------------------------------------------------------------
@@ -315,18 +348,19 @@ function constant(match: (requestValue: string) => boolean): CompiledValue {
 function evaluateKey(t: CompiledKeyTest, requestValues: readonly string[] | undefined, substitute: (text: string) => string | undefined): boolean {
   const present = requestValues !== undefined && requestValues.length > 0;
   if (t.info.family === 'Null') return t.nullExpected === !present;
+  if (!present && t.ifExists) return true;
   if (t.qualifier === 'ForAllValues') {
     if (!present) return true;
-    const resolved = resolveAll(t.values, substitute);
+    const resolved = t.fixed ?? resolveAll(t.values, substitute);
     return requestValues.every((v) => perValue(t, v, resolved));
   }
   if (t.qualifier === 'ForAnyValue') {
     if (!present) return false;
-    const resolved = resolveAll(t.values, substitute);
+    const resolved = t.fixed ?? resolveAll(t.values, substitute);
     return requestValues.some((v) => perValue(t, v, resolved));
   }
-  if (!present) return t.ifExists || t.info.negated;
-  const resolved = resolveAll(t.values, substitute);
+  if (!present) return t.info.negated;
+  const resolved = t.fixed ?? resolveAll(t.values, substitute);
   const anyMatch = requestValues.some((v) => matchesAny(v, resolved));
   return t.info.negated ? !anyMatch : anyMatch;
 }
@@ -445,6 +479,7 @@ function tokensText(tokens: readonly Token[]): string {
 function compileStringValue(pieces: readonly Piece[], compare: 'equals' | 'ignoreCase' | 'like'): CompiledValue {
   const wildcards = compare === 'like';
   return {
+    constant: pieces.every((p) => p.kind === 'text'),
     resolve: (substitute) => resolvePieces(pieces, substitute, wildcards),
     match: (v, resolved) => {
       const tokens = resolved as Token[];
@@ -481,6 +516,7 @@ function compileArnValue(pieces: readonly Piece[]): CompiledValue | undefined {
   }
   if (components.length !== 6) return undefined;
   return {
+    constant: pieces.every((p) => p.kind === 'text'),
     resolve: (substitute) => {
       const out: Token[][] = [];
       for (const c of components) {

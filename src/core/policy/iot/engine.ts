@@ -27,6 +27,7 @@
 import { KNOWN_ACTIONS, actionMatches, canonicalAction } from './actions.js';
 import { resolvedText, resourceMatches } from './arn.js';
 import type { IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
+import { IotPolicyNotFoundError } from './errors.js';
 import { parseIotPolicyDocument, type IotPolicyDocument, type IotStatement } from './document.js';
 import { resolveKey, resolveVariable } from './keys.js';
 import { parseTemplate, substituteParts } from './variables.js';
@@ -87,7 +88,7 @@ export type IotCompileResult =
 
 /** Known action (lower-cased) → its bit in a statement's action mask. */
 const ACTION_BIT: ReadonlyMap<string, number> = new Map(KNOWN_ACTIONS.map((a, i) => [a, 1 << i]));
-if (KNOWN_ACTIONS.length > 31) throw new Error('action masks hold at most 31 actions');
+// INVARIANT: at most 31 known actions, so that every bit fits a Uint32 mask (tested).
 
 function statementLabel(s: IotStatement): string {
   return s.sid ?? String(s.index);
@@ -171,13 +172,16 @@ export class IotPolicySet {
     return names.map((n) => {
       const p = this.#policies.get(n);
       // A policy named but missing could hold a Deny: refuse rather than decide without it.
-      if (!p) throw new RangeError(`IoT policy \`${n}\` is not in this policy set`);
+      if (!p) throw new IotPolicyNotFoundError(n);
       return p;
     });
   }
 
-  #evaluation(ctx: IotContext, arn: string, now: number): Evaluation {
+  #evaluation(ctx: IotContext, arn: string, clock: number): Evaluation {
     const deployment = this.#deployment;
+    // The context's own time, when it fixes one, is the evaluation time.
+    const fixed = ctx.currentTime !== undefined ? Date.parse(ctx.currentTime) : NaN;
+    const now = Number.isNaN(fixed) ? clock : fixed;
     return { arn, ctx, deployment, now, resolve: (name) => resolveVariable(ctx, name, deployment, now) };
   }
 
@@ -284,7 +288,7 @@ export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment
   const policies = new Map<string, CompiledPolicy>();
   const actionCache = new Map<string, number>();
   for (const input of inputs) {
-    if (policies.has(input.name) || problems.some((p) => p.policy === input.name && p.code === 'IOT_POLICY_NAME_DUPLICATE')) {
+    if (policies.has(input.name)) {
       problems.push({ policy: input.name, code: 'IOT_POLICY_NAME_DUPLICATE', path: '$', message: `two policies are named \`${input.name}\``, fix: 'give every policy a distinct name' });
       continue;
     }

@@ -12,3 +12,4 @@ export {
   type IotCompileResult, type IotDecision, type IotDecisionReason, type IotExplanation, type IotNamedProblem, type IotPolicyInput, type IotStatementMatch,
 } from './engine.js';
 export { IOT_CONDITION_CODES, type CompiledCondition } from './conditions.js';
+export { IotPolicyNotFoundError } from './errors.js';

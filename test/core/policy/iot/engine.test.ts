@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import '../../../helpers/seed.js';
+import { KNOWN_ACTIONS } from '../../../../src/core/policy/iot/actions.js';
 import { compileIotPolicies } from '../../../../src/core/policy/iot/engine.js';
 import { ARN, CTX, DEPLOYMENT, allow, allowed, deny, policies } from './helpers.js';
 
@@ -42,7 +43,7 @@ describe('evaluation order', () => {
     const s = policies([allow('iot:Publish', '*')], [deny('iot:Publish', '*')]);
     assert.ok(s.decide(['p0'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW).allowed);
     assert.ok(!s.decide(['p0', 'p1'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW).allowed);
-    assert.throws(() => s.decide(['p0', 'nope'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW), RangeError);
+    assert.throws(() => s.decide(['p0', 'nope'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW), { code: 'IOT_POLICY_NOT_FOUND' });
   });
 
   it('a policy with only Deny statements allows nothing', () => {
@@ -57,6 +58,14 @@ describe('evaluation order', () => {
     assert.ok(allowed(c, 'iot:Connect', `${ARN}:client/x`, { ...CTX, isAttached: true }));
     assert.ok(!allowed(c, 'iot:Connect', `${ARN}:client/x`, { ...CTX, isAttached: false }));
     assert.ok(!allowed(c, 'iot:Connect', `${ARN}:client/x`, CTX));
+  });
+
+  it('date conditions use the context time when it fixes one, else the clock passed in', () => {
+    const s = policies([allow('iot:Connect', '*', { Condition: { DateLessThan: { 'aws:CurrentTime': '2026-06-01T00:00:00Z' } } })]);
+    const req = { action: 'iot:Connect', resource: `${ARN}:client/x` };
+    assert.ok(s.decide('all', CTX, req, Date.UTC(2026, 0, 1)).allowed);
+    assert.ok(!s.decide('all', CTX, req, Date.UTC(2026, 11, 1)).allowed);
+    assert.ok(s.decide('all', { ...CTX, currentTime: '2026-01-01T00:00:00Z' }, req, Date.UTC(2026, 11, 1)).allowed);
   });
 
   it('condition values substitute variables', () => {
@@ -161,6 +170,10 @@ describe('compiling a policy set', () => {
       ['bad', 'IOT_POLICY_EFFECT_INVALID', '$.Statement.Effect'],
       ['worse', 'IOT_POLICY_RESOURCE_INVALID', '$.Statement[0].Resource'],
     ]);
+  });
+
+  it('every known action has a bit of a 32-bit action mask', () => {
+    assert.ok(KNOWN_ACTIONS.length <= 31);
   });
 
   it('policy names are unique', () => {
