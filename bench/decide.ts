@@ -1,7 +1,7 @@
 /**
  * `npm run bench:decide`: decisions per second and compile time of the policy core.
  *
- *   node dist/bench/decide.js [--json] [--case a,b,c,d,compile,newthing]
+ *   node dist/bench/decide.js [--json] [--case a,b,c,d,compile,newthing,i1,i2,i3,i4,iotcompile]
  *                             [--rounds N] [--round-ms MS] [--warmup-ms MS]
  *                             [--no-isolate] [--no-pin] [--quick]
  *
@@ -16,17 +16,30 @@ import { compileDeviceGroups, validateConfig, type Decision, type PolicySnapshot
 import type { Principal } from '../src/core/policy/resource.js';
 import { fmtRate, pad, stats, throughput, timeMs, type RoundOptions, type Stats, type Throughput } from './harness.js';
 import { loadavg } from 'node:os';
+import { compileIotPolicies, type IotPolicySet } from '../src/core/policy/iot/engine.js';
+import type { IotContext } from '../src/core/policy/iot/context.js';
+import {
+  attachmentRows, caseI1, caseI2, caseI3, caseI4, compilePolicies, COMPILE_GROUPS, COMPILE_POLICIES, COMPILE_THINGS, IOT_DEPLOYMENT,
+  type AttachmentRows, type IotWorkload,
+} from './iot-workload.js';
 import {
   bigConfig, bigThings, caseA, caseB, caseC, caseD, D_GROUPS, oracle, selectsOfSingle, type RawConfig, type Workload,
 } from './workload.js';
 
 const DECISION_CASES = ['a', 'b', 'c', 'd'] as const;
-const ALL_CASES = [...DECISION_CASES, 'compile', 'newthing'] as const;
+const IOT_CASES = ['i1', 'i2', 'i3', 'i4', 'iotcompile'] as const;
+const ALL_CASES = [...DECISION_CASES, 'compile', 'newthing', ...IOT_CASES] as const;
 type CaseId = (typeof ALL_CASES)[number];
 
 const TARGET_SMALL = 10e6;
 const TARGET_BIG = 1e6;
 const TARGET_COMPILE_MS = 500;
+/** IoT decisions: at most 1 µs each on one core. */
+const TARGET_IOT = 1e6;
+/** 10,000 IoT policies attached across 100,000 things: compiled, with the attachment maps, in under a second. */
+const TARGET_IOT_COMPILE_MS = 1000;
+/** Evaluation time of the IoT cases (no condition of theirs depends on it). */
+const IOT_NOW = Date.UTC(2026, 0, 1);
 
 interface Options extends RoundOptions {
   readonly json: boolean;
@@ -67,7 +80,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-pin': pin = false; break;
       case '--worker': worker = caseId(value()); break;
       case '-h': case '--help':
-        process.stdout.write('usage: node dist/bench/decide.js [--json] [--case a,b,c,d,compile,newthing] [--rounds N] [--round-ms MS] [--warmup-ms MS] [--quick] [--no-isolate] [--no-pin]\n');
+        process.stdout.write('usage: node dist/bench/decide.js [--json] [--case a,b,c,d,compile,newthing,i1,i2,i3,i4,iotcompile] [--rounds N] [--round-ms MS] [--warmup-ms MS] [--quick] [--no-isolate] [--no-pin]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -297,8 +310,240 @@ function runNewThing(rounds: number): NewThingResult {
 }
 
 // ---------------------------------------------------------------------------
+// IoT policy decisions (AWS IoT Core documents) and the IoT compile case.
 
-type Result = DecisionResult | CompileResult | NewThingResult;
+interface IotDecisionResult {
+  readonly kind: 'iot-decide';
+  readonly id: string;
+  readonly title: string;
+  readonly policies: number;
+  readonly requests: number;
+  readonly connections: number;
+  readonly allowed: number;
+  readonly denied: number;
+  readonly reasons: Record<string, number>;
+  /** set.decide(names, ctx, {action, resource}, now) with the resource ARN already built. */
+  readonly decide: Throughput;
+  /** Informational: the ARN built per call (prefix + topic), as a broker adapter does. */
+  readonly decideConcat: Throughput;
+  /** Informational, (i4) only: the same kind of connections under a set of 99 policies. */
+  readonly smallSet?: Throughput;
+  /** Informational, (i4) only: the same requests grouped by connection (a connection's policies stay in the CPU caches). */
+  readonly grouped?: Throughput;
+  readonly target: number;
+  readonly load: readonly [number, number];
+}
+
+function compileIotOrThrow(w: IotWorkload): IotPolicySet {
+  const r = compileIotPolicies(w.policies.map((p) => ({ name: p.name, document: p.document })), IOT_DEPLOYMENT);
+  if (!r.ok) throw new Error(`case ${w.id}: policies are invalid: ${JSON.stringify(r.problems.slice(0, 3))}`);
+  if (r.warnings.length > 0) throw new Error(`case ${w.id}: policies have warnings: ${JSON.stringify(r.warnings.slice(0, 3))}`);
+  return r.set;
+}
+
+interface IotPrepared {
+  readonly set: IotPolicySet;
+  readonly n: number;
+  readonly names: (readonly string[])[];
+  readonly ctxs: IotContext[];
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly prefixes: string[];
+  readonly topics: string[];
+  readonly allowed: number;
+  readonly reasons: Record<string, number>;
+}
+
+/** Compiles a workload, builds its per-request inputs and checks every decision against the expectation. */
+function prepareIot(w: IotWorkload): IotPrepared {
+  const set = compileIotOrThrow(w);
+  const n = w.requests.length;
+  // Per connection, as a broker keeps them: the context and the list of policies in force.
+  const ctxOf = w.connections.map((c) => ({ ...c.ctx, clientId: fresh(c.ctx.clientId), thingName: c.ctx.thingName === null ? null : fresh(c.ctx.thingName) }));
+  const namesOf = w.connections.map((c) => c.policies.map(fresh));
+  const names = new Array<readonly string[]>(n);
+  const ctxs = new Array<IotContext>(n);
+  const actions = new Array<string>(n);
+  const resources = new Array<string>(n);
+  const prefixes = new Array<string>(n);
+  const topics = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const r = w.requests[i]!;
+    names[i] = namesOf[r.connection]!;
+    ctxs[i] = ctxOf[r.connection]!;
+    // The action is a constant of the adapter; the topic arrives with the packet.
+    actions[i] = r.action;
+    resources[i] = fresh(r.prefix + r.name);
+    prefixes[i] = r.prefix;
+    topics[i] = fresh(r.name);
+  }
+  const reasons: Record<string, number> = {};
+  let allowed = 0;
+  for (let i = 0; i < n; i++) {
+    const d = set.decide(names[i]!, ctxs[i]!, { action: actions[i]!, resource: resources[i]! }, IOT_NOW);
+    const dc = set.decide(names[i]!, ctxs[i]!, { action: actions[i]!, resource: prefixes[i]! + topics[i]! }, IOT_NOW);
+    if (d.allowed !== dc.allowed || d.reason !== dc.reason) throw new Error(`case ${w.id}: paths disagree on request ${i}`);
+    if (d.allowed !== w.expectedAllowed[i]) {
+      throw new Error(`case ${w.id}: request ${i} ${JSON.stringify(w.requests[i])} decided ${JSON.stringify(d)}, expected allowed=${w.expectedAllowed[i]}`);
+    }
+    if (d.allowed !== (d.reason === 'ALLOWED_BY_STATEMENT')) throw new Error(`case ${w.id}: inconsistent decision ${JSON.stringify(d)}`);
+    reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
+    if (d.allowed) allowed++;
+  }
+  if (allowed === 0 || allowed === n) throw new Error(`case ${w.id}: the request mix must contain allowed and denied requests`);
+  return { set, n, names, ctxs, actions, resources, prefixes, topics, allowed, reasons };
+}
+
+function iotPass(p: IotPrepared, concat: boolean): () => number {
+  const { set, n, names, ctxs, actions, resources, prefixes, topics } = p;
+  if (concat) {
+    return () => {
+      let allowed = 0;
+      for (let i = 0; i < n; i++) if (set.decide(names[i]!, ctxs[i]!, { action: actions[i]!, resource: prefixes[i]! + topics[i]! }, IOT_NOW).allowed) allowed++;
+      return allowed;
+    };
+  }
+  return () => {
+    let allowed = 0;
+    for (let i = 0; i < n; i++) if (set.decide(names[i]!, ctxs[i]!, { action: actions[i]!, resource: resources[i]! }, IOT_NOW).allowed) allowed++;
+    return allowed;
+  };
+}
+
+function runIotDecisionCase(w: IotWorkload, opts: RoundOptions, small?: IotWorkload): IotDecisionResult {
+  const load0 = loadavg()[0]!;
+  const p = prepareIot(w);
+  const decide = throughput(iotPass(p, false), p.n, p.allowed, opts);
+  const decideConcat = throughput(iotPass(p, true), p.n, p.allowed, opts);
+  let smallSet: Throughput | undefined;
+  let grouped: Throughput | undefined;
+  if (small) {
+    const ps = prepareIot(small);
+    smallSet = throughput(iotPass(ps, false), ps.n, ps.allowed, opts);
+    const order = w.requests.map((r, i) => [r.connection, i] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map((x) => x[1]);
+    const pg = prepareIot({ ...w, requests: order.map((i) => w.requests[i]!), expectedAllowed: order.map((i) => w.expectedAllowed[i]!) });
+    grouped = throughput(iotPass(pg, false), pg.n, pg.allowed, opts);
+  }
+  return {
+    kind: 'iot-decide', id: w.id, title: w.title, policies: w.policies.length, requests: p.n, connections: w.connections.length,
+    allowed: p.allowed, denied: p.n - p.allowed, reasons: p.reasons, decide, decideConcat, ...(smallSet ? { smallSet } : {}), ...(grouped ? { grouped } : {}),
+    target: TARGET_IOT, load: [load0, loadavg()[0]!],
+  };
+}
+
+/** The attachment maps a gateway keeps: certificate → policies, group → policies, thing → groups, thing → certificate. */
+interface IotAttachments {
+  readonly certificateOf: Map<string, string>;
+  readonly certificatePolicies: Map<string, string[]>;
+  readonly thingGroups: Map<string, string[]>;
+  readonly groupPolicies: Map<string, string[]>;
+}
+
+function listMap(rows: readonly (readonly [string, string])[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const [k, v] of rows) {
+    const list = m.get(k);
+    if (list) {
+      if (!list.includes(v)) list.push(v);
+    } else m.set(k, [v]);
+  }
+  return m;
+}
+
+/** Builds the maps and refuses a policy name the set does not hold (fail closed at load, not per decision). */
+function buildAttachments(rows: AttachmentRows, set: IotPolicySet): IotAttachments {
+  const certificateOf = new Map<string, string>();
+  for (const [thing, cert] of rows.thingCertificate) certificateOf.set(thing, cert);
+  const certificatePolicies = listMap(rows.certificatePolicy);
+  const thingGroups = listMap(rows.thingGroup);
+  const groupPolicies = listMap(rows.groupPolicy);
+  for (const m of [certificatePolicies, groupPolicies]) {
+    for (const list of m.values()) for (const name of list) if (!set.has(name)) throw new Error(`attached policy ${name} is not in the set`);
+  }
+  return { certificateOf, certificatePolicies, thingGroups, groupPolicies };
+}
+
+/** The policies in force for one thing's connection: its certificate's, then its groups', without repeats. */
+function policiesInForce(a: IotAttachments, thing: string): string[] {
+  const out: string[] = [];
+  const cert = a.certificateOf.get(thing);
+  for (const p of (cert === undefined ? undefined : a.certificatePolicies.get(cert)) ?? []) if (!out.includes(p)) out.push(p);
+  for (const g of a.thingGroups.get(thing) ?? []) for (const p of a.groupPolicies.get(g) ?? []) if (!out.includes(p)) out.push(p);
+  return out;
+}
+
+interface IotCompileResult {
+  readonly kind: 'iot-compile';
+  readonly policies: number;
+  readonly statements: number;
+  readonly documentKB: number;
+  readonly things: number;
+  readonly groups: number;
+  readonly attachments: number;
+  readonly compile: Timing;
+  readonly maps: Timing;
+  readonly total: Timing;
+  /** Informational: the in-force list of every one of the 100,000 things (done per connection by a broker, not at load). */
+  readonly inForce: Timing;
+  readonly avgInForce: number;
+  readonly heapMB: number;
+  readonly target: number;
+  readonly load: readonly [number, number];
+}
+
+function runIotCompile(rounds: number): IotCompileResult {
+  const load0 = loadavg()[0]!;
+  const inputs = compilePolicies();
+  const rows = attachmentRows(inputs.map((p) => p.name));
+  let statements = 0;
+  let chars = 0;
+  for (const p of inputs) {
+    chars += p.document.length;
+    statements += (JSON.parse(p.document) as { Statement: unknown[] }).Statement.length;
+  }
+  const c: number[] = [];
+  const m: number[] = [];
+  const tot: number[] = [];
+  const f: number[] = [];
+  const cw: number[] = [];
+  const mw: number[] = [];
+  const totw: number[] = [];
+  const fw: number[] = [];
+  const heap0 = process.memoryUsage().heapUsed;
+  let heapMB = 0;
+  let keep: unknown;
+  let inForceTotal = 0;
+  for (let r = 0; r <= Math.max(rounds, 3); r++) {
+    keep = undefined;
+    const [result, cWall, cCpu] = timeMs(() => compileIotPolicies(inputs, IOT_DEPLOYMENT));
+    if (!result.ok) throw new Error(`IoT compile case: policies are invalid: ${JSON.stringify(result.problems.slice(0, 3))}`);
+    if (result.warnings.length > 0) throw new Error(`IoT compile case: warnings: ${JSON.stringify(result.warnings.slice(0, 3))}`);
+    if (result.set.names.length !== COMPILE_POLICIES) throw new Error('IoT compile case: wrong number of policies');
+    const [maps, mWall, mCpu] = timeMs(() => buildAttachments(rows, result.set));
+    if (maps.certificateOf.size !== COMPILE_THINGS) throw new Error('IoT compile case: wrong number of things');
+    keep = [result.set, maps];
+    if (r === 0) heapMB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+    const [n, fWall, fCpu] = timeMs(() => {
+      let total = 0;
+      for (let t = 0; t < COMPILE_THINGS; t++) total += policiesInForce(maps, `thing-${t}`).length;
+      return total;
+    });
+    inForceTotal = n;
+    c.push(cCpu); m.push(mCpu); tot.push(cCpu + mCpu); f.push(fCpu);
+    cw.push(cWall); mw.push(mWall); totw.push(cWall + mWall); fw.push(fWall);
+  }
+  if (keep === undefined) throw new Error('unreachable');
+  return {
+    kind: 'iot-compile', policies: COMPILE_POLICIES, statements, documentKB: chars / 1024, things: COMPILE_THINGS, groups: COMPILE_GROUPS,
+    attachments: rows.certificatePolicy.length + rows.groupPolicy.length + rows.thingGroup.length + rows.thingCertificate.length,
+    compile: timing(c, cw), maps: timing(m, mw), total: timing(tot, totw), inForce: timing(f, fw), avgInForce: inForceTotal / COMPILE_THINGS,
+    heapMB, target: TARGET_IOT_COMPILE_MS, load: [load0, loadavg()[0]!],
+  };
+}
+
+// ---------------------------------------------------------------------------
+
+type Result = DecisionResult | CompileResult | NewThingResult | IotDecisionResult | IotCompileResult;
 
 function runCase(id: CaseId, opts: Options): Result {
   switch (id) {
@@ -308,6 +553,11 @@ function runCase(id: CaseId, opts: Options): Result {
     case 'd': return runDecisionCase(caseD(), opts);
     case 'compile': return runCompile(opts.rounds);
     case 'newthing': return runNewThing(opts.rounds);
+    case 'i1': return runIotDecisionCase(caseI1(), opts);
+    case 'i2': return runIotDecisionCase(caseI2(), opts);
+    case 'i3': return runIotDecisionCase(caseI3(), opts);
+    case 'i4': return runIotDecisionCase(caseI4(), opts, caseI4(99));
+    case 'iotcompile': return runIotCompile(opts.rounds);
   }
 }
 
@@ -391,6 +641,48 @@ function printTable(results: readonly Result[], opts: Options, pinned: boolean):
     out.push(timingRow('snapshot.decide, new principal (builds view)', nt.firstDecision, 2));
     out.push(timingRow('  of which selectGroups', nt.selectGroups, 2));
     out.push(`${pad('', 44)}load ${nt.load[0].toFixed(2)} -> ${nt.load[1].toFixed(2)}`);
+    out.push('');
+  }
+  const iot = results.filter((r): r is IotDecisionResult => r.kind === 'iot-decide');
+  if (iot.length > 0) {
+    // Ratios against the Greengrass cases (a) and (b) when they ran in the same invocation.
+    const gg = (id: string): number | undefined => decisions.find((d) => d.id === id)?.view.cpu.median;
+    const a = gg('a');
+    const b = gg('b');
+    out.push('IoT policy decisions per second (set.decide(names, ctx, {action, resource}, now))');
+    out.push(`${pad('case', 42)}${pad('path', 28)}${pad('median', 11, true)}${pad('min', 11, true)}${pad('max', 11, true)}${pad('spread', 8, true)}` +
+      `${pad('wall', 11, true)}${pad('ns/dec', 8, true)}  target`);
+    for (const d of iot) {
+      const rows: [string, Throughput, boolean][] = [
+        ['decide (ARN built)', d.decide, true],
+        ['decide(prefix+topic)', d.decideConcat, false],
+      ];
+      if (d.smallSet) rows.push(['same, 99-policy set', d.smallSet, false]);
+      if (d.grouped) rows.push(['same, grouped by connection', d.grouped, false]);
+      rows.forEach(([path, t, judged], i) => {
+        const s = t.cpu;
+        const target = judged ? `>= ${fmtRate(d.target)}: ${mark(s.median >= d.target)}` : '(info)';
+        out.push(`${pad(i === 0 ? d.title : '', 42)}${pad(path, 28)}${pad(fmtRate(s.median), 11, true)}${pad(fmtRate(s.min), 11, true)}` +
+          `${pad(fmtRate(s.max), 11, true)}${pad(s.spreadPct.toFixed(1) + '%', 8, true)}${pad(fmtRate(t.wall.median), 11, true)}` +
+          `${pad((1e9 / s.median).toFixed(0), 8, true)}  ${target}`);
+      });
+      const reasons = Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ');
+      const ratio = (x: number | undefined, name: string): string => (x === undefined ? '' : `, ${(x / d.decide.cpu.median).toFixed(1)}x slower than ${name}`);
+      out.push(`${pad('', 42)}${d.requests} requests, ${d.connections} connection${d.connections === 1 ? '' : 's'}, ${d.policies} polic${d.policies === 1 ? 'y' : 'ies'}: ` +
+        `${d.allowed} allowed, ${d.denied} denied (${reasons})${ratio(a, '(a)')}${ratio(b, '(b)')}; load ${d.load[0].toFixed(2)} -> ${d.load[1].toFixed(2)}`);
+    }
+    out.push('');
+  }
+  const ic = results.find((r): r is IotCompileResult => r.kind === 'iot-compile');
+  if (ic) {
+    out.push(`IoT compile: ${ic.policies} policies (${ic.statements} statements, ${ic.documentKB.toFixed(0)} KB of JSON text), ` +
+      `${ic.things} things in ${ic.groups} groups, ${ic.attachments} attachment rows (CPU ms; cold = first run in a fresh process)`);
+    out.push(timingHead());
+    out.push(timingRow('compileIotPolicies', ic.compile, 1));
+    out.push(timingRow('attachment maps (+ names checked)', ic.maps, 1));
+    out.push(timingRow('compile + maps', ic.total, 1, `< ${ic.target} ms: cold ${mark(ic.total.cold < ic.target)}, warm ${mark(ic.total.median < ic.target)}`));
+    out.push(timingRow('in-force lists of all things (info)', ic.inForce, 1, `${ic.avgInForce.toFixed(2)} policies per thing`));
+    out.push(`${pad('', 44)}heap retained by the set and maps: ${ic.heapMB.toFixed(0)} MB; load ${ic.load[0].toFixed(2)} -> ${ic.load[1].toFixed(2)}`);
     out.push('');
   }
   process.stdout.write(out.join('\n'));

@@ -28,11 +28,72 @@ function one(v: string | null | undefined): readonly string[] | undefined {
   return v === undefined || v === null ? undefined : [v];
 }
 
-/** Looks a record key up ignoring case (certificate attribute names). */
+/** The spelling of certificate attribute names in contexts, by lower-cased name. */
+const CERT_NAMES: ReadonlyMap<string, string> = new Map([
+  'CommonName', 'Organization', 'OrganizationalUnit', 'Country', 'State', 'Locality', 'SerialNumber', 'Title', 'Surname', 'GivenName',
+  'Initials', 'Pseudonym', 'GenerationQualifier', 'DistinguishedNameQualifier',
+  'DNSName', 'IPAddress', 'RFC822Name', 'UniformResourceIdentifier', 'DirectoryName',
+].map((n) => [n.toLowerCase(), n]));
+
+/** Looks a record key up ignoring case (certificate attribute names): the documented spelling first, then any. */
 function pick(record: Readonly<Record<string, readonly string[]>> | undefined, lowerName: string): readonly string[] | undefined {
   if (!record) return undefined;
+  const spelled = CERT_NAMES.get(lowerName);
+  if (spelled !== undefined && Object.prototype.hasOwnProperty.call(record, spelled)) return record[spelled];
   for (const k of Object.keys(record)) if (k.toLowerCase() === lowerName) return record[k];
   return undefined;
+}
+
+/** A parsed `iot:Certificate.(Subject|Issuer)[.AlternativeName].<Name>[.List|.N]` key. */
+interface CertKey {
+  readonly subject: boolean;
+  readonly alt: boolean;
+  readonly name: string;
+  /** -1 for `.List`, else the value's index. */
+  readonly index: number;
+}
+
+/**
+ * Parsed certificate keys, attribute names and lower-cased names, by the text as
+ * written: policies name the same few keys on every decision. Both caches are bounded (cleared when full), so
+ * arbitrary names cannot grow them without limit.
+ */
+const CACHE_LIMIT = 1024;
+const certKeys = new Map<string, CertKey | null>();
+const lowerNames = new Map<string, string>();
+
+function lowerName(name: string): string {
+  let lower = lowerNames.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (lowerNames.size >= CACHE_LIMIT) lowerNames.clear();
+    lowerNames.set(name, lower);
+  }
+  return lower;
+}
+
+const attributeNames = new Map<string, string | null>();
+
+/** The attribute a `iot:Connection.Thing.Attributes[…]` key names, as written in the key (case kept); undefined for other keys. */
+function attributeName(key: string, lower: string): string | undefined {
+  let name = attributeNames.get(key);
+  if (name === undefined) {
+    name = THING_ATTR.test(lower) ? key.slice(key.indexOf('[') + 1, key.lastIndexOf(']')) : null;
+    if (attributeNames.size >= CACHE_LIMIT) attributeNames.clear();
+    attributeNames.set(key, name);
+  }
+  return name ?? undefined;
+}
+
+function parseCertKey(lower: string): CertKey | undefined {
+  let k = certKeys.get(lower);
+  if (k === undefined) {
+    const m = CERT_ATTR.exec(lower);
+    k = m ? { subject: m[1] === 'subject', alt: m[2] !== undefined, name: m[3]!, index: m[4] === 'list' ? -1 : m[4] === undefined ? 0 : Number(m[4]) } : null;
+    if (certKeys.size >= CACHE_LIMIT) certKeys.clear();
+    certKeys.set(lower, k);
+  }
+  return k ?? undefined;
 }
 
 /** `92:12:85:cb` → the decimal string of that integer, as AWS IoT substitutes serial numbers. */
@@ -55,19 +116,16 @@ function certificateKey(ctx: IotContext, lower: string): CertLookup | undefined 
     const d = serialToDecimal(cert.serialNumber);
     return d === undefined ? undefined : { values: [d], list: false };
   }
-  const m = CERT_ATTR.exec(lower);
-  if (!m) return undefined;
-  const [, side, alt, name, suffix] = m;
-  const record = alt
-    ? side === 'subject' ? cert.subjectAlternativeName : cert.issuerAlternativeName
-    : side === 'subject' ? cert.subject : cert.issuer;
-  const all = pick(record, name!);
+  const k = parseCertKey(lower);
+  if (!k) return undefined;
+  const record = k.alt
+    ? k.subject ? cert.subjectAlternativeName : cert.issuerAlternativeName
+    : k.subject ? cert.subject : cert.issuer;
+  const all = pick(record, k.name);
   if (!all || all.length === 0) return undefined;
-  const kept = all.slice(0, MAX_CERT_VALUES);
-  if (suffix === 'list') return { values: kept, list: true };
+  if (k.index < 0) return { values: all.slice(0, MAX_CERT_VALUES), list: true };
   // `.N`: AWS's example reads `.1` as the second value, so N counts from zero.
-  const index = suffix === undefined ? 0 : Number(suffix);
-  const v = kept[index];
+  const v = k.index < MAX_CERT_VALUES ? all[k.index] : undefined;
   return v === undefined ? undefined : { values: [v], list: false };
 }
 
@@ -77,7 +135,7 @@ function certificateKey(ctx: IotContext, lower: string): CertLookup | undefined 
  * context does not fix the time.
  */
 export function resolveKey(ctx: IotContext, key: string, deployment: IotDeployment, now?: number): readonly string[] | undefined {
-  const lower = key.toLowerCase();
+  const lower = lowerName(key);
   switch (lower) {
     case 'iot:clientid':
       return one(ctx.clientId);
@@ -108,11 +166,9 @@ export function resolveKey(ctx: IotContext, key: string, deployment: IotDeployme
       return ms === undefined || Number.isNaN(ms) ? undefined : [String(Math.floor(ms / 1000))];
     }
   }
-  const attr = THING_ATTR.exec(lower);
-  if (attr) {
+  const name = attributeName(key, lower);
+  if (name !== undefined) {
     if (ctx.thingName === null || !ctx.attributes) return undefined;
-    // The attribute name keeps the case written in the key.
-    const name = key.slice(key.indexOf('[') + 1, key.lastIndexOf(']'));
     return Object.prototype.hasOwnProperty.call(ctx.attributes, name) ? one(ctx.attributes[name]) : undefined;
   }
   return certificateKey(ctx, lower)?.values;
@@ -125,7 +181,7 @@ export function resolveKey(ctx: IotContext, key: string, deployment: IotDeployme
  * (https://docs.aws.amazon.com/iot/latest/developerguide/use-policy-variables.html).
  */
 export function resolveVariable(ctx: IotContext, name: string, deployment: IotDeployment, now?: number): string | undefined {
-  const lower = name.toLowerCase();
+  const lower = lowerName(name);
   if (lower === 'iot:connectattributes') return undefined;
   if (lower.startsWith('iot:certificate.')) {
     const c = certificateKey(ctx, lower);
