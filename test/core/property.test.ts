@@ -272,7 +272,8 @@ describe('the policy engine agrees with a naive evaluator', () => {
       { numRuns: 600 },
     );
     // The generators must reach every outcome, or the comparison proves little.
-    for (const reason of DECISION_REASONS) {
+    // IOT_POLICY_NOT_FOUND is made only where the two dialects combine (combined.ts), never by a Greengrass view.
+    for (const reason of DECISION_REASONS.filter((r) => r !== 'IOT_POLICY_NOT_FOUND')) {
       assert.ok((reasons.get(reason) ?? 0) >= 20, `${reason} reached only ${reasons.get(reason) ?? 0} times: ${JSON.stringify([...reasons])}`);
     }
   });

@@ -176,7 +176,11 @@ describe('SessionManager', () => {
     const auth = sessionAuthenticator(f.manager, () => NOW);
     const out = await auth.authenticate('d0', devices[0]!.pem);
     assert.ok(out.ok);
-    assert.deepEqual(out.identity, { thingName: 'd0', clientId: 'd0', certificateId: devices[0]!.id, attributes: { n: '0' } });
+    const { certificateContext, ...identity } = out.identity;
+    assert.deepEqual(identity, { thingName: 'd0', clientId: 'd0', certificateId: devices[0]!.id, attributes: { n: '0' } });
+    // The certificate's fields for IoT policy variables, decoded on demand from the same certificate.
+    assert.deepEqual(certificateContext().subject['CommonName'], ['d0']);
+    assert.deepEqual(certificateContext().issuer['CommonName'], ['Devices']);
     assert.equal(f.manager.peekById(out.sessionId)?.thingName, 'd0');
     auth.release(out.sessionId);
     assert.equal(f.manager.size, 0);
