@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
-import { CombinedView, type IotContext, type Principal } from '../core/index.js';
+import { CombinedView, type Decision, type IotContext, type Principal } from '../core/index.js';
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
 import type { SessionStore } from './persistence.js';
 import { isReserved } from './topics.js';
@@ -74,7 +74,7 @@ export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields
  * One publish or subscribe decision for a connection: no session or a reserved topic
  * denies before the policy is asked; every outcome is counted.
  */
-export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string, retain = false): { allowed: boolean; reason: string } {
+export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string, retain = false): { allowed: boolean; reason: string; decision?: Decision } {
   if (session === undefined) {
     ctx.metrics.denials[operation]++;
     return { allowed: false, reason: 'NO_SESSION' };
@@ -83,5 +83,16 @@ export function decidePacket(ctx: BrokerContext, session: LiveSession | undefine
   const d = isReserved(name) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
   const allowed = d?.allowed ?? false;
   ctx.metrics.authorization(operation, allowed);
-  return { allowed, reason: d?.reason ?? 'RESERVED_TOPIC' };
+  return d === undefined ? { allowed, reason: 'RESERVED_TOPIC' } : { allowed, reason: d.reason, decision: d };
+}
+
+/** The deciding policy of a decision, for a log line (the dialect, policy, statement and action when known). */
+export function deciding(d: Decision | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (d === undefined) return out;
+  if (d.dialect !== undefined) out['dialect'] = d.dialect;
+  if (d.policy !== undefined) out['policy'] = d.policy;
+  if (d.statement !== undefined) out['statement'] = d.statement;
+  if (d.action !== undefined) out['action'] = d.action;
+  return out;
 }

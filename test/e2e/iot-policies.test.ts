@@ -258,6 +258,9 @@ describe('AWS IoT Core policies at the edge (real gateway, registry CLI, MQTT.js
     await gw.waitForLog((l) => l.includes('"event":"config-applied"'), 10000, from);
     const c = await connectDevice(gw.mqttUrl, d);
     assert.deepEqual(await suback(c, ['legacy/a/#', 'legacy/blocked/#', 'nothing/#'], 0), [0, 128, 128], 'IoT Allow grants the first; the IoT Deny beats the Greengrass Allow of the second');
+    // The denial names the deciding policy and statement, and its dialect.
+    const line = await gw.waitForLog((l) => l.includes('"event":"denied"') && l.includes('legacy/blocked/#'), 5000, from);
+    assert.match(line, /"reason":"DENIED_BY_STATEMENT".*"dialect":"iot","policy":"LegacyDeny","statement":"1"/);
     await c.endAsync();
   });
 

@@ -2,8 +2,8 @@ import type { Client, AuthenticateError } from 'aedes';
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { certificatePem } from '../../core/pem.js';
-import { logDenial, type BrokerContext } from '../context.js';
-import { CombinedView, type Decision, type IotContext } from '../../core/index.js';
+import { deciding, logDenial, type BrokerContext } from '../context.js';
+import { CombinedView, type IotContext } from '../../core/index.js';
 import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
 import { isReserved } from '../topics.js';
 
@@ -62,7 +62,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
           : will.retain === true && view instanceof CombinedView ? view.decideRetained(will.topic) : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
         if (!wd?.allowed) {
           ctx.authenticator.release(sessionId);
-          return refuse(wd?.reason ?? 'RESERVED_TOPIC', 'the will message topic is not allowed', { thingName: identity.thingName, resource: `mqtt:topic:${will.topic}`, ...(wd ? deciding(wd) : {}) });
+          return refuse(wd?.reason ?? 'RESERVED_TOPIC', 'the will message topic is not allowed', { thingName: identity.thingName, resource: `mqtt:topic:${will.topic}`, ...deciding(wd) });
         }
       }
       if (client.closed) {
@@ -146,16 +146,6 @@ function rememberConnection(ctx: BrokerContext, client: Client, certificateId: s
   if (client.clean) return;
   if (m.size >= MAX_REMEMBERED) m.delete(m.keys().next().value!);
   m.set(client.id, { certificateId, context });
-}
-
-/** The deciding policy of a decision, for the log. */
-export function deciding(d: Decision): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (d.dialect !== undefined) out['dialect'] = d.dialect;
-  if (d.policy !== undefined) out['policy'] = d.policy;
-  if (d.statement !== undefined) out['statement'] = d.statement;
-  if (d.action !== undefined) out['action'] = d.action;
-  return out;
 }
 
 /** The TLS socket of a connection: the connection itself, or under WebSocket the upgrade request's socket. */

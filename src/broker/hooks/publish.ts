@@ -1,5 +1,5 @@
 import type { Client, PublishPacket } from 'aedes';
-import { decidePacket, logDenial, type BrokerContext } from '../context.js';
+import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
 import { DROP_TOPIC } from '../topics.js';
 
 /**
@@ -18,12 +18,12 @@ export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
     const topic = packet.topic;
-    const { allowed, reason } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
+    const { allowed, reason, decision } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
     if (allowed) {
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);
     }
-    logDenial(ctx, session, { clientId: client?.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + topic, reason }, 'publish denied; message dropped');
+    logDenial(ctx, session, { clientId: client?.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + topic, reason, ...deciding(decision) }, 'publish denied; message dropped');
     packet.topic = DROP_TOPIC;
     packet.retain = false;
     callback(null);

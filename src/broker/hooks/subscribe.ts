@@ -1,5 +1,5 @@
 import type { Client, Subscription } from 'aedes';
-import { decidePacket, logDenial, type BrokerContext } from '../context.js';
+import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
 
 /**
  * SUBSCRIBE: each filter of the packet is checked on its own as `mqtt:subscribe` on
@@ -13,13 +13,13 @@ export function authorizeSubscribeHook(ctx: BrokerContext) {
   return (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
     const filter = sub.topic;
-    const { allowed, reason } = decidePacket(ctx, session, 'mqtt:subscribe', 'mqtt:topicfilter:', filter);
+    const { allowed, reason, decision } = decidePacket(ctx, session, 'mqtt:subscribe', 'mqtt:topicfilter:', filter);
     if (allowed) {
       session!.grant(filter);
       ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:subscribe', filter }, 'subscribe allowed');
       return callback(null, sub);
     }
-    logDenial(ctx, session, { clientId: client.id, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + filter, reason }, 'subscription denied');
+    logDenial(ctx, session, { clientId: client.id, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + filter, reason, ...deciding(decision) }, 'subscription denied');
     if (!client.clean && client.id) {
       ctx.store.removeSubscriptions(client, [filter]).catch((e: unknown) =>
         ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'could not remove a denied subscription from the session store'));
