@@ -302,7 +302,7 @@ export function printConnectionExplanation(io: Io, ex: ConnectionExplanation): v
   if (ex.policy !== undefined) {
     const by = ex.dialect === 'iot'
       ? `AWS IoT policy ${ex.policy}, statement ${ex.statement ?? '?'}${ex.decidingAction !== undefined ? ` (${ex.decidingAction})` : ''}`
-      : `group ${ex.group ?? '?'}, policy ${ex.policy}, statement ${ex.statement ?? '?'}`;
+      : `Greengrass group ${ex.group ?? '?'}, policy ${ex.policy}, statement ${ex.statement ?? '?'}`;
     io.out(`  decided by: ${by}`);
   }
   io.out(`  ${ex.message}`);

@@ -122,12 +122,18 @@ export function parseIotRequest(deployment: IotDeployment, action: string, resou
   return { ok: true, request: { action: canonical, resource: iotArn(deployment, type, name), ...(retain ? { retain } : {}) } };
 }
 
-/** The Greengrass form of an IoT MQTT request the broker decides through the connection view. */
-function greengrassForm(request: IotRequest, deployment: IotDeployment): { operation: string; resource: string } | undefined {
-  const name = (type: 'client' | 'topic' | 'topicfilter'): string | undefined => {
-    const prefix = iotArn(deployment, type, '');
-    return request.resource.startsWith(prefix) ? request.resource.slice(prefix.length) : undefined;
-  };
+/**
+ * The Greengrass form of an IoT MQTT request the broker decides through the connection
+ * view. The ARN was checked by parseIotRequest: its resource part follows the fifth colon.
+ */
+function greengrassForm(request: IotRequest): { operation: string; resource: string } | undefined {
+  let at = -1;
+  for (let k = 0; k < 5; k++) {
+    at = request.resource.indexOf(':', at + 1);
+    if (at < 0) return undefined;
+  }
+  const part = request.resource.slice(at + 1);
+  const name = (type: 'client' | 'topic' | 'topicfilter'): string | undefined => (part.startsWith(type + '/') ? part.slice(type.length + 1) : undefined);
   let n: string | undefined;
   switch (request.action) {
     case 'iot:Connect':
@@ -203,7 +209,7 @@ export function explainConnection(snapshot: PolicySnapshot, subject: ConnectionS
 
   const r = request.request;
   const asked = { action: r.action, resource: r.resource, ...(r.retain === true ? { retain: true } : {}) };
-  const mapped = deployment !== undefined ? greengrassForm(r, deployment) : undefined;
+  const mapped = greengrassForm(r);
   if (mapped !== undefined) return viaView(mapped.operation, mapped.resource, r.retain === true, r, asked);
 
   // The IoT policies alone.
