@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import type { IotDeployment } from '../core/index.js';
 import { pemFromBase64 } from '../core/pem.js';
 import type { CertificateVerifier } from '../identity/verify.js';
 import type { Registry } from '../identity/registry.js';
@@ -23,6 +24,8 @@ export interface ApiContext {
   readonly limiter: WorkLimiter;
   readonly streams: CertificateStreams;
   readonly clock: () => Date;
+  /** The gateway's `gatehouse.iot` (ARNs of IoT requests to explain when no IoT policy is in force); default: its defaults. */
+  readonly iotDeployment?: IotDeployment;
 }
 
 /** An answer other than 200, thrown by a handler and written by the error handler. */

@@ -32,6 +32,23 @@ export const API_RESPONSE_CODES = {
 
 export type ApiResponseCode = keyof typeof API_RESPONSE_CODES;
 
+/**
+ * Why `POST /v1/explain` cannot answer a request for a registered thing's connection
+ * (API_INVALID_REQUEST, in `error.reason`): the IoT request, the thing or its certificate.
+ */
+export const EXPLAIN_REASONS = [
+  'IOT_REQUEST_ACTION_UNKNOWN',
+  'IOT_REQUEST_RESOURCE_INVALID',
+  'THING_NOT_FOUND',
+  'THING_CERTIFICATE_AMBIGUOUS',
+  'THING_HAS_NO_CERTIFICATE',
+  'CERT_NOT_FOUND',
+  'CERT_ID_INVALID',
+  'CERT_ID_AMBIGUOUS',
+  'CERT_NOT_ATTACHED',
+  'CERT_MALFORMED',
+] as const;
+
 /** Errors of the gateway's API start-up and of `gatehouse api token`. */
 export const API_STARTUP_CODES = ['API_TOKEN_MISSING', 'API_TOKEN_INVALID', 'API_LISTEN_FAILED'] as const;
 

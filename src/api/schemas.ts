@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { DECISION_REASONS } from '../core/index.js';
 import { VERIFY_REASONS, SESSION_REASONS } from '../identity/errors.js';
-import { API_RESPONSE_CODES } from './errors.js';
+import { API_RESPONSE_CODES, EXPLAIN_REASONS } from './errors.js';
 
 const nonEmpty = (description: string) => z.string().min(1).describe(description);
 /**
@@ -80,28 +80,49 @@ const Attributes = z.record(z.string(), z.string());
 export const ExplainRequest = z.strictObject({
   thingName: nonEmpty('Thing name'),
   clientId: z.string().min(1).optional().describe('Client ID (default: the thing name)'),
-  attributes: Attributes.optional().describe('Thing attributes for policy variables (default: the registry\'s attributes of the thing, if it exists)'),
-  operation: nonEmpty('mqtt:connect, mqtt:publish or mqtt:subscribe'),
-  resource: nonEmpty('mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER'),
+  attributes: Attributes.optional().describe('Thing attributes for policy variables (default: the registry\'s attributes of the thing, if it exists). Not with `action` or `certificateId`: a registered thing\'s connection uses the registry\'s'),
+  operation: nonEmpty('mqtt:connect, mqtt:publish or mqtt:subscribe. Give `operation` or `action`').optional(),
+  action: nonEmpty('An AWS IoT action (iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, iot:RetainPublish, iot:GetThingShadow, ...), decided for the registered thing. Give `operation` or `action`').optional(),
+  resource: nonEmpty('With `operation`: mqtt:clientId:ID, mqtt:topic:TOPIC or mqtt:topicfilter:FILTER. With `action`: an ARN of this gateway (arn:PARTITION:iot:REGION:ACCOUNT:TYPE/NAME) or TYPE/NAME'),
+  retain: z.boolean().optional().describe('A retained publish (iot:Publish or mqtt:publish): also needs iot:RetainPublish where IoT policies decide'),
+  certificateId: z.string().min(1).optional().describe('The certificate that connects (id or unique prefix); required when several are attached to the thing'),
+  sourceIp: z.string().min(1).optional().describe('The device\'s address, for aws:SourceIp conditions'),
+});
+
+const IotStatementMatch = z.object({
+  effect: z.enum(['Allow', 'Deny']),
+  action: z.string(),
+  policy: z.string(),
+  statement: z.string().describe('The statement\'s Sid, or its 0-based index'),
+  statementIndex: z.number().int(),
+  resources: z.array(z.string()).describe('The matching Resource entries, variables substituted (empty for NotResource)'),
 });
 
 export const ExplainResponse = z.object({
   allowed: z.boolean(),
   reason: z.enum(DECISION_REASONS),
+  dialect: z.enum(['greengrass', 'iot']).optional().describe('The dialect that decided (connection explanations only)'),
   group: z.string().optional(),
   policy: z.string().optional(),
   statement: z.string().optional(),
   resourcePattern: z.string().optional().describe('The deciding statement\'s resource with variables resolved'),
+  decidingAction: z.string().optional().describe('IoT: the action whose evaluation decided (iot:RetainPublish when a retained publish fails on it)'),
   thingName: z.string(),
   clientId: z.string(),
-  operation: z.string(),
-  resource: z.string(),
+  operation: z.string().describe('The operation asked, or the IoT action'),
+  action: z.string().optional().describe('The IoT action asked (its documented spelling)'),
+  resource: z.string().describe('The resource asked (an IoT request\'s as a full ARN)'),
+  retain: z.boolean().optional(),
+  certificateId: z.string().optional().describe('The certificate of the connection explained'),
   attributes: Attributes.describe('The attributes the decision used'),
   attributesFrom: z.enum(['request', 'registry', 'none']).describe('Where the attributes came from'),
   groups: z.array(z.object({ name: z.string(), policy: z.string() })),
   matches: z.array(z.object({
     effect: z.enum(['ALLOW', 'DENY']), group: z.string(), policy: z.string(), statement: z.string(), pattern: z.string(), resolved: z.string(),
-  })).describe('Every matching statement, the deciding one first'),
+  })).describe('Every matching Greengrass statement, the deciding one first'),
+  iotPolicies: z.array(z.string()).optional().describe('The AWS IoT policies in force for the connection (certificate, thing groups, device groups)'),
+  missingIotPolicies: z.array(z.string()).optional().describe('IoT policies the connection names that do not exist (every IoT decision is then IOT_POLICY_NOT_FOUND)'),
+  iotMatches: z.array(IotStatementMatch).optional().describe('Every applying AWS IoT statement, Deny first'),
   message: z.string(),
 });
 
@@ -162,7 +183,8 @@ export const ErrorResponse = z.object({
     code: z.enum(Object.keys(API_RESPONSE_CODES) as [keyof typeof API_RESPONSE_CODES, ...(keyof typeof API_RESPONSE_CODES)[]]),
     message: z.string(),
     path: z.string().optional().describe('JSON path of the offending field (API_INVALID_REQUEST); "" for the whole body'),
-    reason: z.enum(SESSION_REASONS).optional().describe('Identity reason (InvalidCredentialError); see docs/identity.md'),
+    reason: z.enum([...new Set<string>([...SESSION_REASONS, ...EXPLAIN_REASONS])] as [string, ...string[]]).optional()
+      .describe('Identity reason (InvalidCredentialError, see docs/identity.md), or why an explain request cannot be answered (API_INVALID_REQUEST, see docs/api.md)'),
   }),
 });
 

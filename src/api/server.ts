@@ -19,7 +19,7 @@ import { connect } from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { PerformanceConfig } from '../core/index.js';
+import type { IotDeployment, PerformanceConfig } from '../core/index.js';
 import { formatPath } from '../core/config/path.js';
 import type { Registry } from '../identity/registry.js';
 import type { SessionManager } from '../identity/sessions.js';
@@ -60,6 +60,8 @@ export interface ApiServerOptions {
   /** Most certificate-update streams open at once (default 32). */
   readonly maxCertificateStreams?: number;
   readonly clock?: () => Date;
+  /** The gateway's `gatehouse.iot`, for explain requests naming IoT actions (see handlers/explain.ts). */
+  readonly iotDeployment?: IotDeployment;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -109,6 +111,7 @@ export class ApiServer {
       limiter,
       streams,
       clock: opts.clock ?? (() => new Date()),
+      ...(opts.iotDeployment !== undefined ? { iotDeployment: opts.iotDeployment } : {}),
     };
     const bearer = new BearerCheck(opts.token);
     const app = buildApp(ctx, bearer, opts.bodyLimitBytes);

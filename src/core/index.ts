@@ -11,6 +11,7 @@ export { compileDeviceGroups } from './policy/compile.js';
 export { PolicySnapshot } from './policy/snapshot.js';
 export { PrincipalView } from './policy/evaluate.js';
 export { CombinedView, IotPart, type IotAttachments } from './policy/combined.js';
+export { explainConnection, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionRequestProblem, type ConnectionSubject } from './policy/connection-explain.js';
 export type * from './policy/model.js';
 export { DECISION_REASONS } from './policy/model.js';
 export type { Principal } from './policy/resource.js';

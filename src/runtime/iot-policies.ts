@@ -1,4 +1,4 @@
-import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment } from '../core/index.js';
+import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment, type IotNamedProblem } from '../core/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { PolicyStore } from './policy-store.js';
 
@@ -14,6 +14,19 @@ export type IotPolicySource = () => Promise<IotPolicyData>;
 
 /** Condition keys that make a decision depend on the clock: such decisions are not cached. */
 const CLOCK_KEYS = /aws:(currenttime|epochtime)/i;
+
+/**
+ * Compiles the registry's policies into the IoT part of a snapshot, as the gateway does
+ * (the loader below, `gatehouse authorize --data-dir`): `part` is undefined when the
+ * registry holds no policy and no attachment (the Greengrass dialect alone).
+ */
+export function compileIotPart(data: IotPolicyData, deployment: IotDeployment): { readonly ok: true; readonly part: IotPart | undefined } | { readonly ok: false; readonly problems: readonly IotNamedProblem[] } {
+  const result = compileIotPolicies(data.policies, deployment);
+  if (!result.ok) return { ok: false, problems: result.problems };
+  const timed = new Set<string>();
+  for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
+  return { ok: true, part: data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed) };
+}
 
 /**
  * Keeps the AWS IoT policies of the snapshot in force in step with the registry: each
@@ -74,16 +87,13 @@ export class IotPolicyLoader {
       return;
     }
     const started = performance.now();
-    const result = compileIotPolicies(data.policies, this.deployment);
+    const result = compileIotPart(data, this.deployment);
     if (!result.ok) {
       for (const p of result.problems) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
       this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.problems.length }, 'stored AWS IoT policies do not compile; the policies in force stay');
       return;
     }
-    const timed = new Set<string>();
-    for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
-    const part = new IotPart(result.set, data, timed);
-    this.store.setIot(data.policies.length === 0 && !hasAttachments(data) ? undefined : part);
+    this.store.setIot(result.part);
     this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
       'AWS IoT policies in force');
   }

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ROOT, runCli, type CliResult } from '../helpers/gateway.js';
-import { makeProcessTempDir } from '../helpers/tmp-dir.js';
+import { makeProcessTempDir, tempDir } from '../helpers/tmp-dir.js';
 
 const EXAMPLE = join(ROOT, 'examples', 'gatehouse.yaml');
 const REQUESTS = join(ROOT, 'examples', 'requests.jsonl');
@@ -186,5 +186,207 @@ describe('gatehouse authorize: failures', () => {
     failed(r, 2, 'FILE_UNREADABLE');
     assert.match(r.stderr, /ENOENT/);
     failed(await runCli(['authorize', '--config', EXAMPLE, '--requests', join(dir, 'none.jsonl')]), 2, 'FILE_UNREADABLE');
+  });
+});
+
+/**
+ * `--data-dir`: AWS IoT actions and ARNs decided for a registered thing, with the
+ * policies the gateway would apply to its connection. The registry is built with the
+ * real commands (things create, thing-groups, policies create/attach).
+ */
+describe('gatehouse authorize --data-dir: a registered thing under AWS IoT policies', () => {
+  const ARN = 'arn:aws:iot:eu-west-1:123456789012';
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let config: string;
+  let data: string;
+  const certs = new Map<string, string>();
+
+  const CONFIG = `
+deviceGroups:
+  definitions:
+    Devices: { selectionRule: "thingName: dev-*", policyName: ConnectOnly }
+    Named: { selectionRule: "thingName: named-*", policyName: ConnectOnly, iotPolicies: [Ghost] }
+  policies:
+    ConnectOnly:
+      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
+gatehouse:
+  iot: { region: eu-west-1, accountId: "123456789012" }
+`;
+  const ROOM_POLICY = {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'RoomTraffic', Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: `${ARN}:topic/rooms/\${iot:Connection.Thing.Attributes[room]}/*` },
+      { Sid: 'NoSecrets', Effect: 'Deny', Action: 'iot:Publish', Resource: `${ARN}:topic/rooms/*/secret` },
+      { Sid: 'OwnShadow', Effect: 'Allow', Action: 'iot:GetThingShadow', Resource: `${ARN}:thing/\${iot:Connection.Thing.ThingName}`, Condition: { StringEquals: { 'iot:Certificate.Subject.CommonName': 'dev-1' } } },
+    ],
+  };
+  const FLEET_POLICY = {
+    Version: '2012-10-17',
+    Statement: [{ Sid: 'Fleet', Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/fleet/#` }],
+  };
+
+  async function cli(args: string[]): Promise<string> {
+    const r = await runCli([...args, '--data-dir', data]);
+    assert.equal(r.code, 0, `gatehouse ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+  async function thing(name: string, attrs: string[] = []): Promise<void> {
+    const out = JSON.parse(await cli(['things', 'create', name, '--out', join(dir.path, 'out'), '--json', ...attrs.flatMap((a) => ['--attribute', a])])) as { certificateId: string };
+    certs.set(name, out.certificateId);
+  }
+  async function policy(name: string, doc: unknown): Promise<void> {
+    const file = join(dir.path, `${name}.json`);
+    await writeFile(file, JSON.stringify(doc));
+    await cli(['policies', 'create', name, '--file', file]);
+  }
+  const authorize = (...args: string[]): Promise<CliResult> => runCli(['authorize', '--config', config, '--data-dir', data, ...args]);
+  const json = async (...args: string[]): Promise<Record<string, unknown>> => {
+    const r = await authorize(...args, '--json');
+    exited(r, 0);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+
+  before(async () => {
+    dir = await tempDir('gatehouse-authorize-iot-');
+    data = join(dir.path, 'data');
+    config = join(dir.path, 'gatehouse.yaml');
+    await writeFile(config, CONFIG);
+    await thing('dev-1', ['room=kitchen']);
+    await thing('dev-2', ['room=hall']);
+    await thing('dev-3');
+    await thing('dev-4');
+    await thing('named-1');
+    await policy('RoomPolicy', ROOM_POLICY);
+    await policy('FleetPolicy', FLEET_POLICY);
+    await cli(['policies', 'attach', 'RoomPolicy', '--cert', certs.get('dev-1')!]);
+    await cli(['policies', 'attach', 'RoomPolicy', '--cert', certs.get('dev-2')!]);
+    // dev-2 gets FleetPolicy from the parent of its group.
+    await cli(['thing-groups', 'create', 'Fleet']);
+    await cli(['thing-groups', 'create', 'Hall', '--parent', 'Fleet']);
+    await cli(['thing-groups', 'add-thing', 'Hall', 'dev-2']);
+    await cli(['policies', 'attach', 'FleetPolicy', '--thing-group', 'Fleet']);
+    // dev-4 has two certificates: its own and dev-3's.
+    await cli(['things', 'attach', 'dev-4', certs.get('dev-3')!]);
+  });
+  after(async () => dir.cleanup());
+
+  it('ALLOW by the policy attached to the certificate, its variables resolved from the registry\'s attributes; text names the deciding policy and statement', async () => {
+    const r = await authorize('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', 'topic/rooms/kitchen/temp');
+    exited(r, 0);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines[0], `ALLOW iot:Publish ${ARN}:topic/rooms/kitchen/temp`);
+    assert.ok(lines.includes(`  certificate: ${certs.get('dev-1')!}`), r.stdout);
+    assert.ok(lines.includes('  reason:    ALLOWED_BY_STATEMENT'), r.stdout);
+    assert.ok(lines.includes('  decided by: AWS IoT policy RoomPolicy, statement RoomTraffic (iot:Publish)'), r.stdout);
+    assert.ok(lines.includes('  IoT policies: RoomPolicy'), r.stdout);
+    assert.ok(lines.includes(`    ALLOW AWS IoT policy RoomPolicy, statement RoomTraffic (iot:Publish): ${ARN}:topic/rooms/kitchen/*`), r.stdout);
+    // Another room's topic: the attribute is the registry's, not anything else.
+    const other = await json('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', `${ARN}:topic/rooms/hall/temp`);
+    assert.equal(other['allowed'], false);
+    assert.equal(other['reason'], 'NO_MATCHING_STATEMENT');
+  });
+
+  it('DENY by statement: the Deny decides, and every applying statement is listed Deny first (--json)', async () => {
+    const ex = await json('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', `${ARN}:topic/rooms/kitchen/secret`);
+    assert.equal(ex['allowed'], false);
+    assert.equal(ex['reason'], 'DENIED_BY_STATEMENT');
+    assert.equal(ex['dialect'], 'iot');
+    assert.equal(ex['policy'], 'RoomPolicy');
+    assert.equal(ex['statement'], 'NoSecrets');
+    assert.deepEqual((ex['iotMatches'] as { statement: string; effect: string }[]).map((m) => `${m.effect} ${m.statement}`), ['Deny NoSecrets', 'Allow RoomTraffic']);
+  });
+
+  it('no IoT policy in force: the Greengrass group decides what it can, IoT actions are denied with NO_MATCHING_STATEMENT', async () => {
+    const pub = await json('--thing', 'dev-3', '--operation', 'iot:Publish', '--resource', 'topic/rooms/kitchen/temp');
+    assert.equal(pub['allowed'], false);
+    assert.equal(pub['reason'], 'NO_MATCHING_STATEMENT');
+    assert.deepEqual(pub['iotPolicies'], []);
+    const connect = await json('--thing', 'dev-3', '--operation', 'iot:Connect', '--resource', 'client/dev-3');
+    assert.equal(connect['allowed'], true, 'iot:Connect on client/ is asked as mqtt:connect: the Greengrass group allows it');
+    assert.equal(connect['dialect'], 'greengrass');
+    assert.equal(connect['group'], 'Devices');
+  });
+
+  it('policies of a thing group\'s parent apply; Greengrass-form requests are decided with the IoT policies too', async () => {
+    const sub = await json('--thing', 'dev-2', '--operation', 'iot:Subscribe', '--resource', 'topicfilter/fleet/#');
+    assert.equal(sub['allowed'], true);
+    assert.equal(sub['policy'], 'FleetPolicy');
+    assert.deepEqual(sub['iotPolicies'], ['RoomPolicy', 'FleetPolicy']);
+    const gg = await json('--thing', 'dev-2', '--operation', 'mqtt:subscribe', '--resource', 'mqtt:topicfilter:fleet/#');
+    assert.equal(gg['allowed'], true);
+    assert.equal(gg['dialect'], 'iot');
+    // Without --data-dir: the configuration alone, exactly as before.
+    const alone = await runCli(['authorize', '--config', config, '--thing', 'dev-2', '--operation', 'mqtt:subscribe', '--resource', 'mqtt:topicfilter:fleet/#', '--json']);
+    exited(alone, 0);
+    assert.equal((JSON.parse(alone.stdout) as { reason: string }).reason, 'NO_MATCHING_STATEMENT');
+  });
+
+  it('a retained publish also needs iot:RetainPublish; iot:Receive is answered by the IoT policies', async () => {
+    const retained = await json('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', 'topic/rooms/kitchen/temp', '--retain');
+    assert.equal(retained['allowed'], false);
+    assert.equal(retained['retain'], true);
+    assert.match(retained['message'] as string, /iot:RetainPublish/);
+    const receive = await json('--thing', 'dev-1', '--operation', 'iot:Receive', '--resource', 'topic/rooms/kitchen/temp');
+    assert.equal(receive['allowed'], true);
+    assert.equal(receive['decidingAction'], 'iot:Receive');
+    assert.equal((await json('--thing', 'dev-1', '--operation', 'iot:Receive', '--resource', 'topic/rooms/hall/temp'))['allowed'], false);
+  });
+
+  it('certificate fields come from the stored certificate: a condition on the subject\'s CommonName holds for its own certificate only', async () => {
+    const own = await json('--thing', 'dev-1', '--operation', 'iot:GetThingShadow', '--resource', 'thing/dev-1');
+    assert.equal(own['allowed'], true);
+    assert.equal(own['statement'], 'OwnShadow');
+    // dev-2 has the same policy but its certificate's CN is dev-2.
+    assert.equal((await json('--thing', 'dev-2', '--operation', 'iot:GetThingShadow', '--resource', 'thing/dev-2'))['allowed'], false);
+  });
+
+  it('a device group naming a policy that does not exist denies with IOT_POLICY_NOT_FOUND', async () => {
+    const ex = await json('--thing', 'named-1', '--operation', 'iot:Connect', '--resource', 'client/named-1');
+    assert.equal(ex['allowed'], false);
+    assert.equal(ex['reason'], 'IOT_POLICY_NOT_FOUND');
+    assert.deepEqual(ex['missingIotPolicies'], ['Ghost']);
+  });
+
+  it('a thing with several certificates: THING_CERTIFICATE_AMBIGUOUS (exit 2) until --cert names one', async () => {
+    const r = await authorize('--thing', 'dev-4', '--operation', 'iot:Connect', '--resource', 'client/dev-4');
+    failed(r, 2, 'THING_CERTIFICATE_AMBIGUOUS');
+    assert.ok(r.stderr.includes(certs.get('dev-3')!) && r.stderr.includes(certs.get('dev-4')!), r.stderr);
+    const chosen = await json('--thing', 'dev-4', '--cert', certs.get('dev-3')!.slice(0, 12), '--operation', 'iot:Connect', '--resource', 'client/dev-4');
+    assert.equal(chosen['certificateId'], certs.get('dev-3'));
+    // A certificate of another thing is not this thing's.
+    failed(await authorize('--thing', 'dev-1', '--cert', certs.get('dev-3')!, '--operation', 'iot:Connect', '--resource', 'client/dev-1'), 1, 'CERT_NOT_ATTACHED');
+  });
+
+  it('bad requests are refused with stable codes before anything is decided', async () => {
+    failed(await authorize('--thing', 'dev-1', '--operation', 'iot:Frobnicate', '--resource', 'topic/a'), 2, 'IOT_REQUEST_ACTION_UNKNOWN');
+    failed(await authorize('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', 'arn:aws:iot:us-east-1:123456789012:topic/a'), 2, 'IOT_REQUEST_RESOURCE_INVALID');
+    failed(await authorize('--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', 'topicfilter/a'), 2, 'IOT_REQUEST_RESOURCE_INVALID');
+    failed(await authorize('--thing', 'dev-1', '--operation', 'iot:Subscribe', '--resource', 'topicfilter/a', '--retain'), 2, 'IOT_REQUEST_RESOURCE_INVALID');
+    failed(await authorize('--thing', 'ghost', '--operation', 'iot:Publish', '--resource', 'topic/a'), 1, 'THING_NOT_FOUND');
+    failed(await runCli(['authorize', '--config', config, '--thing', 'dev-1', '--operation', 'iot:Publish', '--resource', 'topic/a']), 2, 'USAGE');
+    failed(await authorize('--thing', 'dev-1', '--attribute', 'room=hall', '--operation', 'iot:Publish', '--resource', 'topic/a'), 2, 'USAGE');
+  });
+
+  it('batch mode takes IoT lines ("action", "retain", "certificateId") and Greengrass lines together', async () => {
+    const input = [
+      JSON.stringify({ thingName: 'dev-1', action: 'iot:Publish', resource: 'topic/rooms/kitchen/t' }),
+      JSON.stringify({ thingName: 'dev-1', action: 'iot:Publish', resource: 'topic/rooms/kitchen/t', retain: true }),
+      JSON.stringify({ thingName: 'dev-4', certificateId: certs.get('dev-4'), operation: 'mqtt:connect', resource: 'mqtt:clientId:dev-4' }),
+    ].join('\n');
+    const r = await runCli(['authorize', '--config', config, '--data-dir', data, '--requests', '-'], { input });
+    exited(r, 0);
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines.map((l) => [l['allowed'], l['reason'], l['dialect']]), [
+      [true, 'ALLOWED_BY_STATEMENT', 'iot'],
+      [false, 'NO_MATCHING_STATEMENT', 'greengrass'],
+      [true, 'ALLOWED_BY_STATEMENT', 'greengrass'],
+    ]);
+    assert.equal(lines[0]!['statement'], 'RoomTraffic');
+    assert.equal(lines[2]!['certificateId'], certs.get('dev-4'));
+    // An ambiguous line stops the run before any output.
+    const bad = await runCli(['authorize', '--config', config, '--data-dir', data, '--requests', '-'], { input: input + '\n' + JSON.stringify({ thingName: 'dev-4', action: 'iot:Connect', resource: 'client/dev-4' }) });
+    failed(bad, 2, 'THING_CERTIFICATE_AMBIGUOUS');
+    // Without --data-dir an IoT line is a bad line.
+    failed(await runCli(['authorize', '--config', config, '--requests', '-'], { input: JSON.stringify({ thingName: 'dev-1', action: 'iot:Publish', resource: 'topic/a' }) }), 2, 'REQUEST_LINE_INVALID');
   });
 });

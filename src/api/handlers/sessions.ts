@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Session } from '../../identity/sessions.js';
 import { HttpError, type ApiContext } from '../context.js';
 import { ROUTES, routeOptions } from '../routes.js';
+import { explain } from './explain.js';
 import type { ExplainRequestBody, SessionInfoBody } from '../schemas.js';
 
 function sessionInfo(s: Session): SessionInfoBody {
@@ -28,23 +29,7 @@ function sessionInfo(s: Session): SessionInfoBody {
 export function registerSessions(app: FastifyInstance, ctx: ApiContext): void {
   app.route({
     ...routeOptions(ROUTES.explain),
-    handler: async (request) => {
-      const b = request.body as ExplainRequestBody;
-      let attributes: Readonly<Record<string, string>> = {};
-      let attributesFrom: 'request' | 'registry' | 'none' = 'none';
-      if (b.attributes !== undefined) {
-        attributes = b.attributes;
-        attributesFrom = 'request';
-      } else {
-        const thing = await ctx.registry.getThing(b.thingName);
-        if (thing !== undefined) {
-          attributes = thing.attributes;
-          attributesFrom = 'registry';
-        }
-      }
-      const e = ctx.policy.current.explain({ thingName: b.thingName, clientId: b.clientId ?? b.thingName, attributes }, b.operation, b.resource);
-      return { ...e, attributes: { ...attributes }, attributesFrom };
-    },
+    handler: (request) => explain(ctx, request.body as ExplainRequestBody),
   });
 
   app.route({
