@@ -218,6 +218,7 @@ export class Gateway {
           listen,
           bodyLimitBytes: apiConfig.bodyLimitBytes,
           performance: config.performance,
+          iotDeployment: config.gatehouse.iot,
         });
         const a = api;
         closers.push(() => a.close());
