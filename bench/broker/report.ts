@@ -160,7 +160,12 @@ export function targets(results: readonly BrokerResults[]): TargetCheck[] {
       // Per broker CPU-second: the cost of the IoT dialect (Receive on every delivery,
       // the richer matcher), less dependent on how much of the machine each broker got.
       const x = perCpu(ghIot, q) / perCpu(gh, q);
-      if (Number.isFinite(x)) out.push({ target: `QoS ${q} msg per broker CPU-second with AWS IoT policies ≥ 0.95× with device groups`, measured: `${x.toFixed(2)}× (msg/s ${(tp(ghIot, q) / tp(gh, q)).toFixed(2)}×)`, met: x >= 0.95 });
+      // Each repeat runs the two back to back: the ratio within a repeat shares its slow phases.
+      const a = q === 0 ? gh.qos0 : gh.qos1;
+      const b = q === 0 ? ghIot.qos0 : ghIot.qos1;
+      const paired = b.slice(0, a.length).map((s, i) => s.perCpuSecond / a[i]!.perCpuSecond);
+      const pairedText = paired.length > 1 ? `; per repeat ${paired.map((p) => p.toFixed(2)).join(', ')}, median ${median(paired).toFixed(2)}×` : '';
+      if (Number.isFinite(x)) out.push({ target: `QoS ${q} msg per broker CPU-second with AWS IoT policies ≥ 0.95× with device groups`, measured: `${x.toFixed(2)}× (msg/s ${(tp(ghIot, q) / tp(gh, q)).toFixed(2)}×${pairedText})`, met: x >= 0.95 });
     }
   }
   for (const g of [gh, gh10k]) {
