@@ -5,22 +5,27 @@
  * - `gatehouse`: `gatehouse start --config F --data-dir D --mqtt-port 0` (the real CLI,
  *   as the end-to-end tests start it), the benchmark policy with 2 device groups;
  * - `gatehouse-10k`: the same with 10,000 more device groups configured;
+ * - `gatehouse-iot`: the same gateway and devices with no device group: the same
+ *   permissions come from AWS IoT Core policy documents in its registry (created and
+ *   attached to two thing groups before it starts, see setupIotPolicies);
  * - `aedes`: bare aedes 1.2.0 with the same TLS listener and no hooks (aedes-server.ts);
  * - `aedes-fifo`: the same with Gatehouse's router (src/broker/mq.ts) as its `mq`, to
  *   show that change alone (flood workload only);
  * - `mosquitto`: Mosquitto 2 from Debian with mutual TLS, use_identity_as_username and
  *   an ACL pattern file.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { openRegistry } from '../../src/identity/bootstrap.js';
 import { freePort, onLines, spawnTracked, stopChild, waitForLine } from './proc.js';
-import { gatehouseConfig, mosquittoAcl, mosquittoConfig, type Pki } from './setup.js';
+import { COLLECTOR, IOT_COLLECTOR_GROUP, IOT_DEVICE_GROUP, gatehouseConfig, iotPolicyDocuments, mosquittoAcl, mosquittoConfig, type Pki } from './setup.js';
 
-export type BrokerName = 'gatehouse' | 'gatehouse-10k' | 'aedes' | 'aedes-fifo' | 'mosquitto';
-export const ALL_BROKERS: readonly BrokerName[] = ['gatehouse', 'gatehouse-10k', 'aedes', 'aedes-fifo', 'mosquitto'];
+export type BrokerName = 'gatehouse' | 'gatehouse-10k' | 'gatehouse-iot' | 'aedes' | 'aedes-fifo' | 'mosquitto';
+export const ALL_BROKERS: readonly BrokerName[] = ['gatehouse', 'gatehouse-10k', 'gatehouse-iot', 'aedes', 'aedes-fifo', 'mosquitto'];
 /** Brokers that run only the flood workload. */
 export const FLOOD_ONLY: readonly BrokerName[] = ['aedes-fifo'];
 
@@ -97,6 +102,9 @@ export async function startBroker(name: BrokerName, opts: StartOptions): Promise
       return startGatehouse(name, opts, 0, opts.pki.dataDir);
     case 'gatehouse-10k':
       return startGatehouse(name, opts, 10_000, opts.pki.dataDir10k);
+    case 'gatehouse-iot':
+      await setupIotPolicies(opts.pki);
+      return startGatehouse(name, opts, 0, opts.pki.dataDirIot, revokeIotPolicy(opts.pki.dataDirIot));
     case 'aedes':
       return startAedes(opts, false);
     case 'aedes-fifo':
@@ -106,16 +114,67 @@ export async function startBroker(name: BrokerName, opts: StartOptions): Promise
   }
 }
 
-async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups: number, dataDir: string): Promise<Broker> {
+const execFileAsync = promisify(execFile);
+
+/**
+ * The IoT variant's policies, in its copy of the data directory, before it starts: the
+ * two documents created and attached to two thing groups with the registry CLI, as an
+ * operator would; the devices are added to their group through the registry in this
+ * process (one CLI run per device would take minutes at 5,000 devices).
+ */
+async function setupIotPolicies(pki: Pki): Promise<void> {
+  const dataDir = pki.dataDirIot;
+  const cli = async (args: string[]): Promise<void> => {
+    await execFileAsync(process.execPath, [CLI, ...args, '--data-dir', dataDir]);
+  };
+  const docs = iotPolicyDocuments(false);
+  for (const name of ['DevicePolicy', 'CollectorPolicy'] as const) {
+    const file = join(dataDir, '..', `${name}.json`);
+    await writeFile(file, docs[name]);
+    await cli(['policies', 'create', name, '--file', file]);
+  }
+  await cli(['thing-groups', 'create', IOT_DEVICE_GROUP]);
+  await cli(['thing-groups', 'create', IOT_COLLECTOR_GROUP]);
+  await cli(['policies', 'attach', 'DevicePolicy', '--thing-group', IOT_DEVICE_GROUP]);
+  await cli(['policies', 'attach', 'CollectorPolicy', '--thing-group', IOT_COLLECTOR_GROUP]);
+  const registry = await openRegistry(dataDir);
+  try {
+    await registry.addThingToGroup(IOT_COLLECTOR_GROUP, COLLECTOR);
+    for (const d of pki.devices) await registry.addThingToGroup(IOT_DEVICE_GROUP, d);
+  } finally {
+    await registry.close();
+  }
+}
+
+/**
+ * The IoT variant's policy change: a new version of DevicePolicy without Subscribe and
+ * Receive, made the default version (`gatehouse policies create-version DevicePolicy
+ * --file F --set-default`, done here through the registry so that the figure does not
+ * include a CLI process's start-up). The running gateway sees the registry change and
+ * re-checks its sessions.
+ */
+function revokeIotPolicy(dataDir: string): () => Promise<void> {
+  return async () => {
+    const registry = await openRegistry(dataDir);
+    try {
+      await registry.createPolicyVersion('DevicePolicy', iotPolicyDocuments(true).DevicePolicy, { setAsDefault: true });
+    } finally {
+      await registry.close();
+    }
+  };
+}
+
+async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups: number, dataDir: string, revokeIot?: () => Promise<void>): Promise<Broker> {
   const format = opts.configFormat;
+  const iot = revokeIot !== undefined;
   const configFile = join(dataDir, '..', `gatehouse.${format}`);
-  await writeFile(configFile, gatehouseConfig({ extraGroups, revoked: false, maxSessions: opts.maxSessions, format }));
+  await writeFile(configFile, gatehouseConfig({ extraGroups, revoked: false, maxSessions: opts.maxSessions, format, iot }));
   const revoked = gatehouseConfig({ extraGroups, revoked: true, maxSessions: opts.maxSessions, format });
   const child = spawnTracked(process.execPath, [...opts.nodeArgs, CLI, 'start', '--config', configFile, '--data-dir', dataDir, '--mqtt-port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info' },
   });
-  const broker = new Broker(name, child, () => writeFile(configFile, revoked));
+  const broker = new Broker(name, child, revokeIot ?? (() => writeFile(configFile, revoked)));
   const line = await waitForLine(child, (l) => broker.subscribe(l), (l) => l.startsWith('listening mqtts://'), 120_000, name)
     .catch((e: Error) => {
       throw new Error(`${e.message}\n${broker.tail()}`);

@@ -93,8 +93,33 @@ export class IotPart {
 /** Decision answered when a connection's IoT policies name one that does not exist. */
 const MISSING_POLICY: Decision = Object.freeze({ allowed: false, reason: 'IOT_POLICY_NOT_FOUND', dialect: 'iot' });
 
-/** Per-connection decisions remembered before the cache starts over. */
+/** Per-connection decisions remembered per kind of request before that cache starts over. */
 const CACHE_LIMIT = 256;
+
+/** Kinds of request: connect, publish, subscribe (keyed by Greengrass resource), retained publish and receive (keyed by topic). */
+const CacheKind = { Connect: 0, Publish: 1, Subscribe: 2, Retained: 3, Receive: 4 } as const;
+type CacheKind = (typeof CacheKind)[keyof typeof CacheKind];
+
+/**
+ * Remembered decisions of one connection, one map per kind of request keyed by the
+ * resource (or the topic) itself: the broker asks on every PUBLISH and every delivery,
+ * and a key built by concatenation would be a new string to flatten and hash each time.
+ * Maps are made on first use (most connections only ever publish or only receive).
+ */
+class DecisionCache {
+  private readonly maps: (Map<string, Decision> | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+
+  get(kind: CacheKind, key: string): Decision | undefined {
+    return this.maps[kind]?.get(key);
+  }
+
+  set(kind: CacheKind, key: string, d: Decision): void {
+    let m = this.maps[kind];
+    if (m === undefined) this.maps[kind] = m = new Map();
+    else if (m.size >= CACHE_LIMIT) m.clear();
+    m.set(key, d);
+  }
+}
 
 /**
  * The permissions of one connection under both dialects. decide() has the signature of
@@ -111,8 +136,8 @@ export class CombinedView {
   readonly timed: boolean;
   private readonly missing: boolean;
   private readonly now: () => number;
-  /** Decisions by operation and resource; null when the policies depend on the clock. */
-  private readonly cache: Map<string, Decision> | null;
+  /** Remembered decisions; null when the policies depend on the clock. */
+  private readonly cache: DecisionCache | null;
 
   constructor(greengrass: PrincipalView, iot: IotPart, policies: { readonly names: readonly string[]; readonly missing: readonly string[]; readonly timed: boolean }, context: IotContext, now: () => number) {
     this.greengrass = greengrass;
@@ -122,17 +147,32 @@ export class CombinedView {
     this.context = context;
     this.now = now;
     this.timed = policies.timed;
-    this.cache = policies.timed ? null : new Map();
+    this.cache = policies.timed ? null : new DecisionCache();
   }
 
   /** Greengrass operations on Greengrass resources (`mqtt:publish` on `mqtt:topic:a/b`), both dialects. */
   decide(operation: string, resource: string): Decision {
-    return this.cached(operation, resource, false);
+    switch (operation) {
+      case 'mqtt:connect':
+        return this.cached(CacheKind.Connect, resource, operation, resource, false);
+      case 'mqtt:publish':
+        return this.cached(CacheKind.Publish, resource, operation, resource, false);
+      case 'mqtt:subscribe':
+        return this.cached(CacheKind.Subscribe, resource, operation, resource, false);
+      default:
+        // Not a request the broker makes: decided (and refused by the Greengrass view) every time.
+        return this.combine(operation, resource, false);
+    }
   }
 
   /** A retained PUBLISH: also needs `iot:RetainPublish` when an IoT policy decides it. */
   decideRetained(topic: string): Decision {
-    return this.cached('mqtt:publish', 'mqtt:topic:' + topic, true);
+    const c = this.cache;
+    const hit = c?.get(CacheKind.Retained, topic);
+    if (hit !== undefined) return hit;
+    const d = this.combine('mqtt:publish', 'mqtt:topic:' + topic, true);
+    c?.set(CacheKind.Retained, topic, d);
+    return d;
   }
 
   /**
@@ -142,27 +182,22 @@ export class CombinedView {
    */
   receive(topic: string): 'allow' | 'deny' | 'none' {
     if (this.missing) return 'deny';
-    const key = 'r' + topic;
-    const hit = this.cache?.get(key);
-    const d = hit ?? this.fromIot(this.iotDecide('iot:Receive', 'topic', topic, false));
-    if (hit === undefined) this.remember(key, d);
+    const c = this.cache;
+    let d = c?.get(CacheKind.Receive, topic);
+    if (d === undefined) {
+      d = this.fromIot(this.iotDecide('iot:Receive', 'topic', topic, false));
+      c?.set(CacheKind.Receive, topic, d);
+    }
     return d.allowed ? 'allow' : d.reason === 'DENIED_BY_STATEMENT' || d.reason === 'IOT_POLICY_NOT_FOUND' ? 'deny' : 'none';
   }
 
-  private cached(operation: string, resource: string, retain: boolean): Decision {
-    const key = (retain ? 'R' : 'd') + operation + '\n' + resource;
-    const hit = this.cache?.get(key);
+  private cached(kind: CacheKind, key: string, operation: string, resource: string, retain: boolean): Decision {
+    const c = this.cache;
+    const hit = c?.get(kind, key);
     if (hit !== undefined) return hit;
     const d = this.combine(operation, resource, retain);
-    this.remember(key, d);
+    c?.set(kind, key, d);
     return d;
-  }
-
-  private remember(key: string, d: Decision): void {
-    const c = this.cache;
-    if (c === null) return;
-    if (c.size >= CACHE_LIMIT) c.clear();
-    c.set(key, d);
   }
 
   private combine(operation: string, resource: string, retain: boolean): Decision {
