@@ -8,6 +8,7 @@ import {
 import type { Registry } from '../identity/registry.js';
 import { compileIotPart } from '../runtime/iot-policies.js';
 import { resolveDataDir, withRegistry } from './certs.js';
+import { forEachJsonLine } from './json-lines.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 
 interface AuthorizeOptions {
@@ -166,22 +167,7 @@ const REQUEST_KEYS = ['thingName', 'operation', 'action', 'resource', 'clientId'
  */
 export function parseRequests(text: string, registered = false): BatchRequest[] {
   const out: BatchRequest[] = [];
-  const lines = text.split('\n');
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    const bad = (why: string): never => {
-      throw new CliError('REQUEST_LINE_INVALID', `request line ${i + 1}: ${why}`, EXIT.USAGE,
-        'each line is a JSON object {"thingName": "...", "operation": "...", "resource": "...", "clientId": "..."?} ("action" may stand for "operation"; with --data-dir also "retain", "certificateId", "sourceIp")');
-    };
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      bad(`not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('not a JSON object');
-    const o = v as Record<string, unknown>;
+  forEachJsonLine(text, 'each line is a JSON object {"thingName": "...", "operation": "...", "resource": "...", "clientId": "..."?} ("action" may stand for "operation"; with --data-dir also "retain", "certificateId", "sourceIp")', (o, bad) => {
     for (const k of Object.keys(o)) if (!REQUEST_KEYS.includes(k)) bad(`unknown field \`${k}\``);
     if (o['action'] !== undefined && o['operation'] !== undefined) bad('give `operation` or `action`, not both');
     const opKey = o['action'] !== undefined ? 'action' : 'operation';

@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import {
   compileIotPolicies, iotArn, IOT_ACTIONS, type IotContext, type IotDeployment, type IotPolicyInput, type IotRequest, type IotResourceType,
 } from '../core/index.js';
+import { forEachJsonLine } from './json-lines.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 interface SimulateOptions {
@@ -216,20 +217,7 @@ const SHORT_TYPES = Object.values(IOT_ACTIONS).filter((t): t is Exclude<IotResou
 /** `--requests`: every line is checked before any decision is printed. */
 export function parseSimulateRequests(text: string, deployment: IotDeployment): IotRequest[] {
   const out: IotRequest[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    const bad = (why: string): never => {
-      throw new CliError('REQUEST_LINE_INVALID', `request line ${i + 1}: ${why}`, EXIT.USAGE,
-        'each line is a JSON object {"action": "iot:Publish", "resource": "arn:aws:iot:us-east-1:123456789012:topic/a", "retain": false?}');
-    };
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      bad(`not valid JSON (${(e as Error).message})`);
-    }
-    if (!isObject(v)) return bad('not a JSON object');
+  forEachJsonLine(text, 'each line is a JSON object {"action": "iot:Publish", "resource": "arn:aws:iot:us-east-1:123456789012:topic/a", "retain": false?}', (v, bad) => {
     for (const k of Object.keys(v)) if (!REQUEST_KEYS.includes(k)) bad(`unknown field \`${k}\``);
     if (typeof v['action'] !== 'string' || !/^[^:*?]+:[^:*?]+$/.test(v['action'])) bad('`action` must be one action such as `iot:Publish` (a prefix, one colon, a name; no wildcards)');
     if (typeof v['resource'] !== 'string' || v['resource'] === '') bad('`resource` must be a non-empty string');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { GatewayProcess, connectDevice, openReader, waitForClose, type Device, type Reader } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -33,43 +33,9 @@ gatehouse:
   mqtt: { host: 127.0.0.1 }
 `;
 
-interface Received {
-  readonly topic: string;
-  readonly payload: string;
-  readonly dup: boolean;
-}
-
-/** A device connection whose message listener is attached before CONNECT, so nothing sent right after CONNACK is missed. */
-interface Reader {
-  readonly client: MqttClient;
-  readonly got: Received[];
-  /** Resolves with the first message (already received or to come) whose payload is `payload`. */
-  next(payload: string, timeoutMs?: number): Promise<Received>;
-}
-
-function openReader(url: string, d: Device, opts: IClientOptions = {}): Promise<Reader> {
-  const client = mqtt.connect(url, { clientId: d.name, key: d.key, cert: d.cert, ca: d.ca, reconnectPeriod: 0, connectTimeout: 5000, clean: false, ...opts });
-  const got: Received[] = [];
-  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), dup: packet.dup }));
-  const next = (payload: string, timeoutMs = 5000): Promise<Received> => new Promise((resolve, reject) => {
-    const seen = got.find((m) => m.payload === payload);
-    if (seen) return resolve(seen);
-    const t = setTimeout(() => {
-      client.off('message', on);
-      reject(new Error(`message ${payload} not received; got ${JSON.stringify(got.map((m) => m.payload))}`));
-    }, timeoutMs);
-    const on = (_topic: string, p: Buffer): void => {
-      if (p.toString() !== payload) return;
-      clearTimeout(t);
-      client.off('message', on);
-      resolve(got.find((m) => m.payload === payload)!);
-    };
-    client.on('message', on);
-  });
-  return new Promise((resolve, reject) => {
-    client.once('connect', () => resolve({ client, got, next }));
-    client.once('error', reject);
-  });
+/** A reader with a persistent session (clean session 0) unless `opts` says otherwise. */
+function openPersistent(url: string, d: Device, opts: IClientOptions = {}): Promise<Reader> {
+  return openReader(url, d, { clean: false, ...opts });
 }
 
 describe('delivery is authorized at the moment of delivery (real gateway, MQTT.js, real TLS)', () => {
@@ -116,7 +82,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
   test('an offline persistent session whose grant is removed gets nothing queued before or after the change, and its queue is emptied', async () => {
     await ensurePolicy(GRANTED);
     const d = await device('reader-offline');
-    const first = await openReader(gw.mqttUrl, d);
+    const first = await openPersistent(gw.mqttUrl, d);
     await first.client.subscribeAsync(['public/#', 'allowed/#'], { qos: 1 });
     await first.client.endAsync();
 
@@ -131,18 +97,18 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await writer.publishAsync('allowed/x', 'marker-1', { qos: 1 });
 
     // Queued messages are delivered in order, so the marker proves the queue was sent.
-    const second = await openReader(gw.mqttUrl, d);
+    const second = await openPersistent(gw.mqttUrl, d);
     await second.next('marker-1');
     assert.deepEqual(second.got.map((m) => m.payload), ['marker-1']);
     await second.client.endAsync();
 
     // Granting the filter again brings nothing back: the messages were removed, not hidden.
     await setPolicy(GRANTED);
-    const third = await openReader(gw.mqttUrl, d);
+    const third = await openPersistent(gw.mqttUrl, d);
     await third.client.subscribeAsync('public/#', { qos: 1 });
     await third.client.endAsync();
     await writer.publishAsync('allowed/x', 'marker-2', { qos: 1 });
-    const fourth = await openReader(gw.mqttUrl, d);
+    const fourth = await openPersistent(gw.mqttUrl, d);
     await fourth.next('marker-2');
     assert.deepEqual(fourth.got.map((m) => m.payload), ['marker-2']);
     await fourth.client.endAsync();
@@ -150,7 +116,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
 
   test('a live subscriber whose grant is removed receives nothing more on it, and keeps what is still allowed', async () => {
     await ensurePolicy(GRANTED);
-    const r = await openReader(gw.mqttUrl, await device('reader-live'), { clean: true });
+    const r = await openPersistent(gw.mqttUrl, await device('reader-live'), { clean: true });
     await r.client.subscribeAsync(['public/#', 'allowed/#'], { qos: 1 });
     await writer.publishAsync('public/a', 'live-before', { qos: 1 });
     await r.next('live-before');
@@ -168,7 +134,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
   test('a QoS 1 message in flight (unacknowledged) is not resent at reconnect once the grant is removed', async () => {
     await ensurePolicy(GRANTED);
     const d = await device('reader-inflight');
-    const first = await openReader(gw.mqttUrl, d);
+    const first = await openPersistent(gw.mqttUrl, d);
     // Never acknowledge: the message stays in flight in the persistent session.
     first.client.handleMessage = () => undefined;
     await first.client.subscribeAsync(['public/#', 'allowed/#'], { qos: 1 });
@@ -182,7 +148,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await writer.publishAsync('allowed/x', 'inflight-marker', { qos: 1 });
 
     const mark = gw.lines.length;
-    const second = await openReader(gw.mqttUrl, d);
+    const second = await openPersistent(gw.mqttUrl, d);
     await second.next('inflight-marker');
     assert.deepEqual(second.got.map((m) => m.payload), ['inflight-marker']);
     // It was dropped at the delivery check, at reconnect, and removed from the queue.
@@ -191,7 +157,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await second.client.endAsync();
     await writer.publishAsync('allowed/x', 'inflight-marker-2', { qos: 1 });
     const mark2 = gw.lines.length;
-    const third = await openReader(gw.mqttUrl, d);
+    const third = await openPersistent(gw.mqttUrl, d);
     await third.next('inflight-marker-2');
     assert.deepEqual(third.got.map((m) => m.payload), ['inflight-marker-2']);
     assert.equal(droppedLines('reader-inflight', mark2).length, 0, 'the dropped message left the queue');
@@ -205,7 +171,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     const payload = Buffer.alloc(200 * 1024, 0x61);
     for (let i = 0; i < count; i++) await writer.publishAsync(`public/retained/${i}`, payload, { qos: 1, retain: true });
 
-    const r = await openReader(gw.mqttUrl, await device('reader-retained'), { clean: true });
+    const r = await openPersistent(gw.mqttUrl, await device('reader-retained'), { clean: true });
     let received = 0;
     r.client.on('message', (topic, _p, packet) => {
       if (topic.startsWith('public/retained/') && packet.retain) received++;
@@ -229,7 +195,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
   test('filters denied in a SUBSCRIBE are not stored in the persistent session, so nothing is queued on them', async () => {
     await ensurePolicy(GRANTED);
     const d = await device('reader-mixed');
-    const first = await openReader(gw.mqttUrl, d);
+    const first = await openPersistent(gw.mqttUrl, d);
     // MQTT.js rejects a SUBACK with any refused filter; the packet has the return codes.
     const err = await first.client.subscribeAsync(['secret/#', 'allowed/#'], { qos: 1 }).then(() => undefined, (e: { packet?: { granted: number[] } }) => e);
     assert.deepEqual(err?.packet?.granted, [128, 1]);
@@ -237,7 +203,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await writer.publishAsync('secret/x', 'secret', { qos: 1 });
     await writer.publishAsync('allowed/x', 'mixed-marker', { qos: 1 });
     const mark = gw.lines.length;
-    const second = await openReader(gw.mqttUrl, d);
+    const second = await openPersistent(gw.mqttUrl, d);
     await second.next('mixed-marker');
     assert.deepEqual(second.got.map((m) => m.payload), ['mixed-marker']);
     assert.equal(droppedLines('reader-mixed', mark).length, 0, 'the secret message was never queued');
@@ -248,7 +214,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await ensurePolicy(GRANTED);
     const d = await device('reader-kept');
     const mark = gw.lines.length;
-    const first = await openReader(gw.mqttUrl, d);
+    const first = await openPersistent(gw.mqttUrl, d);
     await first.client.subscribeAsync(['public/#', 'allowed/#'], { qos: 1 });
     await writer.publishAsync('public/k', 'kept-1', { qos: 1 });
     await first.next('kept-1');
@@ -259,7 +225,7 @@ describe('delivery is authorized at the moment of delivery (real gateway, MQTT.j
     await first.client.endAsync();
     await setPolicy(GRANTED);
     await writer.publishAsync('public/k', 'kept-4', { qos: 1 });
-    const second = await openReader(gw.mqttUrl, d);
+    const second = await openPersistent(gw.mqttUrl, d);
     await second.next('kept-4');
     assert.deepEqual([...first.got, ...second.got].map((m) => m.payload), ['kept-1', 'kept-2', 'kept-3', 'kept-4']);
     assert.equal(droppedLines('reader-kept', mark).length, 0);

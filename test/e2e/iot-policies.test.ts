@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { GatewayProcess, connectDevice, openReader, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
 /**
@@ -49,44 +49,6 @@ const DENY_SECRET_RECEIVE = {
   Version: '2012-10-17',
   Statement: [{ Effect: 'Deny', Action: 'iot:Receive', Resource: `${ARN}:topic/data/secret/*` }],
 };
-
-interface Received {
-  readonly topic: string;
-  readonly payload: string;
-  readonly retain: boolean;
-}
-
-interface Reader {
-  readonly client: MqttClient;
-  readonly got: Received[];
-  next(payload: string, timeoutMs?: number): Promise<Received>;
-}
-
-/** Connects with the message listener attached before CONNECT, so nothing sent right after CONNACK is missed. */
-function openReader(url: string, d: Device, opts: IClientOptions = {}): Promise<Reader> {
-  const client = mqtt.connect(url, { clientId: d.name, key: d.key, cert: d.cert, ca: d.ca, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  const got: Received[] = [];
-  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
-  const next = (payload: string, timeoutMs = 5000): Promise<Received> => new Promise((resolve, reject) => {
-    const seen = got.find((m) => m.payload === payload);
-    if (seen) return resolve(seen);
-    const t = setTimeout(() => {
-      client.off('message', on);
-      reject(new Error(`message ${payload} not received; got ${JSON.stringify(got.map((m) => m.payload))}`));
-    }, timeoutMs);
-    const on = (_topic: string, p: Buffer): void => {
-      if (p.toString() !== payload) return;
-      clearTimeout(t);
-      client.off('message', on);
-      resolve(got.find((m) => m.payload === payload)!);
-    };
-    client.on('message', on);
-  });
-  return new Promise((resolve, reject) => {
-    client.once('connect', () => resolve({ client, got, next }));
-    client.once('error', reject);
-  });
-}
 
 /** The SUBACK return codes of one SUBSCRIBE (MQTT.js 5 rejects when any is 0x80; the SUBACK is on the error). */
 async function suback(client: MqttClient, filters: string[], qos: 0 | 1): Promise<number[]> {

@@ -246,3 +246,44 @@ export function waitForClose(client: MqttClient, timeoutMs = 5000): Promise<void
     });
   });
 }
+
+/** A message as a test reader saw it. */
+export interface Received {
+  readonly topic: string;
+  readonly payload: string;
+  readonly dup: boolean;
+  readonly retain: boolean;
+}
+
+/** A device connection whose message listener is attached before CONNECT, so nothing sent right after CONNACK is missed. */
+export interface Reader {
+  readonly client: MqttClient;
+  readonly got: Received[];
+  /** Resolves with the first message (already received or to come) whose payload is `payload`. */
+  next(payload: string, timeoutMs?: number): Promise<Received>;
+}
+
+export function openReader(url: string, d: Device, opts: IClientOptions = {}): Promise<Reader> {
+  const client = mqtt.connect(url, { clientId: d.name, key: d.key, cert: d.cert, ca: d.ca, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const got: Received[] = [];
+  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), dup: packet.dup, retain: packet.retain }));
+  const next = (payload: string, timeoutMs = 5000): Promise<Received> => new Promise((resolve, reject) => {
+    const seen = got.find((m) => m.payload === payload);
+    if (seen) return resolve(seen);
+    const t = setTimeout(() => {
+      client.off('message', on);
+      reject(new Error(`message ${payload} not received; got ${JSON.stringify(got.map((m) => m.payload))}`));
+    }, timeoutMs);
+    const on = (_topic: string, p: Buffer): void => {
+      if (p.toString() !== payload) return;
+      clearTimeout(t);
+      client.off('message', on);
+      resolve(got.find((m) => m.payload === payload)!);
+    };
+    client.on('message', on);
+  });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve({ client, got, next }));
+    client.once('error', reject);
+  });
+}
