@@ -1,4 +1,4 @@
-import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment } from '../core/index.js';
+import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment, type IotPolicySet } from '../core/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { PolicyStore } from './policy-store.js';
 
@@ -31,6 +31,8 @@ export class IotPolicyLoader {
   private deployment: IotDeployment;
   private running: Promise<void> | undefined;
   private again = false;
+  /** The set last swapped in: the next compile reuses its unchanged policies. */
+  private current: IotPolicySet | undefined;
 
   constructor(source: IotPolicySource, store: PolicyStore, logger: Logger, deployment: IotDeployment) {
     this.source = source;
@@ -74,7 +76,7 @@ export class IotPolicyLoader {
       return;
     }
     const started = performance.now();
-    const result = compileIotPolicies(data.policies, this.deployment);
+    const result = compileIotPolicies(data.policies, this.deployment, this.current);
     if (!result.ok) {
       for (const p of result.problems) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
       this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.problems.length }, 'stored AWS IoT policies do not compile; the policies in force stay');
@@ -84,7 +86,8 @@ export class IotPolicyLoader {
     for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
     const part = new IotPart(result.set, data, timed);
     this.store.setIot(data.policies.length === 0 && !hasAttachments(data) ? undefined : part);
-    this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
+    this.current = result.set;
+    this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, reused: result.reused, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
       'AWS IoT policies in force');
   }
 }
