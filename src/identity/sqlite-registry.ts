@@ -81,6 +81,8 @@ export class SqliteRegistry implements Registry {
   private kickScheduled = false;
   private closed = false;
   private readonly s: ReturnType<typeof prepare>;
+  /** The last IoT bulk read: the next one reuses it when the change feed allows (see loadIotAuthorizationData). */
+  private iotData: IotAuthorizationData | undefined;
   private constructor(db: Db, file: string, now: () => Date, retention: number) {
     this.db = db;
     this.file = file;
@@ -781,13 +783,58 @@ export class SqliteRegistry implements Registry {
   }
 
   /**
-   * The bulk read behind {@link iotAuthorizationData}. Per-row cost dominates at fleet
-   * size, so SQLite concatenates each certificate's policies and each thing's groups
-   * (names cannot contain spaces), and equal lists are split, sorted and frozen once and
-   * then shared: most devices of a fleet carry the same policies and groups.
+   * The read behind {@link iotAuthorizationData}: the previous read when nothing changed
+   * since, patched when only policy documents changed, else a full read.
    */
   private loadIotAuthorizationData(): IotAuthorizationData {
     const seq = this.latestSeq();
+    const last = this.iotData;
+    if (last !== undefined) {
+      // Every change to what this read returns is in the change feed, written in the same
+      // transaction as the change (also by other processes on the same file).
+      if (last.seq === seq) return last;
+      const patched = this.patchIotDocuments(last, seq);
+      if (patched !== undefined) return (this.iotData = patched);
+    }
+    return (this.iotData = this.readIotAuthorizationData(seq));
+  }
+
+  /** Changes that only affect policy documents, at most: more, and a full read is as cheap. */
+  private static readonly IOT_PATCH_LIMIT = 256;
+
+  /**
+   * When every change since `last` is a policy change (created, deleted, a version added,
+   * deleted or made the default), re-reads those policies' default documents and keeps
+   * the attachment maps of `last`, which no such change can affect. Undefined when a full
+   * read is needed: any other kind of change, too many, or a feed pruned past `last`.
+   */
+  private patchIotDocuments(last: IotAuthorizationData, seq: number): IotAuthorizationData | undefined {
+    if (seq < last.seq) return undefined;
+    const batch = this.readChanges(last.seq, SqliteRegistry.IOT_PATCH_LIMIT + 1);
+    if (!batch.complete || batch.changes.length > SqliteRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
+    const changed = new Set<string>();
+    for (const c of batch.changes) {
+      if (c.kind !== 'POLICY_CHANGED') return undefined;
+      changed.add(c.policyName);
+    }
+    const byName = new Map(last.policies.map((p) => [p.name, p]));
+    for (const name of changed) {
+      const row = this.s.getPolicy.get(name) as { default_version: number; document: string } | undefined;
+      if (row === undefined) byName.delete(name);
+      else byName.set(name, Object.freeze({ name, document: row.document, version: row.default_version }));
+    }
+    // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
+    const policies = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return Object.freeze({ ...last, seq, policies: Object.freeze(policies) });
+  }
+
+  /**
+   * The full bulk read. Per-row cost dominates at fleet size, so SQLite concatenates each
+   * certificate's policies and each thing's groups (names cannot contain spaces), and
+   * equal lists are split, sorted and frozen once and then shared: most devices of a
+   * fleet carry the same policies and groups.
+   */
+  private readIotAuthorizationData(seq: number): IotAuthorizationData {
     const policies = (this.s.defaultDocuments.all() as [string, number, string][])
       .map(([name, version, document]) => Object.freeze({ name, document, version }));
     const lists = new Map<string, readonly string[]>();

@@ -420,6 +420,72 @@ describe('SqliteRegistry: iotAuthorizationData', () => {
   });
 });
 
+describe('SqliteRegistry: iotAuthorizationData after changes', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ path: dir, cleanup } = await tempDir('gatehouse-iot-read-')));
+  after(() => cleanup());
+
+  /** A full read of the same file by a fresh registry: what every read must equal. */
+  const fresh = async (file: string): Promise<unknown> => {
+    const other = open(file);
+    try {
+      const d = await other.iotAuthorizationData();
+      return { ...d, certificatePolicies: [...d.certificatePolicies], thingGroupPolicies: [...d.thingGroupPolicies], thingGroups: [...d.thingGroups], thingTypes: [...d.thingTypes] };
+    } finally {
+      await other.close();
+    }
+  };
+  const plain = (d: Awaited<ReturnType<SqliteRegistry['iotAuthorizationData']>>): unknown =>
+    ({ ...d, certificatePolicies: [...d.certificatePolicies], thingGroupPolicies: [...d.thingGroupPolicies], thingGroups: [...d.thingGroups], thingTypes: [...d.thingTypes] });
+
+  it('equals a full read after policy changes, attachment and group changes, also made by another process', async () => {
+    const file = registryPath(dir);
+    const r = open(file);
+    const writer = open(file);
+    const ca = await makeCa();
+    const c = await r.registerCertificate((await makeLeaf({ issuer: ca })).pem);
+    await r.createPolicy('p', doc('v1'));
+    await r.createPolicy('q', doc('q'));
+    await r.createThingGroup('g');
+    await r.createThing('t');
+    await r.addThingToGroup('g', 't');
+    await r.attachPolicy('q', { kind: 'certificate', certificateId: c.id });
+    const first = await r.iotAuthorizationData();
+    assert.equal(await r.iotAuthorizationData(), first, 'nothing changed: the same read');
+
+    // Policy documents only: new documents, the same attachment maps.
+    await writer.createPolicyVersion('p', doc('v2'), { setAsDefault: true });
+    await writer.createPolicy('a-new', doc('n'));
+    await writer.createPolicy('z', doc('z'));
+    await writer.deletePolicy('z');
+    await writer.createPolicyVersion('q', doc('q2'));
+    const second = await r.iotAuthorizationData();
+    assert.deepEqual(second.policies.map((p) => [p.name, p.version, p.document]), [['a-new', 1, doc('n')], ['p', 2, doc('v2')], ['q', 1, doc('q')]]);
+    assert.equal(second.seq, await r.latestChangeSeq());
+    assert.equal(second.certificatePolicies, first.certificatePolicies);
+    assert.deepEqual(plain(second), await fresh(file));
+
+    // Anything else: everything is read again.
+    await writer.attachPolicy('p', { kind: 'certificate', certificateId: c.id });
+    await writer.attachPolicy('a-new', { kind: 'thingGroup', groupName: 'g' });
+    await writer.updateThing('t', { thingTypeName: 'Camera' });
+    const third = await r.iotAuthorizationData();
+    assert.deepEqual(third.certificatePolicies.get(c.id), ['p', 'q']);
+    assert.deepEqual(third.thingGroupPolicies.get('g'), ['a-new']);
+    assert.equal(third.thingTypes.get('t'), 'Camera');
+    assert.deepEqual(plain(third), await fresh(file));
+
+    // A policy change after a full read is patched onto that read.
+    await writer.setDefaultPolicyVersion('q', 2);
+    const fourth = await r.iotAuthorizationData();
+    assert.equal(fourth.thingGroups, third.thingGroups);
+    assert.deepEqual(plain(fourth), await fresh(file));
+    await writer.close();
+    await r.close();
+  });
+});
+
 describe('SqliteRegistry: migration from schema version 1', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
