@@ -799,33 +799,73 @@ export class SqliteRegistry implements Registry {
     return (this.iotData = this.readIotAuthorizationData(seq));
   }
 
-  /** Changes that only affect policy documents, at most: more, and a full read is as cheap. */
+  /** Changes patched onto the previous read, at most: beyond that a full read is as cheap. */
   private static readonly IOT_PATCH_LIMIT = 256;
 
   /**
    * When every change since `last` is a policy change (created, deleted, a version added,
-   * deleted or made the default), re-reads those policies' default documents and keeps
-   * the attachment maps of `last`, which no such change can affect. Undefined when a full
-   * read is needed: any other kind of change, too many, or a feed pruned past `last`.
+   * deleted or made the default), a policy attachment change, or a change this read does
+   * not reflect (certificates registered, attached to things or changing status; CAs),
+   * re-reads what those changes name — the policies' default documents, the attached
+   * certificates' and groups' policy lists — and keeps the rest of `last`. Undefined when
+   * a full read is needed: any other kind of change, too many, or a feed pruned past
+   * `last`.
    */
   private patchIotDocuments(last: IotAuthorizationData, seq: number): IotAuthorizationData | undefined {
     if (seq < last.seq) return undefined;
     const batch = this.readChanges(last.seq, SqliteRegistry.IOT_PATCH_LIMIT + 1);
     if (!batch.complete || batch.changes.length > SqliteRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
-    const changed = new Set<string>();
+    const documents = new Set<string>();
+    const certificates = new Set<string>();
+    const groups = new Set<string>();
     for (const c of batch.changes) {
-      if (c.kind !== 'POLICY_CHANGED') return undefined;
-      changed.add(c.policyName);
+      switch (c.kind) {
+        case 'POLICY_CHANGED':
+          documents.add(c.policyName);
+          break;
+        case 'POLICY_ATTACHMENT_CHANGED':
+          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
+          else groups.add(c.target.groupName);
+          break;
+        case 'CERT_REGISTERED':
+        case 'CERT_STATUS_CHANGED':
+        case 'CERT_ATTACHED':
+        case 'CERT_DETACHED':
+        case 'CA_TRUSTED':
+        case 'CA_UNTRUSTED':
+          break;
+        default:
+          return undefined;
+      }
     }
-    const byName = new Map(last.policies.map((p) => [p.name, p]));
-    for (const name of changed) {
-      const row = this.s.getPolicy.get(name) as { default_version: number; document: string } | undefined;
-      if (row === undefined) byName.delete(name);
-      else byName.set(name, Object.freeze({ name, document: row.document, version: row.default_version }));
+    let policies = last.policies;
+    if (documents.size > 0) {
+      const byName = new Map(last.policies.map((p) => [p.name, p]));
+      for (const name of documents) {
+        const row = this.s.getPolicy.get(name) as { default_version: number; document: string } | undefined;
+        if (row === undefined) byName.delete(name);
+        else byName.set(name, Object.freeze({ name, document: row.document, version: row.default_version }));
+      }
+      // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
+      policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     }
-    // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
-    const policies = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return Object.freeze({ ...last, seq, policies: Object.freeze(policies) });
+    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
+      if (keys.size === 0) return map;
+      const out = new Map(map);
+      for (const key of keys) {
+        const names = (stmt.all(key) as Record<string, string>[]).map((r) => r[column]!);
+        if (names.length === 0) out.delete(key);
+        else out.set(key, Object.freeze(names));
+      }
+      return out;
+    };
+    return Object.freeze({
+      ...last,
+      seq,
+      policies,
+      certificatePolicies: relist(last.certificatePolicies, certificates, this.s.policiesForCert, 'policy_name'),
+      thingGroupPolicies: relist(last.thingGroupPolicies, groups, this.s.policiesForGroup, 'policy_name'),
+    });
   }
 
   /**

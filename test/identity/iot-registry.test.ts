@@ -481,6 +481,21 @@ describe('SqliteRegistry: iotAuthorizationData after changes', () => {
     const fourth = await r.iotAuthorizationData();
     assert.equal(fourth.thingGroups, third.thingGroups);
     assert.deepEqual(plain(fourth), await fresh(file));
+
+    // Attachments and detachments, to certificates and groups, and a new certificate: patched too.
+    const c2 = await writer.registerCertificate((await makeLeaf({ issuer: ca })).pem);
+    await writer.attachPolicy('a-new', { kind: 'certificate', certificateId: c.id });
+    await writer.detachPolicy('q', { kind: 'certificate', certificateId: c.id });
+    await writer.attachPolicy('q', { kind: 'certificate', certificateId: c2.id });
+    await writer.detachPolicy('a-new', { kind: 'thingGroup', groupName: 'g' });
+    const fifth = await r.iotAuthorizationData();
+    assert.equal(fifth.thingGroups, third.thingGroups);
+    assert.deepEqual(fifth.certificatePolicies.get(c.id), ['a-new', 'p']);
+    assert.deepEqual(fifth.certificatePolicies.get(c2.id), ['q']);
+    assert.equal(fifth.thingGroupPolicies.has('g'), false);
+    assert.deepEqual(plain(fifth), await fresh(file));
+    // The earlier read is not changed by the patch.
+    assert.deepEqual(fourth.certificatePolicies.get(c.id), ['p', 'q']);
     await writer.close();
     await r.close();
   });
