@@ -803,13 +803,11 @@ export class SqliteRegistry implements Registry {
   private static readonly IOT_PATCH_LIMIT = 256;
 
   /**
-   * When every change since `last` is a policy change (created, deleted, a version added,
-   * deleted or made the default), a policy attachment change, or a change this read does
-   * not reflect (certificates registered, attached to things or changing status; CAs),
-   * re-reads what those changes name — the policies' default documents, the attached
-   * certificates' and groups' policy lists — and keeps the rest of `last`. Undefined when
-   * a full read is needed: any other kind of change, too many, or a feed pruned past
-   * `last`.
+   * Re-reads what the changes since `last` name — policies' default documents,
+   * certificates' and groups' policy lists, things' groups (with ancestors) and types —
+   * and keeps the rest of `last`. Undefined when a full read is needed: a thing group
+   * deleted (one change for all its members), a kind of change not known here, too many
+   * changes, or a feed pruned past `last`.
    */
   private patchIotDocuments(last: IotAuthorizationData, seq: number): IotAuthorizationData | undefined {
     if (seq < last.seq) return undefined;
@@ -818,6 +816,8 @@ export class SqliteRegistry implements Registry {
     const documents = new Set<string>();
     const certificates = new Set<string>();
     const groups = new Set<string>();
+    /** Things whose groups or type to read again. */
+    const things = new Set<string>();
     for (const c of batch.changes) {
       switch (c.kind) {
         case 'POLICY_CHANGED':
@@ -827,6 +827,19 @@ export class SqliteRegistry implements Registry {
           if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
           else groups.add(c.target.groupName);
           break;
+        case 'THING_GROUP_CHANGED':
+          // A new group has no member, no policy and a parent fixed at creation: nothing
+          // read here changes. A deleted group is one change for all its members.
+          if (c.event === 'DELETED') return undefined;
+          if (c.thingName !== null) things.add(c.thingName);
+          break;
+        case 'THING_CREATED':
+        case 'THING_UPDATED':
+        case 'THING_DELETED':
+          things.add(c.thingName);
+          break;
+        // A deleted certificate's attachments are recorded one by one before it.
+        case 'CERT_DELETED':
         case 'CERT_REGISTERED':
         case 'CERT_STATUS_CHANGED':
         case 'CERT_ATTACHED':
@@ -859,12 +872,30 @@ export class SqliteRegistry implements Registry {
       }
       return out;
     };
+    let thingGroups = last.thingGroups;
+    let thingTypes = last.thingTypes;
+    if (things.size > 0) {
+      const lineage = groupLineage(new Map(this.s.allGroupParents.all() as [string, string | null][]));
+      const groupMap = new Map(last.thingGroups);
+      const typeMap = new Map(last.thingTypes);
+      for (const thing of things) {
+        const direct = (this.s.groupsForThing.all(thing) as { group_name: string }[]).map((r) => r.group_name);
+        if (direct.length === 0) groupMap.delete(thing);
+        else groupMap.set(thing, Object.freeze([...new Set(direct.flatMap(lineage))].sort()));
+        const type = this.s.thingTypeOf.get(thing) as string | undefined;
+        if (type === undefined) typeMap.delete(thing);
+        else typeMap.set(thing, type);
+      }
+      thingGroups = groupMap;
+      thingTypes = typeMap;
+    }
     return Object.freeze({
-      ...last,
       seq,
       policies,
       certificatePolicies: relist(last.certificatePolicies, certificates, this.s.policiesForCert, 'policy_name'),
       thingGroupPolicies: relist(last.thingGroupPolicies, groups, this.s.policiesForGroup, 'policy_name'),
+      thingGroups,
+      thingTypes,
     });
   }
 
@@ -891,12 +922,7 @@ export class SqliteRegistry implements Registry {
     const certificatePolicies = grouped(this.s.allCertPolicies);
     const thingGroupPolicies = grouped(this.s.allGroupPolicies);
     // Each group with its ancestors (a parent's policies apply to its children's members).
-    const parents = new Map(this.s.allGroupParents.all() as [string, string | null][]);
-    const lineage = (g: string): string[] => {
-      const out: string[] = [];
-      for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
-      return out;
-    };
+    const lineage = groupLineage(new Map(this.s.allGroupParents.all() as [string, string | null][]));
     const withAncestors = new Map<string, readonly string[]>();
     const thingGroups = new Map<string, readonly string[]>();
     for (const [thing, joined] of this.s.allMembers.iterate() as IterableIterator<[string, string]>) {
@@ -938,6 +964,15 @@ export class SqliteRegistry implements Registry {
     if (second !== undefined) throw new RegistryError('CERT_ID_AMBIGUOUS', `more than one ${what} id starts with ${p}`, 'give more hex digits of the id');
     return first.id;
   }
+}
+
+/** A group and its ancestors, from each group's parent. */
+function groupLineage(parents: ReadonlyMap<string, string | null>): (group: string) => string[] {
+  return (g) => {
+    const out: string[] = [];
+    for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
+    return out;
+  };
 }
 
 function prepare(db: Db) {
@@ -996,6 +1031,7 @@ function prepare(db: Db) {
     allGroupParents: p('SELECT name, parent FROM thing_groups').raw(true),
     allMembers: p("SELECT thing_name, group_concat(group_name, ' ') FROM thing_group_members GROUP BY thing_name ORDER BY thing_name").raw(true),
     allThingTypes: p('SELECT thing_name, type_name FROM thing_types ORDER BY thing_name').raw(true),
+    thingTypeOf: p('SELECT type_name FROM thing_types WHERE thing_name = ?').pluck(),
     countThings: p('SELECT count(*) AS n FROM things'),
     insertThing: p('INSERT INTO things (name, created_at) VALUES (?, ?)'),
     insertAttr: p('INSERT INTO thing_attributes (thing_name, key, value) VALUES (?, ?, ?)'),

@@ -426,20 +426,22 @@ describe('SqliteRegistry: iotAuthorizationData after changes', () => {
   before(async () => ({ path: dir, cleanup } = await tempDir('gatehouse-iot-read-')));
   after(() => cleanup());
 
+  /** The read as plain data; maps as entries sorted by key (their iteration order is not part of the contract). */
+  const plain = (d: Awaited<ReturnType<SqliteRegistry['iotAuthorizationData']>>): unknown => {
+    const entries = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return { ...d, certificatePolicies: entries(d.certificatePolicies), thingGroupPolicies: entries(d.thingGroupPolicies), thingGroups: entries(d.thingGroups), thingTypes: entries(d.thingTypes) };
+  };
   /** A full read of the same file by a fresh registry: what every read must equal. */
   const fresh = async (file: string): Promise<unknown> => {
     const other = open(file);
     try {
-      const d = await other.iotAuthorizationData();
-      return { ...d, certificatePolicies: [...d.certificatePolicies], thingGroupPolicies: [...d.thingGroupPolicies], thingGroups: [...d.thingGroups], thingTypes: [...d.thingTypes] };
+      return plain(await other.iotAuthorizationData());
     } finally {
       await other.close();
     }
   };
-  const plain = (d: Awaited<ReturnType<SqliteRegistry['iotAuthorizationData']>>): unknown =>
-    ({ ...d, certificatePolicies: [...d.certificatePolicies], thingGroupPolicies: [...d.thingGroupPolicies], thingGroups: [...d.thingGroups], thingTypes: [...d.thingTypes] });
 
-  it('equals a full read after policy changes, attachment and group changes, also made by another process', async () => {
+  it('equals a full read after policy, attachment, group, membership and thing changes, also made by another process', async () => {
     const file = registryPath(dir);
     const r = open(file);
     const writer = open(file);
@@ -496,6 +498,34 @@ describe('SqliteRegistry: iotAuthorizationData after changes', () => {
     assert.deepEqual(plain(fifth), await fresh(file));
     // The earlier read is not changed by the patch.
     assert.deepEqual(fourth.certificatePolicies.get(c.id), ['p', 'q']);
+
+    // Groups, memberships, things and types: patched (the certificate lists are kept).
+    await writer.createThingGroup('child', { parent: 'g' });
+    await writer.createThing('t2');
+    await writer.addThingToGroup('child', 't2');
+    await writer.updateThing('t2', { thingTypeName: 'Sensor' });
+    await writer.removeThingFromGroup('g', 't');
+    await writer.updateThing('t', { thingTypeName: null });
+    await writer.createThing('t3');
+    await writer.addThingToGroup('g', 't3');
+    await writer.deleteThing('t3');
+    await writer.createThingGroup('gone');
+    await writer.createThing('t5');
+    await writer.addThingToGroup('gone', 't5');
+    const sixth = await r.iotAuthorizationData();
+    assert.equal(sixth.certificatePolicies, fifth.certificatePolicies);
+    assert.deepEqual(sixth.thingGroups.get('t2'), ['child', 'g']);
+    assert.equal(sixth.thingGroups.has('t'), false);
+    assert.equal(sixth.thingGroups.has('t3'), false);
+    assert.deepEqual([...sixth.thingTypes], [['t2', 'Sensor']]);
+    assert.deepEqual(plain(sixth), await fresh(file));
+
+    // A deleted group ends all its memberships in one change: everything is read again.
+    assert.deepEqual(sixth.thingGroups.get('t5'), ['gone']);
+    await writer.deleteThingGroup('gone');
+    const seventh = await r.iotAuthorizationData();
+    assert.equal(seventh.thingGroups.has('t5'), false);
+    assert.deepEqual(plain(seventh), await fresh(file));
     await writer.close();
     await r.close();
   });
