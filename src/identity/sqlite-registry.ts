@@ -81,6 +81,8 @@ export class SqliteRegistry implements Registry {
   private kickScheduled = false;
   private closed = false;
   private readonly s: ReturnType<typeof prepare>;
+  /** The last IoT bulk read: the next one reuses it when the change feed allows (see loadIotAuthorizationData). */
+  private iotData: IotAuthorizationData | undefined;
   private constructor(db: Db, file: string, now: () => Date, retention: number) {
     this.db = db;
     this.file = file;
@@ -781,13 +783,129 @@ export class SqliteRegistry implements Registry {
   }
 
   /**
-   * The bulk read behind {@link iotAuthorizationData}. Per-row cost dominates at fleet
-   * size, so SQLite concatenates each certificate's policies and each thing's groups
-   * (names cannot contain spaces), and equal lists are split, sorted and frozen once and
-   * then shared: most devices of a fleet carry the same policies and groups.
+   * The read behind {@link iotAuthorizationData}: the previous read when nothing changed
+   * since, patched when only policy documents changed, else a full read.
    */
   private loadIotAuthorizationData(): IotAuthorizationData {
     const seq = this.latestSeq();
+    const last = this.iotData;
+    if (last !== undefined) {
+      // Every change to what this read returns is in the change feed, written in the same
+      // transaction as the change (also by other processes on the same file).
+      if (last.seq === seq) return last;
+      const patched = this.patchIotDocuments(last, seq);
+      if (patched !== undefined) return (this.iotData = patched);
+    }
+    return (this.iotData = this.readIotAuthorizationData(seq));
+  }
+
+  /** Changes patched onto the previous read, at most: beyond that a full read is as cheap. */
+  private static readonly IOT_PATCH_LIMIT = 256;
+
+  /**
+   * Re-reads what the changes since `last` name — policies' default documents,
+   * certificates' and groups' policy lists, things' groups (with ancestors) and types —
+   * and keeps the rest of `last`. Undefined when a full read is needed: a thing group
+   * deleted (one change for all its members), a kind of change not known here, too many
+   * changes, or a feed pruned past `last`.
+   */
+  private patchIotDocuments(last: IotAuthorizationData, seq: number): IotAuthorizationData | undefined {
+    if (seq < last.seq) return undefined;
+    const batch = this.readChanges(last.seq, SqliteRegistry.IOT_PATCH_LIMIT + 1);
+    if (!batch.complete || batch.changes.length > SqliteRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
+    const documents = new Set<string>();
+    const certificates = new Set<string>();
+    const groups = new Set<string>();
+    /** Things whose groups or type to read again. */
+    const things = new Set<string>();
+    for (const c of batch.changes) {
+      switch (c.kind) {
+        case 'POLICY_CHANGED':
+          documents.add(c.policyName);
+          break;
+        case 'POLICY_ATTACHMENT_CHANGED':
+          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
+          else groups.add(c.target.groupName);
+          break;
+        case 'THING_GROUP_CHANGED':
+          // A new group has no member, no policy and a parent fixed at creation: nothing
+          // read here changes. A deleted group is one change for all its members.
+          if (c.event === 'DELETED') return undefined;
+          if (c.thingName !== null) things.add(c.thingName);
+          break;
+        case 'THING_CREATED':
+        case 'THING_UPDATED':
+        case 'THING_DELETED':
+          things.add(c.thingName);
+          break;
+        // A deleted certificate's attachments are recorded one by one before it.
+        case 'CERT_DELETED':
+        case 'CERT_REGISTERED':
+        case 'CERT_STATUS_CHANGED':
+        case 'CERT_ATTACHED':
+        case 'CERT_DETACHED':
+        case 'CA_TRUSTED':
+        case 'CA_UNTRUSTED':
+          break;
+        default:
+          return undefined;
+      }
+    }
+    let policies = last.policies;
+    if (documents.size > 0) {
+      const byName = new Map(last.policies.map((p) => [p.name, p]));
+      for (const name of documents) {
+        const row = this.s.getPolicy.get(name) as { default_version: number; document: string } | undefined;
+        if (row === undefined) byName.delete(name);
+        else byName.set(name, Object.freeze({ name, document: row.document, version: row.default_version }));
+      }
+      // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
+      policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+    }
+    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
+      if (keys.size === 0) return map;
+      const out = new Map(map);
+      for (const key of keys) {
+        const names = (stmt.all(key) as Record<string, string>[]).map((r) => r[column]!);
+        if (names.length === 0) out.delete(key);
+        else out.set(key, Object.freeze(names));
+      }
+      return out;
+    };
+    let thingGroups = last.thingGroups;
+    let thingTypes = last.thingTypes;
+    if (things.size > 0) {
+      const lineage = groupLineage(new Map(this.s.allGroupParents.all() as [string, string | null][]));
+      const groupMap = new Map(last.thingGroups);
+      const typeMap = new Map(last.thingTypes);
+      for (const thing of things) {
+        const direct = (this.s.groupsForThing.all(thing) as { group_name: string }[]).map((r) => r.group_name);
+        if (direct.length === 0) groupMap.delete(thing);
+        else groupMap.set(thing, Object.freeze([...new Set(direct.flatMap(lineage))].sort()));
+        const type = this.s.thingTypeOf.get(thing) as string | undefined;
+        if (type === undefined) typeMap.delete(thing);
+        else typeMap.set(thing, type);
+      }
+      thingGroups = groupMap;
+      thingTypes = typeMap;
+    }
+    return Object.freeze({
+      seq,
+      policies,
+      certificatePolicies: relist(last.certificatePolicies, certificates, this.s.policiesForCert, 'policy_name'),
+      thingGroupPolicies: relist(last.thingGroupPolicies, groups, this.s.policiesForGroup, 'policy_name'),
+      thingGroups,
+      thingTypes,
+    });
+  }
+
+  /**
+   * The full bulk read. Per-row cost dominates at fleet size, so SQLite concatenates each
+   * certificate's policies and each thing's groups (names cannot contain spaces), and
+   * equal lists are split, sorted and frozen once and then shared: most devices of a
+   * fleet carry the same policies and groups.
+   */
+  private readIotAuthorizationData(seq: number): IotAuthorizationData {
     const policies = (this.s.defaultDocuments.all() as [string, number, string][])
       .map(([name, version, document]) => Object.freeze({ name, document, version }));
     const lists = new Map<string, readonly string[]>();
@@ -804,12 +922,7 @@ export class SqliteRegistry implements Registry {
     const certificatePolicies = grouped(this.s.allCertPolicies);
     const thingGroupPolicies = grouped(this.s.allGroupPolicies);
     // Each group with its ancestors (a parent's policies apply to its children's members).
-    const parents = new Map(this.s.allGroupParents.all() as [string, string | null][]);
-    const lineage = (g: string): string[] => {
-      const out: string[] = [];
-      for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
-      return out;
-    };
+    const lineage = groupLineage(new Map(this.s.allGroupParents.all() as [string, string | null][]));
     const withAncestors = new Map<string, readonly string[]>();
     const thingGroups = new Map<string, readonly string[]>();
     for (const [thing, joined] of this.s.allMembers.iterate() as IterableIterator<[string, string]>) {
@@ -851,6 +964,15 @@ export class SqliteRegistry implements Registry {
     if (second !== undefined) throw new RegistryError('CERT_ID_AMBIGUOUS', `more than one ${what} id starts with ${p}`, 'give more hex digits of the id');
     return first.id;
   }
+}
+
+/** A group and its ancestors, from each group's parent. */
+function groupLineage(parents: ReadonlyMap<string, string | null>): (group: string) => string[] {
+  return (g) => {
+    const out: string[] = [];
+    for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
+    return out;
+  };
 }
 
 function prepare(db: Db) {
@@ -909,6 +1031,7 @@ function prepare(db: Db) {
     allGroupParents: p('SELECT name, parent FROM thing_groups').raw(true),
     allMembers: p("SELECT thing_name, group_concat(group_name, ' ') FROM thing_group_members GROUP BY thing_name ORDER BY thing_name").raw(true),
     allThingTypes: p('SELECT thing_name, type_name FROM thing_types ORDER BY thing_name').raw(true),
+    thingTypeOf: p('SELECT type_name FROM thing_types WHERE thing_name = ?').pluck(),
     countThings: p('SELECT count(*) AS n FROM things'),
     insertThing: p('INSERT INTO things (name, created_at) VALUES (?, ?)'),
     insertAttr: p('INSERT INTO thing_attributes (thing_name, key, value) VALUES (?, ?, ?)'),

@@ -1,4 +1,4 @@
-import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment, type IotNamedProblem } from '../core/index.js';
+import { compileIotPolicies, IotPart, type IotAttachments, type IotDeployment, type IotNamedProblem, type IotPolicySet } from '../core/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { PolicyStore } from './policy-store.js';
 
@@ -20,12 +20,15 @@ const CLOCK_KEYS = /aws:(currenttime|epochtime)/i;
  * (the loader below, `gatehouse authorize --data-dir`): `part` is undefined when the
  * registry holds no policy and no attachment (the Greengrass dialect alone).
  */
-export function compileIotPart(data: IotPolicyData, deployment: IotDeployment): { readonly ok: true; readonly part: IotPart | undefined } | { readonly ok: false; readonly problems: readonly IotNamedProblem[] } {
-  const result = compileIotPolicies(data.policies, deployment);
+export function compileIotPart(data: IotPolicyData, deployment: IotDeployment, previous?: IotPolicySet):
+  { readonly ok: true; readonly part: IotPart | undefined; readonly set: IotPolicySet; readonly reused: number } | { readonly ok: false; readonly problems: readonly IotNamedProblem[] } {
+  // `previous`: the set in force; its policies whose name and text are unchanged are reused.
+  const result = compileIotPolicies(data.policies, deployment, previous);
   if (!result.ok) return { ok: false, problems: result.problems };
   const timed = new Set<string>();
   for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
-  return { ok: true, part: data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed) };
+  const part = data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed);
+  return { ok: true, part, set: result.set, reused: result.reused };
 }
 
 /**
@@ -44,6 +47,8 @@ export class IotPolicyLoader {
   private deployment: IotDeployment;
   private running: Promise<void> | undefined;
   private again = false;
+  /** The set last swapped in: the next compile reuses its unchanged policies. */
+  private current: IotPolicySet | undefined;
 
   constructor(source: IotPolicySource, store: PolicyStore, logger: Logger, deployment: IotDeployment) {
     this.source = source;
@@ -87,14 +92,15 @@ export class IotPolicyLoader {
       return;
     }
     const started = performance.now();
-    const result = compileIotPart(data, this.deployment);
+    const result = compileIotPart(data, this.deployment, this.current);
     if (!result.ok) {
       for (const p of result.problems) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
       this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.problems.length }, 'stored AWS IoT policies do not compile; the policies in force stay');
       return;
     }
     this.store.setIot(result.part);
-    this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
+    this.current = result.set;
+    this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, reused: result.reused, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
       'AWS IoT policies in force');
   }
 }

@@ -420,6 +420,117 @@ describe('SqliteRegistry: iotAuthorizationData', () => {
   });
 });
 
+describe('SqliteRegistry: iotAuthorizationData after changes', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ path: dir, cleanup } = await tempDir('gatehouse-iot-read-')));
+  after(() => cleanup());
+
+  /** The read as plain data; maps as entries sorted by key (their iteration order is not part of the contract). */
+  const plain = (d: Awaited<ReturnType<SqliteRegistry['iotAuthorizationData']>>): unknown => {
+    const entries = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return { ...d, certificatePolicies: entries(d.certificatePolicies), thingGroupPolicies: entries(d.thingGroupPolicies), thingGroups: entries(d.thingGroups), thingTypes: entries(d.thingTypes) };
+  };
+  /** A full read of the same file by a fresh registry: what every read must equal. */
+  const fresh = async (file: string): Promise<unknown> => {
+    const other = open(file);
+    try {
+      return plain(await other.iotAuthorizationData());
+    } finally {
+      await other.close();
+    }
+  };
+
+  it('equals a full read after policy, attachment, group, membership and thing changes, also made by another process', async () => {
+    const file = registryPath(dir);
+    const r = open(file);
+    const writer = open(file);
+    const ca = await makeCa();
+    const c = await r.registerCertificate((await makeLeaf({ issuer: ca })).pem);
+    await r.createPolicy('p', doc('v1'));
+    await r.createPolicy('q', doc('q'));
+    await r.createThingGroup('g');
+    await r.createThing('t');
+    await r.addThingToGroup('g', 't');
+    await r.attachPolicy('q', { kind: 'certificate', certificateId: c.id });
+    const first = await r.iotAuthorizationData();
+    assert.equal(await r.iotAuthorizationData(), first, 'nothing changed: the same read');
+
+    // Policy documents only: new documents, the same attachment maps.
+    await writer.createPolicyVersion('p', doc('v2'), { setAsDefault: true });
+    await writer.createPolicy('a-new', doc('n'));
+    await writer.createPolicy('z', doc('z'));
+    await writer.deletePolicy('z');
+    await writer.createPolicyVersion('q', doc('q2'));
+    const second = await r.iotAuthorizationData();
+    assert.deepEqual(second.policies.map((p) => [p.name, p.version, p.document]), [['a-new', 1, doc('n')], ['p', 2, doc('v2')], ['q', 1, doc('q')]]);
+    assert.equal(second.seq, await r.latestChangeSeq());
+    assert.equal(second.certificatePolicies, first.certificatePolicies);
+    assert.deepEqual(plain(second), await fresh(file));
+
+    // Anything else: everything is read again.
+    await writer.attachPolicy('p', { kind: 'certificate', certificateId: c.id });
+    await writer.attachPolicy('a-new', { kind: 'thingGroup', groupName: 'g' });
+    await writer.updateThing('t', { thingTypeName: 'Camera' });
+    const third = await r.iotAuthorizationData();
+    assert.deepEqual(third.certificatePolicies.get(c.id), ['p', 'q']);
+    assert.deepEqual(third.thingGroupPolicies.get('g'), ['a-new']);
+    assert.equal(third.thingTypes.get('t'), 'Camera');
+    assert.deepEqual(plain(third), await fresh(file));
+
+    // A policy change after a full read is patched onto that read.
+    await writer.setDefaultPolicyVersion('q', 2);
+    const fourth = await r.iotAuthorizationData();
+    assert.equal(fourth.thingGroups, third.thingGroups);
+    assert.deepEqual(plain(fourth), await fresh(file));
+
+    // Attachments and detachments, to certificates and groups, and a new certificate: patched too.
+    const c2 = await writer.registerCertificate((await makeLeaf({ issuer: ca })).pem);
+    await writer.attachPolicy('a-new', { kind: 'certificate', certificateId: c.id });
+    await writer.detachPolicy('q', { kind: 'certificate', certificateId: c.id });
+    await writer.attachPolicy('q', { kind: 'certificate', certificateId: c2.id });
+    await writer.detachPolicy('a-new', { kind: 'thingGroup', groupName: 'g' });
+    const fifth = await r.iotAuthorizationData();
+    assert.equal(fifth.thingGroups, third.thingGroups);
+    assert.deepEqual(fifth.certificatePolicies.get(c.id), ['a-new', 'p']);
+    assert.deepEqual(fifth.certificatePolicies.get(c2.id), ['q']);
+    assert.equal(fifth.thingGroupPolicies.has('g'), false);
+    assert.deepEqual(plain(fifth), await fresh(file));
+    // The earlier read is not changed by the patch.
+    assert.deepEqual(fourth.certificatePolicies.get(c.id), ['p', 'q']);
+
+    // Groups, memberships, things and types: patched (the certificate lists are kept).
+    await writer.createThingGroup('child', { parent: 'g' });
+    await writer.createThing('t2');
+    await writer.addThingToGroup('child', 't2');
+    await writer.updateThing('t2', { thingTypeName: 'Sensor' });
+    await writer.removeThingFromGroup('g', 't');
+    await writer.updateThing('t', { thingTypeName: null });
+    await writer.createThing('t3');
+    await writer.addThingToGroup('g', 't3');
+    await writer.deleteThing('t3');
+    await writer.createThingGroup('gone');
+    await writer.createThing('t5');
+    await writer.addThingToGroup('gone', 't5');
+    const sixth = await r.iotAuthorizationData();
+    assert.equal(sixth.certificatePolicies, fifth.certificatePolicies);
+    assert.deepEqual(sixth.thingGroups.get('t2'), ['child', 'g']);
+    assert.equal(sixth.thingGroups.has('t'), false);
+    assert.equal(sixth.thingGroups.has('t3'), false);
+    assert.deepEqual([...sixth.thingTypes], [['t2', 'Sensor']]);
+    assert.deepEqual(plain(sixth), await fresh(file));
+
+    // A deleted group ends all its memberships in one change: everything is read again.
+    assert.deepEqual(sixth.thingGroups.get('t5'), ['gone']);
+    await writer.deleteThingGroup('gone');
+    const seventh = await r.iotAuthorizationData();
+    assert.equal(seventh.thingGroups.has('t5'), false);
+    assert.deepEqual(plain(seventh), await fresh(file));
+    await writer.close();
+    await r.close();
+  });
+});
+
 describe('SqliteRegistry: migration from schema version 1', () => {
   let dir: string;
   let cleanup: () => Promise<void>;

@@ -52,17 +52,38 @@ export function canonicalAction(action: string): string | undefined {
 export interface ActionPattern {
   readonly text: string;
   readonly fast: FastPattern;
+  /** One bit per known action it matches: bit i for KNOWN_ACTIONS[i]. */
+  readonly mask: number;
+}
+
+/**
+ * Compiled patterns by text. Fleets write the same few action values thousands of
+ * times; a pattern is immutable, so one object serves them all. Bounded: it starts
+ * over when full.
+ */
+const PATTERNS = new Map<string, ActionPattern>();
+const PATTERN_CACHE_LIMIT = 4096;
+
+function fastActionPattern(lower: string): FastPattern {
+  if (!lower.includes('?')) {
+    const star = lower.indexOf('*');
+    if (star < 0) return { kind: 'exact', text: lower };
+    if (lower === '*') return { kind: 'all' };
+    if (star === lower.length - 1) return { kind: 'prefix', text: lower.slice(0, -1) };
+  }
+  return fastPattern(freeTokens(lower));
 }
 
 export function compileActionPattern(text: string): ActionPattern {
-  const lower = text.toLowerCase();
-  if (!lower.includes('?')) {
-    const star = lower.indexOf('*');
-    if (star < 0) return { text, fast: { kind: 'exact', text: lower } };
-    if (lower === '*') return { text, fast: { kind: 'all' } };
-    if (star === lower.length - 1) return { text, fast: { kind: 'prefix', text: lower.slice(0, -1) } };
-  }
-  return { text, fast: fastPattern(freeTokens(lower)) };
+  let p = PATTERNS.get(text);
+  if (p !== undefined) return p;
+  const fast = fastActionPattern(text.toLowerCase());
+  let mask = 0;
+  for (let i = 0; i < KNOWN_ACTIONS.length; i++) if (fastMatch(fast, KNOWN_ACTIONS[i]!)) mask |= 1 << i;
+  p = Object.freeze({ text, fast, mask });
+  if (PATTERNS.size >= PATTERN_CACHE_LIMIT) PATTERNS.clear();
+  PATTERNS.set(text, p);
+  return p;
 }
 
 /** `action` must already be lower-cased. */
@@ -84,11 +105,7 @@ export function actionSyntaxProblem(text: string): string | undefined {
   return undefined;
 }
 
-/** True when a wildcard-free action names no documented action (a warning, not an error). */
+/** True when an action value (wildcards allowed) matches no documented action (a warning, not an error). */
 export function isUnknownAction(text: string): boolean {
-  if (text.includes('*') || text.includes('?')) {
-    const p = compileActionPattern(text);
-    return !KNOWN_ACTIONS.some((a) => actionMatches(p, a));
-  }
-  return !CANONICAL.has(text.toLowerCase());
+  return compileActionPattern(text).mask === 0;
 }

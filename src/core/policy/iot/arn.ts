@@ -32,7 +32,7 @@ export type ResourcePattern =
        * Set when the template has no wildcard but perhaps a final `*`: the text between
        * variables as plain strings, matched without building a pattern.
        */
-      readonly simple?: { readonly pieces: readonly (string | { readonly variable: string })[]; readonly trailingAny: boolean };
+      readonly simple: { readonly pieces: readonly (string | { readonly variable: string })[]; readonly trailingAny: boolean } | undefined;
     };
 
 type CompiledPart = { readonly tokens: readonly number[] } | { readonly variable: string };
@@ -104,10 +104,15 @@ export function compileResourcePattern(text: string, variablesAllowed: boolean):
   const parts = compiled.filter((c) => !('tokens' in c) || c.tokens.length > 0);
   const simple = simpleForm(parts);
   // The simple form decides alone; the tokens are kept only for the general matcher.
-  return simple.simple ? { text, kind: 'template', parts: [], ...simple } : { text, kind: 'template', parts };
+  // One object shape for both forms (a spread would give each pattern its own hidden class).
+  return simple !== undefined ? { text, kind: 'template', parts: NO_PARTS, simple } : { text, kind: 'template', parts, simple: undefined };
 }
 
-function simpleForm(parts: readonly CompiledPart[]): { simple?: NonNullable<Extract<ResourcePattern, { kind: 'template' }>['simple']> } {
+const NO_PARTS: readonly CompiledPart[] = Object.freeze([]);
+
+type SimpleForm = NonNullable<Extract<ResourcePattern, { kind: 'template' }>['simple']>;
+
+function simpleForm(parts: readonly CompiledPart[]): SimpleForm | undefined {
   const pieces: (string | { variable: string })[] = [];
   let trailingAny = false;
   for (let i = 0; i < parts.length; i++) {
@@ -121,10 +126,10 @@ function simpleForm(parts: readonly CompiledPart[]): { simple?: NonNullable<Extr
       trailingAny = true;
       tokens = tokens.slice(0, -1);
     }
-    if (!isLiteral(tokens)) return {};
+    if (!isLiteral(tokens)) return undefined;
     if (tokens.length > 0) pieces.push(String.fromCharCode(...tokens));
   }
-  return { simple: { pieces, trailingAny } };
+  return { pieces: pieces.slice(), trailingAny };
 }
 
 export function isResourceProblem(x: ResourcePattern | ResourceProblem): x is ResourceProblem {

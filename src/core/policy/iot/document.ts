@@ -10,10 +10,10 @@
  * stop compilation.
  */
 import { actionSyntaxProblem, compileActionPattern, isUnknownAction, type ActionPattern } from './actions.js';
-import { compileResourcePattern, isResourceProblem, type ResourcePattern } from './arn.js';
+import { compileResourcePattern, isResourceProblem, type ResourcePattern, type ResourceProblem } from './arn.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import type { IotPolicyProblem } from './context.js';
-import { findDuplicateKeys, keySegment } from './duplicate-keys.js';
+import { keySegment, scanPolicyText } from './duplicate-keys.js';
 import { isKnownVariable } from './keys.js';
 import { parseTemplate } from './variables.js';
 
@@ -61,13 +61,13 @@ export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
 export interface IotStatement {
   /** Position in the document's statement list (0-based). */
   readonly index: number;
-  readonly sid?: string;
+  readonly sid: string | undefined;
   readonly effect: 'Allow' | 'Deny';
   readonly notAction: boolean;
   readonly actions: readonly ActionPattern[];
   readonly notResource: boolean;
   readonly resources: readonly ResourcePattern[];
-  readonly condition?: CompiledCondition;
+  readonly condition: CompiledCondition | undefined;
 }
 
 export interface IotPolicyDocument {
@@ -88,7 +88,8 @@ export interface ParseResult {
 const TOP_ELEMENTS = ['Version', 'Id', 'Statement'];
 const STATEMENT_ELEMENTS = ['Sid', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition'];
 
-function nonWhitespaceLength(text: string): number {
+/** Characters of `text` that are not white space (`\s`). */
+export function nonWhitespaceLength(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -109,6 +110,7 @@ export function parseIotPolicyDocument(input: unknown): ParseResult {
   const fail = (): ParseResult => ({ problems, warnings });
   let value: unknown = input;
   let size: number;
+  const fromText = typeof input === 'string';
   if (typeof input === 'string') {
     try {
       value = JSON.parse(input);
@@ -116,10 +118,11 @@ export function parseIotPolicyDocument(input: unknown): ParseResult {
       problems.push({ code: 'IOT_POLICY_SYNTAX', path: '$', message: `the document is not valid JSON: ${(e as Error).message}`, fix: 'correct the JSON syntax (a policy document is one JSON object)' });
       return fail();
     }
-    for (const d of findDuplicateKeys(input)) {
+    const scan = scanPolicyText(input);
+    for (const d of scan.duplicates) {
       problems.push({ code: 'IOT_POLICY_DUPLICATE_KEY', path: `${d.path}${keySegment(d.key)}`, message: `\`${d.key}\` appears more than once in the same object`, fix: 'keep one occurrence: a JSON object cannot hold the same element twice' });
     }
-    size = nonWhitespaceLength(input);
+    size = scan.nonWhitespace;
   } else {
     size = nonWhitespaceLength(JSON.stringify(input) ?? '');
   }
@@ -155,16 +158,74 @@ export function parseIotPolicyDocument(input: unknown): ParseResult {
     }
     list.forEach((s, i) => {
       const path = Array.isArray(raw) ? `$.Statement[${i}]` : '$.Statement';
-      const st = parseStatement(s, i, path, variables, problems, warnings);
+      const st = parseStatement(s, i, path, variables, fromText, problems, warnings);
       if (st) statements.push(st);
     });
   }
   if (problems.length > 0) return fail();
-  return {
-    document: { ...(typeof version === 'string' ? { version } : {}), ...(typeof id === 'string' ? { id } : {}), variables, statements },
-    problems,
-    warnings,
-  };
+  // Object literals of a fixed shape (a conditional spread would give each document its
+  // own hidden class), and lists of exact length: a fleet keeps thousands of these.
+  const exact = statements.slice();
+  let document: IotPolicyDocument;
+  if (typeof version === 'string') document = typeof id === 'string' ? { version, id, variables, statements: exact } : { version, variables, statements: exact };
+  else document = typeof id === 'string' ? { id, variables, statements: exact } : { variables, statements: exact };
+  return { document, problems, warnings };
+}
+
+/**
+ * Compiled resource entries and conditions by their text. A fleet's policies repeat the
+ * same entries and conditions (`client/${iot:ClientId}`, `"Bool": {"aws:SecureTransport":
+ * "true"}`) thousands of times; compiled forms are immutable and depend only on the text
+ * and on whether variables are allowed, so one object serves them all, within a compile
+ * and across reloads. Bounded: each map starts over when full.
+ */
+const CACHE_LIMIT = 16_384;
+
+interface ResourceEntry {
+  readonly compiled: ResourcePattern | ResourceProblem;
+  /** Variables of the entry that Gatehouse cannot resolve (each a warning). */
+  readonly unknownVariables: readonly string[];
+}
+
+const RESOURCES = [new Map<string, ResourceEntry>(), new Map<string, ResourceEntry>()] as const;
+const CONDITIONS = [new Map<string, CompiledCondition>(), new Map<string, CompiledCondition>()] as const;
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+function resourceEntry(text: string, variables: boolean): ResourceEntry {
+  const cache = RESOURCES[variables ? 1 : 0];
+  let entry = cache.get(text);
+  if (entry !== undefined) return entry;
+  const compiled = compileResourcePattern(text, variables);
+  let unknown: string[] | undefined;
+  const t = !isResourceProblem(compiled) && variables && text.includes('${') ? parseTemplate(text, variables) : undefined;
+  if (t?.ok) {
+    for (const p of t.parts) if (p.kind === 'variable' && !isKnownVariable(p.name)) (unknown ??= []).push(p.name);
+  }
+  entry = Object.freeze({ compiled, unknownVariables: unknown ?? NO_NAMES });
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(text, entry);
+  return entry;
+}
+
+/**
+ * A statement's compiled condition. Only conditions read from JSON text are cached
+ * (keyed by their JSON form): a parsed value given by a caller may hold what JSON cannot
+ * (`undefined`, `NaN`) and would not round-trip. A condition with a problem is never
+ * cached, so its problems are reported with each statement's path.
+ */
+function conditionOf(raw: unknown, path: string, variables: boolean, fromText: boolean, problems: IotPolicyProblem[]): CompiledCondition | undefined {
+  if (!fromText) return compileCondition(raw, path, variables, problems);
+  const cache = CONDITIONS[variables ? 1 : 0];
+  const key = JSON.stringify(raw);
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const before = problems.length;
+  const compiled = compileCondition(raw, path, variables, problems);
+  if (compiled !== undefined && problems.length === before) {
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(key, compiled);
+  }
+  return compiled;
 }
 
 /** A string or a non-empty array of strings. */
@@ -176,7 +237,7 @@ function stringList(v: unknown, path: string, name: string, problems: IotPolicyP
 }
 
 function parseStatement(
-  s: unknown, index: number, path: string, variables: boolean, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
+  s: unknown, index: number, path: string, variables: boolean, fromText: boolean, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
 ): IotStatement | undefined {
   if (!isObject(s)) {
     problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path, message: 'a statement must be a JSON object', fix: 'write `{"Effect": ..., "Action": ..., "Resource": ...}`' });
@@ -242,34 +303,31 @@ function parseStatement(
   if (res?.values) {
     res.values.forEach((r, i) => {
       const at = Array.isArray(s[res.not ? 'NotResource' : 'Resource']) ? `${res.at}[${i}]` : res.at;
-      const compiled = compileResourcePattern(r, variables);
+      const entry = resourceEntry(r, variables);
+      const compiled = entry.compiled;
       if (isResourceProblem(compiled)) {
         problems.push({ code: compiled.code, path: at, message: compiled.message, fix: compiled.fix });
         return;
       }
-      const t = variables && r.includes('${') ? parseTemplate(r, variables) : undefined;
-      if (t?.ok) {
-        for (const p of t.parts) {
-          if (p.kind === 'variable' && !isKnownVariable(p.name)) {
-            warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${p.name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: 'check the variable name (e.g. `${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`)' });
-          }
-        }
+      for (const name of entry.unknownVariables) {
+        warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: 'check the variable name (e.g. `${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`)' });
       }
       resources.push(compiled);
     });
   }
   let condition: CompiledCondition | undefined;
-  if (s['Condition'] !== undefined) condition = compileCondition(s['Condition'], `${path}.Condition`, variables, problems);
+  if (s['Condition'] !== undefined) condition = conditionOf(s['Condition'], `${path}.Condition`, variables, fromText, problems);
 
   if (problems.length > before || (effect !== 'Allow' && effect !== 'Deny') || !act || !res) return undefined;
+  // One hidden class for every statement: absent elements are undefined, not missing.
   return {
     index,
-    ...(typeof sid === 'string' ? { sid } : {}),
+    sid: typeof sid === 'string' ? sid : undefined,
     effect,
     notAction: act.not,
-    actions,
+    actions: actions.slice(),
     notResource: res.not,
-    resources,
-    ...(condition ? { condition } : {}),
+    resources: resources.slice(),
+    condition,
   };
 }

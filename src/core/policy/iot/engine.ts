@@ -75,20 +75,34 @@ export interface IotExplanation extends IotDecision {
 
 interface CompiledPolicy {
   readonly name: string;
+  /** The JSON text it was compiled from (undefined for a parsed value): a later compile reuses the policy when the text is the same. */
+  readonly text: string | undefined;
+  /** Its warnings, reported again when it is reused. */
+  readonly warnings: readonly IotNamedProblem[];
   readonly document: IotPolicyDocument;
   /** The statements, Deny first (a decision can stop at the first applying Deny). */
   readonly ordered: readonly IotStatement[];
   /** For each of `ordered`: one bit per known action (KNOWN_ACTIONS order) its action test covers. */
-  readonly masks: Uint32Array;
+  readonly masks: readonly number[];
 }
 
 export type IotCompileResult =
-  | { readonly ok: true; readonly set: IotPolicySet; readonly warnings: readonly IotNamedProblem[] }
+  | {
+    readonly ok: true;
+    readonly set: IotPolicySet;
+    readonly warnings: readonly IotNamedProblem[];
+    /** How many policies were taken over from the previous set unchanged (not parsed again). */
+    readonly reused: number;
+  }
   | { readonly ok: false; readonly problems: readonly IotNamedProblem[]; readonly warnings: readonly IotNamedProblem[] };
 
 /** Known action (lower-cased) → its bit in a statement's action mask. */
 const ACTION_BIT: ReadonlyMap<string, number> = new Map(KNOWN_ACTIONS.map((a, i) => [a, 1 << i]));
 // INVARIANT: at most 31 known actions, so that every bit fits a Uint32 mask (tested).
+const ALL_ACTIONS = 2 ** KNOWN_ACTIONS.length - 1;
+
+/** The compiled policies of a set, for compileIotPolicies to reuse (set in IotPolicySet's static block). */
+let compiledPolicies: (set: IotPolicySet) => ReadonlyMap<string, CompiledPolicy>;
 
 function statementLabel(s: IotStatement): string {
   return s.sid ?? String(s.index);
@@ -146,6 +160,10 @@ function conditionApplies(s: IotStatement, doc: IotPolicyDocument, ev: Evaluatio
 export class IotPolicySet {
   readonly #policies: ReadonlyMap<string, CompiledPolicy>;
   readonly #deployment: IotDeployment;
+
+  static {
+    compiledPolicies = (set) => set.#policies;
+  }
 
   /** Use compileIotPolicies. */
   constructor(policies: ReadonlyMap<string, CompiledPolicy>, deployment: IotDeployment) {
@@ -258,50 +276,85 @@ export class IotPolicySet {
   }
 }
 
-/**
- * The mask of known actions a statement's action test covers. Fleets repeat the same
- * action lists in thousands of policies, so masks are cached by the list's text.
- */
-function actionMask(s: IotStatement, cache: Map<string, number>): number {
-  const key = `${s.notAction ? '!' : ''}${s.actions.map((a) => a.text.toLowerCase()).join('\n')}`;
-  let mask = cache.get(key);
-  if (mask === undefined) {
-    mask = 0;
-    for (const [a, bit] of ACTION_BIT) if (actionApplies(s, a)) mask |= bit;
-    cache.set(key, mask);
-  }
-  return mask;
+/** The mask of known actions a statement's action test covers (each pattern knows its own). */
+function actionMask(s: IotStatement): number {
+  let mask = 0;
+  for (const p of s.actions) mask |= p.mask;
+  return s.notAction ? ALL_ACTIONS & ~mask : mask;
 }
 
-function compilePolicy(name: string, document: IotPolicyDocument, cache: Map<string, number>): CompiledPolicy {
-  const ordered = [...document.statements.filter((s) => s.effect === 'Deny'), ...document.statements.filter((s) => s.effect === 'Allow')];
-  return { name, document, ordered, masks: Uint32Array.from(ordered, (s) => actionMask(s, cache)) };
+function compilePolicy(name: string, text: string | undefined, warnings: readonly IotNamedProblem[], document: IotPolicyDocument): CompiledPolicy {
+  const all = document.statements;
+  const n = all.length;
+  // Deny first. Most documents are in that order already (no Deny, or Deny first): share their list.
+  let sorted = true;
+  for (let i = 1; i < n; i++) if (all[i]!.effect === 'Deny' && all[i - 1]!.effect === 'Allow') sorted = false;
+  let ordered: readonly IotStatement[] = all;
+  if (!sorted) {
+    const list = new Array<IotStatement>(n);
+    let k = 0;
+    for (const s of all) if (s.effect === 'Deny') list[k++] = s;
+    for (const s of all) if (s.effect === 'Allow') list[k++] = s;
+    ordered = list;
+  }
+  // A plain array of small integers of exact length: lighter than a typed array for a few statements.
+  const masks = new Array<number>(n);
+  for (let i = 0; i < n; i++) masks[i] = actionMask(ordered[i]!);
+  return { name, text, warnings, document, ordered, masks };
+}
+
+const NO_WARNINGS: readonly IotNamedProblem[] = Object.freeze([]);
+
+const EMPTY_DOCUMENT: IotPolicyDocument = Object.freeze({ variables: false, statements: Object.freeze([]) });
+
+function sameDeployment(a: IotDeployment, b: IotDeployment): boolean {
+  return a.partition === b.partition && a.region === b.region && a.accountId === b.accountId;
 }
 
 /**
  * Compiles named policy documents into one set. A set with any invalid document is
  * rejected as a whole, with every problem of every policy; names must be unique.
+ *
+ * `previous`: the set in force. A policy given as JSON text whose name and text are
+ * those of a policy of `previous` is taken over as compiled (its warnings reported
+ * again), so a reload after a small change costs what changed. Nothing is reused when
+ * the deployment differs (ARNs name the partition, region and account), nor for
+ * documents given as parsed values.
  */
-export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment: IotDeployment): IotCompileResult {
+export function compileIotPolicies(inputs: readonly IotPolicyInput[], deployment: IotDeployment, previous?: IotPolicySet): IotCompileResult {
   const problems: IotNamedProblem[] = [];
   const warnings: IotNamedProblem[] = [];
   const policies = new Map<string, CompiledPolicy>();
-  const actionCache = new Map<string, number>();
+  const before = previous !== undefined && sameDeployment(previous.deployment, deployment) ? compiledPolicies(previous) : undefined;
+  let reused = 0;
   for (const input of inputs) {
-    if (policies.has(input.name)) {
-      problems.push({ policy: input.name, code: 'IOT_POLICY_NAME_DUPLICATE', path: '$', message: `two policies are named \`${input.name}\``, fix: 'give every policy a distinct name' });
+    const name = input.name;
+    if (policies.has(name)) {
+      problems.push({ policy: name, code: 'IOT_POLICY_NAME_DUPLICATE', path: '$', message: `two policies are named \`${name}\``, fix: 'give every policy a distinct name' });
+      continue;
+    }
+    const text = typeof input.document === 'string' ? input.document : undefined;
+    const old = text !== undefined ? before?.get(name) : undefined;
+    if (old !== undefined && old.text === text) {
+      policies.set(name, old);
+      for (const w of old.warnings) warnings.push(w);
+      reused++;
       continue;
     }
     const parsed = parseIotPolicyDocument(input.document);
-    for (const w of parsed.warnings) warnings.push({ policy: input.name, ...w });
+    let own = NO_WARNINGS;
+    if (parsed.warnings.length > 0) {
+      own = parsed.warnings.map((w) => ({ policy: name, ...w }));
+      for (const w of own) warnings.push(w);
+    }
     if (!parsed.document) {
-      for (const p of parsed.problems) problems.push({ policy: input.name, ...p });
+      for (const p of parsed.problems) problems.push({ policy: name, ...p });
       // Keep the name taken so a later duplicate is still reported.
-      policies.set(input.name, compilePolicy(input.name, { variables: false, statements: [] }, actionCache));
+      policies.set(name, compilePolicy(name, undefined, own, EMPTY_DOCUMENT));
       continue;
     }
-    policies.set(input.name, compilePolicy(input.name, parsed.document, actionCache));
+    policies.set(name, compilePolicy(name, text, own, parsed.document));
   }
   if (problems.length > 0) return { ok: false, problems, warnings };
-  return { ok: true, set: new IotPolicySet(policies, Object.freeze({ ...deployment })), warnings };
+  return { ok: true, set: new IotPolicySet(policies, Object.freeze({ ...deployment })), warnings, reused };
 }

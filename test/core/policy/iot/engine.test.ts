@@ -240,3 +240,60 @@ describe('property: the compiled matcher agrees with a naive reference', () => {
     ), { numRuns: 1000 });
   });
 });
+
+describe('compiling again from the previous set', () => {
+  const text = (topic: string): string => JSON.stringify({ Version: '2012-10-17', Statement: [allow('iot:Publish', T(topic))] });
+  const compile = (inputs: { name: string; document: unknown }[], previous?: Parameters<typeof compileIotPolicies>[2], deployment = DEPLOYMENT): Extract<ReturnType<typeof compileIotPolicies>, { ok: true }> => {
+    const r = compileIotPolicies(inputs, deployment, previous);
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+    return r;
+  };
+
+  it('reuses the policies whose name and text are unchanged and compiles the changed one', () => {
+    const first = compile([{ name: 'a', document: text('a') }, { name: 'b', document: text('b') }, { name: 'gone', document: text('g') }]);
+    assert.equal(first.reused, 0);
+    const second = compile([{ name: 'a', document: text('a') }, { name: 'b', document: text('b2') }, { name: 'new', document: text('n') }], first.set);
+    assert.equal(second.reused, 1);
+    assert.deepEqual(second.set.names, ['a', 'b', 'new']);
+    assert.ok(second.set.decide(['a'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW).allowed);
+    // The changed document is the one in force, not the previous one.
+    assert.ok(second.set.decide(['b'], CTX, { action: 'iot:Publish', resource: T('b2') }, NOW).allowed);
+    assert.ok(!second.set.decide(['b'], CTX, { action: 'iot:Publish', resource: T('b') }, NOW).allowed);
+    assert.ok(!second.set.has('gone'));
+    // The previous set is unchanged.
+    assert.ok(first.set.decide(['b'], CTX, { action: 'iot:Publish', resource: T('b') }, NOW).allowed);
+  });
+
+  it('the same text under another name is compiled, not taken from the other policy', () => {
+    const first = compile([{ name: 'a', document: text('a') }]);
+    const second = compile([{ name: 'b', document: text('a') }], first.set);
+    assert.equal(second.reused, 0);
+    assert.equal(second.set.decide(['b'], CTX, { action: 'iot:Publish', resource: T('a') }, NOW).policy, 'b');
+  });
+
+  it('a changed deployment compiles everything again', () => {
+    const first = compile([{ name: 'a', document: text('a') }]);
+    for (const d of [{ ...DEPLOYMENT, region: 'eu-west-1' }, { ...DEPLOYMENT, accountId: '999999999999' }, { ...DEPLOYMENT, partition: 'aws-cn' }]) {
+      const again = compile([{ name: 'a', document: text('a') }], first.set, d);
+      assert.equal(again.reused, 0);
+      assert.deepEqual(again.set.deployment, d);
+    }
+    assert.equal(compile([{ name: 'a', document: text('a') }], first.set, { ...DEPLOYMENT }).reused, 1);
+  });
+
+  it('documents given as parsed values are always compiled again', () => {
+    const d = { Version: '2012-10-17', Statement: [allow('iot:Publish', T('a'))] };
+    const first = compile([{ name: 'a', document: d }]);
+    assert.equal(compile([{ name: 'a', document: d }], first.set).reused, 0);
+  });
+
+  it('a reused policy reports its warnings again, and an invalid new text still rejects the set', () => {
+    const warned = JSON.stringify({ Statement: [allow('iot:Publsh', '*')] });
+    const first = compile([{ name: 'w', document: warned }]);
+    const second = compile([{ name: 'w', document: warned }], first.set);
+    assert.equal(second.reused, 1);
+    assert.deepEqual(second.warnings.map((w) => [w.policy, w.code]), [['w', 'IOT_POLICY_ACTION_UNKNOWN']]);
+    const bad = compileIotPolicies([{ name: 'w', document: warned }, { name: 'x', document: '{"Statement": {"Effect": "Permit"}}' }], DEPLOYMENT, first.set);
+    assert.equal(bad.ok, false);
+  });
+});
