@@ -50,7 +50,7 @@ test('every decision reason is documented in docs/errors.md', () => {
 });
 
 test('every CLI code is used by the code and documented in docs/errors.md', () => {
-  const cliSource = ['authorize.ts', 'config-validate.ts', 'main.ts', 'output.ts', 'program.ts']
+  const cliSource = ['authorize.ts', 'config-validate.ts', 'json-lines.ts', 'main.ts', 'output.ts', 'program.ts']
     .map((f) => read(`src/cli/${f}`)).join('\n') + read('src/config-file.ts');
   for (const code of CLI_CODES) {
     if (code === 'CONFIG_INVALID') assert.equal(new InvalidConfigError([]).code, code);
