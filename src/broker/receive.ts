@@ -47,7 +47,8 @@ export function receivable(view: SessionView, filters: Iterable<string>, topic: 
   if (isReserved(topic)) return false;
   if (view instanceof CombinedView) {
     // iot:Receive on the topic: an IoT Deny refuses, an IoT Allow grants for any held
-    // filter matching the topic; with neither, the Greengrass rule below decides.
+    // filter matching the topic; with neither, the Greengrass rule below decides (a
+    // Greengrass subscribe grant implies receiving; an iot:Subscribe grant does not).
     const r = view.receive(topic);
     if (r === 'deny') return false;
     if (r === 'allow') {
@@ -56,7 +57,11 @@ export function receivable(view: SessionView, filters: Iterable<string>, topic: 
     }
   }
   for (const f of filters) {
-    if (topicMatchesFilter(topic, f) && view.decide('mqtt:subscribe', 'mqtt:topicfilter:' + f).allowed) return true;
+    if (!topicMatchesFilter(topic, f)) continue;
+    const resource = 'mqtt:topicfilter:' + f;
+    // The Greengrass rule needs a Greengrass grant: a filter allowed only by iot:Subscribe
+    // receives only what iot:Receive allows (above). An IoT Deny of the filter still counts.
+    if (view instanceof CombinedView ? view.greengrass.decide('mqtt:subscribe', resource).allowed && view.decide('mqtt:subscribe', resource).allowed : view.decide('mqtt:subscribe', resource).allowed) return true;
   }
   return false;
 }
