@@ -135,6 +135,17 @@ describe('CombinedView: what only the IoT dialect says', () => {
     assert.equal(v.decideRetained('gg/a').allowed, true, 'Greengrass has no retain permission: its publish grant covers it');
   });
 
+  it('an IoT Deny of iot:RetainPublish refuses a retained publish that only Greengrass allows', () => {
+    // No IoT statement speaks of iot:Publish on gg/…: the Deny of iot:RetainPublish must still apply.
+    const part = iotPart({ NoRetain: doc({ Effect: 'Deny', Action: 'iot:RetainPublish', Resource: `${ARN}:topic/gg/*` }), GroupNamed: doc({ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }) }, { certificatePolicies: new Map([['cert-1', ['NoRetain']]]) });
+    const nv = view(GG.withIot(part));
+    assert.equal(nv.decide('mqtt:publish', 'mqtt:topic:gg/a').allowed, true, 'a plain publish is still allowed');
+    const d = nv.decideRetained('gg/a');
+    assert.equal(d.allowed, false);
+    assert.equal(d.reason, 'DENIED_BY_STATEMENT');
+    assert.equal(d.action, 'iot:RetainPublish');
+  });
+
   it('receive: IoT Deny refuses, IoT Allow grants, otherwise the Greengrass rule decides', () => {
     assert.equal(v.receive('shared/hidden/x'), 'deny');
     assert.equal(v.receive('iot/x'), 'allow');

@@ -138,6 +138,15 @@ describe('retained publish', () => {
     assert.equal(r.statement, 'NoRetain');
   });
 
+  it('a Deny of RetainPublish is reported even when no statement allows iot:Publish', () => {
+    // The other dialect may allow the publish: the explicit Deny must be what decides.
+    const s = policies([deny('iot:RetainPublish', T('r'), { Sid: 'NoRetain' })]);
+    const r = s.decide('all', CTX, req(true), NOW);
+    assert.equal(r.allowed, false);
+    assert.equal(r.reason, 'DENIED_BY_STATEMENT');
+    assert.equal(r.action, 'iot:RetainPublish');
+  });
+
   it('retain on another action changes nothing', () => {
     const s = policies([allow('iot:Receive', T('r'))]);
     assert.ok(s.decide('all', CTX, { action: 'iot:Receive', resource: T('r'), retain: true }, NOW).allowed);
