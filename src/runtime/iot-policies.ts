@@ -24,7 +24,7 @@ export function compileIotPart(data: IotPolicyData, deployment: IotDeployment): 
   const result = compileIotPolicies(data.policies, deployment);
   if (!result.ok) return { ok: false, problems: result.problems };
   const timed = new Set<string>();
-  for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
+  for (const p of data.policies) if (readsClock(p.document)) timed.add(p.name);
   return { ok: true, part: data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed) };
 }
 
@@ -96,6 +96,19 @@ export class IotPolicyLoader {
     this.store.setIot(result.part);
     this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
       'AWS IoT policies in force');
+  }
+}
+
+/**
+ * Whether a document names a clock key, with its string escapes resolved
+ * (`aws:Current\u0054ime` is `aws:CurrentTime`). A document that does not parse (it
+ * could not have compiled) counts as reading the clock: not caching is the safe side.
+ */
+function readsClock(document: string): boolean {
+  try {
+    return CLOCK_KEYS.test(JSON.stringify(JSON.parse(document)));
+  } catch {
+    return true;
   }
 }
 
