@@ -266,7 +266,9 @@ export class IotPolicySet {
  * action lists in thousands of policies, so masks are cached by the list's text.
  */
 function actionMask(s: IotStatement, cache: Map<string, number>): number {
-  const key = `${s.notAction ? '!' : ''}${s.actions.map((a) => a.text.toLowerCase()).join('\n')}`;
+  // JSON, so that no action text can spell another list's key (`!iot:Publish` is an
+  // action name, not `NotAction: iot:Publish`; a name may hold a newline).
+  const key = JSON.stringify([s.notAction, ...s.actions.map((a) => a.text.toLowerCase())]);
   let mask = cache.get(key);
   if (mask === undefined) {
     mask = 0;
