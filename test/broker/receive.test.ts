@@ -65,3 +65,12 @@ test('mayReceive under AWS IoT policies: iot:Subscribe alone does not grant iot:
   assert.equal(mayReceive(s, 'a/public'), true, 'iot:Receive allows this topic');
   assert.equal(mayReceive(s, 'a/secret'), false, 'no iot:Receive statement allows this topic');
 });
+
+test('mayReceive: long topics are decided but not remembered', () => {
+  const s = session(['t/#']);
+  s.grant('t/#');
+  const long = `t/${'x'.repeat(60_000)}`;
+  assert.equal(mayReceive(s, long), true);
+  assert.equal(mayReceive(s, 't/short'), true);
+  assert.deepEqual([...s.receivable.keys()], ['t/short'], 'a 60 KB topic is not kept alive by the cache');
+});

@@ -164,6 +164,20 @@ describe('CombinedView: what only the IoT dialect says', () => {
     assert.equal(none.decide('mqtt:connect', 'mqtt:clientId:sensor-1').reason, 'IOT_POLICY_NOT_FOUND');
   });
 
+  it('decisions on long topics are not remembered (a device cannot make the caches hold megabytes)', () => {
+    const lv = view(GG.withIot(IOT));
+    const cacheOf = (x: CombinedView): readonly (Map<string, unknown> | undefined)[] => (x as unknown as { cache: { maps: (Map<string, unknown> | undefined)[] } }).cache.maps;
+    for (let i = 0; i < 20; i++) {
+      const topic = `gg/${i}/${'x'.repeat(60_000)}`;
+      assert.equal(lv.decide('mqtt:publish', `mqtt:topic:${topic}`).allowed, true);
+      assert.equal(lv.decideRetained(topic).allowed, true);
+      assert.equal(lv.receive(topic), 'none');
+    }
+    assert.equal(lv.decide('mqtt:publish', 'mqtt:topic:gg/short').allowed, true);
+    const held = cacheOf(lv).reduce((n, m) => n + [...(m?.keys() ?? [])].reduce((k, key) => k + key.length, 0), 0);
+    assert.ok(held < 1000, `the caches hold ${held} characters of keys`);
+  });
+
   it('decisions under clock-dependent policies are not cached', () => {
     const timedDoc = doc({ Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/t`, Condition: { DateLessThan: { 'aws:CurrentTime': '2026-12-05T12:00:01Z' } } });
     const part = iotPart({ T: timedDoc }, { certificatePolicies: new Map([['cert-1', ['T']]]) }, ['T']);
