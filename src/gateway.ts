@@ -128,6 +128,7 @@ export class Gateway {
       // process or another, such as the CLI), within the watch's poll interval.
       const iotPolicies = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, config.gatehouse.iot);
       await iotPolicies.reload('start');
+      closers.push(() => iotPolicies.close());
       const broker = await GatewayBroker.start({
         policy,
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),

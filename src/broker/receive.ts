@@ -1,4 +1,4 @@
-import { CombinedView } from '../core/index.js';
+import { CombinedView, MAX_CACHED_KEY_LENGTH } from '../core/index.js';
 import type { LiveSession, SessionView } from './live-sessions.js';
 import { isReserved, topicMatchesFilter } from './topics.js';
 
@@ -26,6 +26,8 @@ export function mayReceive(session: LiveSession, topic: string): boolean {
   const answer = receivable(view, session.filters, topic);
   // Under a policy that reads the clock the answer may change by itself: not remembered.
   if (view instanceof CombinedView && view.timed) return answer;
+  // A long topic is not kept alive by the cache (MQTT topics may be 65,535 bytes long).
+  if (topic.length > MAX_CACHED_KEY_LENGTH) return answer;
   if (cache.size >= RECEIVE_CACHE_LIMIT) cache.clear();
   cache.set(topic, answer);
   return answer;
@@ -34,7 +36,8 @@ export function mayReceive(session: LiveSession, topic: string): boolean {
 /**
  * Topics remembered per session before the cache starts over. At 256 a full cache holds
  * about 7 KiB (the topic strings are shared with the messages), so 5,000 sessions stay
- * under 40 MB; a session receiving on more distinct topics than this pays the uncached
+ * under 40 MB, and never more than 256 KiB (topics longer than MAX_CACHED_KEY_LENGTH are
+ * not remembered); a session receiving on more distinct topics than this pays the uncached
  * decision (about 0.5 µs with three filters) on most deliveries.
  */
 export const RECEIVE_CACHE_LIMIT = 256;
@@ -47,7 +50,8 @@ export function receivable(view: SessionView, filters: Iterable<string>, topic: 
   if (isReserved(topic)) return false;
   if (view instanceof CombinedView) {
     // iot:Receive on the topic: an IoT Deny refuses, an IoT Allow grants for any held
-    // filter matching the topic; with neither, the Greengrass rule below decides.
+    // filter matching the topic; with neither, the Greengrass rule below decides (a
+    // Greengrass subscribe grant implies receiving; an iot:Subscribe grant does not).
     const r = view.receive(topic);
     if (r === 'deny') return false;
     if (r === 'allow') {
@@ -56,7 +60,11 @@ export function receivable(view: SessionView, filters: Iterable<string>, topic: 
     }
   }
   for (const f of filters) {
-    if (topicMatchesFilter(topic, f) && view.decide('mqtt:subscribe', 'mqtt:topicfilter:' + f).allowed) return true;
+    if (!topicMatchesFilter(topic, f)) continue;
+    const resource = 'mqtt:topicfilter:' + f;
+    // The Greengrass rule needs a Greengrass grant: a filter allowed only by iot:Subscribe
+    // receives only what iot:Receive allows (above). An IoT Deny of the filter still counts.
+    if (view instanceof CombinedView ? view.greengrass.decide('mqtt:subscribe', resource).allowed && view.decide('mqtt:subscribe', resource).allowed : view.decide('mqtt:subscribe', resource).allowed) return true;
   }
   return false;
 }

@@ -10,7 +10,7 @@ export { ruleMatches, clauseMatches } from './rules/match.js';
 export { compileDeviceGroups } from './policy/compile.js';
 export { PolicySnapshot } from './policy/snapshot.js';
 export { PrincipalView } from './policy/evaluate.js';
-export { CombinedView, IotPart, type IotAttachments } from './policy/combined.js';
+export { CombinedView, IotPart, MAX_CACHED_KEY_LENGTH, type IotAttachments } from './policy/combined.js';
 export { explainConnection, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionRequestProblem, type ConnectionSubject } from './policy/connection-explain.js';
 export type * from './policy/model.js';
 export { DECISION_REASONS } from './policy/model.js';

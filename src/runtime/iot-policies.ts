@@ -12,6 +12,9 @@ export interface IotPolicyData extends IotAttachments {
 /** Where the data comes from (the registry; a port, so runtime does not depend on it). */
 export type IotPolicySource = () => Promise<IotPolicyData>;
 
+/** Delay before the registry is read again after a failed read. */
+export const RETRY_MILLISECONDS = 1000;
+
 /** Condition keys that make a decision depend on the clock: such decisions are not cached. */
 const CLOCK_KEYS = /aws:(currenttime|epochtime)/i;
 
@@ -26,7 +29,7 @@ export function compileIotPart(data: IotPolicyData, deployment: IotDeployment, p
   const result = compileIotPolicies(data.policies, deployment, previous);
   if (!result.ok) return { ok: false, problems: result.problems };
   const timed = new Set<string>();
-  for (const p of data.policies) if (CLOCK_KEYS.test(p.document)) timed.add(p.name);
+  for (const p of data.policies) if (readsClock(p.document)) timed.add(p.name);
   const part = data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed);
   return { ok: true, part, set: result.set, reused: result.reused };
 }
@@ -38,7 +41,9 @@ export function compileIotPart(data: IotPolicyData, deployment: IotDeployment, p
  *
  * Reloads never overlap: one asked for while another runs is done once after it. A set
  * that does not compile (a stored document a newer rule rejects) is logged with every
- * problem and the policies in force stay.
+ * problem and the policies in force stay. A registry that cannot be read is logged and
+ * read again after RETRY_MILLISECONDS (until it can, or close()): the change that asked
+ * for the reload has already been consumed, and nothing else would bring it in.
  */
 export class IotPolicyLoader {
   private readonly source: IotPolicySource;
@@ -49,6 +54,8 @@ export class IotPolicyLoader {
   private again = false;
   /** The set last swapped in: the next compile reuses its unchanged policies. */
   private current: IotPolicySet | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   constructor(source: IotPolicySource, store: PolicyStore, logger: Logger, deployment: IotDeployment) {
     this.source = source;
@@ -63,6 +70,22 @@ export class IotPolicyLoader {
     if (cur.partition === d.partition && cur.region === d.region && cur.accountId === d.accountId) return Promise.resolve();
     this.deployment = d;
     return this.reload('deployment');
+  }
+
+  /** Stops the retries of a failed read (the gateway is closing). */
+  close(): void {
+    this.closed = true;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retry !== undefined) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.reload('retry');
+    }, RETRY_MILLISECONDS);
+    this.retry.unref();
   }
 
   /** Reads, compiles and swaps in the registry's policies; resolves once they are in force. */
@@ -88,7 +111,8 @@ export class IotPolicyLoader {
     try {
       data = await this.source();
     } catch (e) {
-      this.logger.error({ event: 'iot-policies-error', trigger, err: (e as Error).message }, 'could not read the AWS IoT policies from the registry; the policies in force stay');
+      this.logger.error({ event: 'iot-policies-error', trigger, err: (e as Error).message, retryMilliseconds: RETRY_MILLISECONDS }, 'could not read the AWS IoT policies from the registry; the policies in force stay until it can be read');
+      this.scheduleRetry();
       return;
     }
     const started = performance.now();
@@ -102,6 +126,19 @@ export class IotPolicyLoader {
     this.current = result.set;
     this.logger.info({ event: 'iot-policies-applied', trigger, policies: data.policies.length, reused: result.reused, seq: data.seq, compileMilliseconds: Math.round(performance.now() - started) },
       'AWS IoT policies in force');
+  }
+}
+
+/**
+ * Whether a document names a clock key, with its string escapes resolved
+ * (`aws:Current\u0054ime` is `aws:CurrentTime`). A document that does not parse (it
+ * could not have compiled) counts as reading the clock: not caching is the safe side.
+ */
+function readsClock(document: string): boolean {
+  try {
+    return CLOCK_KEYS.test(JSON.stringify(JSON.parse(document)));
+  } catch {
+    return true;
   }
 }
 

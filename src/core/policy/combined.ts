@@ -95,6 +95,12 @@ const MISSING_POLICY: Decision = Object.freeze({ allowed: false, reason: 'IOT_PO
 
 /** Per-connection decisions remembered per kind of request before that cache starts over. */
 const CACHE_LIMIT = 256;
+/**
+ * Longest resource or topic whose decision is remembered. MQTT allows 65,535-byte
+ * topics: without this bound a device sending long distinct topics would make each of
+ * its caches hold megabytes. Longer requests are decided every time.
+ */
+export const MAX_CACHED_KEY_LENGTH = 1024;
 
 /** Kinds of request: connect, publish, subscribe (keyed by Greengrass resource), retained publish and receive (keyed by topic). */
 const CacheKind = { Connect: 0, Publish: 1, Subscribe: 2, Retained: 3, Receive: 4 } as const;
@@ -114,6 +120,7 @@ class DecisionCache {
   }
 
   set(kind: CacheKind, key: string, d: Decision): void {
+    if (key.length > MAX_CACHED_KEY_LENGTH) return;
     let m = this.maps[kind];
     if (m === undefined) this.maps[kind] = m = new Map();
     else if (m.size >= CACHE_LIMIT) m.clear();

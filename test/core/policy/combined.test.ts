@@ -135,6 +135,17 @@ describe('CombinedView: what only the IoT dialect says', () => {
     assert.equal(v.decideRetained('gg/a').allowed, true, 'Greengrass has no retain permission: its publish grant covers it');
   });
 
+  it('an IoT Deny of iot:RetainPublish refuses a retained publish that only Greengrass allows', () => {
+    // No IoT statement speaks of iot:Publish on gg/…: the Deny of iot:RetainPublish must still apply.
+    const part = iotPart({ NoRetain: doc({ Effect: 'Deny', Action: 'iot:RetainPublish', Resource: `${ARN}:topic/gg/*` }), GroupNamed: doc({ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }) }, { certificatePolicies: new Map([['cert-1', ['NoRetain']]]) });
+    const nv = view(GG.withIot(part));
+    assert.equal(nv.decide('mqtt:publish', 'mqtt:topic:gg/a').allowed, true, 'a plain publish is still allowed');
+    const d = nv.decideRetained('gg/a');
+    assert.equal(d.allowed, false);
+    assert.equal(d.reason, 'DENIED_BY_STATEMENT');
+    assert.equal(d.action, 'iot:RetainPublish');
+  });
+
   it('receive: IoT Deny refuses, IoT Allow grants, otherwise the Greengrass rule decides', () => {
     assert.equal(v.receive('shared/hidden/x'), 'deny');
     assert.equal(v.receive('iot/x'), 'allow');
@@ -151,6 +162,20 @@ describe('CombinedView: what only the IoT dialect says', () => {
     const none = GG.connectionView(principal, 'cert-1', context, now);
     assert.ok(none instanceof CombinedView);
     assert.equal(none.decide('mqtt:connect', 'mqtt:clientId:sensor-1').reason, 'IOT_POLICY_NOT_FOUND');
+  });
+
+  it('decisions on long topics are not remembered (a device cannot make the caches hold megabytes)', () => {
+    const lv = view(GG.withIot(IOT));
+    const cacheOf = (x: CombinedView): readonly (Map<string, unknown> | undefined)[] => (x as unknown as { cache: { maps: (Map<string, unknown> | undefined)[] } }).cache.maps;
+    for (let i = 0; i < 20; i++) {
+      const topic = `gg/${i}/${'x'.repeat(60_000)}`;
+      assert.equal(lv.decide('mqtt:publish', `mqtt:topic:${topic}`).allowed, true);
+      assert.equal(lv.decideRetained(topic).allowed, true);
+      assert.equal(lv.receive(topic), 'none');
+    }
+    assert.equal(lv.decide('mqtt:publish', 'mqtt:topic:gg/short').allowed, true);
+    const held = cacheOf(lv).reduce((n, m) => n + [...(m?.keys() ?? [])].reduce((k, key) => k + key.length, 0), 0);
+    assert.ok(held < 1000, `the caches hold ${held} characters of keys`);
   });
 
   it('decisions under clock-dependent policies are not cached', () => {

@@ -11,10 +11,10 @@
  */
 import { actionSyntaxProblem, compileActionPattern, isUnknownAction, type ActionPattern } from './actions.js';
 import { compileResourcePattern, isResourceProblem, type ResourcePattern, type ResourceProblem } from './arn.js';
-import { compileCondition, type CompiledCondition } from './conditions.js';
+import { compileCondition, conditionKeys, type CompiledCondition } from './conditions.js';
 import type { IotPolicyProblem } from './context.js';
 import { keySegment, scanPolicyText } from './duplicate-keys.js';
-import { isKnownVariable } from './keys.js';
+import { isKnownConditionKey, isKnownVariable } from './keys.js';
 import { parseTemplate } from './variables.js';
 
 /** Every problem code a policy document can produce (documented in docs/errors.md). */
@@ -45,7 +45,7 @@ export const IOT_POLICY_CODES = [
 ] as const;
 
 /** Warning codes: reported, but the document still loads. */
-export const IOT_POLICY_WARNING_CODES = ['IOT_POLICY_ACTION_UNKNOWN', 'IOT_POLICY_VARIABLE_UNKNOWN'] as const;
+export const IOT_POLICY_WARNING_CODES = ['IOT_POLICY_ACTION_UNKNOWN', 'IOT_POLICY_VARIABLE_UNKNOWN', 'IOT_CONDITION_KEY_UNKNOWN'] as const;
 
 export type IotPolicyCode = (typeof IOT_POLICY_CODES)[number] | (typeof IOT_POLICY_WARNING_CODES)[number];
 
@@ -316,7 +316,13 @@ function parseStatement(
     });
   }
   let condition: CompiledCondition | undefined;
-  if (s['Condition'] !== undefined) condition = conditionOf(s['Condition'], `${path}.Condition`, variables, fromText, problems);
+  if (s['Condition'] !== undefined) {
+    condition = conditionOf(s['Condition'], `${path}.Condition`, variables, fromText, problems);
+    for (const key of condition ? conditionKeys(s['Condition']) : []) {
+      if (isKnownConditionKey(key)) continue;
+      warnings.push({ code: 'IOT_CONDITION_KEY_UNKNOWN', path: `${path}.Condition`, message: `condition key \`${key}\` is never present at the edge: positive operators on it are false, negated ones true`, fix: 'check the key name (e.g. `iot:ClientId`, `iot:Connection.Thing.Attributes[name]`, `aws:SourceIp`); a Deny must not depend on a key that is never there' });
+    }
+  }
 
   if (problems.length > before || (effect !== 'Allow' && effect !== 'Deny') || !act || !res) return undefined;
   // One hidden class for every statement: absent elements are undefined, not missing.

@@ -249,7 +249,10 @@ export class IotPolicySet {
     const first = this.#decideAction(policies, ev, request.action, collect);
     const retained = request.retain === true && request.action.toLowerCase() === 'iot:publish';
     if (!retained) return first;
-    if (!first.allowed && !collect) return first;
+    // Only an explicit Deny of iot:Publish ends it here: without an applying iot:Publish
+    // statement a Deny of iot:RetainPublish must still be found, because the caller may
+    // combine this answer with another dialect's grant (combined.ts).
+    if (first.reason === 'DENIED_BY_STATEMENT' && !collect) return first;
     const second = this.#decideAction(policies, ev, 'iot:RetainPublish', collect);
     // Deny wins across both evaluations; then a missing grant on either side denies.
     if (first.reason === 'DENIED_BY_STATEMENT') return first;

@@ -103,7 +103,10 @@ function matchGreedy(p: GlobTokens, s: string): boolean {
   return pi === p.length;
 }
 
-/** A row-by-row table (O(pattern × text)) for patterns with segment-confined wildcards. */
+/**
+ * A row-by-row table (O(pattern × text)) for patterns with segment-confined wildcards;
+ * it stops at the first character after which no prefix of the pattern matches.
+ */
 function matchTable(p: GlobTokens, s: string): boolean {
   const m = p.length;
   let prev = new Uint8Array(m + 1);
@@ -113,6 +116,7 @@ function matchTable(p: GlobTokens, s: string): boolean {
   for (let i = 1; i <= s.length; i++) {
     const c = s.charCodeAt(i - 1);
     cur[0] = 0;
+    let alive = 0;
     for (let j = 1; j <= m; j++) {
       const t = p[j - 1]!;
       if (t === ANY) cur[j] = cur[j - 1]! || prev[j]! ? 1 : 0;
@@ -120,7 +124,10 @@ function matchTable(p: GlobTokens, s: string): boolean {
       else if (t === ONE) cur[j] = prev[j - 1]!;
       else if (t === ONE_IN_SEGMENT) cur[j] = c !== COLON ? prev[j - 1]! : 0;
       else cur[j] = t === c ? prev[j - 1]! : 0;
+      alive |= cur[j]!;
     }
+    // No prefix of the pattern matches any more: the rest of a long topic cannot change that.
+    if (alive === 0) return false;
     const swap = prev;
     prev = cur;
     cur = swap;

@@ -202,3 +202,14 @@ export function isKnownVariable(name: string): boolean {
     'iot:certificate.serialnumber',
   ].includes(lower) || THING_ATTR.test(lower) || (CERT_ATTR.test(lower) && !lower.endsWith('.list'));
 }
+
+/**
+ * Whether a condition key is one Gatehouse can ever give a value: the variables above,
+ * `iot:ConnectAttributes`, and the `.List` forms of certificate keys. Any other key is
+ * always absent here (a misspelt key makes a positive operator false and a negated one
+ * true), so documents naming one load with a warning.
+ */
+export function isKnownConditionKey(name: string): boolean {
+  const lower = name.toLowerCase();
+  return isKnownVariable(name) || lower === 'iot:connectattributes' || CERT_ATTR.test(lower);
+}

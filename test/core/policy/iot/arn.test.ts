@@ -3,7 +3,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { iotArn } from '../../../../src/core/policy/iot/arn.js';
+import { ANY, ANY_IN_SEGMENT, ONE, ONE_IN_SEGMENT, arnTokens, globMatch } from '../../../../src/core/policy/iot/glob.js';
+import '../../../helpers/seed.js';
 import { ARN, DEPLOYMENT, allow, allowed, policies } from './helpers.js';
 
 const one = (resource: string, action = 'iot:Publish'): ReturnType<typeof policies> => policies([allow(action, resource)]);
@@ -130,5 +133,31 @@ describe('actions', () => {
   it('an action outside the known list is still decided by its statements', () => {
     assert.ok(allowed(one('*', 'iot:Future*'), 'iot:FutureThing', `${ARN}:x`));
     assert.ok(!allowed(one('*', 'iot:Publish'), 'iot:FutureThing', `${ARN}:x`));
+  });
+});
+
+describe('segment-confined wildcards and long topics', () => {
+  /** The same matching rules written as a regular expression (short inputs only). */
+  function oracle(tokens: readonly number[], s: string): boolean {
+    const body = tokens.map((t) => (t === ANY ? '[\\s\\S]*' : t === ANY_IN_SEGMENT ? '[^:]*' : t === ONE ? '[\\s\\S]' : t === ONE_IN_SEGMENT ? '[^:]' : String.fromCharCode(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+    return new RegExp(`^${body}$`).test(s);
+  }
+
+  it('the matcher agrees with a regular expression of the same rules', () => {
+    fc.assert(fc.property(fc.stringMatching(/^[ab:*?]{0,14}$/), fc.stringMatching(/^[ab:]{0,14}$/), (pattern, subject) => {
+      const { tokens } = arnTokens(pattern, 0);
+      assert.equal(globMatch(tokens, subject), oracle(tokens, subject), `${pattern} against ${subject}`);
+    }), { numRuns: 3000 });
+  });
+
+  it('a long topic costs little against patterns that stop matching early', () => {
+    // A region wildcard inside its segment (`us-*-1`) makes every entry use the general matcher.
+    const entries = Array.from({ length: 30 }, (_, i) => `arn:aws:iot:us-*-1:123456789012:topic/x${i}*y*z`);
+    const set = policies([allow('iot:Publish', entries)]);
+    const topic = `x1${'y'.repeat(250_000)}`;
+    const started = process.hrtime.bigint();
+    assert.ok(!allowed(set, 'iot:Publish', `${ARN}:topic/${topic}`));
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.ok(ms < 400, `one decision took ${Math.round(ms)} ms: entries that cannot match any more must stop scanning`);
   });
 });

@@ -125,6 +125,16 @@ describe('IoT policy document grammar', () => {
     assert.deepEqual(r.warnings.map((w) => [w.code, w.path]), [['IOT_POLICY_VARIABLE_UNKNOWN', '$.Statement.Resource']]);
   });
 
+  it('a condition key that is never present at the edge loads with a warning (a Deny on a misspelt key never applies)', () => {
+    const warned = (condition: unknown): string[][] => parseIotPolicyDocument(doc({ ...ok, Condition: condition })).warnings.map((w) => [w.code, w.path]);
+    assert.deepEqual(warned({ StringEquals: { 'iot:ClientID2': 'a' } }), [['IOT_CONDITION_KEY_UNKNOWN', '$.Statement.Condition']]);
+    assert.deepEqual(warned({ StringEquals: { 'iot:Conection.Thing.ThingTypeName': 'a' } }), [['IOT_CONDITION_KEY_UNKNOWN', '$.Statement.Condition']]);
+    for (const key of ['iot:clientid', 'iot:Connection.Thing.Attributes[room]', 'aws:SourceIp', 'iot:ConnectAttributes', 'iot:LastWillTopic', 'aws:CurrentTime',
+      'iot:Certificate.Subject.CommonName', 'iot:Certificate.Subject.AlternativeName.DNSName.List', 'iot:Certificate.SerialNumber', 'iot:Connection.Thing.IsAttached']) {
+      assert.deepEqual(warned({ StringEquals: { [key]: 'a' } }), [], key);
+    }
+  });
+
   it('Condition blocks are compiled by the condition module and their problems reported', () => {
     assert.deepEqual(problems(doc({ ...ok, Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } } })), []);
     const codes = problems(doc({ ...ok, Condition: { NoSuchOperator: { 'iot:ClientId': 'a' } } }));

@@ -91,6 +91,18 @@ describe('NotAction and NotResource', () => {
     assert.ok(!allowed(s, 'iot:Publish', T('a')));
   });
 
+  it('one policy\'s action list cannot change what another\'s NotAction covers', () => {
+    // `!iot:Publish` is a (meaningless) action name; `NotAction: iot:Publish` is every action but iot:Publish.
+    const odd = [allow('!iot:Publish', '*')];
+    const guard = [{ Effect: 'Deny', NotAction: 'iot:Publish', Resource: '*' }, allow('iot:*', '*')];
+    for (const s of [policies(odd, guard), policies(guard, odd)]) {
+      assert.ok(!allowed(s, 'iot:Subscribe', `${ARN}:topicfilter/a`), 'the Deny with NotAction covers iot:Subscribe');
+      assert.ok(allowed(s, 'iot:Publish', T('a')));
+    }
+    const alone = policies(odd, [{ Effect: 'Deny', NotAction: 'iot:Publish', Resource: '*' }]);
+    assert.ok(!allowed(alone, 'iot:Connect', `${ARN}:client/a`), 'the odd action name grants nothing');
+  });
+
   it('Allow + NotResource allows every resource except those listed; Deny + NotResource denies everything outside the list', () => {
     const a = policies([{ Effect: 'Allow', Action: 'iot:Publish', NotResource: [T('admin/*'), T('x')] }]);
     assert.ok(allowed(a, 'iot:Publish', T('a')));
@@ -136,6 +148,15 @@ describe('retained publish', () => {
     assert.equal(r.reason, 'DENIED_BY_STATEMENT');
     assert.equal(r.action, 'iot:RetainPublish');
     assert.equal(r.statement, 'NoRetain');
+  });
+
+  it('a Deny of RetainPublish is reported even when no statement allows iot:Publish', () => {
+    // The other dialect may allow the publish: the explicit Deny must be what decides.
+    const s = policies([deny('iot:RetainPublish', T('r'), { Sid: 'NoRetain' })]);
+    const r = s.decide('all', CTX, req(true), NOW);
+    assert.equal(r.allowed, false);
+    assert.equal(r.reason, 'DENIED_BY_STATEMENT');
+    assert.equal(r.action, 'iot:RetainPublish');
   });
 
   it('retain on another action changes nothing', () => {
