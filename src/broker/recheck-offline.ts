@@ -38,54 +38,60 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
   for (const clientId of ctx.store.persistentClientIds()) {
     if (ctx.policy.current !== snapshot) return { sessions, subscriptionsRemoved, messagesDropped, superseded: true };
     if (connected.has(clientId)) continue;
-    let principal;
     try {
-      principal = await ctx.offlineIdentities.identityOf(clientId);
-    } catch (e) {
-      ctx.logger.error({ event: 'error', clientId, err: (e as Error).message }, 'could not read the identity of a persistent session; it is checked again when the device reconnects');
-      continue;
-    }
-    sessions++;
-    const ref = { id: clientId };
-    let view: SessionView | undefined;
-    let refusal = 'THING_NOT_FOUND';
-    if (principal !== undefined) {
-      // Under AWS IoT policies the decision depends on the certificate and the connection
-      // (policy variables, conditions): known only from the device's last connection in
-      // this process. Without it the session is left alone; its messages are still
-      // checked when it reconnects.
-      const last = ctx.lastConnections.get(clientId);
-      const v = last !== undefined ? snapshot.connectionView(principal, last.certificateId, last.context, ctx.now) : snapshot.view(principal);
-      if (last === undefined && needsConnection(snapshot, v)) continue;
-      const d = v.decide('mqtt:connect', `mqtt:clientId:${clientId}`);
-      if (d.allowed) view = v;
-      else refusal = d.reason;
-    }
-    const kept: string[] = [];
-    const removed: { filter: string; reason: string }[] = [];
-    for (const sub of await ctx.store.subscriptionsByClient(ref)) {
-      const d = view?.decide('mqtt:subscribe', 'mqtt:topicfilter:' + sub.topic);
-      if (d?.allowed) kept.push(sub.topic);
-      else removed.push({ filter: sub.topic, reason: d?.reason ?? refusal });
-    }
-    // Under IoT policies iot:Receive may refuse queued messages with every filter kept.
-    if (removed.length === 0 && !(view instanceof CombinedView)) continue;
-    if (removed.length > 0) await ctx.store.removeSubscriptions(ref, removed.map((r) => r.filter));
-    subscriptionsRemoved += removed.length;
-    for (const r of removed) {
-      ctx.logger.info({ event: 'unsubscribed', thingName: principal?.thingName, clientId, offline: true, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + r.filter, reason: r.reason },
-        'policy change: subscription of a disconnected persistent session no longer allowed; removed');
-    }
-    for (const p of await ctx.store.queued(ref)) {
-      if (p.cmd !== 'publish') continue;
-      if (view !== undefined && receivable(view, kept, p.topic)) continue;
-      if (await ctx.store.removeQueued(ref, p) === undefined) continue;
-      messagesDropped++;
-      ctx.metrics.deliveriesDropped.not_allowed++;
-      if (ctx.logger.isLevelEnabled('debug')) {
-        ctx.logger.debug({ event: 'delivery-dropped', thingName: principal?.thingName, clientId, topic: p.topic, reason: 'not_allowed', offline: true },
-          'queued message removed: the persistent session may no longer receive this topic');
+      let principal;
+      try {
+        principal = await ctx.offlineIdentities.identityOf(clientId);
+      } catch (e) {
+        ctx.logger.error({ event: 'error', clientId, err: (e as Error).message }, 'could not read the identity of a persistent session; it is checked again when the device reconnects');
+        continue;
       }
+      sessions++;
+      const ref = { id: clientId };
+      let view: SessionView | undefined;
+      let refusal = 'THING_NOT_FOUND';
+      if (principal !== undefined) {
+        // Under AWS IoT policies the decision depends on the certificate and the connection
+        // (policy variables, conditions): known only from the device's last connection in
+        // this process. Without it the session is left alone; its messages are still
+        // checked when it reconnects.
+        const last = ctx.lastConnections.get(clientId);
+        const v = last !== undefined ? snapshot.connectionView(principal, last.certificateId, last.context, ctx.now) : snapshot.view(principal);
+        if (last === undefined && needsConnection(snapshot, v)) continue;
+        const d = v.decide('mqtt:connect', `mqtt:clientId:${clientId}`);
+        if (d.allowed) view = v;
+        else refusal = d.reason;
+      }
+      const kept: string[] = [];
+      const removed: { filter: string; reason: string }[] = [];
+      for (const sub of await ctx.store.subscriptionsByClient(ref)) {
+        const d = view?.decide('mqtt:subscribe', 'mqtt:topicfilter:' + sub.topic);
+        if (d?.allowed) kept.push(sub.topic);
+        else removed.push({ filter: sub.topic, reason: d?.reason ?? refusal });
+      }
+      // Under IoT policies iot:Receive may refuse queued messages with every filter kept.
+      if (removed.length === 0 && !(view instanceof CombinedView)) continue;
+      if (removed.length > 0) await ctx.store.removeSubscriptions(ref, removed.map((r) => r.filter));
+      subscriptionsRemoved += removed.length;
+      for (const r of removed) {
+        ctx.logger.info({ event: 'unsubscribed', thingName: principal?.thingName, clientId, offline: true, operation: 'mqtt:subscribe', resource: 'mqtt:topicfilter:' + r.filter, reason: r.reason },
+          'policy change: subscription of a disconnected persistent session no longer allowed; removed');
+      }
+      for (const p of await ctx.store.queued(ref)) {
+        if (p.cmd !== 'publish') continue;
+        if (view !== undefined && receivable(view, kept, p.topic)) continue;
+        if (await ctx.store.removeQueued(ref, p) === undefined) continue;
+        messagesDropped++;
+        ctx.metrics.deliveriesDropped.not_allowed++;
+        if (ctx.logger.isLevelEnabled('debug')) {
+          ctx.logger.debug({ event: 'delivery-dropped', thingName: principal?.thingName, clientId, topic: p.topic, reason: 'not_allowed', offline: true },
+            'queued message removed: the persistent session may no longer receive this topic');
+        }
+      }
+    } catch (e) {
+      // One session that cannot be checked (an undecodable certificate, a store error)
+      // must not leave the others unchecked; its messages are still decided at delivery.
+      ctx.logger.error({ event: 'error', clientId, err: (e as Error).message }, 'could not re-check a disconnected persistent session; it is checked again when the device reconnects');
     }
   }
   return { sessions, subscriptionsRemoved, messagesDropped, superseded: false };

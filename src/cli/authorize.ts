@@ -239,6 +239,8 @@ async function decideRegistered(io: Io, registry: Registry, snapshot: PolicySnap
     for (const p of compiled.problems) io.err(`error ${p.code}: stored AWS IoT policy ${p.policy} ${p.path}: ${p.message}\n    fix: ${p.fix}`);
     return undefined;
   }
+  // As in the gateway: a stored policy that does not compile is left out and denies (IOT_POLICY_NOT_FOUND) where it applies.
+  for (const p of compiled.broken) io.err(`error ${p.code}: stored AWS IoT policy ${p.policy} ${p.path}: ${p.message} (left out: connections under it are denied)\n    fix: ${p.fix}`);
   const withIot = snapshot.withIot(compiled.part);
   // Loaded on demand: the certificate decoder takes a while to load.
   const { registeredConnection, ConnectionChoiceError } = await import('../identity/iot-connection.js');

@@ -22,16 +22,28 @@ const CLOCK_KEYS = /aws:(currenttime|epochtime)/i;
  * Compiles the registry's policies into the IoT part of a snapshot, as the gateway does
  * (the loader below, `gatehouse authorize --data-dir`): `part` is undefined when the
  * registry holds no policy and no attachment (the Greengrass dialect alone).
+ *
+ * A stored document that does not compile (one a newer rule rejects) is left out and
+ * listed in `broken` with its problems; a connection it applies to then finds it missing
+ * and is denied everything the IoT dialect would decide (IOT_POLICY_NOT_FOUND), because
+ * the document might hold a Deny. The other policies keep working.
  */
 export function compileIotPart(data: IotPolicyData, deployment: IotDeployment, previous?: IotPolicySet):
-  { readonly ok: true; readonly part: IotPart | undefined; readonly set: IotPolicySet; readonly reused: number } | { readonly ok: false; readonly problems: readonly IotNamedProblem[] } {
+  | { readonly ok: true; readonly part: IotPart | undefined; readonly set: IotPolicySet; readonly reused: number; readonly broken: readonly IotNamedProblem[] }
+  | { readonly ok: false; readonly problems: readonly IotNamedProblem[] } {
   // `previous`: the set in force; its policies whose name and text are unchanged are reused.
-  const result = compileIotPolicies(data.policies, deployment, previous);
-  if (!result.ok) return { ok: false, problems: result.problems };
+  let result = compileIotPolicies(data.policies, deployment, previous);
+  let broken: readonly IotNamedProblem[] = [];
+  if (!result.ok) {
+    broken = result.problems;
+    const bad = new Set(broken.map((p) => p.policy));
+    result = compileIotPolicies(data.policies.filter((p) => !bad.has(p.name)), deployment, previous);
+    if (!result.ok) return { ok: false, problems: [...broken, ...result.problems] };
+  }
   const timed = new Set<string>();
   for (const p of data.policies) if (readsClock(p.document)) timed.add(p.name);
   const part = data.policies.length === 0 && !hasAttachments(data) ? undefined : new IotPart(result.set, data, timed);
-  return { ok: true, part, set: result.set, reused: result.reused };
+  return { ok: true, part, set: result.set, reused: result.reused, broken };
 }
 
 /**
@@ -121,6 +133,12 @@ export class IotPolicyLoader {
       for (const p of result.problems) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
       this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.problems.length }, 'stored AWS IoT policies do not compile; the policies in force stay');
       return;
+    }
+    if (result.broken.length > 0) {
+      for (const p of result.broken) this.logger.error({ event: 'iot-policy-error', policy: p.policy, code: p.code, path: p.path, fix: p.fix }, p.message);
+      const names = [...new Set(result.broken.map((p) => p.policy))];
+      this.logger.error({ event: 'iot-policies-rejected', trigger, problems: result.broken.length, policies: names },
+        'stored AWS IoT policies do not compile: left out, and connections they apply to are denied what IoT policies decide (IOT_POLICY_NOT_FOUND)');
     }
     this.store.setIot(result.part);
     this.current = result.set;

@@ -64,3 +64,39 @@ test('IotPolicyLoader: a registry that could not be read is read again, so the c
     loader.close();
   }
 });
+
+test('a stored policy that no longer compiles is left out and denies where it applies; the others keep working', async () => {
+  // Greengrass allows every publish: only the broken IoT policy's Deny would refuse `secret`.
+  const cfg = validateConfig({ deviceGroups: { formatVersion: '2021-03-05', definitions: { All: { selectionRule: 'thingName: *', policyName: 'P' } }, policies: { P: { S: { operations: ['mqtt:connect', 'mqtt:publish'], resources: ['*'] } } } } });
+  assert.ok(cfg.ok);
+  const store = new PolicyStore(compileDeviceGroups(cfg.deviceGroups));
+  const lines: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => { lines.push(line); } });
+  const good = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/a` }] });
+  const broken = JSON.stringify({ Version: '2012-10-17', Statement: [
+    { Effect: 'Deny', Action: 'iot:Publish', Resource: `${ARN}:topic/secret` },
+    { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/x`, Condition: { StringEqualz: { 'iot:ClientId': 'd' } } },
+  ] });
+  const registry: IotPolicyData = {
+    seq: 7,
+    policies: [{ name: 'Good', document: good }, { name: 'Broken', document: broken }],
+    certificatePolicies: new Map([['cert-1', ['Good']], ['cert-2', ['Broken']]]),
+    thingGroupPolicies: new Map(),
+    thingGroups: new Map(),
+    thingTypes: new Map(),
+  };
+  const loader = new IotPolicyLoader(() => Promise.resolve(registry), store, logger, DEPLOYMENT);
+  try {
+    await loader.reload('start');
+    assert.deepEqual(store.current.iot?.set.names, ['Good']);
+    assert.ok(lines.some((l) => l.includes('"iot-policies-rejected"') && l.includes('Broken')), 'the broken policy is logged');
+    const view = (cert: string): ReturnType<typeof store.current.connectionView> =>
+      store.current.connectionView({ thingName: 'd', clientId: 'd', attributes: {} }, cert, { clientId: 'd', thingName: 'd' }, () => 0);
+    const d = view('cert-2').decide('mqtt:publish', 'mqtt:topic:secret');
+    assert.deepEqual([d.allowed, d.reason], [false, 'IOT_POLICY_NOT_FOUND'], 'its Deny might have applied');
+    assert.equal(view('cert-1').decide('mqtt:subscribe', 'mqtt:topicfilter:a').allowed, true, 'the valid policy is in force');
+    assert.equal(view('cert-1').decide('mqtt:publish', 'mqtt:topic:secret').allowed, true, 'a connection the broken policy does not apply to is not affected');
+  } finally {
+    loader.close();
+  }
+});
