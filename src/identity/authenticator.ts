@@ -54,9 +54,17 @@ export function sessionAuthenticator(manager: SessionManager, clock: () => Date 
       const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock(), connection: true });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       const s = r.session;
-      const leaf = presented?.[0]?.raw;
+      // Only the leaf's DER is kept for the decoder (the session may be remembered long
+      // after the connection; the chain's PEM and decoded certificates are not).
+      let leaf: Uint8Array | undefined = presented?.[0]?.raw ?? leafDer(certificateChainPem);
       let certificate: IotCertificateContext | undefined;
-      const certificateContext = (): IotCertificateContext => (certificate ??= iotCertificateContextFromDer(leaf ?? leafDer(certificateChainPem)));
+      const certificateContext = (): IotCertificateContext => {
+        if (certificate === undefined) {
+          certificate = iotCertificateContextFromDer(leaf!);
+          leaf = undefined;
+        }
+        return certificate;
+      };
       return { ok: true, identity: { thingName: s.thingName, clientId: s.clientId, certificateId: s.certificateId, attributes: s.attributes, certificateContext }, sessionId: s.id };
     },
     release(sessionId) {
