@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config-file.js';
 import {
@@ -8,7 +7,7 @@ import {
 import type { Registry } from '../identity/registry.js';
 import { compileIotPart } from '../runtime/iot-policies.js';
 import { resolveDataDir, withRegistry } from './certs.js';
-import { forEachJsonLine } from './json-lines.js';
+import { forEachJsonLine, readInput } from './json-lines.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 
 interface AuthorizeOptions {
@@ -71,7 +70,7 @@ or a thing whose certificate must be named with --cert.`)
       if (registered && opts.attribute.length > 0) throw new CliError('USAGE', '--attribute cannot be combined with --data-dir: the thing\'s attributes are the registry\'s');
       const attributes = parseAttributes(opts.attribute);
       // Read the request input before the configuration so usage problems win.
-      const batch = opts.requests !== undefined ? parseRequests(await readInput(opts.requests), registered) : undefined;
+      const batch = opts.requests !== undefined ? parseRequests(await readInput(opts.requests, 'requests'), registered) : undefined;
       if (!registered && opts.operation !== undefined && IOT_ACTION.test(opts.operation)) {
         throw new CliError('USAGE', `${opts.operation} is an AWS IoT action: it is decided for a registered thing, pass --data-dir`);
       }
@@ -136,18 +135,6 @@ function parseAttributes(list: string[]): Record<string, string> {
   return out;
 }
 
-async function readInput(file: string): Promise<string> {
-  try {
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks).toString('utf8');
-    }
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    throw new CliError('FILE_UNREADABLE', `cannot read requests from \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
 
 interface BatchRequest {
   principal: Principal;

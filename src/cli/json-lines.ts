@@ -1,4 +1,19 @@
+import { readFile } from 'node:fs/promises';
 import { CliError, EXIT } from './output.js';
+
+/** A request or document file, or standard input for `-`; FILE_UNREADABLE names `what` and the file. */
+export async function readInput(file: string, what: string): Promise<string> {
+  try {
+    if (file === '-') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    }
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw new CliError('FILE_UNREADABLE', `cannot read ${what} from \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
 
 /**
  * Reads a JSON-lines request file (blank lines skipped): calls `visit` with each line's

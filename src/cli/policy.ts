@@ -9,12 +9,11 @@
  * policies are compiled (any invalid document: every problem printed, exit 1); then
  * one JSON line per request (exit 0, whether allowed or denied).
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import {
   compileIotPolicies, iotArn, IOT_ACTIONS, type IotContext, type IotDeployment, type IotPolicyInput, type IotRequest, type IotResourceType,
 } from '../core/index.js';
-import { forEachJsonLine } from './json-lines.js';
+import { forEachJsonLine, readInput } from './json-lines.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 interface SimulateOptions {
@@ -90,18 +89,6 @@ Exit status: 0 every request answered (allowed or not), 1 an invalid policy docu
     });
 }
 
-async function readInput(file: string, what: string): Promise<string> {
-  try {
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks).toString('utf8');
-    }
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    throw new CliError('FILE_UNREADABLE', `cannot read ${what} from \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
