@@ -172,6 +172,26 @@ describe('CONNECT hook', () => {
     assert.equal(f.ctx.sessions.size, 0);
   });
 
+  test('an error thrown while deciding after authentication refuses (fail closed), once, with no unhandled rejection', async () => {
+    const f = fixture();
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => { rejections.push(e); };
+    process.on('unhandledRejection', onRejection);
+    try {
+      // The snapshot in force fails when asked for the connection's view (a bug stands in).
+      Object.defineProperty(f.ctx.policy, 'current', { get: () => { throw new Error('bug in a decision'); } });
+      const r = await connect(f, client('sensor-1'));
+      assert.equal(r.err?.returnCode, 5);
+      assert.equal(events(f, 'denied')[0]?.['reason'], 'SERVICE_ERROR');
+      assert.equal(f.ctx.sessions.size, 0);
+      // Give a stray rejection the turn it would need to be reported.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(rejections, []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   test('no client certificate on the connection: refused before the identity layer is asked', async () => {
     const f = fixture();
     f.auth.outcome = new Error('must not be called');

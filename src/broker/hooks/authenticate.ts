@@ -26,7 +26,14 @@ export interface AuthenticateOptions {
  * answered CONNACK 3 "server unavailable" (it is counted as a refusal, not a denial).
  */
 export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions = { maxConnections: 0 }) {
-  return (client: Client, _username: string | undefined, _password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+  return (client: Client, _username: string | undefined, _password: Buffer | undefined, callback: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+    // Answered once: an unexpected error after the answer is logged, never answered again.
+    let answered = false;
+    const done = (err: AuthenticateError | null, ok: boolean | null): void => {
+      if (answered) return;
+      answered = true;
+      callback(err, ok);
+    };
     // Denials decided by policy are counted by metrics.authorization(); the rest here.
     const refuse = (reason: string, message: string, extra: Record<string, unknown> = {}, counted = false, returnCode = NOT_AUTHORIZED): void => {
       if (!counted) ctx.metrics.denials['mqtt:connect']++;
@@ -86,10 +93,12 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       });
       ctx.logger.debug({ event: 'connected', thingName: identity.thingName, clientId: client.id, certificateId: identity.certificateId }, 'device connected');
       done(null, true);
-    }, (e: unknown) => {
+    }).catch((e: unknown) => {
+      // The identity layer failed, or a bug in the decision above threw: refuse (fail
+      // closed) rather than leave a rejected promise nobody handles.
       ctx.metrics.inc('ServiceError');
       ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'authentication failed unexpectedly');
-      refuse('SERVICE_ERROR', 'internal error during authentication');
+      if (!answered) refuse('SERVICE_ERROR', 'internal error during authentication');
     });
   };
 }
