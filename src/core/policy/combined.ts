@@ -131,7 +131,7 @@ class DecisionCache {
 /**
  * The permissions of one connection under both dialects. decide() has the signature of
  * PrincipalView.decide (Greengrass operations and resources) so the broker asks both
- * kinds of view the same way; receive() and retainAllowed() answer what only the IoT
+ * kinds of view the same way; receive() and decideRetained() answer what only the IoT
  * dialect can say.
  */
 export class CombinedView {
