@@ -172,7 +172,17 @@ export class Gateway {
         broker.closeSession(session.id, reason);
       });
       closers.push(unsubscribeInvalidation);
-      const iotWatch: RegistryWatch = registry.watch((changes, info) => {
+      // One watch of the registry's change feed for the gateway's own reactions: AWS IoT
+      // policies, attachments, groups and things (re-applied to live connections), and
+      // the trusted device CAs (the TLS context).
+      const registryWatch: RegistryWatch = registry.watch((changes, info) => {
+        if (changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) {
+          void trustedCaPems(registry).then((pems) => {
+            trustedCas = pems;
+            broker.updateTls(tls(serverCerts.current()));
+            logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
+          });
+        }
         if (info.complete && !changes.some((c) => IOT_CHANGE_KINDS.has(c.kind))) return;
         void (async () => {
           // New attribute values first, so the re-check that follows the reload sees them.
@@ -184,16 +194,7 @@ export class Gateway {
           await iotPolicies.reload('registry');
         })().catch((e: unknown) => logger.error({ event: 'error', err: (e as Error).message }, 'could not apply a registry change to live connections'));
       });
-      closers.push(() => iotWatch.close());
-      const caWatch: RegistryWatch = registry.watch((changes) => {
-        if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
-        void trustedCaPems(registry).then((pems) => {
-          trustedCas = pems;
-          broker.updateTls(tls(serverCerts.current()));
-          logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
-        });
-      });
-      closers.push(() => caWatch.close());
+      closers.push(() => registryWatch.close());
 
       let api: ApiServer | undefined;
       const apiConfig = config.gatehouse.api;

@@ -102,6 +102,6 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
  * says: the site has IoT policies, or one of its device groups names some.
  */
 function needsConnection(snapshot: PolicySnapshot, view: SessionView): boolean {
-  if (snapshot.iot !== undefined && snapshot.iot.set.names.length > 0) return true;
+  if (snapshot.iot !== undefined && snapshot.iot.set.size > 0) return true;
   return 'groups' in view && view.groups.some((g) => g.iotPolicies !== undefined);
 }

@@ -153,12 +153,23 @@ export class IotPolicyLoader {
  * could not have compiled) counts as reading the clock: not caching is the safe side.
  */
 function readsClock(document: string): boolean {
-  try {
-    return CLOCK_KEYS.test(JSON.stringify(JSON.parse(document)));
-  } catch {
-    return true;
+  // A reload re-reads every document; most are unchanged since the last one.
+  let known = CLOCK_READERS.get(document);
+  if (known === undefined) {
+    try {
+      known = CLOCK_KEYS.test(JSON.stringify(JSON.parse(document)));
+    } catch {
+      known = true;
+    }
+    if (CLOCK_READERS.size >= CLOCK_READERS_LIMIT) CLOCK_READERS.clear();
+    CLOCK_READERS.set(document, known);
   }
+  return known;
 }
+
+/** readsClock's answers by document text (the strings the registry read holds anyway). */
+const CLOCK_READERS = new Map<string, boolean>();
+const CLOCK_READERS_LIMIT = 16_384;
 
 function hasAttachments(d: IotAttachments): boolean {
   return d.certificatePolicies.size > 0 || d.thingGroupPolicies.size > 0;

@@ -181,6 +181,11 @@ export class IotPolicySet {
     return [...this.#policies.keys()];
   }
 
+  /** How many policies the set holds. */
+  get size(): number {
+    return this.#policies.size;
+  }
+
   has(name: string): boolean {
     return this.#policies.has(name);
   }
