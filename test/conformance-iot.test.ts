@@ -9,10 +9,10 @@
  * against the case's context and compared with the decision AWS would make.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { IotContext, IotDeployment, IotPolicyProblem, IotRequest } from '../src/core/policy/iot/context.js';
 import { compileIotPolicies, type IotPolicySet } from '../src/core/policy/iot/index.js';
+import { wellFormedVectorFiles } from './helpers/vector-files.js';
 
 const DIR = new URL('../../conformance/iot/', import.meta.url);
 
@@ -159,28 +159,8 @@ function runDecisionCase(c: CaseVector): void {
   assert.deepEqual(failures, [], `decisions differ from AWS:\n  ${failures.join('\n  ')}`);
 }
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-
-test('conformance/iot/ holds vector files', () => {
-  assert.ok(files.length > 0, 'no conformance/iot/*.json files found');
-});
-
-for (const file of files) {
-  let data: unknown;
-  let parseError: string | undefined;
-  try {
-    data = JSON.parse(readFileSync(new URL(file, DIR), 'utf8'));
-  } catch (e) {
-    parseError = (e as Error).message;
-  }
-  const problems = parseError !== undefined ? [`not valid JSON: ${parseError}`] : shapeProblems(data);
-
-  test(`iot/${file}: well-formed`, () => {
-    assert.deepEqual(problems, [], `iot/${file} is malformed:\n  ${problems.join('\n  ')}`);
-  });
-  if (problems.length > 0) continue;
-
-  for (const c of (data as VectorFile).cases) {
+for (const { file, data } of wellFormedVectorFiles<VectorFile>(DIR, 'iot/', shapeProblems)) {
+  for (const c of data.cases) {
     test(`iot/${file}: ${c.name}${c.gatehouseChoice !== undefined ? ' [gatehouse choice]' : ''}`, () => {
       if (c.invalid === true) runInvalidCase(c);
       else runDecisionCase(c);

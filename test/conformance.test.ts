@@ -14,12 +14,12 @@
  * the code conforms, so that the marker gets removed.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   DECISION_REASONS, compileDeviceGroups, parseConfig, validateConfig,
   type ConfigIssue, type PolicySnapshot, type Principal, type ValidationResult,
 } from '../src/index.js';
+import { wellFormedVectorFiles } from './helpers/vector-files.js';
 
 const DIR = new URL('../../conformance/', import.meta.url);
 
@@ -239,28 +239,8 @@ function runCase(c: CaseVector): void {
   });
 }
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-
-test('conformance/ holds vector files', () => {
-  assert.ok(files.length > 0, 'no conformance/*.json files found');
-});
-
-for (const file of files) {
-  let data: unknown;
-  let parseError: string | undefined;
-  try {
-    data = JSON.parse(readFileSync(new URL(file, DIR), 'utf8'));
-  } catch (e) {
-    parseError = (e as Error).message;
-  }
-  const problems = parseError !== undefined ? [`not valid JSON: ${parseError}`] : shapeProblems(data);
-
-  test(`${file}: well-formed`, () => {
-    assert.deepEqual(problems, [], `${file} is malformed:\n  ${problems.join('\n  ')}`);
-  });
-  if (problems.length > 0) continue;
-
-  for (const c of (data as VectorFile).cases) {
+for (const { file, data } of wellFormedVectorFiles<VectorFile>(DIR, '', shapeProblems)) {
+  for (const c of data.cases) {
     const deviation = c.knownDeviation ?? c.requests?.find((r) => r.knownDeviation !== undefined)?.knownDeviation;
     test(`${file}: ${c.description}${deviation !== undefined ? ' [known deviation]' : ''}`, () => runCase(c));
   }
