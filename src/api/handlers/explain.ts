@@ -10,15 +10,12 @@
  * the IoT policies the gateway has in force (the PolicyStore's snapshot: nothing is
  * compiled per request) — the decision the broker makes.
  */
-import { explainConnection, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionSubject, type IotDeployment } from '../../core/index.js';
+import { DEFAULT_IOT_DEPLOYMENT, explainConnection, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionSubject } from '../../core/index.js';
 import { ConnectionChoiceError, registeredConnection } from '../../identity/iot-connection.js';
 import { RegistryError } from '../../identity/errors.js';
 import { HttpError, type ApiContext } from '../context.js';
 import { EXPLAIN_REASONS } from '../errors.js';
 import type { ExplainRequestBody } from '../schemas.js';
-
-/** Where local resource ARNs live when neither the policies in force nor the gateway say: the `gatehouse.iot` defaults. */
-const DEFAULT_DEPLOYMENT: IotDeployment = Object.freeze({ partition: 'aws', region: 'us-east-1', accountId: '000000000000' });
 
 const invalid = (path: string, message: string, reason?: string): HttpError =>
   new HttpError('API_INVALID_REQUEST', message, { path, ...(reason !== undefined ? { reason } : {}) });
@@ -47,7 +44,7 @@ export async function explain(ctx: ApiContext, b: ExplainRequestBody): Promise<R
     return { ...e, attributes: { ...attributes }, attributesFrom };
   }
 
-  const deployment = snapshot.iot?.set.deployment ?? ctx.iotDeployment ?? DEFAULT_DEPLOYMENT;
+  const deployment = snapshot.iot?.set.deployment ?? ctx.iotDeployment ?? DEFAULT_IOT_DEPLOYMENT;
   let request: ConnectionRequest;
   if (b.action !== undefined) {
     const parsed = parseIotRequest(deployment, b.action, b.resource, b.retain === true);

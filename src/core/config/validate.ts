@@ -4,6 +4,7 @@ import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, op
 import { parseRule, RuleSyntaxError } from '../rules/parse.js';
 import type { Rule } from '../rules/ast.js';
 import { Checker, isPlainObject, typeName } from './check.js';
+import { DEFAULT_IOT_DEPLOYMENT } from '../policy/iot/context.js';
 import { checkHost } from './hosts.js';
 import type { PathSegment } from './path.js';
 import { closest, didYouMean } from './suggest.js';
@@ -539,9 +540,9 @@ function checkIotDeployment(ck: Checker, value: unknown, path: PathSegment[]): G
     return v;
   };
   return Object.freeze({
-    partition: text('partition', 'aws', /^aws(-[a-z]+)*$/, 'use `aws`, `aws-cn` or `aws-us-gov`'),
-    region: text('region', 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/, 'use an AWS region name such as `eu-west-1`'),
-    accountId: text('accountId', '000000000000', /^\d{12}$/, 'use the 12-digit AWS account id, e.g. `123456789012`'),
+    partition: text('partition', DEFAULT_IOT_DEPLOYMENT.partition, /^aws(-[a-z]+)*$/, 'use `aws`, `aws-cn` or `aws-us-gov`'),
+    region: text('region', DEFAULT_IOT_DEPLOYMENT.region, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'use an AWS region name such as `eu-west-1`'),
+    accountId: text('accountId', DEFAULT_IOT_DEPLOYMENT.accountId, /^\d{12}$/, 'use the 12-digit AWS account id, e.g. `123456789012`'),
   });
 }
 

@@ -2,7 +2,7 @@ import { RuleIndex } from '../rules/match.js';
 import { CombinedView, IotPart } from './combined.js';
 import { compileIotPolicies } from './iot/engine.js';
 import { explainDecision, PrincipalView } from './evaluate.js';
-import type { IotContext } from './iot/context.js';
+import { DEFAULT_IOT_DEPLOYMENT, type IotContext } from './iot/context.js';
 import type { CompiledGroup, CompiledStatement, Decision, Explanation } from './model.js';
 import type { Principal } from './resource.js';
 import { planGroup, type GroupPlan } from './tables.js';
@@ -25,7 +25,7 @@ interface ObjectCacheEntry {
 
 /** The IoT part of a snapshot whose registry holds no policy. */
 const EMPTY_IOT: IotPart = (() => {
-  const r = compileIotPolicies([], { partition: 'aws', region: 'us-east-1', accountId: '000000000000' });
+  const r = compileIotPolicies([], DEFAULT_IOT_DEPLOYMENT);
   if (!r.ok) throw new Error('an empty IoT policy set does not compile');
   return new IotPart(r.set, { certificatePolicies: new Map(), thingGroupPolicies: new Map(), thingGroups: new Map(), thingTypes: new Map() }, new Set());
 })();

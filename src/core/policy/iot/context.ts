@@ -16,6 +16,12 @@ export interface IotDeployment {
 }
 
 /**
+ * The `gatehouse.iot` defaults. The account id is no real account, so that a policy
+ * written for the cloud matches only once the site's account is configured.
+ */
+export const DEFAULT_IOT_DEPLOYMENT: IotDeployment = Object.freeze({ partition: 'aws', region: 'us-east-1', accountId: '000000000000' });
+
+/**
  * The certificate of a connection. Attribute names are the ones AWS IoT uses in
  * `iot:Certificate.Subject.<Name>`: CommonName, Organization, OrganizationalUnit,
  * Country, State, Locality, SerialNumber, Title, Surname, GivenName, Initials, Pseudonym,

@@ -1,5 +1,6 @@
 /** The AWS IoT Core policy dialect: documents, ARNs, variables and the evaluator. */
 export type { IotCertificateContext, IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
+export { DEFAULT_IOT_DEPLOYMENT } from './context.js';
 export { IOT_ACTIONS, canonicalAction, type IotResourceType } from './actions.js';
 export { iotArn } from './arn.js';
 export {
