@@ -18,3 +18,4 @@ export { SqliteControlStore, type SqliteControlStoreOptions, type ControlConnect
 export { controlKeyPath, CONTROL_KEY_FILE } from './control-key.js';
 export { validateIamDocument, validateTrustPolicy, trustPolicyAllows, type TrustEvaluation, type TrustCheckOptions } from './control-rules.js';
 export { ensureAdministrator, openControlStore, adminCredentialsPath, ADMIN_PROFILE, type AdministratorBootstrap } from './admin-bootstrap.js';
+export { tagTargetOfArn, arnOfTagTarget } from './control-arns.js';
