@@ -486,6 +486,7 @@ export class SqliteControlStore implements ControlStore {
     return this.c.write(() => {
       if (this.s.getAlias.get(alias)) throw new ControlError('CONTROL_ROLE_ALIAS_EXISTS', `role alias ${shown(alias)} already exists`, 'choose another alias, or update this one');
       const role = this.requireRole(wanted);
+      assertWithinRole(duration, role);
       const now = this.c.now().getTime();
       this.s.insertAlias.run(alias, role.name, duration, now, now);
       this.insertTags('rolealias', alias, tags);
@@ -512,8 +513,10 @@ export class SqliteControlStore implements ControlStore {
     const wanted = update.roleArn !== undefined ? this.roleNameOfArn(update.roleArn) : undefined;
     return this.c.write(() => {
       const row = this.requireAlias(alias);
-      const roleName = wanted !== undefined ? this.requireRole(wanted).name : row.role_name;
+      const role = this.requireRole(wanted ?? row.role_name);
+      const roleName = role.name;
       const duration = update.credentialDurationSeconds ?? row.duration_seconds;
+      assertWithinRole(duration, role);
       const now = this.c.now().getTime();
       this.s.updateAlias.run(roleName, duration, now, row.alias);
       return this.aliasFromRow({ ...row, role_name: roleName, duration_seconds: duration, updated_at: now }, this.loadTags('rolealias', row.alias));
@@ -834,6 +837,17 @@ function assertAliasDuration(seconds: number): void {
   if (!Number.isInteger(seconds) || seconds < ROLE_ALIAS_DURATION_MIN || seconds > ROLE_ALIAS_DURATION_MAX) {
     throw new ControlError('CONTROL_CREDENTIAL_DURATION_INVALID', `credential duration ${String(seconds)} is not a whole number of seconds from ${ROLE_ALIAS_DURATION_MIN} to ${ROLE_ALIAS_DURATION_MAX}`,
       'give 900 (15 minutes) to 43200 (12 hours)');
+  }
+}
+
+/**
+ * A role alias's credential duration may not exceed its role's maximum session duration
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateRoleAlias.html).
+ */
+function assertWithinRole(seconds: number, role: RoleRow): void {
+  if (seconds > role.max_session_seconds) {
+    throw new ControlError('CONTROL_CREDENTIAL_DURATION_INVALID', `credential duration ${seconds} s is longer than the maximum session duration of role ${shown(role.name)} (${role.max_session_seconds} s)`,
+      'give a shorter duration, or raise the role\'s maximum session duration');
   }
 }
 

@@ -391,7 +391,8 @@ describe('ControlStore (SQLite): role aliases', () => {
   it('creates, updates and deletes role aliases naming roles of this deployment', async (t) => {
     const { store, setNow } = await setup(t);
     await store.createRole('DeviceRole', USER_TRUST);
-    await store.createRole('Other', USER_TRUST);
+    await store.createRole('Other', USER_TRUST, { maxSessionDurationSeconds: 43_200 });
+    await rejectsWith(store.createRoleAlias('long', 'arn:aws:iam::123456789012:role/DeviceRole', { credentialDurationSeconds: 3601 }), 'CONTROL_CREDENTIAL_DURATION_INVALID');
     const a = await store.createRoleAlias('devices', 'arn:aws:iam::123456789012:role/devicerole', { credentialDurationSeconds: 900, tags: { k: 'v' } });
     assert.equal(a.arn, 'arn:aws:iot:eu-west-1:123456789012:rolealias/devices');
     assert.equal(a.roleArn, 'arn:aws:iam::123456789012:role/DeviceRole');
@@ -407,6 +408,7 @@ describe('ControlStore (SQLite): role aliases', () => {
     assert.deepEqual([u.roleArn, u.credentialDurationSeconds, u.updatedAt, u.createdAt], ['arn:aws:iam::123456789012:role/Other', 43_200, later, T0]);
     assert.deepEqual((await store.getRoleAlias('devices'))?.roleArn, 'arn:aws:iam::123456789012:role/Other');
     await rejectsWith(store.updateRoleAlias('nope', {}), 'CONTROL_ROLE_ALIAS_NOT_FOUND');
+    await rejectsWith(store.updateRoleAlias('devices', { roleArn: 'arn:aws:iam::123456789012:role/DeviceRole' }), 'CONTROL_CREDENTIAL_DURATION_INVALID');
     assert.deepEqual((await store.listRoleAliases()).map((r) => r.alias), ['devices']);
     await store.deleteRoleAlias('devices');
     assert.equal(await store.getRoleAlias('devices'), undefined);
