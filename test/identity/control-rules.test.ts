@@ -50,9 +50,13 @@ describe('policy document checks', () => {
   it('names each problem with a path', () => {
     assert.deepEqual(validateTrustPolicy(doc(allow({ AWS: ALICE }))), []);
     const problems = validateTrustPolicy(doc({ Effect: 'Allow', Action: 'iot:*', Principal: { Service: 'x' } }));
-    assert.deepEqual(problems.map((p) => p.path), ['Statement[0].Action', 'Statement[0].Principal.Service', 'Statement[0].Principal.AWS']);
+    assert.deepEqual(problems.map((p) => p.path), ['$.Statement[0].Action', '$.Statement[0].Principal.Service', '$.Statement[0].Principal.AWS']);
     assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*' })), []);
-    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Principal: '*' })).map((p) => p.path), ['Statement[0].Principal']);
-    assert.deepEqual(validateIamDocument(JSON.stringify({ Statement: [], Extra: 1 })).map((p) => p.path), ['Extra', 'Statement']);
+    // Identity policies are checked by the IAM dialect's compiler.
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Principal: '*' })).map((p) => p.path), ['$.Statement[0].Principal']);
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Condition: { StringEqualz: { 'aws:SourceIp': 'x' } } })).map((p) => p.code),
+      ['IAM_CONDITION_UNKNOWN_OPERATOR']);
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot', Resource: '*' })).map((p) => p.code), ['IAM_POLICY_ACTION_INVALID']);
+    assert.equal(validateIamDocument('{"Statement": {"Effect": "Allow", "Action": "iot:*", "Resource": "ĀĀ"}}').map((p) => p.code)[0], 'IAM_POLICY_CHARACTER_INVALID');
   });
 });
