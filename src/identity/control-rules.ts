@@ -9,6 +9,7 @@
  * - role aliases: https://docs.aws.amazon.com/iot/latest/apireference/API_CreateRoleAlias.html
  * - role session names: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
  */
+import type { IamContext } from '../core/policy/iam/context.js';
 import { compileIamPolicies } from '../core/policy/iam/engine.js';
 import { MAX_TAGS_PER_RESOURCE } from './control.js';
 import { ControlError, type PolicyDocumentProblem } from './errors.js';
@@ -270,6 +271,28 @@ function checkCondition(st: JsonObject, path: string, problems: PolicyDocumentPr
       }
     }
   }
+  if (problems.some((p) => p.path.startsWith(`$.${where}`))) return;
+  // The operators and keys are the IAM dialect's: let its compiler check them.
+  for (const p of conditionProblems(c)) problems.push({ ...p, path: p.path.replace(/^\$\.Statement\[0\]\.Condition/, `$.${where}`) });
+}
+
+/** Problems of a Condition block, as the IAM dialect's compiler sees it in a one-statement policy. */
+function conditionProblems(condition: Readonly<Record<string, unknown>>): PolicyDocumentProblem[] {
+  const r = compileIamPolicies([{ name: 'condition', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: condition }] } }]);
+  return r.ok ? [] : r.problems.map((p) => ({ code: p.code, path: p.path, message: p.message, fix: p.fix }));
+}
+
+/**
+ * A `conditionMatches` for trustPolicyAllows that evaluates a Condition block with the
+ * IAM dialect (operators, `...IfExists`, `Null`, the global keys of `ctx`), at `now`
+ * (epoch milliseconds). An invalid block throws; trustPolicyAllows then fails closed.
+ */
+export function iamConditionMatcher(ctx: IamContext, now: number): (condition: Readonly<Record<string, unknown>>) => boolean {
+  return (condition) => {
+    const r = compileIamPolicies([{ name: 'condition', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: condition }] } }]);
+    if (!r.ok) throw new Error(`invalid condition: ${r.problems.map((p) => p.message).join('; ')}`);
+    return r.set.decide('all', ctx, { action: 'sts:AssumeRole', resource: '*' }, now).allowed;
+  };
 }
 
 function checkKnownKeys(o: JsonObject, path: string, known: readonly string[], problems: PolicyDocumentProblem[]): void {
@@ -313,9 +336,9 @@ export interface TrustCheckOptions {
   /** The account of the role (a principal `ACCOUNT` or `arn:…:iam::ACCOUNT:root` means every principal of it). */
   readonly accountId: string;
   /**
-   * Decides a statement's Condition block. Without it, a condition cannot be evaluated
-   * here: an Allow with a Condition does not apply and a Deny with a Condition does
-   * (fail closed).
+   * Decides a statement's Condition block (`iamConditionMatcher(ctx, now)` evaluates it
+   * with the IAM dialect). Without it, or when it throws, an Allow with a Condition does
+   * not apply and a Deny with a Condition does (fail closed).
    */
   readonly conditionMatches?: (condition: Readonly<Record<string, unknown>>) => boolean;
 }
@@ -345,12 +368,22 @@ export function trustPolicyAllows(document: string, callerArn: string, options: 
     if (!principals.some((x) => x === '*' || callerNames.has(x))) continue;
     const condition = st['Condition'];
     const deny = st['Effect'] === 'Deny';
-    const applies = condition === undefined ? true : options.conditionMatches ? options.conditionMatches(condition as JsonObject) : deny;
+    const applies = condition === undefined ? true : conditionApplies(options.conditionMatches, condition as JsonObject, deny);
     if (!applies) continue;
     if (deny) return { allowed: false, reason: 'DENIED_BY_STATEMENT', statement: id };
     allow ??= id;
   }
   return allow !== undefined ? { allowed: true, reason: 'ALLOWED_BY_STATEMENT', statement: allow } : { allowed: false, reason: 'NO_MATCHING_STATEMENT' };
+}
+
+/** Without an evaluator, or when it fails, an Allow's condition does not hold and a Deny's does (fail closed). */
+function conditionApplies(matches: TrustCheckOptions['conditionMatches'], condition: JsonObject, deny: boolean): boolean {
+  if (matches === undefined) return deny;
+  try {
+    return matches(condition);
+  } catch {
+    return deny;
+  }
 }
 
 /** The principal values that name a caller: its ARN, its role's ARN for a role session, its account. */
