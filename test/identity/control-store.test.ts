@@ -503,6 +503,32 @@ describe('ControlStore (SQLite): audit log', () => {
   });
 });
 
+describe('ControlStore (SQLite): generation', () => {
+  it('grows with every control change, in any process, and not with sessions or audit records', async (t) => {
+    const { store, dir } = await setup(t);
+    const other = SqliteRegistry.open({ file: registryPath(dir) });
+    t.after(() => other.close());
+    const otherStore = other.control({ deployment: DEP, keyFile: controlKeyPath(dir) });
+    assert.equal(await store.generation(), 0);
+    await store.createUser('alice');
+    const g1 = await store.generation();
+    assert.ok(g1 > 0);
+    await otherStore.createIamPolicy('P', policyDoc());
+    await otherStore.attachIamPolicy('P', { kind: 'user', name: 'alice' });
+    const g2 = await store.generation();
+    assert.ok(g2 > g1, 'a change by another connection is seen');
+    await rejectsWith(store.createUser('alice'), 'CONTROL_USER_EXISTS');
+    assert.equal(await store.generation(), g2, 'a refused change changes nothing');
+    await store.createRole('R', USER_TRUST);
+    const g3 = await store.generation();
+    await store.createSessionCredentials({ roleName: 'R', sessionName: 'abc', durationSeconds: 900, sourceArn: 'x', now: T0 });
+    await store.appendAudit([{ at: T0, principal: 'p', action: 'a', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: 'q' }]);
+    assert.equal(await store.generation(), g3);
+    await store.tagResource({ kind: 'role', name: 'R' }, { a: 'b' });
+    assert.ok(await store.generation() > g3);
+  });
+});
+
 describe('ControlStore (SQLite): migration from schema version 2', () => {
   it('upgrades a version-2 registry file without losing its data, and the new tables work', async (t) => {
     const dir = await makeTempDir(t, 'gatehouse-control-');
