@@ -75,6 +75,11 @@ export class ActionCatalog {
     return this.#canonical.get(action.toLowerCase());
   }
 
+  /** The documented spelling of a known action given lower-cased, or undefined. */
+  spellingOf(lowerAction: string): string | undefined {
+    return this.#canonical.get(lowerAction);
+  }
+
   /** The index of a known action (lower-cased), or undefined. */
   indexOf(lowerAction: string): number | undefined {
     return this.#index.get(lowerAction);

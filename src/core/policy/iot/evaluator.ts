@@ -211,7 +211,7 @@ export class PolicyEvaluator<C, E> {
     const words = catalog.words;
     const word = index === undefined ? 0 : index >>> 5;
     const bit = index === undefined ? 0 : 1 << (index & 31);
-    const name = catalog.canonical(action) ?? action;
+    const name = catalog.spellingOf(lower) ?? action;
     let allow: { p: CompiledPolicy; s: IotStatement } | undefined;
     let deny: { p: CompiledPolicy; s: IotStatement } | undefined;
     for (const p of policies) {

@@ -80,6 +80,14 @@ describe('IAM evaluation order', () => {
     assert.deepEqual(e.matches.map((m) => `${m.effect}:${m.statement}`), ['Deny:B', 'Allow:A']);
     assert.deepEqual(e.matches[1]!.resources, [`${IOT}:thing/*`]);
   });
+
+  it('explain shows resource entries with their variables substituted', () => {
+    const s = iamPolicies([{ Sid: 'Own', Effect: 'Allow', Action: 'iam:GetUser', Resource: [`${IAM}:user/\${aws:username}`, `${IAM}:user/shared`] }]);
+    const e = s.explain('all', { principal: { username: 'alice' } }, { action: 'iam:GetUser', resource: `${IAM}:user/alice` }, NOW);
+    assert.equal(e.allowed, true);
+    assert.deepEqual(e.matches, [{ effect: 'Allow', action: 'iam:GetUser', policy: 'p0', statement: 'Own', statementIndex: 0, resources: [`${IAM}:user/alice`] }]);
+    assert.deepEqual(e.request, { action: 'iam:GetUser', resource: `${IAM}:user/alice` });
+  });
 });
 
 describe('IAM policy sets', () => {

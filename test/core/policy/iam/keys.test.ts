@@ -85,6 +85,15 @@ describe('IAM condition keys', () => {
     assert.ok(!isAllowed(s, 'iot:UpdateThing', `${IOT}:thing/a`, { ...CTX, resourceTags: undefined }));
   });
 
+  it('a tag key naming an Object.prototype member is just an absent tag', () => {
+    for (const k of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      assert.equal(resolveIamKey({ resourceTags: {}, principal: { tags: {} } }, `aws:ResourceTag/${k}`, NOW), undefined);
+      assert.equal(resolveIamKey({}, `aws:PrincipalTag/${k}`, NOW), undefined);
+    }
+    const s = iamPolicies([{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { 'Null': { 'aws:ResourceTag/constructor': 'false' } } }]);
+    assert.ok(!isAllowed(s, 'iot:ListThings', '*', { resourceTags: { env: 'x' } }));
+  });
+
   it('aws:TagKeys is multi-valued: ForAllValues holds for no keys, ForAnyValue does not', () => {
     const only = iamPolicies([{ Effect: 'Allow', Action: 'iot:TagResource', Resource: '*', Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['Env', 'Owner'] } } }]);
     const some = iamPolicies([{ Effect: 'Allow', Action: 'iot:TagResource', Resource: '*', Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': ['Env'] } } }]);
