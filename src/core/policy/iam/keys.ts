@@ -14,7 +14,9 @@
  *   the key is absent.
  *
  * The AWS IoT service authorization reference lists only the global `aws:ResourceTag/…`
- * for tags (no `iot:ResourceTag/…`), so no service-specific tag key is read.
+ * for tags (no `iot:ResourceTag/…`). IAM documents `iam:ResourceTag/…` for the tags of
+ * the user or role acted on (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html):
+ * it reads the same resource tags. No other service-specific tag key is read.
  */
 import type { IamContext } from './context.js';
 
@@ -31,7 +33,7 @@ function tag(tags: Readonly<Record<string, string>> | undefined, key: string): r
   return undefined;
 }
 
-const TAG_FAMILIES = ['aws:principaltag/', 'aws:requesttag/', 'aws:resourcetag/'] as const;
+const TAG_FAMILIES = ['aws:principaltag/', 'aws:requesttag/', 'aws:resourcetag/', 'iam:resourcetag/'] as const;
 
 /** Keys with one value (or none), by lower-cased name. */
 const SINGLE = [
@@ -89,6 +91,8 @@ export function resolveIamKey(ctx: IamContext, key: string, now: number | undefi
   if (lower.startsWith('aws:principaltag/')) return tag(p?.tags, key.slice('aws:principaltag/'.length));
   if (lower.startsWith('aws:requesttag/')) return tag(ctx.requestTags, key.slice('aws:requesttag/'.length));
   if (lower.startsWith('aws:resourcetag/')) return tag(ctx.resourceTags, key.slice('aws:resourcetag/'.length));
+  // IAM's own key for the tags of the IAM user or role acted on; resourceTags are what the call's resource carries.
+  if (lower.startsWith('iam:resourcetag/')) return tag(ctx.resourceTags, key.slice('iam:resourcetag/'.length));
   return undefined;
 }
 

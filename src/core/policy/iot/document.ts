@@ -156,9 +156,11 @@ function parseWith<C, E>(input: unknown, dialect: PolicyDialect<C, E>): ParseRes
     problems.push({ code: 'IOT_POLICY_TOO_LARGE', path: '$', message: `the document has ${size} characters besides white space; ${dialect.texts.limitOwner} accepts at most ${dialect.maxCharacters}`, fix: 'split it into several policies, or use wildcards and variables to shorten it' });
   }
   if (dialect.grammar.latin1Only) {
-    const bad = NOT_LATIN1.exec(fromText ? input : '') ?? NOT_LATIN1.exec(JSON.stringify(value) ?? '');
-    if (bad) {
-      const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    // The decoded names and values: JSON text can carry a control character only as an
+    // escape (`\u0001`), which the text itself would not show.
+    const bad = firstNotLatin1(value);
+    if (bad !== undefined) {
+      const code = bad.toString(16).toUpperCase().padStart(4, '0');
       problems.push({ code: 'IAM_POLICY_CHARACTER_INVALID', path: '$', message: `the document holds the character U+${code}; a policy document may hold only tab, line feed, carriage return and U+0020 to U+00FF`, fix: 'remove the character (names and values of policies are Latin-1 text)' });
     }
   }
@@ -381,4 +383,27 @@ function parseStatement<C, E>(
     resources: resources.slice(),
     condition,
   };
+}
+
+/** The code point of the first character outside IAM's accepted set in any name or string value of `value`, if any. */
+function firstNotLatin1(value: unknown, depth = 0): number | undefined {
+  if (depth > 64) return undefined;
+  if (typeof value === 'string') {
+    const m = NOT_LATIN1.exec(value);
+    return m ? m[0].codePointAt(0) : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const c = firstNotLatin1(v, depth + 1);
+      if (c !== undefined) return c;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const c = firstNotLatin1(k, depth + 1) ?? firstNotLatin1(v, depth + 1);
+      if (c !== undefined) return c;
+    }
+  }
+  return undefined;
 }
