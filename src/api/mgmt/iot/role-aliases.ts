@@ -8,8 +8,8 @@
  * As in AWS IoT, naming a role in a role alias also needs `iam:PassRole` on the role
  * (https://docs.aws.amazon.com/iot/latest/developerguide/authorizing-direct-aws.html).
  * What differs: tags can also be set on things and device certificates (the control
- * store keeps tags for every IoT resource it knows); ListTagsForResource answers every
- * tag in one page.
+ * store keeps tags for every IoT resource it knows); tags given with a creation are
+ * written just after it, not in the same transaction.
  */
 import type { RoleAlias, TagTarget } from '../../../identity/control.js';
 import { parseIotArn, tagTargetOf } from '../aws/arns.js';
