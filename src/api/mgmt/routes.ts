@@ -75,6 +75,13 @@ export interface ManagementRoute {
   readonly params?: z.ZodType;
   readonly responses: Readonly<Record<number, ManagementResponseSpec>>;
   /**
+   * A request that passes the route's validation (the path with its parameters filled
+   * in, query and body). Required for `signed` routes: a test calls every route with
+   * it as a caller who has no permission and expects the route's AccessDenied answer,
+   * which proves the handler asks before it acts.
+   */
+  readonly example?: { readonly path: string; readonly body?: unknown; readonly contentType?: string };
+  /**
    * Answers the request. The returned value is the response body: an object is sent as
    * JSON, a string as is (set the content type on `reply`); `undefined` after the
    * handler has sent the reply itself.
