@@ -27,7 +27,9 @@ import type { ControlStore } from '../../identity/control.js';
 import type { Registry } from '../../identity/registry.js';
 import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
+import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { WireProtocol } from './call.js';
+import type { IamPolicyCache } from './iam-engine.js';
 
 /** How the caller of a route is identified. */
 export type RouteAuth =
@@ -108,4 +110,8 @@ export interface ManagementContext {
   readonly clock: () => Date;
   /** The certificate verifier devices are checked with (the credentials provider). */
   readonly verifier: CertificateVerifier;
+  /** The policies in force for devices (the credentials provider decides `iot:AssumeRoleWithCertificate` with them). */
+  readonly policy: PolicyStore;
+  /** IAM policies compiled by the IAM dialect, cached by policy versions (identity and trust policies). */
+  readonly iamPolicies: IamPolicyCache;
 }

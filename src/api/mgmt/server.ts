@@ -38,7 +38,7 @@ import type { Caller, CallCheck, WireProtocol } from './call.js';
 import {
   accessDeniedError, authFailureError, internalError, invalidRequestError, ManagementError, renderError, type AuthFailure,
 } from './errors.js';
-import { IamPolicyCache, type IamCompiler, type PolicyInForce } from './iam-engine.js';
+import type { PolicyInForce } from './iam-engine.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
 import { verifySigV4 } from './sigv4.js';
 
@@ -60,8 +60,6 @@ export interface ManagementServerOptions {
   readonly auditRetentionDays: number;
   /** The local API's token, accepted as the `api-token` principal on the routes that say so. */
   readonly apiToken?: string;
-  /** The IAM dialect's compiler. */
-  readonly compileIam: IamCompiler;
 }
 
 /** The built-in identity policy of the API token: the IPC operations, the EMQX and external-broker calls, metrics. */
@@ -88,6 +86,7 @@ const API_TOKEN_POLICY: readonly PolicyInForce[] = [{
 interface CallState {
   readonly requestId: string;
   readonly route: ManagementRoute | undefined;
+  readonly clock: () => Date;
   authFailure: { readonly failure: AuthFailure | 'INVALID_API_TOKEN' } | undefined;
   readonly decisions: Omit<NewAuditRecord, 'status'>[];
   handlerStarted: boolean;
@@ -147,6 +146,29 @@ function principalContext(caller: Caller, account: string): IamPrincipalContext 
   if (p.kind === 'user') return { username: p.user.name, userid: p.user.id, arn: p.user.arn, type: 'User', account, tags: p.user.tags };
   // A role session: aws:PrincipalArn is the role's ARN; session tags override the role's own.
   return { userid: p.assumedRoleId, arn: p.role.arn, type: 'AssumedRole', account, tags: { ...p.role.tags, ...p.tags } };
+}
+
+/**
+ * Adds a decision made outside `authorizeCall` (a role's trust policy, the credentials
+ * provider's IoT decision, an operation every caller may perform) to the request's
+ * audit records. A `signed` route's answer counts it as its authorization decision.
+ */
+export function recordDecision(request: FastifyRequest, decision: { readonly principal: string; readonly action: string; readonly resource: string; readonly allowed: boolean; readonly reason: string; readonly policy?: string | null; readonly statement?: string | null }): void {
+  const state = request.mgmtCall;
+  if (state === undefined) throw new Error('recordDecision outside the management API');
+  state.decisions.push({
+    at: state.clock(),
+    principal: decision.principal,
+    action: decision.action,
+    resource: decision.resource,
+    decision: decision.allowed ? 'allow' : 'deny',
+    reason: decision.reason,
+    policy: decision.policy ?? null,
+    statement: decision.statement ?? null,
+    sourceIp: sourceIp(request),
+    userAgent: userAgent(request) ?? null,
+    requestId: state.requestId,
+  });
 }
 
 /** The message of a denial, in AWS's words: who, what, on which resource, and why. */
@@ -229,7 +251,7 @@ export function managementRoutes(sets: readonly ManagementRouteSet[]): Managemen
 export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWriter): FastifyInstance {
   const { ctx } = opts;
   const bearer = opts.apiToken !== undefined ? new BearerCheck(opts.apiToken) : undefined;
-  const cache = new IamPolicyCache(opts.compileIam);
+  const cache = ctx.iamPolicies;
   const app = Fastify({
     logger: false,
     https: { key: opts.tls.key, cert: opts.tls.cert, ca: [...opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
@@ -285,7 +307,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
 
   app.addHook('onRequest', async (request, reply) => {
     const route = routeOf(request);
-    const state: CallState = { requestId: request.id, route, authFailure: undefined, decisions: [], handlerStarted: false, rawBody: EMPTY };
+    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, rawBody: EMPTY };
     request.mgmtCall = state;
     void reply.header('x-amzn-RequestId', request.id);
     if (route?.auth.kind !== 'signed') return;
