@@ -6,6 +6,7 @@
  * same policies.
  */
 import type { IamContext, IamRequest } from '../../core/policy/iam/context.js';
+import { compileIamPolicies } from '../../core/policy/iam/index.js';
 
 export interface PolicyInForce {
   readonly name: string;
@@ -56,3 +57,23 @@ export class IamPolicyCache {
     return this.#entries.size;
   }
 }
+
+/**
+ * The compiler of the IAM dialect (core/policy/iam). A stored policy is validated when
+ * it is written, so a refusal here means the store holds a document the dialect no
+ * longer accepts: the call fails (500, logged) rather than being decided without it.
+ */
+export const compileWithIamDialect: IamCompiler = (policies) => {
+  const r = compileIamPolicies(policies.map((p) => ({ name: p.name, document: p.document })));
+  if (!r.ok) {
+    const first = r.problems[0];
+    throw new Error(`IAM policy ${first?.policy ?? '?'} cannot be compiled: ${first?.code ?? '?'}`);
+  }
+  const set = r.set;
+  return {
+    decide(context, request, now) {
+      const d = set.decide('all', context, request, now);
+      return { allowed: d.allowed, reason: d.reason, policy: d.policy ?? null, statement: d.statement ?? null };
+    },
+  };
+};
