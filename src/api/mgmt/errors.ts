@@ -45,7 +45,7 @@ const AUTH_CODES: Readonly<Record<AuthFailure, WireCode>> = {
   SIGNATURE_DOES_NOT_MATCH: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
   SIGNATURE_EXPIRED: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_EXPIRED' },
   WRONG_CREDENTIAL_SCOPE: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
-  PAYLOAD_HASH_MISMATCH: { status: 400, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
+  PAYLOAD_HASH_MISMATCH: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
 };
 
 /** The Gatehouse-protocol codes of the management API (docs/errors.md documents each). */
