@@ -260,6 +260,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     return503OnClosing: true,
     requestTimeout: 30_000,
     genReqId: () => randomUUID(),
+    // Path parameters as long as an encoded certificate ARN (ListAttachedPolicies' target).
+    routerOptions: { maxParamLength: 1024 },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
