@@ -18,8 +18,10 @@ import {
   ListThingsCommand, ListThingsInThingGroupCommand, MalformedPolicyException, RegisterCACertificateCommand, RegisterCertificateCommand,
   RegisterCertificateWithoutCACommand, RemoveThingFromThingGroupCommand, ResourceAlreadyExistsException, ResourceNotFoundException,
   SetDefaultPolicyVersionCommand, TestAuthorizationCommand, UpdateCACertificateCommand, UpdateCertificateCommand, UpdateThingCommand,
-  VersionsLimitExceededException, CertificateValidationException, paginateListThings,
+  VersionsLimitExceededException, CertificateValidationException, paginateListThings, CreateRoleAliasCommand, DescribeRoleAliasCommand,
+  ListRoleAliasesCommand, UpdateRoleAliasCommand, DeleteRoleAliasCommand, TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand, IoTClient,
 } from '@aws-sdk/client-iot';
+import { Agent } from 'node:https';
 import { makeCa, makeLeaf, type TestCert } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/tmp-dir.js';
 import { ARN, startHarness, type Harness } from './iot-harness.js';
@@ -409,6 +411,53 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       assert.deepEqual(r.authResults![2]!.denied?.explicitDeny?.policies?.map((p) => p.policyName), ['tester-pol']);
       await rejects(h.iot.send(new TestAuthorizationCommand({ principal: certificateArn!, authInfos: [{ actionType: 'PUBLISH', resources: [`${ARN}:topicfilter/x`] }] })), InvalidRequestException, 400);
       await rejects(h.iot.send(new TestAuthorizationCommand({ principal: certificateArn!, policyNamesToAdd: ['x'], authInfos: [{ actionType: 'CONNECT', resources: [`${ARN}:client/tester`] }] })), InvalidRequestException, 400);
+    });
+  });
+
+  describe('role aliases and tags', () => {
+    test('CreateRoleAlias needs iam:PassRole on the role; Describe, List, Update, Delete', async () => {
+      await h.control.createRole('device-role', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:user/ops' }, Action: 'sts:AssumeRole' }] }));
+      const roleArn = `arn:aws:iam::${'123456789012'}:role/device-role`;
+      const c = await h.iot.send(new CreateRoleAliasCommand({ roleAlias: 'devices', roleArn, credentialDurationSeconds: 1800, tags: [{ Key: 'env', Value: 'lab' }] }));
+      assert.equal(c.roleAliasArn, `${ARN}:rolealias/devices`);
+      assert.deepEqual((await h.lastDecisions()).map((d) => [d.action, d.resource]), [['iot:CreateRoleAlias', `${ARN}:rolealias/devices`], ['iam:PassRole', roleArn]]);
+      const d = await h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' }));
+      assert.equal(d.roleAliasDescription?.roleArn, roleArn);
+      assert.equal(d.roleAliasDescription?.credentialDurationSeconds, 1800);
+      assert.equal(d.roleAliasDescription?.owner, '123456789012');
+      assert.ok(d.roleAliasDescription?.creationDate instanceof Date);
+      assert.deepEqual((await h.iot.send(new ListRoleAliasesCommand({}))).roleAliases, ['devices']);
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: c.roleAliasArn }))).tags, [{ Key: 'env', Value: 'lab' }]);
+      await h.iot.send(new UpdateRoleAliasCommand({ roleAlias: 'devices', credentialDurationSeconds: 900 }));
+      assert.equal((await h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' }))).roleAliasDescription?.credentialDurationSeconds, 900);
+      await rejects(h.iot.send(new CreateRoleAliasCommand({ roleAlias: 'devices', roleArn })), ResourceAlreadyExistsException, 409);
+      await rejects(h.iot.send(new UpdateRoleAliasCommand({ roleAlias: 'devices', credentialDurationSeconds: 60 })), InvalidRequestException, 400);
+      await h.iot.send(new DeleteRoleAliasCommand({ roleAlias: 'devices' }));
+      await rejects(h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' })), ResourceNotFoundException, 404);
+    });
+
+    test('TagResource, ListTagsForResource, UntagResource on a thing group; the tags become aws:ResourceTag of later calls', async () => {
+      const g = await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'tagged', tags: [{ Key: 'team', Value: 'red' }] }));
+      assert.deepEqual((await h.lastDecisions()).at(-1)?.action, 'iot:CreateThingGroup');
+      await h.iot.send(new TagResourceCommand({ resourceArn: g.thingGroupArn!, tags: [{ Key: 'env', Value: 'prod' }] }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:TagResource', resource: g.thingGroupArn });
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags, [{ Key: 'env', Value: 'prod' }, { Key: 'team', Value: 'red' }]);
+      await h.iot.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['team'] }));
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags, [{ Key: 'env', Value: 'prod' }]);
+      await rejects(h.iot.send(new TagResourceCommand({ resourceArn: `${ARN}:thinggroup/none`, tags: [{ Key: 'a', Value: 'b' }] })), ResourceNotFoundException, 404);
+      await rejects(h.iot.send(new TagResourceCommand({ resourceArn: 'arn:aws:s3:::bucket', tags: [{ Key: 'a', Value: 'b' }] })), InvalidRequestException, 400);
+      // A user allowed to describe only groups tagged env=prod.
+      await h.control.createUser('tagged-reader');
+      const { key, secretAccessKey } = await h.control.createAccessKey('tagged-reader');
+      await h.control.createIamPolicy('prod-groups', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:DescribeThingGroup', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } }] }));
+      await h.control.attachIamPolicy('prod-groups', { kind: 'user', name: 'tagged-reader' });
+      const reader = new IoTClient({ endpoint: h.url, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: key.accessKeyId, secretAccessKey }, requestHandler: { httpsAgent: new Agent({ ca: h.ca.certificatePem }) } });
+      try {
+        assert.equal((await reader.send(new DescribeThingGroupCommand({ thingGroupName: 'tagged' }))).thingGroupName, 'tagged');
+        await assert.rejects(reader.send(new DescribeThingGroupCommand({ thingGroupName: 'b-root' })), { name: 'AccessDeniedException' });
+      } finally {
+        reader.destroy();
+      }
     });
   });
 

@@ -61,24 +61,24 @@ async function user(control: SqliteControlStore, name: string, statements: reado
   return { accessKeyId: key.accessKeyId, secretAccessKey };
 }
 
-export async function startHarness(dataDir: string, onConnectivityChanged: () => Promise<void> = async () => {}): Promise<Harness> {
+export async function startHarness(dataDir: string, onConnectivityChanged: () => Promise<void> = async () => {}, deployment: IotDeployment = DEPLOYMENT): Promise<Harness> {
   const r = validateConfig({});
   if (!r.ok) throw new Error('the empty configuration is valid');
   const registry = SqliteRegistry.open({ file: registryPath(dataDir) });
-  const control = openControlStore(registry, dataDir, DEPLOYMENT);
+  const control = openControlStore(registry, dataDir, deployment);
   const ca = await GatewayCa.open({ dataDir, config: r.config.certificateAuthority });
   await registry.trustGatewayCa(ca.certificatePem);
   const connectivity = await ConnectivityInfoStore.open(dataDir);
   const policy = new PolicyStore(compileDeviceGroups(r.deviceGroups));
   const logger = createLogger('silent');
-  const policyLoader = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, DEPLOYMENT);
+  const policyLoader = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, deployment);
   await policyLoader.reload('start');
   const serverCert = await ca.issueServerCertificate({ hosts: ['127.0.0.1'], validitySeconds: 86_400 });
 
   let changes = 0;
   const server = await ManagementServer.start({
     ctx: {
-      control, registry, iot: DEPLOYMENT, logger, clock: () => new Date(), verifier: new CertificateVerifier(registry), policy,
+      control, registry, iot: deployment, logger, clock: () => new Date(), verifier: new CertificateVerifier(registry), policy,
       iamPolicies: new IamPolicyCache(compileWithIamDialect),
       iotControlPlane: {
         ca, connectivity,
@@ -99,12 +99,12 @@ export async function startHarness(dataDir: string, onConnectivityChanged: () =>
   const ops = await user(control, 'ops', [{ Effect: 'Allow', Action: '*', Resource: '*' }]);
   const limited = await user(control, 'limited', [
     { Effect: 'Allow', Action: 'iot:List*', Resource: '*' },
-    { Effect: 'Allow', Action: 'iot:DescribeThing', Resource: `${ARN}:thing/sensor-*` },
+    { Effect: 'Allow', Action: 'iot:DescribeThing', Resource: `arn:${deployment.partition}:iot:${deployment.region}:${deployment.accountId}:thing/sensor-*` },
   ]);
 
   let lastRequestId: string | undefined;
   const agent = new Agent({ ca: ca.certificatePem, keepAlive: true });
-  const common = { endpoint: server.url, region: DEPLOYMENT.region, maxAttempts: 1, requestHandler: { httpsAgent: agent } };
+  const common = { endpoint: server.url, region: deployment.region, maxAttempts: 1, requestHandler: { httpsAgent: agent } };
   const track = <C extends IoTClient | GreengrassV2Client>(client: C): C => {
     client.middlewareStack.add((next) => async (args) => {
       try {
