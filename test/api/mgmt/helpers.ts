@@ -83,7 +83,7 @@ export async function startManagement(t: TestContext, options: { readonly routeS
   });
   const deviceCa = await makeCa({ name: 'CN=Test device CA' });
   await registry.trustCa(deviceCa.pem);
-  const fixture = { clockOffsetMs: 0 } as { clockOffsetMs: number };
+  const fixture = { clockOffsetMs: 0 };
   const clock = (): Date => new Date(Date.now() + fixture.clockOffsetMs);
   const server = await ManagementServer.start({
     ctx: {
