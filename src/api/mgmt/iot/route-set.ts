@@ -45,20 +45,26 @@ type Service = 'iot' | 'greengrass';
 export const fastifyPath = (path: string): string => path.replace(/\{([A-Za-z]+)\}/g, ':$1');
 
 function controlPlane(ctx: ManagementContext, service: Service): IotControlPlaneContext {
-  const extras = ctx.iotControlPlane;
-  if (extras === undefined) {
+  // Without the gateway's extras, the operations that need them fail when they reach
+  // for them — after their authorization, like any other failure.
+  const extras = (): NonNullable<ManagementContext['iotControlPlane']> => {
+    if (ctx.iotControlPlane !== undefined) return ctx.iotControlPlane;
     throw service === 'iot'
       ? new AwsServiceError('ServiceUnavailableException', 'the AWS IoT operations are not available on this listener')
       : new AwsServiceError('InternalServerException', 'the Greengrass operations are not available on this listener');
-  }
+  };
   return {
     registry: ctx.registry,
     control: ctx.control,
-    ca: extras.ca,
+    get ca() {
+      return extras().ca;
+    },
     policy: ctx.policy,
     deployment: () => ctx.iot,
-    connectivity: extras.connectivity,
-    onConnectivityChanged: extras.onConnectivityChanged,
+    get connectivity() {
+      return extras().connectivity;
+    },
+    onConnectivityChanged: () => extras().onConnectivityChanged(),
     clock: ctx.clock,
   };
 }
