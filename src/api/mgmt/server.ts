@@ -286,7 +286,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     const context: IamContext = {
       ...base,
       ...(check.resourceTags !== undefined ? { resourceTags: check.resourceTags } : {}),
-      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) } : {}),
+      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) }
+        : check.tagKeys !== undefined ? { tagKeys: check.tagKeys } : {}),
     };
     const decision = cache.get(policies).decide(context, { action: check.action, resource: check.resource }, now.getTime());
     state.decisions.push({

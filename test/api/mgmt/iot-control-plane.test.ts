@@ -452,7 +452,17 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.control.createIamPolicy('prod-groups', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:DescribeThingGroup', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } }] }));
       await h.control.attachIamPolicy('prod-groups', { kind: 'user', name: 'tagged-reader' });
       const reader = new IoTClient({ endpoint: h.url, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: key.accessKeyId, secretAccessKey }, requestHandler: { httpsAgent: new Agent({ ca: h.ca.certificatePem }) } });
+      await h.control.createIamPolicy('keep-owner', JSON.stringify({ Version: '2012-10-17', Statement: [
+        { Effect: 'Allow', Action: 'iot:UntagResource', Resource: '*' },
+        { Effect: 'Deny', Action: 'iot:UntagResource', Resource: '*', Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': ['owner'] } } },
+      ] }));
+      await h.control.attachIamPolicy('keep-owner', { kind: 'user', name: 'tagged-reader' });
+      await h.iot.send(new TagResourceCommand({ resourceArn: g.thingGroupArn!, tags: [{ Key: 'owner', Value: 'ann' }, { Key: 'tmp', Value: 'x' }] }));
       try {
+        // aws:TagKeys of an untag are the keys it removes: removing `owner` is denied, `tmp` is not.
+        await assert.rejects(reader.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['tmp', 'owner'] })), { name: 'AccessDeniedException' });
+        await reader.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['tmp'] }));
+        assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags?.map((t) => t.Key), ['env', 'owner']);
         assert.equal((await reader.send(new DescribeThingGroupCommand({ thingGroupName: 'tagged' }))).thingGroupName, 'tagged');
         await assert.rejects(reader.send(new DescribeThingGroupCommand({ thingGroupName: 'b-root' })), { name: 'AccessDeniedException' });
       } finally {

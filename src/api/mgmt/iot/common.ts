@@ -30,13 +30,15 @@ export async function tagsOf(ctx: IotControlPlaneContext, target: TagTarget): Pr
  * some and the tags the request sets as `aws:RequestTag/…`. Must come before the
  * handler acts (and before it reveals whether the resource exists).
  */
-export async function authorizeOn(ctx: IotControlPlaneContext, call: AwsCall, action: string, resource: string, target?: TagTarget, requestTags?: Readonly<Record<string, string>>): Promise<void> {
+export async function authorizeOn(ctx: IotControlPlaneContext, call: AwsCall, action: string, resource: string, target?: TagTarget,
+  requestTags?: Readonly<Record<string, string>>, tagKeys?: readonly string[]): Promise<void> {
   const resourceTags = target !== undefined ? await tagsOf(ctx, target) : {};
   await call.authorize({
     action,
     resource,
     ...(Object.keys(resourceTags).length > 0 ? { resourceTags } : {}),
     ...(requestTags !== undefined && Object.keys(requestTags).length > 0 ? { requestTags } : {}),
+    ...(tagKeys !== undefined && tagKeys.length > 0 ? { tagKeys } : {}),
   });
 }
 

@@ -107,7 +107,8 @@ async function untagResource(ctx: Ctx, call: AwsCall): Promise<Record<string, un
   const r = taggable(ctx, input, input.string('resourceArn'));
   const keys = input.stringList('tagKeys');
   if (keys === undefined) throw input.fail('tagKeys is required');
-  await authorizeOn(ctx, call, 'iot:UntagResource', r.arn, r.target);
+  // aws:TagKeys are the keys being removed.
+  await authorizeOn(ctx, call, 'iot:UntagResource', r.arn, r.target, undefined, keys);
   await ctx.control.untagResource(r.target, keys);
   return {};
 }
