@@ -236,6 +236,7 @@ describe('management API front', () => {
           method: route.method, path: ex.path, credentials: nobody, service: route.auth.services[0]!,
           ...(ex.body !== undefined ? { body: typeof ex.body === 'string' ? ex.body : JSON.stringify(ex.body) } : {}),
           ...(ex.contentType !== undefined ? { contentType: ex.contentType } : {}),
+          ...(ex.headers !== undefined ? { headers: { ...ex.headers } } : {}),
         });
         assert.equal(a.status, 403, `${route.method} ${route.url}: ${a.body}`);
         const code = route.protocol === 'rest-json' ? a.headers['x-amzn-errortype'] : route.protocol === 'query-xml' ? xmlCode(a.body) : (JSON.parse(a.body) as { error: { code: string } }).error.code;
