@@ -64,7 +64,7 @@ describe('IAM over the query protocol', () => {
     const attached = await admin.send(new ListAttachedUserPoliciesCommand({ UserName: 'lister' }));
     assert.deepEqual(attached.AttachedPolicies, [{ PolicyName: 'list-only', PolicyArn: POLICY('list-only') }]);
 
-    const creds = { accessKeyId: key.AccessKey!.AccessKeyId!, secretAccessKey: key.AccessKey!.SecretAccessKey! };
+    const creds = { accessKeyId: key.AccessKey.AccessKeyId!, secretAccessKey: key.AccessKey.SecretAccessKey! };
     const things = await iot(f, creds).send(new ListThingsCommand({}));
     assert.deepEqual(things.things, []);
     await rejects(iot(f, creds).send(new CreateThingCommand({ thingName: 'sensor-1' })), Error, 403);
@@ -76,7 +76,7 @@ describe('IAM over the query protocol', () => {
     // The key can be switched off and on, and its listing never shows the secret.
     const listed = await admin.send(new ListAccessKeysCommand({ UserName: 'lister' }));
     assert.equal(listed.AccessKeyMetadata?.length, 1);
-    assert.equal((listed.AccessKeyMetadata![0] as Record<string, unknown>)['SecretAccessKey'], undefined);
+    assert.equal((listed.AccessKeyMetadata[0] as Record<string, unknown>)['SecretAccessKey'], undefined);
     await admin.send(new UpdateAccessKeyCommand({ UserName: 'lister', AccessKeyId: creds.accessKeyId, Status: 'Inactive' }));
     await rejects(iot(f, creds).send(new ListThingsCommand({})), Error, 403);
     await admin.send(new UpdateAccessKeyCommand({ UserName: 'lister', AccessKeyId: creds.accessKeyId, Status: 'Active' }));
@@ -97,23 +97,25 @@ describe('IAM over the query protocol', () => {
   });
 
   test('IAM requests may be signed for us-east-1, the global signing region; STS requests may not', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { deployment: { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' } });
     const creds = await f.user('admin', [ALLOW_ALL]);
     const me = await iam(f, creds, 'us-east-1').send(new GetUserCommand({}));
     assert.equal(me.User?.UserName, 'admin');
+    assert.equal(me.User?.Arn, 'arn:aws:iam::123456789012:user/admin');
+    assert.equal((await iam(f, creds, 'eu-west-1').send(new GetUserCommand({}))).User?.UserName, 'admin');
     const sts = await call(f, { path: '/', body: 'Action=GetCallerIdentity&Version=2011-06-15', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'sts', region: 'us-east-1' });
     assert.equal(sts.status, 403);
     assert.equal(xmlCode(sts.body), 'SignatureDoesNotMatch');
     const other = await call(f, { path: '/', body: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'iam', region: 'eu-central-1' });
     assert.equal(other.status, 403);
     // An IAM action sent to the STS signing service is not an IAM call.
-    const wrong = await call(f, { path: '/', body: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'sts' });
+    const wrong = await call(f, { path: '/', body: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'sts', region: 'eu-west-1' });
     assert.equal(wrong.status, 400);
     assert.equal(xmlCode(wrong.body), 'InvalidAction');
-    const ok = await call(f, { path: '/', body: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'iam' });
+    const ok = await call(f, { path: '/', body: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'iam', region: 'eu-west-1' });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /^<ListUsersResponse xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/">/);
-    const unknown = await call(f, { path: '/', body: 'Action=CreateGroup&Version=2010-05-08&GroupName=g', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'iam' });
+    const unknown = await call(f, { path: '/', body: 'Action=CreateGroup&Version=2010-05-08&GroupName=g', contentType: 'application/x-www-form-urlencoded', credentials: creds, service: 'iam', region: 'eu-west-1' });
     assert.equal(unknown.status, 400);
     assert.equal(xmlCode(unknown.body), 'InvalidAction');
     assert.match(unknown.body, /xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/"/);
@@ -127,7 +129,7 @@ describe('IAM over the query protocol', () => {
     const role = await admin.send(new CreateRoleCommand({ RoleName: 'reader', AssumeRolePolicyDocument: trust, MaxSessionDuration: 7200, Description: 'reads' }));
     assert.equal(role.Role?.MaxSessionDuration, 7200);
     assert.equal(role.Role?.AssumeRolePolicyDocument, encodeURIComponent(trust));
-    assert.equal(decodeURIComponent(role.Role!.AssumeRolePolicyDocument!), trust);
+    assert.equal(decodeURIComponent(role.Role.AssumeRolePolicyDocument), trust);
     await rejects(admin.send(new CreateRoleCommand({ RoleName: 'READER', AssumeRolePolicyDocument: trust })), EntityAlreadyExistsException, 409);
     await rejects(admin.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: '{"Statement":[]}' })), MalformedPolicyDocumentException, 400);
     const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:ListThings', Resource: '*' }] });
@@ -135,17 +137,17 @@ describe('IAM over the query protocol', () => {
     await admin.send(new AttachRolePolicyCommand({ RoleName: 'reader', PolicyArn: POLICY('things') }));
 
     const sts = new STSClient({ endpoint: f.url, region: REGION, credentials: adminCreds, requestHandler: { httpsAgent: f.agent }, maxAttempts: 1 });
-    const out = await sts.send(new AssumeRoleCommand({ RoleArn: role.Role!.Arn!, RoleSessionName: 's1' }));
+    const out = await sts.send(new AssumeRoleCommand({ RoleArn: role.Role.Arn!, RoleSessionName: 's1' }));
     const session = { accessKeyId: out.Credentials!.AccessKeyId!, secretAccessKey: out.Credentials!.SecretAccessKey!, sessionToken: out.Credentials!.SessionToken! };
     await iot(f, session).send(new ListThingsCommand({}));
     await rejects(iam(f, session).send(new GetRoleCommand({ RoleName: 'reader' })), IAMServiceException, 403);
 
     // A trust policy that no longer names the caller.
     await admin.send(new UpdateAssumeRolePolicyCommand({ RoleName: 'reader', PolicyDocument: trust.replace(USER('admin'), USER('nobody')) }));
-    await rejects(sts.send(new AssumeRoleCommand({ RoleArn: role.Role!.Arn!, RoleSessionName: 's2' })), Error, 403);
+    await rejects(sts.send(new AssumeRoleCommand({ RoleArn: role.Role.Arn!, RoleSessionName: 's2' })), Error, 403);
     const got = await admin.send(new GetRoleCommand({ RoleName: 'Reader' }));
     assert.equal(got.Role?.RoleName, 'reader');
-    assert.match(decodeURIComponent(got.Role!.AssumeRolePolicyDocument!), /user\/nobody/);
+    assert.match(decodeURIComponent(got.Role.AssumeRolePolicyDocument!), /user\/nobody/);
     const roles = await admin.send(new ListRolesCommand({}));
     assert.deepEqual(roles.Roles?.map((r) => r.RoleName), ['reader']);
 
