@@ -3,7 +3,7 @@
  *
  * - `rest-json` (AWS IoT, Greengrass): the status, an `x-amzn-ErrorType: <Code>` header
  *   and `{"message": "..."}`; the AWS SDKs read the code from the header.
- * - `query-xml` (STS): `<ErrorResponse><Error><Type>Sender</Type><Code/><Message/></Error>
+ * - `query-xml` (STS, IAM): `<ErrorResponse xmlns=…><Error><Type>Sender</Type><Code/><Message/></Error>
  *   <RequestId/></ErrorResponse>` as `text/xml`.
  * - `gatehouse`: `{"error": {"code", "message"}}`, like the local API.
  *
