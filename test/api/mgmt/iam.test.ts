@@ -119,6 +119,8 @@ describe('IAM over the query protocol', () => {
     assert.equal(unknown.status, 400);
     assert.equal(xmlCode(unknown.body), 'InvalidAction');
     assert.match(unknown.body, /xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/"/);
+    const records = await f.audit();
+    assert.ok(records.some((r) => r.principal === 'anonymous' && r.action === 'iam:ListUsers' && r.reason === 'WRONG_CREDENTIAL_SCOPE' && r.status === 403));
   });
 
   test('roles with trust policies, assumed through STS; policy documents come back URL-encoded', async (t) => {
