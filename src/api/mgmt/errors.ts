@@ -3,7 +3,7 @@
  *
  * - `rest-json` (AWS IoT, Greengrass): the status, an `x-amzn-ErrorType: <Code>` header
  *   and `{"message": "..."}`; the AWS SDKs read the code from the header.
- * - `query-xml` (STS): `<ErrorResponse><Error><Type>Sender</Type><Code/><Message/></Error>
+ * - `query-xml` (STS, IAM): `<ErrorResponse xmlns=…><Error><Type>Sender</Type><Code/><Message/></Error>
  *   <RequestId/></ErrorResponse>` as `text/xml`.
  * - `gatehouse`: `{"error": {"code", "message"}}`, like the local API.
  *
@@ -120,14 +120,17 @@ export interface WireAnswer {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
-/** Renders an error in a protocol; `requestId` goes into the XML body (and the header, set by the server). */
-export function renderError(protocol: WireProtocol, e: ManagementError, requestId: string): WireAnswer {
+/**
+ * Renders an error in a protocol; `requestId` goes into the XML body (and the header, set
+ * by the server); `xmlNamespace` is the query-protocol service's (STS's by default).
+ */
+export function renderError(protocol: WireProtocol, e: ManagementError, requestId: string, xmlNamespace: string = STS_NS): WireAnswer {
   switch (protocol) {
     case 'rest-json':
       return { status: e.status, headers: { ...e.headers, 'x-amzn-errortype': e.code }, contentType: JSON_TYPE, body: JSON.stringify({ message: e.message }) };
     case 'query-xml': {
       const type = e.status >= 500 ? 'Receiver' : 'Sender';
-      const body = `<ErrorResponse xmlns="${STS_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(e.code)}</Code>\n    <Message>${xmlEscape(e.message)}</Message>\n  </Error>\n  <RequestId>${xmlEscape(requestId)}</RequestId>\n</ErrorResponse>\n`;
+      const body = `<ErrorResponse xmlns="${xmlEscape(xmlNamespace)}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(e.code)}</Code>\n    <Message>${xmlEscape(e.message)}</Message>\n  </Error>\n  <RequestId>${xmlEscape(requestId)}</RequestId>\n</ErrorResponse>\n`;
       return { status: e.status, headers: e.headers, contentType: 'text/xml', body };
     }
     case 'gatehouse':

@@ -7,6 +7,14 @@
 import { z } from 'zod';
 import type { ManagementRoute, ManagementRouteSet } from './routes.js';
 
+interface OpenApiOperation {
+  readonly operationId: string;
+  readonly tags: string[];
+  readonly summary: string;
+  readonly description: string;
+  readonly responses: Record<string, unknown>;
+}
+
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io });
 }
@@ -52,9 +60,24 @@ export function buildManagementOpenApi(sets: readonly ManagementRouteSet[]): Rec
         };
       }
       const params = parameters(route);
+      const method = route.method.toLowerCase();
+      const existing = paths[path]?.[method] as OpenApiOperation | undefined;
+      if (existing !== undefined) {
+        // Another route at the same method and path (STS and IAM at `POST /`): OpenAPI has
+        // one operation there, which documents both, told apart by the signing service.
+        paths[path]![method] = {
+          ...existing,
+          operationId: `${existing.operationId}Or${route.operationId}`,
+          tags: [...new Set([...existing.tags, route.tag])],
+          summary: `${existing.summary} | ${route.summary}`,
+          description: `${existing.description} Requests signed for ${route.auth.kind === 'signed' ? route.auth.services.map((s) => `\`${s}\``).join(', ') : 'another service'} instead: ${route.description ?? route.summary} IAM action: per operation (\`${route.action}\`, …).`,
+          responses: { ...responses, ...existing.responses },
+        };
+        continue;
+      }
       paths[path] = {
         ...paths[path],
-        [route.method.toLowerCase()]: {
+        [method]: {
           operationId: route.operationId,
           tags: [route.tag],
           summary: route.summary,

@@ -5,12 +5,15 @@
  */
 import { AUDIT_ROUTES } from './audit-route.js';
 import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
+import { IAM_ROUTES } from './iam/route-set.js';
 import { GREENGRASS_ROUTES, IOT_ROUTES } from './iot/route-set.js';
 import type { ManagementRouteSet } from './routes.js';
 import { STS_ROUTES } from './sts.js';
 
 export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
   STS_ROUTES,
+  // At STS's URL (POST /), for requests signed for `iam`.
+  IAM_ROUTES,
   CREDENTIALS_PROVIDER_ROUTES,
   AUDIT_ROUTES,
   IOT_ROUTES,

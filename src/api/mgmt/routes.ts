@@ -40,7 +40,16 @@ export type RouteAuth =
    * accept `gatehouse` and `execute-api`). With `apiToken`, `Authorization: Bearer
    * <API token>` is accepted too, as the `api-token` principal.
    */
-  | { readonly kind: 'signed'; readonly services: readonly string[]; readonly apiToken?: boolean }
+  | {
+    readonly kind: 'signed';
+    readonly services: readonly string[];
+    readonly apiToken?: boolean;
+    /**
+     * A global service (IAM): the scope may also name the partition's global signing
+     * region (`us-east-1` in `aws`), as the AWS SDKs and CLI sign IAM requests.
+     */
+    readonly globalService?: boolean;
+  }
   /** A device's client certificate over mutual TLS (the credentials provider); the handler decides and audits. */
   | { readonly kind: 'device-certificate' }
   /** No caller (health). */
@@ -68,6 +77,8 @@ export interface ManagementRoute {
    */
   readonly action: string;
   readonly protocol: WireProtocol;
+  /** For `query-xml`: the XML namespace of its answers and errors (STS's when absent). */
+  readonly xmlNamespace?: string;
   readonly auth: RouteAuth;
   readonly summary: string;
   readonly description?: string;

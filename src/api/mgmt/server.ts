@@ -24,6 +24,7 @@
  * tokens and the API token.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -234,18 +235,80 @@ export class ManagementListenError extends GatehouseError<'MGMT_LISTEN_FAILED'> 
 
 /** Every route of the sets, checked for duplicates. */
 export function managementRoutes(sets: readonly ManagementRouteSet[]): ManagementRoute[] {
-  const seen = new Set<string>();
-  const all: ManagementRoute[] = [];
+  return routeRegistrations(sets).map((r) => r.route);
+}
+
+/**
+ * How a route is registered: alone at its method and path, or sharing them with other
+ * signed routes (the query protocol's `POST /` serves STS and IAM). Routes that share a
+ * method and path must be signed for different services; the first one listed takes
+ * every request whose credential scope names none of the others' services (and unsigned
+ * requests, which it then refuses), each later one the requests signed for its own
+ * (`signingServices`, matched by the router on the `Authorization` header's scope).
+ */
+export interface RouteRegistration {
+  readonly route: ManagementRoute;
+  readonly signingServices?: readonly string[];
+}
+
+export function routeRegistrations(sets: readonly ManagementRouteSet[]): RouteRegistration[] {
+  const byKey = new Map<string, ManagementRoute[]>();
+  const all: RouteRegistration[] = [];
   for (const set of sets) {
     for (const r of set.routes) {
       const key = `${r.method} ${r.url}`;
-      if (seen.has(key)) throw new Error(`management route ${key} is registered twice (set ${set.name})`);
-      seen.add(key);
-      all.push(r);
+      const others = byKey.get(key);
+      if (others === undefined) {
+        byKey.set(key, [r]);
+        all.push({ route: r });
+        continue;
+      }
+      const services = r.auth.kind === 'signed' ? r.auth.services : [];
+      const clash = services.length === 0 || others.some((o) => o.auth.kind !== 'signed' || o.auth.services.some((s) => services.includes(s)));
+      if (clash) throw new Error(`management route ${key} is registered twice (set ${set.name})`);
+      others.push(r);
+      all.push({ route: r, signingServices: services });
     }
   }
   return all;
 }
+
+/** The service of a SigV4 `Authorization` header's credential scope (unverified: it only picks the route, whose check follows). */
+export function scopeService(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  return /^AWS4-HMAC-SHA256 Credential=[^/,\s]+\/\d{8}\/[^/,\s]+\/([a-z0-9-]{1,64})\/aws4_request[,\s]/.exec(authorization)?.[1];
+}
+
+/**
+ * Regions a credential scope may name for a service besides the gateway's own: IAM is a
+ * global service, which the AWS SDKs and CLI sign for its partition's global region
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
+ */
+const GLOBAL_SIGNING_REGION: Readonly<Record<string, string>> = { aws: 'us-east-1', 'aws-cn': 'cn-north-1', 'aws-us-gov': 'us-gov-west-1' };
+
+function acceptedRegions(route: ManagementRoute, partition: string, region: string): readonly string[] {
+  const global = route.auth.kind === 'signed' && route.auth.globalService === true ? GLOBAL_SIGNING_REGION[partition] : undefined;
+  return global === undefined || global === region ? [region] : [region, global];
+}
+
+/** The router's constraint on routes that share a method and path (routeRegistrations). */
+const SIGNING_SERVICE_CONSTRAINT = {
+  name: 'signingService',
+  mustMatchWhenDerived: false,
+  storage() {
+    const handlers = new Map<string, never>();
+    return {
+      get(service: string): never | null {
+        return handlers.get(service) ?? null;
+      },
+      set(service: string, handler: never): void {
+        handlers.set(service, handler);
+      },
+    };
+  },
+  // No value (an unsigned request) is no constraint: the first route takes it.
+  deriveConstraint: (req: IncomingMessage): string => scopeService(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) as string,
+};
 
 /** Builds the fastify instance with every route, the authentication front and the audit (no listener). */
 export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWriter): FastifyInstance {
@@ -261,7 +324,13 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     requestTimeout: 30_000,
     genReqId: () => randomUUID(),
     // Path parameters as long as an encoded certificate ARN (ListAttachedPolicies' target).
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: {
+      maxParamLength: 1024,
+      constraints: {
+        // Routes sharing a method and path, told apart by the credential scope's service (routeRegistrations).
+        signingService: SIGNING_SERVICE_CONSTRAINT,
+      },
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
@@ -343,7 +412,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       const now = ctx.clock();
       const r = await verifySigV4(
         { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, rawHeaders: request.raw.rawHeaders, body: raw },
-        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: route.auth.services, resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
+        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: acceptedRegions(route, ctx.iot.partition, ctx.iot.region), services: route.auth.services, resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
           // As of the epoch: the session of the key whatever its expiry, while the store still holds it.
           resolveExpired: (id) => ctx.control.resolveAccessKey(id, new Date(0)) },
       );
@@ -380,7 +449,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     if (state?.route?.auth.kind !== 'signed' || !state.handlerStarted || state.decisions.length > 0 || reply.statusCode === 400) return payload;
     ctx.logger.error({ event: 'management-unauthorized-answer', operation: state.route.operationId, status: reply.statusCode },
       'a management route answered without an authorization decision; the answer was replaced by a 500');
-    const answer = renderError(state.route.protocol, internalError(state.route.protocol), state.requestId);
+    const answer = renderError(state.route.protocol, internalError(state.route.protocol), state.requestId, state.route.xmlNamespace);
     void reply.code(answer.status).headers(answer.headers).type(answer.contentType);
     return answer.body;
   });
@@ -418,27 +487,30 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     if (e.status >= 500 && !(error instanceof ManagementError)) {
       ctx.logger.error({ event: 'management-error', operation: routeOf(request)?.operationId, method: request.method, err: error.message }, 'management request failed unexpectedly');
     }
-    const answer = renderError(protocol, e, request.id);
+    const answer = renderError(protocol, e, request.id, routeOf(request)?.xmlNamespace);
     return reply.code(answer.status).headers(answer.headers).type(answer.contentType).send(answer.body);
   });
 
-  for (const route of managementRoutes(opts.routeSets)) {
+  for (const { route, signingServices } of routeRegistrations(opts.routeSets)) {
     const schema: Record<string, unknown> = {};
     if (route.body) schema['body'] = validationSchema(route.body);
     if (route.query) schema['querystring'] = validationSchema(route.query);
     if (route.params) schema['params'] = validationSchema(route.params);
-    app.route({
-      method: route.method,
-      url: route.url,
-      schema,
-      config: { mgmt: route },
-      handler: async (request, reply) => {
-        const out = await route.handler(request, reply, ctx);
-        if (out === undefined || reply.sent) return reply;
-        if (typeof out === 'string' || Buffer.isBuffer(out)) return reply.send(out);
-        return reply.type(JSON_TYPE).send(JSON.stringify(out));
-      },
-    });
+    for (const service of signingServices ?? [undefined]) {
+      app.route({
+        method: route.method,
+        url: route.url,
+        schema,
+        config: { mgmt: route },
+        ...(service !== undefined ? { constraints: { signingService: service } } : {}),
+        handler: async (request, reply) => {
+          const out = await route.handler(request, reply, ctx);
+          if (out === undefined || reply.sent) return reply;
+          if (typeof out === 'string' || Buffer.isBuffer(out)) return reply.send(out);
+          return reply.type(JSON_TYPE).send(JSON.stringify(out));
+        },
+      });
+    }
   }
   return app;
 }

@@ -16,7 +16,8 @@
  *     `x-amz-date` of the form `YYYYMMDDTHHMMSSZ`; a path without empty, `.` or `..`
  *     segments (the signer normalises those, the router does not) (INCOMPLETE_SIGNATURE).
  *  3. The credential scope: its date is the date of `x-amz-date`, its region the
- *     gateway's `gatehouse.iot.region`, its service one the route accepts, and it ends in
+ *     gateway's `gatehouse.iot.region` (or, for a global service such as IAM, its
+ *     partition's signing region), its service one the route accepts, and it ends in
  *     `aws4_request` (WRONG_CREDENTIAL_SCOPE).
  *  4. `x-amz-date` is within the allowed clock skew of the gateway's clock, either way
  *     (SIGNATURE_EXPIRED; AWS allows 15 minutes).
@@ -50,7 +51,8 @@ export interface SignedRequest {
 export interface VerifyOptions {
   readonly now: Date;
   readonly maxClockSkewSeconds: number;
-  readonly region: string;
+  /** The region the scope must name, or the regions it may name (the first is the gateway's, shown in the error). */
+  readonly region: string | readonly string[];
   /** Signing names the route accepts. */
   readonly services: readonly string[];
   readonly resolve: (accessKeyId: string, now: Date) => Promise<ResolvedAccessKey | undefined>;
@@ -216,7 +218,8 @@ export async function verifySigV4(request: SignedRequest, opts: VerifyOptions): 
   if (parsed.scopeDate !== amz.slice(0, 8)) {
     return fail('WRONG_CREDENTIAL_SCOPE', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${parsed.scopeDate}' != '${amz.slice(0, 8)}', from '${amz}'.`, accessKeyId);
   }
-  if (parsed.region !== opts.region) return fail('WRONG_CREDENTIAL_SCOPE', `Credential should be scoped to a valid region. (this gateway's region is '${opts.region}')`, accessKeyId);
+  const regions: readonly string[] = typeof opts.region === 'string' ? [opts.region] : opts.region;
+  if (!regions.includes(parsed.region)) return fail('WRONG_CREDENTIAL_SCOPE', `Credential should be scoped to a valid region. (this gateway's region is '${regions[0] ?? ''}')`, accessKeyId);
   if (!opts.services.includes(parsed.service)) return fail('WRONG_CREDENTIAL_SCOPE', `Credential should be scoped to correct service: '${opts.services[0] ?? ''}'.`, accessKeyId);
   if (parsed.terminator !== 'aws4_request') return fail('WRONG_CREDENTIAL_SCOPE', "Credential should be scoped with a valid terminator: 'aws4_request'.", accessKeyId);
 

@@ -24,62 +24,26 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IamRole } from '../../identity/control.js';
-import { accessDeniedError, ManagementError, xmlEscape } from './errors.js';
+import { accessDeniedError, xmlEscape } from './errors.js';
+import {
+  constraintError as constraint, isoSeconds as iso, queryAction, queryParams, queryTags, unknownAction, validationError as validation, xmlAnswer,
+  type QueryParams as Form,
+} from './query.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
 import { denialMessage, recordDecision } from './server.js';
 import { decideTrust } from './trust.js';
 
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const VERSION = '2011-06-15';
-const XML_TYPE = 'text/xml';
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 const ROLE_ARN = /^arn:([a-z-]+):iam::(\d{12}):role\/(?:[\x21-\x7e]+\/)?([\w+=,.@-]{1,64})$/;
 const MAX_CHAINED_SECONDS = 3600;
-
-function validation(message: string): ManagementError {
-  return new ManagementError(400, 'ValidationError', message);
-}
-
-function constraint(value: string | null, field: string, rule: string): ManagementError {
-  const shown = value === null ? 'null' : `'${value.slice(0, 256)}'`;
-  return validation(`1 validation error detected: Value ${shown} at '${field}' failed to satisfy constraint: ${rule}`);
-}
-
-type Form = Readonly<Record<string, string>>;
-
-function form(request: FastifyRequest): Form {
-  const b = request.body;
-  if (b === undefined) return {};
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new ManagementError(400, 'MalformedQueryString', 'send the parameters as an application/x-www-form-urlencoded body');
-  return b as Form;
-}
-
-/** `Tags.member.N.Key` / `Tags.member.N.Value` as a map (at most 50, as STS allows). */
-function sessionTags(params: Form): Record<string, string> | undefined {
-  const tags: Record<string, string> = {};
-  let n = 0;
-  for (let i = 1; ; i++) {
-    const key = params[`Tags.member.${i}.Key`];
-    const value = params[`Tags.member.${i}.Value`];
-    if (key === undefined && value === undefined) break;
-    if (key === undefined || key.length < 1 || key.length > 128 || key.toLowerCase().startsWith('aws:')) throw constraint(key ?? null, `tags.${i}.member.key`, 'Member must have length between 1 and 128 and must not start with aws:');
-    if (value === undefined || value.length > 256) throw constraint(value ?? null, `tags.${i}.member.value`, 'Member must have length less than or equal to 256');
-    if (Object.keys(tags).some((k) => k.toLowerCase() === key.toLowerCase())) throw validation(`Duplicate tag keys found. Please note that Tag keys are case insensitive.`);
-    tags[key] = value;
-    if (++n > 50) throw constraint(String(n), 'tags', 'Member must have length less than or equal to 50');
-  }
-  return n === 0 ? undefined : tags;
-}
 
 function roleNameOf(ctx: ManagementContext, arn: string): string | undefined {
   const m = ROLE_ARN.exec(arn);
   if (m === null) return undefined;
   const [, partition, account, name] = m as unknown as [string, string, string, string];
   return partition === ctx.iot.partition && account === ctx.iot.accountId ? name : undefined;
-}
-
-function iso(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 async function assumeRole(request: FastifyRequest, ctx: ManagementContext, params: Form): Promise<string> {
@@ -101,7 +65,7 @@ async function assumeRole(request: FastifyRequest, ctx: ManagementContext, param
   if (Object.keys(params).some((k) => k === 'Policy' || k.startsWith('PolicyArns.'))) {
     throw validation('session policies (Policy, PolicyArns) are not supported by this gateway: attach a narrower policy to a role instead');
   }
-  const tags = sessionTags(params);
+  const tags = queryTags(params, 'tags');
 
   // 2. The caller's identity policies.
   await request.authorizeCall({ action: 'sts:AssumeRole', resource: roleArn, ...(tags !== undefined ? { requestTags: tags } : {}) });
@@ -186,23 +150,16 @@ function getCallerIdentity(request: FastifyRequest, ctx: ManagementContext): str
 }
 
 async function handle(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<string> {
-  const params = form(request);
-  const action = params['Action'];
-  if (action === undefined) throw new ManagementError(400, 'MissingAction', 'the request must contain the parameter Action');
-  if (params['Version'] !== VERSION) throw new ManagementError(400, 'InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${(params['Version'] ?? 'NO_VERSION_SPECIFIED').slice(0, 32)}`);
-  let body: string;
+  const params = queryParams(request);
+  const action = queryAction(params, VERSION);
   switch (action) {
     case 'AssumeRole':
-      body = await assumeRole(request, ctx, params);
-      break;
+      return xmlAnswer(reply, await assumeRole(request, ctx, params));
     case 'GetCallerIdentity':
-      body = getCallerIdentity(request, ctx);
-      break;
+      return xmlAnswer(reply, getCallerIdentity(request, ctx));
     default:
-      throw new ManagementError(400, 'InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${VERSION}`);
+      throw unknownAction(action, VERSION);
   }
-  void reply.type(XML_TYPE);
-  return body;
 }
 
 const STS_ROUTE: ManagementRoute = {
@@ -211,6 +168,7 @@ const STS_ROUTE: ManagementRoute = {
   operationId: 'STS',
   action: 'sts:AssumeRole',
   protocol: 'query-xml',
+  xmlNamespace: STS_NS,
   auth: { kind: 'signed', services: ['sts'] },
   tag: 'AWS STS',
   summary: 'STS query protocol: AssumeRole, GetCallerIdentity',

@@ -15,7 +15,7 @@ import type { ManagementRouteSet } from '../../../src/api/mgmt/routes.js';
 import { ManagementServer } from '../../../src/api/mgmt/server.js';
 import { validateDeviceGroups } from '../../../src/core/config/validate.js';
 import { compileDeviceGroups } from '../../../src/core/policy/compile.js';
-import { DEFAULT_IOT_DEPLOYMENT } from '../../../src/core/policy/iot/context.js';
+import { DEFAULT_IOT_DEPLOYMENT, type IotDeployment } from '../../../src/core/policy/iot/context.js';
 import type { AuditRecord, PolicyHolder } from '../../../src/identity/control.js';
 import type { SqliteControlStore } from '../../../src/identity/sqlite-control.js';
 import { SqliteRegistry } from '../../../src/identity/sqlite-registry.js';
@@ -68,10 +68,11 @@ export async function attachDocuments(control: SqliteControlStore, holder: Polic
   }
 }
 
-export async function startManagement(t: TestContext, options: { readonly routeSets?: readonly ManagementRouteSet[] } = {}): Promise<Fixture> {
+export async function startManagement(t: TestContext, options: { readonly routeSets?: readonly ManagementRouteSet[]; readonly deployment?: IotDeployment } = {}): Promise<Fixture> {
+  const deployment = options.deployment ?? DEPLOYMENT;
   const dir = await makeTempDir(t);
   const registry = SqliteRegistry.open({ file: join(dir, 'registry.db') });
-  const control = registry.control({ deployment: DEPLOYMENT, keyFile: join(dir, 'control.key') });
+  const control = registry.control({ deployment, keyFile: join(dir, 'control.key') });
   const groups = validateDeviceGroups({ formatVersion: '2021-03-05', definitions: {}, policies: {} });
   if (!groups.ok) throw new Error('empty device groups must validate');
   const policy = new PolicyStore(compileDeviceGroups(groups.deviceGroups));
@@ -89,7 +90,7 @@ export async function startManagement(t: TestContext, options: { readonly routeS
     ctx: {
       control,
       registry,
-      iot: DEPLOYMENT,
+      iot: deployment,
       logger,
       clock,
       verifier: new CertificateVerifier(registry),
@@ -110,7 +111,7 @@ export async function startManagement(t: TestContext, options: { readonly routeS
     await server.close();
     await registry.close();
   });
-  const loader = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, DEPLOYMENT);
+  const loader = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, deployment);
   t.after(() => loader.close());
   return Object.assign(fixture, {
     url: server.url,
