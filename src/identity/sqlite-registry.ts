@@ -232,7 +232,7 @@ export class SqliteRegistry implements Registry {
       const user = this.s.firstThingOfType.get(name) as string | undefined;
       if (user !== undefined) {
         throw new RegistryError('THING_TYPE_IN_USE', `thing type ${shown(name)} is the type of thing ${shown(user)} and possibly others`,
-          `change or clear the type of its things first (\`gatehouse things update NAME --remove-type\`; \`gatehouse thing-types show ${name}\` lists them)`);
+          `change or clear the type of its things first (\`gatehouse things update NAME --clear-type\`; \`gatehouse thing-types show ${name}\` lists them)`);
       }
       this.s.deleteThingType.run(name);
       this.record('THING_TYPE_CHANGED', name, null, 'DELETED');
