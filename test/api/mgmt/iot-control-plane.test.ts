@@ -189,6 +189,9 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       assert.equal(d.thingTypeMetadata?.deprecated, false);
       assert.equal(d.thingTypeMetadata?.deprecationDate, undefined);
       assert.ok(d.thingTypeMetadata?.creationDate instanceof Date);
+      // Same name and configuration again: success, same id; a different one: ResourceAlreadyExistsException.
+      const again = await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'meter', thingTypeProperties: { thingTypeDescription: 'Power meters', searchableAttributes: ['site', 'floor'] } }));
+      assert.equal(again.thingTypeId, created.thingTypeId);
       const e = await rejects(h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'meter' })), ResourceAlreadyExistsException, 409);
       assert.equal(e.resourceArn, TYPE_ARN);
       await rejects(h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'four', thingTypeProperties: { searchableAttributes: ['a', 'b', 'c', 'd'] } })), InvalidRequestException, 400, /at most 3/);

@@ -3,7 +3,7 @@
  * DeleteThingType (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThingType.html
  * and the neighbouring pages), on the registry's declared types.
  *
- * As in AWS IoT: a type's properties never change; a deprecated type cannot be given to a
+ * As in AWS IoT: a type's properties never change (a repeated CreateThingType with the same ones succeeds); a deprecated type cannot be given to a
  * thing (things that have it keep it); only a type deprecated at least five minutes ago
  * and given to no thing can be deleted
  * (https://docs.aws.amazon.com/iot/latest/developerguide/delete-thing-types.html).
@@ -66,7 +66,13 @@ async function createThingType(ctx: Ctx, call: AwsCall): Promise<Record<string, 
   } catch (e) {
     if (e instanceof Error && 'code' in e && e.code === 'THING_TYPE_EXISTS') {
       const existing = await ctx.registry.getThingType(name);
-      throw new AwsServiceError('ResourceAlreadyExistsException', `thing type \`${name}\` already exists`,
+      // Same name and configuration: success, as AWS IoT answers a repeated CreateThingType.
+      const wanted = Array.isArray(searchable) ? (searchable as string[]) : [];
+      if (existing !== undefined && (existing.description ?? undefined) === description
+        && existing.searchableAttributes.length === wanted.length && existing.searchableAttributes.every((a, i) => a === wanted[i])) {
+        return { thingTypeName: existing.name, thingTypeArn: typeArn, thingTypeId: thingTypeId(existing) };
+      }
+      throw new AwsServiceError('ResourceAlreadyExistsException', `thing type \`${name}\` already exists with a different configuration`,
         existing !== undefined ? { resourceId: thingTypeId(existing), resourceArn: typeArn } : { resourceArn: typeArn });
     }
     throw e;
