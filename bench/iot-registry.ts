@@ -78,6 +78,8 @@ function build(file: string): number {
     const attach = db.prepare('INSERT INTO attachments (thing_name, certificate_id, attached_at) VALUES (?, ?, 0)');
     const certPolicy = db.prepare('INSERT INTO iot_policy_certificate_attachments (certificate_id, policy_name, attached_at) VALUES (?, ?, 0)');
     const member = db.prepare('INSERT INTO thing_group_members (thing_name, group_name, added_at) VALUES (?, ?, 0)');
+    const declareType = db.prepare('INSERT INTO thing_type_defs (name, created_at) VALUES (?, 0)');
+    for (let i = 0; i < 20; i++) declareType.run(`Type${i}`);
     const type = db.prepare('INSERT INTO thing_types (thing_name, type_name) VALUES (?, ?)');
     for (let i = 0; i < THINGS; i++) {
       const name = `thing-${i}`;

@@ -12,6 +12,7 @@ import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
 import { registerThingGroups } from './thing-groups.js';
+import { registerThingTypes } from './thing-types.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
@@ -32,6 +33,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerPolicy(program, io, setExit);
   registerThings(program, io, setExit);
   registerThingGroups(program, io, setExit);
+  registerThingTypes(program, io, setExit);
   registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);

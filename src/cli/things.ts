@@ -143,6 +143,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
           io.out(`thing ${t.name}`);
           io.out(`  created:    ${day(t.createdAt)}`);
           io.out(`  type:       ${t.thingTypeName ?? '-'}`);
+          io.out(`  version:    ${t.version}`);
           io.out(`  attributes: ${formatAttributes(t.attributes)}`);
           io.out(`  groups:     ${groups.length ? groups.join(', ') : '-'}`);
           if (certs.length === 0) io.out('  certificates: (none attached; the device cannot connect)');
@@ -171,18 +172,21 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
 
   dataDirOption(things.command('update').description("set or clear a thing's type and add, change or remove its attributes"))
     .argument('<name>', 'thing name (case-sensitive)')
-    .option('--type <type>', 'thing type: 1-128 characters of A-Z a-z 0-9 : _ -')
+    .option('--type <type>', 'thing type: a declared type (`gatehouse thing-types create`) that is not deprecated')
     .option('--clear-type', 'remove the thing type')
     .option('--attribute <key=value>', 'add or change an attribute (repeatable)', collect, [])
     .option('--remove-attribute <key>', 'remove an attribute (repeatable)', collect, [])
+    .option('--expected-version <n>', 'refuse the update (THING_VERSION_CONFLICT) unless the thing is at this version')
     .addHelpText('after', `
 All changes are applied together or not at all; a thing keeps at most 50 attributes.
 A running gateway sharing the data directory applies the change within a second.
 
 Example:
   gatehouse things update sensor-1 --type Thermometer --attribute room=hall --remove-attribute floor`)
-    .action(async (name: string, opts: DataDirOptions & { type?: string; clearType?: boolean; attribute: string[]; removeAttribute: string[] }) => {
+    .action(async (name: string, opts: DataDirOptions & { type?: string; clearType?: boolean; attribute: string[]; removeAttribute: string[]; expectedVersion?: string }) => {
       assertThingName(name);
+      const expectedVersion = opts.expectedVersion === undefined ? undefined : Number(opts.expectedVersion);
+      if (expectedVersion !== undefined && (!/^\d{1,15}$/.test(opts.expectedVersion!) || expectedVersion < 1)) throw new CliError('USAGE', '--expected-version must be a positive integer');
       if (opts.type !== undefined && opts.clearType) throw new CliError('USAGE', 'give --type or --clear-type, not both');
       const setAttributes = parseAttributes(opts.attribute);
       if (opts.type === undefined && !opts.clearType && opts.attribute.length === 0 && opts.removeAttribute.length === 0) {
@@ -190,9 +194,12 @@ Example:
       }
       const thingTypeName = opts.clearType ? null : opts.type;
       await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
-        const { thing, changed } = await r.updateThing(name, { ...(thingTypeName !== undefined ? { thingTypeName } : {}), setAttributes, removeAttributes: opts.removeAttribute });
+        const { thing, changed } = await r.updateThing(name, {
+          ...(thingTypeName !== undefined ? { thingTypeName } : {}), setAttributes, removeAttributes: opts.removeAttribute,
+          ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+        });
         if (opts.json) io.out(JSON.stringify({ ...thingJson(thing), changed }));
-        else io.out(`${changed ? 'updated' : 'no change to'} thing ${name}: type ${thing.thingTypeName ?? '-'}, attributes ${formatAttributes(thing.attributes)}`);
+        else io.out(`${changed ? 'updated' : 'no change to'} thing ${name}: type ${thing.thingTypeName ?? '-'}, attributes ${formatAttributes(thing.attributes)}, version ${thing.version}`);
       });
       setExit(EXIT.OK);
     });
@@ -288,7 +295,7 @@ async function requireThing(r: Registry, name: string): Promise<Thing> {
 }
 
 function thingJson(t: Thing): Record<string, unknown> {
-  return { name: t.name, thingTypeName: t.thingTypeName, attributes: t.attributes, createdAt: t.createdAt.toISOString() };
+  return { name: t.name, thingTypeName: t.thingTypeName, attributes: t.attributes, version: t.version, createdAt: t.createdAt.toISOString() };
 }
 
 function formatAttributes(a: Readonly<Record<string, string>>): string {

@@ -338,6 +338,40 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_log_by_principal ON audit_log(principal, id);
     `,
   },
+  {
+    version: 4,
+    description: 'thing versions and declared thing types (every label in use becomes a declared type)',
+    sql: `
+      -- A thing's version: 1 at creation, one more on every change of its type or attributes.
+      ALTER TABLE things ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1);
+
+      -- Declared thing types (AWS IoT's CreateThingType). searchable_attributes is a JSON
+      -- list of at most three attribute names; deprecated_at is set while deprecated.
+      CREATE TABLE thing_type_defs (
+        name TEXT PRIMARY KEY
+          CHECK (length(name) BETWEEN 1 AND 128 AND name NOT GLOB '*[^A-Za-z0-9:_-]*'),
+        description TEXT CHECK (description IS NULL OR length(description) <= 2028),
+        searchable_attributes TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(searchable_attributes) AND json_type(searchable_attributes) = 'array'),
+        deprecated_at INTEGER,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Until now a thing's type was a free label: declare every label in use, created
+      -- when the first thing carrying it was, so that no existing thing loses its type.
+      INSERT INTO thing_type_defs (name, created_at)
+        SELECT ty.type_name, min(t.created_at) FROM thing_types ty JOIN things t ON t.name = ty.thing_name GROUP BY ty.type_name;
+
+      -- The type of a thing must now be declared; a declared type in use cannot be deleted.
+      CREATE TABLE thing_types_v4 (
+        thing_name TEXT PRIMARY KEY REFERENCES things(name) ON DELETE CASCADE,
+        type_name TEXT NOT NULL REFERENCES thing_type_defs(name) ON DELETE RESTRICT
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO thing_types_v4 (thing_name, type_name) SELECT thing_name, type_name FROM thing_types;
+      DROP TABLE thing_types;
+      ALTER TABLE thing_types_v4 RENAME TO thing_types;
+      CREATE INDEX thing_types_by_type ON thing_types(type_name, thing_name);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

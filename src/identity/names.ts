@@ -77,3 +77,24 @@ export function assertThingTypeName(name: unknown): asserts name is string {
     throw new RegistryError('THING_TYPE_NAME_INVALID', `invalid thing type name ${shown(name)}`, 'use 1-128 characters of A-Z a-z 0-9 and : _ -');
   }
 }
+
+/**
+ * Throws THING_TYPE_PROPERTIES_INVALID unless the description is at most 2028 printable
+ * ASCII characters and there are at most three distinct searchable attribute names
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_ThingTypeProperties.html).
+ */
+export function assertThingTypeProperties(description: unknown, searchableAttributes: readonly unknown[]): void {
+  const fail = (message: string, fix: string): never => {
+    throw new RegistryError('THING_TYPE_PROPERTIES_INVALID', message, fix);
+  };
+  if (description !== undefined && (typeof description !== 'string' || !GROUP_DESCRIPTION.test(description))) {
+    fail('a thing type description is at most 2028 printable ASCII characters', 'shorten the description and remove tabs, line breaks and non-ASCII characters');
+  }
+  if (searchableAttributes.length > 3) fail(`a thing type has at most 3 searchable attributes (${searchableAttributes.length} given)`, 'keep the three attributes you search by most');
+  const seen = new Set<unknown>();
+  for (const a of searchableAttributes) {
+    if (typeof a !== 'string' || !ATTRIBUTE_KEY.test(a)) fail(`invalid searchable attribute name ${shown(a)}`, 'use 1-128 characters of A-Z a-z 0-9 and _ . , @ / : # -');
+    if (seen.has(a)) fail(`searchable attribute ${shown(a)} is given twice`, 'name each attribute once');
+    seen.add(a);
+  }
+}

@@ -30,9 +30,29 @@ export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'IN
 export interface Thing {
   readonly name: string;
   readonly attributes: Readonly<Record<string, string>>;
-  /** The thing's type (at most one), or null. */
+  /** The thing's type (at most one, a declared {@link ThingType}), or null. */
   readonly thingTypeName: string | null;
+  /** 1 at creation, one more on every change of the type or attributes (AWS IoT's thing version). */
+  readonly version: number;
   readonly createdAt: Date;
+}
+
+/** A declared thing type (AWS IoT's CreateThingType). Its name and properties never change. */
+export interface ThingType {
+  readonly name: string;
+  readonly description: string | null;
+  /** At most three attribute names. */
+  readonly searchableAttributes: readonly string[];
+  /** When it was deprecated, or null: no thing can take a deprecated type, and only a deprecated type can be deleted. */
+  readonly deprecatedAt: Date | null;
+  readonly createdAt: Date;
+}
+
+export interface CreateThingTypeOptions {
+  /** At most 2028 characters. */
+  readonly description?: string;
+  /** At most three distinct attribute names. */
+  readonly searchableAttributes?: readonly string[];
 }
 
 export interface CertificateRecord {
@@ -86,11 +106,14 @@ export type Change = { readonly seq: number; readonly at: Date } & (
    * of the group, which gets no THING_REMOVED of its own), or a thing joined or left it.
    */
   | { readonly kind: 'THING_GROUP_CHANGED'; readonly groupName: string; readonly event: ThingGroupEvent; readonly thingName: string | null }
+  /** A thing type was declared, deprecated, undeprecated or deleted (things' types change with THING_UPDATED). */
+  | { readonly kind: 'THING_TYPE_CHANGED'; readonly typeName: string; readonly event: ThingTypeEvent }
 );
 export type ChangeKind = Change['kind'];
 
 export type PolicyEvent = 'CREATED' | 'VERSION_CREATED' | 'DEFAULT_VERSION_SET' | 'VERSION_DELETED' | 'DELETED';
 export type ThingGroupEvent = 'CREATED' | 'DELETED' | 'THING_ADDED' | 'THING_REMOVED';
+export type ThingTypeEvent = 'CREATED' | 'DEPRECATED' | 'UNDEPRECATED' | 'DELETED';
 
 /** What a policy is attached to: a certificate (principal) or a static thing group. */
 export type PolicyTarget =
@@ -125,8 +148,13 @@ export interface ThingGroup {
 }
 
 export interface UpdateThingOptions {
-  /** A type name to set, or null to clear it; absent leaves the type unchanged. */
+  /**
+   * A declared type to set (THING_TYPE_NOT_FOUND, or THING_TYPE_DEPRECATED unless the thing
+   * has it already), or null to clear it; absent leaves the type unchanged.
+   */
   readonly thingTypeName?: string | null;
+  /** THING_VERSION_CONFLICT unless the thing's version is this one (checked in the same transaction). */
+  readonly expectedVersion?: number;
   /** Attributes to add or overwrite. */
   readonly setAttributes?: Readonly<Record<string, string>>;
   /** Attribute names to remove (a name that is not set is ignored). */
@@ -224,11 +252,35 @@ export interface EnrollResult {
 export interface Registry {
   // Things
   createThing(name: string, attributes?: Readonly<Record<string, string>>): Promise<Thing>;
+  /**
+   * Like createThing, with a declared type that is not deprecated (THING_TYPE_NOT_FOUND,
+   * THING_TYPE_DEPRECATED), in one transaction.
+   */
+  createThingWithType(name: string, attributes: Readonly<Record<string, string>>, thingTypeName: string | null): Promise<Thing>;
   getThing(name: string): Promise<Thing | undefined>;
   listThings(options?: ListThingsOptions): Promise<Thing[]>;
   countThings(): Promise<number>;
-  /** Deletes the thing and its attachments (the certificates stay registered). */
-  deleteThing(name: string): Promise<void>;
+  /**
+   * Deletes the thing and its attachments (the certificates stay registered);
+   * THING_VERSION_CONFLICT when `expectedVersion` is given and is not the thing's version.
+   */
+  deleteThing(name: string, options?: { readonly expectedVersion?: number }): Promise<void>;
+
+  // Thing types
+  /** THING_TYPE_EXISTS; THING_TYPE_PROPERTIES_INVALID for a long description or more than three searchable attributes. */
+  createThingType(name: string, options?: CreateThingTypeOptions): Promise<ThingType>;
+  getThingType(name: string): Promise<ThingType | undefined>;
+  /** Sorted by name. */
+  listThingTypes(): Promise<ThingType[]>;
+  /** Deprecates (or with `undo`, undeprecates) the type; idempotent: `changed` is false when it was in that state. */
+  deprecateThingType(name: string, undo?: boolean): Promise<{ readonly changed: boolean }>;
+  /**
+   * THING_TYPE_NOT_DEPRECATED unless deprecated at least THING_TYPE_DELETE_DELAY_MS ago
+   * (AWS IoT's five minutes); THING_TYPE_IN_USE while a thing has it.
+   */
+  deleteThingType(name: string): Promise<void>;
+  /** Names of the things of a type, sorted. */
+  thingsOfType(name: string): Promise<string[]>;
 
   // Certificates
   /** Registers the first certificate of `pem`. CERT_EXISTS if already registered. */

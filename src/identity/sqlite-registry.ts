@@ -23,14 +23,14 @@ import { migrate } from './migrations.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
-  isValidThingName, MAX_ATTRIBUTES, shown,
+  assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
 } from './names.js';
 import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import type {
-  CertificateRecord, CertificateStatus, Change, ChangeBatch, ChangeKind, ChangeListener, EnrollOptions, EnrollResult,
+  CertificateRecord, CertificateStatus, Change, ChangeBatch, ChangeKind, ChangeListener, CreateThingTypeOptions, EnrollOptions, EnrollResult,
   IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyEvent, PolicyTarget,
-  PolicyVersion, RegisterCertificateOptions, Registry, RegistryWatch, Thing, ThingGroup, ThingGroupEvent, TrustedCa,
-  TrustedCaSource, UpdateThingOptions, WatchOptions,
+  PolicyVersion, RegisterCertificateOptions, Registry, RegistryWatch, Thing, ThingGroup, ThingGroupEvent, ThingType, ThingTypeEvent,
+  TrustedCa, TrustedCaSource, UpdateThingOptions, WatchOptions,
 } from './registry.js';
 
 type Db = Database.Database;
@@ -55,6 +55,11 @@ export interface SqliteRegistryOptions {
 export const POLICY_VERSION_LIMIT = 5;
 /** AWS IoT puts a thing in at most ten thing groups. */
 export const GROUPS_PER_THING = 10;
+/**
+ * How long a thing type must have been deprecated before it can be deleted: AWS IoT's
+ * five minutes (https://docs.aws.amazon.com/iot/latest/developerguide/delete-thing-types.html).
+ */
+export const THING_TYPE_DELETE_DELAY_MS = 5 * 60_000;
 
 const STATUSES: readonly string[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
 const ID_PREFIX = /^[0-9a-f]{8,64}$/;
@@ -62,7 +67,8 @@ const FULL_ID = /^[0-9a-f]{64}$/;
 /** Sorts after every character allowed in thing names, for prefix range scans. */
 const NAME_UPPER = '{';
 
-interface AttrRow { name: string; created_at: number; type_name: string | null; key: string | null; value: string | null }
+interface AttrRow { name: string; created_at: number; version: number; type_name: string | null; key: string | null; value: string | null }
+interface ThingTypeRow { name: string; description: string | null; searchable_attributes: string; deprecated_at: number | null; created_at: number }
 interface PolicyRow { name: string; default_version: number; next_version: number; created_at: number; updated_at: number; document: string }
 interface PolicyVersionRow { policy_name: string; version: number; document: string; created_at: number }
 interface GroupRow { name: string; parent: string | null; description: string | null; created_at: number }
@@ -127,6 +133,20 @@ export class SqliteRegistry implements Registry {
     });
   }
 
+  async createThingWithType(name: string, attributes: Readonly<Record<string, string>>, thingTypeName: string | null): Promise<Thing> {
+    assertThingName(name);
+    assertAttributes(attributes);
+    if (thingTypeName !== null) assertThingTypeName(thingTypeName);
+    return this.write(() => {
+      if (this.s.thingExists.get(name)) throw thingExists(name);
+      if (thingTypeName === null) return this.insertThing(name, attributes);
+      this.requireAssignableType(thingTypeName);
+      this.insertThing(name, attributes);
+      this.s.setThingType.run(name, thingTypeName);
+      return this.loadThing(name)!;
+    });
+  }
+
   async getThing(name: string): Promise<Thing | undefined> {
     return this.read(() => (isValidThingName(name) ? this.loadThing(name) : undefined));
   }
@@ -146,14 +166,81 @@ export class SqliteRegistry implements Registry {
     return this.read(() => (this.s.countThings.get() as { n: number }).n);
   }
 
-  async deleteThing(name: string): Promise<void> {
+  async deleteThing(name: string, options: { readonly expectedVersion?: number } = {}): Promise<void> {
     assertThingName(name);
     this.write(() => {
+      if (options.expectedVersion !== undefined) {
+        const thing = this.loadThing(name);
+        if (thing === undefined) throw thingNotFound(name);
+        checkVersion(thing, options.expectedVersion);
+      }
       const groups = this.s.groupsForThing.all(name) as { group_name: string }[];
       if (this.s.deleteThing.run(name).changes === 0) throw thingNotFound(name);
       for (const g of groups) this.record('THING_GROUP_CHANGED', g.group_name, name, 'THING_REMOVED');
       this.record('THING_DELETED', name);
     });
+  }
+
+  // ----------------------------------------------------------- thing types
+
+  async createThingType(name: string, options: CreateThingTypeOptions = {}): Promise<ThingType> {
+    assertThingTypeName(name);
+    const searchable = options.searchableAttributes ?? [];
+    assertThingTypeProperties(options.description, searchable);
+    return this.write(() => {
+      if (this.s.getThingType.get(name)) throw new RegistryError('THING_TYPE_EXISTS', `thing type ${shown(name)} already exists`, 'choose another name (a thing type cannot be changed or renamed)');
+      this.s.insertThingType.run(name, options.description ?? null, JSON.stringify(searchable), this.now().getTime());
+      this.record('THING_TYPE_CHANGED', name, null, 'CREATED');
+      return this.loadThingType(name)!;
+    });
+  }
+
+  async getThingType(name: string): Promise<ThingType | undefined> {
+    return this.read(() => this.loadThingType(name));
+  }
+
+  async listThingTypes(): Promise<ThingType[]> {
+    return this.read(() => (this.s.listThingTypes.all() as ThingTypeRow[]).map(thingTypeFromRow));
+  }
+
+  async deprecateThingType(name: string, undo = false): Promise<{ readonly changed: boolean }> {
+    assertThingTypeName(name);
+    return this.write(() => {
+      const type = this.loadThingType(name);
+      if (type === undefined) throw thingTypeNotFound(name);
+      if ((type.deprecatedAt !== null) === !undo) return { changed: false };
+      this.s.setThingTypeDeprecated.run(undo ? null : this.now().getTime(), name);
+      this.record('THING_TYPE_CHANGED', name, null, undo ? 'UNDEPRECATED' : 'DEPRECATED');
+      return { changed: true };
+    });
+  }
+
+  async deleteThingType(name: string): Promise<void> {
+    assertThingTypeName(name);
+    this.write(() => {
+      const type = this.loadThingType(name);
+      if (type === undefined) throw thingTypeNotFound(name);
+      if (type.deprecatedAt === null) {
+        throw new RegistryError('THING_TYPE_NOT_DEPRECATED', `thing type ${shown(name)} is not deprecated; only a deprecated type can be deleted`,
+          `deprecate it first (\`gatehouse thing-types deprecate ${name}\`), then delete it after ${THING_TYPE_DELETE_DELAY_MS / 60_000} minutes`);
+      }
+      const wait = type.deprecatedAt.getTime() + THING_TYPE_DELETE_DELAY_MS - this.now().getTime();
+      if (wait > 0) {
+        throw new RegistryError('THING_TYPE_NOT_DEPRECATED', `thing type ${shown(name)} was deprecated less than ${THING_TYPE_DELETE_DELAY_MS / 60_000} minutes ago`,
+          `try again in ${Math.ceil(wait / 1000)} seconds`);
+      }
+      const user = this.s.firstThingOfType.get(name) as string | undefined;
+      if (user !== undefined) {
+        throw new RegistryError('THING_TYPE_IN_USE', `thing type ${shown(name)} is the type of thing ${shown(user)} and possibly others`,
+          `change or clear the type of its things first (\`gatehouse things update NAME --clear-type\`; \`gatehouse thing-types show ${name}\` lists them)`);
+      }
+      this.s.deleteThingType.run(name);
+      this.record('THING_TYPE_CHANGED', name, null, 'DELETED');
+    });
+  }
+
+  async thingsOfType(name: string): Promise<string[]> {
+    return this.read(() => this.s.thingsOfType.all(name) as string[]);
   }
 
   // ---------------------------------------------------------- certificates
@@ -257,12 +344,15 @@ export class SqliteRegistry implements Registry {
       assertAttributes({ [k]: '' });
       if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
     }
+    const expected = update.expectedVersion;
     return this.write(() => {
       const before = this.loadThing(name);
       if (before === undefined) throw thingNotFound(name);
+      if (expected !== undefined) checkVersion(before, expected);
       let changed = false;
       if (type === null) changed = this.s.clearThingType.run(name).changes > 0;
       else if (type !== undefined && before.thingTypeName !== type) {
+        this.requireAssignableType(type);
         this.s.setThingType.run(name, type);
         changed = true;
       }
@@ -272,6 +362,7 @@ export class SqliteRegistry implements Registry {
         changed = true;
       }
       for (const k of remove) if (this.s.deleteAttr.run(name, k).changes > 0) changed = true;
+      if (changed) this.s.bumpThingVersion.run(name);
       const thing = this.loadThing(name)!;
       const count = Object.keys(thing.attributes).length;
       if (count > MAX_ATTRIBUTES) {
@@ -715,7 +806,21 @@ export class SqliteRegistry implements Registry {
     this.s.insertThing.run(name, createdAt.getTime());
     for (const [k, v] of Object.entries(attributes)) this.s.insertAttr.run(name, k, v);
     this.record('THING_CREATED', name);
-    return Object.freeze({ name, attributes: Object.freeze({ ...attributes }), thingTypeName: null, createdAt });
+    return Object.freeze({ name, attributes: Object.freeze({ ...attributes }), thingTypeName: null, version: 1, createdAt });
+  }
+
+  private loadThingType(name: string): ThingType | undefined {
+    const row = this.s.getThingType.get(name) as ThingTypeRow | undefined;
+    return row ? thingTypeFromRow(row) : undefined;
+  }
+
+  /** A type a thing may take now: declared and not deprecated. */
+  private requireAssignableType(name: string): void {
+    const type = this.loadThingType(name);
+    if (type === undefined) throw thingTypeNotFound(name);
+    if (type.deprecatedAt !== null) {
+      throw new RegistryError('THING_TYPE_DEPRECATED', `thing type ${shown(name)} is deprecated: no thing can take it`, `undeprecate it (\`gatehouse thing-types deprecate ${name} --undo\`) or choose another type`);
+    }
   }
 
   private insertCertificate(cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null): CertificateRecord {
@@ -845,6 +950,9 @@ export class SqliteRegistry implements Registry {
         case 'POLICY_ATTACHMENT_CHANGED':
           if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
           else groups.add(c.target.groupName);
+          break;
+        // Declaring, deprecating or deleting a type changes no thing's type.
+        case 'THING_TYPE_CHANGED':
           break;
         case 'THING_GROUP_CHANGED':
           // A new group has no member, no policy and a parent fixed at creation: nothing
@@ -998,11 +1106,11 @@ function prepare(db: Db) {
   const p = (sql: string): Database.Statement => db.prepare(sql);
   return {
     thingExists: p('SELECT 1 FROM things WHERE name = ?'),
-    getThing: p(`SELECT t.name, t.created_at, ty.type_name, a.key, a.value FROM things t
+    getThing: p(`SELECT t.name, t.created_at, t.version, ty.type_name, a.key, a.value FROM things t
                  LEFT JOIN thing_types ty ON ty.thing_name = t.name LEFT JOIN thing_attributes a ON a.thing_name = t.name
                  WHERE t.name = ? ORDER BY a.key`),
-    listThings: p(`SELECT t.name, t.created_at, ty.type_name, a.key, a.value FROM
-                     (SELECT name, created_at FROM things
+    listThings: p(`SELECT t.name, t.created_at, t.version, ty.type_name, a.key, a.value FROM
+                     (SELECT name, created_at, version FROM things
                       WHERE (name > @lower OR (@strict = 0 AND name = @lower)) AND name < @upper ORDER BY name LIMIT @limit) t
                    LEFT JOIN thing_types ty ON ty.thing_name = t.name
                    LEFT JOIN thing_attributes a ON a.thing_name = t.name ORDER BY t.name, a.key`),
@@ -1010,6 +1118,14 @@ function prepare(db: Db) {
     deleteAttr: p('DELETE FROM thing_attributes WHERE thing_name = ? AND key = ?'),
     setThingType: p('INSERT INTO thing_types (thing_name, type_name) VALUES (?, ?) ON CONFLICT (thing_name) DO UPDATE SET type_name = excluded.type_name'),
     clearThingType: p('DELETE FROM thing_types WHERE thing_name = ?'),
+    bumpThingVersion: p('UPDATE things SET version = version + 1 WHERE name = ?'),
+    getThingType: p('SELECT * FROM thing_type_defs WHERE name = ?'),
+    listThingTypes: p('SELECT * FROM thing_type_defs ORDER BY name'),
+    insertThingType: p('INSERT INTO thing_type_defs (name, description, searchable_attributes, created_at) VALUES (?, ?, ?, ?)'),
+    setThingTypeDeprecated: p('UPDATE thing_type_defs SET deprecated_at = ? WHERE name = ?'),
+    deleteThingType: p('DELETE FROM thing_type_defs WHERE name = ?'),
+    firstThingOfType: p('SELECT thing_name FROM thing_types WHERE type_name = ? ORDER BY thing_name LIMIT 1').pluck(),
+    thingsOfType: p('SELECT thing_name FROM thing_types WHERE type_name = ? ORDER BY thing_name').pluck(),
     policyExists: p('SELECT 1 FROM iot_policies WHERE name = ?'),
     getPolicy: p(`SELECT p.*, v.document FROM iot_policies p JOIN iot_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
                   WHERE p.name = ?`),
@@ -1099,14 +1215,16 @@ function ensurePrivateFile(file: string): void {
 
 function groupThings(rows: readonly AttrRow[]): Thing[] {
   const out: Thing[] = [];
-  let current: { name: string; createdAt: Date; thingTypeName: string | null; attributes: Record<string, string> } | undefined;
+  let current: { name: string; createdAt: Date; version: number; thingTypeName: string | null; attributes: Record<string, string> } | undefined;
   const flush = (): void => {
-    if (current) out.push(Object.freeze({ name: current.name, createdAt: current.createdAt, thingTypeName: current.thingTypeName, attributes: Object.freeze(current.attributes) }));
+    if (current) {
+      out.push(Object.freeze({ name: current.name, createdAt: current.createdAt, thingTypeName: current.thingTypeName, version: current.version, attributes: Object.freeze(current.attributes) }));
+    }
   };
   for (const r of rows) {
     if (current?.name !== r.name) {
       flush();
-      current = { name: r.name, createdAt: new Date(r.created_at), thingTypeName: r.type_name, attributes: {} };
+      current = { name: r.name, createdAt: new Date(r.created_at), version: r.version, thingTypeName: r.type_name, attributes: {} };
     }
     if (r.key !== null && r.value !== null) current.attributes[r.key] = r.value;
   }
@@ -1153,6 +1271,8 @@ function changeFromRow(r: ChangeRow): Change {
       return { ...base, kind: r.kind, policyName: r.entity, target: targetFromKey(r.related ?? ''), attached: r.detail === 'ATTACHED' };
     case 'THING_GROUP_CHANGED':
       return { ...base, kind: r.kind, groupName: r.entity, event: r.detail as ThingGroupEvent, thingName: r.related };
+    case 'THING_TYPE_CHANGED':
+      return { ...base, kind: r.kind, typeName: r.entity, event: r.detail as ThingTypeEvent };
   }
 }
 
@@ -1180,6 +1300,19 @@ function policyFromRow(r: PolicyRow, versions: readonly number[]): IotPolicy {
 
 function versionFromRow(r: PolicyVersionRow, defaultVersion: number): PolicyVersion {
   return Object.freeze({ policyName: r.policy_name, version: r.version, document: r.document, isDefault: r.version === defaultVersion, createdAt: new Date(r.created_at) });
+}
+
+function thingTypeFromRow(r: ThingTypeRow): ThingType {
+  return Object.freeze({
+    name: r.name, description: r.description, searchableAttributes: Object.freeze(JSON.parse(r.searchable_attributes) as string[]),
+    deprecatedAt: r.deprecated_at === null ? null : new Date(r.deprecated_at), createdAt: new Date(r.created_at),
+  });
+}
+
+function checkVersion(thing: Thing, expected: number): void {
+  if (thing.version !== expected) {
+    throw new RegistryError('THING_VERSION_CONFLICT', `thing ${shown(thing.name)} is at version ${thing.version}, not ${expected}`, 'read the thing again and retry with its current version');
+  }
 }
 
 function groupFromRow(r: GroupRow): ThingGroup {
@@ -1216,5 +1349,6 @@ const busy = (): RegistryError =>
 const closedError = (): RegistryError => new RegistryError('REGISTRY_CLOSED', 'the registry has been closed');
 const thingExists = (name: string): RegistryError => new RegistryError('THING_EXISTS', `thing ${shown(name)} already exists`, 'choose another name, or use `gatehouse things register` to add a certificate to it');
 const thingNotFound = (name: string): RegistryError => new RegistryError('THING_NOT_FOUND', `no thing named ${shown(name)}`, 'names are case-sensitive; list things with `gatehouse things list`');
+const thingTypeNotFound = (name: string): RegistryError => new RegistryError('THING_TYPE_NOT_FOUND', `no thing type named ${shown(name)}`, 'create it first (`gatehouse thing-types create NAME`); list types with `gatehouse thing-types list`');
 const certNotFound = (id: string): RegistryError => new RegistryError('CERT_NOT_FOUND', `no certificate with id ${shown(id)}`, 'list certificates with `gatehouse certs list`');
 const caNotFound = (id: string): RegistryError => new RegistryError('CA_NOT_FOUND', `no trusted CA with id ${shown(id)}`, 'list trusted CAs with `gatehouse ca list`');

@@ -151,6 +151,9 @@ describe('gatehouse policies / thing-groups / things update', () => {
   });
 
   it('updates the thing type and attributes together', async () => {
+    failed(await gatehouse(['things', 'update', 'sensor-1', '--type', 'Thermometer', ...dd()]), 1, 'THING_TYPE_NOT_FOUND');
+    json(await gatehouse(['thing-types', 'create', 'Thermometer', '--json', ...dd()]));
+    json(await gatehouse(['thing-types', 'create', 'T', '--json', ...dd()]));
     const u = json<{ thingTypeName: string; attributes: Record<string, string>; changed: boolean }>(
       await gatehouse(['things', 'update', 'sensor-1', '--type', 'Thermometer', '--attribute', 'room=hall', '--remove-attribute', 'floor', '--json', ...dd()]));
     assert.deepEqual([u.thingTypeName, u.attributes, u.changed], ['Thermometer', { room: 'hall' }, true]);
@@ -160,7 +163,34 @@ describe('gatehouse policies / thing-groups / things update', () => {
     failed(await gatehouse(['things', 'update', 'sensor-1', '--type', 'T', '--clear-type', ...dd()]), 2, 'USAGE');
     failed(await gatehouse(['things', 'update', 'sensor-1', ...dd()]), 2, 'USAGE');
     failed(await gatehouse(['things', 'update', 'nope', '--type', 'T', ...dd()]), 1, 'THING_NOT_FOUND');
-    const human = await gatehouse(['things', 'update', 'sensor-1', '--type', 'T', ...dd()]);
-    assert.match(human.stdout, /updated thing sensor-1: type T, attributes room=hall/);
+    const before = json<{ version: number }>(await gatehouse(['things', 'show', 'sensor-1', '--json', ...dd()])).version;
+    failed(await gatehouse(['things', 'update', 'sensor-1', '--type', 'T', '--expected-version', String(before - 1), ...dd()]), 1, 'THING_VERSION_CONFLICT');
+    const human = await gatehouse(['things', 'update', 'sensor-1', '--type', 'T', '--expected-version', String(before), ...dd()]);
+    assert.match(human.stdout, new RegExp(`updated thing sensor-1: type T, attributes room=hall, version ${before + 1}`));
+  });
+
+  it('thing-types create, list, show, deprecate (and --undo), delete', async () => {
+    const created = json<{ name: string; searchableAttributes: string[]; deprecatedAt: string | null }>(
+      await gatehouse(['thing-types', 'create', 'Valve', '--description', 'Water valves', '--searchable-attribute', 'site', '--json', ...dd()]));
+    assert.deepEqual([created.name, created.searchableAttributes, created.deprecatedAt], ['Valve', ['site'], null]);
+    failed(await gatehouse(['thing-types', 'create', 'Valve', ...dd()]), 1, 'THING_TYPE_EXISTS');
+    failed(await gatehouse(['thing-types', 'create', 'bad/name', ...dd()]), 2, 'THING_TYPE_NAME_INVALID');
+    failed(await gatehouse(['thing-types', 'create', 'Many', '--searchable-attribute', 'a', '--searchable-attribute', 'b', '--searchable-attribute', 'c', '--searchable-attribute', 'd', ...dd()]), 2, 'THING_TYPE_PROPERTIES_INVALID');
+    json(await gatehouse(['things', 'update', 'sensor-1', '--type', 'Valve', '--json', ...dd()]));
+    const shown = json<{ things: string[]; description: string }>(await gatehouse(['thing-types', 'show', 'Valve', '--json', ...dd()]));
+    assert.deepEqual([shown.things, shown.description], [['sensor-1'], 'Water valves']);
+    failed(await gatehouse(['thing-types', 'show', 'Nope', ...dd()]), 1, 'THING_TYPE_NOT_FOUND');
+    failed(await gatehouse(['thing-types', 'delete', 'Valve', ...dd()]), 1, 'THING_TYPE_NOT_DEPRECATED');
+    const dep = json<{ deprecated: boolean; changed: boolean }>(await gatehouse(['thing-types', 'deprecate', 'Valve', '--json', ...dd()]));
+    assert.deepEqual([dep.deprecated, dep.changed], [true, true]);
+    const list = json<{ name: string; deprecatedAt: string | null }[]>(await gatehouse(['thing-types', 'list', '--json', ...dd()]));
+    assert.ok(list.find((t) => t.name === 'Valve')?.deprecatedAt !== null);
+    failed(await gatehouse(['things', 'update', 'sensor-1', '--clear-type', '--type', 'Valve', ...dd()]), 2, 'USAGE');
+    json(await gatehouse(['things', 'update', 'sensor-1', '--clear-type', '--json', ...dd()]));
+    failed(await gatehouse(['things', 'update', 'sensor-1', '--type', 'Valve', ...dd()]), 1, 'THING_TYPE_DEPRECATED');
+    // Deleting waits five minutes after the deprecation.
+    failed(await gatehouse(['thing-types', 'delete', 'Valve', ...dd()]), 1, 'THING_TYPE_NOT_DEPRECATED');
+    const undo = await gatehouse(['thing-types', 'deprecate', 'Valve', '--undo', ...dd()]);
+    assert.match(undo.stdout, /undeprecated thing type Valve/);
   });
 });

@@ -545,7 +545,7 @@ describe('ControlStore (SQLite): migration from schema version 2', () => {
 
     const registry = SqliteRegistry.open({ file });
     t.after(() => registry.close());
-    assert.equal(SCHEMA_VERSION, 3);
+    assert.ok(SCHEMA_VERSION >= 3);
     assert.ok(await registry.getThing('old-thing'));
     assert.deepEqual((await registry.listThingGroups()).map((g) => g.name), ['old-group']);
     const store = registry.control({ deployment: DEP, keyFile: controlKeyPath(dir) });
@@ -554,7 +554,7 @@ describe('ControlStore (SQLite): migration from schema version 2', () => {
     assert.deepEqual(await store.tagsOf({ kind: 'thing', name: 'old-thing' }), { site: 'a' });
     const check = new Database(file, { readonly: true });
     t.after(() => check.close());
-    assert.equal(check.pragma('user_version', { simple: true }), 3);
-    assert.deepEqual(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.deepEqual(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), MIGRATIONS.map((m) => ({ version: m.version })));
   });
 });

@@ -133,6 +133,7 @@ describe('SqliteRegistry: IoT policies and versions', () => {
       await r.createThing('t');
       await r.createThingGroup('g');
       await r.addThingToGroup('g', 't');
+      await r.createThingType('T');
       await r.updateThing('t', { thingTypeName: 'T' });
       await r.attachPolicy('p', { kind: 'thingGroup', groupName: 'g' });
       await r.close();
@@ -279,6 +280,7 @@ describe('SqliteRegistry: thing groups and membership', () => {
 describe('SqliteRegistry: thing types and attribute updates', () => {
   it('sets and clears the type, adds, overwrites and removes attributes in one change', async () => {
     const r = open();
+    await r.createThingType('Camera');
     await r.createThing('t', { room: 'kitchen', floor: '2' });
     assert.equal((await r.getThing('t'))?.thingTypeName, null);
     let seq = await r.latestChangeSeq();
@@ -298,6 +300,7 @@ describe('SqliteRegistry: thing types and attribute updates', () => {
   it('refuses bad input and over 50 attributes, changing nothing', async () => {
     const r = open();
     await r.createThing('t', Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])));
+    await r.createThingType('T');
     const seq = await r.latestChangeSeq();
     await rejectsWith(r.updateThing('t', { thingTypeName: 'a b' }), 'THING_TYPE_NAME_INVALID');
     await rejectsWith(r.updateThing('t', { thingTypeName: 'x'.repeat(129) }), 'THING_TYPE_NAME_INVALID');
@@ -319,6 +322,7 @@ describe('SqliteRegistry: IoT change feed and watch', () => {
     const ca = await makeCa();
     const c = await r.registerCertificate((await makeLeaf({ issuer: ca })).pem);
     await r.createThing('t');
+    await r.createThingType('T');
     const seq = await r.latestChangeSeq();
     await r.createPolicy('p', doc('x'));
     await r.createPolicyVersion('p', doc('y'), { setAsDefault: true });
@@ -403,6 +407,7 @@ describe('SqliteRegistry: iotAuthorizationData', () => {
     await r.addThingToGroup('leaf', 't1');
     await r.addThingToGroup('other', 't1');
     await r.addThingToGroup('mid', 't2');
+    await r.createThingType('Camera');
     await r.updateThing('t2', { thingTypeName: 'Camera' });
     await r.attachPolicy('q', { kind: 'certificate', certificateId: c.id });
     await r.attachPolicy('p', { kind: 'certificate', certificateId: c.id });
@@ -447,6 +452,8 @@ describe('SqliteRegistry: iotAuthorizationData after changes', () => {
     const writer = open(file);
     const ca = await makeCa();
     const c = await r.registerCertificate((await makeLeaf({ issuer: ca })).pem);
+    await r.createThingType('Camera');
+    await r.createThingType('Sensor');
     await r.createPolicy('p', doc('v1'));
     await r.createPolicy('q', doc('q'));
     await r.createThingGroup('g');

@@ -18,7 +18,8 @@ import {
   ListThingsCommand, ListThingsInThingGroupCommand, MalformedPolicyException, RegisterCACertificateCommand, RegisterCertificateCommand,
   RegisterCertificateWithoutCACommand, RemoveThingFromThingGroupCommand, ResourceAlreadyExistsException, ResourceNotFoundException,
   SetDefaultPolicyVersionCommand, TestAuthorizationCommand, UpdateCACertificateCommand, UpdateCertificateCommand, UpdateThingCommand,
-  VersionsLimitExceededException, CertificateValidationException, paginateListThings, CreateRoleAliasCommand, DescribeRoleAliasCommand,
+  VersionsLimitExceededException, CertificateValidationException, CreateThingTypeCommand, DescribeThingTypeCommand, ListThingTypesCommand,
+  DeprecateThingTypeCommand, DeleteThingTypeCommand, VersionConflictException, paginateListThings, CreateRoleAliasCommand, DescribeRoleAliasCommand,
   ListRoleAliasesCommand, UpdateRoleAliasCommand, DeleteRoleAliasCommand, TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand, IoTClient,
 } from '@aws-sdk/client-iot';
 import { Agent } from 'node:https';
@@ -71,6 +72,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
 
   describe('things', () => {
     test('CreateThing and DescribeThing: the thing, its ARN and a stable id; authorized on the thing ARN', async () => {
+      await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'lamp' }));
       const created = await h.iot.send(new CreateThingCommand({ thingName: 'lamp-1', attributePayload: { attributes: { room: 'r1', floor: '2' } }, thingTypeName: 'lamp' }));
       assert.deepEqual(await lastCheck(), { action: 'iot:CreateThing', resource: `${ARN}:thing/lamp-1` });
       assert.equal(created.thingArn, `${ARN}:thing/lamp-1`);
@@ -80,6 +82,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       assert.equal(d.thingId, created.thingId);
       assert.equal(d.thingTypeName, 'lamp');
       assert.equal(d.defaultClientId, 'lamp-1');
+      assert.equal(d.version, 1);
       assert.deepEqual(d.attributes, { room: 'r1', floor: '2' });
       // Same name and configuration again: success, same id; a different one: ResourceAlreadyExistsException.
       const again = await h.iot.send(new CreateThingCommand({ thingName: 'lamp-1', attributePayload: { attributes: { floor: '2', room: 'r1' } }, thingTypeName: 'lamp' }));
@@ -96,6 +99,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
 
     test('ListThings pages with nextToken and maxResults, and filters by attribute and type', async () => {
+      await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'even' }));
       for (let i = 0; i < 7; i++) await h.iot.send(new CreateThingCommand({ thingName: `pg-${i}`, attributePayload: { attributes: { batch: i < 4 ? 'a' : 'b' } }, ...(i % 2 === 0 ? { thingTypeName: 'even' } : {}) }));
       const names: string[] = [];
       const sizes: number[] = [];
@@ -115,10 +119,12 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       const r = await h.iot.send(new ListThingsCommand({ attributeName: 'batch', attributeValue: 'b' }));
       assert.equal(r.things![0]!.thingArn, `${ARN}:thing/pg-4`);
       assert.deepEqual(r.things![0]!.attributes, { batch: 'b' });
+      assert.equal(r.things![0]!.version, 1);
       await rejects(h.iot.send(new ListThingsCommand({ nextToken: 'garbage' })), InvalidRequestException, 400);
     });
 
     test('UpdateThing: attributes replaced by default, merged with merge=true (an empty value removes); thing type set and removed', async () => {
+      await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'kind' }));
       await h.iot.send(new CreateThingCommand({ thingName: 'upd', attributePayload: { attributes: { a: '1', b: '2' } } }));
       await h.iot.send(new UpdateThingCommand({ thingName: 'upd', attributePayload: { attributes: { c: '3' }, merge: true } }));
       assert.deepEqual((await h.iot.send(new DescribeThingCommand({ thingName: 'upd' }))).attributes, { a: '1', b: '2', c: '3' });
@@ -133,8 +139,25 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       d = await h.iot.send(new DescribeThingCommand({ thingName: 'upd' }));
       assert.equal(d.thingTypeName, undefined);
       assert.deepEqual(d.attributes, { z: '9' });
-      await rejects(h.iot.send(new UpdateThingCommand({ thingName: 'upd', expectedVersion: 1 })), InvalidRequestException, 400, /expectedVersion/);
       await rejects(h.iot.send(new UpdateThingCommand({ thingName: 'ghost', attributePayload: { attributes: { a: '1' } } })), ResourceNotFoundException, 404);
+    });
+
+    test('thing versions: 1 at creation, one more per change; expectedVersion on UpdateThing and DeleteThing', async () => {
+      await h.iot.send(new CreateThingCommand({ thingName: 'ver', attributePayload: { attributes: { a: '1' } } }));
+      const version = async (): Promise<number | undefined> => (await h.iot.send(new DescribeThingCommand({ thingName: 'ver' }))).version;
+      assert.equal(await version(), 1);
+      await h.iot.send(new UpdateThingCommand({ thingName: 'ver', attributePayload: { attributes: { a: '2' } }, expectedVersion: 1 }));
+      assert.equal(await version(), 2);
+      // An update that changes nothing leaves the version.
+      await h.iot.send(new UpdateThingCommand({ thingName: 'ver', attributePayload: { attributes: { a: '2' } } }));
+      assert.equal(await version(), 2);
+      // A stale version: VersionConflictException (409), and nothing changes.
+      await rejects(h.iot.send(new UpdateThingCommand({ thingName: 'ver', attributePayload: { attributes: { a: '3' } }, expectedVersion: 1 })), VersionConflictException, 409, /version 2/);
+      assert.deepEqual((await h.registry.getThing('ver'))?.attributes, { a: '2' });
+      await rejects(h.iot.send(new DeleteThingCommand({ thingName: 'ver', expectedVersion: 1 })), VersionConflictException, 409);
+      assert.ok(await h.registry.getThing('ver'));
+      await h.iot.send(new DeleteThingCommand({ thingName: 'ver', expectedVersion: 2 }));
+      assert.equal(await h.registry.getThing('ver'), undefined);
     });
 
     test('DeleteThing: a missing thing succeeds; a thing with a certificate attached is refused', async () => {
@@ -151,6 +174,72 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
   });
 
+  describe('thing types', () => {
+    const TYPE_ARN = `${ARN}:thingtype/meter`;
+
+    test('CreateThingType, DescribeThingType, ListThingTypes: AWS shapes, authorized on the type ARN', async () => {
+      const created = await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'meter', thingTypeProperties: { thingTypeDescription: 'Power meters', searchableAttributes: ['site', 'floor'] } }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:CreateThingType', resource: TYPE_ARN });
+      assert.equal(created.thingTypeArn, TYPE_ARN);
+      assert.match(created.thingTypeId!, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      const d = await h.iot.send(new DescribeThingTypeCommand({ thingTypeName: 'meter' }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:DescribeThingType', resource: TYPE_ARN });
+      assert.equal(d.thingTypeId, created.thingTypeId);
+      assert.deepEqual(d.thingTypeProperties, { thingTypeDescription: 'Power meters', searchableAttributes: ['site', 'floor'] });
+      assert.equal(d.thingTypeMetadata?.deprecated, false);
+      assert.equal(d.thingTypeMetadata?.deprecationDate, undefined);
+      assert.ok(d.thingTypeMetadata?.creationDate instanceof Date);
+      // Same name and configuration again: success, same id; a different one: ResourceAlreadyExistsException.
+      const again = await h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'meter', thingTypeProperties: { thingTypeDescription: 'Power meters', searchableAttributes: ['site', 'floor'] } }));
+      assert.equal(again.thingTypeId, created.thingTypeId);
+      const e = await rejects(h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'meter' })), ResourceAlreadyExistsException, 409);
+      assert.equal(e.resourceArn, TYPE_ARN);
+      await rejects(h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'four', thingTypeProperties: { searchableAttributes: ['a', 'b', 'c', 'd'] } })), InvalidRequestException, 400, /at most 3/);
+      await rejects(h.iot.send(new CreateThingTypeCommand({ thingTypeName: 'tagged', tags: [{ Key: 'k', Value: 'v' }] })), InvalidRequestException, 400, /tagged/);
+      assert.equal(await h.registry.getThingType('tagged'), undefined);
+      await rejects(h.iot.send(new DescribeThingTypeCommand({ thingTypeName: 'nope' })), ResourceNotFoundException, 404);
+      const listed = await h.iot.send(new ListThingTypesCommand({ thingTypeName: 'meter' }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:ListThingTypes', resource: '*' });
+      assert.deepEqual(listed.thingTypes!.map((t) => [t.thingTypeName, t.thingTypeArn, t.thingTypeProperties?.thingTypeDescription]), [['meter', TYPE_ARN, 'Power meters']]);
+      const all = await h.iot.send(new ListThingTypesCommand({ maxResults: 1 }));
+      assert.equal(all.thingTypes!.length, 1);
+      assert.ok(all.nextToken !== undefined);
+    });
+
+    test('a thing takes only a declared type that is not deprecated', async () => {
+      await rejects(h.iot.send(new CreateThingCommand({ thingName: 'm-0', thingTypeName: 'undeclared' })), ResourceNotFoundException, 404, /undeclared/);
+      assert.equal(await h.registry.getThing('m-0'), undefined);
+      await h.iot.send(new CreateThingCommand({ thingName: 'm-1', thingTypeName: 'meter' }));
+      await h.iot.send(new CreateThingCommand({ thingName: 'm-2' }));
+      await rejects(h.iot.send(new UpdateThingCommand({ thingName: 'm-2', thingTypeName: 'undeclared' })), ResourceNotFoundException, 404);
+    });
+
+    test('DeprecateThingType (and undo), then DeleteThingType five minutes later once no thing has the type', async () => {
+      await rejects(h.iot.send(new DeleteThingTypeCommand({ thingTypeName: 'meter' })), InvalidRequestException, 400, /not deprecated/);
+      await h.iot.send(new DeprecateThingTypeCommand({ thingTypeName: 'meter' }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:DeprecateThingType', resource: TYPE_ARN });
+      const d = await h.iot.send(new DescribeThingTypeCommand({ thingTypeName: 'meter' }));
+      assert.equal(d.thingTypeMetadata?.deprecated, true);
+      assert.ok(d.thingTypeMetadata?.deprecationDate instanceof Date);
+      // Deprecated: no new thing takes it; the things that have it keep it.
+      await rejects(h.iot.send(new CreateThingCommand({ thingName: 'm-3', thingTypeName: 'meter' })), InvalidRequestException, 400, /deprecated/);
+      await rejects(h.iot.send(new UpdateThingCommand({ thingName: 'm-2', thingTypeName: 'meter' })), InvalidRequestException, 400, /deprecated/);
+      assert.equal((await h.iot.send(new DescribeThingCommand({ thingName: 'm-1' }))).thingTypeName, 'meter');
+      await h.iot.send(new DeprecateThingTypeCommand({ thingTypeName: 'meter', undoDeprecate: true }));
+      await h.iot.send(new UpdateThingCommand({ thingName: 'm-2', thingTypeName: 'meter' }));
+      await h.iot.send(new DeprecateThingTypeCommand({ thingTypeName: 'meter' }));
+      // Too soon after the deprecation.
+      await rejects(h.iot.send(new DeleteThingTypeCommand({ thingTypeName: 'meter' })), InvalidRequestException, 400, /less than 5 minutes/);
+      h.advance(5 * 60_000);
+      await rejects(h.iot.send(new DeleteThingTypeCommand({ thingTypeName: 'meter' })), InvalidRequestException, 400, /m-1/);
+      await h.iot.send(new UpdateThingCommand({ thingName: 'm-1', removeThingType: true }));
+      await h.iot.send(new UpdateThingCommand({ thingName: 'm-2', removeThingType: true }));
+      await h.iot.send(new DeleteThingTypeCommand({ thingTypeName: 'meter' }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:DeleteThingType', resource: TYPE_ARN });
+      assert.equal(await h.registry.getThingType('meter'), undefined);
+      await rejects(h.iot.send(new DeleteThingTypeCommand({ thingTypeName: 'meter' })), ResourceNotFoundException, 404);
+    });
+  });
 
   describe('authorization comes first', () => {
     test('a caller allowed only iot:List* and DescribeThing on thing/sensor-* gets AccessDeniedException elsewhere, and nothing changes', async () => {

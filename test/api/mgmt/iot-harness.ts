@@ -48,6 +48,8 @@ export interface Harness {
   readonly policyLoader: IotPolicyLoader;
   /** How often the connectivity information changed. */
   connectivityChanges: number;
+  /** Moves the registry's clock (only: signatures keep the real time) forward by `ms`. */
+  advance(ms: number): void;
   /** The audit records (authorization decisions) of the last request a client of the harness sent. */
   lastDecisions(): Promise<AuditRecord[]>;
   close(): Promise<void>;
@@ -64,7 +66,8 @@ async function user(control: SqliteControlStore, name: string, statements: reado
 export async function startHarness(dataDir: string, onConnectivityChanged: () => Promise<void> = async () => {}, deployment: IotDeployment = DEPLOYMENT): Promise<Harness> {
   const r = validateConfig({});
   if (!r.ok) throw new Error('the empty configuration is valid');
-  const registry = SqliteRegistry.open({ file: registryPath(dataDir) });
+  let registryOffsetMs = 0;
+  const registry = SqliteRegistry.open({ file: registryPath(dataDir), now: () => new Date(Date.now() + registryOffsetMs) });
   const control = openControlStore(registry, dataDir, deployment);
   const ca = await GatewayCa.open({ dataDir, config: r.config.certificateAuthority });
   await registry.trustGatewayCa(ca.certificatePem);
@@ -130,6 +133,9 @@ export async function startHarness(dataDir: string, onConnectivityChanged: () =>
     },
     set connectivityChanges(_v: number) {
       throw new Error('read only');
+    },
+    advance(ms: number) {
+      registryOffsetMs += ms;
     },
     async lastDecisions() {
       const id = lastRequestId;

@@ -92,6 +92,7 @@ describe('AWS IoT and Greengrass routes', () => {
       }
       assert.equal(await h.registry.countThings(), things);
       assert.deepEqual(await h.registry.listCertificates(), []);
+      assert.deepEqual(await h.registry.listThingTypes(), []);
       assert.equal(h.connectivity.get('example-core'), undefined);
     });
   });

@@ -23,11 +23,13 @@ import { GROUP_OPERATIONS } from './groups.js';
 import { POLICY_OPERATIONS } from './policies.js';
 import { ROLE_ALIAS_AND_TAG_OPERATIONS } from './role-aliases.js';
 import { TEST_AUTHORIZATION_OPERATIONS } from './test-authorization.js';
+import { THING_TYPE_OPERATIONS } from './thing-types.js';
 import { THING_OPERATIONS } from './things.js';
 
 /** Every AWS IoT operation served, in documentation order. */
 export const IOT_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = [
   ...THING_OPERATIONS,
+  ...THING_TYPE_OPERATIONS,
   ...GROUP_OPERATIONS,
   ...CERTIFICATE_OPERATIONS,
   ...POLICY_OPERATIONS,

@@ -3,10 +3,11 @@
  * (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html and the
  * neighbouring pages), on the registry's things.
  *
- * What differs from AWS IoT: the registry keeps no thing version, so `version` is not
- * answered and an `expectedVersion` is refused (InvalidRequestException) rather than
- * ignored; it keeps no thing-type records, so a `thingTypeName` is accepted as a label
- * without checking that such a type was created; billing groups do not exist.
+ * A thing's `version` starts at 1 and grows by one on every change of its type or
+ * attributes; `expectedVersion` on UpdateThing and DeleteThing is checked in the same
+ * registry transaction as the change (VersionConflictException). A `thingTypeName` must
+ * be a declared type (ResourceNotFoundException) that is not deprecated
+ * (InvalidRequestException). What differs from AWS IoT: billing groups do not exist.
  */
 import type { Thing } from '../../../identity/registry.js';
 import { AwsServiceError } from '../aws/errors.js';
@@ -18,10 +19,6 @@ type Ctx = IotControlPlaneContext;
 
 /** AWS IoT's ThingTypeName pattern and length (the registry keeps the same rule). */
 const THING_TYPE_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
-
-function refuseVersion(input: Input, expected: number | undefined): void {
-  if (expected !== undefined) throw input.fail('expectedVersion is not supported: this gateway\'s registry keeps no thing versions');
-}
 
 /** `attributePayload` as the registry's update: replace (default) or merge, where an empty value removes. */
 function attributeUpdate(input: Input, current: Readonly<Record<string, string>>, payload: Readonly<Record<string, unknown>>): { setAttributes: Record<string, string>; removeAttributes: string[] } {
@@ -56,7 +53,7 @@ async function createThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
   const payload = input.object('attributePayload');
   const attributes = payload !== undefined ? input.stringMap('attributes', payload) ?? {} : {};
   if (input.string('billingGroupName') !== undefined) throw input.fail('billing groups are not supported by this gateway');
-  // Checked before anything is created: the thing and its type are two registry writes.
+  // Checked before the authorization, like every malformed input.
   if (type !== undefined && !THING_TYPE_NAME.test(type)) throw input.fail('thingTypeName must be 1 to 128 of A-Z a-z 0-9 : _ -');
   const thingArn = arn(ctx, 'thing', name);
   await authorizeOn(ctx, call, 'iot:CreateThing', thingArn);
@@ -70,8 +67,7 @@ async function createThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
     }
     thing = existing;
   } else {
-    thing = await ctx.registry.createThing(name, attributes);
-    if (type !== undefined) thing = (await ctx.registry.updateThing(name, { thingTypeName: type })).thing;
+    thing = await ctx.registry.createThingWithType(name, attributes, type ?? null);
   }
   return { thingName: thing.name, thingArn, thingId: thingId(thing) };
 }
@@ -90,6 +86,7 @@ async function describeThing(ctx: Ctx, call: AwsCall): Promise<Record<string, un
     thingArn,
     thingTypeName: thing.thingTypeName ?? undefined,
     attributes: { ...thing.attributes },
+    version: thing.version,
   });
 }
 
@@ -115,7 +112,7 @@ async function listThings(ctx: Ctx, call: AwsCall): Promise<Record<string, unkno
   const things = (await ctx.registry.listThings()).filter(matches);
   const p = page(things, (t) => t.name, token, size, input);
   return out({
-    things: p.items.map((t) => out({ thingName: t.name, thingTypeName: t.thingTypeName ?? undefined, thingArn: arn(ctx, 'thing', t.name), attributes: { ...t.attributes } })),
+    things: p.items.map((t) => out({ thingName: t.name, thingTypeName: t.thingTypeName ?? undefined, thingArn: arn(ctx, 'thing', t.name), attributes: { ...t.attributes }, version: t.version })),
     nextToken: p.next,
   });
 }
@@ -128,14 +125,15 @@ async function updateThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
   const payload = input.object('attributePayload');
   const expected = input.int('expectedVersion', 0, Number.MAX_SAFE_INTEGER);
   if (removeType && type !== undefined) throw input.fail('give thingTypeName or removeThingType, not both');
+  if (type !== undefined && !THING_TYPE_NAME.test(type)) throw input.fail('thingTypeName must be 1 to 128 of A-Z a-z 0-9 : _ -');
   await authorizeOn(ctx, call, 'iot:UpdateThing', arn(ctx, 'thing', name), { kind: 'thing', name });
-  refuseVersion(input, expected);
   const thing = await ctx.registry.getThing(name);
   if (thing === undefined) throw new AwsServiceError('ResourceNotFoundException', `thing \`${name}\` does not exist`);
   const attributes = payload !== undefined ? attributeUpdate(input, thing.attributes, payload) : { setAttributes: {}, removeAttributes: [] };
   await ctx.registry.updateThing(name, {
     ...(removeType ? { thingTypeName: null } : type !== undefined ? { thingTypeName: type } : {}),
     ...attributes,
+    ...(expected !== undefined ? { expectedVersion: expected } : {}),
   });
   return {};
 }
@@ -145,12 +143,11 @@ async function deleteThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
   const name = input.label('thingName');
   const expected = input.queryInt('expectedVersion', 0, Number.MAX_SAFE_INTEGER);
   await authorizeOn(ctx, call, 'iot:DeleteThing', arn(ctx, 'thing', name), { kind: 'thing', name });
-  refuseVersion(input, expected);
   // AWS IoT refuses to delete a thing that still has principals attached.
   const principals = await ctx.registry.certificatesForThing(name);
   if (principals.length > 0) throw input.fail(`thing \`${name}\` still has ${principals.length} certificate(s) attached; detach them first (DetachThingPrincipal)`);
   try {
-    await ctx.registry.deleteThing(name);
+    await ctx.registry.deleteThing(name, expected !== undefined ? { expectedVersion: expected } : {});
   } catch (e) {
     // Deleting a thing that does not exist succeeds, as in AWS IoT.
     if (!(e instanceof Error && 'code' in e && e.code === 'THING_NOT_FOUND')) throw e;
