@@ -29,22 +29,32 @@ import type { AppliedStatement, Statement } from './statement.js';
  * is refused whatever the statements say.
  */
 
-/** How one dialect finds the statements that apply to a request of form R. */
-export interface StatementIndex<R> {
-  /** The decision of the first applying Deny, in the index's order, or null. */
-  firstDeny(request: R): Decision | null;
-  /** The decision of the first applying Allow, in the index's order, or null. */
-  firstAllow(request: R): Decision | null;
-  /** Appends every applying statement, in the index's order (explanations: not the hot path). */
+/**
+ * How one dialect finds the statements that apply to a request of form R (the hot
+ * path). H is what a hit answers: the Decision the statement makes (the default), or
+ * the statement itself for a dialect that builds its own answer shape from it (the IoT
+ * dialect's IotDecision names the statement's index too).
+ */
+export interface StatementIndex<R, H = Decision> {
+  /** The first applying Deny, in the index's order, or null. */
+  firstDeny(request: R): H | null;
+  /** The first applying Allow, in the index's order, or null. */
+  firstAllow(request: R): H | null;
+}
+
+/** An index that can also list what applies, for explanations (not the hot path). */
+export interface ExplainingIndex<R, H = Decision> extends StatementIndex<R, H> {
+  /** Appends every applying statement, in the index's order. */
   applying(request: R, out: AppliedStatement[]): void;
 }
 
 /**
- * Steps 2 to 4 of the order for a request the dialect has validated (step 1 is the
- * caller's: only it knows which index a request goes to). `implicit` is the answer when
- * no statement applies. Allocates nothing.
+ * Steps 2 and 3 of the order for a request the dialect has validated: the decision of
+ * the statement that decides, or null when none applies. Steps 1 and 4 are the
+ * dialect's (only it knows which index a request goes to, and its implicit reason).
+ * Allocates nothing.
  */
-export function decideValid<R>(indexes: readonly StatementIndex<R>[], request: R, implicit: Decision): Decision {
+export function decideValid<R, H = Decision>(indexes: readonly StatementIndex<R, H>[], request: R): H | null {
   for (let i = 0; i < indexes.length; i++) {
     const d = indexes[i]!.firstDeny(request);
     if (d !== null) return d;
@@ -53,16 +63,16 @@ export function decideValid<R>(indexes: readonly StatementIndex<R>[], request: R
     const d = indexes[i]!.firstAllow(request);
     if (d !== null) return d;
   }
-  return implicit;
+  return null;
 }
 
-/** decideValid() with one index: the Greengrass view's hot path (no array, one receiver). */
-export function decideOne<R>(index: StatementIndex<R>, request: R, implicit: Decision): Decision {
-  return index.firstDeny(request) ?? index.firstAllow(request) ?? implicit;
+/** decideValid() with one index: the Greengrass view's hot path (no array). */
+export function decideOne<R, H = Decision>(index: StatementIndex<R, H>, request: R): H | null {
+  return index.firstDeny(request) ?? index.firstAllow(request);
 }
 
 /** Every statement of `indexes` that applies to `request`, in order of consultation. */
-export function applyingStatements<R>(indexes: readonly StatementIndex<R>[], request: R): AppliedStatement[] {
+export function applyingStatements<R, H>(indexes: readonly ExplainingIndex<R, H>[], request: R): AppliedStatement[] {
   const out: AppliedStatement[] = [];
   for (const index of indexes) index.applying(request, out);
   return out;
