@@ -19,18 +19,18 @@
  * a Deny does not fire through it. In a `NotResource` list an unresolved entry cannot
  * say what it excludes: a Deny then applies (fail closed), an Allow does not.
  *
- * Speed: each statement carries a bit mask of the known actions its action test
- * covers, so a decision for a known action skips other statements with one AND, and
- * patterns are precompiled (exact / prefix / variable template / wildcard); a
- * decision allocates nothing on the common paths.
+ * The statements compile into the engine's one statement form and are decided by its
+ * one order (engine/decide.ts) over the ARN index (engine/arn-index.ts: each statement
+ * carries a bit mask of the known actions its action test covers, so a decision for a
+ * known action skips other statements with one AND; patterns are precompiled).
  */
-import { KNOWN_ACTIONS, actionMatches, canonicalAction } from './actions.js';
-import { resolvedText, resourceMatches } from './arn.js';
+import { ArnPolicy, ArnStatements, arnStatement, type ArnRequest } from '../engine/arn-index.js';
+import { decideOne } from '../engine/decide.js';
+import type { AppliedStatement } from '../engine/statement.js';
+import { IOT_ALL_ACTIONS, iotRequest } from '../engine/iot-request.js';
 import type { IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
 import { IotPolicyNotFoundError } from './errors.js';
-import { parseIotPolicyDocument, type IotPolicyDocument, type IotStatement } from './document.js';
-import { resolveKey, resolveVariable } from './keys.js';
-import { parseTemplate, substituteParts } from './variables.js';
+import { parseIotPolicyDocument, type IotPolicyDocument } from './document.js';
 
 export interface IotPolicyInput {
   readonly name: string;
@@ -80,10 +80,8 @@ interface CompiledPolicy {
   /** Its warnings, reported again when it is reused. */
   readonly warnings: readonly IotNamedProblem[];
   readonly document: IotPolicyDocument;
-  /** The statements, Deny first (a decision can stop at the first applying Deny). */
-  readonly ordered: readonly IotStatement[];
-  /** For each of `ordered`: one bit per known action (KNOWN_ACTIONS order) its action test covers. */
-  readonly masks: readonly number[];
+  /** The statements in the engine's form, Deny first, with their action masks. */
+  readonly arn: ArnPolicy;
 }
 
 export type IotCompileResult =
@@ -96,65 +94,19 @@ export type IotCompileResult =
   }
   | { readonly ok: false; readonly problems: readonly IotNamedProblem[]; readonly warnings: readonly IotNamedProblem[] };
 
-/** Known action (lower-cased) → its bit in a statement's action mask. */
-const ACTION_BIT: ReadonlyMap<string, number> = new Map(KNOWN_ACTIONS.map((a, i) => [a, 1 << i]));
-// INVARIANT: at most 31 known actions, so that every bit fits a Uint32 mask (tested).
-const ALL_ACTIONS = 2 ** KNOWN_ACTIONS.length - 1;
-
 /** The compiled policies of a set, for compileIotPolicies to reuse (set in IotPolicySet's static block). */
 let compiledPolicies: (set: IotPolicySet) => ReadonlyMap<string, CompiledPolicy>;
 
-function statementLabel(s: IotStatement): string {
-  return s.sid ?? String(s.index);
+/**
+ * The index of the named policies of `set` (the engine's ARN index over their
+ * statements), for deciding them together with another dialect's index. Throws
+ * IotPolicyNotFoundError when a name is not in the set.
+ */
+export function iotPolicyIndex(set: IotPolicySet, names: readonly string[]): ArnStatements {
+  return policyIndex(set, names);
 }
 
-function actionApplies(s: IotStatement, lowerAction: string): boolean {
-  let any = false;
-  for (const p of s.actions) {
-    if (actionMatches(p, lowerAction)) {
-      any = true;
-      break;
-    }
-  }
-  return s.notAction ? !any : any;
-}
-
-/** Per-request inputs every statement test shares. */
-interface Evaluation {
-  readonly arn: string;
-  readonly ctx: IotContext;
-  readonly deployment: IotDeployment;
-  readonly now: number;
-  readonly resolve: (name: string) => string | undefined;
-}
-
-function resourceApplies(s: IotStatement, ev: Evaluation, matched?: string[]): boolean {
-  let any = false;
-  let unresolved = false;
-  for (const p of s.resources) {
-    if (resourceMatches(p, ev.arn, ev.resolve)) {
-      any = true;
-      if (!matched) break;
-      matched.push(resolvedText(p, ev.resolve) ?? p.text);
-    } else if (s.notResource && p.kind === 'template' && resolvedText(p, ev.resolve) === undefined) {
-      unresolved = true;
-    }
-  }
-  if (!s.notResource) return any;
-  if (any) return false;
-  // An unresolved NotResource entry: fail closed (a Deny applies, an Allow does not).
-  return unresolved ? s.effect === 'Deny' : true;
-}
-
-function conditionApplies(s: IotStatement, doc: IotPolicyDocument, ev: Evaluation): boolean {
-  if (!s.condition) return true;
-  const lookup = (key: string): readonly string[] | undefined => resolveKey(ev.ctx, key, ev.deployment, ev.now);
-  const substitute = (text: string): string | undefined => {
-    const t = parseTemplate(text, doc.variables);
-    return t.ok ? substituteParts(t.parts, ev.resolve) : undefined;
-  };
-  return s.condition.test(lookup, substitute, ev.now);
-}
+let policyIndex: (set: IotPolicySet, names: readonly string[]) => ArnStatements;
 
 /** A frozen set of compiled IoT policies. */
 export class IotPolicySet {
@@ -163,6 +115,7 @@ export class IotPolicySet {
 
   static {
     compiledPolicies = (set) => set.#policies;
+    policyIndex = (set, names) => set.#select(names);
   }
 
   /** Use compileIotPolicies. */
@@ -190,75 +143,48 @@ export class IotPolicySet {
     return this.#policies.has(name);
   }
 
-  #select(names: readonly string[] | 'all'): CompiledPolicy[] {
-    if (names === 'all') return [...this.#policies.values()];
-    return names.map((n) => {
+  #select(names: readonly string[] | 'all'): ArnStatements {
+    if (names === 'all') return new ArnStatements([...this.#policies.values()].map((p) => p.arn));
+    return new ArnStatements(names.map((n) => {
       const p = this.#policies.get(n);
       // A policy named but missing could hold a Deny: refuse rather than decide without it.
       if (!p) throw new IotPolicyNotFoundError(n);
-      return p;
-    });
+      return p.arn;
+    }));
   }
 
-  #evaluation(ctx: IotContext, arn: string, clock: number): Evaluation {
-    const deployment = this.#deployment;
-    // The context's own time, when it fixes one, is the evaluation time.
-    const fixed = ctx.currentTime !== undefined ? Date.parse(ctx.currentTime) : NaN;
-    const now = Number.isNaN(fixed) ? clock : fixed;
-    return { arn, ctx, deployment, now, resolve: (name) => resolveVariable(ctx, name, deployment, now) };
-  }
-
-  /** Decides one action on one resource ARN (no retain handling). */
-  #decideAction(policies: readonly CompiledPolicy[], ev: Evaluation, action: string, collect?: IotStatementMatch[]): IotDecision {
-    const lower = action.toLowerCase();
-    const bit = ACTION_BIT.get(lower);
-    let allow: { p: CompiledPolicy; s: IotStatement } | undefined;
-    let deny: { p: CompiledPolicy; s: IotStatement } | undefined;
-    for (const p of policies) {
-      const ordered = p.ordered;
-      for (let i = 0; i < ordered.length; i++) {
-        const s = ordered[i]!;
-        if (bit !== undefined ? (p.masks[i]! & bit) === 0 : !actionApplies(s, lower)) continue;
-        if (s.effect === 'Allow' && allow && !collect) continue;
-        const matched: string[] | undefined = collect ? [] : undefined;
-        if (!resourceApplies(s, ev, matched)) continue;
-        if (!conditionApplies(s, p.document, ev)) continue;
-        if (collect) {
-          collect.push({ effect: s.effect, action: canonicalAction(action) ?? action, policy: p.name, statement: statementLabel(s), statementIndex: s.index, resources: matched ?? [] });
-        }
-        if (s.effect === 'Deny') {
-          deny ??= { p, s };
-          if (!collect) break;
-        } else {
-          allow ??= { p, s };
-        }
+  /** Decides one action on one resource ARN (no retain handling): the engine's order over the policies' index. */
+  #decideAction(index: ArnStatements, ctx: IotContext, arn: string, now: number, action: string, collect?: IotStatementMatch[]): IotDecision {
+    const r: ArnRequest = iotRequest(this.#deployment, ctx, action, arn, now);
+    if (collect) {
+      const found: AppliedStatement[] = [];
+      index.applying(r, found);
+      for (const a of found) {
+        collect.push({ effect: a.statement.deny ? 'Deny' : 'Allow', action: r.action, policy: a.statement.policy, statement: a.statement.label, statementIndex: a.statement.index, resources: a.resolved });
       }
-      if (deny && !collect) break;
     }
-    const name = canonicalAction(action) ?? action;
-    const hit = deny ?? allow;
-    if (!hit) return { allowed: false, reason: 'NO_MATCHING_STATEMENT', action: name };
+    const s = decideOne(index, r);
+    if (s === null) return { allowed: false, reason: 'NO_MATCHING_STATEMENT', action: r.action };
     return {
-      allowed: !deny,
-      reason: deny ? 'DENIED_BY_STATEMENT' : 'ALLOWED_BY_STATEMENT',
-      action: name,
-      policy: hit.p.name,
-      statement: statementLabel(hit.s),
-      statementIndex: hit.s.index,
+      allowed: !s.deny,
+      reason: s.deny ? 'DENIED_BY_STATEMENT' : 'ALLOWED_BY_STATEMENT',
+      action: r.action,
+      policy: s.policy,
+      statement: s.label,
+      statementIndex: s.index,
     };
   }
 
   #run(names: readonly string[] | 'all', ctx: IotContext, request: IotRequest, now: number, collect?: IotStatementMatch[]): IotDecision {
-    const policies = this.#select(names);
-    const ev = this.#evaluation(ctx, request.resource, now);
-    const first = this.#decideAction(policies, ev, request.action, collect);
+    const index = this.#select(names);
+    const first = this.#decideAction(index, ctx, request.resource, now, request.action, collect);
     const retained = request.retain === true && request.action.toLowerCase() === 'iot:publish';
     if (!retained) return first;
     // Only an explicit Deny of iot:Publish ends it here: without an applying iot:Publish
     // statement a Deny of iot:RetainPublish must still be found, because the caller may
     // combine this answer with another dialect's grant (combined.ts).
     if (first.reason === 'DENIED_BY_STATEMENT' && !collect) return first;
-    const second = this.#decideAction(policies, ev, 'iot:RetainPublish', collect);
+    const second = this.#decideAction(index, ctx, request.resource, now, 'iot:RetainPublish', collect);
     // Deny wins across both evaluations; then a missing grant on either side denies.
     if (first.reason === 'DENIED_BY_STATEMENT') return first;
     if (second.reason === 'DENIED_BY_STATEMENT') return second;
@@ -284,31 +210,9 @@ export class IotPolicySet {
   }
 }
 
-/** The mask of known actions a statement's action test covers (each pattern knows its own). */
-function actionMask(s: IotStatement): number {
-  let mask = 0;
-  for (const p of s.actions) mask |= p.mask;
-  return s.notAction ? ALL_ACTIONS & ~mask : mask;
-}
-
 function compilePolicy(name: string, text: string | undefined, warnings: readonly IotNamedProblem[], document: IotPolicyDocument): CompiledPolicy {
-  const all = document.statements;
-  const n = all.length;
-  // Deny first. Most documents are in that order already (no Deny, or Deny first): share their list.
-  let sorted = true;
-  for (let i = 1; i < n; i++) if (all[i]!.effect === 'Deny' && all[i - 1]!.effect === 'Allow') sorted = false;
-  let ordered: readonly IotStatement[] = all;
-  if (!sorted) {
-    const list = new Array<IotStatement>(n);
-    let k = 0;
-    for (const s of all) if (s.effect === 'Deny') list[k++] = s;
-    for (const s of all) if (s.effect === 'Allow') list[k++] = s;
-    ordered = list;
-  }
-  // A plain array of small integers of exact length: lighter than a typed array for a few statements.
-  const masks = new Array<number>(n);
-  for (let i = 0; i < n; i++) masks[i] = actionMask(ordered[i]!);
-  return { name, text, warnings, document, ordered, masks };
+  const statements = document.statements.map((st) => arnStatement('iot', name, document.variables, st, IOT_ALL_ACTIONS));
+  return { name, text, warnings, document, arn: new ArnPolicy(name, statements) };
 }
 
 const NO_WARNINGS: readonly IotNamedProblem[] = Object.freeze([]);
