@@ -120,6 +120,10 @@ export class PrincipalView {
  * reference glob match (resource.ts, globMatches): the index explanations use, and the
  * reference the match tables are tested against. It takes a validated request (the
  * prefix and the name's characters accepted).
+ *
+ * Within one effect the Greengrass index names a grant written for exactly the resource
+ * before a wildcard one (the tables look exact resources up first); which one is named
+ * never changes whether the request is allowed.
  */
 export class GreengrassStatements implements ExplainingIndex<string> {
   private readonly grants: readonly ExplainedGrant[];
@@ -147,11 +151,20 @@ export class GreengrassStatements implements ExplainingIndex<string> {
     return this.first(resource, false);
   }
 
+  /**
+   * The statement of this effect that decides: among the applying grants, one written
+   * for exactly this resource (no wildcard) first, else the first in order. The match
+   * tables look exact resources up before their globs, and the decision names the
+   * statement they find.
+   */
   private first(resource: string, deny: boolean): Decision | null {
+    let glob: ExplainedGrant | undefined;
     for (const g of this.grants) {
-      if (g.statement.deny === deny && globMatches(g.glob, resource)) return statementDecision(g.statement, { group: g.group.name, resourcePattern: g.glob.text });
+      if (g.statement.deny !== deny || !globMatches(g.glob, resource)) continue;
+      if (g.glob.segments.length === 1) return statementDecision(g.statement, { group: g.group.name, resourcePattern: g.glob.text });
+      glob ??= g;
     }
-    return null;
+    return glob === undefined ? null : statementDecision(glob.statement, { group: glob.group.name, resourcePattern: glob.glob.text });
   }
 
   applying(resource: string, out: AppliedStatement[]): void {
