@@ -38,8 +38,6 @@ export class Grant {
    */
   readonly re: RegExp | null;
   readonly reAscii: RegExp | null;
-  /** The first segment starts with the operation's prefix: a match implies the prefix. */
-  readonly impliesPrefix: boolean;
   // Glob matching: first * mids[0] * ... * last.
   readonly first: string;
   readonly last: string;
@@ -85,7 +83,6 @@ export class Grant {
       this.asciiSegments = false;
       this.re = null;
       this.reAscii = null;
-      this.impliesPrefix = true;
     } else {
       this.live = first.length >= plen ? first.startsWith(prefix) : prefix.startsWith(first);
       const last = flat(segs[n - 1]!);
@@ -98,7 +95,6 @@ export class Grant {
       this.firstCode = first.length > plen ? first.charCodeAt(plen) : -1;
       this.lastCode = last.length > 0 ? last.charCodeAt(last.length - 1) : -1;
       this.asciiSegments = segs.every(printableAscii);
-      this.impliesPrefix = first.length >= plen;
       if (shared && n > 2) {
         const body = globRegexSource(this.first, this.mids, this.last);
         this.re = new RegExp(`^${body}`);
@@ -276,10 +272,8 @@ export class OpTable implements StatementIndex<string> {
   /** Where the deny globs' and the allow globs' meta start in `bits`. */
   readonly denyBase: number;
   readonly allowBase: number;
-  /** A glob's first segment is shorter than the prefix, so a match does not imply the prefix: check it first. */
-  readonly prefixFirst: boolean;
 
-  constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[], prefixFirst: boolean) {
+  constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[]) {
     this.prefix = prefix;
     this.plen = prefix.length;
     this.exact = exact;
@@ -292,7 +286,6 @@ export class OpTable implements StatementIndex<string> {
     this.allowBase = FILTER_INTS + denyGlobs.length * META;
     globMeta(bits, this.allowBase, allowGlobs, prefix.length);
     this.bits = bits;
-    this.prefixFirst = prefixFirst;
   }
 
   /** The first deny glob matching `resource`, in order. */
@@ -366,7 +359,7 @@ export function mayMatch(meta: Int32Array, base: number, i: number, s: string, l
   return pc < 0 || s.charCodeAt(meta[j + M_PROBE_POS]!) === pc;
 }
 
-const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS(), false));
+const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS()));
 
 function NO_GRANTS(): readonly Grant[] {
   return Object.freeze([]);
@@ -384,7 +377,6 @@ export function buildTables(principal: Principal, groups: readonly CompiledGroup
     let exact: Map<string, ExactEntry> | null = null;
     let denyGlobs: Grant[] | null = null;
     let allowGlobs: Grant[] | null = null;
-    let prefixFirst = false;
     for (let gi = 0; gi < groups.length; gi++) {
       const items = groupPlans[gi]![k]!;
       for (let ii = 0; ii < items.length; ii++) {
@@ -405,12 +397,11 @@ export function buildTables(principal: Principal, groups: readonly CompiledGroup
         } else {
           if (grant.deny) (denyGlobs ??= []).push(grant);
           else (allowGlobs ??= []).push(grant);
-          if (grant.first.length < prefix.length) prefixFirst = true;
         }
       }
     }
     if (exact === null && denyGlobs === null && allowGlobs === null) return EMPTY_TABLES[k]!;
-    return new OpTable(prefix, exact, denyGlobs ?? EMPTY_TABLES[k]!.denyGlobs, allowGlobs ?? EMPTY_TABLES[k]!.allowGlobs, prefixFirst);
+    return new OpTable(prefix, exact, denyGlobs ?? EMPTY_TABLES[k]!.denyGlobs, allowGlobs ?? EMPTY_TABLES[k]!.allowGlobs);
   });
 }
 
