@@ -87,6 +87,12 @@ export class PrincipalView {
       const e = exact.get(resource);
       if (e !== undefined) return e.memo ?? (e.memo = this.decideExact(t, e, resource));
     }
+    if (t.globsImplyPrefix) {
+      // The prefix check can wait: a glob match implies it.
+      const d = decideOne(t, resource);
+      if (d !== null) return d;
+      return hasPrefix(resource, t.prefix) ? checked(resource, plen, this.noMatch) : rejectResource(resource);
+    }
     if (!hasPrefix(resource, t.prefix)) return rejectResource(resource);
     return decideOne(t, resource) ?? checked(resource, plen, this.noMatch);
   }

@@ -254,8 +254,9 @@ function exactFilter(bits: Int32Array, keys: Iterable<string>, plen: number): vo
 
 /**
  * The grants of one operation, arranged for decide(). As an index, it answers for the
- * globs only and takes a resource that starts with the operation's prefix and is longer
- * than it (the dialect's validation); exact resources are their ExactEntry's.
+ * globs only and takes a resource longer than the operation's prefix that starts with
+ * it (the dialect's validation; see globsImplyPrefix); exact resources are their
+ * ExactEntry's.
  */
 export class OpTable implements StatementIndex<string> {
   readonly prefix: string;
@@ -272,6 +273,12 @@ export class OpTable implements StatementIndex<string> {
   /** Where the deny globs' and the allow globs' meta start in `bits`. */
   readonly denyBase: number;
   readonly allowBase: number;
+  /**
+   * True when a match of every glob implies the operation's prefix (each is matched by
+   * an anchored regular expression whose first segment holds the prefix): the prefix
+   * may then be checked only when the index found nothing, with the same answers.
+   */
+  readonly globsImplyPrefix: boolean;
 
   constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[]) {
     this.prefix = prefix;
@@ -286,6 +293,9 @@ export class OpTable implements StatementIndex<string> {
     this.allowBase = FILTER_INTS + denyGlobs.length * META;
     globMeta(bits, this.allowBase, allowGlobs, prefix.length);
     this.bits = bits;
+    const plen = prefix.length;
+    const implies = (g: Grant): boolean => g.re !== null && g.first.length >= plen;
+    this.globsImplyPrefix = denyGlobs.every(implies) && allowGlobs.every(implies);
   }
 
   /** The first deny glob matching `resource`, in order. */

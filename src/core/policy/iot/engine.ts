@@ -25,7 +25,7 @@
  * known action skips other statements with one AND; patterns are precompiled).
  */
 import { ArnPolicy, ArnStatements, arnStatement, type ArnRequest } from '../engine/arn-index.js';
-import { decideOne } from '../engine/decide.js';
+import { decideValid } from '../engine/decide.js';
 import type { AppliedStatement } from '../engine/statement.js';
 import { IOT_ALL_ACTIONS, iotRequest } from '../engine/iot-request.js';
 import type { IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
@@ -163,7 +163,7 @@ export class IotPolicySet {
         collect.push({ effect: a.statement.deny ? 'Deny' : 'Allow', action: r.action, policy: a.statement.policy, statement: a.statement.label, statementIndex: a.statement.index, resources: a.resolved });
       }
     }
-    const s = decideOne(index, r);
+    const s = decideValid([index], r);
     if (s === null) return { allowed: false, reason: 'NO_MATCHING_STATEMENT', action: r.action };
     return {
       allowed: !s.deny,
