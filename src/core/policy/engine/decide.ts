@@ -97,7 +97,9 @@ export const NO_IOT_STATEMENT: Decision = Object.freeze({ allowed: false, reason
 
 /**
  * The decision a statement makes when it decides: the one place a statement's
- * explanation fields become a Decision. `group`: the Greengrass device group it is in
+ * explanation fields become a Decision (the shape the broker, the API and the CLI read,
+ * for the Greengrass and IoT dialects; an IAM decision for the management API builds
+ * its own answer from the deciding Statement, which an ARN index returns as it is). `group`: the Greengrass device group it is in
  * force through; `resourcePattern`: its matching resource, resolved (Greengrass);
  * `action`: the action whose evaluation found it (ARN dialects).
  */

@@ -80,8 +80,12 @@ export interface AppliedStatement {
   readonly statement: Statement;
   readonly group?: string;
   readonly action?: string;
-  /** The matching resource patterns as written (empty for `NotResource`). */
+  /** The matching resource patterns as written (Greengrass; the ARN index leaves it empty). */
   readonly patterns: readonly string[];
-  /** The same, variables resolved (Greengrass: `*` where an unresolved variable widened a Deny). */
+  /**
+   * The matching resource entries with variables resolved (Greengrass: `*` where an
+   * unresolved variable widened a Deny; ARN dialects: the `Resource` entries that
+   * matched, empty for `NotResource`).
+   */
   readonly resolved: readonly string[];
 }
