@@ -72,7 +72,7 @@ export function buildOpenApi(): Record<string, unknown> {
     },
     tags: [
       { name: 'IPC operations', description: 'The four operations of the client device auth component' },
-      { name: 'Gatehouse', description: 'Explanations and sessions' },
+      { name: 'Gatehouse', description: 'Batch authorization, explanations and sessions' },
       { name: 'EMQX', description: 'EMQX 5 HTTP authentication and authorization backends' },
       { name: 'Service', description: 'Health, metrics and this document' },
     ],

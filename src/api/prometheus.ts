@@ -173,18 +173,10 @@ export class Prometheus {
 
   /** Counts one response (route pattern, not the URL: no tokens in labels). */
   countResponse(route: string, status: number): void {
-    this.responseCell(route, status).n++;
-  }
-
-  /** The counter cell of one route and status, for callers that count on a hot path. */
-  responseCell(route: string, status: number): { n: number } {
     const key = `${route} ${status}`;
-    let cell = this.responses.get(key);
-    if (cell === undefined) {
-      cell = { n: 0 };
-      this.responses.set(key, cell);
-    }
-    return cell;
+    const cell = this.responses.get(key);
+    if (cell === undefined) this.responses.set(key, { n: 1 });
+    else cell.n++;
   }
 
   get contentType(): string {

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import {
-  AuthorizeRequest, AuthorizeResponse, CertificateUpdatesQuery, EmqxAuthnRequest, EmqxAuthnResponse, EmqxAuthzRequest, EmqxAuthzResponse,
+  AUTHORIZE_BATCH_MAX, AuthorizeBatchRequest, AuthorizeBatchResponse, AuthorizeRequest, AuthorizeResponse, CertificateUpdatesQuery, EmqxAuthnRequest, EmqxAuthnResponse, EmqxAuthzRequest, EmqxAuthzResponse,
   ErrorResponse, ExplainRequest, ExplainResponse, HealthResponse, SessionParams, SessionsResponse, TokenRequest, TokenResponse, VerifyRequest,
   VerifyResponse, validationSchema,
 } from './schemas.js';
@@ -73,6 +73,13 @@ export const ROUTES = {
     description: 'Decides with the policy in force. A malformed operation or resource is a plain `false` (with its reason), as in the reference.',
     body: AuthorizeRequest,
     responses: { 200: { description: 'The decision', schema: AuthorizeResponse }, ...COMMON, 404: err('InvalidClientDeviceAuthTokenError: unknown, closed or expired session token') },
+  },
+  authorizeBatch: {
+    method: 'POST', url: '/v1/authorize-client-device-actions', operationId: 'authorizeClientDeviceActions', tag: 'Gatehouse', auth: true, validateRequest: true,
+    summary: 'Many AuthorizeClientDeviceAction decisions in one request (Gatehouse extension; the IPC service has no batch operation)',
+    description: `Each entry is the body of authorize-client-device-action and gets the answer that call would give, in order, all decided with the same policy snapshot. An entry whose token is unknown, closed or expired gets \`isAuthorized: false\` with the InvalidClientDeviceAuthTokenError in \`error\` (the single call's 404); the other entries are still decided. An entry that fails the single call's schema (missing, blank or unknown field) makes the whole request a 400 naming it (\`requests[i].field\`). At most ${AUTHORIZE_BATCH_MAX} entries, within gatehouse.api.bodyLimitBytes.`,
+    body: AuthorizeBatchRequest,
+    responses: { 200: { description: 'One result per request, in order', schema: AuthorizeBatchResponse }, ...COMMON },
   },
   certificateUpdates: {
     method: 'GET', url: '/v1/certificate-updates', operationId: 'subscribeToCertificateUpdates', tag: 'IPC operations', auth: true, validateRequest: true,

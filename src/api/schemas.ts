@@ -62,6 +62,27 @@ export const AuthorizeResponse = z.object({
   reason: z.enum(DECISION_REASONS).describe('Decision reason; see docs/errors.md#decision-reasons'),
 });
 
+/** Most entries in one batch authorization request (the body limit may allow fewer). */
+export const AUTHORIZE_BATCH_MAX = 1000;
+
+export const AuthorizeBatchRequest = z.strictObject({
+  requests: z.array(AuthorizeRequest).min(1).max(AUTHORIZE_BATCH_MAX)
+    .describe(`1 to ${AUTHORIZE_BATCH_MAX} authorization requests, each exactly the body of authorize-client-device-action (its own token, operation and resource); the body must also fit gatehouse.api.bodyLimitBytes`),
+}).describe('Batch of AuthorizeClientDeviceAction requests (Gatehouse extension)');
+
+export const AuthorizeBatchResult = z.object({
+  isAuthorized: z.boolean().describe('false for an entry whose token names no live session'),
+  reason: z.enum(DECISION_REASONS).optional().describe('Decision reason, as authorize-client-device-action answers it; absent when `error` is present'),
+  error: z.object({
+    code: z.literal('InvalidClientDeviceAuthTokenError'),
+    message: z.string(),
+  }).optional().describe('The entry\'s token is unknown, closed or expired: what authorize-client-device-action answers with 404'),
+});
+
+export const AuthorizeBatchResponse = z.object({
+  results: z.array(AuthorizeBatchResult).describe('One result per request, in the order of `requests`'),
+});
+
 export const CertificateUpdatesQuery = z.strictObject({
   certificateType: z.enum(['SERVER']).describe('Only SERVER is supported, as in the IPC operation'),
 });
@@ -191,6 +212,7 @@ export const ErrorResponse = z.object({
 export type VerifyRequestBody = z.infer<typeof VerifyRequest>;
 export type TokenRequestBody = z.infer<typeof TokenRequest>;
 export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequest>;
+export type AuthorizeBatchRequestBody = z.infer<typeof AuthorizeBatchRequest>;
 export type ExplainRequestBody = z.infer<typeof ExplainRequest>;
 export type CertificateUpdate = z.infer<typeof CertificateUpdateEvent>;
 export type SessionInfoBody = z.infer<typeof SessionInfo>;

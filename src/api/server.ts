@@ -20,7 +20,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IotDeployment, PerformanceConfig } from '../core/index.js';
-import { formatPath } from '../core/config/path.js';
+import { formatPath, type PathSegment } from '../core/config/path.js';
 import type { Registry } from '../identity/registry.js';
 import type { SessionManager } from '../identity/sessions.js';
 import type { Logger } from '../observability/logger.js';
@@ -29,8 +29,7 @@ import type { PolicyStore } from '../runtime/policy-store.js';
 import { CertificateStreams, type CertificateSource } from './certificate-streams.js';
 import { HttpError, type ApiContext } from './context.js';
 import { ApiError, errorBody } from './errors.js';
-import { FastLane } from './fast-lane.js';
-import { authorizeRoute, registerAuthorize } from './handlers/authorize.js';
+import { registerAuthorize } from './handlers/authorize.js';
 import { registerCertificateUpdates } from './handlers/certificate-updates.js';
 import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.js';
 import { registerIdentity } from './handlers/identity.js';
@@ -77,12 +76,10 @@ export class ApiServer {
   private readonly app: FastifyInstance;
   private readonly limiter: WorkLimiter;
   private readonly streams: CertificateStreams;
-  private readonly lane: FastLane;
   private closed = false;
 
-  private constructor(app: FastifyInstance, lane: FastLane, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
+  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
     this.app = app;
-    this.lane = lane;
     this.url = url;
     this.prometheus = prometheus;
     this.limiter = limiter;
@@ -115,14 +112,6 @@ export class ApiServer {
     };
     const bearer = new BearerCheck(opts.token);
     const app = buildApp(ctx, bearer, opts.bodyLimitBytes);
-    // The hot call is answered before node:http and fastify see it (fast-lane.ts).
-    const answered = prometheus.responseCell(ROUTES.authorize.url, 200);
-    const lane = new FastLane(app.server, {
-      route: authorizeRoute(ctx),
-      authorized: (header) => bearer.accepts(header),
-      bodyLimitBytes: opts.bodyLimitBytes,
-      onAnswer: () => void answered.n++,
-    });
     let url: string;
     try {
       url = await listen(app, opts.listen);
@@ -132,7 +121,7 @@ export class ApiServer {
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, lane, url, prometheus, limiter, streams);
+    return new ApiServer(app, url, prometheus, limiter, streams);
   }
 
   /** Applies `performance.*` after a configuration reload. */
@@ -145,7 +134,6 @@ export class ApiServer {
     if (this.closed) return;
     this.closed = true;
     this.streams.close();
-    this.lane.close();
     await this.app.close();
   }
 }
@@ -186,7 +174,7 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
       ctx.logger.info({ event: route === ROUTES.emqxAuthn.url ? 'emqx-authn' : 'emqx-authz', result: 'deny', reason: 'EMQX_REQUEST_INVALID', detail: error.code ?? error.message }, 'EMQX request unreadable; denied');
       return reply.code(200).type(JSON_TYPE).send(emqxDeny);
     }
-    const e = toHttpError(error);
+    const e = toHttpError(error, request);
     if (e.status >= 500 && !(error instanceof HttpError)) {
       ctx.metrics.inc('ServiceError');
       ctx.logger.error({ event: 'api-error', route, method: request.method, err: error.message }, 'local API request failed unexpectedly');
@@ -212,9 +200,13 @@ interface AjvIssue {
 
 const WHERE: Readonly<Record<string, string>> = { body: 'field', querystring: 'query parameter', params: 'path parameter', headers: 'header' };
 
-function toHttpError(error: FastifyError): HttpError {
+function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
   if (error instanceof HttpError) return error;
-  if (Array.isArray(error.validation) && error.validation.length > 0) return validationError(error.validation[0] as AjvIssue, error.validationContext ?? 'body');
+  if (Array.isArray(error.validation) && error.validation.length > 0) {
+    const context = error.validationContext ?? 'body';
+    const data: unknown = context === 'body' ? request.body : context === 'querystring' ? request.query : context === 'params' ? request.params : request.headers;
+    return validationError(error.validation[0] as AjvIssue, context, data);
+  }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HttpError('API_INVALID_JSON', 'the body is not valid JSON', { path: '' });
@@ -235,8 +227,30 @@ function toHttpError(error: FastifyError): HttpError {
   return new HttpError('ServiceError', 'the request failed; see the gateway log');
 }
 
-function validationError(issue: AjvIssue, context: string): HttpError {
-  const segments = issue.instancePath === '' ? [] : issue.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+/**
+ * The issue's JSON path, read against the request's data so that an array index is
+ * written as one (`requests[3].operation`) and an object key that looks like a number
+ * stays a key (`attributes["3"]`).
+ */
+function pathSegments(instancePath: string, data: unknown): PathSegment[] {
+  if (instancePath === '') return [];
+  const out: PathSegment[] = [];
+  let at = data;
+  for (const raw of instancePath.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(at) && /^(0|[1-9][0-9]*)$/.test(key)) {
+      out.push(Number(key));
+      at = at[Number(key)] as unknown;
+    } else {
+      out.push(key);
+      at = at !== null && typeof at === 'object' && Object.hasOwn(at, key) ? (at as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return out;
+}
+
+function validationError(issue: AjvIssue, context: string, data: unknown): HttpError {
+  const segments = pathSegments(issue.instancePath, data);
   let message: string;
   switch (issue.keyword) {
     case 'required':
@@ -256,6 +270,12 @@ function validationError(issue: AjvIssue, context: string): HttpError {
     case 'pattern':
       // The only pattern of the request schemas: not blank (schemas.ts, nonBlank).
       message = issue.params['pattern'] === '\\S' ? 'must not be blank' : 'is invalid';
+      break;
+    case 'minItems':
+      message = issue.params['limit'] === 1 ? 'must not be empty' : `must have at least ${String(issue.params['limit'])} entries`;
+      break;
+    case 'maxItems':
+      message = `must have at most ${String(issue.params['limit'])} entries; split it into several requests`;
       break;
     case 'enum':
       message = `must be one of ${(issue.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;

@@ -4,6 +4,8 @@ import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerControl } from './control.js';
+import { registerIam } from './iam.js';
 import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
@@ -33,6 +35,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
+  registerIam(program, io, setExit);
+  registerControl(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });

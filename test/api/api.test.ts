@@ -172,7 +172,7 @@ describe('local API, end to end', () => {
       }
     });
 
-    test('every answer is the same whether the fast lane or fastify serves it (Content-Length vs chunked body)', async () => {
+    test('the exact answers (status, headers, body), whether the body comes with Content-Length or chunked', async () => {
       const apiToken = await gw.apiToken();
       const { host, port } = api.target() as { host: string; port: number };
       const call = async (body: string, chunked: boolean): Promise<string> => {
@@ -182,22 +182,32 @@ describe('local API, end to end', () => {
         socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
         socket.write(`POST /v1/authorize-client-device-action HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiToken}\r\nContent-Type: application/json\r\nConnection: close\r\n${framing}`);
         await new Promise((r) => socket.once('close', r));
+        assert.match(data, /\r\nDate: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n/);
         return data.replace(/\r\nDate: [^\r]*/, '');
       };
-      const bodies = [
-        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/temp' },
-        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/secret' },
-        { clientDeviceAuthToken: t, operation: 'mqtt:delete', resource: 'mqtt:topic:x' },
-        { clientDeviceAuthToken: 'no-such-token', operation: 'mqtt:publish', resource: 'mqtt:topic:x' },
-        { clientDeviceAuthToken: t, operation: 'mqtt:publish' },
-        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: '' },
-        { clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:x', extra: 1 },
-      ].map((b) => JSON.stringify(b));
-      bodies.push(`{"__proto__":{"x":1},"clientDeviceAuthToken":"${t}","operation":"mqtt:publish","resource":"mqtt:topic:x"}`, '{"clientDeviceAuthToken":', '[]');
-      for (const body of bodies) {
-        const lane = await call(body, false);
-        assert.match(lane, /^HTTP\/1\.1 \d{3} /);
-        assert.equal(lane, await call(body, true), body);
+      const answer = (status: string, body: string): string =>
+        `HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+      const invalid = (message: string, path: string): string => answer('400 Bad Request', JSON.stringify({ error: { code: 'API_INVALID_REQUEST', message, path } }));
+      // A body that is not JSON: the server closes the connection (node:http's header first).
+      const notJson = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 86\r\n\r\n'
+        + '{"error":{"code":"API_INVALID_JSON","message":"the body is not valid JSON","path":""}}';
+      const cases: [string, string][] = [
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/temp' }), answer('200 OK', '{"isAuthorized":true,"reason":"ALLOWED_BY_STATEMENT"}')],
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:sensors/sensor-1/secret' }), answer('200 OK', '{"isAuthorized":false,"reason":"DENIED_BY_STATEMENT"}')],
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:delete', resource: 'mqtt:topic:x' }), answer('200 OK', '{"isAuthorized":false,"reason":"UNKNOWN_OPERATION"}')],
+        [JSON.stringify({ clientDeviceAuthToken: 'no-such-token', operation: 'mqtt:publish', resource: 'mqtt:topic:x' }),
+          answer('404 Not Found', '{"error":{"code":"InvalidClientDeviceAuthTokenError","message":"unknown, closed or expired client device auth token"}}')],
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:publish' }), invalid('field `resource` is required', 'resource')],
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: '' }), invalid('field `resource` must not be empty', 'resource')],
+        [JSON.stringify({ clientDeviceAuthToken: t, operation: 'mqtt:publish', resource: 'mqtt:topic:x', extra: 1 }), invalid('field `extra` is not a known field', 'extra')],
+        [`{"__proto__":{"x":1},"clientDeviceAuthToken":"${t}","operation":"mqtt:publish","resource":"mqtt:topic:x"}`, notJson],
+        ['{"clientDeviceAuthToken":', notJson],
+        ['[]', invalid('the body must be of type object', '')],
+      ];
+      for (const [body, expected] of cases) {
+        const sized = await call(body, false);
+        assert.equal(sized, expected, body);
+        assert.equal(await call(body, true), expected, `${body} (chunked)`);
       }
     });
 

@@ -1,5 +1,6 @@
 /**
- * AuthorizeClientDeviceAction (docs/greengrass-behaviour.md, section 9): the hot path.
+ * AuthorizeClientDeviceAction (docs/greengrass-behaviour.md, section 9): the hot path,
+ * and its batch form (a Gatehouse extension: the IPC service has no batch operation).
  * In memory, not bounded by the identity limiter (the Greengrass component also runs it
  * on the caller's thread).
  *
@@ -8,65 +9,84 @@
  * the very next call. There is no magic token (section 12.6 of that page), and an unknown
  * operation or malformed resource is a plain `false` with its reason, not an error.
  *
- * Most calls never reach fastify: the fast lane (../fast-lane.ts) answers them with
- * `authorizeRoute`, and hands anything it does not answer with 200 to the route here.
+ * Both routes are ordinary fastify routes: the bearer check, body parsing and schema
+ * validation of server.ts run before either handler, and nothing else reads the request.
  */
 import type { FastifyInstance } from 'fastify';
-import { DECISION_REASONS, type DecisionReason } from '../../core/index.js';
+import { DECISION_REASONS, type DecisionReason, type PolicySnapshot } from '../../core/index.js';
+import type { Session } from '../../identity/sessions.js';
 import { HttpError, type ApiContext } from '../context.js';
-import type { FastLaneRoute } from '../fast-lane.js';
+import { errorBody } from '../errors.js';
 import { ROUTES, routeOptions } from '../routes.js';
-import { AuthorizeRequest, type AuthorizeRequestBody } from '../schemas.js';
+import type { AuthorizeBatchRequestBody, AuthorizeRequestBody } from '../schemas.js';
 
-/** Response bodies, serialized once: one per decision reason. */
-const BODIES: Readonly<Record<DecisionReason, string>> = Object.freeze(Object.fromEntries(
-  DECISION_REASONS.map((r) => [r, JSON.stringify({ isAuthorized: r === 'ALLOWED_BY_STATEMENT', reason: r })]),
-) as Record<DecisionReason, string>);
+interface Answer {
+  readonly isAuthorized: boolean;
+  readonly reason: DecisionReason;
+}
 
-/**
- * Decides a request whose body is valid: the answer's JSON text, or undefined (with
- * nothing counted) when the token names no live session.
- */
-function decide(ctx: ApiContext, body: AuthorizeRequestBody): string | undefined {
-  const { clientDeviceAuthToken, operation, resource } = body;
+/** One frozen answer object per decision reason: deciding allocates nothing. */
+const ANSWERS: Readonly<Record<DecisionReason, Answer>> = Object.freeze(Object.fromEntries(
+  DECISION_REASONS.map((r) => [r, Object.freeze({ isAuthorized: r === 'ALLOWED_BY_STATEMENT', reason: r })]),
+) as Record<DecisionReason, Answer>);
+
+const UNKNOWN_TOKEN = 'unknown, closed or expired client device auth token';
+
+/** A batch entry whose token names no live session: the single call's 404, in the entry. */
+const UNKNOWN_TOKEN_RESULT = Object.freeze({ isAuthorized: false, ...errorBody('InvalidClientDeviceAuthTokenError', UNKNOWN_TOKEN) });
+
+/** Decides one action of a live session against `policy`, counting it as the single call does. */
+function decide(ctx: ApiContext, policy: PolicySnapshot, session: Session, operation: string, resource: string): Answer {
   const started = performance.now();
-  const session = ctx.sessions.get(clientDeviceAuthToken);
-  if (session === undefined) return undefined;
-  const decision = ctx.policy.current.decide({ thingName: session.thingName, clientId: session.clientId, attributes: session.attributes }, operation, resource);
+  const decision = policy.decide({ thingName: session.thingName, clientId: session.clientId, attributes: session.attributes }, operation, resource);
   ctx.prometheus.observeDecision(operation, (performance.now() - started) / 1000);
   if (operation === 'mqtt:connect' || operation === 'mqtt:publish' || operation === 'mqtt:subscribe') ctx.metrics.authorization(operation, decision.allowed);
   else ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
   if (!decision.allowed && ctx.logger.isLevelEnabled('debug')) {
     ctx.logger.debug({ event: 'api-denied', sessionId: session.id, thingName: session.thingName, operation, resource, reason: decision.reason }, 'API authorization denied');
   }
-  return BODIES[decision.reason];
-}
-
-/**
- * The fast lane's view of this route: bodies that pass the route's own schema (the one
- * fastify validates with, through its JSON Schema) and name a live session; fastify
- * validates and explains every other.
- */
-export function authorizeRoute(ctx: ApiContext): FastLaneRoute {
-  return {
-    path: ROUTES.authorize.url,
-    answer: (body) => {
-      const valid = AuthorizeRequest.safeParse(body);
-      return valid.success ? decide(ctx, valid.data) : undefined;
-    },
-  };
+  return ANSWERS[decision.reason];
 }
 
 export function registerAuthorize(app: FastifyInstance, ctx: ApiContext): void {
   app.route({
     ...routeOptions(ROUTES.authorize),
     handler: (request, reply) => {
-      const answer = decide(ctx, request.body as AuthorizeRequestBody);
-      if (answer === undefined) {
+      const { clientDeviceAuthToken, operation, resource } = request.body as AuthorizeRequestBody;
+      const session = ctx.sessions.get(clientDeviceAuthToken);
+      if (session === undefined) {
         ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
-        throw new HttpError('InvalidClientDeviceAuthTokenError', 'unknown, closed or expired client device auth token');
+        throw new HttpError('InvalidClientDeviceAuthTokenError', UNKNOWN_TOKEN);
       }
-      reply.type('application/json; charset=utf-8').send(answer);
+      reply.send(decide(ctx, ctx.policy.current, session, operation, resource));
+    },
+  });
+
+  app.route({
+    ...routeOptions(ROUTES.authorizeBatch),
+    handler: (request, reply) => {
+      const { requests } = request.body as AuthorizeBatchRequestBody;
+      // One snapshot for the whole batch: a reload lands between two batches, never inside one.
+      const policy = ctx.policy.current;
+      // A broker batches the actions of many devices, often several of the same one:
+      // each distinct token is looked up (hashed) once per batch.
+      const sessions = new Map<string, Session | undefined>();
+      const results: object[] = new Array<object>(requests.length);
+      for (let i = 0; i < requests.length; i++) {
+        const { clientDeviceAuthToken, operation, resource } = requests[i]!;
+        let session = sessions.get(clientDeviceAuthToken);
+        if (session === undefined && !sessions.has(clientDeviceAuthToken)) {
+          session = ctx.sessions.get(clientDeviceAuthToken);
+          sessions.set(clientDeviceAuthToken, session);
+        }
+        if (session === undefined) {
+          ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
+          results[i] = UNKNOWN_TOKEN_RESULT;
+        } else {
+          results[i] = decide(ctx, policy, session, operation, resource);
+        }
+      }
+      reply.send({ results });
     },
   });
 }

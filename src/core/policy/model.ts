@@ -42,7 +42,7 @@ export interface CompiledGroup {
 /**
  * Why a decision came out as it did: the one list of the stable codes, documented in
  * docs/errors.md (a test keeps the two in step). The API's response schema, the
- * pre-serialized answers and the docs test derive from it.
+ * answer objects of the authorize handler and the docs test derive from it.
  */
 export const DECISION_REASONS = [
   'ALLOWED_BY_STATEMENT',

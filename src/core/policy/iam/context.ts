@@ -41,7 +41,7 @@ export interface IamContext {
   readonly requestTags?: Readonly<Record<string, string>>;
   /** `aws:TagKeys`: the tag keys of the request. */
   readonly tagKeys?: readonly string[];
-  /** `aws:ResourceTag/<key>` (and `iot:ResourceTag/...`-style service keys map here): tags of the resource acted on. */
+  /** `aws:ResourceTag/<key>`: tags of the resource acted on (AWS IoT documents no service-specific `iot:ResourceTag/...` key). */
   readonly resourceTags?: Readonly<Record<string, string>>;
   /** `aws:MultiFactorAuthPresent`, `aws:MultiFactorAuthAge` (seconds). Gatehouse never sets them itself. */
   readonly multiFactorAuthPresent?: boolean;
