@@ -1,9 +1,9 @@
-import { ArnDecisions, type ArnRequest } from './engine/arn-index.js';
+import { ArnDecisions, arnRequest, type ArnRequest } from './engine/arn-index.js';
 import { decideValid, NO_IOT_STATEMENT, REFUSED, type StatementIndex } from './engine/decide.js';
-import { iotRequest } from './engine/iot-request.js';
 import type { PrincipalView } from './evaluate.js';
 import type { IotContext } from './iot/context.js';
 import { iotArn } from './iot/arn.js';
+import { IOT_DIALECT } from './iot/dialect.js';
 import { iotPolicyIndex, type IotPolicySet } from './iot/engine.js';
 import type { Decision } from './model.js';
 
@@ -280,7 +280,7 @@ export class CombinedView {
 
   private iotRequest(action: string, type: 'client' | 'topic' | 'topicfilter', name: string, now: number): ArnRequest {
     const deployment = this.iot.set.deployment;
-    return iotRequest(deployment, this.context, action, iotArn(deployment, type, name), now);
+    return arnRequest(IOT_DIALECT, deployment, this.context, action, iotArn(deployment, type, name), now);
   }
 }
 

@@ -106,7 +106,7 @@ function actionTestOf(operations: readonly Operation[]): ActionTest {
   if (test === undefined) {
     let mask = 0;
     for (const op of operations) mask |= 1 << OPERATIONS.indexOf(op);
-    ACTION_TESTS.set(operations, (test = Object.freeze({ mask, not: false, text: operations })));
+    ACTION_TESTS.set(operations, (test = Object.freeze({ mask, words: Object.freeze([mask]), not: false, text: operations })));
   }
   return test;
 }

@@ -1,5 +1,6 @@
-import { actionMatches, type ActionPattern } from '../iot/actions.js';
+import { actionMatches, type ActionCatalog, type ActionPattern } from '../iot/actions.js';
 import { resolvedText, resourceMatches } from '../iot/arn.js';
+import type { PolicyDialect } from '../iot/dialect.js';
 import type { IotStatement } from '../iot/document.js';
 import { parseTemplate, substituteParts } from '../iot/variables.js';
 import type { Decision } from '../model.js';
@@ -9,8 +10,9 @@ import type { AppliedStatement, Statement } from './statement.js';
 /**
  * The index of the ARN dialects (AWS IoT Core policies, and IAM identity policies on the
  * same grammar): the statements of the policies in force, each policy's Deny statements
- * first, each statement with the mask of the known actions its action test covers, so
- * that a request for a known action skips the statements of other actions with one AND.
+ * first, each statement with the mask of the known actions its action test covers (one
+ * 32-bit word per 32 actions of the dialect's catalog), so that a request for a known
+ * action skips the statements of other actions with one AND on one word.
  *
  * A statement applies when its action test, its resource test and its condition all
  * hold (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
@@ -23,8 +25,10 @@ import type { AppliedStatement, Statement } from './statement.js';
 export interface ArnRequest {
   /** The action as asked, lower-cased (actions are case-insensitive). */
   readonly lowerAction: string;
-  /** Its bit in the dialect's known-action masks; 0 for an action the dialect does not know. */
+  /** Its bit in word `word` of the dialect's known-action masks; 0 for an action the dialect does not know. */
   readonly bit: number;
+  /** The mask word that holds `bit` (known action i: word i >>> 5, bit 1 << (i & 31)). */
+  readonly word: number;
   /** The action's documented spelling, named by decisions. */
   readonly action: string;
   readonly arn: string;
@@ -38,34 +42,66 @@ export interface ArnRequest {
 
 /**
  * The engine's form of a statement of an ARN-dialect document (the grammar's
- * IotStatement). `allActions`: the mask of every known action of the dialect (what a
- * `NotAction` covers outside its list).
+ * IotStatement), its action masks over `catalog`, the dialect's known actions (a
+ * `NotAction` covers every known action outside its list).
  */
-export function arnStatement(dialect: 'iot' | 'iam', policy: string, variables: boolean, s: IotStatement, allActions: number): Statement {
-  let mask = 0;
-  for (const p of s.actions) mask |= p.mask;
+export function arnStatement(dialect: 'iot' | 'iam', policy: string, variables: boolean, s: IotStatement, catalog: ActionCatalog): Statement {
+  const words = new Array<number>(catalog.words);
+  for (let w = 0; w < catalog.words; w++) {
+    let mask = 0;
+    for (const p of s.actions) mask |= p.words[w]!;
+    words[w] = s.notAction ? catalog.all[w]! & ~mask : mask;
+  }
   return Object.freeze({
     dialect,
     policy,
     label: s.sid ?? String(s.index),
     index: s.index,
     deny: s.effect === 'Deny',
-    actionTest: Object.freeze({ mask: s.notAction ? allActions & ~mask : mask, not: s.notAction, text: s.actions.map((p) => p.text), patterns: s.actions }),
+    actionTest: Object.freeze({ mask: words[0]!, words: Object.freeze(words), not: s.notAction, text: s.actions.map((p) => p.text), patterns: s.actions }),
     resourceTest: Object.freeze({ kind: 'arn' as const, not: s.notResource, patterns: s.resources, variables }),
     condition: s.condition,
   });
+}
+
+/**
+ * One request of an ARN dialect: `action` on `arn` for the requester described by
+ * `ctx` (a connection's IoT context, a caller's IAM context), `env` what the dialect's
+ * keys also need (IoT: the deployment), at `clock` (epoch milliseconds; the dialect
+ * reads the evaluation time from the context when it fixes one).
+ */
+export function arnRequest<C, E>(dialect: PolicyDialect<C, E>, env: E, ctx: C, action: string, arn: string, clock: number): ArnRequest {
+  const now = dialect.evaluationTime(ctx, clock);
+  const catalog = dialect.actions;
+  const lowerAction = action.toLowerCase();
+  const index = catalog.indexOf(lowerAction);
+  return {
+    lowerAction,
+    bit: index === undefined ? 0 : 1 << (index & 31),
+    word: index === undefined ? 0 : index >>> 5,
+    action: catalog.spellingOf(lowerAction) ?? action,
+    arn,
+    resolve: (name) => dialect.resolveVariable(ctx, name, env, now),
+    lookup: (key) => dialect.resolveKey(ctx, key, env, now),
+    now,
+  };
 }
 
 /** One policy's statements, Deny first (a search for a Deny stops at the first Allow). */
 export class ArnPolicy {
   readonly name: string;
   readonly statements: readonly Statement[];
-  /** For each statement, its action mask (a plain array of small integers: lighter than a typed array for a few statements). */
+  /** Mask words per statement (the dialect's catalog's). */
+  readonly words: number;
+  /**
+   * Word w of statement i's action mask at i * words + w (a plain array of small
+   * integers: lighter than a typed array for a few statements).
+   */
   readonly masks: readonly number[];
   /** How many of `statements` are Deny (they come first). */
   readonly denies: number;
 
-  constructor(name: string, statements: readonly Statement[]) {
+  constructor(name: string, statements: readonly Statement[], words: number) {
     this.name = name;
     const n = statements.length;
     let denies = 0;
@@ -75,15 +111,16 @@ export class ArnPolicy {
     for (let i = 1; i < n; i++) if (statements[i]!.deny && !statements[i - 1]!.deny) sorted = false;
     let ordered = statements;
     if (!sorted) ordered = [...statements.filter((s) => s.deny), ...statements.filter((s) => !s.deny)];
-    const masks = new Array<number>(n);
-    for (let i = 0; i < n; i++) masks[i] = ordered[i]!.actionTest.mask;
+    const masks = new Array<number>(n * words);
+    for (let i = 0; i < n; i++) for (let w = 0; w < words; w++) masks[i * words + w] = ordered[i]!.actionTest.words[w]!;
     this.statements = ordered;
+    this.words = words;
     this.masks = masks;
     this.denies = denies;
   }
 }
 
-/** Whether the statement's action test covers the request's action. */
+/** Whether the statement's action test covers the request's action; `mask`: the statement's mask word `r.word`. */
 export function actionApplies(s: Statement, mask: number, r: ArnRequest): boolean {
   if (r.bit !== 0) return (mask & r.bit) !== 0;
   // An action the dialect does not know: only a pattern can name it.
@@ -148,9 +185,10 @@ export class ArnStatements implements ExplainingIndex<ArnRequest, Statement> {
       const p = policies[k]!;
       const list = p.statements;
       const masks = p.masks;
+      const words = p.words;
       for (let i = 0; i < p.denies; i++) {
         const s = list[i]!;
-        if (actionApplies(s, masks[i]!, r) && resourceApplies(s, r) && conditionApplies(s, r)) return s;
+        if (actionApplies(s, masks[i * words + r.word]!, r) && resourceApplies(s, r) && conditionApplies(s, r)) return s;
       }
     }
     return null;
@@ -162,9 +200,10 @@ export class ArnStatements implements ExplainingIndex<ArnRequest, Statement> {
       const p = policies[k]!;
       const list = p.statements;
       const masks = p.masks;
+      const words = p.words;
       for (let i = p.denies; i < list.length; i++) {
         const s = list[i]!;
-        if (actionApplies(s, masks[i]!, r) && resourceApplies(s, r) && conditionApplies(s, r)) return s;
+        if (actionApplies(s, masks[i * words + r.word]!, r) && resourceApplies(s, r) && conditionApplies(s, r)) return s;
       }
     }
     return null;
@@ -175,7 +214,7 @@ export class ArnStatements implements ExplainingIndex<ArnRequest, Statement> {
     for (const p of this.policies) {
       for (let i = 0; i < p.statements.length; i++) {
         const s = p.statements[i]!;
-        if (!actionApplies(s, p.masks[i]!, r)) continue;
+        if (!actionApplies(s, p.masks[i * p.words + r.word]!, r)) continue;
         const resolved: string[] = [];
         if (!resourceApplies(s, r, resolved) || !conditionApplies(s, r)) continue;
         out.push({ statement: s, action: r.action, patterns: [], resolved });

@@ -16,8 +16,9 @@ import type { AppliedStatement, Statement } from './statement.js';
  *     (NO_GROUP_SELECTS_THING, NO_MATCHING_STATEMENT).
  *
  * Indexes are how each dialect finds its applying statements fast: the Greengrass match
- * tables of a principal (tables.ts), the IoT statements of the policies in force indexed
- * by action mask (arn-index.ts). The first applying statement of the first index that
+ * tables of a principal (tables.ts), the IoT or IAM statements of the policies in force
+ * indexed by action mask (arn-index.ts; the IoT and IAM policy sets, arn-policies.ts,
+ * decide through it alone). The first applying statement of the first index that
  * has one decides, so the decision names the same statement however the indexes are
  * implemented; the indexes of a connection are consulted in a fixed order (Greengrass,
  * then missing IoT policies, then IoT), which only chooses which statement is named.
@@ -33,7 +34,7 @@ import type { AppliedStatement, Statement } from './statement.js';
  * How one dialect finds the statements that apply to a request of form R (the hot
  * path). H is what a hit answers: the Decision the statement makes (the default), or
  * the statement itself for a dialect that builds its own answer shape from it (the IoT
- * dialect's IotDecision names the statement's index too).
+ * and IAM sets' PolicyDecision names the statement's index too).
  */
 export interface StatementIndex<R, H = Decision> {
   /** The first applying Deny, in the index's order, or null. */
@@ -98,10 +99,11 @@ export const NO_IOT_STATEMENT: Decision = Object.freeze({ allowed: false, reason
 /**
  * The decision a statement makes when it decides: the one place a statement's
  * explanation fields become a Decision (the shape the broker, the API and the CLI read,
- * for the Greengrass and IoT dialects; an IAM decision for the management API builds
- * its own answer from the deciding Statement, which an ARN index returns as it is). `group`: the Greengrass device group it is in
- * force through; `resourcePattern`: its matching resource, resolved (Greengrass);
- * `action`: the action whose evaluation found it (ARN dialects).
+ * for the Greengrass and IoT dialects of a connection; the IoT and IAM policy sets build
+ * their PolicyDecision from the deciding Statement instead, which an ARN index returns
+ * as it is, so an IAM statement never becomes a Decision). `group`: the Greengrass
+ * device group it is in force through; `resourcePattern`: its matching resource,
+ * resolved (Greengrass); `action`: the action whose evaluation found it (ARN dialects).
  */
 export function statementDecision(statement: Statement, via: { readonly group?: string; readonly resourcePattern?: string; readonly action?: string }): Decision {
   const base = {

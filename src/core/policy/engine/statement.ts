@@ -7,12 +7,14 @@ import type { ResourcePattern as GlobPattern } from '../resource.js';
  * The one internal form of a policy statement, whatever dialect it was written in.
  *
  * Every dialect's compiler yields statements of this form: the Greengrass device-group
- * policies (compile.ts), AWS IoT Core policy documents (iot/engine.ts, from the grammar
- * of iot/document.ts), and IAM identity policies on the same grammar. A statement says
- * what a policy says and nothing about who it is in force for: the index that holds it
- * (a Greengrass match table of one principal, the IoT policies in force for one
- * connection) says through what it applies (a device group, an attachment). The one
- * decision order over applying statements, and the one explanation, are in decide.ts.
+ * policies (compile.ts), and the documents of the ARN dialects, AWS IoT Core policies
+ * and IAM identity policies, which arn-policies.ts compiles through arnStatement
+ * (arn-index.ts) from the one grammar (iot/document.ts) and the dialect's descriptor
+ * (iot/dialect.ts, iam/dialect.ts). A statement says what a policy says and nothing
+ * about who it is in force for: the index that holds it (a Greengrass match table of
+ * one principal, the policies in force for one connection or one caller) says through
+ * what it applies (a device group, an attachment). The one decision order over
+ * applying statements, and the one explanation, are in decide.ts.
  *
  * INVARIANT: a statement is frozen once compiled and shared by every index that holds
  * it (a Greengrass policy named by many device groups is compiled once).
@@ -24,14 +26,18 @@ export type Dialect = 'greengrass' | 'iot' | 'iam';
 /**
  * The action test: which actions a statement covers.
  *
- * `mask` has one bit per known action of the dialect (Greengrass: the three MQTT
- * operations in OPERATIONS order; IoT and IAM: their known-action lists), `not` inverting
- * the list (`NotAction`) — already folded into `mask`. `text` is the list as written, for
- * people. `patterns` (the ARN dialects) decides actions outside the known list (a
- * wildcard pattern may name an action the dialect does not know yet).
+ * `words` has one bit per known action of the dialect, known action i being bit
+ * (i & 31) of word (i >>> 5) (Greengrass: the three MQTT operations in OPERATIONS order;
+ * IoT and IAM: their action catalogs, iot/actions.ts and iam/actions.ts, whose masks are
+ * as many words as they need), `not` inverting the list (`NotAction`) — already folded
+ * into the words. `mask` is the first word, all a dialect of at most 32 actions reads
+ * (Greengrass, IoT). `text` is the list as written, for people. `patterns` (the ARN
+ * dialects) decides actions outside the known list (a wildcard pattern may name an
+ * action the dialect does not know yet).
  */
 export interface ActionTest {
   readonly mask: number;
+  readonly words: readonly number[];
   readonly not: boolean;
   readonly text: readonly string[];
   readonly patterns?: readonly ActionPattern[];

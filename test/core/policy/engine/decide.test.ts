@@ -19,14 +19,14 @@ import '../../../helpers/seed.js';
 import { validateConfig } from '../../../../src/core/config/validate.js';
 import { CombinedView, IotPart } from '../../../../src/core/policy/combined.js';
 import { compileDeviceGroups } from '../../../../src/core/policy/compile.js';
-import { arnStatement, type ArnRequest } from '../../../../src/core/policy/engine/arn-index.js';
+import { arnRequest, arnStatement, type ArnRequest } from '../../../../src/core/policy/engine/arn-index.js';
 import { decideValid, decidingFirst, REFUSED } from '../../../../src/core/policy/engine/decide.js';
-import { IOT_ALL_ACTIONS, iotRequest } from '../../../../src/core/policy/engine/iot-request.js';
 import type { Statement } from '../../../../src/core/policy/engine/statement.js';
 import { validateGreengrassRequest } from '../../../../src/core/policy/evaluate.js';
-import { actionMatches } from '../../../../src/core/policy/iot/actions.js';
+import { actionMatches, IOT_ACTION_CATALOG } from '../../../../src/core/policy/iot/actions.js';
 import { iotArn, resolvedText, resourceMatches } from '../../../../src/core/policy/iot/arn.js';
 import type { IotContext, IotDeployment } from '../../../../src/core/policy/iot/context.js';
+import { IOT_DIALECT } from '../../../../src/core/policy/iot/dialect.js';
 import { parseIotPolicyDocument } from '../../../../src/core/policy/iot/document.js';
 import { compileIotPolicies } from '../../../../src/core/policy/iot/engine.js';
 import type { Decision } from '../../../../src/core/policy/model.js';
@@ -172,9 +172,9 @@ function referenceAction(policies: readonly (readonly Statement[])[], r: ArnRequ
 
 /** A request, retained publish included: a Deny of either action denies, both must be allowed. */
 function referenceIot(policies: readonly (readonly Statement[])[], ctx: IotContext, action: string, resource: string, retain: boolean): ReferenceIot {
-  const first = referenceAction(policies, iotRequest(DEPLOYMENT, ctx, action, resource, NOW));
+  const first = referenceAction(policies, arnRequest(IOT_DIALECT, DEPLOYMENT, ctx, action, resource, NOW));
   if (!retain || action.toLowerCase() !== 'iot:publish') return first;
-  const second = referenceAction(policies, iotRequest(DEPLOYMENT, ctx, 'iot:RetainPublish', resource, NOW));
+  const second = referenceAction(policies, arnRequest(IOT_DIALECT, DEPLOYMENT, ctx, 'iot:RetainPublish', resource, NOW));
   if (first.reason === 'DENIED_BY_STATEMENT') return first;
   if (second.reason === 'DENIED_BY_STATEMENT') return second;
   if (!first.allowed) return first;
@@ -188,7 +188,7 @@ function statementsOf(documents: readonly unknown[]): Map<string, readonly State
     const parsed = parseIotPolicyDocument(d);
     assert.ok(parsed.document, JSON.stringify(parsed.problems));
     const doc = parsed.document;
-    out.set(`p${i}`, doc.statements.map((s) => arnStatement('iot', `p${i}`, doc.variables, s, IOT_ALL_ACTIONS)));
+    out.set(`p${i}`, doc.statements.map((s) => arnStatement('iot', `p${i}`, doc.variables, s, IOT_ACTION_CATALOG)));
   });
   return out;
 }
@@ -253,7 +253,7 @@ describe('the one decision order against a reference evaluator over the same sta
           assert.deepStrictEqual({ ...got }, referenceIot(inForce, ctx, action, resource, retain), `${action} ${resource}`);
           // The explanation lists every applying statement, Deny first, the deciding one first.
           const ex = compiled.set.explain(names, ctx, { action, resource }, NOW);
-          const applying = inForce.flat().filter((st) => referenceApplies(st, iotRequest(DEPLOYMENT, ctx, action, resource, NOW)));
+          const applying = inForce.flat().filter((st) => referenceApplies(st, arnRequest(IOT_DIALECT, DEPLOYMENT, ctx, action, resource, NOW)));
           assert.deepStrictEqual(ex.matches.map((m) => `${m.policy}/${m.statementIndex}`).sort(), applying.map((st) => `${st.policy}/${st.index}`).sort());
           if (ex.reason !== 'NO_MATCHING_STATEMENT') assert.deepStrictEqual([ex.matches[0]!.policy, ex.matches[0]!.statementIndex], [ex.policy, ex.statementIndex]);
         }
