@@ -83,8 +83,10 @@ describe('credentials provider', () => {
 
   test('refusals with AWS\'s statuses and messages, each audited', async (t) => {
     const { f, device } = await setUp(t);
-    await f.control.createRole('short-role', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] }));
+    // The alias is valid when created; the role's maximum is lowered afterwards.
+    await f.control.createRole('short-role', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] }), { maxSessionDurationSeconds: 7200 });
     await f.control.createRoleAlias('long-alias', `arn:aws:iam::${ACCOUNT}:role/short-role`, { credentialDurationSeconds: 7200 });
+    await f.control.updateRole('short-role', { maxSessionDurationSeconds: 3600 });
     const stranger = await deviceCert(f, 'stranger');
     const cases: { name: string; answer: Promise<Answer>; status: number; message: string; reason: string }[] = [
       { name: 'no certificate', answer: fetchCredentials(f, 'tes-alias', undefined, 'sensor-1'), status: 403, message: 'Access Denied', reason: 'NO_CLIENT_CERTIFICATE' },
