@@ -174,9 +174,12 @@ export function conditionApplies(s: Statement, r: ArnRequest): boolean {
  */
 export class ArnStatements implements ExplainingIndex<ArnRequest, Statement> {
   private readonly policies: readonly ArnPolicy[];
+  /** This index as the list of indexes in force, for decideValid (no array per decision). */
+  readonly alone: readonly ArnStatements[];
 
   constructor(policies: readonly ArnPolicy[]) {
     this.policies = policies;
+    this.alone = [this];
   }
 
   firstDeny(r: ArnRequest): Statement | null {

@@ -158,7 +158,7 @@ export class PolicyEvaluator<C, E> {
         collect.push({ effect: s.deny ? 'Deny' : 'Allow', action: r.action, policy: s.policy, statement: s.label, statementIndex: s.index, resources: a.resolved });
       }
     }
-    const s = decideValid([index], r);
+    const s = decideValid(index.alone, r);
     if (s === null) return { allowed: false, reason: 'NO_MATCHING_STATEMENT', action: r.action };
     return {
       allowed: !s.deny,
