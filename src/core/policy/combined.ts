@@ -1,7 +1,10 @@
+import { ArnDecisions, arnRequest, type ArnRequest } from './engine/arn-index.js';
+import { decideValid, NO_IOT_STATEMENT, REFUSED, type StatementIndex } from './engine/decide.js';
 import type { PrincipalView } from './evaluate.js';
 import type { IotContext } from './iot/context.js';
 import { iotArn } from './iot/arn.js';
-import type { IotDecision, IotPolicySet } from './iot/engine.js';
+import { IOT_DIALECT } from './iot/dialect.js';
+import { iotPolicyIndex, type IotPolicySet } from './iot/engine.js';
 import type { Decision } from './model.js';
 
 /**
@@ -10,20 +13,23 @@ import type { Decision } from './model.js';
  * The policies in force for a connection are the union of the statements of its
  * Greengrass device groups and of its AWS IoT Core policies (those attached to its
  * certificate, to the thing groups of its thing, and those its device groups name).
- * The one evaluation order over that union (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
- * which AWS IoT Core follows):
+ * A CombinedView is the engine's one order (engine/decide.ts) over the indexes in force
+ * for the connection, consulted in this order: the Greengrass view, the IoT policies in
+ * force that do not exist (each counts as a Deny of everything IoT decides:
+ * IOT_POLICY_NOT_FOUND), the IoT policies' ARN index. So:
  *
  *  1. A request the Greengrass dialect cannot even read (UNKNOWN_OPERATION,
- *     MALFORMED_RESOURCE, RESOURCE_TYPE_MISMATCH) is denied as it is today.
+ *     MALFORMED_RESOURCE, RESOURCE_TYPE_MISMATCH) is refused (its validation).
  *  2. An explicit Deny in any policy of either dialect denies (DENIED_BY_STATEMENT).
  *  3. An Allow in either dialect allows (ALLOWED_BY_STATEMENT).
  *  4. Otherwise the request is denied (the Greengrass reason, NO_GROUP_SELECTS_THING or
- *     NO_MATCHING_STATEMENT, when no IoT statement applied either).
+ *     NO_MATCHING_STATEMENT).
  *
- * Each dialect finds its applying Deny and Allow with its own index (the Greengrass
- * match tables, the IoT statements indexed by action); the order above is applied here
- * only. A connection with no IoT policy in force gets its Greengrass view itself, so
- * a Greengrass-only site pays nothing for the second dialect.
+ * The Greengrass view enters the order through its own decision (PrincipalView.decide
+ * is already that order over its tables, deny first: a Greengrass allow means no
+ * Greengrass deny applies), so its remembered exact decisions serve here too. A
+ * connection with no IoT policy in force gets its Greengrass view itself, so a
+ * Greengrass-only site pays nothing for the second dialect.
  *
  * The Greengrass dialect has no receive or retain permission: a Greengrass grant to
  * subscribe to a filter implies receiving what it matches (as the Greengrass component
@@ -90,8 +96,51 @@ export class IotPart {
   }
 }
 
-/** Decision answered when a connection's IoT policies name one that does not exist. */
-const MISSING_POLICY: Decision = Object.freeze({ allowed: false, reason: 'IOT_POLICY_NOT_FOUND', dialect: 'iot' });
+/**
+ * One request of a connection, in the form of each index in force: the Greengrass view's
+ * decision (undefined for an IoT-only request such as iot:Receive), and the IoT request
+ * (a retained publish: `iot:Publish`, with `retained` for `iot:RetainPublish`).
+ */
+interface ConnectionQuery {
+  readonly greengrass: Decision | undefined;
+  readonly iot: ArnRequest;
+  readonly retained: ArnRequest | undefined;
+}
+
+/** The Greengrass view's statements, through its decision (Deny first, so an Allow means no Deny applies). */
+const GREENGRASS_INDEX: StatementIndex<ConnectionQuery> = {
+  firstDeny: (q) => (q.greengrass !== undefined && q.greengrass.reason === 'DENIED_BY_STATEMENT' ? q.greengrass : null),
+  firstAllow: (q) => (q.greengrass !== undefined && q.greengrass.allowed ? q.greengrass : null),
+};
+
+/** IoT policies in force that do not exist: what they might deny cannot be allowed. */
+const MISSING_POLICIES: StatementIndex<ConnectionQuery> = {
+  firstDeny: () => REFUSED.IOT_POLICY_NOT_FOUND,
+  firstAllow: () => null,
+};
+
+/**
+ * The IoT policies in force. A retained publish needs `iot:RetainPublish` as well as
+ * `iot:Publish` (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policy-actions.html):
+ * a Deny of either denies; an Allow needs both (the `iot:Publish` statement is named).
+ */
+class IotIndex implements StatementIndex<ConnectionQuery> {
+  private readonly index: ArnDecisions;
+
+  constructor(index: ArnDecisions) {
+    this.index = index;
+  }
+
+  firstDeny(q: ConnectionQuery): Decision | null {
+    return this.index.firstDeny(q.iot) ?? (q.retained !== undefined ? this.index.firstDeny(q.retained) : null);
+  }
+
+  firstAllow(q: ConnectionQuery): Decision | null {
+    const d = this.index.firstAllow(q.iot);
+    if (d === null || q.retained === undefined) return d;
+    return this.index.firstAllow(q.retained) !== null ? d : null;
+  }
+}
 
 /** Per-connection decisions remembered per kind of request before that cache starts over. */
 const CACHE_LIMIT = 256;
@@ -145,6 +194,10 @@ export class CombinedView {
   private readonly now: () => number;
   /** Remembered decisions; null when the policies depend on the clock. */
   private readonly cache: DecisionCache | null;
+  /** The indexes in force, in order of consultation: Greengrass, then the missing IoT policies and the IoT policies. */
+  private readonly indexes: readonly StatementIndex<ConnectionQuery>[];
+  /** The same without Greengrass: for what only the IoT dialect decides (iot:Receive). */
+  private readonly iotIndexes: readonly StatementIndex<ConnectionQuery>[];
 
   constructor(greengrass: PrincipalView, iot: IotPart, policies: { readonly names: readonly string[]; readonly missing: readonly string[]; readonly timed: boolean }, context: IotContext, now: () => number) {
     this.greengrass = greengrass;
@@ -155,6 +208,11 @@ export class CombinedView {
     this.now = now;
     this.timed = policies.timed;
     this.cache = policies.timed ? null : new DecisionCache();
+    const iotIndexes: StatementIndex<ConnectionQuery>[] = [];
+    if (this.missing) iotIndexes.push(MISSING_POLICIES);
+    if (policies.names.length > 0) iotIndexes.push(new IotIndex(new ArnDecisions(iotPolicyIndex(iot.set, policies.names))));
+    this.iotIndexes = iotIndexes;
+    this.indexes = [GREENGRASS_INDEX, ...iotIndexes];
   }
 
   /** Greengrass operations on Greengrass resources (`mqtt:publish` on `mqtt:topic:a/b`), both dialects. */
@@ -188,11 +246,11 @@ export class CombinedView {
    * (the Greengrass rule then decides: a granted filter that is still allowed).
    */
   receive(topic: string): 'allow' | 'deny' | 'none' {
-    if (this.missing) return 'deny';
     const c = this.cache;
     let d = c?.get(CacheKind.Receive, topic);
     if (d === undefined) {
-      d = this.fromIot(this.iotDecide('iot:Receive', 'topic', topic, false));
+      const q: ConnectionQuery = { greengrass: undefined, iot: this.iotRequest('iot:Receive', 'topic', topic, this.now()), retained: undefined };
+      d = decideValid(this.iotIndexes, q) ?? NO_IOT_STATEMENT;
       c?.set(CacheKind.Receive, topic, d);
     }
     return d.allowed ? 'allow' : d.reason === 'DENIED_BY_STATEMENT' || d.reason === 'IOT_POLICY_NOT_FOUND' ? 'deny' : 'none';
@@ -207,33 +265,24 @@ export class CombinedView {
     return d;
   }
 
+  /** The engine's order over the indexes in force; the Greengrass validation and implicit deny. */
   private combine(operation: string, resource: string, retain: boolean): Decision {
     const gg = this.greengrass.decide(operation, resource);
-    if (gg.reason === 'DENIED_BY_STATEMENT' || gg.reason === 'UNKNOWN_OPERATION' || gg.reason === 'MALFORMED_RESOURCE' || gg.reason === 'RESOURCE_TYPE_MISMATCH') return gg;
-    if (this.missing) return MISSING_POLICY;
+    // Validation: what the Greengrass dialect cannot read is refused.
+    if (gg.reason === 'UNKNOWN_OPERATION' || gg.reason === 'MALFORMED_RESOURCE' || gg.reason === 'RESOURCE_TYPE_MISMATCH') return gg;
     const mapped = toIot(operation, resource);
     if (mapped === undefined) return gg;
-    const iot = this.fromIot(this.iotDecide(mapped.action, mapped.type, mapped.name, retain));
-    if (iot.reason === 'DENIED_BY_STATEMENT') return iot;
-    if (gg.allowed) {
-      // A Greengrass publish grant covers a retained message, unless IoT denied RetainPublish (above).
-      return gg;
-    }
-    return iot.allowed ? iot : gg;
+    const now = this.now();
+    const iot = this.iotRequest(mapped.action, mapped.type, mapped.name, now);
+    const retained = retain && mapped.action === 'iot:Publish' ? this.iotRequest('iot:RetainPublish', mapped.type, mapped.name, now) : undefined;
+    return decideValid(this.indexes, { greengrass: gg, iot, retained }) ?? gg;
   }
 
-  private iotDecide(action: string, type: 'client' | 'topic' | 'topicfilter', name: string, retain: boolean): IotDecision {
-    const arn = iotArn(this.iot.set.deployment, type, name);
-    return this.iot.set.decide(this.policies, this.context, { action, resource: arn, retain }, this.now());
-  }
-
-  private fromIot(d: IotDecision): Decision {
-    if (d.reason === 'NO_MATCHING_STATEMENT') return NO_IOT_STATEMENT;
-    return Object.freeze({ allowed: d.allowed, reason: d.reason, policy: d.policy, statement: d.statement, action: d.action, dialect: 'iot' as const });
+  private iotRequest(action: string, type: 'client' | 'topic' | 'topicfilter', name: string, now: number): ArnRequest {
+    const deployment = this.iot.set.deployment;
+    return arnRequest(IOT_DIALECT, deployment, this.context, action, iotArn(deployment, type, name), now);
   }
 }
-
-const NO_IOT_STATEMENT: Decision = Object.freeze({ allowed: false, reason: 'NO_MATCHING_STATEMENT', dialect: 'iot' });
 
 /** The IoT action and resource of a Greengrass request; undefined for anything else. */
 function toIot(operation: string, resource: string): { action: string; type: 'client' | 'topic' | 'topicfilter'; name: string } | undefined {

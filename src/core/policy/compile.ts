@@ -1,5 +1,6 @@
 import type { ValidatedDeviceGroups } from '../config/validate.js';
 import { parseRule } from '../rules/parse.js';
+import type { ActionTest } from './engine/statement.js';
 import type { CompiledGroup, CompiledStatement } from './model.js';
 import { OPERATIONS, type Operation } from './request.js';
 import { parseResourcePattern, type ResourcePattern } from './resource.js';
@@ -17,13 +18,24 @@ export function compileDeviceGroups(validated: ValidatedDeviceGroups): PolicySna
   const policyStatements = (policy: string): readonly CompiledStatement[] => {
     let list = compiledPolicies.get(policy);
     if (!list) {
-      list = Object.freeze(Object.entries(deviceGroups.policies[policy] ?? {}).map(([statement, st]) => Object.freeze({
-        policy,
-        statement,
-        effect: st.effect,
-        operations: expandOperations(st.operations),
-        resources: Object.freeze(st.resources.map(compilePattern)),
-      })));
+      list = Object.freeze(Object.entries(deviceGroups.policies[policy] ?? {}).map(([statement, st], index): CompiledStatement => {
+        const operations = expandOperations(st.operations);
+        const resources = Object.freeze(st.resources.map(compilePattern));
+        return Object.freeze({
+          dialect: 'greengrass' as const,
+          policy,
+          label: statement,
+          index,
+          deny: st.effect === 'DENY',
+          actionTest: actionTestOf(operations),
+          resourceTest: Object.freeze({ kind: 'glob' as const, patterns: resources }),
+          condition: undefined,
+          statement,
+          effect: st.effect,
+          operations,
+          resources,
+        });
+      }));
       compiledPolicies.set(policy, list);
     }
     return list;
@@ -87,6 +99,19 @@ function expandOperations(ops: readonly string[]): readonly Operation[] {
   }
   return shared;
 }
+
+/** The engine's action test of an expanded operation list (one per list: they are shared). */
+function actionTestOf(operations: readonly Operation[]): ActionTest {
+  let test = ACTION_TESTS.get(operations);
+  if (test === undefined) {
+    let mask = 0;
+    for (const op of operations) mask |= 1 << OPERATIONS.indexOf(op);
+    ACTION_TESTS.set(operations, (test = Object.freeze({ mask, words: Object.freeze([mask]), not: false, text: operations })));
+  }
+  return test;
+}
+
+const ACTION_TESTS = new Map<readonly Operation[], ActionTest>();
 
 /** Indexed by expandOperations' key (below 64). */
 const OPERATION_LISTS: (readonly Operation[] | undefined)[] = new Array<readonly Operation[] | undefined>(64).fill(undefined);

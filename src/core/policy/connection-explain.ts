@@ -4,6 +4,8 @@ import { canonicalAction, IOT_ACTIONS, type IotResourceType } from './iot/action
 import { iotArn } from './iot/arn.js';
 import type { IotContext, IotDeployment, IotRequest } from './iot/context.js';
 import type { IotExplanation, IotStatementMatch } from './iot/engine.js';
+import { REFUSED, NO_IOT_STATEMENT } from './engine/decide.js';
+import { describeDecision } from './engine/explain.js';
 import type { Decision, DecisionReason, Explanation, StatementMatch } from './model.js';
 import type { Principal } from './resource.js';
 import type { PolicySnapshot } from './snapshot.js';
@@ -215,8 +217,8 @@ export function explainConnection(snapshot: PolicySnapshot, subject: ConnectionS
   // The IoT policies alone.
   let d: Decision;
   const ex = iotExplain(r);
-  if (inForce.missing.length > 0) d = { allowed: false, reason: 'IOT_POLICY_NOT_FOUND', dialect: 'iot' };
-  else if (ex === undefined) d = { allowed: false, reason: 'NO_MATCHING_STATEMENT', dialect: 'iot' };
+  if (inForce.missing.length > 0) d = REFUSED.IOT_POLICY_NOT_FOUND;
+  else if (ex === undefined) d = NO_IOT_STATEMENT;
   else d = { allowed: ex.allowed, reason: ex.reason, dialect: 'iot', ...(ex.policy !== undefined ? { policy: ex.policy, statement: ex.statement } : {}), action: ex.action };
   let message = iotMessage(d, inForce.missing);
   if (r.action === 'iot:Receive') {
@@ -245,15 +247,7 @@ function greengrassMessage(message: string, d: Decision, iot: IotExplanation | u
   return `${message}; no statement of the AWS IoT policies in force allows it either${retained ? ' (a retained publish needs iot:RetainPublish as well as iot:Publish)' : ''}`;
 }
 
+/** The message of a decision an IoT policy (or its absence) made: the engine's one message builder. */
 function iotMessage(d: Decision, missing: readonly string[]): string {
-  switch (d.reason) {
-    case 'ALLOWED_BY_STATEMENT':
-      return `Allowed by statement ${d.statement ?? '?'} of AWS IoT policy ${d.policy ?? '?'}${d.action !== undefined ? ` (${d.action})` : ''}.`;
-    case 'DENIED_BY_STATEMENT':
-      return `Denied by statement ${d.statement ?? '?'} of AWS IoT policy ${d.policy ?? '?'}${d.action !== undefined ? ` (${d.action})` : ''}: an explicit Deny wins over every Allow.`;
-    case 'IOT_POLICY_NOT_FOUND':
-      return `Denied: the connection names AWS IoT ${missing.length === 1 ? 'policy' : 'policies'} ${missing.join(', ')} that ${missing.length === 1 ? 'does' : 'do'} not exist, so nothing it might deny can be allowed.`;
-    default:
-      return 'Denied: no statement of the policies in force allows the request.';
-  }
+  return describeDecision(d, { thingName: '', operation: '', resource: '', groups: 0, missingPolicies: missing });
 }

@@ -1,31 +1,31 @@
 import type { Effect } from '../config/types.js';
 import type { Rule } from '../rules/ast.js';
+import type { Statement } from './engine/statement.js';
 import type { Operation } from './request.js';
 import type { ResourcePattern } from './resource.js';
 
 /**
- * The compiled form of the Greengrass dialect, and the decision shapes both dialects
- * answer with.
+ * The compiled form of the Greengrass dialect, and the decision shapes every dialect
+ * answers with.
  *
  * A group selects principals by a rule and carries statements; a statement has an
  * effect, the operations it covers and its resource patterns. Greengrass device groups
- * map onto it one to one (compile.ts, from what configuration validation accepted); the
- * match tables (tables.ts) index it and evaluate.ts decides on them.
+ * map onto it one to one (compile.ts, from what configuration validation accepted).
  *
- * AWS IoT Core policy documents compile into their own form (iot/document.ts: statements
- * with actions, NotAction, resources, NotResource and conditions, indexed by action in
- * iot/engine.ts), because their matching differs (ARNs, per-segment wildcards,
- * conditions, IAM's rules for unresolved variables). What the two dialects share is
- * here and in combined.ts: the one order in which their decisions combine for a
- * connection (an explicit deny in either wins, then an allow in either, else deny), the
- * reason codes (DECISION_REASONS) and the Decision shape, which names the deciding
- * policy and statement and, for an IoT policy, `dialect: 'iot'`.
+ * A Greengrass statement is a statement of the engine's one internal form
+ * (engine/statement.ts), which AWS IoT Core and IAM policy documents compile into too,
+ * with the Greengrass names of its fields kept beside it. Every dialect is decided by the
+ * one order of engine/decide.ts over its indexes (here: the match tables, tables.ts,
+ * consulted by evaluate.ts), with the reason codes (DECISION_REASONS) and the Decision
+ * shape below, which names the deciding policy and statement and, for an IoT policy,
+ * `dialect: 'iot'`.
  */
-export interface CompiledStatement {
-  readonly policy: string;
+export interface CompiledStatement extends Statement {
+  readonly dialect: 'greengrass';
+  /** The statement's name in its policy (the engine's `label`). */
   readonly statement: string;
   readonly effect: Effect;
-  /** Expanded: `*` and `mqtt:*` become the three MQTT operations. */
+  /** Expanded: `*` and `mqtt:*` become the three MQTT operations (the engine's action mask, bit i for OPERATIONS[i]). */
   readonly operations: readonly Operation[];
   readonly resources: readonly ResourcePattern[];
 }

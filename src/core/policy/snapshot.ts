@@ -12,8 +12,9 @@ import { planGroup, type GroupPlan } from './tables.js';
  * configuration; view() gives the cached permissions of a principal (a PrincipalView,
  * whose decide() is the broker's hot path), decide() and explain() answer one request.
  *
- * The order of a decision and its explanation are in evaluate.ts; the match tables a
- * view is made of are in tables.ts.
+ * The order of a decision is the engine's (engine/decide.ts); the Greengrass
+ * validation, implicit deny and explanation are in evaluate.ts, the match tables a view
+ * is made of (its index) in tables.ts, the two dialects for one connection in combined.ts.
  */
 
 interface ObjectCacheEntry {

@@ -1,19 +1,25 @@
+import { REFUSED, statementDecision, type StatementIndex } from './engine/decide.js';
 import type { CompiledGroup, CompiledStatement, Decision } from './model.js';
-import { OPERATIONS, RESOURCE_PREFIX } from './request.js';
+import { OPERATIONS, RESOURCE_PREFIX, validNameChars } from './request.js';
 import { resolvePattern, type Glob, type Principal, type ResourcePattern } from './resource.js';
 
 /**
- * The match tables of a principal's permissions: what a decision looks up, arranged so
- * that it touches few cache lines and allocates nothing.
+ * The match tables of a principal's permissions: the Greengrass dialect's index over its
+ * statements (engine/decide.ts's StatementIndex), arranged so that finding the first
+ * applying Deny or Allow touches few cache lines and allocates nothing.
  *
  * Per operation, an OpTable holds the grants (one resolved resource pattern of one
  * statement each) that can match a resource of that operation's type: exact resources
- * in a map, and globs — deny globs, then allow globs, each in statement order — with a
- * few cheap necessary conditions of a match per glob (the "meta") in one typed array.
- * The order in which they are consulted, and what a match decides, is evaluate.ts's.
+ * in a map (an ExactEntry each: the first Deny and the first Allow of that resource),
+ * and globs — deny globs, then allow globs, each in group, statement and resource order
+ * — with a few cheap necessary conditions of a match per glob (the "meta") in one typed
+ * array. The order in which indexes are consulted is engine/decide.ts's; the request
+ * validation and the implicit deny are evaluate.ts's.
  *
- * Nothing here decides anything: a table answers "does this grant match this
- * resource?"; the grant carries the decision it makes when it is the deciding one.
+ * The tables check a resource name's characters lazily (engine/decide.ts's INVARIANT):
+ * a Deny found on a name with characters no resource may hold answers
+ * MALFORMED_RESOURCE, and so does an Allow whose match involves characters it did not
+ * write itself; most requests are never scanned.
  */
 
 /**
@@ -32,8 +38,6 @@ export class Grant {
    */
   readonly re: RegExp | null;
   readonly reAscii: RegExp | null;
-  /** The first segment starts with the operation's prefix: a match implies the prefix. */
-  readonly impliesPrefix: boolean;
   // Glob matching: first * mids[0] * ... * last.
   readonly first: string;
   readonly last: string;
@@ -79,7 +83,6 @@ export class Grant {
       this.asciiSegments = false;
       this.re = null;
       this.reAscii = null;
-      this.impliesPrefix = true;
     } else {
       this.live = first.length >= plen ? first.startsWith(prefix) : prefix.startsWith(first);
       const last = flat(segs[n - 1]!);
@@ -92,7 +95,6 @@ export class Grant {
       this.firstCode = first.length > plen ? first.charCodeAt(plen) : -1;
       this.lastCode = last.length > 0 ? last.charCodeAt(last.length - 1) : -1;
       this.asciiSegments = segs.every(printableAscii);
-      this.impliesPrefix = first.length >= plen;
       if (shared && n > 2) {
         const body = globRegexSource(this.first, this.mids, this.last);
         this.re = new RegExp(`^${body}`);
@@ -106,14 +108,7 @@ export class Grant {
 
   /** The decision this grant makes (built on first use: most grants never decide). */
   decision(): Decision {
-    return this.built ?? (this.built = Object.freeze({
-      allowed: !this.deny,
-      reason: this.deny ? 'DENIED_BY_STATEMENT' : 'ALLOWED_BY_STATEMENT',
-      group: this.group.name,
-      policy: this.statement.policy,
-      statement: this.statement.statement,
-      resourcePattern: this.text,
-    }));
+    return this.built ?? (this.built = statementDecision(this.statement, { group: this.group.name, resourcePattern: this.text }));
   }
 }
 
@@ -155,11 +150,39 @@ function flat(s: string): string {
 
 /**
  * The grants of one exact resource: the first deny and the first allow, in statement
- * order. (The decision they make is cached in the OpTable's map in place of the entry.)
+ * order; an index of its own, consulted before the table's globs. The decision of the
+ * whole order for that resource depends on nothing else (the globs are fixed): it is
+ * remembered in `memo` after the first time.
  */
-export class ExactEntry {
+export class ExactEntry implements StatementIndex<string> {
   deny: Grant | null = null;
   allow: Grant | null = null;
+  memo: Decision | undefined = undefined;
+  private readonly plen: number;
+
+  constructor(plen: number) {
+    this.plen = plen;
+  }
+
+  firstDeny(resource: string): Decision | null {
+    return this.deny === null ? null : checked(resource, this.plen, this.deny.decision());
+  }
+
+  /** The allow grant's text is the resource: MALFORMED_RESOURCE when its characters are not accepted. */
+  firstAllow(): Decision | null {
+    const g = this.allow;
+    if (g === null) return null;
+    return g.checkChars && !validNameChars(g.text, this.plen) ? REFUSED.MALFORMED_RESOURCE : g.decision();
+  }
+}
+
+/**
+ * `decision` unless the resource's name has characters no resource may hold: then
+ * MALFORMED_RESOURCE, whichever statement matched or failed to. (Allow paths check the
+ * characters themselves, only where a grant could match a name the check refuses.)
+ */
+export function checked(resource: string, plen: number, decision: Decision): Decision {
+  return validNameChars(resource, plen) ? decision : REFUSED.MALFORMED_RESOURCE;
 }
 
 /**
@@ -229,15 +252,17 @@ function exactFilter(bits: Int32Array, keys: Iterable<string>, plen: number): vo
   }
 }
 
-/** The grants of one operation, arranged for decide(). */
-export class OpTable {
+/**
+ * The grants of one operation, arranged for decide(). As an index, it answers for the
+ * globs only and takes a resource longer than the operation's prefix that starts with
+ * it (the dialect's validation; see globsImplyPrefix); exact resources are their
+ * ExactEntry's.
+ */
+export class OpTable implements StatementIndex<string> {
   readonly prefix: string;
   readonly plen: number;
-  /**
-   * Exact resources: their entry until first decided, then the decision itself (it
-   * depends on nothing else: the deny globs that could override the allow are fixed).
-   */
-  readonly exact: Map<string, ExactEntry | Decision> | null;
+  /** Exact resources: their entry (with its remembered decision once decided). */
+  readonly exact: Map<string, ExactEntry> | null;
   readonly denyGlobs: readonly Grant[];
   readonly allowGlobs: readonly Grant[];
   /**
@@ -248,10 +273,14 @@ export class OpTable {
   /** Where the deny globs' and the allow globs' meta start in `bits`. */
   readonly denyBase: number;
   readonly allowBase: number;
-  /** A glob's first segment is shorter than the prefix, so a match does not imply the prefix: check it first. */
-  readonly prefixFirst: boolean;
+  /**
+   * True when a match of every glob implies the operation's prefix (each is matched by
+   * an anchored regular expression whose first segment holds the prefix): the prefix
+   * may then be checked only when the index found nothing, with the same answers.
+   */
+  readonly globsImplyPrefix: boolean;
 
-  constructor(prefix: string, exact: Map<string, ExactEntry | Decision> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[], prefixFirst: boolean) {
+  constructor(prefix: string, exact: Map<string, ExactEntry> | null, denyGlobs: readonly Grant[], allowGlobs: readonly Grant[]) {
     this.prefix = prefix;
     this.plen = prefix.length;
     this.exact = exact;
@@ -264,7 +293,61 @@ export class OpTable {
     this.allowBase = FILTER_INTS + denyGlobs.length * META;
     globMeta(bits, this.allowBase, allowGlobs, prefix.length);
     this.bits = bits;
-    this.prefixFirst = prefixFirst;
+    const plen = prefix.length;
+    const implies = (g: Grant): boolean => g.re !== null && g.first.length >= plen;
+    this.globsImplyPrefix = denyGlobs.every(implies) && allowGlobs.every(implies);
+  }
+
+  /** The first deny glob matching `resource`, in order. */
+  firstDeny(resource: string): Decision | null {
+    const denies = this.denyGlobs;
+    const n = denies.length;
+    if (n === 0) return null;
+    const plen = this.plen;
+    const len = resource.length;
+    const c0 = resource.charCodeAt(plen);
+    const cz = resource.charCodeAt(len - 1);
+    const meta = this.bits;
+    const base = this.denyBase;
+    for (let i = 0; i < n; i++) {
+      if (!mayMatch(meta, base, i, resource, len, c0, cz)) continue;
+      const g = denies[i]!;
+      if (g.re !== null ? g.re.test(resource) : globHit(g, resource, len, plen)) return checked(resource, plen, g.decision());
+    }
+    return null;
+  }
+
+  /** The first allow glob matching `resource`, in order. */
+  firstAllow(resource: string): Decision | null {
+    const allows = this.allowGlobs;
+    const n = allows.length;
+    if (n === 0) return null;
+    const plen = this.plen;
+    const len = resource.length;
+    const c0 = resource.charCodeAt(plen);
+    const cz = resource.charCodeAt(len - 1);
+    const meta = this.bits;
+    const base = this.allowBase;
+    // Whether the resource is printable ASCII throughout: 0 not known yet, 1 yes, 2 no.
+    let ascii = 0;
+    for (let i = 0; i < n; i++) {
+      if (!mayMatch(meta, base, i, resource, len, c0, cz)) continue;
+      const g = allows[i]!;
+      if (g.reAscii !== null) {
+        // Without a match of the ASCII form, the glob may still match a resource with
+        // other characters, which validNameChars() then judges.
+        if (g.reAscii.test(resource)) return g.decision();
+        if (ascii === 0) ascii = PRINTABLE_ASCII.test(resource) ? 1 : 2;
+        if (ascii === 1 || !g.re!.test(resource)) continue;
+        return validNameChars(resource, plen) ? g.decision() : REFUSED.MALFORMED_RESOURCE;
+      }
+      if (g.checkChars) {
+        const hit = globHitAllow(g, resource, len, plen);
+        if (hit === MATCH) return g.decision();
+        if (hit === MATCH_CHECK) return validNameChars(resource, plen) ? g.decision() : REFUSED.MALFORMED_RESOURCE;
+      } else if (globHit(g, resource, len, plen)) return g.decision();
+    }
+    return null;
   }
 }
 
@@ -286,7 +369,7 @@ export function mayMatch(meta: Int32Array, base: number, i: number, s: string, l
   return pc < 0 || s.charCodeAt(meta[j + M_PROBE_POS]!) === pc;
 }
 
-const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS(), false));
+const EMPTY_TABLES: readonly OpTable[] = OPERATIONS.map((op) => new OpTable(RESOURCE_PREFIX[op], null, NO_GRANTS(), NO_GRANTS()));
 
 function NO_GRANTS(): readonly Grant[] {
   return Object.freeze([]);
@@ -301,10 +384,9 @@ function NO_GRANTS(): readonly Grant[] {
 export function buildTables(principal: Principal, groups: readonly CompiledGroup[], groupPlans: readonly GroupPlan[]): readonly OpTable[] {
   return OPERATIONS.map((op, k) => {
     const prefix = RESOURCE_PREFIX[op];
-    let exact: Map<string, ExactEntry | Decision> | null = null;
+    let exact: Map<string, ExactEntry> | null = null;
     let denyGlobs: Grant[] | null = null;
     let allowGlobs: Grant[] | null = null;
-    let prefixFirst = false;
     for (let gi = 0; gi < groups.length; gi++) {
       const items = groupPlans[gi]![k]!;
       for (let ii = 0; ii < items.length; ii++) {
@@ -318,19 +400,18 @@ export function buildTables(principal: Principal, groups: readonly CompiledGroup
         if (!grant.live) continue;
         if (grant.exact) {
           exact ??= new Map();
-          let e = exact.get(grant.first) as ExactEntry | undefined;
-          if (e === undefined) exact.set(grant.first, (e = new ExactEntry()));
+          let e = exact.get(grant.first);
+          if (e === undefined) exact.set(grant.first, (e = new ExactEntry(prefix.length)));
           if (grant.deny) e.deny ??= grant;
           else e.allow ??= grant;
         } else {
           if (grant.deny) (denyGlobs ??= []).push(grant);
           else (allowGlobs ??= []).push(grant);
-          if (grant.first.length < prefix.length) prefixFirst = true;
         }
       }
     }
     if (exact === null && denyGlobs === null && allowGlobs === null) return EMPTY_TABLES[k]!;
-    return new OpTable(prefix, exact, denyGlobs ?? EMPTY_TABLES[k]!.denyGlobs, allowGlobs ?? EMPTY_TABLES[k]!.allowGlobs, prefixFirst);
+    return new OpTable(prefix, exact, denyGlobs ?? EMPTY_TABLES[k]!.denyGlobs, allowGlobs ?? EMPTY_TABLES[k]!.allowGlobs);
   });
 }
 
@@ -352,9 +433,10 @@ export function planGroup(group: CompiledGroup): GroupPlan {
   return OPERATIONS.map((op) => {
     const items: PlanItem[] = [];
     const prefix = RESOURCE_PREFIX[op];
+    const bit = 1 << OPERATIONS.indexOf(op);
     for (const statement of group.statements) {
-      if (!statement.operations.includes(op)) continue;
-      const deny = statement.effect === 'DENY';
+      if ((statement.actionTest.mask & bit) === 0) continue;
+      const deny = statement.deny;
       for (const pattern of statement.resources) {
         const fixed = pattern.hasVariables ? undefined : new Grant(resolvePattern(pattern, NOBODY, 'wildcard')!, group, statement, pattern, deny, prefix, true);
         items.push({ statement, pattern, deny, fixed });

@@ -1,7 +1,8 @@
 /**
  * The IAM identity-policy dialect: what IAM policies guarding the management API have
- * that AWS IoT Core policies do not. Everything else (grammar, operators, ARN matching,
- * variables, the evaluation order) is the shared engine of `../iot/`.
+ * that AWS IoT Core policies do not. Everything else is shared: the grammar, condition
+ * operators, ARN matching and variables of `../iot/`, and the statement form, the
+ * decision order and the ARN index of `../engine/`.
  *
  * - Size: a managed policy holds at most 6,144 characters, white space excluded
  *   (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), and

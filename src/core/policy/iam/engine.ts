@@ -1,7 +1,8 @@
 /**
- * The IAM identity-policy set that authorizes management calls: the shared evaluator
- * (`../iot/evaluator.ts`, where the evaluation order is written) with the IAM dialect
- * (`dialect.ts`).
+ * The IAM identity-policy set that authorizes management calls: documents of the IAM
+ * dialect (`dialect.ts`) compiled into the engine's statements and decided by the
+ * engine's one order over its ARN index (../engine/arn-policies.ts,
+ * ../engine/decide.ts), as the AWS IoT Core policies are.
  *
  * Identity-based policies only: the policies attached to the caller (a user, or the
  * role of a session) are a union; an explicit Deny in any wins, then an Allow in any,
@@ -13,7 +14,7 @@
 import {
   compilePolicies, denyFirst, PolicyEvaluator,
   type NamedPolicyProblem, type PolicyDecision, type PolicyDecisionReason, type PolicyExplanation, type PolicyInput, type PolicyStatementMatch,
-} from '../iot/evaluator.js';
+} from '../engine/arn-policies.js';
 import type { IamContext, IamRequest } from './context.js';
 import { IAM_DIALECT } from './dialect.js';
 import { IamPolicyNotFoundError } from './errors.js';
@@ -72,8 +73,7 @@ export class IamPolicySet {
 
   #run(names: readonly string[] | 'all', ctx: IamContext, request: IamRequest, now: number, collect?: IamStatementMatch[]): IamDecision {
     const core = this.#core;
-    const policies = core.select(names, missing);
-    return core.decideAction(policies, core.evaluation(ctx, request.resource, now), request.action, collect);
+    return core.decideAction(core.select(names, missing), core.request(ctx, request.action, request.resource, now), collect);
   }
 
   /**

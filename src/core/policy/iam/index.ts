@@ -1,4 +1,4 @@
-/** The IAM identity-policy dialect that authorizes management calls, on the engine of `../iot/`. */
+/** The IAM identity-policy dialect that authorizes management calls: the IoT grammar, this dialect's descriptor and keys, decided by `../engine/`. */
 export type { IamContext, IamPrincipalContext, IamRequest } from './context.js';
 export { IAM_ACTIONS, IAM_ACTIONS_ALSO_ON, IAM_ACTION_CATALOG, canonicalIamAction, type IamResourceType } from './actions.js';
 export { IAM_DIALECT, IAM_MAX_POLICY_CHARACTERS } from './dialect.js';

@@ -91,7 +91,7 @@ export class ActionCatalog {
     const fast = fastActionPattern(text.toLowerCase());
     const mask = new Array<number>(this.words).fill(0);
     for (let i = 0; i < this.known.length; i++) if (fastMatch(fast, this.known[i]!)) mask[i >>> 5]! |= 1 << (i & 31);
-    p = Object.freeze({ text, fast, mask: mask[0]!, words: Object.freeze(mask) });
+    p = Object.freeze({ text, fast, words: Object.freeze(mask) });
     if (this.#patterns.size >= PATTERN_CACHE_LIMIT) this.#patterns.clear();
     this.#patterns.set(text, p);
     return p;
@@ -117,8 +117,6 @@ export function canonicalAction(action: string): string | undefined {
 export interface ActionPattern {
   readonly text: string;
   readonly fast: FastPattern;
-  /** The first mask word: bit i for known action i (all of IoT's actions). */
-  readonly mask: number;
   /** One bit per known action it matches: bit (i & 31) of word (i >>> 5) for known action i. */
   readonly words: readonly number[];
 }

@@ -1,10 +1,12 @@
 /**
- * What differs between the policy dialects that share this engine: AWS IoT Core policies
- * (the descriptor below) and IAM identity-based policies (`../iam/dialect.ts`). The
- * grammar, the condition operators, ARN matching, policy variables and the evaluation
- * order are one implementation; a dialect supplies only its known actions, its size
- * limit, the few grammar rules that differ, the values its condition keys and variables
- * take in a request context, and the wording of its messages.
+ * What differs between the ARN policy dialects: AWS IoT Core policies (the descriptor
+ * below) and IAM identity-based policies (`../iam/dialect.ts`). The grammar, the
+ * condition operators, ARN matching and policy variables (this folder), and the
+ * statement form, the decision order and the ARN index (`../engine/`) are one
+ * implementation; a dialect supplies only its known actions (with their mask words), its
+ * size limit, the few grammar rules that differ, its evaluation time, the values its
+ * condition keys and variables take in a request context, and the wording of its
+ * messages.
  */
 import { IOT_ACTION_CATALOG, type ActionCatalog } from './actions.js';
 import type { IotContext, IotDeployment } from './context.js';

@@ -1,19 +1,20 @@
 /**
- * The AWS IoT Core policy set: the shared evaluator (`evaluator.ts`, where the
- * evaluation order is written) with the IoT dialect (`dialect.ts`), and what only IoT
- * requests have.
+ * The AWS IoT Core policy set: documents of the IoT dialect (`dialect.ts`) compiled into
+ * the engine's statements and decided by the engine's one order over its ARN index
+ * (../engine/arn-policies.ts, ../engine/decide.ts), and what only IoT requests have.
  *
  * A retained `iot:Publish` is decided twice, for `iot:Publish` and `iot:RetainPublish`
  * on the same topic, and is allowed only when both are
  * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policy-actions.html).
  */
+import type { ArnStatements } from '../engine/arn-index.js';
 import type { IotContext, IotDeployment, IotRequest } from './context.js';
 import { IOT_DIALECT } from './dialect.js';
 import { IotPolicyNotFoundError } from './errors.js';
 import {
   compilePolicies, denyFirst, PolicyEvaluator,
   type NamedPolicyProblem, type PolicyDecision, type PolicyDecisionReason, type PolicyExplanation, type PolicyInput, type PolicyStatementMatch,
-} from './evaluator.js';
+} from '../engine/arn-policies.js';
 
 export type IotPolicyInput = PolicyInput;
 
@@ -43,6 +44,15 @@ export type IotCompileResult =
 let evaluatorOf: (set: IotPolicySet) => PolicyEvaluator<IotContext, IotDeployment>;
 
 const missing = (name: string): Error => new IotPolicyNotFoundError(name);
+
+/**
+ * The index of the named policies of `set` (the engine's ARN index over their
+ * statements), for deciding them together with another dialect's index. Throws
+ * IotPolicyNotFoundError when a name is not in the set.
+ */
+export function iotPolicyIndex(set: IotPolicySet, names: readonly string[]): ArnStatements {
+  return evaluatorOf(set).select(names, missing);
+}
 
 /** A frozen set of compiled IoT policies. */
 export class IotPolicySet {
@@ -78,16 +88,15 @@ export class IotPolicySet {
 
   #run(names: readonly string[] | 'all', ctx: IotContext, request: IotRequest, now: number, collect?: IotStatementMatch[]): IotDecision {
     const core = this.#core;
-    const policies = core.select(names, missing);
-    const ev = core.evaluation(ctx, request.resource, now);
-    const first = core.decideAction(policies, ev, request.action, collect);
+    const index = core.select(names, missing);
+    const first = core.decideAction(index, core.request(ctx, request.action, request.resource, now), collect);
     const retained = request.retain === true && request.action.toLowerCase() === 'iot:publish';
     if (!retained) return first;
     // Only an explicit Deny of iot:Publish ends it here: without an applying iot:Publish
     // statement a Deny of iot:RetainPublish must still be found, because the caller may
     // combine this answer with another dialect's grant (combined.ts).
     if (first.reason === 'DENIED_BY_STATEMENT' && !collect) return first;
-    const second = core.decideAction(policies, ev, 'iot:RetainPublish', collect);
+    const second = core.decideAction(index, core.request(ctx, 'iot:RetainPublish', request.resource, now), collect);
     // Deny wins across both evaluations; then a missing grant on either side denies.
     if (first.reason === 'DENIED_BY_STATEMENT') return first;
     if (second.reason === 'DENIED_BY_STATEMENT') return second;

@@ -1,4 +1,4 @@
-/** The AWS IoT Core policy dialect: documents, ARNs, variables and the evaluator. */
+/** The AWS IoT Core policy dialect: documents, ARNs, variables, keys, its descriptor and policy set (decided by `../engine/`). */
 export type { IotCertificateContext, IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
 export { DEFAULT_IOT_DEPLOYMENT } from './context.js';
 export { IOT_ACTIONS, canonicalAction, ActionCatalog, type IotResourceType } from './actions.js';
@@ -15,4 +15,4 @@ export {
 } from './engine.js';
 export { IOT_CONDITION_CODES, type CompiledCondition } from './conditions.js';
 export { IotPolicyNotFoundError } from './errors.js';
-export type { NamedPolicyProblem, PolicyDecision, PolicyDecisionReason, PolicyExplanation, PolicyInput, PolicyStatementMatch } from './evaluator.js';
+export type { NamedPolicyProblem, PolicyDecision, PolicyDecisionReason, PolicyExplanation, PolicyInput, PolicyStatementMatch } from '../engine/arn-policies.js';
