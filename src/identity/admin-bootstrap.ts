@@ -13,6 +13,7 @@
  * The secret is written to the file only: never logged, never returned to be printed.
  * https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-files.html
  */
+import { dataLayout } from '../ca/store.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ function createAdministrator(dataDir: string, store: SqliteControlStore, deploym
     file,
     instructions: [
       `administrator ${result.user.name} created with access key ${result.accessKeyId}; its credentials are in ${file} (mode 0600), shown nowhere else`,
-      `use them with: AWS_SHARED_CREDENTIALS_FILE=${file} AWS_PROFILE=${ADMIN_PROFILE} aws --endpoint-url ${endpoint} --region ${deployment.region} iot list-things`,
+      `use them with: AWS_SHARED_CREDENTIALS_FILE=${file} AWS_PROFILE=${ADMIN_PROFILE} aws --endpoint-url ${endpoint} --ca-bundle ${dataLayout(dataDir).caChainFile} --region ${deployment.region} iot list-things`,
       'create named users with least privilege (`gatehouse iam users create`), then delete this key or move the file somewhere safe',
     ],
   };

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { IotDeployment } from '../../src/core/policy/iot/context.js';
 import { ADMIN_POLICY_DOCUMENT, adminCredentialsPath, ensureAdministrator, openControlStore } from '../../src/identity/admin-bootstrap.js';
@@ -42,7 +43,7 @@ describe('ensureAdministrator', () => {
     assert.equal(resolved.secretAccessKey, creds['aws_secret_access_key']);
     assert.equal(resolved.principal.user.name, 'admin');
     assert.ok(result.instructions.every((l) => !l.includes(creds['aws_secret_access_key']!)), 'the instructions never carry the secret');
-    assert.ok(result.instructions.some((l) => l.includes(`AWS_SHARED_CREDENTIALS_FILE=${result.file} AWS_PROFILE=gatehouse-admin aws --endpoint-url https://127.0.0.1:8443 --region eu-central-1 iot list-things`)));
+    assert.ok(result.instructions.some((l) => l.includes(`AWS_SHARED_CREDENTIALS_FILE=${result.file} AWS_PROFILE=gatehouse-admin aws --endpoint-url https://127.0.0.1:8443 --ca-bundle ${join(dir, 'ca', 'chain.pem')} --region eu-central-1 iot list-things`)));
     assert.deepEqual(await store.iamPoliciesInForce({ kind: 'user', name: 'admin' }), [{ name: 'AdministratorAccess', versionId: 'v1', document: ADMIN_POLICY_DOCUMENT }]);
     assert.deepEqual(JSON.parse(ADMIN_POLICY_DOCUMENT), { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
 
