@@ -28,7 +28,8 @@ export default tseslint.config(
     // Registry is an asynchronous port (other backends may do I/O); this backend is
     // synchronous underneath, and `async` is what turns its synchronous throws
     // (RegistryError on a bad name, a busy database) into rejections, as callers expect.
-    files: ['src/identity/sqlite-registry.ts'],
+    // The control store (ControlStore port) is built the same way over the same database.
+    files: ['src/identity/sqlite-registry.ts', 'src/identity/sqlite-control.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },
   },
   {

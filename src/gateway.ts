@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ServerCertificateManager as ServerCertificateManagerType } from './ca/server-certificate.js';
 import type { IssuedCertificate } from './ca/authority.js';
+import { ConnectivityInfoStore } from './ca/connectivity.js';
 import { ApiServer, type ApiListen } from './api/server.js';
 import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
@@ -107,11 +108,16 @@ export class Gateway {
       });
       closers.push(() => sessions.stop());
 
+      // The server certificate's names: the configured host addresses and those of the
+      // connectivity information (Greengrass UpdateConnectivityInfo), kept in the data directory.
+      const connectivity = await ConnectivityInfoStore.open(dataDir);
+      let configuredHosts = config.gatehouse.hostAddresses;
+      const serverHosts = (): string[] => [...configuredHosts, ...connectivity.hostAddresses()];
       const { ServerCertificateManager } = await import('./ca/server-certificate.js');
       const serverCerts: ServerCertificateManagerType = await ServerCertificateManager.start({
         ca,
         dataDir,
-        hostAddresses: config.gatehouse.hostAddresses,
+        hostAddresses: serverHosts(),
         detectInterfaceAddresses: config.gatehouse.detectInterfaceAddresses,
         validitySeconds: config.certificates.serverCertificateValiditySeconds,
         disableRotation: config.certificates.disableCertificateRotation,
@@ -239,7 +245,8 @@ export class Gateway {
             api?.configure(next.performance);
             emitter.configure(next);
             void iotPolicies.setDeployment(next.gatehouse.iot);
-            void serverCerts.setHostAddresses(next.gatehouse.hostAddresses).catch((e: unknown) =>
+            configuredHosts = next.gatehouse.hostAddresses;
+            void serverCerts.setHostAddresses(serverHosts()).catch((e: unknown) =>
               logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
           },
         });

@@ -17,3 +17,4 @@ export { DECISION_REASONS } from './policy/model.js';
 export type { Principal } from './policy/resource.js';
 export { OPERATIONS, type Operation } from './policy/request.js';
 export * from './policy/iot/index.js';
+export * from './policy/iam/index.js';

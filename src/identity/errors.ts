@@ -1,11 +1,13 @@
 /**
- * Codes of the identity layer: registry, certificate verification, sessions.
+ * Codes of the identity layer: registry, certificate verification, sessions, and the
+ * control plane's store (users, keys, roles, IAM policies, role aliases, tags, audit).
  *
  * Every code here is documented in docs/identity.md with its fix; a test keeps the
  * two in step. Codes are stable: a retired code is never reused for something else.
  *
- * Messages may name thing names, certificate ids and subjects (the operator needs
- * them). They never contain session tokens or private keys.
+ * Messages may name thing names, certificate ids, subjects, user and role names and
+ * access key ids (the operator needs them). They never contain session tokens, secret
+ * access keys or private keys.
  */
 import { GatehouseError } from '../core/errors.js';
 
@@ -91,9 +93,54 @@ export type VerifyFailureReason = (typeof VERIFY_REASONS)[number];
 export type SessionFailureReason = (typeof SESSION_REASONS)[number];
 export type InvalidationReason = (typeof INVALIDATION_REASONS)[number];
 
+/** Failures of the control-plane store (thrown as {@link ControlError}). */
+export const CONTROL_CODES = [
+  'CONTROL_NAME_INVALID',
+  'CONTROL_DESCRIPTION_INVALID',
+  'CONTROL_USER_EXISTS',
+  'CONTROL_USER_NOT_FOUND',
+  'CONTROL_USER_HAS_DEPENDENTS',
+  'CONTROL_ACCESS_KEY_LIMIT',
+  'CONTROL_ACCESS_KEY_NOT_FOUND',
+  'CONTROL_ACCESS_KEY_STATUS_INVALID',
+  'CONTROL_ROLE_EXISTS',
+  'CONTROL_ROLE_NOT_FOUND',
+  'CONTROL_ROLE_IN_USE',
+  'CONTROL_MAX_SESSION_DURATION_INVALID',
+  'CONTROL_TRUST_POLICY_INVALID',
+  'CONTROL_SESSION_NAME_INVALID',
+  'CONTROL_SESSION_DURATION_INVALID',
+  'CONTROL_POLICY_EXISTS',
+  'CONTROL_POLICY_NOT_FOUND',
+  'CONTROL_POLICY_DOCUMENT_INVALID',
+  'CONTROL_POLICY_VERSION_NOT_FOUND',
+  'CONTROL_POLICY_VERSION_LIMIT',
+  'CONTROL_POLICY_VERSION_IS_DEFAULT',
+  'CONTROL_POLICY_ATTACHED',
+  'CONTROL_POLICY_HAS_VERSIONS',
+  'CONTROL_POLICY_ATTACHMENT_LIMIT',
+  'CONTROL_POLICY_NOT_ATTACHED',
+  'CONTROL_ROLE_ALIAS_EXISTS',
+  'CONTROL_ROLE_ALIAS_NOT_FOUND',
+  'CONTROL_ROLE_ARN_INVALID',
+  'CONTROL_CREDENTIAL_DURATION_INVALID',
+  'CONTROL_TAG_INVALID',
+  'CONTROL_TAG_LIMIT',
+  'CONTROL_RESOURCE_NOT_FOUND',
+  'CONTROL_AUDIT_QUERY_INVALID',
+  'CONTROL_KEY_FILE_INSECURE',
+  'CONTROL_KEY_FILE_MISSING',
+  'CONTROL_KEY_FILE_INVALID',
+  'CONTROL_KEY_MISMATCH',
+  'CONTROL_SECRET_UNREADABLE',
+  'CONTROL_CREDENTIALS_FILE_FAILED',
+] as const;
+
+export type ControlErrorCode = (typeof CONTROL_CODES)[number];
+
 /** Every code the identity layer can produce, for the docs test. */
 export const IDENTITY_CODES: readonly string[] = [
-  ...new Set<string>([...REGISTRY_CODES, ...VERIFY_REASONS, ...SESSION_REASONS, ...INVALIDATION_REASONS]),
+  ...new Set<string>([...REGISTRY_CODES, ...VERIFY_REASONS, ...SESSION_REASONS, ...INVALIDATION_REASONS, ...CONTROL_CODES]),
 ];
 
 /**
@@ -121,4 +168,20 @@ export class RegistryError extends GatehouseError<RegistryErrorCode> {
 
 export function isRegistryError(e: unknown): e is RegistryError {
   return e instanceof RegistryError;
+}
+
+/** A control-plane store operation failed. `code` is stable; `fix` says what to do about it. */
+export class ControlError extends GatehouseError<ControlErrorCode> {
+  /** For CONTROL_POLICY_DOCUMENT_INVALID and CONTROL_TRUST_POLICY_INVALID: every problem found (otherwise empty). */
+  readonly problems: readonly PolicyDocumentProblem[];
+
+  constructor(code: ControlErrorCode, message: string, fix?: string, problems: readonly PolicyDocumentProblem[] = []) {
+    super(code, message, fix);
+    this.name = 'ControlError';
+    this.problems = problems;
+  }
+}
+
+export function isControlError(e: unknown): e is ControlError {
+  return e instanceof ControlError;
 }

@@ -170,6 +170,174 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX iot_policy_group_attachments_by_policy ON iot_policy_group_attachments(policy_name, group_name);
     `,
   },
+  {
+    version: 3,
+    description: 'control plane: IAM users, access keys, roles, role sessions, managed IAM policies and attachments, role aliases, tags, audit log',
+    sql: `
+      -- Small key/text facts of the control plane (the fingerprint of the secret key, the
+      -- first-start administrator mark).
+      CREATE TABLE control_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- IAM names are unique regardless of case (IAM's rule), so the keys are NOCASE: a
+      -- lookup by any spelling finds the one entity, and ARNs keep the spelling it was
+      -- created with. [\\w+=,.@-] is ASCII, where NOCASE is exact.
+      CREATE TABLE iam_users (
+        name TEXT PRIMARY KEY COLLATE NOCASE
+          CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^A-Za-z0-9_+=,.@-]*'),
+        id TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- secret: AES-256-GCM ciphertext of the secret access key (see sqlite-control.ts).
+      CREATE TABLE iam_access_keys (
+        id TEXT PRIMARY KEY CHECK (id GLOB 'AKIA*'),
+        user_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_users(name) ON DELETE RESTRICT,
+        secret TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('Active', 'Inactive')),
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iam_access_keys_by_user ON iam_access_keys(user_name, created_at);
+
+      CREATE TABLE iam_roles (
+        name TEXT PRIMARY KEY COLLATE NOCASE
+          CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^A-Za-z0-9_+=,.@-]*'),
+        id TEXT NOT NULL UNIQUE,
+        trust_policy TEXT NOT NULL CHECK (length(trust_policy) >= 1),
+        max_session_seconds INTEGER NOT NULL CHECK (max_session_seconds BETWEEN 3600 AND 43200),
+        description TEXT NOT NULL DEFAULT '' CHECK (length(description) <= 1000),
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Temporary credentials of role sessions. Only the SHA-256 of the session token is
+      -- kept; the secret is encrypted like an access key's. Deleting a role ends its
+      -- sessions.
+      CREATE TABLE iam_role_sessions (
+        id TEXT PRIMARY KEY CHECK (id GLOB 'ASIA*'),
+        role_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_roles(name) ON DELETE CASCADE,
+        session_name TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL CHECK (length(token_sha256) = 64),
+        source_arn TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iam_role_sessions_by_expiry ON iam_role_sessions(expires_at);
+      CREATE INDEX iam_role_sessions_by_role ON iam_role_sessions(role_name);
+
+      -- Managed IAM policies, versioned like the IoT policies (deferred foreign key so
+      -- a policy and its first version go in one transaction).
+      CREATE TABLE iam_policies (
+        name TEXT PRIMARY KEY COLLATE NOCASE
+          CHECK (length(name) BETWEEN 1 AND 128 AND name NOT GLOB '*[^A-Za-z0-9_+=,.@-]*'),
+        id TEXT NOT NULL UNIQUE,
+        default_version INTEGER NOT NULL,
+        next_version INTEGER NOT NULL CHECK (next_version > default_version),
+        description TEXT NOT NULL DEFAULT '' CHECK (length(description) <= 1000),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        FOREIGN KEY (name, default_version) REFERENCES iam_policy_versions(policy_name, version) DEFERRABLE INITIALLY DEFERRED
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE iam_policy_versions (
+        policy_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_policies(name) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        document TEXT NOT NULL CHECK (length(document) >= 1),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (policy_name, version)
+      ) STRICT, WITHOUT ROWID;
+
+      -- An attached policy cannot be deleted, nor a user or role with policies attached.
+      CREATE TABLE iam_user_policies (
+        user_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_users(name) ON DELETE RESTRICT,
+        policy_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_policies(name) ON DELETE RESTRICT,
+        attached_at INTEGER NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iam_user_policies_by_policy ON iam_user_policies(policy_name);
+
+      CREATE TABLE iam_role_policies (
+        role_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_roles(name) ON DELETE RESTRICT,
+        policy_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_policies(name) ON DELETE RESTRICT,
+        attached_at INTEGER NOT NULL,
+        PRIMARY KEY (role_name, policy_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX iam_role_policies_by_policy ON iam_role_policies(policy_name);
+
+      -- Role aliases of the credentials provider (AWS IoT's rule: [\\w=,@-], 1-128). A
+      -- role named by an alias cannot be deleted.
+      CREATE TABLE role_aliases (
+        alias TEXT PRIMARY KEY
+          CHECK (length(alias) BETWEEN 1 AND 128 AND alias NOT GLOB '*[^A-Za-z0-9_=,@-]*'),
+        role_name TEXT NOT NULL COLLATE NOCASE REFERENCES iam_roles(name) ON DELETE RESTRICT,
+        duration_seconds INTEGER NOT NULL CHECK (duration_seconds BETWEEN 900 AND 43200),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX role_aliases_by_role ON role_aliases(role_name);
+
+      -- Tags of every taggable resource, by kind and name (or id). The triggers below
+      -- remove a resource's tags with the resource, whichever code path deletes it.
+      CREATE TABLE resource_tags (
+        kind TEXT NOT NULL CHECK (kind IN ('thing', 'thinggroup', 'policy', 'cert', 'cacert', 'rolealias', 'user', 'role', 'iampolicy')),
+        resource TEXT NOT NULL,
+        key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 128),
+        value TEXT NOT NULL CHECK (length(value) <= 256),
+        PRIMARY KEY (kind, resource, key)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TRIGGER things_drop_tags AFTER DELETE ON things BEGIN
+        DELETE FROM resource_tags WHERE kind = 'thing' AND resource = OLD.name;
+      END;
+      CREATE TRIGGER thing_groups_drop_tags AFTER DELETE ON thing_groups BEGIN
+        DELETE FROM resource_tags WHERE kind = 'thinggroup' AND resource = OLD.name;
+      END;
+      CREATE TRIGGER iot_policies_drop_tags AFTER DELETE ON iot_policies BEGIN
+        DELETE FROM resource_tags WHERE kind = 'policy' AND resource = OLD.name;
+      END;
+      CREATE TRIGGER certificates_drop_tags AFTER DELETE ON certificates BEGIN
+        DELETE FROM resource_tags WHERE kind = 'cert' AND resource = OLD.id;
+      END;
+      CREATE TRIGGER trusted_cas_drop_tags AFTER DELETE ON trusted_cas BEGIN
+        DELETE FROM resource_tags WHERE kind = 'cacert' AND resource = OLD.id;
+      END;
+      CREATE TRIGGER role_aliases_drop_tags AFTER DELETE ON role_aliases BEGIN
+        DELETE FROM resource_tags WHERE kind = 'rolealias' AND resource = OLD.alias;
+      END;
+      CREATE TRIGGER iam_users_drop_tags AFTER DELETE ON iam_users BEGIN
+        DELETE FROM resource_tags WHERE kind = 'user' AND resource = OLD.name;
+      END;
+      CREATE TRIGGER iam_roles_drop_tags AFTER DELETE ON iam_roles BEGIN
+        DELETE FROM resource_tags WHERE kind = 'role' AND resource = OLD.name;
+      END;
+      CREATE TRIGGER iam_policies_drop_tags AFTER DELETE ON iam_policies BEGIN
+        DELETE FROM resource_tags WHERE kind = 'iampolicy' AND resource = OLD.name;
+      END;
+
+      -- Every management call, allowed or not. Never holds a secret.
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason TEXT NOT NULL,
+        policy TEXT,
+        statement TEXT,
+        source_ip TEXT NOT NULL,
+        user_agent TEXT,
+        status INTEGER NOT NULL,
+        request_id TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_by_time ON audit_log(at);
+      CREATE INDEX audit_log_by_principal ON audit_log(principal, id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

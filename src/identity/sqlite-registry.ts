@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { migrate } from './migrations.js';
+import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   isValidThingName, MAX_ATTRIBUTES, shown,
@@ -578,6 +579,24 @@ export class SqliteRegistry implements Registry {
 
   async iotAuthorizationData(): Promise<IotAuthorizationData> {
     return this.read(() => this.db.transaction(() => this.loadIotAuthorizationData()).deferred());
+  }
+
+  // --------------------------------------------------------- control plane
+
+  /**
+   * The control-plane store (users, access keys, roles, IAM policies, role aliases, tags,
+   * audit) over this registry's connection and transactions. Cheap to call; each call
+   * returns a new store with its own deployment (ARNs) and loads the key file on first
+   * need. It is closed with the registry.
+   */
+  control(options: SqliteControlStoreOptions): SqliteControlStore {
+    if (this.closed) throw closedError();
+    return new SqliteControlStore({
+      db: this.db,
+      now: this.now,
+      read: (fn) => this.read(fn),
+      write: (fn) => this.write(fn),
+    }, options);
   }
 
   // ------------------------------------------------------------ change feed

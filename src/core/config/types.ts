@@ -112,6 +112,17 @@ export interface GatehouseSection {
     readonly socketPath?: string;
     readonly bodyLimitBytes: number;
   };
+  /** The management API: HTTPS with the gateway's server certificate, SigV4-signed calls. */
+  readonly management: {
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    /** How far `x-amz-date` may be from the gateway's clock, either way. */
+    readonly maxClockSkewSeconds: number;
+    /** Audit records older than this are deleted. */
+    readonly auditRetentionDays: number;
+  };
   readonly logging: {
     readonly level: LogLevel;
   };

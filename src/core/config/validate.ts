@@ -550,7 +550,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -565,6 +565,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
   const apath = [...path, 'api'];
   const a = ck.fields(g['api'], apath, ['enabled', 'host', 'port', 'socketPath', 'bodyLimitBytes'], false) ?? {};
+  const mgpath = [...path, 'management'];
+  const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays'], false) ?? {};
   const lpath = [...path, 'logging'];
   const l = ck.fields(g['logging'], lpath, ['level'], false) ?? {};
 
@@ -601,6 +603,14 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       port: ck.int(a['port'], [...apath, 'port'], 8090, 0, 65535),
       ...(socketPath !== undefined ? { socketPath } : {}),
       bodyLimitBytes: ck.int(a['bodyLimitBytes'], [...apath, 'bodyLimitBytes'], 65536, 1024, 16 * 1024 * 1024),
+    },
+    management: {
+      enabled: ck.bool(mg['enabled'], [...mgpath, 'enabled'], true),
+      host: ck.string(mg['host'], [...mgpath, 'host'], { nonBlank: true }) ?? '127.0.0.1',
+      port: ck.int(mg['port'], [...mgpath, 'port'], 8444, 0, 65535),
+      bodyLimitBytes: ck.int(mg['bodyLimitBytes'], [...mgpath, 'bodyLimitBytes'], 1024 * 1024, 1024, 16 * 1024 * 1024),
+      maxClockSkewSeconds: ck.int(mg['maxClockSkewSeconds'], [...mgpath, 'maxClockSkewSeconds'], 900, 1, 3600),
+      auditRetentionDays: ck.int(mg['auditRetentionDays'], [...mgpath, 'auditRetentionDays'], 90, 1, 36500),
     },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
   };

@@ -61,6 +61,7 @@ const DEFAULTS: GatehouseConfig = {
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
+    management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
     logging: { level: 'info' },
   },
 };

@@ -1,5 +1,6 @@
 /**
- * Parses and validates one AWS IoT Core policy document
+ * Parses and validates one policy document of a dialect (`dialect.ts`): an AWS IoT Core
+ * policy document
  * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policies.html, which follows
  * the IAM grammar: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html).
  *
@@ -8,13 +9,17 @@
  * IotPolicyProblem with a stable code, a JSON path, a message and a fix; a document
  * with any problem is not compiled. Warnings (unknown action or variable names) do not
  * stop compilation.
+ *
+ * Problems are found with the IoT codes; a dialect with another code prefix (IAM) gets
+ * the same codes under its own prefix (`IOT_POLICY_SYNTAX` → `IAM_POLICY_SYNTAX`), plus
+ * the codes of its own grammar rules.
  */
-import { actionSyntaxProblem, compileActionPattern, isUnknownAction, type ActionPattern } from './actions.js';
+import { actionSyntaxProblem, type ActionPattern } from './actions.js';
 import { compileResourcePattern, isResourceProblem, type ResourcePattern, type ResourceProblem } from './arn.js';
 import { compileCondition, conditionKeys, type CompiledCondition } from './conditions.js';
 import type { IotPolicyProblem } from './context.js';
+import { IOT_DIALECT, IOT_MAX_POLICY_CHARACTERS, type PolicyDialect } from './dialect.js';
 import { keySegment, scanPolicyText } from './duplicate-keys.js';
-import { isKnownConditionKey, isKnownVariable } from './keys.js';
 import { parseTemplate } from './variables.js';
 
 /** Every problem code a policy document can produce (documented in docs/errors.md). */
@@ -54,7 +59,7 @@ export type IotPolicyCode = (typeof IOT_POLICY_CODES)[number] | (typeof IOT_POLI
  * space excluded (https://docs.aws.amazon.com/iot/latest/apireference/API_CreatePolicy.html).
  * Gatehouse counts every character that is not white space, inside strings as well.
  */
-export const MAX_POLICY_CHARACTERS = 2048;
+export const MAX_POLICY_CHARACTERS = IOT_MAX_POLICY_CHARACTERS;
 
 export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
 
@@ -103,8 +108,29 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses a policy document given as JSON text (a string) or as an already parsed value. */
+/** Parses an AWS IoT Core policy document given as JSON text (a string) or as an already parsed value. */
 export function parseIotPolicyDocument(input: unknown): ParseResult {
+  return parsePolicyDocument(input, IOT_DIALECT);
+}
+
+/** `IOT_POLICY_SYNTAX` under the dialect's prefix; codes of the dialect's own rules are kept. */
+function renamed(p: IotPolicyProblem, prefix: string): IotPolicyProblem {
+  return p.code.startsWith('IOT_') ? { ...p, code: `${prefix}_${p.code.slice(4)}` } : p;
+}
+
+/** Characters outside tab, LF, CR and U+0020–U+00FF (IAM's rule for policy text). */
+const NOT_LATIN1 = /[^\t\n\r\u0020-\u00ff]/;
+
+/** Parses a policy document of `dialect`, given as JSON text (a string) or as an already parsed value. */
+export function parsePolicyDocument<C, E>(input: unknown, dialect: PolicyDialect<C, E>): ParseResult {
+  const result = parseWith(input, dialect);
+  if (dialect.codePrefix === 'IOT') return result;
+  const problems = result.problems.map((p) => renamed(p, dialect.codePrefix));
+  const warnings = result.warnings.map((p) => renamed(p, dialect.codePrefix));
+  return result.document ? { document: result.document, problems, warnings } : { problems, warnings };
+}
+
+function parseWith<C, E>(input: unknown, dialect: PolicyDialect<C, E>): ParseResult {
   const problems: IotPolicyProblem[] = [];
   const warnings: IotPolicyProblem[] = [];
   const fail = (): ParseResult => ({ problems, warnings });
@@ -126,8 +152,15 @@ export function parseIotPolicyDocument(input: unknown): ParseResult {
   } else {
     size = nonWhitespaceLength(JSON.stringify(input) ?? '');
   }
-  if (size > MAX_POLICY_CHARACTERS) {
-    problems.push({ code: 'IOT_POLICY_TOO_LARGE', path: '$', message: `the document has ${size} characters besides white space; AWS IoT accepts at most ${MAX_POLICY_CHARACTERS}`, fix: 'split it into several policies, or use wildcards and variables to shorten it' });
+  if (size > dialect.maxCharacters) {
+    problems.push({ code: 'IOT_POLICY_TOO_LARGE', path: '$', message: `the document has ${size} characters besides white space; ${dialect.texts.limitOwner} accepts at most ${dialect.maxCharacters}`, fix: 'split it into several policies, or use wildcards and variables to shorten it' });
+  }
+  if (dialect.grammar.latin1Only) {
+    const bad = NOT_LATIN1.exec(fromText ? input : '') ?? NOT_LATIN1.exec(JSON.stringify(value) ?? '');
+    if (bad) {
+      const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      problems.push({ code: 'IAM_POLICY_CHARACTER_INVALID', path: '$', message: `the document holds the character U+${code}; a policy document may hold only tab, line feed, carriage return and U+0020 to U+00FF`, fix: 'remove the character (names and values of policies are Latin-1 text)' });
+    }
   }
   if (!isObject(value)) {
     problems.push({ code: 'IOT_POLICY_NOT_AN_OBJECT', path: '$', message: 'a policy document must be a JSON object', fix: 'write `{"Version": "2012-10-17", "Statement": [...]}`' });
@@ -143,23 +176,31 @@ export function parseIotPolicyDocument(input: unknown): ParseResult {
     problems.push({ code: 'IOT_POLICY_VERSION_INVALID', path: '$.Version', message: `\`Version\` is ${JSON.stringify(version)}`, fix: 'write `"Version": "2012-10-17"` (the only version with policy variables), or `2008-10-17`' });
   }
   const id = value['Id'];
-  if (id !== undefined && typeof id !== 'string') {
+  if (id !== undefined && !dialect.grammar.idAllowed) {
+    problems.push({ code: 'IAM_POLICY_ID_NOT_ALLOWED', path: '$.Id', message: '`Id` cannot appear in an identity-based policy', fix: 'remove `Id` (a statement may carry a `Sid` instead)' });
+  } else if (id !== undefined && typeof id !== 'string') {
     problems.push({ code: 'IOT_POLICY_ID_INVALID', path: '$.Id', message: '`Id` must be a string', fix: 'make `Id` a string, or remove it' });
   }
   const variables = version === '2012-10-17';
   const raw = value['Statement'];
   const statements: IotStatement[] = [];
   if (raw === undefined) {
-    problems.push({ code: 'IOT_POLICY_STATEMENT_MISSING', path: '$', message: 'the document has no `Statement`', fix: 'add `"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "..."}]`' });
+    problems.push({ code: 'IOT_POLICY_STATEMENT_MISSING', path: '$', message: 'the document has no `Statement`', fix: `add \`"Statement": [{"Effect": "Allow", "Action": "${dialect.texts.exampleAction}", "Resource": "..."}]\`` });
   } else {
     const list = Array.isArray(raw) ? raw : [raw];
     if (list.length === 0) {
       problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path: '$.Statement', message: '`Statement` is an empty list', fix: 'add at least one statement' });
     }
+    const sids = new Set<string>();
     list.forEach((s, i) => {
       const path = Array.isArray(raw) ? `$.Statement[${i}]` : '$.Statement';
-      const st = parseStatement(s, i, path, variables, fromText, problems, warnings);
+      const st = parseStatement(s, i, path, variables, fromText, dialect, problems, warnings);
       if (st) statements.push(st);
+      const sid = isObject(s) ? s['Sid'] : undefined;
+      if (dialect.grammar.strictSid && typeof sid === 'string') {
+        if (sids.has(sid)) problems.push({ code: 'IAM_POLICY_SID_DUPLICATE', path: `${path}.Sid`, message: `two statements have the \`Sid\` \`${sid}\``, fix: 'give every statement of a policy a distinct `Sid`, or none' });
+        sids.add(sid);
+      }
     });
   }
   if (problems.length > 0) return fail();
@@ -183,8 +224,8 @@ const CACHE_LIMIT = 16_384;
 
 interface ResourceEntry {
   readonly compiled: ResourcePattern | ResourceProblem;
-  /** Variables of the entry that Gatehouse cannot resolve (each a warning). */
-  readonly unknownVariables: readonly string[];
+  /** Variables the entry names (each unknown one is a warning, by the dialect's list). */
+  readonly variableNames: readonly string[];
 }
 
 const RESOURCES = [new Map<string, ResourceEntry>(), new Map<string, ResourceEntry>()] as const;
@@ -196,12 +237,12 @@ function resourceEntry(text: string, variables: boolean): ResourceEntry {
   let entry = cache.get(text);
   if (entry !== undefined) return entry;
   const compiled = compileResourcePattern(text, variables);
-  let unknown: string[] | undefined;
+  let names: string[] | undefined;
   const t = !isResourceProblem(compiled) && variables && text.includes('${') ? parseTemplate(text, variables) : undefined;
   if (t?.ok) {
-    for (const p of t.parts) if (p.kind === 'variable' && !isKnownVariable(p.name)) (unknown ??= []).push(p.name);
+    for (const p of t.parts) if (p.kind === 'variable') (names ??= []).push(p.name);
   }
-  entry = Object.freeze({ compiled, unknownVariables: unknown ?? NO_NAMES });
+  entry = Object.freeze({ compiled, variableNames: names ?? NO_NAMES });
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(text, entry);
   return entry;
@@ -236,9 +277,10 @@ function stringList(v: unknown, path: string, name: string, problems: IotPolicyP
   return undefined;
 }
 
-function parseStatement(
-  s: unknown, index: number, path: string, variables: boolean, fromText: boolean, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
+function parseStatement<C, E>(
+  s: unknown, index: number, path: string, variables: boolean, fromText: boolean, dialect: PolicyDialect<C, E>, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
 ): IotStatement | undefined {
+  const texts = dialect.texts;
   if (!isObject(s)) {
     problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path, message: 'a statement must be a JSON object', fix: 'write `{"Effect": ..., "Action": ..., "Resource": ...}`' });
     return undefined;
@@ -246,7 +288,7 @@ function parseStatement(
   const before = problems.length;
   for (const k of Object.keys(s)) {
     if (k === 'Principal' || k === 'NotPrincipal') {
-      problems.push({ code: 'IOT_POLICY_PRINCIPAL_NOT_ALLOWED', path: `${path}.${k}`, message: `\`${k}\` cannot appear in an AWS IoT policy: the policy applies to the certificates and thing groups it is attached to`, fix: `remove \`${k}\` and attach the policy to the principal instead` });
+      problems.push({ code: 'IOT_POLICY_PRINCIPAL_NOT_ALLOWED', path: `${path}.${k}`, message: texts.principalMessage(k), fix: texts.principalFix(k) });
     } else if (!STATEMENT_ELEMENTS.includes(k)) {
       problems.push({ code: 'IOT_POLICY_UNKNOWN_ELEMENT', path: `${path}${keySegment(k)}`, message: `\`${k}\` is not a statement element`, fix: 'a statement has only `Sid`, `Effect`, `Action` or `NotAction`, `Resource` or `NotResource`, and `Condition` (names are case-sensitive)' });
     }
@@ -254,6 +296,8 @@ function parseStatement(
   const sid = s['Sid'];
   if (sid !== undefined && typeof sid !== 'string') {
     problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${path}.Sid`, message: '`Sid` must be a string', fix: 'write a short name such as `"Sid": "PublishOwnTopics"`' });
+  } else if (typeof sid === 'string' && dialect.grammar.strictSid && !/^[A-Za-z0-9]*$/.test(sid)) {
+    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${path}.Sid`, message: `\`Sid\` ${JSON.stringify(sid)} holds characters other than ASCII letters and digits`, fix: 'write a name of letters and digits only, such as `"Sid": "ReadThings"`' });
   }
   const effect = s['Effect'];
   if (effect !== 'Allow' && effect !== 'Deny') {
@@ -287,15 +331,15 @@ function parseStatement(
   if (act?.values) {
     act.values.forEach((a, i) => {
       const at = Array.isArray(s[act.not ? 'NotAction' : 'Action']) ? `${act.at}[${i}]` : act.at;
-      const why = actionSyntaxProblem(a);
+      const why = actionSyntaxProblem(a, texts.examplePrefix);
       if (why) {
-        problems.push({ code: 'IOT_POLICY_ACTION_INVALID', path: at, message: `action \`${a}\` ${why}`, fix: 'write `iot:<Action>` (one colon), e.g. `iot:Publish`, or `*`' });
+        problems.push({ code: 'IOT_POLICY_ACTION_INVALID', path: at, message: `action \`${a}\` ${why}`, fix: texts.actionFix });
         return;
       }
-      if (isUnknownAction(a)) {
-        warnings.push({ code: 'IOT_POLICY_ACTION_UNKNOWN', path: at, message: `action \`${a}\` names no AWS IoT action Gatehouse knows; it never matches a Gatehouse request`, fix: 'check the spelling against the list of AWS IoT policy actions (case does not matter)' });
+      if (dialect.actions.isUnknown(a)) {
+        warnings.push({ code: 'IOT_POLICY_ACTION_UNKNOWN', path: at, message: texts.unknownAction(a), fix: texts.unknownActionFix });
       }
-      actions.push(compileActionPattern(a));
+      actions.push(dialect.actions.compile(a));
     });
   }
   const res = pair('Resource');
@@ -309,8 +353,9 @@ function parseStatement(
         problems.push({ code: compiled.code, path: at, message: compiled.message, fix: compiled.fix });
         return;
       }
-      for (const name of entry.unknownVariables) {
-        warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: 'check the variable name (e.g. `${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`)' });
+      for (const name of entry.variableNames) {
+        if (dialect.isKnownVariable(name)) continue;
+        warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: texts.variableFix });
       }
       resources.push(compiled);
     });
@@ -319,8 +364,8 @@ function parseStatement(
   if (s['Condition'] !== undefined) {
     condition = conditionOf(s['Condition'], `${path}.Condition`, variables, fromText, problems);
     for (const key of condition ? conditionKeys(s['Condition']) : []) {
-      if (isKnownConditionKey(key)) continue;
-      warnings.push({ code: 'IOT_CONDITION_KEY_UNKNOWN', path: `${path}.Condition`, message: `condition key \`${key}\` is never present at the edge: positive operators on it are false, negated ones true`, fix: 'check the key name (e.g. `iot:ClientId`, `iot:Connection.Thing.Attributes[name]`, `aws:SourceIp`); a Deny must not depend on a key that is never there' });
+      if (dialect.isKnownConditionKey(key)) continue;
+      warnings.push({ code: 'IOT_CONDITION_KEY_UNKNOWN', path: `${path}.Condition`, message: texts.unknownKey(key), fix: texts.unknownKeyFix });
     }
   }
 

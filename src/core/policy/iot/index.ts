@@ -1,7 +1,8 @@
 /** The AWS IoT Core policy dialect: documents, ARNs, variables and the evaluator. */
 export type { IotCertificateContext, IotContext, IotDeployment, IotPolicyProblem, IotRequest } from './context.js';
 export { DEFAULT_IOT_DEPLOYMENT } from './context.js';
-export { IOT_ACTIONS, canonicalAction, type IotResourceType } from './actions.js';
+export { IOT_ACTIONS, canonicalAction, ActionCatalog, type IotResourceType } from './actions.js';
+export { IOT_DIALECT, type PolicyDialect, type DialectGrammar, type DialectTexts } from './dialect.js';
 export { iotArn } from './arn.js';
 export {
   IOT_POLICY_CODES, IOT_POLICY_WARNING_CODES, MAX_POLICY_CHARACTERS, parseIotPolicyDocument,

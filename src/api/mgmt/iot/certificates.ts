@@ -1,0 +1,257 @@
+/**
+ * Device certificates and their attachment to things: RegisterCertificate,
+ * RegisterCertificateWithoutCA, CreateKeysAndCertificate, DescribeCertificate,
+ * ListCertificates, UpdateCertificate, DeleteCertificate, AttachThingPrincipal,
+ * DetachThingPrincipal, ListThingPrincipals, ListPrincipalThings
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCertificate.html and
+ * the neighbouring pages), on the registry's certificates.
+ *
+ * Rules kept from AWS IoT: a registered certificate is INACTIVE unless the request asks
+ * for ACTIVE; REVOKED is final (CertificateStateException); a certificate is deleted only
+ * when it is not ACTIVE (CertificateStateException) and attached to no thing
+ * (DeleteConflictException), and to no policy unless `forceDelete` is set (the policies
+ * are then detached). CreateKeysAndCertificate's key pair is generated in the gateway and
+ * its certificate issued by the gateway CA; the private key is in the answer only and is
+ * never stored or logged.
+ *
+ * What differs: principals are X.509 certificates only (no Amazon Cognito identities);
+ * the transfer and registration states (PENDING_TRANSFER, REGISTER_INACTIVE,
+ * PENDING_ACTIVATION) do not exist; a status change ends the certificate's live MQTT
+ * connections at once (AWS IoT: "within a few minutes").
+ */
+import { X509Certificate } from 'node:crypto';
+import { parseCertificatePem } from '../../../identity/certificate.js';
+import type { CertificateRecord, CertificateStatus } from '../../../identity/registry.js';
+import { parseIotArn } from '../aws/arns.js';
+import { AwsServiceError } from '../aws/errors.js';
+import { epochSeconds, out, page, type AwsCall, type AwsOperation, type Input } from '../aws/operation.js';
+import { DEFAULT_PAGE_SIZE, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
+import type { IotControlPlaneContext } from './context.js';
+
+type Ctx = IotControlPlaneContext;
+
+/** The common name of CreateKeysAndCertificate's certificates (AWS IoT's are `AWS IoT Certificate`). */
+export const CREATED_CERTIFICATE_CN = 'Gatehouse-IoT-Certificate';
+
+const STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
+const AWS_ONLY_STATUSES = ['PENDING_TRANSFER', 'REGISTER_INACTIVE', 'PENDING_ACTIVATION'];
+
+function status(input: Input, field: string, value: string | undefined): CertificateStatus | undefined {
+  if (value === undefined) return undefined;
+  if ((STATUSES as readonly string[]).includes(value)) return value as CertificateStatus;
+  if (AWS_ONLY_STATUSES.includes(value)) throw input.fail(`${field} ${value} is not supported by this gateway (ACTIVE, INACTIVE or REVOKED)`);
+  throw input.fail(`${field} must be ACTIVE, INACTIVE or REVOKED`);
+}
+
+/** A certificate id as AWS IoT writes it (64 hex digits), in the registry's lower case. */
+export function certificateIdOf(input: Input, value: string): string {
+  const v = value.startsWith('0x') ? value.slice(2) : value;
+  if (!/^[0-9a-fA-F]{64}$/.test(v)) throw input.fail('certificateId must be 64 hexadecimal digits');
+  return v.toLowerCase();
+}
+
+/** The certificate id of a principal ARN (`arn:…:cert/ID`); other principals are refused. */
+export function principalCertificate(ctx: Ctx, input: Input, principal: string | undefined): string {
+  if (principal === undefined || principal === '') throw input.fail('principal is required');
+  const parsed = parseIotArn(ctx.deployment(), principal);
+  if (parsed === undefined || parsed.type !== 'cert') throw input.fail('principal must be a certificate ARN of this gateway (arn:…:cert/ID); other principals are not supported');
+  return certificateIdOf(input, parsed.name);
+}
+
+async function getCertificate(ctx: Ctx, id: string): Promise<CertificateRecord> {
+  const c = await ctx.registry.getCertificate(id);
+  if (c === undefined) throw new AwsServiceError('ResourceNotFoundException', `certificate ${id} does not exist`);
+  return c;
+}
+
+function parseOne(input: Input, field: string, pem: string): X509Certificate {
+  const parsed = parseCertificatePem(pem);
+  if (!parsed.ok) throw new AwsServiceError('CertificateValidationException', `${field}: ${parsed.message}`);
+  if (parsed.certificates.length > 1) throw input.fail(`${field} must hold one certificate`);
+  return parsed.certificates[0].x509;
+}
+
+const issuedBy = (cert: X509Certificate, ca: X509Certificate): boolean => {
+  try {
+    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+};
+
+async function registerCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const pem = input.requiredString('certificatePem');
+  const caPem = input.string('caCertificatePem');
+  const setAsActive = input.queryBool('setAsActive');
+  const wanted = status(input, 'status', input.string('status'));
+  await call.authorize({ action: 'iot:RegisterCertificate', resource: '*' });
+  const cert = parseOne(input, 'certificatePem', pem);
+  // The issuing CA must be one the gateway trusts: the one named, or any trusted CA that issued it.
+  const trusted = await ctx.registry.listTrustedCas();
+  let issuerId: string;
+  if (caPem !== undefined) {
+    const ca = parseOne(input, 'caCertificatePem', caPem);
+    const caId = parseCertificatePem(caPem);
+    const id = caId.ok ? caId.certificates[0].id : '';
+    if (!trusted.some((t) => t.id === id)) throw new AwsServiceError('ResourceNotFoundException', `the CA certificate ${id} is not registered; register it first (RegisterCACertificate)`);
+    if (!issuedBy(cert, ca)) throw new AwsServiceError('CertificateValidationException', 'the certificate was not issued by the given CA certificate');
+    issuerId = id;
+  } else {
+    const issuer = trusted.find((t) => issuedBy(cert, new X509Certificate(t.pem)));
+    if (issuer === undefined) throw new AwsServiceError('CertificateValidationException', 'the certificate was not issued by a registered CA certificate; register its CA first, or use RegisterCertificateWithoutCA');
+    issuerId = issuer.id;
+  }
+  const record = await ctx.registry.registerCertificate(pem, { status: wanted ?? (setAsActive === true ? 'ACTIVE' : 'INACTIVE'), issuerId });
+  return { certificateArn: arn(ctx, 'cert', record.id), certificateId: record.id };
+}
+
+async function registerCertificateWithoutCA(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const pem = input.requiredString('certificatePem');
+  const wanted = status(input, 'status', input.string('status'));
+  await call.authorize({ action: 'iot:RegisterCertificateWithoutCA', resource: '*' });
+  parseOne(input, 'certificatePem', pem);
+  const record = await ctx.registry.registerCertificate(pem, { status: wanted ?? 'INACTIVE', issuerId: null });
+  return { certificateArn: arn(ctx, 'cert', record.id), certificateId: record.id };
+}
+
+async function createKeysAndCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const setAsActive = input.queryBool('setAsActive') === true;
+  await call.authorize({ action: 'iot:CreateKeysAndCertificate', resource: '*' });
+  const issued = await ctx.ca.issueDeviceCertificate({ thingName: CREATED_CERTIFICATE_CN });
+  const record = await ctx.registry.registerCertificate(issued.certificatePem, { status: setAsActive ? 'ACTIVE' : 'INACTIVE', issuerId: ctx.ca.id });
+  return {
+    certificateArn: arn(ctx, 'cert', record.id),
+    certificateId: record.id,
+    certificatePem: record.pem,
+    keyPair: { PublicKey: issued.publicKeyPem, PrivateKey: issued.privateKeyPem },
+  };
+}
+
+async function describeCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const id = certificateIdOf(input, input.label('certificateId'));
+  const certArn = arn(ctx, 'cert', id);
+  await authorizeOn(ctx, call, 'iot:DescribeCertificate', certArn, { kind: 'cert', id });
+  const c = await getCertificate(ctx, id);
+  return {
+    certificateDescription: out({
+      certificateArn: certArn,
+      certificateId: c.id,
+      caCertificateId: c.issuerId ?? undefined,
+      status: c.status,
+      certificatePem: c.pem,
+      ownedBy: ctx.deployment().accountId,
+      creationDate: epochSeconds(c.createdAt),
+      lastModifiedDate: epochSeconds(c.statusUpdatedAt),
+      validity: { notBefore: epochSeconds(c.notBefore), notAfter: epochSeconds(c.notAfter) },
+      certificateMode: 'DEFAULT',
+    }),
+  };
+}
+
+async function listCertificates(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const size = input.queryInt('pageSize', 1, 250) ?? DEFAULT_PAGE_SIZE;
+  const marker = input.queryString('marker');
+  // isAscendingOrder: creation order, newest first unless true.
+  const descending = input.queryBool('isAscendingOrder') !== true;
+  await call.authorize({ action: 'iot:ListCertificates', resource: '*' });
+  const key = (c: CertificateRecord): string => createdKey(c.createdAt, c.id);
+  const all = sortBy(await ctx.registry.listCertificates(), key, descending);
+  const p = page(all, key, marker, size, input, descending);
+  return out({
+    certificates: p.items.map((c) => ({ certificateArn: arn(ctx, 'cert', c.id), certificateId: c.id, status: c.status, certificateMode: 'DEFAULT', creationDate: epochSeconds(c.createdAt) })),
+    nextMarker: p.next,
+  });
+}
+
+async function updateCertificate(ctx: Ctx, call: AwsCall): Promise<undefined> {
+  const input = iotInput(call);
+  const id = certificateIdOf(input, input.label('certificateId'));
+  const newStatus = status(input, 'newStatus', input.queryString('newStatus'));
+  if (newStatus === undefined) throw input.fail('newStatus is required');
+  await authorizeOn(ctx, call, 'iot:UpdateCertificate', arn(ctx, 'cert', id), { kind: 'cert', id });
+  await ctx.registry.setCertificateStatus(id, newStatus);
+  return undefined;
+}
+
+async function deleteCertificate(ctx: Ctx, call: AwsCall): Promise<undefined> {
+  const input = iotInput(call);
+  const id = certificateIdOf(input, input.label('certificateId'));
+  const force = input.queryBool('forceDelete') === true;
+  await authorizeOn(ctx, call, 'iot:DeleteCertificate', arn(ctx, 'cert', id), { kind: 'cert', id });
+  const c = await getCertificate(ctx, id);
+  if (c.status === 'ACTIVE') throw new AwsServiceError('CertificateStateException', `certificate ${id} is ACTIVE; set it INACTIVE first (UpdateCertificate)`);
+  const things = await ctx.registry.thingsForCertificate(id);
+  if (things.length > 0) throw new AwsServiceError('DeleteConflictException', `certificate ${id} is attached to ${things.length} thing(s); detach it first (DetachThingPrincipal)`);
+  const policies = await ctx.registry.policiesForTarget({ kind: 'certificate', certificateId: id });
+  if (policies.length > 0 && !force) throw new AwsServiceError('DeleteConflictException', `certificate ${id} has ${policies.length} policy(ies) attached; detach them first (DetachPolicy) or set forceDelete`);
+  // The registry detaches the certificate's policies with it.
+  await ctx.registry.deleteCertificate(id);
+  return undefined;
+}
+
+async function attachThingPrincipal(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const thing = input.label('thingName');
+  const type = input.queryString('thingPrincipalType');
+  if (type !== undefined && type !== 'NON_EXCLUSIVE_THING' && type !== 'EXCLUSIVE_THING') throw input.fail('thingPrincipalType must be EXCLUSIVE_THING or NON_EXCLUSIVE_THING');
+  const id = principalCertificate(ctx, input, input.header('x-amzn-principal'));
+  await authorizeOn(ctx, call, 'iot:AttachThingPrincipal', arn(ctx, 'thing', thing), { kind: 'thing', name: thing });
+  if (type === 'EXCLUSIVE_THING') {
+    const others = (await ctx.registry.thingsForCertificate(id)).filter((t) => t !== thing);
+    if (others.length > 0) throw input.fail(`certificate ${id} is attached to other things (${others.join(', ')}); an exclusive attachment needs it attached to none`);
+  }
+  await ctx.registry.attach(thing, id);
+  return {};
+}
+
+async function detachThingPrincipal(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const thing = input.label('thingName');
+  const id = principalCertificate(ctx, input, input.header('x-amzn-principal'));
+  await authorizeOn(ctx, call, 'iot:DetachThingPrincipal', arn(ctx, 'thing', thing), { kind: 'thing', name: thing });
+  await ctx.registry.detach(thing, id);
+  return {};
+}
+
+async function listThingPrincipals(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const thing = input.label('thingName');
+  const size = input.queryInt('maxResults', 1, 250) ?? DEFAULT_PAGE_SIZE;
+  const token = input.queryString('nextToken');
+  await authorizeOn(ctx, call, 'iot:ListThingPrincipals', arn(ctx, 'thing', thing), { kind: 'thing', name: thing });
+  if ((await ctx.registry.getThing(thing)) === undefined) throw new AwsServiceError('ResourceNotFoundException', `thing \`${thing}\` does not exist`);
+  const ids = (await ctx.registry.certificatesForThing(thing)).sort();
+  const p = page(ids, (i) => i, token, size, input);
+  return out({ principals: p.items.map((i) => arn(ctx, 'cert', i)), nextToken: p.next });
+}
+
+async function listPrincipalThings(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const id = principalCertificate(ctx, input, input.header('x-amzn-principal'));
+  const size = input.queryInt('maxResults', 1, 250) ?? DEFAULT_PAGE_SIZE;
+  const token = input.queryString('nextToken');
+  await authorizeOn(ctx, call, 'iot:ListPrincipalThings', arn(ctx, 'cert', id), { kind: 'cert', id });
+  await getCertificate(ctx, id);
+  const things = (await ctx.registry.thingsForCertificate(id)).sort();
+  const p = page(things, (t) => t, token, size, input);
+  return out({ things: p.items, nextToken: p.next });
+}
+
+export const CERTIFICATE_OPERATIONS: readonly AwsOperation<Ctx>[] = [
+  { name: 'RegisterCertificate', method: 'POST', path: '/certificate/register', handler: registerCertificate },
+  { name: 'RegisterCertificateWithoutCA', method: 'POST', path: '/certificate/register-no-ca', handler: registerCertificateWithoutCA },
+  { name: 'CreateKeysAndCertificate', method: 'POST', path: '/keys-and-certificate', handler: createKeysAndCertificate },
+  { name: 'DescribeCertificate', method: 'GET', path: '/certificates/{certificateId}', handler: describeCertificate },
+  { name: 'ListCertificates', method: 'GET', path: '/certificates', handler: listCertificates },
+  { name: 'UpdateCertificate', method: 'PUT', path: '/certificates/{certificateId}', handler: updateCertificate },
+  { name: 'DeleteCertificate', method: 'DELETE', path: '/certificates/{certificateId}', handler: deleteCertificate },
+  { name: 'AttachThingPrincipal', method: 'PUT', path: '/things/{thingName}/principals', handler: attachThingPrincipal },
+  { name: 'DetachThingPrincipal', method: 'DELETE', path: '/things/{thingName}/principals', handler: detachThingPrincipal },
+  { name: 'ListThingPrincipals', method: 'GET', path: '/things/{thingName}/principals', handler: listThingPrincipals },
+  { name: 'ListPrincipalThings', method: 'GET', path: '/principals/things', handler: listPrincipalThings },
+];

@@ -1,0 +1,15 @@
+/**
+ * Every group of management routes the gateway serves. A new area of the API adds its
+ * `ManagementRouteSet` here (one import, one entry); the server registers them all
+ * behind the same authentication, authorization and audit front (server.ts).
+ */
+import { AUDIT_ROUTES } from './audit-route.js';
+import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
+import type { ManagementRouteSet } from './routes.js';
+import { STS_ROUTES } from './sts.js';
+
+export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
+  STS_ROUTES,
+  CREDENTIALS_PROVIDER_ROUTES,
+  AUDIT_ROUTES,
+];

@@ -1,0 +1,488 @@
+/**
+ * The management API (fastify 5 over HTTPS with the gateway's server certificate):
+ * AWS's protocols where AWS defines the operation (IoT and Greengrass REST-JSON, the
+ * STS query protocol, the IoT credentials provider), Gatehouse's JSON for its own.
+ *
+ * Order of checks for every request to a `signed` route:
+ *  1. onRequest (before the body is read): a request id (`x-amzn-RequestId`); an
+ *     `Authorization` header must be present (MissingAuthenticationToken otherwise);
+ *     `Bearer <API token>` is checked here, on the routes that accept it.
+ *  2. Body: at most `bodyLimitBytes` (413), kept as the bytes received.
+ *  3. preValidation: the SigV4 signature over those bytes (sigv4.ts, every check in
+ *     its order); then the caller's IAM context; then the body is decoded (JSON or a
+ *     form; 400 when it does not parse, 415 for another media type).
+ *  4. Schema validation (400 in the route's protocol).
+ *  5. The handler, which calls `request.authorizeCall` before each action (IAM
+ *     decision, audit record, 403 on deny). An answer the handler produces without
+ *     having called it (other than a 400 about its input) is replaced by a 500 and
+ *     logged.
+ *  6. onResponse: the audit records of the request (one per authorization decision,
+ *     or one for the authentication failure, or one for a refused input) are queued
+ *     with the status answered and written in batches.
+ *
+ * Nothing here logs a request URL, header or body: they carry signatures, session
+ * tokens and the API token.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { GatehouseError } from '../../core/errors.js';
+import type { IamContext, IamPrincipalContext } from '../../core/policy/iam/context.js';
+import type { NewAuditRecord, PolicyHolder, ResolvedPrincipal } from '../../identity/control.js';
+import { validationSchema } from '../schemas.js';
+import { BearerCheck } from '../token.js';
+import { AuditWriter } from './audit.js';
+import type { Caller, CallCheck, WireProtocol } from './call.js';
+import {
+  accessDeniedError, authFailureError, internalError, invalidRequestError, ManagementError, renderError, type AuthFailure,
+} from './errors.js';
+import type { PolicyInForce } from './iam-engine.js';
+import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
+import { verifySigV4 } from './sigv4.js';
+
+export interface ManagementTls {
+  readonly key: string;
+  /** The server certificate followed by its chain (PEM). */
+  readonly cert: string;
+  /** Trusted device CAs (PEM), for the credentials provider's client certificates. */
+  readonly ca: readonly string[];
+}
+
+export interface ManagementServerOptions {
+  readonly ctx: ManagementContext;
+  readonly routeSets: readonly ManagementRouteSet[];
+  readonly tls: ManagementTls;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly bodyLimitBytes: number;
+  readonly maxClockSkewSeconds: number;
+  readonly auditRetentionDays: number;
+  /** The local API's token, accepted as the `api-token` principal on the routes that say so. */
+  readonly apiToken?: string;
+}
+
+/** The built-in identity policy of the API token: the IPC operations, the EMQX and external-broker calls, metrics. */
+export const API_TOKEN_ACTIONS = [
+  'gatehouse:VerifyClientDeviceIdentity',
+  'gatehouse:GetClientDeviceAuthToken',
+  'gatehouse:AuthorizeClientDeviceAction',
+  'gatehouse:SubscribeToCertificateUpdates',
+  'gatehouse:EmqxAuthenticate',
+  'gatehouse:EmqxAuthorize',
+  'gatehouse:CloseSession',
+  'gatehouse:GetMetrics',
+] as const;
+
+export const API_TOKEN_ARN = 'gatehouse:api-token';
+
+const API_TOKEN_POLICY: readonly PolicyInForce[] = [{
+  name: 'gatehouse-api-token',
+  versionId: 'v1',
+  document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'ApiTokenOperations', Effect: 'Allow', Action: [...API_TOKEN_ACTIONS], Resource: '*' }] }),
+}];
+
+/** What the front records about one request. */
+interface CallState {
+  readonly requestId: string;
+  readonly route: ManagementRoute | undefined;
+  readonly clock: () => Date;
+  authFailure: { readonly failure: AuthFailure | 'INVALID_API_TOKEN' } | undefined;
+  readonly decisions: Omit<NewAuditRecord, 'status'>[];
+  handlerStarted: boolean;
+  /** The body as received (for the signature). */
+  rawBody: Buffer;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body's bytes as received (management API). */
+    rawBody?: Buffer;
+    mgmtCall?: CallState;
+  }
+  interface FastifyContextConfig {
+    mgmt?: ManagementRoute;
+  }
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const EMPTY = Buffer.alloc(0);
+
+/** The route a request matched (undefined when none did). */
+function routeOf(request: FastifyRequest): ManagementRoute | undefined {
+  return request.routeOptions.config.mgmt;
+}
+
+function protocolOf(request: FastifyRequest): WireProtocol {
+  return routeOf(request)?.protocol ?? 'gatehouse';
+}
+
+function sourceIp(request: FastifyRequest): string {
+  const a = request.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+function userAgent(request: FastifyRequest): string | undefined {
+  const ua = request.headers['user-agent'];
+  return typeof ua === 'string' ? ua : undefined;
+}
+
+function callerArn(caller: Caller): string {
+  return caller.kind === 'api-token' ? API_TOKEN_ARN : caller.arn;
+}
+
+function principalArn(p: ResolvedPrincipal): string {
+  return p.kind === 'user' ? p.user.arn : p.assumedRoleArn;
+}
+
+function holderOf(p: ResolvedPrincipal): PolicyHolder {
+  return p.kind === 'user' ? { kind: 'user', name: p.user.name } : { kind: 'role', name: p.role.name };
+}
+
+/** `aws:` principal keys of a caller (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html). */
+function principalContext(caller: Caller, account: string): IamPrincipalContext {
+  if (caller.kind === 'api-token') return { arn: API_TOKEN_ARN, type: 'GatehouseApiToken', userid: 'gatehouse-api-token', account, tags: {} };
+  const p = caller.principal;
+  if (p.kind === 'user') return { username: p.user.name, userid: p.user.id, arn: p.user.arn, type: 'User', account, tags: p.user.tags };
+  // A role session: aws:PrincipalArn is the role's ARN; session tags override the role's own.
+  return { userid: p.assumedRoleId, arn: p.role.arn, type: 'AssumedRole', account, tags: { ...p.role.tags, ...p.tags } };
+}
+
+/**
+ * Adds a decision made outside `authorizeCall` (a role's trust policy, the credentials
+ * provider's IoT decision, an operation every caller may perform) to the request's
+ * audit records. A `signed` route's answer counts it as its authorization decision.
+ */
+export function recordDecision(request: FastifyRequest, decision: { readonly principal: string; readonly action: string; readonly resource: string; readonly allowed: boolean; readonly reason: string; readonly policy?: string | null; readonly statement?: string | null }): void {
+  const state = request.mgmtCall;
+  if (state === undefined) throw new Error('recordDecision outside the management API');
+  state.decisions.push({
+    at: state.clock(),
+    principal: decision.principal,
+    action: decision.action,
+    resource: decision.resource,
+    decision: decision.allowed ? 'allow' : 'deny',
+    reason: decision.reason,
+    policy: decision.policy ?? null,
+    statement: decision.statement ?? null,
+    sourceIp: sourceIp(request),
+    userAgent: userAgent(request) ?? null,
+    requestId: state.requestId,
+  });
+}
+
+/** The message of a denial, in AWS's words: who, what, on which resource, and why. */
+export function denialMessage(arn: string, action: string, resource: string, explicit: boolean): string {
+  const why = explicit ? `with an explicit deny in an identity-based policy` : `because no identity-based policy allows the ${action} action`;
+  return `User: ${arn} is not authorized to perform: ${action} on resource: ${resource} ${why}`;
+}
+
+export class ManagementServer {
+  /** `https://HOST:PORT`. */
+  readonly url: string;
+  readonly port: number;
+  readonly audit: AuditWriter;
+  readonly #app: FastifyInstance;
+  #closed = false;
+
+  private constructor(app: FastifyInstance, url: string, port: number, audit: AuditWriter) {
+    this.#app = app;
+    this.url = url;
+    this.port = port;
+    this.audit = audit;
+  }
+
+  static async start(opts: ManagementServerOptions): Promise<ManagementServer> {
+    const audit = new AuditWriter(opts.ctx.control, opts.ctx.logger);
+    const app = buildManagementApp(opts, audit);
+    try {
+      await app.listen({ host: opts.listen.host, port: opts.listen.port });
+    } catch (e) {
+      await app.close().catch(() => undefined);
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ManagementListenError(`the management API cannot listen on ${opts.listen.host}:${opts.listen.port}: ${code ?? (e as Error).message}`);
+    }
+    audit.startPruning(opts.auditRetentionDays, opts.ctx.clock);
+    const a = app.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    const url = `https://${host}:${a.port}`;
+    opts.ctx.logger.info({ event: 'management-listening', url }, 'management API listening');
+    return new ManagementServer(app, url, a.port, audit);
+  }
+
+  /** New handshakes use the new certificate (rotation) or trusted CAs; open connections stay. */
+  updateTls(tls: ManagementTls): void {
+    (this.#app.server as HttpsServer).setSecureContext({ key: tls.key, cert: tls.cert, ca: [...tls.ca] });
+  }
+
+  /** Closes every connection and the listener, then writes the queued audit records. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#app.close();
+    await this.audit.close();
+  }
+}
+
+/** The listener could not be opened (the gateway turns it into its start-up error). */
+export class ManagementListenError extends GatehouseError<'MGMT_LISTEN_FAILED'> {
+  constructor(message: string) {
+    super('MGMT_LISTEN_FAILED', message, 'another program may use that address: choose another gatehouse.management.port, or set gatehouse.management.enabled: false');
+    this.name = 'ManagementListenError';
+  }
+}
+
+/** Every route of the sets, checked for duplicates. */
+export function managementRoutes(sets: readonly ManagementRouteSet[]): ManagementRoute[] {
+  const seen = new Set<string>();
+  const all: ManagementRoute[] = [];
+  for (const set of sets) {
+    for (const r of set.routes) {
+      const key = `${r.method} ${r.url}`;
+      if (seen.has(key)) throw new Error(`management route ${key} is registered twice (set ${set.name})`);
+      seen.add(key);
+      all.push(r);
+    }
+  }
+  return all;
+}
+
+/** Builds the fastify instance with every route, the authentication front and the audit (no listener). */
+export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWriter): FastifyInstance {
+  const { ctx } = opts;
+  const bearer = opts.apiToken !== undefined ? new BearerCheck(opts.apiToken) : undefined;
+  const cache = ctx.iamPolicies;
+  const app = Fastify({
+    logger: false,
+    https: { key: opts.tls.key, cert: opts.tls.cert, ca: [...opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    bodyLimit: opts.bodyLimitBytes,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+  });
+
+  // Every body is kept as bytes: the signature covers them; decoding waits until it is verified.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.decorateRequest('caller', undefined);
+  app.decorateRequest('iamContext', undefined);
+  app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('mgmtCall', undefined);
+  app.decorateRequest('authorizeCall', async function authorizeCall(this: FastifyRequest, check: CallCheck): Promise<void> {
+    const state = this.mgmtCall;
+    const caller = this.caller;
+    const base = this.iamContext;
+    const route = routeOf(this);
+    if (state === undefined || caller === undefined || base === undefined || route === undefined) {
+      throw new Error('authorizeCall on a request without an authenticated caller');
+    }
+    const policies = caller.kind === 'api-token' ? API_TOKEN_POLICY : await ctx.control.iamPoliciesInForce(holderOf(caller.principal));
+    const now = ctx.clock();
+    const context: IamContext = {
+      ...base,
+      ...(check.resourceTags !== undefined ? { resourceTags: check.resourceTags } : {}),
+      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) } : {}),
+    };
+    const decision = cache.get(policies).decide(context, { action: check.action, resource: check.resource }, now.getTime());
+    state.decisions.push({
+      at: now,
+      principal: callerArn(caller),
+      action: check.action,
+      resource: check.resource,
+      decision: decision.allowed ? 'allow' : 'deny',
+      reason: decision.reason,
+      policy: decision.policy,
+      statement: decision.statement,
+      sourceIp: sourceIp(this),
+      userAgent: userAgent(this) ?? null,
+      requestId: state.requestId,
+    });
+    if (!decision.allowed) {
+      throw accessDeniedError(route.protocol, denialMessage(callerArn(caller), check.action, check.resource, decision.reason === 'DENIED_BY_STATEMENT'));
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const route = routeOf(request);
+    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, rawBody: EMPTY };
+    request.mgmtCall = state;
+    void reply.header('x-amzn-RequestId', request.id);
+    if (route?.auth.kind !== 'signed') return;
+    const authorization = request.headers.authorization;
+    if (authorization === undefined || authorization === '') {
+      state.authFailure = { failure: 'MISSING_AUTHENTICATION' };
+      throw authFailureError(route.protocol, 'MISSING_AUTHENTICATION', 'Missing Authentication Token');
+    }
+    if (/^bearer /i.test(authorization)) {
+      if (route.auth.apiToken !== true || bearer === undefined) {
+        state.authFailure = { failure: 'INCOMPLETE_SIGNATURE' };
+        throw authFailureError(route.protocol, 'INCOMPLETE_SIGNATURE', 'this operation takes a Signature Version 4 Authorization header, not a bearer token');
+      }
+      if (!bearer.accepts(authorization)) {
+        state.authFailure = { failure: 'INVALID_API_TOKEN' };
+        throw authFailureError(route.protocol, 'UNKNOWN_ACCESS_KEY', 'the API token is not valid');
+      }
+      request.caller = { kind: 'api-token', arn: API_TOKEN_ARN };
+    }
+  });
+
+  app.addHook('preValidation', async (request) => {
+    const state = request.mgmtCall!;
+    const route = state.route;
+    const raw = Buffer.isBuffer(request.body) ? request.body : EMPTY;
+    state.rawBody = raw;
+    request.rawBody = raw;
+    if (route === undefined) return;
+    if (route.auth.kind === 'signed' && request.caller === undefined) {
+      const now = ctx.clock();
+      const r = await verifySigV4(
+        { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, rawHeaders: request.raw.rawHeaders, body: raw },
+        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: route.auth.services, resolve: (id, at) => ctx.control.resolveAccessKey(id, at) },
+      );
+      if (!r.ok) {
+        state.authFailure = { failure: r.failure };
+        throw authFailureError(route.protocol, r.failure, r.message);
+      }
+      request.caller = { kind: 'iam', arn: principalArn(r.principal), principal: r.principal };
+    }
+    if (request.caller !== undefined) {
+      const now = ctx.clock();
+      const ua = userAgent(request);
+      request.iamContext = {
+        currentTime: now.toISOString(),
+        epochTime: Math.floor(now.getTime() / 1000),
+        secureTransport: (request.socket as Partial<TLSSocket>).encrypted === true,
+        sourceIp: sourceIp(request),
+        ...(ua !== undefined ? { userAgent: ua } : {}),
+        principal: principalContext(request.caller, ctx.iot.accountId),
+        requestedRegion: ctx.iot.region,
+      };
+    }
+    request.body = decodeBody(request, raw, route.protocol);
+  });
+
+  app.addHook('preHandler', (request, _reply, done) => {
+    request.mgmtCall!.handlerStarted = true;
+    done();
+  });
+
+  // The guarantee that no signed route answers without an authorization decision.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const state = request.mgmtCall;
+    if (state?.route?.auth.kind !== 'signed' || !state.handlerStarted || state.decisions.length > 0 || reply.statusCode === 400) return payload;
+    ctx.logger.error({ event: 'management-unauthorized-answer', operation: state.route.operationId, status: reply.statusCode },
+      'a management route answered without an authorization decision; the answer was replaced by a 500');
+    const answer = renderError(state.route.protocol, internalError(state.route.protocol), state.requestId);
+    void reply.code(answer.status).headers(answer.headers).type(answer.contentType);
+    return answer.body;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const state = request.mgmtCall;
+    const route = state?.route;
+    if (state === undefined || route === undefined) return;
+    const status = reply.statusCode;
+    const common = { sourceIp: sourceIp(request), userAgent: userAgent(request) ?? null, status, requestId: state.requestId };
+    if (state.authFailure !== undefined) {
+      audit.append({ at: ctx.clock(), principal: 'anonymous', action: route.action, resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
+      return;
+    }
+    for (const d of state.decisions) audit.append({ ...d, status });
+    if (state.decisions.length === 0 && request.caller !== undefined) {
+      // Authenticated, but no decision: its input was refused, or the handler broke the rule.
+      const reason = state.handlerStarted && status !== 400 ? 'NO_AUTHORIZATION_DECISION' : 'INVALID_REQUEST';
+      audit.append({ at: ctx.clock(), principal: callerArn(request.caller), action: route.action, resource: '*', decision: 'deny', reason, policy: null, statement: null, ...common });
+    }
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const answer = renderError('gatehouse', new ManagementError(404, 'MGMT_NOT_FOUND', 'no such operation'), request.id);
+    void reply.code(404).header('x-amzn-ErrorType', 'UnknownOperationException').type(answer.contentType).send(answer.body);
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const protocol = protocolOf(request);
+    const e = toManagementError(error, protocol);
+    if (e.status >= 500 && !(error instanceof ManagementError)) {
+      ctx.logger.error({ event: 'management-error', operation: routeOf(request)?.operationId, method: request.method, err: error.message }, 'management request failed unexpectedly');
+    }
+    const answer = renderError(protocol, e, request.id);
+    return reply.code(answer.status).headers(answer.headers).type(answer.contentType).send(answer.body);
+  });
+
+  for (const route of managementRoutes(opts.routeSets)) {
+    const schema: Record<string, unknown> = {};
+    if (route.body) schema['body'] = validationSchema(route.body);
+    if (route.query) schema['querystring'] = validationSchema(route.query);
+    if (route.params) schema['params'] = validationSchema(route.params);
+    app.route({
+      method: route.method,
+      url: route.url,
+      schema,
+      config: { mgmt: route },
+      handler: async (request, reply) => {
+        const out = await route.handler(request, reply, ctx);
+        if (out === undefined || reply.sent) return reply;
+        if (typeof out === 'string' || Buffer.isBuffer(out)) return reply.send(out);
+        return reply.type(JSON_TYPE).send(JSON.stringify(out));
+      },
+    });
+  }
+  return app;
+}
+
+function decodeBody(request: FastifyRequest, raw: Buffer, protocol: WireProtocol): unknown {
+  if (raw.length === 0) return undefined;
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json')) || type.startsWith('application/x-amz-json')) {
+    try {
+      return JSON.parse(raw.toString('utf8'), (key, value: unknown) => {
+        if (key === '__proto__') throw new SyntaxError('forbidden key');
+        return value;
+      }) as unknown;
+    } catch {
+      throw invalidRequestError(protocol, 'the body is not valid JSON');
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') {
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) {
+      if (k in out) throw invalidRequestError(protocol, `the parameter ${k.slice(0, 64)} is given more than once`);
+      out[k] = v;
+    }
+    return out;
+  }
+  const code = protocol === 'rest-json' ? 'UnsupportedMediaTypeException' : protocol === 'query-xml' ? 'InvalidParameterValue' : 'MGMT_UNSUPPORTED_MEDIA_TYPE';
+  throw new ManagementError(415, code, 'send the body as application/json (or a form for the query protocol)');
+}
+
+interface AjvIssue {
+  readonly instancePath: string;
+  readonly message?: string;
+  readonly params: Record<string, unknown>;
+  readonly keyword: string;
+}
+
+function toManagementError(error: FastifyError, protocol: WireProtocol): ManagementError {
+  if (error instanceof ManagementError) return error;
+  if (Array.isArray(error.validation) && error.validation.length > 0) {
+    const issue = error.validation[0] as AjvIssue;
+    const where = error.validationContext ?? 'body';
+    const field = issue.keyword === 'required' ? `${issue.instancePath}/${String(issue.params['missingProperty'])}`
+      : issue.keyword === 'additionalProperties' ? `${issue.instancePath}/${String(issue.params['additionalProperty'])}` : issue.instancePath;
+    return invalidRequestError(protocol, `${where}${field === '' ? '' : ` ${field}`}: ${issue.message ?? 'is invalid'}`);
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const code = protocol === 'rest-json' ? 'RequestEntityTooLargeException' : protocol === 'query-xml' ? 'RequestEntityTooLarge' : 'MGMT_BODY_TOO_LARGE';
+    return new ManagementError(413, code, 'the body is larger than gatehouse.management.bodyLimitBytes');
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return invalidRequestError(protocol, 'the request cannot be accepted');
+  if (error.statusCode === 503) {
+    const code = protocol === 'rest-json' ? 'ServiceUnavailableException' : protocol === 'query-xml' ? 'ServiceUnavailable' : 'MGMT_UNAVAILABLE';
+    return new ManagementError(503, code, 'the gateway is stopping');
+  }
+  return internalError(protocol);
+}
