@@ -1,21 +1,27 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiToken } from './api-token.js';
+import { registerAudit } from './audit.js';
 import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
 import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
+import { installRemote } from './remote/commands.js';
 import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
+import type { TargetEnvironment } from './remote/target.js';
 import { registerThingGroups } from './thing-groups.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
 
+/** Where the remote settings come from: this process's environment (tests pass their own). */
+const processEnvironment = (): TargetEnvironment => ({ env: process.env });
+
 /** Builds the command tree. Each command lives in its own file and registers itself. */
-export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+export function buildProgram(io: Io, setExit: (code: number) => void, environment: () => TargetEnvironment = processEnvironment): Command {
   const program = new Command('gatehouse')
     .description('Authenticates MQTT devices by X.509 certificate and authorizes every MQTT action (Greengrass client device auth compatible).')
     .version(VERSION)
@@ -35,16 +41,18 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerCa(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
+  registerAudit(program, io, setExit);
+  installRemote(program, environment);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }
 
 /** Runs the CLI and returns the exit status instead of exiting (tests call this). */
-export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
+export async function runCli(argv: string[], io: Io = processIo, environment?: () => TargetEnvironment): Promise<number> {
   let exit: number = EXIT.OK;
   const program = buildProgram(io, (code) => {
     exit = code;
-  });
+  }, environment);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exit;
