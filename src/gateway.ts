@@ -2,7 +2,8 @@
  * Composition root: builds and starts everything `gatehouse start` runs, and stops it.
  *
  * Start order: configuration -> data directory, CA and registry -> sessions -> server
- * certificate -> policy snapshot -> broker listeners -> local API. Every step that can
+ * certificate -> policy snapshot -> broker listeners -> local API -> management API
+ * (and, on the first start, the administrator user). Every step that can
  * fail does so with a coded error before any listener opens (the API's token file and
  * address are checked after the broker's listeners, which are closed again on failure).
  */
@@ -12,12 +13,16 @@ import type { ServerCertificateManager as ServerCertificateManagerType } from '.
 import type { IssuedCertificate } from './ca/authority.js';
 import { ConnectivityInfoStore } from './ca/connectivity.js';
 import { ApiServer, type ApiListen } from './api/server.js';
+import { compileWithIamDialect, IamPolicyCache } from './api/mgmt/iam-engine.js';
+import { MANAGEMENT_ROUTE_SETS } from './api/mgmt/route-sets.js';
+import { ManagementServer, type ManagementTls } from './api/mgmt/server.js';
 import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
 import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
 import type { DeviceAuthenticator } from './broker/context.js';
+import { ensureAdministrator, openControlStore } from './identity/admin-bootstrap.js';
 import { openIdentity } from './identity/bootstrap.js';
 import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
@@ -48,6 +53,8 @@ export interface GatewayOptions {
   readonly mqttPort?: number;
   /** Overrides `gatehouse.api.port` (0 = any free port); also chosen over `gatehouse.api.socketPath`. */
   readonly apiPort?: number;
+  /** Overrides `gatehouse.management.port` (0 = any free port). */
+  readonly managementPort?: number;
   /** Overrides `gatehouse.logging.level`. */
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
@@ -57,6 +64,13 @@ export class Gateway {
   readonly listeners: readonly ListenerAddress[];
   /** The local API's address (`http://HOST:PORT` or `unix:PATH`); undefined when `gatehouse.api.enabled` is false. */
   readonly apiUrl: string | undefined;
+  /** The management API's address (`https://HOST:PORT`); undefined when `gatehouse.management.enabled` is false. */
+  readonly managementUrl: string | undefined;
+  /**
+   * Set on the start that created the first administrator: where its credentials file is
+   * and how to use it (never the secret), for `gatehouse start` to print once.
+   */
+  readonly administrator: readonly string[] | undefined;
   readonly dataDir: string;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -64,9 +78,11 @@ export class Gateway {
   private readonly reloader: ConfigReloader | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
     this.listeners = parts.listeners;
     this.apiUrl = parts.apiUrl;
+    this.managementUrl = parts.managementUrl;
+    this.administrator = parts.administrator;
     this.dataDir = parts.dataDir;
     this.metrics = parts.metrics;
     this.logger = parts.logger;
@@ -232,6 +248,49 @@ export class Gateway {
         closers.push(() => a.close());
       }
 
+      // The management API: HTTPS with the gateway's server certificate (and its rotation);
+      // client certificates are asked for but optional (the credentials provider's).
+      let management: ManagementServer | undefined;
+      let administrator: readonly string[] | undefined;
+      const mgmtConfig = config.gatehouse.management;
+      if (mgmtConfig.enabled) {
+        const control = openControlStore(registry, dataDir, config.gatehouse.iot);
+        const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
+        management = await ManagementServer.start({
+          ctx: {
+            control,
+            registry,
+            iot: config.gatehouse.iot,
+            logger,
+            clock: () => new Date(),
+            verifier: sessions.verifier,
+            policy,
+            iamPolicies: new IamPolicyCache(compileWithIamDialect),
+          },
+          routeSets: MANAGEMENT_ROUTE_SETS,
+          tls: mgmtTls(serverCerts.current()),
+          listen: { host: mgmtConfig.host, port: opts.managementPort ?? mgmtConfig.port },
+          bodyLimitBytes: mgmtConfig.bodyLimitBytes,
+          maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
+          auditRetentionDays: mgmtConfig.auditRetentionDays,
+          ...(apiConfig.enabled ? { apiToken: await ensureApiToken(dataDir) } : {}),
+        });
+        const m = management;
+        closers.push(() => m.close());
+        closers.push(serverCerts.subscribe((cert) => m.updateTls(mgmtTls(cert))));
+        const mgmtWatch: RegistryWatch = registry.watch((changes) => {
+          if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
+          // Read again rather than rely on the order of the gateway's own watch.
+          void trustedCaPems(registry).then((pems) => m.updateTls({ ...mgmtTls(serverCerts.current()), ca: pems }));
+        });
+        closers.push(() => mgmtWatch.close());
+        const admin = await ensureAdministrator(dataDir, control, config.gatehouse.iot, { endpoint: management.url });
+        if (admin.created) {
+          administrator = admin.instructions;
+          logger.info({ event: 'administrator-created', user: admin.userName, accessKeyId: admin.accessKeyId, file: admin.file }, 'first start: administrator created; its credentials are in the file named');
+        }
+      }
+
       const emitter = new MetricsEmitter(metrics, logger);
       emitter.configure(config);
       closers.push(() => emitter.stop());
@@ -256,8 +315,8 @@ export class Gateway {
         closers.push(() => r.close());
       }
 
-      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, dataDir, metrics, logger, closers, reloader });
+      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, groups: policy.current.groups.length }, 'gateway ready');
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, administrator, dataDir, metrics, logger, closers, reloader });
     } catch (e) {
       await closeAll();
       throw e;

@@ -102,7 +102,11 @@ export class ConnectivityInfoStore {
    * cannot be stored (nothing changes then).
    */
   update(thingName: string, entries: readonly ConnectivityEntry[], now: Date): Promise<ConnectivityRecord> {
-    for (const e of entries) checkEntry(e);
+    try {
+      for (const e of entries) checkEntry(e);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const run = this.#queue.then(async () => {
       const previous = this.#records.get(thingName);
       const record: ConnectivityRecord = { thingName, version: (previous?.version ?? 0) + 1, entries: entries.map((e) => ({ ...e })), updatedAt: now };

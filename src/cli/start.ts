@@ -10,6 +10,7 @@ interface StartOptions {
   dataDir?: string;
   mqttPort?: number;
   apiPort?: number;
+  managementPort?: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -22,9 +23,12 @@ export function registerStart(program: Command, io: Io, setExit: (code: number) 
     .option('--data-dir <dir>', 'data directory (overrides gatehouse.dataDir)')
     .option('--mqtt-port <n>', 'MQTT over TLS port (0 = any free port); overrides gatehouse.mqtt.port', port)
     .option('--api-port <n>', 'local API port (0 = any free port); overrides gatehouse.api.port, and gatehouse.api.socketPath', port)
+    .option('--management-port <n>', 'management API port (0 = any free port); overrides gatehouse.management.port', port)
     .addHelpText('after', `
 Prints "listening URL" on stdout for each listener once ready (MQTT first, then the
-local API as http://HOST:PORT or unix:PATH); logs are JSON on stderr
+local API as http://HOST:PORT or unix:PATH, then the management API as
+https://HOST:PORT); on the first start, the administrator's credentials file and how
+to use it (never the secret itself); logs are JSON on stderr
 (GATEHOUSE_LOG_LEVEL overrides gatehouse.logging.level). SIGHUP re-reads the
 configuration; SIGINT/SIGTERM stop gracefully.
 Exit status: 0 after a graceful stop, 1 when the gateway cannot start (invalid
@@ -51,6 +55,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
             ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
             ...(opts.mqttPort !== undefined ? { mqttPort: opts.mqttPort } : {}),
             ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
+            ...(opts.managementPort !== undefined ? { managementPort: opts.managementPort } : {}),
             ...(envLevel !== undefined ? { logLevel: envLevel as LogLevel } : {}),
           }),
           timeout,
@@ -68,6 +73,8 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
       }
       for (const l of gateway.listeners) io.out(`listening ${l.url}`);
       if (gateway.apiUrl !== undefined) io.out(`listening ${gateway.apiUrl}`);
+      if (gateway.managementUrl !== undefined) io.out(`listening ${gateway.managementUrl}`);
+      for (const line of gateway.administrator ?? []) io.out(line);
 
       await new Promise<void>((resolve) => {
         let stopping = false;

@@ -81,7 +81,9 @@ export class GatewayProcess {
   static async launch(dir: string, configPath: string, dataDir: string, extraArgs: string[] = [], options: LaunchOptions = {}): Promise<GatewayProcess> {
     const waitForApi = options.api ?? true;
     const apiArgs = (options.apiPort0 ?? true) && !extraArgs.includes('--api-port') ? ['--api-port', '0'] : [];
-    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...apiArgs, ...extraArgs], {
+    // Gateways of parallel tests must not all bind the default management port.
+    const mgmtArgs = extraArgs.includes('--management-port') ? [] : ['--management-port', '0'];
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...apiArgs, ...mgmtArgs, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
     });
@@ -126,6 +128,25 @@ export class GatewayProcess {
   /** The local API's bearer token (DATA_DIR/api-token, created at first start). */
   async apiToken(): Promise<string> {
     return (await readFile(join(this.dataDir, 'api-token'), 'utf8')).trim();
+  }
+
+  /** The management API's `https://HOST:PORT` (its `listening https://` line, printed after the local API's). */
+  async managementUrl(timeoutMs = 5000): Promise<string> {
+    const find = (): string | undefined => this.lines.find((l) => l.startsWith('listening https://'))?.slice('listening '.length).trim();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const url = find();
+      if (url !== undefined) return url;
+      if (Date.now() > deadline) throw new Error('the gateway printed no `listening https://` line');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, deadline - Date.now()) + 1);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.lineEvents.once('line', done);
+      });
+    }
   }
 
   /** The process id of the gateway (to signal it). */

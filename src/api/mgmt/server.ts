@@ -340,7 +340,9 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       const now = ctx.clock();
       const r = await verifySigV4(
         { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, rawHeaders: request.raw.rawHeaders, body: raw },
-        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: route.auth.services, resolve: (id, at) => ctx.control.resolveAccessKey(id, at) },
+        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: route.auth.services, resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
+          // As of the epoch: the session of the key whatever its expiry, while the store still holds it.
+          resolveExpired: (id) => ctx.control.resolveAccessKey(id, new Date(0)) },
       );
       if (!r.ok) {
         state.authFailure = { failure: r.failure };

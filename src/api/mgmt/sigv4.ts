@@ -20,8 +20,9 @@
  *     `aws4_request` (WRONG_CREDENTIAL_SCOPE).
  *  4. `x-amz-date` is within the allowed clock skew of the gateway's clock, either way
  *     (SIGNATURE_EXPIRED; AWS allows 15 minutes).
- *  5. The access key is known, Active and (for temporary keys) unexpired
- *     (UNKNOWN_ACCESS_KEY, EXPIRED_SESSION_TOKEN).
+ *  5. The access key is known and Active (UNKNOWN_ACCESS_KEY). A temporary key whose
+ *     session has expired is answered EXPIRED_SESSION_TOKEN, but only after steps 6–8
+ *     passed: expiry is said only to whoever holds the credentials.
  *  6. A temporary (`ASIA`) key comes with its session token in `x-amz-security-token`,
  *     whose SHA-256 matches the stored one (constant time); a long-term key comes without
  *     one (INVALID_SESSION_TOKEN).
@@ -53,6 +54,12 @@ export interface VerifyOptions {
   /** Signing names the route accepts. */
   readonly services: readonly string[];
   readonly resolve: (accessKeyId: string, now: Date) => Promise<ResolvedAccessKey | undefined>;
+  /**
+   * For a temporary key `resolve` does not know: the key even if its session has
+   * expired, so that a correctly signed request with expired credentials is answered
+   * ExpiredToken (as STS does) rather than "invalid".
+   */
+  readonly resolveExpired?: (accessKeyId: string) => Promise<ResolvedAccessKey | undefined>;
 }
 
 export type VerifyResult =
@@ -224,11 +231,11 @@ export async function verifySigV4(request: SignedRequest, opts: VerifyOptions): 
   }
 
   // 5. The key.
-  const key = await opts.resolve(accessKeyId, opts.now);
+  let key = await opts.resolve(accessKeyId, opts.now);
+  if (key === undefined && opts.resolveExpired !== undefined && accessKeyId.startsWith('ASIA')) key = await opts.resolveExpired(accessKeyId);
   if (key === undefined) return fail('UNKNOWN_ACCESS_KEY', 'The security token included in the request is invalid.', accessKeyId);
-  if (key.principal.kind === 'role-session' && key.principal.expiration.getTime() <= now) {
-    return fail('EXPIRED_SESSION_TOKEN', 'The security token included in the request is expired', accessKeyId);
-  }
+  // Said only once the token and the signature have been checked (below).
+  const expired = key.principal.kind === 'role-session' && key.principal.expiration.getTime() <= now;
 
   // 6. The session token.
   const token = headerValue(request.headers, 'x-amz-security-token');
@@ -264,6 +271,7 @@ export async function verifySigV4(request: SignedRequest, opts: VerifyOptions): 
   if (expected === undefined || !timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(parsed.signature, 'latin1'))) {
     return fail('SIGNATURE_DOES_NOT_MATCH', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.', accessKeyId);
   }
+  if (expired) return fail('EXPIRED_SESSION_TOKEN', 'The security token included in the request is expired', accessKeyId);
   return { ok: true, principal: key.principal, accessKeyId, service: parsed.service };
 }
 

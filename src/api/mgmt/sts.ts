@@ -118,12 +118,8 @@ async function assumeRole(request: FastifyRequest, ctx: ManagementContext, param
   }
   if (caller.kind !== 'iam') throw accessDeniedError('query-xml', denialMessage(callerArn, 'sts:AssumeRole', roleArn, false));
   const p = caller.principal;
-  const trust = decideTrust(ctx.iamPolicies, role.name, role.arn, role.assumeRolePolicyDocument, {
-    arn: p.kind === 'user' ? p.user.arn : p.assumedRoleArn,
-    ...(p.kind === 'role-session' ? { roleArn: p.role.arn } : {}),
-    partition: ctx.iot.partition,
-    account: ctx.iot.accountId,
-  }, { ...request.iamContext, ...(tags !== undefined ? { requestTags: tags, tagKeys: Object.keys(tags) } : {}) }, ctx.clock().getTime());
+  const trust = decideTrust(ctx.iamPolicies, role, p.kind === 'user' ? p.user.arn : p.assumedRoleArn, ctx.iot.accountId,
+    { ...request.iamContext, ...(tags !== undefined ? { requestTags: tags, tagKeys: Object.keys(tags) } : {}) }, ctx.clock().getTime());
   recordDecision(request, {
     principal: callerArn, action: 'sts:AssumeRole', resource: roleArn, allowed: trust.allowed,
     reason: trust.allowed ? 'ALLOWED_BY_TRUST_POLICY' : trust.reason === 'DENIED_BY_STATEMENT' ? 'DENIED_BY_TRUST_POLICY' : 'NOT_TRUSTED',
