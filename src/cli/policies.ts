@@ -4,7 +4,7 @@ import { assertPolicyName, assertThingGroupName } from '../identity/names.js';
 import { isRegistryError } from '../identity/errors.js';
 import type { IotPolicy, PolicyTarget, PolicyVersion } from '../identity/registry.js';
 import type { CommandRegistry } from './remote/registry.js';
-import { dataDirOption, day, isoOrNull, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { readText } from './things.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { assertThingGroupName, assertThingName } from '../identity/names.js';
 import type { ThingGroup } from '../identity/registry.js';
-import { dataDirOption, day, isoOrNull, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 // ----------------------------------------------------------------------------------

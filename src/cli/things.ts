@@ -7,7 +7,7 @@ import { loadConfigFile } from '../config-file.js';
 import { validateConfig, type GatehouseConfig } from '../core/index.js';
 import { openIdentity } from '../identity/bootstrap.js';
 import { assertAttributes, assertThingName } from '../identity/names.js';
-import type { CertificateRecord, Registry, Thing } from '../identity/registry.js';
+import type { CertificateRecord, Thing } from '../identity/registry.js';
 import { CertificateVerifier } from '../identity/verify.js';
 import { certificateJson, dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';

@@ -30,6 +30,14 @@ import { THING_OPERATIONS } from './things.js';
 
 export type { IotControlPlaneContext } from './context.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The AWS operation a route serves (`CreateThing`). */
+    awsOperation?: string;
+    awsService?: 'iot' | 'greengrass';
+  }
+}
+
 /** Every AWS IoT operation served, in documentation order. */
 export const IOT_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = [
   ...THING_OPERATIONS,
