@@ -4,8 +4,9 @@
  * a credentials file others can read, and the command table's coverage.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { test } from 'node:test';
 import { CliError } from '../../src/cli/output.js';
@@ -162,4 +163,18 @@ test('every leaf command says whether it runs remotely', () => {
   assert.deepEqual(missing, [], 'add these commands to REMOTE_SUPPORT in src/cli/remote/commands.ts');
   const stale = Object.keys(REMOTE_SUPPORT).filter((k) => !leaves.includes(k));
   assert.deepEqual(stale, []);
+});
+
+test('every REMOTE_ code of the CLI is documented in docs/errors.md and docs/cli.md names the files and variables', () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const dirFiles = readdirSync(join(root, 'src/cli/remote')).map((f) => join('src/cli/remote', f));
+  const source = [...dirFiles, 'src/cli/audit.ts', 'src/cli/program.ts'].map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+  const codes = new Set([...source.matchAll(/'(REMOTE_[A-Z_]+)'/g)].map((m) => m[1]!));
+  assert.ok(codes.size >= 10);
+  const errors = readFileSync(join(root, 'docs/errors.md'), 'utf8');
+  for (const c of codes) assert.match(errors, new RegExp(`^\\| \`${c}\` \\| (1|2|69) \\|`, 'm'), `${c} has no row in docs/errors.md`);
+  const cli = readFileSync(join(root, 'docs/cli.md'), 'utf8');
+  for (const v of ['GATEHOUSE_ENDPOINT', 'GATEHOUSE_PROFILE', 'GATEHOUSE_ACCESS_KEY_ID', 'GATEHOUSE_SECRET_ACCESS_KEY', 'GATEHOUSE_SESSION_TOKEN', 'GATEHOUSE_CA_BUNDLE', 'GATEHOUSE_REGION', 'GATEHOUSE_CONFIG_FILE', 'GATEHOUSE_SHARED_CREDENTIALS_FILE', '~/.gatehouse/config', '~/.gatehouse/credentials']) {
+    assert.ok(cli.includes(v), `docs/cli.md does not mention ${v}`);
+  }
 });
