@@ -266,6 +266,9 @@ export class Gateway {
             verifier: sessions.verifier,
             policy,
             iamPolicies: new IamPolicyCache(compileWithIamDialect),
+            // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
+            // UpdateConnectivityInfo changes the server certificate's names.
+            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
           },
           routeSets: MANAGEMENT_ROUTE_SETS,
           tls: mgmtTls(serverCerts.current()),

@@ -81,6 +81,8 @@ const CONFIG_KEYS = [
   'gatehouse.mqtt.host', 'gatehouse.mqtt.port',
   'gatehouse.mqtt.websocket.enabled', 'gatehouse.mqtt.websocket.host', 'gatehouse.mqtt.websocket.port', 'gatehouse.mqtt.websocket.path',
   'gatehouse.api.enabled', 'gatehouse.api.host', 'gatehouse.api.port', 'gatehouse.api.socketPath', 'gatehouse.api.bodyLimitBytes',
+  'gatehouse.management.enabled', 'gatehouse.management.host', 'gatehouse.management.port', 'gatehouse.management.bodyLimitBytes',
+  'gatehouse.management.maxClockSkewSeconds', 'gatehouse.management.auditRetentionDays',
   'gatehouse.logging.level',
 ];
 

@@ -38,6 +38,8 @@ export interface CallCheck {
   readonly resourceTags?: Readonly<Record<string, string>>;
   /** `aws:RequestTag/…` and `aws:TagKeys` of a request that sets tags. */
   readonly requestTags?: Readonly<Record<string, string>>;
+  /** `aws:TagKeys` of a request that names tag keys without values (UntagResource); ignored when `requestTags` is given. */
+  readonly tagKeys?: readonly string[];
 }
 
 declare module 'fastify' {

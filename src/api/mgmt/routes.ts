@@ -30,6 +30,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { WireProtocol } from './call.js';
 import type { IamPolicyCache } from './iam-engine.js';
+import type { IotControlPlaneExtras } from './iot/context.js';
 
 /** How the caller of a route is identified. */
 export type RouteAuth =
@@ -82,7 +83,7 @@ export interface ManagementRoute {
    * it as a caller who has no permission and expects the route's AccessDenied answer,
    * which proves the handler asks before it acts.
    */
-  readonly example?: { readonly path: string; readonly body?: unknown; readonly contentType?: string };
+  readonly example?: { readonly path: string; readonly body?: unknown; readonly contentType?: string; readonly headers?: Readonly<Record<string, string>> };
   /**
    * Answers the request. The returned value is the response body: an object is sent as
    * JSON, a string as is (set the content type on `reply`); `undefined` after the
@@ -114,4 +115,6 @@ export interface ManagementContext {
   readonly policy: PolicyStore;
   /** IAM policies compiled by the IAM dialect, cached by policy versions (identity and trust policies). */
   readonly iamPolicies: IamPolicyCache;
+  /** The gateway CA and the connectivity information, for the AWS IoT and Greengrass routes (without it they answer 503). */
+  readonly iotControlPlane?: IotControlPlaneExtras;
 }

@@ -260,6 +260,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     return503OnClosing: true,
     requestTimeout: 30_000,
     genReqId: () => randomUUID(),
+    // Path parameters as long as an encoded certificate ARN (ListAttachedPolicies' target).
+    routerOptions: { maxParamLength: 1024 },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
@@ -284,7 +286,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     const context: IamContext = {
       ...base,
       ...(check.resourceTags !== undefined ? { resourceTags: check.resourceTags } : {}),
-      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) } : {}),
+      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) }
+        : check.tagKeys !== undefined ? { tagKeys: check.tagKeys } : {}),
     };
     const decision = cache.get(policies).decide(context, { action: check.action, resource: check.resource }, now.getTime());
     state.decisions.push({

@@ -9,11 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { GetConnectivityInfoCommand, UpdateConnectivityInfoCommand, ValidationException } from '@aws-sdk/client-greengrassv2';
 import { ConnectivityInfoStore } from '../../../src/ca/connectivity.js';
 import { ServerCertificateManager } from '../../../src/ca/server-certificate.js';
-import type { ControlStore } from '../../../src/identity/control.js';
 import { tempDir } from '../../helpers/tmp-dir.js';
 import { DEPLOYMENT, startHarness, type Harness } from './iot-harness.js';
-
-const noTags = { tagsOf: () => Promise.resolve({}) } as Partial<ControlStore> as ControlStore;
 
 const sanText = (pem: string): string => new X509Certificate(pem).subjectAltName ?? '';
 
@@ -26,7 +23,7 @@ describe('Greengrass connectivity information with @aws-sdk/client-greengrassv2'
   before(async () => {
     dir = await tempDir('gatehouse-gg-conn-');
     let connectivity: ConnectivityInfoStore | undefined;
-    h = await startHarness(dir.path, noTags, async () => {
+    h = await startHarness(dir.path, async () => {
       await server.setHostAddresses([...CONFIGURED, ...connectivity!.hostAddresses()]);
     });
     connectivity = h.connectivity;
@@ -52,7 +49,7 @@ describe('Greengrass connectivity information with @aws-sdk/client-greengrassv2'
       ],
     }));
     assert.equal(r.version, '1');
-    const check = h.checks[h.checks.length - 1]!;
+    const check = (await h.lastDecisions()).at(-1)!;
     assert.deepEqual({ action: check.action, resource: check.resource }, {
       action: 'greengrass:UpdateConnectivityInfo',
       resource: `arn:aws:greengrass:${DEPLOYMENT.region}:${DEPLOYMENT.accountId}:/greengrass/things/core-1/connectivityInfo`,
@@ -69,7 +66,7 @@ describe('Greengrass connectivity information with @aws-sdk/client-greengrassv2'
       { id: 'lan', hostAddress: '10.0.0.7', portNumber: 8883, metadata: 'LAN' },
       { id: 'dns', hostAddress: 'broker.site.example', portNumber: 8883, metadata: '' },
     ]);
-    assert.equal(h.checks[h.checks.length - 1]!.action, 'greengrass:GetConnectivityInfo');
+    assert.equal((await h.lastDecisions()).at(-1)!.action, 'greengrass:GetConnectivityInfo');
     assert.deepEqual((await h.greengrass.send(new GetConnectivityInfoCommand({ thingName: 'other-core' }))).connectivityInfo, []);
 
     // A second update replaces the first: the old name leaves the certificate.
@@ -102,13 +99,7 @@ describe('Greengrass connectivity information with @aws-sdk/client-greengrassv2'
   });
 
   test('a denied update changes nothing', async () => {
-    const arn = `arn:aws:greengrass:${DEPLOYMENT.region}:${DEPLOYMENT.accountId}:/greengrass/things/core-1/connectivityInfo`;
-    h.deny.add(`greengrass:UpdateConnectivityInfo ${arn}`);
-    try {
-      await assert.rejects(h.greengrass.send(new UpdateConnectivityInfoCommand({ thingName: 'core-1', connectivityInfo: [{ id: 'x', hostAddress: '10.9.9.9' }] })), { name: 'AccessDeniedException' });
-    } finally {
-      h.deny.clear();
-    }
+    await assert.rejects(h.limitedGreengrass.send(new UpdateConnectivityInfoCommand({ thingName: 'core-1', connectivityInfo: [{ id: 'x', hostAddress: '10.9.9.9' }] })), { name: 'AccessDeniedException' });
     assert.deepEqual(h.connectivity.get('core-1')?.entries.map((e) => e.hostAddress), ['10.0.0.8']);
   });
 });

@@ -18,28 +18,13 @@ import {
   ListThingsCommand, ListThingsInThingGroupCommand, MalformedPolicyException, RegisterCACertificateCommand, RegisterCertificateCommand,
   RegisterCertificateWithoutCACommand, RemoveThingFromThingGroupCommand, ResourceAlreadyExistsException, ResourceNotFoundException,
   SetDefaultPolicyVersionCommand, TestAuthorizationCommand, UpdateCACertificateCommand, UpdateCertificateCommand, UpdateThingCommand,
-  VersionsLimitExceededException, CertificateValidationException, paginateListThings,
+  VersionsLimitExceededException, CertificateValidationException, paginateListThings, CreateRoleAliasCommand, DescribeRoleAliasCommand,
+  ListRoleAliasesCommand, UpdateRoleAliasCommand, DeleteRoleAliasCommand, TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand, IoTClient,
 } from '@aws-sdk/client-iot';
-import type { ControlStore, TagTarget } from '../../../src/identity/control.js';
+import { Agent } from 'node:https';
 import { makeCa, makeLeaf, type TestCert } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/tmp-dir.js';
 import { ARN, startHarness, type Harness } from './iot-harness.js';
-
-/** Tags only (what the IoT handlers read before the control store's own implementation is wired in). */
-function tagsOnlyControl(): ControlStore {
-  const tags = new Map<string, Record<string, string>>();
-  const key = (t: TagTarget): string => `${t.kind}/${'name' in t ? t.name : t.id}`;
-  return {
-    tagResource: (t: TagTarget, add: Readonly<Record<string, string>>) => Promise.resolve(void tags.set(key(t), { ...tags.get(key(t)), ...add })),
-    untagResource: (t: TagTarget, keys: readonly string[]) => {
-      const cur = { ...tags.get(key(t)) };
-      for (const k of keys) delete cur[k];
-      tags.set(key(t), cur);
-      return Promise.resolve();
-    },
-    tagsOf: (t: TagTarget) => Promise.resolve(tags.get(key(t)) ?? {}),
-  } as Partial<ControlStore> as ControlStore;
-}
 
 const DEVICE_POLICY = JSON.stringify({
   Version: '2012-10-17',
@@ -69,7 +54,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
 
   before(async () => {
     dir = await tempDir('gatehouse-iot-cp-');
-    h = await startHarness(dir.path, tagsOnlyControl());
+    h = await startHarness(dir.path);
     deviceCa = await makeCa({ name: 'CN=Device CA' });
   });
   after(async () => {
@@ -77,19 +62,21 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     await dir.cleanup();
   });
 
-  const lastCheck = (): { action: string; resource: string } => {
-    const c = h.checks[h.checks.length - 1]!;
+  /** The last authorization decision of the last request (from the audit log). */
+  const lastCheck = async (): Promise<{ action: string; resource: string }> => {
+    const d = await h.lastDecisions();
+    const c = d[d.length - 1]!;
     return { action: c.action, resource: c.resource };
   };
 
   describe('things', () => {
     test('CreateThing and DescribeThing: the thing, its ARN and a stable id; authorized on the thing ARN', async () => {
       const created = await h.iot.send(new CreateThingCommand({ thingName: 'lamp-1', attributePayload: { attributes: { room: 'r1', floor: '2' } }, thingTypeName: 'lamp' }));
-      assert.deepEqual(lastCheck(), { action: 'iot:CreateThing', resource: `${ARN}:thing/lamp-1` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:CreateThing', resource: `${ARN}:thing/lamp-1` });
       assert.equal(created.thingArn, `${ARN}:thing/lamp-1`);
       assert.match(created.thingId!, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       const d = await h.iot.send(new DescribeThingCommand({ thingName: 'lamp-1' }));
-      assert.deepEqual(lastCheck(), { action: 'iot:DescribeThing', resource: `${ARN}:thing/lamp-1` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:DescribeThing', resource: `${ARN}:thing/lamp-1` });
       assert.equal(d.thingId, created.thingId);
       assert.equal(d.thingTypeName, 'lamp');
       assert.equal(d.defaultClientId, 'lamp-1');
@@ -119,7 +106,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       } while (token !== undefined);
       assert.deepEqual(names, ['pg-0', 'pg-1', 'pg-2', 'pg-3']);
       assert.deepEqual(sizes, [3, 1]);
-      assert.deepEqual(lastCheck(), { action: 'iot:ListThings', resource: '*' });
+      assert.deepEqual(await lastCheck(), { action: 'iot:ListThings', resource: '*' });
       const all: string[] = [];
       for await (const p of paginateListThings({ client: h.iot, pageSize: 2 }, { thingTypeName: 'even' })) all.push(...p.things!.map((t) => t.thingName!));
       assert.deepEqual(all, ['pg-0', 'pg-2', 'pg-4', 'pg-6']);
@@ -136,10 +123,10 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.iot.send(new UpdateThingCommand({ thingName: 'upd', attributePayload: { attributes: { a: '', c: '4' }, merge: true } }));
       assert.deepEqual((await h.iot.send(new DescribeThingCommand({ thingName: 'upd' }))).attributes, { b: '2', c: '4' });
       await h.iot.send(new UpdateThingCommand({ thingName: 'upd', attributePayload: { attributes: { z: '9' } }, thingTypeName: 'kind' }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:UpdateThing', resource: `${ARN}:thing/upd` });
       let d = await h.iot.send(new DescribeThingCommand({ thingName: 'upd' }));
       assert.deepEqual(d.attributes, { z: '9' });
       assert.equal(d.thingTypeName, 'kind');
-      assert.deepEqual(lastCheckOf('iot:UpdateThing'), { action: 'iot:UpdateThing', resource: `${ARN}:thing/upd` });
       await h.iot.send(new UpdateThingCommand({ thingName: 'upd', removeThingType: true }));
       d = await h.iot.send(new DescribeThingCommand({ thingName: 'upd' }));
       assert.equal(d.thingTypeName, undefined);
@@ -157,33 +144,31 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await rejects(h.iot.send(new DeleteThingCommand({ thingName: 'held' })), InvalidRequestException, 400, /attached/);
       await h.iot.send(new DetachThingPrincipalCommand({ thingName: 'held', principal: reg.certificateArn! }));
       await h.iot.send(new DeleteThingCommand({ thingName: 'held' }));
-      assert.deepEqual(lastCheck(), { action: 'iot:DeleteThing', resource: `${ARN}:thing/held` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:DeleteThing', resource: `${ARN}:thing/held` });
       assert.equal(await h.registry.getThing('held'), undefined);
     });
   });
 
-  function lastCheckOf(action: string): { action: string; resource: string } | undefined {
-    const c = [...h.checks].reverse().find((x) => x.action === action);
-    return c === undefined ? undefined : { action: c.action, resource: c.resource };
-  }
 
   describe('authorization comes first', () => {
-    test('a denied call is answered with the listener\'s denial and changes nothing', async () => {
-      h.deny.add(`iot:CreateThing ${ARN}:thing/forbidden`);
-      h.deny.add(`iot:DeleteThing ${ARN}:thing/lamp-1`);
-      h.deny.add(`iot:DescribeThing ${ARN}:thing/does-not-exist`);
-      try {
-        const e = await h.iot.send(new CreateThingCommand({ thingName: 'forbidden' })).then(() => undefined, (x: unknown) => x as { name: string; $metadata: { httpStatusCode: number } });
+    test('a caller allowed only iot:List* and DescribeThing on thing/sensor-* gets AccessDeniedException elsewhere, and nothing changes', async () => {
+      const denied = async (p: Promise<unknown>, action: string, resource: string): Promise<void> => {
+        const e = await p.then(() => undefined, (x: unknown) => x as { name: string; message: string; $metadata: { httpStatusCode: number } });
         assert.equal(e?.name, 'AccessDeniedException');
         assert.equal(e?.$metadata.httpStatusCode, 403);
-        assert.equal(await h.registry.getThing('forbidden'), undefined);
-        await assert.rejects(h.iot.send(new DeleteThingCommand({ thingName: 'lamp-1' })), { name: 'AccessDeniedException' });
-        assert.notEqual(await h.registry.getThing('lamp-1'), undefined);
-        // Existence is not revealed before the decision: a denied describe of a missing thing is 403, not 404.
-        await assert.rejects(h.iot.send(new DescribeThingCommand({ thingName: 'does-not-exist' })), { name: 'AccessDeniedException' });
-      } finally {
-        h.deny.clear();
-      }
+        assert.match(e.message, new RegExp(`${action}.*${resource.replace(/[/.*]/g, '.')}`));
+        const d = await h.lastDecisions();
+        assert.deepEqual(d.map((r) => [r.action, r.resource, r.decision]), [[action, resource, 'deny']]);
+      };
+      await denied(h.limitedIot.send(new CreateThingCommand({ thingName: 'forbidden' })), 'iot:CreateThing', `${ARN}:thing/forbidden`);
+      assert.equal(await h.registry.getThing('forbidden'), undefined);
+      await denied(h.limitedIot.send(new DeleteThingCommand({ thingName: 'lamp-1' })), 'iot:DeleteThing', `${ARN}:thing/lamp-1`);
+      assert.notEqual(await h.registry.getThing('lamp-1'), undefined);
+      // Existence is not revealed before the decision: a denied describe of a missing thing is 403, not 404.
+      await denied(h.limitedIot.send(new DescribeThingCommand({ thingName: 'does-not-exist' })), 'iot:DescribeThing', `${ARN}:thing/does-not-exist`);
+      await rejects(h.limitedIot.send(new DescribeThingCommand({ thingName: 'sensor-404' })), ResourceNotFoundException, 404);
+      assert.ok((await h.limitedIot.send(new ListThingsCommand({}))).things!.length > 0);
+      await denied(h.limitedIot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })), 'iot:CreateKeysAndCertificate', '*');
     });
   });
 
@@ -193,7 +178,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     test('RegisterCACertificate trusts a CA only with setAsActive; Describe/List/UpdateCACertificate', async () => {
       await rejects(h.iot.send(new RegisterCACertificateCommand({ caCertificate: deviceCa.pem })), InvalidRequestException, 400, /setAsActive/);
       const r = await h.iot.send(new RegisterCACertificateCommand({ caCertificate: deviceCa.pem, setAsActive: true }));
-      assert.deepEqual(lastCheck(), { action: 'iot:RegisterCACertificate', resource: '*' });
+      assert.deepEqual(await lastCheck(), { action: 'iot:RegisterCACertificate', resource: '*' });
       caId = r.certificateId!;
       assert.equal(caId, deviceCa.id);
       assert.equal(r.certificateArn, `${ARN}:cacert/${caId}`);
@@ -216,7 +201,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       assert.equal(d.certificateDescription?.caCertificateId, deviceCa.id);
       assert.ok(d.certificateDescription?.validity?.notAfter instanceof Date);
       await h.iot.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'ACTIVE' }));
-      assert.deepEqual(lastCheck(), { action: 'iot:UpdateCertificate', resource: `${ARN}:cert/${leaf.id}` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:UpdateCertificate', resource: `${ARN}:cert/${leaf.id}` });
       d = await h.iot.send(new DescribeCertificateCommand({ certificateId: leaf.id }));
       assert.equal(d.certificateDescription?.status, 'ACTIVE');
       await h.iot.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'REVOKED' }));
@@ -240,7 +225,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
 
     test('CreateKeysAndCertificate: a key pair made in the gateway, a certificate of the gateway CA; the private key is not stored', async () => {
       const r = await h.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
-      assert.deepEqual(lastCheck(), { action: 'iot:CreateKeysAndCertificate', resource: '*' });
+      assert.deepEqual(await lastCheck(), { action: 'iot:CreateKeysAndCertificate', resource: '*' });
       const cert = new X509Certificate(r.certificatePem!);
       assert.ok(cert.checkIssued(h.ca.certificate) && cert.verify(h.ca.certificate.publicKey));
       const key = createPrivateKey(r.keyPair!.PrivateKey!);
@@ -269,7 +254,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.iot.send(new AttachPolicyCommand({ policyName: 'del-policy', target: certificateArn! }));
       await rejects(h.iot.send(new DeleteCertificateCommand({ certificateId: leaf.id })), DeleteConflictException, 409);
       await h.iot.send(new DeleteCertificateCommand({ certificateId: leaf.id, forceDelete: true }));
-      assert.deepEqual(lastCheck(), { action: 'iot:DeleteCertificate', resource: `${ARN}:cert/${leaf.id}` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:DeleteCertificate', resource: `${ARN}:cert/${leaf.id}` });
       assert.equal(await h.registry.getCertificate(leaf.id), undefined);
       assert.deepEqual(await h.registry.policyTargets('del-policy'), []);
       await rejects(h.iot.send(new DescribeCertificateCommand({ certificateId: leaf.id })), ResourceNotFoundException, 404);
@@ -290,7 +275,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       assert.equal(new Set(all).size, all.length);
       const asc = await h.iot.send(new ListCertificatesCommand({ ascendingOrder: true, pageSize: 250 }));
       assert.deepEqual(asc.certificates!.map((c) => c.certificateId), [...all].reverse());
-      assert.deepEqual(lastCheck(), { action: 'iot:ListCertificates', resource: '*' });
+      assert.deepEqual(await lastCheck(), { action: 'iot:ListCertificates', resource: '*' });
     });
 
     test('AttachThingPrincipal, ListThingPrincipals, ListPrincipalThings, DetachThingPrincipal', async () => {
@@ -299,12 +284,12 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.iot.send(new CreateThingCommand({ thingName: 'p-1' }));
       await h.iot.send(new CreateThingCommand({ thingName: 'p-2' }));
       await h.iot.send(new AttachThingPrincipalCommand({ thingName: 'p-1', principal: certificateArn! }));
-      assert.deepEqual(lastCheck(), { action: 'iot:AttachThingPrincipal', resource: `${ARN}:thing/p-1` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:AttachThingPrincipal', resource: certificateArn });
       await rejects(h.iot.send(new AttachThingPrincipalCommand({ thingName: 'p-2', principal: certificateArn!, thingPrincipalType: 'EXCLUSIVE_THING' })), InvalidRequestException, 400);
       await h.iot.send(new AttachThingPrincipalCommand({ thingName: 'p-2', principal: certificateArn! }));
       assert.deepEqual((await h.iot.send(new ListThingPrincipalsCommand({ thingName: 'p-1' }))).principals, [certificateArn]);
       assert.deepEqual((await h.iot.send(new ListPrincipalThingsCommand({ principal: certificateArn! }))).things, ['p-1', 'p-2']);
-      assert.deepEqual(lastCheck(), { action: 'iot:ListPrincipalThings', resource: certificateArn });
+      assert.deepEqual(await lastCheck(), { action: 'iot:ListPrincipalThings', resource: certificateArn });
       await h.iot.send(new DetachThingPrincipalCommand({ thingName: 'p-1', principal: certificateArn! }));
       assert.deepEqual((await h.iot.send(new ListPrincipalThingsCommand({ principal: certificateArn! }))).things, ['p-2']);
       await rejects(h.iot.send(new DetachThingPrincipalCommand({ thingName: 'p-1', principal: certificateArn! })), ResourceNotFoundException, 404);
@@ -316,7 +301,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
   describe('policies', () => {
     test('CreatePolicy, GetPolicy, versions, default, limits and conflicts as AWS IoT', async () => {
       const c = await h.iot.send(new CreatePolicyCommand({ policyName: 'dev', policyDocument: DEVICE_POLICY }));
-      assert.deepEqual(lastCheck(), { action: 'iot:CreatePolicy', resource: `${ARN}:policy/dev` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:CreatePolicy', resource: `${ARN}:policy/dev` });
       assert.equal(c.policyVersionId, '1');
       assert.equal(c.policyArn, `${ARN}:policy/dev`);
       await rejects(h.iot.send(new CreatePolicyCommand({ policyName: 'dev', policyDocument: DEVICE_POLICY })), ResourceAlreadyExistsException, 409);
@@ -333,7 +318,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       const versions = await h.iot.send(new ListPolicyVersionsCommand({ policyName: 'dev' }));
       assert.deepEqual(versions.policyVersions!.map((v) => [v.versionId, v.isDefaultVersion]), [['5', false], ['4', false], ['3', false], ['2', true], ['1', false]]);
       await h.iot.send(new SetDefaultPolicyVersionCommand({ policyName: 'dev', policyVersionId: '3' }));
-      assert.deepEqual(lastCheck(), { action: 'iot:SetDefaultPolicyVersion', resource: `${ARN}:policy/dev` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:SetDefaultPolicyVersion', resource: `${ARN}:policy/dev` });
       const v3 = await h.iot.send(new GetPolicyVersionCommand({ policyName: 'dev', policyVersionId: '3' }));
       assert.equal(v3.isDefaultVersion, true);
       await rejects(h.iot.send(new DeletePolicyVersionCommand({ policyName: 'dev', policyVersionId: '3' })), DeleteConflictException, 409);
@@ -352,10 +337,10 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       const leaf = await makeLeaf({ issuer: deviceCa });
       const { certificateArn } = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem }));
       await h.iot.send(new AttachPolicyCommand({ policyName: 'cert-pol', target: certificateArn! }));
-      assert.deepEqual(lastCheck(), { action: 'iot:AttachPolicy', resource: certificateArn });
+      assert.deepEqual(await lastCheck(), { action: 'iot:AttachPolicy', resource: certificateArn });
       await h.iot.send(new AttachPolicyCommand({ policyName: 'grp-pol', target: `${ARN}:thinggroup/site` }));
       assert.deepEqual((await h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn! }))).policies, [{ policyName: 'cert-pol', policyArn: `${ARN}:policy/cert-pol` }]);
-      assert.deepEqual(lastCheck(), { action: 'iot:ListAttachedPolicies', resource: certificateArn });
+      assert.deepEqual(await lastCheck(), { action: 'iot:ListAttachedPolicies', resource: '*' });
       assert.deepEqual((await h.iot.send(new ListAttachedPoliciesCommand({ target: `${ARN}:thinggroup/floor` }))).policies, []);
       assert.deepEqual((await h.iot.send(new ListAttachedPoliciesCommand({ target: `${ARN}:thinggroup/floor`, recursive: true }))).policies!.map((p) => p.policyName), ['grp-pol']);
       await h.iot.send(new AttachPolicyCommand({ policyName: 'grp-pol', target: certificateArn! }));
@@ -370,7 +355,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
   describe('thing groups', () => {
     test('create, describe with its ancestry, membership, listings and deletion rules', async () => {
       await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'b-root', thingGroupProperties: { thingGroupDescription: 'building' } }));
-      assert.deepEqual(lastCheck(), { action: 'iot:CreateThingGroup', resource: `${ARN}:thinggroup/b-root` });
+      assert.deepEqual(await lastCheck(), { action: 'iot:CreateThingGroup', resource: `${ARN}:thinggroup/b-root` });
       await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'b-mid', parentGroupName: 'b-root' }));
       const leafGroup = await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'b-leaf', parentGroupName: 'b-mid' }));
       assert.equal(leafGroup.thingGroupArn, `${ARN}:thinggroup/b-leaf`);
@@ -384,7 +369,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.iot.send(new CreateThingCommand({ thingName: 'g-2' }));
       await h.iot.send(new AddThingToThingGroupCommand({ thingGroupName: 'b-leaf', thingName: 'g-1' }));
       // Both resources are authorized.
-      assert.deepEqual(h.checks.slice(-2).map((c) => c.resource), [`${ARN}:thinggroup/b-leaf`, `${ARN}:thing/g-1`]);
+      assert.deepEqual((await h.lastDecisions()).map((c) => [c.action, c.resource]), [['iot:AddThingToThingGroup', `${ARN}:thinggroup/b-leaf`], ['iot:AddThingToThingGroup', `${ARN}:thing/g-1`]]);
       await h.iot.send(new AddThingToThingGroupCommand({ thingGroupArn: `${ARN}:thinggroup/b-root`, thingArn: `${ARN}:thing/g-2` }));
       assert.deepEqual((await h.iot.send(new ListThingsInThingGroupCommand({ thingGroupName: 'b-root' }))).things, ['g-2']);
       assert.deepEqual((await h.iot.send(new ListThingsInThingGroupCommand({ thingGroupName: 'b-root', recursive: true }))).things, ['g-1', 'g-2']);
@@ -420,7 +405,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
           { actionType: 'SUBSCRIBE', resources: [`${ARN}:topicfilter/data/#`] },
         ],
       }));
-      assert.deepEqual(lastCheck(), { action: 'iot:TestAuthorization', resource: certificateArn });
+      assert.deepEqual(await lastCheck(), { action: 'iot:TestAuthorization', resource: certificateArn });
       assert.deepEqual(r.authResults!.map((a) => a.authDecision), ['ALLOWED', 'ALLOWED', 'EXPLICIT_DENY', 'IMPLICIT_DENY']);
       assert.deepEqual(r.authResults![1]!.allowed?.policies, [{ policyName: 'tester-pol', policyArn: `${ARN}:policy/tester-pol` }]);
       assert.deepEqual(r.authResults![2]!.denied?.explicitDeny?.policies?.map((p) => p.policyName), ['tester-pol']);
@@ -429,11 +414,68 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
   });
 
+  describe('role aliases and tags', () => {
+    test('CreateRoleAlias needs iam:PassRole on the role; Describe, List, Update, Delete', async () => {
+      await h.control.createRole('device-role', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:user/ops' }, Action: 'sts:AssumeRole' }] }));
+      const roleArn = `arn:aws:iam::${'123456789012'}:role/device-role`;
+      const c = await h.iot.send(new CreateRoleAliasCommand({ roleAlias: 'devices', roleArn, credentialDurationSeconds: 1800, tags: [{ Key: 'env', Value: 'lab' }] }));
+      assert.equal(c.roleAliasArn, `${ARN}:rolealias/devices`);
+      assert.deepEqual((await h.lastDecisions()).map((d) => [d.action, d.resource]), [['iot:CreateRoleAlias', `${ARN}:rolealias/devices`], ['iam:PassRole', roleArn]]);
+      const d = await h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' }));
+      assert.equal(d.roleAliasDescription?.roleArn, roleArn);
+      assert.equal(d.roleAliasDescription?.credentialDurationSeconds, 1800);
+      assert.equal(d.roleAliasDescription?.owner, '123456789012');
+      assert.ok(d.roleAliasDescription?.creationDate instanceof Date);
+      assert.deepEqual((await h.iot.send(new ListRoleAliasesCommand({}))).roleAliases, ['devices']);
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: c.roleAliasArn }))).tags, [{ Key: 'env', Value: 'lab' }]);
+      await h.iot.send(new UpdateRoleAliasCommand({ roleAlias: 'devices', credentialDurationSeconds: 900 }));
+      assert.equal((await h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' }))).roleAliasDescription?.credentialDurationSeconds, 900);
+      await rejects(h.iot.send(new CreateRoleAliasCommand({ roleAlias: 'devices', roleArn })), ResourceAlreadyExistsException, 409);
+      await rejects(h.iot.send(new UpdateRoleAliasCommand({ roleAlias: 'devices', credentialDurationSeconds: 60 })), InvalidRequestException, 400);
+      await h.iot.send(new DeleteRoleAliasCommand({ roleAlias: 'devices' }));
+      await rejects(h.iot.send(new DescribeRoleAliasCommand({ roleAlias: 'devices' })), ResourceNotFoundException, 404);
+    });
+
+    test('TagResource, ListTagsForResource, UntagResource on a thing group; the tags become aws:ResourceTag of later calls', async () => {
+      const g = await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'tagged', tags: [{ Key: 'team', Value: 'red' }] }));
+      assert.deepEqual((await h.lastDecisions()).at(-1)?.action, 'iot:CreateThingGroup');
+      await h.iot.send(new TagResourceCommand({ resourceArn: g.thingGroupArn!, tags: [{ Key: 'env', Value: 'prod' }] }));
+      assert.deepEqual(await lastCheck(), { action: 'iot:TagResource', resource: g.thingGroupArn });
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags, [{ Key: 'env', Value: 'prod' }, { Key: 'team', Value: 'red' }]);
+      await h.iot.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['team'] }));
+      assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags, [{ Key: 'env', Value: 'prod' }]);
+      await rejects(h.iot.send(new TagResourceCommand({ resourceArn: `${ARN}:thinggroup/none`, tags: [{ Key: 'a', Value: 'b' }] })), ResourceNotFoundException, 404);
+      await rejects(h.iot.send(new TagResourceCommand({ resourceArn: 'arn:aws:s3:::bucket', tags: [{ Key: 'a', Value: 'b' }] })), InvalidRequestException, 400);
+      // A user allowed to describe only groups tagged env=prod.
+      await h.control.createUser('tagged-reader');
+      const { key, secretAccessKey } = await h.control.createAccessKey('tagged-reader');
+      await h.control.createIamPolicy('prod-groups', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:DescribeThingGroup', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } }] }));
+      await h.control.attachIamPolicy('prod-groups', { kind: 'user', name: 'tagged-reader' });
+      const reader = new IoTClient({ endpoint: h.url, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: key.accessKeyId, secretAccessKey }, requestHandler: { httpsAgent: new Agent({ ca: h.ca.certificatePem }) } });
+      await h.control.createIamPolicy('keep-owner', JSON.stringify({ Version: '2012-10-17', Statement: [
+        { Effect: 'Allow', Action: 'iot:UntagResource', Resource: '*' },
+        { Effect: 'Deny', Action: 'iot:UntagResource', Resource: '*', Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': ['owner'] } } },
+      ] }));
+      await h.control.attachIamPolicy('keep-owner', { kind: 'user', name: 'tagged-reader' });
+      await h.iot.send(new TagResourceCommand({ resourceArn: g.thingGroupArn!, tags: [{ Key: 'owner', Value: 'ann' }, { Key: 'tmp', Value: 'x' }] }));
+      try {
+        // aws:TagKeys of an untag are the keys it removes: removing `owner` is denied, `tmp` is not.
+        await assert.rejects(reader.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['tmp', 'owner'] })), { name: 'AccessDeniedException' });
+        await reader.send(new UntagResourceCommand({ resourceArn: g.thingGroupArn!, tagKeys: ['tmp'] }));
+        assert.deepEqual((await h.iot.send(new ListTagsForResourceCommand({ resourceArn: g.thingGroupArn! }))).tags?.map((t) => t.Key), ['env', 'owner']);
+        assert.equal((await reader.send(new DescribeThingGroupCommand({ thingGroupName: 'tagged' }))).thingGroupName, 'tagged');
+        await assert.rejects(reader.send(new DescribeThingGroupCommand({ thingGroupName: 'b-root' })), { name: 'AccessDeniedException' });
+      } finally {
+        reader.destroy();
+      }
+    });
+  });
+
   test('CA certificate made INACTIVE is no longer trusted', async () => {
     const ca = await makeCa({ name: 'CN=Short-lived CA' });
     const { certificateId } = await h.iot.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, setAsActive: true }));
     await h.iot.send(new UpdateCACertificateCommand({ certificateId: certificateId!, newStatus: 'INACTIVE' }));
-    assert.deepEqual(lastCheck(), { action: 'iot:UpdateCACertificate', resource: `${ARN}:cacert/${certificateId}` });
+    assert.deepEqual(await lastCheck(), { action: 'iot:UpdateCACertificate', resource: `${ARN}:cacert/${certificateId}` });
     assert.equal(await h.registry.getTrustedCa(certificateId!), undefined);
     await rejects(h.iot.send(new DescribeCACertificateCommand({ certificateId: certificateId! })), ResourceNotFoundException, 404);
   });

@@ -227,9 +227,11 @@ describe('SigV4: refused', () => {
     assert.equal(await failure(await signed({ token: SESSION_TOKEN })), 'INVALID_SESSION_TOKEN', 'a long-term key with a session token');
   });
 
-  test('an expired session: EXPIRED_SESSION_TOKEN', async () => {
-    const o = options({ resolve: () => Promise.resolve(session(new Date(NOW.getTime() - 1000))) });
+  test('an expired session: EXPIRED_SESSION_TOKEN, but only to whoever signs with its credentials', async () => {
+    const o = options({ resolve: () => Promise.resolve(undefined), resolveExpired: () => Promise.resolve(session(new Date(NOW.getTime() - 1000))) });
     assert.equal(await failure(await signed({ keyId: SESSION_KEY_ID, secret: SESSION_SECRET, token: SESSION_TOKEN }), o), 'EXPIRED_SESSION_TOKEN');
+    assert.equal(await failure(await signed({ keyId: SESSION_KEY_ID, secret: 'guess', token: SESSION_TOKEN }), o), 'SIGNATURE_DOES_NOT_MATCH');
+    assert.equal(await failure(await signed({ keyId: SESSION_KEY_ID, secret: SESSION_SECRET, token: 'guess' }), o), 'INVALID_SESSION_TOKEN');
   });
 
   test('x-amz-content-sha256 not matching the body: PAYLOAD_HASH_MISMATCH', async () => {

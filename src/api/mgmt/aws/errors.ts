@@ -9,8 +9,7 @@
  * IoT answers for the same situation. Messages may name things, certificates and
  * policies; they never carry private keys, secrets or tokens.
  */
-import { GatehouseError } from '../../../core/errors.js';
-import { RegistryError, type RegistryErrorCode } from '../../../identity/errors.js';
+import { ControlError, RegistryError, type ControlErrorCode, type RegistryErrorCode } from '../../../identity/errors.js';
 
 /** The exceptions of the AWS IoT service model (com.amazonaws.iot) these operations answer, with their status. */
 export const IOT_EXCEPTIONS = {
@@ -119,17 +118,25 @@ export function iotExceptionFor(code: RegistryErrorCode): IotExceptionName {
 }
 
 /**
- * Control-store codes (users, roles, role aliases, tags) mapped by their meaning: the
- * store's codes follow the `CONTROL_<WHAT>_<PROBLEM>` pattern.
+ * Control-store failures (role aliases, tags) as AWS IoT answers the same situations;
+ * codes of parts these operations never reach (users, keys, IAM policies, audit, the
+ * key file) are internal failures here.
  */
-function controlException(code: string): IotExceptionName {
-  if (code.endsWith('_NOT_FOUND')) return 'ResourceNotFoundException';
-  if (code.endsWith('_EXISTS')) return 'ResourceAlreadyExistsException';
-  if (code.endsWith('_LIMIT') || code.includes('QUOTA') || code.includes('TOO_MANY')) return 'LimitExceededException';
-  if (code.includes('HAS_DEPENDENTS') || code.includes('IN_USE')) return 'DeleteConflictException';
-  if (code.includes('BUSY') || code.includes('CLOSED')) return 'ServiceUnavailableException';
-  if (code.includes('INVALID')) return 'InvalidRequestException';
-  return 'InternalFailureException';
+const CONTROL_TO_IOT: Readonly<Partial<Record<ControlErrorCode, IotExceptionName>>> = {
+  CONTROL_NAME_INVALID: 'InvalidRequestException',
+  CONTROL_ROLE_NOT_FOUND: 'InvalidRequestException',
+  CONTROL_ROLE_ALIAS_EXISTS: 'ResourceAlreadyExistsException',
+  CONTROL_ROLE_ALIAS_NOT_FOUND: 'ResourceNotFoundException',
+  CONTROL_ROLE_ARN_INVALID: 'InvalidRequestException',
+  CONTROL_CREDENTIAL_DURATION_INVALID: 'InvalidRequestException',
+  CONTROL_TAG_INVALID: 'InvalidRequestException',
+  CONTROL_TAG_LIMIT: 'LimitExceededException',
+  CONTROL_RESOURCE_NOT_FOUND: 'ResourceNotFoundException',
+};
+
+/** Which IoT exception a control-store code becomes (InternalFailureException when none applies). */
+export function iotExceptionForControl(code: ControlErrorCode): IotExceptionName {
+  return CONTROL_TO_IOT[code] ?? 'InternalFailureException';
 }
 
 /**
@@ -145,8 +152,8 @@ export function toIotError(e: unknown): AwsServiceError | undefined {
     const problems = e.problems.length > 0 ? `: ${e.problems.map((p) => `${p.path} ${p.message}`).join('; ')}` : '';
     return new AwsServiceError(type, e.message + problems);
   }
-  if (e instanceof GatehouseError && typeof e.code === 'string' && e.code.startsWith('CONTROL_')) {
-    const type = controlException(e.code);
+  if (e instanceof ControlError) {
+    const type = iotExceptionForControl(e.code);
     return type === 'InternalFailureException' ? new AwsServiceError(type, 'the control store failed; see the gateway log') : new AwsServiceError(type, e.message);
   }
   return undefined;

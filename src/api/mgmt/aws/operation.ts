@@ -31,6 +31,11 @@ export interface AwsOperation<C> {
   readonly method: HttpMethod;
   /** The service model's path with `{label}`s (`/things/{thingName}`). */
   readonly path: string;
+  /** The main IAM action (the one the audit log names when authentication fails). */
+  readonly action: string;
+  readonly summary: string;
+  /** A request that passes the operation's input checks (path with query, body, headers), for the test that walks every route. */
+  readonly example: { readonly path: string; readonly body?: unknown; readonly headers?: Readonly<Record<string, string>> };
   readonly handler: (ctx: C, call: AwsCall) => Promise<Record<string, unknown> | undefined>;
 }
 

@@ -84,6 +84,6 @@ async function updateConnectivityInfo(ctx: Ctx, call: AwsCall): Promise<Record<s
 }
 
 export const CONNECTIVITY_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'GetConnectivityInfo', method: 'GET', path: '/greengrass/things/{thingName}/connectivityInfo', handler: getConnectivityInfo },
-  { name: 'UpdateConnectivityInfo', method: 'PUT', path: '/greengrass/things/{thingName}/connectivityInfo', handler: updateConnectivityInfo },
+  { name: 'GetConnectivityInfo', method: 'GET', path: '/greengrass/things/{thingName}/connectivityInfo', action: 'greengrass:GetConnectivityInfo', summary: 'The host addresses at which devices reach the broker', example: { path: '/greengrass/things/example-core/connectivityInfo' }, handler: getConnectivityInfo },
+  { name: 'UpdateConnectivityInfo', method: 'PUT', path: '/greengrass/things/{thingName}/connectivityInfo', action: 'greengrass:UpdateConnectivityInfo', summary: 'Replaces the host addresses; the server certificate follows', example: { path: '/greengrass/things/example-core/connectivityInfo', body: { ConnectivityInfo: [{ Id: 'lan', HostAddress: '192.0.2.10', PortNumber: 8883 }] } }, handler: updateConnectivityInfo },
 ];

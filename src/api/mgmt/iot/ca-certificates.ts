@@ -19,7 +19,7 @@ import type { TrustedCa } from '../../../identity/registry.js';
 import { AwsServiceError } from '../aws/errors.js';
 import { epochSeconds, out, page, type AwsCall, type AwsOperation } from '../aws/operation.js';
 import { certificateIdOf } from './certificates.js';
-import { DEFAULT_PAGE_SIZE, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
+import { DEFAULT_PAGE_SIZE, EXAMPLE_CERT_ID, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
 import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
@@ -116,8 +116,8 @@ async function updateCACertificate(ctx: Ctx, call: AwsCall): Promise<undefined> 
 }
 
 export const CA_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'RegisterCACertificate', method: 'POST', path: '/cacertificate', handler: registerCACertificate },
-  { name: 'DescribeCACertificate', method: 'GET', path: '/cacertificate/{certificateId}', handler: describeCACertificate },
-  { name: 'ListCACertificates', method: 'GET', path: '/cacertificates', handler: listCACertificates },
-  { name: 'UpdateCACertificate', method: 'PUT', path: '/cacertificate/{certificateId}', handler: updateCACertificate },
+  { name: 'RegisterCACertificate', method: 'POST', path: '/cacertificate', action: 'iot:RegisterCACertificate', summary: 'Trusts a device CA', example: { path: '/cacertificate?setAsActive=true', body: { caCertificate: '-----BEGIN CERTIFICATE-----' } }, handler: registerCACertificate },
+  { name: 'DescribeCACertificate', method: 'GET', path: '/cacertificate/{certificateId}', action: 'iot:DescribeCACertificate', summary: 'Describes a trusted device CA', example: { path: `/cacertificate/${EXAMPLE_CERT_ID}` }, handler: describeCACertificate },
+  { name: 'ListCACertificates', method: 'GET', path: '/cacertificates', action: 'iot:ListCACertificates', summary: 'Lists the trusted device CAs', example: { path: '/cacertificates' }, handler: listCACertificates },
+  { name: 'UpdateCACertificate', method: 'PUT', path: '/cacertificate/{certificateId}', action: 'iot:UpdateCACertificate', summary: 'Keeps (ACTIVE) or stops trusting (INACTIVE) a device CA', example: { path: `/cacertificate/${EXAMPLE_CERT_ID}?newStatus=ACTIVE` }, handler: updateCACertificate },
 ];

@@ -25,7 +25,7 @@ import type { CertificateRecord, CertificateStatus } from '../../../identity/reg
 import { parseIotArn } from '../aws/arns.js';
 import { AwsServiceError } from '../aws/errors.js';
 import { epochSeconds, out, page, type AwsCall, type AwsOperation, type Input } from '../aws/operation.js';
-import { DEFAULT_PAGE_SIZE, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
+import { DEFAULT_PAGE_SIZE, EXAMPLE_CERT_ID, exampleArn, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
 import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
@@ -200,7 +200,8 @@ async function attachThingPrincipal(ctx: Ctx, call: AwsCall): Promise<Record<str
   const type = input.queryString('thingPrincipalType');
   if (type !== undefined && type !== 'NON_EXCLUSIVE_THING' && type !== 'EXCLUSIVE_THING') throw input.fail('thingPrincipalType must be EXCLUSIVE_THING or NON_EXCLUSIVE_THING');
   const id = principalCertificate(ctx, input, input.header('x-amzn-principal'));
-  await authorizeOn(ctx, call, 'iot:AttachThingPrincipal', arn(ctx, 'thing', thing), { kind: 'thing', name: thing });
+  // The service authorization reference puts the thing-principal actions on the certificate.
+  await authorizeOn(ctx, call, 'iot:AttachThingPrincipal', arn(ctx, 'cert', id), { kind: 'cert', id });
   if (type === 'EXCLUSIVE_THING') {
     const others = (await ctx.registry.thingsForCertificate(id)).filter((t) => t !== thing);
     if (others.length > 0) throw input.fail(`certificate ${id} is attached to other things (${others.join(', ')}); an exclusive attachment needs it attached to none`);
@@ -213,7 +214,7 @@ async function detachThingPrincipal(ctx: Ctx, call: AwsCall): Promise<Record<str
   const input = iotInput(call);
   const thing = input.label('thingName');
   const id = principalCertificate(ctx, input, input.header('x-amzn-principal'));
-  await authorizeOn(ctx, call, 'iot:DetachThingPrincipal', arn(ctx, 'thing', thing), { kind: 'thing', name: thing });
+  await authorizeOn(ctx, call, 'iot:DetachThingPrincipal', arn(ctx, 'cert', id), { kind: 'cert', id });
   await ctx.registry.detach(thing, id);
   return {};
 }
@@ -242,16 +243,18 @@ async function listPrincipalThings(ctx: Ctx, call: AwsCall): Promise<Record<stri
   return out({ things: p.items, nextToken: p.next });
 }
 
+const CERT_ARN = exampleArn('cert', EXAMPLE_CERT_ID);
+
 export const CERTIFICATE_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'RegisterCertificate', method: 'POST', path: '/certificate/register', handler: registerCertificate },
-  { name: 'RegisterCertificateWithoutCA', method: 'POST', path: '/certificate/register-no-ca', handler: registerCertificateWithoutCA },
-  { name: 'CreateKeysAndCertificate', method: 'POST', path: '/keys-and-certificate', handler: createKeysAndCertificate },
-  { name: 'DescribeCertificate', method: 'GET', path: '/certificates/{certificateId}', handler: describeCertificate },
-  { name: 'ListCertificates', method: 'GET', path: '/certificates', handler: listCertificates },
-  { name: 'UpdateCertificate', method: 'PUT', path: '/certificates/{certificateId}', handler: updateCertificate },
-  { name: 'DeleteCertificate', method: 'DELETE', path: '/certificates/{certificateId}', handler: deleteCertificate },
-  { name: 'AttachThingPrincipal', method: 'PUT', path: '/things/{thingName}/principals', handler: attachThingPrincipal },
-  { name: 'DetachThingPrincipal', method: 'DELETE', path: '/things/{thingName}/principals', handler: detachThingPrincipal },
-  { name: 'ListThingPrincipals', method: 'GET', path: '/things/{thingName}/principals', handler: listThingPrincipals },
-  { name: 'ListPrincipalThings', method: 'GET', path: '/principals/things', handler: listPrincipalThings },
+  { name: 'RegisterCertificate', method: 'POST', path: '/certificate/register', action: 'iot:RegisterCertificate', summary: 'Registers a device certificate issued by a registered CA', example: { path: '/certificate/register', body: { certificatePem: '-----BEGIN CERTIFICATE-----' } }, handler: registerCertificate },
+  { name: 'RegisterCertificateWithoutCA', method: 'POST', path: '/certificate/register-no-ca', action: 'iot:RegisterCertificateWithoutCA', summary: 'Registers a device certificate without its CA', example: { path: '/certificate/register-no-ca', body: { certificatePem: '-----BEGIN CERTIFICATE-----' } }, handler: registerCertificateWithoutCA },
+  { name: 'CreateKeysAndCertificate', method: 'POST', path: '/keys-and-certificate', action: 'iot:CreateKeysAndCertificate', summary: 'Creates a key pair and a certificate of the gateway CA', example: { path: '/keys-and-certificate?setAsActive=false' }, handler: createKeysAndCertificate },
+  { name: 'DescribeCertificate', method: 'GET', path: '/certificates/{certificateId}', action: 'iot:DescribeCertificate', summary: 'Describes a device certificate', example: { path: `/certificates/${EXAMPLE_CERT_ID}` }, handler: describeCertificate },
+  { name: 'ListCertificates', method: 'GET', path: '/certificates', action: 'iot:ListCertificates', summary: 'Lists device certificates', example: { path: '/certificates?pageSize=10' }, handler: listCertificates },
+  { name: 'UpdateCertificate', method: 'PUT', path: '/certificates/{certificateId}', action: 'iot:UpdateCertificate', summary: 'Changes a certificate\'s status', example: { path: `/certificates/${EXAMPLE_CERT_ID}?newStatus=INACTIVE` }, handler: updateCertificate },
+  { name: 'DeleteCertificate', method: 'DELETE', path: '/certificates/{certificateId}', action: 'iot:DeleteCertificate', summary: 'Deletes a certificate', example: { path: `/certificates/${EXAMPLE_CERT_ID}` }, handler: deleteCertificate },
+  { name: 'AttachThingPrincipal', method: 'PUT', path: '/things/{thingName}/principals', action: 'iot:AttachThingPrincipal', summary: 'Attaches a certificate to a thing', example: { path: '/things/example-thing/principals', headers: { 'x-amzn-principal': CERT_ARN } }, handler: attachThingPrincipal },
+  { name: 'DetachThingPrincipal', method: 'DELETE', path: '/things/{thingName}/principals', action: 'iot:DetachThingPrincipal', summary: 'Detaches a certificate from a thing', example: { path: '/things/example-thing/principals', headers: { 'x-amzn-principal': CERT_ARN } }, handler: detachThingPrincipal },
+  { name: 'ListThingPrincipals', method: 'GET', path: '/things/{thingName}/principals', action: 'iot:ListThingPrincipals', summary: 'Lists the certificates of a thing', example: { path: '/things/example-thing/principals' }, handler: listThingPrincipals },
+  { name: 'ListPrincipalThings', method: 'GET', path: '/principals/things', action: 'iot:ListPrincipalThings', summary: 'Lists the things of a certificate', example: { path: '/principals/things', headers: { 'x-amzn-principal': CERT_ARN } }, handler: listPrincipalThings },
 ];

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GatehouseError } from '../../../core/errors.js';
+import { DEFAULT_IOT_DEPLOYMENT } from '../../../core/index.js';
 import type { TagTarget } from '../../../identity/control.js';
 import { iotResourceArn, type IotArnType } from '../aws/arns.js';
 import { Input, type AwsCall } from '../aws/operation.js';
@@ -29,13 +30,15 @@ export async function tagsOf(ctx: IotControlPlaneContext, target: TagTarget): Pr
  * some and the tags the request sets as `aws:RequestTag/…`. Must come before the
  * handler acts (and before it reveals whether the resource exists).
  */
-export async function authorizeOn(ctx: IotControlPlaneContext, call: AwsCall, action: string, resource: string, target?: TagTarget, requestTags?: Readonly<Record<string, string>>): Promise<void> {
+export async function authorizeOn(ctx: IotControlPlaneContext, call: AwsCall, action: string, resource: string, target?: TagTarget,
+  requestTags?: Readonly<Record<string, string>>, tagKeys?: readonly string[]): Promise<void> {
   const resourceTags = target !== undefined ? await tagsOf(ctx, target) : {};
   await call.authorize({
     action,
     resource,
     ...(Object.keys(resourceTags).length > 0 ? { resourceTags } : {}),
     ...(requestTags !== undefined && Object.keys(requestTags).length > 0 ? { requestTags } : {}),
+    ...(tagKeys !== undefined && tagKeys.length > 0 ? { tagKeys } : {}),
   });
 }
 
@@ -64,3 +67,7 @@ export function sortBy<T>(items: readonly T[], key: (t: T) => string, descending
 
 /** Default page size of list operations when the caller gives none. */
 export const DEFAULT_PAGE_SIZE = 50;
+
+/** ARNs and ids of the operations' example requests (the default `gatehouse.iot` deployment). */
+export const EXAMPLE_CERT_ID = '2e1eb273792174ec2b9bf4e9b37e6c6c692345499506002a35159767055278e8';
+export const exampleArn = (type: IotArnType | 'client', name: string): string => iotResourceArn(DEFAULT_IOT_DEPLOYMENT, type as IotArnType, name);

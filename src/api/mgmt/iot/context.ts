@@ -9,6 +9,16 @@ import type { ControlStore } from '../../../identity/control.js';
 import type { Registry } from '../../../identity/registry.js';
 import type { PolicyStore } from '../../../runtime/policy-store.js';
 
+/** What the AWS IoT and Greengrass routes need beyond the management context (the gateway provides it). */
+export interface IotControlPlaneExtras {
+  /** Issues CreateKeysAndCertificate's certificates. */
+  readonly ca: GatewayCa;
+  /** The gateway's connectivity information (Greengrass Get/UpdateConnectivityInfo). */
+  readonly connectivity: ConnectivityInfoStore;
+  /** See IotControlPlaneContext.onConnectivityChanged. */
+  readonly onConnectivityChanged: () => Promise<void>;
+}
+
 export interface IotControlPlaneContext {
   readonly registry: Registry;
   readonly control: ControlStore;

@@ -200,12 +200,12 @@ async function listThingGroupsForThing(ctx: Ctx, call: AwsCall): Promise<Record<
 }
 
 export const GROUP_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'CreateThingGroup', method: 'POST', path: '/thing-groups/{thingGroupName}', handler: createThingGroup },
-  { name: 'DescribeThingGroup', method: 'GET', path: '/thing-groups/{thingGroupName}', handler: describeThingGroup },
-  { name: 'ListThingGroups', method: 'GET', path: '/thing-groups', handler: listThingGroups },
-  { name: 'DeleteThingGroup', method: 'DELETE', path: '/thing-groups/{thingGroupName}', handler: deleteThingGroup },
-  { name: 'AddThingToThingGroup', method: 'PUT', path: '/thing-groups/addThingToThingGroup', handler: addThingToThingGroup },
-  { name: 'RemoveThingFromThingGroup', method: 'PUT', path: '/thing-groups/removeThingFromThingGroup', handler: removeThingFromThingGroup },
-  { name: 'ListThingsInThingGroup', method: 'GET', path: '/thing-groups/{thingGroupName}/things', handler: listThingsInThingGroup },
-  { name: 'ListThingGroupsForThing', method: 'GET', path: '/things/{thingName}/thing-groups', handler: listThingGroupsForThing },
+  { name: 'CreateThingGroup', method: 'POST', path: '/thing-groups/{thingGroupName}', action: 'iot:CreateThingGroup', summary: 'Creates a static thing group', example: { path: '/thing-groups/example-group', body: {} }, handler: createThingGroup },
+  { name: 'DescribeThingGroup', method: 'GET', path: '/thing-groups/{thingGroupName}', action: 'iot:DescribeThingGroup', summary: 'Describes a thing group', example: { path: '/thing-groups/example-group' }, handler: describeThingGroup },
+  { name: 'ListThingGroups', method: 'GET', path: '/thing-groups', action: 'iot:ListThingGroups', summary: 'Lists thing groups', example: { path: '/thing-groups' }, handler: listThingGroups },
+  { name: 'DeleteThingGroup', method: 'DELETE', path: '/thing-groups/{thingGroupName}', action: 'iot:DeleteThingGroup', summary: 'Deletes a thing group', example: { path: '/thing-groups/example-group' }, handler: deleteThingGroup },
+  { name: 'AddThingToThingGroup', method: 'PUT', path: '/thing-groups/addThingToThingGroup', action: 'iot:AddThingToThingGroup', summary: 'Adds a thing to a thing group', example: { path: '/thing-groups/addThingToThingGroup', body: { thingGroupName: 'example-group', thingName: 'example-thing' } }, handler: addThingToThingGroup },
+  { name: 'RemoveThingFromThingGroup', method: 'PUT', path: '/thing-groups/removeThingFromThingGroup', action: 'iot:RemoveThingFromThingGroup', summary: 'Removes a thing from a thing group', example: { path: '/thing-groups/removeThingFromThingGroup', body: { thingGroupName: 'example-group', thingName: 'example-thing' } }, handler: removeThingFromThingGroup },
+  { name: 'ListThingsInThingGroup', method: 'GET', path: '/thing-groups/{thingGroupName}/things', action: 'iot:ListThingsInThingGroup', summary: 'Lists the things of a thing group', example: { path: '/thing-groups/example-group/things' }, handler: listThingsInThingGroup },
+  { name: 'ListThingGroupsForThing', method: 'GET', path: '/things/{thingName}/thing-groups', action: 'iot:ListThingGroupsForThing', summary: 'Lists the thing groups of a thing', example: { path: '/things/example-thing/thing-groups' }, handler: listThingGroupsForThing },
 ];

@@ -17,7 +17,7 @@ import { parseIotArn } from '../aws/arns.js';
 import { AwsServiceError } from '../aws/errors.js';
 import { epochSeconds, out, page, type AwsCall, type AwsOperation, type Input } from '../aws/operation.js';
 import { certificateIdOf } from './certificates.js';
-import { DEFAULT_PAGE_SIZE, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
+import { DEFAULT_PAGE_SIZE, EXAMPLE_CERT_ID, exampleArn, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
 import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
@@ -173,7 +173,8 @@ async function listAttachedPolicies(ctx: Ctx, call: AwsCall): Promise<Record<str
   const recursive = input.queryBool('recursive') === true;
   const size = input.queryInt('pageSize', 1, 250) ?? DEFAULT_PAGE_SIZE;
   const marker = input.queryString('marker');
-  await authorizeOn(ctx, call, 'iot:ListAttachedPolicies', t.arn, tagTargetOfPolicyTarget(t.target));
+  // The service authorization reference lists no resource type for ListAttachedPolicies: `*`.
+  await call.authorize({ action: 'iot:ListAttachedPolicies', resource: '*' });
   const names = new Set<string>();
   if (t.target.kind === 'certificate') {
     if ((await ctx.registry.getCertificate(t.target.certificateId)) === undefined) throw new AwsServiceError('ResourceNotFoundException', `certificate ${t.target.certificateId} does not exist`);
@@ -203,18 +204,21 @@ async function listTargetsForPolicy(ctx: Ctx, call: AwsCall): Promise<Record<str
   return out({ targets: p.items, nextMarker: p.next });
 }
 
+const POLICY_PATH = '/policies/example-policy';
+const DOC = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}';
+
 export const POLICY_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'CreatePolicy', method: 'POST', path: '/policies/{policyName}', handler: createPolicy },
-  { name: 'GetPolicy', method: 'GET', path: '/policies/{policyName}', handler: getPolicyOp },
-  { name: 'ListPolicies', method: 'GET', path: '/policies', handler: listPolicies },
-  { name: 'DeletePolicy', method: 'DELETE', path: '/policies/{policyName}', handler: deletePolicy },
-  { name: 'CreatePolicyVersion', method: 'POST', path: '/policies/{policyName}/version', handler: createPolicyVersion },
-  { name: 'GetPolicyVersion', method: 'GET', path: '/policies/{policyName}/version/{policyVersionId}', handler: getPolicyVersion },
-  { name: 'ListPolicyVersions', method: 'GET', path: '/policies/{policyName}/version', handler: listPolicyVersions },
-  { name: 'SetDefaultPolicyVersion', method: 'PATCH', path: '/policies/{policyName}/version/{policyVersionId}', handler: setDefaultPolicyVersion },
-  { name: 'DeletePolicyVersion', method: 'DELETE', path: '/policies/{policyName}/version/{policyVersionId}', handler: deletePolicyVersion },
-  { name: 'AttachPolicy', method: 'PUT', path: '/target-policies/{policyName}', handler: attachPolicy },
-  { name: 'DetachPolicy', method: 'POST', path: '/target-policies/{policyName}', handler: detachPolicy },
-  { name: 'ListAttachedPolicies', method: 'POST', path: '/attached-policies/{target}', handler: listAttachedPolicies },
-  { name: 'ListTargetsForPolicy', method: 'POST', path: '/policy-targets/{policyName}', handler: listTargetsForPolicy },
+  { name: 'CreatePolicy', method: 'POST', path: '/policies/{policyName}', action: 'iot:CreatePolicy', summary: 'Creates an AWS IoT policy', example: { path: POLICY_PATH, body: { policyDocument: DOC } }, handler: createPolicy },
+  { name: 'GetPolicy', method: 'GET', path: '/policies/{policyName}', action: 'iot:GetPolicy', summary: 'Gets a policy and its default version', example: { path: POLICY_PATH }, handler: getPolicyOp },
+  { name: 'ListPolicies', method: 'GET', path: '/policies', action: 'iot:ListPolicies', summary: 'Lists policies', example: { path: '/policies' }, handler: listPolicies },
+  { name: 'DeletePolicy', method: 'DELETE', path: '/policies/{policyName}', action: 'iot:DeletePolicy', summary: 'Deletes a policy', example: { path: POLICY_PATH }, handler: deletePolicy },
+  { name: 'CreatePolicyVersion', method: 'POST', path: '/policies/{policyName}/version', action: 'iot:CreatePolicyVersion', summary: 'Creates a policy version', example: { path: `${POLICY_PATH}/version?setAsDefault=true`, body: { policyDocument: DOC } }, handler: createPolicyVersion },
+  { name: 'GetPolicyVersion', method: 'GET', path: '/policies/{policyName}/version/{policyVersionId}', action: 'iot:GetPolicyVersion', summary: 'Gets a policy version', example: { path: `${POLICY_PATH}/version/1` }, handler: getPolicyVersion },
+  { name: 'ListPolicyVersions', method: 'GET', path: '/policies/{policyName}/version', action: 'iot:ListPolicyVersions', summary: 'Lists the versions of a policy', example: { path: `${POLICY_PATH}/version` }, handler: listPolicyVersions },
+  { name: 'SetDefaultPolicyVersion', method: 'PATCH', path: '/policies/{policyName}/version/{policyVersionId}', action: 'iot:SetDefaultPolicyVersion', summary: 'Makes a version the one in force', example: { path: `${POLICY_PATH}/version/1` }, handler: setDefaultPolicyVersion },
+  { name: 'DeletePolicyVersion', method: 'DELETE', path: '/policies/{policyName}/version/{policyVersionId}', action: 'iot:DeletePolicyVersion', summary: 'Deletes a policy version', example: { path: `${POLICY_PATH}/version/1` }, handler: deletePolicyVersion },
+  { name: 'AttachPolicy', method: 'PUT', path: '/target-policies/{policyName}', action: 'iot:AttachPolicy', summary: 'Attaches a policy to a certificate or thing group', example: { path: '/target-policies/example-policy', body: { target: exampleArn('cert', EXAMPLE_CERT_ID) } }, handler: attachPolicy },
+  { name: 'DetachPolicy', method: 'POST', path: '/target-policies/{policyName}', action: 'iot:DetachPolicy', summary: 'Detaches a policy', example: { path: '/target-policies/example-policy', body: { target: exampleArn('thinggroup', 'example-group') } }, handler: detachPolicy },
+  { name: 'ListAttachedPolicies', method: 'POST', path: '/attached-policies/{target}', action: 'iot:ListAttachedPolicies', summary: 'Lists the policies attached to a certificate or thing group', example: { path: `/attached-policies/${encodeURIComponent(exampleArn('cert', EXAMPLE_CERT_ID))}` }, handler: listAttachedPolicies },
+  { name: 'ListTargetsForPolicy', method: 'POST', path: '/policy-targets/{policyName}', action: 'iot:ListTargetsForPolicy', summary: 'Lists what a policy is attached to', example: { path: '/policy-targets/example-policy' }, handler: listTargetsForPolicy },
 ];

@@ -15,7 +15,7 @@ import type { RoleAlias, TagTarget } from '../../../identity/control.js';
 import { parseIotArn, tagTargetOf } from '../aws/arns.js';
 import { AwsServiceError } from '../aws/errors.js';
 import { epochSeconds, out, page, tagList, type AwsCall, type AwsOperation, type Input } from '../aws/operation.js';
-import { DEFAULT_PAGE_SIZE, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
+import { DEFAULT_PAGE_SIZE, exampleArn, arn, authorizeOn, createdKey, iotInput, sortBy } from './common.js';
 import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
@@ -107,7 +107,8 @@ async function untagResource(ctx: Ctx, call: AwsCall): Promise<Record<string, un
   const r = taggable(ctx, input, input.string('resourceArn'));
   const keys = input.stringList('tagKeys');
   if (keys === undefined) throw input.fail('tagKeys is required');
-  await authorizeOn(ctx, call, 'iot:UntagResource', r.arn, r.target);
+  // aws:TagKeys are the keys being removed.
+  await authorizeOn(ctx, call, 'iot:UntagResource', r.arn, r.target, undefined, keys);
   await ctx.control.untagResource(r.target, keys);
   return {};
 }
@@ -122,13 +123,16 @@ async function listTagsForResource(ctx: Ctx, call: AwsCall): Promise<Record<stri
   return out({ tags: p.items, nextToken: p.next });
 }
 
+const ALIAS_PATH = '/role-aliases/example-alias';
+const THING_ARN = exampleArn('thing', 'example-thing');
+
 export const ROLE_ALIAS_AND_TAG_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'CreateRoleAlias', method: 'POST', path: '/role-aliases/{roleAlias}', handler: createRoleAlias },
-  { name: 'DescribeRoleAlias', method: 'GET', path: '/role-aliases/{roleAlias}', handler: describeRoleAlias },
-  { name: 'ListRoleAliases', method: 'GET', path: '/role-aliases', handler: listRoleAliases },
-  { name: 'UpdateRoleAlias', method: 'PUT', path: '/role-aliases/{roleAlias}', handler: updateRoleAlias },
-  { name: 'DeleteRoleAlias', method: 'DELETE', path: '/role-aliases/{roleAlias}', handler: deleteRoleAlias },
-  { name: 'TagResource', method: 'POST', path: '/tags', handler: tagResource },
-  { name: 'UntagResource', method: 'POST', path: '/untag', handler: untagResource },
-  { name: 'ListTagsForResource', method: 'GET', path: '/tags', handler: listTagsForResource },
+  { name: 'CreateRoleAlias', method: 'POST', path: '/role-aliases/{roleAlias}', action: 'iot:CreateRoleAlias', summary: 'Creates a role alias for the credentials provider', example: { path: ALIAS_PATH, body: { roleArn: 'arn:aws:iam::000000000000:role/example-role' } }, handler: createRoleAlias },
+  { name: 'DescribeRoleAlias', method: 'GET', path: '/role-aliases/{roleAlias}', action: 'iot:DescribeRoleAlias', summary: 'Describes a role alias', example: { path: ALIAS_PATH }, handler: describeRoleAlias },
+  { name: 'ListRoleAliases', method: 'GET', path: '/role-aliases', action: 'iot:ListRoleAliases', summary: 'Lists role aliases', example: { path: '/role-aliases' }, handler: listRoleAliases },
+  { name: 'UpdateRoleAlias', method: 'PUT', path: '/role-aliases/{roleAlias}', action: 'iot:UpdateRoleAlias', summary: 'Changes a role alias\'s role or duration', example: { path: ALIAS_PATH, body: { credentialDurationSeconds: 900 } }, handler: updateRoleAlias },
+  { name: 'DeleteRoleAlias', method: 'DELETE', path: '/role-aliases/{roleAlias}', action: 'iot:DeleteRoleAlias', summary: 'Deletes a role alias', example: { path: ALIAS_PATH }, handler: deleteRoleAlias },
+  { name: 'TagResource', method: 'POST', path: '/tags', action: 'iot:TagResource', summary: 'Adds or changes tags of an IoT resource', example: { path: '/tags', body: { resourceArn: THING_ARN, tags: [{ Key: 'env', Value: 'lab' }] } }, handler: tagResource },
+  { name: 'UntagResource', method: 'POST', path: '/untag', action: 'iot:UntagResource', summary: 'Removes tags of an IoT resource', example: { path: '/untag', body: { resourceArn: THING_ARN, tagKeys: ['env'] } }, handler: untagResource },
+  { name: 'ListTagsForResource', method: 'GET', path: '/tags', action: 'iot:ListTagsForResource', summary: 'Lists the tags of an IoT resource', example: { path: `/tags?resourceArn=${encodeURIComponent(THING_ARN)}` }, handler: listTagsForResource },
 ];

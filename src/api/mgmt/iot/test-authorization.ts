@@ -19,7 +19,7 @@ import { ConnectionChoiceError, registeredConnection } from '../../../identity/i
 import { AwsServiceError } from '../aws/errors.js';
 import type { AwsCall, AwsOperation, Input } from '../aws/operation.js';
 import { principalCertificate } from './certificates.js';
-import { arn, authorizeOn, iotInput } from './common.js';
+import { EXAMPLE_CERT_ID, arn, authorizeOn, exampleArn, iotInput } from './common.js';
 import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
@@ -118,5 +118,10 @@ function authResult(ctx: Ctx, info: AuthInfo, results: readonly ConnectionExplan
 }
 
 export const TEST_AUTHORIZATION_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'TestAuthorization', method: 'POST', path: '/test-authorization', handler: testAuthorization },
+  {
+    name: 'TestAuthorization', method: 'POST', path: '/test-authorization', action: 'iot:TestAuthorization',
+    summary: 'Decides MQTT actions for a registered certificate\'s connection',
+    example: { path: '/test-authorization', body: { principal: exampleArn('cert', EXAMPLE_CERT_ID), authInfos: [{ actionType: 'CONNECT', resources: [exampleArn('client', 'example-thing')] }] } },
+    handler: testAuthorization,
+  },
 ];

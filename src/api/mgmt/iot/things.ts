@@ -154,9 +154,9 @@ async function deleteThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
 }
 
 export const THING_OPERATIONS: readonly AwsOperation<Ctx>[] = [
-  { name: 'CreateThing', method: 'POST', path: '/things/{thingName}', handler: createThing },
-  { name: 'DescribeThing', method: 'GET', path: '/things/{thingName}', handler: describeThing },
-  { name: 'ListThings', method: 'GET', path: '/things', handler: listThings },
-  { name: 'UpdateThing', method: 'PATCH', path: '/things/{thingName}', handler: updateThing },
-  { name: 'DeleteThing', method: 'DELETE', path: '/things/{thingName}', handler: deleteThing },
+  { name: 'CreateThing', method: 'POST', path: '/things/{thingName}', action: 'iot:CreateThing', summary: 'Creates a thing in the registry', example: { path: '/things/example-thing', body: {} }, handler: createThing },
+  { name: 'DescribeThing', method: 'GET', path: '/things/{thingName}', action: 'iot:DescribeThing', summary: 'Describes a thing', example: { path: '/things/example-thing' }, handler: describeThing },
+  { name: 'ListThings', method: 'GET', path: '/things', action: 'iot:ListThings', summary: 'Lists things, by attribute or type', example: { path: '/things?maxResults=10' }, handler: listThings },
+  { name: 'UpdateThing', method: 'PATCH', path: '/things/{thingName}', action: 'iot:UpdateThing', summary: 'Updates a thing\'s attributes and type', example: { path: '/things/example-thing', body: { attributePayload: { attributes: { a: '1' }, merge: true } } }, handler: updateThing },
+  { name: 'DeleteThing', method: 'DELETE', path: '/things/{thingName}', action: 'iot:DeleteThing', summary: 'Deletes a thing', example: { path: '/things/example-thing' }, handler: deleteThing },
 ];
