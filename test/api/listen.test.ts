@@ -79,7 +79,7 @@ describe('API over TCP', () => {
         await gw.stop();
       }
       // After the process has ended and its output was read to the end: no API line ever.
-      assert.ok(!gw.lines.some((l) => l.startsWith('listening http') || l.startsWith('listening unix')));
+      assert.ok(!gw.lines.some((l) => l.startsWith('listening http://') || l.startsWith('listening unix')));
     } finally {
       await dir.cleanup();
     }
