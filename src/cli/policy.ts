@@ -1,8 +1,9 @@
 /**
- * `gatehouse policy simulate`: decides requests against a set of AWS IoT Core policy
- * documents, without a registry or a gateway (like AWS IoT's TestAuthorization). The
- * policies, the connection context and the requests all come from files; nothing
- * else is read.
+ * `gatehouse policy simulate`: decides requests against a set of policy documents,
+ * without a registry or a gateway: AWS IoT Core policies for a connection (`--dialect
+ * iot`, like AWS IoT's TestAuthorization), or IAM identity policies for a management
+ * call (`--dialect iam`, like IAM's policy simulator). The policies, the context and
+ * the requests all come from files; nothing else is read.
  *
  * Order: usage checks, then the requests, the context and the policies are read and
  * validated (a malformed input stops the run before any decision, exit 2); then the
@@ -11,8 +12,10 @@
  */
 import type { Command } from 'commander';
 import {
-  compileIotPolicies, iotArn, IOT_ACTIONS, type IotContext, type IotDeployment, type IotPolicyInput, type IotRequest, type IotResourceType,
+  compileIamPolicies, compileIotPolicies, iotArn, IOT_ACTIONS,
+  type IotContext, type IotDeployment, type IotNamedProblem, type IotPolicyInput, type IotRequest, type IotResourceType, type PolicyDecision,
 } from '../core/index.js';
+import { parseIamContext, parseIamRequests } from './iam-simulate.js';
 import { forEachJsonLine, readInput } from './json-lines.js';
 import { CliError, EXIT, type Io } from './output.js';
 
@@ -33,28 +36,45 @@ export function registerPolicy(program: Command, io: Io, setExit: (code: number)
   const policy = program.command('policy').description('work with policy documents');
   policy
     .command('simulate')
-    .description('decide requests against AWS IoT Core policy documents, without a registry')
-    .requiredOption('--dialect <dialect>', 'policy dialect: iot')
+    .description('decide requests against AWS IoT Core or IAM identity policy documents, without a registry')
+    .requiredOption('--dialect <dialect>', 'policy dialect: iot (AWS IoT Core policies) or iam (IAM identity policies)')
     .requiredOption('--policies <file>', 'JSON array of policy documents (or {"name", "document"} objects), all in force')
-    .requiredOption('--context <file>', 'JSON object describing the connection (client ID, thing, certificate, ...)')
-    .requiredOption('--requests <file>', 'JSON lines {"action", "resource", "retain"?}; `-` reads stdin')
-    .option('--partition <partition>', 'ARN partition of local resources', SIMULATE_DEFAULTS.partition)
-    .option('--region <region>', 'region of local resource ARNs', SIMULATE_DEFAULTS.region)
-    .option('--account <id>', 'account ID of local resource ARNs', SIMULATE_DEFAULTS.accountId)
+    .requiredOption('--context <file>', 'JSON object describing the connection (iot) or the management call (iam)')
+    .requiredOption('--requests <file>', 'JSON lines {"action", "resource", "retain"? (iot only)}; `-` reads stdin')
+    .option('--partition <partition>', 'ARN partition of local resources (iot)', SIMULATE_DEFAULTS.partition)
+    .option('--region <region>', 'region of local resource ARNs (iot)', SIMULATE_DEFAULTS.region)
+    .option('--account <id>', 'account ID of local resource ARNs (iot)', SIMULATE_DEFAULTS.accountId)
     .addHelpText('after', `
-Example:
+Examples:
   gatehouse policy simulate --dialect iot --policies policies.json --context device.json --requests requests.jsonl
+  gatehouse policy simulate --dialect iam --policies operator.json --context call.json --requests -
 
-A request's resource is an ARN, \`*\`, or TYPE/NAME (client/, topic/, topicfilter/, thing/,
-rolealias/) completed with --partition, --region and --account.
+iot: a request's resource is an ARN, \`*\`, or TYPE/NAME (client/, topic/, topicfilter/,
+thing/, rolealias/) completed with --partition, --region and --account.
+iam: a request's resource is an ARN, or \`*\` for an action that names none (list operations).
 Output: one JSON line per request, in order, with "allowed", "reason" and, when a
 statement decided, "policy" (its name, or its index in the array) and "statement" (its
 Sid, or its index).
 Exit status: 0 every request answered (allowed or not), 1 an invalid policy document,
 2 usage error, unreadable file, or malformed context or request line.`)
     .action(async (opts: SimulateOptions) => {
-      if (opts.dialect !== 'iot') throw new CliError('USAGE', `--dialect \`${opts.dialect}\` is not supported (supported: iot)`);
+      if (opts.dialect !== 'iot' && opts.dialect !== 'iam') throw new CliError('USAGE', `--dialect \`${opts.dialect}\` is not supported (supported: iot, iam)`);
       if (opts.requests === '-' && (opts.policies === '-' || opts.context === '-')) throw new CliError('USAGE', 'only --requests may read standard input');
+      if (opts.dialect === 'iam') {
+        const requests = parseIamRequests(await readInput(opts.requests, 'requests'));
+        const context = parseIamContext(await readInput(opts.context, 'context'));
+        const inputs = parsePolicies(await readInput(opts.policies, 'policies'));
+        const compiled = compileIamPolicies(inputs);
+        report(io, compiled);
+        if (!compiled.ok) {
+          setExit(EXIT.INVALID);
+          return;
+        }
+        const now = Date.now();
+        for (const r of requests) io.out(JSON.stringify(decisionLine(r, compiled.set.decide('all', context, r, now))));
+        setExit(EXIT.OK);
+        return;
+      }
       const deployment: IotDeployment = { partition: opts.partition, region: opts.region, accountId: opts.account };
       for (const [flag, v] of [['--partition', opts.partition], ['--region', opts.region], ['--account', opts.account]] as const) {
         if (v === '' || v.includes(':')) throw new CliError('USAGE', `${flag} \`${v}\` must be non-empty and without \`:\``);
@@ -64,29 +84,36 @@ Exit status: 0 every request answered (allowed or not), 1 an invalid policy docu
       const inputs = parsePolicies(await readInput(opts.policies, 'policies'));
 
       const compiled = compileIotPolicies(inputs, deployment);
-      for (const w of compiled.warnings) io.err(`warning ${w.code}: policy ${w.policy} ${w.path}: ${w.message}\n    fix: ${w.fix}`);
+      report(io, compiled);
       if (!compiled.ok) {
-        for (const p of compiled.problems) io.err(`error ${p.code}: policy ${p.policy} ${p.path}: ${p.message}\n    fix: ${p.fix}`);
         setExit(EXIT.INVALID);
         return;
       }
       const now = Date.now();
-      for (const r of requests) {
-        const d = compiled.set.decide('all', context, r, now);
-        const line: Record<string, unknown> = { action: r.action, resource: r.resource };
-        if (r.retain !== undefined) line['retain'] = r.retain;
-        line['allowed'] = d.allowed;
-        line['reason'] = d.reason;
-        if (d.policy !== undefined) {
-          line['policy'] = d.policy;
-          line['statement'] = d.statement;
-        }
-        // A retained publish can be refused by its iot:RetainPublish evaluation.
-        if (d.action.toLowerCase() !== r.action.toLowerCase()) line['decidingAction'] = d.action;
-        io.out(JSON.stringify(line));
-      }
+      for (const r of requests) io.out(JSON.stringify(decisionLine(r, compiled.set.decide('all', context, r, now))));
       setExit(EXIT.OK);
     });
+}
+
+/** Prints the warnings, then the problems when there are any. */
+function report(io: Io, compiled: { readonly warnings: readonly IotNamedProblem[]; readonly problems?: readonly IotNamedProblem[] }): void {
+  for (const w of compiled.warnings) io.err(`warning ${w.code}: policy ${w.policy} ${w.path}: ${w.message}\n    fix: ${w.fix}`);
+  for (const p of compiled.problems ?? []) io.err(`error ${p.code}: policy ${p.policy} ${p.path}: ${p.message}\n    fix: ${p.fix}`);
+}
+
+/** One output line: the request as read, the decision, and what decided it. */
+function decisionLine(r: { readonly action: string; readonly resource: string; readonly retain?: boolean }, d: PolicyDecision): Record<string, unknown> {
+  const line: Record<string, unknown> = { action: r.action, resource: r.resource };
+  if (r.retain !== undefined) line['retain'] = r.retain;
+  line['allowed'] = d.allowed;
+  line['reason'] = d.reason;
+  if (d.policy !== undefined) {
+    line['policy'] = d.policy;
+    line['statement'] = d.statement;
+  }
+  // A retained publish can be refused by its iot:RetainPublish evaluation.
+  if (d.action.toLowerCase() !== r.action.toLowerCase()) line['decidingAction'] = d.action;
+  return line;
 }
 
 

@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiToken } from './api-token.js';
-import { registerAudit } from './audit.js';
 import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
+import { registerControl } from './control.js';
+import { registerIam } from './iam.js';
 import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
 import { installRemote } from './remote/commands.js';
@@ -39,9 +40,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void, environmen
   registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);
   registerCa(program, io, setExit);
+  registerIam(program, io, setExit);
+  registerControl(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
-  registerAudit(program, io, setExit);
   installRemote(program, environment);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;

@@ -9,6 +9,8 @@
  * - role aliases: https://docs.aws.amazon.com/iot/latest/apireference/API_CreateRoleAlias.html
  * - role session names: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
  */
+import type { IamContext } from '../core/policy/iam/context.js';
+import { compileIamPolicies } from '../core/policy/iam/engine.js';
 import { MAX_TAGS_PER_RESOURCE } from './control.js';
 import { ControlError, type PolicyDocumentProblem } from './errors.js';
 import { shown } from './names.js';
@@ -26,8 +28,7 @@ const DOCUMENT_CHARS = /^[\t\n\r\u0020-\u00FF]*$/;
 /** Tag keys and values: letters, digits and white space of any script, and `_ . : / = + - @`. */
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
-/** Size limits of documents in characters not counting white space (IAM's default quotas). */
-export const MANAGED_POLICY_MAX_CHARS = 6144;
+/** Size limit of a trust policy in characters not counting white space (IAM's default quota). */
 export const TRUST_POLICY_MAX_CHARS = 2048;
 
 export function assertUserName(name: unknown): asserts name is string {
@@ -90,28 +91,15 @@ function assertTag(key: string, value: unknown): void {
 // ------------------------------------------------------------------ documents
 
 /**
- * Checks an IAM identity-policy document before it is stored: IAM's character set and
- * size quota, then its structure (Statement with Effect, Action or NotAction, Resource
- * or NotResource, no Principal: identity policies name no principal).
- *
- * This is the one place the store validates identity policies; it checks structure,
- * not the meaning of actions, ARNs and condition operators. Returns every problem found.
+ * Checks an IAM identity-policy document before it is stored, with the IAM dialect's
+ * compiler (core/policy/iam: IAM's character set and 6,144-character quota, grammar,
+ * actions, ARNs, condition operators and keys, no Principal). Returns every problem
+ * found (codes `IAM_POLICY_…`, `IAM_CONDITION_…`); warnings do not refuse a document.
  */
 export function validateIamDocument(text: string): PolicyDocumentProblem[] {
-  const problems: PolicyDocumentProblem[] = [];
-  const root = parseDocument(text, MANAGED_POLICY_MAX_CHARS, problems);
-  if (root === undefined) return problems;
-  forEachStatement(root, problems, (st, path) => {
-    checkEffect(st, path, problems);
-    checkOneOf(st, path, 'Action', 'NotAction', problems, checkStringList);
-    checkOneOf(st, path, 'Resource', 'NotResource', problems, checkStringList);
-    for (const key of ['Principal', 'NotPrincipal']) {
-      if (key in st) problems.push(problem('IAM_DOCUMENT_PRINCIPAL', `${path}.${key}`, `an identity policy names no ${key}`, `remove \`${key}\`: the policy applies to whoever it is attached to`));
-    }
-    checkCondition(st, path, problems);
-    checkKnownKeys(st, path, ['Sid', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition', 'Principal', 'NotPrincipal'], problems);
-  });
-  return problems;
+  const compiled = compileIamPolicies([{ name: 'document', document: text }]);
+  if (compiled.ok) return [];
+  return compiled.problems.map((p) => ({ code: p.code, path: p.path, message: p.message, fix: p.fix }));
 }
 
 /** The actions a trust policy statement may name (with `*` wildcards). */
@@ -153,9 +141,9 @@ export function validateTrustPolicy(text: string): PolicyDocumentProblem[] {
 
 /** Throws CONTROL_POLICY_DOCUMENT_INVALID with every problem of an identity-policy document. */
 export function assertIamDocument(text: unknown): asserts text is string {
-  const problems = typeof text === 'string' ? validateIamDocument(text) : [problem('IAM_DOCUMENT_JSON', '', 'the document is not a string', 'pass the JSON text')];
+  const problems = typeof text === 'string' ? validateIamDocument(text) : [problem('IAM_POLICY_NOT_AN_OBJECT', '', 'the document is not a string', 'pass the JSON text')];
   if (problems.length > 0) {
-    throw new ControlError('CONTROL_POLICY_DOCUMENT_INVALID', `the IAM policy document is not valid: ${problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; ')}`,
+    throw new ControlError('CONTROL_POLICY_DOCUMENT_INVALID', `the IAM policy document is not valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
       'fix each problem listed; see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html', problems);
   }
 }
@@ -164,7 +152,7 @@ export function assertIamDocument(text: unknown): asserts text is string {
 export function assertTrustPolicy(text: unknown): asserts text is string {
   const problems = typeof text === 'string' ? validateTrustPolicy(text) : [problem('TRUST_POLICY_JSON', '', 'the document is not a string', 'pass the JSON text')];
   if (problems.length > 0) {
-    throw new ControlError('CONTROL_TRUST_POLICY_INVALID', `the trust policy is not valid: ${problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; ')}`,
+    throw new ControlError('CONTROL_TRUST_POLICY_INVALID', `the trust policy is not valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
       'write statements with Effect, Action "sts:AssumeRole", Principal {"AWS": "arn:…"} and an optional Condition', problems);
   }
 }
@@ -174,28 +162,28 @@ type JsonObject = { [k: string]: Json };
 
 function parseDocument(text: string, maxChars: number, problems: PolicyDocumentProblem[]): JsonObject | undefined {
   if (!DOCUMENT_CHARS.test(text)) {
-    problems.push(problem('DOCUMENT_CHARACTERS', '', 'the document has a character outside tab, line feed, carriage return and U+0020-U+00FF', 'remove the character (IAM accepts only those)'));
+    problems.push(problem('TRUST_POLICY_CHARACTERS', '', 'the document has a character outside tab, line feed, carriage return and U+0020-U+00FF', 'remove the character (IAM accepts only those)'));
     return undefined;
   }
   const size = text.replace(/\s/g, '').length;
   if (size > maxChars) {
-    problems.push(problem('DOCUMENT_TOO_LARGE', '', `the document has ${size} characters besides white space; the limit is ${maxChars}`, 'split it into several policies'));
+    problems.push(problem('TRUST_POLICY_TOO_LARGE', '', `the document has ${size} characters besides white space; the limit is ${maxChars}`, 'split it into several policies'));
     return undefined;
   }
   let root: Json;
   try {
     root = JSON.parse(text) as Json;
   } catch (e) {
-    problems.push(problem('DOCUMENT_JSON', '', `not JSON: ${(e as Error).message}`, 'write the document as one JSON object'));
+    problems.push(problem('TRUST_POLICY_JSON', '', `not JSON: ${(e as Error).message}`, 'write the document as one JSON object'));
     return undefined;
   }
   if (!isObject(root)) {
-    problems.push(problem('DOCUMENT_JSON', '', 'the document is not a JSON object', 'write the document as one JSON object with a Statement'));
+    problems.push(problem('TRUST_POLICY_JSON', '', 'the document is not a JSON object', 'write the document as one JSON object with a Statement'));
     return undefined;
   }
   const version = root['Version'];
   if (version !== undefined && version !== '2012-10-17' && version !== '2008-10-17') {
-    problems.push(problem('DOCUMENT_VERSION', 'Version', `unknown policy language version ${shown(JSON.stringify(version))}`, 'use "2012-10-17"'));
+    problems.push(problem('TRUST_POLICY_VERSION', 'Version', `unknown policy language version ${shown(JSON.stringify(version))}`, 'use "2012-10-17"'));
   }
   checkKnownKeys(root, '', ['Version', 'Id', 'Statement'], problems);
   return root;
@@ -204,44 +192,32 @@ function parseDocument(text: string, maxChars: number, problems: PolicyDocumentP
 function forEachStatement(root: JsonObject, problems: PolicyDocumentProblem[], check: (st: JsonObject, path: string) => void): void {
   const raw = root['Statement'];
   if (raw === undefined) {
-    problems.push(problem('DOCUMENT_STATEMENT', 'Statement', 'missing Statement', 'add a Statement (an object or an array of objects)'));
+    problems.push(problem('TRUST_POLICY_STATEMENT', 'Statement', 'missing Statement', 'add a Statement (an object or an array of objects)'));
     return;
   }
   const list = Array.isArray(raw) ? raw : [raw];
-  if (list.length === 0) problems.push(problem('DOCUMENT_STATEMENT', 'Statement', 'Statement is empty', 'add at least one statement'));
+  if (list.length === 0) problems.push(problem('TRUST_POLICY_STATEMENT', 'Statement', 'Statement is empty', 'add at least one statement'));
   list.forEach((st, i) => {
     const path = Array.isArray(raw) ? `Statement[${i}]` : 'Statement';
     if (!isObject(st)) {
-      problems.push(problem('DOCUMENT_STATEMENT', path, 'a statement is not a JSON object', 'write each statement as an object'));
+      problems.push(problem('TRUST_POLICY_STATEMENT', path, 'a statement is not a JSON object', 'write each statement as an object'));
       return;
     }
-    if ('Sid' in st && typeof st['Sid'] !== 'string') problems.push(problem('DOCUMENT_SID', `${path}.Sid`, 'Sid is not a string', 'write Sid as a string'));
+    if ('Sid' in st && typeof st['Sid'] !== 'string') problems.push(problem('TRUST_POLICY_SID', `${path}.Sid`, 'Sid is not a string', 'write Sid as a string'));
     check(st, path);
   });
 }
 
 function checkEffect(st: JsonObject, path: string, problems: PolicyDocumentProblem[]): void {
   if (st['Effect'] !== 'Allow' && st['Effect'] !== 'Deny') {
-    problems.push(problem('DOCUMENT_EFFECT', `${path}.Effect`, 'Effect must be "Allow" or "Deny"', 'write "Effect": "Allow" or "Effect": "Deny"'));
+    problems.push(problem('TRUST_POLICY_EFFECT', `${path}.Effect`, 'Effect must be "Allow" or "Deny"', 'write "Effect": "Allow" or "Effect": "Deny"'));
   }
-}
-
-function checkOneOf(st: JsonObject, path: string, a: string, b: string, problems: PolicyDocumentProblem[],
-  check: (v: Json, path: string, problems: PolicyDocumentProblem[]) => boolean): void {
-  const hasA = a in st;
-  const hasB = b in st;
-  if (hasA === hasB) {
-    problems.push(problem('DOCUMENT_ELEMENT', `${path}.${a}`, hasA ? `a statement has both ${a} and ${b}` : `a statement needs ${a} or ${b}`, `keep exactly one of ${a} and ${b}`));
-    return;
-  }
-  const key = hasA ? a : b;
-  check(st[key] as Json, `${path}.${key}`, problems);
 }
 
 function checkStringList(v: Json, path: string, problems: PolicyDocumentProblem[]): boolean {
   const list = Array.isArray(v) ? v : [v];
   if (list.length === 0 || list.some((x) => typeof x !== 'string' || x === '')) {
-    problems.push(problem('DOCUMENT_ELEMENT', path, 'must be a non-empty string or an array of non-empty strings', 'write a string or an array of strings'));
+    problems.push(problem('TRUST_POLICY_ELEMENT', path, 'must be a non-empty string or an array of non-empty strings', 'write a string or an array of strings'));
     return false;
   }
   return true;
@@ -280,26 +256,48 @@ function checkCondition(st: JsonObject, path: string, problems: PolicyDocumentPr
   const c = st['Condition'];
   const where = `${path}.Condition`;
   if (!isObject(c)) {
-    problems.push(problem('DOCUMENT_CONDITION', where, 'Condition must be an object of operators', 'write {"StringEquals": {"aws:PrincipalTag/team": "x"}}'));
+    problems.push(problem('TRUST_POLICY_CONDITION', where, 'Condition must be an object of operators', 'write {"StringEquals": {"aws:PrincipalTag/team": "x"}}'));
     return;
   }
   for (const [op, block] of Object.entries(c)) {
     if (!isObject(block)) {
-      problems.push(problem('DOCUMENT_CONDITION', `${where}.${op}`, 'a condition operator takes an object of keys', 'write {"KEY": VALUE or [VALUES]}'));
+      problems.push(problem('TRUST_POLICY_CONDITION', `${where}.${op}`, 'a condition operator takes an object of keys', 'write {"KEY": VALUE or [VALUES]}'));
       continue;
     }
     for (const [key, value] of Object.entries(block)) {
       const list = Array.isArray(value) ? value : [value];
       if (list.some((x) => x === null || typeof x === 'object')) {
-        problems.push(problem('DOCUMENT_CONDITION', `${where}.${op}.${key}`, 'condition values are strings, numbers or booleans', 'write a value or an array of values'));
+        problems.push(problem('TRUST_POLICY_CONDITION', `${where}.${op}.${key}`, 'condition values are strings, numbers or booleans', 'write a value or an array of values'));
       }
     }
   }
+  if (problems.some((p) => p.path.startsWith(`$.${where}`))) return;
+  // The operators and keys are the IAM dialect's: let its compiler check them.
+  for (const p of conditionProblems(c)) problems.push({ ...p, path: p.path.replace(/^\$\.Statement\[0\]\.Condition/, `$.${where}`) });
+}
+
+/** Problems of a Condition block, as the IAM dialect's compiler sees it in a one-statement policy. */
+function conditionProblems(condition: Readonly<Record<string, unknown>>): PolicyDocumentProblem[] {
+  const r = compileIamPolicies([{ name: 'condition', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: condition }] } }]);
+  return r.ok ? [] : r.problems.map((p) => ({ code: p.code, path: p.path, message: p.message, fix: p.fix }));
+}
+
+/**
+ * A `conditionMatches` for trustPolicyAllows that evaluates a Condition block with the
+ * IAM dialect (operators, `...IfExists`, `Null`, the global keys of `ctx`), at `now`
+ * (epoch milliseconds). An invalid block throws; trustPolicyAllows then fails closed.
+ */
+export function iamConditionMatcher(ctx: IamContext, now: number): (condition: Readonly<Record<string, unknown>>) => boolean {
+  return (condition) => {
+    const r = compileIamPolicies([{ name: 'condition', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: condition }] } }]);
+    if (!r.ok) throw new Error(`invalid condition: ${r.problems.map((p) => p.message).join('; ')}`);
+    return r.set.decide('all', ctx, { action: 'sts:AssumeRole', resource: '*' }, now).allowed;
+  };
 }
 
 function checkKnownKeys(o: JsonObject, path: string, known: readonly string[], problems: PolicyDocumentProblem[]): void {
   for (const k of Object.keys(o)) {
-    if (!known.includes(k)) problems.push(problem('DOCUMENT_UNKNOWN_ELEMENT', path === '' ? k : `${path}.${k}`, `unknown element ${shown(k)}`, `use only ${known.join(', ')}`));
+    if (!known.includes(k)) problems.push(problem('TRUST_POLICY_UNKNOWN_ELEMENT', path === '' ? k : `${path}.${k}`, `unknown element ${shown(k)}`, `use only ${known.join(', ')}`));
   }
 }
 
@@ -312,8 +310,9 @@ function asList(v: Json | undefined): string[] {
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
 }
 
+/** Paths are JSON paths from the document root, `$`, as the policy engines write them. */
 function problem(code: string, path: string, message: string, fix: string): PolicyDocumentProblem {
-  return { code, path, message, fix };
+  return { code, path: path === '' ? '$' : `$.${path}`, message, fix };
 }
 
 /** `*` matches any run of characters, `?` one character; everything else literally. */
@@ -337,9 +336,9 @@ export interface TrustCheckOptions {
   /** The account of the role (a principal `ACCOUNT` or `arn:…:iam::ACCOUNT:root` means every principal of it). */
   readonly accountId: string;
   /**
-   * Decides a statement's Condition block. Without it, a condition cannot be evaluated
-   * here: an Allow with a Condition does not apply and a Deny with a Condition does
-   * (fail closed).
+   * Decides a statement's Condition block (`iamConditionMatcher(ctx, now)` evaluates it
+   * with the IAM dialect). Without it, or when it throws, an Allow with a Condition does
+   * not apply and a Deny with a Condition does (fail closed).
    */
   readonly conditionMatches?: (condition: Readonly<Record<string, unknown>>) => boolean;
 }
@@ -369,12 +368,22 @@ export function trustPolicyAllows(document: string, callerArn: string, options: 
     if (!principals.some((x) => x === '*' || callerNames.has(x))) continue;
     const condition = st['Condition'];
     const deny = st['Effect'] === 'Deny';
-    const applies = condition === undefined ? true : options.conditionMatches ? options.conditionMatches(condition as JsonObject) : deny;
+    const applies = condition === undefined ? true : conditionApplies(options.conditionMatches, condition as JsonObject, deny);
     if (!applies) continue;
     if (deny) return { allowed: false, reason: 'DENIED_BY_STATEMENT', statement: id };
     allow ??= id;
   }
   return allow !== undefined ? { allowed: true, reason: 'ALLOWED_BY_STATEMENT', statement: allow } : { allowed: false, reason: 'NO_MATCHING_STATEMENT' };
+}
+
+/** Without an evaluator, or when it fails, an Allow's condition does not hold and a Deny's does (fail closed). */
+function conditionApplies(matches: TrustCheckOptions['conditionMatches'], condition: JsonObject, deny: boolean): boolean {
+  if (matches === undefined) return deny;
+  try {
+    return matches(condition);
+  } catch {
+    return deny;
+  }
 }
 
 /** The principal values that name a caller: its ARN, its role's ARN for a role session, its account. */

@@ -16,5 +16,6 @@ export type * from './control.js';
 export { MAX_TAGS_PER_RESOURCE } from './control.js';
 export { SqliteControlStore, type SqliteControlStoreOptions, type ControlConnection } from './sqlite-control.js';
 export { controlKeyPath, CONTROL_KEY_FILE } from './control-key.js';
-export { validateIamDocument, validateTrustPolicy, trustPolicyAllows, type TrustEvaluation, type TrustCheckOptions } from './control-rules.js';
+export { validateIamDocument, validateTrustPolicy, trustPolicyAllows, iamConditionMatcher, type TrustEvaluation, type TrustCheckOptions } from './control-rules.js';
 export { ensureAdministrator, openControlStore, adminCredentialsPath, ADMIN_PROFILE, type AdministratorBootstrap } from './admin-bootstrap.js';
+export { tagTargetOfArn, arnOfTagTarget } from './control-arns.js';

@@ -123,7 +123,7 @@ export class SqliteControlStore implements ControlStore {
     assertUserName(name);
     const tags = options.tags ?? {};
     assertTags(tags);
-    return this.c.write(() => this.insertUser(name, tags));
+    return this.mutate(() => this.insertUser(name, tags));
   }
 
   async getUser(name: string): Promise<IamUser | undefined> {
@@ -141,7 +141,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async deleteUser(name: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const user = this.requireUser(name);
       const keys = (this.s.countKeys.get(user.name) as { n: number }).n;
       const policies = (this.s.countUserPolicies.get(user.name) as { n: number }).n;
@@ -155,7 +155,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async createAccessKey(userName: string): Promise<{ readonly key: AccessKeyRecord; readonly secretAccessKey: string }> {
-    return this.c.write(() => this.insertAccessKey(userName));
+    return this.mutate(() => this.insertAccessKey(userName));
   }
 
   async listAccessKeys(userName: string): Promise<AccessKeyRecord[]> {
@@ -169,13 +169,13 @@ export class SqliteControlStore implements ControlStore {
     if (status !== 'Active' && status !== 'Inactive') {
       throw new ControlError('CONTROL_ACCESS_KEY_STATUS_INVALID', `invalid access key status ${shown(status)}`, 'use `Active` or `Inactive`');
     }
-    this.c.write(() => {
+    this.mutate(() => {
       if (this.s.setKeyStatus.run(status, accessKeyId).changes === 0) throw accessKeyNotFound(accessKeyId);
     });
   }
 
   async deleteAccessKey(accessKeyId: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       if (this.s.deleteKey.run(accessKeyId).changes === 0) throw accessKeyNotFound(accessKeyId);
     });
   }
@@ -244,7 +244,7 @@ export class SqliteControlStore implements ControlStore {
     assertDescription(description);
     const tags = options.tags ?? {};
     assertTags(tags);
-    return this.c.write(() => {
+    return this.mutate(() => {
       const existing = this.s.getRole.get(name) as RoleRow | undefined;
       if (existing) throw new ControlError('CONTROL_ROLE_EXISTS', `role ${shown(existing.name)} already exists (role names are not case-sensitive)`, 'choose another name, or update its trust policy');
       const createdAt = this.c.now().getTime();
@@ -271,7 +271,7 @@ export class SqliteControlStore implements ControlStore {
 
   async updateAssumeRolePolicy(name: string, document: string): Promise<void> {
     assertTrustPolicy(document);
-    this.c.write(() => {
+    this.mutate(() => {
       const role = this.requireRole(name);
       this.s.setTrustPolicy.run(document, role.name);
     });
@@ -281,7 +281,7 @@ export class SqliteControlStore implements ControlStore {
   async updateRole(name: string, update: { readonly maxSessionDurationSeconds?: number; readonly description?: string }): Promise<IamRole> {
     if (update.maxSessionDurationSeconds !== undefined) assertMaxSession(update.maxSessionDurationSeconds);
     if (update.description !== undefined) assertDescription(update.description);
-    return this.c.write(() => {
+    return this.mutate(() => {
       const role = this.requireRole(name);
       const maxSession = update.maxSessionDurationSeconds ?? role.max_session_seconds;
       const description = update.description ?? role.description;
@@ -291,7 +291,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async deleteRole(name: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const role = this.requireRole(name);
       const policies = (this.s.countRolePolicies.get(role.name) as { n: number }).n;
       if (policies > 0) {
@@ -348,7 +348,7 @@ export class SqliteControlStore implements ControlStore {
     assertDescription(description);
     const tags = options.tags ?? {};
     assertTags(tags);
-    return this.c.write(() => this.insertPolicy(name, document, description, tags));
+    return this.mutate(() => this.insertPolicy(name, document, description, tags));
   }
 
   async getIamPolicy(name: string): Promise<ManagedPolicy | undefined> {
@@ -366,7 +366,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async deleteIamPolicy(name: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const p = this.requirePolicy(name);
       if (p.attachments > 0) {
         throw new ControlError('CONTROL_POLICY_ATTACHED', `IAM policy ${shown(p.name)} is attached to ${p.attachments} user(s) or role(s)`, `detach it first (\`gatehouse iam policies show ${p.name}\` lists them)`);
@@ -381,7 +381,7 @@ export class SqliteControlStore implements ControlStore {
 
   async createIamPolicyVersion(name: string, document: string, setAsDefault: boolean): Promise<ManagedPolicyVersion> {
     assertIamDocument(document);
-    return this.c.write(() => {
+    return this.mutate(() => {
       const p = this.requirePolicy(name);
       const count = (this.s.countVersions.get(p.name) as { n: number }).n;
       if (count >= IAM_POLICY_VERSION_LIMIT) {
@@ -413,7 +413,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async setDefaultIamPolicyVersion(name: string, versionId: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const p = this.requirePolicy(name);
       const v = this.requireVersion(p, versionId);
       this.s.bumpPolicy.run(v, p.next_version, this.c.now().getTime(), p.name);
@@ -421,7 +421,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async deleteIamPolicyVersion(name: string, versionId: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const p = this.requirePolicy(name);
       const v = this.requireVersion(p, versionId);
       if (v === p.default_version) {
@@ -434,11 +434,11 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async attachIamPolicy(policyName: string, holder: PolicyHolder): Promise<{ readonly changed: boolean }> {
-    return this.c.write(() => this.attach(policyName, holder));
+    return this.mutate(() => this.attach(policyName, holder));
   }
 
   async detachIamPolicy(policyName: string, holder: PolicyHolder): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       const p = this.requirePolicy(policyName);
       const holderName = this.requireHolder(holder);
       const stmt = holder.kind === 'user' ? this.s.detachUser : this.s.detachRole;
@@ -483,9 +483,10 @@ export class SqliteControlStore implements ControlStore {
     const tags = options.tags ?? {};
     assertTags(tags);
     const wanted = this.roleNameOfArn(roleArn);
-    return this.c.write(() => {
+    return this.mutate(() => {
       if (this.s.getAlias.get(alias)) throw new ControlError('CONTROL_ROLE_ALIAS_EXISTS', `role alias ${shown(alias)} already exists`, 'choose another alias, or update this one');
       const role = this.requireRole(wanted);
+      assertWithinRole(duration, role);
       const now = this.c.now().getTime();
       this.s.insertAlias.run(alias, role.name, duration, now, now);
       this.insertTags('rolealias', alias, tags);
@@ -510,10 +511,12 @@ export class SqliteControlStore implements ControlStore {
   async updateRoleAlias(alias: string, update: { readonly roleArn?: string; readonly credentialDurationSeconds?: number }): Promise<RoleAlias> {
     if (update.credentialDurationSeconds !== undefined) assertAliasDuration(update.credentialDurationSeconds);
     const wanted = update.roleArn !== undefined ? this.roleNameOfArn(update.roleArn) : undefined;
-    return this.c.write(() => {
+    return this.mutate(() => {
       const row = this.requireAlias(alias);
-      const roleName = wanted !== undefined ? this.requireRole(wanted).name : row.role_name;
+      const role = this.requireRole(wanted ?? row.role_name);
+      const roleName = role.name;
       const duration = update.credentialDurationSeconds ?? row.duration_seconds;
+      assertWithinRole(duration, role);
       const now = this.c.now().getTime();
       this.s.updateAlias.run(roleName, duration, now, row.alias);
       return this.aliasFromRow({ ...row, role_name: roleName, duration_seconds: duration, updated_at: now }, this.loadTags('rolealias', row.alias));
@@ -521,7 +524,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async deleteRoleAlias(alias: string): Promise<void> {
-    this.c.write(() => {
+    this.mutate(() => {
       if (this.s.deleteAlias.run(alias).changes === 0) throw roleAliasNotFound(alias);
     });
   }
@@ -530,7 +533,7 @@ export class SqliteControlStore implements ControlStore {
 
   async tagResource(target: TagTarget, tags: Tags): Promise<void> {
     assertTags(tags);
-    this.c.write(() => {
+    this.mutate(() => {
       const resource = this.requireResource(target);
       const existing = this.loadTags(target.kind, resource);
       const merged = { ...existing, ...tags };
@@ -544,7 +547,7 @@ export class SqliteControlStore implements ControlStore {
 
   async untagResource(target: TagTarget, keys: readonly string[]): Promise<void> {
     for (const k of keys) assertTagKey(k);
-    this.c.write(() => {
+    this.mutate(() => {
       const resource = this.requireResource(target);
       for (const k of keys) this.s.deleteTag.run(target.kind, resource, k);
     });
@@ -620,7 +623,7 @@ export class SqliteControlStore implements ControlStore {
     assertUserName(options.userName);
     assertIamPolicyName(options.policyName);
     assertIamDocument(options.policyDocument);
-    return this.c.write(() => {
+    return this.mutate(() => {
       if (this.s.getMeta.get('administrator_created_at')) return { created: false } as const;
       const anyUser = this.s.anyUser.get();
       this.s.setMeta.run('administrator_created_at', String(this.c.now().getTime()));
@@ -634,7 +637,27 @@ export class SqliteControlStore implements ControlStore {
     });
   }
 
+  /**
+   * A number that grows with every change made to users, keys, roles, IAM policies,
+   * attachments, role aliases and tags through a control store (in any process), so a
+   * caller can keep compiled policies and re-read them only when it changed. Issuing
+   * session credentials and the audit log do not change it; neither do registry
+   * deletions of things, groups, certificates and IoT policies (which drop their tags).
+   */
+  async generation(): Promise<number> {
+    return this.c.read(() => Number((this.s.getMeta.get('generation') as { value: string } | undefined)?.value ?? 0));
+  }
+
   // --------------------------------------------------------------- private
+
+  /** A write that changes the control records: bumps the generation in the same transaction. */
+  private mutate<T>(fn: () => T): T {
+    return this.c.write(() => {
+      const result = fn();
+      this.s.bumpGeneration.run();
+      return result;
+    });
+  }
 
   private insertUser(name: string, tags: Tags): IamUser {
     const existing = this.s.getUser.get(name) as UserRow | undefined;
@@ -837,6 +860,17 @@ function assertAliasDuration(seconds: number): void {
   }
 }
 
+/**
+ * A role alias's credential duration may not exceed its role's maximum session duration
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateRoleAlias.html).
+ */
+function assertWithinRole(seconds: number, role: RoleRow): void {
+  if (seconds > role.max_session_seconds) {
+    throw new ControlError('CONTROL_CREDENTIAL_DURATION_INVALID', `credential duration ${seconds} s is longer than the maximum session duration of role ${shown(role.name)} (${role.max_session_seconds} s)`,
+      'give a shorter duration, or raise the role\'s maximum session duration');
+  }
+}
+
 function describeTarget(t: TagTarget): string {
   const names: Record<TagTarget['kind'], string> = {
     thing: 'thing', thinggroup: 'thing group', policy: 'IoT policy', cert: 'certificate', cacert: 'CA certificate',
@@ -873,6 +907,8 @@ function prepare(db: Db) {
   return {
     getMeta: p('SELECT value FROM control_meta WHERE key = ?'),
     setMeta: p('INSERT INTO control_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    bumpGeneration: p(`INSERT INTO control_meta (key, value) VALUES ('generation', '1')
+                       ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`),
     anySecret: p('SELECT 1 FROM iam_access_keys UNION ALL SELECT 1 FROM iam_role_sessions LIMIT 1'),
 
     anyUser: p('SELECT 1 FROM iam_users LIMIT 1'),

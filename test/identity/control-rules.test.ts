@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { trustPolicyAllows, validateIamDocument, validateTrustPolicy } from '../../src/identity/control-rules.js';
+import { iamConditionMatcher, trustPolicyAllows, validateIamDocument, validateTrustPolicy } from '../../src/identity/control-rules.js';
 
 const ACCOUNT = '123456789012';
 const ALICE = `arn:aws:iam::${ACCOUNT}:user/alice`;
@@ -43,16 +43,38 @@ describe('trustPolicyAllows', () => {
     assert.equal(trustPolicyAllows(conditionalDeny, ALICE, { accountId: ACCOUNT }).allowed, false, 'an unevaluated condition on a deny denies');
     assert.equal(trustPolicyAllows(conditionalDeny, ALICE, { accountId: ACCOUNT, conditionMatches: () => false }).allowed, true);
     assert.equal(trustPolicyAllows('not json', ALICE, { accountId: ACCOUNT }).allowed, false);
+    const throwing = (): boolean => {
+      throw new Error('cannot evaluate');
+    };
+    assert.equal(trustPolicyAllows(conditional, ALICE, { accountId: ACCOUNT, conditionMatches: throwing }).allowed, false);
+    assert.equal(trustPolicyAllows(conditionalDeny, ALICE, { accountId: ACCOUNT, conditionMatches: throwing }).allowed, false);
+  });
+
+  it('evaluates conditions with the IAM dialect through iamConditionMatcher', () => {
+    const conditional = doc(allow('*', { Condition: { StringEquals: { 'aws:PrincipalTag/team': 'ops' }, Bool: { 'aws:SecureTransport': 'true' } } }));
+    const now = Date.parse('2026-06-01T12:00:00Z');
+    const ops = iamConditionMatcher({ principal: { tags: { team: 'ops' } }, secureTransport: true }, now);
+    const dev = iamConditionMatcher({ principal: { tags: { team: 'dev' } }, secureTransport: true }, now);
+    const plain = iamConditionMatcher({ principal: { tags: { team: 'ops' } }, secureTransport: false }, now);
+    assert.equal(trustPolicyAllows(conditional, ALICE, { accountId: ACCOUNT, conditionMatches: ops }).allowed, true);
+    assert.equal(trustPolicyAllows(conditional, ALICE, { accountId: ACCOUNT, conditionMatches: dev }).allowed, false);
+    assert.equal(trustPolicyAllows(conditional, ALICE, { accountId: ACCOUNT, conditionMatches: plain }).allowed, false);
   });
 });
 
 describe('policy document checks', () => {
   it('names each problem with a path', () => {
     assert.deepEqual(validateTrustPolicy(doc(allow({ AWS: ALICE }))), []);
+    assert.deepEqual(validateTrustPolicy(doc(allow('*', { Condition: { StringEqualz: { 'aws:PrincipalTag/team': 'x' } } }))).map((p) => [p.code, p.path]),
+      [['IAM_CONDITION_UNKNOWN_OPERATOR', '$.Statement[0].Condition.StringEqualz']]);
     const problems = validateTrustPolicy(doc({ Effect: 'Allow', Action: 'iot:*', Principal: { Service: 'x' } }));
-    assert.deepEqual(problems.map((p) => p.path), ['Statement[0].Action', 'Statement[0].Principal.Service', 'Statement[0].Principal.AWS']);
+    assert.deepEqual(problems.map((p) => p.path), ['$.Statement[0].Action', '$.Statement[0].Principal.Service', '$.Statement[0].Principal.AWS']);
     assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*' })), []);
-    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Principal: '*' })).map((p) => p.path), ['Statement[0].Principal']);
-    assert.deepEqual(validateIamDocument(JSON.stringify({ Statement: [], Extra: 1 })).map((p) => p.path), ['Extra', 'Statement']);
+    // Identity policies are checked by the IAM dialect's compiler.
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Principal: '*' })).map((p) => p.path), ['$.Statement[0].Principal']);
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot:*', Resource: '*', Condition: { StringEqualz: { 'aws:SourceIp': 'x' } } })).map((p) => p.code),
+      ['IAM_CONDITION_UNKNOWN_OPERATOR']);
+    assert.deepEqual(validateIamDocument(doc({ Effect: 'Allow', Action: 'iot', Resource: '*' })).map((p) => p.code), ['IAM_POLICY_ACTION_INVALID']);
+    assert.equal(validateIamDocument('{"Statement": {"Effect": "Allow", "Action": "iot:*", "Resource": "ĀĀ"}}').map((p) => p.code)[0], 'IAM_POLICY_CHARACTER_INVALID');
   });
 });

@@ -391,7 +391,8 @@ describe('ControlStore (SQLite): role aliases', () => {
   it('creates, updates and deletes role aliases naming roles of this deployment', async (t) => {
     const { store, setNow } = await setup(t);
     await store.createRole('DeviceRole', USER_TRUST);
-    await store.createRole('Other', USER_TRUST);
+    await store.createRole('Other', USER_TRUST, { maxSessionDurationSeconds: 43_200 });
+    await rejectsWith(store.createRoleAlias('long', 'arn:aws:iam::123456789012:role/DeviceRole', { credentialDurationSeconds: 3601 }), 'CONTROL_CREDENTIAL_DURATION_INVALID');
     const a = await store.createRoleAlias('devices', 'arn:aws:iam::123456789012:role/devicerole', { credentialDurationSeconds: 900, tags: { k: 'v' } });
     assert.equal(a.arn, 'arn:aws:iot:eu-west-1:123456789012:rolealias/devices');
     assert.equal(a.roleArn, 'arn:aws:iam::123456789012:role/DeviceRole');
@@ -407,6 +408,7 @@ describe('ControlStore (SQLite): role aliases', () => {
     assert.deepEqual([u.roleArn, u.credentialDurationSeconds, u.updatedAt, u.createdAt], ['arn:aws:iam::123456789012:role/Other', 43_200, later, T0]);
     assert.deepEqual((await store.getRoleAlias('devices'))?.roleArn, 'arn:aws:iam::123456789012:role/Other');
     await rejectsWith(store.updateRoleAlias('nope', {}), 'CONTROL_ROLE_ALIAS_NOT_FOUND');
+    await rejectsWith(store.updateRoleAlias('devices', { roleArn: 'arn:aws:iam::123456789012:role/DeviceRole' }), 'CONTROL_CREDENTIAL_DURATION_INVALID');
     assert.deepEqual((await store.listRoleAliases()).map((r) => r.alias), ['devices']);
     await store.deleteRoleAlias('devices');
     assert.equal(await store.getRoleAlias('devices'), undefined);
@@ -498,6 +500,32 @@ describe('ControlStore (SQLite): audit log', () => {
     assert.equal(await store.pruneAudit(new Date(T0.getTime() + 5000)), 5);
     assert.deepEqual((await store.queryAudit({})).map((r) => r.requestId).at(-1), 'req-5');
     assert.equal(await store.pruneAudit(T0), 0);
+  });
+});
+
+describe('ControlStore (SQLite): generation', () => {
+  it('grows with every control change, in any process, and not with sessions or audit records', async (t) => {
+    const { store, dir } = await setup(t);
+    const other = SqliteRegistry.open({ file: registryPath(dir) });
+    t.after(() => other.close());
+    const otherStore = other.control({ deployment: DEP, keyFile: controlKeyPath(dir) });
+    assert.equal(await store.generation(), 0);
+    await store.createUser('alice');
+    const g1 = await store.generation();
+    assert.ok(g1 > 0);
+    await otherStore.createIamPolicy('P', policyDoc());
+    await otherStore.attachIamPolicy('P', { kind: 'user', name: 'alice' });
+    const g2 = await store.generation();
+    assert.ok(g2 > g1, 'a change by another connection is seen');
+    await rejectsWith(store.createUser('alice'), 'CONTROL_USER_EXISTS');
+    assert.equal(await store.generation(), g2, 'a refused change changes nothing');
+    await store.createRole('R', USER_TRUST);
+    const g3 = await store.generation();
+    await store.createSessionCredentials({ roleName: 'R', sessionName: 'abc', durationSeconds: 900, sourceArn: 'x', now: T0 });
+    await store.appendAudit([{ at: T0, principal: 'p', action: 'a', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: 'q' }]);
+    assert.equal(await store.generation(), g3);
+    await store.tagResource({ kind: 'role', name: 'R' }, { a: 'b' });
+    assert.ok(await store.generation() > g3);
   });
 });
 

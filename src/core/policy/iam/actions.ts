@@ -10,10 +10,14 @@
  * and Gatehouse's own operations under the `gatehouse:` prefix.
  *
  * A request names one resource: the ARN of the resource type below (see `arns.ts`), or
- * `*` for an action that acts on no single resource (the list operations, and the ones
- * AWS lists without a resource type). Where AWS lists several resource types for an
- * action (AddThingToThingGroup: the thing and the group), the type here is the one the
- * management API puts in the request.
+ * `*` for an action for which AWS lists no resource type ("you must specify all
+ * resources (`*`)": the list operations, and a few more such as
+ * iot:ListAttachedPolicies and iot:RegisterCertificate). The types are AWS's, including
+ * where they surprise: iot:AttachThingPrincipal, iot:DetachThingPrincipal and
+ * iot:ListPrincipalThings are authorized on the certificate, not the thing, and
+ * iot:TestAuthorization on the certificate. An action with several required resource
+ * types (iot:AddThingToThingGroup: the group and the thing) is authorized on each: the
+ * first in IAM_ACTIONS, the others in IAM_ACTIONS_ALSO_ON.
  *
  * Action names compare case-insensitively; an action value in a policy that matches
  * none of these is a warning (`IAM_POLICY_ACTION_UNKNOWN`), since it can never match a
@@ -24,8 +28,10 @@ import { ActionCatalog } from '../iot/actions.js';
 /** The type of a request's resource ARN (`arns.ts` builds each), or `*` when the action names none. */
 export type IamResourceType =
   | 'iot:thing' | 'iot:thingtype' | 'iot:thinggroup' | 'iot:cert' | 'iot:cacert' | 'iot:policy' | 'iot:rolealias'
-  /** The ARN of whichever resource the tag call names (a thing, thing group, thing type, policy, CA certificate or role alias). */
+  /** The ARN of whichever resource the tag call names (a thing group, thing type, policy, CA certificate, role alias, …). */
   | 'iot:taggable'
+  /** The certificate or thing group a policy is attached to or detached from (`cert/ID` or `thinggroup/NAME`). */
+  | 'iot:policytarget'
   | 'iam:user' | 'iam:role' | 'iam:policy'
   | 'greengrass:connectivityInfo'
   | 'gatehouse:session'
@@ -63,10 +69,10 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iot:UpdateCertificate': 'iot:cert',
   'iot:DeleteCertificate': 'iot:cert',
   // principals of things
-  'iot:AttachThingPrincipal': 'iot:thing',
-  'iot:DetachThingPrincipal': 'iot:thing',
+  'iot:AttachThingPrincipal': 'iot:cert',
+  'iot:DetachThingPrincipal': 'iot:cert',
   'iot:ListThingPrincipals': 'iot:thing',
-  'iot:ListPrincipalThings': '*',
+  'iot:ListPrincipalThings': 'iot:cert',
   // IoT policies
   'iot:CreatePolicy': 'iot:policy',
   'iot:GetPolicy': 'iot:policy',
@@ -77,11 +83,11 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iot:ListPolicyVersions': 'iot:policy',
   'iot:SetDefaultPolicyVersion': 'iot:policy',
   'iot:DeletePolicyVersion': 'iot:policy',
-  'iot:AttachPolicy': 'iot:cert',
-  'iot:DetachPolicy': 'iot:cert',
-  'iot:ListAttachedPolicies': 'iot:cert',
+  'iot:AttachPolicy': 'iot:policytarget',
+  'iot:DetachPolicy': 'iot:policytarget',
+  'iot:ListAttachedPolicies': '*',
   'iot:ListTargetsForPolicy': 'iot:policy',
-  'iot:TestAuthorization': '*',
+  'iot:TestAuthorization': 'iot:cert',
   // CA certificates
   'iot:RegisterCACertificate': '*',
   'iot:DescribeCACertificate': 'iot:cacert',
@@ -164,6 +170,16 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'gatehouse:ValidateConfiguration': '*',
   'gatehouse:ApplyConfiguration': '*',
   'gatehouse:ListAuditRecords': '*',
+});
+
+/**
+ * Further resource types an action requires: the caller must be allowed the action on
+ * each of these resources as well as on the one of IAM_ACTIONS
+ * (iot:AddThingToThingGroup: on the group and on the thing).
+ */
+export const IAM_ACTIONS_ALSO_ON: Readonly<Record<string, readonly Exclude<IamResourceType, '*'>[]>> = Object.freeze({
+  'iot:AddThingToThingGroup': Object.freeze(['iot:thing'] as const),
+  'iot:RemoveThingFromThingGroup': Object.freeze(['iot:thing'] as const),
 });
 
 export const IAM_ACTION_CATALOG = new ActionCatalog(Object.keys(IAM_ACTIONS));

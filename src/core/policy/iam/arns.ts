@@ -6,7 +6,10 @@
  *   cert/ID, cacert/ID, policy, rolealias);
  * - IAM and STS are global: the region is empty (`arn:aws:iam::123456789012:user/alice`,
  *   `arn:aws:sts::123456789012:assumed-role/ROLE/SESSION`);
- * - Greengrass connectivity information:
+ * - AWS IoT resources as the service authorization reference lists them
+ *   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsiot.html#awsiot-resources-for-iam-policies);
+ * - Greengrass connectivity information
+ *   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsiotgreengrassv2.html):
  *   `arn:PARTITION:greengrass:REGION:ACCOUNT:/greengrass/things/THING/connectivityInfo`;
  * - Gatehouse's own sessions: `arn:PARTITION:gatehouse:REGION:ACCOUNT:session/ID`.
  *
@@ -17,7 +20,7 @@ import type { IotDeployment } from '../iot/context.js';
 import type { IamResourceType } from './actions.js';
 
 /** Every kind of ARN `arnFor` builds: the resource types of requests, and the principals (an assumed-role session). */
-export type IamArnKind = Exclude<IamResourceType, '*' | 'iot:taggable'> | 'sts:assumed-role';
+export type IamArnKind = Exclude<IamResourceType, '*' | 'iot:taggable' | 'iot:policytarget'> | 'sts:assumed-role';
 
 /**
  * The ARN of a resource of `kind` named `name` at `deployment`. For `sts:assumed-role`,

@@ -15,3 +15,4 @@ export {
 } from './engine.js';
 export { IOT_CONDITION_CODES, type CompiledCondition } from './conditions.js';
 export { IotPolicyNotFoundError } from './errors.js';
+export type { NamedPolicyProblem, PolicyDecision, PolicyDecisionReason, PolicyExplanation, PolicyInput, PolicyStatementMatch } from './evaluator.js';
