@@ -1,94 +1,83 @@
 /**
- * The remote commands against the real AWS IoT control-plane handlers: the real CLI
- * binary, over real HTTPS (a server certificate of the gateway CA, trusted through
- * GATEHOUSE_CA_BUNDLE), to the IoT operations registered on a fastify listener over a
- * real registry and CA. Authentication is the management listener's job (remote.test.ts
- * drives it); here every signed request is accepted and each authorization check is
- * recorded, so the test sees which AWS IoT action each command performed.
+ * The registry and control-plane commands against a real gateway: the real CLI binary,
+ * over HTTPS (the gateway CA trusted through GATEHOUSE_CA_BUNDLE), signed with the
+ * first-start administrator's key, to the AWS IoT operations of the management API.
+ * What each command did is read back from the gateway's registry (the local CLI on its
+ * data directory) and from the audit log (which actions were authorized).
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { CallCheck } from '../../src/api/mgmt/call.js';
-import { registerIotControlPlane } from '../../src/api/mgmt/iot/plugin.js';
-import { GatewayCa } from '../../src/ca/authority.js';
-import { ConnectivityInfoStore } from '../../src/ca/connectivity.js';
-import { compileDeviceGroups, validateConfig, type IotDeployment } from '../../src/core/index.js';
-import type { ControlStore, TagTarget } from '../../src/identity/control.js';
 import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
-import { PolicyStore } from '../../src/runtime/policy-store.js';
-import { runCli, type CliResult } from '../helpers/gateway.js';
+import { GatewayProcess, runCli, type CliResult } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
-const DEPLOYMENT: IotDeployment = { partition: 'aws', region: 'us-east-1', accountId: '123456789012' };
+const CONFIG = `
+deviceGroups:
+  definitions: {}
+  policies: {}
+gatehouse:
+  detectInterfaceAddresses: false
+  hostAddresses: [127.0.0.1, localhost]
+  mqtt: { host: 127.0.0.1 }
+`;
 
-/** Tags only: what the IoT handlers ask the control store for. */
-function tagsOnlyControl(): ControlStore {
-  const tags = new Map<string, Record<string, string>>();
-  const key = (t: TagTarget): string => `${t.kind}/${'name' in t ? t.name : t.id}`;
-  return { tagsOf: (t: TagTarget) => Promise.resolve(tags.get(key(t)) ?? {}) } as Partial<ControlStore> as ControlStore;
+interface AuditRow {
+  id: number;
+  action: string;
+  decision: string;
+  principal: string;
 }
 
-describe('remote things, certs, thing groups and policies over the AWS IoT operations', () => {
+describe('remote things, certs, thing groups, policies, role aliases and tags through a real gateway', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
-  let app: FastifyInstance;
+  let gw: GatewayProcess;
   let registry: SqliteRegistry;
   let endpoint: string;
   let env: NodeJS.ProcessEnv;
-  const checks: CallCheck[] = [];
-  const deny = new Set<string>();
 
-  const remote = (args: string[]): Promise<CliResult> => runCli(['--endpoint', endpoint, ...args], { env });
-  const actions = (from: number): string[] => checks.slice(from).map((c) => c.action);
+  const remote = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> => runCli(['--endpoint', endpoint, ...args], { env: { ...env, ...extra } });
+  /** The actions the gateway authorized (allowed) after audit record `from`. */
+  async function actionsSince(from: number): Promise<string[]> {
+    const r = await gw.cli(['audit', 'list', '--json', '--limit', '1000']);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as AuditRow[]).filter((x) => x.id > from && x.decision === 'allow').map((x) => x.action).reverse();
+  }
+  async function lastAuditId(): Promise<number> {
+    const r = await gw.cli(['audit', 'list', '--json', '--limit', '1']);
+    return (JSON.parse(r.stdout) as AuditRow[])[0]?.id ?? 0;
+  }
 
   before(async () => {
     dir = await tempDir();
-    const v = validateConfig({});
-    if (!v.ok) throw new Error('the empty configuration is valid');
-    const dataDir = join(dir.path, 'data');
-    await mkdir(dataDir, { mode: 0o700 });
-    registry = SqliteRegistry.open({ file: join(dataDir, 'registry.db') });
-    const ca = await GatewayCa.open({ dataDir, config: v.config.certificateAuthority });
-    await registry.trustGatewayCa(ca.certificatePem);
-    const server = await ca.issueServerCertificate({ hosts: ['127.0.0.1'], validitySeconds: 3600 });
-    app = Fastify({ logger: false, maxParamLength: 1024, forceCloseConnections: true, https: { key: server.privateKeyPem, cert: [server.certificatePem, ...server.chainPem].join('') } });
-    app.decorateRequest('authorizeCall', function authorizeCall(check: CallCheck): Promise<void> {
-      checks.push(check);
-      if (deny.has(check.action)) return Promise.reject(Object.assign(new Error(`not allowed: ${check.action} on ${check.resource}`), { denied: true }));
-      return Promise.resolve();
-    });
-    app.setErrorHandler((error: Error & { denied?: boolean }, _request, reply) => {
-      if (error.denied === true) return reply.code(403).header('x-amzn-errortype', 'AccessDeniedException').type('application/json').send(JSON.stringify({ message: error.message }));
-      return reply.code(500).type('application/json').send(JSON.stringify({ message: 'internal' }));
-    });
-    registerIotControlPlane(app, {
-      registry, control: tagsOnlyControl(), ca, policy: new PolicyStore(compileDeviceGroups(v.deviceGroups)),
-      deployment: () => DEPLOYMENT, connectivity: await ConnectivityInfoStore.open(dataDir), onConnectivityChanged: async () => {}, clock: () => new Date(),
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    endpoint = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const caFile = join(dir.path, 'ca.pem');
-    await writeFile(caFile, ca.certificatePem);
-    env = { HOME: dir.path, GATEHOUSE_ACCESS_KEY_ID: 'AKIAHARNESSHARNESS00', GATEHOUSE_SECRET_ACCESS_KEY: 'harness-secret', GATEHOUSE_CA_BUNDLE: caFile, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '' };
+    gw = await GatewayProcess.start(dir.path, CONFIG);
+    endpoint = await gw.managementUrl();
+    const creds = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
+    const ca = await gw.cli(['ca', 'show']);
+    const caFile = join(dir.path, 'gateway-ca.pem');
+    await writeFile(caFile, ca.stdout);
+    env = {
+      HOME: dir.path, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '', GATEHOUSE_CA_BUNDLE: caFile,
+      GATEHOUSE_ACCESS_KEY_ID: /aws_access_key_id = (\S+)/.exec(creds)![1]!, GATEHOUSE_SECRET_ACCESS_KEY: /aws_secret_access_key = (\S+)/.exec(creds)![1]!,
+    };
+    registry = SqliteRegistry.open({ file: join(gw.dataDir, 'registry.db') });
   });
   after(async () => {
-    await app?.close();
     await registry?.close();
+    await gw?.stop();
     await dir?.cleanup();
   });
 
   test('things create, list, show, update, attach/detach and delete', async () => {
-    let from = checks.length;
+    let from = await lastAuditId();
     const out = join(dir.path, 'devices');
     const created = await remote(['things', 'create', 'sensor-1', '--attribute', 'room=lab', '--out', out, '--json']);
     assert.equal(created.code, 0, created.stderr);
     const info = JSON.parse(created.stdout) as { certificateId: string; thing: { name: string; attributes: Record<string, string>; createdAt: string | null } };
     assert.deepEqual(info.thing.attributes, { room: 'lab' });
     assert.equal(info.thing.createdAt, null);
-    assert.deepEqual(actions(from).filter((a) => ['iot:CreateThing', 'iot:CreateKeysAndCertificate', 'iot:AttachThingPrincipal'].includes(a)), ['iot:CreateThing', 'iot:CreateKeysAndCertificate', 'iot:AttachThingPrincipal']);
+    assert.deepEqual((await actionsSince(from)).filter((a) => ['iot:CreateThing', 'iot:CreateKeysAndCertificate', 'iot:AttachThingPrincipal'].includes(a)), ['iot:CreateThing', 'iot:CreateKeysAndCertificate', 'iot:AttachThingPrincipal']);
     // The key came over the wire once and sits in a 0600 file; the CA that issued the certificate is ca.pem.
     assert.match(await readFile(join(out, 'sensor-1.key.pem'), 'utf8'), /BEGIN PRIVATE KEY/);
     assert.match(await readFile(join(out, 'ca.pem'), 'utf8'), /BEGIN CERTIFICATE/);
@@ -127,10 +116,11 @@ describe('remote things, certs, thing groups and policies over the AWS IoT opera
     assert.equal(attach.code, 0, attach.stderr);
     assert.match(attach.stdout, /^attached /);
 
-    from = checks.length;
+    from = await lastAuditId();
     const del = await remote(['things', 'delete', 'sensor-1', '--json']);
     assert.equal(del.code, 0, del.stderr);
-    assert.ok(actions(from).includes('iot:DetachThingPrincipal') && actions(from).includes('iot:DeleteThing'));
+    const deleted = await actionsSince(from);
+    assert.ok(deleted.includes('iot:DetachThingPrincipal') && deleted.includes('iot:DeleteThing'), deleted.join(' '));
     assert.equal(await registry.getThing('sensor-1'), undefined);
   });
 
@@ -201,15 +191,52 @@ describe('remote things, certs, thing groups and policies over the AWS IoT opera
     assert.equal(await registry.getThingGroup('sensors'), undefined);
   });
 
-  test('a denied action: REMOTE_ACCESS_DENIED with the server\'s message, exit 1, nothing done', async () => {
-    deny.add('iot:CreateThing');
-    try {
-      const r = await remote(['things', 'create', 'denied-1', '--out', join(dir.path, 'd')]);
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /^error REMOTE_ACCESS_DENIED: not allowed: iot:CreateThing on arn:aws:iot:us-east-1:123456789012:thing\/denied-1 \(CreateThing at /m);
-      assert.equal(await registry.getThing('denied-1'), undefined);
-    } finally {
-      deny.delete('iot:CreateThing');
+  test('role aliases and tags remotely', async () => {
+    const trust = join(dir.path, 'trust.json');
+    await writeFile(trust, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::000000000000:user/admin' }, Action: 'sts:AssumeRole' }] }));
+    const role = await gw.cli(['iam', 'roles', 'create', 'device-role', '--trust-policy', trust, '--json']);
+    assert.equal(role.code, 0, role.stderr);
+    const roleArn = (JSON.parse(role.stdout) as { arn: string }).arn;
+    const created = await remote(['role-aliases', 'create', 'dev-alias', '--role-arn', roleArn, '--credential-duration', '900', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((JSON.parse(created.stdout) as { credentialDurationSeconds: number }).credentialDurationSeconds, 900);
+    const list = await remote(['role-aliases', 'list']);
+    assert.match(list.stdout, /dev-alias\s+arn:aws:iam::\d{12}:role\/device-role\s+900s/);
+    assert.equal((await remote(['role-aliases', 'update', 'dev-alias', '--credential-duration', '1200'])).code, 0);
+    const local = await gw.cli(['role-aliases', 'show', 'dev-alias', '--json']);
+    assert.equal((JSON.parse(local.stdout) as { credentialDurationSeconds: number }).credentialDurationSeconds, 1200);
+
+    assert.equal((await remote(['things', 'create', 'tagged-1', '--out', join(dir.path, 't')])).code, 0);
+    const add = await remote(['tags', 'add', '--resource-arn', 'thing/tagged-1', '--tag', 'env=lab', '--tag', 'team=ops']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /^tags of arn:aws:iot:us-east-1:\d{12}:thing\/tagged-1: /m);
+    const rm = await remote(['tags', 'remove', '--resource-arn', 'thing/tagged-1', '--key', 'team', '--json']);
+    assert.deepEqual((JSON.parse(rm.stdout) as { tags: Record<string, string> }).tags, { env: 'lab' });
+    const localTags = await gw.cli(['tags', 'list', '--resource-arn', 'thing/tagged-1', '--json']);
+    assert.deepEqual((JSON.parse(localTags.stdout) as { tags: Record<string, string> }).tags, { env: 'lab' });
+
+    assert.equal((await remote(['role-aliases', 'delete', 'dev-alias'])).code, 0);
+    const gone = await remote(['role-aliases', 'show', 'dev-alias']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^error CONTROL_ROLE_ALIAS_NOT_FOUND: /m);
+  });
+
+  test('a user allowed only iot:List* and iot:Describe*: listing works, creating is REMOTE_ACCESS_DENIED (exit 1) naming action and resource, nothing created', async () => {
+    const doc = join(dir.path, 'list-only.json');
+    await writeFile(doc, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:List*', 'iot:Describe*'], Resource: '*' }] }));
+    for (const args of [['iam', 'users', 'create', 'lister'], ['iam', 'policies', 'create', 'ListOnly', '--document', doc], ['iam', 'policies', 'attach', 'ListOnly', '--user', 'lister']]) {
+      const r = await gw.cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     }
+    const key = await gw.cli(['iam', 'access-keys', 'create', '--user', 'lister', '--json']);
+    const k = JSON.parse(key.stdout) as { accessKeyId: string; secretAccessKey: string };
+    const as = { GATEHOUSE_ACCESS_KEY_ID: k.accessKeyId, GATEHOUSE_SECRET_ACCESS_KEY: k.secretAccessKey };
+    const list = await remote(['thing-groups', 'list'], as);
+    assert.equal(list.code, 0, list.stderr);
+    const r = await remote(['things', 'create', 'denied-1', '--out', join(dir.path, 'd')], as);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error REMOTE_ACCESS_DENIED: User: arn:aws:iam::\d{12}:user\/lister is not authorized to perform: iot:CreateThing on resource: arn:aws:iot:us-east-1:\d{12}:thing\/denied-1/m);
+    assert.ok(!r.stderr.includes(k.secretAccessKey));
+    assert.equal(await registry.getThing('denied-1'), undefined);
   });
 });

@@ -3,7 +3,7 @@
  * AWS Signature Version 4 by `@smithy/signature-v4` (the signer the AWS SDKs use,
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html),
  * with the service name the route's credential scope expects (`iot` for the AWS IoT
- * operations, `greengrass` for Greengrass, `gatehouse` for Gatehouse's own) and the
+ * operations, `greengrass` for Greengrass, `sts` for STS, `gatehouse` for Gatehouse's own) and the
  * configured region. TLS trusts the configured CA bundle (the gateway's own CA) or the
  * system's CAs; there is no option to skip verification.
  *
@@ -17,11 +17,12 @@ import { isIP } from 'node:net';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { CliError, EXIT } from '../output.js';
 import { remoteAnswerError, remoteTransportError } from './errors.js';
 import type { RemoteTarget } from './target.js';
 
 /** The signing names the management API's routes accept. */
-export type SigningService = 'iot' | 'greengrass' | 'gatehouse';
+export type SigningService = 'iot' | 'greengrass' | 'gatehouse' | 'sts';
 
 export interface RemoteCall {
   readonly service: SigningService;
@@ -31,6 +32,8 @@ export interface RemoteCall {
   readonly query?: Readonly<Record<string, string | undefined>>;
   /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent as `application/x-www-form-urlencoded` (the STS query protocol) instead of `body`. */
+  readonly form?: Readonly<Record<string, string>>;
   /** Extra headers, signed (`x-amzn-principal` of the thing-principal operations). */
   readonly headers?: Readonly<Record<string, string>>;
   /** The operation's name, for messages (`CreateThing`). */
@@ -76,13 +79,26 @@ export class RemoteClient {
 
   /** Sends a signed request; resolves with the decoded JSON answer (`{}` when empty), rejects with a coded CliError. */
   async call<T = Record<string, unknown>>(call: RemoteCall): Promise<T> {
+    const text = await this.callText(call);
+    if (text.trim() === '') return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CliError('REMOTE_PROTOCOL_ERROR', `the gateway's answer to ${call.operation} is not JSON`, EXIT.INVALID, 'check that the endpoint is a Gatehouse management API');
+    }
+  }
+
+  /** Sends a signed request; resolves with the body of a 2xx answer as text, rejects with a coded CliError. */
+  async callText(call: RemoteCall): Promise<string> {
     const url = this.target.endpoint;
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(call.query ?? {})) if (v !== undefined) query[k] = v;
-    const body = call.body !== undefined ? JSON.stringify(call.body) : undefined;
+    const body = call.form !== undefined
+      ? Object.entries(call.form).map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).join('&')
+      : call.body !== undefined ? JSON.stringify(call.body) : undefined;
     const hostHeader = url.host;
     const headers: Record<string, string> = { ...call.headers, host: hostHeader };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = call.form !== undefined ? 'application/x-www-form-urlencoded' : 'application/json';
     const unsigned = new HttpRequest({
       method: call.method,
       protocol: 'https:',
@@ -122,14 +138,7 @@ export class RemoteClient {
       req.on('error', (e) => reject(remoteTransportError(e, this.target, call.operation)));
       req.end(body);
     });
-    if (answer.status >= 200 && answer.status < 300) {
-      if (answer.text.trim() === '') return {} as T;
-      try {
-        return JSON.parse(answer.text) as T;
-      } catch {
-        throw remoteAnswerError({ status: 502, headers: {}, text: '' }, this.target, call.operation);
-      }
-    }
+    if (answer.status >= 200 && answer.status < 300) return answer.text;
     throw remoteAnswerError(answer, this.target, call.operation);
   }
 }

@@ -23,6 +23,7 @@ export type RemoteSupport =
   | { readonly mode: 'unsupported'; readonly why: string };
 
 const REMOTE: RemoteSupport = { mode: 'remote' };
+const IAM_LOCAL: RemoteSupport = { mode: 'unsupported', why: 'the management API has no IAM user, access-key, role or policy operations; manage identities on the gateway\'s machine' };
 const CA_LOCAL = 'the gateway CA and its trust list are managed on the gateway\'s machine (its keys never leave the data directory); run it there';
 
 /** Every leaf command by its path (`things create`). */
@@ -65,7 +66,38 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'ca untrust': { mode: 'unsupported', why: CA_LOCAL },
   'start': { mode: 'unsupported', why: 'it starts a gateway on this machine; unset GATEHOUSE_ENDPOINT or drop --endpoint/--profile' },
   'api token': { mode: 'unsupported', why: 'the local API token is read from the gateway\'s data directory and is never sent over the network' },
+  'iam users create': IAM_LOCAL,
+  'iam users list': IAM_LOCAL,
+  'iam users show': IAM_LOCAL,
+  'iam users delete': IAM_LOCAL,
+  'iam access-keys create': IAM_LOCAL,
+  'iam access-keys list': IAM_LOCAL,
+  'iam access-keys update': IAM_LOCAL,
+  'iam access-keys delete': IAM_LOCAL,
+  'iam roles create': IAM_LOCAL,
+  'iam roles list': IAM_LOCAL,
+  'iam roles show': IAM_LOCAL,
+  'iam roles update-trust-policy': IAM_LOCAL,
+  'iam roles delete': IAM_LOCAL,
+  'iam policies create': IAM_LOCAL,
+  'iam policies list': IAM_LOCAL,
+  'iam policies show': IAM_LOCAL,
+  'iam policies delete': IAM_LOCAL,
+  'iam policies create-version': IAM_LOCAL,
+  'iam policies set-default-version': IAM_LOCAL,
+  'iam policies delete-version': IAM_LOCAL,
+  'iam policies attach': IAM_LOCAL,
+  'iam policies detach': IAM_LOCAL,
+  'role-aliases create': REMOTE,
+  'role-aliases list': REMOTE,
+  'role-aliases show': REMOTE,
+  'role-aliases update': REMOTE,
+  'role-aliases delete': REMOTE,
+  'tags add': REMOTE,
+  'tags remove': REMOTE,
+  'tags list': REMOTE,
   'audit list': REMOTE,
+  'audit prune': { mode: 'unsupported', why: 'audit records are pruned by the gateway (gatehouse.management.auditRetentionDays) or on its machine; the management API offers no deletion of the log' },
 };
 
 /** `things create` for a command object (its names up to, not including, the root). */
@@ -95,18 +127,15 @@ export function installRemote(program: Command, environment: () => TargetEnviron
     // `local` commands never look at the remote settings: they work with none, or broken ones.
     if (support?.mode === 'local') return;
     const target = resolveTarget({ ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}), ...(flags.profile !== undefined ? { profile: flags.profile } : {}) }, environment());
-    if (target.kind === 'local') {
-      if (name === 'audit list') {
-        throw new CliError('REMOTE_ENDPOINT_MISSING', '`gatehouse audit list` reads the audit log through a gateway\'s management API, and no endpoint is set', EXIT.USAGE, 'pass --endpoint https://HOST:PORT (or set GATEHOUSE_ENDPOINT or a profile) with credentials allowed gatehouse:ListAuditRecords');
-      }
-      return;
-    }
+    if (target.kind === 'local') return;
     if (support === undefined || support.mode === 'unsupported') {
       throw new CliError('REMOTE_UNSUPPORTED', `\`gatehouse ${name}\` cannot run against a remote gateway (${target.endpoint.host}, from ${target.sources.endpoint}): ${support?.why ?? 'it has no remote implementation'}`, EXIT.USAGE,
         'run it without --endpoint/--profile (and without GATEHOUSE_ENDPOINT/GATEHOUSE_PROFILE) on the gateway\'s machine');
     }
-    if (action.getOptionValue('dataDir') !== undefined) {
-      throw new CliError('USAGE', `--data-dir and a remote endpoint (from ${target.sources.endpoint}) exclude each other`, EXIT.USAGE, 'drop --data-dir to run against the gateway, or the endpoint to run locally');
+    for (const [option, flag] of [['dataDir', '--data-dir'], ['config', '--config']] as const) {
+      if (action.getOptionValue(option) !== undefined) {
+        throw new CliError('USAGE', `${flag} and a remote endpoint (from ${target.sources.endpoint}) exclude each other`, EXIT.USAGE, `drop ${flag} to run against the gateway (it uses its own data directory and configuration), or the endpoint to run locally`);
+      }
     }
     action.setOptionValue('target', target);
   });

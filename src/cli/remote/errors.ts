@@ -66,8 +66,11 @@ export function remoteAnswerError(answer: { status: number; headers: Readonly<Re
   } catch {
     body = undefined;
   }
-  const code = wireCode(answer.headers, body);
-  const message = wireMessage(body) ?? `HTTP ${answer.status}`;
+  // The query protocol (STS) answers <ErrorResponse><Error><Code/><Message/></Error></ErrorResponse>.
+  const xmlCode = body === undefined ? /<Code>([A-Za-z0-9_.]{1,100})<\/Code>/.exec(answer.text)?.[1] : undefined;
+  const xmlMessage = body === undefined ? /<Message>([^<]{0,1000})<\/Message>/.exec(answer.text)?.[1] : undefined;
+  const code = wireCode(answer.headers, body) ?? xmlCode;
+  const message = wireMessage(body) ?? xmlMessage ?? `HTTP ${answer.status}`;
   const rid = answer.headers['x-amzn-requestid'];
   const requestId = Array.isArray(rid) ? rid[0] : rid;
   const tail = ` (${operation} at ${target.endpoint.host}: ${code ?? `HTTP ${answer.status}`}${requestId !== undefined ? `, request ${requestId}` : ''})`;
