@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { CliError } from '../../src/cli/output.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { commandPath, REMOTE_SUPPORT } from '../../src/cli/remote/commands.js';
+import { remoteAnswerError } from '../../src/cli/remote/errors.js';
 import { parseIni } from '../../src/cli/remote/ini.js';
 import { resolveTarget, type RemoteTarget, type Target } from '../../src/cli/remote/target.js';
 import type { Command } from 'commander';
@@ -176,5 +177,28 @@ test('every REMOTE_ code of the CLI is documented in docs/errors.md and docs/cli
   const cli = readFileSync(join(root, 'docs/cli.md'), 'utf8');
   for (const v of ['GATEHOUSE_ENDPOINT', 'GATEHOUSE_PROFILE', 'GATEHOUSE_ACCESS_KEY_ID', 'GATEHOUSE_SECRET_ACCESS_KEY', 'GATEHOUSE_SESSION_TOKEN', 'GATEHOUSE_CA_BUNDLE', 'GATEHOUSE_REGION', 'GATEHOUSE_CONFIG_FILE', 'GATEHOUSE_SHARED_CREDENTIALS_FILE', '~/.gatehouse/config', '~/.gatehouse/credentials']) {
     assert.ok(cli.includes(v), `docs/cli.md does not mention ${v}`);
+  }
+});
+
+test('the gateway\'s error answers map to coded errors and exit statuses, in each wire shape', () => {
+  const target = remote(resolveTarget({ endpoint: 'https://gw:8443' }, { env: { HOME: '/nonexistent', GATEHOUSE_ACCESS_KEY_ID: 'AKIAENVENVENVENV0000', GATEHOUSE_SECRET_ACCESS_KEY: 'top-secret' } }));
+  const map = (status: number, headers: Record<string, string>, text: string): [string, number, string] => {
+    const e = remoteAnswerError({ status, headers, text }, target, 'Op');
+    return [e.code, e.exitCode, e.message];
+  };
+  assert.deepEqual(map(403, { 'x-amzn-errortype': 'InvalidSignatureException:http://internal.amazon.com/coral/', 'x-amzn-requestid': 'r-1' }, '{"message":"bad sig"}'),
+    ['REMOTE_AUTH_FAILED', 1, 'bad sig (Op at gw:8443: InvalidSignatureException, request r-1)']);
+  assert.equal(map(403, {}, '{"error":{"code":"MGMT_ACCESS_DENIED","message":"no"}}')[0], 'REMOTE_ACCESS_DENIED');
+  assert.deepEqual(map(403, {}, '<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: a &amp; b</Message></Error></ErrorResponse>').slice(0, 2), ['REMOTE_ACCESS_DENIED', 1]);
+  assert.match(map(403, {}, '<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: a &amp; b</Message></Error></ErrorResponse>')[2], /^User: a & b /);
+  assert.equal(map(404, { 'x-amzn-errortype': 'ResourceNotFoundException' }, '{"message":"x"}')[0], 'REMOTE_NOT_FOUND');
+  assert.equal(map(404, { 'x-amzn-errortype': 'UnknownOperationException' }, '{"error":{"code":"MGMT_NOT_FOUND","message":"no such operation"}}')[0], 'REMOTE_PROTOCOL_ERROR');
+  assert.equal(map(409, { 'x-amzn-errortype': 'ResourceAlreadyExistsException' }, '{"message":"x"}')[0], 'REMOTE_CONFLICT');
+  assert.equal(map(400, { 'x-amzn-errortype': 'MalformedPolicyException' }, '{"message":"x"}')[0], 'REMOTE_INVALID_REQUEST');
+  assert.deepEqual(map(503, {}, 'busy').slice(0, 2), ['REMOTE_UNAVAILABLE', 69]);
+  assert.equal(map(418, {}, '')[0], 'REMOTE_PROTOCOL_ERROR');
+  for (const [code, , message] of [map(403, { 'x-amzn-errortype': 'UnrecognizedClientException' }, '{"message":"m"}')]) {
+    assert.equal(code, 'REMOTE_AUTH_FAILED');
+    assert.doesNotMatch(message, /top-secret/);
   }
 });

@@ -52,6 +52,9 @@ export function path(strings: TemplateStringsArray, ...labels: string[]): string
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** The largest answer the CLI reads (a list page of the API is far smaller); more is a protocol error. */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 export class RemoteClient {
   readonly target: RemoteTarget;
   readonly #timeoutMs: number;
@@ -130,7 +133,16 @@ export class RemoteClient {
         timeout: this.#timeoutMs,
       }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_ANSWER_BYTES) {
+            req.destroy();
+            reject(new CliError('REMOTE_PROTOCOL_ERROR', `the gateway's answer to ${call.operation} is larger than ${MAX_ANSWER_BYTES} bytes`, EXIT.INVALID, 'check that the endpoint is a Gatehouse management API'));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', (e) => reject(remoteTransportError(e, this.target, call.operation)));
       });

@@ -68,7 +68,8 @@ export function remoteAnswerError(answer: { status: number; headers: Readonly<Re
   }
   // The query protocol (STS) answers <ErrorResponse><Error><Code/><Message/></Error></ErrorResponse>.
   const xmlCode = body === undefined ? /<Code>([A-Za-z0-9_.]{1,100})<\/Code>/.exec(answer.text)?.[1] : undefined;
-  const xmlMessage = body === undefined ? /<Message>([^<]{0,1000})<\/Message>/.exec(answer.text)?.[1] : undefined;
+  const xmlRaw = body === undefined ? /<Message>([^<]{0,1000})<\/Message>/.exec(answer.text)?.[1] : undefined;
+  const xmlMessage = xmlRaw?.replace(/&(lt|gt|quot|apos|amp);/g, (_m, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e] ?? '');
   const code = wireCode(answer.headers, body) ?? xmlCode;
   const message = wireMessage(body) ?? xmlMessage ?? `HTTP ${answer.status}`;
   const rid = answer.headers['x-amzn-requestid'];
