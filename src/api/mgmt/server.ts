@@ -392,7 +392,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     const status = reply.statusCode;
     const common = { sourceIp: sourceIp(request), userAgent: userAgent(request) ?? null, status, requestId: state.requestId };
     if (state.authFailure !== undefined) {
-      audit.append({ at: ctx.clock(), principal: 'anonymous', action: route.action, resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
+      audit.append({ at: ctx.clock(), principal: 'anonymous', action: auditAction(route, state.rawBody), resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
       return;
     }
     for (const d of state.decisions) audit.append({ ...d, status });
@@ -437,6 +437,17 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     });
   }
   return app;
+}
+
+/**
+ * The action an unauthenticated request asked for: the route's, or for the query
+ * protocol (one route, many actions) `sts:<Action>` of its form body when readable.
+ */
+function auditAction(route: ManagementRoute, raw: Buffer): string {
+  if (route.protocol !== 'query-xml' || raw.length === 0 || raw.length > 4096) return route.action;
+  const action = new URLSearchParams(raw.toString('latin1')).get('Action');
+  const service = route.action.split(':')[0]!;
+  return action !== null && /^[A-Za-z]{1,64}$/.test(action) ? `${service}:${action}` : route.action;
 }
 
 function decodeBody(request: FastifyRequest, raw: Buffer, protocol: WireProtocol): unknown {

@@ -91,6 +91,8 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     test('DescribeThing of a missing thing is ResourceNotFoundException (404); a bad name InvalidRequestException (400)', async () => {
       await rejects(h.iot.send(new DescribeThingCommand({ thingName: 'nope' })), ResourceNotFoundException, 404);
       await rejects(h.iot.send(new CreateThingCommand({ thingName: 'bad name!' })), InvalidRequestException, 400);
+      await rejects(h.iot.send(new CreateThingCommand({ thingName: 'typed', thingTypeName: 'bad type' })), InvalidRequestException, 400);
+      assert.equal(await h.registry.getThing('typed'), undefined);
     });
 
     test('ListThings pages with nextToken and maxResults, and filters by attribute and type', async () => {

@@ -123,6 +123,9 @@ describe('management API front', () => {
     const records = await f.audit();
     for (const c of cases) {
       assert.ok(records.some((r) => r.reason === c.reason && r.principal === 'anonymous' && r.decision === 'deny' && r.status === c.status), `an audit record for ${c.name} (${c.reason})`);
+      if (c.reason !== 'MISSING_AUTHENTICATION' && c.reason !== 'PAYLOAD_HASH_MISMATCH') {
+        assert.ok(records.some((r) => r.reason === c.reason && r.action === 'sts:GetCallerIdentity'), `${c.name}: the action asked for`);
+      }
     }
     // A signature replayed with another query: Gatehouse's own route answers in its JSON.
     const replay = await call(f, { path: '/gatehouse/audit?limit=1', credentials: alice, tamper: (r) => { r.path = '/gatehouse/audit?limit=1000'; } });

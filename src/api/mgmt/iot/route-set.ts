@@ -113,8 +113,13 @@ function route(op: AwsOperation<IotControlPlaneContext>, service: Service): Mana
         return (await op.handler(controlPlane(ctx, service), call)) ?? {};
       } catch (e) {
         if (e instanceof ManagementError) throw e;
-        const aws = service === 'iot' ? toIotError(e) : toGreengrassError(e);
-        if (aws === undefined) throw e;
+        let aws = service === 'iot' ? toIotError(e) : toGreengrassError(e);
+        if (aws === undefined) {
+          // The server answers unexpected failures as IoT's InternalFailureException; Greengrass's is InternalServerException.
+          if (service === 'iot') throw e;
+          ctx.logger.error({ event: 'management-error', operation: op.name, err: e instanceof Error ? e.message : String(e) }, 'management request failed unexpectedly');
+          aws = new AwsServiceError('InternalServerException', 'the request failed; see the gateway log');
+        }
         // Written here rather than by the server, to keep the exception's other members.
         void reply.code(aws.status).header('x-amzn-errortype', aws.errorType).type('application/json; charset=utf-8').send(JSON.stringify(aws.body()));
         return undefined;

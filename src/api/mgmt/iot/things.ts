@@ -16,6 +16,9 @@ import type { IotControlPlaneContext } from './context.js';
 
 type Ctx = IotControlPlaneContext;
 
+/** AWS IoT's ThingTypeName pattern and length (the registry keeps the same rule). */
+const THING_TYPE_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+
 function refuseVersion(input: Input, expected: number | undefined): void {
   if (expected !== undefined) throw input.fail('expectedVersion is not supported: this gateway\'s registry keeps no thing versions');
 }
@@ -53,6 +56,8 @@ async function createThing(ctx: Ctx, call: AwsCall): Promise<Record<string, unkn
   const payload = input.object('attributePayload');
   const attributes = payload !== undefined ? input.stringMap('attributes', payload) ?? {} : {};
   if (input.string('billingGroupName') !== undefined) throw input.fail('billing groups are not supported by this gateway');
+  // Checked before anything is created: the thing and its type are two registry writes.
+  if (type !== undefined && !THING_TYPE_NAME.test(type)) throw input.fail('thingTypeName must be 1 to 128 of A-Z a-z 0-9 : _ -');
   const thingArn = arn(ctx, 'thing', name);
   await authorizeOn(ctx, call, 'iot:CreateThing', thingArn);
   for (const [k, v] of Object.entries(attributes)) if (v === '') throw input.fail(`attribute \`${k}\` has an empty value`);
