@@ -396,6 +396,10 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       return;
     }
     for (const d of state.decisions) audit.append({ ...d, status });
+    if (state.decisions.length === 0 && request.caller === undefined && route.auth.kind === 'device-certificate') {
+      // Refused before the handler could decide (its path parameters did not validate).
+      audit.append({ at: ctx.clock(), principal: 'anonymous', action: route.action, resource: '*', decision: 'deny', reason: 'INVALID_REQUEST', policy: null, statement: null, ...common });
+    }
     if (state.decisions.length === 0 && request.caller !== undefined) {
       // Authenticated, but no decision: its input was refused, or the handler broke the rule.
       const reason = state.handlerStarted && status !== 400 ? 'NO_AUTHORIZATION_DECISION' : 'INVALID_REQUEST';

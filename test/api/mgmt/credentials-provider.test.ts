@@ -101,12 +101,14 @@ describe('credentials provider', () => {
       assert.deepEqual(a.body, { message: c.message }, c.name);
       assert.ok(a.errorType !== undefined, c.name);
     }
+    const badAlias = await fetchCredentials(f, 'not%20an%20alias', device, 'sensor-1');
+    assert.equal(badAlias.status, 400);
     await f.registry.setCertificateStatus(device.id, 'INACTIVE');
     const inactive = await fetchCredentials(f, 'tes-alias', device, 'sensor-1');
     assert.equal(inactive.status, 403);
     assert.deepEqual(inactive.body, { message: 'Access Denied' });
     const records = (await f.audit()).filter((r) => r.action === 'iot:AssumeRoleWithCertificate');
-    for (const c of [...cases, { name: 'inactive', reason: 'CERT_INACTIVE', status: 403 }]) {
+    for (const c of [...cases, { name: 'inactive', reason: 'CERT_INACTIVE', status: 403 }, { name: 'invalid alias', reason: 'INVALID_REQUEST', status: 400 }]) {
       assert.ok(records.some((r) => r.reason === c.reason && r.decision === 'deny' && r.status === c.status), `audit record for ${c.name}`);
     }
     assert.ok(records.every((r) => r.decision === 'deny'));

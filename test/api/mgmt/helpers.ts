@@ -179,6 +179,8 @@ export async function call(f: Fixture, c: SignedCall): Promise<RawAnswer> {
   }
   const r = { method, path: c.path, headers, body: c.body ?? '' };
   c.tamper?.(r);
+  // Explicit: Node sends a GET or DELETE body without a length otherwise.
+  if (r.body !== '' && r.headers['content-length'] === undefined) r.headers['content-length'] = String(Buffer.byteLength(r.body));
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port: f.port, method: r.method, path: r.path, headers: r.headers, agent: f.agent }, (res) => {
       const chunks: Buffer[] = [];

@@ -5,12 +5,14 @@
  * authorization decision, and the API token's built-in policy.
  */
 import assert from 'node:assert/strict';
+import { Agent } from 'node:https';
 import { describe, test } from 'node:test';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { FastifyRequest } from 'fastify';
 import { MANAGEMENT_ROUTE_SETS } from '../../../src/api/mgmt/route-sets.js';
 import type { ManagementRoute, ManagementRouteSet } from '../../../src/api/mgmt/routes.js';
 import { ManagementError } from '../../../src/api/mgmt/errors.js';
+import { EKU, makeCa, makeCert, x509 } from '../../helpers/pki.js';
 import { API_TOKEN, ACCOUNT, call, REGION, startManagement, xmlCode, type Credentials, type Fixture } from './helpers.js';
 
 const THING = (name: string): string => `arn:aws:iot:${REGION}:${ACCOUNT}:thing/${name}`;
@@ -258,5 +260,20 @@ describe('management API front', () => {
     assert.ok(body.records.some((r) => r.reason === 'MISSING_AUTHENTICATION'));
     const bad = await call(f, { path: '/gatehouse/audit?limit=abc', credentials: admin });
     assert.equal(bad.status, 400);
+  });
+
+  test('a new server certificate is served to new connections (rotation); bodies above the limit are refused', async (t) => {
+    const f = await startManagement(t, { routeSets: [TEST_ROUTES] });
+    const ca = await makeCa({ name: 'CN=Rotated server CA' });
+    const cert = await makeCert({ name: 'CN=127.0.0.1', issuer: ca, ca: null, keyUsage: x509.KeyUsageFlags.digitalSignature, extendedKeyUsage: [EKU.serverAuth], sans: [{ type: 'ip', value: '127.0.0.1' }] });
+    f.server.updateTls({ key: cert.keyPem, cert: cert.pem, ca: [f.deviceCa.pem] });
+    const rotated = new Agent({ ca: ca.pem, keepAlive: false });
+    t.after(() => rotated.destroy());
+    const a = await call({ ...f, agent: rotated }, { path: '/test/metrics', headers: { authorization: `Bearer ${API_TOKEN}` } });
+    assert.equal(a.status, 200);
+    await assert.rejects(call(f, { path: '/test/metrics', headers: { authorization: `Bearer ${API_TOKEN}` } }), /certificate/i, 'the old CA no longer verifies the server');
+    const big = await call({ ...f, agent: rotated }, { path: '/test/things/sensor-1', method: 'DELETE', body: 'x'.repeat(70_000), headers: { authorization: `Bearer ${API_TOKEN}` } });
+    assert.equal(big.status, 413, big.body);
+    assert.equal(big.headers['x-amzn-errortype'], 'RequestEntityTooLargeException');
   });
 });
