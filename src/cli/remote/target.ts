@@ -28,11 +28,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { DEFAULT_IOT_DEPLOYMENT } from '../../core/policy/iot/context.js';
 import { CliError, EXIT } from '../output.js';
 import { parseIni, type IniSections } from './ini.js';
 
-/** The gateway's default `gatehouse.iot.region`. */
-export const DEFAULT_REGION = 'us-east-1';
+/** The gateway's default `gatehouse.iot.region` (`us-east-1`). */
+export const DEFAULT_REGION = DEFAULT_IOT_DEPLOYMENT.region;
 
 /** Access key credentials. The secret and token are kept out of JSON, `util.inspect` and string forms. */
 export class RemoteCredentials {
