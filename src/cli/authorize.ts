@@ -6,7 +6,7 @@ import {
 } from '../core/index.js';
 import type { Registry } from '../identity/registry.js';
 import { compileIotPart } from '../runtime/iot-policies.js';
-import { resolveDataDir, withRegistry } from './certs.js';
+import { resolveDataDir, withLocalRegistry } from './certs.js';
 import { forEachJsonLine, readInput } from './json-lines.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 
@@ -93,7 +93,7 @@ or a thing whose certificate must be named with --cert.`)
             operation: opts.operation!, resource: opts.resource!, retain: opts.retain === true,
             ...(opts.cert !== undefined ? { certificateId: opts.cert } : {}), ...(opts.sourceIp !== undefined ? { sourceIp: opts.sourceIp } : {}),
           }, deployment)];
-        const answers = await withRegistry(resolveDataDir(opts.dataDir), (registry) => decideRegistered(io, registry, snapshot, deployment, requests));
+        const answers = await withLocalRegistry(resolveDataDir(opts.dataDir), (registry) => decideRegistered(io, registry, snapshot, deployment, requests));
         if (answers === undefined) {
           setExit(EXIT.INVALID);
           return;

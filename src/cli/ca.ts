@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openIdentity } from '../identity/bootstrap.js';
 import type { TrustedCa } from '../identity/registry.js';
-import { dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, printTable, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { loadConfig } from './things.js';
 
@@ -34,7 +34,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
 
   dataDirOption(ca.command('list').description('list the CAs whose device certificates are trusted'))
     .action(async (opts: DataDirOptions) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const list = await r.listTrustedCas();
         if (opts.json) io.out(JSON.stringify(list.map(caJson)));
         else if (list.length === 0) io.out('no trusted device CAs (run `gatehouse ca show` or start the gateway to trust the gateway CA)');
@@ -53,7 +53,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
       } catch (e) {
         throw new CliError('FILE_UNREADABLE', `cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.USAGE, 'check the path and permissions');
       }
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const t = await r.trustCa(pem);
         if (opts.json) io.out(JSON.stringify(caJson(t)));
         else io.out(`trusted CA ${t.id} (${t.subject}, valid until ${day(t.notAfter)})`);
@@ -64,7 +64,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
   dataDirOption(ca.command('untrust').description('stop trusting a CA: devices whose certificates chain only to it are refused and disconnected'))
     .argument('<id>', 'CA id (SHA-256) or a unique prefix of at least 8 hex digits (see `gatehouse ca list`)')
     .action(async (idArg: string, opts: DataDirOptions) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const id = await r.resolveCaId(idArg);
         const t = await r.getTrustedCa(id);
         await r.untrustCa(id);

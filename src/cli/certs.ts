@@ -4,11 +4,14 @@ import { defaultDataDir } from '../data-dir.js';
 import { openRegistry } from '../identity/bootstrap.js';
 import type { CertificateRecord, CertificateStatus, Registry } from '../identity/registry.js';
 import { CliError, EXIT, type Io } from './output.js';
+import { RemoteClient } from './remote/client.js';
+import type { TargetOption } from './remote/commands.js';
+import { RemoteRegistry, type CommandRegistry } from './remote/registry.js';
 
 // ----------------------------------------------------------------------------------
 // Shared by the identity commands (things, certs, ca).
 
-export interface DataDirOptions {
+export interface DataDirOptions extends TargetOption {
   dataDir?: string;
   json?: boolean;
 }
@@ -23,8 +26,18 @@ export function resolveDataDir(option: string | undefined, fromConfig?: string):
   return resolve(option ?? fromConfig ?? defaultDataDir());
 }
 
-/** Opens the registry of the data directory for the length of `fn`. */
-export async function withRegistry<T>(dataDir: string, fn: (registry: Registry) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with the registry the command works on: the remote gateway's when the
+ * invocation has a remote target (remote/commands.ts), else the data directory's.
+ */
+export async function withRegistry<T>(opts: DataDirOptions, fn: (registry: CommandRegistry) => Promise<T>): Promise<T> {
+  const target = opts.target;
+  if (target?.kind === 'remote') return fn(new RemoteRegistry(new RemoteClient(target)));
+  return withLocalRegistry(resolveDataDir(opts.dataDir), fn);
+}
+
+/** Opens the registry of the data directory for the length of `fn` (commands that only run locally). */
+export async function withLocalRegistry<T>(dataDir: string, fn: (registry: Registry) => Promise<T>): Promise<T> {
   const registry = await openRegistry(dataDir);
   try {
     return await fn(registry);
@@ -48,15 +61,19 @@ export function certificateJson(c: CertificateRecord, thingNames?: readonly stri
     issuer: c.issuerSubject,
     issuerId: c.issuerId,
     serialNumber: c.serialNumber,
-    notBefore: c.notBefore.toISOString(),
-    notAfter: c.notAfter.toISOString(),
-    createdAt: c.createdAt.toISOString(),
-    statusUpdatedAt: c.statusUpdatedAt.toISOString(),
+    notBefore: isoOrNull(c.notBefore),
+    notAfter: isoOrNull(c.notAfter),
+    createdAt: isoOrNull(c.createdAt),
+    statusUpdatedAt: isoOrNull(c.statusUpdatedAt),
     ...(thingNames !== undefined ? { things: thingNames } : {}),
   };
 }
 
-export const day = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** `2026-01-02T03:04:05Z`, or `-` for a time the source does not know (a remote gateway's thing has no creation time). */
+export const day = (d: Date): string => (Number.isNaN(d.getTime()) ? '-' : d.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+/** ISO 8601, or null for a time the source does not know. */
+export const isoOrNull = (d: Date): string | null => (Number.isNaN(d.getTime()) ? null : d.toISOString());
 
 // ----------------------------------------------------------------------------------
 // gatehouse certs list|show|revoke|deactivate|activate
@@ -76,7 +93,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
     .action(async (opts: DataDirOptions & { status?: string; thing?: string }) => {
       const status = opts.status?.toUpperCase();
       if (status !== undefined && !['ACTIVE', 'INACTIVE', 'REVOKED'].includes(status)) throw new CliError('USAGE', `--status \`${opts.status}\` is not ACTIVE, INACTIVE or REVOKED`);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const list = await r.listCertificates({ ...(status ? { status: status as CertificateStatus } : {}), ...(opts.thing !== undefined ? { thingName: opts.thing } : {}) });
         const withThings = await Promise.all(list.map(async (c) => ({ c, things: await r.thingsForCertificate(c.id) })));
         if (opts.json) io.out(JSON.stringify(withThings.map(({ c, things }) => certificateJson(c, things))));
@@ -90,7 +107,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
     .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
     .option('--pem', 'print only the certificate PEM')
     .action(async (idArg: string, opts: DataDirOptions & { pem?: boolean }) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const id = await r.resolveCertificateId(idArg);
         const c = (await r.getCertificate(id))!;
         const things = await r.thingsForCertificate(id);
@@ -115,7 +132,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .addHelpText('after', '\nA running gateway sharing the data directory applies the change to live sessions within a second.')
       .action(async (idArg: string, opts: DataDirOptions) => {
-        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        await withRegistry(opts, async (r) => {
           const id = await r.resolveCertificateId(idArg);
           const { changed, previous } = await r.setCertificateStatus(id, status);
           const things = await r.thingsForCertificate(id);

@@ -4,7 +4,7 @@ import { arnOfTagTarget, tagTargetOfArn } from '../identity/control-arns.js';
 import { ControlError } from '../identity/errors.js';
 import type { IotDeployment } from '../core/policy/iot/context.js';
 import { printTable } from './certs.js';
-import { controlOptions, describeTags, parseDate, parseSeconds, parseTags, roleAliasJson, withControl, type ControlOptions } from './control-common.js';
+import { controlOptions, describeTags, parseDate, parseSeconds, parseTags, roleAliasJson, withControl, withControlBackend, type ControlOptions } from './control-common.js';
 import { CliError, type Io } from './output.js';
 import { collect, parsePositive } from './things.js';
 
@@ -31,7 +31,7 @@ function registerRoleAliases(program: Command, io: Io, setExit: SetExit): void {
     .option('--tag <key=value>', 'a tag (repeatable)', collect, [])
     .action((alias: string, opts: ControlOptions & { roleArn: string; credentialDuration?: string; tag: string[] }) => {
       const duration = opts.credentialDuration !== undefined ? parseSeconds(opts.credentialDuration, '--credential-duration') : undefined;
-      return withControl(opts, io, setExit, async ({ store }) => {
+      return withControlBackend(opts, io, setExit, async ({ store }) => {
         const a = await store.createRoleAlias(alias, opts.roleArn, { tags: parseTags(opts.tag), ...(duration !== undefined ? { credentialDurationSeconds: duration } : {}) });
         if (opts.json) io.out(JSON.stringify(roleAliasJson(a)));
         else io.out(`created role alias ${a.alias} (${a.arn}) for ${a.roleArn}`);
@@ -39,7 +39,7 @@ function registerRoleAliases(program: Command, io: Io, setExit: SetExit): void {
     });
 
   controlOptions(aliases.command('list').description('list role aliases'))
-    .action((opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ store }) => {
       const list = await store.listRoleAliases();
       if (opts.json) io.out(JSON.stringify(list.map(roleAliasJson)));
       else if (list.length === 0) io.out('no role aliases');
@@ -48,7 +48,7 @@ function registerRoleAliases(program: Command, io: Io, setExit: SetExit): void {
 
   controlOptions(aliases.command('show').description('show a role alias'))
     .argument('<alias>', 'alias')
-    .action((alias: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((alias: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ store }) => {
       const a = await store.getRoleAlias(alias);
       if (!a) throw new ControlError('CONTROL_ROLE_ALIAS_NOT_FOUND', `no role alias \`${alias}\``, 'list role aliases with `gatehouse role-aliases list`');
       if (opts.json) io.out(JSON.stringify(roleAliasJson(a)));
@@ -68,7 +68,7 @@ function registerRoleAliases(program: Command, io: Io, setExit: SetExit): void {
     .action((alias: string, opts: ControlOptions & { roleArn?: string; credentialDuration?: string }) => {
       if (opts.roleArn === undefined && opts.credentialDuration === undefined) throw new CliError('USAGE', 'nothing to update: give --role-arn and/or --credential-duration');
       const duration = opts.credentialDuration !== undefined ? parseSeconds(opts.credentialDuration, '--credential-duration') : undefined;
-      return withControl(opts, io, setExit, async ({ store }) => {
+      return withControlBackend(opts, io, setExit, async ({ store }) => {
         const a = await store.updateRoleAlias(alias, {
           ...(opts.roleArn !== undefined ? { roleArn: opts.roleArn } : {}),
           ...(duration !== undefined ? { credentialDurationSeconds: duration } : {}),
@@ -80,7 +80,7 @@ function registerRoleAliases(program: Command, io: Io, setExit: SetExit): void {
 
   controlOptions(aliases.command('delete').description('delete a role alias'))
     .argument('<alias>', 'alias')
-    .action((alias: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((alias: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ store }) => {
       await store.deleteRoleAlias(alias);
       if (opts.json) io.out(JSON.stringify({ deleted: alias }));
       else io.out(`deleted role alias ${alias}`);
@@ -114,33 +114,33 @@ function registerTags(program: Command, io: Io, setExit: SetExit): void {
     .requiredOption('--tag <key=value>', 'a tag (repeatable)', collect, [])
     .action((opts: ControlOptions & { resourceArn: string; tag: string[] }) => {
       const values = parseTags(opts.tag);
-      return withControl(opts, io, setExit, async ({ store, deployment }) => {
+      return withControlBackend(opts, io, setExit, async ({ store, deployment }) => {
         const target = targetOf(opts.resourceArn, deployment);
         await store.tagResource(target, values);
         const now = await store.tagsOf(target);
         if (opts.json) io.out(JSON.stringify({ resourceArn: arnOfTagTarget(target, deployment), tags: now }));
         else io.out(`tags of ${arnOfTagTarget(target, deployment)}: ${describeTags(now)}`);
-      });
+      }, { needsDeployment: true });
     });
 
   resource(tags.command('remove').description('remove tags by key'))
     .requiredOption('--key <key>', 'a tag key (repeatable)', collect, [])
-    .action((opts: ControlOptions & { resourceArn: string; key: string[] }) => withControl(opts, io, setExit, async ({ store, deployment }) => {
+    .action((opts: ControlOptions & { resourceArn: string; key: string[] }) => withControlBackend(opts, io, setExit, async ({ store, deployment }) => {
       const target = targetOf(opts.resourceArn, deployment);
       await store.untagResource(target, opts.key);
       const now = await store.tagsOf(target);
       if (opts.json) io.out(JSON.stringify({ resourceArn: arnOfTagTarget(target, deployment), tags: now }));
       else io.out(`tags of ${arnOfTagTarget(target, deployment)}: ${describeTags(now)}`);
-    }));
+    }, { needsDeployment: true }));
 
   resource(tags.command('list').description('list the tags of a resource'))
-    .action((opts: ControlOptions & { resourceArn: string }) => withControl(opts, io, setExit, async ({ store, deployment }) => {
+    .action((opts: ControlOptions & { resourceArn: string }) => withControlBackend(opts, io, setExit, async ({ store, deployment }) => {
       const target = targetOf(opts.resourceArn, deployment);
       const now = await store.tagsOf(target);
       if (opts.json) io.out(JSON.stringify({ resourceArn: arnOfTagTarget(target, deployment), tags: now }));
       else if (Object.keys(now).length === 0) io.out(`${arnOfTagTarget(target, deployment)} has no tags`);
       else printTable(io, ['KEY', 'VALUE'], Object.entries(now));
-    }));
+    }, { needsDeployment: true }));
 }
 
 function parseDecision(text: string): AuditDecision {
@@ -179,7 +179,7 @@ Example: the denied calls of the last day
         ...(limit !== undefined ? { limit } : {}),
         ...(opts.beforeId !== undefined ? { beforeId: parsePositive(opts.beforeId, '--before-id') } : {}),
       };
-      return withControl(opts, io, setExit, async ({ store }) => {
+      return withControlBackend(opts, io, setExit, async ({ store }) => {
         const records = await store.queryAudit(query);
         if (opts.json) io.out(JSON.stringify(records.map(auditJson)));
         else if (records.length === 0) io.out('no audit records');

@@ -8,6 +8,8 @@ export const EXIT = {
   INVALID: 1,
   /** Usage error, unreadable file or malformed input. */
   USAGE: 2,
+  /** A remote gateway could not be reached, was not trusted, or failed (EX_UNAVAILABLE of sysexits.h): worth retrying. */
+  UNAVAILABLE: 69,
   /** A bug: an error that is not a GatehouseError (EX_SOFTWARE of sysexits.h). */
   INTERNAL: 70,
 } as const;

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import { assertPolicyName, assertThingGroupName } from '../identity/names.js';
 import { isRegistryError } from '../identity/errors.js';
-import type { IotPolicy, PolicyTarget, PolicyVersion, Registry } from '../identity/registry.js';
-import { dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import type { IotPolicy, PolicyTarget, PolicyVersion } from '../identity/registry.js';
+import type { CommandRegistry } from './remote/registry.js';
+import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { readText } from './things.js';
 
@@ -31,7 +32,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .action(async (name: string, opts: DataDirOptions & { file: string }) => {
       assertPolicyName(name);
       const text = await readText(opts.file);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const p = await documentChecked(() => r.createPolicy(name, text));
         printWarnings(io, text);
         if (opts.json) io.out(JSON.stringify(policyJson(p)));
@@ -42,9 +43,9 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
 
   dataDirOption(policies.command('list').description('list policies'))
     .action(async (opts: DataDirOptions) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const list = await r.listPolicies();
-        if (opts.json) io.out(JSON.stringify(list.map((p) => ({ name: p.name, defaultVersion: p.defaultVersion, versions: p.versions, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString() }))));
+        if (opts.json) io.out(JSON.stringify(list.map((p) => ({ name: p.name, defaultVersion: p.defaultVersion, versions: p.versions, createdAt: isoOrNull(p.createdAt), updatedAt: isoOrNull(p.updatedAt) }))));
         else if (list.length === 0) io.out('no policies');
         else printTable(io, ['NAME', 'DEFAULT', 'VERSIONS', 'UPDATED'], list.map((p) => [p.name, String(p.defaultVersion), p.versions.join(','), day(p.updatedAt)]));
       });
@@ -56,7 +57,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .option('--version <n>', 'show this version instead of the default')
     .action(async (name: string, opts: DataDirOptions & { version?: string }) => {
       const wanted = opts.version !== undefined ? parseVersion(opts.version) : undefined;
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const p = await requirePolicy(r, name);
         const version = await r.getPolicyVersion(name, wanted ?? p.defaultVersion);
         if (version === undefined) throw new CliError('POLICY_VERSION_NOT_FOUND', `policy \`${name}\` has no version ${wanted}`, EXIT.INVALID, `its versions are ${p.versions.join(', ')}`);
@@ -77,7 +78,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .argument('<name>', 'policy name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertPolicyName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         await r.deletePolicy(name);
         if (opts.json) io.out(JSON.stringify({ deleted: name }));
         else io.out(`deleted policy ${name}`);
@@ -92,7 +93,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .action(async (name: string, opts: DataDirOptions & { file: string; setDefault?: boolean }) => {
       assertPolicyName(name);
       const text = await readText(opts.file);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const v = await documentChecked(() => r.createPolicyVersion(name, text, { setAsDefault: opts.setDefault === true }));
         printWarnings(io, text);
         if (opts.json) io.out(JSON.stringify(versionJson(v)));
@@ -107,7 +108,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .action(async (name: string, versionArg: string, opts: DataDirOptions) => {
       assertPolicyName(name);
       const version = parseVersion(versionArg);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const { changed } = await r.setDefaultPolicyVersion(name, version);
         if (opts.json) io.out(JSON.stringify({ policy: name, defaultVersion: version, changed }));
         else io.out(changed ? `version ${version} of policy ${name} is now the default` : `version ${version} of policy ${name} was already the default`);
@@ -121,7 +122,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .action(async (name: string, versionArg: string, opts: DataDirOptions) => {
       assertPolicyName(name);
       const version = parseVersion(versionArg);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         await r.deletePolicyVersion(name, version);
         if (opts.json) io.out(JSON.stringify({ policy: name, deletedVersion: version }));
         else io.out(`deleted version ${version} of policy ${name}`);
@@ -139,7 +140,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       .addHelpText('after', '\nGive exactly one of --cert and --thing-group. A running gateway sharing the data directory applies the change within a second.')
       .action(async (name: string, opts: TargetOptions) => {
         assertPolicyName(name);
-        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        await withRegistry(opts, async (r) => {
           const target = await parseTarget(r, opts);
           let changed = true;
           if (verb === 'attach') ({ changed } = await r.attachPolicy(name, target));
@@ -156,7 +157,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     .argument('<name>', 'policy name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertPolicyName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const targets = await r.policyTargets(name);
         if (opts.json) io.out(JSON.stringify(targets.map(targetJson)));
         else if (targets.length === 0) io.out(`policy ${name} is not attached`);
@@ -185,14 +186,14 @@ function printWarnings(io: Io, text: string): void {
   for (const w of parseIotPolicyDocument(text).warnings) io.err(`warning ${w.code} at ${w.path}: ${w.message}\n    fix: ${w.fix}`);
 }
 
-async function requirePolicy(r: Registry, name: string): Promise<IotPolicy> {
+async function requirePolicy(r: CommandRegistry, name: string): Promise<IotPolicy> {
   assertPolicyName(name);
   const p = await r.getPolicy(name);
   if (p === undefined) throw new CliError('POLICY_NOT_FOUND', `no policy named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list policies with `gatehouse policies list`');
   return p;
 }
 
-async function parseTarget(r: Registry, opts: TargetOptions): Promise<PolicyTarget> {
+async function parseTarget(r: CommandRegistry, opts: TargetOptions): Promise<PolicyTarget> {
   if ((opts.cert === undefined) === (opts.thingGroup === undefined)) throw new CliError('USAGE', 'give exactly one of --cert CERT_ID and --thing-group GROUP');
   if (opts.cert !== undefined) return { kind: 'certificate', certificateId: await r.resolveCertificateId(opts.cert) };
   assertThingGroupName(opts.thingGroup);
@@ -206,11 +207,11 @@ function parseVersion(text: string): number {
 }
 
 function policyJson(p: IotPolicy): Record<string, unknown> {
-  return { name: p.name, defaultVersion: p.defaultVersion, versions: p.versions, document: p.document, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString() };
+  return { name: p.name, defaultVersion: p.defaultVersion, versions: p.versions, document: p.document, createdAt: isoOrNull(p.createdAt), updatedAt: isoOrNull(p.updatedAt) };
 }
 
 function versionJson(v: PolicyVersion): Record<string, unknown> {
-  return { policy: v.policyName, version: v.version, isDefault: v.isDefault, document: v.document, createdAt: v.createdAt.toISOString() };
+  return { policy: v.policyName, version: v.version, isDefault: v.isDefault, document: v.document, createdAt: isoOrNull(v.createdAt) };
 }
 
 function targetJson(t: PolicyTarget): Record<string, unknown> {

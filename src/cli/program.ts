@@ -8,17 +8,22 @@ import { registerControl } from './control.js';
 import { registerIam } from './iam.js';
 import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
+import { installRemote } from './remote/commands.js';
 import { registerStart } from './start.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
+import type { TargetEnvironment } from './remote/target.js';
 import { registerThingGroups } from './thing-groups.js';
 import { registerThingTypes } from './thing-types.js';
 import { registerThings } from './things.js';
 
 export const VERSION = '0.1.0';
 
+/** Where the remote settings come from: this process's environment (tests pass their own). */
+const processEnvironment = (): TargetEnvironment => ({ env: process.env });
+
 /** Builds the command tree. Each command lives in its own file and registers itself. */
-export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+export function buildProgram(io: Io, setExit: (code: number) => void, environment: () => TargetEnvironment = processEnvironment): Command {
   const program = new Command('gatehouse')
     .description('Authenticates MQTT devices by X.509 certificate and authorizes every MQTT action (Greengrass client device auth compatible).')
     .version(VERSION)
@@ -41,16 +46,17 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerControl(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
+  installRemote(program, environment);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   return program;
 }
 
 /** Runs the CLI and returns the exit status instead of exiting (tests call this). */
-export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
+export async function runCli(argv: string[], io: Io = processIo, environment?: () => TargetEnvironment): Promise<number> {
   let exit: number = EXIT.OK;
   const program = buildProgram(io, (code) => {
     exit = code;
-  });
+  }, environment);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exit;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { assertThingGroupName, assertThingName } from '../identity/names.js';
 import type { ThingGroup } from '../identity/registry.js';
-import { dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 // ----------------------------------------------------------------------------------
@@ -16,7 +16,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
     .option('--description <text>', 'description: up to 2028 printable ASCII characters')
     .action(async (name: string, opts: DataDirOptions & { parent?: string; description?: string }) => {
       assertThingGroupName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const g = await r.createThingGroup(name, { ...(opts.parent !== undefined ? { parent: opts.parent } : {}), ...(opts.description !== undefined ? { description: opts.description } : {}) });
         if (opts.json) io.out(JSON.stringify(groupJson(g)));
         else io.out(`created thing group ${g.name}${g.parent !== null ? ` (child of ${g.parent})` : ''}`);
@@ -26,7 +26,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
 
   dataDirOption(groups.command('list').description('list thing groups'))
     .action(async (opts: DataDirOptions) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const list = await r.listThingGroups();
         if (opts.json) io.out(JSON.stringify(list.map(groupJson)));
         else if (list.length === 0) io.out('no thing groups');
@@ -39,7 +39,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
     .argument('<name>', 'group name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingGroupName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const g = await r.getThingGroup(name);
         if (g === undefined) throw new CliError('THING_GROUP_NOT_FOUND', `no thing group named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list groups with `gatehouse thing-groups list`');
         const things = await r.thingsInGroup(name);
@@ -61,7 +61,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
     .argument('<name>', 'group name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingGroupName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const things = await r.thingsInGroup(name);
         await r.deleteThingGroup(name);
         if (opts.json) io.out(JSON.stringify({ deleted: name, removedThings: things }));
@@ -78,7 +78,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
       .action(async (group: string, thing: string, opts: DataDirOptions) => {
         assertThingGroupName(group);
         assertThingName(thing);
-        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        await withRegistry(opts, async (r) => {
           let changed = true;
           if (verb === 'add-thing') ({ changed } = await r.addThingToGroup(group, thing));
           else await r.removeThingFromGroup(group, thing);
@@ -92,5 +92,5 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
 }
 
 function groupJson(g: ThingGroup): Record<string, unknown> {
-  return { name: g.name, parent: g.parent, description: g.description, createdAt: g.createdAt.toISOString() };
+  return { name: g.name, parent: g.parent, description: g.description, createdAt: isoOrNull(g.createdAt) };
 }

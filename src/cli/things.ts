@@ -7,10 +7,11 @@ import { loadConfigFile } from '../config-file.js';
 import { validateConfig, type GatehouseConfig } from '../core/index.js';
 import { openIdentity } from '../identity/bootstrap.js';
 import { assertAttributes, assertThingName } from '../identity/names.js';
-import type { Registry, Thing } from '../identity/registry.js';
+import type { CertificateRecord, Thing } from '../identity/registry.js';
 import { CertificateVerifier } from '../identity/verify.js';
-import { certificateJson, dataDirOption, day, printTable, resolveDataDir, withRegistry, type DataDirOptions } from './certs.js';
+import { certificateJson, dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
+import type { CommandRegistry, RemoteRegistry } from './remote/registry.js';
 
 export function registerThings(program: Command, io: Io, setExit: (code: number) => void): void {
   const things = program.command('things').description('register devices (things) and their certificates');
@@ -34,14 +35,24 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
       const attributes = parseAttributes(opts.attribute);
       assertAttributes(attributes);
       const validityDays = opts.validityDays !== undefined ? parseDays(opts.validityDays) : undefined;
-      const config = await loadConfig(opts.config, io);
-      if (config === undefined) return setExit(EXIT.INVALID);
+      const remote = opts.target?.kind === 'remote';
+      if (remote && (opts.validityDays !== undefined || opts.config !== undefined)) {
+        throw new CliError('USAGE', '--validity-days and --config apply to the local CA only: a remote gateway issues the certificate with its own settings');
+      }
+      const config = remote ? undefined : await loadConfig(opts.config, io);
+      if (!remote && config === undefined) return setExit(EXIT.INVALID);
       const outDir = resolve(opts.out);
       const files = { certificate: join(outDir, `${name}.cert.pem`), privateKey: join(outDir, `${name}.key.pem`), ca: join(outDir, 'ca.pem') };
       if (!opts.force) {
         for (const f of [files.certificate, files.privateKey]) {
           if (await exists(f)) throw new CliError('FILE_EXISTS', `\`${f}\` already exists`, EXIT.INVALID, 'choose another --out directory, remove the file, or pass --force');
         }
+      }
+      if (config === undefined) {
+        await withRegistry(opts, async (r) => {
+          await createThingRemotely(r as RemoteRegistry, name, attributes, outDir, files, io, opts.json === true);
+        });
+        return setExit(EXIT.OK);
       }
 
       const { registry, ca } = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});
@@ -65,17 +76,7 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
           throw new CliError('OUT_DIR_UNWRITABLE', `cannot write to \`${outDir}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.INVALID, 'check that the directory is writable');
         }
         const result = await registry.enroll({ thingName: name, attributes, certificatePem: issued.certificatePem, thing: 'new', issuerId: ca.id });
-        if (opts.json) {
-          io.out(JSON.stringify({ thingName: name, certificateId: result.certificate.id, thing: thingJson(result.thing), certificate: certificateJson(result.certificate, [name]), files }));
-        } else {
-          io.out(`created thing ${name}`);
-          io.out(`  certificate  ${result.certificate.id} (ACTIVE, valid until ${day(result.certificate.notAfter)})`);
-          io.out(`  certificate  ${files.certificate}`);
-          io.out(`  private key  ${files.privateKey} (mode 0600; keep it on the device only)`);
-          io.out(`  broker CA    ${files.ca}`);
-          io.out(`connect as client ID \`${name}\`, e.g.:`);
-          io.out(`  mosquitto_pub --cafile ${files.ca} --cert ${files.certificate} --key ${files.privateKey} -h localhost -p 8883 -i ${name} -t TOPIC -m MESSAGE`);
-        }
+        printCreated(io, opts.json === true, result.thing, result.certificate, files);
         setExit(EXIT.OK);
       } catch (e) {
         // Never leave a key behind for a thing that was not registered.
@@ -100,7 +101,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       const attributes = parseAttributes(opts.attribute);
       assertAttributes(attributes);
       const pem = await readText(opts.cert);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
         const chain = await new CertificateVerifier(r).verifyChain(pem, new Date());
         if (!chain.ok) {
           throw new CliError(chain.reason, `${opts.cert}: ${chain.message}`, chain.reason === 'CERT_MALFORMED' ? EXIT.USAGE : EXIT.INVALID, registerFix(chain.reason));
@@ -121,7 +122,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
     .option('--limit <n>', 'at most this many')
     .action(async (opts: DataDirOptions & { prefix?: string; limit?: string }) => {
       const limit = opts.limit !== undefined ? parsePositive(opts.limit, '--limit') : undefined;
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const list = await r.listThings({ ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}), ...(limit !== undefined ? { limit } : {}) });
         const rows = await Promise.all(list.map(async (t) => ({ t, certs: await r.certificatesForThing(t.name) })));
         if (opts.json) io.out(JSON.stringify(rows.map(({ t, certs }) => ({ ...thingJson(t), certificates: certs }))));
@@ -134,7 +135,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
   dataDirOption(things.command('show').description('show a thing, its attributes and its certificates'))
     .argument('<name>', 'thing name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const t = await requireThing(r, name);
         const certs = await r.listCertificates({ thingName: name });
         const groups = await r.groupsForThing(name);
@@ -161,7 +162,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
     .addHelpText('after', '\nA running gateway sharing the data directory disconnects the thing within a second.')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingName(name);
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const certs = await r.certificatesForThing(name);
         await r.deleteThing(name);
         if (opts.json) io.out(JSON.stringify({ deleted: name, detachedCertificates: certs }));
@@ -193,7 +194,7 @@ Example:
         throw new CliError('USAGE', 'nothing to update: give --type, --clear-type, --attribute or --remove-attribute');
       }
       const thingTypeName = opts.clearType ? null : opts.type;
-      await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const { thing, changed } = await r.updateThing(name, {
           ...(thingTypeName !== undefined ? { thingTypeName } : {}), setAttributes, removeAttributes: opts.removeAttribute,
           ...(expectedVersion !== undefined ? { expectedVersion } : {}),
@@ -210,7 +211,7 @@ Example:
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .action(async (name: string, idArg: string, opts: DataDirOptions) => {
         assertThingName(name);
-        await withRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        await withRegistry(opts, async (r) => {
           const id = await r.resolveCertificateId(idArg);
           let changed = true;
           if (verb === 'attach') ({ changed } = await r.attach(name, id));
@@ -224,6 +225,69 @@ Example:
 }
 
 // ----------------------------------------------------------------------------------
+
+interface CreatedFiles {
+  readonly certificate: string;
+  readonly privateKey: string;
+  readonly ca: string;
+}
+
+/** The output of `things create`, local or remote. */
+function printCreated(io: Io, json: boolean, thing: Thing, certificate: CertificateRecord, files: CreatedFiles, caWritten = true): void {
+  if (json) {
+    io.out(JSON.stringify({ thingName: thing.name, certificateId: certificate.id, thing: thingJson(thing), certificate: certificateJson(certificate, [thing.name]), files: caWritten ? files : { certificate: files.certificate, privateKey: files.privateKey } }));
+    return;
+  }
+  io.out(`created thing ${thing.name}`);
+  io.out(`  certificate  ${certificate.id} (ACTIVE, valid until ${day(certificate.notAfter)})`);
+  io.out(`  certificate  ${files.certificate}`);
+  io.out(`  private key  ${files.privateKey} (mode 0600; keep it on the device only)`);
+  io.out(caWritten ? `  broker CA    ${files.ca}` : '  broker CA    (not written: the gateway did not say which CA issued the certificate)');
+  io.out(`connect as client ID \`${thing.name}\`, e.g.:`);
+  io.out(`  mosquitto_pub --cafile ${files.ca} --cert ${files.certificate} --key ${files.privateKey} -h localhost -p 8883 -i ${thing.name} -t TOPIC -m MESSAGE`);
+}
+
+/**
+ * `things create` against a remote gateway: CreateThing, CreateKeysAndCertificate (the
+ * gateway's CA issues it, ACTIVE), AttachThingPrincipal; the key pair travels once, over
+ * the TLS connection, and is written with mode 0600. If a step after CreateThing fails,
+ * the thing and certificate made so far are removed again, best effort.
+ */
+async function createThingRemotely(r: RemoteRegistry, name: string, attributes: Readonly<Record<string, string>>, outDir: string, files: CreatedFiles, io: Io, json: boolean): Promise<void> {
+  if ((await r.getThing(name)) !== undefined) {
+    throw new CliError('THING_EXISTS', `thing \`${name}\` already exists`, EXIT.INVALID, 'choose another name, `gatehouse things delete` it first, or use `things attach` to add a certificate');
+  }
+  let thing = await r.createThing(name, attributes);
+  let certificateId: string | undefined;
+  const written: string[] = [];
+  try {
+    const issued = await r.createKeysAndCertificate();
+    certificateId = issued.certificateId;
+    await r.attach(name, certificateId);
+    thing = (await r.getThing(name)) ?? thing;
+    const certificate = (await r.getCertificate(certificateId))!;
+    const caPem = await r.issuerPem(certificateId);
+    try {
+      await mkdir(outDir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(files.privateKey, issued.privateKeyPem, 0o600);
+      written.push(files.privateKey);
+      await writeFileAtomic(files.certificate, endLine(issued.certificatePem), 0o644);
+      written.push(files.certificate);
+      if (caPem !== undefined) await writeFileAtomic(files.ca, endLine(caPem), 0o644);
+    } catch (e) {
+      throw new CliError('OUT_DIR_UNWRITABLE', `cannot write to \`${outDir}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.INVALID, 'check that the directory is writable');
+    }
+    printCreated(io, json, thing, certificate, files, caPem !== undefined);
+  } catch (e) {
+    for (const f of written) await unlink(f).catch(() => undefined);
+    await r.deleteThing(name).catch(() => undefined);
+    if (certificateId !== undefined) {
+      const id = certificateId;
+      await r.setCertificateStatus(id, 'INACTIVE').catch(() => undefined);
+    }
+    throw e;
+  }
+}
 
 export interface LoadedConfig {
   readonly value: GatehouseConfig;
@@ -287,7 +351,7 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function requireThing(r: Registry, name: string): Promise<Thing> {
+async function requireThing(r: CommandRegistry, name: string): Promise<Thing> {
   assertThingName(name);
   const t = await r.getThing(name);
   if (t === undefined) throw new CliError('THING_NOT_FOUND', `no thing named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list things with `gatehouse things list`');
@@ -295,7 +359,7 @@ async function requireThing(r: Registry, name: string): Promise<Thing> {
 }
 
 function thingJson(t: Thing): Record<string, unknown> {
-  return { name: t.name, thingTypeName: t.thingTypeName, attributes: t.attributes, version: t.version, createdAt: t.createdAt.toISOString() };
+  return { name: t.name, thingTypeName: t.thingTypeName, attributes: t.attributes, version: t.version, createdAt: isoOrNull(t.createdAt) };
 }
 
 function formatAttributes(a: Readonly<Record<string, string>>): string {
