@@ -95,9 +95,12 @@ describe('remote things, certs, thing groups, policies, role aliases and tags th
     const text = await remote(['things', 'list']);
     assert.match(text.stdout.trim(), /^NAME\s+CERTS\s+ATTRIBUTES\nsensor-1\s+1\s+room=lab$/);
 
+    // A thing's type must be declared first (on the gateway's machine: thing types are local-only in the CLI).
+    const declared = await gw.cli(['thing-types', 'create', 'Thermo']);
+    assert.equal(declared.code, 0, declared.stderr);
     const update = await remote(['things', 'update', 'sensor-1', '--type', 'Thermo', '--attribute', 'floor=2', '--remove-attribute', 'room']);
     assert.equal(update.code, 0, update.stderr);
-    assert.match(update.stdout, /^updated thing sensor-1: type Thermo, attributes floor=2$/m);
+    assert.match(update.stdout, /^updated thing sensor-1: type Thermo, attributes floor=2, version 2$/m);
     const t = await registry.getThing('sensor-1');
     assert.deepEqual([t?.thingTypeName, t?.attributes], ['Thermo', { floor: '2' }]);
 

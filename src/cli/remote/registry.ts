@@ -376,7 +376,8 @@ function thingOf(r: Json): Thing {
   const attributes: Record<string, string> = {};
   const a = r['attributes'];
   if (typeof a === 'object' && a !== null) for (const [k, v] of Object.entries(a)) if (typeof v === 'string') attributes[k] = v;
-  return { name: str(r['thingName']) ?? '', attributes, thingTypeName: str(r['thingTypeName']) ?? null, createdAt: UNKNOWN_DATE() };
+  const version = r['version'];
+  return { name: str(r['thingName']) ?? '', attributes, thingTypeName: str(r['thingTypeName']) ?? null, version: typeof version === 'number' ? version : 0, createdAt: UNKNOWN_DATE() };
 }
 
 function certificateOf(d: Json): CertificateRecord {
