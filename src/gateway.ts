@@ -248,6 +248,30 @@ export class Gateway {
         closers.push(() => a.close());
       }
 
+      const emitter = new MetricsEmitter(metrics, logger);
+      emitter.configure(config);
+      closers.push(() => emitter.stop());
+
+      let reloader: ConfigReloader | undefined;
+      if (opts.configPath !== undefined) {
+        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, {
+          settleMilliseconds: config.gatehouse.configSettleMilliseconds,
+          onApplied: (next) => {
+            sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+            api?.configure(next.performance);
+            emitter.configure(next);
+            void iotPolicies.setDeployment(next.gatehouse.iot);
+            configuredHosts = next.gatehouse.hostAddresses;
+            void serverCerts.setHostAddresses(serverHosts()).catch((e: unknown) =>
+              logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
+          },
+        });
+        await reloader.prime();
+        if (config.gatehouse.watchConfig) reloader.watch();
+        const r = reloader;
+        closers.push(() => r.close());
+      }
+
       // The management API: HTTPS with the gateway's server certificate (and its rotation);
       // client certificates are asked for but optional (the credentials provider's).
       let management: ManagementServer | undefined;
@@ -269,6 +293,13 @@ export class Gateway {
             // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
             // UpdateConnectivityInfo changes the server certificate's names.
             iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
+            // Gatehouse's own operations: the broker's connections, the configuration file
+            // (through the reloader, the same path as an edit of the file), the metrics.
+            operations: {
+              connections: { list: () => broker.liveSessions(), disconnect: (clientId, reason) => broker.disconnectClient(clientId, reason) },
+              ...(reloader !== undefined ? { configuration: reloader } : {}),
+              ...(api !== undefined ? { metrics: api.prometheus } : {}),
+            },
           },
           routeSets: MANAGEMENT_ROUTE_SETS,
           tls: mgmtTls(serverCerts.current()),
@@ -292,30 +323,6 @@ export class Gateway {
           administrator = admin.instructions;
           logger.info({ event: 'administrator-created', user: admin.userName, accessKeyId: admin.accessKeyId, file: admin.file }, 'first start: administrator created; its credentials are in the file named');
         }
-      }
-
-      const emitter = new MetricsEmitter(metrics, logger);
-      emitter.configure(config);
-      closers.push(() => emitter.stop());
-
-      let reloader: ConfigReloader | undefined;
-      if (opts.configPath !== undefined) {
-        reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, {
-          settleMilliseconds: config.gatehouse.configSettleMilliseconds,
-          onApplied: (next) => {
-            sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
-            api?.configure(next.performance);
-            emitter.configure(next);
-            void iotPolicies.setDeployment(next.gatehouse.iot);
-            configuredHosts = next.gatehouse.hostAddresses;
-            void serverCerts.setHostAddresses(serverHosts()).catch((e: unknown) =>
-              logger.error({ event: 'rotation-error', err: (e as Error).message }, 'could not re-issue the server certificate for the new host addresses'));
-          },
-        });
-        await reloader.prime();
-        if (config.gatehouse.watchConfig) reloader.watch();
-        const r = reloader;
-        closers.push(() => r.close());
       }
 
       logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, groups: policy.current.groups.length }, 'gateway ready');

@@ -5,6 +5,7 @@
  */
 import { AUDIT_ROUTES } from './audit-route.js';
 import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
+import { GATEHOUSE_OPERATION_ROUTES } from './gatehouse-ops.js';
 import { GREENGRASS_ROUTES, IOT_ROUTES } from './iot/route-set.js';
 import type { ManagementRouteSet } from './routes.js';
 import { STS_ROUTES } from './sts.js';
@@ -13,6 +14,7 @@ export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
   STS_ROUTES,
   CREDENTIALS_PROVIDER_ROUTES,
   AUDIT_ROUTES,
+  GATEHOUSE_OPERATION_ROUTES,
   IOT_ROUTES,
   GREENGRASS_ROUTES,
 ];
