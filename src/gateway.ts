@@ -218,9 +218,15 @@ export class Gateway {
       });
       closers.push(() => registryWatch.close());
 
-      let api: ApiServer | undefined;
+      // The control store (IAM users, roles, policies, audit) and the IAM evaluator's cache,
+      // shared by both APIs: every call to either is authorized and audited with them.
       const apiConfig = config.gatehouse.api;
-      if (apiConfig.enabled) {
+      const mgmtConfig = config.gatehouse.management;
+      const control = apiConfig.enabled || mgmtConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
+      const iamPolicies = new IamPolicyCache(compileWithIamDialect);
+
+      let api: ApiServer | undefined;
+      if (apiConfig.enabled && control !== undefined) {
         const listen: ApiListen = apiConfig.socketPath !== undefined && opts.apiPort === undefined
           ? { socketPath: resolve(configDir, apiConfig.socketPath) }
           : { host: apiConfig.host, port: opts.apiPort ?? apiConfig.port };
@@ -243,6 +249,7 @@ export class Gateway {
           bodyLimitBytes: apiConfig.bodyLimitBytes,
           performance: config.performance,
           iotDeployment: config.gatehouse.iot,
+          authorization: { control, iamPolicies, deployment: config.gatehouse.iot },
         });
         const a = api;
         closers.push(() => a.close());
@@ -276,9 +283,7 @@ export class Gateway {
       // client certificates are asked for but optional (the credentials provider's).
       let management: ManagementServer | undefined;
       let administrator: readonly string[] | undefined;
-      const mgmtConfig = config.gatehouse.management;
-      if (mgmtConfig.enabled) {
-        const control = openControlStore(registry, dataDir, config.gatehouse.iot);
+      if (mgmtConfig.enabled && control !== undefined) {
         const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
         management = await ManagementServer.start({
           ctx: {
@@ -289,7 +294,7 @@ export class Gateway {
             clock: () => new Date(),
             verifier: sessions.verifier,
             policy,
-            iamPolicies: new IamPolicyCache(compileWithIamDialect),
+            iamPolicies,
             // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
             // UpdateConnectivityInfo changes the server certificate's names.
             iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
