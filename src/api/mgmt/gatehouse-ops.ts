@@ -182,14 +182,15 @@ async function applyConfiguration(request: FastifyRequest, reply: FastifyReply, 
   };
 }
 
-async function explainRoute(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+async function explainRoute(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
   await request.authorizeCall({ action: 'gatehouse:Explain', resource: '*' });
   try {
     return await explain({ registry: ctx.registry, policy: ctx.policy, clock: ctx.clock, iotDeployment: ctx.iot }, request.body as ExplainRequestBody);
   } catch (e) {
     if (e instanceof HttpError && e.status === 400) {
-      const path = typeof e.body.error.path === 'string' && e.body.error.path !== '' ? `${e.body.error.path}: ` : '';
-      throw new ManagementError(400, 'MGMT_INVALID_REQUEST', `${path}${e.message}`);
+      // The local API's answer, with the field's path and the reason, under the management code.
+      void reply.code(400);
+      return { error: { ...e.body.error, code: 'MGMT_INVALID_REQUEST' } };
     }
     throw e;
   }
@@ -256,7 +257,7 @@ const ROUTES: readonly ManagementRoute[] = [
     method: 'POST', url: '/gatehouse/explain', operationId: 'Explain', action: 'gatehouse:Explain', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
     summary: 'Explain a decision: group, policy, statement and resolved pattern (as the local API\'s POST /v1/explain)',
     body: ExplainRequest,
-    responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST' }, 403: DENIED },
+    responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
     example: { path: '/gatehouse/explain', body: { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:t' } },
     handler: explainRoute,
   },
