@@ -302,6 +302,7 @@ export class Gateway {
             // (through the reloader, the same path as an edit of the file), the metrics.
             operations: {
               connections: { list: () => broker.liveSessions(), disconnect: (clientId, reason) => broker.disconnectClient(clientId, reason) },
+              identitySessions: () => sessions.list(),
               ...(reloader !== undefined ? { configuration: reloader } : {}),
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
             },

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ROUTES } from '../../src/api/routes.js';

@@ -123,7 +123,7 @@ export async function managementCaller(gw: GatewayProcess, region = DEFAULT_IOT_
       } catch {
         json = undefined;
       }
-      return { status: r.status, headers: r.headers as ApiResponse['headers'], text: r.body, json: json as T };
+      return { status: r.status, headers: r.headers, text: r.body, json: json as T };
     },
   };
 }

@@ -35,6 +35,16 @@ export interface LiveConnectionInfo {
   readonly subscriptions: readonly string[];
 }
 
+/** A session of the identity layer (the local API's former `GET /v1/sessions` entries). */
+export interface IdentitySessionInfo {
+  readonly id: string;
+  readonly clientId: string;
+  readonly thingName: string;
+  readonly certificateId: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date;
+}
+
 type Verdict =
   | { readonly ok: true; readonly groups: number; readonly policies: number; readonly warnings: readonly ConfigIssue<string>[] }
   | { readonly ok: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
@@ -52,6 +62,11 @@ export interface GatehouseOperations {
     /** Ends the connections of a client id; how many there were. */
     disconnect(clientId: string, reason: string): number;
   };
+  /**
+   * Every session of the identity layer (an MQTT connection's, and each token of
+   * GetClientDeviceAuthToken), least recently used first, by id: never a token.
+   */
+  readonly identitySessions?: () => readonly IdentitySessionInfo[];
   /** The configuration file the gateway was started with (absent: started without one). */
   readonly configuration?: {
     readonly file: string;
@@ -84,7 +99,19 @@ const SessionBody = z.object({
   subscriptions: z.array(z.string()).describe('Topic filters the connection holds'),
 });
 
-const SessionsResponse = z.object({ sessions: z.array(SessionBody) });
+const IdentitySessionBody = z.object({
+  id: z.string().describe('The session\'s id (not its token)'),
+  clientId: z.string(),
+  thingName: z.string(),
+  certificateId: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string(),
+});
+
+const SessionsResponse = z.object({
+  sessions: z.array(SessionBody).describe('The devices connected to the embedded broker'),
+  identitySessions: z.array(IdentitySessionBody).optional().describe('Every session of the identity layer: connections\' and GetClientDeviceAuthToken tokens\', least recently used first'),
+});
 const ClientIdParams = z.strictObject({ clientId: z.string().min(1).max(256) });
 
 const ConfigurationResponse = z.object({
@@ -128,7 +155,8 @@ async function listSessions(request: FastifyRequest, _reply: FastifyReply, ctx: 
   if (connections === undefined) throw unavailable('the MQTT broker');
   const sessions = connections.list().map((s) => ({ ...s, connectedAt: s.connectedAt.toISOString(), subscriptions: [...s.subscriptions] }));
   sessions.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
-  return { sessions };
+  const identity = ops(ctx).identitySessions?.().map((x) => ({ id: x.id, clientId: x.clientId, thingName: x.thingName, certificateId: x.certificateId, createdAt: x.createdAt.toISOString(), lastUsedAt: x.lastUsedAt.toISOString() }));
+  return { sessions, ...(identity !== undefined ? { identitySessions: identity } : {}) };
 }
 
 async function disconnectSession(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
