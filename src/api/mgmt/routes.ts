@@ -29,7 +29,7 @@ import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { WireProtocol } from './call.js';
-import type { GatehouseOperations } from './gatehouse-ops.js';
+import type { GatehouseOperations } from './operations.js';
 import type { IamPolicyCache } from './iam-engine.js';
 import type { IotControlPlaneExtras } from './iot/context.js';
 
