@@ -19,6 +19,7 @@
  * Nothing here logs a request URL, header or body: the session-closing route carries
  * a token in its path, and bodies carry tokens and passwords.
  */
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -193,6 +194,8 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     forceCloseConnections: true,
     return503OnClosing: true,
     requestTimeout: 30_000,
+    // The audit records' request ids (unique across restarts).
+    genReqId: () => randomUUID(),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
   // JSON only: a text/plain body is 415, not a string that fails validation.
