@@ -218,9 +218,15 @@ export class Gateway {
       });
       closers.push(() => registryWatch.close());
 
-      let api: ApiServer | undefined;
+      // The control store (IAM users, roles, policies, audit) and the IAM evaluator's cache,
+      // shared by both APIs: every call to either is authorized and audited with them.
       const apiConfig = config.gatehouse.api;
-      if (apiConfig.enabled) {
+      const mgmtConfig = config.gatehouse.management;
+      const control = apiConfig.enabled || mgmtConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
+      const iamPolicies = new IamPolicyCache(compileWithIamDialect);
+
+      let api: ApiServer | undefined;
+      if (apiConfig.enabled && control !== undefined) {
         const listen: ApiListen = apiConfig.socketPath !== undefined && opts.apiPort === undefined
           ? { socketPath: resolve(configDir, apiConfig.socketPath) }
           : { host: apiConfig.host, port: opts.apiPort ?? apiConfig.port };
@@ -243,55 +249,10 @@ export class Gateway {
           bodyLimitBytes: apiConfig.bodyLimitBytes,
           performance: config.performance,
           iotDeployment: config.gatehouse.iot,
+          authorization: { control, iamPolicies, deployment: config.gatehouse.iot },
         });
         const a = api;
         closers.push(() => a.close());
-      }
-
-      // The management API: HTTPS with the gateway's server certificate (and its rotation);
-      // client certificates are asked for but optional (the credentials provider's).
-      let management: ManagementServer | undefined;
-      let administrator: readonly string[] | undefined;
-      const mgmtConfig = config.gatehouse.management;
-      if (mgmtConfig.enabled) {
-        const control = openControlStore(registry, dataDir, config.gatehouse.iot);
-        const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
-        management = await ManagementServer.start({
-          ctx: {
-            control,
-            registry,
-            iot: config.gatehouse.iot,
-            logger,
-            clock: () => new Date(),
-            verifier: sessions.verifier,
-            policy,
-            iamPolicies: new IamPolicyCache(compileWithIamDialect),
-            // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
-            // UpdateConnectivityInfo changes the server certificate's names.
-            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
-          },
-          routeSets: MANAGEMENT_ROUTE_SETS,
-          tls: mgmtTls(serverCerts.current()),
-          listen: { host: mgmtConfig.host, port: opts.managementPort ?? mgmtConfig.port },
-          bodyLimitBytes: mgmtConfig.bodyLimitBytes,
-          maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
-          auditRetentionDays: mgmtConfig.auditRetentionDays,
-          ...(apiConfig.enabled ? { apiToken: await ensureApiToken(dataDir) } : {}),
-        });
-        const m = management;
-        closers.push(() => m.close());
-        closers.push(serverCerts.subscribe((cert) => m.updateTls(mgmtTls(cert))));
-        const mgmtWatch: RegistryWatch = registry.watch((changes) => {
-          if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
-          // Read again rather than rely on the order of the gateway's own watch.
-          void trustedCaPems(registry).then((pems) => m.updateTls({ ...mgmtTls(serverCerts.current()), ca: pems }));
-        });
-        closers.push(() => mgmtWatch.close());
-        const admin = await ensureAdministrator(dataDir, control, config.gatehouse.iot, { endpoint: management.url });
-        if (admin.created) {
-          administrator = admin.instructions;
-          logger.info({ event: 'administrator-created', user: admin.userName, accessKeyId: admin.accessKeyId, file: admin.file }, 'first start: administrator created; its credentials are in the file named');
-        }
       }
 
       const emitter = new MetricsEmitter(metrics, logger);
@@ -316,6 +277,58 @@ export class Gateway {
         if (config.gatehouse.watchConfig) reloader.watch();
         const r = reloader;
         closers.push(() => r.close());
+      }
+
+      // The management API: HTTPS with the gateway's server certificate (and its rotation);
+      // client certificates are asked for but optional (the credentials provider's).
+      let management: ManagementServer | undefined;
+      let administrator: readonly string[] | undefined;
+      if (mgmtConfig.enabled && control !== undefined) {
+        const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
+        management = await ManagementServer.start({
+          ctx: {
+            control,
+            registry,
+            iot: config.gatehouse.iot,
+            logger,
+            clock: () => new Date(),
+            verifier: sessions.verifier,
+            policy,
+            iamPolicies,
+            // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
+            // UpdateConnectivityInfo changes the server certificate's names.
+            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
+            // Gatehouse's own operations: the broker's connections, the configuration file
+            // (through the reloader, the same path as an edit of the file), the metrics.
+            operations: {
+              connections: { list: () => broker.liveSessions(), disconnect: (clientId, reason) => broker.disconnectClient(clientId, reason) },
+              identitySessions: () => sessions.list(),
+              ...(reloader !== undefined ? { configuration: reloader } : {}),
+              ...(api !== undefined ? { metrics: api.prometheus } : {}),
+            },
+          },
+          routeSets: MANAGEMENT_ROUTE_SETS,
+          tls: mgmtTls(serverCerts.current()),
+          listen: { host: mgmtConfig.host, port: opts.managementPort ?? mgmtConfig.port },
+          bodyLimitBytes: mgmtConfig.bodyLimitBytes,
+          maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
+          auditRetentionDays: mgmtConfig.auditRetentionDays,
+          ...(apiConfig.enabled ? { apiToken: await ensureApiToken(dataDir) } : {}),
+        });
+        const m = management;
+        closers.push(() => m.close());
+        closers.push(serverCerts.subscribe((cert) => m.updateTls(mgmtTls(cert))));
+        const mgmtWatch: RegistryWatch = registry.watch((changes) => {
+          if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
+          // Read again rather than rely on the order of the gateway's own watch.
+          void trustedCaPems(registry).then((pems) => m.updateTls({ ...mgmtTls(serverCerts.current()), ca: pems }));
+        });
+        closers.push(() => mgmtWatch.close());
+        const admin = await ensureAdministrator(dataDir, control, config.gatehouse.iot, { endpoint: management.url });
+        if (admin.created) {
+          administrator = admin.instructions;
+          logger.info({ event: 'administrator-created', user: admin.userName, accessKeyId: admin.accessKeyId, file: admin.file }, 'first start: administrator created; its credentials are in the file named');
+        }
       }
 
       logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, groups: policy.current.groups.length }, 'gateway ready');

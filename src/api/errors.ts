@@ -17,6 +17,7 @@ import { GatehouseError } from '../core/errors.js';
 /** Errors answered to an HTTP caller, with their status. */
 export const API_RESPONSE_CODES = {
   API_UNAUTHORIZED: 401,
+  API_ACCESS_DENIED: 403,
   API_NOT_FOUND: 404,
   API_INVALID_JSON: 400,
   API_INVALID_REQUEST: 400,

@@ -5,7 +5,11 @@
  * Order of checks for every request:
  *  1. Bearer token (onRequest, before the body is read): every route but
  *     `GET /healthz`; a missing or wrong token is 401 and nothing else — not even
- *     whether the route exists.
+ *     whether the route exists. Then the route's action (routes.ts) is authorized for
+ *     the token's principal (`gatehouse:api-token`) by the IAM evaluator, with the
+ *     management API's decision (mgmt/authorize.ts): 403 API_ACCESS_DENIED for an
+ *     action outside the token's built-in policy. Every request to a route, allowed
+ *     or not, is an audit record (written with the status answered).
  *  2. Body: application/json only (415), at most `bodyLimitBytes` (413), valid JSON
  *     (400 API_INVALID_JSON).
  *  3. Schema (400 API_INVALID_REQUEST with the field's JSON path); the EMQX routes
@@ -15,11 +19,13 @@
  * Nothing here logs a request URL, header or body: the session-closing route carries
  * a token in its path, and bodies carry tokens and passwords.
  */
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IotDeployment, PerformanceConfig } from '../core/index.js';
+import type { ControlStore, NewAuditRecord } from '../identity/control.js';
 import { formatPath, type PathSegment } from '../core/config/path.js';
 import type { Registry } from '../identity/registry.js';
 import type { SessionManager } from '../identity/sessions.js';
@@ -37,8 +43,27 @@ import { registerService } from './handlers/service.js';
 import { registerSessions } from './handlers/sessions.js';
 import { WorkLimiter } from './limiter.js';
 import { Prometheus } from './prometheus.js';
-import { ROUTES } from './routes.js';
+import { AuditWriter } from './mgmt/audit.js';
+import { API_TOKEN_ARN, decideCall, denialMessage, requestContext, type CallAuthority } from './mgmt/authorize.js';
+import type { Caller } from './mgmt/call.js';
+import type { IamPolicyCache } from './mgmt/iam-engine.js';
+import { ROUTES, type RouteSpec } from './routes.js';
 import { BearerCheck } from './token.js';
+
+/** How the local API authorizes and audits its calls (the management API's evaluator and audit log). */
+export interface LocalApiAuthorization {
+  readonly control: ControlStore;
+  readonly iamPolicies: IamPolicyCache;
+  /** `gatehouse.iot`: the account and region of the IAM context. */
+  readonly deployment: IotDeployment;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The local API's audit record of the request (written on response, with the status). */
+    localAudit?: Omit<NewAuditRecord, 'status'>;
+  }
+}
 
 export type ApiListen = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
@@ -61,6 +86,8 @@ export interface ApiServerOptions {
   readonly clock?: () => Date;
   /** The gateway's `gatehouse.iot`, for explain requests naming IoT actions (see handlers/explain.ts). */
   readonly iotDeployment?: IotDeployment;
+  /** The IAM evaluator and audit log every call goes through. */
+  readonly authorization: LocalApiAuthorization;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -76,10 +103,13 @@ export class ApiServer {
   private readonly app: FastifyInstance;
   private readonly limiter: WorkLimiter;
   private readonly streams: CertificateStreams;
+  /** The audit records of the local API's calls. */
+  readonly audit: AuditWriter;
   private closed = false;
 
-  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams) {
+  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams, audit: AuditWriter) {
     this.app = app;
+    this.audit = audit;
     this.url = url;
     this.prometheus = prometheus;
     this.limiter = limiter;
@@ -111,17 +141,19 @@ export class ApiServer {
       ...(opts.iotDeployment !== undefined ? { iotDeployment: opts.iotDeployment } : {}),
     };
     const bearer = new BearerCheck(opts.token);
-    const app = buildApp(ctx, bearer, opts.bodyLimitBytes);
+    const audit = new AuditWriter(opts.authorization.control, opts.logger);
+    const app = buildApp(ctx, bearer, opts.bodyLimitBytes, { ...opts.authorization, audit });
     let url: string;
     try {
       url = await listen(app, opts.listen);
     } catch (e) {
       streams.close();
       await app.close().catch(() => undefined);
+      await audit.close();
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, url, prometheus, limiter, streams);
+    return new ApiServer(app, url, prometheus, limiter, streams, audit);
   }
 
   /** Applies `performance.*` after a configuration reload. */
@@ -135,11 +167,26 @@ export class ApiServer {
     this.closed = true;
     this.streams.close();
     await this.app.close();
+    await this.audit.close();
   }
 }
 
+const TOKEN_CALLER: Caller = { kind: 'api-token', arn: API_TOKEN_ARN };
+const SPECS: ReadonlyMap<string, RouteSpec> = new Map(Object.values(ROUTES).map((r: RouteSpec) => [`${r.method} ${r.url}`, r]));
+
+function sourceIp(request: FastifyRequest): string {
+  const a = request.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+function userAgent(request: FastifyRequest): string | undefined {
+  const ua = request.headers['user-agent'];
+  return typeof ua === 'string' ? ua : undefined;
+}
+
 /** Builds the fastify instance with every route, hook and error mapping (no listener). */
-export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: number): FastifyInstance {
+export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: number, authorization: LocalApiAuthorization & { readonly audit: AuditWriter }): FastifyInstance {
+  const authority: CallAuthority = { control: authorization.control, iamPolicies: authorization.iamPolicies, clock: ctx.clock, accountId: authorization.deployment.accountId };
   const app = Fastify({
     logger: false,
     bodyLimit: bodyLimitBytes,
@@ -147,19 +194,39 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     forceCloseConnections: true,
     return503OnClosing: true,
     requestTimeout: 30_000,
+    // The audit records' request ids (unique across restarts).
+    genReqId: () => randomUUID(),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', (request, reply, done) => {
+  app.decorateRequest('localAudit', undefined);
+  app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url;
-    if (route === ROUTES.healthz.url && (request.method === 'GET' || request.method === 'HEAD')) return done();
-    if (bearer.accepts(request.headers.authorization)) return done();
-    reply.code(401).header('www-authenticate', 'Bearer').type(JSON_TYPE).send(UNAUTHORIZED);
+    if (route === ROUTES.healthz.url && (request.method === 'GET' || request.method === 'HEAD')) return;
+    const spec = route === undefined ? undefined : SPECS.get(`${request.method === 'HEAD' ? 'GET' : request.method} ${route}`);
+    const origin = { sourceIp: sourceIp(request), userAgent: userAgent(request), requestId: request.id, secureTransport: false };
+    if (!bearer.accepts(request.headers.authorization)) {
+      if (spec?.action !== undefined) {
+        const reason = request.headers.authorization === undefined ? 'MISSING_AUTHENTICATION' : 'INVALID_API_TOKEN';
+        request.localAudit = { at: ctx.clock(), principal: 'anonymous', action: spec.action, resource: '*', decision: 'deny', reason, policy: null, statement: null, sourceIp: origin.sourceIp, userAgent: origin.userAgent ?? null, requestId: origin.requestId };
+      }
+      return reply.code(401).header('www-authenticate', 'Bearer').type(JSON_TYPE).send(UNAUTHORIZED);
+    }
+    // No such route: answered 404 once the token is known good.
+    if (spec === undefined) return;
+    if (spec.action === undefined) throw new Error(`local API route ${spec.method} ${spec.url} names no action`);
+    const base = requestContext(TOKEN_CALLER, origin, ctx.clock(), authorization.deployment.accountId, authorization.deployment.region);
+    const d = await decideCall(authority, TOKEN_CALLER, base, { action: spec.action, resource: '*' }, origin);
+    request.localAudit = d.record;
+    if (d.allowed) return;
+    return reply.code(403).type(JSON_TYPE).send(JSON.stringify(errorBody('API_ACCESS_DENIED', denialMessage(API_TOKEN_ARN, spec.action, '*', d.explicit))));
   });
   app.addHook('onResponse', (request, reply, done) => {
     ctx.prometheus.countResponse(request.routeOptions.url ?? UNMATCHED, reply.statusCode);
+    const record = request.localAudit;
+    if (record !== undefined) authorization.audit.append({ ...record, status: reply.statusCode });
     done();
   });
 

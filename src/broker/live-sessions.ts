@@ -42,8 +42,12 @@ export class LiveSession {
   private logCount = 0;
   private suppressed = 0;
 
-  constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: SessionView, context: IotContext) {
+  /** When the connection was accepted (its CONNECT authenticated). */
+  readonly connectedAt: Date;
+
+  constructor(client: Client, identity: DeviceIdentity, sessionId: string, view: SessionView, context: IotContext, connectedAt: Date = new Date()) {
     this.client = client;
+    this.connectedAt = connectedAt;
     this.currentContext = context;
     this.currentIdentity = identity;
     this.sessionId = sessionId;
@@ -117,6 +121,30 @@ export class LiveSession {
     this.suppressed = 0;
     return s;
   }
+}
+
+/** What the management API shows of a live connection (no secrets). */
+export interface LiveSessionInfo {
+  readonly clientId: string;
+  readonly thingName: string;
+  readonly certificateId: string;
+  /** The device's address as the TLS listener saw it (absent when unknown). */
+  readonly sourceIp?: string;
+  readonly connectedAt: Date;
+  /** Filters the connection was granted and still holds, sorted. */
+  readonly subscriptions: readonly string[];
+}
+
+export function liveSessionInfo(s: LiveSession): LiveSessionInfo {
+  const sourceIp = s.context.sourceIp;
+  return {
+    clientId: s.identity.clientId,
+    thingName: s.identity.thingName,
+    certificateId: s.identity.certificateId,
+    ...(sourceIp !== undefined ? { sourceIp } : {}),
+    connectedAt: s.connectedAt,
+    subscriptions: [...s.filters].sort(),
+  };
 }
 
 /** Live sessions indexed by connection and by identity session id. */

@@ -12,7 +12,7 @@ import { authenticateHook } from './hooks/authenticate.js';
 import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
-import { LiveSessions } from './live-sessions.js';
+import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
 import { SessionStore } from './persistence.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
@@ -191,6 +191,25 @@ export class GatewayBroker {
       'session invalidated; device disconnected');
     disconnect(this.ctx, s);
     return true;
+  }
+
+  /** The authenticated connections, in no particular order. */
+  liveSessions(): LiveSessionInfo[] {
+    return [...this.ctx.sessions].map(liveSessionInfo);
+  }
+
+  /**
+   * Ends the connections of a client id at an operator's request (the management
+   * API's DisconnectSession). Returns how many were closed (0: none connected).
+   */
+  disconnectClient(clientId: string, reason: string): number {
+    const found = [...this.ctx.sessions].filter((s) => s.identity.clientId === clientId);
+    for (const s of found) {
+      this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId, certificateId: s.identity.certificateId, reason },
+        'device disconnected by an operator');
+      disconnect(this.ctx, s);
+    }
+    return found.length;
   }
 
   /** Connections accepted that have not completed CONNECT. */

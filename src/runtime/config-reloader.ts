@@ -1,8 +1,9 @@
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { compileDeviceGroups, formatFromName, type GatehouseConfig } from '../core/index.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { compileDeviceGroups, formatFromName, type ConfigFormat, type GatehouseConfig } from '../core/index.js';
+import type { ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { parseAndValidateOffThread } from './parse-worker.js';
 import type { PolicyStore } from './policy-store.js';
@@ -10,6 +11,18 @@ import type { PolicyStore } from './policy-store.js';
 /** Codes of refused reloads (documented in docs/errors.md). */
 export const RELOAD_CODES = ['CONFIG_EMPTY', 'CONFIG_RELOAD_REMOVES_ALL_GROUPS'] as const;
 export type ReloadCode = (typeof RELOAD_CODES)[number];
+
+/** The verdict on a proposed configuration text: the validator's, plus the reload guards. */
+export type ConfigCheck =
+  | { readonly ok: true; readonly groups: number; readonly policies: number; readonly warnings: readonly ConfigIssue<string>[] }
+  | { readonly ok: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
+
+/** What `apply` did. */
+export type ConfigApplyResult =
+  | { readonly applied: true; readonly groups: number; readonly warnings: readonly ConfigIssue<string>[] }
+  /** The text is the configuration in force already: nothing written. */
+  | { readonly applied: false; readonly unchanged: true }
+  | { readonly applied: false; readonly unchanged: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
 
 export interface ConfigReloaderOptions {
   /**
@@ -44,6 +57,8 @@ export class ConfigReloader {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastHash: string | undefined;
+  /** The text of the configuration in force (the file at start, then each applied one). */
+  private inForceText: string | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private settleMs: number;
   private readonly onApplied: (config: GatehouseConfig) => void;
@@ -60,7 +75,67 @@ export class ConfigReloader {
 
   /** Remembers the text in force so that touching the file without changes does nothing. */
   async prime(): Promise<void> {
-    this.lastHash = await this.hashFile().catch(() => undefined);
+    const text = await readFile(this.path, 'utf8').catch(() => undefined);
+    this.inForceText = text;
+    this.lastHash = text === undefined ? undefined : sha256(text);
+  }
+
+  /** The configuration file's path. */
+  get file(): string {
+    return this.path;
+  }
+
+  /** The file's format, from its name. */
+  get format(): ConfigFormat {
+    return formatFromName(this.path);
+  }
+
+  /** The text of the configuration in force, and its SHA-256 (undefined when the file could not be read at start). */
+  inForce(): { readonly text: string; readonly sha256: string } | undefined {
+    return this.inForceText === undefined ? undefined : { text: this.inForceText, sha256: sha256(this.inForceText) };
+  }
+
+  /**
+   * Checks a proposed configuration as a reload would: the validator's errors (as
+   * `gatehouse config validate` prints them) and the reload guards (CONFIG_EMPTY,
+   * CONFIG_RELOAD_REMOVES_ALL_GROUPS). Nothing is applied.
+   */
+  async check(text: string): Promise<ConfigCheck> {
+    const parsed = await parseAndValidateOffThread(text, this.format);
+    const { document, result } = parsed;
+    if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };
+    if (document === null || document === undefined) {
+      return { ok: false, errors: [{ code: 'CONFIG_EMPTY', path: '', message: 'the configuration is empty', fix: 'send the whole configuration file' }], warnings: result.warnings };
+    }
+    const inForce = this.policy.current.groups.length;
+    const groups = Object.keys(result.config.deviceGroups.definitions).length;
+    if (inForce > 0 && groups === 0 && !explicitlyNoGroups(document)) {
+      return { ok: false, errors: [{ code: 'CONFIG_RELOAD_REMOVES_ALL_GROUPS', path: 'deviceGroups.definitions', message: `the new configuration has no device groups where ${inForce} are in force`, fix: 'to remove them all, write `deviceGroups: { definitions: {} }`' }], warnings: result.warnings };
+    }
+    return { ok: true, groups, policies: Object.keys(result.config.deviceGroups.policies).length, warnings: result.warnings };
+  }
+
+  /**
+   * Checks a proposed configuration, writes it atomically over the configuration file
+   * (a new file in the same directory, renamed over the old one, with its mode), and
+   * applies it through the same path as a change of the file. Never overlaps a reload.
+   */
+  apply(text: string, trigger: string): Promise<ConfigApplyResult> {
+    const run = this.running.then(async (): Promise<ConfigApplyResult> => {
+      if (this.inForceText !== undefined && sha256(text) === sha256(this.inForceText)) return { applied: false, unchanged: true };
+      const verdict = await this.check(text);
+      if (!verdict.ok) return { applied: false, unchanged: false, errors: verdict.errors, warnings: verdict.warnings };
+      await writeAtomically(this.path, text);
+      this.logger.info({ event: 'config-written', path: this.path, trigger }, 'configuration file replaced');
+      const applied = await this.reloadOnce(trigger);
+      if (!applied) {
+        // Only a change made to the file meanwhile by someone else can get here.
+        return { applied: false, unchanged: false, errors: [{ code: 'CONFIG_CHANGED_MEANWHILE', path: '', message: 'the configuration file changed while it was being applied; the configuration in force stays', fix: 'read the configuration in force and try again' }], warnings: [] };
+      }
+      return { applied: true, groups: verdict.groups, warnings: verdict.warnings };
+    });
+    this.running = run.catch(() => undefined);
+    return run;
   }
 
   watch(): void {
@@ -112,7 +187,7 @@ export class ConfigReloader {
         'cannot read the configuration file; the configuration in force stays');
       return false;
     }
-    const hash = createHash('sha256').update(text).digest('hex');
+    const hash = sha256(text);
     if (hash === this.lastHash) {
       this.logger.debug({ event: 'config-unchanged', path: this.path, trigger }, 'configuration file read; no change');
       return false;
@@ -149,19 +224,39 @@ export class ConfigReloader {
     const snapshot = compileDeviceGroups(result.deviceGroups);
     this.lastHash = hash;
     this.policy.swap(snapshot);
+    this.inForceText = text;
     this.settleMs = result.config.gatehouse.configSettleMilliseconds;
     this.logger.info({ event: 'config-applied', path: this.path, trigger, groups: snapshot.groups.length }, 'new configuration in force');
     this.onApplied(result.config);
     return true;
   }
 
-  private async hashFile(): Promise<string> {
-    return createHash('sha256').update(await readFile(this.path, 'utf8')).digest('hex');
-  }
-
   close(): void {
     clearTimeout(this.timer);
     this.watcher?.close();
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Writes `text` to a new file beside `path` (same mode), flushes it, and renames it over `path`. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const mode = (await stat(path).catch(() => undefined))?.mode ?? 0o600;
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', mode & 0o777);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
   }
 }
 

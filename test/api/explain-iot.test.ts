@@ -1,5 +1,6 @@
 /**
- * `POST /v1/explain` for a registered thing under AWS IoT policies, against the real
+ * The explanation (`POST /gatehouse/explain` on the management listener, signed by the
+ * administrator; the local API's `POST /v1/explain` is refused to the API token) for a registered thing under AWS IoT policies, against the real
  * gateway: the policies in force are the gateway's (changed with the CLI, applied by
  * the running gateway), the certificate and attributes the registry's.
  */
@@ -9,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GatewayProcess, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
-import { errorOf, type ApiClient, type ApiResponse, type ExplainBody } from './client.js';
-import { apiClient, gatehouseSection } from './helpers.js';
+import { errorOf, type ApiResponse, type ExplainBody } from './client.js';
+import { gatehouseSection, managementCaller, type ManagementCaller } from './helpers.js';
 
 const ARN = 'arn:aws:iot:eu-west-1:123456789012';
 
@@ -31,10 +32,10 @@ const DEVICE_POLICY = {
   ],
 };
 
-describe('POST /v1/explain: AWS IoT actions for a registered thing', () => {
+describe('POST /gatehouse/explain: AWS IoT actions for a registered thing', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let gw: GatewayProcess;
-  let api: ApiClient;
+  let mgmt: ManagementCaller;
   let a: Device;
   let b: Device;
   let c: Device;
@@ -47,12 +48,12 @@ describe('POST /v1/explain: AWS IoT actions for a registered thing', () => {
     await gw.waitForLog((l) => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"'), 5000, from);
   }
 
-  const explain = (body: Record<string, unknown>): Promise<ApiResponse<ExplainBody>> => api.post<ExplainBody>('/v1/explain', body);
+  const explain = (body: Record<string, unknown>): Promise<ApiResponse<ExplainBody>> => mgmt.call<ExplainBody>('POST', '/gatehouse/explain', body);
 
   before(async () => {
     dir = await tempDir('gatehouse-api-explain-iot-');
     gw = await GatewayProcess.start(dir.path, CONFIG);
-    api = await apiClient(gw);
+    mgmt = await managementCaller(gw, 'eu-west-1');
     a = await gw.createThing('dev-a');
     b = await gw.createThing('dev-b');
     c = await gw.createThing('dev-c');
@@ -116,7 +117,7 @@ describe('POST /v1/explain: AWS IoT actions for a registered thing', () => {
     assert.equal(attached.code, 0, attached.stderr);
     const r = await explain({ thingName: 'dev-c', action: 'iot:Publish', resource: 'topic/data/temp' });
     assert.equal(r.status, 400, r.text);
-    assert.deepEqual([errorOf(r).code, errorOf(r).reason, errorOf(r).path], ['API_INVALID_REQUEST', 'THING_CERTIFICATE_AMBIGUOUS', 'certificateId']);
+    assert.deepEqual([errorOf(r).code, errorOf(r).reason, errorOf(r).path], ['MGMT_INVALID_REQUEST', 'THING_CERTIFICATE_AMBIGUOUS', 'certificateId']);
     const withA = await explain({ thingName: 'dev-c', action: 'iot:Publish', resource: 'topic/data/temp', certificateId: a.certificateId.slice(0, 16) });
     assert.equal(withA.json.allowed, true, 'the policy is attached to that certificate');
     const withC = await explain({ thingName: 'dev-c', action: 'iot:Publish', resource: 'topic/data/temp', certificateId: c.certificateId });
@@ -139,7 +140,7 @@ describe('POST /v1/explain: AWS IoT actions for a registered thing', () => {
       const r = await explain(body);
       assert.equal(r.status, 400, JSON.stringify(body));
       const e = errorOf(r);
-      assert.deepEqual([e.code, e.reason, e.path], ['API_INVALID_REQUEST', reason, path], JSON.stringify(body));
+      assert.deepEqual([e.code, e.reason, e.path], ['MGMT_INVALID_REQUEST', reason, path], JSON.stringify(body));
     }
   });
 });

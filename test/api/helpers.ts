@@ -1,9 +1,12 @@
 /** Shared pieces of the API end-to-end tests. */
 import { X509Certificate } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { DEFAULT_IOT_DEPLOYMENT } from '../../src/core/policy/iot/context.js';
 import type { GatewayProcess } from '../helpers/gateway.js';
-import { ApiClient, type ApiError, type AuthorizeBody, type TokenBody } from './client.js';
+import { ApiClient, type ApiError, type ApiResponse, type AuthorizeBody, type TokenBody } from './client.js';
+import { call as signedCall, type Credentials as MgmtCredentials, type Fixture } from './mgmt/helpers.js';
 
 /** Device groups used by the API tests (a superset of the broker e2e configuration). */
 export const POLICIES = `
@@ -91,4 +94,36 @@ export async function scrape(api: ApiClient): Promise<Map<string, number>> {
 
 export function der(pem: string | Buffer): Buffer {
   return Buffer.from(new X509Certificate(pem).raw);
+}
+
+/** A client of the management listener of a running gateway, signing as its first-start administrator. */
+export interface ManagementCaller {
+  readonly url: string;
+  call<T = unknown>(method: string, path: string, body?: unknown, credentials?: MgmtCredentials): Promise<ApiResponse<T>>;
+  /** The administrator's access key. */
+  readonly admin: MgmtCredentials;
+}
+
+export async function managementCaller(gw: GatewayProcess, region = DEFAULT_IOT_DEPLOYMENT.region): Promise<ManagementCaller> {
+  const url = await gw.managementUrl();
+  const file = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
+  const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
+  const admin = { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
+  const ca = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
+  const agent = new HttpsAgent({ ca, keepAlive: false });
+  const target = { port: Number(new URL(url).port), agent, clockOffsetMs: 0 } as unknown as Fixture;
+  return {
+    url,
+    admin,
+    async call<T>(method: string, path: string, body?: unknown, credentials: MgmtCredentials = admin): Promise<ApiResponse<T>> {
+      const r = await signedCall(target, { method, path, credentials, region, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      let json: unknown;
+      try {
+        json = JSON.parse(r.body);
+      } catch {
+        json = undefined;
+      }
+      return { status: r.status, headers: r.headers, text: r.body, json: json as T };
+    },
+  };
 }

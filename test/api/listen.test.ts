@@ -32,8 +32,8 @@ describe('API on a Unix socket', () => {
     assert.equal(st.mode & 0o777, 0o600);
     const api = new ApiClient(gw.apiUrl, await gw.apiToken());
     assert.equal((await api.get('/healthz', { token: null })).status, 200);
-    assert.equal((await api.get('/v1/sessions', { token: null })).status, 401);
-    assert.equal((await api.get('/v1/sessions')).status, 200);
+    assert.equal((await api.get('/metrics', { token: null })).status, 401);
+    assert.equal((await api.get('/metrics')).status, 200);
     assert.ok(!gw.lines.some((l) => l.startsWith('listening http://')), 'no TCP listener');
   });
 
@@ -45,7 +45,7 @@ describe('API on a Unix socket', () => {
     assert.ok(existsSync(path), 'the stale socket is still there');
     gw = await GatewayProcess.launch(dir.path, gw!.configPath, gw!.dataDir, [], { apiPort0: false });
     const api = new ApiClient(gw.apiUrl!, await gw.apiToken());
-    assert.equal((await api.get('/v1/sessions')).status, 200);
+    assert.equal((await api.get('/metrics')).status, 200);
   });
 
   test('a second gateway on the same socket, or a regular file there, fails with API_LISTEN_FAILED', async () => {
@@ -60,7 +60,7 @@ describe('API on a Unix socket', () => {
     const tcp = await GatewayProcess.launch(dir.path, join(dir.path, 'gatehouse.yaml'), join(dir.path, 'data'), ['--api-port', '0']);
     try {
       assert.match(tcp.apiUrl!, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.equal((await new ApiClient(tcp.apiUrl!, await tcp.apiToken()).get('/v1/sessions')).status, 200);
+      assert.equal((await new ApiClient(tcp.apiUrl!, await tcp.apiToken()).get('/metrics')).status, 200);
     } finally {
       await tcp.stop();
     }

@@ -6,10 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { join } from 'node:path';
+import { compileWithIamDialect, IamPolicyCache } from '../../src/api/mgmt/iam-engine.js';
 import { ApiServer } from '../../src/api/server.js';
 import { ROUTES } from '../../src/api/routes.js';
 import { validateDeviceGroups, type ValidatedDeviceGroups } from '../../src/core/config/validate.js';
 import { compileDeviceGroups } from '../../src/core/policy/compile.js';
+import { DEFAULT_IOT_DEPLOYMENT } from '../../src/core/policy/iot/context.js';
 import { SessionManager } from '../../src/identity/sessions.js';
 import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { CertificateVerifier, type VerifyResult } from '../../src/identity/verify.js';
@@ -17,6 +20,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PolicyStore } from '../../src/runtime/policy-store.js';
 import { makeCa, makeLeaf, NOW } from '../helpers/pki.js';
+import { makeTempDir } from '../helpers/tmp-dir.js';
 
 class CountingVerifier extends CertificateVerifier {
   calls = 0;
@@ -44,6 +48,7 @@ test('VerifyClientDeviceIdentity uses the sessions\' verifier, not one of its ow
   const sessions = new SessionManager({ registry, maxActiveAuthTokens: 10, verifier, expirySweepMs: 0, clock: () => NOW });
   t.after(() => sessions.stop());
   const token = 't'.repeat(40);
+  const control = registry.control({ deployment: DEFAULT_IOT_DEPLOYMENT, keyFile: join(await makeTempDir(t), 'control.key') });
   const api = await ApiServer.start({
     registry,
     sessions,
@@ -57,6 +62,7 @@ test('VerifyClientDeviceIdentity uses the sessions\' verifier, not one of its ow
     bodyLimitBytes: 65536,
     performance: { maxConcurrentCloudRequests: 2, cloudRequestQueueSize: 10 },
     clock: () => NOW,
+    authorization: { control, iamPolicies: new IamPolicyCache(compileWithIamDialect), deployment: DEFAULT_IOT_DEPLOYMENT },
   });
   t.after(() => api.close());
 
@@ -69,4 +75,7 @@ test('VerifyClientDeviceIdentity uses the sessions\' verifier, not one of its ow
   assert.equal(res.status, 200, await res.clone().text());
   assert.deepEqual(await res.json(), { isValidClientDevice: true });
   assert.equal(verifier.calls, 1, 'the API verified with the verifier the sessions use');
+  await api.audit.flush();
+  const [record] = await control.queryAudit({ limit: 10 });
+  assert.deepEqual([record?.principal, record?.action, record?.decision, record?.status], ['gatehouse:api-token', 'gatehouse:VerifyClientDeviceIdentity', 'allow', 200], 'the call is audited');
 });

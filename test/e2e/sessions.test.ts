@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
-import { apiClient, newToken } from '../api/helpers.js';
+import { apiClient, managementCaller, newToken, type ManagementCaller } from '../api/helpers.js';
 import type { ApiClient } from '../api/client.js';
 
 const config = (limit: number): string => `
@@ -32,6 +32,7 @@ describe('maxActiveAuthTokens bounds API sessions only; live connections hold th
   let dir: { path: string; cleanup: () => Promise<void> };
   let gw: GatewayProcess;
   let api: ApiClient;
+  let mgmt: ManagementCaller;
   const devices: Device[] = [];
   const apiThings: Device[] = [];
   const clients: MqttClient[] = [];
@@ -48,13 +49,14 @@ describe('maxActiveAuthTokens bounds API sessions only; live connections hold th
     assert.deepEqual([...closed], [], 'no device was disconnected');
   };
   const sessionClientIds = async (): Promise<string[]> =>
-    (await api.get<{ sessions: { clientId: string }[] }>('/v1/sessions')).json.sessions.map((s) => s.clientId).sort();
+    (await mgmt.call<{ identitySessions: { clientId: string }[] }>('GET', '/gatehouse/sessions')).json.identitySessions.map((s) => s.clientId).sort();
   const evictedLines = (from: number): string[] => gw.lines.slice(from).filter((l) => l.includes('"event":"session-evicted"'));
 
   before(async () => {
     dir = await tempDir();
     gw = await GatewayProcess.start(dir.path, config(3));
     api = await apiClient(gw);
+    mgmt = await managementCaller(gw);
     for (let i = 0; i < 5; i++) devices.push(await gw.createThing(`dev-${i}`));
     for (let i = 0; i < 5; i++) apiThings.push(await gw.createThing(`api-${i}`));
   });

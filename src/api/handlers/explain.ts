@@ -20,7 +20,15 @@ import type { ExplainRequestBody } from '../schemas.js';
 const invalid = (path: string, message: string, reason?: string): HttpError =>
   new HttpError('API_INVALID_REQUEST', message, { path, ...(reason !== undefined ? { reason } : {}) });
 
-export async function explain(ctx: ApiContext, b: ExplainRequestBody): Promise<Record<string, unknown>> {
+/** What an explanation reads: the registry, the policies in force, the clock and the deployment. */
+export type ExplainContext = Pick<ApiContext, 'registry' | 'policy' | 'clock' | 'iotDeployment'>;
+
+/**
+ * Explains one request (the local API's `POST /v1/explain` and the management API's
+ * `POST /gatehouse/explain`). Input it cannot accept is an HttpError API_INVALID_REQUEST
+ * with the field's path.
+ */
+export async function explain(ctx: ExplainContext, b: ExplainRequestBody): Promise<Record<string, unknown>> {
   if ((b.operation === undefined) === (b.action === undefined)) throw invalid('', 'give exactly one of `operation` (a Greengrass request) and `action` (an AWS IoT action)');
   const snapshot = ctx.policy.current;
   const iotInForce = snapshot.iot !== undefined || snapshot.groups.some((g) => g.iotPolicies !== undefined && g.iotPolicies.length > 0);

@@ -5,6 +5,7 @@
  */
 import { AUDIT_ROUTES } from './audit-route.js';
 import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
+import { GATEHOUSE_OPERATION_ROUTES } from './gatehouse-ops.js';
 import { IAM_ROUTES } from './iam/route-set.js';
 import { GREENGRASS_ROUTES, IOT_ROUTES } from './iot/route-set.js';
 import type { ManagementRouteSet } from './routes.js';
@@ -16,6 +17,7 @@ export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
   IAM_ROUTES,
   CREDENTIALS_PROVIDER_ROUTES,
   AUDIT_ROUTES,
+  GATEHOUSE_OPERATION_ROUTES,
   IOT_ROUTES,
   GREENGRASS_ROUTES,
 ];

@@ -29,6 +29,7 @@ import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { WireProtocol } from './call.js';
+import type { GatehouseOperations } from './operations.js';
 import type { IamPolicyCache } from './iam-engine.js';
 import type { IotControlPlaneExtras } from './iot/context.js';
 
@@ -128,4 +129,6 @@ export interface ManagementContext {
   readonly iamPolicies: IamPolicyCache;
   /** The gateway CA and the connectivity information, for the AWS IoT and Greengrass routes (without it they answer 503). */
   readonly iotControlPlane?: IotControlPlaneExtras;
+  /** The broker's connections, the configuration file and the metrics, for Gatehouse's operations (gatehouse-ops.ts). */
+  readonly operations?: GatehouseOperations;
 }

@@ -30,16 +30,15 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GatehouseError } from '../../core/errors.js';
-import type { IamContext, IamPrincipalContext } from '../../core/policy/iam/context.js';
-import type { NewAuditRecord, PolicyHolder, ResolvedPrincipal } from '../../identity/control.js';
+import type { NewAuditRecord, ResolvedPrincipal } from '../../identity/control.js';
 import { validationSchema } from '../schemas.js';
 import { BearerCheck } from '../token.js';
 import { AuditWriter } from './audit.js';
-import type { Caller, CallCheck, WireProtocol } from './call.js';
+import { API_TOKEN_ARN, callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from './authorize.js';
+import type { CallCheck, WireProtocol } from './call.js';
 import {
   accessDeniedError, authFailureError, internalError, invalidRequestError, ManagementError, renderError, type AuthFailure,
 } from './errors.js';
-import type { PolicyInForce } from './iam-engine.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
 import { verifySigV4 } from './sigv4.js';
 
@@ -63,25 +62,7 @@ export interface ManagementServerOptions {
   readonly apiToken?: string;
 }
 
-/** The built-in identity policy of the API token: the IPC operations, the EMQX and external-broker calls, metrics. */
-export const API_TOKEN_ACTIONS = [
-  'gatehouse:VerifyClientDeviceIdentity',
-  'gatehouse:GetClientDeviceAuthToken',
-  'gatehouse:AuthorizeClientDeviceAction',
-  'gatehouse:SubscribeToCertificateUpdates',
-  'gatehouse:EmqxAuthenticate',
-  'gatehouse:EmqxAuthorize',
-  'gatehouse:CloseSession',
-  'gatehouse:GetMetrics',
-] as const;
-
-export const API_TOKEN_ARN = 'gatehouse:api-token';
-
-const API_TOKEN_POLICY: readonly PolicyInForce[] = [{
-  name: 'gatehouse-api-token',
-  versionId: 'v1',
-  document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'ApiTokenOperations', Effect: 'Allow', Action: [...API_TOKEN_ACTIONS], Resource: '*' }] }),
-}];
+export { API_TOKEN_ACTIONS, API_TOKEN_ARN } from './authorize.js';
 
 /** What the front records about one request. */
 interface CallState {
@@ -128,25 +109,8 @@ function userAgent(request: FastifyRequest): string | undefined {
   return typeof ua === 'string' ? ua : undefined;
 }
 
-function callerArn(caller: Caller): string {
-  return caller.kind === 'api-token' ? API_TOKEN_ARN : caller.arn;
-}
-
 function principalArn(p: ResolvedPrincipal): string {
   return p.kind === 'user' ? p.user.arn : p.assumedRoleArn;
-}
-
-function holderOf(p: ResolvedPrincipal): PolicyHolder {
-  return p.kind === 'user' ? { kind: 'user', name: p.user.name } : { kind: 'role', name: p.role.name };
-}
-
-/** `aws:` principal keys of a caller (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html). */
-function principalContext(caller: Caller, account: string): IamPrincipalContext {
-  if (caller.kind === 'api-token') return { arn: API_TOKEN_ARN, type: 'GatehouseApiToken', userid: 'gatehouse-api-token', account, tags: {} };
-  const p = caller.principal;
-  if (p.kind === 'user') return { username: p.user.name, userid: p.user.id, arn: p.user.arn, type: 'User', account, tags: p.user.tags };
-  // A role session: aws:PrincipalArn is the role's ARN; session tags override the role's own.
-  return { userid: p.assumedRoleId, arn: p.role.arn, type: 'AssumedRole', account, tags: { ...p.role.tags, ...p.tags } };
 }
 
 /**
@@ -172,11 +136,7 @@ export function recordDecision(request: FastifyRequest, decision: { readonly pri
   });
 }
 
-/** The message of a denial, in AWS's words: who, what, on which resource, and why. */
-export function denialMessage(arn: string, action: string, resource: string, explicit: boolean): string {
-  const why = explicit ? `with an explicit deny in an identity-based policy` : `because no identity-based policy allows the ${action} action`;
-  return `User: ${arn} is not authorized to perform: ${action} on resource: ${resource} ${why}`;
-}
+export { denialMessage } from './authorize.js';
 
 export class ManagementServer {
   /** `https://HOST:PORT`. */
@@ -314,7 +274,7 @@ const SIGNING_SERVICE_CONSTRAINT = {
 export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWriter): FastifyInstance {
   const { ctx } = opts;
   const bearer = opts.apiToken !== undefined ? new BearerCheck(opts.apiToken) : undefined;
-  const cache = ctx.iamPolicies;
+  const authority: CallAuthority = { control: ctx.control, iamPolicies: ctx.iamPolicies, clock: ctx.clock, accountId: ctx.iot.accountId };
   const app = Fastify({
     logger: false,
     https: { key: opts.tls.key, cert: opts.tls.cert, ca: [...opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
@@ -350,30 +310,10 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     if (state === undefined || caller === undefined || base === undefined || route === undefined) {
       throw new Error('authorizeCall on a request without an authenticated caller');
     }
-    const policies = caller.kind === 'api-token' ? API_TOKEN_POLICY : await ctx.control.iamPoliciesInForce(holderOf(caller.principal));
-    const now = ctx.clock();
-    const context: IamContext = {
-      ...base,
-      ...(check.resourceTags !== undefined ? { resourceTags: check.resourceTags } : {}),
-      ...(check.requestTags !== undefined ? { requestTags: check.requestTags, tagKeys: Object.keys(check.requestTags) }
-        : check.tagKeys !== undefined ? { tagKeys: check.tagKeys } : {}),
-    };
-    const decision = cache.get(policies).decide(context, { action: check.action, resource: check.resource }, now.getTime());
-    state.decisions.push({
-      at: now,
-      principal: callerArn(caller),
-      action: check.action,
-      resource: check.resource,
-      decision: decision.allowed ? 'allow' : 'deny',
-      reason: decision.reason,
-      policy: decision.policy,
-      statement: decision.statement,
-      sourceIp: sourceIp(this),
-      userAgent: userAgent(this) ?? null,
-      requestId: state.requestId,
-    });
+    const decision = await decideCall(authority, caller, base, check, { sourceIp: sourceIp(this), userAgent: userAgent(this), requestId: state.requestId, secureTransport: base.secureTransport === true });
+    state.decisions.push(decision.record);
     if (!decision.allowed) {
-      throw accessDeniedError(route.protocol, denialMessage(callerArn(caller), check.action, check.resource, decision.reason === 'DENIED_BY_STATEMENT'));
+      throw accessDeniedError(route.protocol, denialMessage(callerArn(caller), check.action, check.resource, decision.explicit));
     }
   });
 
@@ -423,17 +363,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       request.caller = { kind: 'iam', arn: principalArn(r.principal), principal: r.principal };
     }
     if (request.caller !== undefined) {
-      const now = ctx.clock();
-      const ua = userAgent(request);
-      request.iamContext = {
-        currentTime: now.toISOString(),
-        epochTime: Math.floor(now.getTime() / 1000),
-        secureTransport: (request.socket as Partial<TLSSocket>).encrypted === true,
-        sourceIp: sourceIp(request),
-        ...(ua !== undefined ? { userAgent: ua } : {}),
-        principal: principalContext(request.caller, ctx.iot.accountId),
-        requestedRegion: ctx.iot.region,
-      };
+      const origin = { sourceIp: sourceIp(request), userAgent: userAgent(request), requestId: state.requestId, secureTransport: (request.socket as Partial<TLSSocket>).encrypted === true };
+      request.iamContext = requestContext(request.caller, origin, ctx.clock(), ctx.iot.accountId, ctx.iot.region);
     }
     request.body = decodeBody(request, raw, route.protocol);
   });

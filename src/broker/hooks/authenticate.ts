@@ -84,7 +84,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
         ctx.metrics.connectionClosed('MAX_CONNECTIONS');
         return refuse('MAX_CONNECTIONS', `already ${ctx.sessions.size} connections (gatehouse.mqtt.maxConnections)`, { thingName: identity.thingName, limit: opts.maxConnections }, true, SERVER_UNAVAILABLE);
       }
-      const session = new LiveSession(client, identity, sessionId, view, context);
+      const session = new LiveSession(client, identity, sessionId, view, context, new Date(ctx.now()));
       rememberConnection(ctx, client, identity.certificateId, context);
       ctx.sessions.add(session);
       // Whatever ends the connection (disconnect, takeover, error) ends the session.

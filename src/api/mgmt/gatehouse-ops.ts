@@ -1,0 +1,247 @@
+/**
+ * Gatehouse's own operations on the management API, where AWS defines none (JSON in the
+ * `gatehouse` protocol, `gatehouse:` actions):
+ *
+ * - `GET /gatehouse/sessions` (`gatehouse:ListSessions`): the live MQTT connections;
+ * - `DELETE /gatehouse/sessions/{clientId}` (`gatehouse:DisconnectSession` on
+ *   `arn:…:gatehouse:REGION:ACCOUNT:session/CLIENTID`): ends a device's connection;
+ * - `GET /gatehouse/configuration` (`gatehouse:GetConfiguration`): the configuration in force;
+ * - `POST /gatehouse/configuration/validate` (`gatehouse:ValidateConfiguration`): the
+ *   verdict `gatehouse config validate` gives, plus the reload guards; nothing applied;
+ * - `PUT /gatehouse/configuration` (`gatehouse:ApplyConfiguration`): validated, written
+ *   atomically over the gateway's configuration file and applied as a change of the file;
+ * - `POST /gatehouse/explain` (`gatehouse:Explain`): the local API's explanation;
+ * - `GET /gatehouse/metrics` (`gatehouse:GetMetrics`): the Prometheus text.
+ *
+ * Each handler authorizes before it reads or changes anything.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { arnFor } from '../../core/policy/iam/arns.js';
+import { HttpError } from '../context.js';
+import { explain } from '../handlers/explain.js';
+import { ExplainRequest, ExplainResponse, type ExplainRequestBody } from '../schemas.js';
+import { ManagementError } from './errors.js';
+import type { GatehouseOperations } from './operations.js';
+import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
+
+const unavailable = (what: string): ManagementError => new ManagementError(503, 'MGMT_UNAVAILABLE', `${what} is not available on this gateway`);
+
+const Issue = z.object({
+  code: z.string(),
+  path: z.string(),
+  message: z.string(),
+  fix: z.string().optional(),
+  line: z.number().int().optional(),
+  column: z.number().int().optional(),
+});
+
+const SessionBody = z.object({
+  clientId: z.string(),
+  thingName: z.string(),
+  certificateId: z.string(),
+  sourceIp: z.string().optional().describe('The device\'s address as the MQTT listener saw it'),
+  connectedAt: z.string().describe('ISO 8601'),
+  subscriptions: z.array(z.string()).describe('Topic filters the connection holds'),
+});
+
+const IdentitySessionBody = z.object({
+  id: z.string().describe('The session\'s id (not its token)'),
+  clientId: z.string(),
+  thingName: z.string(),
+  certificateId: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string(),
+});
+
+const SessionsResponse = z.object({
+  sessions: z.array(SessionBody).describe('The devices connected to the embedded broker'),
+  identitySessions: z.array(IdentitySessionBody).optional().describe('Every session of the identity layer: connections\' and GetClientDeviceAuthToken tokens\', least recently used first'),
+});
+const ClientIdParams = z.strictObject({ clientId: z.string().min(1).max(256) });
+
+const ConfigurationResponse = z.object({
+  file: z.string().nullable().describe('The configuration file the gateway was started with; null when none'),
+  format: z.enum(['yaml', 'json']).optional(),
+  text: z.string().optional().describe('The text of the configuration in force'),
+  sha256: z.string().optional(),
+  groups: z.array(z.string()).describe('The device groups in force, by name'),
+});
+
+const ConfigurationText = z.strictObject({
+  text: z.string().max(4 * 1024 * 1024).describe('The whole configuration file, in the format of the gateway\'s configuration file (YAML or JSON by its name)'),
+});
+
+const ValidationResponse = z.object({
+  valid: z.boolean(),
+  errors: z.array(Issue),
+  warnings: z.array(Issue),
+  groups: z.number().int().optional(),
+  policies: z.number().int().optional(),
+});
+
+const ApplyResponse = z.object({
+  applied: z.boolean(),
+  unchanged: z.boolean().optional().describe('The text is the configuration in force already: nothing was written'),
+  groups: z.number().int().optional(),
+  warnings: z.array(Issue).optional(),
+});
+
+const ConfigInvalidResponse = z.object({
+  error: z.object({ code: z.literal('MGMT_CONFIG_INVALID'), message: z.string(), errors: z.array(Issue), warnings: z.array(Issue) }),
+});
+
+function ops(ctx: ManagementContext): GatehouseOperations {
+  return ctx.operations ?? {};
+}
+
+async function listSessions(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:ListSessions', resource: '*' });
+  const connections = ops(ctx).connections;
+  if (connections === undefined) throw unavailable('the MQTT broker');
+  const sessions = connections.list().map((s) => ({ ...s, connectedAt: s.connectedAt.toISOString(), subscriptions: [...s.subscriptions] }));
+  sessions.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+  const identity = ops(ctx).identitySessions?.().map((x) => ({ id: x.id, clientId: x.clientId, thingName: x.thingName, certificateId: x.certificateId, createdAt: x.createdAt.toISOString(), lastUsedAt: x.lastUsedAt.toISOString() }));
+  return { sessions, ...(identity !== undefined ? { identitySessions: identity } : {}) };
+}
+
+async function disconnectSession(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const { clientId } = request.params as z.infer<typeof ClientIdParams>;
+  await request.authorizeCall({ action: 'gatehouse:DisconnectSession', resource: arnFor('gatehouse:session', clientId, ctx.iot) });
+  const connections = ops(ctx).connections;
+  if (connections === undefined) throw unavailable('the MQTT broker');
+  if (connections.disconnect(clientId, 'DISCONNECTED_BY_OPERATOR') === 0) throw new ManagementError(404, 'MGMT_NOT_FOUND', `no device is connected with client id ${clientId}`);
+  void reply.code(204);
+  return '';
+}
+
+async function getConfiguration(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:GetConfiguration', resource: '*' });
+  const groups = ctx.policy.current.groups.map((g) => g.name);
+  const config = ops(ctx).configuration;
+  if (config === undefined) return { file: null, groups };
+  const inForce = config.inForce();
+  return { file: config.file, format: config.format, ...(inForce !== undefined ? { text: inForce.text, sha256: inForce.sha256 } : {}), groups };
+}
+
+async function validateConfiguration(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const { text } = request.body as z.infer<typeof ConfigurationText>;
+  await request.authorizeCall({ action: 'gatehouse:ValidateConfiguration', resource: '*' });
+  const config = ops(ctx).configuration;
+  if (config === undefined) throw noConfigFile();
+  const v = await config.check(text);
+  return v.ok ? { valid: true, errors: [], warnings: v.warnings, groups: v.groups, policies: v.policies } : { valid: false, errors: v.errors, warnings: v.warnings };
+}
+
+function noConfigFile(): ManagementError {
+  return new ManagementError(409, 'MGMT_NO_CONFIG_FILE', 'the gateway was started without a configuration file: there is none to validate against or to write');
+}
+
+async function applyConfiguration(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const { text } = request.body as z.infer<typeof ConfigurationText>;
+  await request.authorizeCall({ action: 'gatehouse:ApplyConfiguration', resource: '*' });
+  const config = ops(ctx).configuration;
+  if (config === undefined) throw noConfigFile();
+  const r = await config.apply(text, 'management API');
+  if (r.applied) return { applied: true, groups: r.groups, warnings: r.warnings };
+  if (r.unchanged) return { applied: false, unchanged: true };
+  void reply.code(400);
+  return {
+    error: {
+      code: 'MGMT_CONFIG_INVALID',
+      message: `the configuration was refused with ${r.errors.length} error(s); nothing was written and the configuration in force stays`,
+      errors: r.errors,
+      warnings: r.warnings,
+    },
+  };
+}
+
+async function explainRoute(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:Explain', resource: '*' });
+  try {
+    return await explain({ registry: ctx.registry, policy: ctx.policy, clock: ctx.clock, iotDeployment: ctx.iot }, request.body as ExplainRequestBody);
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 400) {
+      // The local API's answer, with the field's path and the reason, under the management code.
+      void reply.code(400);
+      return { error: { ...e.body.error, code: 'MGMT_INVALID_REQUEST' } };
+    }
+    throw e;
+  }
+}
+
+async function metrics(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:GetMetrics', resource: '*' });
+  const m = ops(ctx).metrics;
+  if (m === undefined) throw unavailable('the metrics registry (it belongs to the local API, which is disabled)');
+  const text = await m.text();
+  void reply.type(m.contentType);
+  return text;
+}
+
+const SIGNED = { kind: 'signed', services: ['gatehouse', 'execute-api'] } as const;
+const DENIED = { description: 'MGMT_ACCESS_DENIED and the authentication failures' };
+
+const ROUTES: readonly ManagementRoute[] = [
+  {
+    method: 'GET', url: '/gatehouse/sessions', operationId: 'ListSessions', action: 'gatehouse:ListSessions', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The devices connected to the embedded MQTT broker',
+    responses: { 200: { description: 'Live connections, by client id', schema: SessionsResponse }, 403: DENIED, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/sessions' },
+    handler: listSessions,
+  },
+  {
+    method: 'DELETE', url: '/gatehouse/sessions/:clientId', operationId: 'DisconnectSession', action: 'gatehouse:DisconnectSession', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'Disconnect the device connected with this client id',
+    description: 'Authorized on `arn:PARTITION:gatehouse:REGION:ACCOUNT:session/CLIENTID`. The device may connect again; revoke its certificate or change its policies to keep it out.',
+    params: ClientIdParams,
+    responses: { 204: { description: 'Disconnected' }, 403: DENIED, 404: { description: 'MGMT_NOT_FOUND: no device is connected with that client id' }, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/sessions/sensor-1' },
+    handler: disconnectSession,
+  },
+  {
+    method: 'GET', url: '/gatehouse/configuration', operationId: 'GetConfiguration', action: 'gatehouse:GetConfiguration', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The configuration in force: the file\'s text and the device groups',
+    responses: { 200: { description: 'The configuration in force', schema: ConfigurationResponse }, 403: DENIED },
+    example: { path: '/gatehouse/configuration' },
+    handler: getConfiguration,
+  },
+  {
+    method: 'POST', url: '/gatehouse/configuration/validate', operationId: 'ValidateConfiguration', action: 'gatehouse:ValidateConfiguration', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'Check a proposed configuration as `gatehouse config validate` and a reload would; nothing is applied',
+    body: ConfigurationText,
+    responses: { 200: { description: 'The verdict: every error with its code, path and fix', schema: ValidationResponse }, 400: { description: 'MGMT_INVALID_REQUEST' }, 403: DENIED, 409: { description: 'MGMT_NO_CONFIG_FILE' } },
+    example: { path: '/gatehouse/configuration/validate', body: { text: 'deviceGroups: { formatVersion: "2021-03-05", definitions: {}, policies: {} }\n' } },
+    handler: validateConfiguration,
+  },
+  {
+    method: 'PUT', url: '/gatehouse/configuration', operationId: 'ApplyConfiguration', action: 'gatehouse:ApplyConfiguration', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'Validate a configuration, write it over the gateway\'s configuration file and apply it',
+    description: 'The file is replaced atomically (a new file renamed over it) and applied through the same path as an edit of the file: the device groups are swapped in and live connections re-checked. A configuration with errors is refused (400 MGMT_CONFIG_INVALID with every error) and nothing is written.',
+    body: ConfigurationText,
+    responses: {
+      200: { description: 'Applied, or already in force', schema: ApplyResponse },
+      400: { description: 'MGMT_CONFIG_INVALID (with `error.errors`) or MGMT_INVALID_REQUEST', schema: ConfigInvalidResponse },
+      403: DENIED, 409: { description: 'MGMT_NO_CONFIG_FILE: the gateway was started without a configuration file' },
+    },
+    example: { path: '/gatehouse/configuration', body: { text: 'deviceGroups: { formatVersion: "2021-03-05", definitions: {}, policies: {} }\n' } },
+    handler: applyConfiguration,
+  },
+  {
+    method: 'POST', url: '/gatehouse/explain', operationId: 'Explain', action: 'gatehouse:Explain', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'Explain a decision: group, policy, statement and resolved pattern (as the local API\'s POST /v1/explain)',
+    body: ExplainRequest,
+    responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
+    example: { path: '/gatehouse/explain', body: { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:t' } },
+    handler: explainRoute,
+  },
+  {
+    method: 'GET', url: '/gatehouse/metrics', operationId: 'GetMetrics', action: 'gatehouse:GetMetrics', protocol: 'gatehouse', auth: { ...SIGNED, apiToken: true }, tag: 'Gatehouse',
+    summary: 'Prometheus metrics (text exposition format)',
+    responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain; version=0.0.4' }, 403: DENIED, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/metrics' },
+    handler: metrics,
+  },
+];
+
+export const GATEHOUSE_OPERATION_ROUTES: ManagementRouteSet = { name: 'gatehouse-operations', routes: ROUTES };

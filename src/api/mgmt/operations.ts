@@ -1,0 +1,61 @@
+/**
+ * The gateway's parts Gatehouse's own management operations use (gatehouse-ops.ts): the
+ * broker's connections, the identity layer's sessions, the configuration file and the
+ * metrics. Ports the gateway fills in; the API imports neither the broker nor the runtime's reloader.
+ */
+import type { ConfigIssue } from '../../core/errors.js';
+
+/** A live MQTT connection as the management API shows it (the broker's LiveSessionInfo). */
+export interface LiveConnectionInfo {
+  readonly clientId: string;
+  readonly thingName: string;
+  readonly certificateId: string;
+  readonly sourceIp?: string;
+  readonly connectedAt: Date;
+  readonly subscriptions: readonly string[];
+}
+
+/** A session of the identity layer (the local API's former `GET /v1/sessions` entries). */
+export interface IdentitySessionInfo {
+  readonly id: string;
+  readonly clientId: string;
+  readonly thingName: string;
+  readonly certificateId: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date;
+}
+
+export type Verdict =
+  | { readonly ok: true; readonly groups: number; readonly policies: number; readonly warnings: readonly ConfigIssue<string>[] }
+  | { readonly ok: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
+
+export type Applied =
+  | { readonly applied: true; readonly groups: number; readonly warnings: readonly ConfigIssue<string>[] }
+  | { readonly applied: false; readonly unchanged: true }
+  | { readonly applied: false; readonly unchanged: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
+
+/** The gateway's parts these operations use (the gateway fills in what it runs). */
+export interface GatehouseOperations {
+  /** The embedded broker's connections (absent: the operations answer 503). */
+  readonly connections?: {
+    list(): readonly LiveConnectionInfo[];
+    /** Ends the connections of a client id; how many there were. */
+    disconnect(clientId: string, reason: string): number;
+  };
+  /**
+   * Every session of the identity layer (an MQTT connection's, and each token of
+   * GetClientDeviceAuthToken), least recently used first, by id: never a token.
+   */
+  readonly identitySessions?: () => readonly IdentitySessionInfo[];
+  /** The configuration file the gateway was started with (absent: started without one). */
+  readonly configuration?: {
+    readonly file: string;
+    readonly format: 'yaml' | 'json';
+    inForce(): { readonly text: string; readonly sha256: string } | undefined;
+    check(text: string): Promise<Verdict>;
+    apply(text: string, trigger: string): Promise<Applied>;
+  };
+  /** The Prometheus registry of the gateway (absent: the local API, which owns it, is disabled). */
+  readonly metrics?: { readonly contentType: string; text(): Promise<string> };
+}
+
