@@ -24,7 +24,6 @@ export type RemoteSupport =
 
 const REMOTE: RemoteSupport = { mode: 'remote' };
 const IAM_LOCAL: RemoteSupport = { mode: 'unsupported', why: 'these commands do not run remotely yet; against a gateway use the AWS CLI or an SDK\'s IAM client with its endpoint (`aws iam ...`), or run them on the gateway\'s machine' };
-const THING_TYPES_LOCAL: RemoteSupport = { mode: 'unsupported', why: 'these commands do not run remotely yet; against a gateway use `aws iot create-thing-type` and the other thing-type operations with its endpoint, or run them on the gateway\'s machine' };
 const CA_LOCAL = 'the gateway CA and its trust list are managed on the gateway\'s machine (its keys never leave the data directory); run it there';
 
 /** Every leaf command by its path (`things create`). */
@@ -38,11 +37,11 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'things show': REMOTE,
   'things delete': REMOTE,
   'things update': REMOTE,
-  'thing-types create': THING_TYPES_LOCAL,
-  'thing-types list': THING_TYPES_LOCAL,
-  'thing-types show': THING_TYPES_LOCAL,
-  'thing-types deprecate': THING_TYPES_LOCAL,
-  'thing-types delete': THING_TYPES_LOCAL,
+  'thing-types create': REMOTE,
+  'thing-types list': REMOTE,
+  'thing-types show': REMOTE,
+  'thing-types deprecate': REMOTE,
+  'thing-types delete': REMOTE,
   'things attach': REMOTE,
   'things detach': REMOTE,
   'thing-groups create': REMOTE,
