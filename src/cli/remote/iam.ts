@@ -103,7 +103,7 @@ function text(inner: string, operation: string): string {
 }
 
 /** An element's fields by name (the last wins; IAM repeats none of the ones read here). */
-class Fields {
+export class Fields {
   readonly #map = new Map<string, string>();
   readonly #op: string;
 
@@ -159,6 +159,14 @@ class Fields {
   }
 }
 
+/** The `<ActionResult>` of an IAM answer, as fields (REMOTE_PROTOCOL_ERROR for anything else). */
+export function iamResult(xml: string, action: string): Fields {
+  const top = children(xml, action);
+  if (top.length !== 1 || top[0]!.name !== `${action}Response`) throw protocolError(action, `no <${action}Response>`);
+  const response = new Fields(top[0]!.inner, action);
+  return new Fields(response.node(`${action}Result`) ?? '', action);
+}
+
 // ------------------------------------------------------------------ the client
 
 function isNotFound(e: unknown): boolean {
@@ -177,11 +185,7 @@ export class RemoteIam implements CommandIam {
   async #call(action: string, params: Readonly<Record<string, string | undefined>> = {}): Promise<Fields> {
     const form: Record<string, string> = { Action: action, Version: IAM_VERSION };
     for (const [k, v] of Object.entries(params)) if (v !== undefined) form[k] = v;
-    const xml = await this.#c.callText({ service: 'iam', operation: action, method: 'POST', path: '/', form });
-    const top = children(xml, action);
-    if (top.length !== 1 || top[0]!.name !== `${action}Response`) throw protocolError(action, `no <${action}Response>`);
-    const response = new Fields(top[0]!.inner, action);
-    return new Fields(response.node(`${action}Result`) ?? '', action);
+    return iamResult(await this.#c.callText({ service: 'iam', operation: action, method: 'POST', path: '/', form }), action);
   }
 
   /** Every member of a paged list (`IsTruncated`, `Marker`). */
