@@ -5,7 +5,8 @@
  * target.ts) decide the target once, in a hook that runs before every command's
  * action. The target is handed to the action as its `target` option value, so each
  * command keeps one argument parser and one output format and only chooses its backend
- * (`withRegistry` in certs.ts: the local registry or `RemoteRegistry`).
+ * (`withRegistry` in certs.ts: the local registry or `RemoteRegistry`; `withControlBackend` in
+ * control-common.ts: the local control store or `RemoteControl` and `RemoteIam`).
  *
  * Every leaf command is listed in `REMOTE_SUPPORT` (a test checks it): `remote` runs
  * through the management API; `local` runs on this machine whatever the target (it needs
