@@ -14,6 +14,7 @@ import { resolveDataDir, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { RemoteClient } from './remote/client.js';
 import { RemoteControl, type CommandControl } from './remote/control.js';
+import { RemoteIam, type CommandIam } from './remote/iam.js';
 import { loadConfig } from './things.js';
 
 export interface ControlOptions extends DataDirOptions {
@@ -59,22 +60,26 @@ export async function withControl(opts: ControlOptions, io: Io, setExit: (code: 
 /** What the commands that run on either side get: a control store (local or remote) and the ARNs' deployment. */
 export interface ControlBackend {
   readonly store: CommandControl;
+  /** The users, access keys, roles and IAM policies (`gatehouse iam …`). */
+  readonly iam: CommandIam;
   readonly deployment: IotDeployment;
 }
 
 /**
- * `withControl` for the commands that also run against a remote gateway (`role-aliases`,
- * `tags`, `audit list`): with a remote target (remote/commands.ts) the store is the
+ * `withControl` for the commands that also run against a remote gateway (`iam`,
+ * `role-aliases`, `tags`, `audit list`): with a remote target (remote/commands.ts) the store is the
  * gateway's management API, and the deployment (only fetched when `needsDeployment`)
  * is the gateway's partition and account with the signing region.
  */
 export async function withControlBackend(opts: ControlOptions, io: Io, setExit: (code: number) => void, fn: (h: ControlBackend) => Promise<void>, options: { readonly needsDeployment?: boolean } = {}): Promise<void> {
   const target = opts.target;
-  if (target?.kind !== 'remote') return withControl(opts, io, setExit, fn);
-  const store = new RemoteControl(new RemoteClient(target));
+  if (target?.kind !== 'remote') return withControl(opts, io, setExit, (h) => fn({ store: h.store, iam: h.store, deployment: h.deployment }));
+  const client = new RemoteClient(target);
+  const store = new RemoteControl(client);
   const deployment = options.needsDeployment === true ? await store.deployment() : undefined;
   await fn({
     store,
+    iam: new RemoteIam(client),
     get deployment(): IotDeployment {
       if (deployment === undefined) throw new Error('withControlBackend: the command did not ask for the deployment');
       return deployment;

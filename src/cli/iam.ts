@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { AccessKeyStatus, PolicyHolder } from '../identity/control.js';
 import { day, printTable } from './certs.js';
 import {
-  accessKeyJson, controlOptions, describeTags, parseSeconds, parseTags, policyJson, roleJson, userJson, versionJson, withControl,
+  accessKeyJson, controlOptions, describeTags, parseSeconds, parseTags, policyJson, roleJson, userJson, versionJson, withControlBackend,
   type ControlOptions,
 } from './control-common.js';
 import { ControlError } from '../identity/errors.js';
@@ -11,13 +11,14 @@ import { collect, readText } from './things.js';
 
 // ----------------------------------------------------------------------------------
 // gatehouse iam users|access-keys|roles|policies …: the principals and identity
-// policies of the management API, worked on locally in the data directory.
+// policies of the management API, in the data directory or, with a remote target,
+// through the gateway's IAM API (remote/iam.ts).
 
 type SetExit = (code: number) => void;
 interface TagOptions extends ControlOptions { tag: string[] }
 
 export function registerIam(program: Command, io: Io, setExit: SetExit): void {
-  const iam = program.command('iam').description('users, access keys, roles and IAM policies of the management API (local, in the data directory)');
+  const iam = program.command('iam').description('users, access keys, roles and IAM policies of the management API (in the data directory, or of a remote gateway with --endpoint)');
   registerUsers(iam, io, setExit);
   registerAccessKeys(iam, io, setExit);
   registerRoles(iam, io, setExit);
@@ -35,14 +36,14 @@ Example:
   gatehouse iam users create alice --tag team=ops
   gatehouse iam policies attach ReadThings --user alice
   gatehouse iam access-keys create --user alice`)
-    .action((name: string, opts: TagOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: TagOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const u = await store.createUser(name, { tags: parseTags(opts.tag) });
       if (opts.json) io.out(JSON.stringify(userJson(u)));
       else io.out(`created user ${u.name} (${u.arn})`);
     }));
 
   controlOptions(users.command('list').description('list users'))
-    .action((opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const list = await store.listUsers();
       if (opts.json) io.out(JSON.stringify(list.map(userJson)));
       else if (list.length === 0) io.out('no users');
@@ -51,7 +52,7 @@ Example:
 
   controlOptions(users.command('show').description('show a user: its access keys (never their secrets), attached policies and tags'))
     .argument('<name>', 'user name')
-    .action((name: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const u = await store.getUser(name);
       if (!u) throw new ControlError('CONTROL_USER_NOT_FOUND', `no user named \`${name}\``, 'list users with `gatehouse iam users list`');
       const keys = await store.listAccessKeys(u.name);
@@ -70,7 +71,7 @@ Example:
 
   controlOptions(users.command('delete').description('delete a user (delete its access keys and detach its policies first)'))
     .argument('<name>', 'user name')
-    .action((name: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.deleteUser(name);
       if (opts.json) io.out(JSON.stringify({ deleted: name }));
       else io.out(`deleted user ${name}`);
@@ -88,7 +89,7 @@ displays it again. Put it in the client's credentials file, for example:
   [alice]
   aws_access_key_id = AKIA...
   aws_secret_access_key = ...`)
-    .action((opts: ControlOptions & { user: string }) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions & { user: string }) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const { key, secretAccessKey } = await store.createAccessKey(opts.user);
       io.err('warning: this is the only time the secret access key is shown; store it now (it is encrypted at rest and cannot be displayed again)');
       if (opts.json) io.out(JSON.stringify({ ...accessKeyJson(key), secretAccessKey }));
@@ -100,7 +101,7 @@ displays it again. Put it in the client's credentials file, for example:
 
   controlOptions(keys.command('list').description('list a user\'s access keys (ids, status, last use; never secrets)'))
     .requiredOption('--user <name>', 'user name')
-    .action((opts: ControlOptions & { user: string }) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions & { user: string }) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const list = await store.listAccessKeys(opts.user);
       if (opts.json) io.out(JSON.stringify(list.map(accessKeyJson)));
       else if (list.length === 0) io.out(`user ${opts.user} has no access keys`);
@@ -113,7 +114,7 @@ displays it again. Put it in the client's credentials file, for example:
     .action((id: string, opts: ControlOptions & { status: string }) => {
       if (opts.status !== 'Active' && opts.status !== 'Inactive') throw new CliError('USAGE', `--status \`${opts.status}\` is not Active or Inactive`);
       const status: AccessKeyStatus = opts.status;
-      return withControl(opts, io, setExit, async ({ store }) => {
+      return withControlBackend(opts, io, setExit, async ({ iam: store }) => {
         await store.updateAccessKey(id, status);
         if (opts.json) io.out(JSON.stringify({ accessKeyId: id, status }));
         else io.out(`access key ${id} is now ${status}`);
@@ -122,7 +123,7 @@ displays it again. Put it in the client's credentials file, for example:
 
   controlOptions(keys.command('delete').description('delete an access key (requests signed with it are refused at once)'))
     .argument('<access-key-id>', 'the key id (AKIA…)')
-    .action((id: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((id: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.deleteAccessKey(id);
       if (opts.json) io.out(JSON.stringify({ deleted: id }));
       else io.out(`deleted access key ${id}`);
@@ -145,7 +146,7 @@ Example trust policy (the user alice may assume the role):
     .action(async (name: string, opts: TagOptions & { trustPolicy: string; maxSessionDuration?: string; description?: string }) => {
       const doc = await readText(opts.trustPolicy);
       const maxSession = opts.maxSessionDuration !== undefined ? parseSeconds(opts.maxSessionDuration, '--max-session-duration') : undefined;
-      await withControl(opts, io, setExit, async ({ store }) => {
+      await withControlBackend(opts, io, setExit, async ({ iam: store }) => {
         const r = await store.createRole(name, doc, {
           tags: parseTags(opts.tag),
           ...(maxSession !== undefined ? { maxSessionDurationSeconds: maxSession } : {}),
@@ -157,7 +158,7 @@ Example trust policy (the user alice may assume the role):
     });
 
   controlOptions(roles.command('list').description('list roles'))
-    .action((opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const list = await store.listRoles();
       if (opts.json) io.out(JSON.stringify(list.map(roleJson)));
       else if (list.length === 0) io.out('no roles');
@@ -166,7 +167,7 @@ Example trust policy (the user alice may assume the role):
 
   controlOptions(roles.command('show').description('show a role: trust policy, attached policies, tags'))
     .argument('<name>', 'role name')
-    .action((name: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const r = await store.getRole(name);
       if (!r) throw new ControlError('CONTROL_ROLE_NOT_FOUND', `no role named \`${name}\``, 'list roles with `gatehouse iam roles list`');
       const policies = await store.attachedIamPolicies({ kind: 'role', name: r.name });
@@ -189,7 +190,7 @@ Example trust policy (the user alice may assume the role):
     .requiredOption('--trust-policy <file>', 'the new trust policy (JSON)')
     .action(async (name: string, opts: ControlOptions & { trustPolicy: string }) => {
       const doc = await readText(opts.trustPolicy);
-      await withControl(opts, io, setExit, async ({ store }) => {
+      await withControlBackend(opts, io, setExit, async ({ iam: store }) => {
         await store.updateAssumeRolePolicy(name, doc);
         if (opts.json) io.out(JSON.stringify({ roleName: name, updated: true }));
         else io.out(`updated the trust policy of role ${name}`);
@@ -198,7 +199,7 @@ Example trust policy (the user alice may assume the role):
 
   controlOptions(roles.command('delete').description('delete a role (detach its policies and delete its role aliases first); its sessions end'))
     .argument('<name>', 'role name')
-    .action((name: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.deleteRole(name);
       if (opts.json) io.out(JSON.stringify({ deleted: name }));
       else io.out(`deleted role ${name}`);
@@ -226,7 +227,7 @@ Example document (list and describe the things named sensor-*):
     "Resource": "arn:aws:iot:us-east-1:000000000000:thing/sensor-*"}]}`)
     .action(async (name: string, opts: TagOptions & { document: string; description?: string }) => {
       const doc = await readText(opts.document);
-      await withControl(opts, io, setExit, async ({ store }) => {
+      await withControlBackend(opts, io, setExit, async ({ iam: store }) => {
         const p = await store.createIamPolicy(name, doc, { tags: parseTags(opts.tag), ...(opts.description !== undefined ? { description: opts.description } : {}) });
         if (opts.json) io.out(JSON.stringify(policyJson(p)));
         else io.out(`created IAM policy ${p.name} (${p.arn}, version v1)`);
@@ -234,7 +235,7 @@ Example document (list and describe the things named sensor-*):
     });
 
   controlOptions(policies.command('list').description('list managed policies'))
-    .action((opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const list = await store.listIamPolicies();
       if (opts.json) io.out(JSON.stringify(list.map(policyJson)));
       else if (list.length === 0) io.out('no IAM policies');
@@ -244,7 +245,7 @@ Example document (list and describe the things named sensor-*):
   controlOptions(policies.command('show').description('show a policy: versions, users and roles it is attached to, and a version\'s document'))
     .argument('<name>', 'policy name')
     .option('--version <id>', 'the version to show (default: the default version)')
-    .action((name: string, opts: ControlOptions & { version?: string }) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions & { version?: string }) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       const p = await store.getIamPolicy(name);
       if (!p) throw new ControlError('CONTROL_POLICY_NOT_FOUND', `no IAM policy named \`${name}\``, 'list IAM policies with `gatehouse iam policies list`');
       const versions = await store.listIamPolicyVersions(p.name);
@@ -269,7 +270,7 @@ Example document (list and describe the things named sensor-*):
 
   controlOptions(policies.command('delete').description('delete a policy (detach it everywhere and delete its other versions first)'))
     .argument('<name>', 'policy name')
-    .action((name: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.deleteIamPolicy(name);
       if (opts.json) io.out(JSON.stringify({ deleted: name }));
       else io.out(`deleted IAM policy ${name}`);
@@ -281,7 +282,7 @@ Example document (list and describe the things named sensor-*):
     .option('--set-default', 'make the new version the one in force')
     .action(async (name: string, opts: ControlOptions & { document: string; setDefault?: boolean }) => {
       const doc = await readText(opts.document);
-      await withControl(opts, io, setExit, async ({ store }) => {
+      await withControlBackend(opts, io, setExit, async ({ iam: store }) => {
         const v = await store.createIamPolicyVersion(name, doc, opts.setDefault === true);
         if (opts.json) io.out(JSON.stringify(versionJson(v)));
         else io.out(`created version ${v.versionId} of IAM policy ${name}${v.isDefaultVersion ? ' (now the default)' : ' (not the default; `set-default-version` puts it in force)'}`);
@@ -291,7 +292,7 @@ Example document (list and describe the things named sensor-*):
   controlOptions(policies.command('set-default-version').description('put a version of a policy in force'))
     .argument('<name>', 'policy name')
     .argument('<version>', 'version id (v1, v2, …)')
-    .action((name: string, version: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, version: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.setDefaultIamPolicyVersion(name, version);
       if (opts.json) io.out(JSON.stringify({ policyName: name, defaultVersionId: version }));
       else io.out(`version ${version} of IAM policy ${name} is now the default`);
@@ -300,7 +301,7 @@ Example document (list and describe the things named sensor-*):
   controlOptions(policies.command('delete-version').description('delete a version that is not the default'))
     .argument('<name>', 'policy name')
     .argument('<version>', 'version id (v1, v2, …)')
-    .action((name: string, version: string, opts: ControlOptions) => withControl(opts, io, setExit, async ({ store }) => {
+    .action((name: string, version: string, opts: ControlOptions) => withControlBackend(opts, io, setExit, async ({ iam: store }) => {
       await store.deleteIamPolicyVersion(name, version);
       if (opts.json) io.out(JSON.stringify({ policyName: name, deletedVersionId: version }));
       else io.out(`deleted version ${version} of IAM policy ${name}`);
@@ -313,7 +314,7 @@ Example document (list and describe the things named sensor-*):
       .option('--role <name>', 'the role')
       .action((name: string, opts: HolderOptions) => {
         const holder = holderOf(opts);
-        return withControl(opts, io, setExit, async ({ store }) => {
+        return withControlBackend(opts, io, setExit, async ({ iam: store }) => {
           let changed = true;
           if (verb === 'attach') ({ changed } = await store.attachIamPolicy(name, holder));
           else await store.detachIamPolicy(name, holder);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { assertThingTypeName } from '../identity/names.js';
 import type { ThingType } from '../identity/registry.js';
-import { dataDirOption, day, printTable, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, printTable, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 // ----------------------------------------------------------------------------------
@@ -18,7 +18,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
     .option('--searchable-attribute <name>', 'an attribute name to search by (repeatable, at most 3)', collect, [])
     .action(async (name: string, opts: DataDirOptions & { description?: string; searchableAttribute: string[] }) => {
       assertThingTypeName(name);
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const t = await r.createThingType(name, { ...(opts.description !== undefined ? { description: opts.description } : {}), searchableAttributes: opts.searchableAttribute });
         if (opts.json) io.out(JSON.stringify(typeJson(t)));
         else io.out(`created thing type ${t.name}`);
@@ -28,7 +28,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
 
   dataDirOption(types.command('list').description('list thing types'))
     .action(async (opts: DataDirOptions) => {
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const list = await r.listThingTypes();
         if (opts.json) io.out(JSON.stringify(list.map(typeJson)));
         else if (list.length === 0) io.out('no thing types');
@@ -41,7 +41,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
     .argument('<name>', 'type name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingTypeName(name);
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const t = await r.getThingType(name);
         if (t === undefined) throw new CliError('THING_TYPE_NOT_FOUND', `no thing type named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list types with `gatehouse thing-types list`');
         const things = await r.thingsOfType(name);
@@ -63,7 +63,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
     .option('--undo', 'undeprecate the type')
     .action(async (name: string, opts: DataDirOptions & { undo?: boolean }) => {
       assertThingTypeName(name);
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         const undo = opts.undo === true;
         const { changed } = await r.deprecateThingType(name, undo);
         if (opts.json) io.out(JSON.stringify({ name, deprecated: !undo, changed }));
@@ -76,7 +76,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
     .argument('<name>', 'type name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingTypeName(name);
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withRegistry(opts, async (r) => {
         await r.deleteThingType(name);
         if (opts.json) io.out(JSON.stringify({ deleted: name }));
         else io.out(`deleted thing type ${name}`);

@@ -95,8 +95,8 @@ describe('remote things, certs, thing groups, policies, role aliases and tags th
     const text = await remote(['things', 'list']);
     assert.match(text.stdout.trim(), /^NAME\s+CERTS\s+ATTRIBUTES\nsensor-1\s+1\s+room=lab$/);
 
-    // A thing's type must be declared first (on the gateway's machine: thing types are local-only in the CLI).
-    const declared = await gw.cli(['thing-types', 'create', 'Thermo']);
+    // A thing's type must be declared first.
+    const declared = await remote(['thing-types', 'create', 'Thermo']);
     assert.equal(declared.code, 0, declared.stderr);
     const update = await remote(['things', 'update', 'sensor-1', '--type', 'Thermo', '--attribute', 'floor=2', '--remove-attribute', 'room']);
     assert.equal(update.code, 0, update.stderr);
@@ -125,6 +125,48 @@ describe('remote things, certs, thing groups, policies, role aliases and tags th
     const deleted = await actionsSince(from);
     assert.ok(deleted.includes('iot:DetachThingPrincipal') && deleted.includes('iot:DeleteThing'), deleted.join(' '));
     assert.equal(await registry.getThing('sensor-1'), undefined);
+  });
+
+  test('thing-types create, list, show and deprecate remotely', async () => {
+    const from = await lastAuditId();
+    const created = await remote(['thing-types', 'create', 'Lamp', '--description', 'desk lamps', '--searchable-attribute', 'room', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const t = JSON.parse(created.stdout) as { name: string; description: string; searchableAttributes: string[]; deprecatedAt: string | null; createdAt: string };
+    assert.deepEqual([t.name, t.description, t.searchableAttributes, t.deprecatedAt], ['Lamp', 'desk lamps', ['room'], null]);
+    assert.ok(!Number.isNaN(Date.parse(t.createdAt)));
+    assert.deepEqual((await actionsSince(from)).filter((a) => a === 'iot:CreateThingType'), ['iot:CreateThingType']);
+    const local = await registry.getThingType('Lamp');
+    assert.deepEqual([local?.description, local?.searchableAttributes], ['desk lamps', ['room']]);
+    const again = await remote(['thing-types', 'create', 'Lamp']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^error THING_TYPE_EXISTS: /m);
+
+    const list = await remote(['thing-types', 'list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^Lamp\s+-\s+room\s+desk lamps$/m);
+    assert.equal((await remote(['things', 'create', 'lamp-1', '--out', join(dir.path, 'l')])).code, 0);
+    assert.equal((await remote(['things', 'update', 'lamp-1', '--type', 'Lamp'])).code, 0);
+    const show = await remote(['thing-types', 'show', 'Lamp', '--json']);
+    assert.equal(show.code, 0, show.stderr);
+    assert.deepEqual((JSON.parse(show.stdout) as { things: string[] }).things, ['lamp-1']);
+    const missing = await remote(['thing-types', 'show', 'Nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error THING_TYPE_NOT_FOUND: /m);
+
+    const dep = await remote(['thing-types', 'deprecate', 'Lamp']);
+    assert.equal(dep.code, 0, dep.stderr);
+    assert.match(dep.stdout, /^deprecated thing type Lamp$/m);
+    assert.notEqual((await registry.getThingType('Lamp'))?.deprecatedAt ?? null, null);
+    assert.match((await remote(['thing-types', 'deprecate', 'Lamp'])).stdout, /^already deprecated thing type Lamp$/m);
+    const listed = await remote(['thing-types', 'list', '--json']);
+    assert.ok((JSON.parse(listed.stdout) as { name: string; deprecatedAt: string | null }[]).some((x) => x.name === 'Lamp' && x.deprecatedAt !== null));
+    // Deprecated less than five minutes ago: the gateway refuses the deletion.
+    const del = await remote(['thing-types', 'delete', 'Lamp']);
+    assert.equal(del.code, 1);
+    assert.notEqual(await registry.getThingType('Lamp'), undefined);
+    const undo = await remote(['thing-types', 'deprecate', 'Lamp', '--undo']);
+    assert.match(undo.stdout, /^undeprecated thing type Lamp$/m);
+    assert.equal((await registry.getThingType('Lamp'))?.deprecatedAt, null);
   });
 
   test('certs list, show and status changes', async () => {

@@ -3,7 +3,7 @@
  * AWS Signature Version 4 by `@smithy/signature-v4` (the signer the AWS SDKs use,
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html),
  * with the service name the route's credential scope expects (`iot` for the AWS IoT
- * operations, `greengrass` for Greengrass, `sts` for STS, `gatehouse` for Gatehouse's own) and the
+ * operations, `greengrass` for Greengrass, `sts` for STS, `gatehouse` for Gatehouse's own, `iam` for IAM) and the
  * configured region. TLS trusts the configured CA bundle (the gateway's own CA) or the
  * system's CAs; there is no option to skip verification.
  *
@@ -22,7 +22,7 @@ import { remoteAnswerError, remoteTransportError } from './errors.js';
 import type { RemoteTarget } from './target.js';
 
 /** The signing names the management API's routes accept. */
-export type SigningService = 'iot' | 'greengrass' | 'gatehouse' | 'sts';
+export type SigningService = 'iot' | 'greengrass' | 'gatehouse' | 'sts' | 'iam';
 
 export interface RemoteCall {
   readonly service: SigningService;
@@ -32,7 +32,7 @@ export interface RemoteCall {
   readonly query?: Readonly<Record<string, string | undefined>>;
   /** Sent as JSON. */
   readonly body?: unknown;
-  /** Sent as `application/x-www-form-urlencoded` (the STS query protocol) instead of `body`. */
+  /** Sent as `application/x-www-form-urlencoded` (the STS and IAM query protocol) instead of `body`. */
   readonly form?: Readonly<Record<string, string>>;
   /** Extra headers, signed (`x-amzn-principal` of the thing-principal operations). */
   readonly headers?: Readonly<Record<string, string>>;

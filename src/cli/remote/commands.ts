@@ -5,7 +5,8 @@
  * target.ts) decide the target once, in a hook that runs before every command's
  * action. The target is handed to the action as its `target` option value, so each
  * command keeps one argument parser and one output format and only chooses its backend
- * (`withRegistry` in certs.ts: the local registry or `RemoteRegistry`).
+ * (`withRegistry` in certs.ts: the local registry or `RemoteRegistry`; `withControlBackend` in
+ * control-common.ts: the local control store or `RemoteControl` and `RemoteIam`).
  *
  * Every leaf command is listed in `REMOTE_SUPPORT` (a test checks it): `remote` runs
  * through the management API; `local` runs on this machine whatever the target (it needs
@@ -23,8 +24,6 @@ export type RemoteSupport =
   | { readonly mode: 'unsupported'; readonly why: string };
 
 const REMOTE: RemoteSupport = { mode: 'remote' };
-const IAM_LOCAL: RemoteSupport = { mode: 'unsupported', why: 'these commands do not run remotely yet; against a gateway use the AWS CLI or an SDK\'s IAM client with its endpoint (`aws iam ...`), or run them on the gateway\'s machine' };
-const THING_TYPES_LOCAL: RemoteSupport = { mode: 'unsupported', why: 'these commands do not run remotely yet; against a gateway use `aws iot create-thing-type` and the other thing-type operations with its endpoint, or run them on the gateway\'s machine' };
 const CA_LOCAL = 'the gateway CA and its trust list are managed on the gateway\'s machine (its keys never leave the data directory); run it there';
 
 /** Every leaf command by its path (`things create`). */
@@ -38,11 +37,11 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'things show': REMOTE,
   'things delete': REMOTE,
   'things update': REMOTE,
-  'thing-types create': THING_TYPES_LOCAL,
-  'thing-types list': THING_TYPES_LOCAL,
-  'thing-types show': THING_TYPES_LOCAL,
-  'thing-types deprecate': THING_TYPES_LOCAL,
-  'thing-types delete': THING_TYPES_LOCAL,
+  'thing-types create': REMOTE,
+  'thing-types list': REMOTE,
+  'thing-types show': REMOTE,
+  'thing-types deprecate': REMOTE,
+  'thing-types delete': REMOTE,
   'things attach': REMOTE,
   'things detach': REMOTE,
   'thing-groups create': REMOTE,
@@ -72,28 +71,28 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'ca untrust': { mode: 'unsupported', why: CA_LOCAL },
   'start': { mode: 'unsupported', why: 'it starts a gateway on this machine; unset GATEHOUSE_ENDPOINT or drop --endpoint/--profile' },
   'api token': { mode: 'unsupported', why: 'the local API token is read from the gateway\'s data directory and is never sent over the network' },
-  'iam users create': IAM_LOCAL,
-  'iam users list': IAM_LOCAL,
-  'iam users show': IAM_LOCAL,
-  'iam users delete': IAM_LOCAL,
-  'iam access-keys create': IAM_LOCAL,
-  'iam access-keys list': IAM_LOCAL,
-  'iam access-keys update': IAM_LOCAL,
-  'iam access-keys delete': IAM_LOCAL,
-  'iam roles create': IAM_LOCAL,
-  'iam roles list': IAM_LOCAL,
-  'iam roles show': IAM_LOCAL,
-  'iam roles update-trust-policy': IAM_LOCAL,
-  'iam roles delete': IAM_LOCAL,
-  'iam policies create': IAM_LOCAL,
-  'iam policies list': IAM_LOCAL,
-  'iam policies show': IAM_LOCAL,
-  'iam policies delete': IAM_LOCAL,
-  'iam policies create-version': IAM_LOCAL,
-  'iam policies set-default-version': IAM_LOCAL,
-  'iam policies delete-version': IAM_LOCAL,
-  'iam policies attach': IAM_LOCAL,
-  'iam policies detach': IAM_LOCAL,
+  'iam users create': REMOTE,
+  'iam users list': REMOTE,
+  'iam users show': REMOTE,
+  'iam users delete': REMOTE,
+  'iam access-keys create': REMOTE,
+  'iam access-keys list': REMOTE,
+  'iam access-keys update': REMOTE,
+  'iam access-keys delete': REMOTE,
+  'iam roles create': REMOTE,
+  'iam roles list': REMOTE,
+  'iam roles show': REMOTE,
+  'iam roles update-trust-policy': REMOTE,
+  'iam roles delete': REMOTE,
+  'iam policies create': REMOTE,
+  'iam policies list': REMOTE,
+  'iam policies show': REMOTE,
+  'iam policies delete': REMOTE,
+  'iam policies create-version': REMOTE,
+  'iam policies set-default-version': REMOTE,
+  'iam policies delete-version': REMOTE,
+  'iam policies attach': REMOTE,
+  'iam policies detach': REMOTE,
   'role-aliases create': REMOTE,
   'role-aliases list': REMOTE,
   'role-aliases show': REMOTE,

@@ -31,11 +31,11 @@ const DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'MGMT_ACCESS_DE
 const NOT_FOUND = new Set(['ResourceNotFoundException', 'NoSuchEntity', 'MGMT_NOT_FOUND', 'UnknownOperationException']);
 const CONFLICT = new Set([
   'ResourceAlreadyExistsException', 'DeleteConflictException', 'VersionConflictException', 'VersionsLimitExceededException',
-  'CertificateStateException', 'LimitExceededException', 'EntityAlreadyExists', 'DeleteConflict', 'ConflictException',
+  'CertificateStateException', 'LimitExceededException', 'EntityAlreadyExists', 'DeleteConflict', 'ConflictException', 'LimitExceeded',
 ]);
 const INVALID = new Set([
   'InvalidRequestException', 'MalformedPolicyException', 'CertificateValidationException', 'ValidationException', 'ValidationError',
-  'InvalidParameterValue', 'MGMT_INVALID_REQUEST', 'MGMT_BODY_TOO_LARGE', 'MGMT_UNSUPPORTED_MEDIA_TYPE', 'RequestEntityTooLargeException', 'UnsupportedMediaTypeException',
+  'InvalidParameterValue', 'InvalidInput', 'MalformedPolicyDocument', 'MGMT_INVALID_REQUEST', 'MGMT_BODY_TOO_LARGE', 'MGMT_UNSUPPORTED_MEDIA_TYPE', 'RequestEntityTooLargeException', 'UnsupportedMediaTypeException',
 ]);
 
 /** The wire code of an answer: the header's value up to `:` (AWS may append a namespace), else the Gatehouse body's code. */

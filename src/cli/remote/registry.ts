@@ -12,7 +12,7 @@
  */
 import { parseCertificatePem } from '../../identity/certificate.js';
 import type {
-  CertificateRecord, CertificateStatus, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyTarget, PolicyVersion, Registry, Thing, ThingGroup, UpdateThingOptions,
+  CertificateRecord, CertificateStatus, CreateThingTypeOptions, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyTarget, PolicyVersion, Registry, Thing, ThingGroup, ThingType, UpdateThingOptions,
 } from '../../identity/registry.js';
 import { CliError, EXIT } from '../output.js';
 import { path, type RemoteClient } from './client.js';
@@ -26,6 +26,7 @@ export type CommandRegistry = Pick<Registry,
   | 'setDefaultPolicyVersion' | 'deletePolicyVersion' | 'attachPolicy' | 'detachPolicy' | 'policyTargets' | 'policiesForTarget'
   | 'createThingGroup' | 'getThingGroup' | 'listThingGroups' | 'deleteThingGroup' | 'addThingToGroup' | 'removeThingFromGroup'
   | 'thingsInGroup' | 'groupsForThing'
+  | 'createThingType' | 'getThingType' | 'listThingTypes' | 'deprecateThingType' | 'deleteThingType' | 'thingsOfType'
   | 'close'>;
 
 type Json = Record<string, unknown>;
@@ -123,6 +124,49 @@ export class RemoteRegistry implements CommandRegistry {
   async groupsForThing(thingName: string): Promise<string[]> {
     const groups = await this.#all('ListThingGroupsForThing', 'GET', path`/things/${thingName}/thing-groups`, 'thingGroups', {}, 'nextToken', 'maxResults');
     return groups.map((g) => str((g as Json)['groupName']) ?? '').filter((n) => n !== '');
+  }
+
+  // ---------------------------------------------------------------- thing types
+
+  async createThingType(name: string, options: CreateThingTypeOptions = {}): Promise<ThingType> {
+    // AWS IoT answers a repeated CreateThingType with the same properties as a success;
+    // the local registry refuses it, and so does the CLI on either side.
+    if ((await this.getThingType(name)) !== undefined) {
+      throw new CliError('THING_TYPE_EXISTS', `a thing type named \`${name}\` already exists`, EXIT.INVALID, 'a thing type cannot be changed; choose another name, or deprecate and delete the old type first');
+    }
+    await this.#c.call({
+      service: 'iot', operation: 'CreateThingType', method: 'POST', path: path`/thing-types/${name}`,
+      body: { thingTypeProperties: { ...(options.description !== undefined ? { thingTypeDescription: options.description } : {}), searchableAttributes: [...(options.searchableAttributes ?? [])] } },
+    });
+    const t = await this.getThingType(name);
+    if (t === undefined) throw thingTypeNotFound(name);
+    return t;
+  }
+
+  async getThingType(name: string): Promise<ThingType | undefined> {
+    const r = await orUndefined(this.#c.call<Json>({ service: 'iot', operation: 'DescribeThingType', method: 'GET', path: path`/thing-types/${name}` }));
+    return r === undefined ? undefined : thingTypeOf(r);
+  }
+
+  async listThingTypes(): Promise<ThingType[]> {
+    const all = (await this.#all('ListThingTypes', 'GET', '/thing-types', 'thingTypes', {}, 'nextToken', 'maxResults')).map((t) => thingTypeOf(t as Json));
+    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async deprecateThingType(name: string, undo = false): Promise<{ readonly changed: boolean }> {
+    const before = await this.getThingType(name);
+    if (before === undefined) throw thingTypeNotFound(name);
+    await this.#c.call({ service: 'iot', operation: 'DeprecateThingType', method: 'POST', path: path`/thing-types/${name}/deprecate`, body: { undoDeprecate: undo } });
+    return { changed: (before.deprecatedAt !== null) === undo };
+  }
+
+  async deleteThingType(name: string): Promise<void> {
+    if ((await this.getThingType(name)) === undefined) throw thingTypeNotFound(name);
+    await this.#c.call({ service: 'iot', operation: 'DeleteThingType', method: 'DELETE', path: path`/thing-types/${name}` });
+  }
+
+  async thingsOfType(name: string): Promise<string[]> {
+    return (await this.listThings()).filter((t) => t.thingTypeName === name).map((t) => t.name);
   }
 
   // ---------------------------------------------------------------- certificates
@@ -380,6 +424,19 @@ function thingOf(r: Json): Thing {
   return { name: str(r['thingName']) ?? '', attributes, thingTypeName: str(r['thingTypeName']) ?? null, version: typeof version === 'number' ? version : 0, createdAt: UNKNOWN_DATE() };
 }
 
+function thingTypeOf(r: Json): ThingType {
+  const props = (typeof r['thingTypeProperties'] === 'object' && r['thingTypeProperties'] !== null ? r['thingTypeProperties'] : {}) as Json;
+  const meta = (typeof r['thingTypeMetadata'] === 'object' && r['thingTypeMetadata'] !== null ? r['thingTypeMetadata'] : {}) as Json;
+  const deprecated = meta['deprecated'] === true;
+  return {
+    name: str(r['thingTypeName']) ?? '',
+    description: str(props['thingTypeDescription']) ?? null,
+    searchableAttributes: arr(props['searchableAttributes']).filter((a): a is string => typeof a === 'string'),
+    deprecatedAt: deprecated ? fromEpoch(meta['deprecationDate']) : null,
+    createdAt: fromEpoch(meta['creationDate']),
+  };
+}
+
 function certificateOf(d: Json): CertificateRecord {
   const pem = str(d['certificatePem']) ?? '';
   const parsed = parseCertificatePem(pem);
@@ -406,4 +463,5 @@ function sortedEntries(a: Readonly<Record<string, string>>): [string, string][] 
 
 const thingNotFound = (name: string): CliError => new CliError('THING_NOT_FOUND', `no thing named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list things with `gatehouse things list`');
 const certNotFound = (id: string): CliError => new CliError('CERT_NOT_FOUND', `no certificate ${id}`, EXIT.INVALID, 'list certificates with `gatehouse certs list`');
+const thingTypeNotFound = (name: string): CliError => new CliError('THING_TYPE_NOT_FOUND', `no thing type named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list types with `gatehouse thing-types list`');
 const groupNotFound = (name: string): CliError => new CliError('THING_GROUP_NOT_FOUND', `no thing group named \`${name}\``, EXIT.INVALID, 'names are case-sensitive; list groups with `gatehouse thing-groups list`');
