@@ -5,7 +5,7 @@
  * CLI on its data directory), and a key created remotely is used for a remote command.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GatewayProcess, runCli, type CliResult } from '../helpers/gateway.js';
@@ -33,14 +33,7 @@ describe('remote iam users, access keys, roles and policies through a real gatew
     dir = await tempDir();
     gw = await GatewayProcess.start(dir.path, CONFIG);
     endpoint = await gw.managementUrl();
-    const creds = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-    const ca = await gw.cli(['ca', 'show']);
-    const caFile = join(dir.path, 'gateway-ca.pem');
-    await writeFile(caFile, ca.stdout);
-    env = {
-      HOME: dir.path, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '', GATEHOUSE_CA_BUNDLE: caFile,
-      GATEHOUSE_ACCESS_KEY_ID: /aws_access_key_id = (\S+)/.exec(creds)![1]!, GATEHOUSE_SECRET_ACCESS_KEY: /aws_secret_access_key = (\S+)/.exec(creds)![1]!,
-    };
+    env = await gw.remoteAdminEnv(dir.path);
   });
   after(async () => {
     await gw?.stop();

@@ -53,14 +53,7 @@ describe('remote things, certs, thing groups, policies, role aliases and tags th
     dir = await tempDir();
     gw = await GatewayProcess.start(dir.path, CONFIG);
     endpoint = await gw.managementUrl();
-    const creds = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-    const ca = await gw.cli(['ca', 'show']);
-    const caFile = join(dir.path, 'gateway-ca.pem');
-    await writeFile(caFile, ca.stdout);
-    env = {
-      HOME: dir.path, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '', GATEHOUSE_CA_BUNDLE: caFile,
-      GATEHOUSE_ACCESS_KEY_ID: /aws_access_key_id = (\S+)/.exec(creds)![1]!, GATEHOUSE_SECRET_ACCESS_KEY: /aws_secret_access_key = (\S+)/.exec(creds)![1]!,
-    };
+    env = await gw.remoteAdminEnv(dir.path);
     registry = SqliteRegistry.open({ file: join(gw.dataDir, 'registry.db') });
   });
   after(async () => {

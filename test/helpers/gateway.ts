@@ -149,6 +149,23 @@ export class GatewayProcess {
     }
   }
 
+  /**
+   * Environment for the CLI in remote mode as the first-start administrator: the
+   * administrator's keys, the gateway CA written to `dir` as the CA bundle, HOME set to
+   * `dir` (no profile files), no endpoint or profile from the environment.
+   */
+  async remoteAdminEnv(dir: string): Promise<NodeJS.ProcessEnv> {
+    const creds = await readFile(join(this.dataDir, 'admin-credentials'), 'utf8');
+    const ca = await this.cli(['ca', 'show']);
+    if (ca.code !== 0) throw new Error(`ca show failed: ${ca.stderr}`);
+    const caFile = join(dir, 'gateway-ca.pem');
+    await writeFile(caFile, ca.stdout);
+    return {
+      HOME: dir, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '', GATEHOUSE_CA_BUNDLE: caFile,
+      GATEHOUSE_ACCESS_KEY_ID: /aws_access_key_id = (\S+)/.exec(creds)![1]!, GATEHOUSE_SECRET_ACCESS_KEY: /aws_secret_access_key = (\S+)/.exec(creds)![1]!,
+    };
+  }
+
   /** The process id of the gateway (to signal it). */
   get pid(): number | undefined {
     return this.child.pid;
