@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
+import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
@@ -1026,39 +1027,20 @@ export class SqliteRegistry implements Registry {
     });
   }
 
-  /**
-   * The full bulk read. Per-row cost dominates at fleet size, so SQLite concatenates each
-   * certificate's policies and each thing's groups (names cannot contain spaces), and
-   * equal lists are split, sorted and frozen once and then shared: most devices of a
-   * fleet carry the same policies and groups.
-   */
+  /** The full bulk read (the maps: iot-attachments.ts). */
   private readIotAuthorizationData(seq: number): IotAuthorizationData {
     const policies = (this.s.defaultDocuments.all() as [string, number, string][])
       .map(([name, version, document]) => Object.freeze({ name, document, version }));
-    const lists = new Map<string, readonly string[]>();
-    const listOf = (joined: string): readonly string[] => {
-      let list = lists.get(joined);
-      if (list === undefined) lists.set(joined, (list = Object.freeze(joined.split(' ').sort())));
-      return list;
-    };
-    const grouped = (stmt: Database.Statement): Map<string, readonly string[]> => {
-      const out = new Map<string, readonly string[]>();
-      for (const [key, joined] of stmt.iterate() as IterableIterator<[string, string]>) out.set(key, listOf(joined));
-      return out;
-    };
-    const certificatePolicies = grouped(this.s.allCertPolicies);
-    const thingGroupPolicies = grouped(this.s.allGroupPolicies);
-    // Each group with its ancestors (a parent's policies apply to its children's members).
-    const lineage = groupLineage(new Map(this.s.allGroupParents.all() as [string, string | null][]));
-    const withAncestors = new Map<string, readonly string[]>();
-    const thingGroups = new Map<string, readonly string[]>();
-    for (const [thing, joined] of this.s.allMembers.iterate() as IterableIterator<[string, string]>) {
-      let list = withAncestors.get(joined);
-      if (list === undefined) withAncestors.set(joined, (list = Object.freeze([...new Set(joined.split(' ').flatMap(lineage))].sort())));
-      thingGroups.set(thing, list);
-    }
-    const thingTypes = new Map(this.s.allThingTypes.all() as [string, string][]);
-    return Object.freeze({ seq, policies: Object.freeze(policies), certificatePolicies, thingGroupPolicies, thingGroups, thingTypes });
+    // Each statement runs when its rows are read: one open iterator at a time.
+    const rows = (stmt: Database.Statement): Iterable<[string, string]> => ({ [Symbol.iterator]: () => stmt.iterate() as IterableIterator<[string, string]> });
+    const maps = buildAttachmentMaps({
+      certificatePolicies: rows(this.s.allCertPolicies),
+      groupPolicies: rows(this.s.allGroupPolicies),
+      members: rows(this.s.allMembers),
+      parents: this.s.allGroupParents.all() as [string, string | null][],
+      thingTypes: this.s.allThingTypes.all() as [string, string][],
+    });
+    return Object.freeze({ seq, policies: Object.freeze(policies), ...maps });
   }
 
   private loadThing(name: string): Thing | undefined {
@@ -1091,15 +1073,6 @@ export class SqliteRegistry implements Registry {
     if (second !== undefined) throw new RegistryError('CERT_ID_AMBIGUOUS', `more than one ${what} id starts with ${p}`, 'give more hex digits of the id');
     return first.id;
   }
-}
-
-/** A group and its ancestors, from each group's parent. */
-function groupLineage(parents: ReadonlyMap<string, string | null>): (group: string) => string[] {
-  return (g) => {
-    const out: string[] = [];
-    for (let cur: string | null | undefined = g; cur != null && !out.includes(cur); cur = parents.get(cur)) out.push(cur);
-    return out;
-  };
 }
 
 function prepare(db: Db) {

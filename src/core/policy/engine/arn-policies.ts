@@ -17,6 +17,7 @@
  * known actions, the values of keys and variables in a request context, the evaluation
  * time, the messages.
  */
+import type { ActionCatalog } from '../iot/actions.js';
 import type { IotPolicyProblem } from '../iot/context.js';
 import type { PolicyDialect } from '../iot/dialect.js';
 import { parsePolicyDocument, type IotPolicyDocument } from '../iot/document.js';
@@ -65,15 +66,40 @@ export interface PolicyExplanation<R> extends PolicyDecision {
   readonly matches: readonly PolicyStatementMatch[];
 }
 
-export interface CompiledPolicy {
+/**
+ * One compiled policy: its validated document, and the engine's form of its statements,
+ * built when an index first selects the policy (a fleet's set holds thousands of policies
+ * of which a gateway starts with none in use: bench:decide iotcompile).
+ */
+export class CompiledPolicy {
   readonly name: string;
   /** The JSON text it was compiled from (undefined for a parsed value): a later compile reuses the policy when the text is the same. */
   readonly text: string | undefined;
   /** Its warnings, reported again when it is reused. */
   readonly warnings: readonly NamedPolicyProblem[];
   readonly document: IotPolicyDocument;
+  readonly #kind: 'iot' | 'iam';
+  readonly #catalog: ActionCatalog;
+  #arn: ArnPolicy | undefined;
+
+  constructor(name: string, text: string | undefined, warnings: readonly NamedPolicyProblem[], document: IotPolicyDocument, kind: 'iot' | 'iam', catalog: ActionCatalog) {
+    this.name = name;
+    this.text = text;
+    this.warnings = warnings;
+    this.document = document;
+    this.#kind = kind;
+    this.#catalog = catalog;
+  }
+
   /** The statements in the engine's form, Deny first, with their action masks. */
-  readonly arn: ArnPolicy;
+  get arn(): ArnPolicy {
+    if (this.#arn === undefined) {
+      const { name, document } = this;
+      const statements = document.statements.map((st) => arnStatement(this.#kind, name, document.variables, st, this.#catalog));
+      this.#arn = new ArnPolicy(name, statements, this.#catalog.words);
+    }
+    return this.#arn;
+  }
 }
 
 export type PolicyCompileResult =
@@ -177,10 +203,7 @@ export function denyFirst(matches: readonly PolicyStatementMatch[]): PolicyState
 }
 
 function compilePolicy<C, E>(name: string, text: string | undefined, warnings: readonly NamedPolicyProblem[], document: IotPolicyDocument, dialect: PolicyDialect<C, E>): CompiledPolicy {
-  const catalog = dialect.actions;
-  const kind = dialect.codePrefix === 'IAM' ? 'iam' : 'iot';
-  const statements = document.statements.map((st) => arnStatement(kind, name, document.variables, st, catalog));
-  return { name, text, warnings, document, arn: new ArnPolicy(name, statements, catalog.words) };
+  return new CompiledPolicy(name, text, warnings, document, dialect.codePrefix === 'IAM' ? 'iam' : 'iot', dialect.actions);
 }
 
 const NO_WARNINGS: readonly NamedPolicyProblem[] = Object.freeze([]);

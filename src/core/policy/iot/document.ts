@@ -194,16 +194,17 @@ function parseWith<C, E>(input: unknown, dialect: PolicyDialect<C, E>): ParseRes
       problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path: '$.Statement', message: '`Statement` is an empty list', fix: 'add at least one statement' });
     }
     const sids = new Set<string>();
-    list.forEach((s, i) => {
-      const path = Array.isArray(raw) ? `$.Statement[${i}]` : '$.Statement';
-      const st = parseStatement(s, i, path, variables, fromText, dialect, problems, warnings);
+    const many = Array.isArray(raw);
+    for (let i = 0; i < list.length; i++) {
+      const s: unknown = list[i];
+      const st = parseStatement(s, i, many, variables, fromText, dialect, problems, warnings);
       if (st) statements.push(st);
       const sid = isObject(s) ? s['Sid'] : undefined;
       if (dialect.grammar.strictSid && typeof sid === 'string') {
-        if (sids.has(sid)) problems.push({ code: 'IAM_POLICY_SID_DUPLICATE', path: `${path}.Sid`, message: `two statements have the \`Sid\` \`${sid}\``, fix: 'give every statement of a policy a distinct `Sid`, or none' });
+        if (sids.has(sid)) problems.push({ code: 'IAM_POLICY_SID_DUPLICATE', path: `${statementPath(i, many)}.Sid`, message: `two statements have the \`Sid\` \`${sid}\``, fix: 'give every statement of a policy a distinct `Sid`, or none' });
         sids.add(sid);
       }
-    });
+    }
   }
   if (problems.length > 0) return fail();
   // Object literals of a fixed shape (a conditional spread would give each document its
@@ -271,103 +272,119 @@ function conditionOf(raw: unknown, path: string, variables: boolean, fromText: b
   return compiled;
 }
 
-/** A string or a non-empty array of strings. */
-function stringList(v: unknown, path: string, name: string, problems: IotPolicyProblem[]): string[] | undefined {
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v;
-  problems.push({ code: 'IOT_POLICY_VALUE_INVALID', path, message: `\`${name}\` must be a string or a non-empty array of strings`, fix: `write \`"${name}": "value"\` or \`"${name}": ["value", ...]\`` });
+/** The JSON path of statement `i` (`many`: `Statement` is a list). Built only for a problem. */
+function statementPath(i: number, many: boolean): string {
+  return many ? `$.Statement[${i}]` : '$.Statement';
+}
+
+/** The JSON path of entry `i` of a statement's element `name` (`list`: the element is a list). */
+function entryPath(statement: string, name: string, i: number, list: boolean): string {
+  return list ? `${statement}.${name}[${i}]` : `${statement}.${name}`;
+}
+
+/**
+ * The values of `Action`/`NotAction` or `Resource`/`NotResource`: exactly one of the two,
+ * a string or a non-empty array of strings. Undefined (and a problem) otherwise.
+ */
+function elementValues(s: Record<string, unknown>, a: 'Action' | 'Resource', index: number, many: boolean, problems: IotPolicyProblem[]):
+  { readonly not: boolean; readonly name: string; readonly values: readonly string[]; readonly list: boolean } | undefined {
+  const notName = a === 'Action' ? 'NotAction' : 'NotResource';
+  const v = s[a];
+  const nv = s[notName];
+  if (v !== undefined && nv !== undefined) {
+    problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_CONFLICT' : 'IOT_POLICY_RESOURCE_CONFLICT', path: `${statementPath(index, many)}.${notName}`, message: `the statement has both \`${a}\` and \`${notName}\``, fix: `keep exactly one of \`${a}\` and \`${notName}\`` });
+    return undefined;
+  }
+  if (v === undefined && nv === undefined) {
+    problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_MISSING' : 'IOT_POLICY_RESOURCE_MISSING', path: statementPath(index, many), message: `the statement has neither \`${a}\` nor \`${notName}\``, fix: `add \`"${a}": ...\`` });
+    return undefined;
+  }
+  const not = v === undefined;
+  const name = not ? notName : a;
+  const value = not ? nv : v;
+  if (typeof value === 'string') return { not, name, values: [value], list: false };
+  if (Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === 'string')) return { not, name, values: value, list: true };
+  problems.push({ code: 'IOT_POLICY_VALUE_INVALID', path: `${statementPath(index, many)}.${name}`, message: `\`${name}\` must be a string or a non-empty array of strings`, fix: `write \`"${name}": "value"\` or \`"${name}": ["value", ...]\`` });
   return undefined;
 }
 
 function parseStatement<C, E>(
-  s: unknown, index: number, path: string, variables: boolean, fromText: boolean, dialect: PolicyDialect<C, E>, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
+  s: unknown, index: number, many: boolean, variables: boolean, fromText: boolean, dialect: PolicyDialect<C, E>, problems: IotPolicyProblem[], warnings: IotPolicyProblem[],
 ): IotStatement | undefined {
   const texts = dialect.texts;
   if (!isObject(s)) {
-    problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path, message: 'a statement must be a JSON object', fix: 'write `{"Effect": ..., "Action": ..., "Resource": ...}`' });
+    problems.push({ code: 'IOT_POLICY_STATEMENT_INVALID', path: statementPath(index, many), message: 'a statement must be a JSON object', fix: 'write `{"Effect": ..., "Action": ..., "Resource": ...}`' });
     return undefined;
   }
   const before = problems.length;
   for (const k of Object.keys(s)) {
     if (k === 'Principal' || k === 'NotPrincipal') {
-      problems.push({ code: 'IOT_POLICY_PRINCIPAL_NOT_ALLOWED', path: `${path}.${k}`, message: texts.principalMessage(k), fix: texts.principalFix(k) });
+      problems.push({ code: 'IOT_POLICY_PRINCIPAL_NOT_ALLOWED', path: `${statementPath(index, many)}.${k}`, message: texts.principalMessage(k), fix: texts.principalFix(k) });
     } else if (!STATEMENT_ELEMENTS.includes(k)) {
-      problems.push({ code: 'IOT_POLICY_UNKNOWN_ELEMENT', path: `${path}${keySegment(k)}`, message: `\`${k}\` is not a statement element`, fix: 'a statement has only `Sid`, `Effect`, `Action` or `NotAction`, `Resource` or `NotResource`, and `Condition` (names are case-sensitive)' });
+      problems.push({ code: 'IOT_POLICY_UNKNOWN_ELEMENT', path: `${statementPath(index, many)}${keySegment(k)}`, message: `\`${k}\` is not a statement element`, fix: 'a statement has only `Sid`, `Effect`, `Action` or `NotAction`, `Resource` or `NotResource`, and `Condition` (names are case-sensitive)' });
     }
   }
   const sid = s['Sid'];
   if (sid !== undefined && typeof sid !== 'string') {
-    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${path}.Sid`, message: '`Sid` must be a string', fix: 'write a short name such as `"Sid": "PublishOwnTopics"`' });
+    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${statementPath(index, many)}.Sid`, message: '`Sid` must be a string', fix: 'write a short name such as `"Sid": "PublishOwnTopics"`' });
   } else if (typeof sid === 'string' && dialect.grammar.strictSid && !/^[A-Za-z0-9]*$/.test(sid)) {
-    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${path}.Sid`, message: `\`Sid\` ${JSON.stringify(sid)} holds characters other than ASCII letters and digits`, fix: 'write a name of letters and digits only, such as `"Sid": "ReadThings"`' });
+    problems.push({ code: 'IOT_POLICY_SID_INVALID', path: `${statementPath(index, many)}.Sid`, message: `\`Sid\` ${JSON.stringify(sid)} holds characters other than ASCII letters and digits`, fix: 'write a name of letters and digits only, such as `"Sid": "ReadThings"`' });
   }
   const effect = s['Effect'];
   if (effect !== 'Allow' && effect !== 'Deny') {
     problems.push({
       code: 'IOT_POLICY_EFFECT_INVALID',
-      path: `${path}.Effect`,
+      path: `${statementPath(index, many)}.Effect`,
       message: effect === undefined ? 'the statement has no `Effect`' : `\`Effect\` is ${JSON.stringify(effect)}`,
       fix: '`Effect` must be exactly `Allow` or `Deny` (case-sensitive)',
     });
   }
 
-  const pair = (a: 'Action' | 'Resource'): { not: boolean; values: string[] | undefined; at: string } | undefined => {
-    const notName = `Not${a}` as const;
-    const has = s[a] !== undefined;
-    const hasNot = s[notName] !== undefined;
-    if (has && hasNot) {
-      problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_CONFLICT' : 'IOT_POLICY_RESOURCE_CONFLICT', path: `${path}.${notName}`, message: `the statement has both \`${a}\` and \`${notName}\``, fix: `keep exactly one of \`${a}\` and \`${notName}\`` });
-      return undefined;
-    }
-    if (!has && !hasNot) {
-      problems.push({ code: a === 'Action' ? 'IOT_POLICY_ACTION_MISSING' : 'IOT_POLICY_RESOURCE_MISSING', path, message: `the statement has neither \`${a}\` nor \`${notName}\``, fix: `add \`"${a}": ...\`` });
-      return undefined;
-    }
-    const name = has ? a : notName;
-    const at = `${path}.${name}`;
-    return { not: hasNot, values: stringList(s[name], at, name, problems), at };
-  };
-
-  const act = pair('Action');
+  const act = elementValues(s, 'Action', index, many, problems);
   const actions: ActionPattern[] = [];
-  if (act?.values) {
-    act.values.forEach((a, i) => {
-      const at = Array.isArray(s[act.not ? 'NotAction' : 'Action']) ? `${act.at}[${i}]` : act.at;
+  if (act) {
+    const catalog = dialect.actions;
+    for (let i = 0; i < act.values.length; i++) {
+      const a = act.values[i]!;
       const why = actionSyntaxProblem(a, texts.examplePrefix);
       if (why) {
-        problems.push({ code: 'IOT_POLICY_ACTION_INVALID', path: at, message: `action \`${a}\` ${why}`, fix: texts.actionFix });
-        return;
+        problems.push({ code: 'IOT_POLICY_ACTION_INVALID', path: entryPath(statementPath(index, many), act.name, i, act.list), message: `action \`${a}\` ${why}`, fix: texts.actionFix });
+        continue;
       }
-      if (dialect.actions.isUnknown(a)) {
-        warnings.push({ code: 'IOT_POLICY_ACTION_UNKNOWN', path: at, message: texts.unknownAction(a), fix: texts.unknownActionFix });
+      const pattern = catalog.compile(a);
+      if (catalog.isUnknown(a)) {
+        warnings.push({ code: 'IOT_POLICY_ACTION_UNKNOWN', path: entryPath(statementPath(index, many), act.name, i, act.list), message: texts.unknownAction(a), fix: texts.unknownActionFix });
       }
-      actions.push(dialect.actions.compile(a));
-    });
+      actions.push(pattern);
+    }
   }
-  const res = pair('Resource');
+  const res = elementValues(s, 'Resource', index, many, problems);
   const resources: ResourcePattern[] = [];
-  if (res?.values) {
-    res.values.forEach((r, i) => {
-      const at = Array.isArray(s[res.not ? 'NotResource' : 'Resource']) ? `${res.at}[${i}]` : res.at;
-      const entry = resourceEntry(r, variables);
+  if (res) {
+    for (let i = 0; i < res.values.length; i++) {
+      const entry = resourceEntry(res.values[i]!, variables);
       const compiled = entry.compiled;
       if (isResourceProblem(compiled)) {
-        problems.push({ code: compiled.code, path: at, message: compiled.message, fix: compiled.fix });
-        return;
+        problems.push({ code: compiled.code, path: entryPath(statementPath(index, many), res.name, i, res.list), message: compiled.message, fix: compiled.fix });
+        continue;
       }
       for (const name of entry.variableNames) {
         if (dialect.isKnownVariable(name)) continue;
-        warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: at, message: `\`\${${name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: texts.variableFix });
+        warnings.push({ code: 'IOT_POLICY_VARIABLE_UNKNOWN', path: entryPath(statementPath(index, many), res.name, i, res.list), message: `\`\${${name}}\` is not a policy variable Gatehouse can resolve: this entry matches nothing`, fix: texts.variableFix });
       }
       resources.push(compiled);
-    });
+    }
   }
   let condition: CompiledCondition | undefined;
-  if (s['Condition'] !== undefined) {
-    condition = conditionOf(s['Condition'], `${path}.Condition`, variables, fromText, problems);
-    for (const key of condition ? conditionKeys(s['Condition']) : []) {
-      if (dialect.isKnownConditionKey(key)) continue;
-      warnings.push({ code: 'IOT_CONDITION_KEY_UNKNOWN', path: `${path}.Condition`, message: texts.unknownKey(key), fix: texts.unknownKeyFix });
+  const rawCondition = s['Condition'];
+  if (rawCondition !== undefined) {
+    const path = `${statementPath(index, many)}.Condition`;
+    condition = conditionOf(rawCondition, path, variables, fromText, problems);
+    if (condition) {
+      for (const key of conditionKeys(rawCondition)) {
+        if (dialect.isKnownConditionKey(key)) continue;
+        warnings.push({ code: 'IOT_CONDITION_KEY_UNKNOWN', path, message: texts.unknownKey(key), fix: texts.unknownKeyFix });
+      }
     }
   }
 
@@ -378,6 +395,7 @@ function parseStatement<C, E>(
     sid: typeof sid === 'string' ? sid : undefined,
     effect,
     notAction: act.not,
+    // Exact-length copies: a list grown by push keeps room for 17 entries, and a fleet keeps tens of thousands.
     actions: actions.slice(),
     notResource: res.not,
     resources: resources.slice(),
