@@ -53,6 +53,12 @@ export type ChainResult =
   | { readonly ok: true; readonly leaf: ParsedCertificate; readonly trustedCaId: string; readonly issuerId: string }
   | { readonly ok: false; readonly reason: ChainFailureReason; readonly message: string; readonly certificateId?: string };
 
+export type LeafFailureReason = Extract<ChainFailureReason, 'CERT_MALFORMED' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_WRONG_USAGE'>;
+
+export type LeafResult =
+  | { readonly ok: true; readonly leaf: ParsedCertificate; readonly presented: readonly ParsedCertificate[] }
+  | { readonly ok: false; readonly reason: LeafFailureReason; readonly message: string; readonly certificateId?: string };
+
 /** Longest chain accepted: leaf + up to 4 intermediates below the trusted CA. */
 const MAX_DEPTH = 5;
 const CA_CACHE_LIMIT = 1000;
@@ -99,17 +105,16 @@ export class CertificateVerifier {
     return Object.freeze({ ok: true, certificateId: id, thingNames, subject: chain.leaf.subject, notAfter: chain.leaf.notAfter, trustedCaId: chain.trustedCaId });
   }
 
-  /** Steps 1–4 only (no registry status): what `things register` checks before registering. */
+  /**
+   * Steps 1–4 only (no registry status): what every registration of a device
+   * certificate checks (`things register`, the management API's RegisterCertificate).
+   */
   async verifyChain(pem: string, now: Date, decoded?: readonly X509Certificate[]): Promise<ChainResult> {
-    const parsed = this.parse(pem, decoded);
-    if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
-    const [leaf, ...presented] = parsed.certificates;
+    const checked = this.verifyLeaf(pem, now, decoded);
+    if (!checked.ok) return checked;
+    const { leaf, presented } = checked;
     const id = leaf.id;
     const t = now.getTime();
-    if (t < leaf.notBefore.getTime()) return failure('CERT_NOT_YET_VALID', `certificate ${id} is not valid before ${leaf.notBefore.toISOString()}`, id);
-    if (t > leaf.notAfter.getTime()) return failure('CERT_EXPIRED', `certificate ${id} expired at ${leaf.notAfter.toISOString()}`, id);
-    if (!allowsClientAuth(leaf)) return failure('CERT_WRONG_USAGE', `certificate ${id} has an extended key usage without clientAuth`, id);
-    if (leaf.isCa) return failure('CERT_WRONG_USAGE', `certificate ${id} is a CA certificate, not a device certificate`, id);
 
     const trusted = await this.registry.listTrustedCas();
     const read = this.readConstraints ?? (this.readConstraints = await caConstraintsReader());
@@ -121,6 +126,23 @@ export class CertificateVerifier {
     const selfSigned = leaf.x509.subject === leaf.x509.issuer && safeVerify(leaf, leaf);
     if (selfSigned) return failure('CERT_SELF_SIGNED', `certificate ${id} (${leaf.subject}) is self-signed and not from a trusted CA`, id);
     return failure('CERT_UNTRUSTED', `certificate ${id} (issuer ${leaf.issuer}) does not chain to a trusted device CA${found.detail ? `: ${found.detail}` : ''}`, id);
+  }
+
+  /**
+   * Steps 1–3 only (parse, validity period, usage): the checks that need no trusted CA.
+   * What registering a certificate without its CA checks (RegisterCertificateWithoutCA).
+   */
+  verifyLeaf(pem: string, now: Date, decoded?: readonly X509Certificate[]): LeafResult {
+    const parsed = this.parse(pem, decoded);
+    if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
+    const [leaf, ...presented] = parsed.certificates;
+    const id = leaf.id;
+    const t = now.getTime();
+    if (t < leaf.notBefore.getTime()) return failure('CERT_NOT_YET_VALID', `certificate ${id} is not valid before ${leaf.notBefore.toISOString()}`, id);
+    if (t > leaf.notAfter.getTime()) return failure('CERT_EXPIRED', `certificate ${id} expired at ${leaf.notAfter.toISOString()}`, id);
+    if (!allowsClientAuth(leaf)) return failure('CERT_WRONG_USAGE', `certificate ${id} has an extended key usage without clientAuth`, id);
+    if (leaf.isCa) return failure('CERT_WRONG_USAGE', `certificate ${id} is a CA certificate, not a device certificate`, id);
+    return { ok: true, leaf, presented };
   }
 
   private parse(pem: string, handshake: readonly X509Certificate[] | undefined): ParseResult {

@@ -23,7 +23,7 @@ import {
   ListRoleAliasesCommand, UpdateRoleAliasCommand, DeleteRoleAliasCommand, TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand, IoTClient,
 } from '@aws-sdk/client-iot';
 import { Agent } from 'node:https';
-import { makeCa, makeLeaf, type TestCert } from '../../helpers/pki.js';
+import { EKU, makeCa, makeLeaf, type LeafOptions, type TestCert } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/tmp-dir.js';
 import { ARN, startHarness, type Harness } from './iot-harness.js';
 
@@ -35,6 +35,11 @@ const DEVICE_POLICY = JSON.stringify({
     { Effect: 'Deny', Action: 'iot:Publish', Resource: `${ARN}:topic/data/secret` },
   ],
 });
+
+const DAY = 86_400_000;
+
+/** A device certificate valid now (registration checks the validity period against the gateway's clock). */
+const deviceCert = (o: LeafOptions): Promise<TestCert> => makeLeaf({ notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY), ...o });
 
 async function rejects<T extends Error>(p: Promise<unknown>, cls: new (...args: never[]) => T, status: number, message?: RegExp): Promise<T> {
   try {
@@ -162,7 +167,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
 
     test('DeleteThing: a missing thing succeeds; a thing with a certificate attached is refused', async () => {
       await h.iot.send(new DeleteThingCommand({ thingName: 'never-was' }));
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const reg = await h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: leaf.pem }));
       await h.iot.send(new CreateThingCommand({ thingName: 'held' }));
       await h.iot.send(new AttachThingPrincipalCommand({ thingName: 'held', principal: reg.certificateArn! }));
@@ -283,7 +288,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
 
     test('RegisterCertificate with its CA: INACTIVE unless asked; UpdateCertificate; REVOKED is final', async () => {
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const r = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: deviceCa.pem }));
       assert.equal(r.certificateId, leaf.id);
       assert.equal(r.certificateArn, `${ARN}:cert/${leaf.id}`);
@@ -299,19 +304,65 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await rejects(h.iot.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'ACTIVE' })), CertificateStateException, 406);
       await rejects(h.iot.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'PENDING_TRANSFER' })), InvalidRequestException, 400);
       // setAsActive and an explicit status.
-      const l2 = await makeLeaf({ issuer: deviceCa });
+      const l2 = await deviceCert({ issuer: deviceCa });
       await h.iot.send(new RegisterCertificateCommand({ certificatePem: l2.pem, setAsActive: true }));
       assert.equal((await h.registry.getCertificate(l2.id))?.status, 'ACTIVE');
     });
 
     test('RegisterCertificate refuses a certificate of an unregistered CA, or one the named CA did not issue', async () => {
       const otherCa = await makeCa();
-      const leaf = await makeLeaf({ issuer: otherCa });
-      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem })), CertificateValidationException, 400);
-      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: otherCa.pem })), ResourceNotFoundException, 404);
+      const leaf = await deviceCert({ issuer: otherCa });
+      const e = await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem })), CertificateValidationException, 400, /does not chain to a trusted device CA/);
+      assert.match(e.message, new RegExp(leaf.id));
+      // Naming the untrusted CA does not make it trusted.
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: otherCa.pem })), CertificateValidationException, 400, /does not chain/);
       await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: deviceCa.pem })), CertificateValidationException, 400);
       await rejects(h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: 'not a pem' })), CertificateValidationException, 400);
       assert.equal(await h.registry.getCertificate(leaf.id), undefined);
+    });
+
+    test('RegisterCertificate applies the registry\'s checks: validity, client-auth usage, not a CA, CA constraints; an intermediate named as the CA', async () => {
+      // deviceCa is trusted by the CA certificate test above.
+      const expired = await makeLeaf({ issuer: deviceCa, notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: expired.pem, status: 'ACTIVE' })), CertificateValidationException, 400, /expired/);
+      const future = await makeLeaf({ issuer: deviceCa, notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: future.pem })), CertificateValidationException, 400, /not valid before/);
+      const server = await deviceCert({ issuer: deviceCa, eku: [EKU.serverAuth] });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: server.pem })), CertificateValidationException, 400, /clientAuth/);
+      const sub = await makeCa({ issuer: deviceCa, name: 'CN=Sub CA' });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: sub.pem })), CertificateValidationException, 400, /CA certificate/);
+      // An intermediate below a trusted CA: presented as caCertificatePem, the chain is found; without it, not.
+      const below = await deviceCert({ issuer: sub });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: below.pem })), CertificateValidationException, 400, /does not chain/);
+      const r = await h.iot.send(new RegisterCertificateCommand({ certificatePem: below.pem, caCertificatePem: sub.pem, status: 'ACTIVE' }));
+      assert.equal(r.certificateId, below.id);
+      assert.equal((await h.registry.getCertificate(below.id))?.issuerId, sub.id);
+      // A CA constraint on the way breaks the chain: path length 0 with an intermediate below.
+      const level1 = await makeCa({ issuer: deviceCa, name: 'CN=Level 1', pathLength: 0 });
+      const level2 = await makeCa({ issuer: level1, name: 'CN=Level 2' });
+      const underWeak = await deviceCert({ issuer: level2 });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: underWeak.pem, caCertificatePem: level2.pem + level1.pem })), CertificateValidationException, 400, /allows at most 0 intermediate/);
+      // The named CA must be the issuer on the chain.
+      const direct = await deviceCert({ issuer: deviceCa });
+      await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: direct.pem, caCertificatePem: sub.pem })), CertificateValidationException, 400, /not issued by the given CA/);
+      // Registered already: ResourceAlreadyExistsException naming it.
+      const dup = await rejects(h.iot.send(new RegisterCertificateCommand({ certificatePem: below.pem, caCertificatePem: sub.pem })), ResourceAlreadyExistsException, 409);
+      assert.equal(dup.resourceId, below.id);
+      assert.equal(dup.resourceArn, `${ARN}:cert/${below.id}`);
+      for (const c of [expired, future, server, sub, underWeak, direct]) assert.equal(await h.registry.getCertificate(c.id), undefined);
+    });
+
+    test('RegisterCertificateWithoutCA applies the leaf checks (validity, usage, not a CA), not the chain', async () => {
+      const expired = await makeLeaf({ notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
+      await rejects(h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: expired.pem })), CertificateValidationException, 400, /expired/);
+      const ca = await makeCa({ notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
+      await rejects(h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: ca.pem })), CertificateValidationException, 400, /CA certificate/);
+      const own = await deviceCert({});
+      const r = await h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: own.pem }));
+      assert.equal(r.certificateId, own.id);
+      assert.equal((await h.registry.getCertificate(own.id))?.issuerId, null);
+      await rejects(h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: own.pem })), ResourceAlreadyExistsException, 409);
+      assert.equal(await h.registry.getCertificate(expired.id), undefined);
     });
 
     test('CreateKeysAndCertificate: a key pair made in the gateway, a certificate of the gateway CA; the private key is not stored', async () => {
@@ -333,7 +384,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
 
     test('DeleteCertificate: refused while ACTIVE, while attached to a thing, and with policies unless forceDelete', async () => {
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const { certificateArn } = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
       await rejects(h.iot.send(new DeleteCertificateCommand({ certificateId: leaf.id })), CertificateStateException, 406);
       await h.iot.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'INACTIVE' }));
@@ -370,7 +421,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
     });
 
     test('AttachThingPrincipal, ListThingPrincipals, ListPrincipalThings, DetachThingPrincipal', async () => {
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const { certificateArn } = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem }));
       await h.iot.send(new CreateThingCommand({ thingName: 'p-1' }));
       await h.iot.send(new CreateThingCommand({ thingName: 'p-2' }));
@@ -425,7 +476,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       await h.iot.send(new CreatePolicyCommand({ policyName: 'cert-pol', policyDocument: DEVICE_POLICY }));
       await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'site' }));
       await h.iot.send(new CreateThingGroupCommand({ thingGroupName: 'floor', parentGroupName: 'site' }));
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const { certificateArn } = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem }));
       await h.iot.send(new AttachPolicyCommand({ policyName: 'cert-pol', target: certificateArn! }));
       assert.deepEqual(await lastCheck(), { action: 'iot:AttachPolicy', resource: certificateArn });
@@ -480,7 +531,7 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
 
   describe('TestAuthorization', () => {
     test('decides a registered certificate\'s connection with the policies in force, per action', async () => {
-      const leaf = await makeLeaf({ issuer: deviceCa });
+      const leaf = await deviceCert({ issuer: deviceCa });
       const { certificateArn } = await h.iot.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
       await h.iot.send(new CreateThingCommand({ thingName: 'tester' }));
       await h.iot.send(new AttachThingPrincipalCommand({ thingName: 'tester', principal: certificateArn! }));

@@ -14,14 +14,21 @@
  * its certificate issued by the gateway CA; the private key is in the answer only and is
  * never stored or logged.
  *
+ * Registration applies the registry's own checks (identity/verify.ts, the same code as
+ * the CLI's `things register`): a certificate that does not parse, is outside its
+ * validity period, is not for TLS client authentication, is a CA, or (RegisterCertificate)
+ * does not chain to a trusted device CA is refused with CertificateValidationException;
+ * one already registered with ResourceAlreadyExistsException.
+ *
  * What differs: principals are X.509 certificates only (no Amazon Cognito identities);
  * the transfer and registration states (PENDING_TRANSFER, REGISTER_INACTIVE,
  * PENDING_ACTIVATION) do not exist; a status change ends the certificate's live MQTT
  * connections at once (AWS IoT: "within a few minutes").
  */
-import { X509Certificate } from 'node:crypto';
 import { parseCertificatePem } from '../../../identity/certificate.js';
+import { RegistryError } from '../../../identity/errors.js';
 import type { CertificateRecord, CertificateStatus } from '../../../identity/registry.js';
+import { CertificateVerifier } from '../../../identity/verify.js';
 import { parseIotArn } from '../aws/arns.js';
 import { AwsServiceError } from '../aws/errors.js';
 import { epochSeconds, out, page, type AwsCall, type AwsOperation, type Input } from '../aws/operation.js';
@@ -64,21 +71,40 @@ async function getCertificate(ctx: Ctx, id: string): Promise<CertificateRecord> 
   return c;
 }
 
-function parseOne(input: Input, field: string, pem: string): X509Certificate {
+/** `certificatePem` holds one certificate that parses. */
+function parseOne(input: Input, field: string, pem: string): void {
   const parsed = parseCertificatePem(pem);
   if (!parsed.ok) throw new AwsServiceError('CertificateValidationException', `${field}: ${parsed.message}`);
   if (parsed.certificates.length > 1) throw input.fail(`${field} must hold one certificate`);
-  return parsed.certificates[0].x509;
 }
 
-const issuedBy = (cert: X509Certificate, ca: X509Certificate): boolean => {
+/**
+ * The registry's answer to a registration, as AWS IoT answers it: an already registered
+ * certificate is ResourceAlreadyExistsException naming it (resourceId, resourceArn).
+ */
+async function register(ctx: Ctx, pem: string, status: CertificateStatus, issuerId: string | null, id: string): Promise<Record<string, unknown>> {
+  const certArn = arn(ctx, 'cert', id);
   try {
-    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
-  } catch {
-    return false;
+    await ctx.registry.registerCertificate(pem, { status, issuerId });
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'CERT_EXISTS') throw new AwsServiceError('ResourceAlreadyExistsException', e.message, { resourceId: id, resourceArn: certArn });
+    throw e;
   }
-};
+  return { certificateArn: certArn, certificateId: id };
+}
 
+/** A refusal of the registry's certificate checks (identity/verify.ts) as AWS IoT's exception for an invalid certificate. */
+const invalidCertificate = (message: string): AwsServiceError => new AwsServiceError('CertificateValidationException', message);
+
+/**
+ * The same checks as the CLI's local `things register`, by the same code
+ * (CertificateVerifier.verifyChain): the certificate parses, is valid now, may be used
+ * for TLS client authentication and is not a CA, and chains to a trusted device CA
+ * (signatures, CA constraints, key usage, validity and path length of every CA on the
+ * way). `caCertificatePem`, when given, is the CA that issued the certificate (possibly
+ * followed by the CAs above it, when it is an intermediate below a trusted CA): it must
+ * be the certificate's issuer on the chain that was found.
+ */
 async function registerCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
   const input = iotInput(call);
   const pem = input.requiredString('certificatePem');
@@ -86,34 +112,33 @@ async function registerCertificate(ctx: Ctx, call: AwsCall): Promise<Record<stri
   const setAsActive = input.queryBool('setAsActive');
   const wanted = status(input, 'status', input.string('status'));
   await call.authorize({ action: 'iot:RegisterCertificate', resource: '*' });
-  const cert = parseOne(input, 'certificatePem', pem);
-  // The issuing CA must be one the gateway trusts: the one named, or any trusted CA that issued it.
-  const trusted = await ctx.registry.listTrustedCas();
-  let issuerId: string;
+  parseOne(input, 'certificatePem', pem);
+  let caIds: readonly string[] | undefined;
   if (caPem !== undefined) {
-    const ca = parseOne(input, 'caCertificatePem', caPem);
-    const caId = parseCertificatePem(caPem);
-    const id = caId.ok ? caId.certificates[0].id : '';
-    if (!trusted.some((t) => t.id === id)) throw new AwsServiceError('ResourceNotFoundException', `the CA certificate ${id} is not registered; register it first (RegisterCACertificate)`);
-    if (!issuedBy(cert, ca)) throw new AwsServiceError('CertificateValidationException', 'the certificate was not issued by the given CA certificate');
-    issuerId = id;
-  } else {
-    const issuer = trusted.find((t) => issuedBy(cert, new X509Certificate(t.pem)));
-    if (issuer === undefined) throw new AwsServiceError('CertificateValidationException', 'the certificate was not issued by a registered CA certificate; register its CA first, or use RegisterCertificateWithoutCA');
-    issuerId = issuer.id;
+    const parsed = parseCertificatePem(caPem);
+    if (!parsed.ok) throw invalidCertificate(`caCertificatePem: ${parsed.message}`);
+    caIds = parsed.certificates.map((c) => c.id);
   }
-  const record = await ctx.registry.registerCertificate(pem, { status: wanted ?? (setAsActive === true ? 'ACTIVE' : 'INACTIVE'), issuerId });
-  return { certificateArn: arn(ctx, 'cert', record.id), certificateId: record.id };
+  const chain = await new CertificateVerifier(ctx.registry).verifyChain(caPem === undefined ? pem : `${pem.trimEnd()}\n${caPem}`, ctx.clock());
+  if (!chain.ok) throw invalidCertificate(chain.message);
+  if (caIds !== undefined && !caIds.includes(chain.issuerId)) throw invalidCertificate(`certificate ${chain.leaf.id} was not issued by the given CA certificate`);
+  return register(ctx, chain.leaf.pem, wanted ?? (setAsActive === true ? 'ACTIVE' : 'INACTIVE'), chain.issuerId, chain.leaf.id);
 }
 
+/**
+ * Registration without a CA: the same leaf checks as RegisterCertificate (parses, valid
+ * now, client authentication, not a CA), without the chain. The broker still refuses a
+ * certificate that does not chain to a trusted device CA when it connects.
+ */
 async function registerCertificateWithoutCA(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
   const input = iotInput(call);
   const pem = input.requiredString('certificatePem');
   const wanted = status(input, 'status', input.string('status'));
   await call.authorize({ action: 'iot:RegisterCertificateWithoutCA', resource: '*' });
   parseOne(input, 'certificatePem', pem);
-  const record = await ctx.registry.registerCertificate(pem, { status: wanted ?? 'INACTIVE', issuerId: null });
-  return { certificateArn: arn(ctx, 'cert', record.id), certificateId: record.id };
+  const leaf = new CertificateVerifier(ctx.registry).verifyLeaf(pem, ctx.clock());
+  if (!leaf.ok) throw invalidCertificate(leaf.message);
+  return register(ctx, leaf.leaf.pem, wanted ?? 'INACTIVE', null, leaf.leaf.id);
 }
 
 async function createKeysAndCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
