@@ -2,8 +2,10 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openIdentity } from '../identity/bootstrap.js';
 import type { TrustedCa } from '../identity/registry.js';
-import { dataDirOption, day, printTable, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
+import { RemoteClient } from './remote/client.js';
+import { RemoteRegistry, type TrustedCaView } from './remote/registry.js';
 import { loadConfig } from './things.js';
 
 export function registerCa(program: Command, io: Io, setExit: (code: number) => void): void {
@@ -34,11 +36,11 @@ certificates). Save the output as ca.pem on each device, e.g.:
 
   dataDirOption(ca.command('list').description('list the CAs whose device certificates are trusted'))
     .action(async (opts: DataDirOptions) => {
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withCas(opts, async (r) => {
         const list = await r.listTrustedCas();
         if (opts.json) io.out(JSON.stringify(list.map(caJson)));
         else if (list.length === 0) io.out('no trusted device CAs (run `gatehouse ca show` or start the gateway to trust the gateway CA)');
-        else printTable(io, ['ID', 'SOURCE', 'NOT AFTER', 'SUBJECT'], list.map((c) => [c.id, c.source, day(c.notAfter), c.subject]));
+        else printTable(io, ['ID', 'SOURCE', 'NOT AFTER', 'SUBJECT'], list.map((c) => [c.id, c.source ?? '-', day(c.notAfter), c.subject]));
       });
       setExit(EXIT.OK);
     });
@@ -53,7 +55,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
       } catch (e) {
         throw new CliError('FILE_UNREADABLE', `cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.USAGE, 'check the path and permissions');
       }
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withCas(opts, async (r) => {
         const t = await r.trustCa(pem);
         if (opts.json) io.out(JSON.stringify(caJson(t)));
         else io.out(`trusted CA ${t.id} (${t.subject}, valid until ${day(t.notAfter)})`);
@@ -64,7 +66,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
   dataDirOption(ca.command('untrust').description('stop trusting a CA: devices whose certificates chain only to it are refused and disconnected'))
     .argument('<id>', 'CA id (SHA-256) or a unique prefix of at least 8 hex digits (see `gatehouse ca list`)')
     .action(async (idArg: string, opts: DataDirOptions) => {
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+      await withCas(opts, async (r) => {
         const id = await r.resolveCaId(idArg);
         const t = await r.getTrustedCa(id);
         await r.untrustCa(id);
@@ -75,6 +77,19 @@ certificates). Save the output as ca.pem on each device, e.g.:
     });
 }
 
-function caJson(c: TrustedCa): Record<string, unknown> {
-  return { id: c.id, subject: c.subject, source: c.source, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), addedAt: c.addedAt.toISOString() };
+/** What the trust-list commands call: the data directory's registry, or the remote gateway's CA operations. */
+type CaRegistry = Pick<RemoteRegistry, 'listTrustedCas' | 'getTrustedCa' | 'trustCa' | 'untrustCa' | 'resolveCaId'>;
+
+/**
+ * Runs `fn` with the trusted-CA list the command works on: the remote gateway's
+ * (ListCACertificates, DescribeCACertificate, RegisterCACertificate, UpdateCACertificate)
+ * when the invocation has a remote target, else the data directory's.
+ */
+async function withCas<T>(opts: DataDirOptions, fn: (registry: CaRegistry) => Promise<T>): Promise<T> {
+  if (opts.target?.kind === 'remote') return fn(new RemoteRegistry(new RemoteClient(opts.target)));
+  return withLocalRegistry(resolveDataDir(opts.dataDir), fn);
+}
+
+function caJson(c: TrustedCa | TrustedCaView): Record<string, unknown> {
+  return { id: c.id, subject: c.subject, source: c.source, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), addedAt: isoOrNull(c.addedAt) };
 }

@@ -7,7 +7,8 @@ import { loadConfigFile } from '../config-file.js';
 import { validateConfig, type GatehouseConfig } from '../core/index.js';
 import { openIdentity } from '../identity/bootstrap.js';
 import { assertAttributes, assertThingName } from '../identity/names.js';
-import type { CertificateRecord, Thing } from '../identity/registry.js';
+import { parseCertificatePem } from '../identity/certificate.js';
+import type { CertificateRecord, EnrollResult, Thing } from '../identity/registry.js';
 import { CertificateVerifier } from '../identity/verify.js';
 import { certificateJson, dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
@@ -101,18 +102,30 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       const attributes = parseAttributes(opts.attribute);
       assertAttributes(attributes);
       const pem = await readText(opts.cert);
-      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
-        const chain = await new CertificateVerifier(r).verifyChain(pem, new Date());
-        if (!chain.ok) {
-          throw new CliError(chain.reason, `${opts.cert}: ${chain.message}`, chain.reason === 'CERT_MALFORMED' ? EXIT.USAGE : EXIT.INVALID, registerFix(chain.reason));
-        }
-        const result = await r.enroll({ thingName: name, attributes, certificatePem: chain.leaf.pem, thing: 'any', issuerId: chain.issuerId });
+      const print = async (r: CommandRegistry, result: EnrollResult): Promise<void> => {
         if (opts.json) {
           io.out(JSON.stringify({ thing: thingJson(result.thing), certificate: certificateJson(result.certificate, await r.thingsForCertificate(result.certificate.id)), thingCreated: result.thingCreated, certificateCreated: result.certificateCreated, attached: result.attached }));
         } else {
           io.out(`${result.thingCreated ? 'created' : 'found'} thing ${name}`);
           io.out(`  certificate ${result.certificate.id} ${result.certificateCreated ? 'registered' : 'already registered'} (${result.certificate.status})${result.attached ? ', attached' : ', already attached'}`);
         }
+      };
+      if (opts.target?.kind === 'remote') {
+        // The gateway applies the checks (RegisterCertificate); only a file that is no certificate is refused here.
+        const parsed = parseCertificatePem(pem);
+        if (!parsed.ok) throw new CliError('CERT_MALFORMED', `${opts.cert}: client certificate is not usable: ${parsed.message}`, EXIT.USAGE, registerFix('CERT_MALFORMED'));
+        const [leaf, ...intermediates] = parsed.certificates;
+        await withRegistry(opts, async (r) => {
+          await print(r, await (r as RemoteRegistry).registerDevice(name, attributes, leaf, intermediates.map((c) => c.pem)));
+        });
+        return setExit(EXIT.OK);
+      }
+      await withLocalRegistry(resolveDataDir(opts.dataDir), async (r) => {
+        const chain = await new CertificateVerifier(r).verifyChain(pem, new Date());
+        if (!chain.ok) {
+          throw new CliError(chain.reason, `${opts.cert}: ${chain.message}`, chain.reason === 'CERT_MALFORMED' ? EXIT.USAGE : EXIT.INVALID, registerFix(chain.reason));
+        }
+        await print(r, await r.enroll({ thingName: name, attributes, certificatePem: chain.leaf.pem, thing: 'any', issuerId: chain.issuerId }));
       });
       setExit(EXIT.OK);
     });

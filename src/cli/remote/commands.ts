@@ -24,7 +24,6 @@ export type RemoteSupport =
   | { readonly mode: 'unsupported'; readonly why: string };
 
 const REMOTE: RemoteSupport = { mode: 'remote' };
-const CA_LOCAL = 'the gateway CA and its trust list are managed on the gateway\'s machine (its keys never leave the data directory); run it there';
 
 /** Every leaf command by its path (`things create`). */
 export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
@@ -32,7 +31,7 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'authorize': { mode: 'unsupported', why: 'it decides against a local configuration file and data directory; against a gateway, use the local API or the management API\'s TestAuthorization' },
   'policy simulate': { mode: 'local', why: 'evaluates documents on this machine; no gateway is needed' },
   'things create': REMOTE,
-  'things register': { mode: 'unsupported', why: 'registering a certificate of your own CA is not available remotely yet; run it on the gateway\'s machine' },
+  'things register': REMOTE,
   'things list': REMOTE,
   'things show': REMOTE,
   'things delete': REMOTE,
@@ -65,10 +64,10 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'certs revoke': REMOTE,
   'certs deactivate': REMOTE,
   'certs activate': REMOTE,
-  'ca show': { mode: 'unsupported', why: CA_LOCAL },
-  'ca list': { mode: 'unsupported', why: CA_LOCAL },
-  'ca trust': { mode: 'unsupported', why: CA_LOCAL },
-  'ca untrust': { mode: 'unsupported', why: CA_LOCAL },
+  'ca show': { mode: 'unsupported', why: 'no AWS IoT operation answers the gateway\'s own CA (DescribeCACertificate describes the trusted device CAs without saying which one is the gateway\'s); the CA bundle this CLI trusts the gateway with (GATEHOUSE_CA_BUNDLE, ca_bundle) is normally that CA; else run it on the gateway\'s machine' },
+  'ca list': REMOTE,
+  'ca trust': REMOTE,
+  'ca untrust': REMOTE,
   'start': { mode: 'unsupported', why: 'it starts a gateway on this machine; unset GATEHOUSE_ENDPOINT or drop --endpoint/--profile' },
   'api token': { mode: 'unsupported', why: 'the local API token is read from the gateway\'s data directory and is never sent over the network' },
   'iam users create': REMOTE,

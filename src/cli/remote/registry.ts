@@ -12,7 +12,7 @@
  */
 import { parseCertificatePem } from '../../identity/certificate.js';
 import type {
-  CertificateRecord, CertificateStatus, CreateThingTypeOptions, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyTarget, PolicyVersion, Registry, Thing, ThingGroup, ThingType, UpdateThingOptions,
+  CertificateRecord, CertificateStatus, CreateThingTypeOptions, EnrollResult, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyTarget, PolicyVersion, Registry, Thing, ThingGroup, ThingType, TrustedCa, UpdateThingOptions,
 } from '../../identity/registry.js';
 import { CliError, EXIT } from '../output.js';
 import { path, type RemoteClient } from './client.js';
@@ -261,6 +261,42 @@ export class RemoteRegistry implements CommandRegistry {
     return { certificateId, certificatePem, privateKeyPem };
   }
 
+  /**
+   * `things register` through the API, with the local command's effects and answer
+   * (Registry.enroll): RegisterCertificate ACTIVE, the issuing CA's intermediates as
+   * `caCertificatePem` (the gateway applies the registry's own checks: validity, usage,
+   * chain to a trusted device CA); a certificate registered already
+   * (ResourceAlreadyExistsException) is kept as it is, unless it is revoked; then
+   * CreateThing when the thing does not exist and AttachThingPrincipal when the
+   * certificate is not attached yet. Not one transaction as on the gateway's machine: a
+   * refusal after RegisterCertificate (CreateThing or AttachThingPrincipal denied)
+   * leaves the certificate registered, and running the command again finishes the job.
+   */
+  async registerDevice(thingName: string, attributes: Readonly<Record<string, string>>, leaf: { readonly id: string; readonly pem: string }, intermediates: readonly string[]): Promise<EnrollResult> {
+    let certificateCreated = true;
+    try {
+      await this.#c.call({
+        service: 'iot', operation: 'RegisterCertificate', method: 'POST', path: '/certificate/register',
+        body: { certificatePem: leaf.pem, ...(intermediates.length > 0 ? { caCertificatePem: intermediates.join('') } : {}), status: 'ACTIVE' },
+      });
+    } catch (e) {
+      // ResourceAlreadyExistsException: registered before (checked by DescribeCertificate below).
+      if (!(e instanceof CliError && e.code === 'REMOTE_CONFLICT') || (await this.#describeCertificate(leaf.id)) === undefined) throw e;
+      certificateCreated = false;
+    }
+    const certificate = await this.getCertificate(leaf.id);
+    if (certificate === undefined) throw certNotFound(leaf.id);
+    if (!certificateCreated && certificate.status === 'REVOKED') {
+      throw new CliError('CERT_REVOKED', `certificate ${leaf.id} is registered and revoked; revocation is permanent`, EXIT.INVALID, 'issue a new certificate for the device');
+    }
+    let thing = await this.getThing(thingName);
+    const thingCreated = thing === undefined;
+    if (thing === undefined) thing = await this.createThing(thingName, attributes);
+    const attached = !(await this.certificatesForThing(thingName)).includes(leaf.id);
+    if (attached) await this.#c.call({ service: 'iot', operation: 'AttachThingPrincipal', method: 'PUT', path: path`/things/${thingName}/principals`, headers: { 'x-amzn-principal': await this.certificateArn(leaf.id) } });
+    return { thing, certificate, thingCreated, certificateCreated, attached };
+  }
+
   /** The PEM of the CA that issued a certificate (DescribeCACertificate), when the gateway knows it. */
   async issuerPem(certificateId: string): Promise<string | undefined> {
     const d = await this.#describeCertificate(certificateId);
@@ -269,6 +305,65 @@ export class RemoteRegistry implements CommandRegistry {
     const r = await orUndefined(this.#c.call<Json>({ service: 'iot', operation: 'DescribeCACertificate', method: 'GET', path: path`/cacertificate/${caId}` }));
     const desc = r?.['certificateDescription'];
     return typeof desc === 'object' && desc !== null ? str((desc as Json)['certificatePem']) : undefined;
+  }
+
+  // ---------------------------------------------------------------- trusted device CAs
+
+  /** A trusted CA (DescribeCACertificate), its dates and subject read from its PEM. */
+  async getTrustedCa(id: string): Promise<TrustedCaView | undefined> {
+    const r = await orUndefined(this.#c.call<Json>({ service: 'iot', operation: 'DescribeCACertificate', method: 'GET', path: path`/cacertificate/${id}` }));
+    const d = r?.['certificateDescription'];
+    return typeof d === 'object' && d !== null ? trustedCaOf(d as Json) : undefined;
+  }
+
+  /** ListCACertificates in creation order (the local list's order), each described. */
+  async listTrustedCas(): Promise<TrustedCaView[]> {
+    const ids = (await this.#all('ListCACertificates', 'GET', '/cacertificates', 'certificates', { isAscendingOrder: 'true' }, 'marker', 'pageSize'))
+      .map((c) => str((c as Json)['certificateId']) ?? '');
+    const out: TrustedCaView[] = [];
+    for (const id of ids) {
+      const ca = await this.getTrustedCa(id);
+      if (ca !== undefined) out.push(ca);
+    }
+    return out;
+  }
+
+  /** Full id from a full id or a unique prefix of at least 8 hex digits, as the local registry resolves it. */
+  async resolveCaId(idOrPrefix: string): Promise<string> {
+    const wanted = idOrPrefix.trim().toLowerCase().replace(/:/g, '');
+    if (!CERT_PREFIX.test(wanted)) {
+      throw new CliError('CERT_ID_INVALID', `\`${idOrPrefix.slice(0, 80)}\` is not a trusted CA id: give the 64 hex digits of its SHA-256, or a unique prefix of at least 8`, EXIT.USAGE, 'list ids with `gatehouse ca list`');
+    }
+    const ids = CERT_ID.test(wanted)
+      ? ((await this.getTrustedCa(wanted)) !== undefined ? [wanted] : [])
+      : (await this.#all('ListCACertificates', 'GET', '/cacertificates', 'certificates', {}, 'marker', 'pageSize')).map((c) => str((c as Json)['certificateId']) ?? '').filter((id) => id.startsWith(wanted));
+    if (ids.length === 1) return ids[0]!;
+    if (ids.length === 0) throw new CliError('CA_NOT_FOUND', `no trusted CA with id ${wanted.length === 64 ? wanted : `starting with ${wanted}`}`, EXIT.INVALID, 'list ids with `gatehouse ca list`');
+    throw new CliError('CERT_ID_AMBIGUOUS', `more than one trusted CA id starts with ${wanted}`, EXIT.INVALID, 'give more hex digits of the id');
+  }
+
+  /**
+   * `ca trust`: RegisterCACertificate with setAsActive (the gateway trusts a CA only
+   * when asked to activate it). What the local registry refuses is refused with its
+   * codes before the call: a PEM that is no certificate (CERT_MALFORMED), a certificate
+   * that is no CA (CA_NOT_A_CA), a CA trusted already (CA_EXISTS).
+   */
+  async trustCa(pem: string): Promise<TrustedCaView> {
+    const parsed = parseCertificatePem(pem);
+    if (!parsed.ok) throw new CliError('CERT_MALFORMED', `not a usable certificate: ${parsed.message}`, EXIT.USAGE, 'pass a PEM file that starts with -----BEGIN CERTIFICATE-----');
+    const ca = parsed.certificates[0];
+    if (!ca.isCa) throw new CliError('CA_NOT_A_CA', `certificate ${ca.id} (${ca.subject}) is not a CA certificate (basicConstraints cA is not set)`, EXIT.INVALID, 'pass the certificate of the CA that issues device certificates');
+    if ((await this.getTrustedCa(ca.id)) !== undefined) throw new CliError('CA_EXISTS', `CA ${ca.id} (${ca.subject}) is already trusted`, EXIT.INVALID);
+    await this.#c.call({ service: 'iot', operation: 'RegisterCACertificate', method: 'POST', path: '/cacertificate', query: { setAsActive: 'true' }, body: { caCertificate: ca.pem } });
+    const trusted = await this.getTrustedCa(ca.id);
+    if (trusted === undefined) throw new CliError('CA_NOT_FOUND', `CA ${ca.id} is not trusted after RegisterCACertificate`, EXIT.INVALID);
+    return trusted;
+  }
+
+  /** `ca untrust`: UpdateCACertificate INACTIVE, which removes the CA from the gateway's trusted list. */
+  async untrustCa(id: string): Promise<void> {
+    if ((await this.getTrustedCa(id)) === undefined) throw new CliError('CA_NOT_FOUND', `no trusted CA with id ${id}`, EXIT.INVALID, 'list ids with `gatehouse ca list`');
+    await this.#c.call({ service: 'iot', operation: 'UpdateCACertificate', method: 'PUT', path: path`/cacertificate/${id}`, query: { newStatus: 'INACTIVE' } });
   }
 
   // ---------------------------------------------------------------- policies
@@ -454,6 +549,28 @@ function certificateOf(d: Json): CertificateRecord {
     notAfter: leaf?.notAfter ?? fromEpoch(validity['notAfter']),
     createdAt: fromEpoch(d['creationDate']),
     statusUpdatedAt: fromEpoch(d['lastModifiedDate']),
+  };
+}
+
+/**
+ * A trusted device CA as the CLI prints it. `source` (added as the gateway's own CA or by
+ * an operator) is not part of AWS IoT's CA certificate description: null remotely.
+ */
+export type TrustedCaView = Omit<TrustedCa, 'source'> & { readonly source: TrustedCa['source'] | null };
+
+function trustedCaOf(d: Json): TrustedCaView {
+  const pem = str(d['certificatePem']) ?? '';
+  const parsed = parseCertificatePem(pem);
+  const ca = parsed.ok ? parsed.certificates[0] : undefined;
+  const validity = (d['validity'] ?? {}) as Json;
+  return {
+    id: str(d['certificateId']) ?? '',
+    pem,
+    subject: ca?.subject ?? '',
+    notBefore: ca?.notBefore ?? fromEpoch(validity['notBefore']),
+    notAfter: ca?.notAfter ?? fromEpoch(validity['notAfter']),
+    addedAt: fromEpoch(d['creationDate']),
+    source: null,
   };
 }
 
