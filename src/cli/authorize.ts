@@ -9,9 +9,14 @@ import { compileIotPart } from '../runtime/iot-policies.js';
 import { resolveDataDir, withLocalRegistry } from './certs.js';
 import { forEachJsonLine, readInput } from './json-lines.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
+import { RemoteClient } from './remote/client.js';
+import type { TargetOption } from './remote/commands.js';
+import { RemoteControl } from './remote/control.js';
+import type { RemoteTarget } from './remote/target.js';
+import { refuseLocalOnlyOptions, remoteDecision } from './remote/test-authorization.js';
 
-interface AuthorizeOptions {
-  config: string;
+interface AuthorizeOptions extends TargetOption {
+  config?: string;
   thing?: string;
   clientId?: string;
   attribute: string[];
@@ -32,7 +37,7 @@ export function registerAuthorize(program: Command, io: Io, setExit: (code: numb
   program
     .command('authorize')
     .description('decide a request (or a batch of requests) against a configuration and explain the decision')
-    .requiredOption('--config <file>', 'configuration file')
+    .option('--config <file>', 'configuration file (required on this machine; against a remote gateway its configuration in force is used)')
     .option('--thing <name>', 'thing name of the device')
     .option('--client-id <id>', 'MQTT client ID (default: the thing name)')
     .option('--attribute <key=value>', 'thing attribute for ${iot:Connection.Thing.Attributes[key]} (repeatable)', collect, [])
@@ -57,6 +62,13 @@ AWS IoT policies that do not compile, or a thing or certificate not in the regis
 2 usage error, unreadable file, unparseable request line, unknown IoT action, bad ARN,
 or a thing whose certificate must be named with --cert.`)
     .action(async (opts: AuthorizeOptions) => {
+      if (opts.target?.kind === 'remote') {
+        await authorizeRemotely(io, opts, opts.target);
+        setExit(EXIT.OK);
+        return;
+      }
+      if (opts.config === undefined) throw new CliError('USAGE', 'required option \'--config <file>\' not specified');
+      const config = opts.config;
       const single = opts.thing !== undefined || opts.operation !== undefined || opts.resource !== undefined;
       if (opts.requests !== undefined && (single || opts.retain === true || opts.cert !== undefined || opts.sourceIp !== undefined || opts.clientId !== undefined)) {
         throw new CliError('USAGE', '--requests cannot be combined with --thing, --client-id, --operation, --resource, --retain, --cert or --source-ip (give them per line)');
@@ -75,7 +87,7 @@ or a thing whose certificate must be named with --cert.`)
         throw new CliError('USAGE', `${opts.operation} is an AWS IoT action: it is decided for a registered thing, pass --data-dir`);
       }
 
-      const result = await loadConfigFile(opts.config);
+      const result = await loadConfigFile(config);
       if (!result.ok && 'unreadable' in result) throw new CliError(result.code, result.message, EXIT.USAGE);
       if (!result.ok) {
         printIssues(io, result.errors, result.warnings);
@@ -119,6 +131,33 @@ or a thing whose certificate must be named with --cert.`)
       else printExplanation(io, ex);
       setExit(EXIT.OK);
     });
+}
+
+/**
+ * One request decided by the gateway (TestAuthorization, remote/test-authorization.ts):
+ * the thing, its certificate and the AWS IoT policies in force are the gateway's.
+ */
+async function authorizeRemotely(io: Io, opts: AuthorizeOptions, target: RemoteTarget): Promise<void> {
+  refuseLocalOnlyOptions(opts);
+  const missing = (['thing', 'operation', 'resource'] as const).filter((k) => opts[k] === undefined);
+  if (missing.length) throw new CliError('USAGE', `missing ${missing.map((m) => `--${m}`).join(', ')}`);
+  const client = new RemoteClient(target);
+  const control = new RemoteControl(client);
+  const d = await remoteDecision(client, () => control.deployment(), {
+    thingName: opts.thing!, action: opts.operation!, resource: opts.resource!, ...(opts.cert !== undefined ? { certificate: opts.cert } : {}),
+  });
+  if (opts.json) {
+    io.out(JSON.stringify(d));
+    return;
+  }
+  const names = (list: readonly { policyName: string }[]): string => list.map((p) => p.policyName).join(', ');
+  io.out(`${d.allowed ? 'ALLOW' : 'DENY'} ${d.action} ${d.resource}`);
+  io.out(`  thing:     ${d.thingName}`);
+  io.out(`  certificate: ${d.certificateId}`);
+  io.out(`  decision:  ${d.authDecision} (TestAuthorization at ${target.endpoint.host})`);
+  if (d.explicitDenyBy.length) io.out(`  denied by: ${names(d.explicitDenyBy)}`);
+  if (d.allowedBy.length) io.out(`  allowed by: ${names(d.allowedBy)}`);
+  if (!d.allowed && d.explicitDenyBy.length === 0) io.out(`  no policy in force allows it${d.implicitDenyBy.length ? ` (${names(d.implicitDenyBy)} apply)` : ''}`);
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -227,4 +227,58 @@ describe('remote things register and ca list/trust/untrust through a real gatewa
     await writeFile(file('late.pem'), late.pem);
     failed(await remote(['things', 'register', 'late-1', '--cert', file('late.pem')]), 1, 'REMOTE_INVALID_REQUEST', /does not chain/);
   });
+
+  test('authorize: TestAuthorization for the thing\'s certificate with the policies in force; options it cannot express refused by name', async () => {
+    const out = join(dir.path, 'auth-devices');
+    const created = await remote(['things', 'create', 'auth-1', '--out', out, '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const certId = (JSON.parse(created.stdout) as { certificateId: string }).certificateId;
+    await writeFile(file('telemetry.json'), JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'iot:Publish', Resource: 'arn:aws:iot:us-east-1:*:topic/data/${iot:Connection.Thing.ThingName}/*' },
+        { Effect: 'Deny', Action: 'iot:Publish', Resource: 'arn:aws:iot:us-east-1:*:topic/data/*/secret' },
+      ],
+    }));
+    assert.equal((await remote(['policies', 'create', 'Telemetry', '--file', file('telemetry.json')])).code, 0);
+    assert.equal((await remote(['policies', 'attach', 'Telemetry', '--cert', certId])).code, 0);
+
+    const from = await lastAuditId();
+    const allow = await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:Publish', '--resource', 'topic/data/auth-1/temp', '--json']);
+    assert.equal(allow.code, 0, allow.stderr);
+    const d = JSON.parse(allow.stdout) as { allowed: boolean; authDecision: string; certificateId: string; resource: string; allowedBy: { policyName: string }[] };
+    assert.deepEqual([d.allowed, d.authDecision, d.certificateId], [true, 'ALLOWED', certId]);
+    assert.match(d.resource, /^arn:aws:iot:us-east-1:\d{12}:topic\/data\/auth-1\/temp$/);
+    assert.deepEqual(d.allowedBy.map((p) => p.policyName), ['Telemetry']);
+    assert.ok((await actionsSince(from)).includes('iot:TestAuthorization'));
+
+    // A deny is an answer (exit 0), explicit or implicit, in the text form too.
+    const denied = await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:Publish', '--resource', 'topic/data/auth-1/secret']);
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.match(denied.stdout, /^DENY iot:Publish arn:aws:iot:us-east-1:\d{12}:topic\/data\/auth-1\/secret\n  thing: {5}auth-1\n/);
+    assert.match(denied.stdout, /^ {2}decision: {2}EXPLICIT_DENY /m);
+    assert.match(denied.stdout, /^ {2}denied by: Telemetry$/m);
+    const other = await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:Publish', '--resource', 'topic/data/auth-2/temp', '--json']);
+    assert.equal(other.code, 0, other.stderr);
+    assert.deepEqual((JSON.parse(other.stdout) as { allowed: boolean; authDecision: string }).authDecision, 'IMPLICIT_DENY');
+
+    // What the local command decides and TestAuthorization cannot express: refused, naming the option.
+    for (const [args, option] of [
+      [['--attribute', 'a=b'], '--attribute'], [['--source-ip', '10.0.0.1'], '--source-ip'], [['--retain'], '--retain'], [['--client-id', 'other'], '--client-id'],
+    ] as const) {
+      failed(await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:Publish', '--resource', 'topic/data/auth-1/t', ...args]), 2, 'REMOTE_UNSUPPORTED', new RegExp(option));
+    }
+    failed(await remote(['authorize', '--requests', file('telemetry.json')]), 2, 'REMOTE_UNSUPPORTED', /--requests/);
+    failed(await remote(['authorize', '--thing', 'auth-1', '--operation', 'mqtt:publish', '--resource', 'mqtt:topic:x']), 2, 'REMOTE_UNSUPPORTED', /mqtt:publish/);
+    failed(await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:GetThingShadow', '--resource', 'thing/auth-1']), 2, 'REMOTE_UNSUPPORTED', /iot:GetThingShadow/);
+    failed(await remote(['authorize', '--config', file('x.yaml'), '--thing', 'auth-1', '--operation', 'iot:Connect', '--resource', 'client/auth-1']), 2, 'USAGE', /--config and a remote endpoint/);
+    // The thing and its certificate as the local command resolves them.
+    failed(await remote(['authorize', '--thing', 'nobody', '--operation', 'iot:Connect', '--resource', 'client/nobody']), 1, 'THING_NOT_FOUND');
+    const second = (await registry.certificatesForThing('meter-2'))[0]!;
+    assert.equal((await remote(['things', 'attach', 'auth-1', second])).code, 0);
+    failed(await remote(['authorize', '--thing', 'auth-1', '--operation', 'iot:Connect', '--resource', 'client/auth-1']), 2, 'THING_CERTIFICATE_AMBIGUOUS');
+    const chosen = await remote(['authorize', '--thing', 'auth-1', '--cert', certId.slice(0, 12), '--operation', 'iot:Publish', '--resource', 'topic/data/auth-1/temp', '--json']);
+    assert.equal(chosen.code, 0, chosen.stderr);
+    assert.equal((JSON.parse(chosen.stdout) as { certificateId: string }).certificateId, certId);
+  });
 });

@@ -28,7 +28,7 @@ const REMOTE: RemoteSupport = { mode: 'remote' };
 /** Every leaf command by its path (`things create`). */
 export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'config validate': { mode: 'local', why: 'checks a file on this machine' },
-  'authorize': { mode: 'unsupported', why: 'it decides against a local configuration file and data directory; against a gateway, use the local API or the management API\'s TestAuthorization' },
+  'authorize': REMOTE,
   'policy simulate': { mode: 'local', why: 'evaluates documents on this machine; no gateway is needed' },
   'things create': REMOTE,
   'things register': REMOTE,
