@@ -18,6 +18,13 @@ Creates the managed CA on first use of the data directory (and trusts it for dev
 certificates). Save the output as ca.pem on each device, e.g.:
   gatehouse ca show > ca.pem`)
     .action(async (opts: DataDirOptions & { config?: string }) => {
+      if (opts.target?.kind === 'remote') {
+        const gw = await new RemoteRegistry(new RemoteClient(opts.target)).gatewayCa();
+        // The CA's kind (managed or custom) is not visible from outside: null.
+        if (opts.json) io.out(JSON.stringify({ id: gw.id, kind: null, subject: gw.subject, notBefore: gw.notBefore.toISOString(), notAfter: gw.notAfter.toISOString(), trustedForDevices: gw.trusted, pem: gw.chainPem.join('') }));
+        else for (const pem of gw.chainPem) io.out(pem.trimEnd());
+        return setExit(EXIT.OK);
+      }
       const config = await loadConfig(opts.config, io);
       if (config === undefined) return setExit(EXIT.INVALID);
       const { registry, ca: gw } = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});

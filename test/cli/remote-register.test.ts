@@ -1,5 +1,5 @@
 /**
- * `things register` and the trusted-CA commands (`ca list`, `ca trust`, `ca untrust`)
+ * `things register`, `authorize` and the CA commands (`ca show`, `ca list`, `ca trust`, `ca untrust`)
  * against a running gateway: the real CLI binary over HTTPS, signed with the first-start
  * administrator's key, and `@aws-sdk/client-iot` on the same endpoint. The gateway applies
  * the registry's own registration checks (a certificate of an untrusted CA is refused
@@ -117,6 +117,22 @@ describe('remote things register and ca list/trust/untrust through a real gatewa
     // A file that holds no certificate is refused before any call, as locally.
     await writeFile(file('garbage.pem'), 'not a certificate');
     failed(await remote(['things', 'register', 'meter-1', '--cert', file('garbage.pem')]), 2, 'CERT_MALFORMED');
+  });
+
+  test('ca show: the CA that issued the gateway\'s certificate, as the gateway\'s machine prints it; trusted per DescribeCACertificate', async () => {
+    const local = await gw.cli(['ca', 'show']);
+    const shown = await remote(['ca', 'show']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, local.stdout);
+    const localJson = JSON.parse((await gw.cli(['ca', 'show', '--json'])).stdout) as Record<string, unknown>;
+    const from = await lastAuditId();
+    const r = await remote(['ca', 'show', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.deepEqual({ ...j, kind: localJson['kind'] }, localJson);
+    assert.equal(j['kind'], null);
+    assert.equal(j['trustedForDevices'], true);
+    assert.ok((await actionsSince(from)).includes('iot:DescribeCACertificate'));
   });
 
   test('ca trust, ca list: RegisterCACertificate and ListCACertificates, the local output with the source unknown', async () => {

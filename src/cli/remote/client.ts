@@ -12,8 +12,10 @@
  * into coded CLI errors (errors.ts). Nothing here prints or logs; no error message
  * carries the secret key, the session token or the signature.
  */
+import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -59,6 +61,7 @@ export class RemoteClient {
   readonly target: RemoteTarget;
   readonly #timeoutMs: number;
   readonly #signers = new Map<SigningService, SignatureV4>();
+  #presentedChain: readonly string[] | undefined;
 
   constructor(target: RemoteTarget, options: { readonly timeoutMs?: number } = {}) {
     this.target = target;
@@ -78,6 +81,16 @@ export class RemoteClient {
       this.#signers.set(service, s);
     }
     return s;
+  }
+
+  /**
+   * The CA certificates (PEM, the issuer first, up to a self-signed one) above the
+   * certificate the gateway presented in the last answered call's TLS handshake, which
+   * this client verified against its CA bundle: the CA that issued the gateway's server
+   * certificate and its own issuers. Undefined before the first answer.
+   */
+  get presentedCaChain(): readonly string[] | undefined {
+    return this.#presentedChain;
   }
 
   /** Sends a signed request; resolves with the decoded JSON answer (`{}` when empty), rejects with a coded CliError. */
@@ -132,6 +145,7 @@ export class RemoteClient {
         agent: false,
         timeout: this.#timeoutMs,
       }, (res) => {
+        this.#presentedChain = issuersOf(res.socket as TLSSocket);
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
@@ -153,4 +167,19 @@ export class RemoteClient {
     if (answer.status >= 200 && answer.status < 300) return answer.text;
     throw remoteAnswerError(answer, this.target, call.operation);
   }
+}
+
+/** The issuers above a verified TLS peer's certificate, as PEM, nearest first. */
+function issuersOf(socket: TLSSocket): string[] {
+  const out: string[] = [];
+  let cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true) : undefined;
+  const seen = new Set<string>();
+  while (cert?.issuerCertificate !== undefined && cert.issuerCertificate !== cert && out.length < 10) {
+    const issuer = cert.issuerCertificate;
+    if (issuer.raw === undefined || seen.has(issuer.fingerprint256)) break;
+    seen.add(issuer.fingerprint256);
+    out.push(new X509Certificate(issuer.raw).toString());
+    cert = issuer;
+  }
+  return out;
 }

@@ -64,7 +64,7 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'certs revoke': REMOTE,
   'certs deactivate': REMOTE,
   'certs activate': REMOTE,
-  'ca show': { mode: 'unsupported', why: 'no AWS IoT operation answers the gateway\'s own CA (DescribeCACertificate describes the trusted device CAs without saying which one is the gateway\'s); the CA bundle this CLI trusts the gateway with (GATEHOUSE_CA_BUNDLE, ca_bundle) is normally that CA; else run it on the gateway\'s machine' },
+  'ca show': REMOTE,
   'ca list': REMOTE,
   'ca trust': REMOTE,
   'ca untrust': REMOTE,

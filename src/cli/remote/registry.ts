@@ -328,6 +328,24 @@ export class RemoteRegistry implements CommandRegistry {
     return out;
   }
 
+  /**
+   * `ca show`: the gateway CA is the CA that issued the certificate the management
+   * listener presents (the gateway's server certificate, followed by the CA chain), as
+   * this client verified it in the TLS handshake of a signed call (STS
+   * GetCallerIdentity, which needs no permission); whether devices' certificates from it
+   * are trusted is DescribeCACertificate of its id.
+   */
+  async gatewayCa(): Promise<{ readonly chainPem: readonly string[]; readonly id: string; readonly subject: string; readonly notBefore: Date; readonly notAfter: Date; readonly trusted: boolean }> {
+    await this.#c.callText({ service: 'sts', operation: 'GetCallerIdentity', method: 'POST', path: '/', form: { Action: 'GetCallerIdentity', Version: '2011-06-15' } });
+    const chainPem = this.#c.presentedCaChain ?? [];
+    const parsed = chainPem.length > 0 ? parseCertificatePem(chainPem[0]!) : undefined;
+    if (parsed === undefined || !parsed.ok) {
+      throw new CliError('REMOTE_PROTOCOL_ERROR', `the gateway at ${this.#c.target.endpoint.host} presented no CA certificate above its server certificate`, EXIT.INVALID, 'check that the endpoint is a Gatehouse management API');
+    }
+    const ca = parsed.certificates[0];
+    return { chainPem, id: ca.id, subject: ca.subject, notBefore: ca.notBefore, notAfter: ca.notAfter, trusted: (await this.getTrustedCa(ca.id)) !== undefined };
+  }
+
   /** Full id from a full id or a unique prefix of at least 8 hex digits, as the local registry resolves it. */
   async resolveCaId(idOrPrefix: string): Promise<string> {
     const wanted = idOrPrefix.trim().toLowerCase().replace(/:/g, '');
