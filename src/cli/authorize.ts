@@ -60,7 +60,11 @@ statement decided, "group", "policy" and "statement" (and "dialect" with --data-
 Exit status: 0 every request answered (allowed or not), 1 invalid configuration, stored
 AWS IoT policies that do not compile, or a thing or certificate not in the registry,
 2 usage error, unreadable file, unparseable request line, unknown IoT action, bad ARN,
-or a thing whose certificate must be named with --cert.`)
+or a thing whose certificate must be named with --cert.
+
+With --endpoint (or a profile): one request with iot:Connect, iot:Publish, iot:Subscribe
+or iot:Receive for a registered thing, decided by the gateway with the policies in force
+(TestAuthorization); no --config or --data-dir.`)
     .action(async (opts: AuthorizeOptions) => {
       if (opts.target?.kind === 'remote') {
         await authorizeRemotely(io, opts, opts.target);
