@@ -15,6 +15,7 @@ import { ConnectivityInfoStore } from './ca/connectivity.js';
 import { ApiServer, type ApiListen } from './api/server.js';
 import { compileWithIamDialect, IamPolicyCache } from './api/mgmt/iam-engine.js';
 import { MANAGEMENT_ROUTE_SETS } from './api/mgmt/route-sets.js';
+import { AuditWriter } from './api/mgmt/audit.js';
 import { ManagementServer, type ManagementTls } from './api/mgmt/server.js';
 import { ensureApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
@@ -224,6 +225,16 @@ export class Gateway {
       const mgmtConfig = config.gatehouse.management;
       const control = apiConfig.enabled || mgmtConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
       const iamPolicies = new IamPolicyCache(compileWithIamDialect);
+      // One audit writer for both APIs, pruned whenever the gateway runs (whichever
+      // listeners are enabled: the local API audits its calls too). Closed after both
+      // listeners (closers run in reverse), so the records of their last calls are written.
+      let audit: AuditWriter | undefined;
+      if (control !== undefined) {
+        const writer = new AuditWriter(control, logger);
+        audit = writer;
+        closers.push(() => writer.close());
+        writer.startPruning(mgmtConfig.auditRetentionDays, () => new Date());
+      }
 
       let api: ApiServer | undefined;
       if (apiConfig.enabled && control !== undefined) {
@@ -249,7 +260,7 @@ export class Gateway {
           bodyLimitBytes: apiConfig.bodyLimitBytes,
           performance: config.performance,
           iotDeployment: config.gatehouse.iot,
-          authorization: { control, iamPolicies, deployment: config.gatehouse.iot },
+          authorization: { control, iamPolicies, deployment: config.gatehouse.iot, ...(audit !== undefined ? { audit } : {}) },
         });
         const a = api;
         closers.push(() => a.close());
@@ -313,6 +324,7 @@ export class Gateway {
           bodyLimitBytes: mgmtConfig.bodyLimitBytes,
           maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
           auditRetentionDays: mgmtConfig.auditRetentionDays,
+          ...(audit !== undefined ? { audit } : {}),
           ...(apiConfig.enabled ? { apiToken: await ensureApiToken(dataDir) } : {}),
         });
         const m = management;

@@ -3,6 +3,8 @@
  * the EMQX adapter, explanations, sessions, metrics.
  *
  * Order of checks for every request:
+ *  0. Room in the audit queue (mgmt/audit.ts): when it is full the call waits for
+ *     room, then is refused with 503 API_AUDIT_BACKLOG before anything is done for it.
  *  1. Bearer token (onRequest, before the body is read): every route but
  *     `GET /healthz`; a missing or wrong token is 401 and nothing else — not even
  *     whether the route exists. Then the route's action (routes.ts) is authorized for
@@ -56,6 +58,11 @@ export interface LocalApiAuthorization {
   readonly iamPolicies: IamPolicyCache;
   /** `gatehouse.iot`: the account and region of the IAM context. */
   readonly deployment: IotDeployment;
+  /**
+   * The gateway's audit writer, shared with the management API (the gateway closes it
+   * after both listeners). Without one the server makes its own and closes it.
+   */
+  readonly audit?: AuditWriter;
 }
 
 declare module 'fastify' {
@@ -93,6 +100,7 @@ export interface ApiServerOptions {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const UNAUTHORIZED = JSON.stringify(errorBody('API_UNAUTHORIZED', 'missing or wrong API token'));
 const NOT_FOUND = JSON.stringify(errorBody('API_NOT_FOUND', 'no such endpoint; see GET /openapi.json'));
+const AUDIT_BACKLOG = JSON.stringify(errorBody('API_AUDIT_BACKLOG', 'the audit log cannot record more calls now; nothing was done; retry later'));
 const EMQX_DENIALS: Readonly<Record<string, string>> = { [ROUTES.emqxAuthn.url]: EMQX_DENY_AUTHN, [ROUTES.emqxAuthz.url]: EMQX_DENY_AUTHZ };
 const UNMATCHED = '(unmatched)';
 
@@ -105,11 +113,13 @@ export class ApiServer {
   private readonly streams: CertificateStreams;
   /** The audit records of the local API's calls. */
   readonly audit: AuditWriter;
+  private readonly ownAudit: boolean;
   private closed = false;
 
-  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams, audit: AuditWriter) {
+  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams, audit: AuditWriter, ownAudit: boolean) {
     this.app = app;
     this.audit = audit;
+    this.ownAudit = ownAudit;
     this.url = url;
     this.prometheus = prometheus;
     this.limiter = limiter;
@@ -141,7 +151,8 @@ export class ApiServer {
       ...(opts.iotDeployment !== undefined ? { iotDeployment: opts.iotDeployment } : {}),
     };
     const bearer = new BearerCheck(opts.token);
-    const audit = new AuditWriter(opts.authorization.control, opts.logger);
+    const ownAudit = opts.authorization.audit === undefined;
+    const audit = opts.authorization.audit ?? new AuditWriter(opts.authorization.control, opts.logger);
     const app = buildApp(ctx, bearer, opts.bodyLimitBytes, { ...opts.authorization, audit });
     let url: string;
     try {
@@ -149,11 +160,11 @@ export class ApiServer {
     } catch (e) {
       streams.close();
       await app.close().catch(() => undefined);
-      await audit.close();
+      if (ownAudit) await audit.close();
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, url, prometheus, limiter, streams, audit);
+    return new ApiServer(app, url, prometheus, limiter, streams, audit, ownAudit);
   }
 
   /** Applies `performance.*` after a configuration reload. */
@@ -167,7 +178,8 @@ export class ApiServer {
     this.closed = true;
     this.streams.close();
     await this.app.close();
-    await this.audit.close();
+    if (this.ownAudit) await this.audit.close();
+    else await this.audit.flush();
   }
 }
 
@@ -206,6 +218,10 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     const route = request.routeOptions.url;
     if (route === ROUTES.healthz.url && (request.method === 'GET' || request.method === 'HEAD')) return;
     const spec = route === undefined ? undefined : SPECS.get(`${request.method === 'HEAD' ? 'GET' : request.method} ${route}`);
+    // Every call is recorded: none starts while the audit queue is full (it fails closed).
+    if (spec !== undefined && !authorization.audit.hasRoom() && !(await authorization.audit.waitForRoom())) {
+      return reply.code(503).header('retry-after', '1').type(JSON_TYPE).send(AUDIT_BACKLOG);
+    }
     const origin = { sourceIp: sourceIp(request), userAgent: userAgent(request), requestId: request.id, secureTransport: false };
     if (!bearer.accepts(request.headers.authorization)) {
       if (spec?.action !== undefined) {

@@ -131,4 +131,6 @@ export interface ManagementContext {
   readonly iotControlPlane?: IotControlPlaneExtras;
   /** The broker's connections, the configuration file and the metrics, for Gatehouse's operations (gatehouse-ops.ts). */
   readonly operations?: GatehouseOperations;
+  /** Writes the queued audit records (the server sets it: the audit list reads after it). */
+  readonly flushAudit?: () => Promise<unknown>;
 }
