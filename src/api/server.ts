@@ -29,12 +29,6 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { IotDeployment, PerformanceConfig } from '../core/index.js';
 import type { ControlStore, NewAuditRecord } from '../identity/control.js';
 import { formatPath, type PathSegment } from '../core/config/path.js';
-import type { Registry } from '../identity/registry.js';
-import type { SessionManager } from '../identity/sessions.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { PolicyStore } from '../runtime/policy-store.js';
-import { CertificateStreams, type CertificateSource } from './certificate-streams.js';
 import { HttpError, type ApiContext } from './context.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerAuthorize } from './handlers/authorize.js';
@@ -43,12 +37,12 @@ import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.
 import { registerIdentity } from './handlers/identity.js';
 import { registerService } from './handlers/service.js';
 import { registerSessions } from './handlers/sessions.js';
-import { WorkLimiter } from './limiter.js';
 import { Prometheus } from './prometheus.js';
 import { AuditWriter } from './mgmt/audit.js';
 import { API_TOKEN_ARN, decideCall, denialMessage, requestContext, type CallAuthority } from './mgmt/authorize.js';
 import type { Caller } from './mgmt/call.js';
 import type { IamPolicyCache } from './mgmt/iam-engine.js';
+import { ApiOperations, type ApiOperationsOptions } from './operations.js';
 import { ROUTES, type RouteSpec } from './routes.js';
 import { BearerCheck } from './token.js';
 
@@ -74,27 +68,18 @@ declare module 'fastify' {
 
 export type ApiListen = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
-export interface ApiServerOptions {
-  readonly registry: Registry;
-  readonly sessions: SessionManager;
-  readonly policy: PolicyStore;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly certificates: CertificateSource;
-  /** Devices connected to the embedded broker (for /metrics). */
-  readonly connectedClients: () => number;
+export interface ApiServerOptions extends ApiOperationsOptions {
   /** The API token (see token.ts). */
   readonly token: string;
   readonly listen: ApiListen;
   readonly bodyLimitBytes: number;
-  readonly performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>;
-  /** Most certificate-update streams open at once (default 32). */
-  readonly maxCertificateStreams?: number;
-  readonly clock?: () => Date;
-  /** The gateway's `gatehouse.iot`, for explain requests naming IoT actions (see handlers/explain.ts). */
-  readonly iotDeployment?: IotDeployment;
   /** The IAM evaluator and audit log every call goes through. */
   readonly authorization: LocalApiAuthorization;
+  /**
+   * The gateway's operations context, shared with the management listener (the gateway
+   * closes it). Without one the server makes its own from the options above and closes it.
+   */
+  readonly operations?: ApiOperations;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -109,47 +94,27 @@ export class ApiServer {
   readonly url: string;
   readonly prometheus: Prometheus;
   private readonly app: FastifyInstance;
-  private readonly limiter: WorkLimiter;
-  private readonly streams: CertificateStreams;
+  private readonly operations: ApiOperations;
+  private readonly ownOperations: boolean;
   /** The audit records of the local API's calls. */
   readonly audit: AuditWriter;
   private readonly ownAudit: boolean;
   private closed = false;
 
-  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams, audit: AuditWriter, ownAudit: boolean) {
+  private constructor(app: FastifyInstance, url: string, operations: ApiOperations, ownOperations: boolean, audit: AuditWriter, ownAudit: boolean) {
     this.app = app;
     this.audit = audit;
     this.ownAudit = ownAudit;
     this.url = url;
-    this.prometheus = prometheus;
-    this.limiter = limiter;
-    this.streams = streams;
+    this.prometheus = operations.prometheus;
+    this.operations = operations;
+    this.ownOperations = ownOperations;
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
-    const limiter = new WorkLimiter(opts.performance.maxConcurrentCloudRequests, opts.performance.cloudRequestQueueSize);
-    const streams = new CertificateStreams(opts.certificates, opts.metrics, opts.logger, opts.maxCertificateStreams ?? 32);
-    const prometheus = new Prometheus({
-      metrics: opts.metrics,
-      liveSessions: () => opts.sessions.size,
-      connectedClients: opts.connectedClients,
-      limiter: () => limiter.stats,
-      certificateStreams: () => streams.size,
-    });
-    const ctx: ApiContext = {
-      registry: opts.registry,
-      sessions: opts.sessions,
-      // The sessions' verifier: one instance per process, one set of caches.
-      verifier: opts.sessions.verifier,
-      policy: opts.policy,
-      metrics: opts.metrics,
-      prometheus,
-      logger: opts.logger,
-      limiter,
-      streams,
-      clock: opts.clock ?? (() => new Date()),
-      ...(opts.iotDeployment !== undefined ? { iotDeployment: opts.iotDeployment } : {}),
-    };
+    const ownOperations = opts.operations === undefined;
+    const operations = opts.operations ?? ApiOperations.create(opts);
+    const ctx = operations.ctx;
     const bearer = new BearerCheck(opts.token);
     const ownAudit = opts.authorization.audit === undefined;
     const audit = opts.authorization.audit ?? new AuditWriter(opts.authorization.control, opts.logger);
@@ -158,25 +123,25 @@ export class ApiServer {
     try {
       url = await listen(app, opts.listen);
     } catch (e) {
-      streams.close();
+      if (ownOperations) operations.close();
       await app.close().catch(() => undefined);
       if (ownAudit) await audit.close();
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, url, prometheus, limiter, streams, audit, ownAudit);
+    return new ApiServer(app, url, operations, ownOperations, audit, ownAudit);
   }
 
   /** Applies `performance.*` after a configuration reload. */
   configure(performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>): void {
-    this.limiter.configure(performance.maxConcurrentCloudRequests, performance.cloudRequestQueueSize);
+    this.operations.configure(performance);
   }
 
   /** Ends certificate-update streams, closes every connection and the listener. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.streams.close();
+    if (this.ownOperations) this.operations.close();
     await this.app.close();
     if (this.ownAudit) await this.audit.close();
     else await this.audit.flush();

@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { TooManyStreamsError, toUpdate } from '../certificate-streams.js';
-import { HttpError, type ApiContext } from '../context.js';
+import { HttpError, type ApiContext, type OperationHandler } from '../context.js';
 import { ROUTES, routeOptions } from '../routes.js';
 import type { CertificateUpdate } from '../schemas.js';
 
@@ -18,46 +18,45 @@ function event(update: CertificateUpdate, id: string): string {
   return `event: certificateUpdate\nid: ${id}\ndata: ${JSON.stringify(update)}\n\n`;
 }
 
-export function registerCertificateUpdates(app: FastifyInstance, ctx: ApiContext): void {
-  app.route({
-    ...routeOptions(ROUTES.certificateUpdates),
-    handler: async (request, reply) => {
-      let first;
-      try {
-        first = await ctx.streams.firstCertificate();
-      } catch (e) {
-        if (e instanceof TooManyStreamsError) throw new HttpError('API_TOO_MANY_STREAMS', e.message, { headers: { 'retry-after': '5' } });
-        ctx.logger.error({ event: 'certificate-update-failed', err: (e as Error).message }, 'could not issue a certificate for a certificate-update stream');
-        throw new HttpError('ServiceError', 'the certificate could not be issued; see the gateway log');
-      }
-      const res = reply.raw;
-      if (res.destroyed) return reply.hijack();
-      reply.hijack();
-      ctx.prometheus.countResponse(ROUTES.certificateUpdates.url, 200);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(event(toUpdate(first), first.id));
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-      heartbeat.unref();
-      const remove = ctx.streams.add({
-        send: (update, id) => {
-          if (!res.destroyed) res.write(event(update, id));
-        },
-        end: () => {
-          clearInterval(heartbeat);
-          res.end();
-        },
-      });
-      ctx.logger.info({ event: 'certificate-stream-opened', certificateId: first.id, remoteAddress: request.ip }, 'certificate-update stream opened');
-      res.once('close', () => {
-        clearInterval(heartbeat);
-        remove();
-        ctx.logger.info({ event: 'certificate-stream-closed' }, 'certificate-update stream closed');
-      });
+export const subscribeToCertificateUpdates: OperationHandler = async (ctx, request, reply) => {
+  let first;
+  try {
+    first = await ctx.streams.firstCertificate();
+  } catch (e) {
+    if (e instanceof TooManyStreamsError) throw new HttpError('API_TOO_MANY_STREAMS', e.message, { headers: { 'retry-after': '5' } });
+    ctx.logger.error({ event: 'certificate-update-failed', err: (e as Error).message }, 'could not issue a certificate for a certificate-update stream');
+    throw new HttpError('ServiceError', 'the certificate could not be issued; see the gateway log');
+  }
+  const res = reply.raw;
+  if (res.destroyed) return reply.hijack();
+  reply.hijack();
+  ctx.prometheus.countResponse(ROUTES.certificateUpdates.url, 200);
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write(event(toUpdate(first), first.id));
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  heartbeat.unref();
+  const remove = ctx.streams.add({
+    send: (update, id) => {
+      if (!res.destroyed) res.write(event(update, id));
+    },
+    end: () => {
+      clearInterval(heartbeat);
+      res.end();
     },
   });
+  ctx.logger.info({ event: 'certificate-stream-opened', certificateId: first.id, remoteAddress: request.ip }, 'certificate-update stream opened');
+  res.once('close', () => {
+    clearInterval(heartbeat);
+    remove();
+    ctx.logger.info({ event: 'certificate-stream-closed' }, 'certificate-update stream closed');
+  });
+};
+
+export function registerCertificateUpdates(app: FastifyInstance, ctx: ApiContext): void {
+  app.route({ ...routeOptions(ROUTES.certificateUpdates), handler: (request, reply) => subscribeToCertificateUpdates(ctx, request, reply) });
 }

@@ -81,6 +81,8 @@ interface CallState {
   handlerStarted: boolean;
   /** Refused because the audit queue was full: counted by the writer, not recorded. */
   refused: boolean;
+  /** Its audit records are queued. */
+  audited: boolean;
   /** The body as received (for the signature). */
   rawBody: Buffer;
 }
@@ -333,7 +335,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
 
   app.addHook('onRequest', async (request, reply) => {
     const route = routeOf(request);
-    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, refused: false, rawBody: EMPTY };
+    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, refused: false, audited: false, rawBody: EMPTY };
     request.mgmtCall = state;
     void reply.header('x-amzn-RequestId', request.id);
     // Every call is recorded: none starts while the audit queue is full (it fails closed).
@@ -404,11 +406,12 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     return answer.body;
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  /** Queues the audit records of a request, once: as its answer finishes, or as a stream it opened starts. */
+  const auditRequest = (request: FastifyRequest, status: number): void => {
     const state = request.mgmtCall;
     const route = state?.route;
-    if (state === undefined || route === undefined || state.refused) return;
-    const status = reply.statusCode;
+    if (state === undefined || route === undefined || state.refused || state.audited) return;
+    state.audited = true;
     const common = { sourceIp: sourceIp(request), userAgent: userAgent(request) ?? null, status, requestId: state.requestId };
     if (state.authFailure !== undefined) {
       audit.append({ at: ctx.clock(), principal: 'anonymous', action: auditAction(route, state.rawBody), resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
@@ -424,6 +427,9 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       const reason = state.handlerStarted && status !== 400 ? 'NO_AUTHORIZATION_DECISION' : 'INVALID_REQUEST';
       audit.append({ at: ctx.clock(), principal: callerArn(request.caller), action: route.action, resource: '*', decision: 'deny', reason, policy: null, statement: null, ...common });
     }
+  };
+  app.addHook('onResponse', async (request, reply) => {
+    auditRequest(request, reply.statusCode);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -432,6 +438,12 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const route = routeOf(request);
+    const state = request.mgmtCall;
+    if (route?.refusal !== undefined && (state?.refused === true
+      || (request.caller !== undefined && state?.authFailure === undefined && !(error instanceof ManagementError && error.status === 403)))) {
+      return reply.code(200).type(JSON_TYPE).send(route.refusal);
+    }
     const protocol = protocolOf(request);
     const e = toManagementError(error, protocol);
     if (e.status >= 500 && !(error instanceof ManagementError)) {
@@ -455,6 +467,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
         ...(service !== undefined ? { constraints: { signingService: service } } : {}),
         handler: async (request, reply) => {
           const out = await route.handler(request, reply, ctx);
+          // A stream the handler took over (hijacked) may never finish: its records are written as it opens.
+          if (reply.sent && !reply.raw.writableEnded) auditRequest(request, reply.raw.statusCode);
           if (out === undefined || reply.sent) return reply;
           if (typeof out === 'string' || Buffer.isBuffer(out)) return reply.send(out);
           return reply.type(JSON_TYPE).send(JSON.stringify(out));
