@@ -185,6 +185,9 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     const spec = route === undefined ? undefined : SPECS.get(`${request.method === 'HEAD' ? 'GET' : request.method} ${route}`);
     // Every call is recorded: none starts while the audit queue is full (it fails closed).
     if (spec !== undefined && !authorization.audit.hasRoom() && !(await authorization.audit.waitForRoom())) {
+      // EMQX reads any status but 200 as "ignore": it gets an explicit deny.
+      const emqxDeny = EMQX_DENIALS[spec.url];
+      if (emqxDeny !== undefined) return reply.code(200).type(JSON_TYPE).send(emqxDeny);
       return reply.code(503).header('retry-after', '1').type(JSON_TYPE).send(AUDIT_BACKLOG);
     }
     const origin = { sourceIp: sourceIp(request), userAgent: userAgent(request), requestId: request.id, secureTransport: false };
