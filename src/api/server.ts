@@ -32,7 +32,7 @@ import { formatPath, type PathSegment } from '../core/config/path.js';
 import { HttpError, type ApiContext } from './context.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerAuthorize } from './handlers/authorize.js';
-import { registerCertificateUpdates } from './handlers/certificate-updates.js';
+import { subscribeToCertificateUpdates } from './handlers/certificate-updates.js';
 import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.js';
 import { registerIdentity } from './handlers/identity.js';
 import { registerService } from './handlers/service.js';
@@ -43,7 +43,7 @@ import { API_TOKEN_ARN, decideCall, denialMessage, requestContext, type CallAuth
 import type { Caller } from './mgmt/call.js';
 import type { IamPolicyCache } from './mgmt/iam-engine.js';
 import { ApiOperations, type ApiOperationsOptions } from './operations.js';
-import { ROUTES, type RouteSpec } from './routes.js';
+import { ROUTES, routeOptions, type RouteSpec } from './routes.js';
 import { BearerCheck } from './token.js';
 
 /** How the local API authorizes and audits its calls (the management API's evaluator and audit log). */
@@ -207,10 +207,16 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     if (d.allowed) return;
     return reply.code(403).type(JSON_TYPE).send(JSON.stringify(errorBody('API_ACCESS_DENIED', denialMessage(API_TOKEN_ARN, spec.action, '*', d.explicit))));
   });
+  /** Queues the request's audit record, once. */
+  const auditRequest = (request: FastifyRequest, status: number): void => {
+    const record = request.localAudit;
+    if (record === undefined) return;
+    request.localAudit = undefined;
+    authorization.audit.append({ ...record, status });
+  };
   app.addHook('onResponse', (request, reply, done) => {
     ctx.prometheus.countResponse(request.routeOptions.url ?? UNMATCHED, reply.statusCode);
-    const record = request.localAudit;
-    if (record !== undefined) authorization.audit.append({ ...record, status: reply.statusCode });
+    auditRequest(request, reply.statusCode);
     done();
   });
 
@@ -236,7 +242,14 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
   registerService(app, ctx);
   registerIdentity(app, ctx);
   registerAuthorize(app, ctx);
-  registerCertificateUpdates(app, ctx);
+  app.route({
+    ...routeOptions(ROUTES.certificateUpdates),
+    handler: async (request, reply) => {
+      await subscribeToCertificateUpdates(ctx, request, reply);
+      // A stream may never finish (its client just goes away): its record is queued as it opens.
+      if (reply.sent && !reply.raw.writableEnded) auditRequest(request, reply.raw.statusCode);
+    },
+  });
   registerSessions(app, ctx);
   registerEmqx(app, ctx);
   return app;

@@ -14,7 +14,8 @@ import { test } from 'node:test';
 import { controlKeyPath } from '../../src/identity/control-key.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { DEFAULT_IOT_DEPLOYMENT } from '../../src/core/policy/iot/context.js';
-import { ApiClient } from '../api/client.js';
+import { request as httpsRequest } from 'node:https';
+import { ApiClient, SseStream } from '../api/client.js';
 import { attachDocuments, call, type Credentials, type Fixture, type RawAnswer } from '../api/mgmt/helpers.js';
 import { GatewayProcess } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
@@ -127,6 +128,28 @@ test('the IPC operations and the EMQX adapter over HTTPS: the API token and IAM 
   assert.equal(await emqx('emqx-deny', { clientid: 'sensor-1', action: 'publish', topic: 'sensors/sensor-2/t' }), '{"result":"deny"}');
   assert.equal(await emqx('emqx-garbage', '{not json'), '{"result":"deny"}');
 
+  // SubscribeToCertificateUpdates: a stream on each listener, closed by its client after the first event.
+  const localStream = await SseStream.open(local, '/v1/certificate-updates?certificateType=SERVER');
+  assert.equal(localStream.status, 200);
+  assert.equal((await localStream.next()).event, 'certificateUpdate');
+  localStream.close();
+  const firstEvent = await new Promise<{ status: number; requestId: string; text: string }>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: f.port, path: '/v1/certificate-updates?certificateType=SERVER', headers: bearer, agent: new Agent({ ca: ca.stdout }) }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\n\n')) {
+          resolve({ status: res.statusCode ?? 0, requestId: String(res.headers['x-amzn-requestid'] ?? ''), text });
+          req.destroy();
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(firstEvent.status, 200);
+  assert.match(firstEvent.text, /^event: certificateUpdate\n/);
+
   // The token never opens more than its built-in policy: no other management route takes it, and a wrong one is refused.
   const sessions = await call(f, { path: '/gatehouse/sessions', headers: bearer });
   assert.equal(sessions.status, 400);
@@ -152,5 +175,8 @@ test('the IPC operations and the EMQX adapter over HTTPS: the API token and IAM 
   assert.deepEqual(of('authorize-nobody'), { principal: 'arn:aws:iam::000000000000:user/nobody', action: 'gatehouse:AuthorizeClientDeviceAction', decision: 'deny', status: 403, reason: 'NO_MATCHING_STATEMENT' });
   assert.deepEqual(of('emqx-garbage'), { principal: 'gatehouse:api-token', action: 'gatehouse:EmqxAuthorize', decision: 'deny', status: 200, reason: 'INVALID_REQUEST' });
   assert.deepEqual(of('wrong-token'), { principal: 'anonymous', action: 'gatehouse:AuthorizeClientDeviceAction', decision: 'deny', status: 403, reason: 'INVALID_API_TOKEN' });
+  const streams = records.filter((r) => r.action === 'gatehouse:SubscribeToCertificateUpdates');
+  assert.equal(streams.length, 2, 'both streams are audited, though their clients went away');
+  assert.ok(streams.every((r) => r.principal === 'gatehouse:api-token' && r.decision === 'allow' && r.status === 200));
   assert.ok(records.every((r) => !JSON.stringify(r).includes(token) && !JSON.stringify(r).includes(session)), 'no token in the audit log');
 });

@@ -5,11 +5,12 @@
  * The first certificate is issued before the stream opens, so a failure is an ordinary
  * 500 answer rather than a stream that ends at once. Then: `event: certificateUpdate`,
  * `id: <certificate id>`, `data: <JSON on one line>`, and a comment line every 15 s.
+ * The handler takes the reply over (hijack): the listener queues the call's audit
+ * record as the stream opens, since a stream may never finish.
  */
-import type { FastifyInstance } from 'fastify';
 import { TooManyStreamsError, toUpdate } from '../certificate-streams.js';
-import { HttpError, type ApiContext, type OperationHandler } from '../context.js';
-import { ROUTES, routeOptions } from '../routes.js';
+import { HttpError, type OperationHandler } from '../context.js';
+import { ROUTES } from '../routes.js';
 import type { CertificateUpdate } from '../schemas.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -57,6 +58,3 @@ export const subscribeToCertificateUpdates: OperationHandler = async (ctx, reque
   });
 };
 
-export function registerCertificateUpdates(app: FastifyInstance, ctx: ApiContext): void {
-  app.route({ ...routeOptions(ROUTES.certificateUpdates), handler: (request, reply) => subscribeToCertificateUpdates(ctx, request, reply) });
-}
