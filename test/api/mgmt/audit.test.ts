@@ -136,7 +136,7 @@ test('the local API refuses calls with 503 API_AUDIT_BACKLOG while the audit log
 });
 
 test('the audit list writes what is queued before it reads: a call is listed as soon as it has returned', async (t) => {
-  const f = await startManagement(t, { auditFlushIntervalMs: 60_000 });
+  const f = await startManagement(t, { audit: { flushIntervalMs: 60_000 } });
   const auditor = await f.user('auditor', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'gatehouse:ListAuditRecords', Resource: '*' }] }]);
   const denied = await call(f, { path: '/gatehouse/sessions', credentials: auditor });
   assert.equal(denied.status, 403);
@@ -144,4 +144,26 @@ test('the audit list writes what is queued before it reads: a call is listed as 
   assert.equal(listed.status, 200, listed.body);
   const records = (JSON.parse(listed.body) as { records: { requestId: string }[] }).records;
   assert.deepEqual(records.map((r) => r.requestId), [denied.headers['x-amzn-requestid']]);
+});
+
+test('the management listener refuses calls with 503 in the route\'s protocol while the audit log cannot take them', async (t) => {
+  const f = await startManagement(t, { audit: { flushIntervalMs: 1, maxQueued: 2, admitWaitMs: 50, retryMs: 20 }, busyTimeoutMs: 0 });
+  const other = new Database(f.registry.file);
+  t.after(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  // Two unauthenticated calls: two records the store cannot take.
+  assert.equal((await call(f, { path: '/gatehouse/sessions' })).status, 403);
+  assert.equal((await call(f, { path: '/things' })).status, 403);
+  await waitUntil(() => !f.server.audit.hasRoom(), 5000, 'the queue full');
+  const gatehouse = await call(f, { path: '/gatehouse/sessions' });
+  assert.equal(gatehouse.status, 503);
+  assert.equal((JSON.parse(gatehouse.body) as { error: { code: string } }).error.code, 'MGMT_AUDIT_BACKLOG');
+  const iot = await call(f, { path: '/things' });
+  assert.deepEqual([iot.status, iot.headers['x-amzn-errortype']], [503, 'ServiceUnavailableException']);
+  const emqx = await call(f, { path: '/v1/emqx/authz', body: JSON.stringify({ clientid: 'd1', action: 'publish', topic: 't' }) });
+  assert.deepEqual([emqx.status, emqx.body], [200, '{"result":"deny"}'], 'EMQX reads other statuses as "ignore"');
+  other.exec('COMMIT');
+  await waitUntil(() => f.server.audit.stats.written === 2 && f.server.audit.hasRoom(), 5000, 'the queued records written');
+  assert.equal((await call(f, { path: '/gatehouse/sessions' })).status, 403, 'served again');
+  assert.equal((await f.audit()).length, 3);
 });
