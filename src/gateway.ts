@@ -15,8 +15,10 @@ import { ConnectivityInfoStore } from './ca/connectivity.js';
 import { ApiServer, type ApiListen } from './api/server.js';
 import { compileWithIamDialect, IamPolicyCache } from './api/mgmt/iam-engine.js';
 import { MANAGEMENT_ROUTE_SETS } from './api/mgmt/route-sets.js';
+import { AuditWriter } from './api/mgmt/audit.js';
 import { ManagementServer, type ManagementTls } from './api/mgmt/server.js';
-import { ensureApiToken } from './api/token.js';
+import { ApiOperations, type ApiOperationsOptions } from './api/operations.js';
+import { ensureApiToken, readApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
@@ -224,32 +226,51 @@ export class Gateway {
       const mgmtConfig = config.gatehouse.management;
       const control = apiConfig.enabled || mgmtConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
       const iamPolicies = new IamPolicyCache(compileWithIamDialect);
+      // One audit writer for both APIs, pruned whenever the gateway runs (whichever
+      // listeners are enabled: the local API audits its calls too). Closed after both
+      // listeners (closers run in reverse), so the records of their last calls are written.
+      let audit: AuditWriter | undefined;
+      if (control !== undefined) {
+        const writer = new AuditWriter(control, logger);
+        audit = writer;
+        closers.push(() => writer.close());
+        writer.startPruning(mgmtConfig.auditRetentionDays, () => new Date());
+      }
+
+      // What the IPC operations and the EMQX adapter run with, shared by both listeners
+      // (the management listener serves them too, for HTTPS-only deployments).
+      const validitySeconds = config.certificates.serverCertificateValiditySeconds;
+      const operationsOptions: ApiOperationsOptions = {
+        registry,
+        sessions,
+        policy,
+        metrics,
+        logger,
+        // Each certificate-update subscriber gets its own key and certificate, with the
+        // gateway's host names, re-issued whenever the gateway's own one is.
+        certificates: {
+          issue: () => ca.issueServerCertificate({ hosts: serverCerts.sans().map((s) => s.value), validitySeconds }),
+          onRotation: (listener) => serverCerts.subscribe(() => listener()),
+        },
+        connectedClients: () => broker.connectedClients,
+        performance: config.performance,
+        iotDeployment: config.gatehouse.iot,
+      };
+      const ipc = control !== undefined ? ApiOperations.create(operationsOptions) : undefined;
+      if (ipc !== undefined) closers.push(() => ipc.close());
 
       let api: ApiServer | undefined;
-      if (apiConfig.enabled && control !== undefined) {
+      if (apiConfig.enabled && control !== undefined && ipc !== undefined) {
         const listen: ApiListen = apiConfig.socketPath !== undefined && opts.apiPort === undefined
           ? { socketPath: resolve(configDir, apiConfig.socketPath) }
           : { host: apiConfig.host, port: opts.apiPort ?? apiConfig.port };
-        const validitySeconds = config.certificates.serverCertificateValiditySeconds;
         api = await ApiServer.start({
-          registry,
-          sessions,
-          policy,
-          metrics,
-          logger,
-          // Each certificate-update subscriber gets its own key and certificate, with the
-          // gateway's host names, re-issued whenever the gateway's own one is.
-          certificates: {
-            issue: () => ca.issueServerCertificate({ hosts: serverCerts.sans().map((s) => s.value), validitySeconds }),
-            onRotation: (listener) => serverCerts.subscribe(() => listener()),
-          },
-          connectedClients: () => broker.connectedClients,
+          ...operationsOptions,
+          operations: ipc,
           token: await ensureApiToken(dataDir),
           listen,
           bodyLimitBytes: apiConfig.bodyLimitBytes,
-          performance: config.performance,
-          iotDeployment: config.gatehouse.iot,
-          authorization: { control, iamPolicies, deployment: config.gatehouse.iot },
+          authorization: { control, iamPolicies, deployment: config.gatehouse.iot, ...(audit !== undefined ? { audit } : {}) },
         });
         const a = api;
         closers.push(() => a.close());
@@ -265,7 +286,7 @@ export class Gateway {
           settleMilliseconds: config.gatehouse.configSettleMilliseconds,
           onApplied: (next) => {
             sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
-            api?.configure(next.performance);
+            ipc?.configure(next.performance);
             emitter.configure(next);
             void iotPolicies.setDeployment(next.gatehouse.iot);
             configuredHosts = next.gatehouse.hostAddresses;
@@ -295,6 +316,8 @@ export class Gateway {
             verifier: sessions.verifier,
             policy,
             iamPolicies,
+            // The IPC operations and the EMQX adapter, at the local API's paths.
+            ...(ipc !== undefined ? { ipc: ipc.ctx } : {}),
             // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
             // UpdateConnectivityInfo changes the server certificate's names.
             iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
@@ -313,7 +336,10 @@ export class Gateway {
           bodyLimitBytes: mgmtConfig.bodyLimitBytes,
           maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
           auditRetentionDays: mgmtConfig.auditRetentionDays,
-          ...(apiConfig.enabled ? { apiToken: await ensureApiToken(dataDir) } : {}),
+          ...(audit !== undefined ? { audit } : {}),
+          // The API token is the principal of the IPC operations on both listeners. Without
+          // the local API none is created, but one made by an earlier start keeps working.
+          ...await managementApiToken(dataDir, apiConfig.enabled),
         });
         const m = management;
         closers.push(() => m.close());
@@ -373,6 +399,17 @@ async function loadInitialConfig(path: string | undefined): Promise<{ config: Ga
 
 /** Registry changes that can change which AWS IoT policies apply to a connection, or what they say. */
 const IOT_CHANGE_KINDS: ReadonlySet<ChangeKind> = new Set<ChangeKind>(['POLICY_CHANGED', 'POLICY_ATTACHMENT_CHANGED', 'THING_GROUP_CHANGED', 'THING_UPDATED', 'THING_DELETED', 'CERT_DELETED']);
+
+/** The API token the management listener accepts: the local API's (created with it), or one left by an earlier start. */
+async function managementApiToken(dataDir: string, apiEnabled: boolean): Promise<{ apiToken?: string }> {
+  if (apiEnabled) return { apiToken: await ensureApiToken(dataDir) };
+  try {
+    return { apiToken: await readApiToken(dataDir) };
+  } catch (e) {
+    if (e instanceof GatehouseError && e.code === 'API_TOKEN_MISSING') return {};
+    throw e;
+  }
+}
 
 async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
   return (await registry.listTrustedCas()).map((c) => c.pem);

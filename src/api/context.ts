@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IotDeployment } from '../core/index.js';
 import { pemFromBase64 } from '../core/pem.js';
 import type { CertificateVerifier } from '../identity/verify.js';
@@ -27,6 +27,13 @@ export interface ApiContext {
   /** The gateway's `gatehouse.iot` (ARNs of IoT requests to explain when no IoT policy is in force); default: its defaults. */
   readonly iotDeployment?: IotDeployment;
 }
+
+/**
+ * The handler of one operation, served by both listeners (the local API, and the
+ * management API's IPC routes): the answer (an object, sent as JSON), or undefined
+ * once it has sent the reply itself. Errors are thrown as HttpError.
+ */
+export type OperationHandler = (ctx: ApiContext, request: FastifyRequest, reply: FastifyReply) => unknown;
 
 /** An answer other than 200, thrown by a handler and written by the error handler. */
 export class HttpError extends Error {

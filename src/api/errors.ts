@@ -26,6 +26,7 @@ export const API_RESPONSE_CODES = {
   API_QUEUE_FULL: 429,
   API_TOO_MANY_STREAMS: 429,
   API_UNAVAILABLE: 503,
+  API_AUDIT_BACKLOG: 503,
   InvalidCredentialError: 403,
   InvalidClientDeviceAuthTokenError: 404,
   ServiceError: 500,

@@ -3,6 +3,8 @@
  * the EMQX adapter, explanations, sessions, metrics.
  *
  * Order of checks for every request:
+ *  0. Room in the audit queue (mgmt/audit.ts): when it is full the call waits for
+ *     room, then is refused with 503 API_AUDIT_BACKLOG before anything is done for it.
  *  1. Bearer token (onRequest, before the body is read): every route but
  *     `GET /healthz`; a missing or wrong token is 401 and nothing else — not even
  *     whether the route exists. Then the route's action (routes.ts) is authorized for
@@ -27,27 +29,21 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { IotDeployment, PerformanceConfig } from '../core/index.js';
 import type { ControlStore, NewAuditRecord } from '../identity/control.js';
 import { formatPath, type PathSegment } from '../core/config/path.js';
-import type { Registry } from '../identity/registry.js';
-import type { SessionManager } from '../identity/sessions.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { PolicyStore } from '../runtime/policy-store.js';
-import { CertificateStreams, type CertificateSource } from './certificate-streams.js';
 import { HttpError, type ApiContext } from './context.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerAuthorize } from './handlers/authorize.js';
-import { registerCertificateUpdates } from './handlers/certificate-updates.js';
+import { subscribeToCertificateUpdates } from './handlers/certificate-updates.js';
 import { EMQX_DENY_AUTHN, EMQX_DENY_AUTHZ, registerEmqx } from './handlers/emqx.js';
 import { registerIdentity } from './handlers/identity.js';
 import { registerService } from './handlers/service.js';
 import { registerSessions } from './handlers/sessions.js';
-import { WorkLimiter } from './limiter.js';
 import { Prometheus } from './prometheus.js';
 import { AuditWriter } from './mgmt/audit.js';
 import { API_TOKEN_ARN, decideCall, denialMessage, requestContext, type CallAuthority } from './mgmt/authorize.js';
 import type { Caller } from './mgmt/call.js';
 import type { IamPolicyCache } from './mgmt/iam-engine.js';
-import { ROUTES, type RouteSpec } from './routes.js';
+import { ApiOperations, type ApiOperationsOptions } from './operations.js';
+import { ROUTES, routeOptions, type RouteSpec } from './routes.js';
 import { BearerCheck } from './token.js';
 
 /** How the local API authorizes and audits its calls (the management API's evaluator and audit log). */
@@ -56,6 +52,11 @@ export interface LocalApiAuthorization {
   readonly iamPolicies: IamPolicyCache;
   /** `gatehouse.iot`: the account and region of the IAM context. */
   readonly deployment: IotDeployment;
+  /**
+   * The gateway's audit writer, shared with the management API (the gateway closes it
+   * after both listeners). Without one the server makes its own and closes it.
+   */
+  readonly audit?: AuditWriter;
 }
 
 declare module 'fastify' {
@@ -67,32 +68,24 @@ declare module 'fastify' {
 
 export type ApiListen = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
-export interface ApiServerOptions {
-  readonly registry: Registry;
-  readonly sessions: SessionManager;
-  readonly policy: PolicyStore;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly certificates: CertificateSource;
-  /** Devices connected to the embedded broker (for /metrics). */
-  readonly connectedClients: () => number;
+export interface ApiServerOptions extends ApiOperationsOptions {
   /** The API token (see token.ts). */
   readonly token: string;
   readonly listen: ApiListen;
   readonly bodyLimitBytes: number;
-  readonly performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>;
-  /** Most certificate-update streams open at once (default 32). */
-  readonly maxCertificateStreams?: number;
-  readonly clock?: () => Date;
-  /** The gateway's `gatehouse.iot`, for explain requests naming IoT actions (see handlers/explain.ts). */
-  readonly iotDeployment?: IotDeployment;
   /** The IAM evaluator and audit log every call goes through. */
   readonly authorization: LocalApiAuthorization;
+  /**
+   * The gateway's operations context, shared with the management listener (the gateway
+   * closes it). Without one the server makes its own from the options above and closes it.
+   */
+  readonly operations?: ApiOperations;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const UNAUTHORIZED = JSON.stringify(errorBody('API_UNAUTHORIZED', 'missing or wrong API token'));
 const NOT_FOUND = JSON.stringify(errorBody('API_NOT_FOUND', 'no such endpoint; see GET /openapi.json'));
+const AUDIT_BACKLOG = JSON.stringify(errorBody('API_AUDIT_BACKLOG', 'the audit log cannot record more calls now; nothing was done; retry later'));
 const EMQX_DENIALS: Readonly<Record<string, string>> = { [ROUTES.emqxAuthn.url]: EMQX_DENY_AUTHN, [ROUTES.emqxAuthz.url]: EMQX_DENY_AUTHZ };
 const UNMATCHED = '(unmatched)';
 
@@ -101,73 +94,57 @@ export class ApiServer {
   readonly url: string;
   readonly prometheus: Prometheus;
   private readonly app: FastifyInstance;
-  private readonly limiter: WorkLimiter;
-  private readonly streams: CertificateStreams;
+  private readonly operations: ApiOperations;
+  private readonly ownOperations: boolean;
   /** The audit records of the local API's calls. */
   readonly audit: AuditWriter;
+  private readonly ownAudit: boolean;
   private closed = false;
 
-  private constructor(app: FastifyInstance, url: string, prometheus: Prometheus, limiter: WorkLimiter, streams: CertificateStreams, audit: AuditWriter) {
+  private constructor(app: FastifyInstance, url: string, operations: ApiOperations, ownOperations: boolean, audit: AuditWriter, ownAudit: boolean) {
     this.app = app;
     this.audit = audit;
+    this.ownAudit = ownAudit;
     this.url = url;
-    this.prometheus = prometheus;
-    this.limiter = limiter;
-    this.streams = streams;
+    this.prometheus = operations.prometheus;
+    this.operations = operations;
+    this.ownOperations = ownOperations;
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
-    const limiter = new WorkLimiter(opts.performance.maxConcurrentCloudRequests, opts.performance.cloudRequestQueueSize);
-    const streams = new CertificateStreams(opts.certificates, opts.metrics, opts.logger, opts.maxCertificateStreams ?? 32);
-    const prometheus = new Prometheus({
-      metrics: opts.metrics,
-      liveSessions: () => opts.sessions.size,
-      connectedClients: opts.connectedClients,
-      limiter: () => limiter.stats,
-      certificateStreams: () => streams.size,
-    });
-    const ctx: ApiContext = {
-      registry: opts.registry,
-      sessions: opts.sessions,
-      // The sessions' verifier: one instance per process, one set of caches.
-      verifier: opts.sessions.verifier,
-      policy: opts.policy,
-      metrics: opts.metrics,
-      prometheus,
-      logger: opts.logger,
-      limiter,
-      streams,
-      clock: opts.clock ?? (() => new Date()),
-      ...(opts.iotDeployment !== undefined ? { iotDeployment: opts.iotDeployment } : {}),
-    };
+    const ownOperations = opts.operations === undefined;
+    const operations = opts.operations ?? ApiOperations.create(opts);
+    const ctx = operations.ctx;
     const bearer = new BearerCheck(opts.token);
-    const audit = new AuditWriter(opts.authorization.control, opts.logger);
+    const ownAudit = opts.authorization.audit === undefined;
+    const audit = opts.authorization.audit ?? new AuditWriter(opts.authorization.control, opts.logger);
     const app = buildApp(ctx, bearer, opts.bodyLimitBytes, { ...opts.authorization, audit });
     let url: string;
     try {
       url = await listen(app, opts.listen);
     } catch (e) {
-      streams.close();
+      if (ownOperations) operations.close();
       await app.close().catch(() => undefined);
-      await audit.close();
+      if (ownAudit) await audit.close();
       throw e;
     }
     opts.logger.info({ event: 'api-listening', url }, 'local API listening');
-    return new ApiServer(app, url, prometheus, limiter, streams, audit);
+    return new ApiServer(app, url, operations, ownOperations, audit, ownAudit);
   }
 
   /** Applies `performance.*` after a configuration reload. */
   configure(performance: Pick<PerformanceConfig, 'maxConcurrentCloudRequests' | 'cloudRequestQueueSize'>): void {
-    this.limiter.configure(performance.maxConcurrentCloudRequests, performance.cloudRequestQueueSize);
+    this.operations.configure(performance);
   }
 
   /** Ends certificate-update streams, closes every connection and the listener. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.streams.close();
+    if (this.ownOperations) this.operations.close();
     await this.app.close();
-    await this.audit.close();
+    if (this.ownAudit) await this.audit.close();
+    else await this.audit.flush();
   }
 }
 
@@ -206,6 +183,13 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     const route = request.routeOptions.url;
     if (route === ROUTES.healthz.url && (request.method === 'GET' || request.method === 'HEAD')) return;
     const spec = route === undefined ? undefined : SPECS.get(`${request.method === 'HEAD' ? 'GET' : request.method} ${route}`);
+    // Every call is recorded: none starts while the audit queue is full (it fails closed).
+    if (spec !== undefined && !authorization.audit.hasRoom() && !(await authorization.audit.waitForRoom())) {
+      // EMQX reads any status but 200 as "ignore": it gets an explicit deny.
+      const emqxDeny = EMQX_DENIALS[spec.url];
+      if (emqxDeny !== undefined) return reply.code(200).type(JSON_TYPE).send(emqxDeny);
+      return reply.code(503).header('retry-after', '1').type(JSON_TYPE).send(AUDIT_BACKLOG);
+    }
     const origin = { sourceIp: sourceIp(request), userAgent: userAgent(request), requestId: request.id, secureTransport: false };
     if (!bearer.accepts(request.headers.authorization)) {
       if (spec?.action !== undefined) {
@@ -223,10 +207,16 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
     if (d.allowed) return;
     return reply.code(403).type(JSON_TYPE).send(JSON.stringify(errorBody('API_ACCESS_DENIED', denialMessage(API_TOKEN_ARN, spec.action, '*', d.explicit))));
   });
+  /** Queues the request's audit record, once. */
+  const auditRequest = (request: FastifyRequest, status: number): void => {
+    const record = request.localAudit;
+    if (record === undefined) return;
+    request.localAudit = undefined;
+    authorization.audit.append({ ...record, status });
+  };
   app.addHook('onResponse', (request, reply, done) => {
     ctx.prometheus.countResponse(request.routeOptions.url ?? UNMATCHED, reply.statusCode);
-    const record = request.localAudit;
-    if (record !== undefined) authorization.audit.append({ ...record, status: reply.statusCode });
+    auditRequest(request, reply.statusCode);
     done();
   });
 
@@ -252,7 +242,14 @@ export function buildApp(ctx: ApiContext, bearer: BearerCheck, bodyLimitBytes: n
   registerService(app, ctx);
   registerIdentity(app, ctx);
   registerAuthorize(app, ctx);
-  registerCertificateUpdates(app, ctx);
+  app.route({
+    ...routeOptions(ROUTES.certificateUpdates),
+    handler: async (request, reply) => {
+      await subscribeToCertificateUpdates(ctx, request, reply);
+      // A stream may never finish (its client just goes away): its record is queued as it opens.
+      if (reply.sent && !reply.raw.writableEnded) auditRequest(request, reply.raw.statusCode);
+    },
+  });
   registerSessions(app, ctx);
   registerEmqx(app, ctx);
   return app;

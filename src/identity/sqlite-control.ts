@@ -39,6 +39,11 @@ export interface ControlConnection {
   read<T>(fn: () => T): T;
   /** Runs `fn` in an IMMEDIATE transaction (a savepoint when already in one). */
   write<T>(fn: () => T): T;
+  /**
+   * `write` for rows no change-feed watcher reads (the audit log): the registry's
+   * watchers are not woken, so a write costs one transaction and nothing more.
+   */
+  writeUnwatched<T>(fn: () => T): T;
 }
 
 export interface SqliteControlStoreOptions {
@@ -565,7 +570,7 @@ export class SqliteControlStore implements ControlStore {
       if (r.decision !== 'allow' && r.decision !== 'deny') throw new TypeError(`audit record: unknown decision ${shown(r.decision)}`);
       if (!(r.at instanceof Date) || Number.isNaN(r.at.getTime())) throw new TypeError('audit record: `at` is not a valid Date');
     }
-    this.c.write(() => {
+    this.c.writeUnwatched(() => {
       for (const r of records) {
         this.s.insertAudit.run({
           at: r.at.getTime(), principal: r.principal, action: r.action, resource: r.resource, decision: r.decision, reason: r.reason,
@@ -601,7 +606,7 @@ export class SqliteControlStore implements ControlStore {
 
   async pruneAudit(before: Date): Promise<number> {
     if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new ControlError('CONTROL_AUDIT_QUERY_INVALID', 'invalid prune date', 'give a valid date');
-    return this.c.write(() => this.s.pruneAudit.run(before.getTime()).changes);
+    return this.c.writeUnwatched(() => this.s.pruneAudit.run(before.getTime()).changes);
   }
 
   // ------------------------------------------------------------- bootstrap

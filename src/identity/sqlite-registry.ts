@@ -688,6 +688,7 @@ export class SqliteRegistry implements Registry {
       now: this.now,
       read: (fn) => this.read(fn),
       write: (fn) => this.write(fn),
+      writeUnwatched: (fn) => this.write(fn, false),
     }, options);
   }
 
@@ -760,7 +761,8 @@ export class SqliteRegistry implements Registry {
     }
   }
 
-  private write<T>(fn: () => T): T {
+  /** `fn` in an IMMEDIATE transaction; then, with `kick`, this process's watchers look for changes at once. */
+  private write<T>(fn: () => T, kick = true): T {
     if (this.closed) throw closedError();
     let result: T;
     try {
@@ -768,7 +770,7 @@ export class SqliteRegistry implements Registry {
     } catch (e) {
       throw mapSqliteError(e);
     }
-    this.kick();
+    if (kick) this.kick();
     return result;
   }
 

@@ -15,7 +15,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DECISION_REASONS, type DecisionReason, type PolicySnapshot } from '../../core/index.js';
 import type { Session } from '../../identity/sessions.js';
-import { HttpError, type ApiContext } from '../context.js';
+import { HttpError, type ApiContext, type OperationHandler } from '../context.js';
 import { errorBody } from '../errors.js';
 import { ROUTES, routeOptions } from '../routes.js';
 import type { AuthorizeBatchRequestBody, AuthorizeRequestBody } from '../schemas.js';
@@ -48,45 +48,42 @@ function decide(ctx: ApiContext, policy: PolicySnapshot, session: Session, opera
   return ANSWERS[decision.reason];
 }
 
-export function registerAuthorize(app: FastifyInstance, ctx: ApiContext): void {
-  app.route({
-    ...routeOptions(ROUTES.authorize),
-    handler: (request, reply) => {
-      const { clientDeviceAuthToken, operation, resource } = request.body as AuthorizeRequestBody;
-      const session = ctx.sessions.get(clientDeviceAuthToken);
-      if (session === undefined) {
-        ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
-        throw new HttpError('InvalidClientDeviceAuthTokenError', UNKNOWN_TOKEN);
-      }
-      reply.send(decide(ctx, ctx.policy.current, session, operation, resource));
-    },
-  });
+export const authorizeClientDeviceAction: OperationHandler = (ctx, request, reply) => {
+  const { clientDeviceAuthToken, operation, resource } = request.body as AuthorizeRequestBody;
+  const session = ctx.sessions.get(clientDeviceAuthToken);
+  if (session === undefined) {
+    ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
+    throw new HttpError('InvalidClientDeviceAuthTokenError', UNKNOWN_TOKEN);
+  }
+  reply.send(decide(ctx, ctx.policy.current, session, operation, resource));
+};
 
-  app.route({
-    ...routeOptions(ROUTES.authorizeBatch),
-    handler: (request, reply) => {
-      const { requests } = request.body as AuthorizeBatchRequestBody;
-      // One snapshot for the whole batch: a reload lands between two batches, never inside one.
-      const policy = ctx.policy.current;
-      // A broker batches the actions of many devices, often several of the same one:
-      // each distinct token is looked up (hashed) once per batch.
-      const sessions = new Map<string, Session | undefined>();
-      const results: object[] = new Array<object>(requests.length);
-      for (let i = 0; i < requests.length; i++) {
-        const { clientDeviceAuthToken, operation, resource } = requests[i]!;
-        let session = sessions.get(clientDeviceAuthToken);
-        if (session === undefined && !sessions.has(clientDeviceAuthToken)) {
-          session = ctx.sessions.get(clientDeviceAuthToken);
-          sessions.set(clientDeviceAuthToken, session);
-        }
-        if (session === undefined) {
-          ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
-          results[i] = UNKNOWN_TOKEN_RESULT;
-        } else {
-          results[i] = decide(ctx, policy, session, operation, resource);
-        }
-      }
-      reply.send({ results });
-    },
-  });
+export const authorizeClientDeviceActions: OperationHandler = (ctx, request, reply) => {
+  const { requests } = request.body as AuthorizeBatchRequestBody;
+  // One snapshot for the whole batch: a reload lands between two batches, never inside one.
+  const policy = ctx.policy.current;
+  // A broker batches the actions of many devices, often several of the same one:
+  // each distinct token is looked up (hashed) once per batch.
+  const sessions = new Map<string, Session | undefined>();
+  const results: object[] = new Array<object>(requests.length);
+  for (let i = 0; i < requests.length; i++) {
+    const { clientDeviceAuthToken, operation, resource } = requests[i]!;
+    let session = sessions.get(clientDeviceAuthToken);
+    if (session === undefined && !sessions.has(clientDeviceAuthToken)) {
+      session = ctx.sessions.get(clientDeviceAuthToken);
+      sessions.set(clientDeviceAuthToken, session);
+    }
+    if (session === undefined) {
+      ctx.metrics.inc('AuthorizeClientDeviceActions.Failure');
+      results[i] = UNKNOWN_TOKEN_RESULT;
+    } else {
+      results[i] = decide(ctx, policy, session, operation, resource);
+    }
+  }
+  reply.send({ results });
+};
+
+export function registerAuthorize(app: FastifyInstance, ctx: ApiContext): void {
+  app.route({ ...routeOptions(ROUTES.authorize), handler: (request, reply) => authorizeClientDeviceAction(ctx, request, reply) });
+  app.route({ ...routeOptions(ROUTES.authorizeBatch), handler: (request, reply) => authorizeClientDeviceActions(ctx, request, reply) });
 }

@@ -30,7 +30,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Principal } from '../../core/index.js';
 import { isValidThingName } from '../../identity/names.js';
 import type { Thing } from '../../identity/registry.js';
-import { certificateText, limited, type ApiContext } from '../context.js';
+import { certificateText, limited, type ApiContext, type OperationHandler } from '../context.js';
 import { ROUTES, routeOptions } from '../routes.js';
 import { EmqxAuthnRequest, EmqxAuthzRequest } from '../schemas.js';
 
@@ -43,46 +43,43 @@ type Verdict = { readonly allowed: true; readonly principal: Principal } | { rea
 
 const deny = (reason: string, detail?: string): Verdict => (detail === undefined ? { allowed: false, reason } : { allowed: false, reason, detail });
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export const emqxAuthenticate: OperationHandler = async (ctx, request, reply) => {
+  let verdict: Verdict;
+  try {
+    verdict = await limited(ctx, reply, () => authenticate(ctx, request.body));
+  } catch (e) {
+    verdict = deny('ERROR', (e as Error).message);
+    if ((e as { status?: number }).status === undefined) ctx.metrics.inc('ServiceError');
+  }
+  const clientid = clientIdOf(request.body);
+  if (verdict.allowed) {
+    ctx.metrics.inc('VerifyClientDeviceIdentity.Success');
+    ctx.metrics.inc('GetClientDeviceAuthToken.Success');
+    ctx.logger.debug({ event: 'emqx-authn', result: 'allow', clientId: clientid }, 'EMQX authentication allowed');
+  } else {
+    ctx.metrics.inc(verdict.reason.startsWith('CERT_') ? 'VerifyClientDeviceIdentity.Failure' : 'GetClientDeviceAuthToken.Failure');
+    if (verdict.reason === 'NO_GROUP_SELECTS_THING' || verdict.reason === 'NO_MATCHING_STATEMENT' || verdict.reason === 'DENIED_BY_STATEMENT') ctx.metrics.denials['mqtt:connect']++;
+    ctx.logger.info({ event: 'emqx-authn', result: 'deny', clientId: clientid, reason: verdict.reason, peerhost: peerhostOf(request.body) }, `EMQX authentication denied${verdict.detail ? `: ${verdict.detail}` : ''}`);
+  }
+  reply.type(JSON_TYPE).send(verdict.allowed ? EMQX_ALLOW_AUTHN : EMQX_DENY_AUTHN);
+};
+
+export const emqxAuthorize: OperationHandler = async (ctx, request, reply) => {
+  let allowed = false;
+  try {
+    allowed = await authorize(ctx, request.body);
+  } catch (e) {
+    ctx.metrics.inc('ServiceError');
+    ctx.logger.error({ event: 'emqx-authz', err: (e as Error).message }, 'EMQX authorization failed unexpectedly; denied');
+  }
+  reply.type(JSON_TYPE).send(allowed ? EMQX_ALLOW_AUTHZ : EMQX_DENY_AUTHZ);
+};
+
 export function registerEmqx(app: FastifyInstance, ctx: ApiContext): void {
-  const json = 'application/json; charset=utf-8';
-
-  app.route({
-    ...routeOptions(ROUTES.emqxAuthn),
-    handler: async (request, reply) => {
-      let verdict: Verdict;
-      try {
-        verdict = await limited(ctx, reply, () => authenticate(ctx, request.body));
-      } catch (e) {
-        verdict = deny('ERROR', (e as Error).message);
-        if ((e as { status?: number }).status === undefined) ctx.metrics.inc('ServiceError');
-      }
-      const clientid = clientIdOf(request.body);
-      if (verdict.allowed) {
-        ctx.metrics.inc('VerifyClientDeviceIdentity.Success');
-        ctx.metrics.inc('GetClientDeviceAuthToken.Success');
-        ctx.logger.debug({ event: 'emqx-authn', result: 'allow', clientId: clientid }, 'EMQX authentication allowed');
-      } else {
-        ctx.metrics.inc(verdict.reason.startsWith('CERT_') ? 'VerifyClientDeviceIdentity.Failure' : 'GetClientDeviceAuthToken.Failure');
-        if (verdict.reason === 'NO_GROUP_SELECTS_THING' || verdict.reason === 'NO_MATCHING_STATEMENT' || verdict.reason === 'DENIED_BY_STATEMENT') ctx.metrics.denials['mqtt:connect']++;
-        ctx.logger.info({ event: 'emqx-authn', result: 'deny', clientId: clientid, reason: verdict.reason, peerhost: peerhostOf(request.body) }, `EMQX authentication denied${verdict.detail ? `: ${verdict.detail}` : ''}`);
-      }
-      reply.type(json).send(verdict.allowed ? EMQX_ALLOW_AUTHN : EMQX_DENY_AUTHN);
-    },
-  });
-
-  app.route({
-    ...routeOptions(ROUTES.emqxAuthz),
-    handler: async (request, reply) => {
-      let allowed = false;
-      try {
-        allowed = await authorize(ctx, request.body);
-      } catch (e) {
-        ctx.metrics.inc('ServiceError');
-        ctx.logger.error({ event: 'emqx-authz', err: (e as Error).message }, 'EMQX authorization failed unexpectedly; denied');
-      }
-      reply.type(json).send(allowed ? EMQX_ALLOW_AUTHZ : EMQX_DENY_AUTHZ);
-    },
-  });
+  app.route({ ...routeOptions(ROUTES.emqxAuthn), handler: (request, reply) => emqxAuthenticate(ctx, request, reply) });
+  app.route({ ...routeOptions(ROUTES.emqxAuthz), handler: (request, reply) => emqxAuthorize(ctx, request, reply) });
 }
 
 function clientIdOf(body: unknown): unknown {

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Session } from '../../identity/sessions.js';
-import { HttpError, type ApiContext } from '../context.js';
+import { HttpError, type ApiContext, type OperationHandler } from '../context.js';
 import { ROUTES, routeOptions } from '../routes.js';
 import { explain } from './explain.js';
 import type { ExplainRequestBody, SessionInfoBody } from '../schemas.js';
@@ -37,13 +37,12 @@ export function registerSessions(app: FastifyInstance, ctx: ApiContext): void {
     handler: () => ({ sessions: ctx.sessions.list().map(sessionInfo), maxActiveAuthTokens: ctx.sessions.maxActiveAuthTokens }),
   });
 
-  app.route({
-    ...routeOptions(ROUTES.closeSession),
-    handler: async (request, reply) => {
-      const { token } = request.params as { token: string };
-      if (!ctx.sessions.close(token)) throw new HttpError('InvalidClientDeviceAuthTokenError', 'unknown or already closed client device auth token');
-      ctx.logger.debug({ event: 'api-session-closed' }, 'session closed by an API client');
-      reply.code(204).send();
-    },
-  });
+  app.route({ ...routeOptions(ROUTES.closeSession), handler: (request, reply) => closeSession(ctx, request, reply) });
 }
+
+export const closeSession: OperationHandler = (ctx, request, reply) => {
+  const { token } = request.params as { token: string };
+  if (!ctx.sessions.close(token)) throw new HttpError('InvalidClientDeviceAuthTokenError', 'unknown or already closed client device auth token');
+  ctx.logger.debug({ event: 'api-session-closed' }, 'session closed by an API client');
+  reply.code(204).send();
+};

@@ -66,6 +66,8 @@ async function listAudit(request: FastifyRequest, _reply: FastifyReply, ctx: Man
     ...(q.decision !== undefined ? { decision: q.decision } : {}),
     ...(q.beforeId !== undefined ? { beforeId: Number(q.beforeId) } : {}),
   };
+  // Records are written in batches: what is queued (calls that have returned) is written first.
+  await ctx.flushAudit?.();
   const records = await ctx.control.queryAudit(query);
   const last = records[records.length - 1];
   return { records: records.map(recordBody), ...(records.length === limit && last !== undefined ? { nextBeforeId: last.id } : {}) };

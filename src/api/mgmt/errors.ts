@@ -65,6 +65,7 @@ export const MGMT_RESPONSE_CODES = {
   MGMT_UNSUPPORTED_MEDIA_TYPE: 415,
   MGMT_INTERNAL_ERROR: 500,
   MGMT_UNAVAILABLE: 503,
+  MGMT_AUDIT_BACKLOG: 503,
 } as const;
 
 export type MgmtResponseCode = keyof typeof MGMT_RESPONSE_CODES;
@@ -105,6 +106,12 @@ export function accessDeniedError(protocol: WireProtocol, message: string): Mana
 export function invalidRequestError(protocol: WireProtocol, message: string): ManagementError {
   const code = protocol === 'rest-json' ? 'InvalidRequestException' : protocol === 'query-xml' ? 'ValidationError' : 'MGMT_INVALID_REQUEST';
   return new ManagementError(400, code, message);
+}
+
+/** A call refused before anything was done for it: the audit queue is full (audit.ts). */
+export function auditBacklogError(protocol: WireProtocol): ManagementError {
+  const code = protocol === 'rest-json' ? 'ServiceUnavailableException' : protocol === 'query-xml' ? 'ServiceUnavailable' : 'MGMT_AUDIT_BACKLOG';
+  return new ManagementError(503, code, 'the audit log cannot record more calls now; nothing was done; retry later', { 'retry-after': '1' });
 }
 
 export function internalError(protocol: WireProtocol): ManagementError {

@@ -7,6 +7,7 @@ import { AUDIT_ROUTES } from './audit-route.js';
 import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
 import { GATEHOUSE_OPERATION_ROUTES } from './gatehouse-ops.js';
 import { IAM_ROUTES } from './iam/route-set.js';
+import { IPC_ROUTES } from './ipc-routes.js';
 import { GREENGRASS_ROUTES, IOT_ROUTES } from './iot/route-set.js';
 import type { ManagementRouteSet } from './routes.js';
 import { STS_ROUTES } from './sts.js';
@@ -20,4 +21,6 @@ export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
   GATEHOUSE_OPERATION_ROUTES,
   IOT_ROUTES,
   GREENGRASS_ROUTES,
+  // The local API's IPC operations and EMQX adapter, at the same paths.
+  IPC_ROUTES,
 ];

@@ -23,6 +23,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { IotDeployment } from '../../core/index.js';
+import type { ApiContext } from '../context.js';
 import type { ControlStore } from '../../identity/control.js';
 import type { Registry } from '../../identity/registry.js';
 import type { CertificateVerifier } from '../../identity/verify.js';
@@ -95,6 +96,12 @@ export interface ManagementRoute {
    * it as a caller who has no permission and expects the route's AccessDenied answer,
    * which proves the handler asks before it acts.
    */
+  /**
+   * An answer sent with status 200 instead of any error once the caller is
+   * authenticated (a denial excepted), and instead of the audit queue's refusal: for
+   * EMQX's backends, which read any other status as "ignore" (ipc-routes.ts).
+   */
+  readonly refusal?: string;
   readonly example?: { readonly path: string; readonly body?: unknown; readonly contentType?: string; readonly headers?: Readonly<Record<string, string>> };
   /**
    * Answers the request. The returned value is the response body: an object is sent as
@@ -131,4 +138,8 @@ export interface ManagementContext {
   readonly iotControlPlane?: IotControlPlaneExtras;
   /** The broker's connections, the configuration file and the metrics, for Gatehouse's operations (gatehouse-ops.ts). */
   readonly operations?: GatehouseOperations;
+  /** The IPC operations' context (limiter, certificate streams, metrics), for ipc-routes.ts; without it they answer 503. */
+  readonly ipc?: ApiContext;
+  /** Writes the queued audit records (the server sets it: the audit list reads after it). */
+  readonly flushAudit?: () => Promise<unknown>;
 }

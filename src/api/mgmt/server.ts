@@ -4,7 +4,9 @@
  * STS query protocol, the IoT credentials provider), Gatehouse's JSON for its own.
  *
  * Order of checks for every request to a `signed` route:
- *  1. onRequest (before the body is read): a request id (`x-amzn-RequestId`); an
+ *  1. onRequest (before the body is read): a request id (`x-amzn-RequestId`); room in
+ *     the audit queue (every route with a caller: when it is full the call waits for
+ *     room, then is refused with 503 before anything is done for it, audit.ts); an
  *     `Authorization` header must be present (MissingAuthenticationToken otherwise);
  *     `Bearer <API token>` is checked here, on the routes that accept it.
  *  2. Body: at most `bodyLimitBytes` (413), kept as the bytes received.
@@ -37,7 +39,7 @@ import { AuditWriter } from './audit.js';
 import { API_TOKEN_ARN, callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from './authorize.js';
 import type { CallCheck, WireProtocol } from './call.js';
 import {
-  accessDeniedError, authFailureError, internalError, invalidRequestError, ManagementError, renderError, type AuthFailure,
+  accessDeniedError, auditBacklogError, authFailureError, internalError, invalidRequestError, ManagementError, renderError, type AuthFailure,
 } from './errors.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
 import { verifySigV4 } from './sigv4.js';
@@ -58,6 +60,11 @@ export interface ManagementServerOptions {
   readonly bodyLimitBytes: number;
   readonly maxClockSkewSeconds: number;
   readonly auditRetentionDays: number;
+  /**
+   * The gateway's audit writer, shared with the local API; the gateway prunes and closes
+   * it. Without one the server makes its own, prunes it and closes it.
+   */
+  readonly audit?: AuditWriter;
   /** The local API's token, accepted as the `api-token` principal on the routes that say so. */
   readonly apiToken?: string;
 }
@@ -72,6 +79,10 @@ interface CallState {
   authFailure: { readonly failure: AuthFailure | 'INVALID_API_TOKEN' } | undefined;
   readonly decisions: Omit<NewAuditRecord, 'status'>[];
   handlerStarted: boolean;
+  /** Refused because the audit queue was full: counted by the writer, not recorded. */
+  refused: boolean;
+  /** Its audit records are queued. */
+  audited: boolean;
   /** The body as received (for the signature). */
   rawBody: Buffer;
 }
@@ -144,17 +155,20 @@ export class ManagementServer {
   readonly port: number;
   readonly audit: AuditWriter;
   readonly #app: FastifyInstance;
+  readonly #ownAudit: boolean;
   #closed = false;
 
-  private constructor(app: FastifyInstance, url: string, port: number, audit: AuditWriter) {
+  private constructor(app: FastifyInstance, url: string, port: number, audit: AuditWriter, ownAudit: boolean) {
     this.#app = app;
     this.url = url;
     this.port = port;
     this.audit = audit;
+    this.#ownAudit = ownAudit;
   }
 
   static async start(opts: ManagementServerOptions): Promise<ManagementServer> {
-    const audit = new AuditWriter(opts.ctx.control, opts.ctx.logger);
+    const ownAudit = opts.audit === undefined;
+    const audit = opts.audit ?? new AuditWriter(opts.ctx.control, opts.ctx.logger);
     const app = buildManagementApp(opts, audit);
     try {
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -163,12 +177,12 @@ export class ManagementServer {
       const code = (e as NodeJS.ErrnoException).code;
       throw new ManagementListenError(`the management API cannot listen on ${opts.listen.host}:${opts.listen.port}: ${code ?? (e as Error).message}`);
     }
-    audit.startPruning(opts.auditRetentionDays, opts.ctx.clock);
+    if (ownAudit) audit.startPruning(opts.auditRetentionDays, opts.ctx.clock);
     const a = app.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     const url = `https://${host}:${a.port}`;
     opts.ctx.logger.info({ event: 'management-listening', url }, 'management API listening');
-    return new ManagementServer(app, url, a.port, audit);
+    return new ManagementServer(app, url, a.port, audit, ownAudit);
   }
 
   /** New handshakes use the new certificate (rotation) or trusted CAs; open connections stay. */
@@ -181,7 +195,8 @@ export class ManagementServer {
     if (this.#closed) return;
     this.#closed = true;
     await this.#app.close();
-    await this.audit.close();
+    if (this.#ownAudit) await this.audit.close();
+    else await this.audit.flush();
   }
 }
 
@@ -272,7 +287,8 @@ const SIGNING_SERVICE_CONSTRAINT = {
 
 /** Builds the fastify instance with every route, the authentication front and the audit (no listener). */
 export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWriter): FastifyInstance {
-  const { ctx } = opts;
+  // The audit list writes what is queued before it reads (audit-route.ts).
+  const ctx: ManagementContext = { ...opts.ctx, flushAudit: () => audit.flush() };
   const bearer = opts.apiToken !== undefined ? new BearerCheck(opts.apiToken) : undefined;
   const authority: CallAuthority = { control: ctx.control, iamPolicies: ctx.iamPolicies, clock: ctx.clock, accountId: ctx.iot.accountId };
   const app = Fastify({
@@ -319,9 +335,14 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
 
   app.addHook('onRequest', async (request, reply) => {
     const route = routeOf(request);
-    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, rawBody: EMPTY };
+    const state: CallState = { requestId: request.id, route, clock: ctx.clock, authFailure: undefined, decisions: [], handlerStarted: false, refused: false, audited: false, rawBody: EMPTY };
     request.mgmtCall = state;
     void reply.header('x-amzn-RequestId', request.id);
+    // Every call is recorded: none starts while the audit queue is full (it fails closed).
+    if (route !== undefined && route.auth.kind !== 'none' && !audit.hasRoom() && !(await audit.waitForRoom())) {
+      state.refused = true;
+      throw auditBacklogError(route.protocol);
+    }
     if (route?.auth.kind !== 'signed') return;
     const authorization = request.headers.authorization;
     if (authorization === undefined || authorization === '') {
@@ -385,11 +406,12 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     return answer.body;
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  /** Queues the audit records of a request, once: as its answer finishes, or as a stream it opened starts. */
+  const auditRequest = (request: FastifyRequest, status: number): void => {
     const state = request.mgmtCall;
     const route = state?.route;
-    if (state === undefined || route === undefined) return;
-    const status = reply.statusCode;
+    if (state === undefined || route === undefined || state.refused || state.audited) return;
+    state.audited = true;
     const common = { sourceIp: sourceIp(request), userAgent: userAgent(request) ?? null, status, requestId: state.requestId };
     if (state.authFailure !== undefined) {
       audit.append({ at: ctx.clock(), principal: 'anonymous', action: auditAction(route, state.rawBody), resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
@@ -405,6 +427,9 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       const reason = state.handlerStarted && status !== 400 ? 'NO_AUTHORIZATION_DECISION' : 'INVALID_REQUEST';
       audit.append({ at: ctx.clock(), principal: callerArn(request.caller), action: route.action, resource: '*', decision: 'deny', reason, policy: null, statement: null, ...common });
     }
+  };
+  app.addHook('onResponse', async (request, reply) => {
+    auditRequest(request, reply.statusCode);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -413,6 +438,12 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const route = routeOf(request);
+    const state = request.mgmtCall;
+    if (route?.refusal !== undefined && (state?.refused === true
+      || (request.caller !== undefined && state?.authFailure === undefined && !(error instanceof ManagementError && error.status === 403)))) {
+      return reply.code(200).type(JSON_TYPE).send(route.refusal);
+    }
     const protocol = protocolOf(request);
     const e = toManagementError(error, protocol);
     if (e.status >= 500 && !(error instanceof ManagementError)) {
@@ -436,6 +467,8 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
         ...(service !== undefined ? { constraints: { signingService: service } } : {}),
         handler: async (request, reply) => {
           const out = await route.handler(request, reply, ctx);
+          // A stream the handler took over (hijacked) may never finish: its records are written as it opens.
+          if (reply.sent && !reply.raw.writableEnded) auditRequest(request, reply.raw.statusCode);
           if (out === undefined || reply.sent) return reply;
           if (typeof out === 'string' || Buffer.isBuffer(out)) return reply.send(out);
           return reply.type(JSON_TYPE).send(JSON.stringify(out));

@@ -9,6 +9,7 @@ import type { TestContext } from 'node:test';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { AuditWriter, type AuditWriterOptions } from '../../../src/api/mgmt/audit.js';
 import { compileWithIamDialect, IamPolicyCache } from '../../../src/api/mgmt/iam-engine.js';
 import { MANAGEMENT_ROUTE_SETS } from '../../../src/api/mgmt/route-sets.js';
 import type { ManagementRouteSet } from '../../../src/api/mgmt/routes.js';
@@ -68,10 +69,10 @@ export async function attachDocuments(control: SqliteControlStore, holder: Polic
   }
 }
 
-export async function startManagement(t: TestContext, options: { readonly routeSets?: readonly ManagementRouteSet[]; readonly deployment?: IotDeployment } = {}): Promise<Fixture> {
+export async function startManagement(t: TestContext, options: { readonly routeSets?: readonly ManagementRouteSet[]; readonly deployment?: IotDeployment; readonly audit?: AuditWriterOptions; readonly busyTimeoutMs?: number } = {}): Promise<Fixture> {
   const deployment = options.deployment ?? DEPLOYMENT;
   const dir = await makeTempDir(t);
-  const registry = SqliteRegistry.open({ file: join(dir, 'registry.db') });
+  const registry = SqliteRegistry.open({ file: join(dir, 'registry.db'), ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
   const control = registry.control({ deployment, keyFile: join(dir, 'control.key') });
   const groups = validateDeviceGroups({ formatVersion: '2021-03-05', definitions: {}, policies: {} });
   if (!groups.ok) throw new Error('empty device groups must validate');
@@ -104,11 +105,13 @@ export async function startManagement(t: TestContext, options: { readonly routeS
     maxClockSkewSeconds: 900,
     auditRetentionDays: 90,
     apiToken: API_TOKEN,
+    ...(options.audit !== undefined ? { audit: new AuditWriter(control, logger, options.audit) } : {}),
   });
   const agent = new Agent({ ca: serverCa.pem, keepAlive: false });
   t.after(async () => {
     agent.destroy();
     await server.close();
+    await server.audit.close();
     await registry.close();
   });
   const loader = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, deployment);
