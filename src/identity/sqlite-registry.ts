@@ -21,6 +21,7 @@ import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
+import { SqliteShadowStore } from './shadow-store.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
@@ -689,6 +690,12 @@ export class SqliteRegistry implements Registry {
       read: (fn) => this.read(fn),
       write: (fn) => this.write(fn),
     }, options);
+  }
+
+  /** The Device Shadow store over this registry's connection and transactions (shadow-store.ts). */
+  shadows(): SqliteShadowStore {
+    if (this.closed) throw closedError();
+    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
   }
 
   // ------------------------------------------------------------ change feed
