@@ -68,25 +68,34 @@ export class SqliteShadowStore implements ShadowStore {
     return { thingExists, slot: { document: storedDocument(row.document, row.version) } };
   }
 
-  async get(thingName: string, shadowName: string): Promise<ShadowRead> {
-    return this.#c.read(() => this.#read(thingName, shadowName));
+  get(thingName: string, shadowName: string): Promise<ShadowRead> {
+    return settled(() => this.#c.read(() => this.#read(thingName, shadowName)));
   }
 
-  async transact<T>(thingName: string, shadowName: string, decide: (read: ShadowRead) => { readonly write?: ShadowWrite; readonly result: T }): Promise<T> {
-    return this.#c.write(() => {
+  transact<T>(thingName: string, shadowName: string, decide: (read: ShadowRead) => { readonly write?: ShadowWrite; readonly result: T }): Promise<T> {
+    return settled(() => this.#c.write(() => {
       const r = decide(this.#read(thingName, shadowName));
       const w = r.write;
       if (w?.kind === 'put') this.#s.upsert.run(thingName, shadowName, w.document.version, storedText(w.document), w.at);
       else if (w?.kind === 'delete') this.#s.del.run(w.version, w.at, w.at, thingName, shadowName);
       return r.result;
-    });
+    }));
   }
 
-  async listNamed(thingName: string, options: { readonly after?: string; readonly limit: number }): Promise<{ readonly thingExists: boolean; readonly names: readonly string[] }> {
-    return this.#c.read(() => {
+  listNamed(thingName: string, options: { readonly after?: string; readonly limit: number }): Promise<{ readonly thingExists: boolean; readonly names: readonly string[] }> {
+    return settled(() => this.#c.read(() => {
       const thingExists = this.#s.thing.get(thingName) !== undefined;
       const rows = this.#s.named.all(thingName, options.after ?? '', Math.max(1, options.limit)) as { shadow_name: string }[];
       return { thingExists, names: rows.map((r) => r.shadow_name) };
-    });
+    }));
+  }
+}
+
+/** The result of a synchronous database call as a promise (its exception as a rejection). */
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
 }

@@ -180,7 +180,7 @@ async function deviceCaller(request: FastifyRequest, pem: string, ctx: DataPlane
   try {
     subject = await registeredConnection(ctx.registry, thingName, { certificateId: verified.certificateId, sourceIp: requestSourceIp(request) });
   } catch (e) {
-    if (e instanceof GatehouseError) throw refuse(e.code, 'Forbidden: the thing or its certificate changed');
+    if (e instanceof GatehouseError) throw refuse(String(e.code), 'Forbidden: the thing or its certificate changed');
     throw e;
   }
   return { kind: 'device', arn: principal, certificateId: verified.certificateId, thingName, subject };
