@@ -18,6 +18,7 @@ import {
   ListNamedShadowsForThingCommand, RequestEntityTooLargeException, ResourceNotFoundException, UpdateThingShadowCommand,
 } from '@aws-sdk/client-iot-data-plane';
 import awsIot from 'aws-iot-device-sdk';
+import Database from 'better-sqlite3';
 import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
@@ -26,7 +27,20 @@ const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 const ARN = `arn:aws:iot:${REGION}:${ACCOUNT}`;
 
+const SELF = '${iot:Connection.Thing.ThingName}';
+
+/** Things named gg-* are authorized by a Greengrass device group; the others by AWS IoT policies. */
 const CONFIG = `
+deviceGroups:
+  formatVersion: "2021-03-05"
+  definitions:
+    Shadowers: { selectionRule: "thingName: gg-*", policyName: ShadowPolicy }
+  policies:
+    ShadowPolicy:
+      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:${SELF}"] }
+      OwnShadows:
+        operations: [mqtt:publish, mqtt:subscribe]
+        resources: ["mqtt:topic:$aws/things/${SELF}/shadow/*", "mqtt:topicfilter:$aws/things/${SELF}/shadow/*"]
 gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1, localhost]
@@ -35,7 +49,6 @@ gatehouse:
   dataPlane: { enabled: true }
 `;
 
-const SELF = '${iot:Connection.Thing.ThingName}';
 /** Each device may use its own thing's shadows, on MQTT and HTTPS, and nothing else. */
 const DEVICE_POLICY = JSON.stringify({
   Version: '2012-10-17',
@@ -278,8 +291,55 @@ describe('Device Shadows and the HTTPS data plane on a running gateway', () => {
     const other = await deviceRequest(dp, fan, 'GET', '/things/fan/shadow', undefined, { 'x-amzn-iot-thingname': 'lamp' });
     assert.equal(other.status, 403);
     assert.equal((JSON.parse(other.body) as { reason: string }).reason, 'THING_NOT_ATTACHED');
+    // Every call is audited: the allowed read, the refused one with its reason, the refusal before any decision.
+    const db = new Database(join(gw.dataDir, 'registry.db'), { readonly: true, fileMustExist: true });
+    try {
+      const rows = (): { principal: string; decision: string; reason: string; status: number; resource: string }[] => db.prepare(
+        "SELECT principal, decision, reason, status, resource FROM audit_log WHERE action = 'iot:GetThingShadow' AND principal LIKE '%:cert/%' ORDER BY id").all() as never;
+      await waitUntil(() => rows().some((r) => r.reason === 'THING_NOT_ATTACHED'), 5000, 'the audit records');
+      const fanArn = `${ARN}:cert/${fan.certificateId}`;
+      assert.ok(rows().some((r) => r.principal === `${ARN}:cert/${lamp.certificateId}` && r.decision === 'allow' && r.status === 200 && r.resource === `${ARN}:thing/lamp`));
+      assert.ok(rows().some((r) => r.principal === fanArn && r.decision === 'deny' && r.reason === 'NO_MATCHING_STATEMENT' && r.status === 403 && r.resource === `${ARN}:thing/lamp`));
+      assert.ok(rows().some((r) => r.principal === fanArn && r.decision === 'deny' && r.reason === 'THING_NOT_ATTACHED' && r.status === 403));
+    } finally {
+      db.close();
+    }
     // The lamp's shadow did not change.
     assert.deepEqual((JSON.parse((await deviceRequest(dp, lamp, 'GET', '/things/lamp/shadow')).body) as { state: { desired: unknown } }).state.desired, { on: true, level: 4 });
+  });
+
+  test('MQTT under a Greengrass device group: named shadow update, documents and rejected answers; another thing\'s topics refused', async () => {
+    const gg = await gw.device('gg-node');
+    const client = await connectDevice(gw.mqttUrl, gg);
+    try {
+      const got: { topic: string; body: Record<string, unknown> }[] = [];
+      client.on('message', (topic, payload) => got.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> }));
+      const prefix = '$aws/things/gg-node/shadow/name/cfg/update';
+      await client.subscribeAsync([`${prefix}/accepted`, `${prefix}/rejected`, `${prefix}/documents`, `${prefix}/delta`], { qos: 1 });
+      await client.publishAsync(prefix, JSON.stringify({ state: { desired: { rate: 5 } }, clientToken: 'gg-1' }), { qos: 1 });
+      await waitUntil(() => got.some((m) => m.topic.endsWith('/documents')) && got.some((m) => m.topic.endsWith('/delta')), 5000, 'the update\'s messages');
+      const accepted = got.find((m) => m.topic === `${prefix}/accepted`)!.body;
+      assert.deepEqual([accepted['version'], accepted['clientToken'], accepted['state']], [1, 'gg-1', { desired: { rate: 5 } }]);
+      const documents = got.find((m) => m.topic === `${prefix}/documents`)!.body;
+      assert.deepEqual((documents['current'] as { state: unknown }).state, { desired: { rate: 5 } });
+      assert.equal('previous' in documents, false);
+      assert.deepEqual(got.find((m) => m.topic === `${prefix}/delta`)!.body['state'], { rate: 5 });
+
+      await client.publishAsync(prefix, '{"state": {"desired": ', { qos: 1 });
+      await waitUntil(() => got.some((m) => m.topic === `${prefix}/rejected`), 5000, 'the rejection');
+      const rejected = got.find((m) => m.topic === `${prefix}/rejected`)!.body;
+      assert.deepEqual([rejected['code'], rejected['message']], [400, 'Invalid JSON']);
+      await client.publishAsync(prefix, JSON.stringify({ state: { desired: { rate: 6 } }, version: 9, clientToken: 'gg-2' }), { qos: 1 });
+      await waitUntil(() => got.some((m) => m.topic === `${prefix}/rejected` && m.body['clientToken'] === 'gg-2'), 5000, 'the version conflict');
+      assert.deepEqual(got.find((m) => m.body['clientToken'] === 'gg-2')!.body['code'], 409);
+
+      const refused = await client.subscribeAsync('$aws/things/lamp/shadow/update/accepted', { qos: 1 }).then(() => undefined, (e: Error & { packet?: { granted?: number[] } }) => e);
+      assert.deepEqual(refused?.packet?.granted, [128]);
+    } finally {
+      await client.endAsync();
+    }
+    const named = json((await data.send(new GetThingShadowCommand({ thingName: 'gg-node', shadowName: 'cfg' }))).payload);
+    assert.deepEqual([named['version'], named['state']], [1, { desired: { rate: 5 }, delta: { rate: 5 } }]);
   });
 
   test('shadows survive a restart of the gateway', async () => {
