@@ -695,7 +695,8 @@ export class SqliteRegistry implements Registry {
   /** The Device Shadow store over this registry's connection and transactions (shadow-store.ts). */
   shadows(): SqliteShadowStore {
     if (this.closed) throw closedError();
-    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
+    // A shadow write records no change: the change-feed watchers are not woken for it.
+    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false) });
   }
 
   // ------------------------------------------------------------ change feed
@@ -767,7 +768,7 @@ export class SqliteRegistry implements Registry {
     }
   }
 
-  private write<T>(fn: () => T): T {
+  private write<T>(fn: () => T, kick = true): T {
     if (this.closed) throw closedError();
     let result: T;
     try {
@@ -775,7 +776,7 @@ export class SqliteRegistry implements Registry {
     } catch (e) {
       throw mapSqliteError(e);
     }
-    this.kick();
+    if (kick) this.kick();
     return result;
   }
 
