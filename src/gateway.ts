@@ -18,6 +18,10 @@ import { MANAGEMENT_ROUTE_SETS } from './api/mgmt/route-sets.js';
 import { AuditWriter } from './api/mgmt/audit.js';
 import { ManagementServer, type ManagementTls } from './api/mgmt/server.js';
 import { ApiOperations, type ApiOperationsOptions } from './api/operations.js';
+import { DATA_PLANE_ROUTE_SETS } from './api/data-plane/route-sets.js';
+import { DataPlaneServer, type DataPlaneTls } from './api/data-plane/server.js';
+import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
+import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
@@ -57,6 +61,8 @@ export interface GatewayOptions {
   readonly apiPort?: number;
   /** Overrides `gatehouse.management.port` (0 = any free port). */
   readonly managementPort?: number;
+  /** Overrides `gatehouse.dataPlane.port` (0 = any free port). */
+  readonly dataPlanePort?: number;
   /** Overrides `gatehouse.logging.level`. */
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
@@ -68,6 +74,8 @@ export class Gateway {
   readonly apiUrl: string | undefined;
   /** The management API's address (`https://HOST:PORT`); undefined when `gatehouse.management.enabled` is false. */
   readonly managementUrl: string | undefined;
+  /** The data-plane listener's address (`https://HOST:PORT`); undefined when `gatehouse.dataPlane.enabled` is false. */
+  readonly dataPlaneUrl: string | undefined;
   /**
    * Set on the start that created the first administrator: where its credentials file is
    * and how to use it (never the secret), for `gatehouse start` to print once.
@@ -80,10 +88,11 @@ export class Gateway {
   private readonly reloader: ConfigReloader | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
     this.listeners = parts.listeners;
     this.apiUrl = parts.apiUrl;
     this.managementUrl = parts.managementUrl;
+    this.dataPlaneUrl = parts.dataPlaneUrl;
     this.administrator = parts.administrator;
     this.dataDir = parts.dataDir;
     this.metrics = parts.metrics;
@@ -178,6 +187,16 @@ export class Gateway {
       });
       closers.push(() => broker.close());
 
+      // The Device Shadow service: stored in the registry database, answering its MQTT
+      // topics through the broker's service bus (and the data-plane listener's endpoints).
+      const clock = (): Date => new Date();
+      let shadows: ShadowService | undefined;
+      if (config.gatehouse.shadows.enabled) {
+        const bus = broker.serviceBus();
+        shadows = new ShadowService({ store: registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
+        closers.push(bindShadowTopics(bus, shadows, logger, clock));
+      }
+
       // Rotation: new handshakes get the new certificate; open connections stay.
       const unsubscribeRotation = serverCerts.subscribe((cert) => {
         broker.updateTls(tls(cert));
@@ -224,7 +243,8 @@ export class Gateway {
       // shared by both APIs: every call to either is authorized and audited with them.
       const apiConfig = config.gatehouse.api;
       const mgmtConfig = config.gatehouse.management;
-      const control = apiConfig.enabled || mgmtConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
+      const dataPlaneConfig = config.gatehouse.dataPlane;
+      const control = apiConfig.enabled || mgmtConfig.enabled || dataPlaneConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
       const iamPolicies = new IamPolicyCache(compileWithIamDialect);
       // One audit writer for both APIs, pruned whenever the gateway runs (whichever
       // listeners are enabled: the local API audits its calls too). Closed after both
@@ -357,8 +377,31 @@ export class Gateway {
         }
       }
 
-      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, administrator, dataDir, metrics, logger, closers, reloader });
+      // The HTTPS data-plane listener: devices by mutual TLS, IAM principals by SigV4.
+      let dataPlane: DataPlaneServer | undefined;
+      if (dataPlaneConfig.enabled && control !== undefined) {
+        const dpTls = (cert: IssuedCertificate, cas: string[] = trustedCas): DataPlaneTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: cas });
+        dataPlane = await DataPlaneServer.start({
+          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}) },
+          routeSets: DATA_PLANE_ROUTE_SETS,
+          tls: dpTls(serverCerts.current()),
+          listen: { host: dataPlaneConfig.host, port: opts.dataPlanePort ?? dataPlaneConfig.port },
+          bodyLimitBytes: dataPlaneConfig.bodyLimitBytes,
+          maxClockSkewSeconds: mgmtConfig.maxClockSkewSeconds,
+          ...(audit !== undefined ? { audit } : {}),
+        });
+        const d = dataPlane;
+        closers.push(() => d.close());
+        closers.push(serverCerts.subscribe((cert) => d.updateTls(dpTls(cert))));
+        const dpWatch: RegistryWatch = registry.watch((changes) => {
+          if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
+          void trustedCaPems(registry).then((pems) => d.updateTls(dpTls(serverCerts.current(), pems)));
+        });
+        closers.push(() => dpWatch.close());
+      }
+
+      logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, dataPlane: dataPlane?.url, groups: policy.current.groups.length }, 'gateway ready');
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
     } catch (e) {
       await closeAll();
       throw e;

@@ -83,6 +83,8 @@ const CONFIG_KEYS = [
   'gatehouse.api.enabled', 'gatehouse.api.host', 'gatehouse.api.port', 'gatehouse.api.socketPath', 'gatehouse.api.bodyLimitBytes',
   'gatehouse.management.enabled', 'gatehouse.management.host', 'gatehouse.management.port', 'gatehouse.management.bodyLimitBytes',
   'gatehouse.management.maxClockSkewSeconds', 'gatehouse.management.auditRetentionDays',
+  'gatehouse.dataPlane.enabled', 'gatehouse.dataPlane.host', 'gatehouse.dataPlane.port', 'gatehouse.dataPlane.bodyLimitBytes',
+  'gatehouse.shadows.enabled', 'gatehouse.shadows.maxDocumentSizeBytes',
   'gatehouse.logging.level',
 ];
 

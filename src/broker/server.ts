@@ -17,6 +17,7 @@ import { SessionStore } from './persistence.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
+import { aedesServiceBus, type ServiceBus } from './service-bus.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -210,6 +211,11 @@ export class GatewayBroker {
       disconnect(this.ctx, s);
     }
     return found.length;
+  }
+
+  /** The gateway's MQTT services bind here (service-bus.ts): allowed publishes in, broker publishes out. */
+  serviceBus(): ServiceBus {
+    return aedesServiceBus(this.aedes);
   }
 
   /** Connections accepted that have not completed CONNECT. */

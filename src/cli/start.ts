@@ -11,6 +11,7 @@ interface StartOptions {
   mqttPort?: number;
   apiPort?: number;
   managementPort?: number;
+  dataPlanePort?: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -24,10 +25,12 @@ export function registerStart(program: Command, io: Io, setExit: (code: number) 
     .option('--mqtt-port <n>', 'MQTT over TLS port (0 = any free port); overrides gatehouse.mqtt.port', port)
     .option('--api-port <n>', 'local API port (0 = any free port); overrides gatehouse.api.port, and gatehouse.api.socketPath', port)
     .option('--management-port <n>', 'management API port (0 = any free port); overrides gatehouse.management.port', port)
+    .option('--data-plane-port <n>', 'HTTPS data-plane port (0 = any free port); overrides gatehouse.dataPlane.port', port)
     .addHelpText('after', `
 Prints "listening URL" on stdout for each listener once ready (MQTT first, then the
 local API as http://HOST:PORT or unix:PATH, then the management API as
-https://HOST:PORT); on the first start, the administrator's credentials file and how
+https://HOST:PORT, then the data-plane listener, when enabled, as
+"listening data-plane https://HOST:PORT"); on the first start, the administrator's credentials file and how
 to use it (never the secret itself); logs are JSON on stderr
 (GATEHOUSE_LOG_LEVEL overrides gatehouse.logging.level). SIGHUP re-reads the
 configuration; SIGINT/SIGTERM stop gracefully.
@@ -56,6 +59,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
             ...(opts.mqttPort !== undefined ? { mqttPort: opts.mqttPort } : {}),
             ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
             ...(opts.managementPort !== undefined ? { managementPort: opts.managementPort } : {}),
+            ...(opts.dataPlanePort !== undefined ? { dataPlanePort: opts.dataPlanePort } : {}),
             ...(envLevel !== undefined ? { logLevel: envLevel as LogLevel } : {}),
           }),
           timeout,
@@ -74,6 +78,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
       for (const l of gateway.listeners) io.out(`listening ${l.url}`);
       if (gateway.apiUrl !== undefined) io.out(`listening ${gateway.apiUrl}`);
       if (gateway.managementUrl !== undefined) io.out(`listening ${gateway.managementUrl}`);
+      if (gateway.dataPlaneUrl !== undefined) io.out(`listening data-plane ${gateway.dataPlaneUrl}`);
       for (const line of gateway.administrator ?? []) io.out(line);
 
       await new Promise<void>((resolve) => {

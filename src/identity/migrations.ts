@@ -372,6 +372,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX thing_types_by_type ON thing_types(type_name, thing_name);
     `,
   },
+  {
+    version: 5,
+    description: 'device shadows (classic and named) of registered things',
+    sql: `
+      -- One row per shadow name of a thing ('' is the classic shadow). document holds
+      -- {state, metadata} as JSON text; it is NULL once the shadow is deleted, when the row
+      -- keeps the deleted version and its time (a shadow re-created within 48 hours
+      -- continues the count). Deleting the thing deletes its shadows.
+      CREATE TABLE shadows (
+        thing_name TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+        shadow_name TEXT NOT NULL
+          CHECK (length(shadow_name) <= 64 AND shadow_name NOT GLOB '*[^A-Za-z0-9:_-]*'),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        document TEXT CHECK (document IS NULL OR json_valid(document)),
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER,
+        CHECK ((document IS NULL) = (deleted_at IS NOT NULL)),
+        PRIMARY KEY (thing_name, shadow_name)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

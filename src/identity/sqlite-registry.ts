@@ -21,6 +21,7 @@ import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
+import { SqliteShadowStore } from './shadow-store.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
@@ -690,6 +691,13 @@ export class SqliteRegistry implements Registry {
       write: (fn) => this.write(fn),
       writeUnwatched: (fn) => this.write(fn, false),
     }, options);
+  }
+
+  /** The Device Shadow store over this registry's connection and transactions (shadow-store.ts). */
+  shadows(): SqliteShadowStore {
+    if (this.closed) throw closedError();
+    // A shadow write records no change: the change-feed watchers are not woken for it.
+    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
   }
 
   // ------------------------------------------------------------ change feed

@@ -83,6 +83,8 @@ export class GatewayProcess {
     const apiArgs = (options.apiPort0 ?? true) && !extraArgs.includes('--api-port') ? ['--api-port', '0'] : [];
     // Gateways of parallel tests must not all bind the default management port.
     const mgmtArgs = extraArgs.includes('--management-port') ? [] : ['--management-port', '0'];
+    // Likewise the data-plane port, for gateways that enable it.
+    if (!extraArgs.includes('--data-plane-port')) mgmtArgs.push('--data-plane-port', '0');
     const child = spawn(process.execPath, [CLI, 'start', '--config', configPath, '--data-dir', dataDir, '--mqtt-port', '0', ...apiArgs, ...mgmtArgs, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: process.env['GATEHOUSE_LOG_LEVEL'] ?? 'debug' },
@@ -138,6 +140,25 @@ export class GatewayProcess {
       const url = find();
       if (url !== undefined) return url;
       if (Date.now() > deadline) throw new Error('the gateway printed no `listening https://` line');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, deadline - Date.now()) + 1);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.lineEvents.once('line', done);
+      });
+    }
+  }
+
+  /** The data-plane listener's `https://HOST:PORT` (its `listening data-plane https://` line). */
+  async dataPlaneUrl(timeoutMs = 5000): Promise<string> {
+    const prefix = 'listening data-plane ';
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.lines.find((l) => l.startsWith(prefix));
+      if (line !== undefined) return line.slice(prefix.length).trim();
+      if (Date.now() > deadline) throw new Error('the gateway printed no `listening data-plane` line');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.max(0, deadline - Date.now()) + 1);
         function done(): void {

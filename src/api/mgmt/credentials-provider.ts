@@ -26,34 +26,18 @@
  * The role alias names its role itself: the role's trust policy is not consulted (in
  * AWS it must trust `credentials.iot.amazonaws.com`; there is no such service here).
  */
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { explainConnection } from '../../core/index.js';
-import { certificatePem } from '../../core/pem.js';
 import { iotArn } from '../../core/policy/iot/arn.js';
 import { registeredConnection } from '../../identity/iot-connection.js';
+import { peerChainPem } from '../device-certificate.js';
 import { ManagementError } from './errors.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
 import { recordDecision } from './server.js';
 
 const ROLE_ARN = /^arn:([a-z-]+):iam::(\d{12}):role\/(?:[\x21-\x7e]+\/)?([\w+=,.@-]{1,64})$/;
 const ACTION = 'iot:AssumeRoleWithCertificate';
-
-/** The client certificate and the intermediates it sent, as PEM; undefined without one. */
-function peerChainPem(request: FastifyRequest): string | undefined {
-  const socket = request.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
-  let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  const pems: string[] = [];
-  const seen = new Set<DetailedPeerCertificate>();
-  while (c !== undefined && c.raw !== undefined && !seen.has(c) && pems.length < 6) {
-    seen.add(c);
-    pems.push(certificatePem(c.raw));
-    c = c.issuerCertificate;
-  }
-  return pems.length === 0 ? undefined : pems.join('');
-}
 
 function iso(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');

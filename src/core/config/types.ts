@@ -123,6 +123,22 @@ export interface GatehouseSection {
     /** Audit records older than this are deleted. */
     readonly auditRetentionDays: number;
   };
+  /**
+   * The HTTPS data-plane listener (AWS IoT's device data endpoint): devices by mutual TLS,
+   * IAM principals by SigV4 (`iotdata`). Off unless enabled.
+   */
+  readonly dataPlane: {
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+  };
+  /** The Device Shadow service (MQTT topics, and the data-plane listener's endpoints). */
+  readonly shadows: {
+    readonly enabled: boolean;
+    /** Bytes `desired` and `reported` of one shadow may take together. */
+    readonly maxDocumentSizeBytes: number;
+  };
   readonly logging: {
     readonly level: LogLevel;
   };

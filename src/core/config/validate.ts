@@ -1,3 +1,4 @@
+import { DEFAULT_SHADOW_DOCUMENT_BYTES, MAX_SHADOW_DOCUMENT_BYTES } from '../shadow/document.js';
 import type { ConfigError, ConfigWarning } from '../errors.js';
 import { parsePattern, type PolicyVariables, type ResourcePattern, KNOWN_VARIABLES } from '../policy/resource.js';
 import { OPERATIONS, OPERATION_WILDCARDS, RESOURCE_PREFIX, RESOURCE_PREFIXES, operationIndex, splitResource, validNameChars, type Operation } from '../policy/request.js';
@@ -550,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -567,6 +568,10 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const a = ck.fields(g['api'], apath, ['enabled', 'host', 'port', 'socketPath', 'bodyLimitBytes'], false) ?? {};
   const mgpath = [...path, 'management'];
   const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays'], false) ?? {};
+  const dppath = [...path, 'dataPlane'];
+  const dp = ck.fields(g['dataPlane'], dppath, ['enabled', 'host', 'port', 'bodyLimitBytes'], false) ?? {};
+  const shpath = [...path, 'shadows'];
+  const sh = ck.fields(g['shadows'], shpath, ['enabled', 'maxDocumentSizeBytes'], false) ?? {};
   const lpath = [...path, 'logging'];
   const l = ck.fields(g['logging'], lpath, ['level'], false) ?? {};
 
@@ -611,6 +616,16 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       bodyLimitBytes: ck.int(mg['bodyLimitBytes'], [...mgpath, 'bodyLimitBytes'], 1024 * 1024, 1024, 16 * 1024 * 1024),
       maxClockSkewSeconds: ck.int(mg['maxClockSkewSeconds'], [...mgpath, 'maxClockSkewSeconds'], 900, 1, 3600),
       auditRetentionDays: ck.int(mg['auditRetentionDays'], [...mgpath, 'auditRetentionDays'], 90, 1, 36500),
+    },
+    dataPlane: {
+      enabled: ck.bool(dp['enabled'], [...dppath, 'enabled'], false),
+      host: ck.string(dp['host'], [...dppath, 'host'], { nonBlank: true }) ?? '127.0.0.1',
+      port: ck.int(dp['port'], [...dppath, 'port'], 8443, 0, 65535),
+      bodyLimitBytes: ck.int(dp['bodyLimitBytes'], [...dppath, 'bodyLimitBytes'], 131_072, 1024, 16 * 1024 * 1024),
+    },
+    shadows: {
+      enabled: ck.bool(sh['enabled'], [...shpath, 'enabled'], true),
+      maxDocumentSizeBytes: ck.int(sh['maxDocumentSizeBytes'], [...shpath, 'maxDocumentSizeBytes'], DEFAULT_SHADOW_DOCUMENT_BYTES, 1024, MAX_SHADOW_DOCUMENT_BYTES),
     },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
   };

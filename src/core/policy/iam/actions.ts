@@ -152,6 +152,12 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iam:UntagPolicy': 'iam:policy',
   'iam:ListPolicyTags': 'iam:policy',
   // Gatehouse: the four IPC operations and the EMQX adapter
+  // AWS IoT data plane: Device Shadows (the resources of the IoT action-resources page:
+  // thing/THING, thing/THING/SHADOW for a named shadow; `*` for the list).
+  'iot:GetThingShadow': 'iot:thing',
+  'iot:UpdateThingShadow': 'iot:thing',
+  'iot:DeleteThingShadow': 'iot:thing',
+  'iot:ListNamedShadowsForThing': '*',
   'gatehouse:VerifyClientDeviceIdentity': '*',
   'gatehouse:GetClientDeviceAuthToken': '*',
   'gatehouse:AuthorizeClientDeviceAction': '*',

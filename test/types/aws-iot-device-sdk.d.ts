@@ -1,0 +1,32 @@
+/** The part of aws-iot-device-sdk (JavaScript, no types shipped) the data-plane tests use. */
+declare module 'aws-iot-device-sdk' {
+  import type { EventEmitter } from 'node:events';
+
+  export interface ThingShadowOptions {
+    host: string;
+    port: number;
+    clientId: string;
+    protocol?: 'mqtts';
+    caCert: Buffer;
+    clientCert: Buffer;
+    privateKey: Buffer;
+    enableMetrics?: boolean;
+    keepalive?: number;
+    operationTimeout?: number;
+    offlineQueueing?: boolean;
+    autoResubscribe?: boolean;
+    baseReconnectTimeMs?: number;
+    maximumReconnectTimeMs?: number;
+  }
+
+  export interface ThingShadow extends EventEmitter {
+    register(thingName: string, options: { persistentSubscribe?: boolean; ignoreDeltas?: boolean }, callback: (err?: Error, failedTopics?: unknown) => void): void;
+    update(thingName: string, state: unknown): string | null;
+    get(thingName: string, clientToken?: string): string | null;
+    delete(thingName: string, clientToken?: string): string | null;
+    end(force?: boolean, callback?: () => void): void;
+  }
+
+  const sdk: { thingShadow: new (options: ThingShadowOptions) => ThingShadow };
+  export default sdk;
+}
