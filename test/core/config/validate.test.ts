@@ -63,6 +63,7 @@ const DEFAULTS: GatehouseConfig = {
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
     management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
     logging: { level: 'info' },
+    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
   },
 };
 
