@@ -185,7 +185,7 @@ describe('gatehouse sync --from-aws against a second instance', () => {
   test('a local change to a synced object is put back by the next sync; a local revocation stays', async () => {
     const revoke = await runCli(['certs', 'revoke', certs['s3']!, '--data-dir', localData]);
     assert.equal(revoke.code, 0, revoke.stderr);
-    const update = await runCli(['things', 'update', 's3', '--set', 'room=zz', '--data-dir', localData]);
+    const update = await runCli(['things', 'update', 's3', '--attribute', 'room=zz', '--data-dir', localData]);
     assert.equal(update.code, 0, update.stderr);
     const report = await syncOk();
     assert.deepEqual(names(report.changed, 'thing'), ['s3']);
