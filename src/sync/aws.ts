@@ -186,7 +186,7 @@ class Run {
     // 3. Things, page by page.
     const trusted = await this.trustedAfter(cas.active);
     const verifier = new CertificateVerifier({
-      listTrustedCas: async () => trusted,
+      listTrustedCas: () => Promise.resolve(trusted),
       getCertificate: (id) => this.store.getCertificate(id),
       thingsForCertificate: (id) => this.store.thingsForCertificate(id),
     });
@@ -539,7 +539,7 @@ export function cloudError(e: unknown): unknown {
   if (typeof e !== 'object' || e === null) return e;
   const err = e as { name?: string; code?: string; message?: string; $metadata?: unknown; cause?: { code?: string } };
   if (typeof err.code === 'string' && !('$metadata' in err) && !NETWORK_CODES.has(err.code) && err.name !== 'TimeoutError') return e;
-  const message = err.message ?? String(e);
+  const message = err.message ?? err.name ?? 'unknown error';
   if (/region is missing/i.test(message)) {
     return new SyncError('SYNC_REGION_MISSING', 'no AWS region is set', 'pass --region (or gatehouse.sync.aws.region), or set AWS_REGION or a region in the profile');
   }
