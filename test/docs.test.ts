@@ -84,6 +84,8 @@ const CONFIG_KEYS = [
   'gatehouse.management.enabled', 'gatehouse.management.host', 'gatehouse.management.port', 'gatehouse.management.bodyLimitBytes',
   'gatehouse.management.maxClockSkewSeconds', 'gatehouse.management.auditRetentionDays',
   'gatehouse.logging.level',
+  'gatehouse.sync.aws.enabled', 'gatehouse.sync.aws.region', 'gatehouse.sync.aws.profile', 'gatehouse.sync.aws.endpoint', 'gatehouse.sync.aws.caBundle',
+  'gatehouse.sync.aws.intervalSeconds', 'gatehouse.sync.aws.thingGroups', 'gatehouse.sync.aws.pageSize',
 ];
 
 test('every configuration key is documented in docs/configuration.md', () => {
