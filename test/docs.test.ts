@@ -175,3 +175,9 @@ test('code, tests and docs cite nothing outside the repository (the reader canno
   }
   assert.deepEqual(found, []);
 });
+
+test('every AWS IoT sync code is documented in docs/errors.md', async () => {
+  const { SYNC_CODES, SYNC_REFUSAL_CODES } = await import('../src/sync/errors.js');
+  const missing = [...SYNC_CODES, ...SYNC_REFUSAL_CODES].filter((c) => !documented(errorsDoc, c));
+  assert.deepEqual(missing, []);
+});
