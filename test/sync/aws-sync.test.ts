@@ -6,6 +6,7 @@
  * The real CLI runs in a child process; the local registry is read with SqliteRegistry.
  */
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -14,6 +15,8 @@ import {
   DetachThingPrincipalCommand, UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { SqliteRegistry, registryPath } from '../../src/identity/sqlite-registry.js';
+import { iotClient, syncFromAws } from '../../src/sync/aws.js';
+import { SyncError } from '../../src/sync/errors.js';
 import { CLOUD_ARN, startCloud, type Cloud } from '../helpers/aws-cloud.js';
 import { runCli, type CliResult } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
@@ -205,6 +208,42 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     const unknown = await sync(['--thing-group', 'Nope'], scoped);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /SYNC_OPTIONS_INVALID/);
+  });
+
+  test('a run that fails part way keeps the pages it wrote, removes nothing, and the next run completes', async () => {
+    const data = join(dir.path, 'partial');
+    await mkdir(data);
+    const registry = SqliteRegistry.open({ file: registryPath(data) });
+    try {
+      const options = { endpoint: cloud.endpoint, caBundle: cloud.caPem, region: 'eu-west-1', credentials: cloud.credentials, pageSize: 1 };
+      await syncFromAws(registry, options);
+      assert.deepEqual((await registry.listThings()).map((x) => x.name), ['local-only', 's1', 's2', 's3']);
+      // The cloud drops s2; then a run loses the connection on its second page of things.
+      await cloud.iot.send(new DetachThingPrincipalCommand({ thingName: 's2', principal: `${CLOUD_ARN}:cert/${certs['s2']}` }));
+      await cloud.iot.send(new DeleteThingCommand({ thingName: 's2' }));
+      await cloud.iot.send(new CreateThingCommand({ thingName: 'a0' }));
+      await cloud.iot.send(new CreateThingCommand({ thingName: 'a1' }));
+      const client = iotClient(options);
+      let principals = 0;
+      client.middlewareStack.add((next, context) => async (args) => {
+        if (context.commandName === 'ListThingPrincipalsCommand' && ++principals === 2) {
+          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        }
+        return next(args);
+      }, { step: 'build', name: 'failSecondPage' });
+      const seq = await registry.latestChangeSeq();
+      await assert.rejects(syncFromAws(registry, options, client), (e: unknown) => e instanceof SyncError && e.code === 'SYNC_CLOUD_UNREACHABLE');
+      client.destroy();
+      assert.ok(await registry.getThing('a0'), 'the first page is written');
+      assert.equal(await registry.getThing('a1'), undefined, 'the failing page is not');
+      assert.ok(await registry.getThing('s2'), 'a run that did not read everything removes nothing');
+      assert.ok((await registry.latestChangeSeq()) > seq);
+      const next = await syncFromAws(registry, options);
+      assert.deepEqual(names(next.added, 'thing'), ['a1']);
+      assert.deepEqual(names(next.removed, 'thing'), ['s2']);
+    } finally {
+      await registry.close();
+    }
   });
 
   test('the cloud out of reach: SYNC_CLOUD_UNREACHABLE, nothing written', async () => {
