@@ -6,19 +6,20 @@
  * The real CLI runs in a child process; the local registry is read with SqliteRegistry.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   AddThingToThingGroupCommand, AttachPolicyCommand, AttachThingPrincipalCommand, CreateKeysAndCertificateCommand, CreatePolicyCommand,
   CreatePolicyVersionCommand, CreateThingCommand, CreateThingGroupCommand, CreateThingTypeCommand, DeleteThingCommand, DetachPolicyCommand,
-  DetachThingPrincipalCommand, UpdateCertificateCommand,
+  DetachThingPrincipalCommand, RegisterCertificateWithoutCACommand, UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { SqliteRegistry, registryPath } from '../../src/identity/sqlite-registry.js';
 import { iotClient, syncFromAws } from '../../src/sync/aws.js';
 import { SyncError } from '../../src/sync/errors.js';
 import { CLOUD_ARN, startCloud, type Cloud } from '../helpers/aws-cloud.js';
 import { runCli, type CliResult } from '../helpers/gateway.js';
+import { EKU, makeCert } from '../helpers/pki.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
 interface Report {
@@ -58,6 +59,11 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     } finally {
       await r.close();
     }
+  };
+  const writeTemp = async (name: string, text: string): Promise<string> => {
+    const file = join(dir.path, name);
+    await writeFile(file, text);
+    return file;
   };
   const newCert = async (thing: string, active = true): Promise<string> => {
     const c = await cloud.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: active }));
@@ -199,6 +205,30 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     });
   });
 
+  test('a certificate that does not chain to a CA trusted here is refused with the reason; its thing comes without it', async () => {
+    const foreignCa = await makeCert({ name: 'CN=Foreign CA' });
+    const leaf = await makeCert({ name: 'CN=foreign-device', issuer: foreignCa, ca: null, extendedKeyUsage: [EKU.clientAuth] });
+    await cloud.iot.send(new CreateThingCommand({ thingName: 'foreign' }));
+    const reg = await cloud.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
+    await cloud.iot.send(new AttachThingPrincipalCommand({ thingName: 'foreign', principal: reg.certificateArn! }));
+    const report = await syncOk();
+    const refusal = report.refused.find((f) => f.kind === 'certificate');
+    assert.equal(refusal?.name, leaf.id);
+    assert.equal(refusal?.code, 'CERT_UNTRUSTED');
+    assert.match(refusal.reason, /does not chain to a trusted device CA/);
+    assert.deepEqual(names(report.added, 'thing'), ['foreign']);
+    await withLocal(async (r) => {
+      assert.equal(await r.getCertificate(leaf.id), undefined);
+      assert.deepEqual(await r.certificatesForThing('foreign'), []);
+    });
+    // Trusting its CA here lets the next run take it.
+    const trust = await runCli(['ca', 'trust', await writeTemp('foreign-ca.pem', foreignCa.pem), '--data-dir', localData]);
+    assert.equal(trust.code, 0, trust.stderr);
+    const next = await syncOk();
+    assert.deepEqual(names(next.added, 'certificate'), [leaf.id]);
+    await withLocal(async (r) => assert.deepEqual(await r.certificatesForThing('foreign'), [leaf.id]));
+  });
+
   test('--thing-group imports only that group\'s things, with their groups and those groups\' ancestors', async () => {
     const scoped = join(dir.path, 'scoped');
     const report = await syncOk(['--thing-group', 'Line1'], scoped);
@@ -217,7 +247,7 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     try {
       const options = { endpoint: cloud.endpoint, caBundle: cloud.caPem, region: 'eu-west-1', credentials: cloud.credentials, pageSize: 1 };
       await syncFromAws(registry, options);
-      assert.deepEqual((await registry.listThings()).map((x) => x.name), ['local-only', 's1', 's2', 's3']);
+      assert.deepEqual((await registry.listThings()).map((x) => x.name), ['foreign', 'local-only', 's1', 's2', 's3']);
       // The cloud drops s2; then a run loses the connection on its second page of things.
       await cloud.iot.send(new DetachThingPrincipalCommand({ thingName: 's2', principal: `${CLOUD_ARN}:cert/${certs['s2']}` }));
       await cloud.iot.send(new DeleteThingCommand({ thingName: 's2' }));
