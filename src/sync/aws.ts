@@ -65,6 +65,8 @@ export interface AwsSyncOptions {
   /** Attempts per request, throttling and transient errors retried by the SDK (default 5). */
   readonly maxAttempts?: number;
   readonly now?: () => Date;
+  /** Stops the run before its next page (SyncError SYNC_ABORTED); pages written stay. */
+  readonly signal?: AbortSignal;
   /** Called after each page is written (progress). */
   readonly onPage?: (page: { readonly index: number; readonly things: number; readonly outcome: SyncOutcome }) => void;
 }
@@ -278,6 +280,7 @@ class Run {
 
   /** One page's transaction, or staged for the dry run's single rolled-back one. */
   private async write(batch: SyncBatch): Promise<void> {
+    if (this.options.signal?.aborted === true) throw new SyncError('SYNC_ABORTED', 'the sync was stopped before it ended (the gateway is stopping); the pages written so far stay', 'nothing to do: the next run continues');
     this.pages++;
     if (this.dryRun) {
       this.staged.push(batch);

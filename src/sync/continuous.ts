@@ -28,7 +28,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { syncFromAws, type AwsSyncOptions, type SyncReport, type SyncStore } from './aws.js';
-import { SyncError } from './errors.js';
+import { isGatehouseError } from '../core/errors.js';
 
 export interface ContinuousAwsSyncOptions {
   readonly store: SyncStore;
@@ -58,6 +58,7 @@ export class ContinuousAwsSync {
   private verifiedAt: Date | null = null;
   private synced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private stopped = false;
   private lastError: ContinuousSyncStatus['lastError'] = null;
@@ -105,8 +106,10 @@ export class ContinuousAwsSync {
     return () => this.listeners.delete(listener);
   }
 
+  /** Stops the schedule and the run in progress at its next page (what it wrote stays). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.running;
   }
@@ -133,7 +136,7 @@ export class ContinuousAwsSync {
     let report: SyncReport | undefined;
     let error: unknown;
     try {
-      report = await syncFromAws(this.options.store, this.options.sync);
+      report = await syncFromAws(this.options.store, { ...this.options.sync, signal: this.abort.signal });
       this.synced = new Set(await this.options.store.syncedNames('certificate'));
       const wasFailing = this.lastError !== null;
       this.verifiedAt = this.clock();
@@ -150,7 +153,8 @@ export class ContinuousAwsSync {
       for (const r of report.refused.slice(0, 20)) logger.warn({ event: 'sync-refused', kind: r.kind, name: r.name, code: r.code }, r.reason);
     } catch (e) {
       error = e;
-      const code = e instanceof SyncError ? e.code : 'SYNC_FAILED';
+      if (this.stopped) return;
+      const code = isGatehouseError(e) ? e.code : 'INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
       const first = this.lastError === null;
       this.lastError = { code, message, at: this.clock() };

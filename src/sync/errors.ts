@@ -14,6 +14,7 @@ export const SYNC_CODES = [
   'SYNC_ACCESS_DENIED',
   'SYNC_CLOUD_FAILED',
   'SYNC_OPTIONS_INVALID',
+  'SYNC_ABORTED',
 ] as const;
 
 export const SYNC_REFUSAL_CODES = [
