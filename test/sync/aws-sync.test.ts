@@ -285,6 +285,18 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     assert.equal(await withLocal((reg) => reg.latestChangeSeq()), seq);
   });
 
+  test('--profile reads the credentials of a named AWS profile; no credentials at all is SYNC_ACCESS_DENIED', async () => {
+    const credentialsFile = await writeTemp('aws-credentials', `[fleet]\naws_access_key_id = ${cloud.credentials.accessKeyId}\naws_secret_access_key = ${cloud.credentials.secretAccessKey}\n`);
+    const env = { ...cloud.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SHARED_CREDENTIALS_FILE: credentialsFile };
+    const base = ['sync', '--from-aws', '--endpoint', cloud.endpoint, '--ca-bundle', cloud.caFile, '--data-dir', localData, '--json', '--dry-run'];
+    const withProfile = await runCli([...base, '--profile', 'fleet'], { env });
+    assert.equal(withProfile.code, 0, withProfile.stderr);
+    assert.equal((JSON.parse(withProfile.stdout) as Report).dryRun, true);
+    const none = await runCli(base, { env });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /error SYNC_ACCESS_DENIED/);
+  });
+
   test('without --from-aws the command says where to sync from', async () => {
     const r = await runCli(['sync', '--data-dir', localData], { env: cloud.env });
     assert.equal(r.code, 2);
