@@ -8,6 +8,7 @@
  * address are checked after the broker's listeners, which are closed again on failure).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { ServerCertificateManager as ServerCertificateManagerType } from './ca/server-certificate.js';
 import type { IssuedCertificate } from './ca/authority.js';
@@ -40,6 +41,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ConfigReloader } from './runtime/config-reloader.js';
 import { PolicyStore } from './runtime/policy-store.js';
+import type { ContinuousAwsSync } from './sync/continuous.js';
 
 export type GatewayErrorCode = 'CONFIG_UNREADABLE' | 'CONFIG_INVALID' | 'STARTUP_TIMEOUT';
 
@@ -134,6 +136,15 @@ export class Gateway {
         onError: (e) => logger.error({ event: 'session-error', err: (e as Error).message }, 'session manager background error'),
       });
       closers.push(() => sessions.stop());
+
+      // Following AWS IoT Core: the admission gate of synced certificates is in place
+      // before the broker listens; the first run starts once the change feed is watched.
+      let trustMinutes = config.security.clientDeviceTrustDurationMinutes;
+      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, () => trustMinutes * 60_000);
+      if (awsSync !== undefined) {
+        sessions.verifier.setAdmissionGate(awsSync.admissionGate);
+        closers.push(() => awsSync.stop());
+      }
 
       // The server certificate's names: the configured host addresses and those of the
       // connectivity information (Greengrass UpdateConnectivityInfo), kept in the data directory.
@@ -238,6 +249,7 @@ export class Gateway {
         })().catch((e: unknown) => logger.error({ event: 'error', err: (e as Error).message }, 'could not apply a registry change to live connections'));
       });
       closers.push(() => registryWatch.close());
+      awsSync?.begin();
 
       // The control store (IAM users, roles, policies, audit) and the IAM evaluator's cache,
       // shared by both APIs: every call to either is authorized and audited with them.
@@ -306,6 +318,7 @@ export class Gateway {
           settleMilliseconds: config.gatehouse.configSettleMilliseconds,
           onApplied: (next) => {
             sessions.setMaxActiveAuthTokens(next.performance.maxActiveAuthTokens);
+            trustMinutes = next.security.clientDeviceTrustDurationMinutes;
             ipc?.configure(next.performance);
             emitter.configure(next);
             void iotPolicies.setDeployment(next.gatehouse.iot);
@@ -456,6 +469,41 @@ async function managementApiToken(dataDir: string, apiEnabled: boolean): Promise
 
 async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
   return (await registry.listTrustedCas()).map((c) => c.pem);
+}
+
+/** The continuous sync of `gatehouse.sync.aws`, when enabled (read at start: a change needs a restart). */
+async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
+  const aws = config.gatehouse.sync.aws;
+  if (!aws.enabled) return undefined;
+  let caBundle: string | undefined;
+  if (aws.caBundle !== undefined) {
+    const file = resolve(configDir, aws.caBundle);
+    try {
+      caBundle = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new GatewayError('CONFIG_UNREADABLE', `cannot read gatehouse.sync.aws.caBundle \`${file}\`: ${(e as Error).message}`, [], 'give a readable PEM file, relative to the configuration file');
+    }
+  }
+  // Loaded only when enabled: the AWS SDK is not needed otherwise.
+  const { ContinuousAwsSync } = await import('./sync/continuous.js');
+  const sync = await ContinuousAwsSync.open({
+    store: registry,
+    sync: {
+      ...(aws.region !== undefined ? { region: aws.region } : {}),
+      ...(aws.profile !== undefined ? { profile: aws.profile } : {}),
+      ...(aws.endpoint !== undefined ? { endpoint: aws.endpoint } : {}),
+      ...(caBundle !== undefined ? { caBundle } : {}),
+      ...(aws.thingGroups.length > 0 ? { thingGroups: aws.thingGroups } : {}),
+      pageSize: aws.pageSize,
+    },
+    intervalMs: aws.intervalSeconds * 1000,
+    trustDurationMs,
+    dataDir,
+    logger,
+  });
+  logger.info({ event: 'sync-enabled', source: 'aws', intervalSeconds: aws.intervalSeconds, region: aws.region ?? null, endpoint: aws.endpoint ?? null, thingGroups: aws.thingGroups },
+    'following AWS IoT Core');
+  return sync;
 }
 
 const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);

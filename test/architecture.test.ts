@@ -32,8 +32,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   identity: ['core', 'ca', 'data-dir'],
   broker: ['core', 'observability', 'runtime'],
   api: ['core', 'identity', 'ca', 'observability', 'runtime'],
-  gateway: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file'],
-  cli: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'gateway'],
+  sync: ['core', 'identity', 'observability', 'data-dir'],
+  gateway: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'sync'],
+  cli: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'gateway', 'sync'],
   index: ['core', 'config-file'],
 };
 

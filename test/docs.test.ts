@@ -86,6 +86,8 @@ const CONFIG_KEYS = [
   'gatehouse.dataPlane.enabled', 'gatehouse.dataPlane.host', 'gatehouse.dataPlane.port', 'gatehouse.dataPlane.bodyLimitBytes',
   'gatehouse.shadows.enabled', 'gatehouse.shadows.maxDocumentSizeBytes',
   'gatehouse.logging.level',
+  'gatehouse.sync.aws.enabled', 'gatehouse.sync.aws.region', 'gatehouse.sync.aws.profile', 'gatehouse.sync.aws.endpoint', 'gatehouse.sync.aws.caBundle',
+  'gatehouse.sync.aws.intervalSeconds', 'gatehouse.sync.aws.thingGroups', 'gatehouse.sync.aws.pageSize',
 ];
 
 test('every configuration key is documented in docs/configuration.md', () => {
@@ -174,4 +176,10 @@ test('code, tests and docs cite nothing outside the repository (the reader canno
     });
   }
   assert.deepEqual(found, []);
+});
+
+test('every AWS IoT sync code is documented in docs/errors.md', async () => {
+  const { SYNC_CODES, SYNC_REFUSAL_CODES } = await import('../src/sync/errors.js');
+  const missing = [...SYNC_CODES, ...SYNC_REFUSAL_CODES].filter((c) => !documented(errorsDoc, c));
+  assert.deepEqual(missing, []);
 });

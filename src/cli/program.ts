@@ -10,6 +10,7 @@ import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
 import { installRemote } from './remote/commands.js';
 import { registerStart } from './start.js';
+import { registerSync } from './sync.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
 import type { TargetEnvironment } from './remote/target.js';
@@ -44,6 +45,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void, environmen
   registerCa(program, io, setExit);
   registerIam(program, io, setExit);
   registerControl(program, io, setExit);
+  registerSync(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
   installRemote(program, environment);

@@ -71,6 +71,7 @@ export const VERIFY_REASONS = [
   'CERT_NOT_REGISTERED',
   'CERT_REVOKED',
   'CERT_INACTIVE',
+  'CERT_CLOUD_TRUST_EXPIRED',
 ] as const;
 
 /** Why a session could not be created: any verification reason, or one of these. */

@@ -393,6 +393,43 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    description: 'objects imported from AWS IoT Core by `gatehouse sync --from-aws` (the sync owns them; local objects are never touched)',
+    sql: `
+      -- One row per object a sync created and keeps in step with the cloud. An object
+      -- without a row here was created locally: a sync never changes nor removes it.
+      -- name: the thing, group, type or policy name, or the certificate or CA id.
+      CREATE TABLE sync_objects (
+        kind TEXT NOT NULL CHECK (kind IN ('ca', 'thing_type', 'thing_group', 'policy', 'thing', 'certificate')),
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
+        source TEXT NOT NULL CHECK (source IN ('aws')),
+        synced_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Whichever code path deletes an object (a sync, or the operator), its mark goes with
+      -- it, so that an object created later under the same name is a local one.
+      CREATE TRIGGER things_drop_sync_mark AFTER DELETE ON things BEGIN
+        DELETE FROM sync_objects WHERE kind = 'thing' AND name = OLD.name;
+      END;
+      CREATE TRIGGER certificates_drop_sync_mark AFTER DELETE ON certificates BEGIN
+        DELETE FROM sync_objects WHERE kind = 'certificate' AND name = OLD.id;
+      END;
+      CREATE TRIGGER thing_groups_drop_sync_mark AFTER DELETE ON thing_groups BEGIN
+        DELETE FROM sync_objects WHERE kind = 'thing_group' AND name = OLD.name;
+      END;
+      CREATE TRIGGER iot_policies_drop_sync_mark AFTER DELETE ON iot_policies BEGIN
+        DELETE FROM sync_objects WHERE kind = 'policy' AND name = OLD.name;
+      END;
+      CREATE TRIGGER thing_type_defs_drop_sync_mark AFTER DELETE ON thing_type_defs BEGIN
+        DELETE FROM sync_objects WHERE kind = 'thing_type' AND name = OLD.name;
+      END;
+      CREATE TRIGGER trusted_cas_drop_sync_mark AFTER DELETE ON trusted_cas BEGIN
+        DELETE FROM sync_objects WHERE kind = 'ca' AND name = OLD.id;
+      END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

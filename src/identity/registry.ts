@@ -7,10 +7,12 @@
  *
  * - a remote AWS IoT registry (DescribeThing, DescribeCertificate,
  *   ListThingPrincipals, ...) whose answers are cached locally, with the cache as the
- *   offline fallback — the Greengrass component's model, where
- *   `security.clientDeviceTrustDurationMinutes` bounds how long a cached answer may be
- *   reused. Nothing reads that setting today: the SQLite registry is local and
- *   authoritative, so there is no cached answer to bound (docs/configuration.md; docs/greengrass-behaviour.md, sections 5.3 and 6);
+ *   offline fallback — the Greengrass component's model. Gatehouse follows AWS IoT by
+ *   copying it instead: `gatehouse sync --from-aws` and the gateway's continuous sync
+ *   write the cloud's fleet into this registry (sync-apply.ts), and
+ *   `security.clientDeviceTrustDurationMinutes` bounds how long the certificates the
+ *   continuous sync manages are admitted while the cloud is out of reach
+ *   (sync/continuous.ts, docs/migration.md);
  * - PostgreSQL, for several gateways sharing one registry (LISTEN/NOTIFY or a
  *   `changes` table can feed {@link Registry.watch}).
  *

@@ -291,8 +291,9 @@ export class SessionManager {
     pem: string,
     now: Date,
     presented?: readonly X509Certificate[],
+    recheck = false,
   ): Promise<{ ok: true; certificateId: string; trustedCaId: string; notAfter: Date; attributes: Readonly<Record<string, string>> } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
-    const v = await this.verifier.verify(pem, now, presented);
+    const v = await this.verifier.verify(pem, now, presented, { recheck });
     if (!v.ok) return v;
     const thing = await this.registry.getThing(clientId);
     if (thing === undefined) return { ok: false, reason: 'THING_NOT_FOUND', message: `no thing named ${shown(clientId)} (the client ID must be the thing name)`, certificateId: v.certificateId };
@@ -380,7 +381,7 @@ export class SessionManager {
     let ended = 0;
     for (const e of targets) {
       if (this.entries.get(e.key) !== e) continue;
-      const verdict = await this.check(e.session.clientId, e.certificatePem, now);
+      const verdict = await this.check(e.session.clientId, e.certificatePem, now, undefined, true);
       if (verdict.ok) {
         // A certificate chaining to several trusted CAs may now rest on another one.
         if (verdict.trustedCaId !== e.session.trustedCaId && this.entries.get(e.key) === e) {

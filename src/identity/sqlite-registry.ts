@@ -22,6 +22,7 @@ import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
 import { SqliteShadowStore } from './shadow-store.js';
+import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
@@ -672,6 +673,46 @@ export class SqliteRegistry implements Registry {
 
   async iotAuthorizationData(): Promise<IotAuthorizationData> {
     return this.read(() => this.db.transaction(() => this.loadIotAuthorizationData()).deferred());
+  }
+
+  // ------------------------------------------------------ sync from AWS IoT
+
+  /**
+   * Writes a sync's batches in one IMMEDIATE transaction (sync-apply.ts has the rules):
+   * all of it or, if the process or the database fails meanwhile, none of it. With
+   * `dryRun` the transaction is rolled back: the outcome says what would be written and
+   * nothing is (no row, no change-feed entry, no sequence number used).
+   */
+  async applySync(batches: readonly SyncBatch[], options: { readonly dryRun?: boolean } = {}): Promise<SyncOutcome> {
+    if (this.closed) throw closedError();
+    const rollback = new Error('dry run');
+    let outcome: SyncOutcome | undefined;
+    const ctx = {
+      db: this.db, now: this.now, groupsPerThing: GROUPS_PER_THING, policyVersionLimit: POLICY_VERSION_LIMIT,
+      record: (kind: ChangeKind, entity: string, related: string | null = null, detail: string | null = null) => this.record(kind, entity, related, detail),
+    };
+    try {
+      this.db.transaction(() => {
+        const parts = batches.map((b) => applySyncBatch(ctx, b));
+        outcome = {
+          added: parts.flatMap((o) => o.added), changed: parts.flatMap((o) => o.changed), removed: parts.flatMap((o) => o.removed),
+          refused: parts.flatMap((o) => o.refused), changes: parts.reduce((n, o) => n + o.changes, 0),
+        };
+        if (options.dryRun === true) throw rollback;
+      }).immediate();
+    } catch (e) {
+      if (e !== rollback) throw mapSqliteError(e);
+    }
+    if (options.dryRun !== true && outcome!.changes > 0) {
+      this.iotData = undefined;
+      this.kick();
+    }
+    return outcome!;
+  }
+
+  /** Names (ids for certificates and CAs) of the objects of a kind a sync created and manages, sorted. */
+  async syncedNames(kind: SyncKind): Promise<string[]> {
+    return this.read(() => syncedNames(this.db, kind));
   }
 
   // --------------------------------------------------------- control plane

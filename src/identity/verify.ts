@@ -9,6 +9,8 @@
  *   3. leaf usage                 CERT_WRONG_USAGE  (EKU without clientAuth; a CA cert)
  *   4. chain to a trusted CA      CERT_SELF_SIGNED, CERT_UNTRUSTED
  *   5. registry status            CERT_NOT_REGISTERED, CERT_REVOKED, CERT_INACTIVE
+ *   6. cloud trust window         CERT_CLOUD_TRUST_EXPIRED (only with an admission gate, for
+ *                                 certificates synced from AWS IoT Core; not on re-checks)
  *
  * Differences from the Greengrass component on purpose (docs/greengrass-behaviour.md,
  * sections 6, 12.6 and 12.8): the chain is
@@ -46,6 +48,9 @@ export interface VerifyFailure {
 }
 
 export type VerifyResult = VerifySuccess | VerifyFailure;
+
+/** Why a new verification of a certificate must be refused now, or undefined to admit it. */
+export type AdmissionGate = (certificateId: string, now: Date) => string | undefined;
 
 export type ChainFailureReason = Extract<VerifyFailureReason, 'CERT_MALFORMED' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_WRONG_USAGE' | 'CERT_SELF_SIGNED' | 'CERT_UNTRUSTED'>;
 
@@ -86,14 +91,17 @@ export class CertificateVerifier {
   private readonly edges = new Set<string>();
   /** Set on the first chain built (the reader's library is loaded then, not at import). */
   private readConstraints: CaConstraintsReader | undefined;
+  /** See {@link setAdmissionGate}. */
+  private admissionGate: AdmissionGate | undefined;
 
-  constructor(private readonly registry: Registry) {}
+  /** Reads only the trusted CAs, a certificate's record and its things (a sync passes a view with the CAs it is about to trust). */
+  constructor(private readonly registry: Pick<Registry, 'listTrustedCas' | 'getCertificate' | 'thingsForCertificate'>) {}
 
   /**
    * `decoded`: the same certificates as `pem`, already decoded by the TLS handshake
    * (the broker passes them); any of them is used instead of decoding its bytes again.
    */
-  async verify(pem: string, now: Date, decoded?: readonly X509Certificate[]): Promise<VerifyResult> {
+  async verify(pem: string, now: Date, decoded?: readonly X509Certificate[], options: { readonly recheck?: boolean } = {}): Promise<VerifyResult> {
     const chain = await this.verifyChain(pem, now, decoded);
     if (!chain.ok) return chain;
     const id = chain.leaf.id;
@@ -101,8 +109,24 @@ export class CertificateVerifier {
     if (record === undefined) return failure('CERT_NOT_REGISTERED', `certificate ${id} (${chain.leaf.subject}) chains to a trusted CA but is not registered`, id);
     if (record.status === 'REVOKED') return failure('CERT_REVOKED', `certificate ${id} is revoked`, id);
     if (record.status === 'INACTIVE') return failure('CERT_INACTIVE', `certificate ${id} is inactive`, id);
+    // Step 6, for new verifications only: a live session verified while it was trusted keeps going.
+    if (options.recheck !== true && this.admissionGate !== undefined) {
+      const refusal = this.admissionGate(id, now);
+      if (refusal !== undefined) return failure('CERT_CLOUD_TRUST_EXPIRED', refusal, id);
+    }
     const thingNames = Object.freeze(await this.registry.thingsForCertificate(id));
     return Object.freeze({ ok: true, certificateId: id, thingNames, subject: chain.leaf.subject, notAfter: chain.leaf.notAfter, trustedCaId: chain.trustedCaId });
+  }
+
+  /**
+   * Installs (or with undefined removes) the check of step 6: a message when a new
+   * verification of this registered, ACTIVE certificate must be refused with
+   * CERT_CLOUD_TRUST_EXPIRED. The continuous AWS IoT sync installs it: a certificate it
+   * manages is trusted offline only for `security.clientDeviceTrustDurationMinutes`
+   * past its last verification with the cloud (docs/migration.md).
+   */
+  setAdmissionGate(gate: AdmissionGate | undefined): void {
+    this.admissionGate = gate;
   }
 
   /**

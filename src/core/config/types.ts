@@ -52,9 +52,9 @@ export interface CertificateAuthorityConfig {
 
 export interface SecurityConfig {
   /**
-   * Validated for compatibility and not used: in Greengrass it bounds how long a cloud
-   * verification may be reused offline; Gatehouse's registry is local and read on every
-   * verification, so there is nothing to reuse (docs/configuration.md, security).
+   * How long a certificate synced from AWS IoT Core stays trusted for new connections
+   * after the cloud was last reached, past the sync interval (docs/migration.md). Objects
+   * created locally, and a gateway without continuous sync, do not use it.
    */
   readonly clientDeviceTrustDurationMinutes: number;
 }
@@ -142,6 +142,28 @@ export interface GatehouseSection {
   readonly logging: {
     readonly level: LogLevel;
   };
+  /** Following AWS IoT Core continuously (docs/migration.md). Read at start. */
+  readonly sync: {
+    readonly aws: AwsSyncConfig;
+  };
+}
+
+export interface AwsSyncConfig {
+  readonly enabled: boolean;
+  /** AWS region; undefined: the AWS SDK's (AWS_REGION, the profile's). */
+  readonly region?: string;
+  /** Named AWS profile; undefined: the AWS SDK's credential chain. */
+  readonly profile?: string;
+  /** Endpoint override (a VPC endpoint, or a test double). */
+  readonly endpoint?: string;
+  /** PEM file of extra CA certificates for the endpoint's TLS certificate (relative to the configuration file). */
+  readonly caBundle?: string;
+  /** Time from the end of one run to the start of the next. */
+  readonly intervalSeconds: number;
+  /** Only the things of these groups (and their child groups); empty: every thing. */
+  readonly thingGroups: readonly string[];
+  /** Things per page and per registry transaction. */
+  readonly pageSize: number;
 }
 
 export interface GatehouseConfig {

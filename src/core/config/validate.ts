@@ -551,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'logging', 'sync'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -628,8 +628,39 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxDocumentSizeBytes: ck.int(sh['maxDocumentSizeBytes'], [...shpath, 'maxDocumentSizeBytes'], DEFAULT_SHADOW_DOCUMENT_BYTES, 1024, MAX_SHADOW_DOCUMENT_BYTES),
     },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
+    sync: checkSync(ck, g['sync'], [...path, 'sync']),
   };
   return dataDir === undefined ? section : { dataDir, ...section };
+}
+
+const THING_GROUP_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
+
+function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {
+  const s = ck.fields(value, path, ['aws'], false) ?? {};
+  const apath = [...path, 'aws'];
+  const a = ck.fields(s['aws'], apath, ['enabled', 'region', 'profile', 'endpoint', 'caBundle', 'intervalSeconds', 'thingGroups', 'pageSize'], false) ?? {};
+  const region = ck.string(a['region'], [...apath, 'region'], { nonBlank: true });
+  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) ck.error('CONFIG_INVALID_VALUE', [...apath, 'region'], `\`${region}\` is not an AWS region name`, 'use a region such as `eu-west-1`');
+  const profile = ck.string(a['profile'], [...apath, 'profile'], { nonBlank: true });
+  const endpoint = ck.string(a['endpoint'], [...apath, 'endpoint'], { nonBlank: true });
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) ck.error('CONFIG_INVALID_VALUE', [...apath, 'endpoint'], `\`${endpoint}\` is not an http(s) URL`, 'write the endpoint as https://HOST[:PORT]');
+  const caBundle = ck.string(a['caBundle'], [...apath, 'caBundle'], { nonBlank: true });
+  const thingGroups = ck.strings(a['thingGroups'], [...apath, 'thingGroups']);
+  thingGroups.forEach((gname, i) => {
+    if (!THING_GROUP_NAME.test(gname)) ck.error('CONFIG_INVALID_VALUE', [...apath, 'thingGroups', i], `\`${gname}\` is not a thing group name`, 'use 1-128 characters of A-Z a-z 0-9 and : _ -');
+  });
+  return {
+    aws: {
+      enabled: ck.bool(a['enabled'], [...apath, 'enabled'], false),
+      ...(region !== undefined ? { region } : {}),
+      ...(profile !== undefined ? { profile } : {}),
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...(caBundle !== undefined ? { caBundle } : {}),
+      intervalSeconds: ck.int(a['intervalSeconds'], [...apath, 'intervalSeconds'], 300, 1, 86_400),
+      thingGroups,
+      pageSize: ck.int(a['pageSize'], [...apath, 'pageSize'], 100, 1, 250),
+    },
+  };
 }
 
 function deepFreeze<T>(value: T): T {

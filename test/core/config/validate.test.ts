@@ -65,6 +65,7 @@ const DEFAULTS: GatehouseConfig = {
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
     logging: { level: 'info' },
+    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
   },
 };
 

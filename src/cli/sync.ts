@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { openRegistry } from '../identity/bootstrap.js';
+import type { SyncItem, SyncKind } from '../identity/sync-apply.js';
+import type { AwsSyncOptions, SyncReport } from '../sync/aws.js';
+import { resolveDataDir } from './certs.js';
+import { CliError, EXIT, type Io } from './output.js';
+
+// ----------------------------------------------------------------------------------
+// gatehouse sync --from-aws
+
+interface SyncOptions {
+  fromAws?: boolean;
+  region?: string;
+  profile?: string;
+  endpoint?: string;
+  caBundle?: string;
+  thingGroup: string[];
+  dryRun?: boolean;
+  pageSize?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function registerSync(program: Command, io: Io, setExit: (code: number) => void): void {
+  program.command('sync')
+    .description('import things, certificates, thing groups, policies and CA certificates from AWS IoT Core into the registry, or bring them up to date (a second run with no change in the cloud writes nothing)')
+    .option('--from-aws', 'read from AWS IoT Core through the AWS SDK (the only source today; required)')
+    .option('--region <region>', 'AWS region (default: AWS_REGION or the profile\'s region)')
+    .option('--profile <name>', 'named AWS profile of ~/.aws/config and ~/.aws/credentials (default: the AWS SDK\'s credential chain: environment, profile, SSO, container or instance role)')
+    .option('--endpoint <url>', 'AWS IoT endpoint override (a VPC endpoint, or a test double)')
+    .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the endpoint\'s TLS certificate')
+    .option('--thing-group <name>', 'only the things of this thing group and its child groups (repeat for several)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--dry-run', 'read everything and report what would change; write nothing')
+    .option('--page-size <n>', 'things per page and per registry transaction (1-250)', '100')
+    .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (opts: SyncOptions) => {
+      if (opts.fromAws !== true) throw new CliError('USAGE', 'say where to sync from: --from-aws', EXIT.USAGE, 'run `gatehouse sync --from-aws`');
+      const pageSize = Number(opts.pageSize);
+      if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 250) throw new CliError('USAGE', `--page-size must be a whole number from 1 to 250 (got \`${opts.pageSize}\`)`);
+      let caBundle: string | undefined;
+      if (opts.caBundle !== undefined) {
+        try {
+          caBundle = readFileSync(opts.caBundle, 'utf8');
+        } catch (e) {
+          throw new CliError('FILE_UNREADABLE', `cannot read --ca-bundle \`${opts.caBundle}\`: ${(e as Error).message}`);
+        }
+      }
+      const options: AwsSyncOptions = {
+        ...(opts.region !== undefined ? { region: opts.region } : {}),
+        ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+        ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+        ...(caBundle !== undefined ? { caBundle } : {}),
+        ...(opts.thingGroup.length > 0 ? { thingGroups: opts.thingGroup } : {}),
+        dryRun: opts.dryRun === true,
+        pageSize,
+      };
+      // Loaded here, not at start: the other commands do not need the AWS SDK.
+      const { syncFromAws } = await import('../sync/aws.js');
+      const registry = await openRegistry(resolveDataDir(opts.dataDir));
+      let report: SyncReport;
+      try {
+        report = await syncFromAws(registry, options);
+      } finally {
+        await registry.close();
+      }
+      if (opts.json) io.out(JSON.stringify(reportJson(report)));
+      else printReport(io, report);
+      // Refusals are reported, not failures: the run did what it could.
+      setExit(EXIT.OK);
+    });
+}
+
+export function reportJson(r: SyncReport): Record<string, unknown> {
+  return {
+    dryRun: r.dryRun, noChange: r.noChange, changes: r.changes, pages: r.pages, durationMs: r.durationMs, startedAt: r.startedAt.toISOString(),
+    seen: r.seen, added: r.added, changed: r.changed, removed: r.removed, refused: r.refused,
+  };
+}
+
+const KIND_WORDS: Readonly<Record<SyncKind, string>> = {
+  ca: 'CA certificates', thing_type: 'thing types', thing_group: 'thing groups', policy: 'policies', thing: 'things', certificate: 'certificates',
+};
+
+function counts(items: readonly SyncItem[]): string {
+  const by = new Map<SyncKind, number>();
+  for (const i of items) by.set(i.kind, (by.get(i.kind) ?? 0) + 1);
+  return [...by].map(([k, n]) => `${n} ${KIND_WORDS[k]}`).join(', ') || 'nothing';
+}
+
+function printReport(io: Io, r: SyncReport): void {
+  const s = r.seen;
+  io.out(`${r.dryRun ? 'dry run: ' : ''}read ${s.things} things, ${s.certificates} certificates, ${s.thingGroups} thing groups, ${s.policies} policies, ${s.thingTypes} thing types, ${s.cas} CA certificates in ${(r.durationMs / 1000).toFixed(1)} s`);
+  if (r.noChange) io.out(r.dryRun ? 'no change: nothing would be written' : 'no change: nothing was written');
+  else {
+    const verb = r.dryRun ? 'would be ' : '';
+    io.out(`added ${verb}${counts(r.added)}`);
+    io.out(`changed ${verb}${counts(r.changed)}`);
+    for (const c of r.changed.slice(0, 50)) io.out(`  ${c.kind} ${c.name}${c.detail !== undefined ? `: ${c.detail}` : ''}`);
+    if (r.changed.length > 50) io.out(`  … and ${r.changed.length - 50} more (--json lists them all)`);
+    io.out(`removed ${verb}${counts(r.removed)}`);
+    for (const c of r.removed.slice(0, 50)) io.out(`  ${c.kind} ${c.name}`);
+    if (r.removed.length > 50) io.out(`  … and ${r.removed.length - 50} more (--json lists them all)`);
+  }
+  if (r.refused.length > 0) {
+    io.out(`refused ${r.refused.length}:`);
+    for (const f of r.refused.slice(0, 100)) io.out(`  ${f.kind} ${f.name}: ${f.code}: ${f.reason}`);
+    if (r.refused.length > 100) io.out(`  … and ${r.refused.length - 100} more (--json lists them all)`);
+  }
+}
