@@ -21,6 +21,7 @@ import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
+import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
@@ -696,6 +697,12 @@ export class SqliteRegistry implements Registry {
   shadows(): SqliteShadowStore {
     if (this.closed) throw closedError();
     return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
+  }
+
+  /** The retained-message store over this registry's connection (retained-store.ts). */
+  retained(): SqliteRetainedStore {
+    if (this.closed) throw closedError();
+    return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
   }
 
   // ------------------------------------------------------------ change feed
