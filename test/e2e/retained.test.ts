@@ -225,7 +225,7 @@ describe('retained messages on a running gateway', () => {
     await waitUntil(async () => (await deviceRequest(dp, nr, 'POST', `/topics/${encodeURIComponent(topic)}?qos=1`, 'plain')).status === 200, 10_000, 'the policy of noretain-1');
     const refused = await deviceRequest(dp, nr, 'POST', `/topics/${encodeURIComponent(topic)}?qos=1&retain=true`, 'kept?');
     assert.equal(refused.status, 403);
-    assert.equal(JSON.parse(refused.body).reason, 'DENIED_BY_STATEMENT');
+    assert.equal((JSON.parse(refused.body) as { reason: string }).reason, 'DENIED_BY_STATEMENT');
     const c = await connectDevice(gw.mqttUrl, nr);
     try {
       await c.publishAsync(topic, 'kept?', { qos: 1, retain: true });
