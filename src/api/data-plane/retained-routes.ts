@@ -16,6 +16,7 @@
  * (the same limits a device's MQTT publish meets).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RetainedPlane } from './retained-service.js';
 import { DataPlaneError, type DataPlaneContext, type DataPlaneRoute, type DataPlaneRouteSet } from './routes.js';
 
 /** ListRetainedMessages: AWS's valid range of maxResults, and Gatehouse's page size when none is given. */
@@ -25,24 +26,6 @@ export const RETAINED_LIST_DEFAULT = 50;
 const MAX_TOPIC_BYTES = 65_535;
 /** Topic prefixes the gateway keeps for itself (the broker's reserved topics). */
 const RESERVED = ['$SYS', '$gatehouse'];
-
-/** What the routes need of the retained messages (the broker's RetainedKeeper, structurally). */
-export interface RetainedMessages {
-  get(topic: string): Promise<{ readonly topic: string; readonly payload: Buffer; readonly qos: number; readonly modifiedAt: number } | undefined>;
-  list(options: { readonly after?: string; readonly limit: number }): Promise<readonly { readonly topic: string; readonly payloadSize: number; readonly qos: number; readonly modifiedAt: number }[]>;
-  admit(topic: string, size: number): { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly message: string };
-}
-
-/** The broker's publish (the service bus, structurally). */
-export interface BrokerPublisher {
-  publish(topic: string, payload: Buffer, options: { readonly qos: 0 | 1; readonly retain: boolean }): Promise<void>;
-}
-
-/** The data-plane context's `retained` member. */
-export interface RetainedPlane {
-  readonly messages: RetainedMessages;
-  readonly publisher: BrokerPublisher;
-}
 
 function invalid(message: string): DataPlaneError {
   return new DataPlaneError(400, 'InvalidRequestException', message, 'INVALID_REQUEST');

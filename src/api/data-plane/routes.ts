@@ -26,7 +26,7 @@ import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { IamPolicyCache } from '../mgmt/iam-engine.js';
-import type { RetainedPlane } from './retained-routes.js';
+import type { RetainedPlane } from './retained-service.js';
 import type { ShadowService } from './shadow-service.js';
 
 export type DataPlaneMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
