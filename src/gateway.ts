@@ -328,6 +328,7 @@ export class Gateway {
             operations: {
               connections: { list: () => broker.liveSessions(), disconnect: (clientId, reason) => broker.disconnectClient(clientId, reason) },
               identitySessions: () => sessions.list(),
+              retained: { list: (o) => retained.list(o), get: (t) => retained.get(t), delete: (t) => broker.deleteRetained(t) },
               ...(reloader !== undefined ? { configuration: reloader } : {}),
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
             },
