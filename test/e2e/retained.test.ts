@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ import {
   RequestEntityTooLargeException, ResourceNotFoundException,
 } from '@aws-sdk/client-iot-data-plane';
 import type { MqttClient } from 'mqtt';
-import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, runCli, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { nextMessage, waitUntil } from '../helpers/wait.js';
 
@@ -304,5 +304,54 @@ describe('retained messages on a running gateway', () => {
     assert.equal(await getText('status/lamp/power'), 'before-restart');
     // The counts were reloaded too: the store is still full for a new topic.
     await assert.rejects(data.send(new PublishCommand({ topic: 'status/lamp/after', retain: true, payload: Buffer.from('x') })), ForbiddenException);
+  });
+
+  test('operator view: gatehouse retained list|show|delete, locally and through the management API; a delete reaches the running broker', async () => {
+    const caFile = join(dir.path, 'ca-bundle.pem');
+    await writeFile(caFile, caPem);
+    const env: NodeJS.ProcessEnv = { ...process.env, GATEHOUSE_ACCESS_KEY_ID: credentials.accessKeyId, GATEHOUSE_SECRET_ACCESS_KEY: credentials.secretAccessKey, GATEHOUSE_CA_BUNDLE: caFile, GATEHOUSE_REGION: REGION };
+    delete env['GATEHOUSE_ENDPOINT'];
+    delete env['GATEHOUSE_PROFILE'];
+    const remote = async (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runCli(['--endpoint', await gw.managementUrl(), ...args], { env });
+
+    const local = await gw.cli(['retained', 'list', '--json']);
+    assert.equal(local.code, 0, local.stderr);
+    const localTopics = (JSON.parse(local.stdout) as { retainedMessages: { topic: string }[] }).retainedMessages.map((m) => m.topic);
+    assert.ok(localTopics.includes('status/lamp/secret'), local.stdout);
+
+    const page = await remote(['retained', 'list', '--json', '--max-results', '2']);
+    assert.equal(page.code, 0, page.stderr);
+    const first = JSON.parse(page.stdout) as { retainedMessages: { topic: string }[]; nextToken?: string };
+    assert.equal(first.retainedMessages.length, 2);
+    assert.ok(first.nextToken !== undefined);
+    const rest = JSON.parse((await remote(['retained', 'list', '--json', '--next-token', first.nextToken])).stdout) as { retainedMessages: { topic: string }[] };
+    assert.deepEqual([...first.retainedMessages, ...rest.retainedMessages].map((m) => m.topic), localTopics);
+
+    const shown = await remote(['retained', 'show', 'status/lamp/secret']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /payload: {2}s$/m);
+
+    const del = await remote(['retained', 'delete', 'status/lamp/secret']);
+    assert.equal(del.code, 0, del.stderr);
+    await absent('status/lamp/secret');
+    // The running broker no longer has it: a new subscriber gets only the live marker.
+    const c = await connectDevice(gw.mqttUrl, fan);
+    try {
+      const got: { payload: string; retain: boolean }[] = [];
+      c.on('message', (_t, p, packet) => got.push({ payload: p.toString(), retain: packet.retain }));
+      await c.subscribeAsync('status/lamp/secret', { qos: 1 });
+      const marker = nextMessage(c, (m) => m.payload === 'marker');
+      await data.send(new PublishCommand({ topic: 'status/lamp/secret', qos: 1, payload: Buffer.from('marker') }));
+      await marker;
+      assert.deepEqual(got, [{ payload: 'marker', retain: false }]);
+    } finally {
+      await c.endAsync();
+    }
+    const again = await remote(['retained', 'delete', 'status/lamp/secret']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /REMOTE_NOT_FOUND|RETAINED_NOT_FOUND/);
+    const missing = await gw.cli(['retained', 'show', 'status/lamp/secret']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /RETAINED_NOT_FOUND/);
   });
 });
