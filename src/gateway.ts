@@ -28,6 +28,7 @@ import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
 import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
+import { RetainedKeeper } from './broker/retained.js';
 import type { DeviceAuthenticator } from './broker/context.js';
 import { ensureAdministrator, openControlStore } from './identity/admin-bootstrap.js';
 import { openIdentity } from './identity/bootstrap.js';
@@ -173,8 +174,12 @@ export class Gateway {
       const iotPolicies = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, config.gatehouse.iot);
       await iotPolicies.reload('start');
       closers.push(() => iotPolicies.close());
+      // Retained messages: kept in the registry database, loaded by the broker at start,
+      // within gatehouse.retained's limits.
+      const retained = new RetainedKeeper(registry.retained(), config.gatehouse.retained);
       const broker = await GatewayBroker.start({
         policy,
+        retained,
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
         offlineIdentities: {
           async identityOf(clientId) {
@@ -359,6 +364,7 @@ export class Gateway {
             operations: {
               connections: { list: () => broker.liveSessions(), disconnect: (clientId, reason) => broker.disconnectClient(clientId, reason) },
               identitySessions: () => sessions.list(),
+              retained: { list: (o) => retained.list(o), get: (t) => retained.get(t), delete: (t) => broker.deleteRetained(t) },
               ...(reloader !== undefined ? { configuration: reloader } : {}),
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
             },
@@ -395,7 +401,8 @@ export class Gateway {
       if (dataPlaneConfig.enabled && control !== undefined) {
         const dpTls = (cert: IssuedCertificate, cas: string[] = trustedCas): DataPlaneTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: cas });
         dataPlane = await DataPlaneServer.start({
-          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}) },
+          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}),
+            retained: { messages: retained, publisher: broker.serviceBus() } },
           routeSets: DATA_PLANE_ROUTE_SETS,
           tls: dpTls(serverCerts.current()),
           listen: { host: dataPlaneConfig.host, port: opts.dataPlanePort ?? dataPlaneConfig.port },

@@ -5,6 +5,7 @@ import type { PolicyStore } from '../runtime/policy-store.js';
 import { CombinedView, type Decision, type IotContext, type Principal } from '../core/index.js';
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
 import type { SessionStore } from './persistence.js';
+import type { RetainedKeeper } from './retained.js';
 import { isReserved } from './topics.js';
 
 export type AuthOutcome =
@@ -57,6 +58,8 @@ export interface BrokerContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
+  /** Durable retained messages and their limits; absent: in memory only. */
+  readonly retained?: RetainedKeeper;
 }
 
 /** Logs a denial with everything an operator needs, rate-limited per connection. */

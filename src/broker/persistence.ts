@@ -2,6 +2,7 @@ import memoryPersistence from 'aedes-persistence';
 import type { Client } from 'aedes';
 import type { Readable } from 'node:stream';
 import type { LiveSessions } from './live-sessions.js';
+import type { RetainedKeeper } from './retained.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {
@@ -40,6 +41,18 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
   outgoingStream(client: ClientRef): Readable;
 };
 
+/** Methods this class defines itself instead of delegating. */
+const OWN = new Set<string>(['storeRetained']);
+
+/** A retained message as aedes stores and streams it. */
+interface RetainedPacket {
+  readonly cmd?: string;
+  readonly topic: string;
+  readonly payload: Buffer | string;
+  readonly qos: number;
+  readonly retain?: boolean;
+}
+
 /**
  * A packet identifier MQTT never uses (§2.3.1: identifiers are 1–65535), given for a moment
  * to a queued message that has none yet so it can be removed by identifier.
@@ -61,17 +74,23 @@ const REMOVAL_ID = 0;
  *    (a live or retained message), and the in-memory store would otherwise remove the
  *    first queued message without an identifier, whichever it is.
  *
+ * 4. Retained messages are written through to the retained keeper (retained.ts: the
+ *    registry database, with its limits) before the in-memory store takes them, and
+ *    `loadRetained` fills the in-memory store from it at start, so they survive a
+ *    restart. A store the keeper refuses (over a limit) fails the publish.
+ *
  * Every other method is the in-memory store's own.
  */
 export class SessionStore {
   private readonly inner: Backend;
   private readonly persistent = new Set<string>();
 
-  constructor(private readonly sessions: LiveSessions) {
+  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper) {
     // The package is CommonJS and its module object is the factory; its type declarations
     // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
     this.inner = (memoryPersistence as unknown as () => Backend)();
     for (const name of DELEGATED) {
+      if (OWN.has(name)) continue;
       const inner = this.inner;
       (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => inner[name](...args);
     }
@@ -80,6 +99,30 @@ export class SessionStore {
   // aedes refuses a persistence whose setup is not an async function.
   async setup(broker: unknown): Promise<void> {
     await this.inner.setup(broker);
+  }
+
+  /** The durable store first (it may refuse), then the in-memory one aedes streams from. */
+  async storeRetained(packet: RetainedPacket): Promise<void> {
+    if (this.retained !== undefined) {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      await this.retained.store(packet.topic, payload, packet.qos);
+    }
+    await this.inner.storeRetained(packet);
+  }
+
+  /** Fills the in-memory store with the keeper's retained messages (at start, before any connection). */
+  async loadRetained(): Promise<number> {
+    if (this.retained === undefined) return 0;
+    const all = await this.retained.load();
+    for (const m of all) await this.inner.storeRetained({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true, dup: false });
+    return all.length;
+  }
+
+  /** Removes a topic's retained message from both stores without publishing anything (operator delete). */
+  async dropRetained(topic: string): Promise<boolean> {
+    const removed = this.retained !== undefined ? await this.retained.delete(topic) : false;
+    await this.inner.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false });
+    return removed;
   }
 
   async addSubscriptions(client: ClientRef, subs: readonly StoredSubscription[]): Promise<void> {

@@ -14,6 +14,7 @@ import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
 import { SessionStore } from './persistence.js';
+import type { RetainedKeeper } from './retained.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
@@ -48,6 +49,8 @@ export interface GatewayBrokerOptions {
   readonly queueLimits?: SessionQueueLimits;
   /** Packet sizes, connect timeout and connection limits (`gatehouse.mqtt`); defaults when absent. */
   readonly limits?: FrontDoorLimits;
+  /** Durable retained messages and their limits (retained.ts); without it they live in memory only, unbounded. */
+  readonly retained?: RetainedKeeper;
   readonly now?: () => number;
 }
 
@@ -94,7 +97,8 @@ export class GatewayBroker {
       policy: opts.policy,
       authenticator: opts.authenticator,
       sessions,
-      store: new SessionStore(sessions),
+      store: new SessionStore(sessions, opts.retained),
+      ...(opts.retained !== undefined ? { retained: opts.retained } : {}),
       offlineIdentities: opts.offlineIdentities,
       lastConnections: new Map(),
       logger: opts.logger,
@@ -117,6 +121,9 @@ export class GatewayBroker {
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
     });
+    // Retained messages of earlier runs, before the first connection can subscribe.
+    const loaded = await ctx.store.loadRetained();
+    if (opts.retained !== undefined) opts.logger.info({ event: 'retained-loaded', count: loaded, bytes: opts.retained.totalBytes }, 'retained messages loaded');
     const queueLimits = brokerQueueLimits(aedes, ctx, opts.queueLimits);
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
@@ -216,6 +223,14 @@ export class GatewayBroker {
   /** The gateway's MQTT services bind here (service-bus.ts): allowed publishes in, broker publishes out. */
   serviceBus(): ServiceBus {
     return aedesServiceBus(this.aedes);
+  }
+
+  /**
+   * Removes a topic's retained message (durable and in memory) without publishing
+   * anything: an operator's delete. Whether there was one.
+   */
+  deleteRetained(topic: string): Promise<boolean> {
+    return this.ctx.store.dropRetained(topic);
   }
 
   /** Connections accepted that have not completed CONNECT. */

@@ -24,8 +24,12 @@ export interface ServiceMessage {
 export interface ServiceBus {
   /** Calls `handler` for every allowed publish on a topic matching `filter`; returns the unsubscribe function. */
   handle(filter: string, handler: (message: ServiceMessage) => void): () => void;
-  /** Publishes as the broker (QoS 1, not retained), through the normal delivery checks. */
-  publish(topic: string, payload: Buffer | string): Promise<void>;
+  /**
+   * Publishes as the broker (QoS 1, not retained, unless `options` say otherwise),
+   * through the normal delivery checks. A retained message is stored through the
+   * persistence (retained.ts limits apply: a store over them rejects).
+   */
+  publish(topic: string, payload: Buffer | string, options?: { readonly qos?: 0 | 1; readonly retain?: boolean }): Promise<void>;
 }
 
 export function aedesServiceBus(aedes: Aedes): ServiceBus {
@@ -42,9 +46,10 @@ export function aedesServiceBus(aedes: Aedes): ServiceBus {
       aedes.subscribe(filter, deliver, () => undefined);
       return () => aedes.unsubscribe(filter, deliver, () => undefined);
     },
-    publish(topic, payload) {
+    publish(topic, payload, options) {
       return new Promise<void>((resolve, reject) => {
-        aedes.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: 1, retain: false, dup: false }, (e?: Error) => (e ? reject(e) : resolve()));
+        aedes.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: options?.qos ?? 1, retain: options?.retain ?? false, dup: false },
+          (e?: Error) => (e ? reject(e) : resolve()));
       });
     },
   };

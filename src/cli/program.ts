@@ -5,6 +5,7 @@ import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerConfigValidate } from './config-validate.js';
 import { registerControl } from './control.js';
+import { registerRetained } from './retained.js';
 import { registerIam } from './iam.js';
 import { registerPolicies } from './policies.js';
 import { registerPolicy } from './policy.js';
@@ -46,6 +47,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void, environmen
   registerIam(program, io, setExit);
   registerControl(program, io, setExit);
   registerSync(program, io, setExit);
+  registerRetained(program, io, setExit);
   registerStart(program, io, setExit);
   registerApiToken(program, io, setExit);
   installRemote(program, environment);

@@ -430,6 +430,21 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 7,
+    description: 'retained MQTT messages',
+    sql: `
+      -- One row per topic with a retained message (MQTT 3.1.1 section 3.3.1.3: the
+      -- latest retained message of a topic replaces the previous one, an empty payload
+      -- removes it, so no row ever has an empty payload). modified_at is epoch ms.
+      CREATE TABLE retained_messages (
+        topic TEXT NOT NULL PRIMARY KEY CHECK (length(topic) >= 1),
+        payload BLOB NOT NULL CHECK (length(payload) >= 1),
+        qos INTEGER NOT NULL CHECK (qos IN (0, 1, 2)),
+        modified_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

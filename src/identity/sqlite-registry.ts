@@ -21,6 +21,7 @@ import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
+import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
 import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
@@ -739,6 +740,12 @@ export class SqliteRegistry implements Registry {
     if (this.closed) throw closedError();
     // A shadow write records no change: the change-feed watchers are not woken for it.
     return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
+  }
+
+  /** The retained-message store over this registry's connection (retained-store.ts). */
+  retained(): SqliteRetainedStore {
+    if (this.closed) throw closedError();
+    return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
   }
 
   // ------------------------------------------------------------ change feed

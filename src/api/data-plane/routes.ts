@@ -26,6 +26,7 @@ import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { IamPolicyCache } from '../mgmt/iam-engine.js';
+import type { RetainedPlane } from './retained-service.js';
 import type { ShadowService } from './shadow-service.js';
 
 export type DataPlaneMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -73,6 +74,8 @@ export interface DataPlaneContext {
   readonly iamPolicies: IamPolicyCache;
   /** The Device Shadow service; without it its routes answer 503. */
   readonly shadows?: ShadowService;
+  /** Retained messages and the broker's publish (GetRetainedMessage, ListRetainedMessages, Publish); without it those routes answer 503. */
+  readonly retained?: RetainedPlane;
 }
 
 /** Who is calling. */

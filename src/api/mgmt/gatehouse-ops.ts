@@ -11,7 +11,11 @@
  * - `PUT /gatehouse/configuration` (`gatehouse:ApplyConfiguration`): validated, written
  *   atomically over the gateway's configuration file and applied as a change of the file;
  * - `POST /gatehouse/explain` (`gatehouse:Explain`): the local API's explanation;
- * - `GET /gatehouse/metrics` (`gatehouse:GetMetrics`): the Prometheus text.
+ * - `GET /gatehouse/metrics` (`gatehouse:GetMetrics`): the Prometheus text;
+ * - `GET /gatehouse/retained` (`gatehouse:ListRetainedMessages`), `GET` and `DELETE
+ *   /gatehouse/retained/{topic}` (`gatehouse:GetRetainedMessage`,
+ *   `gatehouse:DeleteRetainedMessage` on `arn:…:iot:REGION:ACCOUNT:topic/TOPIC`): the
+ *   broker's retained messages; a delete removes one without publishing anything.
  *
  * Each handler authorizes before it reads or changes anything.
  */
@@ -91,6 +95,25 @@ const ConfigInvalidResponse = z.object({
   error: z.object({ code: z.literal('MGMT_CONFIG_INVALID'), message: z.string(), errors: z.array(Issue), warnings: z.array(Issue) }),
 });
 
+const RetainedListQuery = z.strictObject({
+  maxResults: z.string().regex(/^\d{1,3}$/).optional().describe('1 to 200, default 50'),
+  nextToken: z.string().min(1).max(4096).optional().describe('The nextToken of the previous page'),
+});
+const RetainedSummaryBody = z.object({
+  topic: z.string(),
+  payloadSize: z.number().int(),
+  qos: z.number().int(),
+  lastModifiedTime: z.number().int().describe('Epoch milliseconds of the last store'),
+});
+const RetainedListResponse = z.object({
+  retainedMessages: z.array(RetainedSummaryBody).describe('In topic order'),
+  nextToken: z.string().optional(),
+});
+const RetainedMessageBody = RetainedSummaryBody.extend({ payload: z.string().describe('Base64') });
+const TopicParams = z.strictObject({ topic: z.string().min(1).max(65_535).describe('The topic, URL-encoded (`/` as %2F)') });
+const RETAINED_PAGE_MAX = 200;
+const RETAINED_PAGE_DEFAULT = 50;
+
 function ops(ctx: ManagementContext): GatehouseOperations {
   return ctx.operations ?? {};
 }
@@ -111,6 +134,50 @@ async function disconnectSession(request: FastifyRequest, reply: FastifyReply, c
   const connections = ops(ctx).connections;
   if (connections === undefined) throw unavailable('the MQTT broker');
   if (connections.disconnect(clientId, 'DISCONNECTED_BY_OPERATOR') === 0) throw new ManagementError(404, 'MGMT_NOT_FOUND', `no device is connected with client id ${clientId}`);
+  void reply.code(204);
+  return '';
+}
+
+function retainedPort(ctx: ManagementContext): NonNullable<GatehouseOperations['retained']> {
+  const r = ops(ctx).retained;
+  if (r === undefined) throw unavailable('the retained-message store');
+  return r;
+}
+
+function topicArn(ctx: ManagementContext, topic: string): string {
+  return arnFor('iot:topic', topic, ctx.iot);
+}
+
+async function listRetained(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const q = request.query as z.infer<typeof RetainedListQuery>;
+  const limit = q.maxResults === undefined ? RETAINED_PAGE_DEFAULT : Number(q.maxResults);
+  if (!(limit >= 1 && limit <= RETAINED_PAGE_MAX)) throw new ManagementError(400, 'MGMT_INVALID_REQUEST', `maxResults must be 1 to ${RETAINED_PAGE_MAX}`);
+  let after: string | undefined;
+  if (q.nextToken !== undefined) {
+    after = /^[A-Za-z0-9_-]+$/.test(q.nextToken) ? Buffer.from(q.nextToken, 'base64url').toString('utf8') : '';
+    if (after === '' || Buffer.from(after, 'utf8').toString('base64url') !== q.nextToken) throw new ManagementError(400, 'MGMT_INVALID_REQUEST', 'nextToken is not one this API gave');
+  }
+  await request.authorizeCall({ action: 'gatehouse:ListRetainedMessages', resource: '*' });
+  const rows = await retainedPort(ctx).list({ ...(after !== undefined ? { after } : {}), limit: limit + 1 });
+  const page = rows.slice(0, limit);
+  return {
+    retainedMessages: page.map((r) => ({ topic: r.topic, payloadSize: r.payloadSize, qos: r.qos, lastModifiedTime: r.modifiedAt })),
+    ...(rows.length > limit ? { nextToken: Buffer.from(page[page.length - 1]!.topic, 'utf8').toString('base64url') } : {}),
+  };
+}
+
+async function getRetained(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const { topic } = request.params as z.infer<typeof TopicParams>;
+  await request.authorizeCall({ action: 'gatehouse:GetRetainedMessage', resource: topicArn(ctx, topic) });
+  const m = await retainedPort(ctx).get(topic);
+  if (m === undefined) throw new ManagementError(404, 'MGMT_NOT_FOUND', `no retained message on topic ${topic}`);
+  return { topic: m.topic, payloadSize: m.payload.length, qos: m.qos, lastModifiedTime: m.modifiedAt, payload: m.payload.toString('base64') };
+}
+
+async function deleteRetained(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const { topic } = request.params as z.infer<typeof TopicParams>;
+  await request.authorizeCall({ action: 'gatehouse:DeleteRetainedMessage', resource: topicArn(ctx, topic) });
+  if (!(await retainedPort(ctx).delete(topic))) throw new ManagementError(404, 'MGMT_NOT_FOUND', `no retained message on topic ${topic}`);
   void reply.code(204);
   return '';
 }
@@ -183,6 +250,32 @@ const SIGNED = { kind: 'signed', services: ['gatehouse', 'execute-api'] } as con
 const DENIED = { description: 'MGMT_ACCESS_DENIED and the authentication failures' };
 
 const ROUTES: readonly ManagementRoute[] = [
+  {
+    method: 'GET', url: '/gatehouse/retained', operationId: 'ListRetainedMessagesOperator', action: 'gatehouse:ListRetainedMessages', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The retained MQTT messages the broker keeps, in topic order (payloads not included)',
+    query: RetainedListQuery,
+    responses: { 200: { description: 'One page of retained messages', schema: RetainedListResponse }, 400: { description: 'MGMT_INVALID_REQUEST' }, 403: DENIED, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/retained?maxResults=10' },
+    handler: listRetained,
+  },
+  {
+    method: 'GET', url: '/gatehouse/retained/:topic', operationId: 'GetRetainedMessageOperator', action: 'gatehouse:GetRetainedMessage', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'One retained message with its payload (base64)',
+    description: 'Authorized on `arn:PARTITION:iot:REGION:ACCOUNT:topic/TOPIC`.',
+    params: TopicParams,
+    responses: { 200: { description: 'The retained message', schema: RetainedMessageBody }, 403: DENIED, 404: { description: 'MGMT_NOT_FOUND: no retained message on that topic' }, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/retained/status%2Flamp%2Fpower' },
+    handler: getRetained,
+  },
+  {
+    method: 'DELETE', url: '/gatehouse/retained/:topic', operationId: 'DeleteRetainedMessageOperator', action: 'gatehouse:DeleteRetainedMessage', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'Delete a retained message (nothing is published: subscribers are not told)',
+    description: 'Authorized on `arn:PARTITION:iot:REGION:ACCOUNT:topic/TOPIC`. Removed from the registry database and from the broker at once.',
+    params: TopicParams,
+    responses: { 204: { description: 'Deleted' }, 403: DENIED, 404: { description: 'MGMT_NOT_FOUND: no retained message on that topic' }, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/retained/status%2Flamp%2Fpower' },
+    handler: deleteRetained,
+  },
   {
     method: 'GET', url: '/gatehouse/sessions', operationId: 'ListSessions', action: 'gatehouse:ListSessions', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
     summary: 'The devices connected to the embedded MQTT broker',

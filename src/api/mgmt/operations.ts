@@ -55,6 +55,16 @@ export interface GatehouseOperations {
     check(text: string): Promise<Verdict>;
     apply(text: string, trigger: string): Promise<Applied>;
   };
+  /**
+   * The broker's retained messages (the registry database and the broker's memory):
+   * list and read, and delete without publishing anything (absent: 503).
+   */
+  readonly retained?: {
+    list(options: { readonly after?: string; readonly limit: number }): Promise<readonly { readonly topic: string; readonly payloadSize: number; readonly qos: number; readonly modifiedAt: number }[]>;
+    get(topic: string): Promise<{ readonly topic: string; readonly payload: Buffer; readonly qos: number; readonly modifiedAt: number } | undefined>;
+    /** Whether there was one. */
+    delete(topic: string): Promise<boolean>;
+  };
   /** The Prometheus registry of the gateway (absent: the local API, which owns it, is disabled). */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> };
 }

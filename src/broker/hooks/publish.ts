@@ -13,12 +13,27 @@ import { DROP_TOPIC } from '../topics.js';
  * retain flag cleared, and accepted: a QoS 1 publisher receives a normal PUBACK and the
  * message goes nowhere (as with Mosquitto under 3.1.1). The operator sees the denial in
  * the log.
+ *
+ * A retained message the retained store cannot take (its payload over
+ * `gatehouse.retained.maxPayloadBytes`, or the store full: retained.ts) is refused the
+ * same way, reason `RETAINED_PAYLOAD_TOO_LARGE` or `RETAINED_STORE_FULL`: it is neither
+ * stored nor delivered, and the publisher sees what a denied publish shows. An empty
+ * retained payload (a delete) always passes this check.
  */
 export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
     const topic = packet.topic;
-    const { allowed, reason, decision } = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
+    const d = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
+    let { allowed, reason, decision } = d;
+    if (allowed && packet.retain && ctx.retained !== undefined) {
+      const a = ctx.retained.admit(topic, packet.payload.length);
+      if (!a.ok) {
+        allowed = false;
+        reason = a.reason;
+        decision = undefined;
+      }
+    }
     if (allowed) {
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);

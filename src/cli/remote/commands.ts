@@ -102,6 +102,9 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'tags remove': REMOTE,
   'tags list': REMOTE,
   'audit list': REMOTE,
+  'retained list': REMOTE,
+  'retained show': REMOTE,
+  'retained delete': REMOTE,
   'audit prune': { mode: 'unsupported', why: 'audit records are pruned by the gateway (gatehouse.management.auditRetentionDays) or on its machine; the management API offers no deletion of the log' },
 };
 

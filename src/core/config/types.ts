@@ -139,6 +139,15 @@ export interface GatehouseSection {
     /** Bytes `desired` and `reported` of one shadow may take together. */
     readonly maxDocumentSizeBytes: number;
   };
+  /** Limits of the retained messages the broker keeps (stored in the registry database). */
+  readonly retained: {
+    /** Bytes one retained message's payload may take. */
+    readonly maxPayloadBytes: number;
+    /** Retained messages kept at most (0: retaining is refused). */
+    readonly maxMessages: number;
+    /** Bytes the payloads of all retained messages may take together. */
+    readonly maxTotalBytes: number;
+  };
   readonly logging: {
     readonly level: LogLevel;
   };

@@ -64,6 +64,7 @@ const DEFAULTS: GatehouseConfig = {
     management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
+    retained: { maxPayloadBytes: 131072, maxMessages: 10000, maxTotalBytes: 67108864 },
     logging: { level: 'info' },
     sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
   },

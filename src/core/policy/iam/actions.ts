@@ -35,6 +35,8 @@ export type IamResourceType =
   | 'iam:user' | 'iam:role' | 'iam:policy'
   | 'greengrass:connectivityInfo'
   | 'gatehouse:session'
+  /** An MQTT topic (`topic/TOPIC`): Publish, RetainPublish and the retained messages. */
+  | 'iot:topic'
   | '*';
 
 export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.freeze({
@@ -158,6 +160,11 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iot:UpdateThingShadow': 'iot:thing',
   'iot:DeleteThingShadow': 'iot:thing',
   'iot:ListNamedShadowsForThing': '*',
+  // AWS IoT data plane: Publish and retained messages (topic/TOPIC; `*` for the list).
+  'iot:Publish': 'iot:topic',
+  'iot:RetainPublish': 'iot:topic',
+  'iot:GetRetainedMessage': 'iot:topic',
+  'iot:ListRetainedMessages': '*',
   'gatehouse:VerifyClientDeviceIdentity': '*',
   'gatehouse:GetClientDeviceAuthToken': '*',
   'gatehouse:AuthorizeClientDeviceAction': '*',
@@ -176,6 +183,10 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'gatehouse:ValidateConfiguration': '*',
   'gatehouse:ApplyConfiguration': '*',
   'gatehouse:ListAuditRecords': '*',
+  // retained messages (operator view)
+  'gatehouse:ListRetainedMessages': '*',
+  'gatehouse:GetRetainedMessage': 'iot:topic',
+  'gatehouse:DeleteRetainedMessage': 'iot:topic',
 });
 
 /**

@@ -43,5 +43,6 @@ export function arnFor(kind: IamArnKind, name: string, deployment: IotDeployment
     case 'sts:assumed-role': return `arn:${partition}:sts::${accountId}:assumed-role/${name}`;
     case 'greengrass:connectivityInfo': return `arn:${partition}:greengrass:${region}:${accountId}:/greengrass/things/${name}/connectivityInfo`;
     case 'gatehouse:session': return `arn:${partition}:gatehouse:${region}:${accountId}:session/${name}`;
+    case 'iot:topic': return `arn:${partition}:iot:${region}:${accountId}:topic/${name}`;
   }
 }

@@ -22,7 +22,7 @@ describe('management actions', () => {
   it('canonicalIamAction gives the documented spelling; unknown actions have none', () => {
     assert.equal(canonicalIamAction('IOT:createTHING'), 'iot:CreateThing');
     assert.equal(canonicalIamAction('sts:assumerole'), 'sts:AssumeRole');
-    assert.equal(canonicalIamAction('iot:Publish'), undefined);
+    assert.equal(canonicalIamAction('iot:Connect'), undefined);
   });
 
   it('each action is granted by its own name and by nothing else; NotAction excludes exactly it', () => {
