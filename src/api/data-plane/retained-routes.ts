@@ -133,9 +133,9 @@ async function publish(request: FastifyRequest, reply: FastifyReply, ctx: DataPl
 }
 
 const ROUTES: readonly DataPlaneRoute[] = [
-  { method: 'GET', url: '/retainedMessage/:topic', operationId: 'GetRetainedMessage', action: 'iot:GetRetainedMessage', handler: getRetained },
-  { method: 'GET', url: '/retainedMessage', operationId: 'ListRetainedMessages', action: 'iot:ListRetainedMessages', handler: listRetained },
-  { method: 'POST', url: '/topics/:topic', operationId: 'Publish', action: 'iot:Publish', handler: publish },
+  { method: 'GET', url: '/retainedMessage/:topic', operationId: 'GetRetainedMessage', action: 'iot:GetRetainedMessage', example: { path: '/retainedMessage/lamp%2Fstate' }, handler: getRetained },
+  { method: 'GET', url: '/retainedMessage', operationId: 'ListRetainedMessages', action: 'iot:ListRetainedMessages', example: { path: '/retainedMessage' }, handler: listRetained },
+  { method: 'POST', url: '/topics/:topic', operationId: 'Publish', action: 'iot:Publish', example: { path: '/topics/lamp%2Fstate?qos=1', body: '{"on":true}' }, handler: publish },
 ];
 
 export const RETAINED_ROUTES: DataPlaneRouteSet = { name: 'retained-messages', routes: ROUTES };
