@@ -745,7 +745,7 @@ export class SqliteRegistry implements Registry {
   /** The retained-message store over this registry's connection (retained-store.ts). */
   retained(): SqliteRetainedStore {
     if (this.closed) throw closedError();
-    return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn), writeUnwatched: (fn) => this.write(fn, false) });
+    return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
   }
 
   // ------------------------------------------------------------ change feed
