@@ -77,11 +77,11 @@ interface DeliveringClient {
   readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
 }
 
-const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts';
+const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 2.0.0-beta.1 or update src/broker/queue-limits.ts';
 
 export class QueueLimitsIncompatibleError extends Error {
   readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
-  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 2.0.0-beta.1, mqemitter 7.1.0)';
 }
 
 function noop(): void {}

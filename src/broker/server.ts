@@ -1,6 +1,8 @@
 import { Aedes } from 'aedes';
+import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../observability/logger.js';
@@ -8,6 +10,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
 import type { BrokerContext, DeviceAuthenticator, OfflineIdentities } from './context.js';
 import { DEFAULT_LIMITS, FrontDoor, type FrontDoorLimits } from './front-door.js';
+import { prototypeFreeBroker, prototypeFreeClient } from './carried-fixes.js';
 import { authenticateHook } from './hooks/authenticate.js';
 import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
@@ -57,7 +60,7 @@ export interface ListenerAddress {
 }
 
 /**
- * The embedded MQTT 3.1.1 broker (aedes) behind mutual TLS, with every hook routed
+ * The embedded MQTT 3.1.1 and 5 broker (aedes) behind mutual TLS, with every hook routed
  * through the policy snapshot in force. One instance per gateway.
  */
 export class GatewayBroker {
@@ -116,7 +119,23 @@ export class GatewayBroker {
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
     });
+    try {
+      // Carried security fixes the beta lacks (carried-fixes.ts): refuse to start without them.
+      prototypeFreeBroker(aedes);
+    } catch (e) {
+      await new Promise<void>((r) => aedes.close(() => r()));
+      throw e;
+    }
     const queueLimits = brokerQueueLimits(aedes, ctx, opts.queueLimits);
+    /** Hands a connection to aedes, with the carried fixes and the queue limits in place before any packet is read. */
+    const handle = (stream: Duplex, req?: IncomingMessage): void => {
+      const client = prototypeFreeClient(aedes.handle(stream, req));
+      if (client === undefined) {
+        ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
+        return;
+      }
+      door.watch(queueLimits.attach(client));
+    };
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
     aedes.on('clientReady', (client) => door.connected(client));
@@ -126,7 +145,7 @@ export class GatewayBroker {
     const listeners: ListenerAddress[] = [];
     try {
       const mqtts = createTlsServer(tlsOptions);
-      door.guard(mqtts, (socket) => door.watch(queueLimits.attach(aedes.handle(socket))));
+      door.guard(mqtts, (socket) => handle(socket));
       servers.push(mqtts);
       listeners.push(await listen(mqtts, opts.mqtt, 'mqtts'));
 
@@ -139,7 +158,7 @@ export class GatewayBroker {
           // The stream buffers (and pauses the WebSocket) until the certificate lookup answered.
           const stream = createWebSocketStream(ws);
           void door.webSocketReady(req.socket as TLSSocket).then((ok) => {
-            if (ok) door.watch(queueLimits.attach(aedes.handle(stream, req)));
+            if (ok) handle(stream, req);
             else stream.destroy();
           });
         });
