@@ -173,6 +173,7 @@ export class Gateway {
         },
         ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
         queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
+        reasonStrings: config.gatehouse.mqtt.reasonStrings,
       });
       closers.push(() => broker.close());
 

@@ -57,6 +57,11 @@ export interface BrokerContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
+  /**
+   * `gatehouse.mqtt.reasonStrings`: refusals to MQTT 5 clients carry a Reason String naming
+   * the refusal (its reason code, never policy text). Off by default.
+   */
+  readonly reasonStrings: boolean;
 }
 
 /** Logs a denial with everything an operator needs, rate-limited per connection. */

@@ -17,6 +17,7 @@ import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
 import { SessionStore } from './persistence.js';
+import { REASON } from './reason-codes.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
@@ -51,6 +52,8 @@ export interface GatewayBrokerOptions {
   /** Packet sizes, connect timeout and connection limits (`gatehouse.mqtt`); defaults when absent. */
   readonly limits?: FrontDoorLimits;
   readonly now?: () => number;
+  /** `gatehouse.mqtt.reasonStrings`: Reason Strings on refusals to MQTT 5 clients (default false). */
+  readonly reasonStrings?: boolean;
 }
 
 export interface ListenerAddress {
@@ -102,6 +105,7 @@ export class GatewayBroker {
       logger: opts.logger,
       metrics: opts.metrics,
       now: opts.now ?? Date.now,
+      reasonStrings: opts.reasonStrings ?? false,
     };
     const limits = opts.limits ?? DEFAULT_LIMITS;
     const door = new FrontDoor(ctx, limits);
@@ -208,7 +212,9 @@ export class GatewayBroker {
     if (!s) return false;
     this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, reason },
       'session invalidated; device disconnected');
-    disconnect(this.ctx, s);
+    // A newer connection of the same client ID took the session: 0x8E Session taken over;
+    // otherwise the registry changed under it (certificate revoked, detached…): 0x98.
+    disconnect(this.ctx, s, reason === 'SESSION_REPLACED' ? REASON.SESSION_TAKEN_OVER : REASON.ADMINISTRATIVE_ACTION, reason);
     return true;
   }
 
@@ -226,7 +232,7 @@ export class GatewayBroker {
     for (const s of found) {
       this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId, certificateId: s.identity.certificateId, reason },
         'device disconnected by an operator');
-      disconnect(this.ctx, s);
+      disconnect(this.ctx, s, REASON.ADMINISTRATIVE_ACTION, reason);
     }
     return found.length;
   }

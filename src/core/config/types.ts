@@ -98,6 +98,8 @@ export interface GatehouseSection {
     readonly maxQueuedMessages: number;
     /** QoS 1/2 messages in flight (unacknowledged) per session. */
     readonly maxInflightMessages: number;
+    /** Refusals to MQTT 5 clients carry a Reason String naming the refusal (its reason code); off by default. */
+    readonly reasonStrings: boolean;
     readonly websocket: {
       readonly enabled: boolean;
       readonly host: string;
