@@ -54,6 +54,12 @@ export interface GatewayBrokerOptions {
   readonly now?: () => number;
   /** `gatehouse.mqtt.reasonStrings`: Reason Strings on refusals to MQTT 5 clients (default false). */
   readonly reasonStrings?: boolean;
+  /**
+   * `gatehouse.mqtt.topicAliasMaximum`: topic aliases an MQTT 5 client may set per
+   * connection (default 0: none). aedes resolves an alias to its topic before the publish
+   * hook runs, so every decision sees the real topic.
+   */
+  readonly topicAliasMaximum?: number;
 }
 
 export interface ListenerAddress {
@@ -122,6 +128,7 @@ export class GatewayBroker {
       // aedes' own timer starts after the TLS handshake and the certificate lookup; the
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
+      topicAliasMaximum: opts.topicAliasMaximum ?? 0,
     });
     try {
       // Carried security fixes the beta lacks (carried-fixes.ts): refuse to start without them.

@@ -7,13 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import mqttPacket from 'mqtt-packet';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IConnackPacket, IDisconnectPacket, IPubackPacket, IPubrecPacket, ISubackPacket, Packet } from 'mqtt-packet';
 import { managementCaller } from '../api/helpers.js';
 import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
-import { nextMessage } from '../helpers/wait.js';
+import { nextMessage, waitForEvent } from '../helpers/wait.js';
 
 const hasMosquittoClients = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' }).error === undefined;
 const skipMosquitto = !hasMosquittoClients && !process.env['CI'] ? 'mosquitto_pub/mosquitto_sub not installed (apt-get install mosquitto-clients)' : false;
@@ -153,6 +156,40 @@ describe('MQTT 5 reason codes (gatehouse.mqtt.reasonStrings off, the default)', 
     assert.equal((await auth.next<IConnackPacket>('connack')).reasonCode, 0x8c);
   });
 
+  test('topic aliases are off by default: CONNACK announces none, and a PUBLISH with an alias gets DISCONNECT 0x94', async () => {
+    const d = await gw.device('dev-al0');
+    const c = await connected(client(d));
+    assert.equal((await c.next<IConnackPacket>('connack')).properties?.topicAliasMaximum, undefined);
+    c.client.end(true);
+    // MQTT.js will not send an alias the server did not allow: write the packets directly.
+    const u = new URL(gw.mqttUrl);
+    const sock = tlsConnect({ host: u.hostname, port: Number(u.port), key: d.key, cert: d.cert, ca: d.ca, servername: 'localhost' });
+    try {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      const got: Packet[] = [];
+      const waiter = new EventEmitter();
+      parser.on('packet', (p: Packet) => {
+        got.push(p);
+        waiter.emit('packet');
+      });
+      sock.on('data', (b: Buffer) => parser.parse(b));
+      sock.on('error', () => {});
+      const until = async (cmd: string): Promise<Packet> => {
+        for (;;) {
+          const p = got.find((x) => x.cmd === cmd);
+          if (p) return p;
+          await waitForEvent(waiter, 'packet');
+        }
+      };
+      sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: d.name, clean: true, keepalive: 0 }));
+      assert.equal((await until('connack') as IConnackPacket).reasonCode, 0);
+      sock.write(mqttPacket.generate({ cmd: 'publish', topic: 'ok/a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: 1 } }, { protocolVersion: 5 }));
+      assert.equal((await until('disconnect') as IDisconnectPacket).reasonCode, 0x94);
+    } finally {
+      sock.destroy();
+    }
+  });
+
   test('a session taken over gets DISCONNECT 0x8E; the new connection is kept', async () => {
     const d = await gw.device('dev-t1');
     const first = await connected(client(d));
@@ -206,12 +243,35 @@ describe('MQTT 5 Reason Strings (gatehouse.mqtt.reasonStrings: true) and shutdow
 
   before(async () => {
     dir = await tempDir();
-    gw = await GatewayProcess.start(dir.path, groups(true, ', reasonStrings: true'));
+    gw = await GatewayProcess.start(dir.path, groups(true, ', reasonStrings: true, topicAliasMaximum: 5'));
   });
   after(async () => {
     for (const c of open) c.end(true);
     await gw?.stop();
     await dir?.cleanup();
+  });
+
+  test('topic aliases: the decision sees the topic an alias stands for', async () => {
+    const c = await connected(v5(gw.mqttUrl, await gw.device('dev-al1')));
+    open.push(c.client);
+    assert.equal((await c.next<IConnackPacket>('connack')).properties?.topicAliasMaximum, 5, 'announced in CONNACK');
+    await c.client.subscribeAsync('ok/#', { qos: 1 });
+    // Alias 1 -> ok/a (allowed), alias 2 -> secret/x (denied by a DENY statement).
+    const first = nextMessage(c.client);
+    await c.client.publishAsync('ok/a', 'set', { qos: 1, properties: { topicAlias: 1 } });
+    assert.equal((await first).topic, 'ok/a');
+    await c.client.publishAsync('secret/x', 'set', { qos: 1, properties: { topicAlias: 2 } }).catch(() => undefined);
+    // Now by alias only (empty topic name).
+    const viaAlias = nextMessage(c.client);
+    await c.client.publishAsync('', 'by alias', { qos: 1, properties: { topicAlias: 1 } });
+    const m = await viaAlias;
+    assert.deepEqual([m.topic, m.payload.toString()], ['ok/a', 'by alias']);
+    const before = c.packets.filter((p) => p.cmd === 'puback').length;
+    await c.client.publishAsync('', 'by alias', { qos: 1, properties: { topicAlias: 2 } }).catch(() => undefined);
+    const acks = c.packets.filter((p): p is IPubackPacket => p.cmd === 'puback');
+    assert.equal(acks.length, before + 1);
+    assert.deepEqual([acks.at(-1)?.reasonCode, acks.at(-1)?.properties?.reasonString], [NOT_AUTHORIZED, 'DENIED_BY_STATEMENT'], 'the alias resolved to secret/x, which is denied');
+    assert.equal(c.client.connected, true);
   });
 
   test('refusals name their reason code, never policy names or statements; shutdown sends DISCONNECT 0x8B', async () => {
