@@ -132,7 +132,9 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
  * client ID, its thing (the client ID is the thing name and the certificate is attached
  * to it, or the connection would not have authenticated), the certificate's fields, the
  * peer address, and the CONNECT's features (`iot:ConnectAttributes`: `PersistentConnect`
- * for a session that is not clean, `LastWill` with a Will; `iot:LastWillTopic`).
+ * for a session that outlives the connection, `LastWill` with a Will; `iot:LastWillTopic`).
+ * aedes sets `client.clean` from Clean Session for MQTT 3.1.1 and from the Session Expiry
+ * Interval (0 = clean) for MQTT 5, where Clean Start only says whether to resume.
  */
 export function connectionContext(client: Client, identity: DeviceIdentity, will: { topic: string } | undefined): IotContext {
   const connectAttributes: string[] = [];
