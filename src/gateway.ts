@@ -200,6 +200,8 @@ export class Gateway {
         },
         ...(config.gatehouse.mqtt.websocket.enabled ? { websocket: config.gatehouse.mqtt.websocket } : {}),
         queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
+        reasonStrings: config.gatehouse.mqtt.reasonStrings,
+        topicAliasMaximum: config.gatehouse.mqtt.topicAliasMaximum,
       });
       closers.push(() => broker.close());
 

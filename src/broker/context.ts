@@ -60,6 +60,11 @@ export interface BrokerContext {
   readonly now: () => number;
   /** Durable retained messages and their limits; absent: in memory only. */
   readonly retained?: RetainedKeeper;
+  /**
+   * `gatehouse.mqtt.reasonStrings`: refusals to MQTT 5 clients carry a Reason String naming
+   * the refusal (its reason code, never policy text). Off by default.
+   */
+  readonly reasonStrings: boolean;
 }
 
 /** Logs a denial with everything an operator needs, rate-limited per connection. */

@@ -242,7 +242,7 @@ export class FrontDoor {
     };
     parser.prependListener('error', (err) => {
       // mqtt-packet refuses a CONNECT with a protocol level it does not know before aedes
-      // can answer; answer CONNACK 0x01 as aedes does for level 5 [MQTT-3.1.2-2].
+      // can answer (levels other than 3, 4 and 5); answer CONNACK 0x01 [MQTT-3.1.2-2].
       if (err.message !== INVALID_PROTOCOL_VERSION || client.connecting || client.connected) return;
       this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PROTOCOL_LEVEL', {}, 'unsupported MQTT protocol level; CONNACK 0x01 sent');
       if (!client.conn.destroyed) client.conn.write(CONNACK_UNACCEPTABLE_PROTOCOL);
@@ -266,7 +266,7 @@ export class FrontDoor {
       return;
     }
     if ((err as { errorCode?: unknown }).errorCode === UNACCEPTABLE_PROTOCOL_VERSION) {
-      // aedes answered CONNACK 0x01 itself (a level mqtt-packet parses but aedes does not speak: 5).
+      // aedes answered CONNACK 0x01 itself (a level mqtt-packet parses but aedes does not speak; none today).
       this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PROTOCOL_LEVEL', {}, 'unsupported MQTT protocol level; CONNACK 0x01 sent');
       return;
     }

@@ -35,14 +35,14 @@ export type FifoMqOptions = NonNullable<Parameters<typeof mqemitter>[0]>;
 /** Thrown when the installed mqemitter does not keep its backlog where this module expects it. */
 export class MqIncompatibleError extends Error {
   readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
-  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 2.0.0-beta.1, mqemitter 7.1.0)';
 }
 
 /** aedes's default: the value it passes to mqemitter when no `mq` is given. */
 export const DEFAULT_MQ_CONCURRENCY = 100;
 
 export function createFifoMq(opts: FifoMqOptions = {}): MqEmitter {
-  // By default, the options aedes 1.2.0 builds its own emitter with.
+  // By default, the options aedes builds its own emitter with.
   const mq = mqemitter({ concurrency: DEFAULT_MQ_CONCURRENCY, matchEmptyLevels: true, ...opts });
   const internals = mq as unknown as MqEmitterInternals;
   for (const field of ['_messageQueue', '_messageCallbacks'] as const) {

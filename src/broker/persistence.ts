@@ -1,6 +1,7 @@
 import memoryPersistence from 'aedes-persistence';
 import type { Client } from 'aedes';
 import type { Readable } from 'node:stream';
+import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
 
@@ -23,11 +24,10 @@ interface ClientRef {
   readonly id: string;
 }
 
-/** The methods aedes 1.x calls on a persistence, in their promise form. */
+/** The methods aedes calls on a persistence, in their promise form. */
 const DELEGATED = [
   'storeRetained', 'createRetainedStream', 'createRetainedStreamCombi', 'subscriptionsByTopic', 'countOffline',
-  'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'incomingStorePacket', 'incomingGetPacket',
-  'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill', 'streamWill', 'getClientList', 'destroy',
+  'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'incomingGetPacket', 'putWill', 'getWill', 'delWill', 'streamWill', 'getClientList', 'destroy',
 ] as const;
 
 type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unknown } & {
@@ -39,6 +39,9 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
   outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
   outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<QueuedPacket | undefined>;
   outgoingStream(client: ClientRef): Readable;
+  incomingStorePacket(client: ClientRef, packet: unknown): Promise<void>;
+  incomingDelPacket(client: ClientRef, packet: unknown): Promise<unknown>;
+  cleanIncoming(client: ClientRef): Promise<void>;
 };
 
 /** Methods this class defines itself instead of delegating. */
@@ -51,6 +54,19 @@ interface RetainedPacket {
   readonly payload: Buffer | string;
   readonly qos: number;
   readonly retain?: boolean;
+}
+
+/**
+ * Inbound QoS 2 messages a client may leave awaiting PUBREL (aedes 1.2.0's
+ * `maxInflightInbound` default). The next one is refused and aedes closes the connection.
+ */
+export const MAX_INFLIGHT_INBOUND = 1000;
+
+export class InboundQos2LimitError extends Error {
+  constructor() {
+    super(`more than ${MAX_INFLIGHT_INBOUND} inbound QoS 2 messages awaiting PUBREL`);
+    this.name = 'InboundQos2LimitError';
+  }
 }
 
 /**
@@ -78,17 +94,29 @@ const REMOVAL_ID = 0;
  *    registry database, with its limits) before the in-memory store takes them, and
  *    `loadRetained` fills the in-memory store from it at start, so they survive a
  *    restart. A store the keeper refuses (over a limit) fails the publish.
+ * 5. Two security fixes of aedes 1.2.0 that aedes 2.0.0-beta.1 lacks, carried here (see
+ *    carried-fixes.ts and docs/mqtt5.md): at most MAX_INFLIGHT_INBOUND inbound QoS 2
+ *    messages per client await PUBREL (GHSA-5jvp-3p2v-5qgf: otherwise a client that never
+ *    sends PUBREL makes the broker store up to 65,535 messages), and `cleanSubscriptions`,
+ *    which aedes calls on every clean CONNECT and when a session ends, also forgets the
+ *    session's inbound QoS 2 identifiers (GHSA-p8r9-qf8w-p73r: otherwise a message of the
+ *    new session reusing one is acknowledged and dropped as a duplicate, [MQTT-3.1.2-6]).
  *
  * Every other method is the in-memory store's own.
  */
 export class SessionStore {
   private readonly inner: Backend;
   private readonly persistent = new Set<string>();
+  /** Client ID -> packet identifiers of its inbound QoS 2 messages stored and awaiting PUBREL. */
+  private readonly awaitingRelease = new Map<string, Set<number>>();
 
   constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper) {
     // The package is CommonJS and its module object is the factory; its type declarations
     // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
     this.inner = (memoryPersistence as unknown as () => Backend)();
+    if (typeof this.inner.cleanIncoming !== 'function') {
+      throw new CarriedFixesError('session store: aedes-persistence has no `cleanIncoming`');
+    }
     for (const name of DELEGATED) {
       if (OWN.has(name)) continue;
       const inner = this.inner;
@@ -142,6 +170,34 @@ export class SessionStore {
   async cleanSubscriptions(client: ClientRef): Promise<void> {
     await this.inner.cleanSubscriptions(client);
     this.persistent.delete(client.id);
+    await this.cleanIncoming(client);
+  }
+
+  async incomingStorePacket(client: ClientRef, packet: { readonly messageId?: number }): Promise<void> {
+    let ids = this.awaitingRelease.get(client.id);
+    if (ids === undefined) this.awaitingRelease.set(client.id, ids = new Set());
+    const id = packet.messageId ?? 0;
+    if (!ids.has(id) && ids.size >= MAX_INFLIGHT_INBOUND) throw new InboundQos2LimitError();
+    ids.add(id);
+    await this.inner.incomingStorePacket(client, packet);
+  }
+
+  async incomingDelPacket(client: ClientRef, packet: { readonly messageId?: number }): Promise<unknown> {
+    const r = await this.inner.incomingDelPacket(client, packet);
+    const ids = this.awaitingRelease.get(client.id);
+    ids?.delete(packet.messageId ?? 0);
+    if (ids?.size === 0) this.awaitingRelease.delete(client.id);
+    return r;
+  }
+
+  async cleanIncoming(client: ClientRef): Promise<void> {
+    await this.inner.cleanIncoming(client);
+    this.awaitingRelease.delete(client.id);
+  }
+
+  /** Inbound QoS 2 messages of a client awaiting PUBREL. */
+  awaitingPubrel(clientId: string): number {
+    return this.awaitingRelease.get(clientId)?.size ?? 0;
   }
 
   subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {

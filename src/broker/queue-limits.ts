@@ -64,6 +64,17 @@ export interface QueueLimitOptions {
    * last acknowledged a message (for one log line per stall).
    */
   readonly onDrop: (qos: 0 | 1 | 2, client: Client, first: boolean) => void;
+  /**
+   * The clock MQTT 5 message expiry is checked against (aedes stamps a message with its
+   * absolute expiry, `messageExpiry`, in Date.now() milliseconds). Default Date.now.
+   */
+  readonly now?: () => number;
+}
+
+/** An MQTT 5 message whose Message Expiry Interval has run out ([MQTT-3.3.2-5]: not delivered). */
+function expired(packet: AedesPublishPacket, now: number): boolean {
+  const at = (packet as { messageExpiry?: unknown }).messageExpiry;
+  return typeof at === 'number' && at <= now;
 }
 
 type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
@@ -77,11 +88,11 @@ interface DeliveringClient {
   readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
 }
 
-const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 1.2.0 or update src/broker/queue-limits.ts';
+const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 2.0.0-beta.1 or update src/broker/queue-limits.ts';
 
 export class QueueLimitsIncompatibleError extends Error {
   readonly code = 'BROKER_MQ_INCOMPATIBLE' as const;
-  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 1.2.0, mqemitter 7.1.0)';
+  readonly fix = 'reinstall the pinned dependencies with `npm ci` (aedes 2.0.0-beta.1, mqemitter 7.1.0)';
 }
 
 function noop(): void {}
@@ -123,6 +134,7 @@ class Gate {
     private readonly deliverQoS: Deliver,
     private readonly maxInflight: number,
     private readonly subscriptions: DeliveringClient['subscriptions'],
+    private readonly now: () => number,
   ) {}
 
   /** Messages this session holds in memory: behind its socket plus waiting. */
@@ -135,11 +147,16 @@ class Gate {
     return this.waiting.length === 0 && this.inflight < this.maxInflight && !this.conn.writableNeedDrain;
   }
 
-  /** Sends waiting deliveries, in order, while the window has room and the socket drains. */
+  /**
+   * Sends waiting deliveries, in order, while the window has room and the socket drains.
+   * An MQTT 5 message that expired while it waited is dropped instead.
+   */
   pump(): void {
     while (!this.closed && this.waiting.length > 0 && !this.conn.writableNeedDrain) {
       const next = this.waiting.peek()!;
-      if (next.qos0) {
+      if (expired(next.packet, this.now())) {
+        this.waiting.shift();
+      } else if (next.qos0) {
         this.waiting.shift();
         this.deliver0(next.packet, noop);
       } else if (this.inflight < this.maxInflight) {
@@ -242,7 +259,7 @@ export class QueueLimits {
     const conn = c.conn;
     const original0 = c.deliver0;
     const originalQoS = c.deliverQoS;
-    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages, c.subscriptions);
+    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages, c.subscriptions, this.opts.now ?? Date.now);
     this.gates.set(client, gate);
 
     /** Queues a delivery (releasing its router slot) or drops it when the session's queue is full. */

@@ -2,6 +2,7 @@ import type { PolicySnapshot } from '../core/index.js';
 import { certificateReadable } from './hooks/authenticate.js';
 import type { BrokerContext } from './context.js';
 import type { LiveSession } from './live-sessions.js';
+import { endConnection, REASON } from './reason-codes.js';
 
 export interface RecheckResult {
   readonly sessions: number;
@@ -37,7 +38,7 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
       ctx.metrics.authorization('mqtt:connect', false);
       ctx.logger.info({ event: 'disconnected', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:connect', resource: `mqtt:clientId:${identity.clientId}`, reason: d?.reason ?? 'CERT_MALFORMED' },
         'policy change: device no longer allowed to connect; disconnected');
-      disconnect(ctx, s);
+      disconnect(ctx, s, REASON.NOT_AUTHORIZED, d?.reason ?? 'CERT_MALFORMED');
       continue;
     }
     for (const filter of [...s.filters]) {
@@ -72,9 +73,14 @@ function logInBatches(ctx: BrokerContext, removed: readonly Removed[], from: num
   if (to < removed.length) setImmediate(() => logInBatches(ctx, removed, to));
 }
 
-export function disconnect(ctx: BrokerContext, s: LiveSession): void {
+/**
+ * Ends a live session and its connection. An MQTT 5 client receives DISCONNECT with
+ * `reasonCode` (§3.14.2.1) and, when `gatehouse.mqtt.reasonStrings` is true, `reason` as
+ * the Reason String; an MQTT 3.1.1 connection is closed.
+ */
+export function disconnect(ctx: BrokerContext, s: LiveSession, reasonCode: number, reason: string): void {
   if (ctx.sessions.remove(s)) ctx.authenticator.release(s.sessionId);
-  s.client.close();
+  endConnection(ctx, s.client, reasonCode, reason);
 }
 
 function revokeSubscription(ctx: BrokerContext, s: LiveSession, filter: string): void {

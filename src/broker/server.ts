@@ -1,6 +1,8 @@
 import { Aedes } from 'aedes';
+import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../observability/logger.js';
@@ -8,6 +10,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
 import type { BrokerContext, DeviceAuthenticator, OfflineIdentities } from './context.js';
 import { DEFAULT_LIMITS, FrontDoor, type FrontDoorLimits } from './front-door.js';
+import { prototypeFreeBroker, prototypeFreeClient } from './carried-fixes.js';
 import { authenticateHook } from './hooks/authenticate.js';
 import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
@@ -15,6 +18,7 @@ import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
 import { SessionStore } from './persistence.js';
 import type { RetainedKeeper } from './retained.js';
+import { REASON } from './reason-codes.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
@@ -52,6 +56,14 @@ export interface GatewayBrokerOptions {
   /** Durable retained messages and their limits (retained.ts); without it they live in memory only, unbounded. */
   readonly retained?: RetainedKeeper;
   readonly now?: () => number;
+  /** `gatehouse.mqtt.reasonStrings`: Reason Strings on refusals to MQTT 5 clients (default false). */
+  readonly reasonStrings?: boolean;
+  /**
+   * `gatehouse.mqtt.topicAliasMaximum`: topic aliases an MQTT 5 client may set per
+   * connection (default 0: none). aedes resolves an alias to its topic before the publish
+   * hook runs, so every decision sees the real topic.
+   */
+  readonly topicAliasMaximum?: number;
 }
 
 export interface ListenerAddress {
@@ -61,7 +73,7 @@ export interface ListenerAddress {
 }
 
 /**
- * The embedded MQTT 3.1.1 broker (aedes) behind mutual TLS, with every hook routed
+ * The embedded MQTT 3.1.1 and 5 broker (aedes) behind mutual TLS, with every hook routed
  * through the policy snapshot in force. One instance per gateway.
  */
 export class GatewayBroker {
@@ -104,6 +116,7 @@ export class GatewayBroker {
       logger: opts.logger,
       metrics: opts.metrics,
       now: opts.now ?? Date.now,
+      reasonStrings: opts.reasonStrings ?? false,
     };
     const limits = opts.limits ?? DEFAULT_LIMITS;
     const door = new FrontDoor(ctx, limits);
@@ -120,11 +133,28 @@ export class GatewayBroker {
       // aedes' own timer starts after the TLS handshake and the certificate lookup; the
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
+      topicAliasMaximum: opts.topicAliasMaximum ?? 0,
     });
+    try {
+      // Carried security fixes the beta lacks (carried-fixes.ts): refuse to start without them.
+      prototypeFreeBroker(aedes);
+    } catch (e) {
+      await new Promise<void>((r) => aedes.close(() => r()));
+      throw e;
+    }
     // Retained messages of earlier runs, before the first connection can subscribe.
     const loaded = await ctx.store.loadRetained();
     if (opts.retained !== undefined) opts.logger.info({ event: 'retained-loaded', count: loaded, bytes: opts.retained.totalBytes }, 'retained messages loaded');
     const queueLimits = brokerQueueLimits(aedes, ctx, opts.queueLimits);
+    /** Hands a connection to aedes, with the carried fixes and the queue limits in place before any packet is read. */
+    const handle = (stream: Duplex, req?: IncomingMessage): void => {
+      const client = prototypeFreeClient(aedes.handle(stream, req));
+      if (client === undefined) {
+        ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
+        return;
+      }
+      door.watch(queueLimits.attach(client));
+    };
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
     aedes.on('clientReady', (client) => door.connected(client));
@@ -134,7 +164,7 @@ export class GatewayBroker {
     const listeners: ListenerAddress[] = [];
     try {
       const mqtts = createTlsServer(tlsOptions);
-      door.guard(mqtts, (socket) => door.watch(queueLimits.attach(aedes.handle(socket))));
+      door.guard(mqtts, (socket) => handle(socket));
       servers.push(mqtts);
       listeners.push(await listen(mqtts, opts.mqtt, 'mqtts'));
 
@@ -147,7 +177,7 @@ export class GatewayBroker {
           // The stream buffers (and pauses the WebSocket) until the certificate lookup answered.
           const stream = createWebSocketStream(ws);
           void door.webSocketReady(req.socket as TLSSocket).then((ok) => {
-            if (ok) door.watch(queueLimits.attach(aedes.handle(stream, req)));
+            if (ok) handle(stream, req);
             else stream.destroy();
           });
         });
@@ -197,7 +227,9 @@ export class GatewayBroker {
     if (!s) return false;
     this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, reason },
       'session invalidated; device disconnected');
-    disconnect(this.ctx, s);
+    // A newer connection of the same client ID took the session: 0x8E Session taken over;
+    // otherwise the registry changed under it (certificate revoked, detached…): 0x98.
+    disconnect(this.ctx, s, reason === 'SESSION_REPLACED' ? REASON.SESSION_TAKEN_OVER : REASON.ADMINISTRATIVE_ACTION, reason);
     return true;
   }
 
@@ -215,7 +247,7 @@ export class GatewayBroker {
     for (const s of found) {
       this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId, certificateId: s.identity.certificateId, reason },
         'device disconnected by an operator');
-      disconnect(this.ctx, s);
+      disconnect(this.ctx, s, REASON.ADMINISTRATIVE_ACTION, reason);
     }
     return found.length;
   }

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Duplex, PassThrough } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
-import mqttPacket from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { readFileSync } from 'node:fs';
-import { CLOSE_REASONS, INVALID_PROTOCOL_VERSION, TOO_MANY_LEVELS, UNACCEPTABLE_PROTOCOL_VERSION, packetSize, parserOf } from '../../src/broker/front-door.js';
+import { CLOSE_REASONS, INVALID_PROTOCOL_VERSION, TOO_MANY_LEVELS, packetSize, parserOf } from '../../src/broker/front-door.js';
 
 interface ParserInternals {
   _states: string[];
@@ -74,7 +74,7 @@ test('aedes: each client keeps its mqtt-packet parser in client._parser, and a t
   }
 });
 
-test('aedes: a CONNECT at level 5 is answered CONNACK 0x01 and reported as a connection error with errorCode 1; clientReady follows a successful CONNACK', async () => {
+test('aedes: a CONNECT at level 5 is answered with an MQTT 5 CONNACK (reason code 0) and clientReady follows, as for level 4', async () => {
   const broker = await Aedes.createBroker();
   const pipe = (): { conn: Duplex; written: Buffer[] } => {
     const written: Buffer[] = [];
@@ -82,20 +82,22 @@ test('aedes: a CONNECT at level 5 is answered CONNACK 0x01 and reported as a con
     return { conn, written };
   };
   try {
-    const v5 = pipe();
-    const errored = new Promise<Error & { errorCode?: number }>((resolve) => broker.once('connectionError', (_c: unknown, e: Error & { errorCode?: number }) => resolve(e)));
-    broker.handle(v5.conn);
-    v5.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'v5', clean: true, keepalive: 0 }));
-    assert.equal((await errored).errorCode, UNACCEPTABLE_PROTOCOL_VERSION);
-    assert.deepEqual([...Buffer.concat(v5.written)], [0x20, 0x02, 0x00, 0x01]);
-
-    const v4 = pipe();
-    const ready = new Promise<Client>((resolve) => broker.once('clientReady', (c: Client) => resolve(c)));
-    const client = broker.handle(v4.conn);
-    v4.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'v4', clean: true, keepalive: 0 }));
-    assert.equal(await ready, client);
-    assert.equal(client.connected, true);
-    client.close();
+    for (const protocolVersion of [5, 4] as const) {
+      const p = pipe();
+      const ready = new Promise<Client>((resolve) => broker.once('clientReady', (c: Client) => resolve(c)));
+      const client = broker.handle(p.conn);
+      p.conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clientId: `v${protocolVersion}`, clean: true, keepalive: 0 }));
+      assert.equal(await ready, client);
+      assert.equal(client.connected, true);
+      const parser = mqttPacket.parser({ protocolVersion });
+      const packets: Packet[] = [];
+      parser.on('packet', (x: Packet) => packets.push(x));
+      parser.parse(Buffer.concat(p.written));
+      const connack = packets[0] as { cmd: string; reasonCode?: number; returnCode?: number };
+      assert.equal(connack.cmd, 'connack');
+      assert.equal(protocolVersion === 5 ? connack.reasonCode : connack.returnCode, 0, `level ${protocolVersion}`);
+      client.close();
+    }
   } finally {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
   }

@@ -76,9 +76,9 @@ function closed(s: Socket, timeoutMs = 5000): Promise<number> {
 }
 
 /** The first MQTT packet the server sends on a raw connection. */
-function firstPacket(s: Socket, timeoutMs = 5000): Promise<mqttPacket.Packet> {
+function firstPacket(s: Socket, timeoutMs = 5000, protocolVersion: 4 | 5 = 4): Promise<mqttPacket.Packet> {
   return new Promise((resolve, reject) => {
-    const parser = mqttPacket.parser();
+    const parser = mqttPacket.parser({ protocolVersion });
     const t = setTimeout(() => reject(new Error('no packet from the server')), timeoutMs);
     parser.once('packet', (p: mqttPacket.Packet) => {
       clearTimeout(t);
@@ -256,22 +256,31 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     assert.equal(line['authenticated'], false);
   });
 
-  test('every unsupported protocol level gets CONNACK 0x01 [MQTT-3.1.2-2]', async () => {
+  test('every unsupported protocol level gets CONNACK 0x01 [MQTT-3.1.2-2]; level 5 is MQTT 5 and accepted', async () => {
     const ep = endpoint(gw, good);
-    for (const level of [0, 2, 5, 6, 7, 127]) {
+    for (const level of [0, 2, 6, 7, 127]) {
       const mark = gw.lines.length;
       const s = await tlsOpen(ep, good);
-      const packet = level === 5 ? connectPacket('dev-good', 5) : connectPacket('dev-good');
+      const packet = connectPacket('dev-good');
       // Byte 8 is the protocol level of a CONNECT with a 1-byte remaining length:
       // type, length, 0x00 0x04 'MQTT', level. The generator refuses invalid levels.
       assert.deepEqual([...packet.subarray(2, 8)], [0, 4, 0x4d, 0x51, 0x54, 0x54]);
-      if (level !== 5) packet[8] = level;
+      packet[8] = level;
       s.write(packet);
       const connack = await firstPacket(s);
       assert.equal(connack.cmd, 'connack', `level ${level}`);
       assert.equal((connack).returnCode, 1, `level ${level}`);
       await closed(s);
       assert.equal((await closeLine(gw, 'MQTT_PROTOCOL_LEVEL', mark))['phase'], 'mqtt', `level ${level}`);
+    }
+    const s = await tlsOpen(ep, good);
+    try {
+      s.write(connectPacket('dev-good', 5));
+      const connack = await firstPacket(s, 5000, 5) as mqttPacket.IConnackPacket;
+      assert.equal(connack.cmd, 'connack');
+      assert.equal(connack.reasonCode, 0, 'MQTT 5 CONNACK: success');
+    } finally {
+      s.destroy();
     }
   });
 

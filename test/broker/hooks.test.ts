@@ -78,6 +78,7 @@ function fixture(snap = snapshot()): Fixture {
     logger: createLogger('debug', { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } }),
     metrics: new Metrics(),
     now: () => 1_000_000,
+    reasonStrings: false,
   };
   return { ctx, auth, logs, removedFromStore };
 }

@@ -1,6 +1,6 @@
 /**
  * Per-session queue and in-flight limits (src/broker/queue-limits.ts) on a real aedes
- * 1.2.0 broker with real MQTT.js clients over TCP. These tests also pin the aedes
+ * broker (the pinned version) with real MQTT.js clients over TCP. These tests also pin the aedes
  * internals the limits rely on: per-instance `deliver0`/`deliverQoS` read at delivery
  * time, the forward hook called synchronously inside them and read from
  * `broker.authorizeForward`, and the `ack` event on PUBACK. An aedes upgrade that
@@ -23,14 +23,14 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function startBroker(maxQueuedMessages: number, maxInflightMessages: number): Promise<Harness> {
+async function startBroker(maxQueuedMessages: number, maxInflightMessages: number, now?: () => number): Promise<Harness> {
   const broker = await Aedes.createBroker({
     mq: createFifoMq(),
     // Deliveries on deny/... are refused at the moment of delivery.
     authorizeForward: (_client, packet) => (packet.topic.startsWith('deny/') ? null : packet),
   });
   const drops: { qos: number; first: boolean }[] = [];
-  const limits = new QueueLimits(broker, { maxQueuedMessages, maxInflightMessages, onDrop: (qos, _c, first) => drops.push({ qos, first }) });
+  const limits = new QueueLimits(broker, { maxQueuedMessages, maxInflightMessages, onDrop: (qos, _c, first) => drops.push({ qos, first }), ...(now ? { now } : {}) });
   const sockets = new Set<Socket>();
   const server: Server = createServer((s) => {
     sockets.add(s);
@@ -193,5 +193,47 @@ describe('queue limits on aedes', () => {
 
   test('attach refuses a client without the aedes internals it relies on', () => {
     assert.throws(() => h.limits.attach({ conn: {} } as unknown as Client), QueueLimitsIncompatibleError);
+  });
+});
+
+describe('MQTT 5 message expiry in the session queue', () => {
+  let h: Harness;
+  let skewMs = 0;
+  const clients: MqttClient[] = [];
+  before(async () => {
+    // The queue's clock runs ahead of aedes's by skewMs: messages age without waiting.
+    h = await startBroker(20, 2, () => Date.now() + skewMs);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await h.close();
+  });
+
+  test('a message that expires while it waits for the window is not delivered; the others follow in order', async () => {
+    const held: (() => void)[] = [];
+    const got: string[] = [];
+    const sub = await connect(h.url, 'v5-slow', { protocolVersion: 5 });
+    clients.push(sub);
+    holdPubacks(sub, held);
+    sub.on('message', (_t, payload) => got.push(payload.toString()));
+    await sub.subscribeAsync('exp/#', { qos: 1 });
+    const pub = await connect(h.url, 'v5-pub', { protocolVersion: 5 });
+    clients.push(pub);
+    await pub.publishAsync('exp/a', 'fill-1', { qos: 1 });
+    await pub.publishAsync('exp/a', 'fill-2', { qos: 1 });
+    await until(() => got.length === 2, 'the window (2) in flight');
+    // These wait: one expires after 60 s, one never.
+    await pub.publishAsync('exp/a', 'expiring', { qos: 1, properties: { messageExpiryInterval: 60 } });
+    await pub.publishAsync('exp/a', 'lasting', { qos: 1 });
+    await pub.publishAsync('exp/a', 'fresh', { qos: 1, properties: { messageExpiryInterval: 3600 } });
+    await until(() => h.limits.size > 0, 'the session is tracked');
+    skewMs = 61_000;
+    for (;;) {
+      for (const a of held.splice(0)) a();
+      if (got.includes('fresh')) break;
+      await until(() => held.length > 0 || got.includes('fresh'), `deliveries after acks (${got.join(', ')})`);
+    }
+    assert.deepEqual(got, ['fill-1', 'fill-2', 'lasting', 'fresh']);
+    assert.deepEqual(h.drops, [], 'an expired message is not a queue-full drop');
   });
 });

@@ -11,6 +11,27 @@ import { isReserved } from '../topics.js';
 const NOT_AUTHORIZED = 5;
 /** CONNACK return code 3, "server unavailable". */
 const SERVER_UNAVAILABLE = 3;
+/** CONNACK return code 2, "identifier rejected". */
+const IDENTIFIER_REJECTED = 2;
+
+/**
+ * The CONNACK an MQTT 5 client gets for a refusal. aedes 2.0.0-beta.1 takes only the 3.1.1
+ * return codes 2 to 5 from this hook and maps them to 0x85 Client Identifier not valid,
+ * 0x88 Server unavailable, 0x86 Bad User Name or Password and 0x87 Not authorized; no other
+ * reason code (0x89 Server busy, 0x97 Quota exceeded) and no Reason String can be sent.
+ * MQTT 3.1.1 clients keep CONNACK 5 for every refusal but `maxConnections` (3).
+ */
+function v5ReturnCode(reason: string): number {
+  switch (reason) {
+    case 'THING_NAME_INVALID':
+      return IDENTIFIER_REJECTED; // 0x85: the client ID cannot be a thing name
+    case 'REGISTRY_BUSY':
+    case 'SERVICE_ERROR':
+      return SERVER_UNAVAILABLE; // 0x88: try again later (0x89 Server busy is out of reach)
+    default:
+      return NOT_AUTHORIZED; // 0x87
+  }
+}
 
 export interface AuthenticateOptions {
   /** `gatehouse.mqtt.maxConnections`: most authenticated connections; 0 = no cap. */
@@ -24,6 +45,7 @@ export interface AuthenticateOptions {
  * learns nothing more ([MQTT-3.2.2-5]: the server closes the connection after it).
  * Last, a connection that passed everything but would exceed `maxConnections` is
  * answered CONNACK 3 "server unavailable" (it is counted as a refusal, not a denial).
+ * MQTT 5 clients get the reason code that fits each refusal (v5ReturnCode).
  */
 export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions = { maxConnections: 0 }) {
   return (client: Client, _username: string | undefined, _password: Buffer | undefined, callback: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
@@ -38,8 +60,9 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
     const refuse = (reason: string, message: string, extra: Record<string, unknown> = {}, counted = false, returnCode = NOT_AUTHORIZED): void => {
       if (!counted) ctx.metrics.denials['mqtt:connect']++;
       logDenial(ctx, undefined, { operation: 'mqtt:connect', clientId: client.id, reason, ...extra }, `connection refused: ${message}`);
-      const err = new Error(returnCode === NOT_AUTHORIZED ? 'not authorized' : 'server unavailable') as AuthenticateError;
-      err.returnCode = returnCode;
+      const code = client.version === 5 && returnCode === NOT_AUTHORIZED ? v5ReturnCode(reason) : returnCode;
+      const err = new Error(code === NOT_AUTHORIZED ? 'not authorized' : code === IDENTIFIER_REJECTED ? 'identifier rejected' : 'server unavailable') as AuthenticateError;
+      err.returnCode = code;
       done(err, false);
     };
 
@@ -109,7 +132,9 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
  * client ID, its thing (the client ID is the thing name and the certificate is attached
  * to it, or the connection would not have authenticated), the certificate's fields, the
  * peer address, and the CONNECT's features (`iot:ConnectAttributes`: `PersistentConnect`
- * for a session that is not clean, `LastWill` with a Will; `iot:LastWillTopic`).
+ * for a session that outlives the connection, `LastWill` with a Will; `iot:LastWillTopic`).
+ * aedes sets `client.clean` from Clean Session for MQTT 3.1.1 and from the Session Expiry
+ * Interval (0 = clean) for MQTT 5, where Clean Start only says whether to resume.
  */
 export function connectionContext(client: Client, identity: DeviceIdentity, will: { topic: string } | undefined): IotContext {
   const connectAttributes: string[] = [];

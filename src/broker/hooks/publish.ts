@@ -1,5 +1,6 @@
 import type { Client, PublishPacket } from 'aedes';
 import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
+import { reasonString } from '../reason-codes.js';
 import { DROP_TOPIC } from '../topics.js';
 
 /**
@@ -19,6 +20,12 @@ import { DROP_TOPIC } from '../topics.js';
  * same way, reason `RETAINED_PAYLOAD_TOO_LARGE` or `RETAINED_STORE_FULL`: it is neither
  * stored nor delivered, and the publisher sees what a denied publish shows. An empty
  * retained payload (a delete) always passes this check.
+ *
+ * MQTT 5 has negative acknowledgements: for an MQTT 5 client the hook refuses with an
+ * error, and aedes answers a QoS 1/2 message with PUBACK/PUBREC 0x87 "Not authorized" and
+ * keeps the connection (a QoS 0 message is dropped without a word). aedes sends the
+ * error's message as the Reason String: the decision's reason code when
+ * `gatehouse.mqtt.reasonStrings` is true, empty (no Reason String) otherwise.
  */
 export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
@@ -39,6 +46,7 @@ export function authorizePublishHook(ctx: BrokerContext) {
       return callback(null);
     }
     logDenial(ctx, session, { clientId: client?.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + topic, reason, ...deciding(decision) }, 'publish denied; message dropped');
+    if (client?.version === 5) return callback(new Error(reasonString(ctx, reason)));
     packet.topic = DROP_TOPIC;
     packet.retain = false;
     callback(null);

@@ -4,7 +4,8 @@ import { decidePacket, deciding, logDenial, type BrokerContext } from '../contex
 /**
  * SUBSCRIBE: each filter of the packet is checked on its own as `mqtt:subscribe` on
  * `mqtt:topicfilter:<filter>`, compared as a literal string (Greengrass semantics).
- * A denied filter gets SUBACK 0x80; the others are granted. aedes also calls this when
+ * A denied filter gets SUBACK 0x80 (MQTT 5: 0x87 "Not authorized", which aedes sends for
+ * the same answer; it has no way to add a Reason String to a SUBACK); the others are granted. aedes also calls this when
  * it restores a persistent session's subscriptions, so those are re-checked too: a
  * restored filter that is no longer allowed is removed from the session's store, so no
  * message is queued for it any more.

@@ -98,6 +98,10 @@ export interface GatehouseSection {
     readonly maxQueuedMessages: number;
     /** QoS 1/2 messages in flight (unacknowledged) per session. */
     readonly maxInflightMessages: number;
+    /** Refusals to MQTT 5 clients carry a Reason String naming the refusal (its reason code); off by default. */
+    readonly reasonStrings: boolean;
+    /** Topic aliases an MQTT 5 client may set per connection (announced in CONNACK); 0 = none. */
+    readonly topicAliasMaximum: number;
     readonly websocket: {
       readonly enabled: boolean;
       readonly host: string;

@@ -561,7 +561,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   });
 
   const mpath = [...path, 'mqtt'];
-  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages'], false) ?? {};
+  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages', 'reasonStrings', 'topicAliasMaximum'], false) ?? {};
   const wpath = [...mpath, 'websocket'];
   const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
   const apath = [...path, 'api'];
@@ -597,6 +597,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxConnections: ck.int(m['maxConnections'], [...mpath, 'maxConnections'], 0, 0, 10_000_000),
       maxQueuedMessages: ck.int(m['maxQueuedMessages'], [...mpath, 'maxQueuedMessages'], 1000, 1, 10_000_000),
       maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 1000, 1, 65_535),
+      reasonStrings: ck.bool(m['reasonStrings'], [...mpath, 'reasonStrings'], false),
+      topicAliasMaximum: ck.int(m['topicAliasMaximum'], [...mpath, 'topicAliasMaximum'], 0, 0, 100),
       websocket: {
         enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
         host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',

@@ -57,7 +57,7 @@ const DEFAULTS: GatehouseConfig = {
     mqtt: {
       host: '0.0.0.0', port: 8883,
       maxPacketSizeBytes: 262144, maxConnectPacketSizeBytes: 65536, connectTimeoutSeconds: 10, maxPendingConnections: 1000,
-      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000,
+      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000, reasonStrings: false, topicAliasMaximum: 0,
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
@@ -225,6 +225,22 @@ describe('validateConfig: scalars', () => {
       const errs = errors(validateConfig({ security: { clientDeviceTrustDurationMinutes: bad } }));
       assert.deepEqual(brief(errs), [['CONFIG_WRONG_TYPE', 'security.clientDeviceTrustDurationMinutes']], JSON.stringify(bad));
       assert.match(errs[0]!.fix!, /whole number/);
+    }
+  });
+
+  it('gatehouse.mqtt.topicAliasMaximum: 0 unless set, an integer from 0 to 100', () => {
+    assert.equal(ok(validateConfig({})).config.gatehouse.mqtt.topicAliasMaximum, 0);
+    assert.equal(ok(validateConfig({ gatehouse: { mqtt: { topicAliasMaximum: 10 } } })).config.gatehouse.mqtt.topicAliasMaximum, 10);
+    assert.deepEqual(brief(errors(validateConfig({ gatehouse: { mqtt: { topicAliasMaximum: 101 } } }))), [['CONFIG_OUT_OF_RANGE', 'gatehouse.mqtt.topicAliasMaximum']]);
+    assert.deepEqual(brief(errors(validateConfig({ gatehouse: { mqtt: { topicAliasMaximum: 'ten' } } }))), [['CONFIG_WRONG_TYPE', 'gatehouse.mqtt.topicAliasMaximum']]);
+  });
+
+  it('gatehouse.mqtt.reasonStrings: false unless set, a flag, nothing else', () => {
+    assert.equal(ok(validateConfig({})).config.gatehouse.mqtt.reasonStrings, false);
+    assert.equal(ok(validateConfig({ gatehouse: { mqtt: { reasonStrings: true } } })).config.gatehouse.mqtt.reasonStrings, true);
+    for (const bad of ['yes', 1, 'policy', null]) {
+      const errs = errors(validateConfig({ gatehouse: { mqtt: { reasonStrings: bad } } }));
+      assert.deepEqual(brief(errs), [['CONFIG_WRONG_TYPE', 'gatehouse.mqtt.reasonStrings']], JSON.stringify(bad));
     }
   });
 
