@@ -21,6 +21,7 @@ import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
+import { SqliteJobStore } from './job-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
@@ -696,6 +697,12 @@ export class SqliteRegistry implements Registry {
   shadows(): SqliteShadowStore {
     if (this.closed) throw closedError();
     return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
+  }
+
+  /** The jobs store over this registry's connection and transactions (job-store.ts). */
+  jobs(): SqliteJobStore {
+    if (this.closed) throw closedError();
+    return new SqliteJobStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
   }
 
   // ------------------------------------------------------------ change feed

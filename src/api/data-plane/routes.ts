@@ -26,6 +26,7 @@ import type { CertificateVerifier } from '../../identity/verify.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { IamPolicyCache } from '../mgmt/iam-engine.js';
+import type { JobService } from './job-service.js';
 import type { ShadowService } from './shadow-service.js';
 
 export type DataPlaneMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -38,6 +39,8 @@ export interface DataPlaneRoute {
   readonly operationId: string;
   /** The action recorded when the caller could not be authenticated (`iot:GetThingShadow`). */
   readonly action: string;
+  /** The SigV4 signing name signed requests must use (default `iotdata`; the jobs API's is `iot-jobs-data`). */
+  readonly signingService?: string;
   /**
    * Answers the request: an object is sent as JSON, a string or Buffer as is (set the
    * content type on `reply`), `undefined` when the handler sent the reply itself.
@@ -66,6 +69,8 @@ export interface DataPlaneContext {
   readonly iamPolicies: IamPolicyCache;
   /** The Device Shadow service; without it its routes answer 503. */
   readonly shadows?: ShadowService;
+  /** The jobs service; without it its routes answer 503. */
+  readonly jobs?: JobService;
 }
 
 /** Who is calling. */

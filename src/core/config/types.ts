@@ -139,6 +139,10 @@ export interface GatehouseSection {
     /** Bytes `desired` and `reported` of one shadow may take together. */
     readonly maxDocumentSizeBytes: number;
   };
+  /** The jobs service (MQTT topics, the data-plane listener's endpoints, the management operations). */
+  readonly jobs: {
+    readonly enabled: boolean;
+  };
   readonly logging: {
     readonly level: LogLevel;
   };

@@ -551,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'logging'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'jobs', 'logging'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -572,6 +572,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const dp = ck.fields(g['dataPlane'], dppath, ['enabled', 'host', 'port', 'bodyLimitBytes'], false) ?? {};
   const shpath = [...path, 'shadows'];
   const sh = ck.fields(g['shadows'], shpath, ['enabled', 'maxDocumentSizeBytes'], false) ?? {};
+  const jbpath = [...path, 'jobs'];
+  const jb = ck.fields(g['jobs'], jbpath, ['enabled'], false) ?? {};
   const lpath = [...path, 'logging'];
   const l = ck.fields(g['logging'], lpath, ['level'], false) ?? {};
 
@@ -627,6 +629,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       enabled: ck.bool(sh['enabled'], [...shpath, 'enabled'], true),
       maxDocumentSizeBytes: ck.int(sh['maxDocumentSizeBytes'], [...shpath, 'maxDocumentSizeBytes'], DEFAULT_SHADOW_DOCUMENT_BYTES, 1024, MAX_SHADOW_DOCUMENT_BYTES),
     },
+    jobs: { enabled: ck.bool(jb['enabled'], [...jbpath, 'enabled'], true) },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
   };
   return dataDir === undefined ? section : { dataDir, ...section };

@@ -64,6 +64,7 @@ const DEFAULTS: GatehouseConfig = {
     management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
+    jobs: { enabled: true },
     logging: { level: 'info' },
   },
 };
