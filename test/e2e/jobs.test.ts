@@ -21,7 +21,7 @@ import {
   ResourceNotFoundException, StartNextPendingJobExecutionCommand, UpdateJobExecutionCommand,
 } from '@aws-sdk/client-iot-jobs-data-plane';
 import awsIot from 'aws-iot-device-sdk';
-import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, runCli, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -253,6 +253,34 @@ describe('jobs on a running gateway', () => {
     assert.deepEqual([job?.status, job?.forceCanceled, job?.comment], ['CANCELED', true, 'not needed']);
     await iot.send(new DeleteJobCommand({ jobId: 'to-cancel' }));
     await assert.rejects(iot.send(new DescribeJobCommand({ jobId: 'to-cancel' })), IotNotFound);
+  });
+
+  test('the CLI: jobs create, show, executions, cancel, delete remotely (management API) and list locally', async () => {
+    const env = { ...(await gw.remoteAdminEnv(dir.path)), GATEHOUSE_REGION: REGION };
+    const endpoint = await gw.managementUrl();
+    const remote = (args: string[]): ReturnType<typeof runCli> => runCli(['--endpoint', endpoint, ...args], { env });
+    let r = await remote(['jobs', 'create', 'cli-job', '--document', '{"operation":"ping"}', '--thing', 'lamp', '--thing-group', 'fans', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const created = JSON.parse(r.stdout) as { jobId: string; targets: string[]; executions: Record<string, number> };
+    assert.deepEqual(created.targets, [`${ARN}:thing/lamp`, `${ARN}:thinggroup/fans`]);
+    assert.equal(created.executions['numberOfQueuedThings'], 2);
+    // Created through the gateway: the lamp is told (its notify-next changes), and sees it pending.
+    assert.deepEqual((await jobs.send(new GetPendingJobExecutionsCommand({ thingName: 'lamp' }))).queuedJobs?.map((j) => j.jobId), ['cli-job']);
+    r = await remote(['jobs', 'executions', 'cli-job', '--json']);
+    assert.deepEqual((JSON.parse(r.stdout) as { thing: string; status: string }[]).map((e) => [e.thing, e.status]), [['fan', 'QUEUED'], ['lamp', 'QUEUED']]);
+    r = await remote(['jobs', 'delete', 'cli-job']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /InvalidStateTransitionException|pending executions/);
+    r = await remote(['jobs', 'cancel', 'cli-job']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await gw.cli(['jobs', 'list', '--json', '--status', 'canceled']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { jobId: string }[]).map((j) => j.jobId), ['cli-job']);
+    r = await remote(['jobs', 'delete', 'cli-job']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await remote(['jobs', 'show', 'cli-job']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /JOB_NOT_FOUND/);
   });
 
   test('executions survive a restart of the gateway', async () => {
