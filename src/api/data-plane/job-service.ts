@@ -335,7 +335,8 @@ export class JobService {
   }
 
   #pendingState(executions: readonly JobExecution[], now: number, tx: JobTx): PendingState {
-    const pending = executions.map((e) => settle(e, now)).filter((e) => isPending(e.status)).sort(pendingOrder);
+    // As stored (what the devices were last told), not settled: a timeout written now is a change to announce.
+    const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
     const next = nextPending(pending);
     const job = next !== undefined ? tx.job(next.jobId) : undefined;
     return {
