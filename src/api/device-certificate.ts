@@ -8,10 +8,29 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { certificatePem } from '../core/pem.js';
 
-/** The client certificate and the intermediates it sent, as PEM; undefined without one. */
+/** What one TLS connection presented: the handshake's certificates do not change during it. */
+const presented = new WeakMap<object, { readonly pem: string | undefined; readonly leaf: Uint8Array | undefined }>();
+
+/** The client certificate and the intermediates it sent, as PEM; undefined without one (read once per connection). */
 export function peerChainPem(request: FastifyRequest): string | undefined {
-  const socket = request.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  return peerCertificate(request).pem;
+}
+
+/** The DER of the client certificate (the leaf); undefined without one. */
+export function peerLeafDer(request: FastifyRequest): Uint8Array | undefined {
+  return peerCertificate(request).leaf;
+}
+
+function peerCertificate(request: FastifyRequest): { readonly pem: string | undefined; readonly leaf: Uint8Array | undefined } {
+  const known = presented.get(request.socket);
+  if (known !== undefined) return known;
+  const read = readPeer(request.socket as Partial<TLSSocket>);
+  presented.set(request.socket, read);
+  return read;
+}
+
+function readPeer(socket: Partial<TLSSocket>): { readonly pem: string | undefined; readonly leaf: Uint8Array | undefined } {
+  if (typeof socket.getPeerCertificate !== 'function') return { pem: undefined, leaf: undefined };
   let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   const pems: string[] = [];
   const seen = new Set<DetailedPeerCertificate>();
@@ -20,7 +39,8 @@ export function peerChainPem(request: FastifyRequest): string | undefined {
     pems.push(certificatePem(c.raw));
     c = c.issuerCertificate;
   }
-  return pems.length === 0 ? undefined : pems.join('');
+  const first = socket.getPeerCertificate(false);
+  return pems.length === 0 ? { pem: undefined, leaf: undefined } : { pem: pems.join(''), leaf: first.raw };
 }
 
 /** The source address of a request, without the IPv4-mapped prefix. */

@@ -12,6 +12,7 @@
  */
 import { GatehouseError } from '../core/errors.js';
 import type { ConnectionSubject, IotContext } from '../core/index.js';
+import type { IotCertificateContext } from '../core/policy/iot/context.js';
 import { parseCertificatePem } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { iotCertificateContext } from './iot-context.js';
@@ -39,6 +40,12 @@ export interface RegisteredConnectionOptions {
   /** Default: the thing name (the broker requires the client ID to be the thing name). */
   readonly clientId?: string;
   readonly sourceIp?: string;
+  /**
+   * The certificate's fields, already decoded from the certificate the device presented
+   * (the same bytes as the stored one, whose id is `certificateId`): saves decoding the
+   * stored copy again. Used only when `certificateId` is given.
+   */
+  readonly certificateContext?: IotCertificateContext;
 }
 
 /**
@@ -67,11 +74,16 @@ export async function registeredConnection(registry: Registry, thingName: string
     throw new ConnectionChoiceError('THING_CERTIFICATE_AMBIGUOUS', `thing \`${thing.name}\` has ${attached.length} certificates attached: say which one connects`,
       `name one (an id or a unique prefix): ${attached.join(', ')}`, attached);
   }
-  const record = await registry.getCertificate(certificateId);
-  if (record === undefined) throw new RegistryError('CERT_NOT_FOUND', `certificate ${certificateId} is not registered`, 'check the id with `gatehouse certs list`');
-  const parsed = parseCertificatePem(record.pem);
-  if (!parsed.ok) throw new RegistryError('CERT_MALFORMED', `the stored certificate ${certificateId} cannot be read: ${parsed.message}`, 'register the certificate again');
-  const certificate = iotCertificateContext(parsed.certificates[0]);
+  let certificate: IotCertificateContext;
+  if (options.certificateId !== undefined && options.certificateContext !== undefined) {
+    certificate = options.certificateContext;
+  } else {
+    const record = await registry.getCertificate(certificateId);
+    if (record === undefined) throw new RegistryError('CERT_NOT_FOUND', `certificate ${certificateId} is not registered`, 'check the id with `gatehouse certs list`');
+    const parsed = parseCertificatePem(record.pem);
+    if (!parsed.ok) throw new RegistryError('CERT_MALFORMED', `the stored certificate ${certificateId} cannot be read: ${parsed.message}`, 'register the certificate again');
+    certificate = iotCertificateContext(parsed.certificates[0]);
+  }
   const clientId = options.clientId ?? thing.name;
   const context: IotContext = Object.freeze({
     clientId,

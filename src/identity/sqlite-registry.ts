@@ -696,7 +696,8 @@ export class SqliteRegistry implements Registry {
   /** The Device Shadow store over this registry's connection and transactions (shadow-store.ts). */
   shadows(): SqliteShadowStore {
     if (this.closed) throw closedError();
-    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn) });
+    // A shadow write records no change: the change-feed watchers are not woken for it.
+    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false) });
   }
 
   /** The jobs store over this registry's connection and transactions (job-store.ts). */
@@ -774,7 +775,7 @@ export class SqliteRegistry implements Registry {
     }
   }
 
-  private write<T>(fn: () => T): T {
+  private write<T>(fn: () => T, kick = true): T {
     if (this.closed) throw closedError();
     let result: T;
     try {
@@ -782,7 +783,7 @@ export class SqliteRegistry implements Registry {
     } catch (e) {
       throw mapSqliteError(e);
     }
-    this.kick();
+    if (kick) this.kick();
     return result;
   }
 

@@ -19,6 +19,10 @@ import {
 } from '@aws-sdk/client-iot-data-plane';
 import awsIot from 'aws-iot-device-sdk';
 import Database from 'better-sqlite3';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { DATA_PLANE_ROUTE_SETS } from '../../src/api/data-plane/route-sets.js';
 import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
@@ -201,6 +205,30 @@ describe('Device Shadows and the HTTPS data plane on a running gateway', () => {
       await assert.rejects(forged.send(new GetThingShadowCommand({ thingName: 'lamp' })), (e: Error) => e.name === 'InvalidSignatureException');
     } finally {
       forged.destroy();
+    }
+    // Every route of the listener asks before it acts: its example request, signed by the
+    // user without permissions, is refused with 403 ForbiddenException.
+    const dp = new URL(await gw.dataPlaneUrl());
+    const signer = new SignatureV4({ credentials: { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! }, region: REGION, service: 'iotdata', sha256: Hash.bind(null, 'sha256') });
+    for (const route of DATA_PLANE_ROUTE_SETS.flatMap((s) => s.routes)) {
+      const [path, search] = route.example.path.split('?') as [string, string | undefined];
+      const query = Object.fromEntries(new URLSearchParams(search ?? ''));
+      const signed = await signer.sign(new HttpRequest({
+        method: route.method, protocol: 'https:', hostname: dp.hostname, port: Number(dp.port), path, query,
+        headers: { host: dp.host, ...(route.example.body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(route.example.body !== undefined ? { body: route.example.body } : {}),
+      }));
+      const r = await new Promise<HttpAnswer>((resolve, reject) => {
+        const req = httpsRequest({ host: dp.hostname, port: Number(dp.port), method: route.method, path: route.example.path, headers: signed.headers, ca: caPem, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end(route.example.body);
+      });
+      assert.equal(r.status, 403, `${route.operationId}: ${r.body}`);
+      assert.equal(r.headers['x-amzn-errortype'], 'ForbiddenException', route.operationId);
+      assert.match(r.body, new RegExp(`not authorized to perform: ${route.action}`), route.operationId);
     }
     // Neither a signature nor a certificate: refused before anything is read.
     const anon = await deviceRequest(await gw.dataPlaneUrl(), undefined, 'GET', '/things/lamp/shadow');

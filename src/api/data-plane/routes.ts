@@ -42,6 +42,13 @@ export interface DataPlaneRoute {
   /** The SigV4 signing name signed requests must use (default `iotdata`; the jobs API's is `iot-jobs-data`). */
   readonly signingService?: string;
   /**
+   * A request that passes the route's input checks (the path with its parameters and
+   * query filled in, and the body). A test calls every route with it as a caller with no
+   * permission and expects 403 ForbiddenException: the proof that the handler asks
+   * before it acts.
+   */
+  readonly example: { readonly path: string; readonly body?: string };
+  /**
    * Answers the request: an object is sent as JSON, a string or Buffer as is (set the
    * content type on `reply`), `undefined` when the handler sent the reply itself.
    */

@@ -38,7 +38,9 @@ import { explainConnection } from '../../core/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { NewAuditRecord } from '../../identity/control.js';
 import { registeredConnection } from '../../identity/iot-connection.js';
-import { peerChainPem, requestSourceIp } from '../device-certificate.js';
+import type { IotCertificateContext } from '../../core/policy/iot/context.js';
+import { iotCertificateContextFromDer } from '../../identity/iot-context.js';
+import { peerChainPem, peerLeafDer, requestSourceIp } from '../device-certificate.js';
 import { AuditWriter } from '../mgmt/audit.js';
 import { callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from '../mgmt/authorize.js';
 import { authFailureError, ManagementError } from '../mgmt/errors.js';
@@ -178,12 +180,27 @@ async function deviceCaller(request: FastifyRequest, pem: string, ctx: DataPlane
   }
   let subject;
   try {
-    subject = await registeredConnection(ctx.registry, thingName, { certificateId: verified.certificateId, sourceIp: requestSourceIp(request) });
+    subject = await registeredConnection(ctx.registry, thingName, {
+      certificateId: verified.certificateId, sourceIp: requestSourceIp(request), certificateContext: certificateContext(request, verified.certificateId),
+    });
   } catch (e) {
     if (e instanceof GatehouseError) throw refuse(String(e.code), 'Forbidden: the thing or its certificate changed');
     throw e;
   }
   return { kind: 'device', arn: principal, certificateId: verified.certificateId, thingName, subject };
+}
+
+/** The certificate's fields as IoT policy variables name them, decoded once per TLS connection from the presented leaf. */
+const decoded = new WeakMap<object, { readonly certificateId: string; readonly context: IotCertificateContext }>();
+
+function certificateContext(request: FastifyRequest, certificateId: string): IotCertificateContext {
+  const known = decoded.get(request.socket);
+  if (known?.certificateId === certificateId) return known.context;
+  const der = peerLeafDer(request);
+  if (der === undefined) throw new Error('a verified device request without a client certificate');
+  const context = iotCertificateContextFromDer(der);
+  decoded.set(request.socket, { certificateId, context });
+  return context;
 }
 
 /** Builds the fastify instance with every route and the authentication and audit front (no listener). */

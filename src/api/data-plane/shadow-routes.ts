@@ -119,10 +119,16 @@ async function listNamedShadows(request: FastifyRequest, _reply: FastifyReply, c
 const SHADOW_URL = '/things/:thingName/shadow';
 
 const ROUTES: readonly DataPlaneRoute[] = [
-  { method: 'GET', url: SHADOW_URL, operationId: 'GetThingShadow', action: 'iot:GetThingShadow', handler: getShadow },
-  { method: 'POST', url: SHADOW_URL, operationId: 'UpdateThingShadow', action: 'iot:UpdateThingShadow', handler: updateShadow },
-  { method: 'DELETE', url: SHADOW_URL, operationId: 'DeleteThingShadow', action: 'iot:DeleteThingShadow', handler: deleteShadow },
-  { method: 'GET', url: '/api/things/shadow/ListNamedShadowsForThing/:thingName', operationId: 'ListNamedShadowsForThing', action: 'iot:ListNamedShadowsForThing', handler: listNamedShadows },
+  { method: 'GET', url: SHADOW_URL, operationId: 'GetThingShadow', action: 'iot:GetThingShadow', example: { path: '/things/lamp/shadow?name=config' }, handler: getShadow },
+  {
+    method: 'POST', url: SHADOW_URL, operationId: 'UpdateThingShadow', action: 'iot:UpdateThingShadow',
+    example: { path: '/things/lamp/shadow', body: '{"state":{"desired":{"on":true}}}' }, handler: updateShadow,
+  },
+  { method: 'DELETE', url: SHADOW_URL, operationId: 'DeleteThingShadow', action: 'iot:DeleteThingShadow', example: { path: '/things/lamp/shadow' }, handler: deleteShadow },
+  {
+    method: 'GET', url: '/api/things/shadow/ListNamedShadowsForThing/:thingName', operationId: 'ListNamedShadowsForThing', action: 'iot:ListNamedShadowsForThing',
+    example: { path: '/api/things/shadow/ListNamedShadowsForThing/lamp?pageSize=10' }, handler: listNamedShadows,
+  },
 ];
 
 export const SHADOW_ROUTES: DataPlaneRouteSet = { name: 'device-shadow', routes: ROUTES };
