@@ -143,10 +143,10 @@ async function update(request: FastifyRequest, _reply: FastifyReply, ctx: DataPl
 
 const J = JOBS_SIGNING_SERVICE;
 const ROUTES: readonly DataPlaneRoute[] = [
-  { method: 'GET', url: '/things/:thingName/jobs', operationId: 'GetPendingJobExecutions', action: 'iot:GetPendingJobExecutions', signingService: J, handler: getPending },
-  { method: 'PUT', url: '/things/:thingName/jobs/$next', operationId: 'StartNextPendingJobExecution', action: 'iot:StartNextPendingJobExecution', signingService: J, handler: startNext },
-  { method: 'GET', url: '/things/:thingName/jobs/:jobId', operationId: 'DescribeJobExecution', action: 'iot:DescribeJobExecution', signingService: J, handler: describe },
-  { method: 'POST', url: '/things/:thingName/jobs/:jobId', operationId: 'UpdateJobExecution', action: 'iot:UpdateJobExecution', signingService: J, handler: update },
+  { method: 'GET', url: '/things/:thingName/jobs', operationId: 'GetPendingJobExecutions', action: 'iot:GetPendingJobExecutions', signingService: J, example: { path: '/things/lamp/jobs' }, handler: getPending },
+  { method: 'PUT', url: '/things/:thingName/jobs/$next', operationId: 'StartNextPendingJobExecution', action: 'iot:StartNextPendingJobExecution', signingService: J, example: { path: '/things/lamp/jobs/$next', body: '{"stepTimeoutInMinutes":10}' }, handler: startNext },
+  { method: 'GET', url: '/things/:thingName/jobs/:jobId', operationId: 'DescribeJobExecution', action: 'iot:DescribeJobExecution', signingService: J, example: { path: '/things/lamp/jobs/firmware-1?includeJobDocument=true' }, handler: describe },
+  { method: 'POST', url: '/things/:thingName/jobs/:jobId', operationId: 'UpdateJobExecution', action: 'iot:UpdateJobExecution', signingService: J, example: { path: '/things/lamp/jobs/firmware-1', body: '{"status":"SUCCEEDED"}' }, handler: update },
 ];
 
 export const JOB_ROUTES: DataPlaneRouteSet = { name: 'jobs', routes: ROUTES };
