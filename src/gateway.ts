@@ -21,6 +21,8 @@ import { ManagementServer, type ManagementTls } from './api/mgmt/server.js';
 import { ApiOperations, type ApiOperationsOptions } from './api/operations.js';
 import { DATA_PLANE_ROUTE_SETS } from './api/data-plane/route-sets.js';
 import { DataPlaneServer, type DataPlaneTls } from './api/data-plane/server.js';
+import { bindJobTopics } from './api/data-plane/job-mqtt.js';
+import { JobService } from './api/data-plane/job-service.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
@@ -214,6 +216,14 @@ export class Gateway {
         shadows = new ShadowService({ store: registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
         closers.push(bindShadowTopics(bus, shadows, logger, clock));
       }
+      // The jobs service: stored in the registry database, answering its MQTT topics through
+      // the same bus (and the data-plane endpoints and the management job operations).
+      let jobs: JobService | undefined;
+      if (config.gatehouse.jobs.enabled) {
+        const bus = broker.serviceBus();
+        jobs = new JobService({ store: registry.jobs(), clock, logger, deployment: () => config.gatehouse.iot, publisher: bus });
+        closers.push(bindJobTopics(bus, jobs, logger, clock));
+      }
 
       // Rotation: new handshakes get the new certificate; open connections stay.
       const unsubscribeRotation = serverCerts.subscribe((cert) => {
@@ -360,7 +370,7 @@ export class Gateway {
             ...(ipc !== undefined ? { ipc: ipc.ctx } : {}),
             // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
             // UpdateConnectivityInfo changes the server certificate's names.
-            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()) },
+            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()), ...(jobs !== undefined ? { jobs } : {}) },
             // Gatehouse's own operations: the broker's connections, the configuration file
             // (through the reloader, the same path as an edit of the file), the metrics.
             operations: {
@@ -403,7 +413,7 @@ export class Gateway {
       if (dataPlaneConfig.enabled && control !== undefined) {
         const dpTls = (cert: IssuedCertificate, cas: string[] = trustedCas): DataPlaneTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: cas });
         dataPlane = await DataPlaneServer.start({
-          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}),
+          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}), ...(jobs !== undefined ? { jobs } : {}),
             retained: { messages: retained, publisher: broker.serviceBus() } },
           routeSets: DATA_PLANE_ROUTE_SETS,
           tls: dpTls(serverCerts.current()),

@@ -15,6 +15,7 @@ import { registerSync } from './sync.js';
 import { isGatehouseError } from '../core/index.js';
 import { EXIT, exitCodeOf, printError, processIo, type Io } from './output.js';
 import type { TargetEnvironment } from './remote/target.js';
+import { registerJobs } from './jobs.js';
 import { registerThingGroups } from './thing-groups.js';
 import { registerThingTypes } from './thing-types.js';
 import { registerThings } from './things.js';
@@ -40,6 +41,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void, environmen
   registerPolicy(program, io, setExit);
   registerThings(program, io, setExit);
   registerThingGroups(program, io, setExit);
+  registerJobs(program, io, setExit);
   registerThingTypes(program, io, setExit);
   registerPolicies(program, io, setExit);
   registerCerts(program, io, setExit);

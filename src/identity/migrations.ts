@@ -445,6 +445,50 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 8,
+    description: 'jobs, their targets and their executions',
+    sql: `
+      -- A job as created (snapshot: its executions are made when it is created). Times in ms.
+      CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY CHECK (length(job_id) BETWEEN 1 AND 64 AND job_id NOT GLOB '*[^A-Za-z0-9_-]*'),
+        document TEXT NOT NULL CHECK (json_valid(document)),
+        description TEXT,
+        in_progress_timeout_minutes INTEGER CHECK (in_progress_timeout_minutes IS NULL OR in_progress_timeout_minutes BETWEEN 1 AND 10080),
+        status TEXT NOT NULL CHECK (status IN ('IN_PROGRESS', 'CANCELED', 'DELETION_IN_PROGRESS', 'COMPLETED')),
+        force_canceled INTEGER NOT NULL DEFAULT 0 CHECK (force_canceled IN (0, 1)),
+        comment TEXT,
+        reason_code TEXT,
+        created_at INTEGER NOT NULL,
+        last_updated_at INTEGER NOT NULL,
+        completed_at INTEGER
+      ) STRICT;
+      -- The targets as the operator named them (thing and thing-group ARNs), in order.
+      CREATE TABLE job_targets (
+        job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        target_arn TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+      ) STRICT, WITHOUT ROWID;
+      -- One execution per job and thing. Deleting the job or the thing deletes it.
+      CREATE TABLE job_executions (
+        job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        thing_name TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+        execution_number INTEGER NOT NULL CHECK (execution_number >= 1),
+        status TEXT NOT NULL CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED')),
+        status_details TEXT NOT NULL CHECK (json_valid(status_details)),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        queued_at INTEGER NOT NULL,
+        started_at INTEGER,
+        last_updated_at INTEGER NOT NULL,
+        step_timeout_at INTEGER,
+        in_progress_timeout_minutes INTEGER,
+        force_canceled INTEGER NOT NULL DEFAULT 0 CHECK (force_canceled IN (0, 1)),
+        PRIMARY KEY (job_id, thing_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status, queued_at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -22,6 +22,7 @@ import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migrate } from './migrations.js';
 import { SqliteRetainedStore } from './retained-store.js';
+import { SqliteJobStore } from './job-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
 import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
 import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
@@ -746,6 +747,12 @@ export class SqliteRegistry implements Registry {
   retained(): SqliteRetainedStore {
     if (this.closed) throw closedError();
     return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
+  }
+
+  /** The jobs store over this registry's connection and transactions (job-store.ts). */
+  jobs(): SqliteJobStore {
+    if (this.closed) throw closedError();
+    return new SqliteJobStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn), writeUnwatched: (fn) => this.write(fn, false) });
   }
 
   // ------------------------------------------------------------ change feed

@@ -209,8 +209,9 @@ describe('Device Shadows and the HTTPS data plane on a running gateway', () => {
     // Every route of the listener asks before it acts: its example request, signed by the
     // user without permissions, is refused with 403 ForbiddenException.
     const dp = new URL(await gw.dataPlaneUrl());
-    const signer = new SignatureV4({ credentials: { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! }, region: REGION, service: 'iotdata', sha256: Hash.bind(null, 'sha256') });
     for (const route of DATA_PLANE_ROUTE_SETS.flatMap((s) => s.routes)) {
+      // Each route's own signing name (`iotdata` for shadows, `iot-jobs-data` for jobs).
+      const signer = new SignatureV4({ credentials: { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! }, region: REGION, service: route.signingService ?? 'iotdata', sha256: Hash.bind(null, 'sha256') });
       const [path, search] = route.example.path.split('?') as [string, string | undefined];
       const query = Object.fromEntries(new URLSearchParams(search ?? ''));
       const signed = await signer.sign(new HttpRequest({

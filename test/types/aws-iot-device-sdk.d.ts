@@ -27,6 +27,22 @@ declare module 'aws-iot-device-sdk' {
     end(force?: boolean, callback?: () => void): void;
   }
 
-  const sdk: { thingShadow: new (options: ThingShadowOptions) => ThingShadow };
+  export interface Job {
+    id: string;
+    document: Record<string, unknown>;
+    operation: string | undefined;
+    status: { status: string; statusDetails?: Record<string, string> };
+    inProgress(statusDetails: Record<string, string> | undefined, callback: (err?: Error) => void): void;
+    failed(statusDetails: Record<string, string> | undefined, callback: (err?: Error) => void): void;
+    succeeded(statusDetails: Record<string, string> | undefined, callback: (err?: Error) => void): void;
+  }
+
+  export interface Jobs extends EventEmitter {
+    subscribeToJobs(thingName: string, operationName: string | null, callback: (err: Error | null | undefined, job: Job | null) => void): void;
+    startJobNotifications(thingName: string, callback: (err?: Error) => void): void;
+    end(force?: boolean, callback?: () => void): void;
+  }
+
+  const sdk: { thingShadow: new (options: ThingShadowOptions) => ThingShadow; jobs: new (options: ThingShadowOptions) => Jobs };
   export default sdk;
 }

@@ -27,6 +27,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { PolicyStore } from '../../runtime/policy-store.js';
 import type { IamPolicyCache } from '../mgmt/iam-engine.js';
 import type { RetainedPlane } from './retained-service.js';
+import type { JobService } from './job-service.js';
 import type { ShadowService } from './shadow-service.js';
 
 export type DataPlaneMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -39,6 +40,8 @@ export interface DataPlaneRoute {
   readonly operationId: string;
   /** The action recorded when the caller could not be authenticated (`iot:GetThingShadow`). */
   readonly action: string;
+  /** The SigV4 signing name signed requests must use (default `iotdata`; the jobs API's is `iot-jobs-data`). */
+  readonly signingService?: string;
   /**
    * A request that passes the route's input checks (the path with its parameters and
    * query filled in, and the body). A test calls every route with it as a caller with no
@@ -76,6 +79,8 @@ export interface DataPlaneContext {
   readonly shadows?: ShadowService;
   /** Retained messages and the broker's publish (GetRetainedMessage, ListRetainedMessages, Publish); without it those routes answer 503. */
   readonly retained?: RetainedPlane;
+  /** The jobs service; without it its routes answer 503. */
+  readonly jobs?: JobService;
 }
 
 /** Who is calling. */

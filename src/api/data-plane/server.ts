@@ -267,7 +267,7 @@ export function buildDataPlaneApp(opts: DataPlaneServerOptions, audit: AuditWrit
     if (authorization !== undefined && authorization !== '') {
       const r = await verifySigV4(
         { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, rawHeaders: request.raw.rawHeaders, body: raw },
-        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: [DATA_PLANE_SIGNING_SERVICE], resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
+        { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: [route.signingService ?? DATA_PLANE_SIGNING_SERVICE], resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
           resolveExpired: (id) => ctx.control.resolveAccessKey(id, new Date(0)) },
       );
       if (!r.ok) {

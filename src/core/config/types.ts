@@ -152,6 +152,10 @@ export interface GatehouseSection {
     /** Bytes the payloads of all retained messages may take together. */
     readonly maxTotalBytes: number;
   };
+  /** The jobs service (MQTT topics, the data-plane listener's endpoints, the management operations). */
+  readonly jobs: {
+    readonly enabled: boolean;
+  };
   readonly logging: {
     readonly level: LogLevel;
   };

@@ -551,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'logging', 'sync'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -574,6 +574,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const sh = ck.fields(g['shadows'], shpath, ['enabled', 'maxDocumentSizeBytes'], false) ?? {};
   const rtpath = [...path, 'retained'];
   const rt = ck.fields(g['retained'], rtpath, ['maxPayloadBytes', 'maxMessages', 'maxTotalBytes'], false) ?? {};
+  const jbpath = [...path, 'jobs'];
+  const jb = ck.fields(g['jobs'], jbpath, ['enabled'], false) ?? {};
   const lpath = [...path, 'logging'];
   const l = ck.fields(g['logging'], lpath, ['level'], false) ?? {};
 
@@ -636,6 +638,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxMessages: ck.int(rt['maxMessages'], [...rtpath, 'maxMessages'], 10_000, 0, 10_000_000),
       maxTotalBytes: ck.int(rt['maxTotalBytes'], [...rtpath, 'maxTotalBytes'], 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     },
+    jobs: { enabled: ck.bool(jb['enabled'], [...jbpath, 'enabled'], true) },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
     sync: checkSync(ck, g['sync'], [...path, 'sync']),
   };

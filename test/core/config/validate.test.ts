@@ -65,6 +65,7 @@ const DEFAULTS: GatehouseConfig = {
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
     retained: { maxPayloadBytes: 131072, maxMessages: 10000, maxTotalBytes: 67108864 },
+    jobs: { enabled: true },
     logging: { level: 'info' },
     sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
   },

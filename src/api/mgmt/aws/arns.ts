@@ -8,7 +8,7 @@
 import type { IotDeployment } from '../../../core/index.js';
 import type { TagTarget } from '../../../identity/control.js';
 
-export type IotArnType = 'thing' | 'thinggroup' | 'cert' | 'cacert' | 'policy' | 'rolealias' | 'thingtype';
+export type IotArnType = 'thing' | 'thinggroup' | 'cert' | 'cacert' | 'policy' | 'rolealias' | 'thingtype' | 'job';
 
 export function iotResourceArn(d: IotDeployment, type: IotArnType, name: string): string {
   return `arn:${d.partition}:iot:${d.region}:${d.accountId}:${type}/${name}`;

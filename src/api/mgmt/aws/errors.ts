@@ -23,6 +23,7 @@ export const IOT_EXCEPTIONS = {
   ResourceAlreadyExistsException: 409,
   DeleteConflictException: 409,
   VersionConflictException: 409,
+  InvalidStateTransitionException: 409,
   VersionsLimitExceededException: 409,
   LimitExceededException: 410,
   InternalFailureException: 500,

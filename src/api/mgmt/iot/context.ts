@@ -8,6 +8,7 @@ import type { ConnectivityInfoStore } from '../../../ca/connectivity.js';
 import type { ControlStore } from '../../../identity/control.js';
 import type { Registry } from '../../../identity/registry.js';
 import type { PolicyStore } from '../../../runtime/policy-store.js';
+import type { JobService } from '../../data-plane/job-service.js';
 
 /** What the AWS IoT and Greengrass routes need beyond the management context (the gateway provides it). */
 export interface IotControlPlaneExtras {
@@ -17,6 +18,8 @@ export interface IotControlPlaneExtras {
   readonly connectivity: ConnectivityInfoStore;
   /** See IotControlPlaneContext.onConnectivityChanged. */
   readonly onConnectivityChanged: () => Promise<void>;
+  /** The jobs service (absent when `gatehouse.jobs.enabled` is false). */
+  readonly jobs?: JobService;
 }
 
 export interface IotControlPlaneContext {
@@ -36,5 +39,7 @@ export interface IotControlPlaneContext {
    * information's) and re-issues it when they differ. Resolves when that is done.
    */
   readonly onConnectivityChanged: () => Promise<void>;
+  /** The jobs service; ServiceUnavailableException when it is off. */
+  readonly jobs: JobService;
   readonly clock: () => Date;
 }

@@ -20,6 +20,7 @@ import { CA_OPERATIONS } from './ca-certificates.js';
 import { CERTIFICATE_OPERATIONS } from './certificates.js';
 import type { IotControlPlaneContext } from './context.js';
 import { GROUP_OPERATIONS } from './groups.js';
+import { JOB_OPERATIONS } from './jobs.js';
 import { POLICY_OPERATIONS } from './policies.js';
 import { ROLE_ALIAS_AND_TAG_OPERATIONS } from './role-aliases.js';
 import { TEST_AUTHORIZATION_OPERATIONS } from './test-authorization.js';
@@ -36,6 +37,7 @@ export const IOT_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = [
   ...TEST_AUTHORIZATION_OPERATIONS,
   ...CA_OPERATIONS,
   ...ROLE_ALIAS_AND_TAG_OPERATIONS,
+  ...JOB_OPERATIONS,
 ];
 
 /** The Greengrass v2 operations served. */
@@ -67,6 +69,11 @@ function controlPlane(ctx: ManagementContext, service: Service): IotControlPlane
       return extras().connectivity;
     },
     onConnectivityChanged: () => extras().onConnectivityChanged(),
+    get jobs() {
+      const j = extras().jobs;
+      if (j === undefined) throw new AwsServiceError('ServiceUnavailableException', 'the jobs service is disabled (gatehouse.jobs.enabled)');
+      return j;
+    },
     clock: ctx.clock,
   };
 }

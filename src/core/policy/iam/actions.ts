@@ -27,7 +27,7 @@ import { ActionCatalog } from '../iot/actions.js';
 
 /** The type of a request's resource ARN (`arns.ts` builds each), or `*` when the action names none. */
 export type IamResourceType =
-  | 'iot:thing' | 'iot:thingtype' | 'iot:thinggroup' | 'iot:cert' | 'iot:cacert' | 'iot:policy' | 'iot:rolealias'
+  | 'iot:thing' | 'iot:thingtype' | 'iot:thinggroup' | 'iot:cert' | 'iot:cacert' | 'iot:policy' | 'iot:rolealias' | 'iot:job'
   /** The ARN of whichever resource the tag call names (a thing group, thing type, policy, CA certificate, role alias, …). */
   | 'iot:taggable'
   /** The certificate or thing group a policy is attached to or detached from (`cert/ID` or `thinggroup/NAME`). */
@@ -165,6 +165,21 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iot:RetainPublish': 'iot:topic',
   'iot:GetRetainedMessage': 'iot:topic',
   'iot:ListRetainedMessages': '*',
+  // AWS IoT jobs: the operators' operations on job/JOBID (iot:CreateJob also on each
+  // target's thing or thing-group ARN, authorized by the handler), the execution
+  // operations of a thing on thing/THING; the devices' jobs data plane on thing/THING.
+  'iot:CreateJob': 'iot:job',
+  'iot:DescribeJob': 'iot:job',
+  'iot:GetJobDocument': 'iot:job',
+  'iot:ListJobs': '*',
+  'iot:CancelJob': 'iot:job',
+  'iot:DeleteJob': 'iot:job',
+  'iot:ListJobExecutionsForJob': 'iot:job',
+  'iot:ListJobExecutionsForThing': 'iot:thing',
+  'iot:DescribeJobExecution': 'iot:thing',
+  'iot:GetPendingJobExecutions': 'iot:thing',
+  'iot:StartNextPendingJobExecution': 'iot:thing',
+  'iot:UpdateJobExecution': 'iot:thing',
   'gatehouse:VerifyClientDeviceIdentity': '*',
   'gatehouse:GetClientDeviceAuthToken': '*',
   'gatehouse:AuthorizeClientDeviceAction': '*',

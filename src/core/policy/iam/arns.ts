@@ -37,6 +37,7 @@ export function arnFor(kind: IamArnKind, name: string, deployment: IotDeployment
     case 'iot:cacert': return `arn:${partition}:iot:${region}:${accountId}:cacert/${name}`;
     case 'iot:policy': return `arn:${partition}:iot:${region}:${accountId}:policy/${name}`;
     case 'iot:rolealias': return `arn:${partition}:iot:${region}:${accountId}:rolealias/${name}`;
+    case 'iot:job': return `arn:${partition}:iot:${region}:${accountId}:job/${name}`;
     case 'iam:user': return `arn:${partition}:iam::${accountId}:user/${name}`;
     case 'iam:role': return `arn:${partition}:iam::${accountId}:role/${name}`;
     case 'iam:policy': return `arn:${partition}:iam::${accountId}:policy/${name}`;

@@ -1,0 +1,374 @@
+/**
+ * The jobs service: the semantics of `core/jobs/` over the store in the registry
+ * database, shared by the operators' API (management, mgmt/iot/jobs.ts, and the CLI)
+ * and the devices' two ways in (the MQTT topics, job-mqtt.ts, and the HTTPS endpoints,
+ * job-routes.ts). Authorization happens before a call reaches it.
+ *
+ * Every change to a thing's pending executions is announced on its MQTT topics as AWS
+ * IoT does (https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html):
+ * `$aws/things/THING/jobs/notify` when the list of pending executions changes (an
+ * execution added, or moved in or out of QUEUED / IN_PROGRESS), and
+ * `$aws/things/THING/jobs/notify-next` when the next pending execution changes.
+ *
+ * Timeouts are applied when a thing's executions are next touched (a device request,
+ * or an operator's change): an expired IN_PROGRESS execution is then written as
+ * TIMED_OUT as of its expiry, and the change announced. Operator reads show settled
+ * executions without writing.
+ */
+import {
+  cancelExecution, isPending, jobFailure, nextPending, pendingOrder, settle, startExecution, updateExecution,
+  type JobExecution, type JobExecutionStatus, type JobFailure, type StatusDetails, type UpdateRequest,
+} from '../../core/jobs/execution.js';
+import {
+  executionDocument, executionSummary, parseTarget, settledJobStatus, type Job, type JobStatus,
+} from '../../core/jobs/job.js';
+import type { IotDeployment } from '../../core/policy/iot/context.js';
+import type { JobStore, JobTx } from '../../identity/job-store.js';
+import type { Logger } from '../../observability/logger.js';
+
+export interface JobPublisher {
+  publish(topic: string, payload: string): Promise<void>;
+}
+
+export interface JobServiceOptions {
+  readonly store: JobStore;
+  readonly clock: () => Date;
+  readonly logger: Logger;
+  readonly deployment: () => IotDeployment;
+  readonly publisher?: JobPublisher;
+}
+
+/** An operator-side failure: the AWS exception name and message. */
+export interface OperatorFailure {
+  readonly ok: false;
+  readonly exception: 'InvalidRequestException' | 'ResourceNotFoundException' | 'ResourceAlreadyExistsException' | 'InvalidStateTransitionException' | 'LimitExceededException';
+  readonly message: string;
+}
+
+const opFail = (exception: OperatorFailure['exception'], message: string): OperatorFailure => ({ ok: false, exception, message });
+
+export interface CreateJobInput {
+  readonly jobId: string;
+  readonly document: string;
+  readonly description?: string;
+  readonly targets: readonly string[];
+  readonly inProgressTimeoutInMinutes?: number;
+}
+
+export interface JobView {
+  readonly job: Job;
+  readonly executions: readonly JobExecution[];
+}
+
+/** A thing's pending state as the notify topics carry it. */
+interface PendingState {
+  readonly list: string;
+  readonly next: string;
+}
+
+export class JobService {
+  readonly #o: JobServiceOptions;
+
+  constructor(options: JobServiceOptions) {
+    this.#o = options;
+  }
+
+  #now(): number {
+    return this.#o.clock().getTime();
+  }
+
+  // ------------------------------------------------------------------ operators
+
+  async createJob(input: CreateJobInput): Promise<{ ok: true; job: Job } | OperatorFailure> {
+    const now = this.#now();
+    const dep = this.#o.deployment();
+    const r = await this.#o.store.transact((tx): { ok: true; job: Job; before: Map<string, PendingState> } | OperatorFailure => {
+      if (tx.job(input.jobId) !== undefined) return opFail('ResourceAlreadyExistsException', `job ${input.jobId} already exists`);
+      const things = new Set<string>();
+      for (const t of input.targets) {
+        const p = parseTarget(t, dep);
+        if (p === undefined) return opFail('InvalidRequestException', `target ${t} is not a thing or thing group ARN of this gateway's account and region`);
+        if (p.kind === 'thing') {
+          if (!tx.thingExists(p.name)) return opFail('ResourceNotFoundException', `thing ${p.name} does not exist`);
+          things.add(p.name);
+        } else {
+          if (!tx.groupExists(p.name)) return opFail('ResourceNotFoundException', `thing group ${p.name} does not exist`);
+          for (const m of tx.groupMembers(p.name)) things.add(m);
+        }
+      }
+      const before = new Map<string, PendingState>();
+      for (const t of things) before.set(t, this.#settleThing(tx, t, now));
+      const job: Job = {
+        jobId: input.jobId, document: input.document, ...(input.description !== undefined ? { description: input.description } : {}),
+        targets: [...input.targets], ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
+        status: things.size === 0 ? 'COMPLETED' : 'IN_PROGRESS', createdAt: now, lastUpdatedAt: now, ...(things.size === 0 ? { completedAt: now } : {}),
+      };
+      tx.putJob(job);
+      for (const thingName of things) {
+        tx.putExecution({
+          jobId: job.jobId, thingName, executionNumber: 1, status: 'QUEUED', statusDetails: {}, versionNumber: 1, queuedAt: now, lastUpdatedAt: now,
+          ...(job.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: job.inProgressTimeoutInMinutes } : {}),
+        });
+      }
+      return { ok: true, job, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(r.before, now);
+    return { ok: true, job: r.job };
+  }
+
+  /** The job and its executions as of now (timeouts applied in the view, not written). */
+  async describeJob(jobId: string): Promise<JobView | undefined> {
+    const now = this.#now();
+    return this.#o.store.read((tx) => {
+      const job = tx.job(jobId);
+      if (job === undefined) return undefined;
+      const executions = tx.executionsOfJob(jobId).map((e) => settle(e, now));
+      return { job: { ...job, status: settledJobStatus(job, executions) }, executions };
+    });
+  }
+
+  async listJobs(options: { status?: JobStatus; after?: string; limit: number }): Promise<{ jobs: JobView[]; next?: string } | OperatorFailure> {
+    const now = this.#now();
+    let after: { createdAt: number; jobId: string } | undefined;
+    if (options.after !== undefined) {
+      const m = /^(\d{1,16})\.([a-zA-Z0-9_-]{1,64})$/.exec(Buffer.from(options.after, 'base64url').toString('utf8'));
+      if (m === null) return opFail('InvalidRequestException', 'nextToken is not valid');
+      after = { createdAt: Number(m[1]), jobId: m[2]! };
+    }
+    return this.#o.store.read((tx) => {
+      // The status filter applies to the settled status, so filter after settling.
+      const out: JobView[] = [];
+      let cursor = after;
+      let more = false;
+      for (;;) {
+        const batch = tx.jobs({ ...(cursor !== undefined ? { after: cursor } : {}), limit: 200 });
+        for (const job of batch) {
+          const executions = tx.executionsOfJob(job.jobId).map((e) => settle(e, now));
+          const view = { job: { ...job, status: settledJobStatus(job, executions) }, executions };
+          cursor = { createdAt: job.createdAt, jobId: job.jobId };
+          if (options.status !== undefined && view.job.status !== options.status) continue;
+          if (out.length === options.limit) {
+            more = true;
+            break;
+          }
+          out.push(view);
+        }
+        if (more || batch.length < 200) break;
+      }
+      const last = out[out.length - 1];
+      return { jobs: out, ...(more && last !== undefined ? { next: Buffer.from(`${last.job.createdAt}.${last.job.jobId}`, 'utf8').toString('base64url') } : {}) };
+    });
+  }
+
+  async cancelJob(jobId: string, options: { force: boolean; comment?: string; reasonCode?: string }): Promise<{ ok: true; job: Job } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; job: Job; before: Map<string, PendingState> } | OperatorFailure => {
+      const job = tx.job(jobId);
+      if (job === undefined) return opFail('ResourceNotFoundException', `job ${jobId} does not exist`);
+      const before = new Map<string, PendingState>();
+      for (const e of tx.executionsOfJob(jobId)) before.set(e.thingName, this.#settleThing(tx, e.thingName, now));
+      const executions = tx.executionsOfJob(jobId);
+      const status = settledJobStatus(job, executions);
+      if (status === 'COMPLETED') return opFail('InvalidStateTransitionException', `job ${jobId} is completed and cannot be canceled`);
+      if (status === 'CANCELED' && !(options.force && job.forceCanceled !== true)) {
+        return { ok: true, job, before: new Map() };
+      }
+      for (const e of executions) {
+        const c = cancelExecution(e, options.force, now);
+        if (c !== e) tx.putExecution(c);
+      }
+      const canceled: Job = {
+        ...job, status: 'CANCELED', ...(options.force ? { forceCanceled: true } : {}), lastUpdatedAt: now,
+        ...(options.comment !== undefined ? { comment: options.comment } : {}), ...(options.reasonCode !== undefined ? { reasonCode: options.reasonCode } : {}),
+      };
+      tx.putJob(canceled);
+      return { ok: true, job: canceled, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(r.before, now);
+    return { ok: true, job: r.job };
+  }
+
+  async deleteJob(jobId: string, force: boolean): Promise<{ ok: true } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; before: Map<string, PendingState> } | OperatorFailure => {
+      const job = tx.job(jobId);
+      if (job === undefined) return opFail('ResourceNotFoundException', `job ${jobId} does not exist`);
+      const before = new Map<string, PendingState>();
+      for (const e of tx.executionsOfJob(jobId)) before.set(e.thingName, this.#settleThing(tx, e.thingName, now));
+      const executions = tx.executionsOfJob(jobId);
+      if (!force && executions.some((e) => isPending(e.status))) {
+        return opFail('InvalidStateTransitionException', `job ${jobId} has pending executions: cancel it first, or delete with force`);
+      }
+      tx.deleteJob(jobId);
+      return { ok: true, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(r.before, now);
+    return { ok: true };
+  }
+
+  async executionsOfJob(jobId: string, status?: JobExecutionStatus): Promise<readonly JobExecution[] | undefined> {
+    const v = await this.describeJob(jobId);
+    if (v === undefined) return undefined;
+    return status === undefined ? v.executions : v.executions.filter((e) => e.status === status);
+  }
+
+  async executionsOfThing(thingName: string, status?: JobExecutionStatus): Promise<readonly JobExecution[] | undefined> {
+    const now = this.#now();
+    return this.#o.store.read((tx) => {
+      if (!tx.thingExists(thingName)) return undefined;
+      const all = tx.executionsOfThing(thingName).map((e) => settle(e, now));
+      return status === undefined ? all : all.filter((e) => e.status === status);
+    });
+  }
+
+  async execution(jobId: string, thingName: string): Promise<JobExecution | undefined> {
+    const now = this.#now();
+    return this.#o.store.read((tx) => {
+      const e = tx.execution(jobId, thingName);
+      return e === undefined ? undefined : settle(e, now);
+    });
+  }
+
+  // -------------------------------------------------------------------- devices
+
+  /** GetPendingJobExecutions: summaries of the thing's IN_PROGRESS and QUEUED executions. */
+  async getPending(thingName: string): Promise<{ ok: true; inProgressJobs: Record<string, unknown>[]; queuedJobs: Record<string, unknown>[] } | JobFailure> {
+    return this.#onThing(thingName, (_tx, executions) => {
+      const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
+      return {
+        ok: true as const,
+        inProgressJobs: pending.filter((e) => e.status === 'IN_PROGRESS').map(executionSummary),
+        queuedJobs: pending.filter((e) => e.status === 'QUEUED').map(executionSummary),
+      };
+    });
+  }
+
+  /**
+   * StartNextPendingJobExecution: the next pending execution, moved to IN_PROGRESS when
+   * it was QUEUED; `execution` is undefined when nothing is pending.
+   */
+  async startNext(thingName: string, request: { statusDetails?: StatusDetails; stepTimeoutInMinutes?: number }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
+    const now = this.#now();
+    return this.#onThing(thingName, (tx, executions) => {
+      const next = nextPending(executions);
+      if (next === undefined) return { ok: true as const };
+      const started = startExecution(next, request, now);
+      if (started !== next) tx.putExecution(started);
+      const job = tx.job(started.jobId);
+      return { ok: true as const, execution: executionDocument(started, now, job !== undefined ? { text: job.document, as: document } : undefined) };
+    });
+  }
+
+  /** DescribeJobExecution (`jobId` may be `$next`). */
+  async describe(thingName: string, jobId: string, request: { executionNumber?: number; includeJobDocument: boolean }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
+    const now = this.#now();
+    return this.#onThing(thingName, (tx, executions) => {
+      const e = jobId === '$next' ? nextPending(executions) : executions.find((x) => x.jobId === jobId);
+      if (e === undefined) {
+        if (jobId === '$next') return { ok: true as const };
+        return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
+      }
+      if (request.executionNumber !== undefined && request.executionNumber !== e.executionNumber) {
+        return jobFailure('ResourceNotFound', `No job execution found for job ${jobId}, thing ${thingName} and execution number ${request.executionNumber}`);
+      }
+      const job = request.includeJobDocument ? tx.job(e.jobId) : undefined;
+      return { ok: true as const, execution: executionDocument(e, now, job !== undefined ? { text: job.document, as: document } : undefined) };
+    });
+  }
+
+  /** UpdateJobExecution: the new execution and its job's document, or why not. */
+  async update(thingName: string, jobId: string, request: UpdateRequest): Promise<{ ok: true; execution: JobExecution; jobDocument: string } | JobFailure> {
+    const now = this.#now();
+    return this.#onThing(thingName, (tx, executions) => {
+      const e = executions.find((x) => x.jobId === jobId);
+      const job = tx.job(jobId);
+      if (e === undefined || job === undefined) return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
+      const r = updateExecution(e, request, now);
+      if (!r.ok) return r;
+      tx.putExecution(r.execution);
+      return { ok: true as const, execution: r.execution, jobDocument: job.document };
+    });
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /**
+   * Runs `fn` on the thing's settled executions in one transaction, writes the jobs
+   * that completed, and announces the pending changes afterwards.
+   */
+  async #onThing<T extends { ok: boolean }>(thingName: string, fn: (tx: JobTx, executions: JobExecution[]) => T | JobFailure): Promise<T | JobFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx) => {
+      if (!tx.thingExists(thingName)) return { result: jobFailure('ResourceNotFound', `Thing ${thingName} not found`), before: undefined };
+      const before = this.#pendingState(tx.executionsOfThing(thingName), now, tx);
+      this.#settleThing(tx, thingName, now);
+      const result = fn(tx, tx.executionsOfThing(thingName));
+      this.#completeJobs(tx, thingName, now);
+      return { result, before };
+    });
+    if (r.before !== undefined) await this.#announce(new Map([[thingName, r.before]]), now);
+    return r.result;
+  }
+
+  /** Writes TIMED_OUT executions of the thing; returns its pending state before (for #announce). */
+  #settleThing(tx: JobTx, thingName: string, now: number): PendingState {
+    const executions = tx.executionsOfThing(thingName);
+    const before = this.#pendingState(executions, now, tx);
+    for (const e of executions) {
+      const s = settle(e, now);
+      if (s !== e) tx.putExecution(s);
+    }
+    this.#completeJobs(tx, thingName, now);
+    return before;
+  }
+
+  /** Marks COMPLETED the jobs of this thing whose executions are all terminal. */
+  #completeJobs(tx: JobTx, thingName: string, now: number): void {
+    for (const e of tx.executionsOfThing(thingName)) {
+      const job = tx.job(e.jobId);
+      if (job === undefined || job.status !== 'IN_PROGRESS') continue;
+      if (settledJobStatus(job, tx.executionsOfJob(job.jobId)) === 'COMPLETED') tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
+    }
+  }
+
+  #pendingState(executions: readonly JobExecution[], now: number, tx: JobTx): PendingState {
+    // As stored (what the devices were last told), not settled: a timeout written now is a change to announce.
+    const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
+    const next = nextPending(pending);
+    const job = next !== undefined ? tx.job(next.jobId) : undefined;
+    return {
+      list: JSON.stringify({
+        ...(pending.some((e) => e.status === 'QUEUED') ? { QUEUED: pending.filter((e) => e.status === 'QUEUED').map(executionSummary) } : {}),
+        ...(pending.some((e) => e.status === 'IN_PROGRESS') ? { IN_PROGRESS: pending.filter((e) => e.status === 'IN_PROGRESS').map(executionSummary) } : {}),
+      }),
+      next: next === undefined ? '' : JSON.stringify(executionDocument(next, now, job !== undefined ? { text: job.document, as: 'object' } : undefined)),
+    };
+  }
+
+  /** Publishes notify / notify-next for each thing whose pending state changed. */
+  async #announce(before: ReadonlyMap<string, PendingState>, now: number): Promise<void> {
+    const p = this.#o.publisher;
+    if (p === undefined || before.size === 0) return;
+    const after = await this.#o.store.read((tx) => new Map([...before.keys()].map((t) => [t, this.#pendingState(tx.executionsOfThing(t), now, tx)])));
+    const timestamp = Math.floor(now / 1000);
+    for (const [thing, b] of before) {
+      const a = after.get(thing)!;
+      const send = (topic: string, body: Record<string, unknown>): void => {
+        p.publish(topic, JSON.stringify(body)).catch((e: unknown) =>
+          this.#o.logger.error({ event: 'jobs-publish-failed', topic, err: (e as Error).message }, 'a jobs notification could not be published'));
+      };
+      if (a.list !== b.list) send(`$aws/things/${thing}/jobs/notify`, { timestamp, jobs: JSON.parse(a.list) as unknown });
+      if (strip(a.next) !== strip(b.next)) send(`$aws/things/${thing}/jobs/notify-next`, { timestamp, ...(a.next !== '' ? { execution: JSON.parse(a.next) as unknown } : {}) });
+    }
+  }
+}
+
+/** The next execution without its countdown (which changes every second) for comparison. */
+function strip(next: string): string {
+  if (next === '') return '';
+  const { approximateSecondsBeforeTimedOut: _a, ...rest } = JSON.parse(next) as Record<string, unknown>;
+  return JSON.stringify(rest);
+}
