@@ -31,6 +31,8 @@ gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1, localhost]
   mqtt: { host: 127.0.0.1 }
+  # The retained-message test stores 200 KiB payloads (above the 128 KiB default).
+  retained: { maxPayloadBytes: 262144 }
 `;
 
 /** A reader with a persistent session (clean session 0) unless `opts` says otherwise. */
