@@ -25,7 +25,7 @@ import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteJobStore } from './job-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
 import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
-import { SqliteControlStore, type SqliteControlStoreOptions } from './sqlite-control.js';
+import { SqliteControlStore, type ControlConnection, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
@@ -739,20 +739,28 @@ export class SqliteRegistry implements Registry {
   /** The Device Shadow store over this registry's connection and transactions (shadow-store.ts). */
   shadows(): SqliteShadowStore {
     if (this.closed) throw closedError();
-    // A shadow write records no change: the change-feed watchers are not woken for it.
-    return new SqliteShadowStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
+    return new SqliteShadowStore(this.storeConnection());
   }
 
   /** The retained-message store over this registry's connection (retained-store.ts). */
   retained(): SqliteRetainedStore {
     if (this.closed) throw closedError();
-    return new SqliteRetainedStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) });
+    return new SqliteRetainedStore(this.storeConnection());
+  }
+
+  /**
+   * This registry's connection and transactions for the stores whose writes record no
+   * change (shadows, retained messages, jobs): their writes do not wake the change-feed
+   * watchers, who would find nothing new.
+   */
+  private storeConnection(): ControlConnection {
+    return { db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn, false), writeUnwatched: (fn) => this.write(fn, false) };
   }
 
   /** The jobs store over this registry's connection and transactions (job-store.ts). */
   jobs(): SqliteJobStore {
     if (this.closed) throw closedError();
-    return new SqliteJobStore({ db: this.db, now: this.now, read: (fn) => this.read(fn), write: (fn) => this.write(fn), writeUnwatched: (fn) => this.write(fn, false) });
+    return new SqliteJobStore(this.storeConnection());
   }
 
   // ------------------------------------------------------------ change feed

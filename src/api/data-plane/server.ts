@@ -42,18 +42,14 @@ import type { IotCertificateContext } from '../../core/policy/iot/context.js';
 import { iotCertificateContextFromDer } from '../../identity/iot-context.js';
 import { peerChainPem, peerLeafDer, requestSourceIp } from '../device-certificate.js';
 import { AuditWriter } from '../mgmt/audit.js';
+import type { ManagementTls } from '../mgmt/server.js';
 import { callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from '../mgmt/authorize.js';
 import { authFailureError, ManagementError } from '../mgmt/errors.js';
 import { verifySigV4 } from '../mgmt/sigv4.js';
 import { DataPlaneError, dataPlaneErrorCode, type DataPlaneCaller, type DataPlaneContext, type DataPlaneRoute, type DataPlaneRouteSet } from './routes.js';
 
-export interface DataPlaneTls {
-  readonly key: string;
-  /** The server certificate followed by its chain (PEM). */
-  readonly cert: string;
-  /** Trusted device CAs (PEM): the client certificates asked for. */
-  readonly ca: readonly string[];
-}
+/** Key, certificate with chain, and trusted device CAs (the client certificates asked for): the management listener's shape. */
+export type DataPlaneTls = ManagementTls;
 
 export interface DataPlaneServerOptions {
   readonly ctx: DataPlaneContext;
