@@ -106,9 +106,7 @@ export interface ManagementCaller {
 
 export async function managementCaller(gw: GatewayProcess, region = DEFAULT_IOT_DEPLOYMENT.region): Promise<ManagementCaller> {
   const url = await gw.managementUrl();
-  const file = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-  const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
-  const admin = { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
+  const admin = await gw.adminCredentials();
   const ca = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
   const agent = new HttpsAgent({ ca, keepAlive: false });
   const target = { port: Number(new URL(url).port), agent, clockOffsetMs: 0 } as unknown as Fixture;

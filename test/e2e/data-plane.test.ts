@@ -106,9 +106,7 @@ describe('Device Shadows and the HTTPS data plane on a running gateway', () => {
   before(async () => {
     dir = await tempDir('gatehouse-e2e-data-plane-');
     gw = await GatewayProcess.start(dir.path, CONFIG);
-    const file = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-    const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
-    credentials = { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
+    credentials = await gw.adminCredentials();
     caPem = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
     const common = { endpoint: await gw.managementUrl(), region: REGION, credentials, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca: caPem }) } };
     iot = new IoTClient(common);

@@ -64,9 +64,7 @@ describe('AWS IoT control plane and Greengrass connectivity on a running gateway
     dir = await tempDir('gatehouse-e2e-iot-cp-');
     gw = await GatewayProcess.start(dir.path, CONFIG);
     const url = await gw.managementUrl();
-    const file = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-    const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
-    const credentials = { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
+    const credentials = await gw.adminCredentials();
     caPem = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
     const common = { endpoint: url, region: REGION, credentials, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca: caPem }) } };
     iot = new IoTClient(common);

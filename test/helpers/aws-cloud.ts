@@ -56,9 +56,7 @@ export async function startCloud(dir: string, port?: number): Promise<Cloud> {
   await mkdir(dir, { recursive: true });
   const gw = await GatewayProcess.start(dir, CLOUD_CONFIG, ['--management-port', String(p)]);
   const endpoint = await gw.managementUrl();
-  const file = await readFile(join(gw.dataDir, 'admin-credentials'), 'utf8');
-  const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
-  const credentials = { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
+  const credentials = await gw.adminCredentials();
   const caPem = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
   const caFile = join(dir, 'cloud-ca.pem');
   await writeFile(caFile, caPem);

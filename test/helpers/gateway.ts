@@ -176,15 +176,22 @@ export class GatewayProcess {
    * `dir` (no profile files), no endpoint or profile from the environment.
    */
   async remoteAdminEnv(dir: string): Promise<NodeJS.ProcessEnv> {
-    const creds = await readFile(join(this.dataDir, 'admin-credentials'), 'utf8');
+    const admin = await this.adminCredentials();
     const ca = await this.cli(['ca', 'show']);
     if (ca.code !== 0) throw new Error(`ca show failed: ${ca.stderr}`);
     const caFile = join(dir, 'gateway-ca.pem');
     await writeFile(caFile, ca.stdout);
     return {
       HOME: dir, GATEHOUSE_ENDPOINT: '', GATEHOUSE_PROFILE: '', GATEHOUSE_CA_BUNDLE: caFile,
-      GATEHOUSE_ACCESS_KEY_ID: /aws_access_key_id = (\S+)/.exec(creds)![1]!, GATEHOUSE_SECRET_ACCESS_KEY: /aws_secret_access_key = (\S+)/.exec(creds)![1]!,
+      GATEHOUSE_ACCESS_KEY_ID: admin.accessKeyId, GATEHOUSE_SECRET_ACCESS_KEY: admin.secretAccessKey,
     };
+  }
+
+  /** The first-start administrator's access key, read from `DATA_DIR/admin-credentials`. */
+  async adminCredentials(): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+    const file = await readFile(join(this.dataDir, 'admin-credentials'), 'utf8');
+    const value = (k: string): string => new RegExp(`^${k} = (.+)$`, 'm').exec(file)![1]!.trim();
+    return { accessKeyId: value('aws_access_key_id'), secretAccessKey: value('aws_secret_access_key') };
   }
 
   /** The process id of the gateway (to signal it). */
