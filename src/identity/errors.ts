@@ -58,6 +58,8 @@ export const REGISTRY_CODES = [
   'REGISTRY_OPEN_FAILED',
   'REGISTRY_BUSY',
   'REGISTRY_CLOSED',
+  'REGISTRY_UNAVAILABLE',
+  'REGISTRY_URL_INVALID',
 ] as const;
 
 /** Why a client certificate was not accepted (the `reason` of a failed verification). */

@@ -67,22 +67,22 @@ export const GROUPS_PER_THING = 10;
 export const THING_TYPE_DELETE_DELAY_MS = 5 * 60_000;
 
 const STATUSES: readonly string[] = ['ACTIVE', 'INACTIVE', 'REVOKED'];
-const ID_PREFIX = /^[0-9a-f]{8,64}$/;
-const FULL_ID = /^[0-9a-f]{64}$/;
+export const ID_PREFIX = /^[0-9a-f]{8,64}$/;
+export const FULL_ID = /^[0-9a-f]{64}$/;
 /** Sorts after every character allowed in thing names, for prefix range scans. */
-const NAME_UPPER = '{';
+export const NAME_UPPER = '{';
 
-interface AttrRow { name: string; created_at: number; version: number; type_name: string | null; key: string | null; value: string | null }
-interface ThingTypeRow { name: string; description: string | null; searchable_attributes: string; deprecated_at: number | null; created_at: number }
-interface PolicyRow { name: string; default_version: number; next_version: number; created_at: number; updated_at: number; document: string }
-interface PolicyVersionRow { policy_name: string; version: number; document: string; created_at: number }
-interface GroupRow { name: string; parent: string | null; description: string | null; created_at: number }
-interface CertRow {
+export interface AttrRow { name: string; created_at: number; version: number; type_name: string | null; key: string | null; value: string | null }
+export interface ThingTypeRow { name: string; description: string | null; searchable_attributes: string; deprecated_at: number | null; created_at: number }
+export interface PolicyRow { name: string; default_version: number; next_version: number; created_at: number; updated_at: number; document: string }
+export interface PolicyVersionRow { policy_name: string; version: number; document: string; created_at: number }
+export interface GroupRow { name: string; parent: string | null; description: string | null; created_at: number }
+export interface CertRow {
   id: string; pem: string; status: CertificateStatus; subject: string; issuer_subject: string; issuer_id: string | null;
   serial_number: string; not_before: number; not_after: number; created_at: number; status_updated_at: number;
 }
-interface CaRow { id: string; pem: string; subject: string; not_before: number; not_after: number; added_at: number; source: TrustedCaSource }
-interface ChangeRow { seq: number; kind: ChangeKind; entity: string; related: string | null; detail: string | null; at: number }
+export interface CaRow { id: string; pem: string; subject: string; not_before: number; not_after: number; added_at: number; source: TrustedCaSource }
+export interface ChangeRow { seq: number; kind: ChangeKind; entity: string; related: string | null; detail: string | null; at: number }
 
 export class SqliteRegistry implements Registry {
   readonly file: string;
@@ -926,15 +926,9 @@ export class SqliteRegistry implements Registry {
    * or variable name Gatehouse does not know) do not refuse it.
    */
   private checkDocument(document: string): void {
-    if (typeof document !== 'string') throw new TypeError('a policy document is text');
-    const { problems } = parseIotPolicyDocument(document);
-    if (problems.length > 0) {
-      const first = problems[0]!;
-      throw new RegistryError('POLICY_DOCUMENT_INVALID',
-        `the policy document has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.code} at ${p.path}: ${p.message}`).join('; ')}`,
-        first.fix, problems);
-    }
+    checkPolicyDocument(document);
   }
+
 
   private loadPolicy(name: string): IotPolicy | undefined {
     const row = this.s.getPolicy.get(name) as PolicyRow | undefined;
@@ -1259,7 +1253,7 @@ function ensurePrivateFile(file: string): void {
   }
 }
 
-function groupThings(rows: readonly AttrRow[]): Thing[] {
+export function groupThings(rows: readonly AttrRow[]): Thing[] {
   const out: Thing[] = [];
   let current: { name: string; createdAt: Date; version: number; thingTypeName: string | null; attributes: Record<string, string> } | undefined;
   const flush = (): void => {
@@ -1278,7 +1272,7 @@ function groupThings(rows: readonly AttrRow[]): Thing[] {
   return out;
 }
 
-function certFromRow(r: CertRow): CertificateRecord {
+export function certFromRow(r: CertRow): CertificateRecord {
   return Object.freeze({
     id: r.id, pem: r.pem, status: r.status, subject: r.subject, issuerSubject: r.issuer_subject, issuerId: r.issuer_id,
     serialNumber: r.serial_number, notBefore: new Date(r.not_before), notAfter: new Date(r.not_after),
@@ -1286,13 +1280,13 @@ function certFromRow(r: CertRow): CertificateRecord {
   });
 }
 
-function caFromRow(r: CaRow): TrustedCa {
+export function caFromRow(r: CaRow): TrustedCa {
   return Object.freeze({
     id: r.id, pem: r.pem, subject: r.subject, notBefore: new Date(r.not_before), notAfter: new Date(r.not_after), addedAt: new Date(r.added_at), source: r.source,
   });
 }
 
-function changeFromRow(r: ChangeRow): Change {
+export function changeFromRow(r: ChangeRow): Change {
   const base = { seq: r.seq, at: new Date(r.at) };
   switch (r.kind) {
     case 'THING_CREATED':
@@ -1323,7 +1317,7 @@ function changeFromRow(r: ChangeRow): Change {
 }
 
 /** How a policy target is stored in the change feed: `certificate:ID` or `thingGroup:NAME`. */
-function targetKey(t: PolicyTarget): string {
+export function targetKey(t: PolicyTarget): string {
   return t.kind === 'certificate' ? `certificate:${t.certificateId}` : `thingGroup:${t.groupName}`;
 }
 
@@ -1333,54 +1327,65 @@ function targetFromKey(key: string): PolicyTarget {
   return key.slice(0, colon) === 'certificate' ? { kind: 'certificate', certificateId: rest } : { kind: 'thingGroup', groupName: rest };
 }
 
-function describeTarget(t: PolicyTarget): string {
+export function describeTarget(t: PolicyTarget): string {
   return t.kind === 'certificate' ? `certificate ${t.certificateId}` : `thing group ${shown(t.groupName)}`;
 }
 
-function policyFromRow(r: PolicyRow, versions: readonly number[]): IotPolicy {
+export function policyFromRow(r: PolicyRow, versions: readonly number[]): IotPolicy {
   return Object.freeze({
     name: r.name, defaultVersion: r.default_version, document: r.document, versions: Object.freeze([...versions]),
     createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
   });
 }
 
-function versionFromRow(r: PolicyVersionRow, defaultVersion: number): PolicyVersion {
+export function versionFromRow(r: PolicyVersionRow, defaultVersion: number): PolicyVersion {
   return Object.freeze({ policyName: r.policy_name, version: r.version, document: r.document, isDefault: r.version === defaultVersion, createdAt: new Date(r.created_at) });
 }
 
-function thingTypeFromRow(r: ThingTypeRow): ThingType {
+export function thingTypeFromRow(r: ThingTypeRow): ThingType {
   return Object.freeze({
     name: r.name, description: r.description, searchableAttributes: Object.freeze(JSON.parse(r.searchable_attributes) as string[]),
     deprecatedAt: r.deprecated_at === null ? null : new Date(r.deprecated_at), createdAt: new Date(r.created_at),
   });
 }
 
-function checkVersion(thing: Thing, expected: number): void {
+export function checkVersion(thing: Thing, expected: number): void {
   if (thing.version !== expected) {
     throw new RegistryError('THING_VERSION_CONFLICT', `thing ${shown(thing.name)} is at version ${thing.version}, not ${expected}`, 'read the thing again and retry with its current version');
   }
 }
 
-function groupFromRow(r: GroupRow): ThingGroup {
+export function groupFromRow(r: GroupRow): ThingGroup {
   return Object.freeze({ name: r.name, parent: r.parent, description: r.description, createdAt: new Date(r.created_at) });
 }
 
-const policyVersionNotFound = (name: string, version: number): RegistryError =>
+export const policyVersionNotFound = (name: string, version: number): RegistryError =>
   new RegistryError('POLICY_VERSION_NOT_FOUND', `policy ${shown(name)} has no version ${version}`, `list its versions with \`gatehouse policies show ${name}\``);
 
-function parseLeaf(pem: string): ParsedCertificate {
+export function checkPolicyDocument(document: string): void {
+  if (typeof document !== 'string') throw new TypeError('a policy document is text');
+  const { problems } = parseIotPolicyDocument(document);
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    throw new RegistryError('POLICY_DOCUMENT_INVALID',
+      `the policy document has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.code} at ${p.path}: ${p.message}`).join('; ')}`,
+      first.fix, problems);
+  }
+}
+
+export function parseLeaf(pem: string): ParsedCertificate {
   const parsed = parseCertificatePem(pem);
   if (!parsed.ok) throw new RegistryError('CERT_MALFORMED', `not a usable certificate: ${parsed.message}`, 'pass a PEM file that starts with -----BEGIN CERTIFICATE-----');
   return parsed.certificates[0];
 }
 
-function parseCa(pem: string): ParsedCertificate {
+export function parseCa(pem: string): ParsedCertificate {
   const ca = parseLeaf(pem);
   if (!ca.isCa) throw new RegistryError('CA_NOT_A_CA', `certificate ${ca.id} (${ca.subject}) is not a CA certificate (basicConstraints cA is not set)`, 'pass the certificate of the CA that issues device certificates');
   return ca;
 }
 
-function checkStatus(status: string): CertificateStatus {
+export function checkStatus(status: string): CertificateStatus {
   if (!STATUSES.includes(status)) throw new TypeError(`unknown certificate status ${shown(status)}`);
   return status as CertificateStatus;
 }
@@ -1392,9 +1397,9 @@ function mapSqliteError(e: unknown): unknown {
 
 const busy = (): RegistryError =>
   new RegistryError('REGISTRY_BUSY', 'the registry is locked by another process', 'try again; if it persists, look for a stuck gatehouse process using the same data directory');
-const closedError = (): RegistryError => new RegistryError('REGISTRY_CLOSED', 'the registry has been closed');
-const thingExists = (name: string): RegistryError => new RegistryError('THING_EXISTS', `thing ${shown(name)} already exists`, 'choose another name, or use `gatehouse things register` to add a certificate to it');
-const thingNotFound = (name: string): RegistryError => new RegistryError('THING_NOT_FOUND', `no thing named ${shown(name)}`, 'names are case-sensitive; list things with `gatehouse things list`');
-const thingTypeNotFound = (name: string): RegistryError => new RegistryError('THING_TYPE_NOT_FOUND', `no thing type named ${shown(name)}`, 'create it first (`gatehouse thing-types create NAME`); list types with `gatehouse thing-types list`');
-const certNotFound = (id: string): RegistryError => new RegistryError('CERT_NOT_FOUND', `no certificate with id ${shown(id)}`, 'list certificates with `gatehouse certs list`');
-const caNotFound = (id: string): RegistryError => new RegistryError('CA_NOT_FOUND', `no trusted CA with id ${shown(id)}`, 'list trusted CAs with `gatehouse ca list`');
+export const closedError = (): RegistryError => new RegistryError('REGISTRY_CLOSED', 'the registry has been closed');
+export const thingExists = (name: string): RegistryError => new RegistryError('THING_EXISTS', `thing ${shown(name)} already exists`, 'choose another name, or use `gatehouse things register` to add a certificate to it');
+export const thingNotFound = (name: string): RegistryError => new RegistryError('THING_NOT_FOUND', `no thing named ${shown(name)}`, 'names are case-sensitive; list things with `gatehouse things list`');
+export const thingTypeNotFound = (name: string): RegistryError => new RegistryError('THING_TYPE_NOT_FOUND', `no thing type named ${shown(name)}`, 'create it first (`gatehouse thing-types create NAME`); list types with `gatehouse thing-types list`');
+export const certNotFound = (id: string): RegistryError => new RegistryError('CERT_NOT_FOUND', `no certificate with id ${shown(id)}`, 'list certificates with `gatehouse certs list`');
+export const caNotFound = (id: string): RegistryError => new RegistryError('CA_NOT_FOUND', `no trusted CA with id ${shown(id)}`, 'list trusted CAs with `gatehouse ca list`');

@@ -118,6 +118,8 @@ const REGISTRY_TO_IOT: Readonly<Record<RegistryErrorCode, IotExceptionName>> = {
   REGISTRY_OPEN_FAILED: 'InternalFailureException',
   REGISTRY_BUSY: 'ServiceUnavailableException',
   REGISTRY_CLOSED: 'ServiceUnavailableException',
+  REGISTRY_UNAVAILABLE: 'ServiceUnavailableException',
+  REGISTRY_URL_INVALID: 'InternalFailureException',
 };
 
 /** Which IoT exception a registry code becomes (for the docs and tests). */
