@@ -13,8 +13,9 @@
  *   `security.clientDeviceTrustDurationMinutes` bounds how long the certificates the
  *   continuous sync manages are admitted while the cloud is out of reach
  *   (sync/continuous.ts, docs/migration.md);
- * - PostgreSQL, for several gateways sharing one registry (LISTEN/NOTIFY or a
- *   `changes` table can feed {@link Registry.watch}).
+ * - `PgRegistry` (./pg-registry.ts): PostgreSQL, for several gateways sharing one
+ *   registry; its `changes` table and LISTEN/NOTIFY feed {@link Registry.watch}
+ *   (docs/cluster.md).
  *
  * Contract for every backend:
  * - Each mutation is atomic: it happens completely or not at all, and records one or
@@ -205,7 +206,12 @@ export interface RegistryWatch {
 export interface WatchOptions {
   /** Poll interval for changes made by other processes (default 250 ms). */
   readonly intervalMs?: number;
-  /** Start after this sequence number (default: the latest at the time of the call). */
+  /**
+   * Start after this sequence number. Default: the latest at the time of the call — for
+   * SQLite exactly; for PostgreSQL the newest this process has seen committed (its own
+   * writes and feed reads), so a change another node made just before the call may be
+   * delivered as well. A watcher is never told less than what follows its start.
+   */
   readonly afterSeq?: number;
   /** Called when polling or a listener fails; polling continues. */
   readonly onError?: (error: unknown) => void;

@@ -30,6 +30,8 @@ export interface RegistryStore {
   open(options?: RegistryOpenOptions): Promise<Registry>;
   /** Runs one SQL statement directly on the store, bypassing the registry. */
   sql(text: string): Promise<void>;
+  /** Runs one query directly on the store and returns its rows. */
+  rows(text: string): Promise<Record<string, unknown>[]>;
 }
 
 export interface RegistryBackend {
@@ -58,15 +60,23 @@ const sqlite: RegistryBackend = {
     const file = join(mkdtempSync(join(dir, 'r-')), 'registry.db');
     return Promise.resolve({
       open: (options: RegistryOpenOptions = {}) => Promise.resolve<Registry>(SqliteRegistry.open({ file, ...options })),
-      sql: (text: string) => {
+      // Errors reject the promise, as the PostgreSQL store's do.
+      sql: (text: string) => Promise.resolve().then(() => {
         const db = new Database(file);
         try {
           db.exec(text);
         } finally {
           db.close();
         }
-        return Promise.resolve();
-      },
+      }),
+      rows: (text: string) => Promise.resolve().then(() => {
+        const db = new Database(file, { readonly: true });
+        try {
+          return db.prepare(text).all() as Record<string, unknown>[];
+        } finally {
+          db.close();
+        }
+      }),
     });
   },
 };
@@ -81,17 +91,21 @@ function postgres(server: PostgresServer): RegistryBackend {
     },
     store() {
       const schema = `t${process.pid}_${++counter}`;
+      const query = async (text: string): Promise<pg.QueryResult> => {
+        const client = new pg.Client({ connectionString: server.url, options: `-c search_path=${schema}` });
+        await client.connect();
+        try {
+          return await client.query(text);
+        } finally {
+          await client.end();
+        }
+      };
       return Promise.resolve({
         open: async (options: RegistryOpenOptions = {}) => PgRegistry.open({ url: server.url, schema, ...options }),
         sql: async (text: string) => {
-          const client = new pg.Client({ connectionString: server.url, options: `-c search_path=${schema}` });
-          await client.connect();
-          try {
-            await client.query(text);
-          } finally {
-            await client.end();
-          }
+          await query(text);
         },
+        rows: async (text: string) => (await query(text)).rows as Record<string, unknown>[],
       });
     },
   };

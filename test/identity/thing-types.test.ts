@@ -9,8 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { RegistryError, type RegistryErrorCode } from '../../src/identity/errors.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../src/identity/migrations.js';
-import type { Change } from '../../src/identity/registry.js';
+import type { Change, Registry } from '../../src/identity/registry.js';
 import { registryPath, SqliteRegistry, THING_TYPE_DELETE_DELAY_MS } from '../../src/identity/sqlite-registry.js';
+import { registryBackends, type RegistryBackend } from '../helpers/registry-backends.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
 async function rejectsWith(p: Promise<unknown>, code: RegistryErrorCode): Promise<RegistryError> {
@@ -24,155 +25,152 @@ async function rejectsWith(p: Promise<unknown>, code: RegistryErrorCode): Promis
   return caught!;
 }
 
-/** A registry on an in-memory file with a clock the test moves. */
-function openAt(start = Date.UTC(2026, 0, 1)): { r: SqliteRegistry; advance: (ms: number) => void } {
+/** A registry on a new store of backend `b` with a clock the test moves. */
+async function openAt(b: RegistryBackend, start = Date.UTC(2026, 0, 1)): Promise<{ r: Registry; advance: (ms: number) => void }> {
   let now = start;
-  const r = SqliteRegistry.open({ file: ':memory:', now: () => new Date(now) });
+  const r = await b.open({ now: () => new Date(now) });
   return { r, advance: (ms) => { now += ms; } };
 }
 
-async function changesAfter(r: SqliteRegistry, seq: number): Promise<Record<string, unknown>[]> {
+async function changesAfter(r: Registry, seq: number): Promise<Record<string, unknown>[]> {
   return (await r.changesSince(seq)).changes.map((c) => {
     const { seq: _s, at: _a, ...rest } = c as Change & Record<string, unknown>;
     return rest;
   });
 }
 
-describe('SqliteRegistry: thing types', () => {
-  it('declares, shows and lists types; refuses duplicates and bad properties, storing nothing', async () => {
-    const { r } = openAt();
-    const seq = await r.latestChangeSeq();
-    const t = await r.createThingType('Meter', { description: 'Power meters', searchableAttributes: ['site', 'floor'] });
-    assert.deepEqual([t.name, t.description, t.searchableAttributes, t.deprecatedAt, t.createdAt.getTime()], ['Meter', 'Power meters', ['site', 'floor'], null, Date.UTC(2026, 0, 1)]);
-    assert.deepEqual(await r.getThingType('Meter'), t);
-    await r.createThingType('Amp');
-    assert.deepEqual((await r.listThingTypes()).map((x) => x.name), ['Amp', 'Meter']);
-    assert.equal(await r.getThingType('meter'), undefined, 'names are case-sensitive');
-    assert.deepEqual(await changesAfter(r, seq), [
-      { kind: 'THING_TYPE_CHANGED', typeName: 'Meter', event: 'CREATED' },
-      { kind: 'THING_TYPE_CHANGED', typeName: 'Amp', event: 'CREATED' },
-    ]);
-    const before = await r.latestChangeSeq();
-    await rejectsWith(r.createThingType('Meter'), 'THING_TYPE_EXISTS');
-    await rejectsWith(r.createThingType('bad name'), 'THING_TYPE_NAME_INVALID');
-    await rejectsWith(r.createThingType('X', { searchableAttributes: ['a', 'b', 'c', 'd'] }), 'THING_TYPE_PROPERTIES_INVALID');
-    await rejectsWith(r.createThingType('X', { searchableAttributes: ['a', 'a'] }), 'THING_TYPE_PROPERTIES_INVALID');
-    await rejectsWith(r.createThingType('X', { searchableAttributes: ['bad key'] }), 'THING_TYPE_PROPERTIES_INVALID');
-    await rejectsWith(r.createThingType('X', { description: 'x'.repeat(2029) }), 'THING_TYPE_PROPERTIES_INVALID');
-    await rejectsWith(r.createThingType('X', { description: 'line\nbreak' }), 'THING_TYPE_PROPERTIES_INVALID');
-    assert.equal(await r.getThingType('X'), undefined);
-    assert.equal(await r.latestChangeSeq(), before);
-    await r.close();
-  });
+/** The contract every backend meets runs on each of them (test/helpers/registry-backends.ts). */
+const backends = await registryBackends();
 
-  it('a thing takes only a declared type that is not deprecated; things that have it keep it', async () => {
-    const { r } = openAt();
-    await r.createThingType('Meter');
-    await rejectsWith(r.createThingWithType('m0', {}, 'Undeclared'), 'THING_TYPE_NOT_FOUND');
-    assert.equal(await r.getThing('m0'), undefined, 'nothing is created when the type is refused');
-    const m1 = await r.createThingWithType('m1', { site: 'a' }, 'Meter');
-    assert.deepEqual([m1.thingTypeName, m1.attributes, m1.version], ['Meter', { site: 'a' }, 1]);
-    await r.createThing('m2');
-    await rejectsWith(r.updateThing('m2', { thingTypeName: 'Undeclared' }), 'THING_TYPE_NOT_FOUND');
-    assert.deepEqual(await r.deprecateThingType('Meter'), { changed: true });
-    assert.deepEqual(await r.deprecateThingType('Meter'), { changed: false });
-    await rejectsWith(r.createThingWithType('m3', {}, 'Meter'), 'THING_TYPE_DEPRECATED');
-    await rejectsWith(r.updateThing('m2', { thingTypeName: 'Meter' }), 'THING_TYPE_DEPRECATED');
-    assert.equal((await r.getThing('m2'))?.thingTypeName, null);
-    // m1 keeps its type, and can still change its attributes.
-    const { thing } = await r.updateThing('m1', { thingTypeName: 'Meter', setAttributes: { site: 'b' } });
-    assert.deepEqual([thing.thingTypeName, thing.attributes], ['Meter', { site: 'b' }]);
-    assert.deepEqual(await r.deprecateThingType('Meter', true), { changed: true });
-    assert.equal((await r.getThingType('Meter'))?.deprecatedAt, null);
-    await r.updateThing('m2', { thingTypeName: 'Meter' });
-    assert.deepEqual(await r.thingsOfType('Meter'), ['m1', 'm2']);
-    await rejectsWith(r.deprecateThingType('Nope'), 'THING_TYPE_NOT_FOUND');
-    await r.close();
-  });
+for (const b of backends) {
+  describe(`${b.name} registry: thing types`, { skip: b.skip }, () => {
+    it('declares, shows and lists types; refuses duplicates and bad properties, storing nothing', async () => {
+      const { r } = await openAt(b);
+      const seq = await r.latestChangeSeq();
+      const t = await r.createThingType('Meter', { description: 'Power meters', searchableAttributes: ['site', 'floor'] });
+      assert.deepEqual([t.name, t.description, t.searchableAttributes, t.deprecatedAt, t.createdAt.getTime()], ['Meter', 'Power meters', ['site', 'floor'], null, Date.UTC(2026, 0, 1)]);
+      assert.deepEqual(await r.getThingType('Meter'), t);
+      await r.createThingType('Amp');
+      assert.deepEqual((await r.listThingTypes()).map((x) => x.name), ['Amp', 'Meter']);
+      assert.equal(await r.getThingType('meter'), undefined, 'names are case-sensitive');
+      assert.deepEqual(await changesAfter(r, seq), [
+        { kind: 'THING_TYPE_CHANGED', typeName: 'Meter', event: 'CREATED' },
+        { kind: 'THING_TYPE_CHANGED', typeName: 'Amp', event: 'CREATED' },
+      ]);
+      const before = await r.latestChangeSeq();
+      await rejectsWith(r.createThingType('Meter'), 'THING_TYPE_EXISTS');
+      await rejectsWith(r.createThingType('bad name'), 'THING_TYPE_NAME_INVALID');
+      await rejectsWith(r.createThingType('X', { searchableAttributes: ['a', 'b', 'c', 'd'] }), 'THING_TYPE_PROPERTIES_INVALID');
+      await rejectsWith(r.createThingType('X', { searchableAttributes: ['a', 'a'] }), 'THING_TYPE_PROPERTIES_INVALID');
+      await rejectsWith(r.createThingType('X', { searchableAttributes: ['bad key'] }), 'THING_TYPE_PROPERTIES_INVALID');
+      await rejectsWith(r.createThingType('X', { description: 'x'.repeat(2029) }), 'THING_TYPE_PROPERTIES_INVALID');
+      await rejectsWith(r.createThingType('X', { description: 'line\nbreak' }), 'THING_TYPE_PROPERTIES_INVALID');
+      assert.equal(await r.getThingType('X'), undefined);
+      assert.equal(await r.latestChangeSeq(), before);
+      await r.close();
+    });
 
-  it('deletes only a type deprecated five minutes ago that no thing has', async () => {
-    const { r, advance } = openAt();
-    await r.createThingType('Meter');
-    await r.createThingWithType('m1', {}, 'Meter');
-    await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_DEPRECATED');
-    await r.deprecateThingType('Meter');
-    const deprecatedAt = (await r.getThingType('Meter'))?.deprecatedAt?.getTime();
-    assert.equal(deprecatedAt, Date.UTC(2026, 0, 1));
-    advance(THING_TYPE_DELETE_DELAY_MS - 1);
-    await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_DEPRECATED');
-    advance(1);
-    const e = await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_IN_USE');
-    assert.match(e.message, /m1/);
-    await r.updateThing('m1', { thingTypeName: null });
-    const seq = await r.latestChangeSeq();
-    await r.deleteThingType('Meter');
-    assert.equal(await r.getThingType('Meter'), undefined);
-    assert.deepEqual(await changesAfter(r, seq), [{ kind: 'THING_TYPE_CHANGED', typeName: 'Meter', event: 'DELETED' }]);
-    await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_FOUND');
-    // Undeprecating restarts the wait.
-    await r.createThingType('Amp');
-    await r.deprecateThingType('Amp');
-    advance(THING_TYPE_DELETE_DELAY_MS);
-    await r.deprecateThingType('Amp', true);
-    await r.deprecateThingType('Amp');
-    await rejectsWith(r.deleteThingType('Amp'), 'THING_TYPE_NOT_DEPRECATED');
-    await r.close();
-  });
+    it('a thing takes only a declared type that is not deprecated; things that have it keep it', async () => {
+      const { r } = await openAt(b);
+      await r.createThingType('Meter');
+      await rejectsWith(r.createThingWithType('m0', {}, 'Undeclared'), 'THING_TYPE_NOT_FOUND');
+      assert.equal(await r.getThing('m0'), undefined, 'nothing is created when the type is refused');
+      const m1 = await r.createThingWithType('m1', { site: 'a' }, 'Meter');
+      assert.deepEqual([m1.thingTypeName, m1.attributes, m1.version], ['Meter', { site: 'a' }, 1]);
+      await r.createThing('m2');
+      await rejectsWith(r.updateThing('m2', { thingTypeName: 'Undeclared' }), 'THING_TYPE_NOT_FOUND');
+      assert.deepEqual(await r.deprecateThingType('Meter'), { changed: true });
+      assert.deepEqual(await r.deprecateThingType('Meter'), { changed: false });
+      await rejectsWith(r.createThingWithType('m3', {}, 'Meter'), 'THING_TYPE_DEPRECATED');
+      await rejectsWith(r.updateThing('m2', { thingTypeName: 'Meter' }), 'THING_TYPE_DEPRECATED');
+      assert.equal((await r.getThing('m2'))?.thingTypeName, null);
+      // m1 keeps its type, and can still change its attributes.
+      const { thing } = await r.updateThing('m1', { thingTypeName: 'Meter', setAttributes: { site: 'b' } });
+      assert.deepEqual([thing.thingTypeName, thing.attributes], ['Meter', { site: 'b' }]);
+      assert.deepEqual(await r.deprecateThingType('Meter', true), { changed: true });
+      assert.equal((await r.getThingType('Meter'))?.deprecatedAt, null);
+      await r.updateThing('m2', { thingTypeName: 'Meter' });
+      assert.deepEqual(await r.thingsOfType('Meter'), ['m1', 'm2']);
+      await rejectsWith(r.deprecateThingType('Nope'), 'THING_TYPE_NOT_FOUND');
+      await r.close();
+    });
 
-  it('the schema itself refuses an undeclared type and deleting a type in use', async () => {
-    const { path: dir, cleanup } = await tempDir('gatehouse-types-');
-    try {
-      const file = registryPath(dir);
-      const r = SqliteRegistry.open({ file });
+    it('deletes only a type deprecated five minutes ago that no thing has', async () => {
+      const { r, advance } = await openAt(b);
+      await r.createThingType('Meter');
+      await r.createThingWithType('m1', {}, 'Meter');
+      await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_DEPRECATED');
+      await r.deprecateThingType('Meter');
+      const deprecatedAt = (await r.getThingType('Meter'))?.deprecatedAt?.getTime();
+      assert.equal(deprecatedAt, Date.UTC(2026, 0, 1));
+      advance(THING_TYPE_DELETE_DELAY_MS - 1);
+      await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_DEPRECATED');
+      advance(1);
+      const e = await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_IN_USE');
+      assert.match(e.message, /m1/);
+      await r.updateThing('m1', { thingTypeName: null });
+      const seq = await r.latestChangeSeq();
+      await r.deleteThingType('Meter');
+      assert.equal(await r.getThingType('Meter'), undefined);
+      assert.deepEqual(await changesAfter(r, seq), [{ kind: 'THING_TYPE_CHANGED', typeName: 'Meter', event: 'DELETED' }]);
+      await rejectsWith(r.deleteThingType('Meter'), 'THING_TYPE_NOT_FOUND');
+      // Undeprecating restarts the wait.
+      await r.createThingType('Amp');
+      await r.deprecateThingType('Amp');
+      advance(THING_TYPE_DELETE_DELAY_MS);
+      await r.deprecateThingType('Amp', true);
+      await r.deprecateThingType('Amp');
+      await rejectsWith(r.deleteThingType('Amp'), 'THING_TYPE_NOT_DEPRECATED');
+      await r.close();
+    });
+
+    it('the schema itself refuses an undeclared type and deleting a type in use', async () => {
+      const store = await b.store();
+      const r = await store.open();
       await r.createThingType('Meter');
       await r.createThingWithType('m1', {}, 'Meter');
       await r.createThing('m2');
       await r.close();
-      const raw = new Database(file);
-      raw.pragma('foreign_keys = ON');
-      assert.throws(() => raw.prepare('INSERT INTO thing_types (thing_name, type_name) VALUES (?, ?)').run('m2', 'Undeclared'), /FOREIGN KEY/);
-      assert.throws(() => raw.prepare('DELETE FROM thing_type_defs WHERE name = ?').run('Meter'), /FOREIGN KEY/);
-      assert.throws(() => raw.prepare('UPDATE things SET version = 0 WHERE name = ?').run('m1'), /CHECK/);
-      raw.close();
-    } finally {
-      await cleanup();
-    }
-  });
-});
-
-describe('SqliteRegistry: thing versions', () => {
-  it('starts at 1 and grows by one per change; an update that changes nothing keeps it', async () => {
-    const { r } = openAt();
-    await r.createThingType('Meter');
-    assert.equal((await r.createThing('t', { a: '1' })).version, 1);
-    assert.equal((await r.updateThing('t', { setAttributes: { a: '2' } })).thing.version, 2);
-    assert.equal((await r.updateThing('t', { setAttributes: { a: '2' } })).thing.version, 2);
-    assert.equal((await r.updateThing('t', { thingTypeName: 'Meter', removeAttributes: ['a'] })).thing.version, 3);
-    assert.equal((await r.getThing('t'))?.version, 3);
-    assert.equal((await r.listThings())[0]?.version, 3);
-    const enrolled = (await r.createThingWithType('u', {}, null)).version;
-    assert.equal(enrolled, 1);
-    await r.close();
+      await assert.rejects(store.sql("INSERT INTO thing_types (thing_name, type_name) VALUES ('m2', 'Undeclared')"), /FOREIGN KEY|foreign key/);
+      await assert.rejects(store.sql("DELETE FROM thing_type_defs WHERE name = 'Meter'"), /FOREIGN KEY|foreign key/);
+      await assert.rejects(store.sql("UPDATE things SET version = 0 WHERE name = 'm1'"), /CHECK|check constraint/);
+    });
   });
 
-  it('expectedVersion: a stale version is THING_VERSION_CONFLICT and changes nothing, on update and delete', async () => {
-    const { r } = openAt();
-    await r.createThing('t', { a: '1' });
-    await r.updateThing('t', { setAttributes: { a: '2' }, expectedVersion: 1 });
-    const seq = await r.latestChangeSeq();
-    const e = await rejectsWith(r.updateThing('t', { setAttributes: { a: '3' }, expectedVersion: 1 }), 'THING_VERSION_CONFLICT');
-    assert.match(e.message, /version 2, not 1/);
-    assert.deepEqual((await r.getThing('t'))?.attributes, { a: '2' });
-    await rejectsWith(r.deleteThing('t', { expectedVersion: 3 }), 'THING_VERSION_CONFLICT');
-    assert.ok(await r.getThing('t'));
-    assert.equal(await r.latestChangeSeq(), seq, 'nothing recorded');
-    await rejectsWith(r.updateThing('ghost', { expectedVersion: 1 }), 'THING_NOT_FOUND');
-    await rejectsWith(r.deleteThing('ghost', { expectedVersion: 1 }), 'THING_NOT_FOUND');
-    await r.deleteThing('t', { expectedVersion: 2 });
-    assert.equal(await r.getThing('t'), undefined);
-    await r.close();
+  describe(`${b.name} registry: thing versions`, { skip: b.skip }, () => {
+    it('starts at 1 and grows by one per change; an update that changes nothing keeps it', async () => {
+      const { r } = await openAt(b);
+      await r.createThingType('Meter');
+      assert.equal((await r.createThing('t', { a: '1' })).version, 1);
+      assert.equal((await r.updateThing('t', { setAttributes: { a: '2' } })).thing.version, 2);
+      assert.equal((await r.updateThing('t', { setAttributes: { a: '2' } })).thing.version, 2);
+      assert.equal((await r.updateThing('t', { thingTypeName: 'Meter', removeAttributes: ['a'] })).thing.version, 3);
+      assert.equal((await r.getThing('t'))?.version, 3);
+      assert.equal((await r.listThings())[0]?.version, 3);
+      const enrolled = (await r.createThingWithType('u', {}, null)).version;
+      assert.equal(enrolled, 1);
+      await r.close();
+    });
+
+    it('expectedVersion: a stale version is THING_VERSION_CONFLICT and changes nothing, on update and delete', async () => {
+      const { r } = await openAt(b);
+      await r.createThing('t', { a: '1' });
+      await r.updateThing('t', { setAttributes: { a: '2' }, expectedVersion: 1 });
+      const seq = await r.latestChangeSeq();
+      const e = await rejectsWith(r.updateThing('t', { setAttributes: { a: '3' }, expectedVersion: 1 }), 'THING_VERSION_CONFLICT');
+      assert.match(e.message, /version 2, not 1/);
+      assert.deepEqual((await r.getThing('t'))?.attributes, { a: '2' });
+      await rejectsWith(r.deleteThing('t', { expectedVersion: 3 }), 'THING_VERSION_CONFLICT');
+      assert.ok(await r.getThing('t'));
+      assert.equal(await r.latestChangeSeq(), seq, 'nothing recorded');
+      await rejectsWith(r.updateThing('ghost', { expectedVersion: 1 }), 'THING_NOT_FOUND');
+      await rejectsWith(r.deleteThing('ghost', { expectedVersion: 1 }), 'THING_NOT_FOUND');
+      await r.deleteThing('t', { expectedVersion: 2 });
+      assert.equal(await r.getThing('t'), undefined);
+      await r.close();
+    });
   });
-});
+}
 
 describe('SqliteRegistry: migration from schema step 3', () => {
   let dir: string;
