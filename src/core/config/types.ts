@@ -143,6 +143,12 @@ export interface GatehouseSection {
     /** Bytes `desired` and `reported` of one shadow may take together. */
     readonly maxDocumentSizeBytes: number;
   };
+  /**
+   * Where the registry lives (docs/cluster.md). Without `url`, the embedded SQLite file in
+   * the data directory; with a `postgres://` URL, a PostgreSQL database that several
+   * gateways share. Read at start.
+   */
+  readonly registry: RegistryConfig;
   /** Limits of the retained messages the broker keeps (stored in the registry database). */
   readonly retained: {
     /** Bytes one retained message's payload may take. */
@@ -163,6 +169,27 @@ export interface GatehouseSection {
   readonly sync: {
     readonly aws: AwsSyncConfig;
   };
+}
+
+export interface RegistryConfig {
+  /** `postgres://USER@HOST:PORT/DATABASE`; undefined: SQLite. Better without the password (PGPASSWORD or ~/.pgpass). */
+  readonly url?: string;
+  /** PostgreSQL schema of the registry's tables (created if missing). */
+  readonly schema: string;
+  /** Connections this gateway opens for queries at most (one more listens for changes). */
+  readonly poolSize: number;
+  /** A statement running longer is cancelled (REGISTRY_UNAVAILABLE). */
+  readonly statementTimeoutMs: number;
+  /** How long to wait for a connection to PostgreSQL. */
+  readonly connectTimeoutMs: number;
+  /** How long a write waits for another node's write (REGISTRY_BUSY past it). */
+  readonly busyTimeoutMs: number;
+  /**
+   * How long connected devices keep being served from the decisions this gateway holds
+   * while it cannot read the registry's change feed; past it, they are disconnected
+   * (0: at once).
+   */
+  readonly unavailableGraceSeconds: number;
 }
 
 export interface AwsSyncConfig {

@@ -551,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync', 'registry'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -641,11 +641,32 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
     jobs: { enabled: ck.bool(jb['enabled'], [...jbpath, 'enabled'], true) },
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
     sync: checkSync(ck, g['sync'], [...path, 'sync']),
+    registry: checkRegistry(ck, g['registry'], [...path, 'registry']),
   };
   return dataDir === undefined ? section : { dataDir, ...section };
 }
 
 const THING_GROUP_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
+
+function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['registry'] {
+  const r = ck.fields(value, path, ['url', 'schema', 'poolSize', 'statementTimeoutMs', 'connectTimeoutMs', 'busyTimeoutMs', 'unavailableGraceSeconds'], false) ?? {};
+  const url = ck.string(r['url'], [...path, 'url'], { nonBlank: true });
+  // Never echo the URL: it may carry a password.
+  if (url !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/i.test(url)) {
+    ck.error('CONFIG_INVALID_VALUE', [...path, 'url'], 'the registry URL is not a postgres:// URL', 'write it as postgres://USER@HOST:PORT/DATABASE, or leave it out for the embedded SQLite registry');
+  }
+  const schema = ck.string(r['schema'], [...path, 'schema'], { nonBlank: true }) ?? 'gatehouse';
+  if (!/^[a-z_][a-z0-9_]{0,39}$/.test(schema)) ck.error('CONFIG_INVALID_VALUE', [...path, 'schema'], `\`${schema}\` is not a usable schema name`, 'use lower-case letters, digits and underscores (at most 40), starting with a letter or underscore');
+  return {
+    ...(url !== undefined ? { url } : {}),
+    schema,
+    poolSize: ck.int(r['poolSize'], [...path, 'poolSize'], 10, 1, 1000),
+    statementTimeoutMs: ck.int(r['statementTimeoutMs'], [...path, 'statementTimeoutMs'], 10_000, 100, 600_000),
+    connectTimeoutMs: ck.int(r['connectTimeoutMs'], [...path, 'connectTimeoutMs'], 5000, 100, 120_000),
+    busyTimeoutMs: ck.int(r['busyTimeoutMs'], [...path, 'busyTimeoutMs'], 5000, 10, 600_000),
+    unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...path, 'unavailableGraceSeconds'], 60, 0, 86_400),
+  };
+}
 
 function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {
   const s = ck.fields(value, path, ['aws'], false) ?? {};

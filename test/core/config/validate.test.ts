@@ -68,6 +68,7 @@ const DEFAULTS: GatehouseConfig = {
     jobs: { enabled: true },
     logging: { level: 'info' },
     sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
+    registry: { schema: 'gatehouse', poolSize: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5000, busyTimeoutMs: 5000, unavailableGraceSeconds: 60 },
   },
 };
 
@@ -633,5 +634,21 @@ describe('validateConfig: certificate authority and gatehouse', () => {
     assert.match(errs[0]!.message, /"1\.2\.3" is not a valid IPv4 address/);
     assert.match(errs[3]!.message, /includes a port/);
     for (const e of errs) assert.ok(e.fix !== undefined && e.fix.length > 0);
+  });
+});
+
+describe('validateConfig: gatehouse.registry', () => {
+  it('accepts a postgres:// URL and the pool, timeout and grace settings', () => {
+    const { config } = ok(validateConfig({ gatehouse: { registry: { url: 'postgres://gw@db.example:5432/fleet', schema: 'site_a', poolSize: 4, unavailableGraceSeconds: 0 } } }));
+    assert.deepEqual(config.gatehouse.registry, {
+      url: 'postgres://gw@db.example:5432/fleet', schema: 'site_a', poolSize: 4, statementTimeoutMs: 10_000, connectTimeoutMs: 5000, busyTimeoutMs: 5000, unavailableGraceSeconds: 0,
+    });
+    assert.equal(ok(validateConfig({})).config.gatehouse.registry.url, undefined, 'SQLite unless a URL is given');
+  });
+
+  it('refuses another scheme without echoing the URL (it may carry a password), and an unusable schema name', () => {
+    const issues = errors(validateConfig({ gatehouse: { registry: { url: 'mysql://gw:s3cret-pw@db/fleet', schema: 'Bad-Name' } } }));
+    assert.deepEqual(brief(issues), [['CONFIG_INVALID_VALUE', 'gatehouse.registry.url'], ['CONFIG_INVALID_VALUE', 'gatehouse.registry.schema']]);
+    assert.ok(!JSON.stringify(issues).includes('s3cret-pw'));
   });
 });
