@@ -130,6 +130,7 @@ export class PgRegistry implements Registry {
   private listener: pg.Client | undefined;
   private listenerRetry: NodeJS.Timeout | undefined;
   private listenerLost = false;
+  private listenerReady = false;
   private iotData: IotAuthorizationData | undefined;
 
   private constructor(options: PgRegistryOptions, schema: string) {
@@ -815,6 +816,11 @@ export class PgRegistry implements Registry {
     };
   }
 
+  /** True while the notification connection is listening (changes then arrive without waiting for a poll). */
+  get listening(): boolean {
+    return this.listenerReady;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -925,6 +931,7 @@ export class PgRegistry implements Registry {
     const lost = (e: unknown): void => {
       if (this.listener !== client) return;
       this.listener = undefined;
+      this.listenerReady = false;
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
       if (this.closed || this.pollers.size === 0) return;
@@ -949,6 +956,7 @@ export class PgRegistry implements Registry {
       .then(() => {
         if (this.listener !== client) return;
         attempt = 0;
+        this.listenerReady = true;
         if (this.listenerLost) {
           this.listenerLost = false;
           this.onEvent({ kind: 'listener-restored' });
@@ -964,6 +972,7 @@ export class PgRegistry implements Registry {
     this.listenerRetry = undefined;
     const client = this.listener;
     this.listener = undefined;
+    this.listenerReady = false;
     if (client !== undefined) {
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
