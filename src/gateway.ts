@@ -38,7 +38,8 @@ import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
 import { sessionAuthenticator } from './identity/authenticator.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
-import type { ChangeKind, RegistryWatch } from './identity/registry.js';
+import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
+import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
 import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -127,14 +128,38 @@ export class Gateway {
       }
     };
     try {
-      const { registry, ca, gatewayCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
+      const registryConfig = config.gatehouse.registry;
+      if (registryConfig.url !== undefined) {
+        assertClusterFeatures({
+          api: config.gatehouse.api.enabled, management: config.gatehouse.management.enabled, dataPlane: config.gatehouse.dataPlane.enabled,
+          shadows: config.gatehouse.shadows.enabled, jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
+        });
+      }
+      const { registry, ca, gatewayCaTrusted: localCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
       closers.push(() => registry.close());
+      // With gatehouse.registry.url the devices' registry (things, certificates, policies,
+      // groups, trusted CAs, the change feed) is the PostgreSQL one every node shares; the
+      // node's SQLite file keeps what is still per node (retained messages).
+      let devices: Registry = registry;
+      let gatewayCaTrusted = localCaTrusted;
+      if (registryConfig.url !== undefined) {
+        const shared = await openSharedRegistry(registryConfig, {
+          onEvent: (e) => {
+            if (e.kind === 'listener-lost') logger.warn({ event: 'registry-notifications-lost', err: e.message }, 'lost the registry notification connection; polling the change feed until it is back');
+            else logger.info({ event: 'registry-notifications-restored' }, 'registry notification connection restored');
+          },
+        });
+        closers.push(() => shared.close());
+        logger.info({ event: 'registry', backend: 'postgres', url: shared.displayUrl, schema: shared.schema }, 'shared PostgreSQL registry open');
+        gatewayCaTrusted = (await shared.trustGatewayCa(ca.certificatePem)).added;
+        devices = shared;
+      }
       if (gatewayCaTrusted) logger.info({ event: 'ca-trusted', caId: ca.id }, 'gateway CA trusted as a device CA');
       logger.info({ event: 'ca', kind: ca.kind, caId: ca.id, dataDir }, 'certificate authority ready');
 
       const metrics = new Metrics();
       const sessions = new SessionManager({
-        registry,
+        registry: devices,
         maxActiveAuthTokens: config.performance.maxActiveAuthTokens,
         onError: (e) => logger.error({ event: 'session-error', err: (e as Error).message }, 'session manager background error'),
       });
@@ -166,14 +191,14 @@ export class Gateway {
       });
       closers.push(() => serverCerts.stop());
 
-      let trustedCas = await trustedCaPems(registry);
+      let trustedCas = await trustedCaPems(devices);
       const tls = (cert: IssuedCertificate): BrokerTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
 
       const policy = new PolicyStore(compileDeviceGroups(deviceGroups));
       // AWS IoT policies live in the registry: loaded before the first connection, and
       // again whenever a policy, an attachment, a thing group or a thing changes (in this
       // process or another, such as the CLI), within the watch's poll interval.
-      const iotPolicies = new IotPolicyLoader(() => registry.iotAuthorizationData(), policy, logger, config.gatehouse.iot);
+      const iotPolicies = new IotPolicyLoader(() => devices.iotAuthorizationData(), policy, logger, config.gatehouse.iot);
       await iotPolicies.reload('start');
       closers.push(() => iotPolicies.close());
       // Retained messages: kept in the registry database, loaded by the broker at start,
@@ -185,7 +210,7 @@ export class Gateway {
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
         offlineIdentities: {
           async identityOf(clientId) {
-            const thing = await registry.getThing(clientId);
+            const thing = await devices.getThing(clientId);
             return thing === undefined ? undefined : { thingName: thing.name, clientId, attributes: thing.attributes };
           },
         },
@@ -246,9 +271,9 @@ export class Gateway {
       // One watch of the registry's change feed for the gateway's own reactions: AWS IoT
       // policies, attachments, groups and things (re-applied to live connections), and
       // the trusted device CAs (the TLS context).
-      const registryWatch: RegistryWatch = registry.watch((changes, info) => {
+      const registryWatch: RegistryWatch = devices.watch((changes, info) => {
         if (changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) {
-          void trustedCaPems(registry).then((pems) => {
+          void trustedCaPems(devices).then((pems) => {
             trustedCas = pems;
             broker.updateTls(tls(serverCerts.current()));
             logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
@@ -259,7 +284,7 @@ export class Gateway {
           // New attribute values first, so the re-check that follows the reload sees them.
           for (const c of changes) {
             if (c.kind !== 'THING_UPDATED') continue;
-            const thing = await registry.getThing(c.thingName);
+            const thing = await devices.getThing(c.thingName);
             if (thing !== undefined) broker.updateThingAttributes(thing.name, thing.attributes);
           }
           await iotPolicies.reload('registry');
@@ -267,6 +292,28 @@ export class Gateway {
       });
       closers.push(() => registryWatch.close());
       awsSync?.begin();
+
+      // A shared registry can become unreachable. Connected devices keep being served from
+      // the sessions and policies this node holds for gatehouse.registry.unavailableGraceSeconds
+      // (no revocation can reach this node meanwhile, so that is the bound on a stale
+      // decision); then they are disconnected. New connections are refused while it is
+      // down (they cannot be verified), and accepted again as soon as it answers.
+      if (registryConfig.url !== undefined) {
+        const health = watchRegistryHealth({
+          registry: devices,
+          graceMs: registryConfig.unavailableGraceSeconds * 1000,
+          onLost: (e) => logger.error({ event: 'registry-unavailable', err: (e as Error).message, graceSeconds: registryConfig.unavailableGraceSeconds },
+            'the shared registry cannot be read: new connections are refused; connected devices are served until the grace runs out'),
+          onExpired: (ms) => {
+            let closed = 0;
+            for (const s of sessions.list()) if (broker.closeSession(s.id, 'REGISTRY_UNAVAILABLE')) closed++;
+            logger.error({ event: 'registry-unavailable-grace-expired', downMs: ms, disconnected: closed },
+              'the shared registry is still unreachable after gatehouse.registry.unavailableGraceSeconds: connected devices disconnected');
+          },
+          onRestored: (ms) => logger.info({ event: 'registry-restored', downMs: ms }, 'the shared registry answers again: connections are accepted'),
+        });
+        closers.push(() => health.stop());
+      }
 
       // The control store (IAM users, roles, policies, audit) and the IAM evaluator's cache,
       // shared by both APIs: every call to either is authorized and audited with them.
@@ -486,7 +533,7 @@ async function managementApiToken(dataDir: string, apiEnabled: boolean): Promise
   }
 }
 
-async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
+async function trustedCaPems(registry: Registry): Promise<string[]> {
   return (await registry.listTrustedCas()).map((c) => c.pem);
 }
 

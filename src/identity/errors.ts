@@ -60,6 +60,7 @@ export const REGISTRY_CODES = [
   'REGISTRY_CLOSED',
   'REGISTRY_UNAVAILABLE',
   'REGISTRY_URL_INVALID',
+  'REGISTRY_FEATURE_UNSUPPORTED',
 ] as const;
 
 /** Why a client certificate was not accepted (the `reason` of a failed verification). */

@@ -769,10 +769,13 @@ export class PgRegistry implements Registry {
     let last = options.afterSeq ?? this.knownSeq;
     let stopped = false;
     const onError = options.onError ?? (() => undefined);
+    // While the registry cannot be read, onError hears of it once, not at every poll.
+    let failing = false;
     const pollOnce = async (): Promise<void> => {
       for (;;) {
         if (stopped || this.closed) return;
         const batch = await this.changesSince(last, 1000);
+        failing = false;
         if (stopped || (batch.changes.length === 0 && batch.complete)) return;
         last = batch.nextSeq;
         try {
@@ -789,7 +792,9 @@ export class PgRegistry implements Registry {
     const poll = (): Promise<void> => {
       if (queued) return queued;
       const start = (): Promise<void> => pollOnce().catch((e: unknown) => {
-        if (!stopped && !this.closed) onError(e);
+        if (stopped || this.closed || failing) return;
+        failing = true;
+        onError(e);
       });
       if (!running) {
         running = start().finally(() => { running = undefined; });

@@ -120,6 +120,7 @@ const REGISTRY_TO_IOT: Readonly<Record<RegistryErrorCode, IotExceptionName>> = {
   REGISTRY_CLOSED: 'ServiceUnavailableException',
   REGISTRY_UNAVAILABLE: 'ServiceUnavailableException',
   REGISTRY_URL_INVALID: 'InternalFailureException',
+  REGISTRY_FEATURE_UNSUPPORTED: 'InternalFailureException',
 };
 
 /** Which IoT exception a registry code becomes (for the docs and tests). */

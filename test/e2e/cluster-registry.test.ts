@@ -1,0 +1,146 @@
+/**
+ * A gateway on the shared PostgreSQL registry (gatehouse.registry.url), as a real process
+ * with real TLS and MQTT.js devices, against a private PostgreSQL (test/helpers/postgres.ts):
+ * a revocation written by another node reaches the gateway's live connection within a
+ * second; with PostgreSQL down, connected devices are served for the configured grace and
+ * then disconnected, new connections are refused, and connections are accepted again once
+ * it is back. Features whose stores are still SQLite-only refuse to start.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { PgRegistry } from '../../src/identity/pg-registry.js';
+import { GatewayProcess, connectDevice, runCli, waitForClose, type Device } from '../helpers/gateway.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
+import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+
+const DAY = 86_400_000;
+const server = await sharedPostgres();
+const skip = typeof server === 'string' ? server : false;
+
+const config = (url: string, extra = ''): string => `
+deviceGroups:
+  definitions:
+    Devices: { selectionRule: "thingName: dev-*", policyName: Own }
+  policies:
+    Own:
+      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
+      Publish: { operations: [mqtt:publish], resources: ["mqtt:topic:t/\${iot:Connection.Thing.ThingName}"] }
+gatehouse:
+  detectInterfaceAddresses: false
+  hostAddresses: [127.0.0.1]
+  mqtt: { host: 127.0.0.1 }
+  api: { enabled: false }
+  management: { enabled: false }
+  shadows: { enabled: false }
+  jobs: { enabled: false }
+  registry:
+    url: "${url}"
+    schema: cluster_e2e
+    unavailableGraceSeconds: 3
+    connectTimeoutMs: 1000
+${extra}`;
+
+describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
+  const pgServer = server as PostgresServer;
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let gw: GatewayProcess;
+  let operator: PgRegistry;
+  let deviceCa: TestCert;
+  let gatewayCa: Buffer;
+  const clients: MqttClient[] = [];
+
+  /** A device enrolled in the shared registry (as another node or an operator would). */
+  const enroll = async (name: string): Promise<Device & { cert: Buffer }> => {
+    // Valid around the real clock (the gateway checks validity against it).
+    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
+    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
+    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: gatewayCa, keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
+  };
+  const connect = async (d: Device): Promise<MqttClient> => {
+    const c = await connectDevice(gw.mqttUrl, d);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    dir = await tempDir();
+    gw = await GatewayProcess.start(dir.path, config(pgServer.url), [], { api: false });
+    operator = await PgRegistry.open({ url: pgServer.url, schema: 'cluster_e2e' });
+    deviceCa = await makeCa({ name: 'CN=Cluster device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
+    await operator.trustCa(deviceCa.pem);
+    gatewayCa = await readFile(join(gw.dataDir, 'ca', 'ca.pem'));
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await operator?.close();
+    await gw?.stop();
+    await dir?.cleanup();
+  });
+
+  test('trusts its gateway CA in the shared registry and never logs the password', async () => {
+    assert.ok((await operator.listTrustedCas()).some((c) => c.source === 'gateway'));
+    assert.ok(gw.lines.some((l) => l.includes('"event":"registry"') && l.includes('"backend":"postgres"')));
+    assert.ok(!gw.lines.some((l) => l.includes(pgServer.password)), 'the URL password is in no log line');
+  });
+
+  test("another node's revocation closes the device's connection within a second", async () => {
+    const device = await enroll('dev-revoked');
+    const client = await connect(device);
+    await client.publishAsync('t/dev-revoked', 'hello', { qos: 1 });
+    const closed = waitForClose(client, 1000);
+    const t0 = Date.now();
+    await operator.setCertificateStatus(device.certificateId, 'REVOKED');
+    // The bound is the behaviour under test: the change reaches another process within a second.
+    await closed;
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    await gw.waitForLog((l) => l.includes('"event":"disconnected"') && l.includes('dev-revoked') && l.includes('CERT_REVOKED'));
+  });
+
+  test('PostgreSQL down: connected devices are served for the grace, then disconnected; new connections are refused until it is back', async () => {
+    const connected = await enroll('dev-connected');
+    const newcomer = await enroll('dev-newcomer');
+    const client = await connect(connected);
+    const from = gw.lines.length;
+    pgServer.stop();
+    const down = Date.now();
+    try {
+      await gw.waitForLog((l) => l.includes('"event":"registry-unavailable"'), 5000, from);
+      // Still served from the session and policies the gateway holds.
+      await client.publishAsync('t/dev-connected', 'still here', { qos: 1 });
+      // A new connection cannot be verified: refused (fail closed).
+      await assert.rejects(connectDevice(gw.mqttUrl, newcomer));
+      // The grace (3 s) runs out: the connection is closed.
+      await waitForClose(client, 8000);
+      assert.ok(Date.now() - down >= 2500, `disconnected after ${Date.now() - down} ms, before the grace`);
+      await gw.waitForLog((l) => l.includes('"event":"registry-unavailable-grace-expired"'), 5000, from);
+    } finally {
+      pgServer.start();
+    }
+    await gw.waitForLog((l) => l.includes('"event":"registry-restored"'), 10_000, from);
+    // Back: the newcomer connects, and a revocation made now still reaches the gateway.
+    const again = await connect(newcomer);
+    await again.publishAsync('t/dev-newcomer', 'back', { qos: 1 });
+    const closed = waitForClose(again, 5000);
+    await operator.setCertificateStatus(newcomer.certificateId, 'INACTIVE');
+    await closed;
+    assert.ok(!gw.lines.some((l) => l.includes(pgServer.password)), 'the URL password is in no log line, down or up');
+  });
+
+  test('refuses to start with a feature whose store is not on PostgreSQL yet', async () => {
+    const other = await tempDir();
+    try {
+      const path = join(other.path, 'gatehouse.yaml');
+      await writeFile(path, config(pgServer.url).replace('shadows: { enabled: false }', 'shadows: { enabled: true }'));
+      const r = await runCli(['start', '--config', path, '--data-dir', join(other.path, 'data'), '--mqtt-port', '0']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr + r.stdout, /REGISTRY_FEATURE_UNSUPPORTED/);
+      assert.match(r.stderr + r.stdout, /gatehouse\.shadows\.enabled/);
+    } finally {
+      await other.cleanup();
+    }
+  });
+});
