@@ -40,6 +40,7 @@ import { sessionAuthenticator } from './identity/authenticator.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
 import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
+import type { ShadowStore } from './identity/shadow-store.js';
 import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -132,7 +133,7 @@ export class Gateway {
       if (registryConfig.url !== undefined) {
         assertClusterFeatures({
           api: config.gatehouse.api.enabled, management: config.gatehouse.management.enabled, dataPlane: config.gatehouse.dataPlane.enabled,
-          shadows: config.gatehouse.shadows.enabled, jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
+          jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
         });
       }
       const { registry, ca, gatewayCaTrusted: localCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
@@ -141,6 +142,7 @@ export class Gateway {
       // groups, trusted CAs, the change feed) is the PostgreSQL one every node shares; the
       // node's SQLite file keeps what is still per node (retained messages).
       let devices: Registry = registry;
+      let shadowStore: ShadowStore | undefined;
       let gatewayCaTrusted = localCaTrusted;
       if (registryConfig.url !== undefined) {
         const shared = await openSharedRegistry(registryConfig, {
@@ -153,6 +155,7 @@ export class Gateway {
         logger.info({ event: 'registry', backend: 'postgres', url: shared.displayUrl, schema: shared.schema }, 'shared PostgreSQL registry open');
         gatewayCaTrusted = (await shared.trustGatewayCa(ca.certificatePem)).added;
         devices = shared;
+        shadowStore = shared.shadows();
       }
       if (gatewayCaTrusted) logger.info({ event: 'ca-trusted', caId: ca.id }, 'gateway CA trusted as a device CA');
       logger.info({ event: 'ca', kind: ca.kind, caId: ca.id, dataDir }, 'certificate authority ready');
@@ -238,7 +241,7 @@ export class Gateway {
       let shadows: ShadowService | undefined;
       if (config.gatehouse.shadows.enabled) {
         const bus = broker.serviceBus();
-        shadows = new ShadowService({ store: registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
+        shadows = new ShadowService({ store: shadowStore ?? registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
         closers.push(bindShadowTopics(bus, shadows, logger, clock));
       }
       // The jobs service: stored in the registry database, answering its MQTT topics through

@@ -169,6 +169,25 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX iot_policy_group_attachments_by_policy ON iot_policy_group_attachments(policy_name, group_name);
     `,
   },
+  {
+    version: 2,
+    description: 'device shadows (classic and named) of registered things',
+    sql: `
+      -- As the SQLite registry's step 5: one row per shadow name of a thing ('' is the
+      -- classic shadow); document is {state, metadata} as JSON text, NULL once deleted
+      -- (the row keeps the deleted version and time). Deleting the thing deletes them.
+      CREATE TABLE shadows (
+        thing_name text COLLATE "C" NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+        shadow_name text COLLATE "C" NOT NULL CHECK (shadow_name ~ '^[A-Za-z0-9:_-]{0,64}$'),
+        version integer NOT NULL CHECK (version >= 1),
+        document text CHECK (document IS NULL OR document::jsonb IS NOT NULL),
+        updated_at bigint NOT NULL,
+        deleted_at bigint,
+        CHECK ((document IS NULL) = (deleted_at IS NOT NULL)),
+        PRIMARY KEY (thing_name, shadow_name)
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

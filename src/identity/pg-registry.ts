@@ -24,6 +24,7 @@ import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
+import { PgShadowStore } from './pg-shadow-store.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
@@ -92,7 +93,7 @@ export function redactUrl(url: string): string {
 }
 
 /** One transaction's (or one read's) connection. */
-class Tx {
+export class Tx {
   /** Sequence number of the last change this transaction recorded (writes only). */
   seq: number;
   constructor(readonly c: PoolClient, seq = 0) {
@@ -111,6 +112,18 @@ class Tx {
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
     return (await this.c.query(sql, params as unknown[])).rowCount ?? 0;
   }
+}
+
+export type PgTx = Tx;
+
+/**
+ * The registry's connections for the stores kept beside it that record no change
+ * (shadows): `read` in one snapshot, `write` in one transaction without the registry's
+ * write lock (the store takes the lock it needs).
+ */
+export interface PgStoreConnection {
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 }
 
 export class PgRegistry implements Registry {
@@ -821,6 +834,12 @@ export class PgRegistry implements Registry {
     };
   }
 
+  /** The Device Shadow store in this registry's database (pg-shadow-store.ts). */
+  shadows(): PgShadowStore {
+    if (this.closed) throw closedError();
+    return new PgShadowStore({ read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) });
+  }
+
   /** True while the notification connection is listening (changes then arrive without waiting for a poll). */
   get listening(): boolean {
     return this.listenerReady;
@@ -897,6 +916,25 @@ export class PgRegistry implements Registry {
       await Promise.all([...this.pollers].map((p) => p()));
     }
     return result;
+  }
+
+  /** `fn` in a plain READ COMMITTED transaction (no registry write lock, no change recorded). */
+  private async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError();
+    const client = await this.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new Tx(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      broken = isConnectionError(e);
+      if (!broken) await client.query('ROLLBACK').catch(() => { broken = true; });
+      throw mapPgError(e, this.displayUrl);
+    } finally {
+      client.release(broken);
+    }
   }
 
   private async connect(): Promise<PoolClient> {

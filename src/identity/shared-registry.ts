@@ -29,14 +29,13 @@ export interface ClusterFeatureSwitches {
   readonly api: boolean;
   readonly management: boolean;
   readonly dataPlane: boolean;
-  readonly shadows: boolean;
   readonly jobs: boolean;
   readonly awsSync: boolean;
 }
 
 /**
  * Refuses a configuration that enables a feature whose store is still SQLite-only (the
- * control plane behind both APIs and the data plane, shadows, jobs, the AWS IoT sync):
+ * control plane behind both APIs and the data plane, jobs, the AWS IoT sync):
  * on a shared registry each node would keep its own copy, which is worse than not
  * having the feature.
  */
@@ -45,7 +44,6 @@ export function assertClusterFeatures(f: ClusterFeatureSwitches): void {
     f.api && 'gatehouse.api.enabled',
     f.management && 'gatehouse.management.enabled',
     f.dataPlane && 'gatehouse.dataPlane.enabled',
-    f.shadows && 'gatehouse.shadows.enabled',
     f.jobs && 'gatehouse.jobs.enabled',
     f.awsSync && 'gatehouse.sync.aws.enabled',
   ].filter((k): k is string => typeof k === 'string');

@@ -16,6 +16,7 @@ import { GatewayProcess, connectDevice, runCli, waitForClose, type Device } from
 import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const DAY = 86_400_000;
 const server = await sharedPostgres();
@@ -28,14 +29,13 @@ deviceGroups:
   policies:
     Own:
       Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
-      Publish: { operations: [mqtt:publish], resources: ["mqtt:topic:t/\${iot:Connection.Thing.ThingName}"] }
+      Publish: { operations: [mqtt:publish], resources: ["mqtt:topic:t/\${iot:Connection.Thing.ThingName}", "mqtt:topic:$aws/things/\${iot:Connection.Thing.ThingName}/shadow/update"] }
 gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1]
   mqtt: { host: 127.0.0.1 }
   api: { enabled: false }
   management: { enabled: false }
-  shadows: { enabled: false }
   jobs: { enabled: false }
   registry:
     url: "${url}"
@@ -100,6 +100,17 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     await gw.waitForLog((l) => l.includes('"event":"disconnected"') && l.includes('dev-revoked') && l.includes('CERT_REVOKED'));
   });
 
+  test("a device's shadow update over MQTT is stored in the shared registry", async () => {
+    const device = await enroll('dev-shadow');
+    const client = await connect(device);
+    await client.publishAsync('$aws/things/dev-shadow/shadow/update', JSON.stringify({ state: { reported: { on: true } } }), { qos: 1 });
+    const store = operator.shadows();
+    await waitUntil(async () => (await store.get('dev-shadow', '')).slot.document !== undefined, 5000, 'the shadow in PostgreSQL');
+    const { slot } = await store.get('dev-shadow', '');
+    assert.equal(slot.document?.version, 1);
+    assert.deepEqual(JSON.parse(JSON.stringify(slot.document?.state)), { reported: { on: true } });
+  });
+
   test('PostgreSQL down: connected devices are served for the grace, then disconnected; new connections are refused until it is back', async () => {
     const connected = await enroll('dev-connected');
     const newcomer = await enroll('dev-newcomer');
@@ -134,11 +145,11 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     const other = await tempDir();
     try {
       const path = join(other.path, 'gatehouse.yaml');
-      await writeFile(path, config(pgServer.url).replace('shadows: { enabled: false }', 'shadows: { enabled: true }'));
+      await writeFile(path, config(pgServer.url).replace('jobs: { enabled: false }', 'jobs: { enabled: true }'));
       const r = await runCli(['start', '--config', path, '--data-dir', join(other.path, 'data'), '--mqtt-port', '0']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr + r.stdout, /REGISTRY_FEATURE_UNSUPPORTED/);
-      assert.match(r.stderr + r.stdout, /gatehouse\.shadows\.enabled/);
+      assert.match(r.stderr + r.stdout, /gatehouse\.jobs\.enabled/);
     } finally {
       await other.cleanup();
     }
