@@ -2,17 +2,19 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { InvalidationReason, SessionFailureReason } from '../../src/identity/errors.js';
 import type { Registry } from '../../src/identity/registry.js';
-import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
+import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { sessionAuthenticator } from '../../src/identity/authenticator.js';
 import { SessionManager, type CreateSessionResult, type Session } from '../../src/identity/sessions.js';
 import { makeCa, makeLeaf, NOW, type TestCert } from '../helpers/pki.js';
-import { tempDir } from '../helpers/tmp-dir.js';
+import { registryBackends } from '../helpers/registry-backends.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const DAY = 86_400_000;
 
+const backends = await registryBackends();
+
 interface Fixture {
-  registry: SqliteRegistry;
+  registry: Registry;
   manager: SessionManager;
   events: { session: Session; reason: InvalidationReason }[];
 }
@@ -46,8 +48,8 @@ describe('SessionManager', () => {
     }
   });
 
-  async function fixture(opts: { max?: number; file?: string; clock?: () => Date } = {}): Promise<Fixture> {
-    const registry = SqliteRegistry.open({ file: opts.file ?? ':memory:' });
+  async function fixture(opts: { max?: number; open?: () => Promise<Registry>; clock?: () => Date } = {}): Promise<Fixture> {
+    const registry = opts.open !== undefined ? await opts.open() : SqliteRegistry.open({ file: ':memory:' });
     await registry.trustCa(ca.pem);
     for (const [i, d] of devices.entries()) await registry.enroll({ thingName: `d${i}`, attributes: { n: String(i) }, certificatePem: d.pem, thing: 'any' });
     const manager = new SessionManager({ registry, maxActiveAuthTokens: opts.max ?? 100, watchIntervalMs: 50, clock: opts.clock ?? (() => NOW) });
@@ -263,17 +265,13 @@ describe('SessionManager', () => {
     });
   });
 
-  describe('invalidation from another process', () => {
-    let dir: string;
-    let cleanup: () => Promise<void>;
+  for (const backend of backends) describe(`invalidation from another process (${backend.name} registry)`, { skip: backend.skip }, () => {
     let keepAlive: NodeJS.Timeout;
-    before(async () => {
-      ({ path: dir, cleanup } = await tempDir('gatehouse-identity-'));
+    before(() => {
       keepAlive = setInterval(() => undefined, 1000);
     });
-    after(async () => {
+    after(() => {
       clearInterval(keepAlive);
-      await cleanup();
     });
 
     const cases: [string, (r: Registry) => Promise<unknown>, InvalidationReason][] = [
@@ -283,12 +281,12 @@ describe('SessionManager', () => {
       ['delete thing', (r) => r.deleteThing('d0'), 'THING_DELETED'],
       ['untrust CA', (r) => r.untrustCa(ca.id), 'CA_UNTRUSTED'],
     ];
-    for (const [i, [name, act, reason]] of cases.entries()) {
+    for (const [name, act, reason] of cases) {
       it(`${name} in a second registry instance -> ${reason} within a second`, async () => {
-        const file = registryPath(dir).replace('registry.db', `r${i}.db`);
-        const f = await fixture({ file });
+        const store = await backend.store();
+        const f = await fixture({ open: () => store.open() });
         const s0 = ok(await connect(f, 0));
-        const cli = SqliteRegistry.open({ file });
+        const cli = await store.open();
         try {
           await act(cli);
           // The bound is the behaviour under test: another process's change reaches the
@@ -304,12 +302,12 @@ describe('SessionManager', () => {
     }
 
     it('re-checks every session when the change feed has a gap', async () => {
-      const file = registryPath(dir).replace('registry.db', 'gap.db');
-      const f = await fixture({ file });
+      const store = await backend.store();
+      const f = await fixture({ open: () => store.open() });
       const s0 = ok(await connect(f, 0));
       const s1 = ok(await connect(f, 1));
       f.manager.stop(); // simulate a manager that fell behind: rebuild on a registry pruning aggressively
-      const registry = SqliteRegistry.open({ file, changeRetention: 2 });
+      const registry = await store.open({ changeRetention: 2 });
       const manager = new SessionManager({ registry, maxActiveAuthTokens: 10, watchIntervalMs: 50, clock: () => NOW });
       fixtures.push({ registry, manager, events: [] });
       const events: InvalidationReason[] = [];
@@ -317,7 +315,7 @@ describe('SessionManager', () => {
       const a = ok(await manager.createSession({ clientId: 'd0', certificatePem: devices[0]!.pem, now: NOW }));
       const b = ok(await manager.createSession({ clientId: 'd1', certificatePem: devices[1]!.pem, now: NOW }));
       assert.ok(s0 && s1);
-      const cli = SqliteRegistry.open({ file, changeRetention: 2 });
+      const cli = await store.open({ changeRetention: 2 });
       try {
         // Revoke d0, then push the revocation out of the retained window before the poll.
         await cli.setCertificateStatus(devices[0]!.id, 'REVOKED');
