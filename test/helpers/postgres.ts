@@ -118,10 +118,18 @@ async function launch(): Promise<PostgresServer> {
     cleanupDir();
     throw lastError;
   }
-  process.on('exit', () => {
+  const shutdown = (): void => {
     stop();
     cleanupDir();
-  });
+  };
+  process.on('exit', shutdown);
+  // A test file ended by a signal (the runner's timeout, Ctrl-C) must not leave its server behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      shutdown();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    });
+  }
   const psql = (sql: string, database = 'postgres'): string =>
     run(...as.wrap(join(bin, 'psql'), ['-h', dir, '-p', String(port), '-U', 'gatehouse', '-d', database, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]), 'psql');
   psql('CREATE DATABASE gatehouse');
