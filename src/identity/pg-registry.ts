@@ -19,12 +19,13 @@
  *   Neither message ever contains the connection URL's password.
  */
 import pg from 'pg';
-import type { PoolClient, QueryResultRow } from 'pg';
+import type { PoolClient } from 'pg';
 import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
 import { PgShadowStore } from './pg-shadow-store.js';
+import { Tx } from './pg-tx.js';
 import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
@@ -92,39 +93,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** One transaction's (or one read's) connection. */
-export class Tx {
-  /** Sequence number of the last change this transaction recorded (writes only). */
-  seq: number;
-  constructor(readonly c: PoolClient, seq = 0) {
-    this.seq = seq;
-  }
-
-  async rows<T extends QueryResultRow>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return (await this.c.query<T>(sql, params as unknown[])).rows;
-  }
-
-  async one<T extends QueryResultRow>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
-    return (await this.rows<T>(sql, params))[0];
-  }
-
-  /** Rows affected. */
-  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return (await this.c.query(sql, params as unknown[])).rowCount ?? 0;
-  }
-}
-
-export type PgTx = Tx;
-
-/**
- * The registry's connections for the stores kept beside it that record no change
- * (shadows): `read` in one snapshot, `write` in one transaction without the registry's
- * write lock (the store takes the lock it needs).
- */
-export interface PgStoreConnection {
-  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
-}
+export type { PgStoreConnection, PgTx } from './pg-tx.js';
 
 export class PgRegistry implements Registry {
   readonly schema: string;

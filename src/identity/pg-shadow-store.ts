@@ -7,7 +7,7 @@
  * shadows run side by side. Shadow writes record no registry change.
  */
 import { storedDocument, storedText } from '../core/shadow/document.js';
-import type { PgStoreConnection, PgTx } from './pg-registry.js';
+import type { PgStoreConnection, PgTx } from './pg-tx.js';
 import type { ShadowRead, ShadowStore, ShadowWrite } from './shadow-store.js';
 
 /** Second key class of the shadows' advisory locks (the first is the registry's). */
