@@ -10,8 +10,9 @@
  * `runuser`, and the directory is handed to that user.
  *
  * Connections over TCP need the password (scram-sha-256), so tests see the URL carry a
- * secret the registry must never print. Without PostgreSQL the suites skip with the
- * reason — except under CI=true, where a missing PostgreSQL fails them.
+ * secret the registry must never print. Without PostgreSQL (or with
+ * GATEHOUSE_TEST_POSTGRES=off) the suites skip with the reason — except under CI=true,
+ * where a missing PostgreSQL fails them.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +77,7 @@ function run(cmd: string, args: string[], what: string): string {
 }
 
 async function launch(): Promise<PostgresServer> {
+  if (process.env['GATEHOUSE_TEST_POSTGRES'] === 'off') throw new Error('turned off by GATEHOUSE_TEST_POSTGRES=off');
   const bin = findBinDir();
   if (bin === undefined) throw new Error('PostgreSQL server binaries not found (pg_config --bindir, /usr/lib/postgresql/*/bin): install Debian\'s postgresql package');
   const as = runAs();
