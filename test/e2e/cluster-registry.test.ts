@@ -133,7 +133,9 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     }
     await gw.waitForLog((l) => l.includes('"event":"registry-restored"'), 10_000, from);
     // Back: the newcomer connects, and a revocation made now still reaches the gateway.
-    const again = await connect(newcomer);
+    const again = await connect(newcomer).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; gateway log:\n${gw.lines.slice(from).filter((l) => !l.includes('"level":20')).slice(-12).join('\n')}`);
+    });
     await again.publishAsync('t/dev-newcomer', 'back', { qos: 1 });
     const closed = waitForClose(again, 5000);
     await operator.setCertificateStatus(newcomer.certificateId, 'INACTIVE');

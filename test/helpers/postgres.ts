@@ -98,9 +98,12 @@ async function launch(): Promise<PostgresServer> {
     throw e;
   }
   let port = 0;
+  // fsync off: a test server does not survive the machine crashing, and need not. Commits
+  // stay synchronous (written to the OS before they return), so `stop()`, a crash of the
+  // server alone, loses nothing committed — as the outage tests require.
   const start = (): void => {
     run(...as.wrap(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '30', 'start', '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`]), 'pg_ctl start');
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`]), 'pg_ctl start');
   };
   const stop = (): void => {
     spawnSync(...as.wrap(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']), { stdio: 'ignore' });
