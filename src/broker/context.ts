@@ -6,7 +6,7 @@ import { CombinedView, type Decision, type IotContext, type Principal } from '..
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
 import type { SessionStore } from './persistence.js';
 import type { RetainedKeeper } from './retained.js';
-import { isReserved } from './topics.js';
+import { isReserved, isShareTopic } from './topics.js';
 
 export type AuthOutcome =
   | { readonly ok: true; readonly identity: DeviceIdentity; readonly sessionId: string }
@@ -80,6 +80,7 @@ export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields
 
 /**
  * One publish or subscribe decision for a connection: no session or a reserved topic
+ * (and for a publish, a topic under `$share/`, which only names shared subscriptions)
  * denies before the policy is asked; every outcome is counted.
  */
 export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string, retain = false): { allowed: boolean; reason: string; decision?: Decision } {
@@ -88,7 +89,7 @@ export function decidePacket(ctx: BrokerContext, session: LiveSession | undefine
     return { allowed: false, reason: 'NO_SESSION' };
   }
   const view = session.view;
-  const d = isReserved(name) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
+  const d = isReserved(name) || (operation === 'mqtt:publish' && isShareTopic(name)) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
   const allowed = d?.allowed ?? false;
   ctx.metrics.authorization(operation, allowed);
   return d === undefined ? { allowed, reason: 'RESERVED_TOPIC' } : { allowed, reason: d.reason, decision: d };

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
+import { hideStored } from './shared.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {
@@ -200,7 +201,17 @@ export class SessionStore {
     return this.awaitingRelease.get(clientId)?.size ?? 0;
   }
 
-  subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
+  /**
+   * What aedes restores at a persistent session's reconnect: copies, with each shared
+   * subscription's `$share/` name hidden from aedes until the subscribe hook decides it
+   * (shared.ts).
+   */
+  async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
+    return hideStored(await this.inner.subscriptionsByClient(client));
+  }
+
+  /** A session's stored subscriptions under their real names. */
+  storedSubscriptions(client: ClientRef): Promise<StoredSubscription[]> {
     return this.inner.subscriptionsByClient(client);
   }
 

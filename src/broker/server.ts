@@ -23,6 +23,7 @@ import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js'
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
+import { announceSharedSubscriptions, hideSharedFilters, SharedSubscriptions } from './shared.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -120,10 +121,11 @@ export class GatewayBroker {
     };
     const limits = opts.limits ?? DEFAULT_LIMITS;
     const door = new FrontDoor(ctx, limits);
+    const shared = new SharedSubscriptions(ctx);
     const aedes = await Aedes.createBroker({
       authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections }),
       authorizePublish: authorizePublishHook(ctx),
-      authorizeSubscribe: authorizeSubscribeHook(ctx),
+      authorizeSubscribe: authorizeSubscribeHook(ctx, shared),
       authorizeForward: authorizeForwardHook(ctx),
       persistence: ctx.store,
       // Client IDs are thing names: at most 128 characters (registry rule).
@@ -135,6 +137,8 @@ export class GatewayBroker {
       connectTimeout: limits.connectTimeoutSeconds * 1000,
       topicAliasMaximum: opts.topicAliasMaximum ?? 0,
     });
+    shared.attach(aedes);
+    announceSharedSubscriptions(aedes);
     try {
       // Carried security fixes the beta lacks (carried-fixes.ts): refuse to start without them.
       prototypeFreeBroker(aedes);
@@ -151,6 +155,12 @@ export class GatewayBroker {
       const client = prototypeFreeClient(aedes.handle(stream, req));
       if (client === undefined) {
         ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
+        return;
+      }
+      // Shared subscriptions (shared.ts) need to see each SUBSCRIBE before aedes does.
+      if (!hideSharedFilters(client)) {
+        client.conn.destroy();
+        ctx.logger.error({ event: 'error', code: 'BROKER_SHARED_SUBSCRIPTIONS_UNAVAILABLE' }, 'a connection has no packet parser to watch for shared subscriptions (aedes changed); connection refused');
         return;
       }
       door.watch(queueLimits.attach(client));

@@ -5,7 +5,7 @@ import { certificatePem } from '../../core/pem.js';
 import { deciding, logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type IotContext } from '../../core/index.js';
 import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
-import { isReserved } from '../topics.js';
+import { isReserved, isShareTopic } from '../topics.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
 const NOT_AUTHORIZED = 5;
@@ -88,7 +88,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       // The will is published on the device's behalf later; authorize it now (a retained
       // will also needs iot:RetainPublish where an IoT policy decides).
       if (will) {
-        const wd = isReserved(will.topic) ? undefined
+        const wd = isReserved(will.topic) || isShareTopic(will.topic) ? undefined
           : will.retain === true && view instanceof CombinedView ? view.decideRetained(will.topic) : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
         if (!wd?.allowed) {
           ctx.authenticator.release(sessionId);
