@@ -9,6 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IConnackPacket, IDisconnectPacket, IPubackPacket, ISubackPacket, Packet } from 'mqtt-packet';
@@ -158,6 +160,21 @@ describe('shared subscriptions', () => {
     assert.match(refused, /Subscribed \(mid: 1\): 135/, refused);
   });
 
+  test('a persistent session keeps its shared subscription: after reconnecting it is a member again without subscribing, and gets its QoS 1 messages', async () => {
+    const d = await gw.device('w-p1');
+    const opts: IClientOptions = { clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await member(d, opts);
+    await first.client.subscribeAsync('$share/workers/jobs/p', { qos: 1 });
+    await first.client.endAsync();
+    const again = await member(d, opts);
+    assert.equal(again.packets.find((p): p is IConnackPacket => p.cmd === 'connack')?.sessionPresent, true);
+    const pub = await member(await gw.device('p-ppub'));
+    for (const m of ['p1', 'p2']) await pub.client.publishAsync('jobs/p', m, { qos: 1 });
+    await waitUntil(() => again.got.length === 2, 5000, 'the restored member receives');
+    assert.deepEqual(again.got, ['p1', 'p2']);
+    assert.ok(again.packets.filter((p) => p.cmd === 'publish').every((p) => (p as { qos?: number }).qos === 1));
+  });
+
   test('a policy change that takes the shared filter away: the MQTT 5 member gets DISCONNECT 0x87, the MQTT 3.1.1 member stays connected and receives no more', async () => {
     const v5 = await member(await gw.device('w-r5'));
     const v4 = await member(await gw.device('w-r4'), { protocolVersion: 4 });
@@ -177,5 +194,97 @@ describe('shared subscriptions', () => {
     const restored = gw.lines.length;
     await gw.writeConfig(config());
     await gw.waitForLog((l) => l.includes('"event":"recheck"'), 15_000, restored);
+  });
+});
+
+const ARN = 'arn:aws:iot:eu-west-1:123456789012';
+
+describe('shared subscriptions under AWS IoT policies', () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let gw: GatewayProcess;
+  let n = 0;
+  const open: MqttClient[] = [];
+
+  /** Runs a CLI command and waits until the gateway has applied the registry change it makes. */
+  async function change(args: string[]): Promise<void> {
+    const from = gw.lines.length;
+    const r = await gw.cli(args);
+    assert.equal(r.code, 0, `gatehouse ${args.join(' ')}: ${r.stderr}`);
+    await gw.waitForLog((l) => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"'), 5000, from);
+  }
+  async function createPolicy(name: string, doc: unknown): Promise<void> {
+    const p = join(dir.path, `policy-${++n}.json`);
+    await writeFile(p, JSON.stringify(doc));
+    await change(['policies', 'create', name, '--file', p]);
+  }
+  async function device(name: string, policies: string[]): Promise<{ client: MqttClient; got: string[]; granted: (filters: string[]) => Promise<number[]> }> {
+    const d = await gw.device(name);
+    for (const p of policies) await change(['policies', 'attach', p, '--cert', d.certificateId]);
+    const client = await mqtt.connectAsync(gw.mqttUrl, { clientId: name, key: d.key, cert: d.cert, ca: d.ca, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
+    open.push(client);
+    const got: string[] = [];
+    client.on('message', (_t, payload) => got.push(payload.toString()));
+    const granted = async (filters: string[]): Promise<number[]> => {
+      try {
+        return (await client.subscribeAsync(filters, { qos: 1 })).map((g) => g.qos);
+      } catch (e) {
+        return (e as { packet?: { granted?: number[] } }).packet?.granted ?? [];
+      }
+    };
+    return { client, got, granted };
+  }
+
+  before(async () => {
+    dir = await tempDir();
+    gw = await GatewayProcess.start(dir.path, `
+deviceGroups:
+  definitions: {}
+gatehouse:
+  detectInterfaceAddresses: false
+  hostAddresses: [127.0.0.1, localhost]
+  mqtt: { host: 127.0.0.1 }
+  iot: { region: eu-west-1, accountId: "123456789012" }
+`);
+    // iot:Subscribe names the shared filter; iot:Receive the topics of the messages.
+    await createPolicy('Workers', {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+        { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: `${ARN}:topic/data/*` },
+        { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/$share/workers/data/*` },
+      ],
+    });
+    await createPolicy('NoSecrets', { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iot:Receive', Resource: `${ARN}:topic/data/secret/*` }] });
+    await createPolicy('Plain', {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+        { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: `${ARN}:topic/data/*` },
+        { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/data/*` },
+      ],
+    });
+  });
+  after(async () => {
+    for (const c of open) c.end(true);
+    await gw?.stop();
+    await dir?.cleanup();
+  });
+
+  test('iot:Subscribe sees topicfilter/$share/{ShareName}/{TopicFilter}; iot:Receive is decided per message for the member it would reach, and a member that may not receive it is passed over', async () => {
+    const plain = await device('plain-1', ['Plain']);
+    assert.deepEqual(await plain.granted(['$share/workers/data/#', 'data/#']), [NOT_AUTHORIZED, 1], 'topicfilter/data/* does not grant the shared filter');
+    const a = await device('wk-a', ['Workers']);
+    const b = await device('wk-b', ['Workers', 'NoSecrets']);
+    assert.deepEqual(await a.granted(['$share/workers/data/#', '$share/others/data/#']), [1, NOT_AUTHORIZED]);
+    assert.deepEqual(await b.granted(['$share/workers/data/#']), [1]);
+    const secrets = ['s1', 's2', 's3', 's4'];
+    for (const m of secrets) await plain.client.publishAsync('data/secret/x', m, { qos: 1 });
+    const open4 = ['o1', 'o2', 'o3', 'o4'];
+    for (const m of open4) await plain.client.publishAsync('data/open', m, { qos: 1 });
+    await waitUntil(() => a.got.length + b.got.length === 8 && plain.got.length === 8, 5000, 'every message delivered');
+    assert.deepEqual(a.got.filter((m) => m.startsWith('s')), secrets, 'the member denied iot:Receive is passed over: the other gets every secret');
+    assert.deepEqual(b.got.filter((m) => m.startsWith('s')), []);
+    assert.deepEqual([...a.got, ...b.got].filter((m) => m.startsWith('o')).sort(), open4);
+    assert.ok(b.got.length > 0, 'the other member still gets its share of what it may receive');
   });
 });
