@@ -24,6 +24,7 @@ import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
 import { announceSharedSubscriptions, hideSharedFilters, SharedSubscriptions } from './shared.js';
+import { withdrawWill } from './wills.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -168,6 +169,11 @@ export class GatewayBroker {
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
     aedes.on('clientReady', (client) => door.connected(client));
+    // MQTT 5 Session Expiry Interval (capped by nothing but the device's request): aedes
+    // removes the session's subscriptions, queue and will when it runs out.
+    (aedes as unknown as { on(event: 'sessionExpired', fn: (client: { id: string }) => void): void }).on('sessionExpired', (client) => {
+      ctx.logger.info({ event: 'session-expired', clientId: client.id }, 'persistent session expired (MQTT 5 Session Expiry Interval)');
+    });
 
     const tlsOptions = serverTlsOptions(opts.tls);
     const servers: (TlsServer | HttpsServer)[] = [];
@@ -238,7 +244,9 @@ export class GatewayBroker {
     this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, reason },
       'session invalidated; device disconnected');
     // A newer connection of the same client ID took the session: 0x8E Session taken over;
-    // otherwise the registry changed under it (certificate revoked, detached…): 0x98.
+    // otherwise the registry changed under it (certificate revoked, detached…): 0x98, and
+    // the identity's will is not published (wills.ts).
+    if (reason !== 'SESSION_REPLACED') withdrawWill(s.client);
     disconnect(this.ctx, s, reason === 'SESSION_REPLACED' ? REASON.SESSION_TAKEN_OVER : REASON.ADMINISTRATIVE_ACTION, reason);
     return true;
   }

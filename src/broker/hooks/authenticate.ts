@@ -6,6 +6,7 @@ import { deciding, logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type IotContext } from '../../core/index.js';
 import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
 import { isReserved, isShareTopic } from '../topics.js';
+import { rememberWill } from '../wills.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
 const NOT_AUTHORIZED = 5;
@@ -108,6 +109,8 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
         return refuse('MAX_CONNECTIONS', `already ${ctx.sessions.size} connections (gatehouse.mqtt.maxConnections)`, { thingName: identity.thingName, limit: opts.maxConnections }, true, SERVER_UNAVAILABLE);
       }
       const session = new LiveSession(client, identity, sessionId, view, context, new Date(ctx.now()));
+      // Decided again, without the session, if it is published after the session ended (wills.ts).
+      if (will) rememberWill(client, will, identity, context);
       rememberConnection(ctx, client, identity.certificateId, context);
       ctx.sessions.add(session);
       // Whatever ends the connection (disconnect, takeover, error) ends the session.

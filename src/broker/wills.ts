@@ -1,0 +1,80 @@
+import type { Client, PublishPacket } from 'aedes';
+import { CombinedView, type IotContext } from '../core/index.js';
+import { deciding, logDenial, type BrokerContext } from './context.js';
+import { certificateReadable } from './hooks/authenticate.js';
+import type { DeviceIdentity } from './live-sessions.js';
+import { isReserved, isShareTopic } from './topics.js';
+
+/**
+ * Wills published after their connection's session is gone: an MQTT 5 will with a Will
+ * Delay Interval (MQTT 5.0 §3.1.3.2.2) is published seconds to days after the connection
+ * closed, when the connection's live session no longer exists, and even an immediate will
+ * may be published after it was removed. The will was authorized at CONNECT; it is
+ * decided again when it is published, with the policy in force then, for the identity
+ * the connection authenticated as (the thing as the registry has it now): the device must
+ * still be allowed `mqtt:connect` and `mqtt:publish` on the will topic (`iot:RetainPublish`
+ * too for a retained will under AWS IoT policies). A will whose permission was revoked
+ * during the delay, or whose thing no longer exists, is not published.
+ *
+ * A will the registry withdrew (the connection was ended because its certificate was
+ * revoked, deactivated or detached, or its thing deleted: `withdrawWill`) is never
+ * published.
+ */
+interface WillOwner {
+  /** The will as aedes holds it (the object aedes later hands to the publish hook). */
+  readonly will: object;
+  readonly identity: DeviceIdentity;
+  readonly context: IotContext;
+}
+
+const owners = new WeakMap<Client, WillOwner>();
+
+/** At CONNECT, once the connection and its will are authorized. */
+export function rememberWill(client: Client, will: object, identity: DeviceIdentity, context: IotContext): void {
+  owners.set(client, { will, identity, context });
+}
+
+/** The connection's will must not be published (its identity was revoked). */
+export function withdrawWill(client: Client): void {
+  owners.delete(client);
+}
+
+/** Whether `packet` is the will of a connection whose session is gone (decided by decideWill). */
+export function isOrphanWill(client: Client | null, packet: PublishPacket): boolean {
+  return client !== null && owners.get(client)?.will === packet;
+}
+
+/**
+ * Decides a will published after its connection's session ended (see above) and answers
+ * the publish hook's callback: null to publish, an error to drop it.
+ */
+export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  const owner = owners.get(client)!;
+  owners.delete(client);
+  const { identity, context } = owner;
+  const refuse = (reason: string, extra: Record<string, unknown> = {}, counted = false): void => {
+    if (!counted) ctx.metrics.denials['mqtt:publish']++;
+    logDenial(ctx, undefined, { thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + packet.topic, will: true, reason, ...extra }, 'will not published: no longer allowed');
+    callback(new Error(reason));
+  };
+  ctx.offlineIdentities.identityOf(client.id).then((principal) => {
+    if (principal === undefined) return refuse('THING_NOT_FOUND');
+    const view = ctx.policy.current.connectionView(principal, identity.certificateId, context, ctx.now);
+    if (!certificateReadable(view, context)) return refuse('CERT_MALFORMED');
+    const cd = view.decide('mqtt:connect', `mqtt:clientId:${client.id}`);
+    if (!cd.allowed) return refuse(cd.reason, { decidedOn: 'mqtt:connect', ...deciding(cd) });
+    if (isReserved(packet.topic) || isShareTopic(packet.topic)) return refuse('RESERVED_TOPIC');
+    const wd = packet.retain && view instanceof CombinedView ? view.decideRetained(packet.topic) : view.decide('mqtt:publish', 'mqtt:topic:' + packet.topic);
+    ctx.metrics.authorization('mqtt:publish', wd.allowed);
+    if (!wd.allowed) return refuse(wd.reason, deciding(wd), true);
+    if (packet.retain && ctx.retained !== undefined) {
+      const a = ctx.retained.admit(packet.topic, packet.payload.length);
+      if (!a.ok) return refuse(a.reason);
+    }
+    ctx.logger.debug({ event: 'allowed', thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', topic: packet.topic, will: true }, 'will published');
+    callback(null);
+  }, (e: unknown) => {
+    ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'could not look up the thing of a will; not published');
+    refuse('SERVICE_ERROR');
+  });
+}
