@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
-import { hideStored } from './shared.js';
+import { hideStored } from './shared-names.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {

@@ -23,8 +23,9 @@ import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js'
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
-import { announceSharedSubscriptions, hideSharedFilters, SharedSubscriptions } from './shared.js';
-import { withdrawWill } from './wills.js';
+import { announceSharedSubscriptions, SharedSubscriptions } from './shared.js';
+import { hideSharedFilters } from './shared-names.js';
+import { withdrawWill } from './will-owners.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */

@@ -1,9 +1,9 @@
 import type { Client, PublishPacket } from 'aedes';
-import { CombinedView, type IotContext } from '../core/index.js';
+import { CombinedView } from '../core/index.js';
 import { deciding, logDenial, type BrokerContext } from './context.js';
 import { certificateReadable } from './hooks/authenticate.js';
-import type { DeviceIdentity } from './live-sessions.js';
 import { isReserved, isShareTopic } from './topics.js';
+import { takeWillOwner } from './will-owners.js';
 
 /**
  * Wills published after their connection's session is gone: an MQTT 5 will with a Will
@@ -18,40 +18,14 @@ import { isReserved, isShareTopic } from './topics.js';
  *
  * A will the registry withdrew (the connection was ended because its certificate was
  * revoked, deactivated or detached, or its thing deleted: `withdrawWill`) is never
- * published.
+ * published. Who owns a will is kept in will-owners.ts.
  */
-interface WillOwner {
-  /** The will as aedes holds it (the object aedes later hands to the publish hook). */
-  readonly will: object;
-  readonly identity: DeviceIdentity;
-  readonly context: IotContext;
-}
-
-const owners = new WeakMap<Client, WillOwner>();
-
-/** At CONNECT, once the connection and its will are authorized. */
-export function rememberWill(client: Client, will: object, identity: DeviceIdentity, context: IotContext): void {
-  owners.set(client, { will, identity, context });
-}
-
-/** The connection's will must not be published (its identity was revoked). */
-export function withdrawWill(client: Client): void {
-  owners.delete(client);
-}
-
-/** Whether `packet` is the will of a connection whose session is gone (decided by decideWill). */
-export function isOrphanWill(client: Client | null, packet: PublishPacket): boolean {
-  return client !== null && owners.get(client)?.will === packet;
-}
-
 /**
  * Decides a will published after its connection's session ended (see above) and answers
  * the publish hook's callback: null to publish, an error to drop it.
  */
 export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-  const owner = owners.get(client)!;
-  owners.delete(client);
-  const { identity, context } = owner;
+  const { identity, context } = takeWillOwner(client)!;
   const refuse = (reason: string, extra: Record<string, unknown> = {}, counted = false): void => {
     if (!counted) ctx.metrics.denials['mqtt:publish']++;
     logDenial(ctx, undefined, { thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + packet.topic, will: true, reason, ...extra }, 'will not published: no longer allowed');

@@ -6,7 +6,7 @@ import { deciding, logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type IotContext } from '../../core/index.js';
 import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
 import { isReserved, isShareTopic } from '../topics.js';
-import { rememberWill } from '../wills.js';
+import { rememberWill } from '../will-owners.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
 const NOT_AUTHORIZED = 5;

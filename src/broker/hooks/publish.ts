@@ -2,7 +2,8 @@ import type { Client, PublishPacket } from 'aedes';
 import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
 import { reasonString } from '../reason-codes.js';
 import { DROP_TOPIC } from '../topics.js';
-import { decideWill, isOrphanWill } from '../wills.js';
+import { isOrphanWill } from '../will-owners.js';
+import { decideWill } from '../wills.js';
 
 /**
  * PUBLISH: `mqtt:publish` on `mqtt:topic:<topic>` for every message (for a connection

@@ -1,6 +1,7 @@
 import type { Client, Subscription } from 'aedes';
 import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
-import { revealShared, type SharedSubscriptions } from '../shared.js';
+import type { SharedSubscriptions } from '../shared.js';
+import { revealShared } from '../shared-names.js';
 import { isReserved, parseShared } from '../topics.js';
 
 /**
