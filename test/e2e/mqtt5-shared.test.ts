@@ -129,6 +129,11 @@ describe('shared subscriptions', () => {
     assert.equal(denial['reason'], 'RESERVED_TOPIC');
     const malformed = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('$share//jobs/#'))) as Record<string, unknown>;
     assert.equal(malformed['reason'], 'SHARED_FILTER_INVALID');
+    // No Local on a shared subscription is forbidden by MQTT 5.0 [MQTT-3.8.3-4].
+    await w.client.subscribeAsync('$share/workers/jobs/nl', { qos: 0, nl: true }).catch(() => undefined);
+    assert.deepEqual(subacks(w).at(-1), [NOT_AUTHORIZED]);
+    const noLocal = JSON.parse(await gw.waitForLog((l) => l.includes('"denied"') && l.includes('$share/workers/jobs/nl'))) as Record<string, unknown>;
+    assert.equal(noLocal['reason'], 'SHARED_NO_LOCAL');
     // A topic under $share/ names no message: publishing there is refused whatever the policy says.
     await w.client.publishAsync('$share/workers/jobs/x', 'x', { qos: 1 }).catch(() => undefined);
     const ack = w.packets.filter((p): p is IPubackPacket => p.cmd === 'puback').at(-1);
