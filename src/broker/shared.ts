@@ -16,6 +16,7 @@
  * How it reaches aedes:
  *
  * 1. aedes refuses an MQTT 5 `$share/` filter before any hook runs. `hideSharedFilters`
+ *    (shared-names.ts)
  *    renames each such filter of an incoming SUBSCRIBE (and of a persistent session's
  *    stored subscriptions as they are restored, `hideStored`) to a placeholder, before
  *    aedes reads it, and remembers the subscription object; the subscribe hook gives the
@@ -33,8 +34,8 @@
  *    MQTT 5.0 §3.2.2.3.13).
  *
  * Not queued for members that are offline: a message reaches a connected member or no
- * one. Retained messages are not sent when a shared subscription is made (as MQTT 5.0
- * §4.8.2 says of shared subscriptions).
+ * one. Retained messages are not sent when a shared subscription is made (aedes looks
+ * them up under the literal `$share/...` name, which no retained message has).
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
