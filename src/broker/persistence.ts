@@ -3,7 +3,6 @@ import type { Client } from 'aedes';
 import type { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
-import { REASON } from './reason-codes.js';
 import type { RetainedKeeper } from './retained.js';
 
 /** A subscription as aedes stores it for a persistent session. */
@@ -80,6 +79,13 @@ export class ReceiveMaximumExceededError extends Error {
     this.name = 'ReceiveMaximumExceededError';
   }
 }
+
+/**
+ * 0x93 Receive Maximum exceeded (MQTT 5.0 §3.14.2.1; `REASON.RECEIVE_MAXIMUM_EXCEEDED` in
+ * reason-codes.ts, which this module cannot import: reason-codes.ts depends on context.ts,
+ * which depends on this module).
+ */
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 
 /** The part of an aedes client the Receive Maximum check uses. */
 interface V5Client {
@@ -232,7 +238,7 @@ export class SessionStore {
   private receiveMaximumExceeded(client: V5Client): Promise<void> {
     const err = new ReceiveMaximumExceededError(this.receiveMaximum);
     if (typeof client.disconnect !== 'function') return Promise.reject(err);
-    return new Promise((_resolve, reject) => client.disconnect!({ reasonCode: REASON.RECEIVE_MAXIMUM_EXCEEDED }, () => reject(err)));
+    return new Promise((_resolve, reject) => client.disconnect!({ reasonCode: RECEIVE_MAXIMUM_EXCEEDED }, () => reject(err)));
   }
 
   /** Inbound QoS 2 messages of a client awaiting PUBREL. */
