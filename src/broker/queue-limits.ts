@@ -41,12 +41,26 @@
  * forward hook synchronously inside the delivery function; the wrapper compares a
  * per-session count of forwarded deliveries before and after the call.
  *
+ * MQTT 5 flow control (MQTT 5.0 §3.1.2.11.3, §3.1.2.11.4), which aedes 2.0.0-beta.1
+ * records but does not enforce:
+ *   - Receive Maximum: the window is the smaller of `maxInflightMessages` and the client's
+ *     Receive Maximum ([MQTT-3.3.4-9]). The session's stored queue, which aedes sends at
+ *     connect without the delivery functions, is yielded to aedes only while the window
+ *     has room (`Gate.replay`). A PUBREC with a reason code of 0x80 or more frees a slot.
+ *   - Maximum Packet Size: a message whose PUBLISH would be larger than the client
+ *     accepts is refused in the forward hook, so aedes discards it as it does a refused
+ *     delivery (and removes a persistent session's stored copy): [MQTT-3.1.2-25].
+ *
  * aedes internals relied on (pinned by test/broker/queue-limits.test.ts; checked here
  * when a connection is attached): `client.deliver0` and `client.deliverQoS` are
  * per-instance functions that aedes reads from the client at delivery time (and at
  * subscribe time, after attach), `deliverQoS` hands QoS 0 packets to `client.deliver0`,
  * the forward hook is read from `broker.authorizeForward` at each delivery, and the
- * broker emits `ack` for each PUBACK and PUBCOMP.
+ * broker emits `ack` for each PUBACK and PUBCOMP. For MQTT 5 (pinned by
+ * test/e2e/mqtt5-flow-control.test.ts): `client.receiveMaximum`,
+ * `client.maximumPacketSize`, `client._cleanStart`, `client.closed`, the stored queue
+ * read through `broker.persistence.outgoingStream` at connect with the forward hook
+ * called for each PUBLISH of it, and `client._parser` emitting `packet`.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
@@ -99,6 +113,8 @@ interface DeliveringClient {
   readonly receiveMaximum?: number;
   /** MQTT 5: the client's Maximum Packet Size from CONNECT, undefined when absent. */
   readonly maximumPacketSize?: number;
+  /** Set by aedes as soon as the connection starts closing. */
+  readonly closed?: boolean;
   /** MQTT 5 Clean Start of the current connection (aedes drops the stored queue's messages then). */
   readonly _cleanStart?: boolean;
   readonly clean?: boolean;
@@ -248,10 +264,14 @@ class Gate {
    * MQTT 5: a session's stored queue, which aedes writes at connect without going through
    * the delivery functions, yielded only while the window has room, each message
    * reserving its slot until the forward hook sees it (see QueueLimits). A 3.1.1
-   * session's stored queue is sent as aedes does it.
+   * session's stored queue is sent as aedes does it. The reservation assumes aedes's
+   * connect-time replay, which hands every PUBLISH it reads to the forward hook (or
+   * fails the connection on a store error).
    */
   replay(stored: Readable): Readable {
-    if (this.client.version !== 5) return stored;
+    // aedes also streams the stored queue to empty it when a session ends (its client is
+    // closed then): that stream is not a delivery and must not wait for the window.
+    if (this.client.version !== 5 || this.closed || this.client.closed === true) return stored;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the generator below is not an arrow function
     const gate = this;
     async function* gated(): AsyncGenerator<unknown> {

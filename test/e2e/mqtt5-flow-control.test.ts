@@ -151,6 +151,21 @@ describe('MQTT 5 flow control: Maximum Packet Size and Receive Maximum', () => {
     assert.equal(limited.client.connected, true);
   });
 
+  test('a retained message larger than the Maximum Packet Size a subscriber announced is not sent to it at SUBSCRIBE', async () => {
+    const pub = await connectDevice(gw.mqttUrl, await gw.device('fc-ret-pub'), { protocolVersion: 5 });
+    open.push(pub);
+    await pub.publishAsync('fc/ret-big', bytes(1000), { qos: 1, retain: true });
+    await pub.publishAsync('fc/ret-small', 'small', { qos: 1, retain: true });
+    const limited = client(await gw.device('fc-ret-sub'), { properties: { maximumPacketSize: 600 } });
+    await limited.connack;
+    await limited.client.subscribeAsync('fc/ret-big', { qos: 1 });
+    const small = nextMessage(limited.client, (m) => m.payload === 'small');
+    await limited.client.subscribeAsync('fc/ret-small', { qos: 1 });
+    await small;
+    assert.deepEqual(limited.payloads(), ['small']);
+    assert.equal(limited.client.connected, true);
+  });
+
   test('mosquitto_sub -V 5 -D connect maximum-packet-size: a stored message larger than that is not sent at reconnect, a smaller one is', { skip: skipMosquitto }, async () => {
     const d = await gw.device('fc-mosq-sub');
     const u = new URL(gw.mqttUrl);
