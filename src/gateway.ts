@@ -204,6 +204,7 @@ export class Gateway {
         queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
         reasonStrings: config.gatehouse.mqtt.reasonStrings,
         topicAliasMaximum: config.gatehouse.mqtt.topicAliasMaximum,
+        receiveMaximum: config.gatehouse.mqtt.receiveMaximum,
       });
       closers.push(() => broker.close());
 

@@ -106,6 +106,8 @@ export async function smoke(broker: Broker, pki: Pki): Promise<SmokeResult> {
 
 export interface ThroughputOptions {
   readonly qos: 0 | 1;
+  /** MQTT 3.1.1 (4) or 5, for every connection. */
+  readonly protocolVersion: 4 | 5;
   readonly publishers: number;
   readonly window: number;
   readonly warmupSeconds: number;
@@ -136,7 +138,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
     return { wall: performance.now(), broker: safeCpu(broker.pid), machine: m.busy, ours: safeCpu(sub.child.pid) + safeCpu(pubPid) };
   };
   const sub: Loadgen = new Loadgen({
-    kind: 'sub', url: broker.url, pkiFile: pki.pkiFile, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
+    kind: 'sub', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
     warmupSeconds: o.warmupSeconds, windowSeconds: o.seconds, firstMessageTimeoutSeconds: 20,
   }, limitMs, (name) => {
     if (name === 'window-start') start = sample();
@@ -144,7 +146,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
   });
   await sub.ready;
   const pub = new Loadgen({
-    kind: 'pub', url: broker.url, pkiFile: pki.pkiFile, devices: pki.devices.slice(0, o.publishers), qos: o.qos,
+    kind: 'pub', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, devices: pki.devices.slice(0, o.publishers), qos: o.qos,
     seconds: o.warmupSeconds + o.seconds + 1.5, window: o.window, payloadBytes: o.payloadBytes,
   }, limitMs);
   pubPid = pub.child.pid;
@@ -171,6 +173,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
 
 export interface LatencyOptions {
   readonly qos: 0 | 1;
+  readonly protocolVersion: 4 | 5;
   readonly rate: number;
   readonly warmupSeconds: number;
   readonly seconds: number;
@@ -179,7 +182,7 @@ export interface LatencyOptions {
 
 export async function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
   const lg = new Loadgen({
-    kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
+    kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
     qos: o.qos, rate: o.rate, warmupSeconds: o.warmupSeconds, seconds: o.seconds, payloadBytes: o.payloadBytes,
   }, (o.warmupSeconds + o.seconds + 30) * 1000);
   try {
@@ -200,11 +203,11 @@ export interface ConnectSample {
 }
 
 /** Connects `devices` (fresh ones: nothing about them cached yet) with bounded concurrency, then disconnects them. */
-export async function connectBurst(broker: Broker, pki: Pki, devices: readonly string[], concurrency: number): Promise<ConnectSample> {
+export async function connectBurst(broker: Broker, pki: Pki, devices: readonly string[], concurrency: number, protocolVersion: 4 | 5 = 4): Promise<ConnectSample> {
   let start: { wall: number; broker: number; machine: number; ours: number } | undefined;
   let end: typeof start;
   const sample = (): NonNullable<typeof start> => ({ wall: performance.now(), broker: safeCpu(broker.pid), machine: machineCpu().busy, ours: safeCpu(lg.child.pid) });
-  const lg: Loadgen = new Loadgen({ kind: 'burst', url: broker.url, pkiFile: pki.pkiFile, devices, concurrency }, Math.max(60, devices.length / 5) * 1000, (name) => {
+  const lg: Loadgen = new Loadgen({ kind: 'burst', url: broker.url, pkiFile: pki.pkiFile, protocolVersion, devices, concurrency }, Math.max(60, devices.length / 5) * 1000, (name) => {
     if (name === 'burst-start') start = sample();
     if (name === 'burst-end') end = sample();
   });

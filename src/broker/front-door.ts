@@ -40,6 +40,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { BrokerContext } from './context.js';
 import { socketCertificateChain } from './hooks/authenticate.js';
+import { REASON } from './reason-codes.js';
 
 export interface FrontDoorLimits {
   /** Largest packet (fixed header included) once CONNECT has completed. */
@@ -125,6 +126,16 @@ interface PacketParser {
   _parseLength: () => boolean;
   emit(event: 'error', err: Error): boolean;
   prependListener(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'packet', listener: (packet: { cmd?: string; reasonCode?: number }) => void): unknown;
+}
+
+/**
+ * aedes 2.0.0-beta.1's client method for a packet over its `maximumPacketSize`: it stops
+ * reading the connection at once (a latch its read loop checks), then sends an MQTT 5
+ * client DISCONNECT 0x95 and closes (a 3.1.1 or unconnected client is just closed).
+ */
+interface TooLargeRejecting {
+  rejectPacketTooLarge?: (size: number) => void;
 }
 
 /** An error the front door hands to aedes to end a connection; already logged and counted. */
@@ -220,6 +231,14 @@ export class FrontDoor {
       p.emit('error', new FrontDoorClose(reason, msg));
       return false;
     };
+    /** DISCONNECT 0x95 to a connected MQTT 5 client; false when it must be refused as any other. */
+    const disconnectTooLarge = (p: PacketParser, size: number, limit: number): boolean => {
+      const reject = (client as unknown as TooLargeRejecting).rejectPacketTooLarge;
+      if (client.version !== 5 || !client.connected || client.closed || typeof reject !== 'function') return false;
+      this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PACKET_TOO_LARGE', { clientId: client.id ?? undefined, packet: p.packet.cmd, size, limit, authenticated: true, reasonCode: REASON.PACKET_TOO_LARGE }, 'packet larger than the limit; DISCONNECT 0x95 sent');
+      reject.call(client, size);
+      return true;
+    };
     parser._parseHeader = function (this: PacketParser): boolean {
       if (!parseHeader.call(this)) return false;
       // [MQTT-3.1.0-1]: the first packet from a client must be a CONNECT; refuse on its first byte.
@@ -236,6 +255,10 @@ export class FrontDoor {
       const authenticated = client.connected || ctx.sessions.ofClient(client) !== undefined;
       const limit = authenticated ? limits.maxPacketSizeBytes : limits.maxConnectPacketSizeBytes;
       if (size > limit) {
+        // A connected MQTT 5 client was told the limit in CONNACK (Maximum Packet Size):
+        // it is told why it is disconnected, DISCONNECT 0x95 (MQTT 5.0 §3.2.2.3.6), by
+        // aedes, which stops reading the connection before the body (see below).
+        if (disconnectTooLarge(this, size, limit)) return false;
         return refuse(this, 'MQTT_PACKET_TOO_LARGE', { packet: this.packet.cmd, size, limit, authenticated }, 'packet larger than the limit');
       }
       return true;

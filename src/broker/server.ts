@@ -16,7 +16,7 @@ import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
-import { SessionStore } from './persistence.js';
+import { MAX_INFLIGHT_INBOUND, SessionStore } from './persistence.js';
 import type { RetainedKeeper } from './retained.js';
 import { REASON } from './reason-codes.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
@@ -67,6 +67,12 @@ export interface GatewayBrokerOptions {
    * hook runs, so every decision sees the real topic.
    */
   readonly topicAliasMaximum?: number;
+  /**
+   * `gatehouse.mqtt.receiveMaximum`: QoS 1/2 messages an MQTT 5 client may leave
+   * unacknowledged (default 1000, at most MAX_INFLIGHT_INBOUND), announced in CONNACK and
+   * enforced with DISCONNECT 0x93 (persistence.ts).
+   */
+  readonly receiveMaximum?: number;
 }
 
 export interface ListenerAddress {
@@ -112,7 +118,7 @@ export class GatewayBroker {
       policy: opts.policy,
       authenticator: opts.authenticator,
       sessions,
-      store: new SessionStore(sessions, opts.retained),
+      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND }),
       ...(opts.retained !== undefined ? { retained: opts.retained } : {}),
       offlineIdentities: opts.offlineIdentities,
       lastConnections: new Map(),
@@ -138,6 +144,11 @@ export class GatewayBroker {
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
       topicAliasMaximum: opts.topicAliasMaximum ?? 0,
+      // MQTT 5 CONNACK announces both (MQTT 5.0 §3.2.2.3.3, §3.2.2.3.6). The packet size is the
+      // front door's limit, which refuses a larger packet first (DISCONNECT 0x95 to a connected
+      // MQTT 5 client); aedes's own check behind it, at the same size, never fires first.
+      maximumPacketSize: limits.maxPacketSizeBytes,
+      receiveMaximum: ctx.store.receiveMaximum,
     });
     shared.attach(aedes);
     announceSharedSubscriptions(aedes);

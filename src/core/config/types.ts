@@ -102,6 +102,11 @@ export interface GatehouseSection {
     readonly reasonStrings: boolean;
     /** Topic aliases an MQTT 5 client may set per connection (announced in CONNACK); 0 = none. */
     readonly topicAliasMaximum: number;
+    /**
+     * QoS 1/2 messages an MQTT 5 client may have sent and not had acknowledged (announced in
+     * CONNACK as Receive Maximum; one more ends the connection with DISCONNECT 0x93).
+     */
+    readonly receiveMaximum: number;
     readonly websocket: {
       readonly enabled: boolean;
       readonly host: string;

@@ -561,7 +561,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   });
 
   const mpath = [...path, 'mqtt'];
-  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages', 'reasonStrings', 'topicAliasMaximum'], false) ?? {};
+  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages', 'reasonStrings', 'topicAliasMaximum', 'receiveMaximum'], false) ?? {};
   const wpath = [...mpath, 'websocket'];
   const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
   const apath = [...path, 'api'];
@@ -601,6 +601,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 1000, 1, 65_535),
       reasonStrings: ck.bool(m['reasonStrings'], [...mpath, 'reasonStrings'], false),
       topicAliasMaximum: ck.int(m['topicAliasMaximum'], [...mpath, 'topicAliasMaximum'], 0, 0, 100),
+      // At most the inbound QoS 2 cap every connection has (1000, as aedes 1.2.0's maxInflightInbound).
+      receiveMaximum: ck.int(m['receiveMaximum'], [...mpath, 'receiveMaximum'], 1000, 1, 1000),
       websocket: {
         enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
         host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',

@@ -57,7 +57,7 @@ const DEFAULTS: GatehouseConfig = {
     mqtt: {
       host: '0.0.0.0', port: 8883,
       maxPacketSizeBytes: 262144, maxConnectPacketSizeBytes: 65536, connectTimeoutSeconds: 10, maxPendingConnections: 1000,
-      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000, reasonStrings: false, topicAliasMaximum: 0,
+      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000, reasonStrings: false, topicAliasMaximum: 0, receiveMaximum: 1000,
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
@@ -226,6 +226,14 @@ describe('validateConfig: scalars', () => {
       const errs = errors(validateConfig({ security: { clientDeviceTrustDurationMinutes: bad } }));
       assert.deepEqual(brief(errs), [['CONFIG_WRONG_TYPE', 'security.clientDeviceTrustDurationMinutes']], JSON.stringify(bad));
       assert.match(errs[0]!.fix!, /whole number/);
+    }
+  });
+
+  it('gatehouse.mqtt.receiveMaximum: 1000 unless set, an integer from 1 to 1000', () => {
+    assert.equal(ok(validateConfig({})).config.gatehouse.mqtt.receiveMaximum, 1000);
+    assert.equal(ok(validateConfig({ gatehouse: { mqtt: { receiveMaximum: 20 } } })).config.gatehouse.mqtt.receiveMaximum, 20);
+    for (const bad of [0, 1001]) {
+      assert.deepEqual(brief(errors(validateConfig({ gatehouse: { mqtt: { receiveMaximum: bad } } }))), [['CONFIG_OUT_OF_RANGE', 'gatehouse.mqtt.receiveMaximum']]);
     }
   });
 
