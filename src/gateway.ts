@@ -514,6 +514,7 @@ async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir:
       ...(caBundle !== undefined ? { caBundle } : {}),
       ...(aws.thingGroups.length > 0 ? { thingGroups: aws.thingGroups } : {}),
       pageSize: aws.pageSize,
+      requireTrustedCa: aws.requireTrustedCa,
     },
     intervalMs: aws.intervalSeconds * 1000,
     trustDurationMs,

@@ -18,6 +18,7 @@ interface SyncOptions {
   thingGroup: string[];
   dryRun?: boolean;
   pageSize?: string;
+  requireTrustedCa?: boolean;
   dataDir?: string;
   json?: boolean;
 }
@@ -33,6 +34,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
     .option('--thing-group <name>', 'only the things of this thing group and its child groups (repeat for several)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--dry-run', 'read everything and report what would change; write nothing')
     .option('--page-size <n>', 'things per page and per registry transaction (1-250)', '100')
+    .option('--require-trusted-ca', 'refuse certificates whose chain reaches no CA trusted here (AWS IoT\'s own CA, registered without a CA) instead of trusting them by their registration in the cloud')
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (opts: SyncOptions) => {
@@ -54,6 +56,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
         ...(caBundle !== undefined ? { caBundle } : {}),
         ...(opts.thingGroup.length > 0 ? { thingGroups: opts.thingGroup } : {}),
         dryRun: opts.dryRun === true,
+        requireTrustedCa: opts.requireTrustedCa === true,
         pageSize,
       };
       // Loaded here, not at start: the other commands do not need the AWS SDK.

@@ -28,7 +28,7 @@ import {
   paginateListCACertificates, paginateListCertificates, paginateListPolicies, paginateListTargetsForPolicy, paginateListThingGroups,
   paginateListThingPrincipals, paginateListThings, paginateListThingsInThingGroup, paginateListThingTypes, type IoTClientConfig,
 } from '@aws-sdk/client-iot';
-import type { CertificateRecord, CertificateStatus, TrustedCa } from '../identity/registry.js';
+import type { CertificateRecord, CertificateStatus, CertificateTrust, TrustedCa } from '../identity/registry.js';
 import type {
   SyncBatch, SyncCa, SyncCertificate, SyncItem, SyncKind, SyncOutcome, SyncPolicy, SyncRefusal, SyncThing, SyncThingGroup, SyncThingType,
 } from '../identity/sync-apply.js';
@@ -58,6 +58,12 @@ export interface AwsSyncOptions {
   /** Only these thing groups' things (with their descendants' things); default: every thing. */
   readonly thingGroups?: readonly string[];
   readonly dryRun?: boolean;
+  /**
+   * Refuse (CERT_UNTRUSTED) a certificate whose chain reaches no CA trusted here, instead of
+   * importing it as trusted by its registration in the cloud (default false: imported, as
+   * AWS IoT trusts the certificates it created and those registered without a CA).
+   */
+  readonly requireTrustedCa?: boolean;
   /** Things per page, and so per transaction (1-250, default 100). */
   readonly pageSize?: number;
   /** Requests in flight at once within a page (default 8). */
@@ -462,19 +468,27 @@ class Run {
     }
     if (pem === undefined || status === undefined) return undefined;
     const mapped = localStatus(status);
-    // New certificates must chain to a CA trusted here once this run's CAs are in: the
-    // check a connection would fail later. A synced one keeps following the cloud's
-    // status (a revocation above all) whatever its chain.
+    // New certificates are checked as a connection would be: parse, validity, usage, and
+    // the chain to a CA trusted here once this run's CAs are in. One whose issuer is not
+    // known here — AWS IoT's own CA (CreateKeysAndCertificate, CreateCertificateFromCsr),
+    // or none at all (RegisterCertificateWithoutCA) — is trusted in the cloud because it is
+    // registered in the account: it is imported the same way, trusted by its exact
+    // registration (identity/verify.ts), unless requireTrustedCa. A synced one keeps
+    // following the cloud's status (a revocation above all) whatever its chain.
     let issuerId: string | null = local?.issuerId ?? null;
+    let trust: CertificateTrust = local?.trust ?? 'ca';
     if (local === undefined) {
       const chain = await verifier.verifyChain(pem, this.now());
-      if (!chain.ok) {
+      if (chain.ok) {
+        issuerId = chain.issuerId;
+      } else if ((chain.reason === 'CERT_UNTRUSTED' || chain.reason === 'CERT_SELF_SIGNED') && this.options.requireTrustedCa !== true) {
+        trust = 'registration';
+      } else {
         this.engineRefusals.push({ kind: 'certificate', name: id, code: chain.reason, reason: chain.message });
         return undefined;
       }
-      issuerId = chain.issuerId;
     }
-    return { id, pem, status: mapped, issuerId, policies: policies.get(id) ?? [] };
+    return { id, pem, status: mapped, issuerId, trust, policies: policies.get(id) ?? [] };
   }
 }
 
