@@ -64,6 +64,13 @@ export interface AwsSyncOptions {
    * AWS IoT trusts the certificates it created and those registered without a CA).
    */
   readonly requireTrustedCa?: boolean;
+  /**
+   * PEMs of certificates read before and not synced (refused), by id, kept by the caller
+   * across runs (the continuous mode): a certificate's PEM never changes for its id, so a
+   * refused one is not described again on every run, only checked again here. Filled by
+   * the run; entries of certificates the cloud no longer has are dropped.
+   */
+  readonly pemCache?: Map<string, string>;
   /** Things per page, and so per transaction (1-250, default 100). */
   readonly pageSize?: number;
   /** Requests in flight at once within a page (default 8). */
@@ -150,6 +157,8 @@ class Run {
     const groups = await this.readGroups();
     const policies = await this.readPolicies();
     const statuses = await this.readCertificateStatuses();
+    const cache = this.options.pemCache;
+    if (cache !== undefined) for (const id of [...cache.keys()]) if (!statuses.has(id)) cache.delete(id);
 
     // Scope: which things and groups.
     const scope = this.options.thingGroups;
@@ -454,13 +463,17 @@ class Run {
     let pem: string | undefined;
     let status: string | undefined = cloudStatus;
     const local = synced.has(id) ? await this.store.getCertificate(id) : undefined;
+    const cached = this.options.pemCache?.get(id);
     if (local !== undefined && cloudStatus !== undefined) {
       pem = local.pem;
+    } else if (local === undefined && cached !== undefined && cloudStatus !== undefined) {
+      pem = cached;
     } else {
       try {
         const d = (await this.iot.send(new DescribeCertificateCommand({ certificateId: id }))).certificateDescription;
         pem = d?.certificatePem;
         status = d?.status ?? status;
+        if (pem !== undefined && local === undefined) this.options.pemCache?.set(id, pem);
       } catch (e) {
         if (isNotFound(e)) return undefined;
         throw e;
@@ -488,6 +501,8 @@ class Run {
         return undefined;
       }
     }
+    // Taken: its PEM is in the registry from now on.
+    if (!this.dryRun) this.options.pemCache?.delete(id);
     return { id, pem, status: mapped, issuerId, trust, policies: policies.get(id) ?? [] };
   }
 }
