@@ -13,7 +13,9 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { AttachPolicyCommand, AttachThingPrincipalCommand, CreatePolicyCommand, CreateThingCommand, RegisterCertificateWithoutCACommand, UpdateCertificateCommand } from '@aws-sdk/client-iot';
+import {
+  AttachPolicyCommand, AttachThingPrincipalCommand, CreatePolicyCommand, CreateThingCommand, DeleteThingCommand, RegisterCertificateWithoutCACommand, UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
 import type { MqttClient } from 'mqtt';
 import { CLOUD_ACCOUNT, CLOUD_ARN, CLOUD_REGION, startCloud, type Cloud } from '../helpers/aws-cloud.js';
 import { connectDevice, GatewayProcess, runCli, waitForClose, type Device } from '../helpers/gateway.js';
@@ -138,6 +140,31 @@ test('deactivated in the cloud: the connection ends at the next run and a new on
   await assert.rejects(connect('amz-1', registered));
   assert.match(await closedLine(from), /"reason":"CERT_INACTIVE"/);
   await cloud.iot.send(new UpdateCertificateCommand({ certificateId: registered.id, newStatus: 'ACTIVE' }));
+});
+
+test('a refused object is logged once, not at every run, and counted in the status', async () => {
+  // A thing created here first: the cloud's thing of the same name is refused (SYNC_LOCAL_OBJECT) at every run.
+  const local = await gw.cli(['things', 'create', 'clash', '--out', join(dir.path, 'devices')]);
+  assert.equal(local.code, 0, local.stderr);
+  const from = gw.lines.length;
+  await cloud.iot.send(new CreateThingCommand({ thingName: 'clash' }));
+  const refusedLine = await gw.waitForLog((l) => l.includes('"event":"sync-refused"') && l.includes('"name":"clash"'), 15_000, from);
+  assert.match(refusedLine, /"code":"SYNC_LOCAL_OBJECT"/);
+  // Two more runs after the one that first refused it.
+  const at = gw.lines.indexOf(refusedLine);
+  let runs = 0;
+  await gw.waitForLog((l) => l.includes('"event":"sync"') && l.includes('"refused":1') && ++runs === 3, 20_000, at);
+  assert.equal(gw.lines.slice(from).filter((l) => l.includes('"event":"sync-refused"') && l.includes('"name":"clash"')).length, 1);
+  const env = { ...await gw.remoteAdminEnv(dir.path), GATEHOUSE_REGION: CLOUD_REGION };
+  const remote = await runCli(['--endpoint', await gw.managementUrl(), 'sync', 'status', '--json'], { env });
+  assert.equal(remote.code, 0, remote.stderr);
+  const status = JSON.parse(remote.stdout) as { refusedObjects: number; lastRun: { refused: number; newlyRefused: number } };
+  assert.equal(status.refusedObjects, 1);
+  assert.equal(status.lastRun.refused, 1);
+  assert.equal(status.lastRun.newlyRefused, 0);
+  // Gone from the cloud: no longer refused.
+  await cloud.iot.send(new DeleteThingCommand({ thingName: 'clash' }));
+  await gw.waitForLog((l) => l.includes('"event":"sync-refusals-cleared"'), 15_000, at);
 });
 
 test('the sync\'s status: the management API (GetSyncStatus), `gatehouse sync status` remotely and from the data directory', async () => {
