@@ -143,7 +143,7 @@ export class Gateway {
       // Following AWS IoT Core: the admission gate of synced certificates is in place
       // before the broker listens; the first run starts once the change feed is watched.
       let trustMinutes = config.security.clientDeviceTrustDurationMinutes;
-      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, () => trustMinutes * 60_000);
+      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, metrics, () => trustMinutes * 60_000);
       if (awsSync !== undefined) {
         sessions.verifier.setAdmissionGate(awsSync.admissionGate);
         closers.push(() => awsSync.stop());
@@ -380,6 +380,8 @@ export class Gateway {
               retained: { list: (o) => retained.list(o), get: (t) => retained.get(t), delete: (t) => broker.deleteRetained(t) },
               ...(reloader !== undefined ? { configuration: reloader } : {}),
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
+              // The continuous AWS IoT Core sync's status (absent: not enabled).
+              ...(awsSync !== undefined ? { awsSync: { status: () => awsSync.status() } } : {}),
             },
           },
           routeSets: MANAGEMENT_ROUTE_SETS,
@@ -492,7 +494,7 @@ async function trustedCaPems(registry: SqliteRegistry): Promise<string[]> {
 }
 
 /** The continuous sync of `gatehouse.sync.aws`, when enabled (read at start: a change needs a restart). */
-async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
+async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, metrics: Metrics, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
   const aws = config.gatehouse.sync.aws;
   if (!aws.enabled) return undefined;
   let caBundle: string | undefined;
@@ -515,11 +517,13 @@ async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir:
       ...(caBundle !== undefined ? { caBundle } : {}),
       ...(aws.thingGroups.length > 0 ? { thingGroups: aws.thingGroups } : {}),
       pageSize: aws.pageSize,
+      requireTrustedCa: aws.requireTrustedCa,
     },
     intervalMs: aws.intervalSeconds * 1000,
     trustDurationMs,
     dataDir,
     logger,
+    metrics,
   });
   logger.info({ event: 'sync-enabled', source: 'aws', intervalSeconds: aws.intervalSeconds, region: aws.region ?? null, endpoint: aws.endpoint ?? null, thingGroups: aws.thingGroups },
     'following AWS IoT Core');

@@ -11,7 +11,12 @@
  *                           `connectTimeoutSeconds` of the accept (CONNECT_TIMEOUT).
  *   2. TLS handshake        a client certificate chaining to a trusted device CA
  *                           (TLS_*). OpenSSL's verdict is read after the handshake, then
- *                           the connection is ended with a TLS close_notify alert.
+ *                           the connection is ended with a TLS close_notify alert. A
+ *                           verdict of an unknown issuer alone (UNKNOWN_ISSUER below) is
+ *                           not final: step 3 decides it, and admits the certificate only
+ *                           when the identity layer trusts this exact certificate by its
+ *                           registration (imported from AWS IoT Core, registered without a
+ *                           CA); otherwise it is refused as TLS_CERT_UNTRUSTED, as before.
  *   3. Certificate lookup   the registry: registered, ACTIVE, attached to some thing
  *                           (the identity layer's CERT_* reasons). Until it answers,
  *                           not one byte of MQTT is read from the connection.
@@ -101,6 +106,24 @@ const TLS_REASONS: Readonly<Record<string, CloseReason>> = {
   INVALID_PURPOSE: 'TLS_CERT_WRONG_USAGE',
   INVALID_CA: 'TLS_CERT_WRONG_USAGE',
 };
+
+/**
+ * OpenSSL's verdicts that say only that the issuer is not among the trusted device CAs
+ * (https://docs.openssl.org/3.0/man1/openssl-verification-options/#diagnostics). The
+ * handshake itself succeeded, so the peer proved it holds the certificate's private key.
+ * Such a connection goes on to the certificate lookup, where only a certificate trusted by
+ * its exact registration passes (identity/verify.ts); any other verdict is final here.
+ */
+const UNKNOWN_ISSUER: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
+/** The identity layer's refusals that mean the chain reached no trusted CA. */
+const CHAIN_REFUSALS: ReadonlySet<string> = new Set(['CERT_UNTRUSTED', 'CERT_SELF_SIGNED']);
 
 /** What mqtt-packet's parser error says about a protocol level it does not know. */
 export const INVALID_PROTOCOL_VERSION = 'Invalid protocol version';
@@ -360,6 +383,11 @@ export class FrontDoor {
     }
     const screened = this.ctx.authenticator.screen(verdict.pem, verdict.certificates).then((outcome) => {
       if (socket.destroyed || a.closing) return false;
+      if (!outcome.ok && verdict.unknownIssuer !== undefined && CHAIN_REFUSALS.has(outcome.reason)) {
+        // Not trusted by registration either: the handshake's refusal, with its usual reason.
+        this.refuseTls(socket, a, 'TLS_CERT_UNTRUSTED', verdict.unknownIssuer, verdict.certificates[0]);
+        return false;
+      }
       if (!outcome.ok) {
         this.close(a, 'certificate', outcome.reason, { remoteAddress: a.remoteAddress, ...(outcome.certificateId === undefined ? {} : { certificateId: outcome.certificateId }), detail: outcome.message }, 'certificate refused after the TLS handshake; connection closed');
         endTls(socket);
@@ -382,21 +410,29 @@ export class FrontDoor {
    * the handshake itself (Node would drop the connection without a word and without
    * telling why): the reason is logged here and the connection ended with close_notify.
    */
-  private checkTls(socket: TLSSocket, a: Admission): { pem: string; certificates: readonly X509Certificate[] } | undefined {
+  private checkTls(socket: TLSSocket, a: Admission): { pem: string; certificates: readonly X509Certificate[]; unknownIssuer?: string } | undefined {
     const chain = socketCertificateChain(socket);
     let reason: CloseReason | undefined;
     const code = socket.authorizationError === null || socket.authorizationError === undefined ? undefined : String(socket.authorizationError);
     if (chain === undefined) reason = 'TLS_NO_CLIENT_CERTIFICATE';
-    else if (!socket.authorized) reason = (code === undefined ? undefined : TLS_REASONS[code]) ?? 'TLS_CERT_INVALID';
+    else if (!socket.authorized) {
+      // Decided by the certificate lookup (trust by registration), which refuses all but an exact registered match.
+      if (code !== undefined && UNKNOWN_ISSUER.has(code)) return { ...chain, unknownIssuer: code };
+      reason = (code === undefined ? undefined : TLS_REASONS[code]) ?? 'TLS_CERT_INVALID';
+    }
     if (reason === undefined && chain !== undefined) return chain;
-    const leaf = chain?.certificates[0];
-    this.close(a, 'tls', reason ?? 'TLS_CERT_INVALID', {
+    this.refuseTls(socket, a, reason ?? 'TLS_CERT_INVALID', code, chain?.certificates[0]);
+    return undefined;
+  }
+
+  /** Closes a connection whose client certificate the handshake's verdict refuses. */
+  private refuseTls(socket: TLSSocket, a: Admission, reason: CloseReason, code: string | undefined, leaf: X509Certificate | undefined): void {
+    this.close(a, 'tls', reason, {
       remoteAddress: a.remoteAddress,
       ...(code === undefined ? {} : { tlsError: code }),
       ...(leaf === undefined ? {} : { subject: leaf.subject.replaceAll('\n', ', '), fingerprint: leaf.fingerprint256 }),
     }, 'client certificate refused at the TLS handshake; connection closed');
     endTls(socket);
-    return undefined;
   }
 
   private admissionOf(socket: TLSSocket): Admission | undefined {

@@ -326,7 +326,9 @@ function serverTlsOptions(tls: BrokerTls): TlsOptions {
   // trusted device CAs. rejectUnauthorized is false so that the front door, not Node,
   // reads that verdict: Node would drop a refused handshake without a word and without
   // the reason; the front door refuses it just the same, logs why and ends the TLS
-  // session properly. No connection reaches the broker unless `authorized` is true.
+  // session properly. No connection reaches the broker unless `authorized` is true, or
+  // OpenSSL found only an unknown issuer and the identity layer trusts that exact
+  // certificate by its registration (front-door.ts, UNKNOWN_ISSUER).
   return { ...contextOptions(tls), requestCert: true, rejectUnauthorized: false };
 }
 

@@ -489,6 +489,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status, queued_at);
     `,
   },
+  {
+    version: 9,
+    description: 'how a device certificate is trusted: through a trusted CA, or by its exact registration (imported from AWS IoT Core, registered without a CA)',
+    sql: `
+      -- 'ca': the certificate must chain to a trusted device CA (every record before this
+      -- step). 'registration': its issuer is unknown here; the registered certificate
+      -- itself, byte for byte (its id is the SHA-256 of its DER), is what is trusted, and
+      -- only when its chain reaches no trusted CA (CertificateVerifier.verify).
+      ALTER TABLE certificates ADD COLUMN trust TEXT NOT NULL DEFAULT 'ca' CHECK (trust IN ('ca', 'registration'));
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -44,6 +44,19 @@ export class Metrics {
   readonly connectionsClosed = new Map<string, number>();
   /** Connections accepted that have not completed CONNECT (a gauge, set by the broker). */
   pendingConnections = 0;
+  /**
+   * The continuous AWS IoT Core sync (`gatehouse.sync.aws`), set by it after each run:
+   * runs by result since start, times in epoch seconds (0: never), objects refused by the
+   * last successful run, the end of the offline trust window (read when exported).
+   */
+  readonly sync: {
+    enabled: boolean;
+    readonly runs: { succeeded: number; failed: number };
+    lastRunSeconds: number;
+    lastSuccessSeconds: number;
+    refusedObjects: number;
+    trustedUntilSeconds: () => number;
+  } = { enabled: false, runs: { succeeded: 0, failed: 0 }, lastRunSeconds: 0, lastSuccessSeconds: 0, refusedObjects: 0, trustedUntilSeconds: () => 0 };
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 

@@ -12,6 +12,8 @@
  *   atomically over the gateway's configuration file and applied as a change of the file;
  * - `POST /gatehouse/explain` (`gatehouse:Explain`): the local API's explanation;
  * - `GET /gatehouse/metrics` (`gatehouse:GetMetrics`): the Prometheus text;
+ * - `GET /gatehouse/sync/aws` (`gatehouse:GetSyncStatus`): the continuous AWS IoT Core
+ *   sync's last run, last success, trust window and refusals;
  * - `GET /gatehouse/retained` (`gatehouse:ListRetainedMessages`), `GET` and `DELETE
  *   /gatehouse/retained/{topic}` (`gatehouse:GetRetainedMessage`,
  *   `gatehouse:DeleteRetainedMessage` on `arn:…:iot:REGION:ACCOUNT:topic/TOPIC`): the
@@ -111,6 +113,32 @@ const RetainedListResponse = z.object({
 });
 const RetainedMessageBody = RetainedSummaryBody.extend({ payload: z.string().describe('Base64') });
 const TopicParams = z.strictObject({ topic: z.string().min(1).max(65_535).describe('The topic, URL-encoded (`/` as %2F)') });
+const SyncRunBody = z.object({
+  startedAt: z.string(),
+  endedAt: z.string(),
+  result: z.enum(['succeeded', 'failed']),
+  added: z.number().int(),
+  changed: z.number().int(),
+  removed: z.number().int(),
+  refused: z.number().int().describe('Objects the run refused (left out of the registry)'),
+  newlyRefused: z.number().int().describe('Of those, refused for the first time or for another reason than before: the ones logged'),
+  things: z.number().int().describe('Things in scope'),
+  noChange: z.boolean(),
+  durationMs: z.number().int(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+});
+const SyncStatusResponse = z.object({
+  source: z.literal('aws'),
+  enabled: z.boolean().describe('gatehouse.sync.aws.enabled; false: every other field is absent'),
+  running: z.boolean().optional().describe('A run is under way'),
+  intervalSeconds: z.number().optional(),
+  runs: z.number().int().optional().describe('Runs since the gateway started'),
+  lastRun: SyncRunBody.nullable().optional().describe('The last run, kept across restarts; null: none yet'),
+  lastSuccessAt: z.string().nullable().optional().describe('End of the last successful run: the last verification of synced certificates with the cloud'),
+  trustedUntil: z.string().nullable().optional().describe('Until when synced certificates are admitted to new connections without another successful run; null: never verified (none admitted)'),
+  lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable().optional().describe('The error of the failing runs since the last success; null once a run succeeds'),
+  refusedObjects: z.number().int().optional().describe('Objects the last successful run refused'),
+});
 const RETAINED_PAGE_MAX = 200;
 const RETAINED_PAGE_DEFAULT = 50;
 
@@ -246,6 +274,21 @@ async function metrics(request: FastifyRequest, reply: FastifyReply, ctx: Manage
   return text;
 }
 
+async function syncStatus(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:GetSyncStatus', resource: '*' });
+  const sync = ops(ctx).awsSync;
+  if (sync === undefined) return { source: 'aws', enabled: false };
+  const s = sync.status();
+  const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+  return {
+    source: 'aws', enabled: true, running: s.running, intervalSeconds: s.intervalSeconds, runs: s.runs,
+    lastRun: s.lastRun === null ? null : { ...s.lastRun, startedAt: s.lastRun.startedAt.toISOString(), endedAt: s.lastRun.endedAt.toISOString() },
+    lastSuccessAt: iso(s.verifiedAt), trustedUntil: iso(s.trustedUntil),
+    lastError: s.lastError === null ? null : { code: s.lastError.code, message: s.lastError.message, at: s.lastError.at.toISOString() },
+    refusedObjects: s.refusedObjects,
+  };
+}
+
 const SIGNED = { kind: 'signed', services: ['gatehouse', 'execute-api'] } as const;
 const DENIED = { description: 'MGMT_ACCESS_DENIED and the authentication failures' };
 
@@ -327,6 +370,14 @@ const ROUTES: readonly ManagementRoute[] = [
     responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
     example: { path: '/gatehouse/explain', body: { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:t' } },
     handler: explainRoute,
+  },
+  {
+    method: 'GET', url: '/gatehouse/sync/aws', operationId: 'GetSyncStatus', action: 'gatehouse:GetSyncStatus', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The continuous AWS IoT Core sync: last run, last success, offline trust window, refusals',
+    description: 'What `gatehouse sync status` prints. `enabled: false` when `gatehouse.sync.aws.enabled` is not set.',
+    responses: { 200: { description: 'The status', schema: SyncStatusResponse }, 403: DENIED },
+    example: { path: '/gatehouse/sync/aws' },
+    handler: syncStatus,
   },
   {
     method: 'GET', url: '/gatehouse/metrics', operationId: 'GetMetrics', action: 'gatehouse:GetMetrics', protocol: 'gatehouse', auth: { ...SIGNED, apiToken: true }, tag: 'Gatehouse',

@@ -25,6 +25,34 @@ export interface IdentitySessionInfo {
   readonly lastUsedAt: Date;
 }
 
+/** One run of the continuous sync (the sync's SyncRunSummary). */
+export interface AwsSyncRunInfo {
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly result: 'succeeded' | 'failed';
+  readonly added: number;
+  readonly changed: number;
+  readonly removed: number;
+  readonly refused: number;
+  readonly newlyRefused: number;
+  readonly things: number;
+  readonly noChange: boolean;
+  readonly durationMs: number;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/** The continuous sync's status (the sync's ContinuousSyncStatus). */
+export interface AwsSyncStatusInfo {
+  readonly verifiedAt: Date | null;
+  readonly trustedUntil: Date | null;
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: Date } | null;
+  readonly runs: number;
+  readonly running: boolean;
+  readonly intervalSeconds: number;
+  readonly lastRun: AwsSyncRunInfo | null;
+  readonly refusedObjects: number;
+}
+
 export type Verdict =
   | { readonly ok: true; readonly groups: number; readonly policies: number; readonly warnings: readonly ConfigIssue<string>[] }
   | { readonly ok: false; readonly errors: readonly ConfigIssue<string>[]; readonly warnings: readonly ConfigIssue<string>[] };
@@ -65,6 +93,8 @@ export interface GatehouseOperations {
     /** Whether there was one. */
     delete(topic: string): Promise<boolean>;
   };
+  /** The continuous AWS IoT Core sync (`gatehouse.sync.aws`; absent: not enabled). */
+  readonly awsSync?: { status(): AwsSyncStatusInfo };
   /** The Prometheus registry of the gateway (absent: the local API, which owns it, is disabled). */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> };
 }

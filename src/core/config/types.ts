@@ -186,6 +186,8 @@ export interface AwsSyncConfig {
   readonly thingGroups: readonly string[];
   /** Things per page and per registry transaction. */
   readonly pageSize: number;
+  /** Refuse certificates whose chain reaches no CA trusted here instead of trusting them by their registration in the cloud. */
+  readonly requireTrustedCa: boolean;
 }
 
 export interface GatehouseConfig {

@@ -652,7 +652,7 @@ const THING_GROUP_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
 function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {
   const s = ck.fields(value, path, ['aws'], false) ?? {};
   const apath = [...path, 'aws'];
-  const a = ck.fields(s['aws'], apath, ['enabled', 'region', 'profile', 'endpoint', 'caBundle', 'intervalSeconds', 'thingGroups', 'pageSize'], false) ?? {};
+  const a = ck.fields(s['aws'], apath, ['enabled', 'region', 'profile', 'endpoint', 'caBundle', 'intervalSeconds', 'thingGroups', 'pageSize', 'requireTrustedCa'], false) ?? {};
   const region = ck.string(a['region'], [...apath, 'region'], { nonBlank: true });
   if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) ck.error('CONFIG_INVALID_VALUE', [...apath, 'region'], `\`${region}\` is not an AWS region name`, 'use a region such as `eu-west-1`');
   const profile = ck.string(a['profile'], [...apath, 'profile'], { nonBlank: true });
@@ -673,6 +673,7 @@ function checkSync(ck: Checker, value: unknown, path: readonly string[]): Gateho
       intervalSeconds: ck.int(a['intervalSeconds'], [...apath, 'intervalSeconds'], 300, 1, 86_400),
       thingGroups,
       pageSize: ck.int(a['pageSize'], [...apath, 'pageSize'], 100, 1, 250),
+      requireTrustedCa: ck.bool(a['requireTrustedCa'], [...apath, 'requireTrustedCa'], false),
     },
   };
 }

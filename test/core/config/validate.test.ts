@@ -67,7 +67,7 @@ const DEFAULTS: GatehouseConfig = {
     retained: { maxPayloadBytes: 131072, maxMessages: 10000, maxTotalBytes: 67108864 },
     jobs: { enabled: true },
     logging: { level: 'info' },
-    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
+    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100, requireTrustedCa: false } },
   },
 };
 
