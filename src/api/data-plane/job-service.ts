@@ -10,17 +10,23 @@
  * execution added, or moved in or out of QUEUED / IN_PROGRESS), and
  * `$aws/things/THING/jobs/notify-next` when the next pending execution changes.
  *
- * Timeouts are applied when a thing's executions are next touched (a device request,
- * or an operator's change): an expired IN_PROGRESS execution is then written as
- * TIMED_OUT as of its expiry, and the change announced. Operator reads show settled
- * executions without writing.
+ * Timeouts: `sweepTimeouts` (called by the gateway's sweeper, job-sweeper.ts, about once
+ * a second) writes the IN_PROGRESS executions whose stored deadline has passed as
+ * TIMED_OUT, as of their expiry, and announces the change. A thing's executions are
+ * also settled whenever they are touched (a device request, an operator's change), and
+ * operator reads show settled executions without writing, so no answer shows an
+ * expired execution as IN_PROGRESS between two sweeps.
+ *
+ * Continuous jobs: `reconcileContinuous` (called by the gateway at start and whenever
+ * thing-group membership changes) queues an execution for every thing that joined a
+ * target group and moves the QUEUED execution of a thing that left to REMOVED.
  */
 import {
-  cancelExecution, isPending, jobFailure, nextPending, pendingOrder, settle, startExecution, updateExecution,
+  cancelExecution, cancelOneExecution, isPending, isTerminal, jobFailure, nextPending, pendingOrder, queuedExecution, removeExecution, settle, startExecution, updateExecution,
   type JobExecution, type JobExecutionStatus, type JobFailure, type StatusDetails, type UpdateRequest,
 } from '../../core/jobs/execution.js';
 import {
-  executionDocument, executionSummary, parseTarget, settledJobStatus, type Job, type JobStatus,
+  executionDocument, executionSummary, parseTarget, settledJobStatus, type Job, type JobStatus, type TargetSelection,
 } from '../../core/jobs/job.js';
 import type { IotDeployment } from '../../core/policy/iot/context.js';
 import type { JobStore, JobTx } from '../../identity/job-store.js';
@@ -41,7 +47,7 @@ export interface JobServiceOptions {
 /** An operator-side failure: the AWS exception name and message. */
 export interface OperatorFailure {
   readonly ok: false;
-  readonly exception: 'InvalidRequestException' | 'ResourceNotFoundException' | 'ResourceAlreadyExistsException' | 'InvalidStateTransitionException' | 'LimitExceededException';
+  readonly exception: 'InvalidRequestException' | 'ResourceNotFoundException' | 'ResourceAlreadyExistsException' | 'InvalidStateTransitionException' | 'LimitExceededException' | 'VersionConflictException';
   readonly message: string;
 }
 
@@ -52,7 +58,23 @@ export interface CreateJobInput {
   readonly document: string;
   readonly description?: string;
   readonly targets: readonly string[];
+  readonly targetSelection?: TargetSelection;
   readonly inProgressTimeoutInMinutes?: number;
+}
+
+/** UpdateJob's changes: an absent member is left as it is. */
+export interface UpdateJobInput {
+  readonly description?: string;
+  readonly inProgressTimeoutInMinutes?: number;
+}
+
+/** An execution the sweeper timed out. */
+export interface TimedOut {
+  readonly jobId: string;
+  readonly thingName: string;
+  readonly executionNumber: number;
+  /** When it timed out (its deadline), epoch ms. */
+  readonly at: number;
 }
 
 export interface JobView {
@@ -98,18 +120,15 @@ export class JobService {
       }
       const before = new Map<string, PendingState>();
       for (const t of things) before.set(t, this.#settleThing(tx, t, now));
+      const targetSelection = input.targetSelection ?? 'SNAPSHOT';
+      const empty = things.size === 0 && targetSelection === 'SNAPSHOT';
       const job: Job = {
         jobId: input.jobId, document: input.document, ...(input.description !== undefined ? { description: input.description } : {}),
-        targets: [...input.targets], ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
-        status: things.size === 0 ? 'COMPLETED' : 'IN_PROGRESS', createdAt: now, lastUpdatedAt: now, ...(things.size === 0 ? { completedAt: now } : {}),
+        targets: [...input.targets], targetSelection, ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
+        status: empty ? 'COMPLETED' : 'IN_PROGRESS', createdAt: now, lastUpdatedAt: now, ...(empty ? { completedAt: now } : {}),
       };
       tx.putJob(job);
-      for (const thingName of things) {
-        tx.putExecution({
-          jobId: job.jobId, thingName, executionNumber: 1, status: 'QUEUED', statusDetails: {}, versionNumber: 1, queuedAt: now, lastUpdatedAt: now,
-          ...(job.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: job.inProgressTimeoutInMinutes } : {}),
-        });
-      }
+      for (const thingName of things) tx.putExecution(queuedExecution(job.jobId, thingName, now, job.inProgressTimeoutInMinutes));
       return { ok: true, job, before };
     });
     if (!r.ok) return r;
@@ -207,6 +226,150 @@ export class JobService {
     if (!r.ok) return r;
     await this.#announce(r.before, now);
     return { ok: true };
+  }
+
+  /**
+   * UpdateJob: a new description or in-progress timeout. A new timeout applies to the
+   * executions that have not started (QUEUED) and to those queued later; a started one
+   * keeps the timer it started with.
+   */
+  async updateJob(jobId: string, input: UpdateJobInput): Promise<{ ok: true; job: Job } | OperatorFailure> {
+    const now = this.#now();
+    return this.#o.store.transact((tx): { ok: true; job: Job } | OperatorFailure => {
+      const job = tx.job(jobId);
+      if (job === undefined) return opFail('ResourceNotFoundException', `job ${jobId} does not exist`);
+      const updated: Job = {
+        ...job, lastUpdatedAt: now, ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
+      };
+      tx.putJob(updated);
+      if (input.inProgressTimeoutInMinutes !== undefined) {
+        for (const e of tx.executionsOfJob(jobId)) {
+          if (e.status === 'QUEUED') tx.putExecution({ ...e, inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes });
+        }
+      }
+      return { ok: true, job: updated };
+    });
+  }
+
+  /** CancelJobExecution: the execution CANCELED (see core `cancelOneExecution`), announced to its thing. */
+  async cancelExecution(jobId: string, thingName: string, options: { force: boolean; expectedVersion?: number; statusDetails?: StatusDetails }): Promise<{ ok: true; execution: JobExecution } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; execution: JobExecution; before: PendingState } | OperatorFailure => {
+      if (tx.job(jobId) === undefined || !tx.thingExists(thingName)) return opFail('ResourceNotFoundException', `no execution of job ${jobId} on thing ${thingName}`);
+      const before = this.#settleThing(tx, thingName, now);
+      const e = tx.execution(jobId, thingName);
+      if (e === undefined) return opFail('ResourceNotFoundException', `no execution of job ${jobId} on thing ${thingName}`);
+      const c = cancelOneExecution(e, options, now);
+      if (!c.ok) {
+        return c.code === 'VersionMismatch'
+          ? opFail('VersionConflictException', `expectedVersion ${options.expectedVersion ?? ''} is not the execution's version ${e.versionNumber}`)
+          : opFail('InvalidStateTransitionException', c.message);
+      }
+      tx.putExecution(c.execution);
+      this.#completeJobs(tx, thingName, now);
+      return { ok: true, execution: c.execution, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(new Map([[thingName, r.before]]), now);
+    return { ok: true, execution: r.execution };
+  }
+
+  /**
+   * DeleteJobExecution: a terminal execution, or any with `force`; `executionNumber`
+   * must be the execution's. The device learns of a pending one's deletion from notify.
+   */
+  async deleteExecution(jobId: string, thingName: string, executionNumber: number, force: boolean): Promise<{ ok: true } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; before: PendingState } | OperatorFailure => {
+      const notFound = opFail('ResourceNotFoundException', `no execution ${executionNumber} of job ${jobId} on thing ${thingName}`);
+      if (!tx.thingExists(thingName)) return notFound;
+      const before = this.#settleThing(tx, thingName, now);
+      const e = tx.execution(jobId, thingName);
+      if (e === undefined || e.executionNumber !== executionNumber) return notFound;
+      if (!force && !isTerminal(e.status)) return opFail('InvalidStateTransitionException', `the job execution is ${e.status}: only a terminal execution can be deleted without force`);
+      tx.deleteExecution(jobId, thingName);
+      const job = tx.job(jobId);
+      if (job !== undefined && job.status === 'IN_PROGRESS' && settledJobStatus(job, tx.executionsOfJob(jobId)) === 'COMPLETED') {
+        tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
+      }
+      return { ok: true, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(new Map([[thingName, r.before]]), now);
+    return { ok: true };
+  }
+
+  /**
+   * Writes as TIMED_OUT at most `limit` IN_PROGRESS executions whose deadline has passed
+   * (earliest first), completes the jobs that are done, and announces the change to each
+   * thing. Returns what timed out (fewer than `limit`: nothing more is due now).
+   */
+  async sweepTimeouts(limit: number): Promise<readonly TimedOut[]> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx) => {
+      const due = tx.dueExecutions(now, limit);
+      const before = new Map<string, PendingState>();
+      const out: TimedOut[] = [];
+      for (const e of due) {
+        // Settling the thing writes every expired execution of it, this one included.
+        if (!before.has(e.thingName)) before.set(e.thingName, this.#settleThing(tx, e.thingName, now));
+        const s = settle(e, now);
+        if (s.status === 'TIMED_OUT') out.push({ jobId: e.jobId, thingName: e.thingName, executionNumber: e.executionNumber, at: s.lastUpdatedAt });
+      }
+      return { before, out };
+    });
+    if (r.before.size > 0) await this.#announce(r.before, now);
+    return r.out;
+  }
+
+  /**
+   * Brings the IN_PROGRESS continuous jobs in line with their targets' current members:
+   * a thing in a target (named, or a member of a target group or of its descendants)
+   * without an execution, or whose execution was REMOVED, gets a QUEUED one; a thing
+   * no longer in any target has its QUEUED execution REMOVED. Returns the number of
+   * executions queued and removed.
+   */
+  async reconcileContinuous(): Promise<{ queued: number; removed: number }> {
+    const now = this.#now();
+    const dep = this.#o.deployment();
+    const r = await this.#o.store.transact((tx) => {
+      const before = new Map<string, PendingState>();
+      let queued = 0;
+      let removed = 0;
+      const touch = (thing: string): void => {
+        if (!before.has(thing)) before.set(thing, this.#settleThing(tx, thing, now));
+      };
+      for (const job of tx.continuousJobs()) {
+        const members = new Set<string>();
+        for (const t of job.targets) {
+          const p = parseTarget(t, dep);
+          if (p === undefined) continue;
+          if (p.kind === 'thing') {
+            if (tx.thingExists(p.name)) members.add(p.name);
+          } else {
+            for (const m of tx.groupMembers(p.name)) members.add(m);
+          }
+        }
+        const existing = new Map(tx.executionsOfJob(job.jobId).map((e) => [e.thingName, e]));
+        for (const thing of members) {
+          const e = existing.get(thing);
+          if (e !== undefined && e.status !== 'REMOVED') continue;
+          touch(thing);
+          tx.putExecution(queuedExecution(job.jobId, thing, now, job.inProgressTimeoutInMinutes, e));
+          queued++;
+        }
+        for (const [thing, e] of existing) {
+          if (members.has(thing) || e.status !== 'QUEUED') continue;
+          touch(thing);
+          tx.putExecution(removeExecution(e, now));
+          removed++;
+        }
+      }
+      return { before, queued, removed };
+    });
+    if (r.before.size > 0) await this.#announce(r.before, now);
+    return { queued: r.queued, removed: r.removed };
   }
 
   async executionsOfJob(jobId: string, status?: JobExecutionStatus): Promise<readonly JobExecution[] | undefined> {
