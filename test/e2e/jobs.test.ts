@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -26,7 +26,7 @@ import {
   ResourceNotFoundException, StartNextPendingJobExecutionCommand, UpdateJobExecutionCommand,
 } from '@aws-sdk/client-iot-jobs-data-plane';
 import awsIot from 'aws-iot-device-sdk';
-import { GatewayProcess, connectDevice, runCli, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, deviceHttps, runCli, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -55,22 +55,6 @@ const DEVICE_POLICY = JSON.stringify({
   ],
 });
 
-function deviceRequest(url: string, device: Device, ca: string, method: string, path: string, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: u.hostname, port: Number(u.port), method, path, headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      ca, key: device.key, cert: device.cert, agent: false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 describe('jobs on a running gateway', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let gw: GatewayProcess;
@@ -97,7 +81,7 @@ describe('jobs on a running gateway', () => {
     for (const d of [lamp, fan]) await iot.send(new AttachPolicyCommand({ policyName: 'job-device', target: `${ARN}:cert/${d.certificateId}` }));
     await iot.send(new CreateThingGroupCommand({ thingGroupName: 'fans' }));
     await iot.send(new AddThingToThingGroupCommand({ thingGroupName: 'fans', thingName: 'fan' }));
-    await waitUntil(async () => (await deviceRequest(await gw.dataPlaneUrl(), lamp, caPem, 'GET', '/things/lamp/jobs')).status === 200, 10_000, 'the device policy to apply');
+    await waitUntil(async () => (await deviceHttps(await gw.dataPlaneUrl(), lamp, 'GET', '/things/lamp/jobs')).status === 200, 10_000, 'the device policy to apply');
   });
   after(async () => {
     iot.destroy();
@@ -219,7 +203,7 @@ describe('jobs on a running gateway', () => {
       assert.equal(fanGot.find((m) => m.topic === '$aws/things/fan/jobs/get/rejected')!.body['code'], 'InvalidJson');
 
       // HTTPS: the fan may not update the lamp's execution.
-      const r = await deviceRequest(await gw.dataPlaneUrl(), fan, caPem, 'POST', '/things/lamp/jobs/reboot-lamp', JSON.stringify({ status: 'SUCCEEDED' }));
+      const r = await deviceHttps(await gw.dataPlaneUrl(), fan, 'POST', '/things/lamp/jobs/reboot-lamp', JSON.stringify({ status: 'SUCCEEDED' }));
       assert.equal(r.status, 403);
       assert.equal(r.headers['x-amzn-errortype'], 'ForbiddenException');
 
