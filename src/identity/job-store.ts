@@ -27,6 +27,10 @@ export interface JobTx {
   execution(jobId: string, thingName: string): JobExecution | undefined;
   executionsOfJob(jobId: string): JobExecution[];
   executionsOfThing(thingName: string): JobExecution[];
+  /** The thing's QUEUED and IN_PROGRESS executions (queued time, then job id): what a device request works on. */
+  pendingExecutionsOfThing(thingName: string): JobExecution[];
+  /** The IN_PROGRESS snapshot jobs with an execution on this thing and no QUEUED or IN_PROGRESS execution left (as stored). */
+  completableJobs(thingName: string): string[];
   putExecution(e: JobExecution): void;
   deleteExecution(jobId: string, thingName: string): void;
   /** IN_PROGRESS executions whose stored deadline is at or before `now`, earliest first, at most `limit`. */
@@ -87,6 +91,10 @@ export class SqliteJobStore implements JobStore {
       exec: p('SELECT * FROM job_executions WHERE job_id = ? AND thing_name = ?'),
       execsOfJob: p('SELECT * FROM job_executions WHERE job_id = ? ORDER BY thing_name'),
       execsOfThing: p('SELECT * FROM job_executions WHERE thing_name = ? ORDER BY queued_at, job_id'),
+      pendingOfThing: p(`SELECT * FROM job_executions WHERE thing_name = ? AND status IN ('QUEUED', 'IN_PROGRESS') ORDER BY queued_at, job_id`),
+      completable: p(`SELECT j.job_id FROM jobs j JOIN job_executions e ON e.job_id = j.job_id AND e.thing_name = ?
+        WHERE j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT'
+          AND NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = j.job_id AND p.status IN ('QUEUED', 'IN_PROGRESS'))`),
       putExec: p(`INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details, version, queued_at, started_at, last_updated_at, step_timeout_at, in_progress_timeout_minutes, force_canceled, timeout_at)
         VALUES (@jobId, @thingName, @executionNumber, @status, @statusDetails, @version, @queuedAt, @startedAt, @lastUpdatedAt, @stepTimeoutAt, @timeout, @forceCanceled, @timeoutAt)
         ON CONFLICT (job_id, thing_name) DO UPDATE SET execution_number = excluded.execution_number, status = excluded.status, status_details = excluded.status_details,
@@ -133,6 +141,8 @@ export class SqliteJobStore implements JobStore {
       },
       executionsOfJob: (jobId) => (s.execsOfJob.all(jobId) as ExecRow[]).map(execution),
       executionsOfThing: (thingName) => (s.execsOfThing.all(thingName) as ExecRow[]).map(execution),
+      pendingExecutionsOfThing: (thingName) => (s.pendingOfThing.all(thingName) as ExecRow[]).map(execution),
+      completableJobs: (thingName) => (s.completable.all(thingName) as { job_id: string }[]).map((r) => r.job_id),
       putExecution: (e) => {
         s.putExec.run({
           jobId: e.jobId, thingName: e.thingName, executionNumber: e.executionNumber, status: e.status, statusDetails: JSON.stringify(e.statusDetails),

@@ -22,7 +22,7 @@
  * target group and moves the QUEUED execution of a thing that left to REMOVED.
  */
 import {
-  cancelExecution, cancelOneExecution, isPending, isTerminal, jobFailure, nextPending, pendingOrder, queuedExecution, removeExecution, settle, startExecution, updateExecution,
+  cancelExecution, cancelOneExecution, isPending, isTerminal, jobFailure, nextPending, queuedExecution, removeExecution, settle, startExecution, updateExecution,
   type JobExecution, type JobExecutionStatus, type JobFailure, type StatusDetails, type UpdateRequest,
 } from '../../core/jobs/execution.js';
 import {
@@ -399,8 +399,7 @@ export class JobService {
 
   /** GetPendingJobExecutions: summaries of the thing's IN_PROGRESS and QUEUED executions. */
   async getPending(thingName: string): Promise<{ ok: true; inProgressJobs: Record<string, unknown>[]; queuedJobs: Record<string, unknown>[] } | JobFailure> {
-    return this.#onThing(thingName, (_tx, executions) => {
-      const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
+    return this.#onThing(thingName, (_tx, pending) => {
       return {
         ok: true as const,
         inProgressJobs: pending.filter((e) => e.status === 'IN_PROGRESS').map(executionSummary),
@@ -415,8 +414,8 @@ export class JobService {
    */
   async startNext(thingName: string, request: { statusDetails?: StatusDetails; stepTimeoutInMinutes?: number }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const next = nextPending(executions);
+    return this.#onThing(thingName, (tx, pending) => {
+      const next = nextPending(pending);
       if (next === undefined) return { ok: true as const };
       const started = startExecution(next, request, now);
       if (started !== next) tx.putExecution(started);
@@ -428,8 +427,8 @@ export class JobService {
   /** DescribeJobExecution (`jobId` may be `$next`). */
   async describe(thingName: string, jobId: string, request: { executionNumber?: number; includeJobDocument: boolean }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const e = jobId === '$next' ? nextPending(executions) : executions.find((x) => x.jobId === jobId);
+    return this.#onThing(thingName, (tx, pending) => {
+      const e = jobId === '$next' ? nextPending(pending) : tx.execution(jobId, thingName);
       if (e === undefined) {
         if (jobId === '$next') return { ok: true as const };
         return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
@@ -445,8 +444,8 @@ export class JobService {
   /** UpdateJobExecution: the new execution and its job's document, or why not. */
   async update(thingName: string, jobId: string, request: UpdateRequest): Promise<{ ok: true; execution: JobExecution; jobDocument: string } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const e = executions.find((x) => x.jobId === jobId);
+    return this.#onThing(thingName, (tx) => {
+      const e = tx.execution(jobId, thingName);
       const job = tx.job(jobId);
       if (e === undefined || job === undefined) return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
       const r = updateExecution(e, request, now);
@@ -459,16 +458,16 @@ export class JobService {
   // ------------------------------------------------------------------ internals
 
   /**
-   * Runs `fn` on the thing's settled executions in one transaction, writes the jobs
-   * that completed, and announces the pending changes afterwards.
+   * Runs `fn` on the thing's settled pending executions in one transaction, writes the
+   * jobs that completed, and announces the pending changes afterwards. The work is in
+   * proportion to the thing's pending executions, not to its history.
    */
-  async #onThing<T extends { ok: boolean }>(thingName: string, fn: (tx: JobTx, executions: JobExecution[]) => T | JobFailure): Promise<T | JobFailure> {
+  async #onThing<T extends { ok: boolean }>(thingName: string, fn: (tx: JobTx, pending: JobExecution[]) => T | JobFailure): Promise<T | JobFailure> {
     const now = this.#now();
     const r = await this.#o.store.transact((tx) => {
       if (!tx.thingExists(thingName)) return { result: jobFailure('ResourceNotFound', `Thing ${thingName} not found`), before: undefined };
-      const before = this.#pendingState(tx.executionsOfThing(thingName), now, tx);
-      this.#settleThing(tx, thingName, now);
-      const result = fn(tx, tx.executionsOfThing(thingName));
+      const before = this.#settleThing(tx, thingName, now);
+      const result = fn(tx, tx.pendingExecutionsOfThing(thingName));
       this.#completeJobs(tx, thingName, now);
       return { result, before };
     });
@@ -478,9 +477,9 @@ export class JobService {
 
   /** Writes TIMED_OUT executions of the thing; returns its pending state before (for #announce). */
   #settleThing(tx: JobTx, thingName: string, now: number): PendingState {
-    const executions = tx.executionsOfThing(thingName);
-    const before = this.#pendingState(executions, now, tx);
-    for (const e of executions) {
+    const pending = tx.pendingExecutionsOfThing(thingName);
+    const before = this.#pendingState(pending, now, tx);
+    for (const e of pending) {
       const s = settle(e, now);
       if (s !== e) tx.putExecution(s);
     }
@@ -488,18 +487,16 @@ export class JobService {
     return before;
   }
 
-  /** Marks COMPLETED the jobs of this thing whose executions are all terminal. */
+  /** Marks COMPLETED the snapshot jobs of this thing whose executions are all terminal. */
   #completeJobs(tx: JobTx, thingName: string, now: number): void {
-    for (const e of tx.executionsOfThing(thingName)) {
-      const job = tx.job(e.jobId);
-      if (job === undefined || job.status !== 'IN_PROGRESS') continue;
-      if (settledJobStatus(job, tx.executionsOfJob(job.jobId)) === 'COMPLETED') tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
+    for (const jobId of tx.completableJobs(thingName)) {
+      const job = tx.job(jobId);
+      if (job !== undefined) tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
     }
   }
 
-  #pendingState(executions: readonly JobExecution[], now: number, tx: JobTx): PendingState {
+  #pendingState(pending: readonly JobExecution[], now: number, tx: JobTx): PendingState {
     // As stored (what the devices were last told), not settled: a timeout written now is a change to announce.
-    const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
     const next = nextPending(pending);
     const job = next !== undefined ? tx.job(next.jobId) : undefined;
     return {
@@ -515,7 +512,7 @@ export class JobService {
   async #announce(before: ReadonlyMap<string, PendingState>, now: number): Promise<void> {
     const p = this.#o.publisher;
     if (p === undefined || before.size === 0) return;
-    const after = await this.#o.store.read((tx) => new Map([...before.keys()].map((t) => [t, this.#pendingState(tx.executionsOfThing(t), now, tx)])));
+    const after = await this.#o.store.read((tx) => new Map([...before.keys()].map((t) => [t, this.#pendingState(tx.pendingExecutionsOfThing(t), now, tx)])));
     const timestamp = Math.floor(now / 1000);
     for (const [thing, b] of before) {
       const a = after.get(thing)!;
