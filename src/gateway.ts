@@ -24,6 +24,8 @@ import { DataPlaneServer, type DataPlaneTls } from './api/data-plane/server.js';
 import { bindJobTopics } from './api/data-plane/job-mqtt.js';
 import { JobService } from './api/data-plane/job-service.js';
 import { JobTimeoutSweeper } from './api/data-plane/job-sweeper.js';
+import { DELETED_VERSION_KEPT_MS } from './core/shadow/document.js';
+import type { ShadowStore } from './identity/shadow-store.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
@@ -214,8 +216,16 @@ export class Gateway {
       let shadows: ShadowService | undefined;
       if (config.gatehouse.shadows.enabled) {
         const bus = broker.serviceBus();
-        shadows = new ShadowService({ store: registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
+        const shadowStore = registry.shadows();
+        shadows = new ShadowService({ store: shadowStore, clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
         closers.push(bindShadowTopics(bus, shadows, logger, clock));
+        // A deleted shadow's row keeps its version for 48 hours (a shadow re-created within
+        // them continues the count); after that it is pruned, at start and then hourly.
+        const prune = (): void => void pruneDeletedShadows(shadowStore, clock, logger);
+        prune();
+        const pruneTimer = setInterval(prune, SHADOW_PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+        closers.push(() => clearInterval(pruneTimer));
       }
       // The jobs service: stored in the registry database, answering its MQTT topics through
       // the same bus (and the data-plane endpoints and the management job operations).
@@ -481,6 +491,25 @@ async function loadInitialConfig(path: string | undefined): Promise<{ config: Ga
 }
 
 /** Registry changes that can change which AWS IoT policies apply to a connection, or what they say. */
+const SHADOW_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const SHADOW_PRUNE_BATCH = 500;
+
+/** Deletes the rows of shadows deleted more than 48 hours ago, a batch per transaction; logs, never throws. */
+async function pruneDeletedShadows(store: ShadowStore, clock: () => Date, logger: Logger): Promise<void> {
+  try {
+    const before = clock().getTime() - DELETED_VERSION_KEPT_MS;
+    let total = 0;
+    for (;;) {
+      const n = await store.pruneDeleted(before, SHADOW_PRUNE_BATCH);
+      total += n;
+      if (n < SHADOW_PRUNE_BATCH) break;
+    }
+    if (total > 0) logger.info({ event: 'deleted-shadows-pruned', count: total }, 'rows of shadows deleted more than 48 hours ago were pruned');
+  } catch (e) {
+    logger.error({ event: 'error', err: (e as Error).message }, 'could not prune deleted shadows');
+  }
+}
+
 /** Queues and removes the executions of continuous jobs after a membership change; logs what changed, never throws. */
 async function reconcileContinuousJobs(jobs: JobService, logger: Logger, why: 'start' | 'registry'): Promise<void> {
   try {

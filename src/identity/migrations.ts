@@ -491,7 +491,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 9,
-    description: 'continuous jobs, and the stored deadline of each IN_PROGRESS job execution for the timeout sweeper',
+    description: 'continuous jobs, the stored deadline of each IN_PROGRESS job execution for the timeout sweeper, deleted shadows by time for pruning',
     sql: `
       ALTER TABLE jobs ADD COLUMN target_selection TEXT NOT NULL DEFAULT 'SNAPSHOT' CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS'));
       -- When an IN_PROGRESS execution times out (ms): the earlier of its in-progress and
@@ -506,6 +506,8 @@ export const MIGRATIONS: readonly Migration[] = [
         END
         WHERE status = 'IN_PROGRESS';
       CREATE INDEX job_executions_due ON job_executions(timeout_at) WHERE timeout_at IS NOT NULL;
+      -- Deleted shadows are pruned once their version no longer carries over (48 hours).
+      CREATE INDEX shadows_deleted ON shadows(deleted_at) WHERE deleted_at IS NOT NULL;
     `,
   },
 ];

@@ -10,7 +10,7 @@
  *   the data-plane listener (its IoT policy allows exactly that);
  * - after a restart, `@aws-sdk/client-iot-data-plane` and
  *   `@aws-sdk/client-iot-jobs-data-plane` (SigV4) and the panel read the same shadow and
- *   execution back.
+ *   execution back (and a shadow deleted long ago is pruned at the restart).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -22,6 +22,7 @@ import { AttachPolicyCommand, CreateJobCommand, CreatePolicyCommand, IoTClient }
 import { GetThingShadowCommand, IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { DescribeJobExecutionCommand, IoTJobsDataPlaneClient } from '@aws-sdk/client-iot-jobs-data-plane';
 import awsIot from 'aws-iot-device-sdk';
+import Database from 'better-sqlite3';
 import { GatewayProcess, connectDevice, deviceHttps, type Device } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
@@ -149,7 +150,19 @@ describe('offline: a device\'s shadow and job, followed by another device, survi
     }
 
     await gw.stop();
+    // A shadow deleted three days ago (its row no longer matters after 48 hours) is pruned when the gateway starts.
+    const db = new Database(join(gw.dataDir, 'registry.db'), { fileMustExist: true });
+    const old = Date.now() - 72 * 3600_000;
+    db.prepare(`INSERT INTO shadows (thing_name, shadow_name, version, document, updated_at, deleted_at) VALUES ('panel', 'gone', 4, NULL, ?, ?)`).run(old, old);
+    db.close();
     gw = await GatewayProcess.launch(dir.path, gw.configPath, gw.dataDir);
+    await gw.waitForLog((l) => l.includes('deleted-shadows-pruned'), 10_000);
+    const check = new Database(join(gw.dataDir, 'registry.db'), { readonly: true, fileMustExist: true });
+    try {
+      assert.deepEqual(check.prepare(`SELECT count(*) AS n FROM shadows WHERE thing_name = 'panel'`).get(), { n: 0 });
+    } finally {
+      check.close();
+    }
 
     const agent = { httpsAgent: new Agent({ ca: caPem }) };
     const endpoint = await gw.dataPlaneUrl();
