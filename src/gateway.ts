@@ -23,6 +23,9 @@ import { DATA_PLANE_ROUTE_SETS } from './api/data-plane/route-sets.js';
 import { DataPlaneServer, type DataPlaneTls } from './api/data-plane/server.js';
 import { bindJobTopics } from './api/data-plane/job-mqtt.js';
 import { JobService } from './api/data-plane/job-service.js';
+import { JobTimeoutSweeper } from './api/data-plane/job-sweeper.js';
+import { DELETED_VERSION_KEPT_MS } from './core/shadow/document.js';
+import type { ShadowStore } from './identity/shadow-store.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
@@ -214,8 +217,16 @@ export class Gateway {
       let shadows: ShadowService | undefined;
       if (config.gatehouse.shadows.enabled) {
         const bus = broker.serviceBus();
-        shadows = new ShadowService({ store: registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
+        const shadowStore = registry.shadows();
+        shadows = new ShadowService({ store: shadowStore, clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
         closers.push(bindShadowTopics(bus, shadows, logger, clock));
+        // A deleted shadow's row keeps its version for 48 hours (a shadow re-created within
+        // them continues the count); after that it is pruned, at start and then hourly.
+        const prune = (): void => void pruneDeletedShadows(shadowStore, clock, logger);
+        prune();
+        const pruneTimer = setInterval(prune, SHADOW_PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+        closers.push(() => clearInterval(pruneTimer));
       }
       // The jobs service: stored in the registry database, answering its MQTT topics through
       // the same bus (and the data-plane endpoints and the management job operations).
@@ -224,6 +235,11 @@ export class Gateway {
         const bus = broker.serviceBus();
         jobs = new JobService({ store: registry.jobs(), clock, logger, deployment: () => config.gatehouse.iot, publisher: bus });
         closers.push(bindJobTopics(bus, jobs, logger, clock));
+        // Executions whose timer expired move to TIMED_OUT when due (deadlines are stored:
+        // what fell due while the gateway was down times out on the first tick).
+        const sweeper = JobTimeoutSweeper.start({ service: jobs, logger });
+        closers.push(() => sweeper.stop());
+        await reconcileContinuousJobs(jobs, logger, 'start');
       }
 
       // Rotation: new handshakes get the new certificate; open connections stay.
@@ -255,6 +271,8 @@ export class Gateway {
             logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
           });
         }
+        // Continuous jobs follow their target groups' membership.
+        if (jobs !== undefined && (!info.complete || changes.some((c) => c.kind === 'THING_GROUP_CHANGED'))) void reconcileContinuousJobs(jobs, logger, 'registry');
         if (info.complete && !changes.some((c) => IOT_CHANGE_KINDS.has(c.kind))) return;
         void (async () => {
           // New attribute values first, so the re-check that follows the reload sees them.
@@ -476,6 +494,35 @@ async function loadInitialConfig(path: string | undefined): Promise<{ config: Ga
 }
 
 /** Registry changes that can change which AWS IoT policies apply to a connection, or what they say. */
+const SHADOW_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const SHADOW_PRUNE_BATCH = 500;
+
+/** Deletes the rows of shadows deleted more than 48 hours ago, a batch per transaction; logs, never throws. */
+async function pruneDeletedShadows(store: ShadowStore, clock: () => Date, logger: Logger): Promise<void> {
+  try {
+    const before = clock().getTime() - DELETED_VERSION_KEPT_MS;
+    let total = 0;
+    for (;;) {
+      const n = await store.pruneDeleted(before, SHADOW_PRUNE_BATCH);
+      total += n;
+      if (n < SHADOW_PRUNE_BATCH) break;
+    }
+    if (total > 0) logger.info({ event: 'deleted-shadows-pruned', count: total }, 'rows of shadows deleted more than 48 hours ago were pruned');
+  } catch (e) {
+    logger.error({ event: 'error', err: (e as Error).message }, 'could not prune deleted shadows');
+  }
+}
+
+/** Queues and removes the executions of continuous jobs after a membership change; logs what changed, never throws. */
+async function reconcileContinuousJobs(jobs: JobService, logger: Logger, why: 'start' | 'registry'): Promise<void> {
+  try {
+    const r = await jobs.reconcileContinuous();
+    if (r.queued + r.removed > 0) logger.info({ event: 'continuous-jobs-reconciled', why, queued: r.queued, removed: r.removed }, 'continuous jobs followed their target groups');
+  } catch (e) {
+    logger.error({ event: 'error', err: (e as Error).message }, 'could not apply a thing-group change to continuous jobs');
+  }
+}
+
 const IOT_CHANGE_KINDS: ReadonlySet<ChangeKind> = new Set<ChangeKind>(['POLICY_CHANGED', 'POLICY_ATTACHMENT_CHANGED', 'THING_GROUP_CHANGED', 'THING_UPDATED', 'THING_DELETED', 'CERT_DELETED']);
 
 /** The API token the management listener accepts: the local API's (created with it), or one left by an earlier start. */

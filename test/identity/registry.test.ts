@@ -294,6 +294,29 @@ describe('SqliteRegistry: file, pragmas and migrations', () => {
     assert.throws(() => open(file), (e: unknown) => e instanceof RegistryError && e.code === 'REGISTRY_SCHEMA_TOO_NEW');
   });
 
+  it('the jobs step (10) stores the deadline of the IN_PROGRESS executions written before it', () => {
+    const raw = new Database(join(dir, 'jobs10.db'));
+    raw.pragma('foreign_keys = ON');
+    migrate(raw, () => new Date(), MIGRATIONS.filter((m) => m.version <= 9));
+    raw.exec(`INSERT INTO things (name, created_at) VALUES ('t', 0), ('u', 0), ('v', 0), ('w', 0);
+      INSERT INTO jobs (job_id, document, status, created_at, last_updated_at) VALUES ('j', '{}', 'IN_PROGRESS', 0, 0);`);
+    const row = (thing: string, status: string, started: number | null, step: number | null, minutes: number | null): void => {
+      raw.prepare(`INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details, version, queued_at, started_at, last_updated_at, step_timeout_at, in_progress_timeout_minutes)
+        VALUES ('j', ?, 1, ?, '{}', 1, 0, ?, 0, ?, ?)`).run(thing, status, started, step, minutes);
+    };
+    row('t', 'IN_PROGRESS', 1000, 50_000, 5);
+    row('u', 'IN_PROGRESS', 1000, null, 5);
+    row('v', 'IN_PROGRESS', 1000, 400_000, 5);
+    row('w', 'QUEUED', null, null, 5);
+    migrate(raw, () => new Date());
+    const due = raw.prepare('SELECT thing_name, timeout_at FROM job_executions ORDER BY thing_name').all();
+    assert.deepEqual(due, [
+      { thing_name: 't', timeout_at: 50_000 }, { thing_name: 'u', timeout_at: 301_000 }, { thing_name: 'v', timeout_at: 301_000 }, { thing_name: 'w', timeout_at: null },
+    ]);
+    assert.equal((raw.prepare(`SELECT target_selection FROM jobs`).get() as { target_selection: string }).target_selection, 'SNAPSHOT');
+    raw.close();
+  });
+
   it('refuses a file that is not a registry', async () => {
     const file = join(dir, 'junk.db');
     const { writeFileSync } = await import('node:fs');
