@@ -1,4 +1,5 @@
 import type { Client, PublishPacket } from 'aedes';
+import type { X509Certificate } from 'node:crypto';
 import type { IotContext } from '../core/index.js';
 import type { DeviceIdentity } from './live-sessions.js';
 
@@ -8,13 +9,15 @@ export interface WillOwner {
   readonly will: object;
   readonly identity: DeviceIdentity;
   readonly context: IotContext;
+  /** The certificate chain the connection presented, screened again when the will is published. */
+  readonly chain: { readonly pem: string; readonly certificates: readonly X509Certificate[] };
 }
 
 const owners = new WeakMap<Client, WillOwner>();
 
 /** At CONNECT, once the connection and its will are authorized. */
-export function rememberWill(client: Client, will: object, identity: DeviceIdentity, context: IotContext): void {
-  owners.set(client, { will, identity, context });
+export function rememberWill(client: Client, will: object, identity: DeviceIdentity, context: IotContext, chain: WillOwner['chain']): void {
+  owners.set(client, { will, identity, context, chain });
 }
 
 /** The connection's will must not be published (its identity was revoked). */

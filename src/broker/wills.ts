@@ -11,10 +11,11 @@ import { takeWillOwner } from './will-owners.js';
  * closed, when the connection's live session no longer exists, and even an immediate will
  * may be published after it was removed. The will was authorized at CONNECT; it is
  * decided again when it is published, with the policy in force then, for the identity
- * the connection authenticated as (the thing as the registry has it now): the device must
- * still be allowed `mqtt:connect` and `mqtt:publish` on the will topic (`iot:RetainPublish`
- * too for a retained will under AWS IoT policies). A will whose permission was revoked
- * during the delay, or whose thing no longer exists, is not published.
+ * the connection authenticated as (the thing as the registry has it now): its certificate
+ * must still pass the registry's screening (registered, active, valid, attached to a
+ * thing), the thing must exist, and the device must still be allowed `mqtt:connect` and
+ * `mqtt:publish` on the will topic (`iot:RetainPublish` too for a retained will under AWS
+ * IoT policies). A will whose permission was revoked during the delay is not published.
  *
  * A will the registry withdrew (the connection was ended because its certificate was
  * revoked, deactivated or detached, or its thing deleted: `withdrawWill`) is never
@@ -25,13 +26,17 @@ import { takeWillOwner } from './will-owners.js';
  * the publish hook's callback: null to publish, an error to drop it.
  */
 export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-  const { identity, context } = takeWillOwner(client)!;
+  const { identity, context, chain } = takeWillOwner(client)!;
   const refuse = (reason: string, extra: Record<string, unknown> = {}, counted = false): void => {
     if (!counted) ctx.metrics.denials['mqtt:publish']++;
     logDenial(ctx, undefined, { thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + packet.topic, will: true, reason, ...extra }, 'will not published: no longer allowed');
     callback(new Error(reason));
   };
-  ctx.offlineIdentities.identityOf(client.id).then((principal) => {
+  // The certificate must still be registered, active and valid (not revoked meanwhile),
+  // and the thing must still exist.
+  ctx.authenticator.screen(chain.pem, chain.certificates).then(async (screened) => {
+    if (!screened.ok) return refuse(screened.reason);
+    const principal = await ctx.offlineIdentities.identityOf(client.id);
     if (principal === undefined) return refuse('THING_NOT_FOUND');
     const view = ctx.policy.current.connectionView(principal, identity.certificateId, context, ctx.now);
     if (!certificateReadable(view, context)) return refuse('CERT_MALFORMED');

@@ -103,14 +103,15 @@ describe('MQTT 5 wills, session expiry and user properties', () => {
     const w = await watcher('dev-w2');
     const d = await v5(await gw.device('dev-d2'), {
       properties: { sessionExpiryInterval: 30 },
-      will: { topic: 'will/dev-d2', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 2 } },
+      // Long enough for the reload (its settle interval included) on a loaded machine.
+      will: { topic: 'will/dev-d2', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 8 } },
     });
     assert.equal(connack(d)?.reasonCode, 0);
     drop(d);
     const mark = gw.lines.length;
     await gw.writeConfig(config(false));
     await gw.waitForLog((l) => l.includes('"event":"recheck"'), 15_000, mark);
-    const denied = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"denied"') && l.includes('"will":true') && l.includes('dev-d2'), 15_000, mark)) as Record<string, unknown>;
+    const denied = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"denied"') && l.includes('"will":true') && l.includes('dev-d2'), 25_000, mark)) as Record<string, unknown>;
     assert.deepEqual([denied['resource'], denied['reason']], ['mqtt:topic:will/dev-d2', 'NO_MATCHING_STATEMENT']);
     // The watcher's connection is still served: a message after the will's time reaches it, the will never did.
     const p = await v5(await gw.device('dev-p2'));
@@ -120,6 +121,26 @@ describe('MQTT 5 wills, session expiry and user properties', () => {
     const restored = gw.lines.length;
     await gw.writeConfig(config());
     await gw.waitForLog((l) => l.includes('"event":"recheck"'), 15_000, restored);
+  });
+
+  test('a delayed will of a device whose certificate is revoked during the delay is not published', async () => {
+    const w = await watcher('dev-w4');
+    const dev = await gw.device('dev-d4');
+    const d = await v5(dev, {
+      properties: { sessionExpiryInterval: 30 },
+      // Long enough for the CLI to start and revoke on a loaded machine.
+      will: { topic: 'will/dev-d4', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 10 } },
+    });
+    assert.equal(connack(d)?.reasonCode, 0);
+    drop(d);
+    const mark = gw.lines.length;
+    assert.equal((await gw.cli(['certs', 'revoke', dev.certificateId])).code, 0);
+    const denied = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"denied"') && l.includes('"will":true') && l.includes('dev-d4'), 30_000, mark)) as Record<string, unknown>;
+    assert.equal(denied['reason'], 'CERT_REVOKED');
+    const p = await v5(await gw.device('dev-p4'));
+    await p.client.publishAsync('ok/after4', 'after', { qos: 1 });
+    await waitUntil(() => w.got.some((m) => m.topic === 'ok/after4'), 5000, 'a later message');
+    assert.equal(w.got.some((m) => m.topic === 'will/dev-d4'), false);
   });
 
   test('session expiry is honoured: a session resumes within its Session Expiry Interval and is gone after it', async () => {

@@ -110,7 +110,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       }
       const session = new LiveSession(client, identity, sessionId, view, context, new Date(ctx.now()));
       // Decided again, without the session, if it is published after the session ended (wills.ts).
-      if (will) rememberWill(client, will, identity, context);
+      if (will) rememberWill(client, will, identity, context, chain);
       rememberConnection(ctx, client, identity.certificateId, context);
       ctx.sessions.add(session);
       // Whatever ends the connection (disconnect, takeover, error) ends the session.
