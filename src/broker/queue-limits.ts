@@ -58,7 +58,7 @@
  * the forward hook is read from `broker.authorizeForward` at each delivery, and the
  * broker emits `ack` for each PUBACK and PUBCOMP. For MQTT 5 (pinned by
  * test/e2e/mqtt5-flow-control.test.ts): `client.receiveMaximum`,
- * `client.maximumPacketSize`, `client._cleanStart`, `client.closed`, the stored queue
+ * `client.maximumPacketSize`, `client._cleanStart`, `client.clean`, `client.closed`, the stored queue
  * read through `broker.persistence.outgoingStream` at connect with the forward hook
  * called for each PUBLISH of it, and `client._parser` emitting `packet`.
  */
