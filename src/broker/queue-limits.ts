@@ -58,7 +58,7 @@
  * the forward hook is read from `broker.authorizeForward` at each delivery, and the
  * broker emits `ack` for each PUBACK and PUBCOMP. For MQTT 5 (pinned by
  * test/e2e/mqtt5-flow-control.test.ts): `client.receiveMaximum`,
- * `client.maximumPacketSize`, `client._cleanStart`, `client.closed`, the stored queue
+ * `client.maximumPacketSize`, `client._cleanStart`, `client.clean`, `client.closed`, the stored queue
  * read through `broker.persistence.outgoingStream` at connect with the forward hook
  * called for each PUBLISH of it, and `client._parser` emitting `packet`.
  */
@@ -281,10 +281,10 @@ class Gate {
           if (cmd === 'publish' || cmd === 'pubrel') {
             while (!gate.closed && !gate.roomInWindow) await new Promise<void>((r) => (gate.wake = r));
             if (gate.closed) return;
-            // A PUBREL (a QoS 2 message in its second phase) is written as is, unless the
-            // new connection started clean; a PUBLISH is counted by the forward hook.
+            // A PUBREL (a QoS 2 message in its second phase) is written as is, unless aedes
+            // drops the stored queue (see replayWrites); a PUBLISH is counted by the forward hook.
             if (cmd === 'publish') gate.reserved++;
-            else if (gate.client._cleanStart !== true) gate.inflight++;
+            else if (gate.replayWrites) gate.inflight++;
           }
           yield packet;
         }
@@ -298,13 +298,22 @@ class Gate {
   /**
    * The forward hook saw a message of the stored queue (no delivery function running):
    * its reserved slot becomes an in-flight one if aedes will write it (forwarded, not
-   * expired, the connection not started clean), and is freed otherwise.
+   * expired, see `replayWrites`), and is freed otherwise.
    */
   replayed(packet: AedesPublishPacket, forwarded: boolean): void {
     if (this.reserved === 0 || packet.qos === 0) return;
     this.reserved--;
-    if (forwarded && this.client._cleanStart !== true && !expired(packet, Date.now())) this.inflight++;
+    if (forwarded && this.replayWrites && !expired(packet, Date.now())) this.inflight++;
     else this.wakeReplay();
+  }
+
+  /**
+   * Whether aedes writes the stored queue's messages at all: it drops them instead when
+   * the new connection started clean or its session does not outlive it (an MQTT 5
+   * Session Expiry Interval of 0, aedes's `client.clean`).
+   */
+  private get replayWrites(): boolean {
+    return this.client._cleanStart !== true && this.client.clean !== true;
   }
 
   wakeReplay(): void {

@@ -260,6 +260,33 @@ describe('MQTT 5 flow control: Maximum Packet Size and Receive Maximum', () => {
     }
   });
 
+  test('a stored queue aedes drops at reconnect (Session Expiry Interval 0 now) takes no room in the window: live messages still flow', async () => {
+    const d = await gw.device('fc-rm-dropped');
+    const first = await RawConnection.open(gw.mqttUrl, d, 5);
+    await first.connect(d.name, { properties: { sessionExpiryInterval: 300 } });
+    await subscribeRaw(first, 'fc/rm-dropped', 1);
+    first.send({ cmd: 'disconnect' });
+    await first.closedWithin();
+    const pub = await connectDevice(gw.mqttUrl, await gw.device('fc-rm-dropped-pub'), { protocolVersion: 5 });
+    open.push(pub);
+    for (let i = 1; i <= 3; i++) await pub.publishAsync('fc/rm-dropped', `old${i}`, { qos: 1 });
+    const c = await RawConnection.open(gw.mqttUrl, d, 5);
+    try {
+      // Clean Start 0 resumes the session, Session Expiry Interval 0 ends it with this
+      // connection: aedes drops the stored messages instead of sending them.
+      const ack = await c.connect(d.name, { clean: false, properties: { receiveMaximum: 2 } }) as IConnackPacket;
+      assert.equal(ack.sessionPresent, true);
+      await subscribeRaw(c, 'fc/barrier', 0);
+      for (let i = 1; i <= 3; i++) await pub.publishAsync('fc/rm-dropped', `new${i}`, { qos: 1 });
+      await c.waitFor(isPublish, 2);
+      c.send({ cmd: 'puback', messageId: publishIds(c)[0]! });
+      await c.waitFor(isPublish, 3);
+      assert.deepEqual(publishes(c), ['new1', 'new2', 'new3']);
+    } finally {
+      c.end();
+    }
+  });
+
   test('a QoS 2 delivery the subscriber refuses with PUBREC 0x80 frees its slot of the Receive Maximum', async () => {
     const limited = client(await gw.device('fc-rec-sub'), {
       properties: { receiveMaximum: 1 },
