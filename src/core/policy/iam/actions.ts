@@ -198,6 +198,7 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'gatehouse:ValidateConfiguration': '*',
   'gatehouse:ApplyConfiguration': '*',
   'gatehouse:ListAuditRecords': '*',
+  'gatehouse:ListDenials': '*',
   // retained messages (operator view)
   'gatehouse:ListRetainedMessages': '*',
   'gatehouse:GetRetainedMessage': 'iot:topic',
