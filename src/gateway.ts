@@ -398,7 +398,7 @@ export class Gateway {
                 const server = new X509Certificate(serverCerts.current().certificatePem);
                 const gatewayCa = new X509Certificate(ca.certificatePem);
                 return [
-                  { role: 'server certificate', subject: server.subject, notAfter: new Date(server.validTo) },
+                  { role: 'server certificate (renewed automatically)', subject: server.subject, notAfter: new Date(server.validTo) },
                   { role: 'gateway CA', subject: gatewayCa.subject, notAfter: new Date(gatewayCa.validTo) },
                 ];
               },

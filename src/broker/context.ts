@@ -76,7 +76,7 @@ export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields
     suppressed = s.takeDenialLogSlot(ctx.now());
     if (suppressed < 0) return;
     if (suppressed > 0) fields = { ...fields, suppressedDenials: suppressed };
-    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, ...fields };
+    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, ...fields };
   }
   ctx.logger.info({ event: 'denied', ...fields }, msg);
   const text = (k: string): string | undefined => (typeof fields[k] === 'string' ? fields[k] : undefined);

@@ -85,6 +85,7 @@ const SessionResponse = z.object({
   expiresAt: z.string(),
   idleExpiresAt: z.string(),
   idleTimeoutSeconds: z.number().int(),
+  deployment: z.object({ partition: z.string(), region: z.string(), accountId: z.string() }),
 });
 
 const SIGNED = { kind: 'signed', services: ['gatehouse'] } as const;
@@ -101,7 +102,7 @@ function cookie(sessions: ConsoleSessions, token: string, maxAgeSeconds: number)
   return serializeCookie(sessions.cookieName, token, { path: '/', httpOnly: true, secure: true, sameSite: 'strict', maxAge: maxAgeSeconds });
 }
 
-function sessionAnswer(sessions: ConsoleSessions, id: string | undefined): Record<string, unknown> {
+function sessionAnswer(sessions: ConsoleSessions, id: string | undefined, ctx: ManagementContext): Record<string, unknown> {
   const s = id === undefined ? undefined : sessions.info(id);
   if (s === undefined) throw new ManagementError(401, 'MGMT_CONSOLE_SESSION_INVALID', 'the console session has ended: sign in again');
   return {
@@ -111,6 +112,8 @@ function sessionAnswer(sessions: ConsoleSessions, id: string | undefined): Recor
     expiresAt: new Date(s.expiresAt).toISOString(),
     idleExpiresAt: new Date(s.idleExpiresAt).toISOString(),
     idleTimeoutSeconds: sessions.limits.idleTimeoutSeconds,
+    // For the ARNs the page asks permissions on.
+    deployment: { partition: ctx.iot.partition, region: ctx.iot.region, accountId: ctx.iot.accountId },
   };
 }
 
@@ -148,13 +151,13 @@ export function consoleRouteSet(sessions: ConsoleSessions): ManagementRouteSet {
     recordDecision(request, { principal: user.arn, action: 'gatehouse:ConsoleSignIn', resource: '*', allowed: true, reason: 'SIGNED_IN' });
     ctx.logger.info({ event: 'console-sign-in', user: user.name, accessKeyId: body.accessKeyId }, 'console sign-in');
     void reply.header('set-cookie', cookie(sessions, token, sessions.limits.absoluteTimeoutSeconds));
-    return sessionAnswer(sessions, session.sessionId);
+    return sessionAnswer(sessions, session.sessionId, ctx);
   };
 
-  const getSession = (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+  const getSession = (request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> => {
     void reply.header('cache-control', 'no-store');
     recordDecision(request, { principal: callerArn(request.caller!), action: 'gatehouse:GetConsoleSession', resource: '*', allowed: true, reason: 'ALWAYS_ALLOWED' });
-    return Promise.resolve(sessionAnswer(sessions, request.browserSessionId));
+    return Promise.resolve(sessionAnswer(sessions, request.browserSessionId, ctx));
   };
 
   const signOut = (request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> => {
