@@ -217,7 +217,7 @@ export function consoleRouteSet(sessions: ConsoleSessions): ManagementRouteSet {
       handler: signIn,
     },
     {
-      method: 'GET', url: '/console/session', operationId: 'GetConsoleSession', action: 'gatehouse:GetConsoleSession', protocol: 'gatehouse', auth: SIGNED, tag: 'Console',
+      method: 'GET', url: '/console/session', operationId: 'GetConsoleSession', action: 'gatehouse:GetConsoleSession', protocol: 'gatehouse', auth: { ...SIGNED, quietWhenAnonymous: true }, tag: 'Console',
       summary: 'The signed-in user, the session\'s CSRF token and its timeouts',
       responses: { 200: { description: 'The session', schema: SessionResponse }, 401: { description: 'MGMT_CONSOLE_SESSION_INVALID' } },
       example: { path: '/console/session' },

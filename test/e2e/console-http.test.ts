@@ -61,6 +61,14 @@ describe('console over HTTPS', () => {
     assert.deepEqual([...page.text.matchAll(/(src|href)="([^"]+)"/g)].map((m) => m[2]!).filter((u) => !u.startsWith('/console/') && !u.startsWith('#')), []);
     assert.equal((await http.request('GET', '/console/assets/..%2Findex.html')).status, 404);
     assert.equal((await http.request('GET', '/console/assets/secret.key')).status, 404);
+
+    // The page's "am I signed in?" on load, without a cookie, is refused without an audit record; another anonymous call is recorded.
+    const probe = await http.request('GET', '/console/session');
+    assert.equal(probe.status, 403);
+    assert.equal(errorCode(probe.json), 'MGMT_MISSING_AUTHENTICATION');
+    assert.equal((await http.request('GET', '/gatehouse/sessions')).status, 403);
+    assert.deepEqual(await audit('gatehouse:GetConsoleSession'), []);
+    assert.ok((await audit('gatehouse:ListSessions')).some((r) => r['principal'] === 'anonymous' && r['reason'] === 'MISSING_AUTHENTICATION'));
   });
 
   test('sign-in: a Secure, HttpOnly, SameSite=Strict host cookie; a wrong secret is refused the same as an unknown key, and audited', async () => {

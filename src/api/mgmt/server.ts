@@ -382,6 +382,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     }
     if (authorization === undefined || authorization === '') {
       state.authFailure = { failure: 'MISSING_AUTHENTICATION' };
+      if (route.auth.quietWhenAnonymous === true && request.headers.cookie === undefined) state.audited = true;
       throw authFailureError(route.protocol, 'MISSING_AUTHENTICATION', 'Missing Authentication Token');
     }
     if (/^bearer /i.test(authorization)) {

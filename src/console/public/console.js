@@ -52,8 +52,10 @@ function sparkline(values, label) {
   return svg;
 }
 
-const time = (iso) => new Date(iso).toLocaleTimeString();
-const dateTime = (iso) => new Date(iso).toLocaleString();
+// ISO 8601 text, or epoch seconds as AWS's JSON answers carry them.
+const toDate = (v) => (typeof v === 'number' ? new Date(v * 1000) : new Date(v));
+const time = (v) => toDate(v).toLocaleTimeString();
+const dateTime = (v) => toDate(v).toLocaleString();
 const daysLeft = (iso) => Math.floor((new Date(iso).getTime() - Date.now()) / 86_400_000);
 
 class ApiError extends Error {
