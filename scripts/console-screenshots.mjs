@@ -69,6 +69,12 @@ try {
   await page.getByRole('button', { name: 'Validate' }).waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'policies.png'), fullPage: true });
 
+  await clients[1].client.publishAsync('t/dev-hall/state', JSON.stringify({ lamp: 'on', brightness: 80 }), { qos: 1, retain: true });
+  await page.goto(`${url}#/retained`);
+  await page.locator('#retained tr[data-topic="t/dev-hall/state"]').getByRole('button').first().click();
+  await page.locator('#retained-message pre').waitFor(WAIT);
+  await page.screenshot({ path: join(OUT, 'retained.png') });
+
   await page.goto(`${url}#/audit`);
   await page.locator('#audit table').waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'audit.png') });

@@ -2,7 +2,7 @@
  * The operator console in a real browser (Debian's Chromium, headless, driven by
  * playwright-core) against a real `gatehouse start` and real MQTT.js devices: sign in
  * with the administrator's key, see a device connect live, follow a denial to its
- * explanation and simulate a variation, revoke a certificate and see the device
+ * explanation and simulate a variation, read a retained message, revoke a certificate and see the device
  * disconnected, a read-only user without the buttons its policies would refuse and with
  * a refused page explained, sign-out, and the idle timeout signing the page out.
  *
@@ -78,6 +78,12 @@ describe('the console in Chromium', { skip }, () => {
     await page.getByLabel(/^Resource/).fill('mqtt:topic:t/dev-1/temperature');
     await page.getByRole('button', { name: 'Simulate' }).click();
     await page.locator('#simulate-result [data-testid="explain-verdict"]', { hasText: 'Allowed' }).waitFor(WAIT);
+
+    // A retained message the device stores is listed with its payload (the data plane's view).
+    await client.publishAsync('t/dev-1/state', 'lamp on', { qos: 1, retain: true });
+    await page.getByRole('link', { name: 'Retained' }).click();
+    await page.locator('#retained tr[data-topic="t/dev-1/state"]').getByRole('button', { name: 't/dev-1/state' }).click();
+    await page.locator('#retained-message pre', { hasText: 'lamp on' }).waitFor(WAIT);
 
     // Revoke the certificate from the thing's page; the device is disconnected.
     await page.goto(`${url}#/devices/dev-1`);

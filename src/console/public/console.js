@@ -4,7 +4,8 @@
 // operation made with the session cookie; the server authorizes each one with the
 // signed-in user's IAM policies and audits it.
 
-const POLL_MS = 2000;
+// Every refresh is an API call, audited like any other: refresh while the tab is seen, not faster than needed.
+const POLL_MS = 3000;
 const HISTORY_MS = 3_600_000;
 
 const state = {
@@ -156,7 +157,8 @@ function every(ms, fn) {
   const tick = async () => {
     if (stopped) return;
     try {
-      await fn();
+      // A hidden tab asks nothing (and its session's idle timeout runs on).
+      if (!document.hidden) await fn();
     } catch (e) {
       if (!(e instanceof ApiError)) console.error(e);
     }
@@ -165,6 +167,18 @@ function every(ms, fn) {
   const handle = { id: undefined, stop: () => { stopped = true; clearTimeout(handle.id); } };
   state.timers.push(handle);
   void tick();
+  const wake = () => {
+    if (!document.hidden && !stopped) {
+      clearTimeout(handle.id);
+      void tick();
+    }
+  };
+  document.addEventListener('visibilitychange', wake);
+  const stop = handle.stop;
+  handle.stop = () => {
+    stop();
+    document.removeEventListener('visibilitychange', wake);
+  };
 }
 
 function stopTimers() {
@@ -229,7 +243,7 @@ $('signout').addEventListener('click', async () => {
 
 // ---- router ----
 
-const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, audit: auditPage };
+const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, retained: retainedPage, audit: auditPage };
 
 async function route() {
   if (state.session === null) return;
@@ -273,7 +287,7 @@ function rates(field, perMs) {
 }
 
 async function overviewPage(main) {
-  main.append(h('h1', {}, 'Overview'), h('p', { class: 'muted' }, 'Live: refreshed every 2 seconds; charts cover the time this page has been open, up to an hour. ', h('span', { id: 'updated' })));
+  main.append(h('h1', {}, 'Overview'), h('p', { class: 'muted' }, 'Live: refreshed every 3 seconds; charts cover the time this page has been open, up to an hour. ', h('span', { id: 'updated' })));
   const body = h('div', { id: 'overview' });
   main.append(body);
   every(POLL_MS, async () => {
@@ -528,6 +542,8 @@ async function denialsPage(main) {
     errors.replaceChildren(...problems);
     if (fresh.length > 0) {
       state.denials = [...fresh, ...state.denials].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, 200);
+      // Remember only the API denials still listed (the audit read returns the newest 50).
+      state.apiDenialIds = new Set(state.denials.filter((d) => d.kind === 'api').map((d) => d.raw.id));
       render();
     }
   });
@@ -695,6 +711,53 @@ function issues(v) {
     v.errors.length + v.warnings.length === 0 ? '' : h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['', 'Code', 'Path', 'Problem', 'Fix'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, v.errors.map((i) => row(i, 'Error')), v.warnings.map((i) => row(i, 'Warning'))))));
+}
+
+// ---- Retained messages (data plane) ----
+
+async function retainedPage(main) {
+  main.append(h('h1', {}, 'Retained messages'),
+    h('p', { class: 'muted' }, 'The retained MQTT messages the broker keeps, in topic order. Deleting one publishes nothing: subscribers are not told.'));
+  const out = h('div', { class: 'table-wrap', id: 'retained' }, h('p', { class: 'muted' }, 'Loading…'));
+  const shown = h('section', { id: 'retained-message', 'aria-live': 'polite' });
+  main.append(out, shown);
+  const load = async (token) => {
+    let r;
+    try {
+      r = await api('GET', `/gatehouse/retained?maxResults=100${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`);
+    } catch (e) {
+      out.replaceChildren(refusal(e, 'listing retained messages (gatehouse:ListRetainedMessages)'));
+      return;
+    }
+    const may = await allowed(r.retainedMessages.map((m) => ({ action: 'gatehouse:DeleteRetainedMessage', resource: arn('iot', 'topic', m.topic) })));
+    out.replaceChildren(r.retainedMessages.length === 0 ? h('p', { class: 'muted' }, 'No retained message.') : h('table', {},
+      h('thead', {}, h('tr', {}, ['Topic', 'Size', 'QoS', 'Stored', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, r.retainedMessages.map((m, i) => h('tr', { 'data-topic': m.topic },
+        h('td', { class: 'wrap' }, h('button', { type: 'button', class: 'link', onclick: () => void showRetained(shown, m.topic) }, m.topic)),
+        h('td', {}, `${m.payloadSize} B`), h('td', {}, String(m.qos)), h('td', {}, dateTime(new Date(m.lastModifiedTime).toISOString())),
+        h('td', {}, may[i] ? h('button', { type: 'button', onclick: () => act('Delete retained message', `Delete the retained message on ${m.topic}? Nothing is published.`,
+          () => api('DELETE', `/gatehouse/retained/${encodeURIComponent(m.topic)}`), () => load()) }, 'Delete') : ''))))),
+    r.nextToken ? h('button', { type: 'button', onclick: () => void load(r.nextToken) }, 'Next topics') : '');
+  };
+  await load();
+}
+
+async function showRetained(box, topic) {
+  box.className = 'panel';
+  box.replaceChildren(h('h2', {}, topic));
+  try {
+    const m = await api('GET', `/gatehouse/retained/${encodeURIComponent(topic)}`);
+    const bytes = Uint8Array.from(atob(m.payload), (c) => c.charCodeAt(0));
+    let text;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      text = `(binary, ${bytes.length} bytes) ${m.payload}`;
+    }
+    box.append(h('p', {}, `QoS ${m.qos}, ${m.payloadSize} bytes`), h('pre', {}, text));
+  } catch (e) {
+    box.append(refusal(e, 'reading the message (gatehouse:GetRetainedMessage)'));
+  }
 }
 
 // ---- Audit log ----
