@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { GatewayProcess, connectDevice } from '../dist/test/helpers/gateway.js';
-import { consoleConfig, launchChromium } from '../dist/test/helpers/console.js';
+import { consoleConfig, launchChromium, readOnlyUser } from '../dist/test/helpers/console.js';
 import { tempDir } from '../dist/test/helpers/tmp-dir.js';
 
 const OUT = fileURLToPath(new URL('../docs/console/', import.meta.url));
@@ -28,6 +28,7 @@ try {
     if (r.code !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
   };
   await cli(['policies', 'create', 'SensorTelemetry', '--file', policy]);
+  await readOnlyUser(gw, 'operator');
   for (const name of ['dev-kitchen', 'dev-hall', 'dev-garage']) {
     const d = await gw.device(name);
     if (name === 'dev-hall') await cli(['policies', 'attach', 'SensorTelemetry', '--cert', d.certificateId]);
@@ -78,6 +79,10 @@ try {
   await page.goto(`${url}#/audit`);
   await page.locator('#audit table').waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'audit.png') });
+
+  await page.goto(`${url}#/iam`);
+  await page.locator('#iam-users table').waitFor(WAIT);
+  await page.screenshot({ path: join(OUT, 'users.png') });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${url}#/overview`);

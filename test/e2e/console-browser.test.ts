@@ -103,6 +103,35 @@ describe('the console in Chromium', { skip }, () => {
     assert.deepEqual(pageErrors, []);
   });
 
+  test('administrator: users with their keys and policies; deactivating a key from the page ends what it signed in', async (t) => {
+    const auditor = await readOnlyUser(gw, 'auditor');
+    const page = await browser.context.newPage();
+    t.after(() => page.close());
+    await signIn(page, url, await gw.adminCredentials());
+    await page.getByRole('link', { name: 'Users' }).click();
+    const row = page.locator('#iam-users tr[data-user="auditor"]');
+    await row.waitFor(WAIT);
+    assert.match(await row.innerText(), /auditor-read-only/);
+    const key = row.locator(`[data-access-key="${auditor.accessKeyId}"]`);
+    assert.match(await key.innerText(), /Active/);
+    // The administrator's own signed-in key offers no Deactivate (it would end this session).
+    const admin = await gw.adminCredentials();
+    assert.equal(await page.locator(`[data-access-key="${admin.accessKeyId}"]`).getByRole('button').count(), 0);
+    await key.getByRole('button', { name: 'Deactivate' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator(`#iam-users [data-access-key="${auditor.accessKeyId}"]`, { hasText: 'Inactive' }).waitFor(WAIT);
+
+    const other = await browser.context.newPage();
+    t.after(() => other.close());
+    await other.goto(url);
+    await other.context().clearCookies();
+    await other.reload();
+    await other.getByLabel('Access key ID').fill(auditor.accessKeyId);
+    await other.getByLabel('Secret access key').fill(auditor.secretAccessKey);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.getByRole('alert').filter({ hasText: 'not right' }).waitFor(WAIT);
+  });
+
   test('read-only user: no buttons its policies would refuse, and a refused page explained', async (t) => {
     const viewer = await readOnlyUser(gw);
     const device = await gw.device('dev-2');
@@ -127,6 +156,11 @@ describe('the console in Chromium', { skip }, () => {
     const refusal = page.getByRole('alert').filter({ hasText: 'Refused' });
     await refusal.waitFor(WAIT);
     assert.match(await refusal.innerText(), /user\/viewer is not authorized to perform: gatehouse:ListAuditRecords/);
+
+    await page.getByRole('link', { name: 'Users' }).click();
+    const iamRefusal = page.locator('#iam-users').getByRole('alert');
+    await iamRefusal.waitFor(WAIT);
+    assert.match(await iamRefusal.innerText(), /user\/viewer is not authorized to perform: iam:ListUsers/);
   });
 
   test('sign-out returns to the sign-in form, and a reload does not sign back in', async (t) => {

@@ -132,6 +132,22 @@ describe('console over HTTPS', () => {
     assert.ok(records.filter((r) => r['reason'] === 'CONSOLE_CSRF_MISMATCH' && r['principal'] === 'anonymous').length >= 3, 'each refusal is audited');
   });
 
+  test('IAM\'s query protocol at POST / from a console session: x-gatehouse-service picks the route, the CSRF token is still required', async () => {
+    const s = await http.signIn(admin.accessKeyId, admin.secretAccessKey);
+    const form = { rawBody: 'Action=ListUsers&Version=2010-05-08', contentType: 'application/x-www-form-urlencoded', cookie: s.cookie };
+    const listed = await http.request('POST', '/', { ...form, csrf: s.csrf, headers: { 'x-gatehouse-service': 'iam' } });
+    assert.equal(listed.status, 200, listed.text);
+    assert.match(listed.text, /<ListUsersResponse xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/">/);
+    assert.match(listed.text, /<UserName>admin<\/UserName>/);
+    const noToken = await http.request('POST', '/', { ...form, headers: { 'x-gatehouse-service': 'iam' } });
+    assert.equal(noToken.status, 403);
+    assert.match(noToken.text, /<Code>AccessDenied<\/Code>/);
+    // Without the header the request goes to STS, which has no such action.
+    const sts = await http.request('POST', '/', { ...form, csrf: s.csrf });
+    assert.notEqual(sts.status, 200);
+    assert.doesNotMatch(sts.text, /<UserName>/);
+  });
+
   test('a console call is authorized by the user\'s IAM policies: the read-only user is refused with AWS\'s explanation, and told which buttons to hide', async () => {
     const viewer = await readOnlyUser(gw);
     const s = await http.signIn(viewer.accessKeyId, viewer.secretAccessKey);

@@ -33,3 +33,9 @@ export interface BrowserSessionPort {
 export const BACKGROUND_HEADER = 'x-gatehouse-background';
 /** The header carrying the CSRF token. */
 export const CSRF_HEADER = 'x-csrf-token';
+/**
+ * The header a request without a signature names its service with, where routes share a
+ * method and path (the query protocol's `POST /` serves STS and IAM): it picks the route
+ * as a signature's credential scope would, and authorizes nothing.
+ */
+export const SERVICE_HEADER = 'x-gatehouse-service';

@@ -39,7 +39,7 @@ import { validationSchema } from '../schemas.js';
 import { BearerCheck } from '../token.js';
 import { parse as parseCookies } from 'cookie';
 import { AuditWriter } from './audit.js';
-import { BACKGROUND_HEADER, CSRF_HEADER, type BrowserSessionPort } from './browser-session.js';
+import { BACKGROUND_HEADER, CSRF_HEADER, SERVICE_HEADER, type BrowserSessionPort } from './browser-session.js';
 import { API_TOKEN_ARN, callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from './authorize.js';
 import type { CallCheck, WireProtocol } from './call.js';
 import {
@@ -291,8 +291,15 @@ const SIGNING_SERVICE_CONSTRAINT = {
       },
     };
   },
-  // No value (an unsigned request) is no constraint: the first route takes it.
-  deriveConstraint: (req: IncomingMessage): string => scopeService(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) as string,
+  // No value (an unsigned request) is no constraint: the first route takes it. A request
+  // without a signature (the console's, authenticated by its session cookie) names the
+  // service in `x-gatehouse-service`; like the scope, it only picks the route.
+  deriveConstraint: (req: IncomingMessage): string => {
+    const authorization = req.headers.authorization;
+    if (typeof authorization === 'string' && authorization !== '') return scopeService(authorization) as string;
+    const named = req.headers[SERVICE_HEADER];
+    return (typeof named === 'string' && /^[a-z0-9-]{1,64}$/.test(named) ? named : undefined) as string;
+  },
 };
 
 /** Builds the fastify instance with every route, the authentication front and the audit (no listener). */

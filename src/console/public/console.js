@@ -90,6 +90,25 @@ async function api(method, path, options = {}) {
   return data;
 }
 
+/** An IAM operation (AWS's query protocol, XML answers read with the browser's own parser). */
+async function iam(action, params = {}) {
+  const headers = { accept: 'text/xml', 'content-type': 'application/x-www-form-urlencoded', 'x-gatehouse-service': 'iam', 'x-csrf-token': state.session.csrfToken };
+  const res = await fetch('/', { method: 'POST', headers, body: new URLSearchParams({ Action: action, Version: '2010-05-08', ...params }).toString(), credentials: 'same-origin', cache: 'no-store' });
+  const xml = new DOMParser().parseFromString(await res.text(), 'application/xml');
+  if (!res.ok) {
+    if (res.status === 401 && state.session !== null) sessionEnded();
+    throw new ApiError(res.status, xml.querySelector('Error > Code')?.textContent ?? String(res.status), xml.querySelector('Error > Message')?.textContent ?? res.statusText);
+  }
+  return xml;
+}
+
+/** The `member` elements under the first element named `list`, each as an object of its children's text. */
+function members(xml, list) {
+  const parent = xml.getElementsByTagName(list)[0];
+  if (parent === undefined) return [];
+  return [...parent.children].filter((m) => m.tagName === 'member').map((m) => Object.fromEntries([...m.children].map((c) => [c.tagName, c.textContent])));
+}
+
 /** A refusal, explained: the API's own words (who, what, on which resource, why). */
 function refusal(e, what) {
   if (e instanceof ApiError && e.status === 403) {
@@ -243,7 +262,7 @@ $('signout').addEventListener('click', async () => {
 
 // ---- router ----
 
-const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, retained: retainedPage, audit: auditPage };
+const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, retained: retainedPage, audit: auditPage, iam: iamPage };
 
 async function route() {
   if (state.session === null) return;
@@ -757,6 +776,60 @@ async function showRetained(box, topic) {
     box.append(h('p', {}, `QoS ${m.qos}, ${m.payloadSize} bytes`), h('pre', {}, text));
   } catch (e) {
     box.append(refusal(e, 'reading the message (gatehouse:GetRetainedMessage)'));
+  }
+}
+
+// ---- Users, roles and access keys ----
+
+async function iamPage(main) {
+  main.append(h('h1', {}, 'Users, roles and access keys'),
+    h('p', { class: 'muted' }, 'The principals of the management API and the console. Secrets are never shown: a new key\'s secret is given once, by the CLI or the API that creates it.'));
+  const usersBox = h('section', { class: 'panel', id: 'iam-users', 'aria-labelledby': 'h-users' }, h('h2', { id: 'h-users' }, 'Users'));
+  const rolesBox = h('section', { class: 'panel', id: 'iam-roles', 'aria-labelledby': 'h-roles' }, h('h2', { id: 'h-roles' }, 'Roles'));
+  main.append(usersBox, rolesBox);
+  let users;
+  try {
+    users = members(await iam('ListUsers'), 'Users');
+  } catch (e) {
+    usersBox.append(refusal(e, 'listing users (iam:ListUsers)'));
+    users = undefined;
+  }
+  if (users !== undefined) {
+    const rows = [];
+    for (const u of users) {
+      let keys = [];
+      let policies = [];
+      try { keys = members(await iam('ListAccessKeys', { UserName: u.UserName }), 'AccessKeyMetadata'); } catch { /* shown without keys */ }
+      try { policies = members(await iam('ListAttachedUserPolicies', { UserName: u.UserName }), 'AttachedPolicies').map((p) => p.PolicyName); } catch { /* shown without policies */ }
+      const [mayUpdate] = await allowed([{ action: 'iam:UpdateAccessKey', resource: u.Arn }]);
+      const own = u.UserName === state.session.user.name;
+      rows.push(h('tr', { 'data-user': u.UserName },
+        h('td', {}, u.UserName), h('td', { class: 'wrap' }, policies.join(', ') || 'none'),
+        h('td', {}, h('ul', {}, keys.map((k) => h('li', { 'data-access-key': k.AccessKeyId }, h('span', { class: 'mono' }, k.AccessKeyId), ' ',
+          h('span', { class: `pill ${k.Status.toLowerCase()}` }, k.Status), ' ',
+          mayUpdate && !(own && k.AccessKeyId === state.session.accessKeyId) ? h('button', { type: 'button', onclick: () => {
+            const next = k.Status === 'Active' ? 'Inactive' : 'Active';
+            void act(next === 'Active' ? 'Activate access key' : 'Deactivate access key',
+              `${next === 'Active' ? 'Activate' : 'Deactivate'} access key ${k.AccessKeyId} of ${u.UserName}?${next === 'Inactive' ? ' Requests signed with it, and console sessions signed in with it, are refused at once.' : ''}`,
+              () => iam('UpdateAccessKey', { UserName: u.UserName, AccessKeyId: k.AccessKeyId, Status: next }), () => route());
+          } }, k.Status === 'Active' ? 'Deactivate' : 'Activate') : '')))),
+        h('td', {}, u.CreateDate ? dateTime(u.CreateDate) : '')));
+    }
+    usersBox.append(h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['User', 'Policies', 'Access keys', 'Created'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows))));
+  }
+  try {
+    const roles = members(await iam('ListRoles'), 'Roles');
+    const rows = [];
+    for (const r of roles) {
+      let policies = [];
+      try { policies = members(await iam('ListAttachedRolePolicies', { RoleName: r.RoleName }), 'AttachedPolicies').map((p) => p.PolicyName); } catch { /* shown without policies */ }
+      rows.push(h('tr', {}, h('td', {}, r.RoleName), h('td', { class: 'wrap' }, r.Arn), h('td', { class: 'wrap' }, policies.join(', ') || 'none')));
+    }
+    rolesBox.append(roles.length === 0 ? h('p', { class: 'muted' }, 'No role.') : h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Role', 'ARN', 'Policies'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows))));
+  } catch (e) {
+    rolesBox.append(refusal(e, 'listing roles (iam:ListRoles)'));
   }
 }
 
