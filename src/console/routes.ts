@@ -210,7 +210,7 @@ export function consoleRouteSet(sessions: ConsoleSessions): ManagementRouteSet {
       },
     },
     {
-      method: 'POST', url: '/console/session', operationId: 'ConsoleSignIn', action: 'gatehouse:ConsoleSignIn', protocol: 'gatehouse', auth: NONE, tag: 'Console',
+      method: 'POST', url: '/console/session', operationId: 'ConsoleSignIn', action: 'gatehouse:ConsoleSignIn', protocol: 'gatehouse', auth: { kind: 'none', audited: true }, tag: 'Console',
       summary: 'Sign in with an IAM user\'s access key id and secret; answers the session and sets its cookie',
       body: SignInBody,
       responses: { 200: { description: 'Signed in', schema: SessionResponse }, 400: { description: 'MGMT_INVALID_REQUEST' }, 401: { description: 'MGMT_CONSOLE_SIGN_IN_FAILED' }, 429: { description: 'MGMT_CONSOLE_RATE_LIMITED' } },

@@ -60,8 +60,12 @@ export type RouteAuth =
   }
   /** A device's client certificate over mutual TLS (the credentials provider); the handler decides and audits. */
   | { readonly kind: 'device-certificate' }
-  /** No caller (health). */
-  | { readonly kind: 'none' };
+  /**
+   * No caller (health, the console's files). `audited`: the handler records decisions
+   * (`recordDecision`, the console's sign-in), so the call waits for room in the audit
+   * queue like an authenticated one, and is refused when there is none.
+   */
+  | { readonly kind: 'none'; readonly audited?: boolean };
 
 export type ManagementMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

@@ -357,7 +357,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     request.mgmtCall = state;
     void reply.header('x-amzn-RequestId', request.id);
     // Every call is recorded: none starts while the audit queue is full (it fails closed).
-    if (route !== undefined && route.auth.kind !== 'none' && !audit.hasRoom() && !(await audit.waitForRoom())) {
+    if (route !== undefined && (route.auth.kind !== 'none' || route.auth.audited === true) && !audit.hasRoom() && !(await audit.waitForRoom())) {
       state.refused = true;
       throw auditBacklogError(route.protocol);
     }
