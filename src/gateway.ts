@@ -7,6 +7,7 @@
  * fail does so with a coded error before any listener opens (the API's token file and
  * address are checked after the broker's listeners, which are closed again on failure).
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -29,6 +30,8 @@ import type { ShadowStore } from './identity/shadow-store.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
+import { consoleRouteSet } from './console/routes.js';
+import { ConsoleSessions } from './console/sessions.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
@@ -82,6 +85,8 @@ export class Gateway {
   readonly apiUrl: string | undefined;
   /** The management API's address (`https://HOST:PORT`); undefined when `gatehouse.management.enabled` is false. */
   readonly managementUrl: string | undefined;
+  /** The operator console's address (`https://HOST:PORT/console/`); undefined when it or the management API is disabled. */
+  readonly consoleUrl: string | undefined;
   /** The data-plane listener's address (`https://HOST:PORT`); undefined when `gatehouse.dataPlane.enabled` is false. */
   readonly dataPlaneUrl: string | undefined;
   /**
@@ -96,10 +101,11 @@ export class Gateway {
   private readonly reloader: ConfigReloader | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; consoleUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
     this.listeners = parts.listeners;
     this.apiUrl = parts.apiUrl;
     this.managementUrl = parts.managementUrl;
+    this.consoleUrl = parts.consoleUrl;
     this.dataPlaneUrl = parts.dataPlaneUrl;
     this.administrator = parts.administrator;
     this.dataDir = parts.dataDir;
@@ -374,6 +380,8 @@ export class Gateway {
       let management: ManagementServer | undefined;
       let administrator: readonly string[] | undefined;
       if (mgmtConfig.enabled && control !== undefined) {
+        const consoleConfig = mgmtConfig.console;
+        const consoleSessions = consoleConfig.enabled ? new ConsoleSessions(consoleConfig) : undefined;
         const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
         management = await ManagementServer.start({
           ctx: {
@@ -400,9 +408,26 @@ export class Gateway {
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
               // The continuous AWS IoT Core sync's status (absent: not enabled).
               ...(awsSync !== undefined ? { awsSync: { status: () => awsSync.status() } } : {}),
+              denials: metrics.denialFeed,
+              counters: () => ({
+                messagesPublished: metrics.messagesPublished,
+                connectionsAccepted: metrics.connectionsAccepted,
+                denialsByOperation: { ...metrics.denials },
+                connectionsClosed: Object.fromEntries(metrics.connectionsClosed),
+              }),
+              gatewayCertificates: () => {
+                const server = new X509Certificate(serverCerts.current().certificatePem);
+                const gatewayCa = new X509Certificate(ca.certificatePem);
+                return [
+                  { role: 'server certificate (renewed automatically)', subject: server.subject, notAfter: new Date(server.validTo) },
+                  { role: 'gateway CA', subject: gatewayCa.subject, notAfter: new Date(gatewayCa.validTo) },
+                ];
+              },
             },
           },
-          routeSets: MANAGEMENT_ROUTE_SETS,
+          // The operator console (docs/console.md): its pages and sessions on this listener.
+          routeSets: consoleSessions !== undefined ? [...MANAGEMENT_ROUTE_SETS, consoleRouteSet(consoleSessions)] : MANAGEMENT_ROUTE_SETS,
+          ...(consoleSessions !== undefined ? { browserSessions: consoleSessions } : {}),
           tls: mgmtTls(serverCerts.current()),
           listen: { host: mgmtConfig.host, port: opts.managementPort ?? mgmtConfig.port },
           bodyLimitBytes: mgmtConfig.bodyLimitBytes,
@@ -454,7 +479,7 @@ export class Gateway {
       }
 
       logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, dataPlane: dataPlane?.url, groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, consoleUrl: management !== undefined && config.gatehouse.management.console.enabled ? `${management.url}/console/` : undefined, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
     } catch (e) {
       await closeAll();
       throw e;

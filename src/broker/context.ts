@@ -69,13 +69,22 @@ export interface BrokerContext {
 
 /** Logs a denial with everything an operator needs, rate-limited per connection. */
 export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields: Record<string, unknown>, msg: string): void {
+  const feed = ctx.metrics.denialFeed;
+  feed.count(String(fields['reason']));
+  let suppressed = 0;
   if (s) {
-    const suppressed = s.takeDenialLogSlot(ctx.now());
+    suppressed = s.takeDenialLogSlot(ctx.now());
     if (suppressed < 0) return;
     if (suppressed > 0) fields = { ...fields, suppressedDenials: suppressed };
-    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, ...fields };
+    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, ...fields };
   }
   ctx.logger.info({ event: 'denied', ...fields }, msg);
+  const text = (k: string): string | undefined => (typeof fields[k] === 'string' ? fields[k] : undefined);
+  feed.record({
+    at: ctx.now(), operation: String(fields['operation']), reason: String(fields['reason']), suppressed,
+    clientId: text('clientId'), thingName: text('thingName'), certificateId: text('certificateId'), resource: text('resource'),
+    dialect: text('dialect'), policy: text('policy'), statement: text('statement'), action: text('action'),
+  });
 }
 
 /**

@@ -2,6 +2,8 @@
  * In-process counters with the Greengrass component's metric names (docs/greengrass-behaviour.md, section 10), plus
  * Gatehouse's own. Counting is cheap (plain integers); exporting is the API's job.
  */
+import { DenialFeed } from './denials.js';
+
 export const REFERENCE_METRICS = [
   'VerifyClientDeviceIdentity.Success',
   'VerifyClientDeviceIdentity.Failure',
@@ -28,6 +30,12 @@ export type QueueDropQoS = 0 | 1 | 2;
 export const QUEUE_DROP_QOS: readonly QueueDropQoS[] = [0, 1, 2];
 
 export class Metrics {
+  /** The recent MQTT denials and their counts by reason (the console's stream, ListDenials). */
+  readonly denialFeed = new DenialFeed();
+  /** Publishes the broker allowed, since start (never reset). */
+  messagesPublished = 0;
+  /** MQTT connections accepted (CONNECT allowed), since start. */
+  connectionsAccepted = 0;
   private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
   /** Denials by operation since start (never reset). */
   readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };

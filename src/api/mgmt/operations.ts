@@ -4,6 +4,7 @@
  * metrics. Ports the gateway fills in; the API imports neither the broker nor the runtime's reloader.
  */
 import type { ConfigIssue } from '../../core/errors.js';
+import type { DenialEntry } from '../../observability/denials.js';
 
 /** A live MQTT connection as the management API shows it (the broker's LiveSessionInfo). */
 export interface LiveConnectionInfo {
@@ -95,7 +96,25 @@ export interface GatehouseOperations {
   };
   /** The continuous AWS IoT Core sync (`gatehouse.sync.aws`; absent: not enabled). */
   readonly awsSync?: { status(): AwsSyncStatusInfo };
+  /** The broker's recent MQTT denials and their counts by reason (absent: 503). */
+  readonly denials?: {
+    since(after: number, limit: number): readonly DenialEntry[];
+    readonly latest: number;
+    byReason(): Readonly<Record<string, number>>;
+  };
+  /** The broker's counters since start, for the overview (absent: the overview leaves them out). */
+  readonly counters?: () => OverviewCounters;
+  /** The gateway's own certificates (the server certificate, the gateway CA), for the overview's expiry horizon. */
+  readonly gatewayCertificates?: () => readonly { readonly role: string; readonly subject: string; readonly notAfter: Date }[];
   /** The Prometheus registry of the gateway (absent: the local API, which owns it, is disabled). */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> };
 }
 
+
+/** Counters since start (never reset) the overview reports; a reader takes differences over time for rates. */
+export interface OverviewCounters {
+  readonly messagesPublished: number;
+  readonly connectionsAccepted: number;
+  readonly denialsByOperation: Readonly<Record<string, number>>;
+  readonly connectionsClosed: Readonly<Record<string, number>>;
+}

@@ -117,6 +117,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       client.conn.once('close', () => {
         if (ctx.sessions.remove(session)) ctx.authenticator.release(sessionId);
       });
+      ctx.metrics.connectionsAccepted++;
       ctx.logger.debug({ event: 'connected', thingName: identity.thingName, clientId: client.id, certificateId: identity.certificateId }, 'device connected');
       done(null, true);
     }).catch((e: unknown) => {

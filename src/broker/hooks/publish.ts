@@ -50,6 +50,7 @@ export function authorizePublishHook(ctx: BrokerContext) {
       }
     }
     if (allowed) {
+      ctx.metrics.messagesPublished++;
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);
     }

@@ -131,6 +131,18 @@ export interface GatehouseSection {
     readonly maxClockSkewSeconds: number;
     /** Audit records older than this are deleted. */
     readonly auditRetentionDays: number;
+    /** The operator console served on this listener (`/console/`, docs/console.md). */
+    readonly console: {
+      readonly enabled: boolean;
+      /** A session not used by its operator for this long ends (live updates do not count as use). */
+      readonly idleTimeoutSeconds: number;
+      /** A session ends this long after sign-in, used or not. */
+      readonly absoluteTimeoutSeconds: number;
+      /** Sessions held at most; signing in beyond it ends the least recently used one. */
+      readonly maxSessions: number;
+      /** Sign-in attempts per source address per minute (successful or not). */
+      readonly signInAttemptsPerMinute: number;
+    };
   };
   /**
    * The HTTPS data-plane listener (AWS IoT's device data endpoint): devices by mutual TLS,

@@ -567,7 +567,9 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const apath = [...path, 'api'];
   const a = ck.fields(g['api'], apath, ['enabled', 'host', 'port', 'socketPath', 'bodyLimitBytes'], false) ?? {};
   const mgpath = [...path, 'management'];
-  const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays'], false) ?? {};
+  const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays', 'console'], false) ?? {};
+  const cnpath = [...mgpath, 'console'];
+  const cn = ck.fields(mg['console'], cnpath, ['enabled', 'idleTimeoutSeconds', 'absoluteTimeoutSeconds', 'maxSessions', 'signInAttemptsPerMinute'], false) ?? {};
   const dppath = [...path, 'dataPlane'];
   const dp = ck.fields(g['dataPlane'], dppath, ['enabled', 'host', 'port', 'bodyLimitBytes'], false) ?? {};
   const shpath = [...path, 'shadows'];
@@ -624,6 +626,13 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       bodyLimitBytes: ck.int(mg['bodyLimitBytes'], [...mgpath, 'bodyLimitBytes'], 1024 * 1024, 1024, 16 * 1024 * 1024),
       maxClockSkewSeconds: ck.int(mg['maxClockSkewSeconds'], [...mgpath, 'maxClockSkewSeconds'], 900, 1, 3600),
       auditRetentionDays: ck.int(mg['auditRetentionDays'], [...mgpath, 'auditRetentionDays'], 90, 1, 36500),
+      console: {
+        enabled: ck.bool(cn['enabled'], [...cnpath, 'enabled'], true),
+        idleTimeoutSeconds: ck.int(cn['idleTimeoutSeconds'], [...cnpath, 'idleTimeoutSeconds'], 900, 1, 86_400),
+        absoluteTimeoutSeconds: ck.int(cn['absoluteTimeoutSeconds'], [...cnpath, 'absoluteTimeoutSeconds'], 28_800, 1, 604_800),
+        maxSessions: ck.int(cn['maxSessions'], [...cnpath, 'maxSessions'], 64, 1, 10_000),
+        signInAttemptsPerMinute: ck.int(cn['signInAttemptsPerMinute'], [...cnpath, 'signInAttemptsPerMinute'], 10, 1, 10_000),
+      },
     },
     dataPlane: {
       enabled: ck.bool(dp['enabled'], [...dppath, 'enabled'], false),

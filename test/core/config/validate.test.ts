@@ -61,7 +61,7 @@ const DEFAULTS: GatehouseConfig = {
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
-    management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
+    management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90, console: { enabled: true, idleTimeoutSeconds: 900, absoluteTimeoutSeconds: 28800, maxSessions: 64, signInAttemptsPerMinute: 10 } },
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
     retained: { maxPayloadBytes: 131072, maxMessages: 10000, maxTotalBytes: 67108864 },

@@ -202,6 +202,7 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'gatehouse:ApplyConfiguration': '*',
   'gatehouse:ListAuditRecords': '*',
   'gatehouse:GetSyncStatus': '*',
+  'gatehouse:ListDenials': '*',
   // retained messages (operator view)
   'gatehouse:ListRetainedMessages': '*',
   'gatehouse:GetRetainedMessage': 'iot:topic',
