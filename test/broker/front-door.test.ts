@@ -246,7 +246,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     // A renegotiation that completes calls back without an error; a refused one ends in
     // an error (the gateway's no_renegotiation alert) or a closed connection.
     const outcome = await new Promise<string>((resolve) => {
-      s.once('error', (e: Error) => resolve(`error: ${e.message}`));
+      s.once('error', (e) => resolve(`error: ${e.message}`));
       s.once('close', () => resolve('closed'));
       if (!s.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ? `error: ${err.message}` : 'renegotiated'))) resolve('refused locally');
     });
@@ -259,7 +259,7 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     c.write(connectPacket('dev-good'));
     const ack = await firstPacket(c);
     assert.equal(ack.cmd, 'connack');
-    assert.equal(ack.returnCode, 0);
+    assert.equal((ack as mqttPacket.IConnackPacket).returnCode, 0);
     c.destroy();
   });
 
