@@ -39,7 +39,7 @@ import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { BrokerContext } from './context.js';
-import { keepHandshakeChain, socketCertificateChain } from './hooks/authenticate.js';
+import { socketCertificateChain } from './hooks/authenticate.js';
 
 export interface FrontDoorLimits {
   /** Largest packet (fixed header included) once CONNECT has completed. */
@@ -345,7 +345,6 @@ export class FrontDoor {
         endTls(socket);
         return false;
       }
-      keepHandshakeChain(socket, verdict);
       handOver?.(socket);
       return true;
     }, (e: unknown) => {

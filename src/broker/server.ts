@@ -1,7 +1,6 @@
 import { Aedes } from 'aedes';
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { constants as cryptoConstants } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
@@ -292,10 +291,7 @@ export class GatewayBroker {
 }
 
 function contextOptions(tls: BrokerTls): SecureContextOptions {
-  // Renegotiation (TLS 1.2) is refused: the certificate a connection was screened and
-  // authenticated with stays its certificate (the front door reads it once, after the
-  // handshake, for the CONNECT too).
-  return { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: 'TLSv1.2', secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION };
+  return { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: 'TLSv1.2' };
 }
 
 function serverTlsOptions(tls: BrokerTls): TlsOptions {

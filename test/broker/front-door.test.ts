@@ -235,34 +235,6 @@ describe('front door: before and around CONNECT (real gateway, real TLS)', () =>
     assert.ok(closedCount(await metricsText(gw), 'CERT_INACTIVE') >= 1);
   });
 
-  test('TLS renegotiation is refused, so the certificate read after the handshake stays the connection\'s; CONNECT still authenticates with it', async () => {
-    const ep = endpoint(gw, good);
-    // TLS 1.2: the only version with renegotiation.
-    const s = await new Promise<TLSSocket>((resolve, reject) => {
-      const c = tlsConnect({ host: ep.host, port: ep.port, ca: ep.ca, key: good.key, cert: good.cert, servername: 'localhost', maxVersion: 'TLSv1.2' });
-      c.once('secureConnect', () => resolve(c));
-      c.once('error', reject);
-    });
-    // A renegotiation that completes calls back without an error; a refused one ends in
-    // an error (the gateway's no_renegotiation alert) or a closed connection.
-    const outcome = await new Promise<string>((resolve) => {
-      s.once('error', (e) => resolve(`error: ${e.message}`));
-      s.once('close', () => resolve('closed'));
-      if (!s.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ? `error: ${err.message}` : 'renegotiated'))) resolve('refused locally');
-    });
-    s.on('error', () => undefined);
-    assert.notEqual(outcome, 'renegotiated', 'the gateway accepted a renegotiation');
-    assert.notEqual(outcome, 'refused locally');
-    s.destroy();
-    // A fresh connection authenticates as before: the chain kept from the handshake is the device's.
-    const c = await tlsOpen(ep, good);
-    c.write(connectPacket('dev-good'));
-    const ack = await firstPacket(c);
-    assert.equal(ack.cmd, 'connack');
-    assert.equal((ack as mqttPacket.IConnackPacket).returnCode, 0);
-    c.destroy();
-  });
-
   test('the first packet must be a CONNECT: a PUBLISH is refused on its first byte', async () => {
     const mark = gw.lines.length;
     const s = await tlsOpen(endpoint(gw, good), good);

@@ -200,34 +200,7 @@ export function tlsSocketOf(client: Client): TLSSocket | undefined {
  */
 export function peerCertificateChain(client: Client): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
   const sock = tlsSocketOf(client);
-  if (sock === undefined) return undefined;
-  const kept = handshakeChains.get(sock);
-  if (kept !== undefined) {
-    // Taken once: nothing of it stays with the connection after its CONNECT.
-    handshakeChains.delete(sock);
-    return kept;
-  }
-  return socketCertificateChain(sock);
-}
-
-/**
- * Chains read by the front door right after a TLS handshake, for the CONNECT that
- * follows on the same socket: getPeerX509Certificate() copies and wraps OpenSSL's
- * certificates on every call (about 0.4 ms of CPU per connection), so the chain is read
- * once per connection. Sound because the listener refuses renegotiation
- * (SSL_OP_NO_RENEGOTIATION): the peer's certificate cannot change after the handshake.
- */
-const handshakeChains = new WeakMap<TLSSocket, PeerCertificateChain>();
-
-/** The front door's chain of a socket whose handshake and certificate screening passed. */
-export function keepHandshakeChain(sock: TLSSocket, chain: PeerCertificateChain): void {
-  handshakeChains.set(sock, chain);
-}
-
-/** A connection's certificate chain: PEM (leaf first) and the handshake's decoded certificates. */
-export interface PeerCertificateChain {
-  readonly pem: string;
-  readonly certificates: readonly X509Certificate[];
+  return sock === undefined ? undefined : socketCertificateChain(sock);
 }
 
 /** The certificate chain a TLS socket's peer presented (leaf first), or undefined without one. */
