@@ -112,6 +112,8 @@ function metrics(devices: number, rate: number, concurrency: number): Metric[] {
     { label: 'policy change → recheck logged, ms', value: (r) => r.hold?.policy?.recheckLogMs ?? NaN, format: int, noRatio: true },
     { label: 'longest routing stall after the change, ms', value: (r) => r.hold?.policy?.stallMs ?? NaN, format: int, noRatio: true },
     { label: 'recheck duration (Gatehouse log), ms', value: (r) => r.hold?.policy?.recheckMs ?? NaN, format: fixed(1), noRatio: true },
+    { label: 'recheck CPU (Gatehouse log), ms', value: (r) => r.hold?.policy?.recheckCpuMs ?? NaN, format: fixed(1), noRatio: true },
+    { label: 'reload CPU, all threads: parse, validate, compile, recheck (Gatehouse log), ms', value: (r) => r.hold?.policy?.reloadCpuMs ?? NaN, format: int, noRatio: true },
   ];
 }
 

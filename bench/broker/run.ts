@@ -28,6 +28,10 @@
  *   --burst N          new devices per connection-rate measurement (default 250)
  *   --config-format F  yaml (default) or json: the format of Gatehouse's configuration
  *                      files (a 10,000-group YAML file takes ~1 s to parse, JSON ~40 ms)
+ *   --reload R         sighup (default) or watch: how Gatehouse learns of its rewritten
+ *                      configuration in the policy change (SIGHUP after the write, as
+ *                      Mosquitto; or its file watch, which first waits for the file to
+ *                      settle, gatehouse.configSettleMilliseconds, 1 s by default)
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
@@ -64,6 +68,7 @@ interface Options {
   floodMessages: number;
   configFormat: 'yaml' | 'json';
   mqtt: (4 | 5)[];
+  reload: 'sighup' | 'watch';
   profile: string | undefined;
   json: string | undefined;
   docs: boolean;
@@ -72,7 +77,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
-    publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], profile: undefined, json: undefined, docs: true,
+    publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -119,12 +124,17 @@ function parseArgs(argv: readonly string[]): Options {
         o.configFormat = v;
         i++;
         break;
+      case '--reload':
+        if (v !== 'sighup' && v !== 'watch') throw new Error('--reload takes sighup or watch');
+        o.reload = v;
+        i++;
+        break;
       case '--profile': if (!v) throw new Error('--profile needs a directory'); o.profile = resolve(v); i++; break;
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--profile DIR] [--json FILE] [--no-docs]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--json FILE] [--no-docs]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -202,7 +212,7 @@ async function main(): Promise<void> {
   const results = new Map<BrokerName, BrokerResults>();
   for (const name of o.only) {
     const t0 = performance.now();
-    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat });
+    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload });
     brokers.set(name, b);
     const s = await smoke(b, pki);
     const authorizes = name !== 'aedes' && name !== 'aedes-fifo';
@@ -277,7 +287,7 @@ async function main(): Promise<void> {
     versions,
     parameters: `64-byte payloads; MQTT ${o.mqtt.map((m) => (m === 4 ? '3.1.1' : '5')).join(' and ')} for throughput, latency and connections (memory and policy change: 3.1.1); throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
       `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.burst} new devices per repeat, ${o.concurrency} handshakes in flight; ` +
-      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: config file rewritten, watched; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)`,
+      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: ${o.configFormat.toUpperCase()} config file rewritten, ${o.reload === 'sighup' ? 'then SIGHUP' : 'watched (settle time 1 s)'}; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)`,
     durationSeconds: (performance.now() - started) / 1000,
     setupSeconds: pki.seconds,
   };

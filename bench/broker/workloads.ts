@@ -256,6 +256,12 @@ export interface PolicySample {
   readonly recheckLogMs: number | null;
   /** The re-check's own duration as Gatehouse logs it. */
   readonly recheckMs: number | null;
+  /** The process's CPU time over the re-check, as Gatehouse logs it. */
+  readonly recheckCpuMs: number | null;
+  /** The reload's CPU time (all threads: parse, validate, compile, re-check; `config-applied`), file-based changes only. */
+  readonly reloadCpuMs: number | null;
+  /** The reload's wall time from the file read (`config-applied`). */
+  readonly reloadMs: number | null;
   readonly sessionsRechecked: number | null;
   readonly subscriptionsRemoved: number | null;
   /** Longest time after the change in which the broker routed nothing (event loop blocked). */
@@ -309,11 +315,15 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
         await new Promise((r) => setTimeout(r, 100));
         recheck = findRecheck(broker, writtenAt);
       }
+      const applied = findApplied(broker, writtenAt);
       policy = {
         enforcementMs: r.enforced ? Math.max(0, lastSent - writtenAt) : null,
         enforced: r.enforced === true,
         recheckLogMs: recheck ? recheck.time - writtenAt : null,
         recheckMs: recheck?.ms ?? null,
+        recheckCpuMs: recheck?.cpuMs ?? null,
+        reloadCpuMs: applied?.cpuMs ?? null,
+        reloadMs: applied?.ms ?? null,
         sessionsRechecked: recheck?.sessions ?? null,
         subscriptionsRemoved: recheck?.subscriptionsRemoved ?? null,
         stallMs: r.maxStallMs ?? null,
@@ -335,6 +345,7 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
 interface RecheckLine {
   readonly time: number;
   readonly ms: number;
+  readonly cpuMs: number;
   readonly sessions: number;
   readonly subscriptionsRemoved: number;
 }
@@ -344,8 +355,21 @@ function findRecheck(broker: Broker, after: number): RecheckLine | undefined {
     try {
       const j = JSON.parse(l.text) as { event?: string; time?: number } & Partial<RecheckLine>;
       if (j.event === 'recheck' && typeof j.time === 'number' && j.time >= Math.floor(after)) {
-        return { time: j.time, ms: j.ms ?? NaN, sessions: j.sessions ?? NaN, subscriptionsRemoved: j.subscriptionsRemoved ?? NaN };
+        return { time: j.time, ms: j.ms ?? NaN, cpuMs: j.cpuMs ?? NaN, sessions: j.sessions ?? NaN, subscriptionsRemoved: j.subscriptionsRemoved ?? NaN };
       }
+    } catch {
+      // not JSON
+    }
+  }
+  return undefined;
+}
+
+/** Gatehouse's `config-applied` line after `after` (wall ms), with its wall and CPU time. */
+function findApplied(broker: Broker, after: number): { readonly ms: number; readonly cpuMs: number } | undefined {
+  for (const l of broker.rechecks) {
+    try {
+      const j = JSON.parse(l.text) as { event?: string; time?: number; ms?: number; cpuMs?: number };
+      if (j.event === 'config-applied' && typeof j.time === 'number' && j.time >= Math.floor(after)) return { ms: j.ms ?? NaN, cpuMs: j.cpuMs ?? NaN };
     } catch {
       // not JSON
     }

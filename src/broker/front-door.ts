@@ -376,9 +376,12 @@ export class FrontDoor {
     a.tls = socket;
     this.byTls.set(socket, a);
 
+    // Only WebSocket upgrades (HTTPS servers, no handOver) ask for the lookup's outcome
+    // later; a TLS connection is handed over by the lookup itself, and keeps nothing here.
+    const keep = handOver === undefined;
     const verdict = this.checkTls(socket, a);
     if (verdict === undefined) {
-      this.screened.set(socket, Promise.resolve(false));
+      if (keep) this.screened.set(socket, Promise.resolve(false));
       return;
     }
     const screened = this.ctx.authenticator.screen(verdict.pem, verdict.certificates).then((outcome) => {
@@ -402,7 +405,7 @@ export class FrontDoor {
       socket.destroy();
       return false;
     });
-    this.screened.set(socket, screened);
+    if (keep) this.screened.set(socket, screened);
   }
 
   /**

@@ -103,8 +103,11 @@ export class GatewayBroker {
     this.listeners = listeners;
     this.unsubscribeSwap = ctx.policy.onSwap((next) => {
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const r = this.recheck(next);
-      ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'live sessions re-checked after a policy change');
+      const used = process.cpuUsage(cpu);
+      ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000, cpuMs: Math.round((used.user + used.system) / 100) / 10 },
+        'live sessions re-checked after a policy change');
       void this.recheckOffline(next).then((o) => {
         if (o.superseded) return;
         ctx.logger.info({ event: 'recheck-offline', ...o, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'disconnected persistent sessions re-checked after a policy change');
