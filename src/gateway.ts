@@ -7,6 +7,7 @@
  * fail does so with a coded error before any listener opens (the API's token file and
  * address are checked after the broker's listeners, which are closed again on failure).
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -23,9 +24,14 @@ import { DATA_PLANE_ROUTE_SETS } from './api/data-plane/route-sets.js';
 import { DataPlaneServer, type DataPlaneTls } from './api/data-plane/server.js';
 import { bindJobTopics } from './api/data-plane/job-mqtt.js';
 import { JobService } from './api/data-plane/job-service.js';
+import { JobTimeoutSweeper } from './api/data-plane/job-sweeper.js';
+import { DELETED_VERSION_KEPT_MS } from './core/shadow/document.js';
+import type { ShadowStore } from './identity/shadow-store.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
+import { consoleRouteSet } from './console/routes.js';
+import { ConsoleSessions } from './console/sessions.js';
 import { loadConfigFile } from './config-file.js';
 import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
@@ -40,7 +46,6 @@ import { sessionAuthenticator } from './identity/authenticator.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
 import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
-import type { ShadowStore } from './identity/shadow-store.js';
 import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -81,6 +86,8 @@ export class Gateway {
   readonly apiUrl: string | undefined;
   /** The management API's address (`https://HOST:PORT`); undefined when `gatehouse.management.enabled` is false. */
   readonly managementUrl: string | undefined;
+  /** The operator console's address (`https://HOST:PORT/console/`); undefined when it or the management API is disabled. */
+  readonly consoleUrl: string | undefined;
   /** The data-plane listener's address (`https://HOST:PORT`); undefined when `gatehouse.dataPlane.enabled` is false. */
   readonly dataPlaneUrl: string | undefined;
   /**
@@ -95,10 +102,11 @@ export class Gateway {
   private readonly reloader: ConfigReloader | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; consoleUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
     this.listeners = parts.listeners;
     this.apiUrl = parts.apiUrl;
     this.managementUrl = parts.managementUrl;
+    this.consoleUrl = parts.consoleUrl;
     this.dataPlaneUrl = parts.dataPlaneUrl;
     this.administrator = parts.administrator;
     this.dataDir = parts.dataDir;
@@ -171,7 +179,7 @@ export class Gateway {
       // Following AWS IoT Core: the admission gate of synced certificates is in place
       // before the broker listens; the first run starts once the change feed is watched.
       let trustMinutes = config.security.clientDeviceTrustDurationMinutes;
-      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, () => trustMinutes * 60_000);
+      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, metrics, () => trustMinutes * 60_000);
       if (awsSync !== undefined) {
         sessions.verifier.setAdmissionGate(awsSync.admissionGate);
         closers.push(() => awsSync.stop());
@@ -232,6 +240,7 @@ export class Gateway {
         queueLimits: { maxQueuedMessages: config.gatehouse.mqtt.maxQueuedMessages, maxInflightMessages: config.gatehouse.mqtt.maxInflightMessages },
         reasonStrings: config.gatehouse.mqtt.reasonStrings,
         topicAliasMaximum: config.gatehouse.mqtt.topicAliasMaximum,
+        receiveMaximum: config.gatehouse.mqtt.receiveMaximum,
       });
       closers.push(() => broker.close());
 
@@ -241,8 +250,16 @@ export class Gateway {
       let shadows: ShadowService | undefined;
       if (config.gatehouse.shadows.enabled) {
         const bus = broker.serviceBus();
-        shadows = new ShadowService({ store: shadowStore ?? registry.shadows(), clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
+        const store = shadowStore ?? registry.shadows();
+        shadows = new ShadowService({ store, clock, maxDocumentBytes: config.gatehouse.shadows.maxDocumentSizeBytes, logger, publisher: bus });
         closers.push(bindShadowTopics(bus, shadows, logger, clock));
+        // A deleted shadow's row keeps its version for 48 hours (a shadow re-created within
+        // them continues the count); after that it is pruned, at start and then hourly.
+        const prune = (): void => void pruneDeletedShadows(store, clock, logger);
+        prune();
+        const pruneTimer = setInterval(prune, SHADOW_PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+        closers.push(() => clearInterval(pruneTimer));
       }
       // The jobs service: stored in the registry database, answering its MQTT topics through
       // the same bus (and the data-plane endpoints and the management job operations).
@@ -251,6 +268,11 @@ export class Gateway {
         const bus = broker.serviceBus();
         jobs = new JobService({ store: registry.jobs(), clock, logger, deployment: () => config.gatehouse.iot, publisher: bus });
         closers.push(bindJobTopics(bus, jobs, logger, clock));
+        // Executions whose timer expired move to TIMED_OUT when due (deadlines are stored:
+        // what fell due while the gateway was down times out on the first tick).
+        const sweeper = JobTimeoutSweeper.start({ service: jobs, logger });
+        closers.push(() => sweeper.stop());
+        await reconcileContinuousJobs(jobs, logger, 'start');
       }
 
       // Rotation: new handshakes get the new certificate; open connections stay.
@@ -282,6 +304,8 @@ export class Gateway {
             logger.info({ event: 'trusted-cas-changed', count: pems.length }, 'trusted device CAs changed; TLS context updated');
           });
         }
+        // Continuous jobs follow their target groups' membership.
+        if (jobs !== undefined && (!info.complete || changes.some((c) => c.kind === 'THING_GROUP_CHANGED'))) void reconcileContinuousJobs(jobs, logger, 'registry');
         if (info.complete && !changes.some((c) => IOT_CHANGE_KINDS.has(c.kind))) return;
         void (async () => {
           // New attribute values first, so the re-check that follows the reload sees them.
@@ -405,6 +429,8 @@ export class Gateway {
       let management: ManagementServer | undefined;
       let administrator: readonly string[] | undefined;
       if (mgmtConfig.enabled && control !== undefined) {
+        const consoleConfig = mgmtConfig.console;
+        const consoleSessions = consoleConfig.enabled ? new ConsoleSessions(consoleConfig) : undefined;
         const mgmtTls = (cert: IssuedCertificate): ManagementTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: trustedCas });
         management = await ManagementServer.start({
           ctx: {
@@ -429,9 +455,28 @@ export class Gateway {
               retained: { list: (o) => retained.list(o), get: (t) => retained.get(t), delete: (t) => broker.deleteRetained(t) },
               ...(reloader !== undefined ? { configuration: reloader } : {}),
               ...(api !== undefined ? { metrics: api.prometheus } : {}),
+              // The continuous AWS IoT Core sync's status (absent: not enabled).
+              ...(awsSync !== undefined ? { awsSync: { status: () => awsSync.status() } } : {}),
+              denials: metrics.denialFeed,
+              counters: () => ({
+                messagesPublished: metrics.messagesPublished,
+                connectionsAccepted: metrics.connectionsAccepted,
+                denialsByOperation: { ...metrics.denials },
+                connectionsClosed: Object.fromEntries(metrics.connectionsClosed),
+              }),
+              gatewayCertificates: () => {
+                const server = new X509Certificate(serverCerts.current().certificatePem);
+                const gatewayCa = new X509Certificate(ca.certificatePem);
+                return [
+                  { role: 'server certificate (renewed automatically)', subject: server.subject, notAfter: new Date(server.validTo) },
+                  { role: 'gateway CA', subject: gatewayCa.subject, notAfter: new Date(gatewayCa.validTo) },
+                ];
+              },
             },
           },
-          routeSets: MANAGEMENT_ROUTE_SETS,
+          // The operator console (docs/console.md): its pages and sessions on this listener.
+          routeSets: consoleSessions !== undefined ? [...MANAGEMENT_ROUTE_SETS, consoleRouteSet(consoleSessions)] : MANAGEMENT_ROUTE_SETS,
+          ...(consoleSessions !== undefined ? { browserSessions: consoleSessions } : {}),
           tls: mgmtTls(serverCerts.current()),
           listen: { host: mgmtConfig.host, port: opts.managementPort ?? mgmtConfig.port },
           bodyLimitBytes: mgmtConfig.bodyLimitBytes,
@@ -483,7 +528,7 @@ export class Gateway {
       }
 
       logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, dataPlane: dataPlane?.url, groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, consoleUrl: management !== undefined && config.gatehouse.management.console.enabled ? `${management.url}/console/` : undefined, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
     } catch (e) {
       await closeAll();
       throw e;
@@ -523,6 +568,35 @@ async function loadInitialConfig(path: string | undefined): Promise<{ config: Ga
 }
 
 /** Registry changes that can change which AWS IoT policies apply to a connection, or what they say. */
+const SHADOW_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const SHADOW_PRUNE_BATCH = 500;
+
+/** Deletes the rows of shadows deleted more than 48 hours ago, a batch per transaction; logs, never throws. */
+async function pruneDeletedShadows(store: ShadowStore, clock: () => Date, logger: Logger): Promise<void> {
+  try {
+    const before = clock().getTime() - DELETED_VERSION_KEPT_MS;
+    let total = 0;
+    for (;;) {
+      const n = await store.pruneDeleted(before, SHADOW_PRUNE_BATCH);
+      total += n;
+      if (n < SHADOW_PRUNE_BATCH) break;
+    }
+    if (total > 0) logger.info({ event: 'deleted-shadows-pruned', count: total }, 'rows of shadows deleted more than 48 hours ago were pruned');
+  } catch (e) {
+    logger.error({ event: 'error', err: (e as Error).message }, 'could not prune deleted shadows');
+  }
+}
+
+/** Queues and removes the executions of continuous jobs after a membership change; logs what changed, never throws. */
+async function reconcileContinuousJobs(jobs: JobService, logger: Logger, why: 'start' | 'registry'): Promise<void> {
+  try {
+    const r = await jobs.reconcileContinuous();
+    if (r.queued + r.removed > 0) logger.info({ event: 'continuous-jobs-reconciled', why, queued: r.queued, removed: r.removed }, 'continuous jobs followed their target groups');
+  } catch (e) {
+    logger.error({ event: 'error', err: (e as Error).message }, 'could not apply a thing-group change to continuous jobs');
+  }
+}
+
 const IOT_CHANGE_KINDS: ReadonlySet<ChangeKind> = new Set<ChangeKind>(['POLICY_CHANGED', 'POLICY_ATTACHMENT_CHANGED', 'THING_GROUP_CHANGED', 'THING_UPDATED', 'THING_DELETED', 'CERT_DELETED']);
 
 /** The API token the management listener accepts: the local API's (created with it), or one left by an earlier start. */
@@ -541,7 +615,7 @@ async function trustedCaPems(registry: Registry): Promise<string[]> {
 }
 
 /** The continuous sync of `gatehouse.sync.aws`, when enabled (read at start: a change needs a restart). */
-async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
+async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, metrics: Metrics, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
   const aws = config.gatehouse.sync.aws;
   if (!aws.enabled) return undefined;
   let caBundle: string | undefined;
@@ -564,11 +638,13 @@ async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir:
       ...(caBundle !== undefined ? { caBundle } : {}),
       ...(aws.thingGroups.length > 0 ? { thingGroups: aws.thingGroups } : {}),
       pageSize: aws.pageSize,
+      requireTrustedCa: aws.requireTrustedCa,
     },
     intervalMs: aws.intervalSeconds * 1000,
     trustDurationMs,
     dataDir,
     logger,
+    metrics,
   });
   logger.info({ event: 'sync-enabled', source: 'aws', intervalSeconds: aws.intervalSeconds, region: aws.region ?? null, endpoint: aws.endpoint ?? null, thingGroups: aws.thingGroups },
     'following AWS IoT Core');

@@ -33,8 +33,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   broker: ['core', 'observability', 'runtime'],
   api: ['core', 'identity', 'ca', 'observability', 'runtime'],
   sync: ['core', 'identity', 'observability', 'data-dir'],
-  gateway: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'sync'],
-  cli: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'gateway', 'sync'],
+  console: ['core', 'identity', 'observability', 'api'],
+  gateway: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'sync', 'console'],
+  cli: ['core', 'identity', 'ca', 'broker', 'api', 'observability', 'runtime', 'data-dir', 'config-file', 'gateway', 'sync', 'console'],
   index: ['core', 'config-file'],
 };
 

@@ -42,7 +42,7 @@ export interface LogLine {
 export class Broker {
   /** Recent output lines (bounded), for diagnostics. */
   readonly lines: LogLine[] = [];
-  /** Gatehouse's `recheck` log lines, kept apart: thousands of other lines may follow one. */
+  /** Gatehouse's `recheck` and `config-applied` log lines, kept apart: thousands of other lines may follow one. */
   readonly rechecks: LogLine[] = [];
   private readonly listeners = new Set<(line: string) => void>();
 
@@ -56,7 +56,7 @@ export class Broker {
       const entry = { at: performance.timeOrigin + performance.now(), text: line };
       this.lines.push(entry);
       if (this.lines.length > 2000) this.lines.splice(0, 1000);
-      if (line.includes('"event":"recheck"')) this.rechecks.push(entry);
+      if (line.includes('"event":"recheck"') || line.includes('"event":"config-applied"')) this.rechecks.push(entry);
       for (const l of this.listeners) l(line);
     };
     onLines(child.stdout, collect);
@@ -94,6 +94,12 @@ export interface StartOptions {
   readonly nodeArgs: readonly string[];
   /** Format of Gatehouse's configuration files. */
   readonly configFormat: 'yaml' | 'json';
+  /**
+   * How Gatehouse learns of the rewritten configuration file: SIGHUP right after the
+   * write (as Mosquitto is told), or its own file watch, which waits for the file to
+   * stay unchanged for `gatehouse.configSettleMilliseconds` (1 s by default) first.
+   */
+  readonly reload: 'sighup' | 'watch';
 }
 
 export async function startBroker(name: BrokerName, opts: StartOptions): Promise<Broker> {
@@ -174,7 +180,10 @@ async function startGatehouse(name: BrokerName, opts: StartOptions, extraGroups:
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info' },
   });
-  const broker = new Broker(name, child, revokeIot ?? (() => writeFile(configFile, revoked)));
+  const broker = new Broker(name, child, revokeIot ?? (async () => {
+    await writeFile(configFile, revoked);
+    if (opts.reload === 'sighup') child.kill('SIGHUP');
+  }));
   const line = await waitForLine(child, (l) => broker.subscribe(l), (l) => l.startsWith('listening mqtts://'), 120_000, name)
     .catch((e: Error) => {
       throw new Error(`${e.message}\n${broker.tail()}`);

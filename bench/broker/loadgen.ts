@@ -59,7 +59,7 @@ function connect(target: Target, pki: Pki, name: string, extra: IClientOptions =
     cert: d.certPem,
     ca: pki.ca,
     rejectUnauthorized: true,
-    protocolVersion: 4,
+    protocolVersion: target.protocolVersion ?? 4,
     clean: true,
     keepalive: 120,
     reconnectPeriod: 0,

@@ -22,6 +22,8 @@ export interface Target {
   readonly url: string;
   /** JSON file: { caPem, devices: DeviceFiles[] } */
   readonly pkiFile: string;
+  /** MQTT protocol level of every connection the task opens: 4 (3.1.1, the default) or 5. */
+  readonly protocolVersion?: 4 | 5;
 }
 
 /** Allowed delivery arrives, a publish outside the device's own topics does not. */

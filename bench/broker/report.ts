@@ -16,6 +16,14 @@ export interface BrokerResults {
   readonly latency0: LatencyResult[];
   readonly latency1: LatencyResult[];
   readonly connect: ConnectSample[];
+  /** The same workloads over MQTT 5 connections (`--mqtt 5`). */
+  readonly v5: {
+    readonly qos0: ThroughputSample[];
+    readonly qos1: ThroughputSample[];
+    readonly latency0: LatencyResult[];
+    readonly latency1: LatencyResult[];
+    readonly connect: ConnectSample[];
+  };
   hold?: HoldSample;
   readonly flood: FloodSample[];
 }
@@ -86,12 +94,26 @@ function metrics(devices: number, rate: number, concurrency: number): Metric[] {
     { label: `latency QoS 1 p99, ms (${rate} msg/s)`, value: (r) => median(r.latency1.map((s) => s.p99ms)), format: fixed(2) },
     { label: `mutual-TLS connections/s (new devices, ${concurrency} in flight)`, value: (r) => median(r.connect.map((s) => s.perSecond)), note: (r) => pctSpread(r.connect.map((s) => s.perSecond)), format: int },
     { label: 'broker CPU-ms per connection', value: (r) => median(r.connect.map((s) => s.cpuMsPerConnection)), note: (r) => pctSpread(r.connect.map((s) => s.cpuMsPerConnection)), format: fixed(2) },
+    { label: 'MQTT 5: QoS 0 throughput, msg/s at subscriber', value: (r) => median(r.v5.qos0.map((s) => s.perSecond)), note: (r) => pctSpread(r.v5.qos0.map((s) => s.perSecond)), format: int },
+    { label: 'MQTT 5: QoS 0 msg per broker CPU-second', value: (r) => median(r.v5.qos0.map((s) => s.perCpuSecond)), note: (r) => pctSpread(r.v5.qos0.map((s) => s.perCpuSecond)), format: int },
+    { label: 'MQTT 5: QoS 0 messages lost, %', value: (r) => r.v5.qos0.length ? median(r.v5.qos0.map((s) => s.missingShare * 100)) : NaN, format: fixed(1), noRatio: true },
+    { label: 'MQTT 5: QoS 1 throughput, msg/s at subscriber', value: (r) => median(r.v5.qos1.map((s) => s.perSecond)), note: (r) => pctSpread(r.v5.qos1.map((s) => s.perSecond)), format: int },
+    { label: 'MQTT 5: QoS 1 msg per broker CPU-second', value: (r) => median(r.v5.qos1.map((s) => s.perCpuSecond)), note: (r) => pctSpread(r.v5.qos1.map((s) => s.perCpuSecond)), format: int },
+    { label: 'MQTT 5: QoS 1 messages lost, %', value: (r) => r.v5.qos1.length ? median(r.v5.qos1.map((s) => s.missingShare * 100)) : NaN, format: fixed(1), noRatio: true },
+    { label: `MQTT 5: latency QoS 0 p50, ms (${rate} msg/s)`, value: (r) => median(r.v5.latency0.map((s) => s.p50ms)), format: fixed(2) },
+    { label: `MQTT 5: latency QoS 0 p99, ms (${rate} msg/s)`, value: (r) => median(r.v5.latency0.map((s) => s.p99ms)), format: fixed(2) },
+    { label: `MQTT 5: latency QoS 1 p50, ms (${rate} msg/s)`, value: (r) => median(r.v5.latency1.map((s) => s.p50ms)), format: fixed(2) },
+    { label: `MQTT 5: latency QoS 1 p99, ms (${rate} msg/s)`, value: (r) => median(r.v5.latency1.map((s) => s.p99ms)), format: fixed(2) },
+    { label: `MQTT 5: mutual-TLS connections/s (new devices, ${concurrency} in flight)`, value: (r) => median(r.v5.connect.map((s) => s.perSecond)), note: (r) => pctSpread(r.v5.connect.map((s) => s.perSecond)), format: int },
+    { label: 'MQTT 5: broker CPU-ms per connection', value: (r) => median(r.v5.connect.map((s) => s.cpuMsPerConnection)), note: (r) => pctSpread(r.v5.connect.map((s) => s.cpuMsPerConnection)), format: fixed(2) },
     { label: `RSS at ${devices.toLocaleString('en-US')} connected devices, MiB`, value: (r) => (r.hold ? r.hold.rssFullKiB / 1024 : NaN), format: fixed(1) },
     { label: 'RSS per connected device, KiB', value: (r) => r.hold?.kibPerDevice ?? NaN, format: fixed(1) },
     { label: `policy change → enforced, ms (${devices.toLocaleString('en-US')} sessions)`, value: (r) => r.hold?.policy?.enforcementMs ?? NaN, format: int },
     { label: 'policy change → recheck logged, ms', value: (r) => r.hold?.policy?.recheckLogMs ?? NaN, format: int, noRatio: true },
     { label: 'longest routing stall after the change, ms', value: (r) => r.hold?.policy?.stallMs ?? NaN, format: int, noRatio: true },
     { label: 'recheck duration (Gatehouse log), ms', value: (r) => r.hold?.policy?.recheckMs ?? NaN, format: fixed(1), noRatio: true },
+    { label: 'recheck CPU (Gatehouse log), ms', value: (r) => r.hold?.policy?.recheckCpuMs ?? NaN, format: fixed(1), noRatio: true },
+    { label: 'reload CPU, all threads: parse, validate, compile, recheck (Gatehouse log), ms', value: (r) => r.hold?.policy?.reloadCpuMs ?? NaN, format: int, noRatio: true },
   ];
 }
 
@@ -199,7 +221,7 @@ export function targetsText(checks: readonly TargetCheck[]): string {
 }
 
 export function noiseText(results: readonly BrokerResults[]): string {
-  const foreign = results.flatMap((r) => [...r.qos0, ...r.qos1, ...r.connect].map((s) => s.foreignCores));
+  const foreign = results.flatMap((r) => [...r.qos0, ...r.qos1, ...r.connect, ...r.v5.qos0, ...r.v5.qos1, ...r.v5.connect].map((s) => s.foreignCores));
   const m = median(foreign);
   const max = Math.max(...foreign.filter(Number.isFinite));
   if (!Number.isFinite(m)) return '';
@@ -219,6 +241,7 @@ export function report(info: RunInfo, results: readonly BrokerResults[], devices
     '',
     table(results, devices, rate, concurrency),
     '',
+    'Rows that do not start with "MQTT 5:" use MQTT 3.1.1 connections; the "MQTT 5:" rows run the same workload with every connection at protocol level 5.',
     'Throughput figures are medians over the repeats; ±x% is half the spread (max − min) between repeats, relative to the median.',
     noiseText(results),
     '',

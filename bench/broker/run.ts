@@ -19,6 +19,8 @@
  *                      aedes-fifo,mosquitto (`gatehouse` alone also selects nothing else)
  *   --workloads LIST   throughput,latency,connections,memory,flood (default all; memory
  *                      includes the policy change)
+ *   --mqtt LIST        protocol levels for throughput, latency and connections: 4 (MQTT
+ *                      3.1.1), 5 (MQTT 5) or 4,5 (default; the MQTT 5 rows come after)
  *   --flood-messages N messages per publisher in the flood workload (default 100000)
  *   --rate N           latency workload rate, msg/s (default 1000)
  *   --publishers N     publishing connections in the throughput workload (default 4)
@@ -26,6 +28,10 @@
  *   --burst N          new devices per connection-rate measurement (default 250)
  *   --config-format F  yaml (default) or json: the format of Gatehouse's configuration
  *                      files (a 10,000-group YAML file takes ~1 s to parse, JSON ~40 ms)
+ *   --reload R         sighup (default) or watch: how Gatehouse learns of its rewritten
+ *                      configuration in the policy change (SIGHUP after the write, as
+ *                      Mosquitto; or its file watch, which first waits for the file to
+ *                      settle, gatehouse.configSettleMilliseconds, 1 s by default)
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
@@ -34,7 +40,7 @@
  * on the way out, also after an error or Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,6 +67,8 @@ interface Options {
   burst: number;
   floodMessages: number;
   configFormat: 'yaml' | 'json';
+  mqtt: (4 | 5)[];
+  reload: 'sighup' | 'watch';
   profile: string | undefined;
   json: string | undefined;
   docs: boolean;
@@ -69,7 +77,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
-    publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', profile: undefined, json: undefined, docs: true,
+    publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -104,9 +112,21 @@ function parseArgs(argv: readonly string[]): Options {
         i++;
         break;
       }
+      case '--mqtt': {
+        const list = (v ?? '').split(',').map((s) => Number(s.trim()));
+        if (list.length === 0 || list.some((n) => n !== 4 && n !== 5)) throw new Error('--mqtt takes 4, 5 or 4,5');
+        o.mqtt = ([4, 5] as const).filter((n) => list.includes(n));
+        i++;
+        break;
+      }
       case '--config-format':
         if (v !== 'yaml' && v !== 'json') throw new Error('--config-format takes yaml or json');
         o.configFormat = v;
+        i++;
+        break;
+      case '--reload':
+        if (v !== 'sighup' && v !== 'watch') throw new Error('--reload takes sighup or watch');
+        o.reload = v;
         i++;
         break;
       case '--profile': if (!v) throw new Error('--profile needs a directory'); o.profile = resolve(v); i++; break;
@@ -114,7 +134,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-docs': o.docs = false; break;
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--profile DIR] [--json FILE] [--no-docs]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--json FILE] [--no-docs]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -143,7 +163,14 @@ function describeMachine(): { machine: string; versions: string } {
   const machine = `${c.length} × ${c[0]?.model.trim() ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, load average at start ${load} (shared machine)`;
   const mosq = /mosquitto version (\S+)/.exec(sh('mosquitto', ['-h']))?.[1] ?? '?';
   const openssl = sh('openssl', ['version']).split(' ').slice(0, 2).join(' ');
-  const versions = `Node.js ${process.version} (${process.versions.openssl ? `OpenSSL ${process.versions.openssl}` : ''}), aedes 1.2.0, mqtt.js 5.16.0 (load generator), Mosquitto ${mosq} (Debian, ${openssl})`;
+  const pkg = (name: string): string => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
+    } catch {
+      return '?';
+    }
+  };
+  const versions = `Node.js ${process.version} (${process.versions.openssl ? `OpenSSL ${process.versions.openssl}` : ''}), aedes ${pkg('aedes')}, mqtt.js ${pkg('mqtt')} (load generator), Mosquitto ${mosq} (Debian, ${openssl})`;
   return { machine, versions };
 }
 
@@ -185,13 +212,13 @@ async function main(): Promise<void> {
   const results = new Map<BrokerName, BrokerResults>();
   for (const name of o.only) {
     const t0 = performance.now();
-    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat });
+    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload });
     brokers.set(name, b);
     const s = await smoke(b, pki);
     const authorizes = name !== 'aedes' && name !== 'aedes-fifo';
     if (!s.allowedDelivered) throw new Error(`${name}: an allowed message was not delivered (smoke test)\n${b.tail()}`);
     if (authorizes && s.deniedDelivered) throw new Error(`${name}: a publish outside the device's own topics was delivered; authorization is not in force`);
-    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [], flood: [] });
+    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [], flood: [], v5: { qos0: [], qos1: [], latency0: [], latency1: [], connect: [] } });
     log(`${LABEL[name]}: ${b.url} (pid ${b.pid}), ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${s.tls}; denied publish ${s.deniedDelivered ? 'delivered (no authorization)' : 'dropped'}`);
   }
 
@@ -208,27 +235,32 @@ async function main(): Promise<void> {
       }
       // The FIFO-router variant of bare aedes is there for the flood comparison only.
       if (FLOOD_ONLY.includes(name)) continue;
-      if (o.workloads.includes('throughput')) {
-        for (const qos of [0, 1] as const) {
-          const s = await throughput(b, pki, { qos, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64 });
-          (qos === 0 ? res.qos0 : res.qos1).push(s);
-          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} QoS ${qos}: ${fmt(s.perSecond)} msg/s, ${fmt(s.perCpuSecond)} per CPU-s, broker ${s.brokerCores.toFixed(2)} cores, lost ${(s.missingShare * 100).toFixed(1)}%, others ${s.foreignCores.toFixed(2)} cores`);
+      for (const [k, protocolVersion] of o.mqtt.entries()) {
+        const into = protocolVersion === 5 ? res.v5 : res;
+        const v = protocolVersion === 5 ? ' (MQTT 5)' : '';
+        if (o.workloads.includes('throughput')) {
+          for (const qos of [0, 1] as const) {
+            const s = await throughput(b, pki, { qos, protocolVersion, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64 });
+            (qos === 0 ? into.qos0 : into.qos1).push(s);
+            log(`[${r + 1}/${o.repeats}] ${LABEL[name]}${v} QoS ${qos}: ${fmt(s.perSecond)} msg/s, ${fmt(s.perCpuSecond)} per CPU-s, broker ${s.brokerCores.toFixed(2)} cores, lost ${(s.missingShare * 100).toFixed(1)}%, others ${s.foreignCores.toFixed(2)} cores`);
+          }
         }
-      }
-      if (o.workloads.includes('connections')) {
-        // New devices each repeat (from the end of the list; the other workloads use the first ones).
-        const n = pki.devices.length;
-        const size = Math.min(o.burst, n);
-        const devices = Array.from({ length: size }, (_, i) => pki.devices[(((n - (r + 1) * size + i) % n) + n) % n]!);
-        const c = await connectBurst(b, pki, devices, o.concurrency);
-        res.connect.push(c);
-        log(`[${r + 1}/${o.repeats}] ${LABEL[name]} connections: ${fmt(c.perSecond)}/s, ${c.cpuMsPerConnection.toFixed(2)} broker CPU-ms each (${c.connected} new devices, ${c.failed} failed), others ${c.foreignCores.toFixed(2)} cores`);
-      }
-      if (o.workloads.includes('latency')) {
-        for (const qos of [0, 1] as const) {
-          const l = await latency(b, pki, { qos, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64 });
-          (qos === 0 ? res.latency0 : res.latency1).push(l);
-          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+        if (o.workloads.includes('connections')) {
+          // New devices each repeat and protocol level (from the end of the list; the other workloads use the first ones).
+          const n = pki.devices.length;
+          const size = Math.min(o.burst, n);
+          const slot = r * o.mqtt.length + k + 1;
+          const devices = Array.from({ length: size }, (_, i) => pki.devices[(((n - slot * size + i) % n) + n) % n]!);
+          const c = await connectBurst(b, pki, devices, o.concurrency, protocolVersion);
+          into.connect.push(c);
+          log(`[${r + 1}/${o.repeats}] ${LABEL[name]}${v} connections: ${fmt(c.perSecond)}/s, ${c.cpuMsPerConnection.toFixed(2)} broker CPU-ms each (${c.connected} new devices, ${c.failed} failed), others ${c.foreignCores.toFixed(2)} cores`);
+        }
+        if (o.workloads.includes('latency')) {
+          for (const qos of [0, 1] as const) {
+            const l = await latency(b, pki, { qos, protocolVersion, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64 });
+            (qos === 0 ? into.latency0 : into.latency1).push(l);
+            log(`[${r + 1}/${o.repeats}] ${LABEL[name]}${v} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+          }
         }
       }
     }
@@ -253,9 +285,9 @@ async function main(): Promise<void> {
     command: `npm run bench:broker${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine,
     versions,
-    parameters: `64-byte payloads; throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
+    parameters: `64-byte payloads; MQTT ${o.mqtt.map((m) => (m === 4 ? '3.1.1' : '5')).join(' and ')} for throughput, latency and connections (memory and policy change: 3.1.1); throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
       `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.burst} new devices per repeat, ${o.concurrency} handshakes in flight; ` +
-      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: config file rewritten, watched; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)`,
+      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: ${o.configFormat.toUpperCase()} config file rewritten, ${o.reload === 'sighup' ? 'then SIGHUP' : 'watched (settle time 1 s)'}; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)`,
     durationSeconds: (performance.now() - started) / 1000,
     setupSeconds: pki.seconds,
   };

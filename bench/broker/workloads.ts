@@ -106,6 +106,8 @@ export async function smoke(broker: Broker, pki: Pki): Promise<SmokeResult> {
 
 export interface ThroughputOptions {
   readonly qos: 0 | 1;
+  /** MQTT 3.1.1 (4) or 5, for every connection. */
+  readonly protocolVersion: 4 | 5;
   readonly publishers: number;
   readonly window: number;
   readonly warmupSeconds: number;
@@ -136,7 +138,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
     return { wall: performance.now(), broker: safeCpu(broker.pid), machine: m.busy, ours: safeCpu(sub.child.pid) + safeCpu(pubPid) };
   };
   const sub: Loadgen = new Loadgen({
-    kind: 'sub', url: broker.url, pkiFile: pki.pkiFile, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
+    kind: 'sub', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
     warmupSeconds: o.warmupSeconds, windowSeconds: o.seconds, firstMessageTimeoutSeconds: 20,
   }, limitMs, (name) => {
     if (name === 'window-start') start = sample();
@@ -144,7 +146,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
   });
   await sub.ready;
   const pub = new Loadgen({
-    kind: 'pub', url: broker.url, pkiFile: pki.pkiFile, devices: pki.devices.slice(0, o.publishers), qos: o.qos,
+    kind: 'pub', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, devices: pki.devices.slice(0, o.publishers), qos: o.qos,
     seconds: o.warmupSeconds + o.seconds + 1.5, window: o.window, payloadBytes: o.payloadBytes,
   }, limitMs);
   pubPid = pub.child.pid;
@@ -171,6 +173,7 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
 
 export interface LatencyOptions {
   readonly qos: 0 | 1;
+  readonly protocolVersion: 4 | 5;
   readonly rate: number;
   readonly warmupSeconds: number;
   readonly seconds: number;
@@ -179,7 +182,7 @@ export interface LatencyOptions {
 
 export async function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
   const lg = new Loadgen({
-    kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
+    kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
     qos: o.qos, rate: o.rate, warmupSeconds: o.warmupSeconds, seconds: o.seconds, payloadBytes: o.payloadBytes,
   }, (o.warmupSeconds + o.seconds + 30) * 1000);
   try {
@@ -200,11 +203,11 @@ export interface ConnectSample {
 }
 
 /** Connects `devices` (fresh ones: nothing about them cached yet) with bounded concurrency, then disconnects them. */
-export async function connectBurst(broker: Broker, pki: Pki, devices: readonly string[], concurrency: number): Promise<ConnectSample> {
+export async function connectBurst(broker: Broker, pki: Pki, devices: readonly string[], concurrency: number, protocolVersion: 4 | 5 = 4): Promise<ConnectSample> {
   let start: { wall: number; broker: number; machine: number; ours: number } | undefined;
   let end: typeof start;
   const sample = (): NonNullable<typeof start> => ({ wall: performance.now(), broker: safeCpu(broker.pid), machine: machineCpu().busy, ours: safeCpu(lg.child.pid) });
-  const lg: Loadgen = new Loadgen({ kind: 'burst', url: broker.url, pkiFile: pki.pkiFile, devices, concurrency }, Math.max(60, devices.length / 5) * 1000, (name) => {
+  const lg: Loadgen = new Loadgen({ kind: 'burst', url: broker.url, pkiFile: pki.pkiFile, protocolVersion, devices, concurrency }, Math.max(60, devices.length / 5) * 1000, (name) => {
     if (name === 'burst-start') start = sample();
     if (name === 'burst-end') end = sample();
   });
@@ -253,6 +256,12 @@ export interface PolicySample {
   readonly recheckLogMs: number | null;
   /** The re-check's own duration as Gatehouse logs it. */
   readonly recheckMs: number | null;
+  /** The process's CPU time over the re-check, as Gatehouse logs it. */
+  readonly recheckCpuMs: number | null;
+  /** The reload's CPU time (all threads: parse, validate, compile, re-check; `config-applied`), file-based changes only. */
+  readonly reloadCpuMs: number | null;
+  /** The reload's wall time from the file read (`config-applied`). */
+  readonly reloadMs: number | null;
   readonly sessionsRechecked: number | null;
   readonly subscriptionsRemoved: number | null;
   /** Longest time after the change in which the broker routed nothing (event loop blocked). */
@@ -306,11 +315,15 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
         await new Promise((r) => setTimeout(r, 100));
         recheck = findRecheck(broker, writtenAt);
       }
+      const applied = findApplied(broker, writtenAt);
       policy = {
         enforcementMs: r.enforced ? Math.max(0, lastSent - writtenAt) : null,
         enforced: r.enforced === true,
         recheckLogMs: recheck ? recheck.time - writtenAt : null,
         recheckMs: recheck?.ms ?? null,
+        recheckCpuMs: recheck?.cpuMs ?? null,
+        reloadCpuMs: applied?.cpuMs ?? null,
+        reloadMs: applied?.ms ?? null,
         sessionsRechecked: recheck?.sessions ?? null,
         subscriptionsRemoved: recheck?.subscriptionsRemoved ?? null,
         stallMs: r.maxStallMs ?? null,
@@ -332,6 +345,7 @@ export async function hold(broker: Broker, pki: Pki, o: HoldOptions): Promise<Ho
 interface RecheckLine {
   readonly time: number;
   readonly ms: number;
+  readonly cpuMs: number;
   readonly sessions: number;
   readonly subscriptionsRemoved: number;
 }
@@ -341,8 +355,21 @@ function findRecheck(broker: Broker, after: number): RecheckLine | undefined {
     try {
       const j = JSON.parse(l.text) as { event?: string; time?: number } & Partial<RecheckLine>;
       if (j.event === 'recheck' && typeof j.time === 'number' && j.time >= Math.floor(after)) {
-        return { time: j.time, ms: j.ms ?? NaN, sessions: j.sessions ?? NaN, subscriptionsRemoved: j.subscriptionsRemoved ?? NaN };
+        return { time: j.time, ms: j.ms ?? NaN, cpuMs: j.cpuMs ?? NaN, sessions: j.sessions ?? NaN, subscriptionsRemoved: j.subscriptionsRemoved ?? NaN };
       }
+    } catch {
+      // not JSON
+    }
+  }
+  return undefined;
+}
+
+/** Gatehouse's `config-applied` line after `after` (wall ms), with its wall and CPU time. */
+function findApplied(broker: Broker, after: number): { readonly ms: number; readonly cpuMs: number } | undefined {
+  for (const l of broker.rechecks) {
+    try {
+      const j = JSON.parse(l.text) as { event?: string; time?: number; ms?: number; cpuMs?: number };
+      if (j.event === 'config-applied' && typeof j.time === 'number' && j.time >= Math.floor(after)) return { ms: j.ms ?? NaN, cpuMs: j.cpuMs ?? NaN };
     } catch {
       // not JSON
     }

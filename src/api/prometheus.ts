@@ -150,6 +150,19 @@ export class Prometheus {
         this.inc(sources.limiter().rejected);
       },
     });
+    // The continuous AWS IoT Core sync (gatehouse.sync.aws); all 0 when it is not enabled.
+    new Counter({
+      name: 'gatehouse_sync_runs_total', help: 'Runs of the continuous AWS IoT Core sync since start, by result (succeeded, failed)', registers, labelNames: ['result'],
+      collect() {
+        this.reset();
+        this.inc({ result: 'succeeded' }, m.sync.runs.succeeded);
+        this.inc({ result: 'failed' }, m.sync.runs.failed);
+      },
+    });
+    new Gauge({ name: 'gatehouse_sync_last_run_timestamp_seconds', help: 'End of the last run of the continuous AWS IoT Core sync, succeeded or failed (epoch seconds; 0: none)', registers, collect() { this.set(m.sync.lastRunSeconds); } });
+    new Gauge({ name: 'gatehouse_sync_last_success_timestamp_seconds', help: 'End of the last successful run of the continuous AWS IoT Core sync: the last verification of synced certificates with the cloud (epoch seconds; 0: never)', registers, collect() { this.set(m.sync.lastSuccessSeconds); } });
+    new Gauge({ name: 'gatehouse_sync_trusted_until_timestamp_seconds', help: 'Until when certificates synced from AWS IoT Core are admitted to new connections without a new successful run (epoch seconds; 0: not before a first success)', registers, collect() { this.set(m.sync.trustedUntilSeconds()); } });
+    new Gauge({ name: 'gatehouse_sync_refused_objects', help: 'Objects of AWS IoT Core the last successful sync run refused (left out of the registry)', registers, collect() { this.set(m.sync.refusedObjects); } });
     new Gauge({ name: 'gatehouse_certificate_update_streams', help: 'Open certificate-update streams', registers, collect() { this.set(sources.certificateStreams()); } });
     const responses = this.responses;
     new Counter({

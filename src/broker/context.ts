@@ -6,7 +6,7 @@ import { CombinedView, type Decision, type IotContext, type Principal } from '..
 import type { DeviceIdentity, LiveSession, LiveSessions } from './live-sessions.js';
 import type { SessionStore } from './persistence.js';
 import type { RetainedKeeper } from './retained.js';
-import { isReserved } from './topics.js';
+import { isReserved, isShareTopic } from './topics.js';
 
 export type AuthOutcome =
   | { readonly ok: true; readonly identity: DeviceIdentity; readonly sessionId: string }
@@ -69,17 +69,27 @@ export interface BrokerContext {
 
 /** Logs a denial with everything an operator needs, rate-limited per connection. */
 export function logDenial(ctx: BrokerContext, s: LiveSession | undefined, fields: Record<string, unknown>, msg: string): void {
+  const feed = ctx.metrics.denialFeed;
+  feed.count(String(fields['reason']));
+  let suppressed = 0;
   if (s) {
-    const suppressed = s.takeDenialLogSlot(ctx.now());
+    suppressed = s.takeDenialLogSlot(ctx.now());
     if (suppressed < 0) return;
     if (suppressed > 0) fields = { ...fields, suppressedDenials: suppressed };
-    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, ...fields };
+    fields = { thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, ...fields };
   }
   ctx.logger.info({ event: 'denied', ...fields }, msg);
+  const text = (k: string): string | undefined => (typeof fields[k] === 'string' ? fields[k] : undefined);
+  feed.record({
+    at: ctx.now(), operation: String(fields['operation']), reason: String(fields['reason']), suppressed,
+    clientId: text('clientId'), thingName: text('thingName'), certificateId: text('certificateId'), resource: text('resource'),
+    dialect: text('dialect'), policy: text('policy'), statement: text('statement'), action: text('action'),
+  });
 }
 
 /**
  * One publish or subscribe decision for a connection: no session or a reserved topic
+ * (and for a publish, a topic under `$share/`, which only names shared subscriptions)
  * denies before the policy is asked; every outcome is counted.
  */
 export function decidePacket(ctx: BrokerContext, session: LiveSession | undefined, operation: 'mqtt:publish' | 'mqtt:subscribe', prefix: string, name: string, retain = false): { allowed: boolean; reason: string; decision?: Decision } {
@@ -88,7 +98,7 @@ export function decidePacket(ctx: BrokerContext, session: LiveSession | undefine
     return { allowed: false, reason: 'NO_SESSION' };
   }
   const view = session.view;
-  const d = isReserved(name) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
+  const d = isReserved(name) || (operation === 'mqtt:publish' && isShareTopic(name)) ? undefined : retain && view instanceof CombinedView ? view.decideRetained(name) : view.decide(operation, prefix + name);
   const allowed = d?.allowed ?? false;
   ctx.metrics.authorization(operation, allowed);
   return d === undefined ? { allowed, reason: 'RESERVED_TOPIC' } : { allowed, reason: d.reason, decision: d };

@@ -11,7 +11,12 @@
  *                           `connectTimeoutSeconds` of the accept (CONNECT_TIMEOUT).
  *   2. TLS handshake        a client certificate chaining to a trusted device CA
  *                           (TLS_*). OpenSSL's verdict is read after the handshake, then
- *                           the connection is ended with a TLS close_notify alert.
+ *                           the connection is ended with a TLS close_notify alert. A
+ *                           verdict of an unknown issuer alone (UNKNOWN_ISSUER below) is
+ *                           not final: step 3 decides it, and admits the certificate only
+ *                           when the identity layer trusts this exact certificate by its
+ *                           registration (imported from AWS IoT Core, registered without a
+ *                           CA); otherwise it is refused as TLS_CERT_UNTRUSTED, as before.
  *   3. Certificate lookup   the registry: registered, ACTIVE, attached to some thing
  *                           (the identity layer's CERT_* reasons). Until it answers,
  *                           not one byte of MQTT is read from the connection.
@@ -40,6 +45,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { BrokerContext } from './context.js';
 import { socketCertificateChain } from './hooks/authenticate.js';
+import { REASON } from './reason-codes.js';
 
 export interface FrontDoorLimits {
   /** Largest packet (fixed header included) once CONNECT has completed. */
@@ -101,6 +107,24 @@ const TLS_REASONS: Readonly<Record<string, CloseReason>> = {
   INVALID_CA: 'TLS_CERT_WRONG_USAGE',
 };
 
+/**
+ * OpenSSL's verdicts that say only that the issuer is not among the trusted device CAs
+ * (https://docs.openssl.org/3.0/man1/openssl-verification-options/#diagnostics). The
+ * handshake itself succeeded, so the peer proved it holds the certificate's private key.
+ * Such a connection goes on to the certificate lookup, where only a certificate trusted by
+ * its exact registration passes (identity/verify.ts); any other verdict is final here.
+ */
+const UNKNOWN_ISSUER: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
+/** The identity layer's refusals that mean the chain reached no trusted CA. */
+const CHAIN_REFUSALS: ReadonlySet<string> = new Set(['CERT_UNTRUSTED', 'CERT_SELF_SIGNED']);
+
 /** What mqtt-packet's parser error says about a protocol level it does not know. */
 export const INVALID_PROTOCOL_VERSION = 'Invalid protocol version';
 /** The `errorCode` of aedes' error after it answered CONNACK 0x01 "unacceptable protocol version". */
@@ -125,6 +149,16 @@ interface PacketParser {
   _parseLength: () => boolean;
   emit(event: 'error', err: Error): boolean;
   prependListener(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'packet', listener: (packet: { cmd?: string; reasonCode?: number }) => void): unknown;
+}
+
+/**
+ * aedes 2.0.0-beta.1's client method for a packet over its `maximumPacketSize`: it stops
+ * reading the connection at once (a latch its read loop checks), then sends an MQTT 5
+ * client DISCONNECT 0x95 and closes (a 3.1.1 or unconnected client is just closed).
+ */
+interface TooLargeRejecting {
+  rejectPacketTooLarge?: (size: number) => void;
 }
 
 /** An error the front door hands to aedes to end a connection; already logged and counted. */
@@ -220,6 +254,14 @@ export class FrontDoor {
       p.emit('error', new FrontDoorClose(reason, msg));
       return false;
     };
+    /** DISCONNECT 0x95 to a connected MQTT 5 client; false when it must be refused as any other. */
+    const disconnectTooLarge = (p: PacketParser, size: number, limit: number): boolean => {
+      const reject = (client as unknown as TooLargeRejecting).rejectPacketTooLarge;
+      if (client.version !== 5 || !client.connected || client.closed || typeof reject !== 'function') return false;
+      this.close(this.admissionOfClient(client), 'mqtt', 'MQTT_PACKET_TOO_LARGE', { clientId: client.id ?? undefined, packet: p.packet.cmd, size, limit, authenticated: true, reasonCode: REASON.PACKET_TOO_LARGE }, 'packet larger than the limit; DISCONNECT 0x95 sent');
+      reject.call(client, size);
+      return true;
+    };
     parser._parseHeader = function (this: PacketParser): boolean {
       if (!parseHeader.call(this)) return false;
       // [MQTT-3.1.0-1]: the first packet from a client must be a CONNECT; refuse on its first byte.
@@ -236,6 +278,10 @@ export class FrontDoor {
       const authenticated = client.connected || ctx.sessions.ofClient(client) !== undefined;
       const limit = authenticated ? limits.maxPacketSizeBytes : limits.maxConnectPacketSizeBytes;
       if (size > limit) {
+        // A connected MQTT 5 client was told the limit in CONNACK (Maximum Packet Size):
+        // it is told why it is disconnected, DISCONNECT 0x95 (MQTT 5.0 §3.2.2.3.6), by
+        // aedes, which stops reading the connection before the body (see below).
+        if (disconnectTooLarge(this, size, limit)) return false;
         return refuse(this, 'MQTT_PACKET_TOO_LARGE', { packet: this.packet.cmd, size, limit, authenticated }, 'packet larger than the limit');
       }
       return true;
@@ -330,13 +376,21 @@ export class FrontDoor {
     a.tls = socket;
     this.byTls.set(socket, a);
 
+    // Only WebSocket upgrades (HTTPS servers, no handOver) ask for the lookup's outcome
+    // later; a TLS connection is handed over by the lookup itself, and keeps nothing here.
+    const keep = handOver === undefined;
     const verdict = this.checkTls(socket, a);
     if (verdict === undefined) {
-      this.screened.set(socket, Promise.resolve(false));
+      if (keep) this.screened.set(socket, Promise.resolve(false));
       return;
     }
     const screened = this.ctx.authenticator.screen(verdict.pem, verdict.certificates).then((outcome) => {
       if (socket.destroyed || a.closing) return false;
+      if (!outcome.ok && verdict.unknownIssuer !== undefined && CHAIN_REFUSALS.has(outcome.reason)) {
+        // Not trusted by registration either: the handshake's refusal, with its usual reason.
+        this.refuseTls(socket, a, 'TLS_CERT_UNTRUSTED', verdict.unknownIssuer, verdict.certificates[0]);
+        return false;
+      }
       if (!outcome.ok) {
         this.close(a, 'certificate', outcome.reason, { remoteAddress: a.remoteAddress, ...(outcome.certificateId === undefined ? {} : { certificateId: outcome.certificateId }), detail: outcome.message }, 'certificate refused after the TLS handshake; connection closed');
         endTls(socket);
@@ -351,7 +405,7 @@ export class FrontDoor {
       socket.destroy();
       return false;
     });
-    this.screened.set(socket, screened);
+    if (keep) this.screened.set(socket, screened);
   }
 
   /**
@@ -359,21 +413,29 @@ export class FrontDoor {
    * the handshake itself (Node would drop the connection without a word and without
    * telling why): the reason is logged here and the connection ended with close_notify.
    */
-  private checkTls(socket: TLSSocket, a: Admission): { pem: string; certificates: readonly X509Certificate[] } | undefined {
+  private checkTls(socket: TLSSocket, a: Admission): { pem: string; certificates: readonly X509Certificate[]; unknownIssuer?: string } | undefined {
     const chain = socketCertificateChain(socket);
     let reason: CloseReason | undefined;
     const code = socket.authorizationError === null || socket.authorizationError === undefined ? undefined : String(socket.authorizationError);
     if (chain === undefined) reason = 'TLS_NO_CLIENT_CERTIFICATE';
-    else if (!socket.authorized) reason = (code === undefined ? undefined : TLS_REASONS[code]) ?? 'TLS_CERT_INVALID';
+    else if (!socket.authorized) {
+      // Decided by the certificate lookup (trust by registration), which refuses all but an exact registered match.
+      if (code !== undefined && UNKNOWN_ISSUER.has(code)) return { ...chain, unknownIssuer: code };
+      reason = (code === undefined ? undefined : TLS_REASONS[code]) ?? 'TLS_CERT_INVALID';
+    }
     if (reason === undefined && chain !== undefined) return chain;
-    const leaf = chain?.certificates[0];
-    this.close(a, 'tls', reason ?? 'TLS_CERT_INVALID', {
+    this.refuseTls(socket, a, reason ?? 'TLS_CERT_INVALID', code, chain?.certificates[0]);
+    return undefined;
+  }
+
+  /** Closes a connection whose client certificate the handshake's verdict refuses. */
+  private refuseTls(socket: TLSSocket, a: Admission, reason: CloseReason, code: string | undefined, leaf: X509Certificate | undefined): void {
+    this.close(a, 'tls', reason, {
       remoteAddress: a.remoteAddress,
       ...(code === undefined ? {} : { tlsError: code }),
       ...(leaf === undefined ? {} : { subject: leaf.subject.replaceAll('\n', ', '), fingerprint: leaf.fingerprint256 }),
     }, 'client certificate refused at the TLS handshake; connection closed');
     endTls(socket);
-    return undefined;
   }
 
   private admissionOf(socket: TLSSocket): Admission | undefined {

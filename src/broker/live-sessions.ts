@@ -36,8 +36,11 @@ export class LiveSession {
   private currentView: SessionView;
   private currentContext: IotContext;
   private readonly granted = new Set<string>();
-  /** Per-topic answers of `mayReceive` (receive.ts) under the view and filters in force. */
-  readonly receivable = new Map<string, boolean>();
+  /**
+   * Per-topic answers of `mayReceive` (receive.ts) under the view and filters in force;
+   * made on the first delivery (an idle device never needs one).
+   */
+  private receiveCache: Map<string, boolean> | undefined = undefined;
   private logWindow = 0;
   private logCount = 0;
   private suppressed = 0;
@@ -86,19 +89,24 @@ export class LiveSession {
   /** A new snapshot is in force (re-check). */
   setView(view: SessionView): void {
     this.currentView = view;
-    this.receivable.clear();
+    this.receiveCache?.clear();
+  }
+
+  /** The receive answers remembered for this session (made on first use). */
+  get receivable(): Map<string, boolean> {
+    return (this.receiveCache ??= new Map());
   }
 
   /** A filter was granted (SUBSCRIBE, or a persistent session's subscription restored). */
   grant(filter: string): void {
     if (this.granted.has(filter)) return;
     this.granted.add(filter);
-    this.receivable.clear();
+    this.receiveCache?.clear();
   }
 
   /** A filter is no longer held (re-check). */
   revoke(filter: string): void {
-    if (this.granted.delete(filter)) this.receivable.clear();
+    if (this.granted.delete(filter)) this.receiveCache?.clear();
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
+import { hideStored } from './shared-names.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {
@@ -70,6 +71,30 @@ export class InboundQos2LimitError extends Error {
 }
 
 /**
+ * An MQTT 5 client had more QoS 2 messages unacknowledged than the Receive Maximum the
+ * broker announced; it was sent DISCONNECT 0x93 and its connection closed.
+ */
+export class ReceiveMaximumExceededError extends Error {
+  constructor(readonly receiveMaximum: number) {
+    super(`more than ${receiveMaximum} inbound QoS 1/2 messages unacknowledged (Receive Maximum)`);
+    this.name = 'ReceiveMaximumExceededError';
+  }
+}
+
+/**
+ * 0x93 Receive Maximum exceeded (MQTT 5.0 §3.14.2.1; `REASON.RECEIVE_MAXIMUM_EXCEEDED` in
+ * reason-codes.ts, which this module cannot import: reason-codes.ts depends on context.ts,
+ * which depends on this module).
+ */
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
+
+/** The part of an aedes client the Receive Maximum check uses. */
+interface V5Client {
+  readonly version?: number | null;
+  disconnect?(opts: { reasonCode: number }, done: () => void): void;
+}
+
+/**
  * A packet identifier MQTT never uses (§2.3.1: identifiers are 1–65535), given for a moment
  * to a queued message that has none yet so it can be removed by identifier.
  */
@@ -110,7 +135,14 @@ export class SessionStore {
   /** Client ID -> packet identifiers of its inbound QoS 2 messages stored and awaiting PUBREL. */
   private readonly awaitingRelease = new Map<string, Set<number>>();
 
-  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper) {
+  /**
+   * The Receive Maximum announced to MQTT 5 clients (1 to MAX_INFLIGHT_INBOUND): how many
+   * inbound QoS 1/2 messages of theirs may be unacknowledged at once.
+   */
+  readonly receiveMaximum: number;
+
+  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number } = {}) {
+    this.receiveMaximum = Math.min(Math.max(1, Math.trunc(opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND)), MAX_INFLIGHT_INBOUND);
     // The package is CommonJS and its module object is the factory; its type declarations
     // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
     this.inner = (memoryPersistence as unknown as () => Backend)();
@@ -177,6 +209,7 @@ export class SessionStore {
     let ids = this.awaitingRelease.get(client.id);
     if (ids === undefined) this.awaitingRelease.set(client.id, ids = new Set());
     const id = packet.messageId ?? 0;
+    if (!ids.has(id) && ids.size >= this.receiveMaximum && (client as V5Client).version === 5) return this.receiveMaximumExceeded(client as V5Client);
     if (!ids.has(id) && ids.size >= MAX_INFLIGHT_INBOUND) throw new InboundQos2LimitError();
     ids.add(id);
     await this.inner.incomingStorePacket(client, packet);
@@ -195,12 +228,36 @@ export class SessionStore {
     this.awaitingRelease.delete(client.id);
   }
 
+  /**
+   * MQTT 5 Receive Maximum on inbound messages (§3.3.4: a Server that receives more QoS 1
+   * and QoS 2 PUBLISH packets than its Receive Maximum without having sent PUBACK or
+   * PUBCOMP for them sends DISCONNECT 0x93). The broker answers a QoS 1 message with
+   * PUBACK as soon as it is authorized (synchronously), so only QoS 2 messages awaiting
+   * PUBREL can add up. The message is refused (neither stored nor published): the
+   * DISCONNECT is written first, then the refusal closes the connection.
+   */
+  private receiveMaximumExceeded(client: V5Client): Promise<void> {
+    const err = new ReceiveMaximumExceededError(this.receiveMaximum);
+    if (typeof client.disconnect !== 'function') return Promise.reject(err);
+    return new Promise((_resolve, reject) => client.disconnect!({ reasonCode: RECEIVE_MAXIMUM_EXCEEDED }, () => reject(err)));
+  }
+
   /** Inbound QoS 2 messages of a client awaiting PUBREL. */
   awaitingPubrel(clientId: string): number {
     return this.awaitingRelease.get(clientId)?.size ?? 0;
   }
 
-  subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
+  /**
+   * What aedes restores at a persistent session's reconnect: copies, with each shared
+   * subscription's `$share/` name hidden from aedes until the subscribe hook decides it
+   * (shared.ts).
+   */
+  async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
+    return hideStored(await this.inner.subscriptionsByClient(client));
+  }
+
+  /** A session's stored subscriptions under their real names. */
+  storedSubscriptions(client: ClientRef): Promise<StoredSubscription[]> {
     return this.inner.subscriptionsByClient(client);
   }
 

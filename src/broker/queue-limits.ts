@@ -41,17 +41,33 @@
  * forward hook synchronously inside the delivery function; the wrapper compares a
  * per-session count of forwarded deliveries before and after the call.
  *
+ * MQTT 5 flow control (MQTT 5.0 §3.1.2.11.3, §3.1.2.11.4), which aedes 2.0.0-beta.1
+ * records but does not enforce:
+ *   - Receive Maximum: the window is the smaller of `maxInflightMessages` and the client's
+ *     Receive Maximum ([MQTT-3.3.4-9]). The session's stored queue, which aedes sends at
+ *     connect without the delivery functions, is yielded to aedes only while the window
+ *     has room (`Gate.replay`). A PUBREC with a reason code of 0x80 or more frees a slot.
+ *   - Maximum Packet Size: a message whose PUBLISH would be larger than the client
+ *     accepts is refused in the forward hook, so aedes discards it as it does a refused
+ *     delivery (and removes a persistent session's stored copy): [MQTT-3.1.2-25].
+ *
  * aedes internals relied on (pinned by test/broker/queue-limits.test.ts; checked here
  * when a connection is attached): `client.deliver0` and `client.deliverQoS` are
  * per-instance functions that aedes reads from the client at delivery time (and at
  * subscribe time, after attach), `deliverQoS` hands QoS 0 packets to `client.deliver0`,
  * the forward hook is read from `broker.authorizeForward` at each delivery, and the
- * broker emits `ack` for each PUBACK and PUBCOMP.
+ * broker emits `ack` for each PUBACK and PUBCOMP. For MQTT 5 (pinned by
+ * test/e2e/mqtt5-flow-control.test.ts): `client.receiveMaximum`,
+ * `client.maximumPacketSize`, `client._cleanStart`, `client.clean`, `client.closed`, the stored queue
+ * read through `broker.persistence.outgoingStream` at connect with the forward hook
+ * called for each PUBLISH of it, and `client._parser` emitting `packet`.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
-import { PassThrough, type Duplex } from 'node:stream';
+import { PassThrough, Readable, type Duplex } from 'node:stream';
 import type { BrokerContext } from './context.js';
 import { Fifo } from './fifo.js';
+import { parserOf } from './front-door.js';
+import { publishPacketSize } from './packet-size.js';
 
 export interface QueueLimitOptions {
   /** Messages per session held behind a socket that is not draining, or waiting for the window. */
@@ -64,6 +80,11 @@ export interface QueueLimitOptions {
    * last acknowledged a message (for one log line per stall).
    */
   readonly onDrop: (qos: 0 | 1 | 2, client: Client, first: boolean) => void;
+  /**
+   * Called once per message not sent to an MQTT 5 client because it is larger than the
+   * Maximum Packet Size the client announced in CONNECT (`size` is the PUBLISH packet's).
+   */
+  readonly onTooLarge?: (client: Client, topic: string, size: number, maximum: number) => void;
   /**
    * The clock MQTT 5 message expiry is checked against (aedes stamps a message with its
    * absolute expiry, `messageExpiry`, in Date.now() milliseconds). Default Date.now.
@@ -79,14 +100,28 @@ function expired(packet: AedesPublishPacket, now: number): boolean {
 
 type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
 
-/** The per-instance fields of an aedes 1.2 client this module wraps. */
+/** The per-instance fields of an aedes client this module wraps. */
 interface DeliveringClient {
   deliver0: Deliver;
   deliverQoS: Deliver;
   readonly conn: Duplex;
   /** Filter -> subscription; aedes downgrades a delivery to the QoS of the filter equal to its topic. */
   readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
+  /** Protocol level from CONNECT (null before). */
+  readonly version?: number | null;
+  /** MQTT 5: the client's Receive Maximum from CONNECT (aedes: 65535 when absent). */
+  readonly receiveMaximum?: number;
+  /** MQTT 5: the client's Maximum Packet Size from CONNECT, undefined when absent. */
+  readonly maximumPacketSize?: number;
+  /** Set by aedes as soon as the connection starts closing. */
+  readonly closed?: boolean;
+  /** MQTT 5 Clean Start of the current connection (aedes drops the stored queue's messages then). */
+  readonly _cleanStart?: boolean;
+  readonly clean?: boolean;
 }
+
+/** Which of aedes's delivery functions is running, for the PUBLISH it is about to write. */
+type Path = 'qos0' | 'qos' | undefined;
 
 const INCOMPATIBLE = 'the aedes client has no per-instance deliver0/deliverQoS/subscriptions or its connection no writableNeedDrain (aedes upgraded?): pin aedes 2.0.0-beta.1 or update src/broker/queue-limits.ts';
 
@@ -127,24 +162,164 @@ class Gate {
    */
   readonly waiting = new Fifo<Waiting>();
   closed = false;
+  /** The delivery function of aedes running now (set around each synchronous call). */
+  path: Path = undefined;
+  /**
+   * MQTT 5: messages of the session's stored queue handed to aedes at connect and not
+   * yet seen by the forward hook; they count in the window (see `replay`).
+   */
+  reserved = 0;
+  /** Wakes the stored-queue replay waiting for room in the window. */
+  private wake: (() => void) | undefined;
+
+  private deliver0: Deliver = noop;
+  private deliverQoS: Deliver = noop;
 
   constructor(
     readonly conn: Duplex,
-    private readonly deliver0: Deliver,
-    private readonly deliverQoS: Deliver,
-    private readonly maxInflight: number,
-    private readonly subscriptions: DeliveringClient['subscriptions'],
+    private readonly client: DeliveringClient,
+    private readonly maxInflightMessages: number,
     private readonly now: () => number,
   ) {}
+
+  /** aedes's own delivery functions, each marking the path while it runs. */
+  wrap(deliver0: Deliver, deliverQoS: Deliver): void {
+    const mark = (path: Path, deliver: Deliver): Deliver => (packet, done) => {
+      const outer = this.path;
+      this.path = path;
+      try {
+        deliver(packet, done);
+      } finally {
+        this.path = outer;
+      }
+    };
+    this.deliver0 = mark('qos0', deliver0);
+    this.deliverQoS = mark('qos', deliverQoS);
+  }
+
+  get original0(): Deliver {
+    return this.deliver0;
+  }
+
+  get originalQoS(): Deliver {
+    return this.deliverQoS;
+  }
+
+  /**
+   * The in-flight window: `maxInflightMessages`, or an MQTT 5 client's smaller Receive
+   * Maximum ([MQTT-3.3.4-9]: no more unacknowledged QoS 1/2 PUBLISH packets than that).
+   * Read at each delivery: the client's CONNECT is parsed after attach.
+   */
+  get maxInflight(): number {
+    const rm = this.client.version === 5 ? this.client.receiveMaximum : undefined;
+    return typeof rm === 'number' && rm >= 1 && rm < this.maxInflightMessages ? rm : this.maxInflightMessages;
+  }
 
   /** Messages this session holds in memory: behind its socket plus waiting. */
   get queued(): number {
     return this.behind + this.waiting.length;
   }
 
+  /** Whether the window has room for one more QoS 1/2 delivery. */
+  get roomInWindow(): boolean {
+    return this.inflight + this.reserved < this.maxInflight;
+  }
+
   /** Whether a QoS 1/2 delivery may be written now. */
   get windowOpen(): boolean {
-    return this.waiting.length === 0 && this.inflight < this.maxInflight && !this.conn.writableNeedDrain;
+    return this.waiting.length === 0 && this.roomInWindow && !this.conn.writableNeedDrain;
+  }
+
+  /** An acknowledgement (or a refused QoS 2 delivery) freed a slot of the window. */
+  released(): void {
+    // Acknowledgements of messages sent before attach, or of a 3.1.1 session's stored
+    // queue at connect, were never counted: never go below zero.
+    if (this.inflight > 0) this.inflight--;
+    this.drops = 0;
+    this.pump();
+    this.wakeReplay();
+  }
+
+  /**
+   * The size of the PUBLISH aedes is about to write for `packet` when it is larger than
+   * the MQTT 5 client's Maximum Packet Size ([MQTT-3.1.2-24]), otherwise undefined. The
+   * QoS it is written at (so whether it carries a packet identifier) follows the path:
+   * `deliver0` writes QoS 0, `deliverQoS` the message's QoS downgraded to that of the
+   * subscription whose filter is the topic (as aedes does), the stored queue as stored.
+   */
+  tooLarge(packet: AedesPublishPacket): number | undefined {
+    const max = this.client.version === 5 ? this.client.maximumPacketSize : undefined;
+    if (typeof max !== 'number' || max <= 0) return undefined;
+    let qos = packet.qos;
+    if (this.path === 'qos0') qos = 0;
+    else if (this.path === 'qos') {
+      const sub = this.client.subscriptions[packet.topic];
+      if (sub !== undefined && (sub.qos ?? 0) < qos) qos = (sub.qos ?? 0) as 0 | 1 | 2;
+    }
+    const size = publishPacketSize(packet, qos);
+    return size > max ? size : undefined;
+  }
+
+  /**
+   * MQTT 5: a session's stored queue, which aedes writes at connect without going through
+   * the delivery functions, yielded only while the window has room, each message
+   * reserving its slot until the forward hook sees it (see QueueLimits). A 3.1.1
+   * session's stored queue is sent as aedes does it. The reservation assumes aedes's
+   * connect-time replay, which hands every PUBLISH it reads to the forward hook (or
+   * fails the connection on a store error).
+   */
+  replay(stored: Readable): Readable {
+    // aedes also streams the stored queue to empty it when a session ends (its client is
+    // closed then): that stream is not a delivery and must not wait for the window.
+    if (this.client.version !== 5 || this.closed || this.client.closed === true) return stored;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the generator below is not an arrow function
+    const gate = this;
+    async function* gated(): AsyncGenerator<unknown> {
+      try {
+        for await (const packet of stored) {
+          const cmd = (packet as { cmd?: unknown }).cmd;
+          if (cmd === 'publish' || cmd === 'pubrel') {
+            while (!gate.closed && !gate.roomInWindow) await new Promise<void>((r) => (gate.wake = r));
+            if (gate.closed) return;
+            // A PUBREL (a QoS 2 message in its second phase) is written as is, unless aedes
+            // drops the stored queue (see replayWrites); a PUBLISH is counted by the forward hook.
+            if (cmd === 'publish') gate.reserved++;
+            else if (gate.replayWrites) gate.inflight++;
+          }
+          yield packet;
+        }
+      } finally {
+        stored.destroy();
+      }
+    }
+    return Readable.from(gated(), { objectMode: true, highWaterMark: 1 });
+  }
+
+  /**
+   * The forward hook saw a message of the stored queue (no delivery function running):
+   * its reserved slot becomes an in-flight one if aedes will write it (forwarded, not
+   * expired, see `replayWrites`), and is freed otherwise.
+   */
+  replayed(packet: AedesPublishPacket, forwarded: boolean): void {
+    if (this.reserved === 0 || packet.qos === 0) return;
+    this.reserved--;
+    if (forwarded && this.replayWrites && !expired(packet, Date.now())) this.inflight++;
+    else this.wakeReplay();
+  }
+
+  /**
+   * Whether aedes writes the stored queue's messages at all: it drops them instead when
+   * the new connection started clean or its session does not outlive it (an MQTT 5
+   * Session Expiry Interval of 0, aedes's `client.clean`).
+   */
+  private get replayWrites(): boolean {
+    return this.client._cleanStart !== true && this.client.clean !== true;
+  }
+
+  wakeReplay(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 
   /**
@@ -159,7 +334,7 @@ class Gate {
       } else if (next.qos0) {
         this.waiting.shift();
         this.deliver0(next.packet, noop);
-      } else if (this.inflight < this.maxInflight) {
+      } else if (this.roomInWindow) {
         this.waiting.shift();
         this.send(next.packet, noop);
       } else break;
@@ -173,7 +348,7 @@ class Gate {
     else this.deliverWatched(this.deliverQoS, packet, done);
     // aedes writes it at QoS 0 (no acknowledgement will come) when the client also holds
     // a QoS 0 subscription whose filter is the topic itself.
-    if (this.forwarded !== before && (this.subscriptions[packet.topic]?.qos ?? 1) !== 0) this.inflight++;
+    if (this.forwarded !== before && (this.client.subscriptions[packet.topic]?.qos ?? 1) !== 0) this.inflight++;
   }
 
   /**
@@ -223,22 +398,31 @@ export class QueueLimits {
     if (!ok) throw new QueueLimitsIncompatibleError(INCOMPATIBLE);
     const forward = broker.authorizeForward.bind(broker);
     broker.authorizeForward = (client, packet) => {
-      const result = forward(client, packet);
+      const gate = this.gates.get(client);
+      let result = forward(client, packet);
+      if (gate === undefined) return result;
       if (result) {
-        const gate = this.gates.get(client);
-        if (gate) gate.forwarded++;
+        // [MQTT-3.1.2-25]: a message larger than the client accepts is not sent, and the
+        // broker carries on as if it had been: refused here, aedes drops it (and removes
+        // it from a persistent session's stored queue) as it does a refused delivery.
+        const size = gate.tooLarge(result);
+        if (size !== undefined) {
+          this.opts.onTooLarge?.(client, result.topic, size, (client as unknown as DeliveringClient).maximumPacketSize ?? 0);
+          result = null;
+        }
       }
+      if (result) gate.forwarded++;
+      if (gate.path === undefined) gate.replayed(packet, Boolean(result));
       return result;
     };
-    broker.on('ack', (_packet, client) => {
-      const gate = this.gates.get(client);
-      if (!gate) return;
-      // Acknowledgements of messages sent before attach (a persistent session's stored
-      // queue at connect) were never counted: never go below zero.
-      if (gate.inflight > 0) gate.inflight--;
-      gate.drops = 0;
-      gate.pump();
-    });
+    broker.on('ack', (_packet, client) => this.gates.get(client)?.released());
+    // The stored queue aedes sends at connect goes through the window too (MQTT 5).
+    const persistence = (broker as unknown as { persistence: { outgoingStream: (client: Client) => Readable } }).persistence;
+    const outgoingStream = persistence.outgoingStream.bind(persistence);
+    persistence.outgoingStream = (client) => {
+      const stored = outgoingStream(client);
+      return this.gates.get(client)?.replay(stored) ?? stored;
+    };
   }
 
   /** Sessions being tracked (connections not yet closed). */
@@ -257,10 +441,16 @@ export class QueueLimits {
     }
     const { maxQueuedMessages, maxInflightMessages, onDrop } = this.opts;
     const conn = c.conn;
-    const original0 = c.deliver0;
-    const originalQoS = c.deliverQoS;
-    const gate = new Gate(conn, original0, originalQoS, maxInflightMessages, c.subscriptions, this.opts.now ?? Date.now);
+    const gate = new Gate(conn, c, maxInflightMessages, this.opts.now ?? Date.now);
+    gate.wrap(c.deliver0, c.deliverQoS);
+    const original0 = gate.original0;
+    const originalQoS = gate.originalQoS;
     this.gates.set(client, gate);
+    // MQTT 5: a PUBREC with a reason code of 0x80 or more ends a QoS 2 delivery and frees its
+    // slot ([MQTT-3.3.4-9]); aedes emits no `ack` for it.
+    parserOf(client)?.on('packet', (p: { cmd?: string; reasonCode?: number }) => {
+      if (p.cmd === 'pubrec' && c.version === 5 && (p.reasonCode ?? 0) >= 0x80) gate.released();
+    });
 
     /** Queues a delivery (releasing its router slot) or drops it when the session's queue is full. */
     const wait = (packet: AedesPublishPacket, qos0: boolean, done: () => void): void => {
@@ -299,6 +489,7 @@ export class QueueLimits {
     });
     conn.once('close', () => {
       gate.closed = true;
+      gate.wakeReplay();
       // Waiting messages of a persistent session stay in its stored queue; a clean
       // session's are gone with it, as they would be in its socket buffer.
       while (gate.waiting.length > 0) gate.waiting.shift();
@@ -325,6 +516,12 @@ export function brokerQueueLimits(broker: Aedes, ctx: Pick<BrokerContext, 'logge
       if (first) {
         ctx.logger.info({ event: 'queue-full', clientId: client.id, qos, maxQueuedMessages: limits.maxQueuedMessages, maxInflightMessages: limits.maxInflightMessages },
           'a subscriber is not keeping up: its session queue is full, messages to it are dropped');
+      }
+    },
+    onTooLarge: (client, topic, size, maximum) => {
+      if (ctx.logger.isLevelEnabled('debug')) {
+        ctx.logger.debug({ event: 'delivery-dropped', clientId: client.id, topic, reason: 'too_large_for_client', size, maximumPacketSize: maximum },
+          'message larger than the Maximum Packet Size the client announced; not sent');
       }
     },
   });

@@ -14,6 +14,10 @@ export const REASON = {
   SESSION_TAKEN_OVER: 0x8e,
   /** 0x98 Administrative action (DISCONNECT: an operator, a revoked or detached certificate…). */
   ADMINISTRATIVE_ACTION: 0x98,
+  /** 0x93 Receive Maximum exceeded (DISCONNECT: more unacknowledged QoS 1/2 messages than announced in CONNACK). */
+  RECEIVE_MAXIMUM_EXCEEDED: 0x93,
+  /** 0x95 Packet too large (DISCONNECT: a packet over the Maximum Packet Size announced in CONNACK). */
+  PACKET_TOO_LARGE: 0x95,
 } as const;
 
 /**

@@ -1,6 +1,6 @@
 import { CombinedView, MAX_CACHED_KEY_LENGTH } from '../core/index.js';
 import type { LiveSession, SessionView } from './live-sessions.js';
-import { isReserved, topicMatchesFilter } from './topics.js';
+import { isReserved, matchingFilter, topicMatchesFilter } from './topics.js';
 
 /**
  * The one place that decides whether a session may receive a message on a topic, at the
@@ -9,9 +9,9 @@ import { isReserved, topicMatchesFilter } from './topics.js';
  *
  * The Greengrass policy dialect has no receive permission, so "may receive" means: the
  * session still holds a granted subscription whose filter matches the topic (MQTT 3.1.1
- * §4.7), and that filter is still allowed (`mqtt:subscribe` on
- * `mqtt:topicfilter:<filter>`) under the snapshot in force. A reserved topic is never
- * receivable.
+ * §4.7; for a shared subscription `$share/{ShareName}/{TopicFilter}`, its TopicFilter),
+ * and that filter is still allowed (`mqtt:subscribe` on `mqtt:topicfilter:<filter>`, the
+ * whole shared filter) under the snapshot in force. A reserved topic is never receivable.
  *
  * Cost: one Map lookup per delivery. The answer is cached per session and topic; the
  * cache is cleared whenever the session's view (a snapshot swap) or its filters change
@@ -55,12 +55,12 @@ export function receivable(view: SessionView, filters: Iterable<string>, topic: 
     const r = view.receive(topic);
     if (r === 'deny') return false;
     if (r === 'allow') {
-      for (const f of filters) if (topicMatchesFilter(topic, f)) return true;
+      for (const f of filters) if (topicMatchesFilter(topic, matchingFilter(f))) return true;
       return false;
     }
   }
   for (const f of filters) {
-    if (!topicMatchesFilter(topic, f)) continue;
+    if (!topicMatchesFilter(topic, matchingFilter(f))) continue;
     const resource = 'mqtt:topicfilter:' + f;
     // The Greengrass rule needs a Greengrass grant: a filter allowed only by iot:Subscribe
     // receives only what iot:Receive allows (above). An IoT Deny of the filter still counts.

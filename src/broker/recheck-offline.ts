@@ -64,7 +64,7 @@ export async function recheckOffline(ctx: BrokerContext, snapshot: PolicySnapsho
       }
       const kept: string[] = [];
       const removed: { filter: string; reason: string }[] = [];
-      for (const sub of await ctx.store.subscriptionsByClient(ref)) {
+      for (const sub of await ctx.store.storedSubscriptions(ref)) {
         const d = view?.decide('mqtt:subscribe', 'mqtt:topicfilter:' + sub.topic);
         if (d?.allowed) kept.push(sub.topic);
         else removed.push({ filter: sub.topic, reason: d?.reason ?? refusal });

@@ -13,7 +13,9 @@ export interface RecheckResult {
 /**
  * Re-checks every live session against a snapshot (after a configuration swap):
  * a device no longer allowed to connect is disconnected; a subscription no longer
- * allowed is removed server-side (and from the persistent session). Runs synchronously,
+ * allowed is removed server-side (and from the persistent session), and an MQTT 5
+ * device that lost one is then disconnected with DISCONNECT 0x87 Not authorized
+ * (counted in `disconnected`); an MQTT 3.1.1 device stays connected. Runs synchronously,
  * and the forward hook decides every delivery from the session's view and filters, so
  * no message is delivered under the old decisions once it returns. Persistent sessions
  * that are not connected are re-checked afterwards (recheckOffline).
@@ -41,12 +43,23 @@ export function recheckSessions(ctx: BrokerContext, snapshot: PolicySnapshot): R
       disconnect(ctx, s, REASON.NOT_AUTHORIZED, d?.reason ?? 'CERT_MALFORMED');
       continue;
     }
+    let firstReason: string | undefined;
     for (const filter of [...s.filters]) {
       const fd = s.view.decide('mqtt:subscribe', 'mqtt:topicfilter:' + filter);
       if (fd.allowed) continue;
       subscriptionsRemoved++;
+      firstReason ??= fd.reason;
       removed.push({ thingName: identity.thingName, clientId: identity.clientId, filter, reason: fd.reason });
       revokeSubscription(ctx, s, filter);
+    }
+    // MQTT 5 has no server-initiated UNSUBSCRIBE: an MQTT 5 device that lost a subscription
+    // is told so with DISCONNECT 0x87 (its next SUBSCRIBE of the filter gets SUBACK 0x87).
+    // An MQTT 3.1.1 device keeps its connection; the filter is removed silently.
+    if (firstReason !== undefined && s.client.version === 5) {
+      disconnected++;
+      ctx.logger.info({ event: 'disconnected', thingName: identity.thingName, clientId: identity.clientId, operation: 'mqtt:subscribe', reason: firstReason },
+        'policy change: an MQTT 5 device lost a subscription; disconnected with reason code 0x87');
+      disconnect(ctx, s, REASON.NOT_AUTHORIZED, firstReason);
     }
   }
   if (removed.length > 0) setImmediate(() => logInBatches(ctx, removed, 0));

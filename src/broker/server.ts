@@ -16,13 +16,16 @@ import { authorizeForwardHook } from './hooks/forward.js';
 import { authorizePublishHook } from './hooks/publish.js';
 import { authorizeSubscribeHook } from './hooks/subscribe.js';
 import { liveSessionInfo, LiveSessions, type LiveSessionInfo } from './live-sessions.js';
-import { SessionStore } from './persistence.js';
+import { MAX_INFLIGHT_INBOUND, SessionStore } from './persistence.js';
 import type { RetainedKeeper } from './retained.js';
 import { REASON } from './reason-codes.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
+import { announceSharedSubscriptions, SharedSubscriptions } from './shared.js';
+import { hideSharedFilters } from './shared-names.js';
+import { withdrawWill } from './will-owners.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -64,6 +67,12 @@ export interface GatewayBrokerOptions {
    * hook runs, so every decision sees the real topic.
    */
   readonly topicAliasMaximum?: number;
+  /**
+   * `gatehouse.mqtt.receiveMaximum`: QoS 1/2 messages an MQTT 5 client may leave
+   * unacknowledged (default 1000, at most MAX_INFLIGHT_INBOUND), announced in CONNACK and
+   * enforced with DISCONNECT 0x93 (persistence.ts).
+   */
+  readonly receiveMaximum?: number;
 }
 
 export interface ListenerAddress {
@@ -94,8 +103,11 @@ export class GatewayBroker {
     this.listeners = listeners;
     this.unsubscribeSwap = ctx.policy.onSwap((next) => {
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const r = this.recheck(next);
-      ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'live sessions re-checked after a policy change');
+      const used = process.cpuUsage(cpu);
+      ctx.logger.info({ event: 'recheck', ...r, ms: Math.round((performance.now() - started) * 1000) / 1000, cpuMs: Math.round((used.user + used.system) / 100) / 10 },
+        'live sessions re-checked after a policy change');
       void this.recheckOffline(next).then((o) => {
         if (o.superseded) return;
         ctx.logger.info({ event: 'recheck-offline', ...o, ms: Math.round((performance.now() - started) * 1000) / 1000 }, 'disconnected persistent sessions re-checked after a policy change');
@@ -109,7 +121,7 @@ export class GatewayBroker {
       policy: opts.policy,
       authenticator: opts.authenticator,
       sessions,
-      store: new SessionStore(sessions, opts.retained),
+      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND }),
       ...(opts.retained !== undefined ? { retained: opts.retained } : {}),
       offlineIdentities: opts.offlineIdentities,
       lastConnections: new Map(),
@@ -120,10 +132,11 @@ export class GatewayBroker {
     };
     const limits = opts.limits ?? DEFAULT_LIMITS;
     const door = new FrontDoor(ctx, limits);
+    const shared = new SharedSubscriptions(ctx);
     const aedes = await Aedes.createBroker({
       authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections }),
       authorizePublish: authorizePublishHook(ctx),
-      authorizeSubscribe: authorizeSubscribeHook(ctx),
+      authorizeSubscribe: authorizeSubscribeHook(ctx, shared),
       authorizeForward: authorizeForwardHook(ctx),
       persistence: ctx.store,
       // Client IDs are thing names: at most 128 characters (registry rule).
@@ -134,7 +147,14 @@ export class GatewayBroker {
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
       topicAliasMaximum: opts.topicAliasMaximum ?? 0,
+      // MQTT 5 CONNACK announces both (MQTT 5.0 §3.2.2.3.3, §3.2.2.3.6). The packet size is the
+      // front door's limit, which refuses a larger packet first (DISCONNECT 0x95 to a connected
+      // MQTT 5 client); aedes's own check behind it, at the same size, never fires first.
+      maximumPacketSize: limits.maxPacketSizeBytes,
+      receiveMaximum: ctx.store.receiveMaximum,
     });
+    shared.attach(aedes);
+    announceSharedSubscriptions(aedes);
     try {
       // Carried security fixes the beta lacks (carried-fixes.ts): refuse to start without them.
       prototypeFreeBroker(aedes);
@@ -153,11 +173,22 @@ export class GatewayBroker {
         ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
         return;
       }
+      // Shared subscriptions (shared.ts) need to see each SUBSCRIBE before aedes does.
+      if (!hideSharedFilters(client)) {
+        client.conn.destroy();
+        ctx.logger.error({ event: 'error', code: 'BROKER_SHARED_SUBSCRIPTIONS_UNAVAILABLE' }, 'a connection has no packet parser to watch for shared subscriptions (aedes changed); connection refused');
+        return;
+      }
       door.watch(queueLimits.attach(client));
     };
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
     aedes.on('clientReady', (client) => door.connected(client));
+    // MQTT 5 Session Expiry Interval (capped by nothing but the device's request): aedes
+    // removes the session's subscriptions, queue and will when it runs out.
+    (aedes as unknown as { on(event: 'sessionExpired', fn: (client: { id: string }) => void): void }).on('sessionExpired', (client) => {
+      ctx.logger.info({ event: 'session-expired', clientId: client.id }, 'persistent session expired (MQTT 5 Session Expiry Interval)');
+    });
 
     const tlsOptions = serverTlsOptions(opts.tls);
     const servers: (TlsServer | HttpsServer)[] = [];
@@ -228,7 +259,9 @@ export class GatewayBroker {
     this.ctx.logger.info({ event: 'disconnected', thingName: s.identity.thingName, clientId: s.identity.clientId, certificateId: s.identity.certificateId, reason },
       'session invalidated; device disconnected');
     // A newer connection of the same client ID took the session: 0x8E Session taken over;
-    // otherwise the registry changed under it (certificate revoked, detached…): 0x98.
+    // otherwise the registry changed under it (certificate revoked, detached…): 0x98, and
+    // the identity's will is not published (wills.ts).
+    if (reason !== 'SESSION_REPLACED') withdrawWill(s.client);
     disconnect(this.ctx, s, reason === 'SESSION_REPLACED' ? REASON.SESSION_TAKEN_OVER : REASON.ADMINISTRATIVE_ACTION, reason);
     return true;
   }
@@ -296,7 +329,9 @@ function serverTlsOptions(tls: BrokerTls): TlsOptions {
   // trusted device CAs. rejectUnauthorized is false so that the front door, not Node,
   // reads that verdict: Node would drop a refused handshake without a word and without
   // the reason; the front door refuses it just the same, logs why and ends the TLS
-  // session properly. No connection reaches the broker unless `authorized` is true.
+  // session properly. No connection reaches the broker unless `authorized` is true, or
+  // OpenSSL found only an unknown issuer and the identity layer trusts that exact
+  // certificate by its registration (front-door.ts, UNKNOWN_ISSUER).
   return { ...contextOptions(tls), requestCert: true, rejectUnauthorized: false };
 }
 

@@ -16,6 +16,15 @@ export function isReserved(topicOrFilter: string): boolean {
 }
 
 /**
+ * A topic under `$share/`: the prefix names shared subscriptions (MQTT 5.0 §4.8.2), so no
+ * subscription can match such a topic; publishing to one (a message or a will) is refused
+ * as a reserved topic, as AWS IoT Core refuses topics beginning with `$`.
+ */
+export function isShareTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x24 && topic.startsWith('$share/');
+}
+
+/**
  * MQTT 3.1.1 §4.7 matching of a topic name against a filter, level by level, without
  * splitting either string (it runs on every delivery whose answer is not cached).
  * An empty level is a level: `a/` has the levels `a` and ``.
@@ -43,4 +52,38 @@ export function topicMatchesFilter(topic: string, filter: string): boolean {
     t = te + 1;
     if (f > fl) return t > tl; // the filter has no level left: match if neither has
   }
+}
+
+/** Every shared subscription's filter starts with this (MQTT 5.0 §4.8.2). */
+export const SHARE_PREFIX = '$share/';
+
+/** A shared subscription's parts. */
+export interface SharedFilter {
+  readonly shareName: string;
+  readonly topicFilter: string;
+}
+
+/**
+ * `$share/{ShareName}/{TopicFilter}` split into its parts; undefined when `filter` is not
+ * a shared subscription, 'invalid' when it starts with `$share/` but breaks §4.8.2 (empty
+ * ShareName, one with `+` or `#`, or no TopicFilter after it).
+ */
+export function parseShared(filter: string): SharedFilter | 'invalid' | undefined {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined;
+  const slash = filter.indexOf('/', SHARE_PREFIX.length);
+  if (slash <= SHARE_PREFIX.length || slash === filter.length - 1) return 'invalid';
+  const shareName = filter.slice(SHARE_PREFIX.length, slash);
+  if (shareName.includes('+') || shareName.includes('#')) return 'invalid';
+  return { shareName, topicFilter: filter.slice(slash + 1) };
+}
+
+/**
+ * The filter a held subscription matches topics with: the TopicFilter of a shared
+ * subscription, the filter itself otherwise (receive.ts).
+ */
+export function matchingFilter(filter: string): string {
+  if (filter.charCodeAt(0) !== 0x24 || !filter.startsWith(SHARE_PREFIX)) return filter;
+  const p = parseShared(filter);
+  // An invalid shared filter is never granted; it matches no topic.
+  return typeof p === 'object' ? p.topicFilter : '\u0000';
 }

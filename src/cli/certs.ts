@@ -60,6 +60,7 @@ export function certificateJson(c: CertificateRecord, thingNames?: readonly stri
     subject: c.subject,
     issuer: c.issuerSubject,
     issuerId: c.issuerId,
+    trust: c.trust,
     serialNumber: c.serialNumber,
     notBefore: isoOrNull(c.notBefore),
     notAfter: isoOrNull(c.notAfter),
@@ -118,6 +119,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
           io.out(`  status:     ${c.status} (since ${day(c.statusUpdatedAt)})`);
           io.out(`  subject:    ${c.subject}`);
           io.out(`  issuer:     ${c.issuerSubject}${c.issuerId ? ` (${c.issuerId.slice(0, 16)}…)` : ''}`);
+          if (c.trust === 'registration') io.out('  trust:      this exact certificate, by its registration (its issuer is not a CA trusted here)');
           io.out(`  serial:     ${c.serialNumber}`);
           io.out(`  valid:      ${day(c.notBefore)} to ${day(c.notAfter)}`);
           io.out(`  registered: ${day(c.createdAt)}`);

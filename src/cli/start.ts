@@ -30,7 +30,8 @@ export function registerStart(program: Command, io: Io, setExit: (code: number) 
 Prints "listening URL" on stdout for each listener once ready (MQTT first, then the
 local API as http://HOST:PORT or unix:PATH, then the management API as
 https://HOST:PORT, then the data-plane listener, when enabled, as
-"listening data-plane https://HOST:PORT"); on the first start, the administrator's credentials file and how
+"listening data-plane https://HOST:PORT"), then the operator console's address as
+"console https://HOST:PORT/console/ …"; on the first start, the administrator's credentials file and how
 to use it (never the secret itself); logs are JSON on stderr
 (GATEHOUSE_LOG_LEVEL overrides gatehouse.logging.level). SIGHUP re-reads the
 configuration; SIGINT/SIGTERM stop gracefully.
@@ -79,6 +80,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
       if (gateway.apiUrl !== undefined) io.out(`listening ${gateway.apiUrl}`);
       if (gateway.managementUrl !== undefined) io.out(`listening ${gateway.managementUrl}`);
       if (gateway.dataPlaneUrl !== undefined) io.out(`listening data-plane ${gateway.dataPlaneUrl}`);
+      if (gateway.consoleUrl !== undefined) io.out(`console ${gateway.consoleUrl} (sign in with an IAM user's access key id and secret)`);
       for (const line of gateway.administrator ?? []) io.out(line);
 
       await new Promise<void>((resolve) => {

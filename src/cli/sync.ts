@@ -5,6 +5,8 @@ import type { SyncItem, SyncKind } from '../identity/sync-apply.js';
 import type { AwsSyncOptions, SyncReport } from '../sync/aws.js';
 import { resolveDataDir } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
+import { RemoteClient } from './remote/client.js';
+import type { TargetOption } from './remote/commands.js';
 
 // ----------------------------------------------------------------------------------
 // gatehouse sync --from-aws
@@ -18,12 +20,13 @@ interface SyncOptions {
   thingGroup: string[];
   dryRun?: boolean;
   pageSize?: string;
+  requireTrustedCa?: boolean;
   dataDir?: string;
   json?: boolean;
 }
 
 export function registerSync(program: Command, io: Io, setExit: (code: number) => void): void {
-  program.command('sync')
+  const sync = program.command('sync')
     .description('import things, certificates, thing groups, policies and CA certificates from AWS IoT Core into the registry, or bring them up to date (a second run with no change in the cloud writes nothing)')
     .option('--from-aws', 'read from AWS IoT Core through the AWS SDK (the only source today; required)')
     .option('--region <region>', 'AWS region (default: AWS_REGION or the profile\'s region)')
@@ -33,6 +36,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
     .option('--thing-group <name>', 'only the things of this thing group and its child groups (repeat for several)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--dry-run', 'read everything and report what would change; write nothing')
     .option('--page-size <n>', 'things per page and per registry transaction (1-250)', '100')
+    .option('--require-trusted-ca', 'refuse certificates whose chain reaches no CA trusted here (AWS IoT\'s own CA, registered without a CA) instead of trusting them by their registration in the cloud')
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (opts: SyncOptions) => {
@@ -54,6 +58,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
         ...(caBundle !== undefined ? { caBundle } : {}),
         ...(opts.thingGroup.length > 0 ? { thingGroups: opts.thingGroup } : {}),
         dryRun: opts.dryRun === true,
+        requireTrustedCa: opts.requireTrustedCa === true,
         pageSize,
       };
       // Loaded here, not at start: the other commands do not need the AWS SDK.
@@ -70,6 +75,78 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
       // Refusals are reported, not failures: the run did what it could.
       setExit(EXIT.OK);
     });
+
+  sync.command('status')
+    .description('the gateway\'s continuous sync with AWS IoT Core (gatehouse.sync.aws): its last run, last success, offline trust window and refused objects; with --endpoint/--profile from the running gateway, else from the data directory\'s saved state')
+    .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
+    .option('--json', 'print the status as JSON on stdout')
+    .action(async (opts: StatusOptions) => {
+      const status = opts.target?.kind === 'remote'
+        ? await new RemoteClient(opts.target).call<SyncStatusJson>({ service: 'gatehouse', operation: 'GetSyncStatus', method: 'GET', path: '/gatehouse/sync/aws' })
+        : await localStatus(resolveDataDir(opts.dataDir));
+      if (opts.json) io.out(JSON.stringify(status));
+      else printStatus(io, status);
+      setExit(EXIT.OK);
+    });
+}
+
+interface StatusOptions extends TargetOption {
+  dataDir?: string;
+  json?: boolean;
+}
+
+/** The management API's GetSyncStatus answer; the local form has no `running`, `runs` nor `lastError` (a running gateway's memory). */
+interface SyncStatusJson {
+  readonly source: 'aws';
+  readonly enabled?: boolean;
+  readonly running?: boolean;
+  readonly intervalSeconds?: number;
+  readonly runs?: number;
+  readonly lastRun?: {
+    readonly startedAt: string; readonly endedAt: string; readonly result: 'succeeded' | 'failed';
+    readonly added: number; readonly changed: number; readonly removed: number; readonly refused: number; readonly newlyRefused: number;
+    readonly things: number; readonly noChange: boolean; readonly durationMs: number; readonly error: { readonly code: string; readonly message: string } | null;
+  } | null;
+  readonly lastSuccessAt?: string | null;
+  readonly trustedUntil?: string | null;
+  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string } | null;
+  readonly refusedObjects?: number;
+  /** Local only: the state file read. */
+  readonly stateFile?: string;
+}
+
+async function localStatus(dataDir: string): Promise<SyncStatusJson> {
+  const { readSavedStatus, syncStatePath } = await import('../sync/continuous.js');
+  const saved = await readSavedStatus(dataDir);
+  const stateFile = syncStatePath(dataDir);
+  if (saved === undefined) return { source: 'aws', stateFile, lastRun: null, lastSuccessAt: null, trustedUntil: null, refusedObjects: 0 };
+  const r = saved.lastRun;
+  return {
+    source: 'aws', stateFile,
+    lastRun: r === null ? null : { ...r, startedAt: r.startedAt.toISOString(), endedAt: r.endedAt.toISOString() },
+    lastSuccessAt: saved.verifiedAt?.toISOString() ?? null,
+    trustedUntil: saved.trustedUntil?.toISOString() ?? null,
+    refusedObjects: saved.refusedObjects,
+  };
+}
+
+function printStatus(io: Io, s: SyncStatusJson): void {
+  if (s.enabled === false) {
+    io.out('continuous sync with AWS IoT Core: not enabled on this gateway (gatehouse.sync.aws.enabled)');
+    return;
+  }
+  if (s.stateFile !== undefined) io.out(`continuous sync with AWS IoT Core, as saved in ${s.stateFile}`);
+  else io.out(`continuous sync with AWS IoT Core: enabled, every ${s.intervalSeconds ?? '?'} s; ${s.runs ?? 0} runs since start${s.running === true ? '; a run is under way' : ''}`);
+  const r = s.lastRun;
+  if (r === null || r === undefined) io.out('last run: none yet');
+  else if (r.result === 'failed') io.out(`last run: ${r.endedAt} failed after ${(r.durationMs / 1000).toFixed(1)} s: ${r.error?.code ?? 'unknown'}: ${r.error?.message ?? ''}`);
+  else {
+    io.out(`last run: ${r.endedAt} succeeded in ${(r.durationMs / 1000).toFixed(1)} s, ${r.things} things: ${r.noChange ? 'no change' : `${r.added} added, ${r.changed} changed, ${r.removed} removed`}, ${r.refused} refused (${r.newlyRefused} new)`);
+  }
+  io.out(`last success: ${s.lastSuccessAt ?? 'never'}`);
+  io.out(`synced certificates admitted until: ${s.trustedUntil ?? 'none admitted: the cloud was never reached'}`);
+  if (s.lastError !== undefined && s.lastError !== null) io.out(`failing since the last success: ${s.lastError.code}: ${s.lastError.message} (at ${s.lastError.at})`);
+  io.out(`objects refused: ${s.refusedObjects ?? 0}`);
 }
 
 export function reportJson(r: SyncReport): Record<string, unknown> {

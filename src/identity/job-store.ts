@@ -1,6 +1,6 @@
 /**
  * Where jobs are kept: the `jobs`, `job_targets` and `job_executions` tables of the
- * registry database (migration step 6), over the registry's connection
+ * registry database (migration steps 8 and 9), over the registry's connection
  * (`registry.jobs()`).
  *
  * The store knows rows, not semantics (those are `core/jobs/`). Every change runs in
@@ -10,8 +10,8 @@
  * database was busy).
  */
 import type Database from 'better-sqlite3';
-import type { JobExecution, JobExecutionStatus, StatusDetails } from '../core/jobs/execution.js';
-import type { Job, JobStatus } from '../core/jobs/job.js';
+import { timeoutAt, type JobExecution, type JobExecutionStatus, type StatusDetails } from '../core/jobs/execution.js';
+import type { Job, JobStatus, TargetSelection } from '../core/jobs/job.js';
 import type { ControlConnection } from './sqlite-control.js';
 
 export interface JobTx {
@@ -27,7 +27,16 @@ export interface JobTx {
   execution(jobId: string, thingName: string): JobExecution | undefined;
   executionsOfJob(jobId: string): JobExecution[];
   executionsOfThing(thingName: string): JobExecution[];
+  /** The thing's QUEUED and IN_PROGRESS executions (queued time, then job id): what a device request works on. */
+  pendingExecutionsOfThing(thingName: string): JobExecution[];
+  /** The IN_PROGRESS snapshot jobs with an execution on this thing and no QUEUED or IN_PROGRESS execution left (as stored). */
+  completableJobs(thingName: string): string[];
   putExecution(e: JobExecution): void;
+  deleteExecution(jobId: string, thingName: string): void;
+  /** IN_PROGRESS executions whose stored deadline is at or before `now`, earliest first, at most `limit`. */
+  dueExecutions(now: number, limit: number): JobExecution[];
+  /** The IN_PROGRESS continuous jobs. */
+  continuousJobs(): Job[];
 }
 
 export interface JobStore {
@@ -36,7 +45,7 @@ export interface JobStore {
 }
 
 interface JobRow {
-  job_id: string; document: string; description: string | null; in_progress_timeout_minutes: number | null; status: string;
+  job_id: string; document: string; description: string | null; in_progress_timeout_minutes: number | null; status: string; target_selection: string;
   force_canceled: number; comment: string | null; reason_code: string | null; created_at: number; last_updated_at: number; completed_at: number | null;
 }
 
@@ -68,10 +77,11 @@ export class SqliteJobStore implements JobStore {
       job: p('SELECT * FROM jobs WHERE job_id = ?'),
       targets: p('SELECT target_arn FROM job_targets WHERE job_id = ? ORDER BY position'),
       jobs: p(`SELECT * FROM jobs WHERE (? IS NULL OR status = ?) AND (created_at > ? OR (created_at = ? AND job_id > ?)) ORDER BY created_at, job_id LIMIT ?`),
-      putJob: p(`INSERT INTO jobs (job_id, document, description, in_progress_timeout_minutes, status, force_canceled, comment, reason_code, created_at, last_updated_at, completed_at)
-        VALUES (@jobId, @document, @description, @timeout, @status, @forceCanceled, @comment, @reasonCode, @createdAt, @lastUpdatedAt, @completedAt)
+      putJob: p(`INSERT INTO jobs (job_id, document, description, in_progress_timeout_minutes, status, force_canceled, comment, reason_code, created_at, last_updated_at, completed_at, target_selection)
+        VALUES (@jobId, @document, @description, @timeout, @status, @forceCanceled, @comment, @reasonCode, @createdAt, @lastUpdatedAt, @completedAt, @targetSelection)
         ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, force_canceled = excluded.force_canceled, comment = excluded.comment,
-          reason_code = excluded.reason_code, last_updated_at = excluded.last_updated_at, completed_at = excluded.completed_at`),
+          reason_code = excluded.reason_code, last_updated_at = excluded.last_updated_at, completed_at = excluded.completed_at,
+          description = excluded.description, in_progress_timeout_minutes = excluded.in_progress_timeout_minutes`),
       putTarget: p('INSERT OR IGNORE INTO job_targets (job_id, position, target_arn) VALUES (?, ?, ?)'),
       deleteJob: p('DELETE FROM jobs WHERE job_id = ?'),
       thing: p('SELECT 1 AS x FROM things WHERE name = ?'),
@@ -81,14 +91,23 @@ export class SqliteJobStore implements JobStore {
       exec: p('SELECT * FROM job_executions WHERE job_id = ? AND thing_name = ?'),
       execsOfJob: p('SELECT * FROM job_executions WHERE job_id = ? ORDER BY thing_name'),
       execsOfThing: p('SELECT * FROM job_executions WHERE thing_name = ? ORDER BY queued_at, job_id'),
-      putExec: p(`INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details, version, queued_at, started_at, last_updated_at, step_timeout_at, in_progress_timeout_minutes, force_canceled)
-        VALUES (@jobId, @thingName, @executionNumber, @status, @statusDetails, @version, @queuedAt, @startedAt, @lastUpdatedAt, @stepTimeoutAt, @timeout, @forceCanceled)
-        ON CONFLICT (job_id, thing_name) DO UPDATE SET status = excluded.status, status_details = excluded.status_details, version = excluded.version,
-          started_at = excluded.started_at, last_updated_at = excluded.last_updated_at, step_timeout_at = excluded.step_timeout_at, force_canceled = excluded.force_canceled`),
+      pendingOfThing: p(`SELECT * FROM job_executions WHERE thing_name = ? AND status IN ('QUEUED', 'IN_PROGRESS') ORDER BY queued_at, job_id`),
+      completable: p(`SELECT j.job_id FROM jobs j JOIN job_executions e ON e.job_id = j.job_id AND e.thing_name = ?
+        WHERE j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT'
+          AND NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = j.job_id AND p.status IN ('QUEUED', 'IN_PROGRESS'))`),
+      putExec: p(`INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details, version, queued_at, started_at, last_updated_at, step_timeout_at, in_progress_timeout_minutes, force_canceled, timeout_at)
+        VALUES (@jobId, @thingName, @executionNumber, @status, @statusDetails, @version, @queuedAt, @startedAt, @lastUpdatedAt, @stepTimeoutAt, @timeout, @forceCanceled, @timeoutAt)
+        ON CONFLICT (job_id, thing_name) DO UPDATE SET execution_number = excluded.execution_number, status = excluded.status, status_details = excluded.status_details,
+          version = excluded.version, queued_at = excluded.queued_at, started_at = excluded.started_at, last_updated_at = excluded.last_updated_at,
+          step_timeout_at = excluded.step_timeout_at, in_progress_timeout_minutes = excluded.in_progress_timeout_minutes, force_canceled = excluded.force_canceled,
+          timeout_at = excluded.timeout_at`),
+      deleteExec: p('DELETE FROM job_executions WHERE job_id = ? AND thing_name = ?'),
+      due: p(`SELECT * FROM job_executions WHERE timeout_at IS NOT NULL AND timeout_at <= ? AND status = 'IN_PROGRESS' ORDER BY timeout_at LIMIT ?`),
+      continuous: p(`SELECT * FROM jobs WHERE target_selection = 'CONTINUOUS' AND status = 'IN_PROGRESS' ORDER BY created_at, job_id`),
     };
     const job = (r: JobRow): Job => ({
       jobId: r.job_id, document: r.document, ...(r.description !== null ? { description: r.description } : {}),
-      targets: (s.targets.all(r.job_id) as { target_arn: string }[]).map((t) => t.target_arn),
+      targets: (s.targets.all(r.job_id) as { target_arn: string }[]).map((t) => t.target_arn), targetSelection: r.target_selection as TargetSelection,
       ...(r.in_progress_timeout_minutes !== null ? { inProgressTimeoutInMinutes: r.in_progress_timeout_minutes } : {}),
       status: r.status as JobStatus, ...(r.force_canceled === 1 ? { forceCanceled: true } : {}),
       ...(r.comment !== null ? { comment: r.comment } : {}), ...(r.reason_code !== null ? { reasonCode: r.reason_code } : {}),
@@ -108,7 +127,7 @@ export class SqliteJobStore implements JobStore {
         s.putJob.run({
           jobId: j.jobId, document: j.document, description: j.description ?? null, timeout: j.inProgressTimeoutInMinutes ?? null, status: j.status,
           forceCanceled: j.forceCanceled === true ? 1 : 0, comment: j.comment ?? null, reasonCode: j.reasonCode ?? null,
-          createdAt: j.createdAt, lastUpdatedAt: j.lastUpdatedAt, completedAt: j.completedAt ?? null,
+          createdAt: j.createdAt, lastUpdatedAt: j.lastUpdatedAt, completedAt: j.completedAt ?? null, targetSelection: j.targetSelection,
         });
         j.targets.forEach((t, i) => s.putTarget.run(j.jobId, i, t));
       },
@@ -122,13 +141,19 @@ export class SqliteJobStore implements JobStore {
       },
       executionsOfJob: (jobId) => (s.execsOfJob.all(jobId) as ExecRow[]).map(execution),
       executionsOfThing: (thingName) => (s.execsOfThing.all(thingName) as ExecRow[]).map(execution),
+      pendingExecutionsOfThing: (thingName) => (s.pendingOfThing.all(thingName) as ExecRow[]).map(execution),
+      completableJobs: (thingName) => (s.completable.all(thingName) as { job_id: string }[]).map((r) => r.job_id),
       putExecution: (e) => {
         s.putExec.run({
           jobId: e.jobId, thingName: e.thingName, executionNumber: e.executionNumber, status: e.status, statusDetails: JSON.stringify(e.statusDetails),
           version: e.versionNumber, queuedAt: e.queuedAt, startedAt: e.startedAt ?? null, lastUpdatedAt: e.lastUpdatedAt,
           stepTimeoutAt: e.stepTimeoutAt ?? null, timeout: e.inProgressTimeoutInMinutes ?? null, forceCanceled: e.forceCanceled === true ? 1 : 0,
+          timeoutAt: timeoutAt(e) ?? null,
         });
       },
+      deleteExecution: (jobId, thingName) => void s.deleteExec.run(jobId, thingName),
+      dueExecutions: (now, limit) => (s.due.all(now, Math.max(1, limit)) as ExecRow[]).map(execution),
+      continuousJobs: () => (s.continuous.all() as JobRow[]).map(job),
     };
   }
 

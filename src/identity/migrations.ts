@@ -489,6 +489,38 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status, queued_at);
     `,
   },
+  {
+    version: 9,
+    description: 'how a device certificate is trusted: through a trusted CA, or by its exact registration (imported from AWS IoT Core, registered without a CA)',
+    sql: `
+      -- 'ca': the certificate must chain to a trusted device CA (every record before this
+      -- step). 'registration': its issuer is unknown here; the registered certificate
+      -- itself, byte for byte (its id is the SHA-256 of its DER), is what is trusted, and
+      -- only when its chain reaches no trusted CA (CertificateVerifier.verify).
+      ALTER TABLE certificates ADD COLUMN trust TEXT NOT NULL DEFAULT 'ca' CHECK (trust IN ('ca', 'registration'));
+    `,
+  },
+  {
+    version: 10,
+    description: 'continuous jobs, the stored deadline of each IN_PROGRESS job execution for the timeout sweeper, deleted shadows by time for pruning',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN target_selection TEXT NOT NULL DEFAULT 'SNAPSHOT' CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS'));
+      -- When an IN_PROGRESS execution times out (ms): the earlier of its in-progress and
+      -- step timers, NULL when it has none or is not IN_PROGRESS. Written with every
+      -- change of the execution; the gateway's sweeper reads the due ones through the index.
+      ALTER TABLE job_executions ADD COLUMN timeout_at INTEGER;
+      UPDATE job_executions SET timeout_at = CASE
+          WHEN in_progress_timeout_minutes IS NOT NULL AND started_at IS NOT NULL AND step_timeout_at IS NOT NULL
+            THEN min(started_at + in_progress_timeout_minutes * 60000, step_timeout_at)
+          WHEN in_progress_timeout_minutes IS NOT NULL AND started_at IS NOT NULL THEN started_at + in_progress_timeout_minutes * 60000
+          ELSE step_timeout_at
+        END
+        WHERE status = 'IN_PROGRESS';
+      CREATE INDEX job_executions_due ON job_executions(timeout_at) WHERE timeout_at IS NOT NULL;
+      -- Deleted shadows are pruned once their version no longer carries over (48 hours).
+      CREATE INDEX shadows_deleted ON shadows(deleted_at) WHERE deleted_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

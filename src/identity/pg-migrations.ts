@@ -188,6 +188,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'how a device certificate is trusted (as the SQLite registry\'s step 9); deleted shadows by time for pruning (as its step 10)',
+    sql: `
+      -- 'ca': the certificate must chain to a trusted device CA; 'registration': its issuer
+      -- is unknown here and the exact registered certificate is what is trusted.
+      ALTER TABLE certificates ADD COLUMN trust text NOT NULL DEFAULT 'ca' CHECK (trust IN ('ca', 'registration'));
+      CREATE INDEX shadows_deleted ON shadows(deleted_at) WHERE deleted_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -37,7 +37,7 @@ import {
   type AttrRow, type CaRow, type CertRow, type ChangeRow, type GroupRow, type PolicyRow, type PolicyVersionRow, type ThingTypeRow,
 } from './sqlite-registry.js';
 import type {
-  CertificateRecord, CertificateStatus, ChangeBatch, ChangeKind, ChangeListener, CreateThingTypeOptions, EnrollOptions, EnrollResult,
+  CertificateRecord, CertificateStatus, CertificateTrust, ChangeBatch, ChangeKind, ChangeListener, CreateThingTypeOptions, EnrollOptions, EnrollResult,
   IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyTarget, PolicyVersion, RegisterCertificateOptions, Registry,
   RegistryWatch, Thing, ThingGroup, ThingType, TrustedCa, TrustedCaSource, UpdateThingOptions, WatchOptions,
 } from './registry.js';
@@ -299,7 +299,7 @@ export class PgRegistry implements Registry {
     const status = checkStatus(options.status ?? 'ACTIVE');
     return this.write(async (tx) => {
       if (await loadCertificate(tx, cert.id)) throw new RegistryError('CERT_EXISTS', `certificate ${cert.id} is already registered`, 'use `gatehouse certs show` to see it, or `things attach` to attach it');
-      return this.insertCertificate(tx, cert, status, options.issuerId ?? null);
+      return this.insertCertificate(tx, cert, status, options.issuerId ?? null, options.trust ?? 'ca');
     });
   }
 
@@ -1011,11 +1011,12 @@ export class PgRegistry implements Registry {
     }
   }
 
-  private async insertCertificate(tx: Tx, cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null): Promise<CertificateRecord> {
+  private async insertCertificate(tx: Tx, cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null, trust: CertificateTrust = 'ca'): Promise<CertificateRecord> {
+    if (trust !== 'ca' && trust !== 'registration') throw new RegistryError('CERT_MALFORMED', `unknown certificate trust ${String(trust)}`);
     const t = this.now().getTime();
-    await tx.run(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, serial_number, not_before, not_after, created_at, status_updated_at)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-    [cert.id, cert.pem, status, cert.subject, cert.issuer, issuerId, cert.serialNumber, cert.notBefore.getTime(), cert.notAfter.getTime(), t]);
+    await tx.run(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, trust, serial_number, not_before, not_after, created_at, status_updated_at)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+    [cert.id, cert.pem, status, cert.subject, cert.issuer, issuerId, trust, cert.serialNumber, cert.notBefore.getTime(), cert.notAfter.getTime(), t]);
     await this.record(tx, 'CERT_REGISTERED', cert.id, null, status);
     return (await loadCertificate(tx, cert.id))!;
   }

@@ -42,6 +42,11 @@ export class PgShadowStore implements ShadowStore {
     });
   }
 
+  pruneDeleted(before: number, limit: number): Promise<number> {
+    return this.#c.write((tx) => tx.run(`DELETE FROM shadows WHERE (thing_name, shadow_name) IN
+        (SELECT thing_name, shadow_name FROM shadows WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2)`, [before, Math.max(1, limit)]));
+  }
+
   listNamed(thingName: string, options: { readonly after?: string; readonly limit: number }): Promise<{ readonly thingExists: boolean; readonly names: readonly string[] }> {
     return this.#c.read(async (tx) => {
       const thingExists = (await tx.one('SELECT 1 AS x FROM things WHERE name = $1', [thingName])) !== undefined;

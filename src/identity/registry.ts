@@ -67,12 +67,22 @@ export interface CertificateRecord {
   readonly issuerSubject: string;
   /** Id of the trusted CA (or issuing certificate) it was verified against when registered, if known. */
   readonly issuerId: string | null;
+  /**
+   * How it is trusted: `ca`, it must chain to a trusted device CA; `registration`, its
+   * issuer is unknown here and this exact certificate (same DER, so same id) is trusted
+   * because it is registered — imported from AWS IoT Core, where it was created by AWS IoT
+   * or registered without a CA, or registered here without a CA. The registry status
+   * (ACTIVE) and validity period apply to both.
+   */
+  readonly trust: CertificateTrust;
   readonly serialNumber: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly createdAt: Date;
   readonly statusUpdatedAt: Date;
 }
+
+export type CertificateTrust = 'ca' | 'registration';
 
 export type TrustedCaSource = 'gateway' | 'operator';
 
@@ -235,6 +245,8 @@ export interface RegisterCertificateOptions {
   /** Initial status (default ACTIVE). */
   readonly status?: CertificateStatus;
   readonly issuerId?: string | null;
+  /** Default `ca`; `registration` only for a certificate registered without its CA (see CertificateRecord.trust). */
+  readonly trust?: CertificateTrust;
 }
 
 export interface EnrollOptions {

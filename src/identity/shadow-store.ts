@@ -32,6 +32,12 @@ export interface ShadowStore {
   transact<T>(thingName: string, shadowName: string, decide: (read: ShadowRead) => { readonly write?: ShadowWrite; readonly result: T }): Promise<T>;
   /** Names of the thing's live named shadows in name order, after `after`, at most `limit`. */
   listNamed(thingName: string, options: { readonly after?: string; readonly limit: number }): Promise<{ readonly thingExists: boolean; readonly names: readonly string[] }>;
+  /**
+   * Deletes at most `limit` rows of shadows deleted before `before` (epoch ms): once the
+   * deleted version no longer carries over (core's DELETED_VERSION_KEPT_MS), the row
+   * says nothing a missing row does not. Returns how many were deleted.
+   */
+  pruneDeleted(before: number, limit: number): Promise<number>;
 }
 
 interface Row { version: number; document: string | null; updated_at: number; deleted_at: number | null }
@@ -44,6 +50,7 @@ export class SqliteShadowStore implements ShadowStore {
     upsert: Database.Statement;
     del: Database.Statement;
     named: Database.Statement;
+    prune: Database.Statement;
   };
 
   constructor(connection: ControlConnection) {
@@ -57,6 +64,8 @@ export class SqliteShadowStore implements ShadowStore {
       del: db.prepare('UPDATE shadows SET document = NULL, version = ?, deleted_at = ?, updated_at = ? WHERE thing_name = ? AND shadow_name = ?'),
       named: db.prepare(`SELECT shadow_name FROM shadows WHERE thing_name = ? AND shadow_name <> '' AND document IS NOT NULL AND shadow_name > ?
         ORDER BY shadow_name LIMIT ?`),
+      prune: db.prepare(`DELETE FROM shadows WHERE (thing_name, shadow_name) IN
+        (SELECT thing_name, shadow_name FROM shadows WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at LIMIT ?)`),
     };
   }
 
@@ -80,6 +89,10 @@ export class SqliteShadowStore implements ShadowStore {
       else if (w?.kind === 'delete') this.#s.del.run(w.version, w.at, w.at, thingName, shadowName);
       return r.result;
     }));
+  }
+
+  pruneDeleted(before: number, limit: number): Promise<number> {
+    return settled(() => this.#c.write(() => this.#s.prune.run(before, Math.max(1, limit)).changes));
   }
 
   listNamed(thingName: string, options: { readonly after?: string; readonly limit: number }): Promise<{ readonly thingExists: boolean; readonly names: readonly string[] }> {

@@ -35,7 +35,7 @@ import type {
   CertificateRecord, CertificateStatus, Change, ChangeBatch, ChangeKind, ChangeListener, CreateThingTypeOptions, EnrollOptions, EnrollResult,
   IotAuthorizationData, IotPolicy, ListCertificatesOptions, ListThingsOptions, PolicyEvent, PolicyTarget,
   PolicyVersion, RegisterCertificateOptions, Registry, RegistryWatch, Thing, ThingGroup, ThingGroupEvent, ThingType, ThingTypeEvent,
-  TrustedCa, TrustedCaSource, UpdateThingOptions, WatchOptions,
+  CertificateTrust, TrustedCa, TrustedCaSource, UpdateThingOptions, WatchOptions,
 } from './registry.js';
 
 type Db = Database.Database;
@@ -78,7 +78,7 @@ export interface PolicyRow { name: string; default_version: number; next_version
 export interface PolicyVersionRow { policy_name: string; version: number; document: string; created_at: number }
 export interface GroupRow { name: string; parent: string | null; description: string | null; created_at: number }
 export interface CertRow {
-  id: string; pem: string; status: CertificateStatus; subject: string; issuer_subject: string; issuer_id: string | null;
+  id: string; pem: string; status: CertificateStatus; subject: string; issuer_subject: string; issuer_id: string | null; trust: CertificateTrust;
   serial_number: string; not_before: number; not_after: number; created_at: number; status_updated_at: number;
 }
 export interface CaRow { id: string; pem: string; subject: string; not_before: number; not_after: number; added_at: number; source: TrustedCaSource }
@@ -255,7 +255,7 @@ export class SqliteRegistry implements Registry {
     const status = checkStatus(options.status ?? 'ACTIVE');
     return this.write(() => {
       if (this.s.getCert.get(cert.id)) throw new RegistryError('CERT_EXISTS', `certificate ${cert.id} is already registered`, 'use `gatehouse certs show` to see it, or `things attach` to attach it');
-      return this.insertCertificate(cert, status, options.issuerId ?? null);
+      return this.insertCertificate(cert, status, options.issuerId ?? null, options.trust ?? 'ca');
     });
   }
 
@@ -897,10 +897,11 @@ export class SqliteRegistry implements Registry {
     }
   }
 
-  private insertCertificate(cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null): CertificateRecord {
+  private insertCertificate(cert: ParsedCertificate, status: CertificateStatus, issuerId: string | null, trust: CertificateTrust = 'ca'): CertificateRecord {
+    if (trust !== 'ca' && trust !== 'registration') throw new RegistryError('CERT_MALFORMED', `unknown certificate trust ${String(trust)}`);
     const t = this.now().getTime();
     this.s.insertCert.run({
-      id: cert.id, pem: cert.pem, status, subject: cert.subject, issuer_subject: cert.issuer, issuer_id: issuerId,
+      id: cert.id, pem: cert.pem, status, subject: cert.subject, issuer_subject: cert.issuer, issuer_id: issuerId, trust,
       serial_number: cert.serialNumber, not_before: cert.notBefore.getTime(), not_after: cert.notAfter.getTime(), created_at: t, status_updated_at: t,
     });
     this.record('CERT_REGISTERED', cert.id, null, status);
@@ -1218,8 +1219,8 @@ function prepare(db: Db) {
     listCerts: p('SELECT * FROM certificates WHERE (@status IS NULL OR status = @status) ORDER BY created_at, id LIMIT @limit'),
     certsForThingFull: p(`SELECT c.* FROM attachments a JOIN certificates c ON c.id = a.certificate_id
                           WHERE a.thing_name = @thing AND (@status IS NULL OR c.status = @status) ORDER BY a.attached_at, c.id LIMIT @limit`),
-    insertCert: p(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, serial_number, not_before, not_after, created_at, status_updated_at)
-                   VALUES (@id, @pem, @status, @subject, @issuer_subject, @issuer_id, @serial_number, @not_before, @not_after, @created_at, @status_updated_at)`),
+    insertCert: p(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, trust, serial_number, not_before, not_after, created_at, status_updated_at)
+                   VALUES (@id, @pem, @status, @subject, @issuer_subject, @issuer_id, @trust, @serial_number, @not_before, @not_after, @created_at, @status_updated_at)`),
     setCertStatus: p('UPDATE certificates SET status = ?, status_updated_at = ? WHERE id = ?'),
     deleteCert: p('DELETE FROM certificates WHERE id = ?'),
     attach: p('INSERT OR IGNORE INTO attachments (thing_name, certificate_id, attached_at) VALUES (?, ?, ?)'),
@@ -1274,7 +1275,7 @@ export function groupThings(rows: readonly AttrRow[]): Thing[] {
 
 export function certFromRow(r: CertRow): CertificateRecord {
   return Object.freeze({
-    id: r.id, pem: r.pem, status: r.status, subject: r.subject, issuerSubject: r.issuer_subject, issuerId: r.issuer_id,
+    id: r.id, pem: r.pem, status: r.status, subject: r.subject, issuerSubject: r.issuer_subject, issuerId: r.issuer_id, trust: r.trust,
     serialNumber: r.serial_number, notBefore: new Date(r.not_before), notAfter: new Date(r.not_after),
     createdAt: new Date(r.created_at), statusUpdatedAt: new Date(r.status_updated_at),
   });

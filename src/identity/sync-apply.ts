@@ -27,7 +27,7 @@ import {
   assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   assertThingTypeProperties, shown,
 } from './names.js';
-import type { CertificateStatus, ChangeKind } from './registry.js';
+import type { CertificateStatus, CertificateTrust, ChangeKind } from './registry.js';
 
 /** What a sync manages, as marked in `sync_objects`. */
 export type SyncKind = 'ca' | 'thing_type' | 'thing_group' | 'policy' | 'thing' | 'certificate';
@@ -54,8 +54,10 @@ export interface SyncCertificate {
   readonly id: string;
   readonly pem: string;
   readonly status: CertificateStatus;
-  /** The trusted CA it chains to (checked by the caller before the batch). */
+  /** The trusted CA it chains to (checked by the caller before the batch); null for `trust: 'registration'`. */
   readonly issuerId: string | null;
+  /** Default `ca`. `registration`: its issuer is unknown here and it is trusted by this exact registration (CertificateRecord.trust). */
+  readonly trust?: CertificateTrust;
   /** Names of the policies attached to it in the cloud. */
   readonly policies: readonly string[];
 }
@@ -353,12 +355,12 @@ class Applier {
     const item: SyncItem = { kind: 'certificate', name: cert.id };
     if (!this.owned('certificate', cert.id, row !== undefined, `certificate ${cert.id}`)) {
       this.s.insertCert.run({
-        id: parsed.id, pem: parsed.pem, status: cert.status, subject: parsed.subject, issuer_subject: parsed.issuer, issuer_id: cert.issuerId,
+        id: parsed.id, pem: parsed.pem, status: cert.status, subject: parsed.subject, issuer_subject: parsed.issuer, issuer_id: cert.issuerId, trust: cert.trust ?? 'ca',
         serial_number: parsed.serialNumber, not_before: parsed.notBefore.getTime(), not_after: parsed.notAfter.getTime(), created_at: this.t, status_updated_at: this.t,
       });
       this.record('CERT_REGISTERED', cert.id, null, cert.status);
       this.mark('certificate', cert.id);
-      this.added.push({ kind: 'certificate', name: cert.id, detail: cert.status });
+      this.added.push({ kind: 'certificate', name: cert.id, detail: cert.trust === 'registration' ? `${cert.status}, trusted by its registration (issuer not trusted here)` : cert.status });
     } else if (row!.status !== cert.status) {
       if (row!.status === 'REVOKED') {
         throw new RegistryError('CERT_REVOKED', `certificate ${cert.id} was revoked here and is ${cert.status} in the cloud; revocation is permanent, so it stays revoked`);
@@ -615,8 +617,8 @@ function prepare(db: Database.Database) {
     deleteGroup: p('DELETE FROM thing_groups WHERE name = ?'),
     firstChildGroup: p('SELECT name FROM thing_groups WHERE parent = ? ORDER BY name LIMIT 1').pluck(),
     getCert: p('SELECT status FROM certificates WHERE id = ?'),
-    insertCert: p(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, serial_number, not_before, not_after, created_at, status_updated_at)
-                   VALUES (@id, @pem, @status, @subject, @issuer_subject, @issuer_id, @serial_number, @not_before, @not_after, @created_at, @status_updated_at)`),
+    insertCert: p(`INSERT INTO certificates (id, pem, status, subject, issuer_subject, issuer_id, trust, serial_number, not_before, not_after, created_at, status_updated_at)
+                   VALUES (@id, @pem, @status, @subject, @issuer_subject, @issuer_id, @trust, @serial_number, @not_before, @not_after, @created_at, @status_updated_at)`),
     setCertStatus: p('UPDATE certificates SET status = ?, status_updated_at = ? WHERE id = ?'),
     deleteCert: p('DELETE FROM certificates WHERE id = ?'),
     thingExists: p('SELECT 1 FROM things WHERE name = ?'),

@@ -7,7 +7,9 @@
  *   1. parse                      CERT_MALFORMED
  *   2. leaf validity period       CERT_NOT_YET_VALID, CERT_EXPIRED   (inclusive bounds)
  *   3. leaf usage                 CERT_WRONG_USAGE  (EKU without clientAuth; a CA cert)
- *   4. chain to a trusted CA      CERT_SELF_SIGNED, CERT_UNTRUSTED
+ *   4. chain to a trusted CA      CERT_SELF_SIGNED, CERT_UNTRUSTED, unless the chain
+ *                                 reaches no trusted CA and this exact certificate is
+ *                                 registered with `trust: 'registration'` (below)
  *   5. registry status            CERT_NOT_REGISTERED, CERT_REVOKED, CERT_INACTIVE
  *   6. cloud trust window         CERT_CLOUD_TRUST_EXPIRED (only with an admission gate, for
  *                                 certificates synced from AWS IoT Core; not on re-checks)
@@ -18,6 +20,18 @@
  * through the registry like any other); EKU is checked; nothing is written to the
  * registry, on success or failure.
  *
+ * Trust by registration (step 4): a certificate whose issuer is unknown here — created by
+ * AWS IoT (CreateKeysAndCertificate, CreateCertificateFromCsr: signed by Amazon's own CA,
+ * which is in no account's CA list), or registered without a CA (RegisterCertificateWithoutCA)
+ * — is what AWS IoT trusts by its registration in the account. Such a record (imported by
+ * the sync, or registered here without a CA) is admitted on exactly that: the presented
+ * leaf's SHA-256 is the id of a record with `trust: 'registration'`, and steps 1–3 and 5–6
+ * apply unchanged (validity period, usage, ACTIVE, the cloud trust window). The TLS
+ * handshake proved the peer holds the private key of that certificate. Nothing else is
+ * widened: a chain failure other than an unknown issuer, a certificate registered through
+ * a CA (`trust: 'ca'`) whose CA is no longer trusted, another certificate of the same
+ * unknown issuer, or one with the same subject and key but other bytes, is refused as before.
+ *
  * There is no hidden clock: `now` is an argument. Parsing problems never throw; only a
  * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
  */
@@ -25,7 +39,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import { caConstraintsReader, type CaConstraints, type CaConstraintsReader } from './ca-constraints.js';
 import { allowsClientAuth, certificateId, describeCertificate, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
-import type { Registry, TrustedCa } from './registry.js';
+import type { CertificateRecord, CertificateTrust, Registry, TrustedCa } from './registry.js';
 
 export interface VerifySuccess {
   readonly ok: true;
@@ -34,8 +48,13 @@ export interface VerifySuccess {
   readonly thingNames: readonly string[];
   readonly subject: string;
   readonly notAfter: Date;
-  /** Id of the trusted device CA the chain ends at. */
+  /**
+   * Id of the trusted device CA the chain ends at; for a certificate trusted by its
+   * registration (`trust: 'registration'`), its own id.
+   */
   readonly trustedCaId: string;
+  /** `ca`: the chain reached a trusted CA; `registration`: admitted by its exact registration. */
+  readonly trust: CertificateTrust;
 }
 
 export interface VerifyFailure {
@@ -103,10 +122,26 @@ export class CertificateVerifier {
    */
   async verify(pem: string, now: Date, decoded?: readonly X509Certificate[], options: { readonly recheck?: boolean } = {}): Promise<VerifyResult> {
     const chain = await this.verifyChain(pem, now, decoded);
-    if (!chain.ok) return chain;
-    const id = chain.leaf.id;
-    const record = await this.registry.getCertificate(id);
-    if (record === undefined) return failure('CERT_NOT_REGISTERED', `certificate ${id} (${chain.leaf.subject}) chains to a trusted CA but is not registered`, id);
+    let leaf: ParsedCertificate;
+    let trustedCaId: string;
+    let record: CertificateRecord | undefined;
+    if (chain.ok) {
+      leaf = chain.leaf;
+      trustedCaId = chain.trustedCaId;
+      record = await this.registry.getCertificate(leaf.id);
+      if (record === undefined) return failure('CERT_NOT_REGISTERED', `certificate ${leaf.id} (${leaf.subject}) chains to a trusted CA but is not registered`, leaf.id);
+    } else {
+      // An unknown issuer only (steps 1–3 passed): trusted by its exact registration, or refused as the chain check said.
+      if ((chain.reason !== 'CERT_UNTRUSTED' && chain.reason !== 'CERT_SELF_SIGNED') || chain.certificateId === undefined) return chain;
+      const registered = await this.registry.getCertificate(chain.certificateId);
+      if (registered === undefined || registered.trust !== 'registration' || registered.id !== chain.certificateId) return chain;
+      const checked = this.verifyLeaf(pem, now, decoded);
+      if (!checked.ok) return checked;
+      leaf = checked.leaf;
+      trustedCaId = leaf.id;
+      record = registered;
+    }
+    const id = leaf.id;
     if (record.status === 'REVOKED') return failure('CERT_REVOKED', `certificate ${id} is revoked`, id);
     if (record.status === 'INACTIVE') return failure('CERT_INACTIVE', `certificate ${id} is inactive`, id);
     // Step 6, for new verifications only: a live session verified while it was trusted keeps going.
@@ -115,7 +150,7 @@ export class CertificateVerifier {
       if (refusal !== undefined) return failure('CERT_CLOUD_TRUST_EXPIRED', refusal, id);
     }
     const thingNames = Object.freeze(await this.registry.thingsForCertificate(id));
-    return Object.freeze({ ok: true, certificateId: id, thingNames, subject: chain.leaf.subject, notAfter: chain.leaf.notAfter, trustedCaId: chain.trustedCaId });
+    return Object.freeze({ ok: true, certificateId: id, thingNames, subject: leaf.subject, notAfter: leaf.notAfter, trustedCaId, trust: chain.ok ? 'ca' as const : 'registration' as const });
   }
 
   /**

@@ -2,6 +2,8 @@
  * In-process counters with the Greengrass component's metric names (docs/greengrass-behaviour.md, section 10), plus
  * Gatehouse's own. Counting is cheap (plain integers); exporting is the API's job.
  */
+import { DenialFeed } from './denials.js';
+
 export const REFERENCE_METRICS = [
   'VerifyClientDeviceIdentity.Success',
   'VerifyClientDeviceIdentity.Failure',
@@ -28,6 +30,12 @@ export type QueueDropQoS = 0 | 1 | 2;
 export const QUEUE_DROP_QOS: readonly QueueDropQoS[] = [0, 1, 2];
 
 export class Metrics {
+  /** The recent MQTT denials and their counts by reason (the console's stream, ListDenials). */
+  readonly denialFeed = new DenialFeed();
+  /** Publishes the broker allowed, since start (never reset). */
+  messagesPublished = 0;
+  /** MQTT connections accepted (CONNECT allowed), since start. */
+  connectionsAccepted = 0;
   private readonly counts = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
   /** Denials by operation since start (never reset). */
   readonly denials: Record<DeniedOperation, number> = { 'mqtt:connect': 0, 'mqtt:publish': 0, 'mqtt:subscribe': 0 };
@@ -44,6 +52,19 @@ export class Metrics {
   readonly connectionsClosed = new Map<string, number>();
   /** Connections accepted that have not completed CONNECT (a gauge, set by the broker). */
   pendingConnections = 0;
+  /**
+   * The continuous AWS IoT Core sync (`gatehouse.sync.aws`), set by it after each run:
+   * runs by result since start, times in epoch seconds (0: never), objects refused by the
+   * last successful run, the end of the offline trust window (read when exported).
+   */
+  readonly sync: {
+    enabled: boolean;
+    readonly runs: { succeeded: number; failed: number };
+    lastRunSeconds: number;
+    lastSuccessSeconds: number;
+    refusedObjects: number;
+    trustedUntilSeconds: () => number;
+  } = { enabled: false, runs: { succeeded: 0, failed: 0 }, lastRunSeconds: 0, lastSuccessSeconds: 0, refusedObjects: 0, trustedUntilSeconds: () => 0 };
   /** Totals since start (never reset), for Prometheus counters. */
   private readonly totals = new Map<ReferenceMetric, number>(REFERENCE_METRICS.map((m) => [m, 0]));
 

@@ -192,6 +192,8 @@ export class ConfigReloader {
       this.logger.debug({ event: 'config-unchanged', path: this.path, trigger }, 'configuration file read; no change');
       return false;
     }
+    const started = performance.now();
+    const cpu = process.cpuUsage();
     let parsed: Awaited<ReturnType<typeof parseAndValidateOffThread>>;
     try {
       parsed = await parseAndValidateOffThread(text, formatFromName(this.path));
@@ -226,7 +228,11 @@ export class ConfigReloader {
     this.policy.swap(snapshot);
     this.inForceText = text;
     this.settleMs = result.config.gatehouse.configSettleMilliseconds;
-    this.logger.info({ event: 'config-applied', path: this.path, trigger, groups: snapshot.groups.length }, 'new configuration in force');
+    // Parsing (on its thread), validation, compilation and the live sessions' re-check;
+    // CPU time is the process's, every thread's.
+    const used = process.cpuUsage(cpu);
+    this.logger.info({ event: 'config-applied', path: this.path, trigger, groups: snapshot.groups.length,
+      ms: Math.round(performance.now() - started), cpuMs: Math.round((used.user + used.system) / 1000) }, 'new configuration in force');
     this.onApplied(result.config);
     return true;
   }

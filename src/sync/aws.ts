@@ -28,7 +28,7 @@ import {
   paginateListCACertificates, paginateListCertificates, paginateListPolicies, paginateListTargetsForPolicy, paginateListThingGroups,
   paginateListThingPrincipals, paginateListThings, paginateListThingsInThingGroup, paginateListThingTypes, type IoTClientConfig,
 } from '@aws-sdk/client-iot';
-import type { CertificateRecord, CertificateStatus, TrustedCa } from '../identity/registry.js';
+import type { CertificateRecord, CertificateStatus, CertificateTrust, TrustedCa } from '../identity/registry.js';
 import type {
   SyncBatch, SyncCa, SyncCertificate, SyncItem, SyncKind, SyncOutcome, SyncPolicy, SyncRefusal, SyncThing, SyncThingGroup, SyncThingType,
 } from '../identity/sync-apply.js';
@@ -58,6 +58,19 @@ export interface AwsSyncOptions {
   /** Only these thing groups' things (with their descendants' things); default: every thing. */
   readonly thingGroups?: readonly string[];
   readonly dryRun?: boolean;
+  /**
+   * Refuse (CERT_UNTRUSTED) a certificate whose chain reaches no CA trusted here, instead of
+   * importing it as trusted by its registration in the cloud (default false: imported, as
+   * AWS IoT trusts the certificates it created and those registered without a CA).
+   */
+  readonly requireTrustedCa?: boolean;
+  /**
+   * PEMs of certificates read before and not synced (refused), by id, kept by the caller
+   * across runs (the continuous mode): a certificate's PEM never changes for its id, so a
+   * refused one is not described again on every run, only checked again here. Filled by
+   * the run; entries of certificates the cloud no longer has are dropped.
+   */
+  readonly pemCache?: Map<string, string>;
   /** Things per page, and so per transaction (1-250, default 100). */
   readonly pageSize?: number;
   /** Requests in flight at once within a page (default 8). */
@@ -144,6 +157,8 @@ class Run {
     const groups = await this.readGroups();
     const policies = await this.readPolicies();
     const statuses = await this.readCertificateStatuses();
+    const cache = this.options.pemCache;
+    if (cache !== undefined) for (const id of [...cache.keys()]) if (!statuses.has(id)) cache.delete(id);
 
     // Scope: which things and groups.
     const scope = this.options.thingGroups;
@@ -448,13 +463,17 @@ class Run {
     let pem: string | undefined;
     let status: string | undefined = cloudStatus;
     const local = synced.has(id) ? await this.store.getCertificate(id) : undefined;
+    const cached = this.options.pemCache?.get(id);
     if (local !== undefined && cloudStatus !== undefined) {
       pem = local.pem;
+    } else if (local === undefined && cached !== undefined && cloudStatus !== undefined) {
+      pem = cached;
     } else {
       try {
         const d = (await this.iot.send(new DescribeCertificateCommand({ certificateId: id }))).certificateDescription;
         pem = d?.certificatePem;
         status = d?.status ?? status;
+        if (pem !== undefined && local === undefined) this.options.pemCache?.set(id, pem);
       } catch (e) {
         if (isNotFound(e)) return undefined;
         throw e;
@@ -462,19 +481,29 @@ class Run {
     }
     if (pem === undefined || status === undefined) return undefined;
     const mapped = localStatus(status);
-    // New certificates must chain to a CA trusted here once this run's CAs are in: the
-    // check a connection would fail later. A synced one keeps following the cloud's
-    // status (a revocation above all) whatever its chain.
+    // New certificates are checked as a connection would be: parse, validity, usage, and
+    // the chain to a CA trusted here once this run's CAs are in. One whose issuer is not
+    // known here — AWS IoT's own CA (CreateKeysAndCertificate, CreateCertificateFromCsr),
+    // or none at all (RegisterCertificateWithoutCA) — is trusted in the cloud because it is
+    // registered in the account: it is imported the same way, trusted by its exact
+    // registration (identity/verify.ts), unless requireTrustedCa. A synced one keeps
+    // following the cloud's status (a revocation above all) whatever its chain.
     let issuerId: string | null = local?.issuerId ?? null;
+    let trust: CertificateTrust = local?.trust ?? 'ca';
     if (local === undefined) {
       const chain = await verifier.verifyChain(pem, this.now());
-      if (!chain.ok) {
+      if (chain.ok) {
+        issuerId = chain.issuerId;
+      } else if ((chain.reason === 'CERT_UNTRUSTED' || chain.reason === 'CERT_SELF_SIGNED') && this.options.requireTrustedCa !== true) {
+        trust = 'registration';
+      } else {
         this.engineRefusals.push({ kind: 'certificate', name: id, code: chain.reason, reason: chain.message });
         return undefined;
       }
-      issuerId = chain.issuerId;
     }
-    return { id, pem, status: mapped, issuerId, policies: policies.get(id) ?? [] };
+    // Taken: its PEM is in the registry from now on.
+    if (!this.dryRun) this.options.pemCache?.delete(id);
+    return { id, pem, status: mapped, issuerId, trust, policies: policies.get(id) ?? [] };
   }
 }
 

@@ -23,10 +23,19 @@
  * successful run is kept in DATA_DIR/sync/aws-state.json, so a restart while offline
  * keeps the window; a gateway that has never reached the cloud admits no synced
  * certificate until it does (fail closed).
+ *
+ * What the operator sees (status(): the management API's GetSyncStatus, `gatehouse sync
+ * status`, the `gatehouse_sync_*` metrics): the last run (when, succeeded or failed, what
+ * it added, changed, removed and refused, its error), the last success and the end of the
+ * trust window. A refused object is logged (`sync-refused`, warn) once when it is first
+ * refused and again only when the reason's code changes, not on every run; the number of
+ * objects refused now is in the status. The same state file keeps the last run and the
+ * refusals already reported, so a restart does not report them again.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { syncFromAws, type AwsSyncOptions, type SyncReport, type SyncStore } from './aws.js';
 import { isGatehouseError } from '../core/errors.js';
 
@@ -38,7 +47,28 @@ export interface ContinuousAwsSyncOptions {
   readonly trustDurationMs: () => number;
   readonly dataDir: string;
   readonly logger: Logger;
+  /** The gateway's counters: the `gatehouse_sync_*` gauges read what the runs set there. */
+  readonly metrics?: Metrics;
   readonly clock?: () => Date;
+}
+
+/** One run as the status shows it. */
+export interface SyncRunSummary {
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly result: 'succeeded' | 'failed';
+  /** Objects added, changed, removed (0 for a failed run: its pages written are counted in the next run's report only as no change). */
+  readonly added: number;
+  readonly changed: number;
+  readonly removed: number;
+  /** Objects refused by this run (every one, reported or not). */
+  readonly refused: number;
+  /** Of those, refused for the first time or for another reason than before (the ones logged). */
+  readonly newlyRefused: number;
+  readonly things: number;
+  readonly noChange: boolean;
+  readonly durationMs: number;
+  readonly error: { readonly code: string; readonly message: string } | null;
 }
 
 export interface ContinuousSyncStatus {
@@ -47,7 +77,22 @@ export interface ContinuousSyncStatus {
   /** Until when synced certificates are admitted, or null when never verified. */
   readonly trustedUntil: Date | null;
   readonly lastError: { readonly code: string; readonly message: string; readonly at: Date } | null;
+  /** Runs since the gateway started. */
   readonly runs: number;
+  /** A run is under way. */
+  readonly running: boolean;
+  readonly intervalSeconds: number;
+  readonly lastRun: SyncRunSummary | null;
+  /** Objects the last successful run refused (they are left out of the registry). */
+  readonly refusedObjects: number;
+}
+
+/** What the state file holds (JSON). */
+interface SavedState {
+  readonly verifiedAt: Date | null;
+  readonly lastRun: SyncRunSummary | null;
+  /** `kind name` -> refusal code, as last reported. */
+  readonly refusals: Map<string, string>;
 }
 
 export function syncStatePath(dataDir: string): string {
@@ -63,6 +108,11 @@ export class ContinuousAwsSync {
   private stopped = false;
   private lastError: ContinuousSyncStatus['lastError'] = null;
   private runs = 0;
+  private lastRun: SyncRunSummary | null = null;
+  /** Refusals already reported: `kind name` -> code. */
+  private refusals = new Map<string, string>();
+  /** PEMs of refused certificates (aws.ts, pemCache): not described again every run. */
+  private readonly pemCache = new Map<string, string>();
   private readonly clock: () => Date;
   private readonly listeners = new Set<(report: SyncReport | undefined, error: unknown) => void>();
 
@@ -77,8 +127,12 @@ export class ContinuousAwsSync {
    */
   static async open(options: ContinuousAwsSyncOptions): Promise<ContinuousAwsSync> {
     const sync = new ContinuousAwsSync(options);
-    sync.verifiedAt = await readState(syncStatePath(options.dataDir));
+    const saved = await readState(syncStatePath(options.dataDir));
+    sync.verifiedAt = saved.verifiedAt;
+    sync.lastRun = saved.lastRun;
+    sync.refusals = saved.refusals;
     sync.synced = new Set(await options.store.syncedNames('certificate'));
+    sync.publishMetrics();
     return sync;
   }
 
@@ -97,7 +151,10 @@ export class ContinuousAwsSync {
   };
 
   status(): ContinuousSyncStatus {
-    return { verifiedAt: this.verifiedAt, trustedUntil: this.trustedUntil(), lastError: this.lastError, runs: this.runs };
+    return {
+      verifiedAt: this.verifiedAt, trustedUntil: this.trustedUntil(), lastError: this.lastError, runs: this.runs, running: this.running !== undefined,
+      intervalSeconds: this.options.intervalMs / 1000, lastRun: this.lastRun, refusedObjects: this.refusals.size,
+    };
   }
 
   /** Called after each run with its report, or with the error that stopped it. */
@@ -133,53 +190,170 @@ export class ContinuousAwsSync {
   private async runOnce(): Promise<void> {
     const { logger } = this.options;
     this.runs++;
+    const startedAt = this.clock();
+    const t0 = performance.now();
     let report: SyncReport | undefined;
     let error: unknown;
     try {
-      report = await syncFromAws(this.options.store, { ...this.options.sync, signal: this.abort.signal });
+      report = await syncFromAws(this.options.store, { ...this.options.sync, signal: this.abort.signal, pemCache: this.pemCache });
       this.synced = new Set(await this.options.store.syncedNames('certificate'));
       const wasFailing = this.lastError !== null;
       this.verifiedAt = this.clock();
       this.lastError = null;
-      await writeState(syncStatePath(this.options.dataDir), this.verifiedAt).catch((e: unknown) => {
+      const newly = this.noteRefusals(report);
+      this.lastRun = {
+        startedAt, endedAt: this.verifiedAt, result: 'succeeded', added: report.added.length, changed: report.changed.length, removed: report.removed.length,
+        refused: report.refused.length, newlyRefused: newly, things: report.seen.things, noChange: report.noChange, durationMs: report.durationMs, error: null,
+      };
+      await this.save().catch((e: unknown) => {
         logger.warn({ event: 'sync-state-unwritable', err: (e as Error).message }, 'could not save the time of the last AWS IoT sync; a restart while offline starts without a trust window');
       });
       if (wasFailing) logger.info({ event: 'sync-recovered', source: 'aws' }, 'AWS IoT Core reachable again');
-      const level = report.noChange ? 'debug' : 'info';
+      const level = report.noChange && newly === 0 ? 'debug' : 'info';
       logger[level]({
         event: 'sync', source: 'aws', noChange: report.noChange, added: report.added.length, changed: report.changed.length, removed: report.removed.length,
-        refused: report.refused.length, changes: report.changes, things: report.seen.things, durationMs: report.durationMs,
+        refused: report.refused.length, newlyRefused: newly, changes: report.changes, things: report.seen.things, durationMs: report.durationMs,
       }, report.noChange ? 'AWS IoT sync: no change' : 'AWS IoT sync applied');
-      for (const r of report.refused.slice(0, 20)) logger.warn({ event: 'sync-refused', kind: r.kind, name: r.name, code: r.code }, r.reason);
     } catch (e) {
       error = e;
       if (this.stopped) return;
       const code = isGatehouseError(e) ? e.code : 'INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
       const first = this.lastError === null;
-      this.lastError = { code, message, at: this.clock() };
+      const endedAt = this.clock();
+      this.lastError = { code, message, at: endedAt };
+      this.lastRun = {
+        startedAt, endedAt, result: 'failed', added: 0, changed: 0, removed: 0, refused: 0, newlyRefused: 0, things: 0, noChange: true,
+        durationMs: Math.round(performance.now() - t0), error: { code, message },
+      };
+      await this.save().catch(() => undefined);
       const until = this.trustedUntil();
       logger[first ? 'warn' : 'debug']({
         event: 'sync-failed', source: 'aws', code, err: message, verifiedAt: this.verifiedAt?.toISOString() ?? null, trustedUntil: until?.toISOString() ?? null,
       }, 'AWS IoT sync failed; the gateway keeps serving from the registry');
     }
+    this.publishMetrics(error === undefined ? 'succeeded' : 'failed');
     for (const l of this.listeners) l(report, error);
   }
-}
 
-async function readState(path: string): Promise<Date | null> {
-  try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { verifiedAt?: unknown };
-    const t = typeof parsed.verifiedAt === 'string' ? Date.parse(parsed.verifiedAt) : NaN;
-    return Number.isFinite(t) ? new Date(t) : null;
-  } catch {
-    return null;
+  /**
+   * Logs the refusals that are new, or whose code changed, since they were last reported
+   * (at most 20 lines a run, the rest counted), forgets those no longer refused, and
+   * returns how many were new.
+   */
+  private noteRefusals(report: SyncReport): number {
+    const next = new Map<string, string>();
+    const fresh: SyncReport['refused'][number][] = [];
+    for (const r of report.refused) {
+      const key = `${r.kind} ${r.name}`;
+      next.set(key, r.code);
+      if (this.refusals.get(key) !== r.code) fresh.push(r);
+    }
+    for (const r of fresh.slice(0, 20)) this.options.logger.warn({ event: 'sync-refused', kind: r.kind, name: r.name, code: r.code }, r.reason);
+    if (fresh.length > 20) this.options.logger.warn({ event: 'sync-refused', more: fresh.length - 20 }, `${fresh.length - 20} more objects refused for the first time (gatehouse sync --from-aws --dry-run --json lists them all)`);
+    const cleared = [...this.refusals.keys()].filter((k) => !next.has(k)).length;
+    if (cleared > 0) this.options.logger.info({ event: 'sync-refusals-cleared', count: cleared }, 'objects refused before are no longer refused (taken, or gone from the cloud)');
+    this.refusals = next;
+    return fresh.length;
+  }
+
+  private publishMetrics(result?: 'succeeded' | 'failed'): void {
+    const m = this.options.metrics;
+    if (m === undefined) return;
+    if (result !== undefined) m.sync.runs[result]++;
+    m.sync.enabled = true;
+    m.sync.lastRunSeconds = this.lastRun === null ? 0 : this.lastRun.endedAt.getTime() / 1000;
+    m.sync.lastSuccessSeconds = this.verifiedAt === null ? 0 : this.verifiedAt.getTime() / 1000;
+    m.sync.refusedObjects = this.refusals.size;
+    m.sync.trustedUntilSeconds = () => (this.trustedUntil()?.getTime() ?? 0) / 1000;
+  }
+
+  private save(): Promise<void> {
+    return writeState(syncStatePath(this.options.dataDir), { verifiedAt: this.verifiedAt, lastRun: this.lastRun, refusals: this.refusals }, this.trustedUntil());
   }
 }
 
-async function writeState(path: string, verifiedAt: Date): Promise<void> {
+/**
+ * The state file as `gatehouse sync status` reads it on the gateway's machine: the last
+ * successful verification, the last run, the number of objects refused and the end of the
+ * trust window as computed when it was written. Absent fields: never written.
+ */
+export interface SavedSyncStatus {
+  readonly verifiedAt: Date | null;
+  readonly trustedUntil: Date | null;
+  readonly lastRun: SyncRunSummary | null;
+  readonly refusedObjects: number;
+}
+
+export async function readSavedStatus(dataDir: string): Promise<SavedSyncStatus | undefined> {
+  let raw: string;
+  try {
+    raw = await readFile(syncStatePath(dataDir), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const state = parseState(raw);
+  let trustedUntil: Date | null = null;
+  try {
+    trustedUntil = dateOf((JSON.parse(raw) as { trustedUntil?: unknown }).trustedUntil);
+  } catch {
+    trustedUntil = null;
+  }
+  return { verifiedAt: state.verifiedAt, trustedUntil, lastRun: state.lastRun, refusedObjects: state.refusals.size };
+}
+
+async function readState(path: string): Promise<SavedState> {
+  try {
+    return parseState(await readFile(path, 'utf8'));
+  } catch {
+    return { verifiedAt: null, lastRun: null, refusals: new Map() };
+  }
+}
+
+function dateOf(v: unknown): Date | null {
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isFinite(t) ? new Date(t) : null;
+}
+
+/** A damaged or partial file gives what can be read of it; the trust window never comes from anything but a valid `verifiedAt`. */
+function parseState(text: string): SavedState {
+  let parsed: { verifiedAt?: unknown; lastRun?: unknown; refusals?: unknown };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    return { verifiedAt: null, lastRun: null, refusals: new Map() };
+  }
+  const refusals = new Map<string, string>();
+  if (typeof parsed.refusals === 'object' && parsed.refusals !== null && !Array.isArray(parsed.refusals)) {
+    for (const [k, v] of Object.entries(parsed.refusals)) if (typeof v === 'string') refusals.set(k, v);
+  }
+  return { verifiedAt: dateOf(parsed.verifiedAt), lastRun: runOf(parsed.lastRun), refusals };
+}
+
+function runOf(v: unknown): SyncRunSummary | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Record<string, unknown>;
+  const startedAt = dateOf(r['startedAt']);
+  const endedAt = dateOf(r['endedAt']);
+  if (startedAt === null || endedAt === null || (r['result'] !== 'succeeded' && r['result'] !== 'failed')) return null;
+  const n = (k: string): number => (typeof r[k] === 'number' && Number.isFinite(r[k]) ? r[k] : 0);
+  const e = r['error'] as { code?: unknown; message?: unknown } | null | undefined;
+  return {
+    startedAt, endedAt, result: r['result'], added: n('added'), changed: n('changed'), removed: n('removed'), refused: n('refused'), newlyRefused: n('newlyRefused'),
+    things: n('things'), noChange: r['noChange'] === true, durationMs: n('durationMs'),
+    error: typeof e === 'object' && e !== null && typeof e.code === 'string' && typeof e.message === 'string' ? { code: e.code, message: e.message } : null,
+  };
+}
+
+async function writeState(path: string, state: SavedState, trustedUntil: Date | null): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ verifiedAt: verifiedAt.toISOString() })}\n`, { mode: 0o600 });
+  const body = {
+    verifiedAt: state.verifiedAt?.toISOString() ?? null,
+    trustedUntil: trustedUntil?.toISOString() ?? null,
+    lastRun: state.lastRun,
+    refusals: Object.fromEntries(state.refusals),
+  };
+  await writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }

@@ -123,3 +123,29 @@ test('every reason the front door closes a connection for is documented in docs/
   const missing = CLOSE_REASONS.filter((r) => !new RegExp(`^\\| \`${r}\` \\|`, 'm').test(doc));
   assert.deepEqual(missing, []);
 });
+
+test('aedes: rejectPacketTooLarge(size) on a connected MQTT 5 client writes one DISCONNECT 0x95 and closes it, however often it is called (the front door calls it, then aedes\'s own read-loop check may)', async () => {
+  const broker = await Aedes.createBroker({ maximumPacketSize: 1024 });
+  try {
+    const written: Buffer[] = [];
+    const conn = new Duplex({ read() {}, write(chunk: Buffer, _enc, cb) { written.push(chunk); cb(); } });
+    const ready = new Promise<Client>((resolve) => broker.once('clientReady', (c: Client) => resolve(c)));
+    const client = broker.handle(conn);
+    conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'big', clean: true, keepalive: 0 }, { protocolVersion: 5 }));
+    await ready;
+    const reject = (client as unknown as { rejectPacketTooLarge?: (size: number) => void }).rejectPacketTooLarge;
+    assert.equal(typeof reject, 'function', 'client.rejectPacketTooLarge is gone (aedes changed): the front door falls back to a plain close');
+    reject!.call(client, 5000);
+    reject!.call(client, 5000);
+    await new Promise<void>((resolve) => (client.closed ? resolve() : conn.once('close', () => resolve())));
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    const packets: Packet[] = [];
+    parser.on('packet', (x: Packet) => packets.push(x));
+    parser.parse(Buffer.concat(written));
+    assert.deepEqual(packets.map((p) => p.cmd), ['connack', 'disconnect']);
+    assert.equal((packets[1] as { reasonCode?: number }).reasonCode, 0x95);
+    assert.equal((packets[0] as { properties?: { maximumPacketSize?: number } }).properties?.maximumPacketSize, 1024, 'CONNACK announces the option');
+  } finally {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+});

@@ -92,19 +92,25 @@ interface FakeClient {
   _will?: { topic: string };
   closedByServer: number;
   unsubscribed: string[];
+  /** MQTT protocol level (4 unless a test says 5). */
+  version: number;
+  /** Reason codes of the DISCONNECTs sent to an MQTT 5 client. */
+  disconnects: number[];
   close(): void;
+  disconnect(packet: { reasonCode: number }, cb: () => void): void;
   unsubscribe(packet: { unsubscriptions: string[] }, cb: () => void): void;
 }
 
-function client(id: string, opts: { certificate?: boolean; will?: string; clean?: boolean } = {}): FakeClient {
+function client(id: string, opts: { certificate?: boolean; will?: string; clean?: boolean; version?: number } = {}): FakeClient {
   const conn = new EventEmitter() as FakeClient['conn'];
   if (opts.certificate !== false) {
     // Enough of a node:crypto X509Certificate for the chain walk: DER bytes, a fingerprint, no issuer.
     conn.getPeerX509Certificate = () => ({ raw: Buffer.from('not a real certificate'), fingerprint256: 'AA:' + id, issuerCertificate: undefined });
   }
   const c: FakeClient = {
-    id, clean: opts.clean ?? true, closed: false, conn, closedByServer: 0, unsubscribed: [],
+    id, clean: opts.clean ?? true, closed: false, conn, closedByServer: 0, unsubscribed: [], version: opts.version ?? 4, disconnects: [],
     close() { this.closedByServer++; },
+    disconnect(packet, cb) { this.disconnects.push(packet.reasonCode); cb(); },
     unsubscribe(packet, cb) { this.unsubscribed.push(...packet.unsubscriptions); cb(); },
   };
   if (opts.will !== undefined) c._will = { topic: opts.will };
@@ -119,7 +125,7 @@ function connect(f: Fixture, c: FakeClient, maxConnections = 0): Promise<{ err: 
 }
 
 /** A session as the CONNECT hook would have made it. */
-function liveSession(f: Fixture, name: string, opts: { clean?: boolean } = {}): { session: LiveSession; c: FakeClient } {
+function liveSession(f: Fixture, name: string, opts: { clean?: boolean; version?: number } = {}): { session: LiveSession; c: FakeClient } {
   const c = client(name, opts);
   const id = identity(name);
   const session = new LiveSession(asClient(c), id, 'sess-' + name, f.ctx.policy.current.view(id), { clientId: name, thingName: name });
@@ -340,6 +346,20 @@ describe('re-check after a policy swap', () => {
     assert.equal(forward(asClient(c), packet('public/a')), null);
     assert.ok(forward(asClient(c), packet('commands/sensor-1/x')));
     assert.equal(c.closedByServer, 0);
+  });
+
+  test('an MQTT 5 session that loses a subscription is ended with DISCONNECT 0x87 and released; the filter is removed from its persistent session', () => {
+    const f = fixture();
+    const { session, c } = liveSession(f, 'sensor-1', { clean: false, version: 5 });
+    session.grant('public/#');
+    session.grant('commands/sensor-1/#');
+    const r = recheckSessions(f.ctx, snapshot({ ...SENSORS, subscribe: ['mqtt:topicfilter:commands/${iot:Connection.Thing.ThingName}/#'] }));
+    assert.deepEqual(r, { sessions: 1, disconnected: 1, subscriptionsRemoved: 1 });
+    assert.deepEqual(c.disconnects, [0x87]);
+    assert.deepEqual(f.removedFromStore, ['public/#']);
+    assert.equal(f.ctx.sessions.size, 0);
+    assert.deepEqual(f.auth.released, ['sess-sensor-1']);
+    assert.equal(events(f, 'disconnected')[0]?.['operation'], 'mqtt:subscribe');
   });
 
   function packet(topic: string): AedesPublishPacket {

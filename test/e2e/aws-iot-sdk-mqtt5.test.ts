@@ -1,7 +1,8 @@
 /**
  * The AWS IoT Device SDK v2 for JavaScript's MQTT 5 client (aws-crt's native client, mutual
  * TLS with a device certificate) against the gateway: it connects, and sees a denied
- * publish and a denied subscription as reason code 135 (0x87 Not authorized).
+ * publish and a denied subscription as reason code 135 (0x87 Not authorized), and uses a
+ * shared subscription (its CONNACK announces them available).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +17,7 @@ deviceGroups:
   policies:
     DevicePolicy:
       Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
-      PubSub: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:ok/*", "mqtt:topicfilter:ok/#"] }
+      PubSub: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:ok/*", "mqtt:topicfilter:ok/#", "mqtt:topicfilter:$share/sdk/ok/#"] }
 gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1, localhost]
@@ -67,6 +68,29 @@ describe('AWS IoT Device SDK v2, MQTT 5 client', () => {
       const allowed = await client.publish({ topicName: 'ok/x', qos: mqtt5.QoS.AtLeastOnce, payload: 'fine' });
       assert.equal(allowed?.reasonCode, mqtt5.PubackReasonCode.Success);
       assert.equal((await received).message.topicName, 'ok/x');
+    } finally {
+      const stopped = new Promise<void>((resolve) => client.once('stopped', () => resolve()));
+      client.stop();
+      await stopped;
+      client.close();
+    }
+  });
+
+  test('shared subscriptions: negotiated as available, a $share filter the policy names is granted and receives, one it does not name gets 135', async () => {
+    const client = sdkClient(gw.mqttUrl, await gw.device('sdk-2'));
+    try {
+      const connected = new Promise<mqtt5.ConnectionSuccessEvent>((resolve, reject) => {
+        client.once('connectionSuccess', resolve);
+        client.once('connectionFailure', (e: mqtt5.ConnectionFailureEvent) => reject(new Error(`connection failed (CONNACK ${e.connack?.reasonCode ?? 'none'})`)));
+      });
+      client.start();
+      const ok = await connected;
+      assert.equal(ok.settings.sharedSubscriptionsAvailable, true);
+      const suback = await client.subscribe({ subscriptions: [{ topicFilter: '$share/sdk/ok/#', qos: mqtt5.QoS.AtLeastOnce }, { topicFilter: '$share/other/ok/#', qos: mqtt5.QoS.AtLeastOnce }] });
+      assert.deepEqual(suback.reasonCodes, [mqtt5.SubackReasonCode.GrantedQoS1, mqtt5.SubackReasonCode.NotAuthorized]);
+      const received = new Promise<mqtt5.MessageReceivedEvent>((resolve) => client.once('messageReceived', resolve));
+      await client.publish({ topicName: 'ok/shared', qos: mqtt5.QoS.AtLeastOnce, payload: 'to the group' });
+      assert.equal((await received).message.topicName, 'ok/shared');
     } finally {
       const stopped = new Promise<void>((resolve) => client.once('stopped', () => resolve()));
       client.stop();

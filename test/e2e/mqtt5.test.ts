@@ -23,14 +23,14 @@ const skipMosquitto = !hasMosquittoClients && !process.env['CI'] ? 'mosquitto_pu
 
 const NOT_AUTHORIZED = 0x87;
 
-const groups = (connect = true, extra = ''): string => `
+const groups = (connect = true, extra = '', subscribeOk = true): string => `
 deviceGroups:
   definitions:
     Devices: { selectionRule: "thingName: dev-*", policyName: DevicePolicy }
     Mute: { selectionRule: "thingName: mute-*", policyName: MutePolicy }
   policies:
     DevicePolicy:
-${connect ? '      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:${iot:Connection.Thing.ThingName}"] }\n' : ''}      PubSub: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:ok/*", "mqtt:topicfilter:ok/#", "mqtt:topic:secret/*"] }
+${connect ? '      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:${iot:Connection.Thing.ThingName}"] }\n' : ''}      PubSub: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:ok/*", ${subscribeOk ? '"mqtt:topicfilter:ok/#", ' : ''}"mqtt:topic:secret/*"] }
       NoSecrets: { effect: DENY, operations: [mqtt:publish], resources: ["mqtt:topic:secret/*"] }
     MutePolicy:
       PubSub: { operations: [mqtt:publish, mqtt:subscribe], resources: ["*"] }
@@ -147,10 +147,10 @@ describe('MQTT 5 reason codes (gatehouse.mqtt.reasonStrings off, the default)', 
     assert.equal((await badId.next<IConnackPacket>('connack')).reasonCode, 0x85);
   });
 
-  test('not supported, refused cleanly: a shared subscription gets SUBACK 0x9E, enhanced authentication CONNACK 0x8C', async () => {
+  test('a shared subscription the policy does not name gets SUBACK 0x87 (allowing ok/# does not allow $share/group/ok/#); enhanced authentication is refused cleanly with CONNACK 0x8C', async () => {
     const c = await connected(client(await gw.device('dev-n1')));
     await c.client.subscribeAsync(['$share/group/ok/#', 'ok/#'], { qos: 1 }).catch(() => undefined);
-    assert.deepEqual((await c.next<ISubackPacket>('suback')).granted, [0x9e, 1]);
+    assert.deepEqual((await c.next<ISubackPacket>('suback')).granted, [NOT_AUTHORIZED, 1]);
     assert.equal(c.client.connected, true);
     const auth = client(await gw.device('dev-n2'), { properties: { authenticationMethod: 'SCRAM-SHA-1' } });
     assert.equal((await auth.next<IConnackPacket>('connack')).reasonCode, 0x8c);
@@ -218,6 +218,36 @@ describe('MQTT 5 reason codes (gatehouse.mqtt.reasonStrings off, the default)', 
     assert.match(sub.stdout, /Subscribed \(mid: 1\): 135, 0/, sub.stdout + sub.stderr);
     const mute = await execFileP('mosquitto_pub', [...base(await gw.device('mute-m1')), '-t', 'ok/x', '-m', 'x']);
     assert.match(mute.stdout + mute.stderr, /received CONNACK \(135\)/);
+  });
+
+  test('a policy change that revokes a held subscription sends DISCONNECT 0x87 to MQTT 5 clients; MQTT 3.1.1 clients stay connected and stop receiving on it', async () => {
+    const c5 = await connected(client(await gw.device('dev-u5')));
+    await c5.client.subscribeAsync('ok/#', { qos: 1 });
+    const c4 = await connectDevice(gw.mqttUrl, await gw.device('dev-u4'));
+    open.push(c4);
+    await c4.subscribeAsync('ok/#', { qos: 1 });
+    const got4: string[] = [];
+    c4.on('message', (t) => got4.push(t));
+    const c4packets: Packet[] = [];
+    c4.on('packetreceive', (p) => c4packets.push(p));
+    const mark = gw.lines.length;
+    await gw.writeConfig(groups(true, '', false));
+    const dis = await c5.next<IDisconnectPacket>('disconnect', undefined, 15_000);
+    assert.equal(dis.reasonCode, NOT_AUTHORIZED);
+    assert.equal(dis.properties?.reasonString, undefined, 'no Reason String unless the operator allows it');
+    const line = JSON.parse(await gw.waitForLog((l) => l.includes('"event":"disconnected"') && l.includes('dev-u5'), 5000, mark)) as Record<string, unknown>;
+    assert.deepEqual([line['operation'], line['reason']], ['mqtt:subscribe', 'NO_MATCHING_STATEMENT']);
+    // The MQTT 3.1.1 device keeps its connection; its filter is gone and re-subscribing is refused.
+    assert.equal(c4.connected, true);
+    await c4.publishAsync('ok/after', 'x', { qos: 1 });
+    await c4.subscribeAsync('ok/#', { qos: 1 }).catch(() => undefined);
+    assert.deepEqual((c4packets.filter((p): p is ISubackPacket => p.cmd === 'suback').at(-1))?.granted, [0x80]);
+    assert.deepEqual(got4, [], 'nothing delivered on the revoked filter');
+    assert.deepEqual(c4packets.filter((p) => p.cmd === 'disconnect'), []);
+    assert.equal(c4.connected, true);
+    const restored = gw.lines.length;
+    await gw.writeConfig(groups());
+    await gw.waitForLog((l) => l.includes('"event":"recheck"'), 15_000, restored);
   });
 
   test('a policy change that revokes mqtt:connect sends DISCONNECT 0x87 to MQTT 5 clients and closes MQTT 3.1.1 ones', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import mqttPacket, { type Packet } from 'mqtt-packet';
-import { GatewayProcess, connectDevice, type Device } from '../helpers/gateway.js';
+import type { Packet } from 'mqtt-packet';
+import { GatewayProcess, connectDevice } from '../helpers/gateway.js';
+import { RawConnection } from '../helpers/raw-mqtt.js';
 import { nextMessage } from '../helpers/wait.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
@@ -31,81 +31,6 @@ gatehouse:
 
 /** The broker's default cap on inbound QoS 2 messages awaiting PUBREL, per connection. */
 const MAX_INFLIGHT_INBOUND = 1000;
-
-/** An MQTT 3.1.1 connection over TLS that writes packets as given and records what it receives. */
-class RawConnection {
-  readonly received: Packet[] = [];
-  readonly closed: Promise<void>;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(private readonly socket: TLSSocket) {
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    parser.on('packet', (p: Packet) => {
-      this.received.push(p);
-      for (const w of [...this.waiters]) w();
-    });
-    socket.on('data', (b: Buffer) => parser.parse(b));
-    socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      for (const w of [...this.waiters]) w();
-      resolve();
-    }));
-  }
-
-  static open(url: string, d: Device): Promise<RawConnection> {
-    const u = new URL(url);
-    return new Promise((resolve, reject) => {
-      const s = tlsConnect({ host: u.hostname, port: Number(u.port), key: d.key, cert: d.cert, ca: d.ca, servername: 'localhost' }, () => resolve(new RawConnection(s)));
-      s.once('error', reject);
-    });
-  }
-
-  /** Resolves when the gateway closed the connection; rejects if it is still open after `timeoutMs`. */
-  closedWithin(timeoutMs = 10_000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`the connection is still open after ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([this.closed, late]).finally(() => clearTimeout(timer));
-  }
-
-  get isClosed(): boolean {
-    return this.socket.destroyed;
-  }
-
-  send(...packets: Packet[]): void {
-    this.socket.write(Buffer.concat(packets.map((p) => mqttPacket.generate(p))));
-  }
-
-  /** Resolves once `count` packets matching `pred` were received; rejects if the connection closes first. */
-  waitFor(pred: (p: Packet) => boolean, count = 1, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.received.filter(pred).length >= count) finish(resolve);
-        else if (this.socket.destroyed) finish(() => reject(new Error(`connection closed after ${this.received.filter(pred).length} of ${count} packets`)));
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`${this.received.filter(pred).length} of ${count} packets within ${timeoutMs} ms`))), timeoutMs);
-      const finish = (f: () => void): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        f();
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  async connect(clientId: string): Promise<void> {
-    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 });
-    await this.waitFor((p) => p.cmd === 'connack');
-    const ack = this.received.find((p) => p.cmd === 'connack') as { returnCode?: number };
-    assert.equal(ack.returnCode, 0);
-  }
-
-  end(): void {
-    this.socket.destroy();
-  }
-}
 
 function qos2(messageId: number, topic: string, payload: string): Packet {
   return { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 2, messageId, retain: false, dup: false };

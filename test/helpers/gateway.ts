@@ -1,4 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -280,6 +281,23 @@ export class GatewayProcess {
     clearTimeout(timer);
     return code;
   }
+}
+
+/** One HTTPS request to the data-plane listener (`url`) as a device: mutual TLS with its certificate, no signature. */
+export function deviceHttps(url: string, device: Device, method: string, path: string, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({
+      host: u.hostname, port: Number(u.port), method, path, headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      ca: device.ca, key: device.key, cert: device.cert, agent: false,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export function connectDevice(url: string, device: Device, opts: IClientOptions = {}): Promise<MqttClient> {

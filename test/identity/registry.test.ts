@@ -112,6 +112,17 @@ for (const b of backends) {
       await r.close();
     });
 
+    it('keeps how a certificate is trusted: through a CA by default, or by its exact registration', async () => {
+      const r = await b.open();
+      const viaCa = await r.registerCertificate(leaf.pem);
+      assert.equal(viaCa.trust, 'ca');
+      const byRegistration = await r.registerCertificate(leaf2.pem, { trust: 'registration' });
+      assert.equal(byRegistration.trust, 'registration');
+      assert.equal((await r.getCertificate(leaf2.id))?.trust, 'registration');
+      assert.deepEqual((await r.listCertificates()).map((c) => [c.id, c.trust]).sort(), [[leaf.id, 'ca'], [leaf2.id, 'registration']].sort());
+      await r.close();
+    });
+
     it('resolves full ids, fingerprints and unique prefixes of at least 8 hex digits', async () => {
       const r = await b.open();
       await r.registerCertificate(leaf.pem);
@@ -381,6 +392,29 @@ describe('SqliteRegistry: file, pragmas and migrations', () => {
     raw.close();
     // This release does not know step N+1: refuse rather than guess.
     assert.throws(() => open(file), (e: unknown) => e instanceof RegistryError && e.code === 'REGISTRY_SCHEMA_TOO_NEW');
+  });
+
+  it('the jobs step (10) stores the deadline of the IN_PROGRESS executions written before it', () => {
+    const raw = new Database(join(dir, 'jobs10.db'));
+    raw.pragma('foreign_keys = ON');
+    migrate(raw, () => new Date(), MIGRATIONS.filter((m) => m.version <= 9));
+    raw.exec(`INSERT INTO things (name, created_at) VALUES ('t', 0), ('u', 0), ('v', 0), ('w', 0);
+      INSERT INTO jobs (job_id, document, status, created_at, last_updated_at) VALUES ('j', '{}', 'IN_PROGRESS', 0, 0);`);
+    const row = (thing: string, status: string, started: number | null, step: number | null, minutes: number | null): void => {
+      raw.prepare(`INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details, version, queued_at, started_at, last_updated_at, step_timeout_at, in_progress_timeout_minutes)
+        VALUES ('j', ?, 1, ?, '{}', 1, 0, ?, 0, ?, ?)`).run(thing, status, started, step, minutes);
+    };
+    row('t', 'IN_PROGRESS', 1000, 50_000, 5);
+    row('u', 'IN_PROGRESS', 1000, null, 5);
+    row('v', 'IN_PROGRESS', 1000, 400_000, 5);
+    row('w', 'QUEUED', null, null, 5);
+    migrate(raw, () => new Date());
+    const due = raw.prepare('SELECT thing_name, timeout_at FROM job_executions ORDER BY thing_name').all();
+    assert.deepEqual(due, [
+      { thing_name: 't', timeout_at: 50_000 }, { thing_name: 'u', timeout_at: 301_000 }, { thing_name: 'v', timeout_at: 301_000 }, { thing_name: 'w', timeout_at: null },
+    ]);
+    assert.equal((raw.prepare(`SELECT target_selection FROM jobs`).get() as { target_selection: string }).target_selection, 'SNAPSHOT');
+    raw.close();
   });
 
   it('refuses a file that is not a registry', async () => {

@@ -112,5 +112,31 @@ for (const b of backends) {
       }
     });
 
+    test('deleted shadows are pruned once their version no longer carries over (48 hours); live shadows and recent deletions stay', async () => {
+      const registry = await (await b.store()).open() as WithShadows;
+      let now = Date.UTC(2026, 5, 1);
+      const store = registry.shadows();
+      const service = new ShadowService({ store, clock: () => new Date(now), maxDocumentBytes: 8192, logger: createLogger('silent'), publisher: { publish: () => Promise.resolve() } });
+      try {
+        await registry.createThing('lamp');
+        for (const name of ['old', 'recent', 'live']) assert.equal((await service.update('lamp', name, req({ state: { reported: { n: 1 } } }))).ok, true);
+        assert.equal((await service.delete('lamp', 'old', {})).ok, true);
+        now += 47 * 3600_000;
+        assert.equal((await service.delete('lamp', 'recent', {})).ok, true);
+        now += 2 * 3600_000;
+        const HOURS_48 = 48 * 3600_000;
+        assert.equal(await store.pruneDeleted(now - HOURS_48, 10), 1);
+        assert.equal(await store.pruneDeleted(now - HOURS_48, 10), 0);
+        assert.deepEqual((await store.get('lamp', 'old')).slot, {});
+        assert.ok((await store.get('lamp', 'recent')).slot.deleted !== undefined);
+        assert.ok((await store.get('lamp', 'live')).slot.document !== undefined);
+        // The batch bound holds.
+        now += HOURS_48;
+        assert.equal(await store.pruneDeleted(now - HOURS_48, 1), 1);
+        assert.ok((await store.get('lamp', 'live')).slot.document !== undefined);
+      } finally {
+        await registry.close();
+      }
+    });
   });
 }

@@ -208,3 +208,64 @@ describe('CertificateVerifier', () => {
     await reg.close();
   });
 });
+
+describe('CertificateVerifier: trust by registration (issuer unknown here)', () => {
+  let unknown: TestCert;
+  let byRegistration: TestCert;
+  let selfSigned: TestCert;
+  let sibling: TestCert;
+  let throughCa: TestCert;
+  let ca: TestCert;
+  let registry: SqliteRegistry;
+  let verifier: CertificateVerifier;
+
+  before(async () => {
+    unknown = await makeCa({ name: 'CN=Issuer Not Trusted Here' });
+    ca = await makeCa({ name: 'CN=Trusted Then Untrusted' });
+    byRegistration = await makeLeaf({ issuer: unknown, cn: 'amz-1' });
+    selfSigned = await makeLeaf({ cn: 'self-1' });
+    sibling = await makeLeaf({ issuer: unknown, cn: 'amz-1' });
+    throughCa = await makeLeaf({ issuer: ca, cn: 'ca-1' });
+    registry = SqliteRegistry.open({ file: ':memory:' });
+    await registry.trustCa(ca.pem);
+    await registry.enroll({ thingName: 'ca-1', certificatePem: throughCa.pem, thing: 'new' });
+    await registry.untrustCa(ca.id);
+    await registry.registerCertificate(byRegistration.pem, { trust: 'registration' });
+    await registry.registerCertificate(selfSigned.pem, { trust: 'registration' });
+    await registry.createThing('amz-1');
+    await registry.attach('amz-1', byRegistration.id);
+    verifier = new CertificateVerifier(registry);
+  });
+
+  it('admits exactly the registered certificate, ACTIVE, with its own id as anchor', async () => {
+    const r = await verifier.verify(byRegistration.pem, NOW);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    assert.equal(r.trust, 'registration');
+    assert.equal(r.trustedCaId, byRegistration.id);
+    assert.deepEqual(r.thingNames, ['amz-1']);
+    // Presented with its (untrusted) issuer, as a device may send its chain.
+    assert.ok((await verifier.verify(byRegistration.pem + unknown.pem, NOW)).ok);
+    // A self-signed certificate registered without a CA.
+    assert.ok((await verifier.verify(selfSigned.pem, NOW)).ok);
+  });
+
+  it('refuses another certificate of the same issuer and subject', async () => {
+    assertFails(await verifier.verify(sibling.pem, NOW), 'CERT_UNTRUSTED');
+  });
+
+  it('never for a certificate registered through a CA that is no longer trusted', async () => {
+    assertFails(await verifier.verify(throughCa.pem, NOW), 'CERT_UNTRUSTED');
+  });
+
+  it('keeps the validity period and the registry status', async () => {
+    assertFails(await verifier.verify(byRegistration.pem, new Date(NOW.getTime() + 60 * DAY)), 'CERT_EXPIRED');
+    await registry.setCertificateStatus(byRegistration.id, 'INACTIVE');
+    assertFails(await verifier.verify(byRegistration.pem, NOW), 'CERT_INACTIVE');
+    await registry.setCertificateStatus(byRegistration.id, 'ACTIVE');
+  });
+
+  it('chain checks (registration) are not registration checks (verifyChain stays CA-only)', async () => {
+    const chain = await verifier.verifyChain(byRegistration.pem, NOW);
+    assert.equal(chain.ok, false);
+  });
+});

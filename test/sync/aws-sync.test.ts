@@ -25,7 +25,7 @@ import { tempDir } from '../helpers/tmp-dir.js';
 interface Report {
   dryRun: boolean; noChange: boolean; changes: number; pages: number;
   seen: { things: number; certificates: number; thingGroups: number; policies: number; thingTypes: number; cas: number };
-  added: { kind: string; name: string }[]; changed: { kind: string; name: string; detail?: string }[];
+  added: { kind: string; name: string; detail?: string }[]; changed: { kind: string; name: string; detail?: string }[];
   removed: { kind: string; name: string }[]; refused: { kind: string; name: string; code: string; reason: string }[];
 }
 
@@ -205,13 +205,13 @@ describe('gatehouse sync --from-aws against a second instance', () => {
     });
   });
 
-  test('a certificate that does not chain to a CA trusted here is refused with the reason; its thing comes without it', async () => {
+  test('a certificate whose issuer is unknown here: refused with --require-trusted-ca, else taken, trusted by its exact registration', async () => {
     const foreignCa = await makeCert({ name: 'CN=Foreign CA' });
     const leaf = await makeCert({ name: 'CN=foreign-device', issuer: foreignCa, ca: null, extendedKeyUsage: [EKU.clientAuth] });
     await cloud.iot.send(new CreateThingCommand({ thingName: 'foreign' }));
     const reg = await cloud.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
     await cloud.iot.send(new AttachThingPrincipalCommand({ thingName: 'foreign', principal: reg.certificateArn! }));
-    const report = await syncOk();
+    const report = await syncOk(['--require-trusted-ca']);
     const refusal = report.refused.find((f) => f.kind === 'certificate');
     assert.equal(refusal?.name, leaf.id);
     assert.equal(refusal?.code, 'CERT_UNTRUSTED');
@@ -221,12 +221,22 @@ describe('gatehouse sync --from-aws against a second instance', () => {
       assert.equal(await r.getCertificate(leaf.id), undefined);
       assert.deepEqual(await r.certificatesForThing('foreign'), []);
     });
-    // Trusting its CA here lets the next run take it.
-    const trust = await runCli(['ca', 'trust', await writeTemp('foreign-ca.pem', foreignCa.pem), '--data-dir', localData]);
-    assert.equal(trust.code, 0, trust.stderr);
+    // Without the option: taken as AWS IoT takes it, trusted by its registration (no CA is trusted for it).
     const next = await syncOk();
     assert.deepEqual(names(next.added, 'certificate'), [leaf.id]);
-    await withLocal(async (r) => assert.deepEqual(await r.certificatesForThing('foreign'), [leaf.id]));
+    assert.match(next.added.find((a) => a.kind === 'certificate')?.detail ?? '', /trusted by its registration/);
+    assert.equal(next.refused.find((f) => f.name === leaf.id), undefined);
+    await withLocal(async (r) => {
+      assert.deepEqual(await r.certificatesForThing('foreign'), [leaf.id]);
+      const c = await r.getCertificate(leaf.id);
+      assert.equal(c?.trust, 'registration');
+      assert.equal(c?.issuerId, null);
+      assert.equal(await r.getTrustedCa(foreignCa.id), undefined);
+    });
+    // A CA trusted later changes nothing for it; the cloud's status still rules (next test).
+    const trust = await runCli(['ca', 'trust', await writeTemp('foreign-ca.pem', foreignCa.pem), '--data-dir', localData]);
+    assert.equal(trust.code, 0, trust.stderr);
+    assert.equal((await syncOk()).noChange, true);
   });
 
   test('--thing-group imports only that group\'s things, with their groups and those groups\' ancestors', async () => {

@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import { SessionManager } from '../../src/identity/sessions.js';
 import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { ContinuousAwsSync, syncStatePath } from '../../src/sync/continuous.js';
+import { ContinuousAwsSync, readSavedStatus, syncStatePath } from '../../src/sync/continuous.js';
 import { makeCa, makeLeaf, NOW } from '../helpers/pki.js';
 import { makeTempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -100,4 +100,36 @@ test('a gateway that has never reached the cloud admits no synced certificate (f
   const r = await sessions.createSession({ clientId: 'cloud-thing', certificatePem: synced.pem, now: NOW, connection: true });
   assert.equal(!r.ok && r.reason, 'CERT_CLOUD_TRUST_EXPIRED');
   assert.equal((await sessions.createSession({ clientId: 'local-thing', certificatePem: local.pem, now: NOW, connection: true })).ok, true);
+});
+
+test('the saved state gives the status after a restart: last run, refusals already reported, trust window; a damaged file trusts nothing', async (t) => {
+  const dataDir = await makeTempDir(t);
+  await mkdir(dirname(syncStatePath(dataDir)), { recursive: true });
+  const lastRun = {
+    startedAt: at(-2000).toISOString(), endedAt: NOW.toISOString(), result: 'succeeded', added: 1, changed: 2, removed: 3, refused: 1, newlyRefused: 1,
+    things: 7, noChange: false, durationMs: 2000, error: null,
+  };
+  await writeFile(syncStatePath(dataDir), JSON.stringify({ verifiedAt: NOW.toISOString(), trustedUntil: at(6 * MINUTE).toISOString(), lastRun, refusals: { 'thing clash': 'SYNC_LOCAL_OBJECT' } }));
+  const registry = SqliteRegistry.open({ file: ':memory:', now: () => NOW });
+  t.after(() => registry.close());
+  const open = (): Promise<ContinuousAwsSync> => ContinuousAwsSync.open({
+    store: registry, sync: { endpoint: 'https://127.0.0.1:1' }, intervalMs: 5 * MINUTE, trustDurationMs: () => MINUTE, dataDir, logger: createLogger('silent'), clock: () => NOW,
+  });
+  const sync = await open();
+  const s = sync.status();
+  assert.equal(s.verifiedAt?.getTime(), NOW.getTime());
+  assert.equal(s.trustedUntil?.getTime(), at(6 * MINUTE).getTime());
+  assert.equal(s.lastRun?.result, 'succeeded');
+  assert.equal(s.lastRun?.things, 7);
+  assert.equal(s.refusedObjects, 1);
+  assert.equal(s.running, false);
+  const saved = await readSavedStatus(dataDir);
+  assert.equal(saved?.trustedUntil?.getTime(), at(6 * MINUTE).getTime());
+  assert.equal(saved?.refusedObjects, 1);
+  await sync.stop();
+
+  await writeFile(syncStatePath(dataDir), '{"verifiedAt": "not a date", "lastRun": {"result": "succeeded"}');
+  const damaged = await open();
+  assert.deepEqual([damaged.status().verifiedAt, damaged.status().trustedUntil, damaged.status().lastRun], [null, null, null]);
+  await damaged.stop();
 });

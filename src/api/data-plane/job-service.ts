@@ -10,17 +10,23 @@
  * execution added, or moved in or out of QUEUED / IN_PROGRESS), and
  * `$aws/things/THING/jobs/notify-next` when the next pending execution changes.
  *
- * Timeouts are applied when a thing's executions are next touched (a device request,
- * or an operator's change): an expired IN_PROGRESS execution is then written as
- * TIMED_OUT as of its expiry, and the change announced. Operator reads show settled
- * executions without writing.
+ * Timeouts: `sweepTimeouts` (called by the gateway's sweeper, job-sweeper.ts, about once
+ * a second) writes the IN_PROGRESS executions whose stored deadline has passed as
+ * TIMED_OUT, as of their expiry, and announces the change. A thing's executions are
+ * also settled whenever they are touched (a device request, an operator's change), and
+ * operator reads show settled executions without writing, so no answer shows an
+ * expired execution as IN_PROGRESS between two sweeps.
+ *
+ * Continuous jobs: `reconcileContinuous` (called by the gateway at start and whenever
+ * thing-group membership changes) queues an execution for every thing that joined a
+ * target group and moves the QUEUED execution of a thing that left to REMOVED.
  */
 import {
-  cancelExecution, isPending, jobFailure, nextPending, pendingOrder, settle, startExecution, updateExecution,
+  cancelExecution, cancelOneExecution, isPending, isTerminal, jobFailure, nextPending, queuedExecution, removeExecution, settle, startExecution, updateExecution,
   type JobExecution, type JobExecutionStatus, type JobFailure, type StatusDetails, type UpdateRequest,
 } from '../../core/jobs/execution.js';
 import {
-  executionDocument, executionSummary, parseTarget, settledJobStatus, type Job, type JobStatus,
+  executionDocument, executionSummary, parseTarget, settledJobStatus, type Job, type JobStatus, type TargetSelection,
 } from '../../core/jobs/job.js';
 import type { IotDeployment } from '../../core/policy/iot/context.js';
 import type { JobStore, JobTx } from '../../identity/job-store.js';
@@ -41,7 +47,7 @@ export interface JobServiceOptions {
 /** An operator-side failure: the AWS exception name and message. */
 export interface OperatorFailure {
   readonly ok: false;
-  readonly exception: 'InvalidRequestException' | 'ResourceNotFoundException' | 'ResourceAlreadyExistsException' | 'InvalidStateTransitionException' | 'LimitExceededException';
+  readonly exception: 'InvalidRequestException' | 'ResourceNotFoundException' | 'ResourceAlreadyExistsException' | 'InvalidStateTransitionException' | 'LimitExceededException' | 'VersionConflictException';
   readonly message: string;
 }
 
@@ -52,7 +58,23 @@ export interface CreateJobInput {
   readonly document: string;
   readonly description?: string;
   readonly targets: readonly string[];
+  readonly targetSelection?: TargetSelection;
   readonly inProgressTimeoutInMinutes?: number;
+}
+
+/** UpdateJob's changes: an absent member is left as it is. */
+export interface UpdateJobInput {
+  readonly description?: string;
+  readonly inProgressTimeoutInMinutes?: number;
+}
+
+/** An execution the sweeper timed out. */
+export interface TimedOut {
+  readonly jobId: string;
+  readonly thingName: string;
+  readonly executionNumber: number;
+  /** When it timed out (its deadline), epoch ms. */
+  readonly at: number;
 }
 
 export interface JobView {
@@ -98,18 +120,15 @@ export class JobService {
       }
       const before = new Map<string, PendingState>();
       for (const t of things) before.set(t, this.#settleThing(tx, t, now));
+      const targetSelection = input.targetSelection ?? 'SNAPSHOT';
+      const empty = things.size === 0 && targetSelection === 'SNAPSHOT';
       const job: Job = {
         jobId: input.jobId, document: input.document, ...(input.description !== undefined ? { description: input.description } : {}),
-        targets: [...input.targets], ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
-        status: things.size === 0 ? 'COMPLETED' : 'IN_PROGRESS', createdAt: now, lastUpdatedAt: now, ...(things.size === 0 ? { completedAt: now } : {}),
+        targets: [...input.targets], targetSelection, ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
+        status: empty ? 'COMPLETED' : 'IN_PROGRESS', createdAt: now, lastUpdatedAt: now, ...(empty ? { completedAt: now } : {}),
       };
       tx.putJob(job);
-      for (const thingName of things) {
-        tx.putExecution({
-          jobId: job.jobId, thingName, executionNumber: 1, status: 'QUEUED', statusDetails: {}, versionNumber: 1, queuedAt: now, lastUpdatedAt: now,
-          ...(job.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: job.inProgressTimeoutInMinutes } : {}),
-        });
-      }
+      for (const thingName of things) tx.putExecution(queuedExecution(job.jobId, thingName, now, job.inProgressTimeoutInMinutes));
       return { ok: true, job, before };
     });
     if (!r.ok) return r;
@@ -209,6 +228,150 @@ export class JobService {
     return { ok: true };
   }
 
+  /**
+   * UpdateJob: a new description or in-progress timeout. A new timeout applies to the
+   * executions that have not started (QUEUED) and to those queued later; a started one
+   * keeps the timer it started with.
+   */
+  async updateJob(jobId: string, input: UpdateJobInput): Promise<{ ok: true; job: Job } | OperatorFailure> {
+    const now = this.#now();
+    return this.#o.store.transact((tx): { ok: true; job: Job } | OperatorFailure => {
+      const job = tx.job(jobId);
+      if (job === undefined) return opFail('ResourceNotFoundException', `job ${jobId} does not exist`);
+      const updated: Job = {
+        ...job, lastUpdatedAt: now, ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes } : {}),
+      };
+      tx.putJob(updated);
+      if (input.inProgressTimeoutInMinutes !== undefined) {
+        for (const e of tx.executionsOfJob(jobId)) {
+          if (e.status === 'QUEUED') tx.putExecution({ ...e, inProgressTimeoutInMinutes: input.inProgressTimeoutInMinutes });
+        }
+      }
+      return { ok: true, job: updated };
+    });
+  }
+
+  /** CancelJobExecution: the execution CANCELED (see core `cancelOneExecution`), announced to its thing. */
+  async cancelExecution(jobId: string, thingName: string, options: { force: boolean; expectedVersion?: number; statusDetails?: StatusDetails }): Promise<{ ok: true; execution: JobExecution } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; execution: JobExecution; before: PendingState } | OperatorFailure => {
+      if (tx.job(jobId) === undefined || !tx.thingExists(thingName)) return opFail('ResourceNotFoundException', `no execution of job ${jobId} on thing ${thingName}`);
+      const before = this.#settleThing(tx, thingName, now);
+      const e = tx.execution(jobId, thingName);
+      if (e === undefined) return opFail('ResourceNotFoundException', `no execution of job ${jobId} on thing ${thingName}`);
+      const c = cancelOneExecution(e, options, now);
+      if (!c.ok) {
+        return c.code === 'VersionMismatch'
+          ? opFail('VersionConflictException', `expectedVersion ${options.expectedVersion ?? ''} is not the execution's version ${e.versionNumber}`)
+          : opFail('InvalidStateTransitionException', c.message);
+      }
+      tx.putExecution(c.execution);
+      this.#completeJobs(tx, thingName, now);
+      return { ok: true, execution: c.execution, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(new Map([[thingName, r.before]]), now);
+    return { ok: true, execution: r.execution };
+  }
+
+  /**
+   * DeleteJobExecution: a terminal execution, or any with `force`; `executionNumber`
+   * must be the execution's. The device learns of a pending one's deletion from notify.
+   */
+  async deleteExecution(jobId: string, thingName: string, executionNumber: number, force: boolean): Promise<{ ok: true } | OperatorFailure> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx): { ok: true; before: PendingState } | OperatorFailure => {
+      const notFound = opFail('ResourceNotFoundException', `no execution ${executionNumber} of job ${jobId} on thing ${thingName}`);
+      if (!tx.thingExists(thingName)) return notFound;
+      const before = this.#settleThing(tx, thingName, now);
+      const e = tx.execution(jobId, thingName);
+      if (e === undefined || e.executionNumber !== executionNumber) return notFound;
+      if (!force && !isTerminal(e.status)) return opFail('InvalidStateTransitionException', `the job execution is ${e.status}: only a terminal execution can be deleted without force`);
+      tx.deleteExecution(jobId, thingName);
+      const job = tx.job(jobId);
+      if (job !== undefined && job.status === 'IN_PROGRESS' && settledJobStatus(job, tx.executionsOfJob(jobId)) === 'COMPLETED') {
+        tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
+      }
+      return { ok: true, before };
+    });
+    if (!r.ok) return r;
+    await this.#announce(new Map([[thingName, r.before]]), now);
+    return { ok: true };
+  }
+
+  /**
+   * Writes as TIMED_OUT at most `limit` IN_PROGRESS executions whose deadline has passed
+   * (earliest first), completes the jobs that are done, and announces the change to each
+   * thing. Returns what timed out (fewer than `limit`: nothing more is due now).
+   */
+  async sweepTimeouts(limit: number): Promise<readonly TimedOut[]> {
+    const now = this.#now();
+    const r = await this.#o.store.transact((tx) => {
+      const due = tx.dueExecutions(now, limit);
+      const before = new Map<string, PendingState>();
+      const out: TimedOut[] = [];
+      for (const e of due) {
+        // Settling the thing writes every expired execution of it, this one included.
+        if (!before.has(e.thingName)) before.set(e.thingName, this.#settleThing(tx, e.thingName, now));
+        const s = settle(e, now);
+        if (s.status === 'TIMED_OUT') out.push({ jobId: e.jobId, thingName: e.thingName, executionNumber: e.executionNumber, at: s.lastUpdatedAt });
+      }
+      return { before, out };
+    });
+    if (r.before.size > 0) await this.#announce(r.before, now);
+    return r.out;
+  }
+
+  /**
+   * Brings the IN_PROGRESS continuous jobs in line with their targets' current members:
+   * a thing in a target (named, or a member of a target group or of its descendants)
+   * without an execution, or whose execution was REMOVED, gets a QUEUED one; a thing
+   * no longer in any target has its QUEUED execution REMOVED. Returns the number of
+   * executions queued and removed.
+   */
+  async reconcileContinuous(): Promise<{ queued: number; removed: number }> {
+    const now = this.#now();
+    const dep = this.#o.deployment();
+    const r = await this.#o.store.transact((tx) => {
+      const before = new Map<string, PendingState>();
+      let queued = 0;
+      let removed = 0;
+      const touch = (thing: string): void => {
+        if (!before.has(thing)) before.set(thing, this.#settleThing(tx, thing, now));
+      };
+      for (const job of tx.continuousJobs()) {
+        const members = new Set<string>();
+        for (const t of job.targets) {
+          const p = parseTarget(t, dep);
+          if (p === undefined) continue;
+          if (p.kind === 'thing') {
+            if (tx.thingExists(p.name)) members.add(p.name);
+          } else {
+            for (const m of tx.groupMembers(p.name)) members.add(m);
+          }
+        }
+        const existing = new Map(tx.executionsOfJob(job.jobId).map((e) => [e.thingName, e]));
+        for (const thing of members) {
+          const e = existing.get(thing);
+          if (e !== undefined && e.status !== 'REMOVED') continue;
+          touch(thing);
+          tx.putExecution(queuedExecution(job.jobId, thing, now, job.inProgressTimeoutInMinutes, e));
+          queued++;
+        }
+        for (const [thing, e] of existing) {
+          if (members.has(thing) || e.status !== 'QUEUED') continue;
+          touch(thing);
+          tx.putExecution(removeExecution(e, now));
+          removed++;
+        }
+      }
+      return { before, queued, removed };
+    });
+    if (r.before.size > 0) await this.#announce(r.before, now);
+    return { queued: r.queued, removed: r.removed };
+  }
+
   async executionsOfJob(jobId: string, status?: JobExecutionStatus): Promise<readonly JobExecution[] | undefined> {
     const v = await this.describeJob(jobId);
     if (v === undefined) return undefined;
@@ -236,8 +399,7 @@ export class JobService {
 
   /** GetPendingJobExecutions: summaries of the thing's IN_PROGRESS and QUEUED executions. */
   async getPending(thingName: string): Promise<{ ok: true; inProgressJobs: Record<string, unknown>[]; queuedJobs: Record<string, unknown>[] } | JobFailure> {
-    return this.#onThing(thingName, (_tx, executions) => {
-      const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
+    return this.#onThing(thingName, (_tx, pending) => {
       return {
         ok: true as const,
         inProgressJobs: pending.filter((e) => e.status === 'IN_PROGRESS').map(executionSummary),
@@ -252,8 +414,8 @@ export class JobService {
    */
   async startNext(thingName: string, request: { statusDetails?: StatusDetails; stepTimeoutInMinutes?: number }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const next = nextPending(executions);
+    return this.#onThing(thingName, (tx, pending) => {
+      const next = nextPending(pending);
       if (next === undefined) return { ok: true as const };
       const started = startExecution(next, request, now);
       if (started !== next) tx.putExecution(started);
@@ -265,8 +427,8 @@ export class JobService {
   /** DescribeJobExecution (`jobId` may be `$next`). */
   async describe(thingName: string, jobId: string, request: { executionNumber?: number; includeJobDocument: boolean }, document: 'object' | 'string'): Promise<{ ok: true; execution?: Record<string, unknown> } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const e = jobId === '$next' ? nextPending(executions) : executions.find((x) => x.jobId === jobId);
+    return this.#onThing(thingName, (tx, pending) => {
+      const e = jobId === '$next' ? nextPending(pending) : tx.execution(jobId, thingName);
       if (e === undefined) {
         if (jobId === '$next') return { ok: true as const };
         return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
@@ -282,8 +444,8 @@ export class JobService {
   /** UpdateJobExecution: the new execution and its job's document, or why not. */
   async update(thingName: string, jobId: string, request: UpdateRequest): Promise<{ ok: true; execution: JobExecution; jobDocument: string } | JobFailure> {
     const now = this.#now();
-    return this.#onThing(thingName, (tx, executions) => {
-      const e = executions.find((x) => x.jobId === jobId);
+    return this.#onThing(thingName, (tx) => {
+      const e = tx.execution(jobId, thingName);
       const job = tx.job(jobId);
       if (e === undefined || job === undefined) return jobFailure('ResourceNotFound', `No job execution found for job ${jobId} and thing ${thingName}`);
       const r = updateExecution(e, request, now);
@@ -296,16 +458,16 @@ export class JobService {
   // ------------------------------------------------------------------ internals
 
   /**
-   * Runs `fn` on the thing's settled executions in one transaction, writes the jobs
-   * that completed, and announces the pending changes afterwards.
+   * Runs `fn` on the thing's settled pending executions in one transaction, writes the
+   * jobs that completed, and announces the pending changes afterwards. The work is in
+   * proportion to the thing's pending executions, not to its history.
    */
-  async #onThing<T extends { ok: boolean }>(thingName: string, fn: (tx: JobTx, executions: JobExecution[]) => T | JobFailure): Promise<T | JobFailure> {
+  async #onThing<T extends { ok: boolean }>(thingName: string, fn: (tx: JobTx, pending: JobExecution[]) => T | JobFailure): Promise<T | JobFailure> {
     const now = this.#now();
     const r = await this.#o.store.transact((tx) => {
       if (!tx.thingExists(thingName)) return { result: jobFailure('ResourceNotFound', `Thing ${thingName} not found`), before: undefined };
-      const before = this.#pendingState(tx.executionsOfThing(thingName), now, tx);
-      this.#settleThing(tx, thingName, now);
-      const result = fn(tx, tx.executionsOfThing(thingName));
+      const before = this.#settleThing(tx, thingName, now);
+      const result = fn(tx, tx.pendingExecutionsOfThing(thingName));
       this.#completeJobs(tx, thingName, now);
       return { result, before };
     });
@@ -315,9 +477,9 @@ export class JobService {
 
   /** Writes TIMED_OUT executions of the thing; returns its pending state before (for #announce). */
   #settleThing(tx: JobTx, thingName: string, now: number): PendingState {
-    const executions = tx.executionsOfThing(thingName);
-    const before = this.#pendingState(executions, now, tx);
-    for (const e of executions) {
+    const pending = tx.pendingExecutionsOfThing(thingName);
+    const before = this.#pendingState(pending, now, tx);
+    for (const e of pending) {
       const s = settle(e, now);
       if (s !== e) tx.putExecution(s);
     }
@@ -325,18 +487,16 @@ export class JobService {
     return before;
   }
 
-  /** Marks COMPLETED the jobs of this thing whose executions are all terminal. */
+  /** Marks COMPLETED the snapshot jobs of this thing whose executions are all terminal. */
   #completeJobs(tx: JobTx, thingName: string, now: number): void {
-    for (const e of tx.executionsOfThing(thingName)) {
-      const job = tx.job(e.jobId);
-      if (job === undefined || job.status !== 'IN_PROGRESS') continue;
-      if (settledJobStatus(job, tx.executionsOfJob(job.jobId)) === 'COMPLETED') tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
+    for (const jobId of tx.completableJobs(thingName)) {
+      const job = tx.job(jobId);
+      if (job !== undefined) tx.putJob({ ...job, status: 'COMPLETED', lastUpdatedAt: now, completedAt: now });
     }
   }
 
-  #pendingState(executions: readonly JobExecution[], now: number, tx: JobTx): PendingState {
+  #pendingState(pending: readonly JobExecution[], now: number, tx: JobTx): PendingState {
     // As stored (what the devices were last told), not settled: a timeout written now is a change to announce.
-    const pending = executions.filter((e) => isPending(e.status)).sort(pendingOrder);
     const next = nextPending(pending);
     const job = next !== undefined ? tx.job(next.jobId) : undefined;
     return {
@@ -352,7 +512,7 @@ export class JobService {
   async #announce(before: ReadonlyMap<string, PendingState>, now: number): Promise<void> {
     const p = this.#o.publisher;
     if (p === undefined || before.size === 0) return;
-    const after = await this.#o.store.read((tx) => new Map([...before.keys()].map((t) => [t, this.#pendingState(tx.executionsOfThing(t), now, tx)])));
+    const after = await this.#o.store.read((tx) => new Map([...before.keys()].map((t) => [t, this.#pendingState(tx.pendingExecutionsOfThing(t), now, tx)])));
     const timestamp = Math.floor(now / 1000);
     for (const [thing, b] of before) {
       const a = after.get(thing)!;

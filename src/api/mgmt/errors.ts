@@ -25,6 +25,8 @@ export const AUTH_FAILURES = [
   'SIGNATURE_EXPIRED',
   'WRONG_CREDENTIAL_SCOPE',
   'PAYLOAD_HASH_MISMATCH',
+  'CONSOLE_SESSION_INVALID',
+  'CONSOLE_CSRF_MISMATCH',
 ] as const;
 
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
@@ -46,6 +48,8 @@ const AUTH_CODES: Readonly<Record<AuthFailure, WireCode>> = {
   SIGNATURE_EXPIRED: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_EXPIRED' },
   WRONG_CREDENTIAL_SCOPE: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
   PAYLOAD_HASH_MISMATCH: { status: 403, restJson: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', gatehouse: 'MGMT_SIGNATURE_DOES_NOT_MATCH' },
+  CONSOLE_SESSION_INVALID: { status: 401, restJson: 'UnrecognizedClientException', query: 'InvalidClientTokenId', gatehouse: 'MGMT_CONSOLE_SESSION_INVALID' },
+  CONSOLE_CSRF_MISMATCH: { status: 403, restJson: 'AccessDeniedException', query: 'AccessDenied', gatehouse: 'MGMT_CONSOLE_CSRF_MISMATCH' },
 };
 
 /** The Gatehouse-protocol codes of the management API (docs/errors.md documents each). */
@@ -66,6 +70,10 @@ export const MGMT_RESPONSE_CODES = {
   MGMT_INTERNAL_ERROR: 500,
   MGMT_UNAVAILABLE: 503,
   MGMT_AUDIT_BACKLOG: 503,
+  MGMT_CONSOLE_SESSION_INVALID: 401,
+  MGMT_CONSOLE_CSRF_MISMATCH: 403,
+  MGMT_CONSOLE_SIGN_IN_FAILED: 401,
+  MGMT_CONSOLE_RATE_LIMITED: 429,
 } as const;
 
 export type MgmtResponseCode = keyof typeof MGMT_RESPONSE_CODES;

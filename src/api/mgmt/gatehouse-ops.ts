@@ -12,6 +12,12 @@
  *   atomically over the gateway's configuration file and applied as a change of the file;
  * - `POST /gatehouse/explain` (`gatehouse:Explain`): the local API's explanation;
  * - `GET /gatehouse/metrics` (`gatehouse:GetMetrics`): the Prometheus text;
+ * - `GET /gatehouse/sync/aws` (`gatehouse:GetSyncStatus`): the continuous AWS IoT Core
+ *   sync's last run, last success, trust window and refusals;
+ * - `GET /gatehouse/overview` (`gatehouse:GetMetrics`): the same counters as JSON with the
+ *   connected devices, the certificates expiring soon and the registry's health;
+ * - `GET /gatehouse/denials` (`gatehouse:ListDenials`): the broker's recent MQTT denials
+ *   with the deciding policy and statement, and their counts by reason;
  * - `GET /gatehouse/retained` (`gatehouse:ListRetainedMessages`), `GET` and `DELETE
  *   /gatehouse/retained/{topic}` (`gatehouse:GetRetainedMessage`,
  *   `gatehouse:DeleteRetainedMessage` on `arn:…:iot:REGION:ACCOUNT:topic/TOPIC`): the
@@ -111,6 +117,88 @@ const RetainedListResponse = z.object({
 });
 const RetainedMessageBody = RetainedSummaryBody.extend({ payload: z.string().describe('Base64') });
 const TopicParams = z.strictObject({ topic: z.string().min(1).max(65_535).describe('The topic, URL-encoded (`/` as %2F)') });
+const SyncRunBody = z.object({
+  startedAt: z.string(),
+  endedAt: z.string(),
+  result: z.enum(['succeeded', 'failed']),
+  added: z.number().int(),
+  changed: z.number().int(),
+  removed: z.number().int(),
+  refused: z.number().int().describe('Objects the run refused (left out of the registry)'),
+  newlyRefused: z.number().int().describe('Of those, refused for the first time or for another reason than before: the ones logged'),
+  things: z.number().int().describe('Things in scope'),
+  noChange: z.boolean(),
+  durationMs: z.number().int(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+});
+const SyncStatusResponse = z.object({
+  source: z.literal('aws'),
+  enabled: z.boolean().describe('gatehouse.sync.aws.enabled; false: every other field is absent'),
+  running: z.boolean().optional().describe('A run is under way'),
+  intervalSeconds: z.number().optional(),
+  runs: z.number().int().optional().describe('Runs since the gateway started'),
+  lastRun: SyncRunBody.nullable().optional().describe('The last run, kept across restarts; null: none yet'),
+  lastSuccessAt: z.string().nullable().optional().describe('End of the last successful run: the last verification of synced certificates with the cloud'),
+  trustedUntil: z.string().nullable().optional().describe('Until when synced certificates are admitted to new connections without another successful run; null: never verified (none admitted)'),
+  lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable().optional().describe('The error of the failing runs since the last success; null once a run succeeds'),
+  refusedObjects: z.number().int().optional().describe('Objects the last successful run refused'),
+});
+const DenialsQuery = z.strictObject({
+  after: z.string().regex(/^\d{1,15}$/).optional().describe('Only denials numbered after this one (the `seq` of the last one read)'),
+  maxResults: z.string().regex(/^\d{1,3}$/).optional().describe('1 to 500, default 100: the newest ones when more are held'),
+});
+const DenialBody = z.object({
+  seq: z.number().int().describe('1, 2, … in the order recorded'),
+  at: z.string().describe('ISO 8601'),
+  operation: z.string().describe('`mqtt:connect`, `mqtt:publish` or `mqtt:subscribe`'),
+  reason: z.string().describe('The decision reason code (docs/policies.md) or the refusal\'s'),
+  clientId: z.string().optional(),
+  thingName: z.string().optional(),
+  certificateId: z.string().optional(),
+  resource: z.string().optional().describe('`mqtt:topic:…` or `mqtt:topicfilter:…`'),
+  dialect: z.string().optional(),
+  policy: z.string().optional().describe('The deciding policy, when a statement decided'),
+  statement: z.string().optional(),
+  action: z.string().optional(),
+  suppressed: z.number().int().optional().describe('Denials of the same connection not recorded since the previous entry (log rate limit)'),
+});
+const DenialsResponse = z.object({
+  denials: z.array(DenialBody).describe('Oldest first'),
+  latest: z.number().int().describe('The number of the newest denial recorded (0: none)'),
+  byReason: z.record(z.string(), z.number().int()).describe('Every MQTT denial since start, by reason'),
+});
+const OverviewResponse = z.object({
+  at: z.string(),
+  connectedDevices: z.number().int().optional(),
+  identitySessions: z.number().int().optional(),
+  counters: z.object({
+    messagesPublished: z.number().int(),
+    connectionsAccepted: z.number().int(),
+    denialsByOperation: z.record(z.string(), z.number().int()),
+    connectionsClosed: z.record(z.string(), z.number().int()),
+  }).optional().describe('Since start; take differences over time for rates'),
+  denialsByReason: z.record(z.string(), z.number().int()).optional(),
+  certificates: z.object({
+    horizonDays: z.number().int(),
+    gateway: z.array(z.object({ role: z.string(), subject: z.string(), notAfter: z.string() })),
+    trustedCas: z.array(z.object({ id: z.string(), subject: z.string(), notAfter: z.string() })),
+    devices: z.object({
+      active: z.number().int(),
+      expired: z.number().int().describe('Active certificates past their notAfter'),
+      expiringSoon: z.array(z.object({ certificateId: z.string(), subject: z.string(), notAfter: z.string() })).describe('Active certificates expiring within the horizon, soonest first (at most 20)'),
+    }),
+  }),
+  health: z.object({
+    registry: z.enum(['ok', 'failing']),
+    broker: z.enum(['ok', 'absent']),
+    things: z.number().int().optional(),
+    deviceGroups: z.number().int(),
+  }),
+});
+const DENIALS_PAGE_MAX = 500;
+const DENIALS_PAGE_DEFAULT = 100;
+/** Certificates expiring within this many days are listed by the overview. */
+const EXPIRY_HORIZON_DAYS = 30;
 const RETAINED_PAGE_MAX = 200;
 const RETAINED_PAGE_DEFAULT = 50;
 
@@ -237,6 +325,81 @@ async function explainRoute(request: FastifyRequest, reply: FastifyReply, ctx: M
   }
 }
 
+async function listDenials(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  const q = request.query as z.infer<typeof DenialsQuery>;
+  const after = q.after === undefined ? 0 : Number(q.after);
+  const limit = q.maxResults === undefined ? DENIALS_PAGE_DEFAULT : Number(q.maxResults);
+  if (limit < 1 || limit > DENIALS_PAGE_MAX) throw new ManagementError(400, 'MGMT_INVALID_REQUEST', `maxResults must be 1 to ${DENIALS_PAGE_MAX}`);
+  await request.authorizeCall({ action: 'gatehouse:ListDenials', resource: '*' });
+  const feed = ops(ctx).denials;
+  if (feed === undefined) throw unavailable('the MQTT broker');
+  return {
+    denials: feed.since(after, limit).map((d) => ({ ...d, at: new Date(d.at).toISOString() })),
+    latest: feed.latest,
+    byReason: feed.byReason(),
+  };
+}
+
+/** The certificate part of the overview, read at most once a minute per gateway (a fleet's certificates are many). */
+const certificateCache = new WeakMap<ManagementContext, { readonly at: number; readonly value: Promise<Record<string, unknown>> }>();
+
+async function certificateHorizon(ctx: ManagementContext, now: Date): Promise<Record<string, unknown>> {
+  const horizon = now.getTime() + EXPIRY_HORIZON_DAYS * 86_400_000;
+  const certs = await ctx.registry.listCertificates();
+  let active = 0;
+  let expired = 0;
+  const soon: { certificateId: string; subject: string; notAfter: Date }[] = [];
+  for (const c of certs) {
+    if (c.status !== 'ACTIVE') continue;
+    active++;
+    const t = c.notAfter.getTime();
+    if (t < now.getTime()) expired++;
+    else if (t <= horizon) soon.push({ certificateId: c.id, subject: c.subject, notAfter: c.notAfter });
+  }
+  soon.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  const cas = await ctx.registry.listTrustedCas();
+  return {
+    horizonDays: EXPIRY_HORIZON_DAYS,
+    gateway: (ops(ctx).gatewayCertificates?.() ?? []).map((g) => ({ role: g.role, subject: g.subject, notAfter: g.notAfter.toISOString() })),
+    trustedCas: cas.map((c) => ({ id: c.id, subject: c.subject, notAfter: c.notAfter.toISOString() })).sort((a, b) => (a.notAfter < b.notAfter ? -1 : 1)),
+    devices: { active, expired, expiringSoon: soon.slice(0, 20).map((x) => ({ ...x, notAfter: x.notAfter.toISOString() })) },
+  };
+}
+
+async function overview(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:GetMetrics', resource: '*' });
+  const now = ctx.clock();
+  const o = ops(ctx);
+  let cached = certificateCache.get(ctx);
+  if (cached === undefined || now.getTime() - cached.at > 60_000 || now.getTime() < cached.at) {
+    cached = { at: now.getTime(), value: certificateHorizon(ctx, now) };
+    certificateCache.set(ctx, cached);
+    // A failed read is not kept: the next call tries again.
+    const mine = cached;
+    mine.value.catch(() => { if (certificateCache.get(ctx) === mine) certificateCache.delete(ctx); });
+  }
+  let registry: 'ok' | 'failing' = 'ok';
+  let things: number | undefined;
+  let certificates: Record<string, unknown>;
+  try {
+    things = await ctx.registry.countThings();
+    certificates = await cached.value;
+  } catch (e) {
+    registry = 'failing';
+    ctx.logger.error({ event: 'overview-registry-error', err: (e as Error).message }, 'the overview could not read the registry');
+    certificates = { horizonDays: EXPIRY_HORIZON_DAYS, gateway: [], trustedCas: [], devices: { active: 0, expired: 0, expiringSoon: [] } };
+  }
+  return {
+    at: now.toISOString(),
+    ...(o.connections !== undefined ? { connectedDevices: o.connections.list().length } : {}),
+    ...(o.identitySessions !== undefined ? { identitySessions: o.identitySessions().length } : {}),
+    ...(o.counters !== undefined ? { counters: o.counters() } : {}),
+    ...(o.denials !== undefined ? { denialsByReason: o.denials.byReason() } : {}),
+    certificates,
+    health: { registry, broker: o.connections !== undefined ? 'ok' : 'absent', ...(things !== undefined ? { things } : {}), deviceGroups: ctx.policy.current.groups.length },
+  };
+}
+
 async function metrics(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
   await request.authorizeCall({ action: 'gatehouse:GetMetrics', resource: '*' });
   const m = ops(ctx).metrics;
@@ -244,6 +407,21 @@ async function metrics(request: FastifyRequest, reply: FastifyReply, ctx: Manage
   const text = await m.text();
   void reply.type(m.contentType);
   return text;
+}
+
+async function syncStatus(request: FastifyRequest, _reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
+  await request.authorizeCall({ action: 'gatehouse:GetSyncStatus', resource: '*' });
+  const sync = ops(ctx).awsSync;
+  if (sync === undefined) return { source: 'aws', enabled: false };
+  const s = sync.status();
+  const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+  return {
+    source: 'aws', enabled: true, running: s.running, intervalSeconds: s.intervalSeconds, runs: s.runs,
+    lastRun: s.lastRun === null ? null : { ...s.lastRun, startedAt: s.lastRun.startedAt.toISOString(), endedAt: s.lastRun.endedAt.toISOString() },
+    lastSuccessAt: iso(s.verifiedAt), trustedUntil: iso(s.trustedUntil),
+    lastError: s.lastError === null ? null : { code: s.lastError.code, message: s.lastError.message, at: s.lastError.at.toISOString() },
+    refusedObjects: s.refusedObjects,
+  };
 }
 
 const SIGNED = { kind: 'signed', services: ['gatehouse', 'execute-api'] } as const;
@@ -327,6 +505,31 @@ const ROUTES: readonly ManagementRoute[] = [
     responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
     example: { path: '/gatehouse/explain', body: { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:t' } },
     handler: explainRoute,
+  },
+  {
+    method: 'GET', url: '/gatehouse/sync/aws', operationId: 'GetSyncStatus', action: 'gatehouse:GetSyncStatus', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The continuous AWS IoT Core sync: last run, last success, offline trust window, refusals',
+    description: 'What `gatehouse sync status` prints. `enabled: false` when `gatehouse.sync.aws.enabled` is not set.',
+    responses: { 200: { description: 'The status', schema: SyncStatusResponse }, 403: DENIED },
+    example: { path: '/gatehouse/sync/aws' },
+    handler: syncStatus,
+  },
+  {
+    method: 'GET', url: '/gatehouse/overview', operationId: 'GetOverview', action: 'gatehouse:GetMetrics', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The gateway at a glance: connected devices, counters since start, denials by reason, certificates expiring soon, registry health',
+    description: 'Authorized as `gatehouse:GetMetrics`. Counters are totals since start: a reader polls and takes differences for rates. The certificate part is read from the registry at most once a minute.',
+    responses: { 200: { description: 'The overview', schema: OverviewResponse }, 403: DENIED },
+    example: { path: '/gatehouse/overview' },
+    handler: overview,
+  },
+  {
+    method: 'GET', url: '/gatehouse/denials', operationId: 'ListDenials', action: 'gatehouse:ListDenials', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
+    summary: 'The broker\'s recent MQTT denials (connect, publish, subscribe) with the deciding policy and statement',
+    description: 'The broker keeps the last 500 denials it logged (the per-connection log rate limit applies: `suppressed` counts the ones left out) and counts every denial by reason. Poll with `after` set to the `latest` of the previous answer. API denials are in the audit log (`GET /gatehouse/audit?decision=deny`).',
+    query: DenialsQuery,
+    responses: { 200: { description: 'Denials, oldest first', schema: DenialsResponse }, 400: { description: 'MGMT_INVALID_REQUEST' }, 403: DENIED, 503: { description: 'MGMT_UNAVAILABLE' } },
+    example: { path: '/gatehouse/denials?after=0&maxResults=50' },
+    handler: listDenials,
   },
   {
     method: 'GET', url: '/gatehouse/metrics', operationId: 'GetMetrics', action: 'gatehouse:GetMetrics', protocol: 'gatehouse', auth: { ...SIGNED, apiToken: true }, tag: 'Gatehouse',

@@ -4,6 +4,7 @@
  * metrics. Ports the gateway fills in; the API imports neither the broker nor the runtime's reloader.
  */
 import type { ConfigIssue } from '../../core/errors.js';
+import type { DenialEntry } from '../../observability/denials.js';
 
 /** A live MQTT connection as the management API shows it (the broker's LiveSessionInfo). */
 export interface LiveConnectionInfo {
@@ -23,6 +24,34 @@ export interface IdentitySessionInfo {
   readonly certificateId: string;
   readonly createdAt: Date;
   readonly lastUsedAt: Date;
+}
+
+/** One run of the continuous sync (the sync's SyncRunSummary). */
+export interface AwsSyncRunInfo {
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly result: 'succeeded' | 'failed';
+  readonly added: number;
+  readonly changed: number;
+  readonly removed: number;
+  readonly refused: number;
+  readonly newlyRefused: number;
+  readonly things: number;
+  readonly noChange: boolean;
+  readonly durationMs: number;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/** The continuous sync's status (the sync's ContinuousSyncStatus). */
+export interface AwsSyncStatusInfo {
+  readonly verifiedAt: Date | null;
+  readonly trustedUntil: Date | null;
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: Date } | null;
+  readonly runs: number;
+  readonly running: boolean;
+  readonly intervalSeconds: number;
+  readonly lastRun: AwsSyncRunInfo | null;
+  readonly refusedObjects: number;
 }
 
 export type Verdict =
@@ -65,7 +94,27 @@ export interface GatehouseOperations {
     /** Whether there was one. */
     delete(topic: string): Promise<boolean>;
   };
+  /** The continuous AWS IoT Core sync (`gatehouse.sync.aws`; absent: not enabled). */
+  readonly awsSync?: { status(): AwsSyncStatusInfo };
+  /** The broker's recent MQTT denials and their counts by reason (absent: 503). */
+  readonly denials?: {
+    since(after: number, limit: number): readonly DenialEntry[];
+    readonly latest: number;
+    byReason(): Readonly<Record<string, number>>;
+  };
+  /** The broker's counters since start, for the overview (absent: the overview leaves them out). */
+  readonly counters?: () => OverviewCounters;
+  /** The gateway's own certificates (the server certificate, the gateway CA), for the overview's expiry horizon. */
+  readonly gatewayCertificates?: () => readonly { readonly role: string; readonly subject: string; readonly notAfter: Date }[];
   /** The Prometheus registry of the gateway (absent: the local API, which owns it, is disabled). */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> };
 }
 
+
+/** Counters since start (never reset) the overview reports; a reader takes differences over time for rates. */
+export interface OverviewCounters {
+  readonly messagesPublished: number;
+  readonly connectionsAccepted: number;
+  readonly denialsByOperation: Readonly<Record<string, number>>;
+  readonly connectionsClosed: Readonly<Record<string, number>>;
+}

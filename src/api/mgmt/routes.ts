@@ -51,11 +51,21 @@ export type RouteAuth =
      * region (`us-east-1` in `aws`), as the AWS SDKs and CLI sign IAM requests.
      */
     readonly globalService?: boolean;
+    /**
+     * A request with neither `Authorization` nor a console session cookie is refused
+     * without an audit record: the console's page asks whether it is signed in each time
+     * it loads, which is not an attempt at anything.
+     */
+    readonly quietWhenAnonymous?: boolean;
   }
   /** A device's client certificate over mutual TLS (the credentials provider); the handler decides and audits. */
   | { readonly kind: 'device-certificate' }
-  /** No caller (health). */
-  | { readonly kind: 'none' };
+  /**
+   * No caller (health, the console's files). `audited`: the handler records decisions
+   * (`recordDecision`, the console's sign-in), so the call waits for room in the audit
+   * queue like an authenticated one, and is refused when there is none.
+   */
+  | { readonly kind: 'none'; readonly audited?: boolean };
 
 export type ManagementMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

@@ -6,9 +6,11 @@
  * Order of checks for every request to a `signed` route:
  *  1. onRequest (before the body is read): a request id (`x-amzn-RequestId`); room in
  *     the audit queue (every route with a caller: when it is full the call waits for
- *     room, then is refused with 503 before anything is done for it, audit.ts); an
- *     `Authorization` header must be present (MissingAuthenticationToken otherwise);
- *     `Bearer <API token>` is checked here, on the routes that accept it.
+ *     room, then is refused with 503 before anything is done for it, audit.ts); without
+ *     an `Authorization` header, a console session cookie (with its CSRF token on a
+ *     state-changing method) makes the session's user the caller (browser-session.ts),
+ *     else MissingAuthenticationToken; `Bearer <API token>` is checked here, on the
+ *     routes that accept it.
  *  2. Body: at most `bodyLimitBytes` (413), kept as the bytes received.
  *  3. preValidation: the SigV4 signature over those bytes (sigv4.ts, every check in
  *     its order); then the caller's IAM context; then the body is decoded (JSON or a
@@ -35,7 +37,9 @@ import { GatehouseError } from '../../core/errors.js';
 import type { NewAuditRecord, ResolvedPrincipal } from '../../identity/control.js';
 import { validationSchema } from '../schemas.js';
 import { BearerCheck } from '../token.js';
+import { parse as parseCookies } from 'cookie';
 import { AuditWriter } from './audit.js';
+import { BACKGROUND_HEADER, CSRF_HEADER, SERVICE_HEADER, type BrowserSessionPort } from './browser-session.js';
 import { API_TOKEN_ARN, callerArn, decideCall, denialMessage, requestContext, type CallAuthority } from './authorize.js';
 import type { CallCheck, WireProtocol } from './call.js';
 import {
@@ -67,6 +71,8 @@ export interface ManagementServerOptions {
   readonly audit?: AuditWriter;
   /** The local API's token, accepted as the `api-token` principal on the routes that say so. */
   readonly apiToken?: string;
+  /** The operator console's sessions, accepted on signed routes in place of a signature (browser-session.ts). */
+  readonly browserSessions?: BrowserSessionPort;
 }
 
 export { API_TOKEN_ACTIONS, API_TOKEN_ARN } from './authorize.js';
@@ -92,6 +98,10 @@ declare module 'fastify' {
     /** The body's bytes as received (management API). */
     rawBody?: Buffer;
     mgmtCall?: CallState;
+  }
+  interface FastifyRequest {
+    /** The console session the request was authenticated by (browser-session.ts). */
+    browserSessionId?: string;
   }
   interface FastifyContextConfig {
     mgmt?: ManagementRoute;
@@ -281,8 +291,15 @@ const SIGNING_SERVICE_CONSTRAINT = {
       },
     };
   },
-  // No value (an unsigned request) is no constraint: the first route takes it.
-  deriveConstraint: (req: IncomingMessage): string => scopeService(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) as string,
+  // No value (an unsigned request) is no constraint: the first route takes it. A request
+  // without a signature (the console's, authenticated by its session cookie) names the
+  // service in `x-gatehouse-service`; like the scope, it only picks the route.
+  deriveConstraint: (req: IncomingMessage): string => {
+    const authorization = req.headers.authorization;
+    if (typeof authorization === 'string' && authorization !== '') return scopeService(authorization) as string;
+    const named = req.headers[SERVICE_HEADER];
+    return (typeof named === 'string' && /^[a-z0-9-]{1,64}$/.test(named) ? named : undefined) as string;
+  },
 };
 
 /** Builds the fastify instance with every route, the authentication front and the audit (no listener). */
@@ -318,6 +335,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
   app.decorateRequest('iamContext', undefined);
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('mgmtCall', undefined);
+  app.decorateRequest('browserSessionId', undefined);
   app.decorateRequest('authorizeCall', async function authorizeCall(this: FastifyRequest, check: CallCheck): Promise<void> {
     const state = this.mgmtCall;
     const caller = this.caller;
@@ -339,14 +357,39 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     request.mgmtCall = state;
     void reply.header('x-amzn-RequestId', request.id);
     // Every call is recorded: none starts while the audit queue is full (it fails closed).
-    if (route !== undefined && route.auth.kind !== 'none' && !audit.hasRoom() && !(await audit.waitForRoom())) {
+    if (route !== undefined && (route.auth.kind !== 'none' || route.auth.audited === true) && !audit.hasRoom() && !(await audit.waitForRoom())) {
       state.refused = true;
       throw auditBacklogError(route.protocol);
     }
     if (route?.auth.kind !== 'signed') return;
     const authorization = request.headers.authorization;
+    if ((authorization === undefined || authorization === '') && opts.browserSessions !== undefined) {
+      const browser = opts.browserSessions;
+      const token = sessionCookie(request, browser.cookieName);
+      if (token !== undefined) {
+        const csrf = request.headers[CSRF_HEADER];
+        const r = browser.check(token, typeof csrf === 'string' ? csrf : undefined,
+          { stateChanging: request.method !== 'GET' && request.method !== 'HEAD', touch: request.headers[BACKGROUND_HEADER] === undefined, now: ctx.clock().getTime() });
+        if (!r.ok) {
+          state.authFailure = { failure: r.failure };
+          throw authFailureError(route.protocol, r.failure, r.failure === 'CONSOLE_CSRF_MISMATCH'
+            ? 'a state-changing console request needs the session\'s CSRF token in x-csrf-token' : 'the console session has ended: sign in again');
+        }
+        // The key is resolved on every request: deactivating it, or deleting the user, ends the session.
+        const key = await ctx.control.resolveAccessKey(r.accessKeyId, ctx.clock());
+        if (key === undefined || key.principal.kind !== 'user') {
+          browser.end(r.sessionId);
+          state.authFailure = { failure: 'CONSOLE_SESSION_INVALID' };
+          throw authFailureError(route.protocol, 'CONSOLE_SESSION_INVALID', 'the console session has ended: its access key is no longer active');
+        }
+        request.caller = { kind: 'iam', arn: principalArn(key.principal), principal: key.principal };
+        request.browserSessionId = r.sessionId;
+        return;
+      }
+    }
     if (authorization === undefined || authorization === '') {
       state.authFailure = { failure: 'MISSING_AUTHENTICATION' };
+      if (route.auth.quietWhenAnonymous === true && request.headers.cookie === undefined) state.audited = true;
       throw authFailureError(route.protocol, 'MISSING_AUTHENTICATION', 'Missing Authentication Token');
     }
     if (/^bearer /i.test(authorization)) {
@@ -477,6 +520,14 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     }
   }
   return app;
+}
+
+/** The value of the cookie named `name` (the first one when repeated), if any. */
+function sessionCookie(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie;
+  if (typeof header !== 'string' || header === '') return undefined;
+  const v = parseCookies(header)[name];
+  return v === undefined || v === '' ? undefined : v;
 }
 
 /**

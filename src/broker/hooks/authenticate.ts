@@ -5,7 +5,8 @@ import { certificatePem } from '../../core/pem.js';
 import { deciding, logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type IotContext } from '../../core/index.js';
 import { LiveSession, type DeviceIdentity, type SessionView } from '../live-sessions.js';
-import { isReserved } from '../topics.js';
+import { isReserved, isShareTopic } from '../topics.js';
+import { rememberWill } from '../will-owners.js';
 
 /** CONNACK return code 5, "not authorized" (aedes' AuthErrorCode is a const enum, unusable under isolatedModules). */
 const NOT_AUTHORIZED = 5;
@@ -88,7 +89,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       // The will is published on the device's behalf later; authorize it now (a retained
       // will also needs iot:RetainPublish where an IoT policy decides).
       if (will) {
-        const wd = isReserved(will.topic) ? undefined
+        const wd = isReserved(will.topic) || isShareTopic(will.topic) ? undefined
           : will.retain === true && view instanceof CombinedView ? view.decideRetained(will.topic) : view.decide('mqtt:publish', `mqtt:topic:${will.topic}`);
         if (!wd?.allowed) {
           ctx.authenticator.release(sessionId);
@@ -108,12 +109,15 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
         return refuse('MAX_CONNECTIONS', `already ${ctx.sessions.size} connections (gatehouse.mqtt.maxConnections)`, { thingName: identity.thingName, limit: opts.maxConnections }, true, SERVER_UNAVAILABLE);
       }
       const session = new LiveSession(client, identity, sessionId, view, context, new Date(ctx.now()));
+      // Decided again, without the session, if it is published after the session ended (wills.ts).
+      if (will) rememberWill(client, will, identity, context, chain);
       rememberConnection(ctx, client, identity.certificateId, context);
       ctx.sessions.add(session);
       // Whatever ends the connection (disconnect, takeover, error) ends the session.
       client.conn.once('close', () => {
         if (ctx.sessions.remove(session)) ctx.authenticator.release(sessionId);
       });
+      ctx.metrics.connectionsAccepted++;
       ctx.logger.debug({ event: 'connected', thingName: identity.thingName, clientId: client.id, certificateId: identity.certificateId }, 'device connected');
       done(null, true);
     }).catch((e: unknown) => {

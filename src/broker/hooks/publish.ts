@@ -2,6 +2,8 @@ import type { Client, PublishPacket } from 'aedes';
 import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
 import { reasonString } from '../reason-codes.js';
 import { DROP_TOPIC } from '../topics.js';
+import { isOrphanWill } from '../will-owners.js';
+import { decideWill } from '../wills.js';
 
 /**
  * PUBLISH: `mqtt:publish` on `mqtt:topic:<topic>` for every message (for a connection
@@ -21,6 +23,10 @@ import { DROP_TOPIC } from '../topics.js';
  * stored nor delivered, and the publisher sees what a denied publish shows. An empty
  * retained payload (a delete) always passes this check.
  *
+ * A will is decided here too when it is published: with the connection's session while
+ * it exists, otherwise (a delayed will, or a will published after the session ended) by
+ * wills.ts, with the policy in force at that moment.
+ *
  * MQTT 5 has negative acknowledgements: for an MQTT 5 client the hook refuses with an
  * error, and aedes answers a QoS 1/2 message with PUBACK/PUBREC 0x87 "Not authorized" and
  * keeps the connection (a QoS 0 message is dropped without a word). aedes sends the
@@ -30,6 +36,8 @@ import { DROP_TOPIC } from '../topics.js';
 export function authorizePublishHook(ctx: BrokerContext) {
   return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = ctx.sessions.ofClient(client);
+    // A will published once its connection's session is gone (will delay): wills.ts.
+    if (session === undefined && isOrphanWill(client, packet)) return decideWill(ctx, client!, packet, callback);
     const topic = packet.topic;
     const d = decidePacket(ctx, session, 'mqtt:publish', 'mqtt:topic:', topic, packet.retain);
     let { allowed, reason, decision } = d;
@@ -42,6 +50,7 @@ export function authorizePublishHook(ctx: BrokerContext) {
       }
     }
     if (allowed) {
+      ctx.metrics.messagesPublished++;
       if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ event: 'allowed', thingName: session!.identity.thingName, operation: 'mqtt:publish', topic }, 'publish allowed');
       return callback(null);
     }

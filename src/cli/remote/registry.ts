@@ -562,6 +562,8 @@ function certificateOf(d: Json): CertificateRecord {
     subject: leaf?.subject ?? '',
     issuerSubject: leaf?.issuer ?? '',
     issuerId: str(d['caCertificateId']) ?? null,
+    // The gateway answers SNI_ONLY, AWS IoT's mode of a certificate without an issuer CA, for one trusted by registration.
+    trust: str(d['certificateMode']) === 'SNI_ONLY' ? 'registration' : 'ca',
     serialNumber: leaf?.serialNumber ?? '',
     notBefore: leaf?.notBefore ?? fromEpoch(validity['notBefore']),
     notAfter: leaf?.notAfter ?? fromEpoch(validity['notAfter']),

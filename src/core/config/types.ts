@@ -102,6 +102,11 @@ export interface GatehouseSection {
     readonly reasonStrings: boolean;
     /** Topic aliases an MQTT 5 client may set per connection (announced in CONNACK); 0 = none. */
     readonly topicAliasMaximum: number;
+    /**
+     * QoS 1/2 messages an MQTT 5 client may have sent and not had acknowledged (announced in
+     * CONNACK as Receive Maximum; one more ends the connection with DISCONNECT 0x93).
+     */
+    readonly receiveMaximum: number;
     readonly websocket: {
       readonly enabled: boolean;
       readonly host: string;
@@ -126,6 +131,18 @@ export interface GatehouseSection {
     readonly maxClockSkewSeconds: number;
     /** Audit records older than this are deleted. */
     readonly auditRetentionDays: number;
+    /** The operator console served on this listener (`/console/`, docs/console.md). */
+    readonly console: {
+      readonly enabled: boolean;
+      /** A session not used by its operator for this long ends (live updates do not count as use). */
+      readonly idleTimeoutSeconds: number;
+      /** A session ends this long after sign-in, used or not. */
+      readonly absoluteTimeoutSeconds: number;
+      /** Sessions held at most; signing in beyond it ends the least recently used one. */
+      readonly maxSessions: number;
+      /** Sign-in attempts per source address per minute (successful or not). */
+      readonly signInAttemptsPerMinute: number;
+    };
   };
   /**
    * The HTTPS data-plane listener (AWS IoT's device data endpoint): devices by mutual TLS,
@@ -208,6 +225,8 @@ export interface AwsSyncConfig {
   readonly thingGroups: readonly string[];
   /** Things per page and per registry transaction. */
   readonly pageSize: number;
+  /** Refuse certificates whose chain reaches no CA trusted here instead of trusting them by their registration in the cloud. */
+  readonly requireTrustedCa: boolean;
 }
 
 export interface GatehouseConfig {

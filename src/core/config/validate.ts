@@ -561,13 +561,15 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   });
 
   const mpath = [...path, 'mqtt'];
-  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages', 'reasonStrings', 'topicAliasMaximum'], false) ?? {};
+  const m = ck.fields(g['mqtt'], mpath, ['host', 'port', 'websocket', 'maxPacketSizeBytes', 'maxConnectPacketSizeBytes', 'connectTimeoutSeconds', 'maxPendingConnections', 'maxConnections', 'maxQueuedMessages', 'maxInflightMessages', 'reasonStrings', 'topicAliasMaximum', 'receiveMaximum'], false) ?? {};
   const wpath = [...mpath, 'websocket'];
   const w = ck.fields(m['websocket'], wpath, ['enabled', 'host', 'port', 'path'], false) ?? {};
   const apath = [...path, 'api'];
   const a = ck.fields(g['api'], apath, ['enabled', 'host', 'port', 'socketPath', 'bodyLimitBytes'], false) ?? {};
   const mgpath = [...path, 'management'];
-  const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays'], false) ?? {};
+  const mg = ck.fields(g['management'], mgpath, ['enabled', 'host', 'port', 'bodyLimitBytes', 'maxClockSkewSeconds', 'auditRetentionDays', 'console'], false) ?? {};
+  const cnpath = [...mgpath, 'console'];
+  const cn = ck.fields(mg['console'], cnpath, ['enabled', 'idleTimeoutSeconds', 'absoluteTimeoutSeconds', 'maxSessions', 'signInAttemptsPerMinute'], false) ?? {};
   const dppath = [...path, 'dataPlane'];
   const dp = ck.fields(g['dataPlane'], dppath, ['enabled', 'host', 'port', 'bodyLimitBytes'], false) ?? {};
   const shpath = [...path, 'shadows'];
@@ -601,6 +603,8 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       maxInflightMessages: ck.int(m['maxInflightMessages'], [...mpath, 'maxInflightMessages'], 1000, 1, 65_535),
       reasonStrings: ck.bool(m['reasonStrings'], [...mpath, 'reasonStrings'], false),
       topicAliasMaximum: ck.int(m['topicAliasMaximum'], [...mpath, 'topicAliasMaximum'], 0, 0, 100),
+      // At most the inbound QoS 2 cap every connection has (1000, as aedes 1.2.0's maxInflightInbound).
+      receiveMaximum: ck.int(m['receiveMaximum'], [...mpath, 'receiveMaximum'], 1000, 1, 1000),
       websocket: {
         enabled: ck.bool(w['enabled'], [...wpath, 'enabled'], false),
         host: ck.string(w['host'], [...wpath, 'host'], { nonBlank: true }) ?? '0.0.0.0',
@@ -622,6 +626,13 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
       bodyLimitBytes: ck.int(mg['bodyLimitBytes'], [...mgpath, 'bodyLimitBytes'], 1024 * 1024, 1024, 16 * 1024 * 1024),
       maxClockSkewSeconds: ck.int(mg['maxClockSkewSeconds'], [...mgpath, 'maxClockSkewSeconds'], 900, 1, 3600),
       auditRetentionDays: ck.int(mg['auditRetentionDays'], [...mgpath, 'auditRetentionDays'], 90, 1, 36500),
+      console: {
+        enabled: ck.bool(cn['enabled'], [...cnpath, 'enabled'], true),
+        idleTimeoutSeconds: ck.int(cn['idleTimeoutSeconds'], [...cnpath, 'idleTimeoutSeconds'], 900, 1, 86_400),
+        absoluteTimeoutSeconds: ck.int(cn['absoluteTimeoutSeconds'], [...cnpath, 'absoluteTimeoutSeconds'], 28_800, 1, 604_800),
+        maxSessions: ck.int(cn['maxSessions'], [...cnpath, 'maxSessions'], 64, 1, 10_000),
+        signInAttemptsPerMinute: ck.int(cn['signInAttemptsPerMinute'], [...cnpath, 'signInAttemptsPerMinute'], 10, 1, 10_000),
+      },
     },
     dataPlane: {
       enabled: ck.bool(dp['enabled'], [...dppath, 'enabled'], false),
@@ -671,7 +682,7 @@ function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): Ga
 function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {
   const s = ck.fields(value, path, ['aws'], false) ?? {};
   const apath = [...path, 'aws'];
-  const a = ck.fields(s['aws'], apath, ['enabled', 'region', 'profile', 'endpoint', 'caBundle', 'intervalSeconds', 'thingGroups', 'pageSize'], false) ?? {};
+  const a = ck.fields(s['aws'], apath, ['enabled', 'region', 'profile', 'endpoint', 'caBundle', 'intervalSeconds', 'thingGroups', 'pageSize', 'requireTrustedCa'], false) ?? {};
   const region = ck.string(a['region'], [...apath, 'region'], { nonBlank: true });
   if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) ck.error('CONFIG_INVALID_VALUE', [...apath, 'region'], `\`${region}\` is not an AWS region name`, 'use a region such as `eu-west-1`');
   const profile = ck.string(a['profile'], [...apath, 'profile'], { nonBlank: true });
@@ -692,6 +703,7 @@ function checkSync(ck: Checker, value: unknown, path: readonly string[]): Gateho
       intervalSeconds: ck.int(a['intervalSeconds'], [...apath, 'intervalSeconds'], 300, 1, 86_400),
       thingGroups,
       pageSize: ck.int(a['pageSize'], [...apath, 'pageSize'], 100, 1, 250),
+      requireTrustedCa: ck.bool(a['requireTrustedCa'], [...apath, 'requireTrustedCa'], false),
     },
   };
 }

@@ -184,6 +184,52 @@ export function cancelExecution(e: JobExecution, force: boolean, now: number): J
   return e;
 }
 
+/**
+ * CancelJobExecution on one execution (settled)
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_CancelJobExecution.html): a
+ * QUEUED execution is canceled; an IN_PROGRESS one only with `force`
+ * (InvalidStateTransition otherwise); a terminal one cannot be canceled
+ * (InvalidStateTransition). `expectedVersion` other than the stored version is refused
+ * (VersionMismatch); `statusDetails`, when given, replace the stored ones.
+ */
+export function cancelOneExecution(
+  e: JobExecution, r: { readonly force: boolean; readonly expectedVersion?: number; readonly statusDetails?: StatusDetails }, now: number,
+): { ok: true; execution: JobExecution } | JobFailure {
+  if (r.expectedVersion !== undefined && r.expectedVersion !== e.versionNumber) return jobFailure('VersionMismatch', 'expectedVersion does not match the version of the job execution', e);
+  if (isTerminal(e.status)) return jobFailure('InvalidStateTransition', `the job execution is in terminal status ${e.status}`, e);
+  if (e.status === 'IN_PROGRESS' && !r.force) return jobFailure('InvalidStateTransition', 'the job execution is IN_PROGRESS: cancel it with force', e);
+  const { stepTimeoutAt: _s, ...rest } = e;
+  return {
+    ok: true,
+    execution: {
+      ...rest, status: 'CANCELED', statusDetails: r.statusDetails ?? e.statusDetails, versionNumber: e.versionNumber + 1, lastUpdatedAt: now,
+      ...(e.status === 'IN_PROGRESS' ? { forceCanceled: true } : {}),
+    },
+  };
+}
+
+/**
+ * A continuous job's execution whose thing is no longer a target (removed from the
+ * target group): a QUEUED execution becomes REMOVED
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html); any
+ * other is left as it is (an IN_PROGRESS one finishes, or times out).
+ */
+export function removeExecution(e: JobExecution, now: number): JobExecution {
+  if (e.status !== 'QUEUED') return e;
+  return { ...e, status: 'REMOVED', versionNumber: e.versionNumber + 1, lastUpdatedAt: now };
+}
+
+/**
+ * A new execution of a job for a thing: number 1, or the next number after a previous
+ * (REMOVED) execution of the same job, which it replaces.
+ */
+export function queuedExecution(jobId: string, thingName: string, now: number, inProgressTimeoutInMinutes: number | undefined, previous?: JobExecution): JobExecution {
+  return {
+    jobId, thingName, executionNumber: previous !== undefined ? previous.executionNumber + 1 : 1, status: 'QUEUED', statusDetails: {}, versionNumber: 1,
+    queuedAt: now, lastUpdatedAt: now, ...(inProgressTimeoutInMinutes !== undefined ? { inProgressTimeoutInMinutes } : {}),
+  };
+}
+
 /** The pending executions of a thing in the order AWS IoT runs them: queued time, then job id. */
 export function pendingOrder(a: JobExecution, b: JobExecution): number {
   return a.queuedAt - b.queuedAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);

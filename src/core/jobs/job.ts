@@ -14,12 +14,21 @@ export const JOB_TARGETS_MAX = 100;
 
 export type JobStatus = 'IN_PROGRESS' | 'CANCELED' | 'DELETION_IN_PROGRESS' | 'COMPLETED';
 
+/**
+ * SNAPSHOT: the targets' things when the job is created, and the job completes once all
+ * their executions are terminal. CONTINUOUS: also the things that join a target group
+ * later (a thing that leaves one has its QUEUED execution REMOVED); the job never
+ * completes (it runs until canceled).
+ */
+export type TargetSelection = 'SNAPSHOT' | 'CONTINUOUS';
+
 export interface Job {
   readonly jobId: string;
   readonly document: string;
   readonly description?: string;
   /** Thing and thing-group ARNs as given. */
   readonly targets: readonly string[];
+  readonly targetSelection: TargetSelection;
   readonly inProgressTimeoutInMinutes?: number;
   readonly status: JobStatus;
   readonly forceCanceled?: boolean;
@@ -65,9 +74,9 @@ export function parseTarget(arn: string, deployment: { partition: string; region
   return m === null ? undefined : { kind: m[1] as 'thing' | 'thinggroup', name: m[2]! };
 }
 
-/** The job's status once every execution is terminal (a snapshot job completes). */
+/** The job's status once every execution is terminal (a snapshot job completes; a continuous one never does). */
 export function settledJobStatus(job: Job, executions: readonly JobExecution[]): JobStatus {
-  if (job.status !== 'IN_PROGRESS') return job.status;
+  if (job.status !== 'IN_PROGRESS' || job.targetSelection === 'CONTINUOUS') return job.status;
   return executions.every((e) => isTerminal(e.status)) ? 'COMPLETED' : 'IN_PROGRESS';
 }
 

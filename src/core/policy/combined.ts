@@ -55,6 +55,13 @@ export class IotPart {
   readonly attachments: IotAttachments;
   /** Policy names whose decisions depend on the clock (aws:CurrentTime, aws:EpochTime). */
   private readonly timed: ReadonlySet<string>;
+  /**
+   * The index of each list of policies in force asked for so far, keyed by the names in
+   * order, each prefixed with its length (distinct lists, distinct keys): a fleet has a few such lists,
+   * and each index remembers the decisions its statements made, which depend on the
+   * statement and the action alone. Started over beyond INDEX_CACHE_LIMIT lists.
+   */
+  private readonly indexes = new Map<string, StatementIndex<ConnectionQuery>>();
 
   /**
    * `timed`: the names of the policies whose documents use a clock key; their decisions
@@ -98,7 +105,23 @@ export class IotPart {
     add(Array.isArray(deviceGroupPolicies) ? deviceGroupPolicies : [...deviceGroupPolicies]);
     return { names, missing, timed };
   }
+
+  /** The index of the named policies (of this part's set), shared by the connections that have them in force. */
+  indexOf(names: readonly string[]): StatementIndex<ConnectionQuery> {
+    let key = '';
+    for (const n of names) key += `${n.length}:${n}`;
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      if (this.indexes.size >= INDEX_CACHE_LIMIT) this.indexes.clear();
+      index = new IotIndex(new ArnDecisions(iotPolicyIndex(this.set, names)));
+      this.indexes.set(key, index);
+    }
+    return index;
+  }
 }
+
+/** Lists of policies in force whose index an IotPart keeps. */
+const INDEX_CACHE_LIMIT = 4096;
 
 /**
  * One request of a connection, in the form of each index in force: the Greengrass view's
@@ -214,7 +237,7 @@ export class CombinedView {
     this.cache = policies.timed ? null : new DecisionCache();
     const iotIndexes: StatementIndex<ConnectionQuery>[] = [];
     if (this.missing) iotIndexes.push(MISSING_POLICIES);
-    if (policies.names.length > 0) iotIndexes.push(new IotIndex(new ArnDecisions(iotPolicyIndex(iot.set, policies.names))));
+    if (policies.names.length > 0) iotIndexes.push(iot.indexOf(policies.names));
     this.iotIndexes = iotIndexes;
     this.indexes = [GREENGRASS_INDEX, ...iotIndexes];
   }

@@ -43,31 +43,51 @@ export class PolicySnapshot {
   /** The site's AWS IoT Core policies and attachments (absent: the Greengrass dialect alone). */
   readonly iot: IotPart | undefined;
   private readonly variables: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] } | undefined;
-  private readonly index = new RuleIndex<CompiledGroup>();
-  private readonly views = new Map<string, PrincipalView>();
+  private readonly index: RuleIndex<CompiledGroup>;
+  private readonly views: Map<string, PrincipalView>;
   private readonly usesClientId: boolean;
   private readonly attributeNames: readonly string[];
   /** Per group, its statements arranged per operation (built when a view first needs the group). */
-  private readonly plans = new Map<CompiledGroup, GroupPlan>();
-  private readonly planOf = (group: CompiledGroup): GroupPlan => {
-    let plan = this.plans.get(group);
-    if (plan === undefined) this.plans.set(group, (plan = planGroup(group)));
-    return plan;
-  };
+  private readonly plans: Map<CompiledGroup, GroupPlan>;
+  private readonly planOf: (group: CompiledGroup) => GroupPlan;
   /**
    * The view last returned for a principal object, with the values its cache key was
    * made of: a caller that keeps its principal object skips building the key.
    */
-  private readonly byObject = new WeakMap<object, ObjectCacheEntry>();
+  private readonly byObject: WeakMap<object, ObjectCacheEntry>;
 
   /**
    * `variables`, when given, must be what the scan of the groups' statements below would
    * find (compileDeviceGroups knows it from validation without compiling every statement).
+   * `greengrassOf` (withIot only): a snapshot of the same groups whose group index, views
+   * and plans this one shares.
    */
-  constructor(groups: readonly CompiledGroup[], variables?: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] }, iot?: IotPart) {
-    this.groups = Object.freeze([...groups]);
+  constructor(groups: readonly CompiledGroup[], variables?: { readonly usesClientId: boolean; readonly attributeNames: readonly string[] }, iot?: IotPart, greengrassOf?: PolicySnapshot) {
     this.iot = iot;
     this.variables = variables;
+    if (greengrassOf !== undefined) {
+      // A principal's view depends on the device groups alone (connectionView adds the
+      // IoT part on top), so a registry change keeps every view built so far.
+      this.groups = greengrassOf.groups;
+      this.index = greengrassOf.index;
+      this.views = greengrassOf.views;
+      this.plans = greengrassOf.plans;
+      this.planOf = greengrassOf.planOf;
+      this.byObject = greengrassOf.byObject;
+      this.usesClientId = greengrassOf.usesClientId;
+      this.attributeNames = greengrassOf.attributeNames;
+      return;
+    }
+    this.groups = Object.freeze([...groups]);
+    this.index = new RuleIndex<CompiledGroup>();
+    this.views = new Map<string, PrincipalView>();
+    const plans = (this.plans = new Map<CompiledGroup, GroupPlan>());
+    this.planOf = (group: CompiledGroup): GroupPlan => {
+      let plan = plans.get(group);
+      if (plan === undefined) plans.set(group, (plan = planGroup(group)));
+      return plan;
+    };
+    this.byObject = new WeakMap<object, ObjectCacheEntry>();
     for (const g of this.groups) this.index.add(g.rule, g);
     if (variables !== undefined) {
       this.usesClientId = variables.usesClientId;
@@ -98,7 +118,7 @@ export class PolicySnapshot {
 
   /** The same Greengrass configuration with other IoT policies (a registry change). */
   withIot(iot: IotPart | undefined): PolicySnapshot {
-    return new PolicySnapshot(this.groups, this.variables, iot);
+    return new PolicySnapshot(this.groups, this.variables, iot, this);
   }
 
   /**

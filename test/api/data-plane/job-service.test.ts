@@ -95,3 +95,134 @@ test('cancel (force for IN_PROGRESS), delete only without pending executions unl
     await registry.close();
   }
 });
+
+test('the sweep writes due executions as TIMED_OUT (as of the deadline) without the thing being touched, at most `limit` per call, and announces them', async () => {
+  const { registry, service, sent, clock } = await setup();
+  try {
+    assert.ok((await service.createJob({ jobId: 'j', document: '{}', targets: [`${ARN}:thing/a`, `${ARN}:thing/b`, `${ARN}:thing/c`], inProgressTimeoutInMinutes: 5 })).ok);
+    for (const t of ['a', 'b', 'c']) assert.ok((await service.startNext(t, t === 'a' ? { stepTimeoutInMinutes: 1 } : {}, 'object')).ok);
+    // Nothing is due yet.
+    assert.deepEqual(await service.sweepTimeouts(10), []);
+    // a's step timer (1 min) expires first.
+    clock.now = T0 + 61_000;
+    sent.length = 0;
+    assert.deepEqual(await service.sweepTimeouts(10), [{ jobId: 'j', thingName: 'a', executionNumber: 1, at: T0 + 60_000 }]);
+    assert.deepEqual(sent.map((m) => m.topic).sort(), ['$aws/things/a/jobs/notify', '$aws/things/a/jobs/notify-next']);
+    assert.ok(!('execution' in sent.find((m) => m.topic.endsWith('/notify-next'))!.body));
+    assert.deepEqual((sent.find((m) => m.topic.endsWith('/notify'))!.body['jobs']), {});
+    // The in-progress timer (5 min) of b and c: one per call with limit 1.
+    clock.now = T0 + 5 * 60_000 + 1;
+    const first = await service.sweepTimeouts(1);
+    const second = await service.sweepTimeouts(1);
+    assert.deepEqual([...first, ...second].map((t) => [t.thingName, t.at]).sort(), [['b', T0 + 300_000], ['c', T0 + 300_000]]);
+    assert.deepEqual(await service.sweepTimeouts(10), []);
+    assert.deepEqual((await service.executionsOfJob('j'))?.map((e) => [e.thingName, e.status, e.versionNumber]), [['a', 'TIMED_OUT', 3], ['b', 'TIMED_OUT', 3], ['c', 'TIMED_OUT', 3]]);
+    assert.equal((await service.describeJob('j'))?.job.status, 'COMPLETED');
+  } finally {
+    await registry.close();
+  }
+});
+
+test('CancelJobExecution: QUEUED canceled; IN_PROGRESS only with force; expectedVersion; terminal refused; the device is told', async () => {
+  const { registry, service, sent } = await setup();
+  try {
+    assert.ok((await service.createJob({ jobId: 'j', document: '{}', targets: [`${ARN}:thing/a`, `${ARN}:thing/b`] })).ok);
+    assert.ok((await service.startNext('b', {}, 'object')).ok);
+    sent.length = 0;
+    const wrongVersion = await service.cancelExecution('j', 'a', { force: false, expectedVersion: 5 });
+    assert.deepEqual(wrongVersion.ok ? undefined : wrongVersion.exception, 'VersionConflictException');
+    const a = await service.cancelExecution('j', 'a', { force: false, expectedVersion: 1, statusDetails: { why: 'replaced' } });
+    assert.ok(a.ok);
+    assert.deepEqual([a.execution.status, a.execution.versionNumber, a.execution.statusDetails], ['CANCELED', 2, { why: 'replaced' }]);
+    assert.ok(sent.some((m) => m.topic === '$aws/things/a/jobs/notify-next' && !('execution' in m.body)));
+    const noForce = await service.cancelExecution('j', 'b', { force: false });
+    assert.deepEqual(noForce.ok ? undefined : noForce.exception, 'InvalidStateTransitionException');
+    const forced = await service.cancelExecution('j', 'b', { force: true });
+    assert.ok(forced.ok);
+    assert.deepEqual([forced.execution.status, forced.execution.forceCanceled], ['CANCELED', true]);
+    const again = await service.cancelExecution('j', 'b', { force: true });
+    assert.deepEqual(again.ok ? undefined : again.exception, 'InvalidStateTransitionException');
+    const none = await service.cancelExecution('j', 'c', { force: false });
+    assert.deepEqual(none.ok ? undefined : none.exception, 'ResourceNotFoundException');
+    // A device update of a canceled execution is refused.
+    const u = await service.update('b', 'j', { status: 'SUCCEEDED' });
+    assert.deepEqual(u.ok ? undefined : u.code, 'InvalidStateTransition');
+    assert.equal((await service.describeJob('j'))?.job.status, 'COMPLETED');
+  } finally {
+    await registry.close();
+  }
+});
+
+test('DeleteJobExecution: terminal ones, pending ones only with force, the execution number must match', async () => {
+  const { registry, service } = await setup();
+  try {
+    assert.ok((await service.createJob({ jobId: 'j', document: '{}', targets: [`${ARN}:thing/a`, `${ARN}:thing/b`] })).ok);
+    const pending = await service.deleteExecution('j', 'a', 1, false);
+    assert.deepEqual(pending.ok ? undefined : pending.exception, 'InvalidStateTransitionException');
+    const wrong = await service.deleteExecution('j', 'a', 2, true);
+    assert.deepEqual(wrong.ok ? undefined : wrong.exception, 'ResourceNotFoundException');
+    assert.ok((await service.deleteExecution('j', 'a', 1, true)).ok);
+    assert.equal(await service.execution('j', 'a'), undefined);
+    assert.ok((await service.update('b', 'j', { status: 'SUCCEEDED' })).ok);
+    assert.ok((await service.deleteExecution('j', 'b', 1, false)).ok);
+    assert.deepEqual(await service.executionsOfJob('j'), []);
+  } finally {
+    await registry.close();
+  }
+});
+
+test('UpdateJob: description and in-progress timeout; the timeout applies to QUEUED executions, not started ones', async () => {
+  const { registry, service, clock } = await setup();
+  try {
+    assert.ok((await service.createJob({ jobId: 'j', document: '{}', targets: [`${ARN}:thing/a`, `${ARN}:thing/b`] })).ok);
+    assert.ok((await service.startNext('a', {}, 'object')).ok);
+    const missing = await service.updateJob('nope', { description: 'x' });
+    assert.deepEqual(missing.ok ? undefined : missing.exception, 'ResourceNotFoundException');
+    assert.ok((await service.updateJob('j', { description: 'new', inProgressTimeoutInMinutes: 2 })).ok);
+    const v = await service.describeJob('j');
+    assert.deepEqual([v?.job.description, v?.job.inProgressTimeoutInMinutes], ['new', 2]);
+    assert.ok((await service.startNext('b', {}, 'object')).ok);
+    clock.now = T0 + 3 * 60_000;
+    assert.deepEqual((await service.sweepTimeouts(10)).map((t) => t.thingName), ['b']);
+    assert.equal((await service.execution('j', 'a'))?.status, 'IN_PROGRESS');
+  } finally {
+    await registry.close();
+  }
+});
+
+test('continuous jobs: a thing joining a target group is queued, one leaving has its QUEUED execution REMOVED, re-joining queues execution 2; the job never completes', async () => {
+  const { registry, service, sent } = await setup();
+  try {
+    assert.ok((await service.createJob({ jobId: 'cj', document: '{}', targets: [`${ARN}:thinggroup/parent`], targetSelection: 'CONTINUOUS' })).ok);
+    assert.deepEqual((await service.executionsOfJob('cj'))?.map((e) => e.thingName), ['b']);
+    await registry.addThingToGroup('parent', 'c');
+    sent.length = 0;
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 1, removed: 0 });
+    assert.ok(sent.some((m) => m.topic === '$aws/things/c/jobs/notify-next' && (m.body['execution'] as { jobId: string }).jobId === 'cj'));
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 0, removed: 0 });
+    await registry.removeThingFromGroup('parent', 'c');
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 0, removed: 1 });
+    const removed = await service.execution('cj', 'c');
+    assert.deepEqual([removed?.status, removed?.versionNumber, removed?.executionNumber], ['REMOVED', 2, 1]);
+    await registry.addThingToGroup('parent', 'c');
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 1, removed: 0 });
+    const again = await service.execution('cj', 'c');
+    assert.deepEqual([again?.status, again?.versionNumber, again?.executionNumber], ['QUEUED', 1, 2]);
+    // b finishes, c is canceled: a continuous job stays IN_PROGRESS.
+    assert.ok((await service.update('b', 'cj', { status: 'SUCCEEDED' })).ok);
+    assert.ok((await service.cancelExecution('cj', 'c', { force: false })).ok);
+    assert.equal((await service.describeJob('cj'))?.job.status, 'IN_PROGRESS');
+    // An IN_PROGRESS execution of a thing that leaves is left to finish; once the job is canceled nothing more is queued.
+    await registry.addThingToGroup('child', 'a');
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 1, removed: 0 });
+    assert.ok((await service.startNext('a', {}, 'object')).ok);
+    await registry.removeThingFromGroup('child', 'a');
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 0, removed: 0 });
+    assert.equal((await service.execution('cj', 'a'))?.status, 'IN_PROGRESS');
+    assert.ok((await service.cancelJob('cj', { force: false })).ok);
+    await registry.addThingToGroup('child', 'a');
+    assert.deepEqual(await service.reconcileContinuous(), { queued: 0, removed: 0 });
+  } finally {
+    await registry.close();
+  }
+});

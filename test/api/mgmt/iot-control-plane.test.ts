@@ -361,6 +361,9 @@ describe('AWS IoT control plane with @aws-sdk/client-iot', () => {
       const r = await h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: own.pem }));
       assert.equal(r.certificateId, own.id);
       assert.equal((await h.registry.getCertificate(own.id))?.issuerId, null);
+      // Trusted by its registration (identity/verify.ts), which AWS IoT calls SNI_ONLY mode.
+      assert.equal((await h.registry.getCertificate(own.id))?.trust, 'registration');
+      assert.equal((await h.iot.send(new DescribeCertificateCommand({ certificateId: own.id }))).certificateDescription?.certificateMode, 'SNI_ONLY');
       await rejects(h.iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: own.pem })), ResourceAlreadyExistsException, 409);
       assert.equal(await h.registry.getCertificate(expired.id), undefined);
     });

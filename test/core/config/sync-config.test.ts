@@ -8,16 +8,16 @@ const aws = (value: unknown): unknown => ({ gatehouse: { sync: { aws: value } } 
 test('gatehouse.sync.aws defaults to disabled, every 300 s, every thing, pages of 100', () => {
   const r = validateConfig({});
   assert.ok(r.ok);
-  assert.deepEqual(r.config.gatehouse.sync, { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } });
+  assert.deepEqual(r.config.gatehouse.sync, { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100, requireTrustedCa: false } });
 });
 
 test('gatehouse.sync.aws takes region, profile, endpoint, CA bundle, interval, scope and page size', () => {
   const r = validateConfig(aws({
-    enabled: true, region: 'eu-west-1', profile: 'fleet', endpoint: 'https://127.0.0.1:8444', caBundle: 'ca.pem', intervalSeconds: 1, thingGroups: ['site-a', 'line:1'], pageSize: 250,
+    enabled: true, region: 'eu-west-1', profile: 'fleet', endpoint: 'https://127.0.0.1:8444', caBundle: 'ca.pem', intervalSeconds: 1, thingGroups: ['site-a', 'line:1'], pageSize: 250, requireTrustedCa: true,
   }));
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
   assert.deepEqual(r.config.gatehouse.sync.aws, {
-    enabled: true, region: 'eu-west-1', profile: 'fleet', endpoint: 'https://127.0.0.1:8444', caBundle: 'ca.pem', intervalSeconds: 1, thingGroups: ['site-a', 'line:1'], pageSize: 250,
+    enabled: true, region: 'eu-west-1', profile: 'fleet', endpoint: 'https://127.0.0.1:8444', caBundle: 'ca.pem', intervalSeconds: 1, thingGroups: ['site-a', 'line:1'], pageSize: 250, requireTrustedCa: true,
   });
 });
 
@@ -30,6 +30,7 @@ test('bad gatehouse.sync.aws values are refused with their path', () => {
     [{ thingGroups: ['has space'] }, 'CONFIG_INVALID_VALUE', 'gatehouse.sync.aws.thingGroups[0]'],
     [{ thingGroups: 'site-a' }, 'CONFIG_WRONG_TYPE', 'gatehouse.sync.aws.thingGroups'],
     [{ enabeld: true }, 'CONFIG_UNKNOWN_KEY', 'gatehouse.sync.aws.enabeld'],
+    [{ requireTrustedCa: 'yes' }, 'CONFIG_WRONG_TYPE', 'gatehouse.sync.aws.requireTrustedCa'],
   ];
   for (const [value, code, path] of cases) {
     const r = validateConfig(aws(value));

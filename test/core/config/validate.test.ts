@@ -57,17 +57,17 @@ const DEFAULTS: GatehouseConfig = {
     mqtt: {
       host: '0.0.0.0', port: 8883,
       maxPacketSizeBytes: 262144, maxConnectPacketSizeBytes: 65536, connectTimeoutSeconds: 10, maxPendingConnections: 1000,
-      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000, reasonStrings: false, topicAliasMaximum: 0,
+      maxConnections: 0, maxQueuedMessages: 1000, maxInflightMessages: 1000, reasonStrings: false, topicAliasMaximum: 0, receiveMaximum: 1000,
       websocket: { enabled: false, host: '0.0.0.0', port: 8443, path: '/mqtt' },
     },
     api: { enabled: true, host: '127.0.0.1', port: 8090, bodyLimitBytes: 65536 },
-    management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90 },
+    management: { enabled: true, host: '127.0.0.1', port: 8444, bodyLimitBytes: 1048576, maxClockSkewSeconds: 900, auditRetentionDays: 90, console: { enabled: true, idleTimeoutSeconds: 900, absoluteTimeoutSeconds: 28800, maxSessions: 64, signInAttemptsPerMinute: 10 } },
     dataPlane: { enabled: false, host: '127.0.0.1', port: 8443, bodyLimitBytes: 131072 },
     shadows: { enabled: true, maxDocumentSizeBytes: 8192 },
     retained: { maxPayloadBytes: 131072, maxMessages: 10000, maxTotalBytes: 67108864 },
     jobs: { enabled: true },
     logging: { level: 'info' },
-    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100 } },
+    sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100, requireTrustedCa: false } },
     registry: { schema: 'gatehouse', poolSize: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5000, busyTimeoutMs: 5000, unavailableGraceSeconds: 60 },
   },
 };
@@ -227,6 +227,14 @@ describe('validateConfig: scalars', () => {
       const errs = errors(validateConfig({ security: { clientDeviceTrustDurationMinutes: bad } }));
       assert.deepEqual(brief(errs), [['CONFIG_WRONG_TYPE', 'security.clientDeviceTrustDurationMinutes']], JSON.stringify(bad));
       assert.match(errs[0]!.fix!, /whole number/);
+    }
+  });
+
+  it('gatehouse.mqtt.receiveMaximum: 1000 unless set, an integer from 1 to 1000', () => {
+    assert.equal(ok(validateConfig({})).config.gatehouse.mqtt.receiveMaximum, 1000);
+    assert.equal(ok(validateConfig({ gatehouse: { mqtt: { receiveMaximum: 20 } } })).config.gatehouse.mqtt.receiveMaximum, 20);
+    for (const bad of [0, 1001]) {
+      assert.deepEqual(brief(errors(validateConfig({ gatehouse: { mqtt: { receiveMaximum: bad } } }))), [['CONFIG_OUT_OF_RANGE', 'gatehouse.mqtt.receiveMaximum']]);
     }
   });
 

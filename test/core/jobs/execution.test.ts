@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  cancelExecution, checkStatusDetails, nextPending, secondsBeforeTimedOut, settle, startExecution, updateExecution,
+  cancelExecution, cancelOneExecution, queuedExecution, removeExecution, timeoutAt, checkStatusDetails, nextPending, secondsBeforeTimedOut, settle, startExecution, updateExecution,
   type JobExecution, type JobExecutionStatus,
 } from '../../../src/core/jobs/execution.js';
 import { parseJobsTopic, parseUpdate } from '../../../src/core/jobs/requests.js';
@@ -135,4 +135,42 @@ test('topics, update requests, targets and job documents', () => {
   assert.equal(jobDocumentProblem('{"a":1}'), undefined);
   assert.ok(jobDocumentProblem('[1]') !== undefined);
   assert.ok(jobDocumentProblem(JSON.stringify({ x: 'y'.repeat(32_768) })) !== undefined);
+});
+
+test('CancelJobExecution on one execution: version first, then state; force for IN_PROGRESS; statusDetails replace', () => {
+  const v = cancelOneExecution(queued({ versionNumber: 3 }), { force: false, expectedVersion: 2 }, T0);
+  assert.ok(!v.ok);
+  assert.equal(v.code, 'VersionMismatch');
+  const q = cancelOneExecution(queued(), { force: false, statusDetails: { r: 'x' } }, T0 + 5);
+  assert.ok(q.ok);
+  assert.deepEqual([q.execution.status, q.execution.versionNumber, q.execution.statusDetails, q.execution.lastUpdatedAt, q.execution.forceCanceled], ['CANCELED', 2, { r: 'x' }, T0 + 5, undefined]);
+  const ip = queued({ status: 'IN_PROGRESS', startedAt: T0, stepTimeoutAt: T0 + MIN });
+  const refused = cancelOneExecution(ip, { force: false }, T0);
+  assert.ok(!refused.ok);
+  assert.equal(refused.code, 'InvalidStateTransition');
+  const forced = cancelOneExecution(ip, { force: true }, T0);
+  assert.ok(forced.ok);
+  assert.deepEqual([forced.execution.status, forced.execution.forceCanceled, timeoutAt(forced.execution)], ['CANCELED', true, undefined]);
+  for (const s of ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED'] as JobExecutionStatus[]) {
+    const t = cancelOneExecution(queued({ status: s }), { force: true }, T0);
+    assert.ok(!t.ok);
+    assert.equal(t.code, 'InvalidStateTransition');
+  }
+});
+
+test('a thing leaving a continuous job\'s group: QUEUED becomes REMOVED, others stay; a new execution after REMOVED takes the next number', () => {
+  const r = removeExecution(queued(), T0 + 1);
+  assert.deepEqual([r.status, r.versionNumber, r.lastUpdatedAt], ['REMOVED', 2, T0 + 1]);
+  const ip = queued({ status: 'IN_PROGRESS' });
+  assert.equal(removeExecution(ip, T0), ip);
+  const next = queuedExecution('j1', 't1', T0 + 2, 5, r);
+  assert.deepEqual([next.executionNumber, next.status, next.versionNumber, next.queuedAt, next.inProgressTimeoutInMinutes], [2, 'QUEUED', 1, T0 + 2, 5]);
+  assert.equal(queuedExecution('j1', 't1', T0, undefined).executionNumber, 1);
+});
+
+test('the stored deadline is the earlier of the in-progress and step timers, only while IN_PROGRESS', () => {
+  assert.equal(timeoutAt(queued({ inProgressTimeoutInMinutes: 5 })), undefined);
+  assert.equal(timeoutAt(queued({ status: 'IN_PROGRESS', startedAt: T0, inProgressTimeoutInMinutes: 5 })), T0 + 5 * MIN);
+  assert.equal(timeoutAt(queued({ status: 'IN_PROGRESS', startedAt: T0, inProgressTimeoutInMinutes: 5, stepTimeoutAt: T0 + 2 * MIN })), T0 + 2 * MIN);
+  assert.equal(timeoutAt(queued({ status: 'IN_PROGRESS', startedAt: T0, stepTimeoutAt: T0 + 9 * MIN })), T0 + 9 * MIN);
 });

@@ -190,3 +190,63 @@ describe('CombinedView: what only the IoT dialect says', () => {
     assert.equal(tv.decide('mqtt:publish', 'mqtt:topic:t').allowed, false, 'the same request later is decided again');
   });
 });
+
+describe('what connections and snapshots share', () => {
+  const PLAIN = greengrass({
+    formatVersion: '2021-03-05',
+    definitions: { Sensors: { selectionRule: 'thingName: sensor-*', policyName: 'P' } },
+    policies: { P: { Connect: { operations: ['mqtt:connect'], resources: ['mqtt:clientId:${iot:Connection.Thing.ThingName}'] } } },
+  });
+  const THING_POLICY = iotPart({
+    Own: doc(
+      { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: `${ARN}:topic/things/\${iot:Connection.Thing.ThingName}/*` },
+      { Effect: 'Deny', Action: 'iot:Publish', Resource: `${ARN}:topic/things/\${iot:Connection.Thing.ThingName}/locked` },
+    ),
+    Other: doc({ Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/other/*` }),
+    'a:b': doc({ Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/ab/*` }),
+  }, { certificatePolicies: new Map([['cert-a', ['Own']], ['cert-b', ['Own']], ['cert-c', ['Own', 'Other']]]) });
+  const connection = (snapshot: PolicySnapshot, thing: string, cert: string): CombinedView => {
+    const v = snapshot.connectionView({ thingName: thing, clientId: thing, attributes: {} }, cert, { clientId: thing, thingName: thing, isAttached: true }, now);
+    assert.ok(v instanceof CombinedView);
+    return v;
+  };
+
+  it('connections with the same policies in force share one index, and each still decides with its own variables', () => {
+    const snapshot = PLAIN.withIot(THING_POLICY);
+    const a = connection(snapshot, 'sensor-a', 'cert-a');
+    const b = connection(snapshot, 'sensor-b', 'cert-b');
+    assert.equal(THING_POLICY.indexOf(['Own']), THING_POLICY.indexOf(['Own']));
+    // Decided first for a, then for b through the same index: b's answers are b's.
+    assert.equal(a.decide('mqtt:publish', 'mqtt:topic:things/sensor-a/t').allowed, true);
+    assert.equal(b.decide('mqtt:publish', 'mqtt:topic:things/sensor-a/t').allowed, false);
+    assert.equal(b.decide('mqtt:publish', 'mqtt:topic:things/sensor-b/t').allowed, true);
+    assert.equal(a.decide('mqtt:publish', 'mqtt:topic:things/sensor-b/t').allowed, false);
+    const denied = b.decide('mqtt:publish', 'mqtt:topic:things/sensor-b/locked');
+    assert.deepEqual([denied.allowed, denied.reason, denied.policy], [false, 'DENIED_BY_STATEMENT', 'Own']);
+    assert.equal(a.receive('things/sensor-a/t'), 'allow');
+    assert.equal(b.receive('things/sensor-a/t'), 'none');
+  });
+
+  it('different lists of policies get different indexes, whatever their names hold', () => {
+    assert.notEqual(THING_POLICY.indexOf(['Own']), THING_POLICY.indexOf(['Own', 'Other']));
+    assert.notEqual(THING_POLICY.indexOf(['Own', 'Other']), THING_POLICY.indexOf(['Other', 'Own']));
+    const snapshot = PLAIN.withIot(THING_POLICY);
+    assert.equal(connection(snapshot, 'sensor-a', 'cert-a').decide('mqtt:publish', 'mqtt:topic:other/x').allowed, false);
+    assert.equal(connection(snapshot, 'sensor-c', 'cert-c').decide('mqtt:publish', 'mqtt:topic:other/x').allowed, true);
+  });
+
+  it('a registry change keeps the Greengrass views built so far; a new configuration does not', () => {
+    const p = { thingName: 'sensor-9', clientId: 'sensor-9', attributes: {} };
+    const before = GG.withIot(IOT);
+    const after = before.withIot(THING_POLICY);
+    assert.equal(after.view(p), before.view(p));
+    const recompiled = greengrass({
+      formatVersion: '2021-03-05',
+      definitions: { Sensors: { selectionRule: 'thingName: sensor-*', policyName: 'P' } },
+      policies: { P: { Connect: { operations: ['mqtt:connect'], resources: ['mqtt:clientId:other'] } } },
+    }).withIot(THING_POLICY);
+    assert.notEqual(recompiled.view(p), before.view(p));
+    assert.equal(before.view(p).decide('mqtt:connect', 'mqtt:clientId:sensor-9').allowed, true);
+    assert.equal(recompiled.view(p).decide('mqtt:connect', 'mqtt:clientId:sensor-9').allowed, false);
+  });
+});

@@ -27,7 +27,7 @@
  */
 import { parseCertificatePem } from '../../../identity/certificate.js';
 import { RegistryError } from '../../../identity/errors.js';
-import type { CertificateRecord, CertificateStatus } from '../../../identity/registry.js';
+import type { CertificateRecord, CertificateStatus, CertificateTrust } from '../../../identity/registry.js';
 import { CertificateVerifier } from '../../../identity/verify.js';
 import { parseIotArn } from '../aws/arns.js';
 import { AwsServiceError } from '../aws/errors.js';
@@ -82,10 +82,10 @@ function parseOne(input: Input, field: string, pem: string): void {
  * The registry's answer to a registration, as AWS IoT answers it: an already registered
  * certificate is ResourceAlreadyExistsException naming it (resourceId, resourceArn).
  */
-async function register(ctx: Ctx, pem: string, status: CertificateStatus, issuerId: string | null, id: string): Promise<Record<string, unknown>> {
+async function register(ctx: Ctx, pem: string, status: CertificateStatus, issuerId: string | null, id: string, trust: CertificateTrust = 'ca'): Promise<Record<string, unknown>> {
   const certArn = arn(ctx, 'cert', id);
   try {
-    await ctx.registry.registerCertificate(pem, { status, issuerId });
+    await ctx.registry.registerCertificate(pem, { status, issuerId, trust });
   } catch (e) {
     if (e instanceof RegistryError && e.code === 'CERT_EXISTS') throw new AwsServiceError('ResourceAlreadyExistsException', e.message, { resourceId: id, resourceArn: certArn });
     throw e;
@@ -127,8 +127,10 @@ async function registerCertificate(ctx: Ctx, call: AwsCall): Promise<Record<stri
 
 /**
  * Registration without a CA: the same leaf checks as RegisterCertificate (parses, valid
- * now, client authentication, not a CA), without the chain. The broker still refuses a
- * certificate that does not chain to a trusted device CA when it connects.
+ * now, client authentication, not a CA), without the chain. The certificate is trusted by
+ * its registration (`trust: 'registration'`): a device presenting exactly this certificate
+ * is admitted when its chain reaches no trusted CA, as AWS IoT admits a certificate
+ * registered without a CA (identity/verify.ts).
  */
 async function registerCertificateWithoutCA(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
   const input = iotInput(call);
@@ -138,7 +140,7 @@ async function registerCertificateWithoutCA(ctx: Ctx, call: AwsCall): Promise<Re
   parseOne(input, 'certificatePem', pem);
   const leaf = new CertificateVerifier(ctx.registry).verifyLeaf(pem, ctx.clock());
   if (!leaf.ok) throw invalidCertificate(leaf.message);
-  return register(ctx, leaf.leaf.pem, wanted ?? 'INACTIVE', null, leaf.leaf.id);
+  return register(ctx, leaf.leaf.pem, wanted ?? 'INACTIVE', null, leaf.leaf.id, 'registration');
 }
 
 async function createKeysAndCertificate(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
@@ -172,7 +174,8 @@ async function describeCertificate(ctx: Ctx, call: AwsCall): Promise<Record<stri
       creationDate: epochSeconds(c.createdAt),
       lastModifiedDate: epochSeconds(c.statusUpdatedAt),
       validity: { notBefore: epochSeconds(c.notBefore), notAfter: epochSeconds(c.notAfter) },
-      certificateMode: 'DEFAULT',
+      // AWS IoT's mode of a certificate registered without an issuer CA; here: trusted by its registration (no SNI is required).
+      certificateMode: c.trust === 'registration' ? 'SNI_ONLY' : 'DEFAULT',
     }),
   };
 }
@@ -188,7 +191,7 @@ async function listCertificates(ctx: Ctx, call: AwsCall): Promise<Record<string,
   const all = sortBy(await ctx.registry.listCertificates(), key, descending);
   const p = page(all, key, marker, size, input, descending);
   return out({
-    certificates: p.items.map((c) => ({ certificateArn: arn(ctx, 'cert', c.id), certificateId: c.id, status: c.status, certificateMode: 'DEFAULT', creationDate: epochSeconds(c.createdAt) })),
+    certificates: p.items.map((c) => ({ certificateArn: arn(ctx, 'cert', c.id), certificateId: c.id, status: c.status, certificateMode: c.trust === 'registration' ? 'SNI_ONLY' : 'DEFAULT', creationDate: epochSeconds(c.createdAt) })),
     nextMarker: p.next,
   });
 }

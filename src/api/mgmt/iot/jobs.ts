@@ -1,21 +1,24 @@
 /**
- * Jobs for operators: CreateJob, DescribeJob, GetJobDocument, ListJobs, CancelJob,
- * DeleteJob, ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution
+ * Jobs for operators: CreateJob, DescribeJob, GetJobDocument, ListJobs, UpdateJob,
+ * CancelJob, DeleteJob, ListJobExecutionsForJob, ListJobExecutionsForThing,
+ * DescribeJobExecution, CancelJobExecution, DeleteJobExecution
  * (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateJob.html and the
  * neighbouring pages), on the jobs service (data-plane/job-service.ts).
  *
  * Authorization: iot:CreateJob on the job's ARN (`job/JOBID`) and on every target's ARN
- * (thing or thing group, as AWS IoT's CreateJob resource types); the other job
- * operations on the job's ARN; the execution operations of a thing on the thing's ARN;
- * ListJobs on `*`.
+ * (thing or thing group, as AWS IoT's CreateJob resource types); CancelJobExecution and
+ * DeleteJobExecution on the job's ARN and on the thing's (both required resource types);
+ * the other job operations on the job's ARN; the execution reads of a thing on the
+ * thing's ARN; ListJobs on `*`.
  *
- * What differs from AWS IoT: only snapshot jobs (`targetSelection` CONTINUOUS is
- * refused) whose things are fixed when the job is created (a group's members then,
- * with those of its descendant groups); the document is given inline (`documentSource`,
- * job templates, rollout, abort, retry and scheduling configurations, presigned URLs and
- * namespaces are refused); `timeoutConfig.inProgressTimeoutInMinutes` is honoured.
+ * Targets: SNAPSHOT jobs (the targets' things when the job is created, a group's with
+ * those of its descendant groups) and CONTINUOUS jobs (also the things that join a
+ * target group later; see the jobs service). What differs from AWS IoT: the document is
+ * given inline (`documentSource`, job templates, rollout, abort, retry and scheduling
+ * configurations, presigned URLs and namespaces are refused);
+ * `timeoutConfig.inProgressTimeoutInMinutes` is honoured.
  */
-import { secondsBeforeTimedOut, type JobExecution, type JobExecutionStatus } from '../../../core/jobs/execution.js';
+import { checkStatusDetails, secondsBeforeTimedOut, type JobExecution, type JobExecutionStatus, type StatusDetails } from '../../../core/jobs/execution.js';
 import { JOB_DESCRIPTION_MAX, JOB_TARGETS_MAX, isValidJobId, jobDocumentProblem, parseTarget, processDetails, timeoutProblem, type JobStatus } from '../../../core/jobs/index.js';
 import type { JobView, OperatorFailure } from '../../data-plane/job-service.js';
 import { AwsServiceError } from '../aws/errors.js';
@@ -28,6 +31,8 @@ type Ctx = IotControlPlaneContext;
 const secs = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
 const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'CANCELED', 'DELETION_IN_PROGRESS', 'COMPLETED'];
 const EXECUTION_STATUSES: readonly JobExecutionStatus[] = ['QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED'];
+/** CancelJobExecution's `statusDetails` hold at most 10 name/value pairs (its API reference). */
+const STATUS_DETAILS_MAX = 10;
 const UNSUPPORTED = ['documentSource', 'presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'jobTemplateArn', 'jobExecutionsRetryConfig', 'documentParameters', 'schedulingConfig', 'destinationPackageVersions', 'namespaceId'];
 
 function fail(f: OperatorFailure): AwsServiceError {
@@ -67,7 +72,7 @@ async function createJob(ctx: Ctx, call: AwsCall): Promise<Record<string, unknow
   const description = input.string('description');
   if (description !== undefined && description.length > JOB_DESCRIPTION_MAX) throw input.fail(`description is at most ${JOB_DESCRIPTION_MAX} characters`);
   const selection = input.string('targetSelection');
-  if (selection !== undefined && selection !== 'SNAPSHOT') throw input.fail('targetSelection must be SNAPSHOT (continuous jobs are not supported by this gateway)');
+  if (selection !== undefined && selection !== 'SNAPSHOT' && selection !== 'CONTINUOUS') throw input.fail('targetSelection must be SNAPSHOT or CONTINUOUS');
   const timeout = input.object('timeoutConfig');
   const inProgress = timeout !== undefined ? timeout['inProgressTimeoutInMinutes'] : undefined;
   const tp = timeoutProblem(inProgress);
@@ -78,7 +83,7 @@ async function createJob(ctx: Ctx, call: AwsCall): Promise<Record<string, unknow
   await call.authorize({ action: 'iot:CreateJob', resource: jobArn });
   for (const t of targets) await call.authorize({ action: 'iot:CreateJob', resource: t });
   const r = await ctx.jobs.createJob({
-    jobId, document, targets, ...(description !== undefined ? { description } : {}),
+    jobId, document, targets, targetSelection: selection ?? 'SNAPSHOT', ...(description !== undefined ? { description } : {}),
     ...(typeof inProgress === 'number' ? { inProgressTimeoutInMinutes: inProgress } : {}),
   });
   if (!r.ok) throw fail(r);
@@ -88,7 +93,7 @@ async function createJob(ctx: Ctx, call: AwsCall): Promise<Record<string, unknow
 function jobBody(ctx: Ctx, v: JobView): Record<string, unknown> {
   const j = v.job;
   return out({
-    jobArn: arn(ctx, 'job', j.jobId), jobId: j.jobId, targetSelection: 'SNAPSHOT', status: j.status, forceCanceled: j.forceCanceled === true ? true : undefined,
+    jobArn: arn(ctx, 'job', j.jobId), jobId: j.jobId, targetSelection: j.targetSelection, status: j.status, forceCanceled: j.forceCanceled === true ? true : undefined,
     reasonCode: j.reasonCode, comment: j.comment, targets: [...j.targets], description: j.description,
     createdAt: secs(j.createdAt), lastUpdatedAt: secs(j.lastUpdatedAt), completedAt: secs(j.completedAt),
     jobProcessDetails: processDetails(v.executions),
@@ -128,11 +133,11 @@ async function listJobs(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown
   const all = await ctx.jobs.listJobs({ ...(status !== undefined ? { status } : {}), limit: Number.MAX_SAFE_INTEGER });
   if ('ok' in all) throw fail(all);
   const groupArn = groupName !== undefined ? arn(ctx, 'thinggroup', groupName) : undefined;
-  const jobs = all.jobs.filter((v) => selection !== 'CONTINUOUS' && (groupArn === undefined || v.job.targets.includes(groupArn)));
+  const jobs = all.jobs.filter((v) => (selection === undefined || v.job.targetSelection === selection) && (groupArn === undefined || v.job.targets.includes(groupArn)));
   const p = page(jobs, (v) => `${String(v.job.createdAt).padStart(15, '0')}|${v.job.jobId}`, token, size, input);
   return out({
     jobs: p.items.map((v) => out({
-      jobArn: arn(ctx, 'job', v.job.jobId), jobId: v.job.jobId, targetSelection: 'SNAPSHOT', status: v.job.status,
+      jobArn: arn(ctx, 'job', v.job.jobId), jobId: v.job.jobId, targetSelection: v.job.targetSelection, status: v.job.status,
       createdAt: secs(v.job.createdAt), lastUpdatedAt: secs(v.job.lastUpdatedAt), completedAt: secs(v.job.completedAt),
     })),
     nextToken: p.next,
@@ -161,6 +166,62 @@ async function deleteJob(ctx: Ctx, call: AwsCall): Promise<Record<string, unknow
   if (input.queryString('namespaceId') !== undefined) throw input.fail('namespaceId is not supported by this gateway');
   await call.authorize({ action: 'iot:DeleteJob', resource: arn(ctx, 'job', jobId) });
   const r = await ctx.jobs.deleteJob(jobId, force);
+  if (!r.ok) throw fail(r);
+  return {};
+}
+
+/** The limits of UpdateJob's members that the gateway does not act on. */
+const UPDATE_UNSUPPORTED = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'jobExecutionsRetryConfig'];
+
+async function updateJob(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const jobId = jobIdOf(input);
+  if (input.queryString('namespaceId') !== undefined) throw input.fail('namespaceId is not supported by this gateway');
+  for (const k of UPDATE_UNSUPPORTED) if (call.body[k] !== undefined) throw input.fail(`${k} is not supported by this gateway`);
+  const description = input.string('description');
+  if (description !== undefined && description.length > JOB_DESCRIPTION_MAX) throw input.fail(`description is at most ${JOB_DESCRIPTION_MAX} characters`);
+  const timeout = input.object('timeoutConfig');
+  const inProgress = timeout !== undefined ? timeout['inProgressTimeoutInMinutes'] : undefined;
+  const tp = timeoutProblem(inProgress);
+  if (tp !== undefined) throw input.fail(tp);
+  await call.authorize({ action: 'iot:UpdateJob', resource: arn(ctx, 'job', jobId) });
+  const r = await ctx.jobs.updateJob(jobId, { ...(description !== undefined ? { description } : {}), ...(typeof inProgress === 'number' ? { inProgressTimeoutInMinutes: inProgress } : {}) });
+  if (!r.ok) throw fail(r);
+  return {};
+}
+
+async function cancelJobExecution(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const thingName = thingNameOf(input);
+  const jobId = jobIdOf(input);
+  const force = input.queryBool('force') === true;
+  const expectedVersion = input.int('expectedVersion', 0, Number.MAX_SAFE_INTEGER);
+  const details = call.body['statusDetails'];
+  let statusDetails: StatusDetails | undefined;
+  if (details !== undefined && details !== null) {
+    const d = checkStatusDetails(details);
+    if (!d.ok) throw input.fail(d.message);
+    if (Object.keys(d.details).length > STATUS_DETAILS_MAX) throw input.fail(`statusDetails holds at most ${STATUS_DETAILS_MAX} name/value pairs`);
+    statusDetails = d.details;
+  }
+  await call.authorize({ action: 'iot:CancelJobExecution', resource: arn(ctx, 'job', jobId) });
+  await call.authorize({ action: 'iot:CancelJobExecution', resource: arn(ctx, 'thing', thingName) });
+  const r = await ctx.jobs.cancelExecution(jobId, thingName, { force, ...(expectedVersion !== undefined ? { expectedVersion } : {}), ...(statusDetails !== undefined ? { statusDetails } : {}) });
+  if (!r.ok) throw fail(r);
+  return {};
+}
+
+async function deleteJobExecution(ctx: Ctx, call: AwsCall): Promise<Record<string, unknown>> {
+  const input = iotInput(call);
+  const thingName = thingNameOf(input);
+  const jobId = jobIdOf(input);
+  const label = input.label('executionNumber');
+  if (!/^\d{1,15}$/.test(label)) throw input.fail('executionNumber must be a non-negative integer');
+  const force = input.queryBool('force') === true;
+  if (input.queryString('namespaceId') !== undefined) throw input.fail('namespaceId is not supported by this gateway');
+  await call.authorize({ action: 'iot:DeleteJobExecution', resource: arn(ctx, 'job', jobId) });
+  await call.authorize({ action: 'iot:DeleteJobExecution', resource: arn(ctx, 'thing', thingName) });
+  const r = await ctx.jobs.deleteExecution(jobId, thingName, Number(label), force);
   if (!r.ok) throw fail(r);
   return {};
 }
@@ -220,9 +281,12 @@ export const JOB_OPERATIONS: readonly AwsOperation<Ctx>[] = [
   { name: 'DescribeJob', method: 'GET', path: '/jobs/{jobId}', action: 'iot:DescribeJob', summary: 'Describes a job and counts its executions by status', example: { path: '/jobs/example-job' }, handler: describeJob },
   { name: 'GetJobDocument', method: 'GET', path: '/jobs/{jobId}/job-document', action: 'iot:GetJobDocument', summary: 'Returns a job\'s document', example: { path: '/jobs/example-job/job-document' }, handler: getJobDocument },
   { name: 'ListJobs', method: 'GET', path: '/jobs', action: 'iot:ListJobs', summary: 'Lists jobs', example: { path: '/jobs?maxResults=10' }, handler: listJobs },
+  { name: 'UpdateJob', method: 'PATCH', path: '/jobs/{jobId}', action: 'iot:UpdateJob', summary: 'Updates a job\'s description or in-progress timeout', example: { path: '/jobs/example-job', body: { description: 'new text' } }, handler: updateJob },
   { name: 'CancelJob', method: 'PUT', path: '/jobs/{jobId}/cancel', action: 'iot:CancelJob', summary: 'Cancels a job (queued executions; in-progress ones with force)', example: { path: '/jobs/example-job/cancel', body: {} }, handler: cancelJob },
   { name: 'DeleteJob', method: 'DELETE', path: '/jobs/{jobId}', action: 'iot:DeleteJob', summary: 'Deletes a job and its executions', example: { path: '/jobs/example-job?force=true' }, handler: deleteJob },
   { name: 'ListJobExecutionsForJob', method: 'GET', path: '/jobs/{jobId}/things', action: 'iot:ListJobExecutionsForJob', summary: 'Lists a job\'s executions', example: { path: '/jobs/example-job/things' }, handler: listExecutionsForJob },
   { name: 'ListJobExecutionsForThing', method: 'GET', path: '/things/{thingName}/jobs', action: 'iot:ListJobExecutionsForThing', summary: 'Lists a thing\'s job executions', example: { path: '/things/example-thing/jobs' }, handler: listExecutionsForThing },
   { name: 'DescribeJobExecution', method: 'GET', path: '/things/{thingName}/jobs/{jobId}', action: 'iot:DescribeJobExecution', summary: 'Describes the execution of a job on a thing', example: { path: '/things/example-thing/jobs/example-job' }, handler: describeJobExecution },
+  { name: 'CancelJobExecution', method: 'PUT', path: '/things/{thingName}/jobs/{jobId}/cancel', action: 'iot:CancelJobExecution', summary: 'Cancels the execution of a job on a thing (an IN_PROGRESS one with force)', example: { path: '/things/example-thing/jobs/example-job/cancel?force=true', body: { statusDetails: { reason: 'replaced' } } }, handler: cancelJobExecution },
+  { name: 'DeleteJobExecution', method: 'DELETE', path: '/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}', action: 'iot:DeleteJobExecution', summary: 'Deletes a job execution (a pending one with force)', example: { path: '/things/example-thing/jobs/example-job/executionNumber/1?force=true' }, handler: deleteJobExecution },
 ];

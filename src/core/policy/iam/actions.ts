@@ -174,6 +174,9 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iot:ListJobs': '*',
   'iot:CancelJob': 'iot:job',
   'iot:DeleteJob': 'iot:job',
+  'iot:UpdateJob': 'iot:job',
+  'iot:CancelJobExecution': 'iot:job',
+  'iot:DeleteJobExecution': 'iot:job',
   'iot:ListJobExecutionsForJob': 'iot:job',
   'iot:ListJobExecutionsForThing': 'iot:thing',
   'iot:DescribeJobExecution': 'iot:thing',
@@ -198,6 +201,8 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'gatehouse:ValidateConfiguration': '*',
   'gatehouse:ApplyConfiguration': '*',
   'gatehouse:ListAuditRecords': '*',
+  'gatehouse:GetSyncStatus': '*',
+  'gatehouse:ListDenials': '*',
   // retained messages (operator view)
   'gatehouse:ListRetainedMessages': '*',
   'gatehouse:GetRetainedMessage': 'iot:topic',
@@ -212,6 +217,9 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
 export const IAM_ACTIONS_ALSO_ON: Readonly<Record<string, readonly Exclude<IamResourceType, '*'>[]>> = Object.freeze({
   'iot:AddThingToThingGroup': Object.freeze(['iot:thing'] as const),
   'iot:RemoveThingFromThingGroup': Object.freeze(['iot:thing'] as const),
+  // The job and the thing whose execution it is (AWS lists both as required).
+  'iot:CancelJobExecution': Object.freeze(['iot:thing'] as const),
+  'iot:DeleteJobExecution': Object.freeze(['iot:thing'] as const),
 });
 
 export const IAM_ACTION_CATALOG = new ActionCatalog(Object.keys(IAM_ACTIONS));
