@@ -250,7 +250,7 @@ export class SessionStore {
   /**
    * What aedes restores at a persistent session's reconnect: copies, with each shared
    * subscription's `$share/` name hidden from aedes until the subscribe hook decides it
-   * (shared.ts).
+   * (shared-subscriptions.ts).
    */
   async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
     return hideStored(await this.inner.subscriptionsByClient(client));

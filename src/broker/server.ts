@@ -23,7 +23,7 @@ import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js'
 import { createFifoMq } from './mq.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
-import { announceSharedSubscriptions, SharedSubscriptions } from './shared.js';
+import { announceSharedSubscriptions, SharedSubscriptions } from './shared-subscriptions.js';
 import { hideSharedFilters } from './shared-names.js';
 import { withdrawWill } from './will-owners.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
@@ -173,7 +173,7 @@ export class GatewayBroker {
         ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
         return;
       }
-      // Shared subscriptions (shared.ts) need to see each SUBSCRIBE before aedes does.
+      // Shared subscriptions (shared-subscriptions.ts) need to see each SUBSCRIBE before aedes does.
       if (!hideSharedFilters(client)) {
         client.conn.destroy();
         ctx.logger.error({ event: 'error', code: 'BROKER_SHARED_SUBSCRIPTIONS_UNAVAILABLE' }, 'a connection has no packet parser to watch for shared subscriptions (aedes changed); connection refused');
