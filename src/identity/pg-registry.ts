@@ -138,6 +138,11 @@ export class PgRegistry implements Registry {
     // An idle connection that breaks (server restart) must not crash the process; the
     // next query opens a new one.
     this.pool.on('error', () => undefined);
+    // A connection that breaks while checked out (a transaction under way when the server
+    // goes) emits 'error' on its client, which the pool listens to only while idle: without
+    // a listener of its own that ends the process. The query under way fails by itself
+    // (REGISTRY_UNAVAILABLE), so nothing is lost by ignoring the event here.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Connects, brings the schema up to date (one node at a time) and reads the feed's position. */
