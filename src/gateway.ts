@@ -33,7 +33,7 @@ import { ensureApiToken, readApiToken } from './api/token.js';
 import { consoleRouteSet } from './console/routes.js';
 import { ConsoleSessions } from './console/sessions.js';
 import { loadConfigFile } from './config-file.js';
-import { compileDeviceGroups, GatehouseError, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
+import { compileDeviceGroups, GatehouseError, mergeSharedConfig, validateConfig, type ConfigError, type ConfigWarning, type GatehouseConfig, type LogLevel, type ValidatedDeviceGroups } from './core/index.js';
 import { defaultDataDir } from './data-dir.js';
 import { GatewayBroker, type BrokerTls, type ListenerAddress } from './broker/server.js';
 import { RetainedKeeper } from './broker/retained.js';
@@ -50,6 +50,9 @@ import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ConfigReloader } from './runtime/config-reloader.js';
+import { checkSharedConfig, SharedConfigFollower } from './runtime/shared-config.js';
+import { fingerprintOf, type PgClusterStore } from './identity/pg-cluster-store.js';
+import { RegistryError } from './identity/errors.js';
 import { PolicyStore } from './runtime/policy-store.js';
 import type { ContinuousAwsSync } from './sync/continuous.js';
 
@@ -100,9 +103,11 @@ export class Gateway {
   readonly logger: Logger;
   private readonly closers: (() => Promise<void> | void)[];
   private readonly reloader: ConfigReloader | undefined;
+  /** With gatehouse.cluster.config.source: registry, what applies the shared configuration's versions. */
+  private readonly follower: SharedConfigFollower | undefined;
   private stopped = false;
 
-  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; consoleUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined }) {
+  private constructor(parts: { listeners: ListenerAddress[]; apiUrl: string | undefined; managementUrl: string | undefined; consoleUrl: string | undefined; dataPlaneUrl: string | undefined; administrator: readonly string[] | undefined; dataDir: string; metrics: Metrics; logger: Logger; closers: (() => Promise<void> | void)[]; reloader: ConfigReloader | undefined; follower: SharedConfigFollower | undefined }) {
     this.listeners = parts.listeners;
     this.apiUrl = parts.apiUrl;
     this.managementUrl = parts.managementUrl;
@@ -114,10 +119,15 @@ export class Gateway {
     this.logger = parts.logger;
     this.closers = parts.closers;
     this.reloader = parts.reloader;
+    this.follower = parts.follower;
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const { config, deviceGroups, warnings } = await loadInitialConfig(opts.configPath);
+    const initial = await loadInitialConfig(opts.configPath);
+    // With gatehouse.cluster.config.source: registry, the shared sections are replaced
+    // below by the newest version in the shared registry.
+    let { config, deviceGroups } = initial;
+    const { warnings } = initial;
     const logger = opts.logger ?? createLogger(opts.logLevel ?? config.gatehouse.logging.level);
     for (const w of warnings) logger.warn({ event: 'config-warning', ...w }, w.message);
     if (opts.configPath === undefined) {
@@ -152,6 +162,8 @@ export class Gateway {
       let devices: Registry = registry;
       let shadowStore: ShadowStore | undefined;
       let gatewayCaTrusted = localCaTrusted;
+      let clusterStore: PgClusterStore | undefined;
+      let sharedConfigVersion = 0;
       if (registryConfig.url !== undefined) {
         const shared = await openSharedRegistry(registryConfig, {
           onEvent: (e) => {
@@ -161,6 +173,17 @@ export class Gateway {
         });
         closers.push(() => shared.close());
         logger.info({ event: 'registry', backend: 'postgres', url: shared.displayUrl, schema: shared.schema }, 'shared PostgreSQL registry open');
+        clusterStore = shared.clusterStore();
+        // Before this node's CA is trusted: a node with another CA must not add it.
+        if (config.gatehouse.cluster.ca.requireShared) await assertClusterGatewayCa(clusterStore, ca.certificatePem, logger);
+        if (config.gatehouse.cluster.config.source === 'registry') {
+          const sharedConfig = await loadSharedConfig(clusterStore, logger);
+          if (sharedConfig !== undefined) {
+            config = mergeSharedConfig(config, sharedConfig.config);
+            deviceGroups = sharedConfig.deviceGroups;
+            sharedConfigVersion = sharedConfig.version;
+          }
+        }
         gatewayCaTrusted = (await shared.trustGatewayCa(ca.certificatePem)).added;
         devices = shared;
         shadowStore = shared.shadows();
@@ -404,7 +427,30 @@ export class Gateway {
       closers.push(() => emitter.stop());
 
       let reloader: ConfigReloader | undefined;
-      if (opts.configPath !== undefined) {
+      let follower: SharedConfigFollower | undefined;
+      if (clusterStore !== undefined && config.gatehouse.cluster.config.source === 'registry') {
+        // The shared sections follow the registry's versions; the node's own file is read
+        // at start only (its keys are listener and start-up settings).
+        const store = clusterStore;
+        follower = new SharedConfigFollower({
+          latest: () => store.latestConfig(),
+          watch: (onChange) => store.watchConfig(onChange, {
+            onListener: (event, message) => {
+              if (event === 'lost') logger.warn({ event: 'cluster-config-notifications-lost', err: message }, 'lost the shared-configuration notification connection; reading the newest version on a timer until it is back');
+              else logger.info({ event: 'cluster-config-notifications-restored' }, 'shared-configuration notification connection restored');
+            },
+          }),
+        }, policy, logger, {
+          initialVersion: sharedConfigVersion,
+          onApplied: (next) => {
+            trustMinutes = next.security.clientDeviceTrustDurationMinutes;
+            void iotPolicies.setDeployment(next.gatehouse.iot);
+          },
+        });
+        follower.start();
+        const f = follower;
+        closers.push(() => f.close());
+      } else if (opts.configPath !== undefined) {
         reloader = new ConfigReloader(resolve(opts.configPath), policy, logger, {
           settleMilliseconds: config.gatehouse.configSettleMilliseconds,
           onApplied: (next) => {
@@ -528,15 +574,19 @@ export class Gateway {
       }
 
       logger.info({ event: 'ready', listeners: broker.listeners.map((l) => l.url), api: api?.url, management: management?.url, dataPlane: dataPlane?.url, groups: policy.current.groups.length }, 'gateway ready');
-      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, consoleUrl: management !== undefined && config.gatehouse.management.console.enabled ? `${management.url}/console/` : undefined, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader });
+      return new Gateway({ listeners: [...broker.listeners], apiUrl: api?.url, managementUrl: management?.url, consoleUrl: management !== undefined && config.gatehouse.management.console.enabled ? `${management.url}/console/` : undefined, dataPlaneUrl: dataPlane?.url, administrator, dataDir, metrics, logger, closers, reloader, follower });
     } catch (e) {
       await closeAll();
       throw e;
     }
   }
 
-  /** Re-reads the configuration file (SIGHUP). Resolves true when a new one was applied. */
+  /**
+   * Re-reads the configuration file (SIGHUP), or on a node following the shared
+   * configuration, its newest version. Resolves true when a new one was applied.
+   */
   reload(trigger = 'SIGHUP'): Promise<boolean> {
+    if (this.follower) return this.follower.refresh(trigger);
     return this.reloader ? this.reloader.reload(trigger) : Promise.resolve(false);
   }
 
@@ -552,6 +602,37 @@ export class Gateway {
     }
     this.logger.info({ event: 'stopped' }, 'gateway stopped');
   }
+}
+
+/**
+ * Refuses to start a node whose gateway CA is not the cluster's (the first node to start
+ * recorded its CA certificate): every node's server certificate must chain to one CA,
+ * which the operator gives each node as the same certificateAuthority files.
+ */
+async function assertClusterGatewayCa(store: PgClusterStore, caPem: string, logger: Logger): Promise<void> {
+  const { record, matches, recorded } = await store.recordGatewayCa(caPem);
+  if (recorded) logger.info({ event: 'cluster-ca-recorded', fingerprint: record.fingerprint }, "this node's gateway CA is now the cluster's");
+  if (matches) return;
+  throw new RegistryError('CLUSTER_CA_MISMATCH',
+    `this node's gateway CA (SHA-256 ${fingerprintOf(caPem)}) is not the cluster's (SHA-256 ${record.fingerprint}, recorded ${record.recordedAt.toISOString()})`,
+    "give this node the cluster's CA certificate and key files (certificateAuthority.certificateUri and privateKeyUri), as every other node has them");
+}
+
+/** The newest shared configuration, checked; undefined when none was pushed yet. A stored version this node refuses stops the start. */
+async function loadSharedConfig(store: PgClusterStore, logger: Logger): Promise<{ version: number; config: GatehouseConfig; deviceGroups: ValidatedDeviceGroups } | undefined> {
+  const latest = await store.latestConfig();
+  if (latest === undefined) {
+    logger.warn({ event: 'cluster-config-none' }, 'no shared configuration pushed yet: every device is denied until `gatehouse config push FILE`');
+    return undefined;
+  }
+  const verdict = await checkSharedConfig(latest.text, latest.format, 0);
+  if (!verdict.ok) {
+    throw new GatewayError('CONFIG_INVALID', `the shared configuration version ${latest.version} in the registry is invalid for this node (${verdict.errors.length} error${verdict.errors.length === 1 ? '' : 's'})`,
+      verdict.errors as ConfigError[], 'push a corrected configuration with `gatehouse config push FILE` (it is checked before it is stored), or upgrade this node to the release of the others');
+  }
+  for (const w of verdict.warnings) logger.warn({ event: 'config-warning', version: latest.version, ...w }, w.message);
+  logger.info({ event: 'cluster-config-applied', version: latest.version, trigger: 'start', groups: verdict.groups }, `shared configuration version ${latest.version} in force`);
+  return { version: latest.version, config: verdict.config, deviceGroups: verdict.deviceGroups };
 }
 
 async function loadInitialConfig(path: string | undefined): Promise<{ config: GatehouseConfig; deviceGroups: ValidatedDeviceGroups; warnings: readonly ConfigWarning[] }> {

@@ -3,6 +3,7 @@ import { registerApiToken } from './api-token.js';
 import { registerAuthorize } from './authorize.js';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
+import { registerConfigCluster } from './config-cluster.js';
 import { registerConfigValidate } from './config-validate.js';
 import { registerControl } from './control.js';
 import { registerRetained } from './retained.js';
@@ -37,6 +38,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void, environmen
     .exitOverride();
   const config = program.command('config').description('work with configuration files').exitOverride();
   registerConfigValidate(config, io, setExit);
+  registerConfigCluster(config, io, setExit);
   registerAuthorize(program, io, setExit);
   registerPolicy(program, io, setExit);
   registerThings(program, io, setExit);

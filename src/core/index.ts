@@ -4,6 +4,7 @@ export {
   validateConfig, validateDeviceGroups, FORMAT_VERSION, type ValidationResult, type DeviceGroupsValidationResult, type ValidatedDeviceGroups,
 } from './config/validate.js';
 export { parseConfig, parseConfigDocument, formatFromName, type ConfigFormat } from './config/parse.js';
+export { CLUSTER_CONFIG_SOURCES, explicitlyNoGroups, localKeyErrors, mergeSharedConfig, type ClusterConfigSource } from './config/cluster.js';
 export { parseRule, RuleSyntaxError } from './rules/parse.js';
 export type { Rule, Clause, ClauseMode } from './rules/ast.js';
 export { ruleMatches, clauseMatches } from './rules/match.js';

@@ -61,6 +61,9 @@ export const REGISTRY_CODES = [
   'REGISTRY_UNAVAILABLE',
   'REGISTRY_URL_INVALID',
   'REGISTRY_FEATURE_UNSUPPORTED',
+  'CLUSTER_CA_MISMATCH',
+  'CLUSTER_CONFIG_CONFLICT',
+  'CLUSTER_CONFIG_NOT_FOUND',
 ] as const;
 
 /** Why a client certificate was not accepted (the `reason` of a failed verification). */

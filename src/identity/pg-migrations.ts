@@ -198,6 +198,28 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX shadows_deleted ON shadows(deleted_at) WHERE deleted_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'the configuration a cluster shares, one row per pushed version; the CA every node\'s server certificate chains to',
+    sql: `
+      -- Versions are kept: a push adds one, nothing is ever changed in place.
+      CREATE TABLE cluster_config (
+        version integer PRIMARY KEY CHECK (version >= 1),
+        document text NOT NULL,
+        format text NOT NULL CHECK (format IN ('yaml', 'json')),
+        sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        pushed_at bigint NOT NULL,
+        pushed_by text NOT NULL
+      );
+      -- The cluster's gateway CA: its certificate only (public), never its key.
+      CREATE TABLE cluster_ca (
+        id integer PRIMARY KEY CHECK (id = 1),
+        certificate_pem text NOT NULL,
+        fingerprint text NOT NULL CHECK (fingerprint ~ '^[0-9a-f]{64}$'),
+        recorded_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

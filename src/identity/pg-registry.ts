@@ -24,6 +24,7 @@ import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
+import { PgClusterStore } from './pg-cluster-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
 import { Tx } from './pg-tx.js';
 import {
@@ -812,6 +813,12 @@ export class PgRegistry implements Registry {
   shadows(): PgShadowStore {
     if (this.closed) throw closedError();
     return new PgShadowStore({ read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) });
+  }
+
+  /** The cluster's shared configuration versions and gateway CA record, in this registry's schema (pg-cluster-store.ts). */
+  clusterStore(): PgClusterStore {
+    if (this.closed) throw closedError();
+    return new PgClusterStore({ connection: { read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) }, newClient: () => new pg.Client(this.clientConfig), schema: this.schema, now: this.now });
   }
 
   /** True while the notification connection is listening (changes then arrive without waiting for a poll). */

@@ -2,7 +2,7 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { compileDeviceGroups, formatFromName, type ConfigFormat, type GatehouseConfig } from '../core/index.js';
+import { compileDeviceGroups, explicitlyNoGroups, formatFromName, type ConfigFormat, type GatehouseConfig } from '../core/index.js';
 import type { ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { parseAndValidateOffThread } from './parse-worker.js';
@@ -264,22 +264,4 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-}
-
-/**
- * True when the document itself says there are no device groups: `deviceGroups` holds
- * a `definitions` mapping with no entries (keys in another letter case count, as the
- * validator reads them).
- */
-function explicitlyNoGroups(document: unknown): boolean {
-  const groups = member(document, 'deviceGroups');
-  const definitions = member(groups, 'definitions');
-  return definitions !== null && typeof definitions === 'object' && !Array.isArray(definitions) && Object.keys(definitions).length === 0;
-}
-
-function member(value: unknown, key: string): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const lower = key.toLowerCase();
-  const found = Object.keys(value).find((k) => k.toLowerCase() === lower);
-  return found === undefined ? undefined : (value as Record<string, unknown>)[found];
 }

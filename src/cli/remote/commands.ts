@@ -28,6 +28,8 @@ const REMOTE: RemoteSupport = { mode: 'remote' };
 /** Every leaf command by its path (`things create`). */
 export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'config validate': { mode: 'local', why: 'checks a file on this machine' },
+  'config push': { mode: 'unsupported', why: 'it writes the shared PostgreSQL registry, which the management API does not serve yet; run it with --config naming a node configuration' },
+  'config show': { mode: 'unsupported', why: 'it reads the shared PostgreSQL registry, which the management API does not serve yet; run it with --config naming a node configuration' },
   'authorize': REMOTE,
   'policy simulate': { mode: 'local', why: 'evaluates documents on this machine; no gateway is needed' },
   'things create': REMOTE,

@@ -166,6 +166,8 @@ export interface GatehouseSection {
    * gateways share. Read at start.
    */
   readonly registry: RegistryConfig;
+  /** A cluster of gateways on the shared registry (docs/cluster.md). Read at start. */
+  readonly cluster: ClusterSettings;
   /** Limits of the retained messages the broker keeps (stored in the registry database). */
   readonly retained: {
     /** Bytes one retained message's payload may take. */
@@ -185,6 +187,25 @@ export interface GatehouseSection {
   /** Following AWS IoT Core continuously (docs/migration.md). Read at start. */
   readonly sync: {
     readonly aws: AwsSyncConfig;
+  };
+}
+
+export interface ClusterSettings {
+  readonly config: {
+    /**
+     * `file`: the node's own file holds every section. `registry`: the shared sections
+     * (deviceGroups, security, gatehouse.iot) are the latest version pushed to the
+     * shared registry (`gatehouse config push`), followed as it changes.
+     */
+    readonly source: 'file' | 'registry';
+  };
+  readonly ca: {
+    /**
+     * On the shared registry, refuse to start unless this node's gateway CA is the one
+     * the cluster recorded (the first node's), so that every node's server certificate
+     * chains to one CA.
+     */
+    readonly requireShared: boolean;
   };
 }
 

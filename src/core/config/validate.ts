@@ -7,7 +7,8 @@ import type { Rule } from '../rules/ast.js';
 import { Checker, isPlainObject, typeName } from './check.js';
 import { DEFAULT_IOT_DEPLOYMENT } from '../policy/iot/context.js';
 import { checkHost } from './hosts.js';
-import type { PathSegment } from './path.js';
+import { formatPath, type PathSegment } from './path.js';
+import { CLUSTER_CONFIG_SOURCES, sharedKeysPresent } from './cluster.js';
 import { closest, didYouMean } from './suggest.js';
 import type {
   CaType, CertificateAuthorityConfig, DeviceGroupsConfig, Effect, GatehouseConfig, GatehouseSection, GroupDefinition, LogLevel, StatementConfig,
@@ -101,6 +102,7 @@ export function validateConfig(doc: unknown): ValidationResult {
 
   const startupTimeoutSeconds = ck.int(top['startupTimeoutSeconds'], ['startupTimeoutSeconds'], 120, 1, 86400);
   const gatehouse = checkGatehouse(ck, top['gatehouse']);
+  checkClusterSource(ck, top, gatehouse);
 
   if (ck.errors.length > 0) return { ok: false, errors: ck.errors, warnings: ck.warnings };
   const config: GatehouseConfig = {
@@ -551,7 +553,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync', 'registry'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync', 'registry', 'cluster'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -653,6 +655,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
     sync: checkSync(ck, g['sync'], [...path, 'sync']),
     registry: checkRegistry(ck, g['registry'], [...path, 'registry']),
+    cluster: checkCluster(ck, g['cluster'], [...path, 'cluster']),
   };
   return dataDir === undefined ? section : { dataDir, ...section };
 }
@@ -677,6 +680,36 @@ function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): Ga
     busyTimeoutMs: ck.int(r['busyTimeoutMs'], [...path, 'busyTimeoutMs'], 5000, 10, 600_000),
     unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...path, 'unavailableGraceSeconds'], 60, 0, 86_400),
   };
+}
+
+/** `gatehouse.cluster.config` and `gatehouse.cluster.ca` (docs/cluster.md). */
+function checkCluster(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['cluster'] {
+  const c = ck.fields(value, path, ['config', 'ca'], false) ?? {};
+  const cfgPath = [...path, 'config'];
+  const cfg = ck.fields(c['config'], cfgPath, ['source'], false) ?? {};
+  const caPath = [...path, 'ca'];
+  const ca = ck.fields(c['ca'], caPath, ['requireShared'], false) ?? {};
+  return {
+    config: { source: ck.oneOf(cfg['source'], [...cfgPath, 'source'], CLUSTER_CONFIG_SOURCES, 'file') },
+    ca: { requireShared: ck.bool(ca['requireShared'], [...caPath, 'requireShared'], true) },
+  };
+}
+
+/**
+ * With `gatehouse.cluster.config.source: registry` the shared sections come from the
+ * registry: the node's own file must not hold them (they would look in force and be
+ * ignored), and the registry must be the shared one.
+ */
+function checkClusterSource(ck: Checker, top: Record<string, unknown>, gatehouse: GatehouseSection): void {
+  if (gatehouse.cluster.config.source !== 'registry') return;
+  if (gatehouse.registry.url === undefined) {
+    ck.error('CONFIG_MISSING_KEY', ['gatehouse', 'registry', 'url'], 'gatehouse.cluster.config.source is `registry` but there is no shared registry',
+      'set gatehouse.registry.url to the postgres:// URL every node uses, or set gatehouse.cluster.config.source: file');
+  }
+  for (const path of sharedKeysPresent(top)) {
+    ck.error('CONFIG_CLUSTER_SHARED_KEY', path, `\`${formatPath(path)}\` is shared by the cluster: with gatehouse.cluster.config.source: registry it comes from the registry, not from this node's file`,
+      'remove it from this file and publish it with `gatehouse config push FILE`');
+  }
 }
 
 function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {

@@ -69,6 +69,7 @@ const DEFAULTS: GatehouseConfig = {
     logging: { level: 'info' },
     sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100, requireTrustedCa: false } },
     registry: { schema: 'gatehouse', poolSize: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5000, busyTimeoutMs: 5000, unavailableGraceSeconds: 60 },
+    cluster: { config: { source: 'file' }, ca: { requireShared: true } },
   },
 };
 
