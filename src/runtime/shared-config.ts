@@ -119,7 +119,11 @@ export class SharedConfigFollower {
       this.logger.warn({ event: 'cluster-config-unreadable', trigger, err: (e as Error).message }, 'cannot read the shared configuration; the configuration in force stays');
       return false;
     }
-    if (latest === undefined || latest.version <= this.seen || this.closed) return false;
+    if (latest === undefined || latest.version <= this.seen || this.closed) {
+      // Asked by the operator (SIGHUP): say that nothing newer was found. Not for the timer's reads.
+      if (trigger !== 'registry') this.logger.info({ event: 'cluster-config-unchanged', version: this.applied, trigger }, `no newer shared configuration; version ${this.applied} stays in force`);
+      return false;
+    }
     this.seen = latest.version;
     const started = performance.now();
     const verdict = await checkSharedConfig(latest.text, latest.format, this.policy.current.groups.length);
