@@ -208,6 +208,29 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
     assert.ok(sawNothing(node1, lines[0]!) && sawNothing(node2, lines[1]!));
   });
 
+  test('a bad version written to the table behind the CLI\'s back is refused by every node, which keep the last good one', async () => {
+    const store = operator.clusterStore();
+    const good = await store.latestConfig();
+    assert.ok(good !== undefined);
+    const device = await enroll('dev-keep');
+    const client = await connect(node2.mqttUrl, device, true);
+    assert.equal((await client.subscribeAsync('t/other', { qos: 1 }))[0]?.qos, 1);
+    const from = [node1.lines.length, node2.lines.length];
+    // Allows everything, but also holds a node's own key: refused whole, so nothing of it widens anyone's rights.
+    const wide = `${shared('"*"')}gatehouse:\n  dataDir: /tmp/elsewhere\n`;
+    const r = await store.pushConfig(wide, 'yaml', { pushedBy: 'test', check: () => Promise.resolve([]) });
+    assert.ok(r.stored);
+    for (const [n, i] of [[node1, 0], [node2, 1]] as const) {
+      await n.waitForLog((l) => l.includes('"event":"cluster-config-rejected"') && l.includes(`"version":${r.version}`) && l.includes('CONFIG_CLUSTER_LOCAL_KEY'), 5000, from[i]);
+    }
+    await assert.rejects(client.subscribeAsync('t/watch', { qos: 1 }), /Not authorized/);
+    assert.ok(client.connected);
+    // The next good version is applied again.
+    const back = await store.pushConfig(good.text.replace('t/other', 't/back'), 'yaml', { pushedBy: 'test', check: () => Promise.resolve([]) });
+    assert.ok(back.stored);
+    await node2.waitForLog((l) => l.includes('"event":"cluster-config-applied"') && l.includes(`"version":${back.version}`), 5000, from[1]);
+  });
+
   test("a node with another gateway CA is refused and its CA is never trusted by the cluster", async () => {
     const d3 = join(dir.path, 'node3');
     await mkdir(d3);
