@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig, type ValidationResult } from '../../../src/core/config/validate.js';
 import { parseConfig } from '../../../src/core/config/parse.js';
+import { localKeyErrors } from '../../../src/core/config/cluster.js';
 import { CONFIG_CODES, WARNING_CODES, type ConfigIssue } from '../../../src/core/errors.js';
 import type { GatehouseConfig } from '../../../src/core/config/types.js';
 
@@ -101,6 +102,11 @@ describe('validateConfig: every code is produced, with its path and fix', () => 
       path: 'deviceGroups.policies.P.S.resources[0]', fix: true },
     { code: 'CONFIG_MALFORMED_VARIABLE', input: () => validateConfig(withPolicy({ S: { operations: ['*'], resources: ['mqtt:topic:${iot:ClientId'] } })),
       path: 'deviceGroups.policies.P.S.resources[0]', fix: true },
+    { code: 'CONFIG_CLUSTER_SHARED_KEY', input: () => validateConfig({ ...withPolicy({}), gatehouse: { registry: { url: 'postgres://gw@db/fleet' }, cluster: { config: { source: 'registry' } } } }),
+      path: 'deviceGroups', fix: true },
+    // Produced for a document pushed to a cluster (`gatehouse config push`), beside the validator's own.
+    { code: 'CONFIG_CLUSTER_LOCAL_KEY', input: (): ValidationResult => ({ ok: false, errors: localKeyErrors({ gatehouse: { mqtt: { port: 1 } } }), warnings: [] }),
+      path: 'gatehouse.mqtt', fix: true },
     { code: 'RULE_EMPTY', input: () => validateConfig(withGroup({ selectionRule: ' ', policyName: 'P' })),
       path: 'deviceGroups.definitions.G.selectionRule', fix: true },
     { code: 'RULE_INVALID_CHARACTER', input: () => validateConfig(withGroup({ selectionRule: 'thingName: a.b', policyName: 'P' })),
