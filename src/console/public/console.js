@@ -1088,7 +1088,7 @@ async function mqttEditForm(request, explanation) {
     return ok;
   };
   box.append(h('label', { for: 'edit-document' }, useIot ? `Policy document of ${policyName}` : 'Configuration file'), text,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Simulate with this edit'),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'),
       mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
         if ((await simulate()) === undefined) return;
         await act(useIot ? `Apply policy ${policyName}` : 'Apply configuration', useIot
@@ -1177,7 +1177,7 @@ async function iamEditForm(d) {
   const [mayApply] = await allowed(found.policies.map((p) => ({ action: 'iam:CreatePolicyVersion', resource: p.arn })));
   box.append(h('p', { class: 'muted' }, `The IAM policies of ${found.name}. Change one and simulate: the refused call is decided under your edit (iam:SimulateCustomPolicy); nothing is applied until you apply it.`),
     h('label', { for: 'edit-policy' }, 'Policy'), select, h('label', { for: 'edit-document' }, 'Policy document'), text,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Simulate with this edit'),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'),
       mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
         if ((await simulate()) === undefined) return;
         const name = found.policies[Number(select.value)].name;
