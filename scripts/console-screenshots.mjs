@@ -107,6 +107,8 @@ try {
   await page.getByRole('button', { name: 'Confirm' }).click();
   await page.locator('#job-detail tr[data-thing="dev-garage"] [data-testid="execution-status"]', { hasText: 'CANCELED' }).waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'jobs.png'), fullPage: true });
+  // The action's notice is not part of the next pages.
+  await page.evaluate(() => { document.getElementById('toast').textContent = ''; });
 
   await page.goto(`${url}#/audit`);
   await page.locator('#audit table').waitFor(WAIT);
