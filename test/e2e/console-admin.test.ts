@@ -390,6 +390,45 @@ describe('the console\'s data-plane and administration pages', () => {
     }
   });
 
+  test('an MQTT denial decided by an AWS IoT policy: its document edited and decided under the edit, then applied with confirmation', { skip }, async (t) => {
+    const ca = await readFile(join(gw.dataDir, 'ca', 'ca.pem'), 'utf8');
+    const iot = new IoTClient({ endpoint: http.url, region: 'us-east-1', credentials: admin, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca }) } });
+    t.after(() => iot.destroy());
+    const device = await gw.device('iot-2');
+    await iot.send(new CreatePolicyCommand({ policyName: 'iot-2-policy', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }));
+    const d = (adminSession.answer.json as { deployment: { partition: string; region: string; accountId: string } }).deployment;
+    await iot.send(new AttachPolicyCommand({ policyName: 'iot-2-policy', target: `arn:${d.partition}:iot:${d.region}:${d.accountId}:cert/${device.certificateId}` }));
+    const client = await connectDevice(gw.mqttUrl, device);
+    t.after(() => client.end(true));
+    client.publish('telemetry/iot-2', '21.5');
+
+    const page = await browser!.context.newPage();
+    t.after(() => page.close());
+    await signIn(page, url, admin);
+    await page.getByRole('link', { name: 'Why refused?' }).click();
+    const row = page.locator('#denials tr', { hasText: 'mqtt:topic:telemetry/iot-2' }).first();
+    await row.waitFor(WAIT);
+    await row.getByRole('button', { name: 'Why?' }).click();
+    const doc = page.getByLabel('Policy document of iot-2-policy');
+    await doc.waitFor(WAIT);
+    // No device group selects the thing: its AWS IoT policy is offered first, the device groups next.
+    assert.deepEqual(await page.getByLabel('What to edit').locator('option').allInnerTexts(), ['AWS IoT policy iot-2-policy', 'Device groups (the configuration file)']);
+    const allowPublish = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:Connect', 'iot:Publish'], Resource: '*' }] }, null, 2);
+    await doc.fill(allowPublish);
+    await page.getByRole('button', { name: 'Decide under this edit' }).click();
+    await page.locator('#edit-result [data-testid="explain-verdict"]', { hasText: 'Allowed' }).waitFor(WAIT);
+    const ask = { thingName: 'iot-2', operation: 'mqtt:publish', resource: 'mqtt:topic:telemetry/iot-2', certificateId: device.certificateId };
+    const inForce = await http.request('POST', '/gatehouse/explain', { cookie: adminSession.cookie, csrf: adminSession.csrf, body: ask });
+    assert.equal((inForce.json as { allowed: boolean }).allowed, false, 'not applied by the simulation');
+
+    await page.getByRole('button', { name: 'Apply…' }).click();
+    await confirm(page, /default version of iot-2-policy/);
+    await page.getByRole('status').filter({ hasText: 'done' }).waitFor(WAIT);
+    // The registry's change reaches the policies in force shortly after.
+    const allowedNow = async (): Promise<number> => (((await http.request('POST', '/gatehouse/explain', { cookie: adminSession.cookie, csrf: adminSession.csrf, body: ask })).json as { allowed: boolean }).allowed ? 1 : 0);
+    assert.equal(await reaches(allowedNow, 1), 1, 'applied');
+  });
+
   test('background refreshes: an allowed one is recorded once per window; refused ones and the operator\'s requests every time', async () => {
     const s = await http.signIn(admin.accessKeyId, admin.secretAccessKey);
     const background = { cookie: s.cookie, headers: { 'x-gatehouse-background': '1' } };

@@ -1050,58 +1050,80 @@ function problemsTable(problems) {
     h('tbody', {}, problems.map((p) => h('tr', {}, h('td', {}, h('code', {}, p.code)), h('td', { class: 'wrap' }, h('code', {}, p.path || '/')), h('td', {}, p.message), h('td', {}, p.fix ?? ''))))));
 }
 
-/** For an MQTT denial: edit the deciding AWS IoT policy (or the device groups), decide the same request under the edit, apply it on confirmation. */
+/**
+ * For an MQTT denial: edit one of the AWS IoT policies in force for the device, or the
+ * device groups, decide the same request under the edit, and apply it on confirmation.
+ * The deciding dialect's is offered first (the AWS IoT policies when no device group
+ * selects the thing).
+ */
 async function mqttEditForm(request, explanation) {
   const box = h('form', { class: 'panel', id: 'edit-simulate', 'aria-labelledby': 'h-edit' }, h('h3', { id: 'h-edit' }, 'Edit a policy and simulate'));
   const iotNames = explanation.iotPolicies ?? [];
-  const useIot = explanation.dialect === 'iot' || (explanation.dialect === undefined && iotNames.length > 0);
+  const iotFirst = explanation.dialect === 'iot' || (iotNames.length > 0 && explanation.reason === 'NO_GROUP_SELECTS_THING');
+  const deciding = explanation.policy && iotNames.includes(explanation.policy) ? explanation.policy : iotNames[0];
+  const targets = [...iotNames.map((n) => ({ kind: 'iot', name: n, label: `AWS IoT policy ${n}` })), { kind: 'groups', label: 'Device groups (the configuration file)' }];
+  if (iotFirst) targets.sort((a, b) => (a.name === deciding ? -1 : b.name === deciding ? 1 : 0));
+  else targets.unshift(targets.pop());
+  const choice = h('select', { id: 'edit-target' }, targets.map((x, i) => h('option', { value: String(i) }, x.label)));
+  const label = h('label', { for: 'edit-document' });
   const text = h('textarea', { id: 'edit-document', rows: '14', spellcheck: 'false' });
+  const note = h('p', { class: 'muted' });
   const out = h('div', { id: 'edit-result', 'aria-live': 'polite' });
-  let policyName;
-  let applyCheck;
-  if (useIot) {
-    policyName = explanation.policy && iotNames.includes(explanation.policy) ? explanation.policy : iotNames[0];
-    if (policyName === undefined) return h('p', { class: 'muted' }, 'No AWS IoT policy applies to this device: attach one from its page.');
-    try {
-      const p = await api('GET', `/policies/${encodeURIComponent(policyName)}`);
-      try { text.value = JSON.stringify(JSON.parse(p.policyDocument), null, 2); } catch { text.value = p.policyDocument; }
-    } catch (e) {
-      return refusal(e, `reading policy ${policyName} (iot:GetPolicy)`);
+  const actions = h('div', { class: 'actions' });
+  const target = () => targets[Number(choice.value)];
+  const edit = () => (target().kind === 'iot' ? { iotPolicyOverride: { policyName: target().name, policyDocument: text.value } } : { configurationText: text.value });
+  const simulate = () => runExplain(out, request, edit());
+  const load = async () => {
+    const x = target();
+    out.replaceChildren();
+    actions.replaceChildren(h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'));
+    let applyCheck;
+    if (x.kind === 'iot') {
+      label.textContent = `Policy document of ${x.name}`;
+      note.textContent = `The AWS IoT policy ${x.name}, as in force. Change it and decide the request above under your edit; nothing is applied until you apply it.`;
+      try {
+        const p = await api('GET', `/policies/${encodeURIComponent(x.name)}`);
+        try { text.value = JSON.stringify(JSON.parse(p.policyDocument), null, 2); } catch { text.value = p.policyDocument; }
+      } catch (e) {
+        out.replaceChildren(refusal(e, `reading policy ${x.name} (iot:GetPolicy)`));
+        return;
+      }
+      applyCheck = { action: 'iot:CreatePolicyVersion', resource: arn('iot', 'policy', x.name) };
+    } else {
+      label.textContent = 'Configuration file';
+      note.textContent = 'The device groups come from the configuration file in force. Change it and decide the request above under your edit; nothing is applied until you apply it.';
+      try {
+        const c = await api('GET', '/gatehouse/configuration');
+        if (c.text === undefined) {
+          text.value = '';
+          out.replaceChildren(h('p', { class: 'muted' }, 'The gateway was started without a configuration file: the device groups cannot be edited here.'));
+          return;
+        }
+        text.value = c.text;
+      } catch (e) {
+        out.replaceChildren(refusal(e, 'reading the configuration (gatehouse:GetConfiguration)'));
+        return;
+      }
+      applyCheck = { action: 'gatehouse:ApplyConfiguration', resource: '*' };
     }
-    applyCheck = { action: 'iot:CreatePolicyVersion', resource: arn('iot', 'policy', policyName) };
-    box.append(h('p', { class: 'muted' }, `AWS IoT policy ${policyName}, as in force. Change it and simulate: the request above is decided under your edit; nothing is applied until you apply it.`));
-  } else {
-    try {
-      const c = await api('GET', '/gatehouse/configuration');
-      if (c.text === undefined) return h('p', { class: 'muted' }, 'The device groups come from no configuration file here: they cannot be edited in the console.');
-      text.value = c.text;
-    } catch (e) {
-      return refusal(e, 'reading the configuration (gatehouse:GetConfiguration)');
-    }
-    applyCheck = { action: 'gatehouse:ApplyConfiguration', resource: '*' };
-    box.append(h('p', { class: 'muted' }, 'The device groups decided: the configuration file in force. Change it and simulate; nothing is applied until you apply it.'));
-  }
-  const [mayApply] = await allowed([applyCheck]);
-  const edit = () => (useIot ? { iotPolicyOverride: { policyName, policyDocument: text.value } } : { configurationText: text.value });
-  const simulate = async () => {
-    const ok = await runExplain(out, request, edit());
-    return ok;
+    const [mayApply] = await allowed([applyCheck]);
+    actions.append(mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
+      if ((await simulate()) === undefined) return;
+      const iot = target().kind === 'iot';
+      await act(iot ? `Apply policy ${target().name}` : 'Apply configuration', iot
+        ? `Make this document the default version of ${target().name}? Every connection it applies to is re-checked at once.`
+        : 'Write this configuration over the gateway\'s file and apply it? Live connections are re-checked at once.',
+      () => (iot ? api('POST', `/policies/${encodeURIComponent(target().name)}/version?setAsDefault=true`, { body: { policyDocument: text.value } })
+        : api('PUT', '/gatehouse/configuration', { body: { text: text.value } })));
+    } }, 'Apply…') : h('span', { class: 'muted' }, 'Your policies do not allow applying it.'));
   };
-  box.append(h('label', { for: 'edit-document' }, useIot ? `Policy document of ${policyName}` : 'Configuration file'), text,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'),
-      mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
-        if ((await simulate()) === undefined) return;
-        await act(useIot ? `Apply policy ${policyName}` : 'Apply configuration', useIot
-          ? `Make this document the default version of ${policyName}? Every connection it applies to is re-checked at once.`
-          : 'Write this configuration over the gateway\'s file and apply it? Live connections are re-checked at once.',
-        () => (useIot ? api('POST', `/policies/${encodeURIComponent(policyName)}/version?setAsDefault=true`, { body: { policyDocument: text.value } })
-          : api('PUT', '/gatehouse/configuration', { body: { text: text.value } })));
-      } }, 'Apply…') : h('p', { class: 'muted' }, 'Your policies do not allow applying it.')),
-    out);
+  choice.addEventListener('change', () => void load());
+  box.append(h('label', { for: 'edit-target' }, 'What to edit'), choice, note, label, text, actions, out);
   box.addEventListener('submit', (ev) => {
     ev.preventDefault();
     void simulate();
   });
+  await load();
   return box;
 }
 
