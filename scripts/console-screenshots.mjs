@@ -14,7 +14,10 @@ const OUT = fileURLToPath(new URL('../docs/console/', import.meta.url));
 const WAIT = { timeout: 20_000 };
 
 const dir = await tempDir();
-const gw = await GatewayProcess.start(dir.path, consoleConfig());
+// The console's configuration, with the devices' own shadow topics allowed too (for the shadows page).
+const config = consoleConfig().replace('"mqtt:topicfilter:t/${iot:Connection.Thing.ThingName}/#"',
+  '"mqtt:topicfilter:t/${iot:Connection.Thing.ThingName}/#", "mqtt:topic:$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"');
+const gw = await GatewayProcess.start(dir.path, config);
 const clients = [];
 let browser;
 let traffic;
@@ -66,6 +69,14 @@ try {
   await page.getByTestId('explain-verdict').first().waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'why-refused.png'), fullPage: true });
 
+  // Edit the device groups under the explanation and decide the same request under the edit.
+  const edit = page.getByLabel('Configuration file');
+  await edit.waitFor(WAIT);
+  await edit.fill((await edit.inputValue()).replace('"mqtt:topicfilter:t/${iot:Connection.Thing.ThingName}/#"', '"mqtt:topicfilter:t/${iot:Connection.Thing.ThingName}/#", "mqtt:topic:admin/*"'));
+  await page.getByRole('button', { name: 'Decide under this edit' }).click();
+  await page.locator('#edit-result [data-testid="explain-verdict"]').waitFor(WAIT);
+  await page.locator('#edit-simulate').screenshot({ path: join(OUT, 'simulate-edit.png') });
+
   await page.goto(`${url}#/policies/SensorTelemetry`);
   await page.getByRole('button', { name: 'Validate' }).waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'policies.png'), fullPage: true });
@@ -76,13 +87,37 @@ try {
   await page.locator('#retained-message pre').waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'retained.png') });
 
+  const hall = clients[1].client;
+  await hall.publishAsync('$aws/things/dev-hall/shadow/update', JSON.stringify({ state: { desired: { lamp: 'on', brightness: 80 }, reported: { lamp: 'off', brightness: 80 } } }), { qos: 1 });
+  await hall.publishAsync('$aws/things/dev-hall/shadow/name/schedule/update', JSON.stringify({ state: { desired: { on: '07:00', off: '23:00' }, reported: { on: '07:00', off: '23:00' } } }), { qos: 1 });
+  await page.goto(`${url}#/shadows`);
+  await page.getByLabel('Thing name').fill('dev-hall');
+  await page.getByRole('button', { name: 'Show shadows' }).click();
+  await page.locator('[data-shadow="schedule"] pre').first().waitFor(WAIT);
+  await page.screenshot({ path: join(OUT, 'shadows.png'), fullPage: true });
+
+  await page.goto(`${url}#/jobs`);
+  await page.getByLabel(/^Job ID/).fill('firmware-42');
+  await page.getByLabel(/^Things/).fill('dev-hall, dev-kitchen, dev-garage');
+  await page.getByLabel(/^Job document/).fill(JSON.stringify({ operation: 'install', firmware: '4.2.0' }, null, 2));
+  await page.getByRole('button', { name: 'Create job' }).click();
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.locator('#job-detail tr[data-thing="dev-garage"]').waitFor(WAIT);
+  await page.locator('#job-detail tr[data-thing="dev-garage"]').getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.locator('#job-detail tr[data-thing="dev-garage"] [data-testid="execution-status"]', { hasText: 'CANCELED' }).waitFor(WAIT);
+  await page.screenshot({ path: join(OUT, 'jobs.png'), fullPage: true });
+  // The action's notice is not part of the next pages.
+  await page.evaluate(() => { document.getElementById('toast').textContent = ''; });
+
   await page.goto(`${url}#/audit`);
   await page.locator('#audit table').waitFor(WAIT);
   await page.screenshot({ path: join(OUT, 'audit.png') });
 
   await page.goto(`${url}#/iam`);
   await page.locator('#iam-users table').waitFor(WAIT);
-  await page.screenshot({ path: join(OUT, 'users.png') });
+  await page.locator('#iam-admin').waitFor(WAIT);
+  await page.screenshot({ path: join(OUT, 'users.png'), fullPage: true });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${url}#/overview`);

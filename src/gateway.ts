@@ -492,7 +492,7 @@ export class Gateway {
             ...(ipc !== undefined ? { ipc: ipc.ctx } : {}),
             // AWS IoT's CreateKeysAndCertificate issues with the gateway CA; Greengrass
             // UpdateConnectivityInfo changes the server certificate's names.
-            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()), ...(jobs !== undefined ? { jobs } : {}) },
+            iotControlPlane: { ca, connectivity, onConnectivityChanged: () => serverCerts.setHostAddresses(serverHosts()), ...(jobs !== undefined ? { jobs } : {}), ...(shadows !== undefined ? { shadows } : {}) },
             // Gatehouse's own operations: the broker's connections, the configuration file
             // (through the reloader, the same path as an edit of the file), the metrics.
             operations: {

@@ -10,7 +10,7 @@
  * the IoT policies the gateway has in force (the PolicyStore's snapshot: nothing is
  * compiled per request) — the decision the broker makes.
  */
-import { DEFAULT_IOT_DEPLOYMENT, explainConnection, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionSubject } from '../../core/index.js';
+import { DEFAULT_IOT_DEPLOYMENT, explainConnection, type PolicySnapshot, parseIotRequest, type ConnectionExplanation, type ConnectionRequest, type ConnectionSubject } from '../../core/index.js';
 import { ConnectionChoiceError, registeredConnection } from '../../identity/iot-connection.js';
 import { RegistryError } from '../../identity/errors.js';
 import { HttpError, type ApiContext } from '../context.js';
@@ -21,7 +21,10 @@ const invalid = (path: string, message: string, reason?: string): HttpError =>
   new HttpError('API_INVALID_REQUEST', message, { path, ...(reason !== undefined ? { reason } : {}) });
 
 /** What an explanation reads: the registry, the policies in force, the clock and the deployment. */
-export type ExplainContext = Pick<ApiContext, 'registry' | 'policy' | 'clock' | 'iotDeployment'>;
+export type ExplainContext = Pick<ApiContext, 'registry' | 'clock' | 'iotDeployment'> & {
+  /** The policies to decide under: the store in force, or a snapshot simulating an edit. */
+  readonly policy: { readonly current: PolicySnapshot };
+};
 
 /**
  * Explains one request (the local API's `POST /v1/explain` and the management API's

@@ -30,10 +30,24 @@ import { z } from 'zod';
 import { arnFor } from '../../core/policy/iam/arns.js';
 import { HttpError } from '../context.js';
 import { explain } from '../handlers/explain.js';
-import { ExplainRequest, ExplainResponse, type ExplainRequestBody } from '../schemas.js';
+import { compileDeviceGroups, compileIotPolicies, type PolicySnapshot } from '../../core/index.js';
+import type { ConfigIssue } from '../../core/errors.js';
+import { compileIotPart } from '../../runtime/iot-policies.js';
+import { parseAndValidateOffThread } from '../../runtime/parse-worker.js';
+import { ExplainRequest, ExplainResponse } from '../schemas.js';
 import { ManagementError } from './errors.js';
 import type { GatehouseOperations } from './operations.js';
 import type { ManagementContext, ManagementRoute, ManagementRouteSet } from './routes.js';
+
+/** The explanation's request, and optionally an edit of the policies to decide it under (simulatedPolicies). */
+const ManagementExplainRequest = ExplainRequest.extend({
+  iotPolicyOverride: z.strictObject({
+    policyName: z.string().min(1).max(128),
+    policyDocument: z.string().min(1).max(20_480),
+  }).optional().describe('Decide under this document in place of the named AWS IoT policy\'s default version (nothing is applied)'),
+  configurationText: z.string().min(1).max(1_048_576).optional().describe('Decide under the device groups of this configuration text in place of those in force (nothing is applied)'),
+});
+type ManagementExplainBody = z.infer<typeof ManagementExplainRequest>;
 
 const unavailable = (what: string): ManagementError => new ManagementError(503, 'MGMT_UNAVAILABLE', `${what} is not available on this gateway`);
 
@@ -311,10 +325,48 @@ async function applyConfiguration(request: FastifyRequest, reply: FastifyReply, 
   };
 }
 
+/** A 400 listing every problem of an edited document with its path and fix (nothing was decided). */
+function editRefused(reply: FastifyReply, message: string, problems: readonly { readonly code: string; readonly path: string; readonly message: string; readonly fix?: string }[]): unknown {
+  void reply.code(400);
+  return { error: { code: 'MGMT_INVALID_REQUEST', message, problems: problems.map((p) => ({ code: p.code, path: p.path, message: p.message, ...(p.fix !== undefined ? { fix: p.fix } : {}) })) } };
+}
+
+/**
+ * The policies an explanation is decided under: those in force, or, to simulate an edit
+ * before it is applied, the same with one AWS IoT policy's document replaced or with
+ * other device groups (a whole configuration text). Nothing is stored or swapped in.
+ */
+async function simulatedPolicies(body: ManagementExplainBody, ctx: ManagementContext): Promise<{ readonly ok: true; readonly current: PolicySnapshot } | { readonly ok: false; readonly message: string; readonly problems: readonly ConfigIssue<string>[] }> {
+  let snapshot = ctx.policy.current;
+  if (body.configurationText !== undefined) {
+    const { document, result } = await parseAndValidateOffThread(body.configurationText, ops(ctx).configuration?.format ?? 'yaml');
+    if (!result.ok) return { ok: false, message: 'the edited configuration is not valid: nothing was decided', problems: result.errors };
+    if (document === null || document === undefined) return { ok: false, message: 'the edited configuration is empty', problems: [{ code: 'CONFIG_EMPTY', path: '', message: 'the configuration is empty', fix: 'send the whole configuration text' }] };
+    snapshot = compileDeviceGroups(result.deviceGroups).withIot(snapshot.iot);
+  }
+  const edit = body.iotPolicyOverride;
+  if (edit !== undefined) {
+    const data = await ctx.registry.iotAuthorizationData();
+    if (!data.policies.some((p) => p.name === edit.policyName)) {
+      return { ok: false, message: `no AWS IoT policy named ${edit.policyName}`, problems: [{ code: 'IOT_POLICY_NOT_FOUND', path: 'iotPolicyOverride.policyName', message: `no AWS IoT policy named ${edit.policyName}`, fix: 'name an existing policy (iot:ListPolicies)' }] };
+    }
+    const alone = compileIotPolicies([{ name: edit.policyName, document: edit.policyDocument }], ctx.iot);
+    if (!alone.ok) return { ok: false, message: `the edited policy ${edit.policyName} is not valid: nothing was decided`, problems: alone.problems };
+    const part = compileIotPart({ ...data, policies: data.policies.map((p) => (p.name === edit.policyName ? { name: p.name, document: edit.policyDocument } : p)) }, ctx.iot);
+    if (!part.ok) return { ok: false, message: 'the AWS IoT policies with this edit do not compile', problems: part.problems };
+    snapshot = snapshot.withIot(part.part);
+  }
+  return { ok: true, current: snapshot };
+}
+
 async function explainRoute(request: FastifyRequest, reply: FastifyReply, ctx: ManagementContext): Promise<unknown> {
   await request.authorizeCall({ action: 'gatehouse:Explain', resource: '*' });
+  const { iotPolicyOverride: _edit, configurationText: _text, ...asked } = request.body as ManagementExplainBody;
+  const policies = await simulatedPolicies(request.body as ManagementExplainBody, ctx);
+  if (!policies.ok) return editRefused(reply, policies.message, policies.problems);
   try {
-    return await explain({ registry: ctx.registry, policy: ctx.policy, clock: ctx.clock, iotDeployment: ctx.iot }, request.body as ExplainRequestBody);
+    const answer = await explain({ registry: ctx.registry, policy: policies, clock: ctx.clock, iotDeployment: ctx.iot }, asked);
+    return _edit !== undefined || _text !== undefined ? { ...answer, simulated: true } : answer;
   } catch (e) {
     if (e instanceof HttpError && e.status === 400) {
       // The local API's answer, with the field's path and the reason, under the management code.
@@ -501,8 +553,9 @@ const ROUTES: readonly ManagementRoute[] = [
   {
     method: 'POST', url: '/gatehouse/explain', operationId: 'Explain', action: 'gatehouse:Explain', protocol: 'gatehouse', auth: SIGNED, tag: 'Gatehouse',
     summary: 'Explain a decision: group, policy, statement and resolved pattern (as the local API\'s POST /v1/explain)',
-    body: ExplainRequest,
-    responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
+    description: 'With `iotPolicyOverride` or `configurationText`, the request is decided under that edit of the policies in force, without applying it (the answer says `simulated: true`); an edit that does not validate is a 400 listing each problem with its path and fix.',
+    body: ManagementExplainRequest,
+    responses: { 200: { description: 'The decision and its explanation', schema: ExplainResponse.extend({ simulated: z.boolean().optional().describe('Decided under the edit given, not the policies in force') }) }, 400: { description: 'MGMT_INVALID_REQUEST, with the field\'s path in `error.path` and, for a registered thing\'s connection, `error.reason`' }, 403: DENIED },
     example: { path: '/gatehouse/explain', body: { thingName: 'sensor-1', operation: 'mqtt:publish', resource: 'mqtt:topic:t' } },
     handler: explainRoute,
   },

@@ -8,7 +8,7 @@ import { CREDENTIALS_PROVIDER_ROUTES } from './credentials-provider.js';
 import { GATEHOUSE_OPERATION_ROUTES } from './gatehouse-ops.js';
 import { IAM_ROUTES } from './iam/route-set.js';
 import { IPC_ROUTES } from './ipc-routes.js';
-import { GREENGRASS_ROUTES, IOT_ROUTES } from './iot/route-set.js';
+import { GREENGRASS_ROUTES, IOT_DATA_ROUTES, IOT_ROUTES } from './iot/route-set.js';
 import type { ManagementRouteSet } from './routes.js';
 import { STS_ROUTES } from './sts.js';
 
@@ -20,6 +20,8 @@ export const MANAGEMENT_ROUTE_SETS: readonly ManagementRouteSet[] = [
   AUDIT_ROUTES,
   GATEHOUSE_OPERATION_ROUTES,
   IOT_ROUTES,
+  // Device Shadow reads and deletes, signed for `iotdata` (the operator console's shadows page).
+  IOT_DATA_ROUTES,
   GREENGRASS_ROUTES,
   // The local API's IPC operations and EMQX adapter, at the same paths.
   IPC_ROUTES,

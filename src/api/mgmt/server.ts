@@ -77,6 +77,11 @@ export interface ManagementServerOptions {
 
 export { API_TOKEN_ACTIONS, API_TOKEN_ARN } from './authorize.js';
 
+/** A console background refresh is recorded once per session, action and resource in each window this long. */
+export const BACKGROUND_AUDIT_WINDOW_MS = 300_000;
+/** Bound on the (session, action, resource) keys remembered for that; beyond it, every key starts a new window. */
+const BACKGROUND_AUDIT_KEYS = 10_000;
+
 /** What the front records about one request. */
 interface CallState {
   readonly requestId: string;
@@ -449,6 +454,33 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
     return answer.body;
   });
 
+  /**
+   * The console's background refreshes (docs/console.md, "Live by polling"): a read made
+   * by the page itself every few seconds, with a session cookie and the background
+   * header, allowed and answered, is recorded once per session, action and resource in
+   * each BACKGROUND_AUDIT_WINDOW_MS; the others in the window are not. A refused or
+   * failed refresh is always recorded, and so is every request that changes anything
+   * (only GET and HEAD, and the permissions question, which performs nothing, qualify).
+   */
+  const refreshesRecorded = new Map<string, number>();
+  const quietRefresh = (request: FastifyRequest, route: ManagementRoute, state: CallState, status: number): boolean => {
+    if (request.browserSessionId === undefined || request.headers[BACKGROUND_HEADER] === undefined || status >= 400) return false;
+    if (request.method !== 'GET' && request.method !== 'HEAD' && route.operationId !== 'GetConsolePermissions') return false;
+    if (state.decisions.length === 0 || state.decisions.some((d) => d.decision !== 'allow')) return false;
+    const now = ctx.clock().getTime();
+    let quiet = true;
+    for (const d of state.decisions) {
+      const key = `${request.browserSessionId}\u0000${d.action}\u0000${d.resource}`;
+      const last = refreshesRecorded.get(key);
+      if (last === undefined || now - last >= BACKGROUND_AUDIT_WINDOW_MS) {
+        quiet = false;
+        if (refreshesRecorded.size >= BACKGROUND_AUDIT_KEYS) refreshesRecorded.clear();
+        refreshesRecorded.set(key, now);
+      }
+    }
+    return quiet;
+  };
+
   /** Queues the audit records of a request, once: as its answer finishes, or as a stream it opened starts. */
   const auditRequest = (request: FastifyRequest, status: number): void => {
     const state = request.mgmtCall;
@@ -460,6 +492,7 @@ export function buildManagementApp(opts: ManagementServerOptions, audit: AuditWr
       audit.append({ at: ctx.clock(), principal: 'anonymous', action: auditAction(route, state.rawBody), resource: '*', decision: 'deny', reason: state.authFailure.failure, policy: null, statement: null, ...common });
       return;
     }
+    if (quietRefresh(request, route, state, status)) return;
     for (const d of state.decisions) audit.append({ ...d, status });
     if (state.decisions.length === 0 && request.caller === undefined && route.auth.kind === 'device-certificate') {
       // Refused before the handler could decide (its path parameters did not validate).

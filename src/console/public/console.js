@@ -60,10 +60,11 @@ const dateTime = (v) => toDate(v).toLocaleString();
 const daysLeft = (iso) => Math.floor((new Date(iso).getTime() - Date.now()) / 86_400_000);
 
 class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, data) {
     super(message);
     this.status = status;
     this.code = code;
+    this.data = data;
   }
 }
 
@@ -85,7 +86,7 @@ async function api(method, path, options = {}) {
     const code = data?.error?.code ?? res.headers.get('x-amzn-errortype') ?? String(res.status);
     const message = data?.error?.message ?? data?.message ?? res.statusText;
     if (res.status === 401 && state.session !== null) sessionEnded();
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, data);
   }
   return data;
 }
@@ -262,7 +263,7 @@ $('signout').addEventListener('click', async () => {
 
 // ---- router ----
 
-const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, retained: retainedPage, audit: auditPage, iam: iamPage };
+const PAGES = { overview: overviewPage, devices: devicesPage, denials: denialsPage, policies: policiesPage, shadows: shadowsPage, jobs: jobsPage, retained: retainedPage, audit: auditPage, iam: iamPage };
 
 async function route() {
   if (state.session === null) return;
@@ -586,6 +587,7 @@ async function explainDenial(box, d) {
   if (d.kind === 'api') {
     box.append(h('p', {}, 'An API call is decided by the caller\'s IAM identity policies. Attach a policy that allows this action on this resource (and remove any Deny that names it) to let it through.'),
       h('pre', {}, JSON.stringify(d.raw, null, 2)));
+    box.append(await iamEditForm(d));
     return;
   }
   const raw = d.raw;
@@ -593,18 +595,20 @@ async function explainDenial(box, d) {
     resource: raw.resource ?? `mqtt:clientId:${raw.clientId ?? ''}`, certificateId: raw.certificateId };
   const result = h('div', { id: 'explain-result' });
   box.append(h('h3', {}, 'The explanation'), result);
-  await runExplain(result, request);
+  const x = await runExplain(result, request);
   box.append(simulateForm(request));
+  if (x !== undefined) box.append(await mqttEditForm(request, x));
 }
 
-async function runExplain(box, request) {
+async function runExplain(box, request, edit) {
   box.replaceChildren(h('p', { class: 'muted' }, 'Asking the gateway…'));
-  const body = { thingName: request.thingName, operation: request.operation, resource: request.resource };
+  const body = { thingName: request.thingName, operation: request.operation, resource: request.resource, ...(edit ?? {}) };
   if (request.certificateId) body.certificateId = request.certificateId;
   if (request.retain) body.retain = true;
   try {
     const x = await api('POST', '/gatehouse/explain', { body });
     box.replaceChildren(
+      x.simulated ? h('p', { class: 'muted' }, 'Decided under your edit; nothing was applied.') : '',
       h('p', { 'data-testid': 'explain-verdict' }, h('span', { class: `pill ${x.allowed ? 'allow' : 'deny'}` }, x.allowed ? 'Allowed' : 'Denied'), ' ', h('code', {}, x.reason)),
       h('p', { 'data-testid': 'explain-message' }, x.message),
       h('ul', {},
@@ -621,8 +625,11 @@ async function runExplain(box, request) {
         h('tbody', {},
           x.matches.map((m) => h('tr', {}, h('td', {}, m.effect), h('td', {}, `${m.group} / ${m.policy}`), h('td', {}, m.statement), h('td', { class: 'wrap' }, m.resolved))),
           (x.iotMatches ?? []).map((m) => h('tr', {}, h('td', {}, m.effect), h('td', {}, m.policy), h('td', {}, m.statement), h('td', { class: 'wrap' }, m.resources.join(', '))))))) : h('p', { class: 'muted' }, 'No statement applies to this request.'));
+    return x;
   } catch (e) {
-    box.replaceChildren(refusal(e, 'explaining (gatehouse:Explain)'));
+    const problems = e instanceof ApiError ? e.data?.error?.problems : undefined;
+    box.replaceChildren(problems ? h('div', {}, h('p', { class: 'error', role: 'alert' }, `${e.message}.`), problemsTable(problems)) : refusal(e, 'explaining (gatehouse:Explain)'));
+    return undefined;
   }
 }
 
@@ -783,7 +790,7 @@ async function showRetained(box, topic) {
 
 async function iamPage(main) {
   main.append(h('h1', {}, 'Users, roles and access keys'),
-    h('p', { class: 'muted' }, 'The principals of the management API and the console. Secrets are never shown: a new key\'s secret is given once, by the CLI or the API that creates it.'));
+    h('p', { class: 'muted' }, 'The principals of the management API and the console. Secrets are never listed: a new key\'s secret is shown once, when it is created, and never again.'));
   const usersBox = h('section', { class: 'panel', id: 'iam-users', 'aria-labelledby': 'h-users' }, h('h2', { id: 'h-users' }, 'Users'));
   const rolesBox = h('section', { class: 'panel', id: 'iam-roles', 'aria-labelledby': 'h-roles' }, h('h2', { id: 'h-roles' }, 'Roles'));
   main.append(usersBox, rolesBox);
@@ -817,6 +824,7 @@ async function iamPage(main) {
     }
     usersBox.append(h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['User', 'Policies', 'Access keys', 'Created'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows))));
+    await iamAdminForms(usersBox, users);
   }
   try {
     const roles = members(await iam('ListRoles'), 'Roles');
@@ -869,6 +877,445 @@ async function auditPage(main) {
     void load();
   });
   await load();
+}
+
+// ---- Shadows (data plane) ----
+
+const shadowPath = (thing, shadow) => `/things/${encodeURIComponent(thing)}/shadow${shadow ? `?name=${encodeURIComponent(shadow)}` : ''}`;
+const shadowArn = (thing, shadow) => arn('iot', 'thing', shadow ? `${thing}/${shadow}` : thing);
+
+async function shadowsPage(main, [thing]) {
+  main.append(h('h1', {}, 'Device Shadows'),
+    h('p', { class: 'muted' }, 'The classic and named shadows of a thing: desired and reported state, the delta between them, version and last update. Devices and applications change shadows over MQTT or the data plane; here they are read and, when your policies allow, deleted.'));
+  const pick = h('input', { id: 'shadow-thing', value: thing ?? '', list: 'shadow-things', autocomplete: 'off', spellcheck: 'false', required: true });
+  const names = h('datalist', { id: 'shadow-things' });
+  const form = h('form', { class: 'panel row' }, h('div', {}, h('label', { for: 'shadow-thing' }, 'Thing name'), pick, names), h('button', { type: 'submit', class: 'primary' }, 'Show shadows'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (pick.value.trim() !== '') location.hash = `#/shadows/${encodeURIComponent(pick.value.trim())}`;
+  });
+  const out = h('div', { id: 'shadows', 'aria-live': 'polite' });
+  main.append(form, out);
+  api('GET', '/things?maxResults=250').then((r) => names.replaceChildren(...r.things.map((t) => h('option', { value: t.thingName }))), () => { /* typed by hand then */ });
+  if (thing === undefined) return;
+  out.append(h('h2', {}, `Shadows of ${thing}`));
+  let named = [];
+  try {
+    let token;
+    do {
+      const r = await api('GET', `/api/things/shadow/ListNamedShadowsForThing/${encodeURIComponent(thing)}?pageSize=100${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`);
+      named.push(...r.results);
+      token = r.nextToken;
+    } while (token && named.length < 1000);
+  } catch (e) {
+    out.append(refusal(e, 'listing its named shadows (iot:ListNamedShadowsForThing)'));
+    named = [];
+  }
+  const shadows = ['', ...named];
+  const may = await allowed(shadows.map((s) => ({ action: 'iot:DeleteThingShadow', resource: shadowArn(thing, s) })));
+  for (const [i, s] of shadows.entries()) out.append(await shadowPanel(thing, s, may[i]));
+}
+
+async function shadowPanel(thing, shadow, mayDelete) {
+  const title = shadow === '' ? 'Classic shadow' : `Named shadow ${shadow}`;
+  const box = h('section', { class: 'panel', 'data-shadow': shadow === '' ? '(classic)' : shadow }, h('h3', {}, title));
+  let d;
+  try {
+    d = await api('GET', shadowPath(thing, shadow));
+  } catch (e) {
+    box.append(e instanceof ApiError && e.status === 404 ? h('p', { class: 'muted' }, 'No such shadow (none was created, or it was deleted).') : refusal(e, `reading the ${title.toLowerCase()} (iot:GetThingShadow)`));
+    return box;
+  }
+  const state = d.state ?? {};
+  const part = (label, value) => h('div', {}, h('h4', {}, label), value === undefined ? h('p', { class: 'muted' }, 'none') : h('pre', { 'data-part': label.toLowerCase() }, JSON.stringify(value, null, 2)));
+  box.append(h('p', {}, h('span', { 'data-testid': 'shadow-version' }, `Version ${d.version}`), ` · last update ${d.timestamp ? dateTime(d.timestamp) : 'unknown'}`),
+    h('div', { class: 'grid3' }, part('Desired', state.desired), part('Reported', state.reported), part('Delta', state.delta)));
+  if (mayDelete) {
+    box.append(h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', onclick: () => act(`Delete ${title.toLowerCase()}`,
+      `Delete the ${title.toLowerCase()} of ${thing} (version ${d.version})? Its desired and reported state are gone; devices subscribed to its delete/accepted topic are told.`,
+      () => api('DELETE', shadowPath(thing, shadow)), () => route()) }, 'Delete shadow')));
+  }
+  return box;
+}
+
+// ---- Jobs (control plane) ----
+
+const EXECUTION_FINAL = new Set(['SUCCEEDED', 'FAILED', 'REJECTED', 'REMOVED', 'CANCELED', 'TIMED_OUT']);
+
+async function jobsPage(main, [selected]) {
+  main.append(h('h1', {}, 'Jobs'), h('p', { class: 'muted' }, 'Jobs sent to things and thing groups, and each thing\'s execution of them.'));
+  const list = h('section', { class: 'panel', id: 'jobs', 'aria-labelledby': 'h-jobs' }, h('h2', { id: 'h-jobs' }, 'Jobs'));
+  const detail = h('section', { id: 'job-detail', 'aria-live': 'polite' });
+  main.append(list, detail);
+  const [mayCreate] = await allowed([{ action: 'iot:CreateJob', resource: arn('iot', 'job', '*') }]);
+  if (mayCreate) main.insertBefore(createJobForm(), list);
+  try {
+    const r = await api('GET', '/jobs?maxResults=250');
+    list.append(r.jobs.length === 0 ? h('p', { class: 'muted' }, 'No job.') : h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Job', 'Status', 'Targets', 'Created'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, r.jobs.map((j) => h('tr', { 'data-job': j.jobId, class: j.jobId === selected ? 'selected' : '' },
+        h('td', {}, h('a', { href: `#/jobs/${encodeURIComponent(j.jobId)}` }, j.jobId)), h('td', {}, h('span', { class: `pill ${j.status.toLowerCase()}` }, j.status)),
+        h('td', {}, j.targetSelection), h('td', {}, j.createdAt ? dateTime(j.createdAt) : '')))))));
+  } catch (e) {
+    list.append(refusal(e, 'listing jobs (iot:ListJobs)'));
+  }
+  if (selected !== undefined) await jobDetail(detail, selected);
+}
+
+function createJobForm() {
+  const id = h('input', { id: 'job-id', required: true, spellcheck: 'false', pattern: '[a-zA-Z0-9_-]{1,64}' });
+  const things = h('input', { id: 'job-things', spellcheck: 'false', placeholder: 'dev-1, dev-2' });
+  const groups = h('input', { id: 'job-groups', spellcheck: 'false', placeholder: 'lamps' });
+  const doc = h('textarea', { id: 'job-document', rows: '5', spellcheck: 'false' });
+  doc.value = '{\n  "operation": "reboot"\n}';
+  const out = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { class: 'panel', id: 'create-job', 'aria-labelledby': 'h-create-job' }, h('h2', { id: 'h-create-job' }, 'Create a job'),
+    h('label', { for: 'job-id' }, 'Job ID (letters, digits, - and _)'), id,
+    h('label', { for: 'job-things' }, 'Things (names, comma-separated)'), things,
+    h('label', { for: 'job-groups' }, 'Thing groups (names, comma-separated)'), groups,
+    h('label', { for: 'job-document' }, 'Job document (JSON)'), doc,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create job')), out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const split = (s) => s.value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const targets = [...split(things).map((n) => arn('iot', 'thing', n)), ...split(groups).map((n) => arn('iot', 'thinggroup', n))];
+    try {
+      JSON.parse(doc.value);
+    } catch (e) {
+      out.replaceChildren(h('p', { class: 'error', role: 'alert' }, `The job document is not JSON: ${e.message}`));
+      return;
+    }
+    if (id.value.trim() === '' || targets.length === 0) {
+      out.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'Give a job ID and at least one thing or thing group.'));
+      return;
+    }
+    const jobId = id.value.trim();
+    await act('Create job', `Create job ${jobId} for ${targets.length} target(s)? Each thing is sent its execution at once.`,
+      () => api('PUT', `/jobs/${encodeURIComponent(jobId)}`, { body: { targets, document: doc.value, targetSelection: 'SNAPSHOT' } }),
+      () => { location.hash = `#/jobs/${encodeURIComponent(jobId)}`; });
+  });
+  return form;
+}
+
+async function jobDetail(box, jobId) {
+  box.className = 'panel';
+  box.replaceChildren(h('h2', { id: 'h-job', tabindex: '-1' }, `Job ${jobId}`));
+  let job;
+  try {
+    job = (await api('GET', `/jobs/${encodeURIComponent(jobId)}`)).job;
+  } catch (e) {
+    box.append(refusal(e, `describing job ${jobId} (iot:DescribeJob)`));
+    return;
+  }
+  const jobArn = arn('iot', 'job', jobId);
+  const [mayCancel] = await allowed([{ action: 'iot:CancelJob', resource: jobArn }]);
+  box.append(h('p', {}, 'Status ', h('span', { class: `pill ${job.status.toLowerCase()}`, 'data-testid': 'job-status' }, job.status), ` · ${job.targetSelection} · created ${dateTime(job.createdAt)}`),
+    h('p', { class: 'wrap' }, `Targets: ${job.targets.join(', ')}`));
+  if (mayCancel && job.status === 'IN_PROGRESS') {
+    box.append(h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel job', `Cancel job ${jobId}? Its queued executions are canceled; those in progress run on.`,
+      () => api('PUT', `/jobs/${encodeURIComponent(jobId)}/cancel`, { body: {} }), () => route()) }, 'Cancel job')));
+  }
+  try {
+    const r = await api('GET', `/jobs/${encodeURIComponent(jobId)}/things?maxResults=250`);
+    const rows = r.executionSummaries.map((x) => ({ thing: x.thingArn.slice(x.thingArn.lastIndexOf('/') + 1), ...x.jobExecutionSummary }));
+    const may = await allowed(rows.flatMap((x) => [{ action: 'iot:CancelJobExecution', resource: arn('iot', 'thing', x.thing) }, { action: 'iot:DeleteJobExecution', resource: arn('iot', 'thing', x.thing) }]));
+    const [jobCancelExec, jobDeleteExec] = await allowed([{ action: 'iot:CancelJobExecution', resource: jobArn }, { action: 'iot:DeleteJobExecution', resource: jobArn }]);
+    box.append(h('h3', {}, 'Executions'), rows.length === 0 ? h('p', { class: 'muted' }, 'No execution.') : h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Thing', 'Status', 'Execution', 'Queued', 'Last update', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, rows.map((x, i) => {
+        const base = `/things/${encodeURIComponent(x.thing)}/jobs/${encodeURIComponent(jobId)}`;
+        const actions = [];
+        if (jobCancelExec && may[2 * i] && !EXECUTION_FINAL.has(x.status)) {
+          actions.push(h('button', { type: 'button', onclick: () => act('Cancel execution', `Cancel the execution of ${jobId} on ${x.thing}?${x.status === 'IN_PROGRESS' ? ' It is in progress: the device may be part-way through it.' : ''}`,
+            () => api('PUT', `${base}/cancel${x.status === 'IN_PROGRESS' ? '?force=true' : ''}`, { body: {} }), () => route()) }, 'Cancel'));
+        }
+        if (jobDeleteExec && may[2 * i + 1]) {
+          actions.push(h('button', { type: 'button', class: 'danger', onclick: () => act('Delete execution', `Delete execution ${x.executionNumber} of ${jobId} on ${x.thing}? Its record is gone for good.`,
+            () => api('DELETE', `${base}/executionNumber/${x.executionNumber}${EXECUTION_FINAL.has(x.status) ? '' : '?force=true'}`), () => route()) }, 'Delete'));
+        }
+        return h('tr', { 'data-thing': x.thing }, h('td', {}, h('a', { href: `#/devices/${encodeURIComponent(x.thing)}` }, x.thing)),
+          h('td', {}, h('span', { class: `pill ${x.status.toLowerCase()}`, 'data-testid': 'execution-status' }, x.status)), h('td', {}, String(x.executionNumber)),
+          h('td', {}, x.queuedAt ? time(x.queuedAt) : ''), h('td', {}, x.lastUpdatedAt ? time(x.lastUpdatedAt) : ''), h('td', {}, actions));
+      })))));
+  } catch (e) {
+    box.append(refusal(e, 'listing its executions (iot:ListJobExecutionsForJob)'));
+  }
+}
+
+// ---- Policy edits, simulated before they are applied ----
+
+function problemsTable(problems) {
+  return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'problems' },
+    h('thead', {}, h('tr', {}, ['Code', 'Path', 'Problem', 'Fix'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, problems.map((p) => h('tr', {}, h('td', {}, h('code', {}, p.code)), h('td', { class: 'wrap' }, h('code', {}, p.path || '/')), h('td', {}, p.message), h('td', {}, p.fix ?? ''))))));
+}
+
+/**
+ * For an MQTT denial: edit one of the AWS IoT policies in force for the device, or the
+ * device groups, decide the same request under the edit, and apply it on confirmation.
+ * The deciding dialect's is offered first (the AWS IoT policies when no device group
+ * selects the thing).
+ */
+async function mqttEditForm(request, explanation) {
+  const box = h('form', { class: 'panel', id: 'edit-simulate', 'aria-labelledby': 'h-edit' }, h('h3', { id: 'h-edit' }, 'Edit a policy and simulate'));
+  const iotNames = explanation.iotPolicies ?? [];
+  const iotFirst = explanation.dialect === 'iot' || (iotNames.length > 0 && explanation.reason === 'NO_GROUP_SELECTS_THING');
+  const deciding = explanation.policy && iotNames.includes(explanation.policy) ? explanation.policy : iotNames[0];
+  const targets = [...iotNames.map((n) => ({ kind: 'iot', name: n, label: `AWS IoT policy ${n}` })), { kind: 'groups', label: 'Device groups (the configuration file)' }];
+  if (iotFirst) targets.sort((a, b) => (a.name === deciding ? -1 : b.name === deciding ? 1 : 0));
+  else targets.unshift(targets.pop());
+  const choice = h('select', { id: 'edit-target' }, targets.map((x, i) => h('option', { value: String(i) }, x.label)));
+  const label = h('label', { for: 'edit-document' });
+  const text = h('textarea', { id: 'edit-document', rows: '14', spellcheck: 'false' });
+  const note = h('p', { class: 'muted' });
+  const out = h('div', { id: 'edit-result', 'aria-live': 'polite' });
+  const actions = h('div', { class: 'actions' });
+  const target = () => targets[Number(choice.value)];
+  const edit = () => (target().kind === 'iot' ? { iotPolicyOverride: { policyName: target().name, policyDocument: text.value } } : { configurationText: text.value });
+  const simulate = () => runExplain(out, request, edit());
+  const load = async () => {
+    const x = target();
+    out.replaceChildren();
+    actions.replaceChildren(h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'));
+    let applyCheck;
+    if (x.kind === 'iot') {
+      label.textContent = `Policy document of ${x.name}`;
+      note.textContent = `The AWS IoT policy ${x.name}, as in force. Change it and decide the request above under your edit; nothing is applied until you apply it.`;
+      try {
+        const p = await api('GET', `/policies/${encodeURIComponent(x.name)}`);
+        try { text.value = JSON.stringify(JSON.parse(p.policyDocument), null, 2); } catch { text.value = p.policyDocument; }
+      } catch (e) {
+        out.replaceChildren(refusal(e, `reading policy ${x.name} (iot:GetPolicy)`));
+        return;
+      }
+      applyCheck = { action: 'iot:CreatePolicyVersion', resource: arn('iot', 'policy', x.name) };
+    } else {
+      label.textContent = 'Configuration file';
+      note.textContent = 'The device groups come from the configuration file in force. Change it and decide the request above under your edit; nothing is applied until you apply it.';
+      try {
+        const c = await api('GET', '/gatehouse/configuration');
+        if (c.text === undefined) {
+          text.value = '';
+          out.replaceChildren(h('p', { class: 'muted' }, 'The gateway was started without a configuration file: the device groups cannot be edited here.'));
+          return;
+        }
+        text.value = c.text;
+      } catch (e) {
+        out.replaceChildren(refusal(e, 'reading the configuration (gatehouse:GetConfiguration)'));
+        return;
+      }
+      applyCheck = { action: 'gatehouse:ApplyConfiguration', resource: '*' };
+    }
+    const [mayApply] = await allowed([applyCheck]);
+    actions.append(mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
+      if ((await simulate()) === undefined) return;
+      const iot = target().kind === 'iot';
+      await act(iot ? `Apply policy ${target().name}` : 'Apply configuration', iot
+        ? `Make this document the default version of ${target().name}? Every connection it applies to is re-checked at once.`
+        : 'Write this configuration over the gateway\'s file and apply it? Live connections are re-checked at once.',
+      () => (iot ? api('POST', `/policies/${encodeURIComponent(target().name)}/version?setAsDefault=true`, { body: { policyDocument: text.value } })
+        : api('PUT', '/gatehouse/configuration', { body: { text: text.value } })));
+    } }, 'Apply…') : h('span', { class: 'muted' }, 'Your policies do not allow applying it.'));
+  };
+  choice.addEventListener('change', () => void load());
+  box.append(h('label', { for: 'edit-target' }, 'What to edit'), choice, note, label, text, actions, out);
+  box.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void simulate();
+  });
+  await load();
+  return box;
+}
+
+/** The policy names and documents in force for an IAM principal (a user's, or an assumed role's). */
+async function principalPolicies(principalArn) {
+  const m = /^arn:[^:]+:(iam|sts)::\d+:(user|assumed-role)\/([^/]+)/.exec(principalArn);
+  if (m === null) return undefined;
+  const [, , kind, name] = m;
+  const attached = kind === 'user' ? members(await iam('ListAttachedUserPolicies', { UserName: name }), 'AttachedPolicies')
+    : members(await iam('ListAttachedRolePolicies', { RoleName: name }), 'AttachedPolicies');
+  const out = [];
+  for (const p of attached) {
+    const meta = await iam('GetPolicy', { PolicyArn: p.PolicyArn });
+    const version = meta.getElementsByTagName('DefaultVersionId')[0]?.textContent ?? 'v1';
+    const v = await iam('GetPolicyVersion', { PolicyArn: p.PolicyArn, VersionId: version });
+    out.push({ name: p.PolicyName, arn: p.PolicyArn, document: decodeURIComponent(v.getElementsByTagName('Document')[0]?.textContent ?? '') });
+  }
+  return { kind, name, policies: out };
+}
+
+/** SimulateCustomPolicy over these documents: [{ decision, source }] per action and resource. */
+async function simulateIam(documents, action, resource) {
+  const params = { 'ActionNames.member.1': action, 'ResourceArns.member.1': resource };
+  documents.forEach((d, i) => { params[`PolicyInputList.member.${i + 1}`] = d; });
+  const xml = await iam('SimulateCustomPolicy', params);
+  const r = members(xml, 'EvaluationResults')[0] ?? {};
+  const source = xml.getElementsByTagName('SourcePolicyId')[0]?.textContent;
+  return { decision: r.EvalDecision ?? 'implicitDeny', index: source ? Number(source.slice(source.lastIndexOf('.') + 1)) - 1 : undefined };
+}
+
+const EVAL_TEXT = { allowed: 'Allowed', explicitDeny: 'Denied by a Deny statement', implicitDeny: 'Denied: no statement allows it' };
+
+/** For an API denial: edit one of the caller's IAM policies, decide the same call under the edit (SimulateCustomPolicy), apply it on confirmation. */
+async function iamEditForm(d) {
+  const box = h('form', { class: 'panel', id: 'edit-simulate', 'aria-labelledby': 'h-edit' }, h('h3', { id: 'h-edit' }, 'Edit a policy and simulate'));
+  let found;
+  try {
+    found = await principalPolicies(d.who);
+  } catch (e) {
+    return refusal(e, 'reading the caller\'s policies (iam:ListAttachedUserPolicies, iam:GetPolicyVersion)');
+  }
+  if (found === undefined) return h('p', { class: 'muted' }, 'This caller is not an IAM user or role of this gateway: there is no policy to edit.');
+  if (found.policies.length === 0) return h('p', { class: 'muted' }, `${found.name} has no policy attached: attach one (Users page) to allow ${d.action}.`);
+  const select = h('select', { id: 'edit-policy' }, found.policies.map((p, i) => h('option', { value: String(i), selected: p.name === d.policy }, p.name)));
+  const text = h('textarea', { id: 'edit-document', rows: '14', spellcheck: 'false' });
+  const out = h('div', { id: 'edit-result', 'aria-live': 'polite' });
+  const load = () => {
+    const doc = found.policies[Number(select.value)].document;
+    try { text.value = JSON.stringify(JSON.parse(doc), null, 2); } catch { text.value = doc; }
+  };
+  select.addEventListener('change', load);
+  load();
+  const simulate = async () => {
+    const documents = found.policies.map((p, i) => (i === Number(select.value) ? text.value : p.document));
+    try {
+      const r = await simulateIam(documents, d.action, d.resource || '*');
+      const by = r.index !== undefined ? found.policies[r.index]?.name : undefined;
+      out.replaceChildren(h('p', { 'data-testid': 'simulate-verdict' }, h('span', { class: `pill ${r.decision === 'allowed' ? 'allow' : 'deny'}` }, r.decision === 'allowed' ? 'Allowed' : 'Denied'), ' ',
+        `${EVAL_TEXT[r.decision] ?? r.decision} — ${d.action} on ${d.resource || '*'} for ${found.name}, with your edit`, by ? ` (decided by ${by})` : '', '. Nothing was applied.'));
+      return r.decision;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'MalformedPolicyDocument') {
+        const m = /^(?:PolicyInputList\.\d+: )?(.*) \(path (.*); fix: (.*)\)$/.exec(e.message);
+        out.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'The edited document is not valid; nothing was decided or applied.'),
+          problemsTable([{ code: 'MalformedPolicyDocument', path: m ? m[2] : '', message: m ? m[1] : e.message, fix: m ? m[3] : '' }]));
+      } else {
+        out.replaceChildren(refusal(e, 'simulating (iam:SimulateCustomPolicy)'));
+      }
+      return undefined;
+    }
+  };
+  const policyArn = () => found.policies[Number(select.value)].arn;
+  const [mayApply] = await allowed(found.policies.map((p) => ({ action: 'iam:CreatePolicyVersion', resource: p.arn })));
+  box.append(h('p', { class: 'muted' }, `The IAM policies of ${found.name}. Change one and simulate: the refused call is decided under your edit (iam:SimulateCustomPolicy); nothing is applied until you apply it.`),
+    h('label', { for: 'edit-policy' }, 'Policy'), select, h('label', { for: 'edit-document' }, 'Policy document'), text,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Decide under this edit'),
+      mayApply ? h('button', { type: 'button', class: 'danger', id: 'edit-apply', onclick: async () => {
+        if ((await simulate()) === undefined) return;
+        const name = found.policies[Number(select.value)].name;
+        await act(`Apply policy ${name}`, `Make this document the default version of ${name}? Every user and role it is attached to is decided under it from the next call.`,
+          () => iam('CreatePolicyVersion', { PolicyArn: policyArn(), PolicyDocument: text.value, SetAsDefault: 'true' }));
+      } }, 'Apply…') : h('p', { class: 'muted' }, 'Your policies do not allow applying it.')),
+    out);
+  box.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void simulate();
+  });
+  return box;
+}
+
+// ---- Creating users, access keys, roles and policies ----
+
+const iamArnOf = (type, name) => `arn:${state.session.deployment.partition}:iam::${state.session.deployment.accountId}:${type}/${name}`;
+
+function field(id, label, attrs = {}) {
+  return [h('label', { for: id }, label), h(attrs.rows ? 'textarea' : 'input', { id, spellcheck: 'false', autocomplete: 'off', ...attrs })];
+}
+
+/** A form that runs `run` after confirmation and shows the refusal, with path and fix for a document IAM refuses. */
+function iamForm(id, title, fields, confirmText, run) {
+  const out = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { class: 'panel', id, 'aria-labelledby': `h-${id}` }, h('h3', { id: `h-${id}` }, title), fields, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, title)), out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren();
+    const text = confirmText();
+    if (text === undefined) return;
+    if (!(await confirmAction(title, text))) return;
+    try {
+      await run(out);
+      if (out.childNodes.length === 0) await route();
+    } catch (e) {
+      const m = e instanceof ApiError && e.code === 'MalformedPolicyDocument' ? /^(.*) \((?:path )?([^;)]*)(?:; fix: (.*))?\)$/.exec(e.message) : null;
+      out.replaceChildren(m ? h('div', {}, h('p', { class: 'error', role: 'alert' }, 'The document is not valid; nothing was created.'), problemsTable([{ code: e.code, path: m[2], message: m[1], fix: m[3] ?? '' }])) : refusal(e, title));
+    }
+  });
+  return form;
+}
+
+/** Checks an IAM policy document (SimulateCustomPolicy compiles it and decides nothing that is kept): the problems with path and fix, or none. */
+async function validateIamDocument(doc, out) {
+  try {
+    await simulateIam([doc], 'iam:GetUser', '*');
+    out.replaceChildren(h('p', { class: 'ok' }, 'Valid: nothing was applied.'));
+    return true;
+  } catch (e) {
+    const m = e instanceof ApiError && e.code === 'MalformedPolicyDocument' ? /^(?:PolicyInputList\.\d+: )?(.*) \(path (.*); fix: (.*)\)$/.exec(e.message) : null;
+    out.replaceChildren(m ? h('div', {}, h('p', { class: 'error', role: 'alert' }, 'Refused: nothing was applied.'), problemsTable([{ code: e.code, path: m[2], message: m[1], fix: m[3] }])) : refusal(e, 'validating (iam:SimulateCustomPolicy)'));
+    return false;
+  }
+}
+
+/** The secret of a new access key, shown once in this panel; the page keeps no copy of it. */
+function showSecretOnce(out, user, xml) {
+  const id = xml.getElementsByTagName('AccessKeyId')[0]?.textContent ?? '';
+  const secret = h('input', { id: 'new-secret', readonly: true, value: xml.getElementsByTagName('SecretAccessKey')[0]?.textContent ?? '', autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  const panel = h('div', { class: 'secret', role: 'alert', id: 'new-key' },
+    h('p', {}, h('strong', {}, `New access key of ${user}: `), h('span', { class: 'mono', 'data-testid': 'new-key-id' }, id)),
+    h('label', { for: 'new-secret' }, 'Secret access key — shown this once: copy it now, it cannot be shown again'), secret,
+    h('button', { type: 'button', class: 'primary', onclick: () => { secret.value = ''; panel.remove(); void route(); } }, 'I have saved it'));
+  out.replaceChildren(panel);
+  secret.select();
+}
+
+async function iamAdminForms(box, users) {
+  const [mayUser, mayKey, mayRole, mayPolicy, mayAttach] = await allowed([
+    { action: 'iam:CreateUser', resource: iamArnOf('user', '*') }, { action: 'iam:CreateAccessKey', resource: iamArnOf('user', '*') },
+    { action: 'iam:CreateRole', resource: iamArnOf('role', '*') }, { action: 'iam:CreatePolicy', resource: iamArnOf('policy', '*') },
+    { action: 'iam:AttachUserPolicy', resource: iamArnOf('user', '*') }]);
+  const forms = [];
+  if (mayUser) {
+    forms.push(iamForm('create-user', 'Create user', field('new-user', 'User name'), () => {
+      const n = $('new-user').value.trim();
+      return n === '' ? undefined : `Create IAM user ${n}? It can do nothing until a policy is attached and it has an access key.`;
+    }, () => iam('CreateUser', { UserName: $('new-user').value.trim() })));
+  }
+  if (mayKey && users.length > 0) {
+    const sel = h('select', { id: 'key-user' }, users.map((u) => h('option', { value: u.UserName }, u.UserName)));
+    forms.push(iamForm('create-key', 'Create access key', [h('label', { for: 'key-user' }, 'For user'), sel],
+      () => `Create an access key for ${sel.value}? Its secret is shown once, here, and never again.`,
+      async (out) => showSecretOnce(out, sel.value, await iam('CreateAccessKey', { UserName: sel.value }))));
+  }
+  if (mayAttach && users.length > 0) {
+    let policies = [];
+    try { policies = members(await iam('ListPolicies', { Scope: 'Local' }), 'Policies'); } catch { /* not offered without iam:ListPolicies */ }
+    if (policies.length > 0) {
+      const u = h('select', { id: 'attach-user' }, users.map((x) => h('option', { value: x.UserName }, x.UserName)));
+      const p = h('select', { id: 'attach-policy' }, policies.map((x) => h('option', { value: x.Arn }, x.PolicyName)));
+      forms.push(iamForm('attach-user-policy', 'Attach policy', [h('label', { for: 'attach-user' }, 'User'), u, h('label', { for: 'attach-policy' }, 'Policy'), p],
+        () => `Attach ${p.selectedOptions[0].textContent} to ${u.value}? It takes effect on the user's next call.`,
+        () => iam('AttachUserPolicy', { UserName: u.value, PolicyArn: p.value })));
+    }
+  }
+  if (mayPolicy) {
+    const [nameL, name] = field('new-policy', 'Policy name');
+    const [docL, doc] = field('new-policy-document', 'Policy document (JSON)', { rows: '8' });
+    doc.value = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:List*', 'iot:Describe*'], Resource: '*' }] }, null, 2);
+    const check = h('div', { 'aria-live': 'polite', id: 'new-policy-validation' });
+    const form = iamForm('create-policy', 'Create policy', [nameL, name, docL, doc, h('button', { type: 'button', onclick: () => void validateIamDocument(doc.value, check) }, 'Validate'), check],
+      () => (name.value.trim() === '' ? undefined : `Create IAM policy ${name.value.trim()}? It applies to no one until it is attached.`),
+      () => iam('CreatePolicy', { PolicyName: name.value.trim(), PolicyDocument: doc.value }));
+    forms.push(form);
+  }
+  if (mayRole) {
+    const [nameL, name] = field('new-role', 'Role name');
+    const [docL, doc] = field('new-role-trust', 'Trust policy (who may assume it)', { rows: '8' });
+    doc.value = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:${state.session.deployment.partition}:iam::${state.session.deployment.accountId}:root` }, Action: 'sts:AssumeRole' }] }, null, 2);
+    forms.push(iamForm('create-role', 'Create role', [nameL, name, docL, doc],
+      () => (name.value.trim() === '' ? undefined : `Create role ${name.value.trim()} with this trust policy?`),
+      () => iam('CreateRole', { RoleName: name.value.trim(), AssumeRolePolicyDocument: doc.value })));
+  }
+  if (forms.length > 0) box.append(h('section', { class: 'grid2', id: 'iam-admin', 'aria-label': 'Create' }, forms));
 }
 
 // ---- start ----

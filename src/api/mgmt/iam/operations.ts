@@ -11,9 +11,10 @@
  * boundaries, login profiles, MFA devices, service-linked roles.
  */
 import type { AccessKeyStatus, PolicyHolder } from '../../../identity/control.js';
+import { compileIamPolicies } from '../../../core/policy/iam/index.js';
 import { constraintError, el, isoSeconds, memberList, queryTags } from '../query.js';
 import {
-  authorizePolicy, authorizeRole, authorizeUser, booleanParam, entityName, iamArn, members, noPermissionsBoundary,
+  authorizePolicy, authorizeRole, authorizeUser, booleanParam, entityName, iamArn, iamError, invalidInput, members, noPermissionsBoundary,
   noSuchEntity, page, pathPrefixMatches, policyArnParam, policyXml, required, roleXml, rootPathOnly, userNameOrCaller, userXml, versionXml,
   type IamCall, type IamOperation,
 } from './common.js';
@@ -331,5 +332,45 @@ export const POLICY_OPERATIONS: readonly IamOperation[] = [
   }),
 ];
 
+const EVAL_DECISION: Readonly<Record<string, string>> = { ALLOWED_BY_STATEMENT: 'allowed', DENIED_BY_STATEMENT: 'explicitDeny', NO_MATCHING_STATEMENT: 'implicitDeny' };
+
+/**
+ * SimulateCustomPolicy (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulateCustomPolicy.html):
+ * decides each action on each resource under the identity policies given as text, as
+ * the management API would decide a call whose caller holds exactly those policies;
+ * nothing is stored. `SourcePolicyId` names the deciding input as `PolicyInputList.N`.
+ * A document the IAM dialect refuses is MalformedPolicyDocument, naming its path and the
+ * fix. Not served: `ContextEntries`, resource policies, `ResourceOwner`, `CallerArn`.
+ */
+const SIMULATE_OPERATIONS: readonly IamOperation[] = [
+  op('SimulateCustomPolicy', { 'PolicyInputList.member.1': POLICY_EXAMPLE, 'ActionNames.member.1': 'iot:ListThings' }, async (call) => {
+    const documents = memberList(call.params, 'PolicyInputList', 10);
+    if (documents === undefined) throw constraintError(null, 'policyInputList', 'Member must not be null');
+    const actions = memberList(call.params, 'ActionNames', 100);
+    if (actions === undefined) throw constraintError(null, 'actionNames', 'Member must not be null');
+    const resources = memberList(call.params, 'ResourceArns', 100) ?? ['*'];
+    for (const name of ['ContextEntries', 'ResourcePolicy', 'ResourceOwner', 'CallerArn', 'PermissionsBoundaryPolicyInputList']) {
+      if (Object.keys(call.params).some((k) => k === name || k.startsWith(`${name}.`))) throw invalidInput(`${name} is not supported by this gateway`);
+    }
+    await call.authorize({ action: 'iam:SimulateCustomPolicy', resource: '*' });
+    const inputs = documents.map((document, i) => ({ name: `PolicyInputList.${i + 1}`, document }));
+    const compiled = compileIamPolicies(inputs);
+    if (!compiled.ok) {
+      const p = compiled.problems[0]!;
+      throw iamError(400, 'MalformedPolicyDocument', `${p.policy}: ${p.message} (path ${p.path === '' ? '/' : p.path}; fix: ${p.fix})`);
+    }
+    const now = call.ctx.clock().getTime();
+    const results: string[] = [];
+    for (const action of actions) {
+      for (const resource of resources) {
+        const d = compiled.set.decide('all', call.request.iamContext ?? {}, { action, resource }, now);
+        const matched = d.policy === undefined ? '' : members([`${el('SourcePolicyId', d.policy)}${el('SourcePolicyType', 'IAM Policy')}`]);
+        results.push(`${el('EvalActionName', action)}${el('EvalResourceName', resource)}${el('EvalDecision', EVAL_DECISION[d.reason] ?? 'implicitDeny')}<MatchedStatements>${matched}</MatchedStatements><MissingContextValues></MissingContextValues>`);
+      }
+    }
+    return `<EvaluationResults>${members(results)}</EvaluationResults>${el('IsTruncated', false)}`;
+  }),
+];
+
 /** Every IAM operation served. */
-export const IAM_OPERATIONS: readonly IamOperation[] = [...USER_OPERATIONS, ...ROLE_OPERATIONS, ...POLICY_OPERATIONS];
+export const IAM_OPERATIONS: readonly IamOperation[] = [...USER_OPERATIONS, ...ROLE_OPERATIONS, ...POLICY_OPERATIONS, ...SIMULATE_OPERATIONS];

@@ -9,6 +9,7 @@ import type { ControlStore } from '../../../identity/control.js';
 import type { Registry } from '../../../identity/registry.js';
 import type { PolicyStore } from '../../../runtime/policy-store.js';
 import type { JobService } from '../../data-plane/job-service.js';
+import type { ShadowService } from '../../data-plane/shadow-service.js';
 
 /** What the AWS IoT and Greengrass routes need beyond the management context (the gateway provides it). */
 export interface IotControlPlaneExtras {
@@ -20,6 +21,8 @@ export interface IotControlPlaneExtras {
   readonly onConnectivityChanged: () => Promise<void>;
   /** The jobs service (absent when `gatehouse.jobs.enabled` is false). */
   readonly jobs?: JobService;
+  /** The Device Shadow service (absent when `gatehouse.shadows.enabled` is false). */
+  readonly shadows?: ShadowService;
 }
 
 export interface IotControlPlaneContext {
@@ -41,5 +44,7 @@ export interface IotControlPlaneContext {
   readonly onConnectivityChanged: () => Promise<void>;
   /** The jobs service; ServiceUnavailableException when it is off. */
   readonly jobs: JobService;
+  /** The Device Shadow service; ServiceUnavailableException when it is off. */
+  readonly shadows: ShadowService;
   readonly clock: () => Date;
 }

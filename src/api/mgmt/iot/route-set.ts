@@ -23,6 +23,7 @@ import { GROUP_OPERATIONS } from './groups.js';
 import { JOB_OPERATIONS } from './jobs.js';
 import { POLICY_OPERATIONS } from './policies.js';
 import { ROLE_ALIAS_AND_TAG_OPERATIONS } from './role-aliases.js';
+import { SHADOW_OPERATIONS } from './shadows.js';
 import { TEST_AUTHORIZATION_OPERATIONS } from './test-authorization.js';
 import { THING_TYPE_OPERATIONS } from './thing-types.js';
 import { THING_OPERATIONS } from './things.js';
@@ -43,7 +44,10 @@ export const IOT_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = [
 /** The Greengrass v2 operations served. */
 export const GREENGRASS_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = CONNECTIVITY_OPERATIONS;
 
-type Service = 'iot' | 'greengrass';
+/** The Device Shadow reads and deletes, signed for the AWS IoT data plane's `iotdata`. */
+export const IOT_DATA_OPERATIONS: readonly AwsOperation<IotControlPlaneContext>[] = SHADOW_OPERATIONS;
+
+type Service = 'iot' | 'greengrass' | 'iotdata';
 
 /** `/things/{thingName}` in fastify's syntax (`/things/:thingName`). */
 export const fastifyPath = (path: string): string => path.replace(/\{([A-Za-z]+)\}/g, ':$1');
@@ -53,7 +57,7 @@ function controlPlane(ctx: ManagementContext, service: Service): IotControlPlane
   // for them — after their authorization, like any other failure.
   const extras = (): NonNullable<ManagementContext['iotControlPlane']> => {
     if (ctx.iotControlPlane !== undefined) return ctx.iotControlPlane;
-    throw service === 'iot'
+    throw service !== 'greengrass'
       ? new AwsServiceError('ServiceUnavailableException', 'the AWS IoT operations are not available on this listener')
       : new AwsServiceError('InternalServerException', 'the Greengrass operations are not available on this listener');
   };
@@ -73,6 +77,11 @@ function controlPlane(ctx: ManagementContext, service: Service): IotControlPlane
       const j = extras().jobs;
       if (j === undefined) throw new AwsServiceError('ServiceUnavailableException', 'the jobs service is disabled (gatehouse.jobs.enabled)');
       return j;
+    },
+    get shadows() {
+      const sh = extras().shadows;
+      if (sh === undefined) throw new AwsServiceError('ServiceUnavailableException', 'the Device Shadow service is disabled (gatehouse.shadows.enabled)');
+      return sh;
     },
     clock: ctx.clock,
   };
@@ -97,11 +106,11 @@ function route(op: AwsOperation<IotControlPlaneContext>, service: Service): Mana
     protocol: 'rest-json',
     auth: { kind: 'signed', services: [service] },
     summary: op.summary,
-    description: `AWS ${service === 'iot' ? 'IoT' : 'IoT Greengrass V2'} ${op.name} (${op.method} ${op.path}); see docs/management.md for the IAM action, the resource and what differs from AWS.`,
-    tag: service === 'iot' ? 'AWS IoT' : 'AWS Greengrass',
+    description: `AWS ${service === 'iot' ? 'IoT' : service === 'iotdata' ? 'IoT data plane' : 'IoT Greengrass V2'} ${op.name} (${op.method} ${op.path}); see docs/management.md for the IAM action, the resource and what differs from AWS.`,
+    tag: service === 'iot' ? 'AWS IoT' : service === 'iotdata' ? 'AWS IoT data plane' : 'AWS Greengrass',
     responses: {
       200: { description: 'The operation\'s output members (empty for operations without output)' },
-      400: { description: `${service === 'iot' ? 'InvalidRequestException and the other client exceptions of the service model' : 'ValidationException'}` },
+      400: { description: `${service !== 'greengrass' ? 'InvalidRequestException and the other client exceptions of the service model' : 'ValidationException'}` },
       403: { description: 'AccessDeniedException: no identity policy allows the action on the resource' },
       404: { description: 'ResourceNotFoundException' },
     },
@@ -110,7 +119,7 @@ function route(op: AwsOperation<IotControlPlaneContext>, service: Service): Mana
       try {
         const body = request.body;
         if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
-          throw new AwsServiceError(service === 'iot' ? 'InvalidRequestException' : 'ValidationException', 'the body must be a JSON object');
+          throw new AwsServiceError(service !== 'greengrass' ? 'InvalidRequestException' : 'ValidationException', 'the body must be a JSON object');
         }
         const call: AwsCall = {
           labels: (request.params ?? {}) as Record<string, string>,
@@ -122,10 +131,10 @@ function route(op: AwsOperation<IotControlPlaneContext>, service: Service): Mana
         return (await op.handler(controlPlane(ctx, service), call)) ?? {};
       } catch (e) {
         if (e instanceof ManagementError) throw e;
-        let aws = service === 'iot' ? toIotError(e) : toGreengrassError(e);
+        let aws = service !== 'greengrass' ? toIotError(e) : toGreengrassError(e);
         if (aws === undefined) {
           // The server answers unexpected failures as IoT's InternalFailureException; Greengrass's is InternalServerException.
-          if (service === 'iot') throw e;
+          if (service !== 'greengrass') throw e;
           ctx.logger.error({ event: 'management-error', operation: op.name, err: e instanceof Error ? e.message : String(e) }, 'management request failed unexpectedly');
           aws = new AwsServiceError('InternalServerException', 'the request failed; see the gateway log');
         }
@@ -138,4 +147,5 @@ function route(op: AwsOperation<IotControlPlaneContext>, service: Service): Mana
 }
 
 export const IOT_ROUTES: ManagementRouteSet = { name: 'aws-iot', routes: IOT_OPERATIONS.map((op) => route(op, 'iot')) };
+export const IOT_DATA_ROUTES: ManagementRouteSet = { name: 'aws-iot-data', routes: IOT_DATA_OPERATIONS.map((op) => route(op, 'iotdata')) };
 export const GREENGRASS_ROUTES: ManagementRouteSet = { name: 'aws-greengrass', routes: GREENGRASS_OPERATIONS.map((op) => route(op, 'greengrass')) };

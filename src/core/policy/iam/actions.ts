@@ -143,6 +143,8 @@ export const IAM_ACTIONS: Readonly<Record<string, IamResourceType>> = Object.fre
   'iam:DetachRolePolicy': 'iam:role',
   'iam:ListAttachedUserPolicies': 'iam:user',
   'iam:ListAttachedRolePolicies': 'iam:role',
+  // policy simulation (no resource: the documents are in the request)
+  'iam:SimulateCustomPolicy': '*',
   // tags of IAM resources
   'iam:TagUser': 'iam:user',
   'iam:UntagUser': 'iam:user',
