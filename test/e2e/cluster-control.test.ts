@@ -17,7 +17,7 @@ import {
   AttachUserPolicyCommand, CreateAccessKeyCommand, CreatePolicyCommand, CreateRoleCommand, CreateUserCommand, DetachUserPolicyCommand,
   IAMClient, ListUsersCommand, UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
-import { CreateThingCommand, DescribeThingCommand, IoTClient, ListThingsCommand } from '@aws-sdk/client-iot';
+import { CreateThingCommand, DescribeCertificateCommand, DescribeThingCommand, IoTClient, ListThingsCommand } from '@aws-sdk/client-iot';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { GatewayProcess, runCli } from '../helpers/gateway.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
@@ -131,7 +131,7 @@ describe('two gateways share the control store on PostgreSQL', { skip }, () => {
     await expectStatus(clients(1, { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: `${c.SessionToken!}x` }).sts.send(new GetCallerIdentityCommand({})), 403);
   });
 
-  test('the real CLI with the same configuration works on the shared store, and the audit log has both nodes\' calls', async () => {
+  test('the real CLI with the same configuration works on the shared registry and control store, and the audit log has both nodes\' calls', async () => {
     const cli = (i: number, args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', nodes[i]!.configPath, '--data-dir', nodes[i]!.dataDir, '--json']);
     const created = await cli(1, ['iam', 'users', 'create', 'from-cli']);
     assert.equal(created.code, 0, created.stderr);
@@ -145,6 +145,18 @@ describe('two gateways share the control store on PostgreSQL', { skip }, () => {
       const r = await cli(0, ['audit', 'list', '--principal', `${IAM_ARN}:user/lister`, '--decision', 'deny']);
       return r.code === 0 && (JSON.parse(r.stdout) as unknown[]).length >= 1;
     }, 10_000, 'the denial on node 2 in the audit log read through node 1');
+    // The registry commands too: a thing made by node 2's CLI (with node 2's CA), revoked by node 1's.
+    const made = await cli(1, ['things', 'create', 'cli-thing', '--out', join(dir.path, 'cli-thing')]);
+    assert.equal(made.code, 0, made.stderr);
+    const certificateId = (JSON.parse(made.stdout) as { certificateId: string }).certificateId;
+    assert.equal((await clients(0, admin).iot.send(new DescribeThingCommand({ thingName: 'cli-thing' }))).thingName, 'cli-thing');
+    const revoked = await cli(0, ['certs', 'revoke', certificateId]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const cert = await clients(1, admin).iot.send(new DescribeCertificateCommand({ certificateId }));
+    assert.equal(cert.certificateDescription?.status, 'REVOKED');
+    const things = await cli(1, ['things', 'list']);
+    assert.equal(things.code, 0, things.stderr);
+    assert.ok(things.stdout.includes('made-on-node-1') && things.stdout.includes('cli-thing'), things.stdout);
     const all = await cli(0, ['audit', 'list', '--action', 'iam:CreateUser']);
     assert.ok((JSON.parse(all.stdout) as { resource: string }[]).some((r) => r.resource === `${IAM_ARN}:user/lister`));
     assert.ok(!all.stdout.includes(admin.secretAccessKey));
