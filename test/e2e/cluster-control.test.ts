@@ -4,7 +4,8 @@
  * SDK clients talk to each node; a change made through one node (a user, an access key
  * deactivated, a policy detached, an assumed role) applies to the other node's next
  * request; the audit log holds both nodes' calls; the real CLI, given the same
- * configuration, works on the shared store; a node whose key file is not the cluster's
+ * configuration, works on the shared store; with PostgreSQL down calls fail closed (503)
+ * and are served again when it is back; a node whose key file is not the cluster's
  * refuses to start.
  */
 import assert from 'node:assert/strict';
@@ -160,6 +161,19 @@ describe('two gateways share the control store on PostgreSQL', { skip }, () => {
     const all = await cli(0, ['audit', 'list', '--action', 'iam:CreateUser']);
     assert.ok((JSON.parse(all.stdout) as { resource: string }[]).some((r) => r.resource === `${IAM_ARN}:user/lister`));
     assert.ok(!all.stdout.includes(admin.secretAccessKey));
+  });
+
+  test('PostgreSQL down: management calls fail closed with 503 ServiceUnavailable, and are served again once it is back', async () => {
+    const node2 = clients(1, admin).iam;
+    await node2.send(new ListUsersCommand({}));
+    pg.stop();
+    try {
+      const e = await expectStatus(node2.send(new ListUsersCommand({})), 503);
+      assert.ok(!e.message.includes(pg.password));
+    } finally {
+      pg.start();
+    }
+    await waitUntil(async () => node2.send(new ListUsersCommand({})).then(() => true, () => false), 15_000, 'node 2 to serve management calls again');
   });
 
   test('a node whose key file is not the cluster\'s refuses to start (a missing one is not made anew while secrets exist)', async () => {
