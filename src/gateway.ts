@@ -43,6 +43,7 @@ import { openIdentity } from './identity/bootstrap.js';
 import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
 import { sessionAuthenticator } from './identity/authenticator.js';
+import type { PgRegistry } from './identity/pg-registry.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
 import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
@@ -150,8 +151,7 @@ export class Gateway {
       const registryConfig = config.gatehouse.registry;
       if (registryConfig.url !== undefined) {
         assertClusterFeatures({
-          api: config.gatehouse.api.enabled, management: config.gatehouse.management.enabled, dataPlane: config.gatehouse.dataPlane.enabled,
-          jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
+          dataPlane: config.gatehouse.dataPlane.enabled, jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
         });
       }
       const { registry, ca, gatewayCaTrusted: localCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
@@ -160,6 +160,7 @@ export class Gateway {
       // groups, trusted CAs, the change feed) is the PostgreSQL one every node shares; the
       // node's SQLite file keeps what is still per node (retained messages).
       let devices: Registry = registry;
+      let sharedRegistry: PgRegistry | undefined;
       let shadowStore: ShadowStore | undefined;
       let gatewayCaTrusted = localCaTrusted;
       let clusterStore: PgClusterStore | undefined;
@@ -186,6 +187,7 @@ export class Gateway {
         }
         gatewayCaTrusted = (await shared.trustGatewayCa(ca.certificatePem)).added;
         devices = shared;
+        sharedRegistry = shared;
         shadowStore = shared.shadows();
       }
       if (gatewayCaTrusted) logger.info({ event: 'ca-trusted', caId: ca.id }, 'gateway CA trusted as a device CA');
@@ -370,7 +372,13 @@ export class Gateway {
       const apiConfig = config.gatehouse.api;
       const mgmtConfig = config.gatehouse.management;
       const dataPlaneConfig = config.gatehouse.dataPlane;
-      const control = apiConfig.enabled || mgmtConfig.enabled || dataPlaneConfig.enabled ? openControlStore(registry, dataDir, config.gatehouse.iot) : undefined;
+      // On a shared registry the control store is in PostgreSQL too (every node authorizes
+      // with the same users, keys and policies); its secrets need the same key file on
+      // every node (gatehouse.registry.controlKeyFile).
+      const controlKeyFile = registryConfig.controlKeyFile !== undefined ? resolve(configDir, registryConfig.controlKeyFile) : undefined;
+      const control = !(apiConfig.enabled || mgmtConfig.enabled || dataPlaneConfig.enabled) ? undefined
+        : sharedRegistry !== undefined ? openControlStore(sharedRegistry, dataDir, config.gatehouse.iot, controlKeyFile)
+          : openControlStore(registry, dataDir, config.gatehouse.iot);
       const iamPolicies = new IamPolicyCache(compileWithIamDialect);
       // One audit writer for both APIs, pruned whenever the gateway runs (whichever
       // listeners are enabled: the local API audits its calls too). Closed after both
@@ -387,7 +395,7 @@ export class Gateway {
       // (the management listener serves them too, for HTTPS-only deployments).
       const validitySeconds = config.certificates.serverCertificateValiditySeconds;
       const operationsOptions: ApiOperationsOptions = {
-        registry,
+        registry: devices,
         sessions,
         policy,
         metrics,
@@ -481,7 +489,7 @@ export class Gateway {
         management = await ManagementServer.start({
           ctx: {
             control,
-            registry,
+            registry: devices,
             iot: config.gatehouse.iot,
             logger,
             clock: () => new Date(),
@@ -536,10 +544,10 @@ export class Gateway {
         const m = management;
         closers.push(() => m.close());
         closers.push(serverCerts.subscribe((cert) => m.updateTls(mgmtTls(cert))));
-        const mgmtWatch: RegistryWatch = registry.watch((changes) => {
+        const mgmtWatch: RegistryWatch = devices.watch((changes) => {
           if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
           // Read again rather than rely on the order of the gateway's own watch.
-          void trustedCaPems(registry).then((pems) => m.updateTls({ ...mgmtTls(serverCerts.current()), ca: pems }));
+          void trustedCaPems(devices).then((pems) => m.updateTls({ ...mgmtTls(serverCerts.current()), ca: pems }));
         });
         closers.push(() => mgmtWatch.close());
         const admin = await ensureAdministrator(dataDir, control, config.gatehouse.iot, { endpoint: management.url });

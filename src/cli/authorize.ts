@@ -109,7 +109,7 @@ or iot:Receive for a registered thing, decided by the gateway with the policies 
             operation: opts.operation!, resource: opts.resource!, retain: opts.retain === true,
             ...(opts.cert !== undefined ? { certificateId: opts.cert } : {}), ...(opts.sourceIp !== undefined ? { sourceIp: opts.sourceIp } : {}),
           }, deployment)];
-        const answers = await withLocalRegistry(resolveDataDir(opts.dataDir), (registry) => decideRegistered(io, registry, snapshot, deployment, requests));
+        const answers = await withLocalRegistry(resolveDataDir(opts.dataDir), (registry) => decideRegistered(io, registry, snapshot, deployment, requests), config);
         if (answers === undefined) {
           setExit(EXIT.INVALID);
           return;

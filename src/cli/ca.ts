@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openIdentity } from '../identity/bootstrap.js';
 import type { TrustedCa } from '../identity/registry.js';
-import { dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, registryConfigOption, resolveDataDir, withLocalRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { RemoteClient } from './remote/client.js';
 import { RemoteRegistry, type TrustedCaView } from './remote/registry.js';
@@ -41,7 +41,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
       setExit(EXIT.OK);
     });
 
-  dataDirOption(ca.command('list').description('list the CAs whose device certificates are trusted'))
+  registryConfigOption(dataDirOption(ca.command('list').description('list the CAs whose device certificates are trusted')))
     .action(async (opts: DataDirOptions) => {
       await withCas(opts, async (r) => {
         const list = await r.listTrustedCas();
@@ -52,7 +52,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
       setExit(EXIT.OK);
     });
 
-  dataDirOption(ca.command('trust').description('trust a CA: device certificates it issues can be registered and can connect'))
+  registryConfigOption(dataDirOption(ca.command('trust').description('trust a CA: device certificates it issues can be registered and can connect')))
     .argument('<file>', 'CA certificate PEM')
     .addHelpText('after', '\nTrusting a CA does not register its certificates: each device still needs `gatehouse things register`.')
     .action(async (file: string, opts: DataDirOptions) => {
@@ -70,7 +70,7 @@ certificates). Save the output as ca.pem on each device, e.g.:
       setExit(EXIT.OK);
     });
 
-  dataDirOption(ca.command('untrust').description('stop trusting a CA: devices whose certificates chain only to it are refused and disconnected'))
+  registryConfigOption(dataDirOption(ca.command('untrust').description('stop trusting a CA: devices whose certificates chain only to it are refused and disconnected')))
     .argument('<id>', 'CA id (SHA-256) or a unique prefix of at least 8 hex digits (see `gatehouse ca list`)')
     .action(async (idArg: string, opts: DataDirOptions) => {
       await withCas(opts, async (r) => {
@@ -94,7 +94,7 @@ type CaRegistry = Pick<RemoteRegistry, 'listTrustedCas' | 'getTrustedCa' | 'trus
  */
 async function withCas<T>(opts: DataDirOptions, fn: (registry: CaRegistry) => Promise<T>): Promise<T> {
   if (opts.target?.kind === 'remote') return fn(new RemoteRegistry(new RemoteClient(opts.target)));
-  return withLocalRegistry(resolveDataDir(opts.dataDir), fn);
+  return withLocalRegistry(resolveDataDir(opts.dataDir), fn, opts.config);
 }
 
 function caJson(c: TrustedCa | TrustedCaView): Record<string, unknown> {

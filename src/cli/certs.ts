@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultDataDir } from '../data-dir.js';
+import { loadConfigFile } from '../config-file.js';
 import { openRegistry } from '../identity/bootstrap.js';
+import { openSharedRegistry } from '../identity/shared-registry.js';
 import type { CertificateRecord, CertificateStatus, Registry } from '../identity/registry.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { RemoteClient } from './remote/client.js';
@@ -14,12 +16,19 @@ import { RemoteRegistry, type CommandRegistry } from './remote/registry.js';
 export interface DataDirOptions extends TargetOption {
   dataDir?: string;
   json?: boolean;
+  /** The gateway configuration: with gatehouse.registry.url the command works on the shared PostgreSQL registry. */
+  config?: string;
 }
 
 export function dataDirOption(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
     .option('--json', 'print the result as JSON on stdout');
+}
+
+/** `--config`, for the registry commands that have no other use for it. */
+export function registryConfigOption(cmd: Command): Command {
+  return cmd.option('--config <file>', 'gateway configuration: with gatehouse.registry.url, work on the shared PostgreSQL registry (docs/cluster.md)');
 }
 
 export function resolveDataDir(option: string | undefined, fromConfig?: string): string {
@@ -33,17 +42,42 @@ export function resolveDataDir(option: string | undefined, fromConfig?: string):
 export async function withRegistry<T>(opts: DataDirOptions, fn: (registry: CommandRegistry) => Promise<T>): Promise<T> {
   const target = opts.target;
   if (target?.kind === 'remote') return fn(new RemoteRegistry(new RemoteClient(target)));
-  return withLocalRegistry(resolveDataDir(opts.dataDir), fn);
+  return withLocalRegistry(resolveDataDir(opts.dataDir), fn, opts.config);
 }
 
-/** Opens the registry of the data directory for the length of `fn` (commands that only run locally). */
-export async function withLocalRegistry<T>(dataDir: string, fn: (registry: Registry) => Promise<T>): Promise<T> {
+/**
+ * Opens the registry of the data directory for the length of `fn` (commands that only
+ * run locally); with a configuration whose gatehouse.registry.url is set, the shared
+ * PostgreSQL registry instead, as the gateways of the cluster use it.
+ */
+export async function withLocalRegistry<T>(dataDir: string, fn: (registry: Registry) => Promise<T>, configPath?: string): Promise<T> {
+  const shared = configPath !== undefined ? await sharedRegistryOf(configPath) : undefined;
+  if (shared !== undefined) {
+    try {
+      return await fn(shared);
+    } finally {
+      await shared.close();
+    }
+  }
   const registry = await openRegistry(dataDir);
   try {
     return await fn(registry);
   } finally {
     await registry.close();
   }
+}
+
+/** The shared registry a configuration file names, or undefined (none: the data directory's SQLite file). */
+async function sharedRegistryOf(configPath: string): Promise<Registry | undefined> {
+  const result = await loadConfigFile(configPath);
+  if (!result.ok) {
+    if ('unreadable' in result) throw new CliError(result.code, result.message, EXIT.USAGE, 'check the path and permissions');
+    const first = result.errors[0];
+    throw new CliError(first?.code ?? 'CONFIG_INVALID', `${configPath}: ${first?.message ?? 'the configuration is not valid'}`, EXIT.INVALID,
+      `check it with \`gatehouse config validate ${configPath}\``);
+  }
+  const registry = result.config.gatehouse.registry;
+  return registry.url !== undefined ? openSharedRegistry(registry) : undefined;
 }
 
 export function printTable(io: Io, header: readonly string[], rows: readonly (readonly string[])[]): void {
@@ -88,7 +122,7 @@ const STATUS_VERBS: readonly [string, CertificateStatus, string][] = [
 export function registerCerts(program: Command, io: Io, setExit: (code: number) => void): void {
   const certs = program.command('certs').description('list, inspect, revoke, deactivate and activate device certificates');
 
-  dataDirOption(certs.command('list').description('list registered certificates'))
+  registryConfigOption(dataDirOption(certs.command('list').description('list registered certificates')))
     .option('--status <status>', 'only ACTIVE, INACTIVE or REVOKED certificates')
     .option('--thing <name>', 'only certificates attached to this thing')
     .action(async (opts: DataDirOptions & { status?: string; thing?: string }) => {
@@ -104,7 +138,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
       setExit(EXIT.OK);
     });
 
-  dataDirOption(certs.command('show').description('show one certificate: status, validity, issuer, things'))
+  registryConfigOption(dataDirOption(certs.command('show').description('show one certificate: status, validity, issuer, things')))
     .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
     .option('--pem', 'print only the certificate PEM')
     .action(async (idArg: string, opts: DataDirOptions & { pem?: boolean }) => {
@@ -130,7 +164,7 @@ export function registerCerts(program: Command, io: Io, setExit: (code: number) 
     });
 
   for (const [verb, status, description] of STATUS_VERBS) {
-    dataDirOption(certs.command(verb).description(description))
+    registryConfigOption(dataDirOption(certs.command(verb).description(description)))
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .addHelpText('after', '\nA running gateway sharing the data directory applies the change to live sessions within a second.')
       .action(async (idArg: string, opts: DataDirOptions) => {

@@ -6,9 +6,10 @@
 import type { Command } from 'commander';
 import type { IotDeployment } from '../core/policy/iot/context.js';
 import { openControlStore } from '../identity/admin-bootstrap.js';
-import type { AccessKeyRecord, IamRole, IamUser, ManagedPolicy, ManagedPolicyVersion, RoleAlias } from '../identity/control.js';
+import { resolve } from 'node:path';
+import type { AccessKeyRecord, IamRole, IamUser, LocalControlStore, ManagedPolicy, ManagedPolicyVersion, RoleAlias } from '../identity/control.js';
 import { openRegistry } from '../identity/bootstrap.js';
-import type { SqliteControlStore } from '../identity/sqlite-control.js';
+import { openSharedRegistry } from '../identity/shared-registry.js';
 import type { SqliteRegistry } from '../identity/sqlite-registry.js';
 import { resolveDataDir, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
@@ -30,13 +31,18 @@ export function controlOptions(cmd: Command): Command {
 }
 
 export interface ControlHandles {
-  readonly store: SqliteControlStore;
+  /** The data directory's control store, or the shared registry's with gatehouse.registry.url. */
+  readonly store: LocalControlStore;
+  /** The data directory's registry (what stays per node, such as retained messages). */
   readonly registry: SqliteRegistry;
   readonly deployment: IotDeployment;
 }
 
 /**
- * Opens the data directory's registry and control store, runs `fn`, closes them.
+ * Opens the data directory's registry and the control store, runs `fn`, closes them.
+ * With `gatehouse.registry.url` in the configuration the control store is the shared
+ * PostgreSQL registry's (its secrets encrypted with gatehouse.registry.controlKeyFile,
+ * by default the data directory's key file), as the gateways of the cluster use it.
  * Returns false (the configuration's problems printed, exit status set) when the
  * configuration is invalid.
  */
@@ -48,9 +54,20 @@ export async function withControl(opts: ControlOptions, io: Io, setExit: (code: 
   }
   const dataDir = resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir);
   const deployment = config.value.gatehouse.iot;
+  const registryConfig = config.value.gatehouse.registry;
   const registry = await openRegistry(dataDir);
   try {
-    await fn({ registry, store: openControlStore(registry, dataDir, deployment), deployment });
+    if (registryConfig.url !== undefined) {
+      const shared = await openSharedRegistry(registryConfig);
+      try {
+        const keyFile = registryConfig.controlKeyFile !== undefined ? resolve(config.baseDir ?? '.', registryConfig.controlKeyFile) : undefined;
+        await fn({ registry, store: openControlStore(shared, dataDir, deployment, keyFile), deployment });
+      } finally {
+        await shared.close();
+      }
+    } else {
+      await fn({ registry, store: openControlStore(registry, dataDir, deployment), deployment });
+    }
   } finally {
     await registry.close();
   }

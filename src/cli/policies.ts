@@ -4,7 +4,7 @@ import { assertPolicyName, assertThingGroupName } from '../identity/names.js';
 import { isRegistryError } from '../identity/errors.js';
 import type { IotPolicy, PolicyTarget, PolicyVersion } from '../identity/registry.js';
 import type { CommandRegistry } from './remote/registry.js';
-import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, registryConfigOption, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { readText } from './things.js';
 
@@ -20,7 +20,7 @@ interface TargetOptions extends DataDirOptions {
 export function registerPolicies(program: Command, io: Io, setExit: (code: number) => void): void {
   const policies = program.command('policies').description('AWS IoT policy documents: create, version, attach to certificates and thing groups');
 
-  dataDirOption(policies.command('create').description('create a policy from a JSON document (version 1, the default)'))
+  registryConfigOption(dataDirOption(policies.command('create').description('create a policy from a JSON document (version 1, the default)')))
     .argument('<name>', 'policy name: 1-128 characters of A-Z a-z 0-9 _ + = , . @ -')
     .requiredOption('--file <file>', 'the policy document (JSON); stored exactly as written')
     .addHelpText('after', `
@@ -41,7 +41,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('list').description('list policies'))
+  registryConfigOption(dataDirOption(policies.command('list').description('list policies')))
     .action(async (opts: DataDirOptions) => {
       await withRegistry(opts, async (r) => {
         const list = await r.listPolicies();
@@ -52,7 +52,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('show').description('show a policy: its versions, targets and the document of the default (or given) version'))
+  registryConfigOption(dataDirOption(policies.command('show').description('show a policy: its versions, targets and the document of the default (or given) version')))
     .argument('<name>', 'policy name (case-sensitive)')
     .option('--version <n>', 'show this version instead of the default')
     .action(async (name: string, opts: DataDirOptions & { version?: string }) => {
@@ -74,7 +74,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('delete').description('delete a policy (it must be detached everywhere and have no version besides the default)'))
+  registryConfigOption(dataDirOption(policies.command('delete').description('delete a policy (it must be detached everywhere and have no version besides the default)')))
     .argument('<name>', 'policy name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertPolicyName(name);
@@ -86,7 +86,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('create-version').description('add a version to a policy (at most 5 versions)'))
+  registryConfigOption(dataDirOption(policies.command('create-version').description('add a version to a policy (at most 5 versions)')))
     .argument('<name>', 'policy name (case-sensitive)')
     .requiredOption('--file <file>', 'the policy document (JSON)')
     .option('--set-default', 'make the new version the one in force')
@@ -102,7 +102,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('set-default-version').description('put a version of a policy in force'))
+  registryConfigOption(dataDirOption(policies.command('set-default-version').description('put a version of a policy in force')))
     .argument('<name>', 'policy name (case-sensitive)')
     .argument('<version>', 'version id')
     .action(async (name: string, versionArg: string, opts: DataDirOptions) => {
@@ -116,7 +116,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       setExit(EXIT.OK);
     });
 
-  dataDirOption(policies.command('delete-version').description('delete a version that is not the default'))
+  registryConfigOption(dataDirOption(policies.command('delete-version').description('delete a version that is not the default')))
     .argument('<name>', 'policy name (case-sensitive)')
     .argument('<version>', 'version id')
     .action(async (name: string, versionArg: string, opts: DataDirOptions) => {
@@ -131,9 +131,9 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
     });
 
   for (const verb of ['attach', 'detach'] as const) {
-    dataDirOption(policies.command(verb).description(verb === 'attach'
+    registryConfigOption(dataDirOption(policies.command(verb).description(verb === 'attach'
       ? 'attach a policy to a certificate or a thing group (idempotent)'
-      : 'detach a policy from a certificate or a thing group'))
+      : 'detach a policy from a certificate or a thing group')))
       .argument('<name>', 'policy name (case-sensitive)')
       .option('--cert <cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .option('--thing-group <group>', 'thing group name')
@@ -153,7 +153,7 @@ Exit status: 0 created, 1 refused (exists, invalid document), 2 usage error.`)
       });
   }
 
-  dataDirOption(policies.command('list-targets').description('list the certificates and thing groups a policy is attached to'))
+  registryConfigOption(dataDirOption(policies.command('list-targets').description('list the certificates and thing groups a policy is attached to')))
     .argument('<name>', 'policy name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertPolicyName(name);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { assertThingGroupName, assertThingName } from '../identity/names.js';
 import type { ThingGroup } from '../identity/registry.js';
-import { dataDirOption, day, isoOrNull, printTable, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, isoOrNull, printTable, registryConfigOption, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 // ----------------------------------------------------------------------------------
@@ -10,7 +10,7 @@ import { CliError, EXIT, type Io } from './output.js';
 export function registerThingGroups(program: Command, io: Io, setExit: (code: number) => void): void {
   const groups = program.command('thing-groups').description('static thing groups: things in a group get the policies attached to it and to its parent groups');
 
-  dataDirOption(groups.command('create').description('create a static thing group (its parent cannot be changed later)'))
+  registryConfigOption(dataDirOption(groups.command('create').description('create a static thing group (its parent cannot be changed later)')))
     .argument('<name>', 'group name: 1-128 characters of A-Z a-z 0-9 : _ -')
     .option('--parent <group>', 'parent group (must exist)')
     .option('--description <text>', 'description: up to 2028 printable ASCII characters')
@@ -24,7 +24,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
       setExit(EXIT.OK);
     });
 
-  dataDirOption(groups.command('list').description('list thing groups'))
+  registryConfigOption(dataDirOption(groups.command('list').description('list thing groups')))
     .action(async (opts: DataDirOptions) => {
       await withRegistry(opts, async (r) => {
         const list = await r.listThingGroups();
@@ -35,7 +35,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
       setExit(EXIT.OK);
     });
 
-  dataDirOption(groups.command('show').description('show a thing group, its members and its policies'))
+  registryConfigOption(dataDirOption(groups.command('show').description('show a thing group, its members and its policies')))
     .argument('<name>', 'group name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingGroupName(name);
@@ -57,7 +57,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
       setExit(EXIT.OK);
     });
 
-  dataDirOption(groups.command('delete').description('delete a thing group (no child groups and no policies attached; its memberships are removed)'))
+  registryConfigOption(dataDirOption(groups.command('delete').description('delete a thing group (no child groups and no policies attached; its memberships are removed)')))
     .argument('<name>', 'group name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingGroupName(name);
@@ -71,7 +71,7 @@ export function registerThingGroups(program: Command, io: Io, setExit: (code: nu
     });
 
   for (const verb of ['add-thing', 'remove-thing'] as const) {
-    dataDirOption(groups.command(verb).description(verb === 'add-thing' ? 'add a thing to a group (at most 10 groups per thing, one per hierarchy)' : 'remove a thing from a group'))
+    registryConfigOption(dataDirOption(groups.command(verb).description(verb === 'add-thing' ? 'add a thing to a group (at most 10 groups per thing, one per hierarchy)' : 'remove a thing from a group')))
       .argument('<group>', 'group name (case-sensitive)')
       .argument('<thing>', 'thing name (case-sensitive)')
       .addHelpText('after', '\nA running gateway sharing the data directory applies the change within a second.')

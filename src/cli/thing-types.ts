@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { assertThingTypeName } from '../identity/names.js';
 import type { ThingType } from '../identity/registry.js';
-import { dataDirOption, day, printTable, withRegistry, type DataDirOptions } from './certs.js';
+import { dataDirOption, day, printTable, registryConfigOption, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 
 // ----------------------------------------------------------------------------------
@@ -12,7 +12,7 @@ const collect = (v: string, acc: string[]): string[] => [...acc, v];
 export function registerThingTypes(program: Command, io: Io, setExit: (code: number) => void): void {
   const types = program.command('thing-types').description('thing types: a thing\'s type must be declared here, and a deprecated type cannot be given to a thing');
 
-  dataDirOption(types.command('create').description('declare a thing type (its properties cannot be changed later)'))
+  registryConfigOption(dataDirOption(types.command('create').description('declare a thing type (its properties cannot be changed later)')))
     .argument('<name>', 'type name: 1-128 characters of A-Z a-z 0-9 : _ -')
     .option('--description <text>', 'description: up to 2028 printable ASCII characters')
     .option('--searchable-attribute <name>', 'an attribute name to search by (repeatable, at most 3)', collect, [])
@@ -26,7 +26,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
       setExit(EXIT.OK);
     });
 
-  dataDirOption(types.command('list').description('list thing types'))
+  registryConfigOption(dataDirOption(types.command('list').description('list thing types')))
     .action(async (opts: DataDirOptions) => {
       await withRegistry(opts, async (r) => {
         const list = await r.listThingTypes();
@@ -37,7 +37,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
       setExit(EXIT.OK);
     });
 
-  dataDirOption(types.command('show').description('show a thing type and the things that have it'))
+  registryConfigOption(dataDirOption(types.command('show').description('show a thing type and the things that have it')))
     .argument('<name>', 'type name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingTypeName(name);
@@ -58,7 +58,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
       setExit(EXIT.OK);
     });
 
-  dataDirOption(types.command('deprecate').description('deprecate a thing type (no thing can take it; things that have it keep it), or undo that'))
+  registryConfigOption(dataDirOption(types.command('deprecate').description('deprecate a thing type (no thing can take it; things that have it keep it), or undo that')))
     .argument('<name>', 'type name (case-sensitive)')
     .option('--undo', 'undeprecate the type')
     .action(async (name: string, opts: DataDirOptions & { undo?: boolean }) => {
@@ -72,7 +72,7 @@ export function registerThingTypes(program: Command, io: Io, setExit: (code: num
       setExit(EXIT.OK);
     });
 
-  dataDirOption(types.command('delete').description('delete a thing type deprecated at least 5 minutes ago that no thing has'))
+  registryConfigOption(dataDirOption(types.command('delete').description('delete a thing type deprecated at least 5 minutes ago that no thing has')))
     .argument('<name>', 'type name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       assertThingTypeName(name);

@@ -8,9 +8,11 @@ import { validateConfig, type GatehouseConfig } from '../core/index.js';
 import { openIdentity } from '../identity/bootstrap.js';
 import { assertAttributes, assertThingName } from '../identity/names.js';
 import { parseCertificatePem } from '../identity/certificate.js';
-import type { CertificateRecord, EnrollResult, Thing } from '../identity/registry.js';
+import type { PgRegistry } from '../identity/pg-registry.js';
+import type { CertificateRecord, EnrollResult, Registry, Thing } from '../identity/registry.js';
+import { openSharedRegistry } from '../identity/shared-registry.js';
 import { CertificateVerifier } from '../identity/verify.js';
-import { certificateJson, dataDirOption, day, isoOrNull, printTable, resolveDataDir, withLocalRegistry, withRegistry, type DataDirOptions } from './certs.js';
+import { certificateJson, dataDirOption, day, isoOrNull, printTable, registryConfigOption, resolveDataDir, withLocalRegistry, withRegistry, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, printIssues, type Io } from './output.js';
 import type { CommandRegistry, RemoteRegistry } from './remote/registry.js';
 
@@ -56,9 +58,19 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
         return setExit(EXIT.OK);
       }
 
-      const { registry, ca } = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});
+      const identity = await openIdentity(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir), config.value, config.baseDir !== undefined ? { baseDir: config.baseDir } : {});
+      const { ca } = identity;
       const written: string[] = [];
+      let shared: PgRegistry | undefined;
       try {
+        // With gatehouse.registry.url the thing goes into the shared registry, where this
+        // node's CA is trusted as its gateway does at start.
+        const sharedConfig = config.value.gatehouse.registry;
+        if (sharedConfig.url !== undefined) {
+          shared = await openSharedRegistry(sharedConfig);
+          await shared.trustGatewayCa(ca.certificatePem);
+        }
+        const registry: Registry = shared ?? identity.registry;
         if (await registry.getThing(name)) {
           throw new CliError('THING_EXISTS', `thing \`${name}\` already exists`, EXIT.INVALID, 'choose another name, `gatehouse things delete` it first, or use `things register` to add a certificate you made');
         }
@@ -84,11 +96,12 @@ Exit status: 0 created, 1 refused (thing exists, CA problem), 2 usage error.`)
         for (const f of written) await unlink(f).catch(() => undefined);
         throw e;
       } finally {
-        await registry.close();
+        await shared?.close();
+        await identity.registry.close();
       }
     });
 
-  dataDirOption(things.command('register').description('register a thing with a certificate you already have (from a trusted device CA)'))
+  registryConfigOption(dataDirOption(things.command('register').description('register a thing with a certificate you already have (from a trusted device CA)')))
     .argument('<name>', 'thing name (created if it does not exist)')
     .requiredOption('--cert <file>', 'device certificate PEM, optionally followed by intermediate CA certificates')
     .option('--attribute <key=value>', 'attribute for a thing this command creates (repeatable)', collect, [])
@@ -126,11 +139,11 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
           throw new CliError(chain.reason, `${opts.cert}: ${chain.message}`, chain.reason === 'CERT_MALFORMED' ? EXIT.USAGE : EXIT.INVALID, registerFix(chain.reason));
         }
         await print(r, await r.enroll({ thingName: name, attributes, certificatePem: chain.leaf.pem, thing: 'any', issuerId: chain.issuerId }));
-      });
+      }, opts.config);
       setExit(EXIT.OK);
     });
 
-  dataDirOption(things.command('list').description('list things'))
+  registryConfigOption(dataDirOption(things.command('list').description('list things')))
     .option('--prefix <text>', 'only names starting with this text')
     .option('--limit <n>', 'at most this many')
     .action(async (opts: DataDirOptions & { prefix?: string; limit?: string }) => {
@@ -145,7 +158,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       setExit(EXIT.OK);
     });
 
-  dataDirOption(things.command('show').description('show a thing, its attributes and its certificates'))
+  registryConfigOption(dataDirOption(things.command('show').description('show a thing, its attributes and its certificates')))
     .argument('<name>', 'thing name (case-sensitive)')
     .action(async (name: string, opts: DataDirOptions) => {
       await withRegistry(opts, async (r) => {
@@ -170,7 +183,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       setExit(EXIT.OK);
     });
 
-  dataDirOption(things.command('delete').description('delete a thing and its attachments (its certificates stay registered)'))
+  registryConfigOption(dataDirOption(things.command('delete').description('delete a thing and its attachments (its certificates stay registered)')))
     .argument('<name>', 'thing name (case-sensitive)')
     .addHelpText('after', '\nA running gateway sharing the data directory disconnects the thing within a second.')
     .action(async (name: string, opts: DataDirOptions) => {
@@ -184,7 +197,7 @@ Exit status: 0 registered, 1 refused (untrusted, expired, revoked...), 2 usage e
       setExit(EXIT.OK);
     });
 
-  dataDirOption(things.command('update').description("set or clear a thing's type and add, change or remove its attributes"))
+  registryConfigOption(dataDirOption(things.command('update').description("set or clear a thing's type and add, change or remove its attributes")))
     .argument('<name>', 'thing name (case-sensitive)')
     .option('--type <type>', 'thing type: a declared type (`gatehouse thing-types create`) that is not deprecated')
     .option('--clear-type', 'remove the thing type')
@@ -219,7 +232,7 @@ Example:
     });
 
   for (const verb of ['attach', 'detach'] as const) {
-    dataDirOption(things.command(verb).description(verb === 'attach' ? 'attach a registered certificate to a thing' : 'detach a certificate from a thing (the device can no longer connect as that thing)'))
+    registryConfigOption(dataDirOption(things.command(verb).description(verb === 'attach' ? 'attach a registered certificate to a thing' : 'detach a certificate from a thing (the device can no longer connect as that thing)')))
       .argument('<name>', 'thing name (case-sensitive)')
       .argument('<cert-id>', 'certificate id (SHA-256) or a unique prefix of at least 8 hex digits')
       .action(async (name: string, idArg: string, opts: DataDirOptions) => {

@@ -18,8 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IotDeployment } from '../core/policy/iot/context.js';
+import type { LocalControlStore } from './control.js';
 import { controlKeyPath } from './control-key.js';
 import { ControlError } from './errors.js';
+import type { PgRegistry } from './pg-registry.js';
 import type { SqliteControlStore } from './sqlite-control.js';
 import type { SqliteRegistry } from './sqlite-registry.js';
 
@@ -34,8 +36,14 @@ export function adminCredentialsPath(dataDir: string): string {
 }
 
 /** The control store of an open registry of `dataDir` (key file `control.key` in it). */
-export function openControlStore(registry: SqliteRegistry, dataDir: string, deployment: IotDeployment): SqliteControlStore {
-  return registry.control({ deployment, keyFile: controlKeyPath(dataDir) });
+export function openControlStore(registry: SqliteRegistry, dataDir: string, deployment: IotDeployment): SqliteControlStore;
+/**
+ * With the shared PostgreSQL registry: its control store, whose secrets are encrypted
+ * with `keyFile` (every node needs the same one), by default `control.key` in `dataDir`.
+ */
+export function openControlStore(registry: SqliteRegistry | PgRegistry, dataDir: string, deployment: IotDeployment, keyFile?: string): LocalControlStore;
+export function openControlStore(registry: SqliteRegistry | PgRegistry, dataDir: string, deployment: IotDeployment, keyFile?: string): LocalControlStore {
+  return registry.control({ deployment, keyFile: keyFile ?? controlKeyPath(dataDir) });
 }
 
 export type AdministratorBootstrap =
@@ -55,16 +63,11 @@ export type AdministratorBootstrap =
  * `endpoint` is the management API's URL for the instructions (`https://HOST:PORT` when
  * not known).
  */
-export function ensureAdministrator(dataDir: string, store: SqliteControlStore, deployment: IotDeployment,
+export async function ensureAdministrator(dataDir: string, store: LocalControlStore, deployment: IotDeployment,
   options: { readonly endpoint?: string } = {}): Promise<AdministratorBootstrap> {
-  // Synchronous underneath (one registry transaction); a throw becomes a rejection.
-  return Promise.resolve().then(() => createAdministrator(dataDir, store, deployment, options));
-}
-
-function createAdministrator(dataDir: string, store: SqliteControlStore, deployment: IotDeployment,
-  options: { readonly endpoint?: string }): AdministratorBootstrap {
   const file = adminCredentialsPath(dataDir);
-  const result = store.createAdministrator({
+  // One registry transaction (synchronous on SQLite: a throw becomes a rejection here).
+  const result = await store.createAdministrator({
     userName: ADMIN_USER,
     policyName: ADMIN_POLICY,
     policyDocument: ADMIN_POLICY_DOCUMENT,

@@ -247,3 +247,31 @@ export interface ControlStore {
   /** Deletes records older than `before`; returns how many. */
   pruneAudit(before: Date): Promise<number>;
 }
+
+/** The first-start administrator (admin-bootstrap.ts): what to create, and where its key goes. */
+export interface CreateAdministratorOptions {
+  readonly userName: string;
+  readonly policyName: string;
+  readonly policyDocument: string;
+  /** Called with the new credentials inside the transaction: a throw leaves nothing behind. */
+  readonly persist: (credentials: { readonly accessKeyId: string; readonly secretAccessKey: string }) => void;
+}
+
+export type CreateAdministratorResult = { readonly created: false } | { readonly created: true; readonly user: IamUser; readonly accessKeyId: string };
+
+/**
+ * What the gateway and the local CLI use beyond the contract: both backends' stores
+ * (SQLite's `SqliteRegistry.control`, PostgreSQL's `PgRegistry.control`) implement it.
+ */
+export interface LocalControlStore extends ControlStore {
+  /** Sets a role's MaxSessionDuration and/or description (IAM UpdateRole). */
+  updateRole(name: string, update: { readonly maxSessionDurationSeconds?: number; readonly description?: string }): Promise<IamRole>;
+  /** Deletes role sessions that expired at or before `now`; returns how many. */
+  pruneExpiredSessions(now: Date): Promise<number>;
+  /** Users and roles an IAM policy is attached to (IAM ListEntitiesForPolicy). */
+  iamPolicyHolders(policyName: string): Promise<PolicyHolder[]>;
+  /** Grows with every change of the control records (not with session credentials or audit records). */
+  generation(): Promise<number>;
+  /** The first-start administrator, once per store (see admin-bootstrap.ts). */
+  createAdministrator(options: CreateAdministratorOptions): CreateAdministratorResult | Promise<CreateAdministratorResult>;
+}

@@ -220,6 +220,160 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    description: 'control plane (as the SQLite registry\'s step 3): IAM users, access keys, roles, role sessions, managed IAM policies and attachments, role aliases, tags, audit log',
+    sql: `
+      -- Small key/text facts of the control plane: the fingerprint of the secret key, the
+      -- first-start administrator mark, the generation of the control records.
+      CREATE TABLE control_meta (
+        key text COLLATE "C" PRIMARY KEY,
+        value text NOT NULL
+      );
+
+      -- IAM names are unique regardless of case (IAM's rule): each table keeps the spelling
+      -- of creation (ARNs show it) and a unique index on lower(name), which every lookup
+      -- uses. The names are ASCII, where lower() is exact. References hold the stored
+      -- spelling, so foreign keys compare exactly.
+      CREATE TABLE iam_users (
+        name text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_+=,.@-]{1,64}$'),
+        id text NOT NULL UNIQUE,
+        created_at bigint NOT NULL
+      );
+      CREATE UNIQUE INDEX iam_users_by_lower_name ON iam_users (lower(name));
+
+      -- secret: AES-256-GCM ciphertext of the secret access key (see pg-control.ts).
+      CREATE TABLE iam_access_keys (
+        id text COLLATE "C" PRIMARY KEY CHECK (id LIKE 'AKIA%'),
+        user_name text COLLATE "C" NOT NULL REFERENCES iam_users(name) ON DELETE RESTRICT,
+        secret text NOT NULL,
+        status text NOT NULL CHECK (status IN ('Active', 'Inactive')),
+        created_at bigint NOT NULL,
+        last_used_at bigint
+      );
+      CREATE INDEX iam_access_keys_by_user ON iam_access_keys(user_name, created_at);
+
+      CREATE TABLE iam_roles (
+        name text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_+=,.@-]{1,64}$'),
+        id text NOT NULL UNIQUE,
+        trust_policy text NOT NULL CHECK (length(trust_policy) >= 1),
+        max_session_seconds integer NOT NULL CHECK (max_session_seconds BETWEEN 3600 AND 43200),
+        description text NOT NULL DEFAULT '' CHECK (length(description) <= 1000),
+        created_at bigint NOT NULL
+      );
+      CREATE UNIQUE INDEX iam_roles_by_lower_name ON iam_roles (lower(name));
+
+      -- Temporary credentials of role sessions: the SHA-256 of the session token only, the
+      -- secret encrypted like an access key's. Deleting a role ends its sessions.
+      CREATE TABLE iam_role_sessions (
+        id text COLLATE "C" PRIMARY KEY CHECK (id LIKE 'ASIA%'),
+        role_name text COLLATE "C" NOT NULL REFERENCES iam_roles(name) ON DELETE CASCADE,
+        session_name text NOT NULL,
+        secret text NOT NULL,
+        token_sha256 text NOT NULL CHECK (length(token_sha256) = 64),
+        source_arn text NOT NULL,
+        tags text NOT NULL DEFAULT '{}',
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX iam_role_sessions_by_expiry ON iam_role_sessions(expires_at);
+      CREATE INDEX iam_role_sessions_by_role ON iam_role_sessions(role_name);
+
+      CREATE TABLE iam_policies (
+        name text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_+=,.@-]{1,128}$'),
+        id text NOT NULL UNIQUE,
+        default_version integer NOT NULL,
+        next_version integer NOT NULL CHECK (next_version > default_version),
+        description text NOT NULL DEFAULT '' CHECK (length(description) <= 1000),
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      );
+      CREATE UNIQUE INDEX iam_policies_by_lower_name ON iam_policies (lower(name));
+      CREATE TABLE iam_policy_versions (
+        policy_name text COLLATE "C" NOT NULL REFERENCES iam_policies(name) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        version integer NOT NULL CHECK (version >= 1),
+        document text NOT NULL CHECK (length(document) >= 1),
+        created_at bigint NOT NULL,
+        PRIMARY KEY (policy_name, version)
+      );
+      ALTER TABLE iam_policies ADD FOREIGN KEY (name, default_version)
+        REFERENCES iam_policy_versions(policy_name, version) DEFERRABLE INITIALLY DEFERRED;
+
+      -- An attached policy cannot be deleted, nor a user or role with policies attached.
+      CREATE TABLE iam_user_policies (
+        user_name text COLLATE "C" NOT NULL REFERENCES iam_users(name) ON DELETE RESTRICT,
+        policy_name text COLLATE "C" NOT NULL REFERENCES iam_policies(name) ON DELETE RESTRICT,
+        attached_at bigint NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+      );
+      CREATE INDEX iam_user_policies_by_policy ON iam_user_policies(policy_name);
+
+      CREATE TABLE iam_role_policies (
+        role_name text COLLATE "C" NOT NULL REFERENCES iam_roles(name) ON DELETE RESTRICT,
+        policy_name text COLLATE "C" NOT NULL REFERENCES iam_policies(name) ON DELETE RESTRICT,
+        attached_at bigint NOT NULL,
+        PRIMARY KEY (role_name, policy_name)
+      );
+      CREATE INDEX iam_role_policies_by_policy ON iam_role_policies(policy_name);
+
+      -- Role aliases of the credentials provider; a role named by one cannot be deleted.
+      CREATE TABLE role_aliases (
+        alias text COLLATE "C" PRIMARY KEY CHECK (alias ~ '^[A-Za-z0-9_=,@-]{1,128}$'),
+        role_name text COLLATE "C" NOT NULL REFERENCES iam_roles(name) ON DELETE RESTRICT,
+        duration_seconds integer NOT NULL CHECK (duration_seconds BETWEEN 900 AND 43200),
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      );
+      CREATE INDEX role_aliases_by_role ON role_aliases(role_name);
+
+      -- Tags of every taggable resource, by kind and stored name (or id). The triggers
+      -- below remove a resource's tags with it, whichever code path deletes it.
+      CREATE TABLE resource_tags (
+        kind text NOT NULL CHECK (kind IN ('thing', 'thinggroup', 'policy', 'cert', 'cacert', 'rolealias', 'user', 'role', 'iampolicy')),
+        resource text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL CHECK (length(key) BETWEEN 1 AND 128),
+        value text NOT NULL CHECK (length(value) <= 256),
+        PRIMARY KEY (kind, resource, key)
+      );
+
+      -- Arguments: the tag kind, then the column holding the resource's name or id.
+      -- search_path is fixed to this schema when the function is created.
+      CREATE FUNCTION drop_resource_tags() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+      BEGIN
+        DELETE FROM resource_tags WHERE kind = TG_ARGV[0] AND resource = to_jsonb(OLD) ->> TG_ARGV[1];
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE TRIGGER things_drop_tags AFTER DELETE ON things FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('thing', 'name');
+      CREATE TRIGGER thing_groups_drop_tags AFTER DELETE ON thing_groups FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('thinggroup', 'name');
+      CREATE TRIGGER iot_policies_drop_tags AFTER DELETE ON iot_policies FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('policy', 'name');
+      CREATE TRIGGER certificates_drop_tags AFTER DELETE ON certificates FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('cert', 'id');
+      CREATE TRIGGER trusted_cas_drop_tags AFTER DELETE ON trusted_cas FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('cacert', 'id');
+      CREATE TRIGGER role_aliases_drop_tags AFTER DELETE ON role_aliases FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('rolealias', 'alias');
+      CREATE TRIGGER iam_users_drop_tags AFTER DELETE ON iam_users FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('user', 'name');
+      CREATE TRIGGER iam_roles_drop_tags AFTER DELETE ON iam_roles FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('role', 'name');
+      CREATE TRIGGER iam_policies_drop_tags AFTER DELETE ON iam_policies FOR EACH ROW EXECUTE FUNCTION drop_resource_tags('iampolicy', 'name');
+
+      -- Every management call of every node, allowed or not. Never holds a secret.
+      CREATE TABLE audit_log (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at bigint NOT NULL,
+        principal text NOT NULL,
+        action text NOT NULL,
+        resource text NOT NULL,
+        decision text NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason text NOT NULL,
+        policy text,
+        statement text,
+        source_ip text NOT NULL,
+        user_agent text,
+        status integer NOT NULL,
+        request_id text NOT NULL
+      );
+      CREATE INDEX audit_log_by_time ON audit_log(at);
+      CREATE INDEX audit_log_by_principal ON audit_log(principal, id);
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

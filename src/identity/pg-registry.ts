@@ -23,6 +23,7 @@ import type { PoolClient } from 'pg';
 import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
+import { PgControlStore, type PgControlStoreOptions } from './pg-control.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
 import { PgClusterStore } from './pg-cluster-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
@@ -807,6 +808,21 @@ export class PgRegistry implements Registry {
         if (this.pollers.size === 0) this.stopListener();
       },
     };
+  }
+
+  /**
+   * The control-plane store (users, access keys, roles, IAM policies, role aliases, tags,
+   * audit) in this registry's schema (pg-control.ts): its changes take the registry's
+   * write lock and record no change. Cheap to call; closed with the registry.
+   */
+  control(options: PgControlStoreOptions): PgControlStore {
+    if (this.closed) throw closedError();
+    return new PgControlStore({
+      now: this.now,
+      read: (fn) => this.read(fn, true),
+      write: (fn) => this.write(fn),
+      writeUnlocked: (fn) => this.transaction(fn),
+    }, options);
   }
 
   /** The Device Shadow store in this registry's database (pg-shadow-store.ts). */

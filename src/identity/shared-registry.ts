@@ -24,10 +24,12 @@ export async function openSharedRegistry(config: RegistryConfig, options: { read
   });
 }
 
-/** The features a gateway on the shared registry does not serve yet, as the configuration keys that enable them. */
+/**
+ * The features a gateway on the shared registry does not serve yet, as the configuration
+ * keys that enable them. (The local API and the management API do: their control store
+ * is in PostgreSQL as well, pg-control.ts.)
+ */
 export interface ClusterFeatureSwitches {
-  readonly api: boolean;
-  readonly management: boolean;
   readonly dataPlane: boolean;
   readonly jobs: boolean;
   readonly awsSync: boolean;
@@ -35,21 +37,19 @@ export interface ClusterFeatureSwitches {
 
 /**
  * Refuses a configuration that enables a feature whose store is still SQLite-only (the
- * control plane behind both APIs and the data plane, jobs, the AWS IoT sync):
+ * data plane, jobs, the AWS IoT sync):
  * on a shared registry each node would keep its own copy, which is worse than not
  * having the feature.
  */
 export function assertClusterFeatures(f: ClusterFeatureSwitches): void {
   const on = [
-    f.api && 'gatehouse.api.enabled',
-    f.management && 'gatehouse.management.enabled',
     f.dataPlane && 'gatehouse.dataPlane.enabled',
     f.jobs && 'gatehouse.jobs.enabled',
     f.awsSync && 'gatehouse.sync.aws.enabled',
   ].filter((k): k is string => typeof k === 'string');
   if (on.length > 0) {
     throw new RegistryError('REGISTRY_FEATURE_UNSUPPORTED',
-      `with gatehouse.registry.url (a shared PostgreSQL registry) this release serves MQTT devices only; these features keep their data in the node's SQLite file and are not available yet: ${on.join(', ')}`,
+      `with gatehouse.registry.url (a shared PostgreSQL registry) these features keep their data in the node's SQLite file and are not available yet: ${on.join(', ')}`,
       `set ${on.map((k) => `${k}: false`).join(', ')} (docs/cluster.md lists what runs on PostgreSQL)`);
   }
 }

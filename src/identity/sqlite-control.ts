@@ -16,7 +16,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { IotDeployment } from '../core/policy/iot/context.js';
 import type {
-  AccessKeyRecord, AccessKeyStatus, AuditQuery, AuditRecord, ControlStore, CreateSessionOptions, IamRole, IamUser,
+  AccessKeyRecord, AccessKeyStatus, AuditQuery, AuditRecord, CreateSessionOptions, LocalControlStore, IamRole, IamUser,
   ManagedPolicy, ManagedPolicyVersion, NewAuditRecord, PolicyHolder, ResolvedAccessKey, RoleAlias, SessionCredentials, TagTarget,
 } from './control.js';
 import { MAX_TAGS_PER_RESOURCE } from './control.js';
@@ -67,26 +67,26 @@ export const ROLE_ALIAS_DURATION_MAX = 43_200;
 export const AUDIT_QUERY_DEFAULT_LIMIT = 100;
 export const AUDIT_QUERY_MAX_LIMIT = 1000;
 /** `lastUsedAt` of an access key is written at most this often. */
-const LAST_USED_GRANULARITY_MS = 60_000;
+export const LAST_USED_GRANULARITY_MS = 60_000;
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const VERSION_ID = /^v([1-9]\d{0,8})$/;
-const AKIA = /^AKIA[A-Z2-7]{16}$/;
-const ASIA = /^ASIA[A-Z2-7]{16}$/;
+export const AKIA = /^AKIA[A-Z2-7]{16}$/;
+export const ASIA = /^ASIA[A-Z2-7]{16}$/;
 
-interface UserRow { name: string; id: string; created_at: number }
-interface KeyRow { id: string; user_name: string; secret: string; status: AccessKeyStatus; created_at: number; last_used_at: number | null }
-interface RoleRow { name: string; id: string; trust_policy: string; max_session_seconds: number; description: string; created_at: number }
-interface SessionRow { id: string; role_name: string; session_name: string; secret: string; token_sha256: string; tags: string; expires_at: number }
-interface PolicyRow { name: string; id: string; default_version: number; next_version: number; description: string; created_at: number; updated_at: number; attachments: number }
-interface VersionRow { version: number; document: string; created_at: number }
-interface AliasRow { alias: string; role_name: string; duration_seconds: number; created_at: number; updated_at: number }
-interface AuditRow {
+export interface UserRow { name: string; id: string; created_at: number }
+export interface KeyRow { id: string; user_name: string; secret: string; status: AccessKeyStatus; created_at: number; last_used_at: number | null }
+export interface RoleRow { name: string; id: string; trust_policy: string; max_session_seconds: number; description: string; created_at: number }
+export interface SessionRow { id: string; role_name: string; session_name: string; secret: string; token_sha256: string; tags: string; expires_at: number }
+export interface PolicyRow { name: string; id: string; default_version: number; next_version: number; description: string; created_at: number; updated_at: number; attachments: number }
+export interface VersionRow { version: number; document: string; created_at: number }
+export interface AliasRow { alias: string; role_name: string; duration_seconds: number; created_at: number; updated_at: number }
+export interface AuditRow {
   id: number; at: number; principal: string; action: string; resource: string; decision: 'allow' | 'deny'; reason: string;
   policy: string | null; statement: string | null; source_ip: string; user_agent: string | null; status: number; request_id: string;
 }
 
-export class SqliteControlStore implements ControlStore {
+export class SqliteControlStore implements LocalControlStore {
   private readonly c: ControlConnection;
   private readonly deployment: IotDeployment;
   private readonly keyFile: string;
@@ -828,37 +828,37 @@ export class SqliteControlStore implements ControlStore {
   }
 }
 
-function keyFromRow(r: KeyRow): AccessKeyRecord {
+export function keyFromRow(r: KeyRow): AccessKeyRecord {
   return Object.freeze({
     accessKeyId: r.id, userName: r.user_name, status: r.status, createdAt: new Date(r.created_at),
     lastUsedAt: r.last_used_at === null ? null : new Date(r.last_used_at),
   });
 }
 
-function versionFromRow(r: VersionRow, defaultVersion: number): ManagedPolicyVersion {
+export function versionFromRow(r: VersionRow, defaultVersion: number): ManagedPolicyVersion {
   return Object.freeze({ versionId: `v${r.version}`, document: r.document, isDefaultVersion: r.version === defaultVersion, createdAt: new Date(r.created_at) });
 }
 
-function auditFromRow(r: AuditRow): AuditRecord {
+export function auditFromRow(r: AuditRow): AuditRecord {
   return Object.freeze({
     id: r.id, at: new Date(r.at), principal: r.principal, action: r.action, resource: r.resource, decision: r.decision, reason: r.reason,
     policy: r.policy, statement: r.statement, sourceIp: r.source_ip, userAgent: r.user_agent, status: r.status, requestId: r.request_id,
   });
 }
 
-function parseVersionId(versionId: string): number | undefined {
+export function parseVersionId(versionId: string): number | undefined {
   const m = typeof versionId === 'string' ? VERSION_ID.exec(versionId) : null;
   return m ? Number(m[1]) : undefined;
 }
 
-function assertMaxSession(seconds: number): void {
+export function assertMaxSession(seconds: number): void {
   if (!Number.isInteger(seconds) || seconds < ROLE_MAX_SESSION_MIN || seconds > ROLE_MAX_SESSION_MAX) {
     throw new ControlError('CONTROL_MAX_SESSION_DURATION_INVALID', `maximum session duration ${String(seconds)} is not a whole number of seconds from ${ROLE_MAX_SESSION_MIN} to ${ROLE_MAX_SESSION_MAX}`,
       'give 3600 (1 hour) to 43200 (12 hours)');
   }
 }
 
-function assertAliasDuration(seconds: number): void {
+export function assertAliasDuration(seconds: number): void {
   if (!Number.isInteger(seconds) || seconds < ROLE_ALIAS_DURATION_MIN || seconds > ROLE_ALIAS_DURATION_MAX) {
     throw new ControlError('CONTROL_CREDENTIAL_DURATION_INVALID', `credential duration ${String(seconds)} is not a whole number of seconds from ${ROLE_ALIAS_DURATION_MIN} to ${ROLE_ALIAS_DURATION_MAX}`,
       'give 900 (15 minutes) to 43200 (12 hours)');
@@ -869,14 +869,14 @@ function assertAliasDuration(seconds: number): void {
  * A role alias's credential duration may not exceed its role's maximum session duration
  * (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateRoleAlias.html).
  */
-function assertWithinRole(seconds: number, role: RoleRow): void {
+export function assertWithinRole(seconds: number, role: RoleRow): void {
   if (seconds > role.max_session_seconds) {
     throw new ControlError('CONTROL_CREDENTIAL_DURATION_INVALID', `credential duration ${seconds} s is longer than the maximum session duration of role ${shown(role.name)} (${role.max_session_seconds} s)`,
       'give a shorter duration, or raise the role\'s maximum session duration');
   }
 }
 
-function describeTarget(t: TagTarget): string {
+export function describeTarget(t: TagTarget): string {
   const names: Record<TagTarget['kind'], string> = {
     thing: 'thing', thinggroup: 'thing group', policy: 'IoT policy', cert: 'certificate', cacert: 'CA certificate',
     rolealias: 'role alias', user: 'user', role: 'role', iampolicy: 'IAM policy',
@@ -884,24 +884,24 @@ function describeTarget(t: TagTarget): string {
   return `${names[t.kind]} ${shown('id' in t ? t.id : t.name)}`;
 }
 
-const accessKeyNotFound = (id: string): ControlError =>
+export const accessKeyNotFound = (id: string): ControlError =>
   new ControlError('CONTROL_ACCESS_KEY_NOT_FOUND', `no access key ${shown(id)}`, 'list a user\'s keys with `gatehouse iam access-keys list --user NAME`');
-const roleAliasNotFound = (alias: string): ControlError =>
+export const roleAliasNotFound = (alias: string): ControlError =>
   new ControlError('CONTROL_ROLE_ALIAS_NOT_FOUND', `no role alias ${shown(alias)}`, 'list role aliases with `gatehouse role-aliases list`');
 
 /** `prefix` and `n` random characters of IAM's unique-id alphabet (upper-case base32). */
-function uniqueId(prefix: string, n: number): string {
+export function uniqueId(prefix: string, n: number): string {
   let out = prefix;
   for (let i = 0; i < n; i++) out += BASE32[randomInt(32)]!;
   return out;
 }
 
 /** 40 characters of base64 (240 random bits), the shape of an AWS secret access key. */
-function newSecret(): string {
+export function newSecret(): string {
   return randomBytes(30).toString('base64');
 }
 
-function sha256Hex(s: string): string {
+export function sha256Hex(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
 

@@ -1,8 +1,10 @@
 /**
- * The SQLite control store: users and access keys, roles and role sessions, managed IAM
+ * The control store on both registry backends (SQLite always, PostgreSQL when the test
+ * process can start one: test/helpers/registry-backends.ts): users and access keys, roles and role sessions, managed IAM
  * policies with versions and attachments, role aliases, tags on every kind of resource,
- * the audit log, the secrets encrypted at rest with the key file, and the upgrade of a
- * registry file of the previous schema. Real SQLite in temporary directories.
+ * the audit log, the secrets encrypted at rest with the key file (and, on PostgreSQL,
+ * shared by several nodes), and the upgrade of a SQLite registry file of the previous
+ * schema. Real SQLite in temporary directories, a private PostgreSQL server.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
@@ -10,13 +12,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import type { IotDeployment } from '../../src/core/policy/iot/context.js';
-import type { NewAuditRecord, TagTarget } from '../../src/identity/control.js';
+import type { LocalControlStore, NewAuditRecord, TagTarget } from '../../src/identity/control.js';
 import { controlKeyPath } from '../../src/identity/control-key.js';
 import { ControlError, type ControlErrorCode } from '../../src/identity/errors.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../src/identity/migrations.js';
+import type { PgRegistry } from '../../src/identity/pg-registry.js';
 import type { SqliteControlStore } from '../../src/identity/sqlite-control.js';
 import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import { makeCa, makeLeaf } from '../helpers/pki.js';
+import { registryBackends, type RegistryBackend } from '../helpers/registry-backends.js';
 import { makeTempDir } from '../helpers/tmp-dir.js';
 
 const DEP: IotDeployment = { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' };
@@ -34,21 +38,38 @@ async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ControlE
   return caught!;
 }
 
+const backends = await registryBackends();
+const sqliteBackend = backends[0]!;
+
 interface Fixture {
+  /** Holds the key file. */
   readonly dir: string;
-  readonly registry: SqliteRegistry;
-  readonly store: SqliteControlStore;
+  readonly registry: SqliteRegistry | PgRegistry;
+  readonly store: LocalControlStore;
   /** Sets the registry clock. */
   readonly setNow: (d: Date) => void;
+  /** Rows of a query run directly on the store. */
+  readonly rows: (sql: string) => Promise<Record<string, unknown>[]>;
+  /** The control store of another handle on the same registry (another node, or the CLI), with the same key file unless told. */
+  readonly other: (keyFile?: string) => Promise<LocalControlStore>;
 }
 
-async function setup(t: TestContext): Promise<Fixture> {
+async function setup(t: TestContext, b: RegistryBackend = sqliteBackend): Promise<Fixture> {
   const dir = await makeTempDir(t, 'gatehouse-control-');
   let now = T0;
-  const registry = SqliteRegistry.open({ file: registryPath(dir), now: () => now });
+  const backing = await b.store();
+  const registry = await backing.open({ now: () => now }) as SqliteRegistry | PgRegistry;
   t.after(() => registry.close());
-  const store = registry.control({ deployment: DEP, keyFile: controlKeyPath(dir) });
-  return { dir, registry, store, setNow: (d) => (now = d) };
+  const keyFile = controlKeyPath(dir);
+  const store = registry.control({ deployment: DEP, keyFile });
+  return {
+    dir, registry, store, setNow: (d) => (now = d), rows: (sql) => backing.rows(sql),
+    other: async (otherKey = keyFile) => {
+      const r = await backing.open() as SqliteRegistry | PgRegistry;
+      t.after(() => r.close());
+      return r.control({ deployment: DEP, keyFile: otherKey });
+    },
+  };
 }
 
 const trust = (principal: unknown, extra: Record<string, unknown> = {}): string =>
@@ -57,9 +78,9 @@ const USER_TRUST = trust({ AWS: 'arn:aws:iam::123456789012:user/alice' });
 const policyDoc = (action = 'iot:ListThings'): string =>
   JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] });
 
-describe('ControlStore (SQLite): users and access keys', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): users and access keys`, { skip: b.skip }, () => {
   it('creates users with IAM ids and ARNs, case-insensitive names, tags, and lists them by name', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     const alice = await store.createUser('alice', { tags: { team: 'ops' } });
     assert.match(alice.id, /^AIDA[A-Z2-7]{17}$/);
     assert.equal(alice.arn, 'arn:aws:iam::123456789012:user/alice');
@@ -77,7 +98,7 @@ describe('ControlStore (SQLite): users and access keys', () => {
   });
 
   it('creates at most two keys per user, shows the secret once, and updates and deletes keys', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.createUser('alice');
     const { key, secretAccessKey } = await store.createAccessKey('alice');
     assert.match(key.accessKeyId, /^AKIA[A-Z2-7]{16}$/);
@@ -99,7 +120,7 @@ describe('ControlStore (SQLite): users and access keys', () => {
   });
 
   it('resolves an Active key to its secret and user, records the last use at most once a minute, and ignores inactive or unknown keys', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.createUser('alice', { tags: { team: 'ops' } });
     const { key, secretAccessKey } = await store.createAccessKey('alice');
     const r = await store.resolveAccessKey(key.accessKeyId, T0);
@@ -122,7 +143,7 @@ describe('ControlStore (SQLite): users and access keys', () => {
   });
 
   it('refuses to delete a user that has access keys or attached policies', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.createUser('alice', { tags: { a: '1' } });
     const { key } = await store.createAccessKey('alice');
     await store.createIamPolicy('P', policyDoc());
@@ -214,9 +235,9 @@ describe('ControlStore (SQLite): secrets at rest', () => {
   });
 });
 
-describe('ControlStore (SQLite): roles and role sessions', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): roles and role sessions`, { skip: b.skip }, () => {
   it('creates roles with a validated trust policy and maximum session duration', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     const role = await store.createRole('Reader', USER_TRUST, { maxSessionDurationSeconds: 7200, description: 'reads', tags: { env: 'lab' } });
     assert.match(role.id, /^AROA[A-Z2-7]{17}$/);
     assert.equal(role.arn, 'arn:aws:iam::123456789012:role/Reader');
@@ -251,7 +272,7 @@ describe('ControlStore (SQLite): roles and role sessions', () => {
   });
 
   it('issues session credentials bounded by the role, resolves them with the token digest, and expires them', async (t) => {
-    const { store, dir } = await setup(t);
+    const { store, rows } = await setup(t, b);
     const role = await store.createRole('Reader', USER_TRUST, { maxSessionDurationSeconds: 7200, tags: { env: 'lab', team: 'x' } });
     const base = { roleName: 'reader', sessionName: 'alice-session', sourceArn: 'arn:aws:iam::123456789012:user/alice', now: T0 };
     await rejectsWith(store.createSessionCredentials({ ...base, durationSeconds: 899 }), 'CONTROL_SESSION_DURATION_INVALID');
@@ -273,13 +294,11 @@ describe('ControlStore (SQLite): roles and role sessions', () => {
     assert.equal(await store.resolveAccessKey(c.accessKeyId, c.expiration), undefined, 'expired at its expiration');
     // Expired rows are pruned when new credentials are issued.
     await store.createSessionCredentials({ ...base, durationSeconds: 900, now: c.expiration });
-    const db = new Database(registryPath(dir), { readonly: true });
-    t.after(() => db.close());
-    assert.equal((db.prepare('SELECT count(*) AS n FROM iam_role_sessions WHERE id = ?').get(c.accessKeyId) as { n: number }).n, 0);
+    assert.deepEqual(await rows(`SELECT id FROM iam_role_sessions WHERE id = '${c.accessKeyId}'`), []);
   });
 
   it('refuses to delete a role with attached policies or a role alias, and ends its sessions when deleted', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.createRole('R', USER_TRUST, { tags: { a: 'b' } });
     await store.createIamPolicy('P', policyDoc());
     await store.attachIamPolicy('P', { kind: 'role', name: 'R' });
@@ -296,9 +315,9 @@ describe('ControlStore (SQLite): roles and role sessions', () => {
   });
 });
 
-describe('ControlStore (SQLite): managed IAM policies', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): managed IAM policies`, { skip: b.skip }, () => {
   it('creates, versions (at most 5, ids never reused), sets defaults and deletes versions by IAM rules', async (t) => {
-    const { store, setNow } = await setup(t);
+    const { store, setNow } = await setup(t, b);
     const p = await store.createIamPolicy('ReadThings', policyDoc(), { description: 'list things', tags: { owner: 'ops' } });
     assert.match(p.id, /^ANPA[A-Z2-7]{17}$/);
     assert.equal(p.arn, 'arn:aws:iam::123456789012:policy/ReadThings');
@@ -336,7 +355,7 @@ describe('ControlStore (SQLite): managed IAM policies', () => {
   });
 
   it('refuses documents that are not IAM identity policies', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     const bad = [
       '{',
       '[]',
@@ -362,7 +381,7 @@ describe('ControlStore (SQLite): managed IAM policies', () => {
   });
 
   it('attaches at most 10 policies per user or role, detaches, and lists the documents in force', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.createUser('alice');
     await store.createRole('R', USER_TRUST);
     for (let i = 0; i < 11; i++) await store.createIamPolicy(`P${String(i).padStart(2, '0')}`, policyDoc(`iot:Action${i}`));
@@ -387,9 +406,9 @@ describe('ControlStore (SQLite): managed IAM policies', () => {
   });
 });
 
-describe('ControlStore (SQLite): role aliases', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): role aliases`, { skip: b.skip }, () => {
   it('creates, updates and deletes role aliases naming roles of this deployment', async (t) => {
-    const { store, setNow } = await setup(t);
+    const { store, setNow } = await setup(t, b);
     await store.createRole('DeviceRole', USER_TRUST);
     await store.createRole('Other', USER_TRUST, { maxSessionDurationSeconds: 43_200 });
     await rejectsWith(store.createRoleAlias('long', 'arn:aws:iam::123456789012:role/DeviceRole', { credentialDurationSeconds: 3601 }), 'CONTROL_CREDENTIAL_DURATION_INVALID');
@@ -416,9 +435,9 @@ describe('ControlStore (SQLite): role aliases', () => {
   });
 });
 
-describe('ControlStore (SQLite): tags', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): tags`, { skip: b.skip }, () => {
   it('tags every kind of resource, merges up to 50 tags, and removes them with the resource', async (t) => {
-    const { store, registry } = await setup(t);
+    const { store, registry } = await setup(t, b);
     const ca = await makeCa();
     const leaf = await makeLeaf({ issuer: ca });
     await registry.createThing('dev-1');
@@ -474,7 +493,7 @@ describe('ControlStore (SQLite): tags', () => {
   });
 });
 
-describe('ControlStore (SQLite): audit log', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): audit log`, { skip: b.skip }, () => {
   const rec = (i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord => ({
     at: new Date(T0.getTime() + i * 1000), principal: i % 2 === 0 ? 'arn:aws:iam::123456789012:user/alice' : 'gatehouse:api-token',
     action: i % 3 === 0 ? 'iot:CreateThing' : 'iot:ListThings', resource: '*', decision: i % 4 === 0 ? 'deny' : 'allow',
@@ -482,7 +501,7 @@ describe('ControlStore (SQLite): audit log', () => {
   });
 
   it('appends records and queries them newest first with filters and paging, then prunes by date', async (t) => {
-    const { store } = await setup(t);
+    const { store } = await setup(t, b);
     await store.appendAudit(Array.from({ length: 12 }, (_, i) => rec(i)));
     await store.appendAudit([]);
     const all = await store.queryAudit({});
@@ -503,12 +522,10 @@ describe('ControlStore (SQLite): audit log', () => {
   });
 });
 
-describe('ControlStore (SQLite): generation', () => {
+for (const b of backends) describe(`ControlStore (${b.name}): generation`, { skip: b.skip }, () => {
   it('grows with every control change, in any process, and not with sessions or audit records', async (t) => {
-    const { store, dir } = await setup(t);
-    const other = SqliteRegistry.open({ file: registryPath(dir) });
-    t.after(() => other.close());
-    const otherStore = other.control({ deployment: DEP, keyFile: controlKeyPath(dir) });
+    const { store, other } = await setup(t, b);
+    const otherStore = await other();
     assert.equal(await store.generation(), 0);
     await store.createUser('alice');
     const g1 = await store.generation();
@@ -526,6 +543,78 @@ describe('ControlStore (SQLite): generation', () => {
     assert.equal(await store.generation(), g3);
     await store.tagResource({ kind: 'role', name: 'R' }, { a: 'b' });
     assert.ok(await store.generation() > g3);
+  });
+});
+
+const pgBackend = backends[1]!;
+describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend.skip }, () => {
+  it('keeps no secret in the tables, only ciphertexts and the session token digest', async (t) => {
+    const { store, rows } = await setup(t, pgBackend);
+    await store.createUser('alice');
+    const { secretAccessKey } = await store.createAccessKey('alice');
+    await store.createRole('r', USER_TRUST);
+    const session = await store.createSessionCredentials({ roleName: 'r', sessionName: 's1', durationSeconds: 900, sourceArn: 'arn:aws:iam::123456789012:user/alice', now: new Date() });
+    const dump = JSON.stringify([
+      ...await rows('SELECT * FROM iam_access_keys'), ...await rows('SELECT * FROM iam_role_sessions'), ...await rows('SELECT * FROM control_meta'),
+    ]);
+    for (const secret of [secretAccessKey, session.secretAccessKey, session.sessionToken]) assert.equal(dump.includes(secret), false, 'a secret is readable in the database');
+    assert.ok(dump.includes(createHash('sha256').update(session.sessionToken).digest('hex')), 'the token digest is stored');
+  });
+
+  it('a node with a copy of the key file reads the secrets; a node with another key is refused and stores nothing', async (t) => {
+    const { store, dir, other } = await setup(t, pgBackend);
+    await store.createUser('alice');
+    const { key, secretAccessKey } = await store.createAccessKey('alice');
+    // Another node with a copy of the same key file.
+    const copy = `${dir}/copy.key`;
+    writeFileSync(copy, readFileSync(controlKeyPath(dir)), { mode: 0o600 });
+    const node2 = await other(copy);
+    assert.equal((await node2.resolveAccessKey(key.accessKeyId, T0))?.secretAccessKey, secretAccessKey);
+    // A node that made its own key file: refused, whether it reads or writes a secret.
+    const stranger = `${dir}/stranger.key`;
+    writeFileSync(stranger, randomBytes(32), { mode: 0o600 });
+    const node3 = await other(stranger);
+    await rejectsWith(node3.resolveAccessKey(key.accessKeyId, T0), 'CONTROL_KEY_MISMATCH');
+    await rejectsWith(node3.createAccessKey('alice'), 'CONTROL_KEY_MISMATCH');
+    assert.equal((await store.listAccessKeys('alice')).length, 1, 'nothing stored with the wrong key');
+    // A node without the key file, while secrets exist: refused, and no new key file is made.
+    const missing = `${dir}/missing.key`;
+    await rejectsWith((await other(missing)).resolveAccessKey(key.accessKeyId, T0), 'CONTROL_KEY_FILE_MISSING');
+    assert.equal(existsSync(missing), false);
+  });
+
+  it("a change through one node applies to the other node's next resolution and policy read", async (t) => {
+    const { store, other } = await setup(t, pgBackend);
+    const node2 = await other();
+    await store.createUser('alice');
+    const { key } = await store.createAccessKey('alice');
+    await store.createIamPolicy('P', policyDoc());
+    await store.attachIamPolicy('P', { kind: 'user', name: 'alice' });
+    assert.ok(await node2.resolveAccessKey(key.accessKeyId, T0));
+    assert.deepEqual((await node2.iamPoliciesInForce({ kind: 'user', name: 'ALICE' })).map((p) => p.name), ['P']);
+    await store.updateAccessKey(key.accessKeyId, 'Inactive');
+    assert.equal(await node2.resolveAccessKey(key.accessKeyId, T0), undefined, 'deactivated on node 1, refused on node 2');
+    await store.detachIamPolicy('P', { kind: 'user', name: 'alice' });
+    assert.deepEqual(await node2.iamPoliciesInForce({ kind: 'user', name: 'alice' }), []);
+    // Limits hold across nodes: both nodes' writes take the registry's write lock.
+    await store.updateAccessKey(key.accessKeyId, 'Active');
+    const racing = await Promise.allSettled([store.createAccessKey('alice'), node2.createAccessKey('alice')]);
+    assert.equal(racing.filter((r) => r.status === 'fulfilled').length, 1, 'one of two concurrent creations fits under the quota of 2');
+    assert.equal((await store.listAccessKeys('alice')).length, 2);
+    const users = await Promise.allSettled([store.createUser('bob'), node2.createUser('BOB')]);
+    assert.equal(users.filter((r) => r.status === 'fulfilled').length, 1);
+    const refused = users.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((refused.reason as ControlError).code, 'CONTROL_USER_EXISTS');
+  });
+
+  it('audit records of several nodes are one log', async (t) => {
+    const { store, other } = await setup(t, pgBackend);
+    const node2 = await other();
+    const rec = (id: string): NewAuditRecord => ({ at: T0, principal: 'p', action: 'iot:ListThings', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: id });
+    await store.appendAudit([rec('a1'), rec('a2')]);
+    await node2.appendAudit([rec('b1')]);
+    assert.deepEqual((await store.queryAudit({})).map((r) => r.requestId), ['b1', 'a2', 'a1']);
+    assert.equal(await node2.pruneAudit(new Date(T0.getTime() + 1)), 3);
   });
 });
 

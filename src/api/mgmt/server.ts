@@ -35,6 +35,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GatehouseError } from '../../core/errors.js';
 import type { NewAuditRecord, ResolvedPrincipal } from '../../identity/control.js';
+import { RegistryError } from '../../identity/errors.js';
 import { validationSchema } from '../schemas.js';
 import { BearerCheck } from '../token.js';
 import { parse as parseCookies } from 'cookie';
@@ -623,6 +624,12 @@ function toManagementError(error: FastifyError, protocol: WireProtocol): Managem
   if (error.statusCode === 503) {
     const code = protocol === 'rest-json' ? 'ServiceUnavailableException' : protocol === 'query-xml' ? 'ServiceUnavailable' : 'MGMT_UNAVAILABLE';
     return new ManagementError(503, code, 'the gateway is stopping');
+  }
+  // A shared registry (and its control store) out of reach, wherever the call met it
+  // (authentication, authorization, an operation): nothing was decided or changed.
+  if (error instanceof RegistryError && (error.code === 'REGISTRY_UNAVAILABLE' || error.code === 'REGISTRY_BUSY')) {
+    const code = protocol === 'rest-json' ? 'ServiceUnavailableException' : protocol === 'query-xml' ? 'ServiceUnavailable' : 'MGMT_UNAVAILABLE';
+    return new ManagementError(503, code, 'the registry cannot be reached or is busy; try again');
   }
   return internalError(protocol);
 }

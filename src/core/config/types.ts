@@ -228,6 +228,12 @@ export interface RegistryConfig {
    * (0: at once).
    */
   readonly unavailableGraceSeconds: number;
+  /**
+   * With `url`: the key file that encrypts the secret access keys in the shared registry
+   * (absolute, or relative to the configuration file). Every node needs a copy of the
+   * same file. Default: `control.key` in the data directory.
+   */
+  readonly controlKeyFile?: string;
 }
 
 export interface AwsSyncConfig {

@@ -663,7 +663,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
 const THING_GROUP_NAME = /^[A-Za-z0-9:_-]{1,128}$/;
 
 function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['registry'] {
-  const r = ck.fields(value, path, ['url', 'schema', 'poolSize', 'statementTimeoutMs', 'connectTimeoutMs', 'busyTimeoutMs', 'unavailableGraceSeconds'], false) ?? {};
+  const r = ck.fields(value, path, ['url', 'schema', 'poolSize', 'statementTimeoutMs', 'connectTimeoutMs', 'busyTimeoutMs', 'unavailableGraceSeconds', 'controlKeyFile'], false) ?? {};
   const url = ck.string(r['url'], [...path, 'url'], { nonBlank: true });
   // Never echo the URL: it may carry a password.
   if (url !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/i.test(url)) {
@@ -671,8 +671,10 @@ function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): Ga
   }
   const schema = ck.string(r['schema'], [...path, 'schema'], { nonBlank: true }) ?? 'gatehouse';
   if (!/^[a-z_][a-z0-9_]{0,39}$/.test(schema)) ck.error('CONFIG_INVALID_VALUE', [...path, 'schema'], `\`${schema}\` is not a usable schema name`, 'use lower-case letters, digits and underscores (at most 40), starting with a letter or underscore');
+  const controlKeyFile = ck.string(r['controlKeyFile'], [...path, 'controlKeyFile'], { nonBlank: true });
   return {
     ...(url !== undefined ? { url } : {}),
+    ...(controlKeyFile !== undefined ? { controlKeyFile } : {}),
     schema,
     poolSize: ck.int(r['poolSize'], [...path, 'poolSize'], 10, 1, 1000),
     statementTimeoutMs: ck.int(r['statementTimeoutMs'], [...path, 'statementTimeoutMs'], 10_000, 100, 600_000),

@@ -148,7 +148,7 @@ test('the audit list writes what is queued before it reads: a call is listed as 
 
 test('the management listener refuses calls with 503 in the route\'s protocol while the audit log cannot take them', async (t) => {
   const f = await startManagement(t, { audit: { flushIntervalMs: 1, maxQueued: 2, admitWaitMs: 50, retryMs: 20 }, busyTimeoutMs: 0 });
-  const other = new Database(f.registry.file);
+  const other = new Database((f.registry as SqliteRegistry).file);
   t.after(() => other.close());
   other.exec('BEGIN IMMEDIATE');
   // Two unauthenticated calls: two records the store cannot take.

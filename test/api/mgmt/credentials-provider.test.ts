@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https';
 import { describe, test } from 'node:test';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { TestCert } from '../../helpers/pki.js';
+import { registryBackends, type RegistryBackend } from '../../helpers/registry-backends.js';
 import { ACCOUNT, deviceCert, REGION, startManagement, type Fixture } from './helpers.js';
 
 const ALIAS_ARN = (alias: string): string => `arn:aws:iot:${REGION}:${ACCOUNT}:rolealias/${alias}`;
@@ -41,8 +42,8 @@ function fetchCredentials(f: Fixture, alias: string, device: TestCert | undefine
   });
 }
 
-async function setUp(t: Parameters<typeof startManagement>[0]): Promise<{ f: Fixture; device: TestCert }> {
-  const f = await startManagement(t);
+async function setUp(t: Parameters<typeof startManagement>[0], backend: RegistryBackend): Promise<{ f: Fixture; device: TestCert }> {
+  const f = await startManagement(t, { backend });
   const device = await deviceCert(f, 'sensor-1');
   await f.registry.enroll({ thingName: 'sensor-1', certificatePem: device.pem, thing: 'any' });
   await f.registry.createPolicy('tes', JSON.stringify({
@@ -57,9 +58,11 @@ async function setUp(t: Parameters<typeof startManagement>[0]): Promise<{ f: Fix
   return { f, device };
 }
 
-describe('credentials provider', () => {
+const backends = await registryBackends();
+
+for (const b of backends) describe(`credentials provider (${b.name})`, { skip: b.skip }, () => {
   test('a registered, attached, allowed device gets credentials in AWS\'s shape, usable for signed calls', async (t) => {
-    const { f, device } = await setUp(t);
+    const { f, device } = await setUp(t, b);
     const a = await fetchCredentials(f, 'tes-alias', device, 'sensor-1');
     assert.equal(a.status, 200, JSON.stringify(a.body));
     const c = a.body['credentials'] as Record<string, string>;
@@ -82,7 +85,7 @@ describe('credentials provider', () => {
   });
 
   test('refusals with AWS\'s statuses and messages, each audited', async (t) => {
-    const { f, device } = await setUp(t);
+    const { f, device } = await setUp(t, b);
     // The alias is valid when created; the role's maximum is lowered afterwards.
     await f.control.createRole('short-role', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] }), { maxSessionDurationSeconds: 7200 });
     await f.control.createRoleAlias('long-alias', `arn:aws:iam::${ACCOUNT}:role/short-role`, { credentialDurationSeconds: 7200 });

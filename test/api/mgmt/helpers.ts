@@ -17,14 +17,15 @@ import { ManagementServer } from '../../../src/api/mgmt/server.js';
 import { validateDeviceGroups } from '../../../src/core/config/validate.js';
 import { compileDeviceGroups } from '../../../src/core/policy/compile.js';
 import { DEFAULT_IOT_DEPLOYMENT, type IotDeployment } from '../../../src/core/policy/iot/context.js';
-import type { AuditRecord, PolicyHolder } from '../../../src/identity/control.js';
-import type { SqliteControlStore } from '../../../src/identity/sqlite-control.js';
+import type { AuditRecord, LocalControlStore, PolicyHolder } from '../../../src/identity/control.js';
+import type { PgRegistry } from '../../../src/identity/pg-registry.js';
 import { SqliteRegistry } from '../../../src/identity/sqlite-registry.js';
 import { CertificateVerifier } from '../../../src/identity/verify.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { IotPolicyLoader } from '../../../src/runtime/iot-policies.js';
 import { PolicyStore } from '../../../src/runtime/policy-store.js';
 import { EKU, makeCa, makeCert, type TestCert, x509 } from '../../helpers/pki.js';
+import type { RegistryBackend } from '../../helpers/registry-backends.js';
 import { makeTempDir } from '../../helpers/tmp-dir.js';
 
 export const DEPLOYMENT = DEFAULT_IOT_DEPLOYMENT;
@@ -42,8 +43,8 @@ export interface Fixture {
   readonly url: string;
   readonly port: number;
   readonly server: ManagementServer;
-  readonly registry: SqliteRegistry;
-  readonly control: SqliteControlStore;
+  readonly registry: SqliteRegistry | PgRegistry;
+  readonly control: LocalControlStore;
   readonly policy: PolicyStore;
   /** The CA devices' certificates chain to (trusted by the registry). */
   readonly deviceCa: TestCert;
@@ -61,7 +62,7 @@ export interface Fixture {
 
 let policyCounter = 0;
 
-export async function attachDocuments(control: SqliteControlStore, holder: PolicyHolder, documents: readonly unknown[]): Promise<void> {
+export async function attachDocuments(control: LocalControlStore, holder: PolicyHolder, documents: readonly unknown[]): Promise<void> {
   for (const d of documents) {
     const name = `p${++policyCounter}-${holder.name}`;
     await control.createIamPolicy(name, typeof d === 'string' ? d : JSON.stringify(d));
@@ -69,10 +70,16 @@ export async function attachDocuments(control: SqliteControlStore, holder: Polic
   }
 }
 
-export async function startManagement(t: TestContext, options: { readonly routeSets?: readonly ManagementRouteSet[]; readonly deployment?: IotDeployment; readonly audit?: AuditWriterOptions; readonly busyTimeoutMs?: number } = {}): Promise<Fixture> {
+export async function startManagement(t: TestContext, options: {
+  readonly routeSets?: readonly ManagementRouteSet[]; readonly deployment?: IotDeployment; readonly audit?: AuditWriterOptions; readonly busyTimeoutMs?: number;
+  /** The registry and control store's backend (default: SQLite in the temporary directory). */
+  readonly backend?: RegistryBackend;
+} = {}): Promise<Fixture> {
   const deployment = options.deployment ?? DEPLOYMENT;
   const dir = await makeTempDir(t);
-  const registry = SqliteRegistry.open({ file: join(dir, 'registry.db'), ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
+  const registry = options.backend !== undefined
+    ? await options.backend.open() as SqliteRegistry | PgRegistry
+    : SqliteRegistry.open({ file: join(dir, 'registry.db'), ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
   const control = registry.control({ deployment, keyFile: join(dir, 'control.key') });
   const groups = validateDeviceGroups({ formatVersion: '2021-03-05', definitions: {}, policies: {} });
   if (!groups.ok) throw new Error('empty device groups must validate');

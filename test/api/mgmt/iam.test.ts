@@ -2,7 +2,8 @@
  * IAM over the query protocol with the official client (`@aws-sdk/client-iam`, only the
  * endpoint overridden): users, access keys, managed policies that then govern the new
  * user's AWS IoT calls, roles assumed through STS, IAM's errors as the SDK's exception
- * classes, and every operation denied to a caller without permission.
+ * classes, and every operation denied to a caller without permission. On both registry
+ * backends (test/helpers/registry-backends.ts): SQLite, and PostgreSQL when it can run.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -18,6 +19,7 @@ import { CreateThingCommand, IoTClient, ListThingsCommand } from '@aws-sdk/clien
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { IAM_OPERATIONS, iamExampleBody } from '../../../src/api/mgmt/iam/route-set.js';
 import { IAM_ACTIONS } from '../../../src/core/policy/iam/actions.js';
+import { registryBackends } from '../../helpers/registry-backends.js';
 import { ACCOUNT, call, REGION, startManagement, xmlCode, type Credentials, type Fixture } from './helpers.js';
 
 const ALLOW_ALL = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
@@ -44,9 +46,11 @@ async function rejects<T extends Error>(p: Promise<unknown>, cls: abstract new (
   return caught;
 }
 
-describe('IAM over the query protocol', () => {
+const backends = await registryBackends();
+
+for (const b of backends) describe(`IAM over the query protocol (${b.name})`, { skip: b.skip }, () => {
   test('an administrator creates a user, a key and a policy allowing iot:List*; the user may list things and nothing else', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     const admin = iam(f, await f.user('admin', [ALLOW_ALL]));
     const created = await admin.send(new CreateUserCommand({ UserName: 'lister', Tags: [{ Key: 'team', Value: 'ops' }] }));
     assert.equal(created.User?.Arn, USER('lister'));
@@ -97,7 +101,7 @@ describe('IAM over the query protocol', () => {
   });
 
   test('IAM requests may be signed for us-east-1, the global signing region; STS requests may not', async (t) => {
-    const f = await startManagement(t, { deployment: { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' } });
+    const f = await startManagement(t, { backend: b, deployment: { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' } });
     const creds = await f.user('admin', [ALLOW_ALL]);
     const me = await iam(f, creds, 'us-east-1').send(new GetUserCommand({}));
     assert.equal(me.User?.UserName, 'admin');
@@ -124,7 +128,7 @@ describe('IAM over the query protocol', () => {
   });
 
   test('roles with trust policies, assumed through STS; policy documents come back URL-encoded', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     const adminCreds = await f.user('admin', [ALLOW_ALL]);
     const admin = iam(f, adminCreds);
     const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: USER('admin') }, Action: 'sts:AssumeRole' }] });
@@ -172,7 +176,7 @@ describe('IAM over the query protocol', () => {
   });
 
   test('errors, tags, limits and paging', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     const admin = iam(f, await f.user('admin', [ALLOW_ALL]));
     await rejects(admin.send(new CreateUserCommand({ UserName: 'Admin' })), EntityAlreadyExistsException, 409);
     await rejects(admin.send(new CreatePolicyCommand({ PolicyName: 'broken', PolicyDocument: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:ListThings","Resource":"*","Principal":"*"}]}' })), MalformedPolicyDocumentException, 400);
@@ -202,7 +206,7 @@ describe('IAM over the query protocol', () => {
   });
 
   test('a user denied iam:DeleteUser on the administrator cannot get round it with another spelling', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     const admin = iam(f, await f.user('admin', [ALLOW_ALL]));
     const guard = await f.user('guard', [ALLOW_ALL, { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iam:*', Resource: USER('admin') }] }]);
     await rejects(iam(f, guard).send(new GetUserCommand({ UserName: 'ADMIN' })), IAMServiceException, 403);
@@ -211,7 +215,7 @@ describe('IAM over the query protocol', () => {
   });
 
   test('every operation is denied to a caller without permission, before anything is looked at or changed', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     const nobody = await f.user('nobody', []);
     for (const op of IAM_OPERATIONS) assert.ok(Object.hasOwn(IAM_ACTIONS, op.action), `${op.action} is in the action catalog`);
     const before = { users: (await f.control.listUsers()).length, roles: (await f.control.listRoles()).length, policies: (await f.control.listIamPolicies()).length };

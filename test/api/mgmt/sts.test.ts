@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { registryBackends } from '../../helpers/registry-backends.js';
 import { ACCOUNT, attachDocuments, call, REGION, startManagement, type Credentials, type Fixture } from './helpers.js';
 
 const ROLE = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
@@ -40,9 +41,11 @@ function temporary(out: { Credentials?: { AccessKeyId?: string; SecretAccessKey?
   return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
 }
 
-describe('STS AssumeRole', () => {
+const backends = await registryBackends();
+
+for (const b of backends) describe(`STS AssumeRole (${b.name})`, { skip: b.skip }, () => {
   test('assumes a role the user may assume and the role trusts; the temporary credentials sign other calls', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     await f.control.createRole('auditor', trust(USER('alice')), { maxSessionDurationSeconds: 7200 });
     await attachDocuments(f.control, { kind: 'role', name: 'auditor' }, [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'gatehouse:ListAuditRecords', Resource: '*' }] }]);
     const alice = await f.user('alice', [allowAssume('auditor')]);
@@ -68,7 +71,7 @@ describe('STS AssumeRole', () => {
   });
 
   test('refused: no identity policy, a trust policy that does not name the caller, a missing role — AccessDenied', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     await f.control.createRole('ops', trust(USER('carol')));
     const bob = await f.user('bob', []);
     const e1 = await rejects(client(f, bob).send(new AssumeRoleCommand({ RoleArn: ROLE('ops'), RoleSessionName: 's1' })), 'AccessDenied', 403);
@@ -82,7 +85,7 @@ describe('STS AssumeRole', () => {
   });
 
   test('a trust policy condition is evaluated in the request context', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     await f.control.createRole('agent', trust(USER('erin'), { Condition: { StringEquals: { 'aws:PrincipalTag/shift': 'night' } } }));
     const day = await f.user('erin', [allowAssume('agent')], { shift: 'day' });
     await rejects(client(f, day).send(new AssumeRoleCommand({ RoleArn: ROLE('agent'), RoleSessionName: 's1' })), 'AccessDenied', 403);
@@ -92,7 +95,7 @@ describe('STS AssumeRole', () => {
   });
 
   test('DurationSeconds: 900 at least, at most the role\'s maximum, one hour when chaining roles', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     await f.control.createRole('first', trust(USER('fay')), { maxSessionDurationSeconds: 3600 });
     await f.control.createRole('second', trust(ROLE('first')), { maxSessionDurationSeconds: 43200 });
     await attachDocuments(f.control, { kind: 'role', name: 'first' }, [allowAssume('second')]);
@@ -108,7 +111,7 @@ describe('STS AssumeRole', () => {
   });
 
   test('temporary credentials expire: ExpiredToken afterwards', async (t) => {
-    const f = await startManagement(t);
+    const f = await startManagement(t, { backend: b });
     await f.control.createRole('brief', trust(USER('gus')));
     const gus = await f.user('gus', [allowAssume('brief')]);
     const creds = temporary(await client(f, gus).send(new AssumeRoleCommand({ RoleArn: ROLE('brief'), RoleSessionName: 's1', DurationSeconds: 900 })));
