@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL backend of the ControlStore contract (control.ts), in the shared
- * registry's schema (tables of pg-migrations.ts step 4), for several gateways that
+ * registry's schema (tables of pg-migrations.ts step 5), for several gateways that
  * authorize and audit management calls with the same users, keys, roles and policies
  * (docs/cluster.md).
  *
