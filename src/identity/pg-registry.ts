@@ -24,6 +24,7 @@ import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
+import { PgJobStore } from './pg-job-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
 import { Tx } from './pg-tx.js';
 import {
@@ -814,6 +815,19 @@ export class PgRegistry implements Registry {
     return new PgShadowStore({ read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) });
   }
 
+  /**
+   * The jobs store in this registry's database (pg-job-store.ts): its changes hold the
+   * registry's write lock and record their device notifications in the change feed.
+   */
+  jobs(): PgJobStore {
+    if (this.closed) throw closedError();
+    return new PgJobStore({
+      read: (fn) => this.read(fn, true),
+      write: (fn) => this.write(fn),
+      announce: (tx, m) => this.record(tx, 'SERVICE_MESSAGE', m.topic, null, m.payload),
+    });
+  }
+
   /** True while the notification connection is listening (changes then arrive without waiting for a poll). */
   get listening(): boolean {
     return this.listenerReady;
@@ -1091,6 +1105,8 @@ export class PgRegistry implements Registry {
         case 'CERT_DETACHED':
         case 'CA_TRUSTED':
         case 'CA_UNTRUSTED':
+        // Relayed MQTT messages (jobs) change nothing an authorization decision reads.
+        case 'SERVICE_MESSAGE':
           break;
         default:
           return undefined;

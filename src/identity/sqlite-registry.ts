@@ -1042,6 +1042,8 @@ export class SqliteRegistry implements Registry {
         case 'CERT_DETACHED':
         case 'CA_TRUSTED':
         case 'CA_UNTRUSTED':
+        // Relayed MQTT messages (jobs) change nothing an authorization decision reads.
+        case 'SERVICE_MESSAGE':
           break;
         default:
           return undefined;
@@ -1314,6 +1316,8 @@ export function changeFromRow(r: ChangeRow): Change {
       return { ...base, kind: r.kind, groupName: r.entity, event: r.detail as ThingGroupEvent, thingName: r.related };
     case 'THING_TYPE_CHANGED':
       return { ...base, kind: r.kind, typeName: r.entity, event: r.detail as ThingTypeEvent };
+    case 'SERVICE_MESSAGE':
+      return { ...base, kind: r.kind, topic: r.entity, payload: r.detail ?? '' };
   }
 }
 
