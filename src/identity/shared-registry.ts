@@ -28,23 +28,20 @@ export async function openSharedRegistry(config: RegistryConfig, options: { read
 export interface ClusterFeatureSwitches {
   readonly api: boolean;
   readonly management: boolean;
-  readonly dataPlane: boolean;
-  readonly jobs: boolean;
   readonly awsSync: boolean;
 }
 
 /**
  * Refuses a configuration that enables a feature whose store is still SQLite-only (the
- * control plane behind both APIs and the data plane, jobs, the AWS IoT sync):
- * on a shared registry each node would keep its own copy, which is worse than not
- * having the feature.
+ * control plane behind both APIs, the AWS IoT sync's marks): on a shared registry each
+ * node would keep its own copy, which is worse than not having the feature. Jobs and the
+ * data plane run on it (the data plane for devices by certificate; its SigV4 callers
+ * are refused, their IAM principals being in the control store).
  */
 export function assertClusterFeatures(f: ClusterFeatureSwitches): void {
   const on = [
     f.api && 'gatehouse.api.enabled',
     f.management && 'gatehouse.management.enabled',
-    f.dataPlane && 'gatehouse.dataPlane.enabled',
-    f.jobs && 'gatehouse.jobs.enabled',
     f.awsSync && 'gatehouse.sync.aws.enabled',
   ].filter((k): k is string => typeof k === 'string');
   if (on.length > 0) {

@@ -75,6 +75,12 @@ export interface DataPlaneContext {
   readonly policy: PolicyStore;
   /** IAM identity policies of SigV4 callers, compiled and cached. */
   readonly iamPolicies: IamPolicyCache;
+  /**
+   * False when SigV4 callers are refused (`IAM_UNAVAILABLE_ON_SHARED_REGISTRY`): on a
+   * shared (PostgreSQL) registry the IAM users and roles still live in each node's own
+   * SQLite file, and a principal known to one node only must not be served. Default true.
+   */
+  readonly iamPrincipals?: boolean;
   /** The Device Shadow service; without it its routes answer 503. */
   readonly shadows?: ShadowService;
   /** Retained messages and the broker's publish (GetRetainedMessage, ListRetainedMessages, Publish); without it those routes answer 503. */

@@ -16,7 +16,8 @@
  *  1. onRequest: a request id (`x-amzn-RequestId`).
  *  2. Body: at most `bodyLimitBytes` (413), kept as the bytes received.
  *  3. preValidation: an `Authorization` header means SigV4 (sigv4.ts, every check in its
- *     order; a client certificate sent as well is ignored); otherwise a client
+ *     order; a client certificate sent as well is ignored) — refused at once when the
+ *     gateway serves no IAM principals here (`ctx.iamPrincipals` false, shared registry); otherwise a client
  *     certificate means a device (verify, then the thing); otherwise 403
  *     MissingAuthenticationTokenException.
  *  4. The handler, which calls `request.authorizeData` before each action (decision,
@@ -261,6 +262,11 @@ export function buildDataPlaneApp(opts: DataPlaneServerOptions, audit: AuditWrit
     const now = ctx.clock();
     const authorization = request.headers.authorization;
     if (authorization !== undefined && authorization !== '') {
+      if (ctx.iamPrincipals === false) {
+        state.refused = { principal: 'anonymous', reason: 'IAM_UNAVAILABLE_ON_SHARED_REGISTRY' };
+        throw new DataPlaneError(403, 'ForbiddenException',
+          'Forbidden: this gateway serves the data plane to devices by their certificates only; IAM principals (SigV4) are not available with a shared registry yet', 'IAM_UNAVAILABLE_ON_SHARED_REGISTRY');
+      }
       const r = await verifySigV4(
         { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, rawHeaders: request.raw.rawHeaders, body: raw },
         { now, maxClockSkewSeconds: opts.maxClockSkewSeconds, region: ctx.iot.region, services: [route.signingService ?? DATA_PLANE_SIGNING_SERVICE], resolve: (id, at) => ctx.control.resolveAccessKey(id, at),
