@@ -22,7 +22,7 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
-import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
+import { buildAttachmentMaps, groupLineage, iotPatchPlan } from './iot-attachments.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
 import { PgJobStore } from './pg-job-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
@@ -1074,44 +1074,9 @@ export class PgRegistry implements Registry {
     if (seq < last.seq) return undefined;
     const batch = await this.readChanges(tx, last.seq, PgRegistry.IOT_PATCH_LIMIT + 1);
     if (!batch.complete || batch.changes.length > PgRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
-    const documents = new Set<string>();
-    const certificates = new Set<string>();
-    const groups = new Set<string>();
-    const things = new Set<string>();
-    for (const c of batch.changes) {
-      switch (c.kind) {
-        case 'POLICY_CHANGED':
-          documents.add(c.policyName);
-          break;
-        case 'POLICY_ATTACHMENT_CHANGED':
-          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
-          else groups.add(c.target.groupName);
-          break;
-        case 'THING_TYPE_CHANGED':
-          break;
-        case 'THING_GROUP_CHANGED':
-          if (c.event === 'DELETED') return undefined;
-          if (c.thingName !== null) things.add(c.thingName);
-          break;
-        case 'THING_CREATED':
-        case 'THING_UPDATED':
-        case 'THING_DELETED':
-          things.add(c.thingName);
-          break;
-        case 'CERT_DELETED':
-        case 'CERT_REGISTERED':
-        case 'CERT_STATUS_CHANGED':
-        case 'CERT_ATTACHED':
-        case 'CERT_DETACHED':
-        case 'CA_TRUSTED':
-        case 'CA_UNTRUSTED':
-        // Relayed MQTT messages (jobs) change nothing an authorization decision reads.
-        case 'SERVICE_MESSAGE':
-          break;
-        default:
-          return undefined;
-      }
-    }
+    const plan = iotPatchPlan(batch.changes);
+    if (plan === undefined) return undefined;
+    const { documents, certificates, groups, things } = plan;
     let policies = last.policies;
     if (documents.size > 0) {
       const byName = new Map(last.policies.map((p) => [p.name, p]));
@@ -1122,7 +1087,7 @@ export class PgRegistry implements Registry {
       }
       policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     }
-    const relist = async (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, read: (key: string) => Promise<string[]>): Promise<ReadonlyMap<string, readonly string[]>> => {
+    const relist = async (map: ReadonlyMap<string, readonly string[]>, keys: ReadonlySet<string>, read: (key: string) => Promise<string[]>): Promise<ReadonlyMap<string, readonly string[]>> => {
       if (keys.size === 0) return map;
       const out = new Map(map);
       for (const key of keys) {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
-import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
+import { buildAttachmentMaps, groupLineage, iotPatchPlan } from './iot-attachments.js';
 import { migrate } from './migrations.js';
 import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteJobStore } from './job-store.js';
@@ -1006,49 +1006,9 @@ export class SqliteRegistry implements Registry {
     if (seq < last.seq) return undefined;
     const batch = this.readChanges(last.seq, SqliteRegistry.IOT_PATCH_LIMIT + 1);
     if (!batch.complete || batch.changes.length > SqliteRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
-    const documents = new Set<string>();
-    const certificates = new Set<string>();
-    const groups = new Set<string>();
-    /** Things whose groups or type to read again. */
-    const things = new Set<string>();
-    for (const c of batch.changes) {
-      switch (c.kind) {
-        case 'POLICY_CHANGED':
-          documents.add(c.policyName);
-          break;
-        case 'POLICY_ATTACHMENT_CHANGED':
-          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
-          else groups.add(c.target.groupName);
-          break;
-        // Declaring, deprecating or deleting a type changes no thing's type.
-        case 'THING_TYPE_CHANGED':
-          break;
-        case 'THING_GROUP_CHANGED':
-          // A new group has no member, no policy and a parent fixed at creation: nothing
-          // read here changes. A deleted group is one change for all its members.
-          if (c.event === 'DELETED') return undefined;
-          if (c.thingName !== null) things.add(c.thingName);
-          break;
-        case 'THING_CREATED':
-        case 'THING_UPDATED':
-        case 'THING_DELETED':
-          things.add(c.thingName);
-          break;
-        // A deleted certificate's attachments are recorded one by one before it.
-        case 'CERT_DELETED':
-        case 'CERT_REGISTERED':
-        case 'CERT_STATUS_CHANGED':
-        case 'CERT_ATTACHED':
-        case 'CERT_DETACHED':
-        case 'CA_TRUSTED':
-        case 'CA_UNTRUSTED':
-        // Relayed MQTT messages (jobs) change nothing an authorization decision reads.
-        case 'SERVICE_MESSAGE':
-          break;
-        default:
-          return undefined;
-      }
-    }
+    const plan = iotPatchPlan(batch.changes);
+    if (plan === undefined) return undefined;
+    const { documents, certificates, groups, things } = plan;
     let policies = last.policies;
     if (documents.size > 0) {
       const byName = new Map(last.policies.map((p) => [p.name, p]));
@@ -1060,7 +1020,7 @@ export class SqliteRegistry implements Registry {
       // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
       policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     }
-    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
+    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: ReadonlySet<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
       if (keys.size === 0) return map;
       const out = new Map(map);
       for (const key of keys) {
