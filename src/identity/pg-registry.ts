@@ -28,8 +28,8 @@ import { PgJobStore } from './pg-job-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
 import { Tx } from './pg-tx.js';
 import {
-  assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
-  assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
+  assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
+  assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
 import {
   caFromRow, caNotFound, certFromRow, certNotFound, changeFromRow, checkPolicyDocument, checkStatus, checkVersion, closedError, describeTarget,
@@ -390,17 +390,7 @@ export class PgRegistry implements Registry {
   }
 
   async updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }> {
-    assertThingName(name);
-    const type = update.thingTypeName;
-    if (type !== undefined && type !== null) assertThingTypeName(type);
-    const set = update.setAttributes ?? {};
-    assertAttributes(set);
-    const remove = update.removeAttributes ?? [];
-    for (const k of remove) {
-      assertAttributes({ [k]: '' });
-      if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
-    }
-    const expected = update.expectedVersion;
+    const { type, set, remove, expected } = checkThingUpdate(name, update);
     return this.write(async (tx) => {
       const before = await loadThing(tx, name);
       if (before === undefined) throw thingNotFound(name);
@@ -420,10 +410,7 @@ export class PgRegistry implements Registry {
       for (const k of remove) if ((await tx.run('DELETE FROM thing_attributes WHERE thing_name = $1 AND key = $2', [name, k])) > 0) changed = true;
       if (changed) await tx.run('UPDATE things SET version = version + 1 WHERE name = $1', [name]);
       const thing = (await loadThing(tx, name))!;
-      const count = Object.keys(thing.attributes).length;
-      if (count > MAX_ATTRIBUTES) {
-        throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
-      }
+      assertAttributeCount(thing.attributes);
       if (changed) await this.record(tx, 'THING_UPDATED', name);
       return { thing, changed };
     });

@@ -27,8 +27,8 @@ import { SqliteShadowStore } from './shadow-store.js';
 import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
 import { SqliteControlStore, type ControlConnection, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
-  assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
-  assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
+  assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
+  assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
 import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import type {
@@ -339,17 +339,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }> {
-    assertThingName(name);
-    const type = update.thingTypeName;
-    if (type !== undefined && type !== null) assertThingTypeName(type);
-    const set = update.setAttributes ?? {};
-    assertAttributes(set);
-    const remove = update.removeAttributes ?? [];
-    for (const k of remove) {
-      assertAttributes({ [k]: '' });
-      if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
-    }
-    const expected = update.expectedVersion;
+    const { type, set, remove, expected } = checkThingUpdate(name, update);
     return this.write(() => {
       const before = this.loadThing(name);
       if (before === undefined) throw thingNotFound(name);
@@ -369,10 +359,7 @@ export class SqliteRegistry implements Registry {
       for (const k of remove) if (this.s.deleteAttr.run(name, k).changes > 0) changed = true;
       if (changed) this.s.bumpThingVersion.run(name);
       const thing = this.loadThing(name)!;
-      const count = Object.keys(thing.attributes).length;
-      if (count > MAX_ATTRIBUTES) {
-        throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
-      }
+      assertAttributeCount(thing.attributes);
       if (changed) this.record('THING_UPDATED', name);
       return { thing, changed };
     });
