@@ -18,7 +18,9 @@ import { collect, loadConfig } from './things.js';
 // Locally the commands use the registry database of the data directory (a running
 // gateway sharing it sees the jobs at once; its devices learn of a change when they
 // next ask: notifications are published by the gateway's own service, so change jobs
-// through the management API, `--endpoint`, when devices wait on notify-next).
+// through the management API, `--endpoint`, when devices wait on notify-next). With
+// gatehouse.registry.url in the configuration they use that shared registry, whose job
+// store records the notifications in its change feed for the gateways to publish.
 
 interface JobRow {
   readonly jobId: string;
