@@ -27,6 +27,7 @@ import { JobService } from './api/data-plane/job-service.js';
 import { JobTimeoutSweeper } from './api/data-plane/job-sweeper.js';
 import { DELETED_VERSION_KEPT_MS } from './core/shadow/document.js';
 import type { ShadowStore } from './identity/shadow-store.js';
+import type { JobStore } from './identity/job-store.js';
 import { bindShadowTopics } from './api/data-plane/shadow-mqtt.js';
 import { ShadowService } from './api/data-plane/shadow-service.js';
 import { ensureApiToken, readApiToken } from './api/token.js';
@@ -151,17 +152,19 @@ export class Gateway {
       const registryConfig = config.gatehouse.registry;
       if (registryConfig.url !== undefined) {
         assertClusterFeatures({
-          dataPlane: config.gatehouse.dataPlane.enabled, jobs: config.gatehouse.jobs.enabled, awsSync: config.gatehouse.sync.aws.enabled,
+          awsSync: config.gatehouse.sync.aws.enabled,
         });
       }
       const { registry, ca, gatewayCaTrusted: localCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
       closers.push(() => registry.close());
       // With gatehouse.registry.url the devices' registry (things, certificates, policies,
       // groups, trusted CAs, the change feed) is the PostgreSQL one every node shares; the
-      // node's SQLite file keeps what is still per node (retained messages).
+      // node's SQLite file keeps what is still per node (retained messages, the control
+      // store that audits data-plane calls).
       let devices: Registry = registry;
       let sharedRegistry: PgRegistry | undefined;
       let shadowStore: ShadowStore | undefined;
+      let jobStore: JobStore | undefined;
       let gatewayCaTrusted = localCaTrusted;
       let clusterStore: PgClusterStore | undefined;
       let sharedConfigVersion = 0;
@@ -189,6 +192,7 @@ export class Gateway {
         devices = shared;
         sharedRegistry = shared;
         shadowStore = shared.shadows();
+        jobStore = shared.jobs();
       }
       if (gatewayCaTrusted) logger.info({ event: 'ca-trusted', caId: ca.id }, 'gateway CA trusted as a device CA');
       logger.info({ event: 'ca', kind: ca.kind, caId: ca.id, dataDir }, 'certificate authority ready');
@@ -291,7 +295,7 @@ export class Gateway {
       let jobs: JobService | undefined;
       if (config.gatehouse.jobs.enabled) {
         const bus = broker.serviceBus();
-        jobs = new JobService({ store: registry.jobs(), clock, logger, deployment: () => config.gatehouse.iot, publisher: bus });
+        jobs = new JobService({ store: jobStore ?? registry.jobs(), clock, logger, deployment: () => config.gatehouse.iot, publisher: bus });
         closers.push(bindJobTopics(bus, jobs, logger, clock));
         // Executions whose timer expired move to TIMED_OUT when due (deadlines are stored:
         // what fell due while the gateway was down times out on the first tick).
@@ -321,7 +325,16 @@ export class Gateway {
       // One watch of the registry's change feed for the gateway's own reactions: AWS IoT
       // policies, attachments, groups and things (re-applied to live connections), and
       // the trusted device CAs (the TLS context).
+      const relayBus = broker.serviceBus();
       const registryWatch: RegistryWatch = devices.watch((changes, info) => {
+        // Messages a service made on any node sharing the registry (jobs notify /
+        // notify-next): each node publishes them, so the device hears them on the node
+        // it is connected to. A node that fell behind the feed's retention loses them.
+        for (const c of changes) {
+          if (c.kind !== 'SERVICE_MESSAGE') continue;
+          relayBus.publish(c.topic, c.payload).catch((e: unknown) =>
+            logger.error({ event: 'jobs-publish-failed', topic: c.topic, err: (e as Error).message }, 'a relayed service message could not be published'));
+        }
         if (changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) {
           void trustedCaPems(devices).then((pems) => {
             trustedCas = pems;
@@ -562,7 +575,9 @@ export class Gateway {
       if (dataPlaneConfig.enabled && control !== undefined) {
         const dpTls = (cert: IssuedCertificate, cas: string[] = trustedCas): DataPlaneTls => ({ key: cert.privateKeyPem, cert: [cert.certificatePem, ...cert.chainPem].join(''), ca: cas });
         dataPlane = await DataPlaneServer.start({
-          ctx: { registry, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies, ...(shadows !== undefined ? { shadows } : {}), ...(jobs !== undefined ? { jobs } : {}),
+          // On a shared registry: its devices, and the IAM principals of the shared control store.
+          ctx: { registry: devices, control, iot: config.gatehouse.iot, logger, clock, verifier: sessions.verifier, policy, iamPolicies,
+            ...(shadows !== undefined ? { shadows } : {}), ...(jobs !== undefined ? { jobs } : {}),
             retained: { messages: retained, publisher: broker.serviceBus() } },
           routeSets: DATA_PLANE_ROUTE_SETS,
           tls: dpTls(serverCerts.current()),
@@ -574,9 +589,9 @@ export class Gateway {
         const d = dataPlane;
         closers.push(() => d.close());
         closers.push(serverCerts.subscribe((cert) => d.updateTls(dpTls(cert))));
-        const dpWatch: RegistryWatch = registry.watch((changes) => {
+        const dpWatch: RegistryWatch = devices.watch((changes) => {
           if (!changes.some((c) => c.kind === 'CA_TRUSTED' || c.kind === 'CA_UNTRUSTED')) return;
-          void trustedCaPems(registry).then((pems) => d.updateTls(dpTls(serverCerts.current(), pems)));
+          void trustedCaPems(devices).then((pems) => d.updateTls(dpTls(serverCerts.current(), pems)));
         });
         closers.push(() => dpWatch.close());
       }

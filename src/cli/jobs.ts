@@ -6,6 +6,7 @@ import type { IotDeployment } from '../core/policy/iot/context.js';
 import { assertThingGroupName, assertThingName } from '../identity/names.js';
 import { createLogger } from '../observability/logger.js';
 import { openRegistry } from '../identity/bootstrap.js';
+import { openSharedRegistry } from '../identity/shared-registry.js';
 import { dataDirOption, day, printTable, resolveDataDir, type DataDirOptions } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { path, RemoteClient } from './remote/client.js';
@@ -17,7 +18,9 @@ import { collect, loadConfig } from './things.js';
 // Locally the commands use the registry database of the data directory (a running
 // gateway sharing it sees the jobs at once; its devices learn of a change when they
 // next ask: notifications are published by the gateway's own service, so change jobs
-// through the management API, `--endpoint`, when devices wait on notify-next).
+// through the management API, `--endpoint`, when devices wait on notify-next). With
+// gatehouse.registry.url in the configuration they use that shared registry, whose job
+// store records the notifications in its change feed for the gateways to publish.
 
 interface JobRow {
   readonly jobId: string;
@@ -224,7 +227,10 @@ async function withJobs<T>(opts: JobsOptions, io: Io, fn: (b: JobsBackend) => Pr
   const config = await loadConfig(opts.config, io);
   if (config === undefined) return undefined;
   const d = config.value.gatehouse.iot;
-  const registry = await openRegistry(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir));
+  // With gatehouse.registry.url the jobs are in the shared PostgreSQL registry: every
+  // gateway on it sees them, and the one a device is connected to tells it.
+  const shared = config.value.gatehouse.registry;
+  const registry = shared.url !== undefined ? await openSharedRegistry(shared) : await openRegistry(resolveDataDir(opts.dataDir, config.value.gatehouse.dataDir));
   try {
     return await fn(localBackend(new JobService({ store: registry.jobs(), clock: () => new Date(), logger: createLogger('error'), deployment: () => d }), d));
   } finally {

@@ -12,8 +12,11 @@
  * so the big maps are sorted key arrays searched by bisection (SortedKeyMap) rather
  * than hash tables: no hashing of a hundred thousand keys at load, half the memory, and
  * a lookup per connection of about 17 comparisons. Pure, so that the registry and the
- * benchmark build the maps with the same code.
+ * benchmark build the maps with the same code. Also which keys a batch of changes makes
+ * both registry backends read again when they patch the data (`iotPatchPlan`).
  */
+
+import type { Change } from './registry.js';
 
 /** The bulk read's rows, each `[key, names joined by ' ']` unless said otherwise. */
 export interface AttachmentListRows {
@@ -201,4 +204,67 @@ function withAncestors(members: Iterable<readonly [string, string]>, lineage: (g
     out.push(list);
   }
   return new SortedKeyMap(keys, out);
+}
+
+/** What a patch of the IoT authorization data re-reads: the keys the changes name. */
+export interface IotPatchPlan {
+  /** Policies whose default document to read again. */
+  readonly documents: ReadonlySet<string>;
+  /** Certificates whose policy list to read again. */
+  readonly certificates: ReadonlySet<string>;
+  /** Thing groups whose policy list to read again. */
+  readonly groups: ReadonlySet<string>;
+  /** Things whose groups (with ancestors) and type to read again. */
+  readonly things: ReadonlySet<string>;
+}
+
+/**
+ * The keys a batch of registry changes names, for both backends' patch of the IoT
+ * authorization data; undefined when only a full read will do: a thing group deleted
+ * (one change for all its members) or a kind of change not known here.
+ */
+export function iotPatchPlan(changes: readonly Change[]): IotPatchPlan | undefined {
+  const documents = new Set<string>();
+  const certificates = new Set<string>();
+  const groups = new Set<string>();
+  const things = new Set<string>();
+  for (const c of changes) {
+    switch (c.kind) {
+      case 'POLICY_CHANGED':
+        documents.add(c.policyName);
+        break;
+      case 'POLICY_ATTACHMENT_CHANGED':
+        if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
+        else groups.add(c.target.groupName);
+        break;
+      // Declaring, deprecating or deleting a type changes no thing's type.
+      case 'THING_TYPE_CHANGED':
+        break;
+      case 'THING_GROUP_CHANGED':
+        // A new group has no member, no policy and a parent fixed at creation: nothing
+        // read here changes. A deleted group is one change for all its members.
+        if (c.event === 'DELETED') return undefined;
+        if (c.thingName !== null) things.add(c.thingName);
+        break;
+      case 'THING_CREATED':
+      case 'THING_UPDATED':
+      case 'THING_DELETED':
+        things.add(c.thingName);
+        break;
+      // A deleted certificate's attachments are recorded one by one before it.
+      case 'CERT_DELETED':
+      case 'CERT_REGISTERED':
+      case 'CERT_STATUS_CHANGED':
+      case 'CERT_ATTACHED':
+      case 'CERT_DETACHED':
+      case 'CA_TRUSTED':
+      case 'CA_UNTRUSTED':
+      // Relayed MQTT messages (jobs) change nothing an authorization decision reads.
+      case 'SERVICE_MESSAGE':
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return { documents, certificates, groups, things };
 }

@@ -98,3 +98,36 @@ export function assertThingTypeProperties(description: unknown, searchableAttrib
     seen.add(a);
   }
 }
+
+/** An UpdateThing request, checked before any read: what both registry backends apply. */
+export interface CheckedThingUpdate {
+  readonly type: string | null | undefined;
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+  readonly expected: number | undefined;
+}
+
+/** Checks the thing name, the type name and the attributes of an UpdateThing request (an attribute both set and removed is refused). */
+export function checkThingUpdate(name: string, update: {
+  readonly thingTypeName?: string | null; readonly expectedVersion?: number; readonly setAttributes?: Readonly<Record<string, string>>; readonly removeAttributes?: readonly string[];
+}): CheckedThingUpdate {
+  assertThingName(name);
+  const type = update.thingTypeName;
+  if (type !== undefined && type !== null) assertThingTypeName(type);
+  const set = update.setAttributes ?? {};
+  assertAttributes(set);
+  const remove = update.removeAttributes ?? [];
+  for (const k of remove) {
+    assertAttributes({ [k]: '' });
+    if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
+  }
+  return { type, set, remove, expected: update.expectedVersion };
+}
+
+/** Refuses a thing left with more than MAX_ATTRIBUTES attributes by an update (checked after its writes, in its transaction). */
+export function assertAttributeCount(attributes: Readonly<Record<string, string>>): void {
+  const count = Object.keys(attributes).length;
+  if (count > MAX_ATTRIBUTES) {
+    throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
+  }
+}

@@ -374,6 +374,56 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX audit_log_by_principal ON audit_log(principal, id);
     `,
   },
+  {
+    version: 6,
+    description: 'jobs, their targets and their executions (as the SQLite registry\'s steps 8 and 10)',
+    sql: `
+      -- The same columns as SQLite's: times in ms, flags 0/1, JSON as text, so both
+      -- backends map rows with the same code (job-store.ts).
+      CREATE TABLE jobs (
+        job_id text COLLATE "C" PRIMARY KEY CHECK (job_id ~ '^[A-Za-z0-9_-]{1,64}$'),
+        document text NOT NULL CHECK (document::jsonb IS NOT NULL),
+        description text,
+        in_progress_timeout_minutes integer CHECK (in_progress_timeout_minutes IS NULL OR in_progress_timeout_minutes BETWEEN 1 AND 10080),
+        status text NOT NULL CHECK (status IN ('IN_PROGRESS', 'CANCELED', 'DELETION_IN_PROGRESS', 'COMPLETED')),
+        target_selection text NOT NULL DEFAULT 'SNAPSHOT' CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS')),
+        force_canceled integer NOT NULL DEFAULT 0 CHECK (force_canceled IN (0, 1)),
+        comment text,
+        reason_code text,
+        created_at bigint NOT NULL,
+        last_updated_at bigint NOT NULL,
+        completed_at bigint
+      );
+      CREATE INDEX jobs_by_creation ON jobs(created_at, job_id);
+      CREATE INDEX jobs_continuous ON jobs(created_at, job_id) WHERE target_selection = 'CONTINUOUS' AND status = 'IN_PROGRESS';
+      CREATE TABLE job_targets (
+        job_id text COLLATE "C" NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        position integer NOT NULL,
+        target_arn text NOT NULL,
+        PRIMARY KEY (job_id, position)
+      );
+      -- One execution per job and thing. Deleting the job or the thing deletes it.
+      -- timeout_at: when an IN_PROGRESS execution times out (ms), read by the sweepers.
+      CREATE TABLE job_executions (
+        job_id text COLLATE "C" NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        thing_name text COLLATE "C" NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+        execution_number integer NOT NULL CHECK (execution_number >= 1),
+        status text NOT NULL CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED')),
+        status_details text NOT NULL CHECK (status_details::jsonb IS NOT NULL),
+        version integer NOT NULL CHECK (version >= 1),
+        queued_at bigint NOT NULL,
+        started_at bigint,
+        last_updated_at bigint NOT NULL,
+        step_timeout_at bigint,
+        in_progress_timeout_minutes integer,
+        force_canceled integer NOT NULL DEFAULT 0 CHECK (force_canceled IN (0, 1)),
+        timeout_at bigint,
+        PRIMARY KEY (job_id, thing_name)
+      );
+      CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status, queued_at);
+      CREATE INDEX job_executions_due ON job_executions(timeout_at) WHERE timeout_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -22,15 +22,16 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import type { ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
-import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
+import { buildAttachmentMaps, groupLineage, iotPatchPlan } from './iot-attachments.js';
 import { PgControlStore, type PgControlStoreOptions } from './pg-control.js';
 import { migratePg, quoteIdent } from './pg-migrations.js';
 import { PgClusterStore } from './pg-cluster-store.js';
+import { PgJobStore } from './pg-job-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
 import { Tx } from './pg-tx.js';
 import {
-  assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
-  assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
+  assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
+  assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
 import {
   caFromRow, caNotFound, certFromRow, certNotFound, changeFromRow, checkPolicyDocument, checkStatus, checkVersion, closedError, describeTarget,
@@ -391,17 +392,7 @@ export class PgRegistry implements Registry {
   }
 
   async updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }> {
-    assertThingName(name);
-    const type = update.thingTypeName;
-    if (type !== undefined && type !== null) assertThingTypeName(type);
-    const set = update.setAttributes ?? {};
-    assertAttributes(set);
-    const remove = update.removeAttributes ?? [];
-    for (const k of remove) {
-      assertAttributes({ [k]: '' });
-      if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
-    }
-    const expected = update.expectedVersion;
+    const { type, set, remove, expected } = checkThingUpdate(name, update);
     return this.write(async (tx) => {
       const before = await loadThing(tx, name);
       if (before === undefined) throw thingNotFound(name);
@@ -421,10 +412,7 @@ export class PgRegistry implements Registry {
       for (const k of remove) if ((await tx.run('DELETE FROM thing_attributes WHERE thing_name = $1 AND key = $2', [name, k])) > 0) changed = true;
       if (changed) await tx.run('UPDATE things SET version = version + 1 WHERE name = $1', [name]);
       const thing = (await loadThing(tx, name))!;
-      const count = Object.keys(thing.attributes).length;
-      if (count > MAX_ATTRIBUTES) {
-        throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
-      }
+      assertAttributeCount(thing.attributes);
       if (changed) await this.record(tx, 'THING_UPDATED', name);
       return { thing, changed };
     });
@@ -837,6 +825,19 @@ export class PgRegistry implements Registry {
     return new PgClusterStore({ connection: { read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) }, newClient: () => new pg.Client(this.clientConfig), schema: this.schema, now: this.now });
   }
 
+  /**
+   * The jobs store in this registry's database (pg-job-store.ts): its changes hold the
+   * registry's write lock and record their device notifications in the change feed.
+   */
+  jobs(): PgJobStore {
+    if (this.closed) throw closedError();
+    return new PgJobStore({
+      read: (fn) => this.read(fn, true),
+      write: (fn) => this.write(fn),
+      announce: (tx, m) => this.record(tx, 'SERVICE_MESSAGE', m.topic, null, m.payload),
+    });
+  }
+
   /** True while the notification connection is listening (changes then arrive without waiting for a poll). */
   get listening(): boolean {
     return this.listenerReady;
@@ -1083,42 +1084,9 @@ export class PgRegistry implements Registry {
     if (seq < last.seq) return undefined;
     const batch = await this.readChanges(tx, last.seq, PgRegistry.IOT_PATCH_LIMIT + 1);
     if (!batch.complete || batch.changes.length > PgRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
-    const documents = new Set<string>();
-    const certificates = new Set<string>();
-    const groups = new Set<string>();
-    const things = new Set<string>();
-    for (const c of batch.changes) {
-      switch (c.kind) {
-        case 'POLICY_CHANGED':
-          documents.add(c.policyName);
-          break;
-        case 'POLICY_ATTACHMENT_CHANGED':
-          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
-          else groups.add(c.target.groupName);
-          break;
-        case 'THING_TYPE_CHANGED':
-          break;
-        case 'THING_GROUP_CHANGED':
-          if (c.event === 'DELETED') return undefined;
-          if (c.thingName !== null) things.add(c.thingName);
-          break;
-        case 'THING_CREATED':
-        case 'THING_UPDATED':
-        case 'THING_DELETED':
-          things.add(c.thingName);
-          break;
-        case 'CERT_DELETED':
-        case 'CERT_REGISTERED':
-        case 'CERT_STATUS_CHANGED':
-        case 'CERT_ATTACHED':
-        case 'CERT_DETACHED':
-        case 'CA_TRUSTED':
-        case 'CA_UNTRUSTED':
-          break;
-        default:
-          return undefined;
-      }
-    }
+    const plan = iotPatchPlan(batch.changes);
+    if (plan === undefined) return undefined;
+    const { documents, certificates, groups, things } = plan;
     let policies = last.policies;
     if (documents.size > 0) {
       const byName = new Map(last.policies.map((p) => [p.name, p]));
@@ -1129,7 +1097,7 @@ export class PgRegistry implements Registry {
       }
       policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     }
-    const relist = async (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, read: (key: string) => Promise<string[]>): Promise<ReadonlyMap<string, readonly string[]>> => {
+    const relist = async (map: ReadonlyMap<string, readonly string[]>, keys: ReadonlySet<string>, read: (key: string) => Promise<string[]>): Promise<ReadonlyMap<string, readonly string[]>> => {
       if (keys.size === 0) return map;
       const out = new Map(map);
       for (const key of keys) {

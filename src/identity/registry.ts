@@ -121,6 +121,12 @@ export type Change = { readonly seq: number; readonly at: Date } & (
   | { readonly kind: 'THING_GROUP_CHANGED'; readonly groupName: string; readonly event: ThingGroupEvent; readonly thingName: string | null }
   /** A thing type was declared, deprecated, undeprecated or deleted (things' types change with THING_UPDATED). */
   | { readonly kind: 'THING_TYPE_CHANGED'; readonly typeName: string; readonly event: ThingTypeEvent }
+  /**
+   * A message a service (jobs) made for a device's MQTT topic, carried to every node that
+   * shares the registry so that the node the device is connected to publishes it. Only a
+   * shared (PostgreSQL) registry records these; they change nothing in the registry.
+   */
+  | { readonly kind: 'SERVICE_MESSAGE'; readonly topic: string; readonly payload: string }
 );
 export type ChangeKind = Change['kind'];
 

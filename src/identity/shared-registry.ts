@@ -30,21 +30,16 @@ export async function openSharedRegistry(config: RegistryConfig, options: { read
  * is in PostgreSQL as well, pg-control.ts.)
  */
 export interface ClusterFeatureSwitches {
-  readonly dataPlane: boolean;
-  readonly jobs: boolean;
   readonly awsSync: boolean;
 }
 
 /**
  * Refuses a configuration that enables a feature whose store is still SQLite-only (the
- * data plane, jobs, the AWS IoT sync):
- * on a shared registry each node would keep its own copy, which is worse than not
- * having the feature.
+ * AWS IoT sync's marks): on a shared registry each node would keep its own copy, which is
+ * worse than not having the feature. The control plane, jobs and the data plane run on it.
  */
 export function assertClusterFeatures(f: ClusterFeatureSwitches): void {
   const on = [
-    f.dataPlane && 'gatehouse.dataPlane.enabled',
-    f.jobs && 'gatehouse.jobs.enabled',
     f.awsSync && 'gatehouse.sync.aws.enabled',
   ].filter((k): k is string => typeof k === 'string');
   if (on.length > 0) {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseCertificatePem, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
-import { buildAttachmentMaps, groupLineage } from './iot-attachments.js';
+import { buildAttachmentMaps, groupLineage, iotPatchPlan } from './iot-attachments.js';
 import { migrate } from './migrations.js';
 import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteJobStore } from './job-store.js';
@@ -27,8 +27,8 @@ import { SqliteShadowStore } from './shadow-store.js';
 import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
 import { SqliteControlStore, type ControlConnection, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
-  assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
-  assertThingTypeProperties, isValidThingName, MAX_ATTRIBUTES, shown,
+  assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
+  assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
 import { parseIotPolicyDocument } from '../core/policy/iot/document.js';
 import type {
@@ -339,17 +339,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async updateThing(name: string, update: UpdateThingOptions): Promise<{ readonly thing: Thing; readonly changed: boolean }> {
-    assertThingName(name);
-    const type = update.thingTypeName;
-    if (type !== undefined && type !== null) assertThingTypeName(type);
-    const set = update.setAttributes ?? {};
-    assertAttributes(set);
-    const remove = update.removeAttributes ?? [];
-    for (const k of remove) {
-      assertAttributes({ [k]: '' });
-      if (Object.hasOwn(set, k)) throw new RegistryError('THING_ATTRIBUTE_INVALID', `attribute \`${k}\` is both set and removed`, 'set or remove each attribute, not both');
-    }
-    const expected = update.expectedVersion;
+    const { type, set, remove, expected } = checkThingUpdate(name, update);
     return this.write(() => {
       const before = this.loadThing(name);
       if (before === undefined) throw thingNotFound(name);
@@ -369,10 +359,7 @@ export class SqliteRegistry implements Registry {
       for (const k of remove) if (this.s.deleteAttr.run(name, k).changes > 0) changed = true;
       if (changed) this.s.bumpThingVersion.run(name);
       const thing = this.loadThing(name)!;
-      const count = Object.keys(thing.attributes).length;
-      if (count > MAX_ATTRIBUTES) {
-        throw new RegistryError('THING_ATTRIBUTE_INVALID', `a thing has at most ${MAX_ATTRIBUTES} attributes (this update would leave ${count})`, 'remove attributes in the same update');
-      }
+      assertAttributeCount(thing.attributes);
       if (changed) this.record('THING_UPDATED', name);
       return { thing, changed };
     });
@@ -1006,47 +993,9 @@ export class SqliteRegistry implements Registry {
     if (seq < last.seq) return undefined;
     const batch = this.readChanges(last.seq, SqliteRegistry.IOT_PATCH_LIMIT + 1);
     if (!batch.complete || batch.changes.length > SqliteRegistry.IOT_PATCH_LIMIT || batch.nextSeq !== seq) return undefined;
-    const documents = new Set<string>();
-    const certificates = new Set<string>();
-    const groups = new Set<string>();
-    /** Things whose groups or type to read again. */
-    const things = new Set<string>();
-    for (const c of batch.changes) {
-      switch (c.kind) {
-        case 'POLICY_CHANGED':
-          documents.add(c.policyName);
-          break;
-        case 'POLICY_ATTACHMENT_CHANGED':
-          if (c.target.kind === 'certificate') certificates.add(c.target.certificateId);
-          else groups.add(c.target.groupName);
-          break;
-        // Declaring, deprecating or deleting a type changes no thing's type.
-        case 'THING_TYPE_CHANGED':
-          break;
-        case 'THING_GROUP_CHANGED':
-          // A new group has no member, no policy and a parent fixed at creation: nothing
-          // read here changes. A deleted group is one change for all its members.
-          if (c.event === 'DELETED') return undefined;
-          if (c.thingName !== null) things.add(c.thingName);
-          break;
-        case 'THING_CREATED':
-        case 'THING_UPDATED':
-        case 'THING_DELETED':
-          things.add(c.thingName);
-          break;
-        // A deleted certificate's attachments are recorded one by one before it.
-        case 'CERT_DELETED':
-        case 'CERT_REGISTERED':
-        case 'CERT_STATUS_CHANGED':
-        case 'CERT_ATTACHED':
-        case 'CERT_DETACHED':
-        case 'CA_TRUSTED':
-        case 'CA_UNTRUSTED':
-          break;
-        default:
-          return undefined;
-      }
-    }
+    const plan = iotPatchPlan(batch.changes);
+    if (plan === undefined) return undefined;
+    const { documents, certificates, groups, things } = plan;
     let policies = last.policies;
     if (documents.size > 0) {
       const byName = new Map(last.policies.map((p) => [p.name, p]));
@@ -1058,7 +1007,7 @@ export class SqliteRegistry implements Registry {
       // Names are ASCII (the table's CHECK), so code-unit order is SQLite's BINARY order.
       policies = Object.freeze([...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     }
-    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: Set<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
+    const relist = (map: ReadonlyMap<string, readonly string[]>, keys: ReadonlySet<string>, stmt: Database.Statement, column: string): ReadonlyMap<string, readonly string[]> => {
       if (keys.size === 0) return map;
       const out = new Map(map);
       for (const key of keys) {
@@ -1314,6 +1263,8 @@ export function changeFromRow(r: ChangeRow): Change {
       return { ...base, kind: r.kind, groupName: r.entity, event: r.detail as ThingGroupEvent, thingName: r.related };
     case 'THING_TYPE_CHANGED':
       return { ...base, kind: r.kind, typeName: r.entity, event: r.detail as ThingTypeEvent };
+    case 'SERVICE_MESSAGE':
+      return { ...base, kind: r.kind, topic: r.entity, payload: r.detail ?? '' };
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +22,7 @@ import { CreateThingCommand, DescribeCertificateCommand, DescribeThingCommand, I
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { GatewayProcess, runCli } from '../helpers/gateway.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -31,8 +32,8 @@ const IAM_ARN = `arn:aws:iam::${ACCOUNT}`;
 const server = await sharedPostgres();
 const skip = typeof server === 'string' ? server : false;
 
-const config = (url: string, keyFile: string): string => `
-gatehouse:
+const config = (url: string, keyFile: string, ca: ClusterCa): string => `
+${ca.yaml}gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1]
   mqtt: { host: 127.0.0.1 }
@@ -59,6 +60,7 @@ async function expectStatus(p: Promise<unknown>, status: number): Promise<Error>
 describe('two gateways share the control store on PostgreSQL', { skip }, () => {
   const pg = server as PostgresServer;
   let dir: { path: string; cleanup: () => Promise<void> };
+  let ca: ClusterCa;
   const nodes: GatewayProcess[] = [];
   let admin: Creds;
   /** The SDK clients of node i (0 or 1) with these credentials. */
@@ -66,20 +68,20 @@ describe('two gateways share the control store on PostgreSQL', { skip }, () => {
 
   before(async () => {
     dir = await tempDir('gatehouse-e2e-cluster-control-');
+    ca = await clusterCa(dir.path);
     // Node 1 starts first: it creates the administrator and the key file.
     const key1 = join(dir.path, 'n1', 'cluster-control.key');
-    nodes.push(await GatewayProcess.start(await mk(dir.path, 'n1'), config(pg.url, key1)));
+    nodes.push(await GatewayProcess.start(await mk(dir.path, 'n1'), config(pg.url, key1, ca)));
     await nodes[0]!.managementUrl();
     admin = await nodes[0]!.adminCredentials();
     // Node 2 (another machine, as far as it can tell) gets a copy of the key file.
     const key2 = join(dir.path, 'n2', 'cluster-control.key');
     await mk(dir.path, 'n2');
     await copyFile(key1, key2);
-    nodes.push(await GatewayProcess.start(join(dir.path, 'n2'), config(pg.url, key2)));
+    nodes.push(await GatewayProcess.start(join(dir.path, 'n2'), config(pg.url, key2, ca)));
     const endpoints = await Promise.all(nodes.map((n) => n.managementUrl()));
-    const cas = await Promise.all(nodes.map((n) => readFile(join(n.dataDir, 'ca', 'ca.pem'), 'utf8')));
     clients = (i, credentials) => {
-      const common = { endpoint: endpoints[i]!, region: REGION, credentials, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca: cas[i]! }) } };
+      const common = { endpoint: endpoints[i]!, region: REGION, credentials, maxAttempts: 1, requestHandler: { httpsAgent: new Agent({ ca: ca.pem }) } };
       return { iot: new IoTClient(common), iam: new IAMClient(common), sts: new STSClient(common) };
     };
   });
@@ -182,7 +184,7 @@ describe('two gateways share the control store on PostgreSQL', { skip }, () => {
       const path = join(other.path, 'gatehouse.yaml');
       const start = (): ReturnType<typeof runCli> => runCli(['start', '--config', path, '--data-dir', join(other.path, 'data'), '--mqtt-port', '0', '--api-port', '0', '--management-port', '0']);
       const ownKey = join(other.path, 'own.key');
-      await writeFile(path, config(pg.url, ownKey));
+      await writeFile(path, config(pg.url, ownKey, ca));
       const missing = await start();
       assert.notEqual(missing.code, 0);
       assert.match(missing.stdout + missing.stderr, /CONTROL_KEY_FILE_MISSING/);
