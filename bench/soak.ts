@@ -35,7 +35,10 @@
  *   --mqtt 4|5           protocol level of every client (default 4)
  *   --heap-snapshots DIR write a heap snapshot of the gateway after the warm-up and at
  *                        the end into DIR (--heapsnapshot-signal; each costs a second
- *                        or two of the gateway's time and its heap size on disk)
+ *                        or two of the gateway's time and its heap size on disk; the
+ *                        cycling connections pause meanwhile, and the snapshot itself
+ *                        raises RSS by about the heap's size, so RSS figures of a run
+ *                        with snapshots are not comparable with one without)
  *   --node-args "A B"    extra Node.js options for the gateway (e.g. --max-semi-space-size=16)
  *   --json FILE          every sample as JSON
  *
@@ -149,6 +152,7 @@ interface Sample {
   readonly fds: number;
   readonly cpuS: number;
   readonly heapUsedMiB: number;
+  readonly heapTotalMiB: number;
   readonly externalMiB: number;
   readonly handles: number;
   readonly eldP99Ms: number;
@@ -321,6 +325,8 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
   let refusedRevoked = 0;
   let nextCycling = 0;
   let inFlight = 0;
+  /** While a heap snapshot is written the gateway stops for seconds: no new cycles, and failures then are not losses. */
+  let pausedUntil = 0;
   const cycle = async (name: string): Promise<void> => {
     inFlight++;
     const wasRevoked = revoked.has(name);
@@ -331,6 +337,7 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
         c = await connect(name);
       } catch (e) {
         if (wasRevoked || revoked.has(name)) refusedRevoked++;
+        else if (performance.now() < pausedUntil) log(`${name} could not connect while a heap snapshot was written (not counted)`);
         else problem(`${name} could not connect: ${(e as Error).message}`);
         return;
       }
@@ -358,6 +365,7 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
   };
   const cycleTimer = setInterval(() => {
     if (inFlight > opts.connectRate * 10) return; // the gateway is far behind: do not pile up
+    if (performance.now() < pausedUntil) return;
     const name = cycling[nextCycling++ % cycling.length]!;
     void cycle(name);
   }, 1000 / Math.max(opts.connectRate, 0.001));
@@ -391,7 +399,7 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
   const warmupAt = started + warmupMinutes * 60_000;
   let warmupSnapshot = false;
   let lastTelemetry = 0;
-  log('minute  RSS MiB  heap MiB  ext MiB  fds  handles  ELD p99/max ms  connect p99  suback p99  puback p99/max ms  cycles  telemetry/s  load');
+  log('minute  RSS MiB  heap used/total MiB  ext MiB  fds  handles  ELD p99/max ms  connect p99  suback p99  puback p99/max ms  cycles  telemetry/s  load');
   while (Date.now() < endAt && child.exitCode === null) {
     await sleep(opts.sampleSeconds * 1000);
     const w = window.take();
@@ -404,6 +412,7 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
       fds: fds(pid),
       cpuS: cpuSeconds(pid),
       heapUsedMiB: p ? p.heapUsed / 1048576 : NaN,
+      heapTotalMiB: p ? p.heapTotal / 1048576 : NaN,
       externalMiB: p ? p.external / 1048576 : NaN,
       handles,
       eldP99Ms: p?.eld.p99 ?? NaN,
@@ -420,18 +429,25 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
     samples.push(s);
     const rate = (telemetryReceived - lastTelemetry) / opts.sampleSeconds;
     lastTelemetry = telemetryReceived;
-    if (Date.now() >= warmupAt + 20_000 && rate < resident.size * 0.5) problem(`telemetry ${rate.toFixed(0)}/s for ${resident.size} residents publishing 1/s`);
+    if (Date.now() >= warmupAt + 20_000 && performance.now() >= pausedUntil && rate < resident.size * 0.5) problem(`telemetry ${rate.toFixed(0)}/s for ${resident.size} residents publishing 1/s`);
     const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '–');
-    log(`${f(s.minute, 2).padStart(6)}  ${f(s.rssMiB).padStart(7)}  ${f(s.heapUsedMiB).padStart(8)}  ${f(s.externalMiB).padStart(7)}  ${String(s.fds).padStart(4)}  ${String(s.handles).padStart(7)}  ${f(s.eldP99Ms)}/${f(s.eldMaxMs)}`.padEnd(80)
+    log(`${f(s.minute, 2).padStart(6)}  ${f(s.rssMiB).padStart(7)}  ${`${f(s.heapUsedMiB)}/${f(s.heapTotalMiB)}`.padStart(19)}  ${f(s.externalMiB).padStart(7)}  ${String(s.fds).padStart(4)}  ${String(s.handles).padStart(7)}  ${f(s.eldP99Ms)}/${f(s.eldMaxMs)}`.padEnd(80)
       + `${f(s.connectP99Ms)}`.padStart(11) + `${f(s.subackP99Ms)}`.padStart(12) + `${f(s.pubackP99Ms)}/${f(s.pubackMaxMs)}`.padStart(19)
       + `${s.cyclesDone}`.padStart(8) + `${rate.toFixed(0)}`.padStart(13) + `${f(s.load1)}`.padStart(6));
     if (!warmupSnapshot && Date.now() >= warmupAt) {
       warmupSnapshot = true;
-      if (opts.heapSnapshots !== undefined) await heapSnapshot(pid, opts.heapSnapshots, 'after-warmup', log);
+      if (opts.heapSnapshots !== undefined) {
+        pausedUntil = Infinity;
+        await heapSnapshot(pid, opts.heapSnapshots, 'after-warmup', log);
+        pausedUntil = performance.now() + 25_000;
+      }
     }
   }
   if (child.exitCode !== null) problem(`the gateway exited (${child.exitCode}):\n${tail.join('\n')}`);
-  if (opts.heapSnapshots !== undefined && child.exitCode === null) await heapSnapshot(pid, opts.heapSnapshots, 'end', log);
+  if (opts.heapSnapshots !== undefined && child.exitCode === null) {
+    pausedUntil = Infinity;
+    await heapSnapshot(pid, opts.heapSnapshots, 'end', log);
+  }
 
   // Stop the load.
   stopping = true;
@@ -458,13 +474,18 @@ async function run(opts: Options, warmupMinutes: number, dir: string): Promise<n
   const hEnd = median(last.map((s) => s.handles));
   const heapWarm = median(firstAfter.map((s) => s.heapUsedMiB));
   const heapEnd = median(last.map((s) => s.heapUsedMiB));
+  const totalWarm = median(firstAfter.map((s) => s.heapTotalMiB));
+  const totalEnd = median(last.map((s) => s.heapTotalMiB));
+  // What V8's heap does not account for: native memory (TLS, buffers, SQLite, code) and the allocator's slack.
+  const nativeWarm = median(firstAfter.map((s) => s.rssMiB - s.heapTotalMiB));
+  const nativeEnd = median(last.map((s) => s.rssMiB - s.heapTotalMiB));
   const cpu = samples.length >= 2 ? samples.at(-1)!.cpuS - samples[0]!.cpuS : NaN;
   const wall = samples.length >= 2 ? (samples.at(-1)!.at - samples[0]!.at) / 1000 : NaN;
   const all = (k: keyof Sample): number[] => after.map((s) => s[k]).filter(Number.isFinite).sort((a, b) => a - b);
   const change = (rssEnd / rssWarm - 1) * 100;
   log('');
   log(`RSS after warm-up ${rssWarm.toFixed(1)} MiB, at the end ${rssEnd.toFixed(1)} MiB: ${change >= 0 ? '+' : ''}${change.toFixed(1)} % (goal within 5 %: ${Math.abs(change) <= 5 ? 'met' : 'MISSED'}); second half slope ${slope.toFixed(2)} MiB/min`);
-  log(`heap used ${heapWarm.toFixed(1)} → ${heapEnd.toFixed(1)} MiB; file descriptors ${fdWarm} → ${fdEnd}; active handles ${hWarm} → ${hEnd}`);
+  log(`heap used ${heapWarm.toFixed(1)} → ${heapEnd.toFixed(1)} MiB, heap total ${totalWarm.toFixed(1)} → ${totalEnd.toFixed(1)} MiB, RSS − heap total ${nativeWarm.toFixed(1)} → ${nativeEnd.toFixed(1)} MiB; file descriptors ${fdWarm} → ${fdEnd}; active handles ${hWarm} → ${hEnd}`);
   log(`gateway CPU ${cpu.toFixed(1)} s over ${wall.toFixed(0)} s (${(cpu / wall).toFixed(2)} cores); cycles ${cyclesDone}, telemetry received ${telemetryReceived}, reloads ${reloads} (${applied.length} applied, CPU ms median ${median(applied.map((a) => a.cpuMs)).toFixed(0)}), rechecks ${rechecks.length}, certificates revoked ${revoked.size}, revoked refused ${refusedRevoked}`);
   log(`after warm-up, worst window: event-loop delay p99 ${all('eldP99Ms').at(-1)?.toFixed(1)} ms, max ${all('eldMaxMs').at(-1)?.toFixed(1)} ms; connect p99 ${all('connectP99Ms').at(-1)?.toFixed(1)} ms; puback p99 ${all('pubackP99Ms').at(-1)?.toFixed(1)} ms, max ${all('pubackMaxMs').at(-1)?.toFixed(1)} ms`);
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify({ options: opts, samples, applied, rechecks, problems }, null, 2));
