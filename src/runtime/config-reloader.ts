@@ -61,7 +61,7 @@ export class ConfigReloader {
   private inForceText: string | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private settleMs: number;
-  /** One parser thread for every reload and check of a large file, started with the first. */
+  /** The parser thread for reloads and checks of a large file. */
   private readonly parser = new ConfigParser();
   private readonly onApplied: (config: GatehouseConfig) => void;
 
@@ -77,14 +77,13 @@ export class ConfigReloader {
 
   /**
    * Remembers the text in force so that touching the file without changes does nothing.
-   * A large file is also parsed once on the parser thread (answer discarded), so that
-   * the first reload finds the parser's code compiled.
+   * For a large file the parser thread is started now, not by the first reload.
    */
   async prime(): Promise<void> {
     const text = await readFile(this.path, 'utf8').catch(() => undefined);
     this.inForceText = text;
     this.lastHash = text === undefined ? undefined : sha256(text);
-    if (text !== undefined) this.parser.warm(text, this.format);
+    if (text !== undefined) this.parser.prepare(text);
   }
 
   /** The configuration file's path. */

@@ -1,13 +1,15 @@
 /**
  * Large configuration files are parsed on a worker thread during a reload; the answer
  * must be exactly what parsing in place gives, errors and positions included. The
- * reloader keeps one parser thread (ConfigParser); a thread that fails must fail the
- * request it held, never leave it waiting, and be replaced.
+ * reloader keeps a parser thread (ConfigParser); a thread that fails must fail the
+ * request it held, never leave it waiting, and be replaced; a thread idle after a parse
+ * is replaced by a fresh one (its grown heap goes with it).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/core/index.js';
 import { ConfigParser, parseConfigOffThread } from '../../src/runtime/parse-worker.js';
+import { waitUntil } from '../helpers/wait.js';
 
 function bigYaml(groups: number, extra = ''): string {
   const lines = ['deviceGroups:', '  definitions:'];
@@ -81,6 +83,33 @@ describe('ConfigParser (the kept thread)', () => {
       const text = bigYaml(2000);
       assert.deepEqual(await parseConfigOffThread(text, 'yaml', parser), parseConfig(text, 'yaml'));
       assert.equal(parser.started, 2);
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('replaces a thread idle after a parse by a fresh one, which answers the next request', async () => {
+    const parser = new ConfigParser({ keepWarmMs: 50 });
+    try {
+      const text = bigYaml(2000);
+      parser.prepare(text);
+      assert.equal(parser.started, 1);
+      assert.deepEqual(await parseConfigOffThread(text, 'yaml', parser), parseConfig(text, 'yaml'));
+      await waitUntil(() => parser.started === 2, 10_000, 'a fresh thread');
+      assert.deepEqual(await parseConfigOffThread(text, 'yaml', parser), parseConfig(text, 'yaml'));
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('prepare() starts a thread for a large text only, and only one', async () => {
+    const parser = new ConfigParser();
+    try {
+      parser.prepare(bigYaml(2));
+      assert.equal(parser.started, 0);
+      parser.prepare(bigYaml(2000));
+      parser.prepare(bigYaml(2000));
+      assert.equal(parser.started, 1);
     } finally {
       await parser.close();
     }
