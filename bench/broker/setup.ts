@@ -161,6 +161,8 @@ export function gatehouseConfig(opts: { extraGroups: number; revoked: boolean; m
       watchConfig: true,
       mqtt: { host: '127.0.0.1', port: 0 },
       api: { enabled: false },
+      // Off: its fixed port would keep a second gateway of the same run from starting.
+      management: { enabled: false },
       logging: { level: 'info' },
     },
   };
@@ -226,6 +228,8 @@ function gatehouseIotConfig(maxSessions: number, format: 'yaml' | 'json' | undef
       watchConfig: true,
       mqtt: { host: '127.0.0.1', port: 0 },
       api: { enabled: false },
+      // Off: its fixed port would keep a second gateway of the same run from starting.
+      management: { enabled: false },
       logging: { level: 'info' },
       iot: { region: IOT_REGION, accountId: IOT_ACCOUNT },
     },

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { compileDeviceGroups, explicitlyNoGroups, formatFromName, type ConfigFormat, type GatehouseConfig } from '../core/index.js';
 import type { ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
-import { parseAndValidateOffThread } from './parse-worker.js';
+import { ConfigParser, parseAndValidateOffThread } from './parse-worker.js';
 import type { PolicyStore } from './policy-store.js';
 
 /** Codes of refused reloads (documented in docs/errors.md). */
@@ -61,6 +61,8 @@ export class ConfigReloader {
   private inForceText: string | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private settleMs: number;
+  /** The parser thread for reloads and checks of a large file. */
+  private readonly parser = new ConfigParser();
   private readonly onApplied: (config: GatehouseConfig) => void;
 
   constructor(
@@ -73,11 +75,15 @@ export class ConfigReloader {
     this.onApplied = options.onApplied ?? (() => {});
   }
 
-  /** Remembers the text in force so that touching the file without changes does nothing. */
+  /**
+   * Remembers the text in force so that touching the file without changes does nothing.
+   * For a large file the parser thread is started now, not by the first reload.
+   */
   async prime(): Promise<void> {
     const text = await readFile(this.path, 'utf8').catch(() => undefined);
     this.inForceText = text;
     this.lastHash = text === undefined ? undefined : sha256(text);
+    if (text !== undefined) this.parser.prepare(text);
   }
 
   /** The configuration file's path. */
@@ -101,7 +107,7 @@ export class ConfigReloader {
    * CONFIG_RELOAD_REMOVES_ALL_GROUPS). Nothing is applied.
    */
   async check(text: string): Promise<ConfigCheck> {
-    const parsed = await parseAndValidateOffThread(text, this.format);
+    const parsed = await parseAndValidateOffThread(text, this.format, this.parser);
     const { document, result } = parsed;
     if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };
     if (document === null || document === undefined) {
@@ -196,7 +202,7 @@ export class ConfigReloader {
     const cpu = process.cpuUsage();
     let parsed: Awaited<ReturnType<typeof parseAndValidateOffThread>>;
     try {
-      parsed = await parseAndValidateOffThread(text, formatFromName(this.path));
+      parsed = await parseAndValidateOffThread(text, formatFromName(this.path), this.parser);
     } catch (e) {
       this.logger.error({ event: 'config-rejected', path: this.path, trigger, err: (e as Error).message },
         'cannot parse the configuration file; the configuration in force stays');
@@ -237,9 +243,10 @@ export class ConfigReloader {
     return true;
   }
 
-  close(): void {
+  close(): Promise<void> {
     clearTimeout(this.timer);
     this.watcher?.close();
+    return this.parser.close();
   }
 }
 

@@ -49,6 +49,16 @@ describe('CertificateVerifier', () => {
     assert.equal(r.subject, 'CN=sensor-1');
   });
 
+  it('keeps at most 1,024 parsed chains however many different texts it sees (a long-running gateway meets every device)', () => {
+    const cache = (verifier as unknown as { parsed: Map<string, unknown> }).parsed;
+    // The same certificate with more and more trailing newlines: a new text each time.
+    for (let i = 1; i <= 1_100; i++) assert.ok(verifier.verifyLeaf(leaf.pem + '\n'.repeat(i), NOW).ok);
+    assert.equal(cache.size, 1024);
+    // The latest texts are the ones kept.
+    assert.ok(verifier.verifyLeaf(leaf.pem + '\n'.repeat(1_100), NOW).ok);
+    assert.equal(cache.size, 1024);
+  });
+
   it('builds the chain through presented intermediates', async () => {
     const r = await verifier.verify(viaInter.pem + inter.pem, NOW);
     assert.ok(r.ok, r.ok ? '' : r.message);

@@ -72,7 +72,7 @@ describe('ConfigReloader', () => {
     applied.length = 0;
   });
   afterEach(async () => {
-    reloader?.close();
+    await reloader?.close();
     await dir.cleanup();
   });
 
@@ -153,6 +153,25 @@ describe('ConfigReloader', () => {
     await rename(join(dir.path, 'next.tmp'), path);
     await waitFor((l) => l.event === 'config-applied');
     assert.equal(policy.current.groups.length, 2);
+  });
+
+  it('a large file goes through one kept parser thread: a bad document changes nothing, the next good one applies', async () => {
+    const big = (n: number): string => GROUPS(Array.from({ length: n }, (_, i) => `G${i}`));
+    const initial = big(1500);
+    assert.ok(initial.length > 64 * 1024, `fixture is ${initial.length} characters`);
+    await start(initial, 0);
+    const before = policy.current;
+    // Valid YAML, one reference to a policy that does not exist: the whole document is
+    // validated before anything applies.
+    await writeFile(path, big(1600).replace('G1599: { selectionRule: "thingName: g1599-*", policyName: P }', 'G1599: { selectionRule: "thingName: g1599-*", policyName: Missing }'));
+    assert.equal(await reloader.reload('test'), false);
+    assert.equal(policy.current, before);
+    assert.ok(events('config-error').some((l) => (l as LogLine & { path?: string }).path === 'deviceGroups.definitions.G1599.policyName'));
+    await writeFile(path, big(1600));
+    assert.equal(await reloader.reload('test'), true);
+    assert.equal(policy.current.groups.length, 1600);
+    const parser = (reloader as unknown as { parser: { started: number } }).parser;
+    assert.equal(parser.started, 1, 'the thread started at prime() served both reloads');
   });
 
   it('every refusal code is documented in docs/errors.md', () => {
