@@ -147,11 +147,11 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     const other = await tempDir();
     try {
       const path = join(other.path, 'gatehouse.yaml');
-      await writeFile(path, config(pgServer.url).replace('management: { enabled: false }', 'management: { enabled: true }'));
+      await writeFile(path, config(pgServer.url, '  sync: { aws: { enabled: true, region: eu-west-1 } }\n'));
       const r = await runCli(['start', '--config', path, '--data-dir', join(other.path, 'data'), '--mqtt-port', '0']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr + r.stdout, /REGISTRY_FEATURE_UNSUPPORTED/);
-      assert.match(r.stderr + r.stdout, /gatehouse\.management\.enabled/);
+      assert.match(r.stderr + r.stdout, /gatehouse\.sync\.aws\.enabled/);
     } finally {
       await other.cleanup();
     }
