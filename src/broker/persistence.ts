@@ -1,6 +1,6 @@
 import memoryPersistence from 'aedes-persistence';
 import type { Client } from 'aedes';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
@@ -39,7 +39,7 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
   subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]>;
   outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
   outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<QueuedPacket | undefined>;
-  outgoingStream(client: ClientRef): Readable;
+  outgoingStream(client: ClientRef): Readable | AsyncIterable<unknown>;
   incomingStorePacket(client: ClientRef, packet: unknown): Promise<void>;
   incomingDelPacket(client: ClientRef, packet: unknown): Promise<unknown>;
   cleanIncoming(client: ClientRef): Promise<void>;
@@ -141,13 +141,25 @@ export class SessionStore {
    */
   readonly receiveMaximum: number;
 
-  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number } = {}) {
+  /** Whether the backend is shared with other nodes (Redis): it already holds the retained messages. */
+  private readonly shared: boolean;
+
+  /**
+   * `opts.backend`: a promise-form aedes persistence shared by several nodes
+   * (aedes-persistence-redis, redis-cluster.ts) instead of the in-memory one; it is wrapped
+   * the same way, so every change below holds on it.
+   */
+  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number; readonly backend?: unknown } = {}) {
     this.receiveMaximum = Math.min(Math.max(1, Math.trunc(opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND)), MAX_INFLIGHT_INBOUND);
+    this.shared = opts.backend !== undefined;
     // The package is CommonJS and its module object is the factory; its type declarations
     // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
-    this.inner = (memoryPersistence as unknown as () => Backend)();
+    this.inner = (opts.backend as Backend | undefined) ?? (memoryPersistence as unknown as () => Backend)();
     if (typeof this.inner.cleanIncoming !== 'function') {
-      throw new CarriedFixesError('session store: aedes-persistence has no `cleanIncoming`');
+      throw new CarriedFixesError(`session store: the ${this.shared ? 'shared (Redis)' : 'in-memory'} persistence has no \`cleanIncoming\``);
+    }
+    for (const name of DELEGATED) {
+      if (typeof this.inner[name] !== 'function') throw new CarriedFixesError(`session store: the persistence has no \`${name}\``);
     }
     for (const name of DELEGATED) {
       if (OWN.has(name)) continue;
@@ -170,10 +182,14 @@ export class SessionStore {
     await this.inner.storeRetained(packet);
   }
 
-  /** Fills the in-memory store with the keeper's retained messages (at start, before any connection). */
+  /**
+   * Fills the in-memory store with the keeper's retained messages (at start, before any
+   * connection). A shared backend already holds them: the keeper only counts them.
+   */
   async loadRetained(): Promise<number> {
     if (this.retained === undefined) return 0;
     const all = await this.retained.load();
+    if (this.shared) return all.length;
     for (const m of all) await this.inner.storeRetained({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true, dup: false });
     return all.length;
   }
@@ -262,7 +278,10 @@ export class SessionStore {
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return this.inner.outgoingStream(client);
+    // The Redis persistence answers an async generator; the queue limits (queue-limits.ts)
+    // replay and destroy a stream.
+    const s = this.inner.outgoingStream(client) as Readable | AsyncIterable<unknown>;
+    return s instanceof Readable ? s : Readable.from(s, { objectMode: true });
   }
 
   async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {

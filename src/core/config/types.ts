@@ -166,6 +166,11 @@ export interface GatehouseSection {
    * gateways share. Read at start.
    */
   readonly registry: RegistryConfig;
+  /**
+   * Several gateways sharing MQTT routing and broker state (docs/cluster.md). Without
+   * `redis.url`, the broker routes and keeps its state in this process. Read at start.
+   */
+  readonly cluster: ClusterConfig;
   /** Limits of the retained messages the broker keeps (stored in the registry database). */
   readonly retained: {
     /** Bytes one retained message's payload may take. */
@@ -205,6 +210,27 @@ export interface RegistryConfig {
    * How long connected devices keep being served from the decisions this gateway holds
    * while it cannot read the registry's change feed; past it, they are disconnected
    * (0: at once).
+   */
+  readonly unavailableGraceSeconds: number;
+}
+
+export interface ClusterConfig {
+  readonly redis: RedisClusterConfig;
+}
+
+export interface RedisClusterConfig {
+  /** `redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `rediss://…` (TLS); undefined: no cluster. Never logged with its password. */
+  readonly url?: string;
+  /** Prefix of every key and pub/sub channel the gateway uses, so several clusters can share one Redis server. */
+  readonly keyPrefix: string;
+  /** This node's name in logs and in the broker id other nodes see; undefined: the host name. */
+  readonly nodeName?: string;
+  /** How long to wait for Redis at start (and for each reconnection attempt). */
+  readonly connectTimeoutMs: number;
+  /**
+   * How long connected devices stay connected while Redis cannot be reached (their
+   * messages reach only subscribers on the same node meanwhile); past it, they are
+   * disconnected (0: at once). New connections are refused while it is down.
    */
   readonly unavailableGraceSeconds: number;
 }

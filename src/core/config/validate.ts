@@ -551,7 +551,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
   const path = ['gatehouse'];
-  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync', 'registry'], false) ?? {};
+  const g = ck.fields(value, path, ['dataDir', 'hostAddresses', 'detectInterfaceAddresses', 'watchConfig', 'configSettleMilliseconds', 'iot', 'mqtt', 'api', 'management', 'dataPlane', 'shadows', 'retained', 'jobs', 'logging', 'sync', 'registry', 'cluster'], false) ?? {};
   const dataDir = ck.string(g['dataDir'], [...path, 'dataDir'], { nonBlank: true });
   const hostAddresses = ck.strings(g['hostAddresses'], [...path, 'hostAddresses']);
   // The certificate authority's own classifier: what validates here is what it can issue.
@@ -653,6 +653,7 @@ function checkGatehouse(ck: Checker, value: unknown): GatehouseSection {
     logging: { level: ck.oneOf(l['level'], [...lpath, 'level'], LOG_LEVELS, 'info') },
     sync: checkSync(ck, g['sync'], [...path, 'sync']),
     registry: checkRegistry(ck, g['registry'], [...path, 'registry']),
+    cluster: checkCluster(ck, g['cluster'], [...path, 'cluster']),
   };
   return dataDir === undefined ? section : { dataDir, ...section };
 }
@@ -676,6 +677,31 @@ function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): Ga
     connectTimeoutMs: ck.int(r['connectTimeoutMs'], [...path, 'connectTimeoutMs'], 5000, 100, 120_000),
     busyTimeoutMs: ck.int(r['busyTimeoutMs'], [...path, 'busyTimeoutMs'], 5000, 10, 600_000),
     unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...path, 'unavailableGraceSeconds'], 60, 0, 86_400),
+  };
+}
+
+function checkCluster(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['cluster'] {
+  const c = ck.fields(value, path, ['redis'], false) ?? {};
+  const rpath = [...path, 'redis'];
+  const r = ck.fields(c['redis'], rpath, ['url', 'keyPrefix', 'nodeName', 'connectTimeoutMs', 'unavailableGraceSeconds'], false) ?? {};
+  const url = ck.string(r['url'], [...rpath, 'url'], { nonBlank: true });
+  // Never echo the URL: it may carry a password.
+  if (url !== undefined && !/^rediss?:\/\/[^\s/?#]+(\/\d{1,2})?\/?$/i.test(url)) {
+    ck.error('CONFIG_INVALID_VALUE', [...rpath, 'url'], 'the Redis URL is not a redis:// or rediss:// URL', 'write it as redis://HOST:PORT (or rediss:// for TLS, /N for a database number), or leave it out for a single gateway');
+  }
+  const keyPrefix = ck.string(r['keyPrefix'], [...rpath, 'keyPrefix'], { nonBlank: true }) ?? 'gatehouse:';
+  // Also a pub/sub channel prefix: no MQTT wildcards, no Redis glob characters.
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(keyPrefix)) ck.error('CONFIG_INVALID_VALUE', [...rpath, 'keyPrefix'], `\`${keyPrefix}\` is not a usable key prefix`, 'use 1-64 characters of A-Z a-z 0-9 and _ . : -');
+  const nodeName = ck.string(r['nodeName'], [...rpath, 'nodeName'], { nonBlank: true });
+  if (nodeName !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(nodeName)) ck.error('CONFIG_INVALID_VALUE', [...rpath, 'nodeName'], `\`${nodeName}\` is not a usable node name`, 'use 1-64 characters of A-Z a-z 0-9 and _ . -');
+  return {
+    redis: {
+      ...(url !== undefined ? { url } : {}),
+      keyPrefix,
+      ...(nodeName !== undefined ? { nodeName } : {}),
+      connectTimeoutMs: ck.int(r['connectTimeoutMs'], [...rpath, 'connectTimeoutMs'], 5000, 100, 120_000),
+      unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...rpath, 'unavailableGraceSeconds'], 30, 0, 86_400),
+    },
   };
 }
 
