@@ -45,6 +45,14 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
   cleanIncoming(client: ClientRef): Promise<void>;
 };
 
+/** Delegated methods whose answer aedes reads as a stream (`pipe`, `pipeline`). */
+const STREAMS = new Set<string>(['createRetainedStream', 'createRetainedStreamCombi', 'streamWill']);
+
+/** A stream as aedes expects one: the answer itself, or a stream over an async iterable. */
+function asReadable(s: Readable | AsyncIterable<unknown>): Readable {
+  return s instanceof Readable ? s : Readable.from(s, { objectMode: true });
+}
+
 /** Methods this class defines itself instead of delegating. */
 const OWN = new Set<string>(['storeRetained']);
 
@@ -164,7 +172,10 @@ export class SessionStore {
     for (const name of DELEGATED) {
       if (OWN.has(name)) continue;
       const inner = this.inner;
-      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => inner[name](...args);
+      // aedes pipes these; the Redis persistence answers async generators.
+      (this as unknown as Record<string, unknown>)[name] = STREAMS.has(name)
+        ? (...args: unknown[]) => asReadable(inner[name](...args) as Readable | AsyncIterable<unknown>)
+        : (...args: unknown[]) => inner[name](...args);
     }
   }
 
@@ -280,8 +291,7 @@ export class SessionStore {
   outgoingStream(client: ClientRef): Readable {
     // The Redis persistence answers an async generator; the queue limits (queue-limits.ts)
     // replay and destroy a stream.
-    const s = this.inner.outgoingStream(client) as Readable | AsyncIterable<unknown>;
-    return s instanceof Readable ? s : Readable.from(s, { objectMode: true });
+    return asReadable(this.inner.outgoingStream(client));
   }
 
   async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
