@@ -296,6 +296,11 @@ export class SessionStore {
 
   async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
     if (packet.messageId !== undefined && packet.messageId !== null) return this.inner.outgoingClearMessageId(client, packet);
+    // A delivery refused because the connection's session has already ended (the
+    // connection is closing, but aedes still routes to it) is not a refusal of the
+    // message: it stays queued for the session's next connection, which decides it again.
+    // Otherwise a message routed from another node during a disconnect would be lost.
+    if (this.sessions.ofClient(client as Client) === undefined) return undefined;
     return this.removeQueued(client, packet);
   }
 
