@@ -48,9 +48,23 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
 /** Delegated methods whose answer aedes reads as a stream (`pipe`, `pipeline`). */
 const STREAMS = new Set<string>(['createRetainedStream', 'createRetainedStreamCombi', 'streamWill']);
 
-/** A stream as aedes expects one: the answer itself, or a stream over an async iterable. */
-function asReadable(s: Readable | AsyncIterable<unknown>): Readable {
-  return s instanceof Readable ? s : Readable.from(s, { objectMode: true });
+/**
+ * A stream as aedes expects one: the answer itself, or a stream over an async iterable
+ * that ends early, instead of failing, when the iterable fails (Redis unreachable): aedes
+ * pipes some of these streams without an error handler, and an unhandled stream error
+ * ends the process. What was not read stays stored (a queued message is sent at the
+ * session's next connection); `onError` hears of it.
+ */
+function asReadable(s: Readable | AsyncIterable<unknown>, onError: (e: unknown) => void): Readable {
+  if (s instanceof Readable) return s;
+  async function* untilFailure(): AsyncGenerator<unknown> {
+    try {
+      yield* s;
+    } catch (e) {
+      onError(e);
+    }
+  }
+  return Readable.from(untilFailure(), { objectMode: true });
 }
 
 /** Methods this class defines itself instead of delegating. */
@@ -157,7 +171,11 @@ export class SessionStore {
    * (aedes-persistence-redis, redis-cluster.ts) instead of the in-memory one; it is wrapped
    * the same way, so every change below holds on it.
    */
-  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number; readonly backend?: unknown } = {}) {
+  /** A read of the shared backend failed part way (the stream aedes was reading ended early). */
+  private readonly onBackendError: (e: unknown) => void;
+
+  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number; readonly backend?: unknown; readonly onBackendError?: (e: unknown) => void } = {}) {
+    this.onBackendError = opts.onBackendError ?? (() => undefined);
     this.receiveMaximum = Math.min(Math.max(1, Math.trunc(opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND)), MAX_INFLIGHT_INBOUND);
     this.shared = opts.backend !== undefined;
     // The package is CommonJS and its module object is the factory; its type declarations
@@ -174,7 +192,7 @@ export class SessionStore {
       const inner = this.inner;
       // aedes pipes these; the Redis persistence answers async generators.
       (this as unknown as Record<string, unknown>)[name] = STREAMS.has(name)
-        ? (...args: unknown[]) => asReadable(inner[name](...args) as Readable | AsyncIterable<unknown>)
+        ? (...args: unknown[]) => asReadable(inner[name](...args) as Readable | AsyncIterable<unknown>, this.onBackendError)
         : (...args: unknown[]) => inner[name](...args);
     }
   }
@@ -291,7 +309,7 @@ export class SessionStore {
   outgoingStream(client: ClientRef): Readable {
     // The Redis persistence answers an async generator; the queue limits (queue-limits.ts)
     // replay and destroy a stream.
-    return asReadable(this.inner.outgoingStream(client));
+    return asReadable(this.inner.outgoingStream(client), this.onBackendError);
   }
 
   async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {

@@ -175,6 +175,7 @@ export class RedisCluster {
       throw new RedisClusterError(`cannot reach Redis at ${displayRedisUrl(opts.url)}: ${redactMessage((e as Error).message, opts.url)}`);
     }
     for (const c of all) c.removeAllListeners('error');
+    ignoreDroppedRedisCommands();
     return new RedisCluster(opts, command, pub, sub);
   }
 
@@ -243,6 +244,25 @@ function useFifo(emitter: RedisEmitter): void {
   }
   emitter._messageQueue = new Fifo<unknown>();
   emitter._messageCallbacks = new Fifo<unknown>();
+}
+
+let ignoring = false;
+
+/**
+ * aedes-persistence-redis sends a few commands without waiting for them (list cleanups
+ * when a will is stored or removed, when a queued message is gone). While Redis is
+ * unreachable those fail, nobody handles the failure, and Node ends the process on an
+ * unhandled rejection. This handler drops exactly those failures (ioredis's errors for a
+ * command it could not send) and lets every other unhandled rejection end the process as
+ * before.
+ */
+function ignoreDroppedRedisCommands(): void {
+  if (ignoring) return;
+  ignoring = true;
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && (reason.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue|^Connection is closed\.$/.test(reason.message))) return;
+    throw reason;
+  });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

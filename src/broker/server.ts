@@ -128,7 +128,10 @@ export class GatewayBroker {
       policy: opts.policy,
       authenticator: opts.authenticator,
       sessions,
-      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND, ...(opts.cluster !== undefined ? { backend: opts.cluster.persistence } : {}) }),
+      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND, ...(opts.cluster !== undefined ? {
+        backend: opts.cluster.persistence,
+        onBackendError: (e: unknown) => opts.logger.error({ event: 'error', code: 'CLUSTER_REDIS_UNAVAILABLE', err: (e as Error).message }, 'reading the broker state from Redis failed; what was not read stays stored'),
+      } : {}) }),
       ...(opts.retained !== undefined ? { retained: opts.retained } : {}),
       offlineIdentities: opts.offlineIdentities,
       lastConnections: new Map(),
