@@ -189,12 +189,12 @@ export class RedisCluster {
     return new RedisRetainedIndex(this.command);
   }
 
-  async close(): Promise<void> {
+  /** After the broker closed (it closes the router): drops whatever connection is left. */
+  close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    // The router and the persistence were closed with the broker (aedes closes its mq and
-    // calls the persistence's destroy); whatever is left is dropped.
     for (const { conn } of this.conns) if (conn.status !== 'end') conn.disconnect();
+    return Promise.resolve();
   }
 
   private async ping(): Promise<void> {

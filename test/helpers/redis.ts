@@ -79,8 +79,8 @@ async function launch(): Promise<RedisServer> {
       // No persistence files: no RDB snapshots, no append-only file.
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    c.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    c.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    c.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (output += b.toString()));
     child = c;
     await accepting(port, c, () => output);
   };
