@@ -81,6 +81,10 @@ async function launch(): Promise<RedisServer> {
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     c.stdout.on('data', (b: Buffer) => (output += b.toString()));
     c.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    // The server must not keep the test process alive: it is killed at exit.
+    c.unref();
+    (c.stdout as unknown as { unref(): void }).unref();
+    (c.stderr as unknown as { unref(): void }).unref();
     child = c;
     await accepting(port, c, () => output);
   };
