@@ -48,6 +48,7 @@ import type { PgRegistry } from './identity/pg-registry.js';
 import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
 import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
+import { RedisCluster, RedisClusterError } from './broker/redis-cluster.js';
 import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -70,6 +71,8 @@ export class GatewayError extends GatehouseError<GatewayErrorCode> {
 export interface GatewayOptions {
   /** Configuration file; undefined starts with an empty configuration (deny everything). */
   readonly configPath?: string;
+  /** `--cluster-config`: a file of `gatehouse.registry` and `gatehouse.cluster` keys merged over the configuration (config-file.ts). */
+  readonly clusterConfigPath?: string;
   /** Overrides `gatehouse.dataDir`. */
   readonly dataDir?: string;
   /** Overrides `gatehouse.mqtt.port` (0 = any free port). */
@@ -125,7 +128,7 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const initial = await loadInitialConfig(opts.configPath);
+    const initial = await loadInitialConfig(opts.configPath, opts.clusterConfigPath);
     // With gatehouse.cluster.config.source: registry, the shared sections are replaced
     // below by the newest version in the shared registry.
     let { config, deviceGroups } = initial;
@@ -154,6 +157,13 @@ export class Gateway {
         assertClusterFeatures({
           awsSync: config.gatehouse.sync.aws.enabled,
         });
+      }
+      const redisConfig = config.gatehouse.cluster.redis;
+      // Sharing the broker's state without sharing the registry would let a device revoked
+      // through one node keep connecting to another.
+      if (redisConfig.url !== undefined && registryConfig.url === undefined) {
+        throw new RedisClusterError('gatehouse.cluster.redis.url is set without gatehouse.registry.url: the nodes of a cluster must share the registry, or a certificate revoked through one node stays valid on the others',
+          'set gatehouse.registry.url to the PostgreSQL registry every node shares (docs/cluster.md)');
       }
       const { registry, ca, gatewayCaTrusted: localCaTrusted } = await openIdentity(dataDir, config, { baseDir: configDir });
       closers.push(() => registry.close());
@@ -243,10 +253,52 @@ export class Gateway {
       closers.push(() => iotPolicies.close());
       // Retained messages: kept in the registry database, loaded by the broker at start,
       // within gatehouse.retained's limits.
-      const retained = new RetainedKeeper(registry.retained(), config.gatehouse.retained);
+      // On a cluster (gatehouse.cluster.redis), routing and the broker's state are on Redis,
+      // retained messages included (their limits count what Redis holds).
+      let cluster: RedisCluster | undefined;
+      let redisDown: NodeJS.Timeout | undefined;
+      let closeAllSessions: (reason: string) => number = () => 0;
+      if (redisConfig.url !== undefined) {
+        const graceSeconds = redisConfig.unavailableGraceSeconds;
+        const opened = await RedisCluster.open({
+          url: redisConfig.url,
+          keyPrefix: redisConfig.keyPrefix,
+          ...(redisConfig.nodeName !== undefined ? { nodeName: redisConfig.nodeName } : {}),
+          connectTimeoutMs: redisConfig.connectTimeoutMs,
+          // Redis unreachable: new connections are refused at once (authenticate hook);
+          // connected devices stay for the grace, their messages reaching this node's
+          // subscribers only; then they are disconnected. Accepted again once it is back.
+          onEvent: (e) => {
+            if (e.kind === 'lost') {
+              if (redisDown !== undefined) return;
+              const since = Date.now();
+              logger.error({ event: 'cluster-redis-unavailable', code: 'CLUSTER_REDIS_UNAVAILABLE', connection: e.connection, err: e.message, graceSeconds },
+                'Redis cannot be reached: new connections are refused; connected devices are served on this node until the grace runs out');
+              redisDown = setTimeout(() => {
+                const closed = closeAllSessions('CLUSTER_REDIS_UNAVAILABLE');
+                logger.error({ event: 'cluster-redis-grace-expired', code: 'CLUSTER_REDIS_UNAVAILABLE', downMs: Date.now() - since, disconnected: closed },
+                  'Redis is still unreachable after gatehouse.cluster.redis.unavailableGraceSeconds: connected devices disconnected');
+              }, graceSeconds * 1000);
+              redisDown.unref();
+            } else {
+              clearTimeout(redisDown);
+              redisDown = undefined;
+              logger.info({ event: 'cluster-redis-restored' }, 'Redis answers again: connections are accepted');
+            }
+          },
+        });
+        cluster = opened;
+        closers.push(() => {
+          clearTimeout(redisDown);
+          return opened.close();
+        });
+        logger.info({ event: 'cluster', backend: 'redis', url: opened.displayUrl, keyPrefix: opened.keyPrefix, brokerId: opened.brokerId }, 'cluster routing and broker state on Redis');
+      }
+      const retained = new RetainedKeeper(cluster !== undefined ? cluster.retainedBacking() : registry.retained(), config.gatehouse.retained);
       const broker = await GatewayBroker.start({
         policy,
         retained,
+        ...(cluster !== undefined ? { cluster } : {}),
         authenticator: countingAuthenticator(sessionAuthenticator(sessions), metrics),
         offlineIdentities: {
           async identityOf(clientId) {
@@ -272,6 +324,11 @@ export class Gateway {
         receiveMaximum: config.gatehouse.mqtt.receiveMaximum,
       });
       closers.push(() => broker.close());
+      closeAllSessions = (reason) => {
+        let closed = 0;
+        for (const sess of sessions.list()) if (broker.closeSession(sess.id, reason)) closed++;
+        return closed;
+      };
 
       // The Device Shadow service: stored in the registry database, answering its MQTT
       // topics through the broker's service bus (and the data-plane listener's endpoints).
@@ -658,7 +715,15 @@ async function loadSharedConfig(store: PgClusterStore, logger: Logger): Promise<
   return { version: latest.version, config: verdict.config, deviceGroups: verdict.deviceGroups };
 }
 
-async function loadInitialConfig(path: string | undefined): Promise<{ config: GatehouseConfig; deviceGroups: ValidatedDeviceGroups; warnings: readonly ConfigWarning[] }> {
+async function loadInitialConfig(path: string | undefined, clusterPath?: string): Promise<{ config: GatehouseConfig; deviceGroups: ValidatedDeviceGroups; warnings: readonly ConfigWarning[] }> {
+  if (clusterPath !== undefined) {
+    if (!existsSync(clusterPath)) throw new GatewayError('CONFIG_UNREADABLE', `cluster configuration file \`${clusterPath}\` does not exist`, [], 'pass an existing file with --cluster-config');
+    if (path !== undefined && !existsSync(path)) throw new GatewayError('CONFIG_UNREADABLE', `configuration file \`${path}\` does not exist`, [], 'pass an existing file with --config');
+    const r = await loadConfigFile(path, clusterPath);
+    if (!r.ok && 'unreadable' in r) throw new GatewayError('CONFIG_UNREADABLE', r.message, [], 'check the path and permissions');
+    if (!r.ok) throw new GatewayError('CONFIG_INVALID', `configuration \`${path ?? '(none)'}\` with cluster configuration \`${clusterPath}\` is invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`, r.errors, 'fix every error (the cluster file holds only gatehouse.registry and gatehouse.cluster)');
+    return { config: r.config, deviceGroups: r.deviceGroups, warnings: r.warnings };
+  }
   if (path === undefined) {
     const r = validateConfig({});
     if (!r.ok) throw new Error('the empty configuration must be valid');

@@ -1,6 +1,6 @@
 import memoryPersistence from 'aedes-persistence';
 import type { Client } from 'aedes';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
@@ -39,11 +39,33 @@ type Backend = { [K in (typeof DELEGATED)[number]]: (...args: unknown[]) => unkn
   subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]>;
   outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
   outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<QueuedPacket | undefined>;
-  outgoingStream(client: ClientRef): Readable;
+  outgoingStream(client: ClientRef): Readable | AsyncIterable<unknown>;
   incomingStorePacket(client: ClientRef, packet: unknown): Promise<void>;
   incomingDelPacket(client: ClientRef, packet: unknown): Promise<unknown>;
   cleanIncoming(client: ClientRef): Promise<void>;
 };
+
+/** Delegated methods whose answer aedes reads as a stream (`pipe`, `pipeline`). */
+const STREAMS = new Set<string>(['createRetainedStream', 'createRetainedStreamCombi', 'streamWill']);
+
+/**
+ * A stream as aedes expects one: the answer itself, or a stream over an async iterable
+ * that ends early, instead of failing, when the iterable fails (Redis unreachable): aedes
+ * pipes some of these streams without an error handler, and an unhandled stream error
+ * ends the process. What was not read stays stored (a queued message is sent at the
+ * session's next connection); `onError` hears of it.
+ */
+function asReadable(s: Readable | AsyncIterable<unknown>, onError: (e: unknown) => void): Readable {
+  if (s instanceof Readable) return s;
+  async function* untilFailure(): AsyncGenerator<unknown> {
+    try {
+      yield* s;
+    } catch (e) {
+      onError(e);
+    }
+  }
+  return Readable.from(untilFailure(), { objectMode: true });
+}
 
 /** Methods this class defines itself instead of delegating. */
 const OWN = new Set<string>(['storeRetained']);
@@ -141,18 +163,37 @@ export class SessionStore {
    */
   readonly receiveMaximum: number;
 
-  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number } = {}) {
+  /** Whether the backend is shared with other nodes (Redis): it already holds the retained messages. */
+  private readonly shared: boolean;
+
+  /**
+   * `opts.backend`: a promise-form aedes persistence shared by several nodes
+   * (aedes-persistence-redis, redis-cluster.ts) instead of the in-memory one; it is wrapped
+   * the same way, so every change below holds on it.
+   */
+  /** A read of the shared backend failed part way (the stream aedes was reading ended early). */
+  private readonly onBackendError: (e: unknown) => void;
+
+  constructor(private readonly sessions: LiveSessions, private readonly retained?: RetainedKeeper, opts: { readonly receiveMaximum?: number; readonly backend?: unknown; readonly onBackendError?: (e: unknown) => void } = {}) {
+    this.onBackendError = opts.onBackendError ?? (() => undefined);
     this.receiveMaximum = Math.min(Math.max(1, Math.trunc(opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND)), MAX_INFLIGHT_INBOUND);
+    this.shared = opts.backend !== undefined;
     // The package is CommonJS and its module object is the factory; its type declarations
     // describe the callback interface aedes 0.x used, hence the cast to what aedes 1.x calls.
-    this.inner = (memoryPersistence as unknown as () => Backend)();
+    this.inner = (opts.backend as Backend | undefined) ?? (memoryPersistence as unknown as () => Backend)();
     if (typeof this.inner.cleanIncoming !== 'function') {
-      throw new CarriedFixesError('session store: aedes-persistence has no `cleanIncoming`');
+      throw new CarriedFixesError(`session store: the ${this.shared ? 'shared (Redis)' : 'in-memory'} persistence has no \`cleanIncoming\``);
+    }
+    for (const name of DELEGATED) {
+      if (typeof this.inner[name] !== 'function') throw new CarriedFixesError(`session store: the persistence has no \`${name}\``);
     }
     for (const name of DELEGATED) {
       if (OWN.has(name)) continue;
       const inner = this.inner;
-      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => inner[name](...args);
+      // aedes pipes these; the Redis persistence answers async generators.
+      (this as unknown as Record<string, unknown>)[name] = STREAMS.has(name)
+        ? (...args: unknown[]) => asReadable(inner[name](...args) as Readable | AsyncIterable<unknown>, this.onBackendError)
+        : (...args: unknown[]) => inner[name](...args);
     }
   }
 
@@ -170,10 +211,14 @@ export class SessionStore {
     await this.inner.storeRetained(packet);
   }
 
-  /** Fills the in-memory store with the keeper's retained messages (at start, before any connection). */
+  /**
+   * Fills the in-memory store with the keeper's retained messages (at start, before any
+   * connection). A shared backend already holds them: the keeper only counts them.
+   */
   async loadRetained(): Promise<number> {
     if (this.retained === undefined) return 0;
     const all = await this.retained.load();
+    if (this.shared) return all.length;
     for (const m of all) await this.inner.storeRetained({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true, dup: false });
     return all.length;
   }
@@ -262,11 +307,18 @@ export class SessionStore {
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return this.inner.outgoingStream(client);
+    // The Redis persistence answers an async generator; the queue limits (queue-limits.ts)
+    // replay and destroy a stream.
+    return asReadable(this.inner.outgoingStream(client), this.onBackendError);
   }
 
   async outgoingClearMessageId(client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
     if (packet.messageId !== undefined && packet.messageId !== null) return this.inner.outgoingClearMessageId(client, packet);
+    // A delivery refused because the connection's session has already ended (the
+    // connection is closing, but aedes still routes to it) is not a refusal of the
+    // message: it stays queued for the session's next connection, which decides it again.
+    // Otherwise a message routed from another node during a disconnect would be lost.
+    if (this.sessions.ofClient(client as Client) === undefined) return undefined;
     return this.removeQueued(client, packet);
   }
 

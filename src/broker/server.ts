@@ -21,6 +21,7 @@ import type { RetainedKeeper } from './retained.js';
 import { REASON } from './reason-codes.js';
 import { recheckOffline, type OfflineRecheckResult } from './recheck-offline.js';
 import { createFifoMq } from './mq.js';
+import type { RedisCluster } from './redis-cluster.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
 import { announceSharedSubscriptions, SharedSubscriptions } from './shared-subscriptions.js';
@@ -73,6 +74,12 @@ export interface GatewayBrokerOptions {
    * enforced with DISCONNECT 0x93 (persistence.ts).
    */
   readonly receiveMaximum?: number;
+  /**
+   * Routing and MQTT state shared with other nodes on Redis (redis-cluster.ts,
+   * docs/cluster.md); absent: in this process. New connections are refused while it is
+   * unavailable. Closed by the caller after the broker.
+   */
+  readonly cluster?: RedisCluster;
 }
 
 export interface ListenerAddress {
@@ -121,7 +128,10 @@ export class GatewayBroker {
       policy: opts.policy,
       authenticator: opts.authenticator,
       sessions,
-      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND }),
+      store: new SessionStore(sessions, opts.retained, { receiveMaximum: opts.receiveMaximum ?? MAX_INFLIGHT_INBOUND, ...(opts.cluster !== undefined ? {
+        backend: opts.cluster.persistence,
+        onBackendError: (e: unknown) => opts.logger.error({ event: 'error', code: 'CLUSTER_REDIS_UNAVAILABLE', err: (e as Error).message }, 'reading the broker state from Redis failed; what was not read stays stored'),
+      } : {}) }),
       ...(opts.retained !== undefined ? { retained: opts.retained } : {}),
       offlineIdentities: opts.offlineIdentities,
       lastConnections: new Map(),
@@ -131,18 +141,22 @@ export class GatewayBroker {
       reasonStrings: opts.reasonStrings ?? false,
     };
     const limits = opts.limits ?? DEFAULT_LIMITS;
+    const cluster = opts.cluster;
     const door = new FrontDoor(ctx, limits);
     const shared = new SharedSubscriptions(ctx);
     const aedes = await Aedes.createBroker({
-      authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections }),
+      authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections, ...(cluster !== undefined ? { available: () => cluster.available } : {}) }),
       authorizePublish: authorizePublishHook(ctx),
       authorizeSubscribe: authorizeSubscribeHook(ctx, shared),
       authorizeForward: authorizeForwardHook(ctx),
       persistence: ctx.store,
       // Client IDs are thing names: at most 128 characters (registry rule).
       maxClientsIdLength: 128,
-      // aedes's own router with an O(1) backlog queue (mq.ts).
-      mq: createFifoMq(),
+      // aedes's own router with an O(1) backlog queue (mq.ts); on a cluster, the Redis
+      // router with the same queue in front of this node's subscribers (redis-cluster.ts).
+      mq: cluster?.mq ?? createFifoMq(),
+      // The id other nodes know this one by ($SYS topics, wills, queued packets' keys).
+      ...(cluster !== undefined ? { id: cluster.brokerId } : {}),
       // aedes' own timer starts after the TLS handshake and the certificate lookup; the
       // front door's, from TCP accept, is the one that normally fires.
       connectTimeout: limits.connectTimeoutSeconds * 1000,
@@ -181,6 +195,12 @@ export class GatewayBroker {
       }
       door.watch(queueLimits.attach(client));
     };
+    // aedes reports failures of its background work here (a will it could not delete, the
+    // periodic check of other nodes' wills): with a shared persistence they happen while
+    // Redis is unreachable. Logged; without a listener they would end the process.
+    (aedes as unknown as { on(event: 'error', fn: (e: Error) => void): void }).on('error', (e) => {
+      ctx.logger.error({ event: 'error', err: e.message }, 'broker background task failed');
+    });
     aedes.on('clientError', (client, err) => door.clientError(client, err));
     aedes.on('connectionError', (client, err) => door.clientError(client, err));
     aedes.on('clientReady', (client) => door.connected(client));

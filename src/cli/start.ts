@@ -7,6 +7,7 @@ import { CliError, EXIT, printError, type Io } from './output.js';
 
 interface StartOptions {
   config?: string;
+  clusterConfig?: string;
   dataDir?: string;
   mqttPort?: number;
   apiPort?: number;
@@ -21,6 +22,7 @@ export function registerStart(program: Command, io: Io, setExit: (code: number) 
     .command('start')
     .description('run the gateway: the MQTT broker over mutual TLS that enforces identity and policy')
     .option('--config <file>', 'configuration file (default: ./gatehouse.yaml if it exists)')
+    .option('--cluster-config <file>', 'a file of gatehouse.registry and gatehouse.cluster keys every node of a cluster shares, merged over the configuration')
     .option('--data-dir <dir>', 'data directory (overrides gatehouse.dataDir)')
     .option('--mqtt-port <n>', 'MQTT over TLS port (0 = any free port); overrides gatehouse.mqtt.port', port)
     .option('--api-port <n>', 'local API port (0 = any free port); overrides gatehouse.api.port, and gatehouse.api.socketPath', port)
@@ -56,6 +58,7 @@ configuration, CA or data directory problem, startup timeout), 2 usage error.`)
         gateway = await Promise.race([
           Gateway.start({
             ...(configPath !== undefined ? { configPath } : {}),
+            ...(opts.clusterConfig !== undefined ? { clusterConfigPath: opts.clusterConfig } : {}),
             ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
             ...(opts.mqttPort !== undefined ? { mqttPort: opts.mqttPort } : {}),
             ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),

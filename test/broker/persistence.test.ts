@@ -35,7 +35,11 @@ test('SessionStore removes exactly the message asked for, with or without a pack
   await store.setup(broker);
   const enqueue = (subs: { clientId: string }[], packet: ReturnType<typeof message>): Promise<void> => (store as unknown as Inner).outgoingEnqueueCombi(subs, packet);
   for (const n of [1, 2, 3]) await enqueue([{ clientId: 'c' }], message(n));
-  assert.ok(await store.outgoingClearMessageId({ id: 'c' }, { cmd: 'publish', topic: 't/2', brokerId: broker.id, brokerCounter: 2 }));
+  assert.ok(await store.removeQueued({ id: 'c' }, { cmd: 'publish', topic: 't/2', brokerId: broker.id, brokerCounter: 2 }));
+  assert.deepEqual((await store.queued({ id: 'c' })).map((p) => p.topic), ['t/1', 't/3']);
+  // aedes refusing a delivery to a connection whose session already ended (it is closing):
+  // the message stays queued for the session's next connection, which decides it again.
+  assert.equal(await store.outgoingClearMessageId({ id: 'c' }, { cmd: 'publish', topic: 't/1', brokerId: broker.id, brokerCounter: 1 }), undefined);
   assert.deepEqual((await store.queued({ id: 'c' })).map((p) => p.topic), ['t/1', 't/3']);
   // A message not queued for the client: nothing is removed.
   assert.equal(await store.removeQueued({ id: 'c' }, { cmd: 'publish', topic: 't/9', brokerId: broker.id, brokerCounter: 9 }), undefined);

@@ -37,6 +37,12 @@ function v5ReturnCode(reason: string): number {
 export interface AuthenticateOptions {
   /** `gatehouse.mqtt.maxConnections`: most authenticated connections; 0 = no cap. */
   readonly maxConnections: number;
+  /**
+   * Whether the state shared with other nodes (Redis, docs/cluster.md) can be reached:
+   * while it answers false, every CONNECT is refused (CONNACK 3 / MQTT 5 0x88, reason
+   * CLUSTER_REDIS_UNAVAILABLE) before the certificate is looked up. Absent: always.
+   */
+  readonly available?: () => boolean;
 }
 
 /**
@@ -67,6 +73,12 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
       done(err, false);
     };
 
+    // Fail closed: a node that cannot reach the shared state cannot take a client id over
+    // from another node, restore a session or route the device's messages.
+    if (opts.available !== undefined && !opts.available()) {
+      ctx.metrics.connectionClosed('CLUSTER_REDIS_UNAVAILABLE');
+      return refuse('CLUSTER_REDIS_UNAVAILABLE', 'the cluster\'s Redis cannot be reached', {}, true, SERVER_UNAVAILABLE);
+    }
     const chain = peerCertificateChain(client);
     if (chain === undefined) return refuse('NO_CLIENT_CERTIFICATE', 'no client certificate on the connection');
 

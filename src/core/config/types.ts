@@ -166,7 +166,11 @@ export interface GatehouseSection {
    * gateways share. Read at start.
    */
   readonly registry: RegistryConfig;
-  /** A cluster of gateways on the shared registry (docs/cluster.md). Read at start. */
+  /**
+   * A cluster of gateways: the shared configuration and CA on the shared registry, MQTT
+   * routing and broker state on Redis (docs/cluster.md). Without `redis.url`, the broker
+   * routes and keeps its state in this process. Read at start.
+   */
   readonly cluster: ClusterSettings;
   /** Limits of the retained messages the broker keeps (stored in the registry database). */
   readonly retained: {
@@ -207,6 +211,8 @@ export interface ClusterSettings {
      */
     readonly requireShared: boolean;
   };
+  /** MQTT routing and broker state shared through Redis (absent `url`: this process only). */
+  readonly redis: RedisClusterConfig;
 }
 
 export interface RegistryConfig {
@@ -234,6 +240,23 @@ export interface RegistryConfig {
    * same file. Default: `control.key` in the data directory.
    */
   readonly controlKeyFile?: string;
+}
+
+export interface RedisClusterConfig {
+  /** `redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `rediss://…` (TLS); undefined: no cluster. Never logged with its password. */
+  readonly url?: string;
+  /** Prefix of every key and pub/sub channel the gateway uses, so several clusters can share one Redis server. */
+  readonly keyPrefix: string;
+  /** This node's name in logs and in the broker id other nodes see; undefined: the host name. */
+  readonly nodeName?: string;
+  /** How long to wait for Redis at start (and for each reconnection attempt). */
+  readonly connectTimeoutMs: number;
+  /**
+   * How long connected devices stay connected while Redis cannot be reached (their
+   * messages reach only subscribers on the same node meanwhile); past it, they are
+   * disconnected (0: at once). New connections are refused while it is down.
+   */
+  readonly unavailableGraceSeconds: number;
 }
 
 export interface AwsSyncConfig {

@@ -684,9 +684,9 @@ function checkRegistry(ck: Checker, value: unknown, path: readonly string[]): Ga
   };
 }
 
-/** `gatehouse.cluster.config` and `gatehouse.cluster.ca` (docs/cluster.md). */
+/** `gatehouse.cluster.config`, `gatehouse.cluster.ca` and `gatehouse.cluster.redis` (docs/cluster.md). */
 function checkCluster(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['cluster'] {
-  const c = ck.fields(value, path, ['config', 'ca'], false) ?? {};
+  const c = ck.fields(value, path, ['config', 'ca', 'redis'], false) ?? {};
   const cfgPath = [...path, 'config'];
   const cfg = ck.fields(c['config'], cfgPath, ['source'], false) ?? {};
   const caPath = [...path, 'ca'];
@@ -694,6 +694,7 @@ function checkCluster(ck: Checker, value: unknown, path: readonly string[]): Gat
   return {
     config: { source: ck.oneOf(cfg['source'], [...cfgPath, 'source'], CLUSTER_CONFIG_SOURCES, 'file') },
     ca: { requireShared: ck.bool(ca['requireShared'], [...caPath, 'requireShared'], true) },
+    redis: checkClusterRedis(ck, c['redis'], [...path, 'redis']),
   };
 }
 
@@ -712,6 +713,28 @@ function checkClusterSource(ck: Checker, top: Record<string, unknown>, gatehouse
     ck.error('CONFIG_CLUSTER_SHARED_KEY', path, `\`${formatPath(path)}\` is shared by the cluster: with gatehouse.cluster.config.source: registry it comes from the registry, not from this node's file`,
       'remove it from this file and publish it with `gatehouse config push FILE`');
   }
+}
+
+/** `gatehouse.cluster.redis`: MQTT routing and broker state shared through Redis. */
+function checkClusterRedis(ck: Checker, value: unknown, rpath: readonly string[]): GatehouseSection['cluster']['redis'] {
+  const r = ck.fields(value, rpath, ['url', 'keyPrefix', 'nodeName', 'connectTimeoutMs', 'unavailableGraceSeconds'], false) ?? {};
+  const url = ck.string(r['url'], [...rpath, 'url'], { nonBlank: true });
+  // Never echo the URL: it may carry a password.
+  if (url !== undefined && !/^rediss?:\/\/[^\s/?#]+(\/\d{1,2})?\/?$/i.test(url)) {
+    ck.error('CONFIG_INVALID_VALUE', [...rpath, 'url'], 'the Redis URL is not a redis:// or rediss:// URL', 'write it as redis://HOST:PORT (or rediss:// for TLS, /N for a database number), or leave it out for a single gateway');
+  }
+  const keyPrefix = ck.string(r['keyPrefix'], [...rpath, 'keyPrefix'], { nonBlank: true }) ?? 'gatehouse:';
+  // Also a pub/sub channel prefix: no MQTT wildcards, no Redis glob characters.
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(keyPrefix)) ck.error('CONFIG_INVALID_VALUE', [...rpath, 'keyPrefix'], `\`${keyPrefix}\` is not a usable key prefix`, 'use 1-64 characters of A-Z a-z 0-9 and _ . : -');
+  const nodeName = ck.string(r['nodeName'], [...rpath, 'nodeName'], { nonBlank: true });
+  if (nodeName !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(nodeName)) ck.error('CONFIG_INVALID_VALUE', [...rpath, 'nodeName'], `\`${nodeName}\` is not a usable node name`, 'use 1-64 characters of A-Z a-z 0-9 and _ . -');
+  return {
+    ...(url !== undefined ? { url } : {}),
+    keyPrefix,
+    ...(nodeName !== undefined ? { nodeName } : {}),
+    connectTimeoutMs: ck.int(r['connectTimeoutMs'], [...rpath, 'connectTimeoutMs'], 5000, 100, 120_000),
+    unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...rpath, 'unavailableGraceSeconds'], 30, 0, 86_400),
+  };
 }
 
 function checkSync(ck: Checker, value: unknown, path: readonly string[]): GatehouseSection['sync'] {

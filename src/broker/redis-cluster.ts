@@ -1,0 +1,340 @@
+/**
+ * The broker's routing and MQTT state on Redis, shared by several gateway nodes
+ * (`gatehouse.cluster.redis`, docs/cluster.md):
+ *
+ * - **Routing**: mqemitter-redis, aedes's Redis router. Every message a node routes is
+ *   published on a Redis channel (its topic behind the key prefix) and reaches every node
+ *   that has a subscriber for it, the publishing node included, which then hands it to its
+ *   own subscribers through the ordinary in-process router (mqemitter). That local router
+ *   keeps its backlog in the broker's O(1) FIFO (mq.ts), here too.
+ * - **State**: aedes-persistence-redis: persistent sessions' subscriptions, their queued
+ *   QoS 1/2 messages and in-flight state, inbound QoS 2 identifiers, wills, and retained
+ *   messages, under the key prefix. It is wrapped by the session store (persistence.ts)
+ *   exactly as the in-memory store is, so the carried security fixes hold on it.
+ * - **Reachability**: three connections (commands, publish, subscribe). The node is
+ *   "available" while all three are ready and a PING on the command connection answers;
+ *   the gateway refuses new connections while it is not (docs/cluster.md).
+ *
+ * While the publish connection is down a message is routed to this node's subscribers
+ * only (it cannot reach other nodes); no message is buffered for later, so an outage
+ * costs no unbounded memory.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createRequire } from 'node:module';
+import { Redis, type RedisOptions } from 'ioredis';
+import { GatehouseError } from '../core/index.js';
+import { Fifo } from './fifo.js';
+import { MqIncompatibleError, DEFAULT_MQ_CONCURRENCY, type MqEmitter } from './mq.js';
+import type { RetainedBacking, RetainedMessage, RetainedSummary } from './retained.js';
+
+const require = createRequire(import.meta.url);
+/** The encoding aedes-persistence-redis stores packets in (its own dependency, pinned with it). */
+const msgpack = require('msgpack-lite') as { decode(b: Buffer): unknown };
+
+export type RedisClusterCode = 'CLUSTER_REDIS_UNAVAILABLE';
+
+/** Redis cannot be reached (at start: the gateway does not start). */
+export class RedisClusterError extends GatehouseError<RedisClusterCode> {
+  constructor(message: string, fix = 'start Redis or correct gatehouse.cluster.redis.url (docs/cluster.md); check that this node can reach it') {
+    super('CLUSTER_REDIS_UNAVAILABLE', message, fix);
+    this.name = 'RedisClusterError';
+  }
+}
+
+export interface RedisClusterOptions {
+  readonly url: string;
+  readonly keyPrefix: string;
+  /** Shown in logs; the broker id is this name and a random suffix (unique per run). */
+  readonly nodeName?: string;
+  readonly connectTimeoutMs: number;
+  /** Reachability changes, for the log. */
+  readonly onEvent?: (e: RedisClusterEvent) => void;
+}
+
+export type RedisClusterEvent =
+  | { readonly kind: 'lost'; readonly connection: string; readonly message: string }
+  | { readonly kind: 'restored' };
+
+/** The URL with its password replaced by `***`, for logs and errors. */
+export function displayRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://***';
+  }
+}
+
+/** What mqemitter-redis and mqemitter expose that this module uses. */
+interface RedisEmitter {
+  emit(msg: { topic: string }, done?: (err?: Error) => void): void;
+  _emit(msg: { topic: string }, done?: (err?: Error) => void): void;
+  close(cb: () => void): void;
+  _close(cb: () => void): void;
+  closing?: boolean;
+  state: { on(event: string, fn: (e: Error) => void): void };
+  _messageQueue: unknown;
+  _messageCallbacks: unknown;
+}
+
+type EmitterCtor = new (prefix: string, opts: Record<string, unknown>) => RedisEmitter;
+
+/** A random suffix: a node restarted under the same name is another broker to aedes (its packet counters restart). */
+function brokerId(nodeName: string | undefined): string {
+  const name = (nodeName ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'node';
+  return `${name}.${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Connections to Redis, the router and the persistence backend for one broker. Open with
+ * `RedisCluster.open` (fails with CLUSTER_REDIS_UNAVAILABLE when Redis does not answer
+ * within the connect timeout), hand `mq` and `persistence` to the broker, `close` after
+ * the broker closed.
+ */
+export class RedisCluster {
+  /** The aedes broker id of this node: `<nodeName>.<random>`. */
+  readonly brokerId: string;
+  readonly displayUrl: string;
+  readonly mq: MqEmitter;
+  /** The aedes-persistence-redis instance (the session store wraps it). */
+  readonly persistence: unknown;
+  readonly keyPrefix: string;
+  private readonly conns: { readonly name: string; readonly conn: Redis }[];
+  private readonly command: Redis;
+  private pingFailed = false;
+  private closed = false;
+  private lastUp = true;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onEvent: ((e: RedisClusterEvent) => void) | undefined;
+
+  private constructor(opts: RedisClusterOptions, command: Redis, pub: Redis, sub: Redis) {
+    this.brokerId = brokerId(opts.nodeName);
+    this.displayUrl = displayRedisUrl(opts.url);
+    this.keyPrefix = opts.keyPrefix;
+    this.command = command;
+    this.onEvent = opts.onEvent;
+    this.conns = [{ name: 'command', conn: command }, { name: 'publish', conn: pub }, { name: 'subscribe', conn: sub }];
+    // mqemitter-redis publishes on the topic behind the prefix: channels of other
+    // clusters on the same server are not this one's.
+    const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: EmitterCtor };
+    const emitter = new MQEmitterRedisPrefix(opts.keyPrefix, { pubConn: pub, subConn: sub, concurrency: DEFAULT_MQ_CONCURRENCY, matchEmptyLevels: true });
+    // Without a listener, an 'error' on its state emitter would end the process.
+    emitter.state.on('error', () => undefined);
+    useFifo(emitter);
+    // Publish connection down: route to this node's subscribers only, at once, rather than
+    // fail (aedes would close the publisher) or buffer without bound.
+    const toRedis = emitter.emit.bind(emitter);
+    const prefix = opts.keyPrefix;
+    emitter.emit = (msg, done) => {
+      if (pub.status === 'ready') return toRedis(msg, done);
+      emitter._emit({ ...msg, topic: prefix + msg.topic }, done);
+    };
+    // Closing with the broker: drop both connections at once (mqemitter-redis waits for a
+    // QUIT to be answered, which never happens while Redis is unreachable).
+    emitter.close = (cb) => {
+      emitter.closing = true;
+      pub.disconnect();
+      sub.disconnect();
+      emitter._close(cb);
+    };
+    this.mq = emitter as unknown as MqEmitter;
+    const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: { conn: Redis }) => unknown;
+    this.persistence = new AsyncRedisPersistence({ conn: command });
+    for (const { name, conn } of this.conns) {
+      conn.on('error', (e: Error) => this.report(name, e.message));
+      conn.on('close', () => this.report(name, 'connection closed'));
+      conn.on('ready', () => this.check());
+    }
+    // A PING a second: a connection that is open but gets no answer (a partition) is down too.
+    this.timer = setInterval(() => void this.ping(), 1000);
+    this.timer.unref();
+  }
+
+  static async open(opts: RedisClusterOptions): Promise<RedisCluster> {
+    const base: RedisOptions = {
+      connectTimeout: opts.connectTimeoutMs,
+      lazyConnect: true,
+      // Reconnect for ever, at most every 2 s.
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+      maxRetriesPerRequest: 1,
+    };
+    // Commands and publishes fail at once while Redis is unreachable instead of queuing
+    // in memory without bound; subscriptions wait for the connection (ioredis re-sends them).
+    const command = new Redis(opts.url, { ...base, keyPrefix: opts.keyPrefix, enableOfflineQueue: false });
+    const pub = new Redis(opts.url, { ...base, enableOfflineQueue: false });
+    const sub = new Redis(opts.url, { ...base });
+    const all = [command, pub, sub];
+    for (const c of all) c.on('error', () => undefined);
+    try {
+      await withTimeout(Promise.all(all.map((c) => c.connect())), opts.connectTimeoutMs + 500);
+      await command.ping();
+    } catch (e) {
+      for (const c of all) c.disconnect();
+      throw new RedisClusterError(`cannot reach Redis at ${displayRedisUrl(opts.url)}: ${redactMessage((e as Error).message, opts.url)}`);
+    }
+    for (const c of all) c.removeAllListeners('error');
+    ignoreDroppedRedisCommands();
+    return new RedisCluster(opts, command, pub, sub);
+  }
+
+  /** Whether every connection is ready and the last PING answered. */
+  get available(): boolean {
+    return !this.closed && !this.pingFailed && this.conns.every(({ conn }) => conn.status === 'ready');
+  }
+
+  /** A backing for the retained-message limits, reading the retained messages the persistence keeps. */
+  retainedBacking(): RetainedBacking {
+    return new RedisRetainedIndex(this.command);
+  }
+
+  /** After the broker closed (it closes the router): drops whatever connection is left. */
+  close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const { conn } of this.conns) if (conn.status !== 'end') conn.disconnect();
+    return Promise.resolve();
+  }
+
+  private async ping(): Promise<void> {
+    if (this.closed) return;
+    if (this.command.status !== 'ready') return this.check();
+    try {
+      await withTimeout(this.command.ping(), 2000);
+      this.pingFailed = false;
+    } catch (e) {
+      if (!this.pingFailed) this.report('command', `PING failed: ${(e as Error).message}`);
+      this.pingFailed = true;
+    }
+    this.check();
+  }
+
+  private report(connection: string, message: string): void {
+    if (this.closed) return;
+    if (this.lastUp) {
+      this.lastUp = false;
+      this.onEvent?.({ kind: 'lost', connection, message });
+    }
+  }
+
+  private check(): void {
+    if (this.closed) return;
+    const up = this.available;
+    if (up && !this.lastUp) {
+      this.lastUp = true;
+      this.onEvent?.({ kind: 'restored' });
+    } else if (!up && this.lastUp) {
+      const down = this.conns.find(({ conn }) => conn.status !== 'ready');
+      this.report(down?.name ?? 'command', down !== undefined ? `status ${down.conn.status}` : 'PING failed');
+    }
+  }
+}
+
+/**
+ * mqemitter-redis hands every message from Redis to mqemitter's own queue, the two arrays
+ * mq.ts replaces with O(1) FIFOs; the same replacement here, with the same check.
+ */
+function useFifo(emitter: RedisEmitter): void {
+  for (const field of ['_messageQueue', '_messageCallbacks'] as const) {
+    const q = emitter[field];
+    if (!Array.isArray(q) || q.length !== 0) {
+      throw new MqIncompatibleError(`the installed mqemitter (under mqemitter-redis) has no empty array \`${field}\`; the broker's FIFO queue cannot replace it: pin mqemitter 7.1.0 or update src/broker/redis-cluster.ts`);
+    }
+  }
+  emitter._messageQueue = new Fifo<unknown>();
+  emitter._messageCallbacks = new Fifo<unknown>();
+}
+
+let ignoring = false;
+
+/**
+ * aedes-persistence-redis sends a few commands without waiting for them (list cleanups
+ * when a will is stored or removed, when a queued message is gone). While Redis is
+ * unreachable those fail, nobody handles the failure, and Node ends the process on an
+ * unhandled rejection. This handler drops exactly those failures (ioredis's errors for a
+ * command it could not send) and lets every other unhandled rejection end the process as
+ * before.
+ */
+function ignoreDroppedRedisCommands(): void {
+  if (ignoring) return;
+  ignoring = true;
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && (reason.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue|^Connection is closed\.$/.test(reason.message))) return;
+    throw reason;
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+function redactMessage(message: string, url: string): string {
+  try {
+    const pw = decodeURIComponent(new URL(url).password);
+    return pw === '' ? message : message.split(pw).join('***');
+  } catch {
+    return message;
+  }
+}
+
+/** The hash aedes-persistence-redis keeps retained messages in (field: topic, value: msgpack packet). */
+const RETAINED_HASH = 'retained';
+
+/**
+ * The retained messages of the cluster as the keeper (retained.ts) reads them: the hash
+ * the persistence writes. `put` writes nothing (the persistence stores the message right
+ * after the keeper admitted it); `delete` removes the field, so the persistence's own
+ * removal that follows finds nothing.
+ */
+class RedisRetainedIndex implements RetainedBacking {
+  constructor(private readonly db: Redis) {}
+
+  async all(): Promise<RetainedMessage[]> {
+    const h = await this.db.hgetallBuffer(RETAINED_HASH);
+    const out: RetainedMessage[] = [];
+    for (const [topic, value] of Object.entries(h)) {
+      const m = decodeRetained(topic, value);
+      if (m !== undefined) out.push(m);
+    }
+    return out;
+  }
+
+  async get(topic: string): Promise<RetainedMessage | undefined> {
+    const v = await this.db.hgetBuffer(RETAINED_HASH, topic);
+    return v === null ? undefined : decodeRetained(topic, v);
+  }
+
+  async put(): Promise<void> {
+    // The persistence stores it.
+  }
+
+  async delete(topic: string): Promise<boolean> {
+    return (await this.db.hdel(RETAINED_HASH, topic)) > 0;
+  }
+
+  async list(options: { readonly after?: string; readonly limit: number }): Promise<RetainedSummary[]> {
+    const all = await this.all();
+    return all
+      .filter((m) => options.after === undefined || m.topic > options.after)
+      .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+      .slice(0, options.limit)
+      .map((m) => ({ topic: m.topic, payloadSize: m.payload.length, qos: m.qos, modifiedAt: m.modifiedAt }));
+  }
+}
+
+function decodeRetained(topic: string, value: Buffer): RetainedMessage | undefined {
+  try {
+    const p = msgpack.decode(value) as { payload?: unknown; qos?: unknown };
+    const payload = Buffer.isBuffer(p.payload) ? p.payload : typeof p.payload === 'string' ? Buffer.from(p.payload) : Buffer.alloc(0);
+    return { topic, payload, qos: typeof p.qos === 'number' ? p.qos : 0, modifiedAt: 0 };
+  } catch {
+    return undefined;
+  }
+}

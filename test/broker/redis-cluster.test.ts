@@ -1,0 +1,80 @@
+/**
+ * The broker's Redis side (redis-cluster.ts) against a private redis-server: the router
+ * keeps its backlog in the O(1) FIFO, messages go through Redis, and the carried
+ * security fixes of the session store hold on the Redis persistence (the inbound QoS 2
+ * cap, and a clean session forgetting its inbound QoS 2 identifiers in Redis).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Aedes } from 'aedes';
+import { Fifo } from '../../src/broker/fifo.js';
+import { LiveSessions } from '../../src/broker/live-sessions.js';
+import { InboundQos2LimitError, MAX_INFLIGHT_INBOUND, SessionStore } from '../../src/broker/persistence.js';
+import { RedisCluster, RedisClusterError, displayRedisUrl } from '../../src/broker/redis-cluster.js';
+import { sharedRedis, type RedisServer } from '../helpers/redis.js';
+
+const server = await sharedRedis();
+const skip = typeof server === 'string' ? server : false;
+
+describe('the broker on Redis', { skip }, () => {
+  const redis = server as RedisServer;
+  let cluster: RedisCluster;
+  let store: SessionStore;
+  let aedes: Aedes;
+
+  before(async () => {
+    cluster = await RedisCluster.open({ url: redis.url, keyPrefix: 'unit:', nodeName: 'unit', connectTimeoutMs: 2000 });
+    store = new SessionStore(new LiveSessions(), undefined, { backend: cluster.persistence });
+    aedes = await Aedes.createBroker({ mq: cluster.mq, persistence: store as never, id: cluster.brokerId });
+  });
+  after(async () => {
+    await new Promise<void>((r) => aedes?.close(() => r()));
+    await cluster?.close();
+  });
+
+  test('the Redis router keeps its backlog in the O(1) FIFO, and routes through Redis', async () => {
+    const internals = cluster.mq as unknown as { _messageQueue: unknown; _messageCallbacks: unknown };
+    assert.ok(internals._messageQueue instanceof Fifo);
+    assert.ok(internals._messageCallbacks instanceof Fifo);
+    const got = new Promise<string>((resolve) => {
+      aedes.subscribe('unit/+/x', (packet: { payload: Buffer | string }, cb: () => void) => {
+        resolve(String(packet.payload));
+        cb();
+      }, () => {
+        aedes.publish({ cmd: 'publish', topic: 'unit/a/x', payload: Buffer.from('through redis'), qos: 0, retain: false, dup: false } as never, () => undefined);
+      });
+    });
+    assert.equal(await got, 'through redis');
+    assert.match(cluster.brokerId, /^unit\.[0-9a-f]{8}$/);
+  });
+
+  test('a clean session forgets its inbound QoS 2 identifiers in Redis', async () => {
+    const client = { id: 'qos2-client' };
+    const packet = { cmd: 'publish', topic: 'a', payload: Buffer.from('x'), qos: 2, retain: false, dup: false, messageId: 7 };
+    await store.incomingStorePacket(client, packet);
+    const inner = cluster.persistence as { incomingGetPacket(c: unknown, p: unknown): Promise<unknown> };
+    assert.ok(await inner.incomingGetPacket(client, { messageId: 7 }));
+    // aedes calls cleanSubscriptions on every clean CONNECT.
+    await store.cleanSubscriptions(client);
+    await assert.rejects(inner.incomingGetPacket(client, { messageId: 7 }), /no such packet/);
+    assert.equal(store.awaitingPubrel(client.id), 0);
+  });
+
+  test('at most MAX_INFLIGHT_INBOUND inbound QoS 2 messages await PUBREL per client', async () => {
+    const client = { id: 'qos2-flood' };
+    for (let id = 1; id <= MAX_INFLIGHT_INBOUND; id++) await store.incomingStorePacket(client, { messageId: id });
+    await assert.rejects(store.incomingStorePacket(client, { messageId: MAX_INFLIGHT_INBOUND + 1 }), InboundQos2LimitError);
+    await store.cleanSubscriptions(client);
+  });
+
+  test('an unreachable Redis at start is CLUSTER_REDIS_UNAVAILABLE, with the password masked', async () => {
+    const url = `redis://:not-the-secret@127.0.0.1:1`;
+    await assert.rejects(RedisCluster.open({ url, keyPrefix: 'unit:', connectTimeoutMs: 300 }), (e: unknown) => {
+      assert.ok(e instanceof RedisClusterError);
+      assert.equal(e.code, 'CLUSTER_REDIS_UNAVAILABLE');
+      assert.ok(!e.message.includes('not-the-secret'));
+      return true;
+    });
+    assert.equal(displayRedisUrl(redis.url).includes(redis.password), false);
+  });
+});

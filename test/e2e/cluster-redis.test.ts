@@ -1,0 +1,287 @@
+/**
+ * Three gateway processes, one private Redis (test/helpers/redis.ts) for routing and
+ * broker state, one private PostgreSQL (test/helpers/postgres.ts) for the registry they
+ * share; MQTT.js devices over mutual TLS. Between nodes: QoS 0 and 1 messages, retained
+ * messages, persistent sessions across a node restart and a reconnection elsewhere, a
+ * node killed with SIGKILL, client-id takeover, iot:Receive decided on the receiving
+ * node, and Redis down (refusal, grace, recovery).
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { PgRegistry } from '../../src/identity/pg-registry.js';
+import { GatewayProcess, connectDevice, openReader, waitForClose, type Device } from '../helpers/gateway.js';
+import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
+import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { sharedRedis, type RedisServer } from '../helpers/redis.js';
+import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/tmp-dir.js';
+
+const DAY = 86_400_000;
+const ARN = 'arn:aws:iot:eu-west-1:123456789012';
+const pgServer = await sharedPostgres();
+const redisServer = await sharedRedis();
+const skip = typeof pgServer === 'string' ? pgServer : typeof redisServer === 'string' ? redisServer : false;
+const SCHEMA = 'cluster_redis_e2e';
+
+const nodeConfig = (pgUrl: string, ca: ClusterCa): string => `
+${ca.yaml}deviceGroups:
+  definitions:
+    Devices: { selectionRule: "thingName: dev-*", policyName: Devices }
+  policies:
+    Devices:
+      Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
+      Data: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:t/*", "mqtt:topicfilter:t/*"] }
+gatehouse:
+  detectInterfaceAddresses: false
+  hostAddresses: [127.0.0.1]
+  mqtt: { host: 127.0.0.1 }
+  iot: { region: eu-west-1, accountId: "123456789012" }
+  api: { enabled: false }
+  management: { enabled: false }
+  jobs: { enabled: false }
+  registry:
+    url: "${pgUrl}"
+    schema: ${SCHEMA}
+`;
+
+const clusterConfig = (redisUrl: string, node: string): string => JSON.stringify({
+  gatehouse: { cluster: { redis: { url: redisUrl, keyPrefix: 'e2e:', nodeName: node, connectTimeoutMs: 1000, unavailableGraceSeconds: 3 } } },
+});
+
+/** A receiver under AWS IoT policies: subscribes to any t/ filter, receives only t/open/ topics. */
+const RECEIVER_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+    { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/t/*` },
+    { Effect: 'Allow', Action: 'iot:Receive', Resource: `${ARN}:topic/t/open/*` },
+  ],
+};
+
+/** The CONNACK return code a connection attempt ends with (0 = accepted). */
+async function connackCode(url: string, d: Device, opts: IClientOptions = {}): Promise<number> {
+  try {
+    const c = await connectDevice(url, d, opts);
+    await c.endAsync();
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+    throw e;
+  }
+}
+
+describe('three gateways on one Redis and one PostgreSQL registry', { skip, concurrency: false }, () => {
+  const pg = pgServer as PostgresServer;
+  const redis = redisServer as RedisServer;
+  let dir: { path: string; cleanup: () => Promise<void> };
+  const nodes: GatewayProcess[] = [];
+  let operator: PgRegistry;
+  let deviceCa: TestCert;
+  /** The cluster's gateway CA (every node's server certificate chains to it). */
+  let ca: ClusterCa;
+  let serverCas: Buffer;
+  const clients: MqttClient[] = [];
+
+  const startNode = async (i: number): Promise<GatewayProcess> => {
+    const nodeDir = join(dir.path, `node-${i + 1}`);
+    const clusterPath = join(dir.path, `cluster-${i + 1}.json`);
+    await writeFile(clusterPath, clusterConfig(redis.url, `node-${i + 1}`));
+    const configPath = join(dir.path, `node-${i + 1}.yaml`);
+    await writeFile(configPath, nodeConfig(pg.url, ca));
+    const gw = await GatewayProcess.launch(nodeDir, configPath, join(nodeDir, 'data'), ['--cluster-config', clusterPath], { api: false });
+    nodes[i] = gw;
+    return gw;
+  };
+  const node = (i: number): GatewayProcess => nodes[i]!;
+
+  const enroll = async (name: string): Promise<Device> => {
+    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
+    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
+    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: serverCas, keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
+  };
+  const connect = async (i: number, d: Device, opts: IClientOptions = {}): Promise<MqttClient> => {
+    const c = await connectDevice(node(i).mqttUrl, d, opts);
+    clients.push(c);
+    return c;
+  };
+  const reader = async (i: number, d: Device, opts: IClientOptions = {}): Promise<Awaited<ReturnType<typeof openReader>>> => {
+    const r = await openReader(node(i).mqttUrl, { ...d, ca: serverCas }, opts);
+    clients.push(r.client);
+    return r;
+  };
+
+  before(async () => {
+    dir = await tempDir('gatehouse-cluster-redis-');
+    ca = await clusterCa(dir.path);
+    serverCas = Buffer.from(ca.pem);
+    // One node first (it creates the registry's schema), then the other two.
+    await startNode(0);
+    await Promise.all([startNode(1), startNode(2)]);
+    operator = await PgRegistry.open({ url: pg.url, schema: SCHEMA });
+    deviceCa = await makeCa({ name: 'CN=Cluster Redis device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
+    await operator.trustCa(deviceCa.pem);
+  });
+  after(async () => {
+    if (process.env['CLUSTER_DUMP'] !== undefined) await writeFile(process.env['CLUSTER_DUMP'], nodes.map((n, i) => `== node ${i + 1}\n${n.lines.join('\n')}`).join('\n'));
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await operator?.close();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await dir?.cleanup();
+  });
+
+  test('every node logs its Redis cluster without the password', () => {
+    for (const n of nodes) {
+      assert.ok(n.lines.some((l) => l.includes('"event":"cluster"') && l.includes('"backend":"redis"')), 'cluster line');
+      assert.ok(!n.lines.some((l) => l.includes(redis.password)), 'the Redis password is in no log line');
+    }
+  });
+
+  test('a device on node 1 publishes; subscribers on nodes 2 and 3 receive QoS 0 and QoS 1', async () => {
+    const pub = await enroll('dev-pub');
+    const s2 = await reader(1, await enroll('dev-sub2'));
+    const s3 = await reader(2, await enroll('dev-sub3'));
+    await s2.client.subscribeAsync('t/fan/#', { qos: 1 });
+    await s3.client.subscribeAsync('t/fan/#', { qos: 1 });
+    const p = await connect(0, pub);
+    await p.publishAsync('t/fan/a', 'fan-q0', { qos: 0 });
+    await p.publishAsync('t/fan/a', 'fan-q1', { qos: 1 });
+    for (const r of [s2, s3]) {
+      await r.next('fan-q0');
+      await r.next('fan-q1');
+    }
+    // Once each: a node does not deliver its own message twice (Redis echoes it back to it).
+    for (const r of [s2, s3]) assert.equal(r.got.filter((m) => m.payload === 'fan-q1').length, 1);
+  });
+
+  test('a retained message published on node 1 reaches a new subscriber on node 3', async () => {
+    const p = await connect(0, await enroll('dev-ret-pub'));
+    await p.publishAsync('t/ret/1', 'retained-1', { qos: 1, retain: true });
+    const r = await reader(2, await enroll('dev-ret-sub'));
+    await r.client.subscribeAsync('t/ret/#', { qos: 1 });
+    const m = await r.next('retained-1');
+    assert.equal(m.retain, true);
+  });
+
+  test('iot:Receive is decided on the receiving node: a subscriber on node 3 gets nothing its policy forbids', async () => {
+    const rx = await enroll('rx-1');
+    const from = node(2).lines.length;
+    await operator.createPolicy('Receiver', JSON.stringify(RECEIVER_POLICY));
+    await operator.attachPolicy('Receiver', { kind: 'certificate', certificateId: rx.certificateId });
+    await node(2).waitForLog((l) => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"'), 5000, from);
+    const r = await reader(2, rx);
+    await r.client.subscribeAsync('t/#', { qos: 1 });
+    const witness = await reader(1, await enroll('dev-witness'));
+    await witness.client.subscribeAsync('t/#', { qos: 1 });
+    const p = await connect(0, await enroll('dev-rx-pub'));
+    await p.publishAsync('t/secret/x', 'secret-1', { qos: 1 });
+    await p.publishAsync('t/open/x', 'open-1', { qos: 1 });
+    await witness.next('secret-1'); // routed to the cluster...
+    await r.next('open-1');
+    // ...and withheld by node 3 from the receiver (it arrived before open-1 on the same connection).
+    assert.deepEqual(r.got.map((m) => m.payload).filter((p) => p.startsWith('secret')), []);
+    await node(2).waitForLog((l) => l.includes('"event":"delivery-dropped"') && l.includes('rx-1') && l.includes('t/secret/x') && l.includes('not_allowed'), 5000, from);
+  });
+
+  test('a persistent session survives its node\'s restart and a reconnection to another node, with no QoS 1 message lost', async () => {
+    const owner = await enroll('dev-persist');
+    const pub = await connect(0, await enroll('dev-persist-pub'));
+    const session: IClientOptions = { clean: false, protocolVersion: 4 };
+    const first = await connect(1, owner, session);
+    await first.subscribeAsync('t/p/#', { qos: 1 });
+    await first.endAsync();
+    await pub.publishAsync('t/p/1', 'p-1', { qos: 1 });
+    // Node 2 (where the session was made) restarts.
+    await node(1).stop();
+    await startNode(1);
+    await pub.publishAsync('t/p/2', 'p-2', { qos: 1 });
+    // The device comes back on node 3: both messages queued while it was away.
+    const onThree = await reader(2, owner, session);
+    await onThree.next('p-1');
+    await onThree.next('p-2');
+    await onThree.client.endAsync();
+    await pub.publishAsync('t/p/3', 'p-3', { qos: 1 });
+    // And back on the restarted node 2, the session still there.
+    const onTwo = await reader(1, owner, session);
+    await onTwo.next('p-3');
+    assert.ok(!onTwo.got.some((m) => m.payload === 'p-1' || m.payload === 'p-2'), 'acknowledged messages are not sent again');
+  });
+
+  test('kill -9 of a node: its devices reconnect to another node and resume their sessions', async () => {
+    const victim = await startNode(3);
+    const owner = await enroll('dev-killed');
+    const session: IClientOptions = { clean: false, protocolVersion: 4 };
+    const c = await connectDevice(victim.mqttUrl, owner, session);
+    clients.push(c);
+    await c.subscribeAsync('t/k/#', { qos: 1 });
+    const closed = waitForClose(c, 10_000);
+    victim.signal('SIGKILL');
+    await victim.exited();
+    await closed;
+    nodes.pop();
+    const pub = await connect(0, await enroll('dev-killed-pub'));
+    await pub.publishAsync('t/k/1', 'k-1', { qos: 1 });
+    const resumed = await reader(0, owner, session);
+    await resumed.next('k-1');
+    // The subscription came with the session: a new message arrives too.
+    await pub.publishAsync('t/k/2', 'k-2', { qos: 1 });
+    await resumed.next('k-2');
+  });
+
+  test('client-id takeover across nodes: a second connection on another node closes the first; another device cannot claim the id', async () => {
+    const owner = await enroll('dev-take');
+    const intruder = await enroll('dev-intruder');
+    const first = await connect(0, owner);
+    // Another device's certificate cannot take the client id (the client id is the thing name).
+    assert.equal(await connackCode(node(1).mqttUrl, { ...intruder, name: 'dev-take' }), 5);
+    assert.ok(first.connected, 'the owner stays connected after a refused claim');
+    const closed = waitForClose(first, 5000);
+    const second = await connect(1, owner);
+    await closed;
+    assert.ok(second.connected);
+    // The first node let go of its session: the new connection is the only one served.
+    const r = await reader(2, await enroll('dev-take-sub'));
+    await r.client.subscribeAsync('t/take', { qos: 1 });
+    await second.publishAsync('t/take', 'take-1', { qos: 1 });
+    await r.next('take-1');
+  });
+
+  test('Redis down: new connections refused, connected devices served for the grace then disconnected; back when Redis returns', async () => {
+    const stay = await enroll('dev-stay');
+    const local = await enroll('dev-local');
+    const late = await enroll('dev-late');
+    const c = await connect(0, stay);
+    const r = await reader(0, local);
+    await r.client.subscribeAsync('t/local', { qos: 0 });
+    const froms = nodes.map((n) => n.lines.length);
+    const from = froms[0]!;
+    await redis.stop();
+    const down = Date.now();
+    try {
+      await node(0).waitForLog((l) => l.includes('"event":"cluster-redis-unavailable"'), 5000, from);
+      // Served on this node meanwhile: a message reaches a subscriber on the same node.
+      await c.publishAsync('t/local', 'local-1', { qos: 0 });
+      await r.next('local-1');
+      // Fail closed: a new device cannot connect (CONNACK 3, server unavailable).
+      assert.equal(await connackCode(node(0).mqttUrl, late), 3);
+      await node(0).waitForLog((l) => l.includes('"event":"denied"') && l.includes('CLUSTER_REDIS_UNAVAILABLE'), 5000, from);
+      // The grace (3 s) runs out: connected devices are disconnected.
+      await waitForClose(c, 10_000);
+      assert.ok(Date.now() - down >= 2500, `disconnected after ${Date.now() - down} ms, before the grace`);
+      await node(0).waitForLog((l) => l.includes('"event":"cluster-redis-grace-expired"'), 5000, from);
+    } finally {
+      await redis.start();
+    }
+    await Promise.all(nodes.map((n, i) => n.waitForLog((l) => l.includes('"event":"cluster-redis-restored"'), 15_000, froms[i])));
+    // Back: connections accepted, and messages cross nodes again.
+    const sub = await reader(2, late);
+    await sub.client.subscribeAsync('t/after', { qos: 1 });
+    const p = await connect(0, stay);
+    await p.publishAsync('t/after', 'after-1', { qos: 1 });
+    await sub.next('after-1');
+    for (const n of nodes) assert.ok(!n.lines.some((l) => l.includes(redis.password)), 'the Redis password is in no log line, down or up');
+  });
+});
