@@ -169,9 +169,14 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
   test('iot:Receive is decided on the receiving node: a subscriber on node 3 gets nothing its policy forbids', async () => {
     const rx = await enroll('rx-1');
     const from = node(2).lines.length;
+    const applied = (l: string): boolean => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"');
     await operator.createPolicy('Receiver', JSON.stringify(RECEIVER_POLICY));
+    await node(2).waitForLog(applied, 5000, from);
+    // The attachment is a second change: wait for node 3 to apply that one too, or the
+    // receiver's CONNECT may be decided before it (and refused).
+    const beforeAttach = node(2).lines.length;
     await operator.attachPolicy('Receiver', { kind: 'certificate', certificateId: rx.certificateId });
-    await node(2).waitForLog((l) => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"'), 5000, from);
+    await node(2).waitForLog(applied, 5000, beforeAttach);
     const r = await reader(2, rx);
     await r.client.subscribeAsync('t/#', { qos: 1 });
     const witness = await reader(1, await enroll('dev-witness'));
