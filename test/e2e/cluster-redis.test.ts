@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
-import { GatewayProcess, connectDevice, openReader, waitForClose, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, openReader, runCli, waitForClose, type Device } from '../helpers/gateway.js';
 import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { sharedRedis, type RedisServer } from '../helpers/redis.js';
 import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const DAY = 86_400_000;
 const ARN = 'arn:aws:iot:eu-west-1:123456789012';
@@ -49,6 +50,16 @@ gatehouse:
 
 const clusterConfig = (redisUrl: string, node: string): string => JSON.stringify({
   gatehouse: { cluster: { redis: { url: redisUrl, keyPrefix: 'e2e:', nodeName: node, connectTimeoutMs: 1000, unavailableGraceSeconds: 3 } } },
+});
+
+/** An AWS IoT policy letting a device connect as its thing and subscribe to (and receive) `filter`. */
+const LIVE_POLICY = (filter: string): object => ({
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+    { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/${filter}` },
+    { Effect: 'Allow', Action: 'iot:Receive', Resource: `${ARN}:topic/${filter}` },
+  ],
 });
 
 /** A receiver under AWS IoT policies: subscribes to any t/ filter, receives only t/open/ topics. */
@@ -252,6 +263,42 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
     await r.client.subscribeAsync('t/take', { qos: 1 });
     await second.publishAsync('t/take', 'take-1', { qos: 1 });
     await r.next('take-1');
+  });
+
+  test('a certificate deactivated through node 1 (its CLI) closes the device on node 3 within a second; an IoT policy change reaches live subscriptions on every node', async () => {
+    // The certificate: node 1's CLI writes to the shared registry; node 3 holds the connection.
+    const doomed = await enroll('dev-doomed');
+    const c = await connect(2, doomed);
+    let closedAt = 0;
+    c.once('close', () => { closedAt = Date.now(); });
+    const cli = await runCli(['certs', 'deactivate', doomed.certificateId, '--config', join(dir.path, 'node-1.yaml'), '--data-dir', node(0).dataDir]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const returnedAt = Date.now();
+    await waitUntil(() => closedAt !== 0, 1000, "the device's connection on node 3 closed within a second of the CLI's return");
+    assert.ok(closedAt - returnedAt < 1000);
+
+    // The policy: two MQTT 5 subscribers, on nodes 2 and 3, allowed by one AWS IoT policy.
+    const watchers = [await enroll('rx-live-2'), await enroll('rx-live-3')];
+    const applied = (l: string): boolean => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"');
+    let marks = [node(1).lines.length, node(2).lines.length];
+    await operator.createPolicy('Live', JSON.stringify(LIVE_POLICY('t/live/*')));
+    await Promise.all([node(1).waitForLog(applied, 5000, marks[0]), node(2).waitForLog(applied, 5000, marks[1])]);
+    for (const w of watchers) {
+      marks = [node(1).lines.length, node(2).lines.length];
+      await operator.attachPolicy('Live', { kind: 'certificate', certificateId: w.certificateId });
+      await Promise.all([node(1).waitForLog(applied, 5000, marks[0]), node(2).waitForLog(applied, 5000, marks[1])]);
+    }
+    const subs = [await connect(1, watchers[0]!, { protocolVersion: 5 }), await connect(2, watchers[1]!, { protocolVersion: 5 })];
+    for (const sub of subs) await sub.subscribeAsync('t/live/#', { qos: 1 });
+    // Each client's DISCONNECT reason code; 'none' when no DISCONNECT came within 5 s.
+    const revoked = subs.map((sub) => new Promise<number | 'none'>((resolve) => {
+      const timer = setTimeout(() => resolve('none'), 5000);
+      sub.once('disconnect', (p: { reasonCode?: number }) => { clearTimeout(timer); resolve(p.reasonCode ?? 0); });
+    }));
+    // A new default version no longer allows the filter: both nodes end the subscription
+    // (MQTT 5: DISCONNECT 0x87, as on one gateway).
+    await operator.createPolicyVersion('Live', JSON.stringify(LIVE_POLICY('t/elsewhere/*')), { setAsDefault: true });
+    assert.deepEqual(await Promise.all(revoked), [0x87, 0x87]);
   });
 
   test('Redis down: new connections refused, connected devices served for the grace then disconnected; back when Redis returns', async () => {
