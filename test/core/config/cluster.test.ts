@@ -19,10 +19,11 @@ function ok(result: ValidationResult): GatehouseConfig {
 const brief = (issues: readonly ConfigIssue<string>[]): [string, string][] => issues.map((i) => [i.code, i.path]);
 
 describe('gatehouse.cluster', () => {
-  it('defaults: the node file is the source, and the gateway CA must be the cluster\'s', () => {
-    assert.deepEqual(ok(validateConfig({})).gatehouse.cluster, { config: { source: 'file' }, ca: { requireShared: true } });
+  it('defaults: the node file is the source, the gateway CA must be the cluster\'s, no Redis', () => {
+    const redis = { keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, unavailableGraceSeconds: 30 };
+    assert.deepEqual(ok(validateConfig({})).gatehouse.cluster, { config: { source: 'file' }, ca: { requireShared: true }, redis });
     const c = ok(validateConfig({ gatehouse: { registry: { url: URL }, cluster: { config: { source: 'registry' }, ca: { requireShared: false } } } }));
-    assert.deepEqual(c.gatehouse.cluster, { config: { source: 'registry' }, ca: { requireShared: false } });
+    assert.deepEqual(c.gatehouse.cluster, { config: { source: 'registry' }, ca: { requireShared: false }, redis });
   });
 
   it('refuses an unknown source, unknown keys, and the registry source without a shared registry', () => {
