@@ -53,5 +53,51 @@ export function createFifoMq(opts: FifoMqOptions = {}): MqEmitter {
   }
   internals._messageQueue = new Fifo<unknown>();
   internals._messageCallbacks = new Fifo<unknown>();
+  boundSyncReleases(mq);
   return mq;
+}
+
+/** How many queued messages mqemitter may start inside one another's completion before the next one waits for a fresh stack. */
+export const MAX_SYNC_RELEASES = 64;
+
+/** mqemitter 7.x's internals the release bound wraps. */
+interface ReleaseInternals {
+  current: number;
+  _do(message: unknown, callback: unknown): unknown;
+}
+
+/**
+ * When a message completes, mqemitter starts the next queued one inside that completion
+ * (`released()` calls `_do()`). If the next one completes at once too (no subscriber,
+ * or handlers that finish synchronously), the chain goes on: with a backlog of tens of
+ * thousands (a flood arriving from Redis, which has no back-pressure, or many
+ * publishers at once) the stack overflows and the process ends. Past
+ * `MAX_SYNC_RELEASES` nested starts, the next message is started from `setImmediate`
+ * instead. Its concurrency slot is held meanwhile, so a message emitted in between
+ * still queues behind it: the order is mqemitter's.
+ */
+export function boundSyncReleases(mq: object): void {
+  const m = mq as ReleaseInternals;
+  if (typeof m._do !== 'function' || typeof m.current !== 'number') {
+    throw new MqIncompatibleError('the installed mqemitter has no `_do`/`current`; the broker cannot bound its release chain (mqemitter upgraded?): pin mqemitter 7.1.0 or update src/broker/mq.ts');
+  }
+  const start = m._do.bind(m);
+  let depth = 0;
+  const run = (message: unknown, callback: unknown): unknown => {
+    depth++;
+    try {
+      return start(message, callback);
+    } finally {
+      depth--;
+    }
+  };
+  m._do = (message, callback) => {
+    if (depth < MAX_SYNC_RELEASES) return run(message, callback);
+    m.current++;
+    setImmediate(() => {
+      m.current--;
+      run(message, callback);
+    });
+    return m;
+  };
 }

@@ -15,9 +15,9 @@
  *   "available" while all three are ready and a PING on the command connection answers;
  *   the gateway refuses new connections while it is not (docs/cluster.md).
  *
- * While the publish connection is down a message is routed to this node's subscribers
- * only (it cannot reach other nodes); no message is buffered for later, so an outage
- * costs no unbounded memory.
+ * While Redis is unavailable (or a publish to it fails) a message is routed to this
+ * node's subscribers only (it cannot reach other nodes); no message is buffered for
+ * later, so an outage costs no unbounded memory.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { Redis, type RedisOptions } from 'ioredis';
 import { GatehouseError } from '../core/index.js';
 import { Fifo } from './fifo.js';
-import { MqIncompatibleError, DEFAULT_MQ_CONCURRENCY, type MqEmitter } from './mq.js';
+import { MqIncompatibleError, DEFAULT_MQ_CONCURRENCY, boundSyncReleases, type MqEmitter } from './mq.js';
 import type { RetainedBacking, RetainedMessage, RetainedSummary } from './retained.js';
 
 const require = createRequire(import.meta.url);
@@ -123,13 +123,20 @@ export class RedisCluster {
     // Without a listener, an 'error' on its state emitter would end the process.
     emitter.state.on('error', () => undefined);
     useFifo(emitter);
-    // Publish connection down: route to this node's subscribers only, at once, rather than
-    // fail (aedes would close the publisher) or buffer without bound.
+    // Redis unavailable, or a publish it did not take: route to this node's subscribers
+    // only, at once, rather than fail (aedes would close the publisher), lose the message
+    // for this node's own subscribers, or buffer without bound. The publish connection
+    // can still read 'ready' for a moment after Redis went away, so a failed publish
+    // falls back too.
     const toRedis = emitter.emit.bind(emitter);
     const prefix = opts.keyPrefix;
     emitter.emit = (msg, done) => {
-      if (pub.status === 'ready') return toRedis(msg, done);
-      emitter._emit({ ...msg, topic: prefix + msg.topic }, done);
+      const locally = (): void => emitter._emit({ ...msg, topic: prefix + msg.topic }, done);
+      if (pub.status !== 'ready' || !this.available) return locally();
+      toRedis(msg, (err) => {
+        if (err === undefined || err === null) done?.();
+        else locally();
+      });
     };
     // Closing with the broker: drop both connections at once (mqemitter-redis waits for a
     // QUIT to be answered, which never happens while Redis is unreachable).
@@ -244,6 +251,8 @@ function useFifo(emitter: RedisEmitter): void {
   }
   emitter._messageQueue = new Fifo<unknown>();
   emitter._messageCallbacks = new Fifo<unknown>();
+  // A flood from Redis arrives with no back-pressure: the backlog can be long.
+  boundSyncReleases(emitter);
 }
 
 let ignoring = false;

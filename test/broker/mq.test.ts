@@ -70,3 +70,30 @@ const abstractTests = require('mqemitter/abstractTest.js') as AbstractTests;
 const named = (prefix: string) => ((name: string, fn: (t: TestContext) => Promise<void>) => test(`${prefix}: ${name}`, fn)) as unknown as typeof test;
 abstractTests({ builder: (opts?: FifoMqOptions) => createFifoMq({ concurrency: 0, ...opts }), test: named('mqemitter suite') });
 abstractTests({ builder: (opts?: FifoMqOptions) => createFifoMq({ ...opts, concurrency: 1 }), test: named('mqemitter suite, concurrency 1') });
+
+test('a long backlog whose messages complete at once does not overflow the stack, and keeps its order', async () => {
+  // One slot, held by a message whose handler completes later; 50,000 messages with no
+  // subscriber queue behind it. When the slot is released, each queued message completes
+  // inside the previous one's completion: without the bound on that chain, a RangeError
+  // (maximum call stack size exceeded) ends the process.
+  const mq = createFifoMq({ concurrency: 1 });
+  let release: (() => void) | undefined;
+  mq.on('hold', (_m: unknown, cb: () => void) => { release = cb; });
+  await new Promise<void>((resolve) => { mq.emit({ topic: 'hold' }, () => resolve()); setImmediate(() => release !== undefined && resolve()); });
+  const n = 50_000;
+  const done: number[] = [];
+  const all = new Promise<void>((resolve) => {
+    for (let i = 0; i < n; i++) mq.emit({ topic: `none/${i}` }, () => { done.push(i); if (done.length === n) resolve(); });
+  });
+  // A message emitted while the chain is under way still comes after the backlog.
+  assert.equal((mq as unknown as Internals).length, n);
+  release!();
+  let late = -1;
+  mq.emit({ topic: 'late' }, () => { late = done.length; });
+  await all;
+  assert.deepEqual(done.slice(0, 5), [0, 1, 2, 3, 4]);
+  assert.ok(done.every((v, i) => v === i), 'completed in emission order');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(late, n, 'the message emitted after the backlog completed after it');
+  await new Promise<void>((resolve) => mq.close(() => resolve()));
+});
