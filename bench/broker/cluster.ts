@@ -51,6 +51,8 @@ export interface ClusterRow {
 
 export interface ClusterResults {
   readonly rows: Map<ClusterCase, ClusterRow[]>;
+  /** Cases that did not complete, with why (a node that exited, with the end of its output). */
+  readonly failures: Map<ClusterCase, string>;
   readonly redisVersion: string;
   readonly postgresVersion: string;
 }
@@ -178,34 +180,40 @@ export async function runCluster(pki: Pki, o: ClusterOptions): Promise<ClusterRe
 
   const rows = new Map<ClusterCase, ClusterRow[]>(CLUSTER_CASES.map((c) => [c, [{ qos: 0, throughput: [], latency: [] }, { qos: 1, throughput: [], latency: [] }]]));
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-  try {
-    await measure();
-  } catch (e) {
-    const state = (b: Broker): string => (b.running ? 'running' : `exited (${b.child.exitCode ?? b.child.signalCode})`);
-    throw new Error(`${(e as Error).message}\n-- node 1, ${state(node1)}:\n${node1.tail(30)}\n-- node 2, ${state(node2)}:\n${node2.tail(30)}`);
-  }
-  async function measure(): Promise<void> {
+  const failures = new Map<ClusterCase, string>();
+  const state = (b: Broker): string => (b.running ? 'running' : `exited (${b.child.exitCode ?? b.child.signalCode})`);
   for (let r = 0; r < o.repeats; r++) {
     for (const k of CLUSTER_CASES.map((_, i) => CLUSTER_CASES[(i + r) % CLUSTER_CASES.length]!)) {
+      if (failures.has(k)) continue;
       const pubBroker = k === 'single' ? single : node1;
       const subscriberUrl = k === 'cross-node' ? node2.url : undefined;
       const morePids = k === 'single' ? [] : [node2.pid];
       const sidePid = k === 'single' ? undefined : redis.pid;
-      for (const row of rows.get(k)!) {
-        const qos = row.qos;
-        const t = await throughput(pubBroker, pki, { qos, protocolVersion: 4, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64, subscriberUrl, morePids, sidePid });
-        row.throughput.push(t);
-        log(`[${r + 1}/${o.repeats}] ${CLUSTER_LABEL[k]} QoS ${qos}: ${fmt(t.perSecond)} msg/s, ${fmt(t.perCpuSecond)} per broker CPU-s, brokers ${t.brokerCores.toFixed(2)} cores, redis ${t.sideCores.toFixed(2)} cores, lost ${(t.missingShare * 100).toFixed(1)}%, others ${t.foreignCores.toFixed(2)} cores`);
-        const l = await latency(pubBroker, pki, { qos, protocolVersion: 4, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64, subscriberUrl });
-        row.latency.push(l);
-        log(`[${r + 1}/${o.repeats}] ${CLUSTER_LABEL[k]} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms, max ${l.maxMs.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+      try {
+        if (k !== 'single' && (!node1.running || !node2.running)) throw new Error(`a cluster node is down (node 1 ${state(node1)}, node 2 ${state(node2)})`);
+        for (const row of rows.get(k)!) {
+          const qos = row.qos;
+          const t = await throughput(pubBroker, pki, { qos, protocolVersion: 4, publishers: o.publishers, window: 100, warmupSeconds: 1, seconds: o.seconds, payloadBytes: 64, subscriberUrl, morePids, sidePid });
+          row.throughput.push(t);
+          log(`[${r + 1}/${o.repeats}] ${CLUSTER_LABEL[k]} QoS ${qos}: ${fmt(t.perSecond)} msg/s, ${fmt(t.perCpuSecond)} per broker CPU-s, brokers ${t.brokerCores.toFixed(2)} cores, redis ${t.sideCores.toFixed(2)} cores, lost ${(t.missingShare * 100).toFixed(1)}%, others ${t.foreignCores.toFixed(2)} cores`);
+          const l = await latency(pubBroker, pki, { qos, protocolVersion: 4, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64, subscriberUrl });
+          row.latency.push(l);
+          log(`[${r + 1}/${o.repeats}] ${CLUSTER_LABEL[k]} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms, max ${l.maxMs.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+        }
+      } catch (e) {
+        // A case that fails (a node that crashed) is reported, not the end of the run.
+        const dead = [single, node1, node2].filter((b) => !b.running);
+        const why = dead.length === 0 ? (e as Error).message
+          : dead.map((b) => `${b === single ? 'single gateway' : b === node1 ? 'node 1' : 'node 2'} ${state(b)}: ${b.lines.map((l) => l.text).filter((l) => /Error|exceeded/.test(l)).slice(0, 2).join(' / ')}`).join('; ');
+        failures.set(k, why);
+        log(`[${r + 1}/${o.repeats}] ${CLUSTER_LABEL[k]}: FAILED: ${why}\n${dead.map((b) => b.tail(25)).join('\n')}`);
       }
     }
-  }
   }
   await Promise.all([single.stop(), node1.stop(), node2.stop()]);
   return {
     rows,
+    failures,
     redisVersion: version('redis-server', ['--version'], /v=(\S+)/),
     postgresVersion: pg.psql('SHOW server_version').trim().split(/\s+/)[0] ?? '?',
   };
@@ -222,6 +230,7 @@ const median = (xs: readonly number[]): number => {
 export function clusterTable(res: ClusterResults, rate: number): string {
   const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
   const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+  const cores = ms;
   const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
   const out = [
     `| Case | QoS | msg/s delivered | per broker CPU-s | broker cores | redis-server cores | p50 ms at ${fmt(rate)}/s | p99 ms | max ms | msg/s vs single | per CPU-s vs single | p50 vs single | p99 vs single |`,
@@ -229,6 +238,10 @@ export function clusterTable(res: ClusterResults, rate: number): string {
   ];
   const singleRows = res.rows.get('single')!;
   for (const k of CLUSTER_CASES) {
+    if (res.failures.has(k) && res.rows.get(k)!.every((r) => r.throughput.length === 0 && r.latency.length === 0)) {
+      out.push(`| ${CLUSTER_LABEL[k]} | – | failed | | | | | | | | | | |`);
+      continue;
+    }
     for (const row of res.rows.get(k)!) {
       const base = singleRows.find((b) => b.qos === row.qos)!;
       const m = (xs: readonly ThroughputSample[], f: (t: ThroughputSample) => number): number => median(xs.map(f));
@@ -237,8 +250,9 @@ export function clusterTable(res: ClusterResults, rate: number): string {
       const perCpu = m(row.throughput, (t) => t.perCpuSecond);
       const p50 = l(row.latency, (t) => t.p50ms);
       const p99 = l(row.latency, (t) => t.p99ms);
-      out.push(`| ${CLUSTER_LABEL[k]} | ${row.qos} | ${fmt(perSecond)} | ${fmt(perCpu)} | ${m(row.throughput, (t) => t.brokerCores).toFixed(2)} | ${k === 'single' ? '–' : m(row.throughput, (t) => t.sideCores).toFixed(2)} | ${ms(p50)} | ${ms(p99)} | ${ms(l(row.latency, (t) => t.maxMs))} | ${ratio(perSecond, m(base.throughput, (t) => t.perSecond))} | ${ratio(perCpu, m(base.throughput, (t) => t.perCpuSecond))} | ${ratio(p50, l(base.latency, (t) => t.p50ms))} | ${ratio(p99, l(base.latency, (t) => t.p99ms))} |`);
+      out.push(`| ${CLUSTER_LABEL[k]} | ${row.qos} | ${fmt(perSecond)} | ${fmt(perCpu)} | ${cores(m(row.throughput, (t) => t.brokerCores))} | ${k === 'single' ? '–' : cores(m(row.throughput, (t) => t.sideCores))} | ${ms(p50)} | ${ms(p99)} | ${ms(l(row.latency, (t) => t.maxMs))} | ${ratio(perSecond, m(base.throughput, (t) => t.perSecond))} | ${ratio(perCpu, m(base.throughput, (t) => t.perCpuSecond))} | ${ratio(p50, l(base.latency, (t) => t.p50ms))} | ${ratio(p99, l(base.latency, (t) => t.p99ms))} |`);
     }
   }
-  return `${out.join('\n')}\n`;
+  const notes = [...res.failures].map(([k, why]) => `\n- ${CLUSTER_LABEL[k]}: did not complete: ${why}`).join('');
+  return `${out.join('\n')}\n${notes}${notes ? '\n' : ''}`;
 }
