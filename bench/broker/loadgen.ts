@@ -214,7 +214,7 @@ async function pub(task: PubTask): Promise<void> {
 
 async function latency(task: LatencyTask): Promise<void> {
   const pki = loadPki(task);
-  const subscriber = await connect(task, pki, task.subscriber);
+  const subscriber = await connect({ ...task, url: task.subscriberUrl ?? task.url }, pki, task.subscriber);
   const publisher = await connect(task, pki, task.publisher);
   await subscriber.subscribeAsync(task.filter, { qos: task.qos });
   const samples: number[] = [];

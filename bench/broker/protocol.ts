@@ -63,6 +63,8 @@ export interface LatencyTask extends Target {
   readonly kind: 'latency';
   readonly publisher: string;
   readonly subscriber: string;
+  /** Where the subscriber connects, when not to `url` (another node of a cluster). */
+  readonly subscriberUrl?: string;
   readonly filter: string;
   readonly qos: 0 | 1;
   readonly rate: number;

@@ -35,6 +35,11 @@
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
+ *   --cluster          instead of the above: the cross-node workload (cluster.ts): one
+ *                      gateway against two gateways on one Redis and one PostgreSQL,
+ *                      publishers on node 1, subscriber on node 2 (MQTT 3.1.1, QoS 0
+ *                      and 1); --seconds, --repeats (default 1 here), --rate and
+ *                      --publishers apply; prints a Markdown table (docs untouched)
  *
  * Only 127.0.0.1 is used. Every child process and the temporary directory are removed
  * on the way out, also after an error or Ctrl-C.
@@ -51,6 +56,7 @@ import { LABEL, floodReport, report, writeDocs, type BrokerResults } from './rep
 import { createPki } from './setup.js';
 import { connectBurst, hold, latency, smoke, throughput } from './workloads.js';
 import { flood } from './flood.js';
+import { clusterTable, runCluster } from './cluster.js';
 
 type Workload = 'throughput' | 'latency' | 'connections' | 'memory' | 'flood';
 const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory', 'flood'];
@@ -72,12 +78,16 @@ interface Options {
   profile: string | undefined;
   json: string | undefined;
   docs: boolean;
+  cluster: boolean;
+  repeatsGiven: boolean;
+  devicesGiven: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
     publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
+    cluster: false, repeatsGiven: false, devicesGiven: false,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -88,9 +98,9 @@ function parseArgs(argv: readonly string[]): Options {
     const a = argv[i]!;
     const v = argv[i + 1];
     switch (a) {
-      case '--devices': o.devices = Math.round(num(a, v, 4, 20_000)); i++; break;
+      case '--devices': o.devices = Math.round(num(a, v, 4, 20_000)); o.devicesGiven = true; i++; break;
       case '--seconds': o.seconds = num(a, v, 1, 120); i++; break;
-      case '--repeats': o.repeats = Math.round(num(a, v, 1, 20)); i++; break;
+      case '--repeats': o.repeats = Math.round(num(a, v, 1, 20)); o.repeatsGiven = true; i++; break;
       case '--rate': o.rate = Math.round(num(a, v, 10, 20_000)); i++; break;
       case '--publishers': o.publishers = Math.round(num(a, v, 1, 64)); i++; break;
       case '--concurrency': o.concurrency = Math.round(num(a, v, 1, 512)); i++; break;
@@ -132,13 +142,19 @@ function parseArgs(argv: readonly string[]): Options {
       case '--profile': if (!v) throw new Error('--profile needs a directory'); o.profile = resolve(v); i++; break;
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
+      case '--cluster': o.cluster = true; break;
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--json FILE] [--no-docs]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--json FILE] [--no-docs] [--cluster]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
     }
+  }
+  if (o.cluster) {
+    // Only the collector and the publishers connect: a few devices are enough.
+    if (!o.devicesGiven) o.devices = Math.max(8, o.publishers + 2);
+    if (!o.repeatsGiven) o.repeats = 1;
   }
   return o;
 }
@@ -206,6 +222,17 @@ async function main(): Promise<void> {
   log('issuing and registering device certificates (gateway CA, EC P-256)…');
   const pki = await createPki(dir, o.devices, log);
   log(`  ${pki.devices.length} devices in ${pki.seconds.toFixed(1)} s`);
+
+  if (o.cluster) {
+    log('cross-node workload: one gateway against a two-node cluster on one Redis and one PostgreSQL');
+    const res = await runCluster(pki, { seconds: o.seconds, repeats: o.repeats, rate: o.rate, publishers: o.publishers, maxSessions: o.devices * 2 + 100, log });
+    const table = clusterTable(res, o.rate);
+    process.stdout.write(`\n${machine}\n${versions}, redis-server ${res.redisVersion}, PostgreSQL ${res.postgresVersion}\n` +
+      `${o.repeats} × ${o.seconds} s throughput windows (${o.publishers} publishers, 64-byte payloads, MQTT 3.1.1), latency over 2 s; medians\n\n${table}` +
+      `\nfinished in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+    if (o.json) await writeFile(o.json, JSON.stringify({ machine, versions, redis: res.redisVersion, postgres: res.postgresVersion, rows: Object.fromEntries(res.rows) }, null, 2));
+    return;
+  }
 
   const nodeArgs = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   if (o.profile) mkdirSync(o.profile, { recursive: true });

@@ -113,6 +113,12 @@ export interface ThroughputOptions {
   readonly warmupSeconds: number;
   readonly seconds: number;
   readonly payloadBytes: number;
+  /** Where the subscriber connects, when not to the broker's own URL (another cluster node). */
+  readonly subscriberUrl?: string;
+  /** Further broker processes whose CPU counts as the broker's (the other cluster node). */
+  readonly morePids?: readonly number[];
+  /** A process measured apart (redis-server): its CPU is reported as `sideCores`, not in the broker's. */
+  readonly sidePid?: number;
 }
 
 export interface ThroughputSample {
@@ -126,19 +132,22 @@ export interface ThroughputSample {
   readonly missingShare: number;
   /** CPU used on the machine by processes other than this broker and its load generators (cores). */
   readonly foreignCores: number;
+  /** CPU of `sidePid` per wall second during the window (0 without one). */
+  readonly sideCores: number;
 }
 
 export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions): Promise<ThroughputSample> {
   const limitMs = (o.warmupSeconds + o.seconds + 30) * 1000;
   let pubPid: number | undefined;
-  let start: { wall: number; broker: number; machine: number; ours: number } | undefined;
+  let start: { wall: number; broker: number; side: number; machine: number; ours: number } | undefined;
   let end: typeof start;
   const sample = (): NonNullable<typeof start> => {
     const m = machineCpu();
-    return { wall: performance.now(), broker: safeCpu(broker.pid), machine: m.busy, ours: safeCpu(sub.child.pid) + safeCpu(pubPid) };
+    const brokerCpu = [broker.pid, ...(o.morePids ?? [])].reduce((sum, pid) => sum + safeCpu(pid), 0);
+    return { wall: performance.now(), broker: brokerCpu, side: safeCpu(o.sidePid), machine: m.busy, ours: safeCpu(sub.child.pid) + safeCpu(pubPid) };
   };
   const sub: Loadgen = new Loadgen({
-    kind: 'sub', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
+    kind: 'sub', url: o.subscriberUrl ?? broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, device: COLLECTOR, filter: 'devices/+/telemetry', qos: o.qos,
     warmupSeconds: o.warmupSeconds, windowSeconds: o.seconds, firstMessageTimeoutSeconds: 20,
   }, limitMs, (name) => {
     if (name === 'window-start') start = sample();
@@ -158,13 +167,15 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
     if (!start || !end) throw new Error('throughput window marks missing');
     const wall = (end.wall - start.wall) / 1000;
     const brokerCpu = end.broker - start.broker;
-    const ours = brokerCpu + (end.ours - start.ours);
+    const side = end.side - start.side;
+    const ours = brokerCpu + side + (end.ours - start.ours);
     return {
       perSecond: s.perSecond,
       perCpuSecond: brokerCpu > 0 ? s.received / brokerCpu : NaN,
       brokerCores: brokerCpu / wall,
       missingShare: s.received + s.missing > 0 ? s.missing / (s.received + s.missing) : 0,
       foreignCores: Math.max(0, (end.machine - start.machine - ours) / wall),
+      sideCores: side / wall,
     };
   } finally {
     await Promise.all([sub.stop(), pub.stop()]);
@@ -178,12 +189,15 @@ export interface LatencyOptions {
   readonly warmupSeconds: number;
   readonly seconds: number;
   readonly payloadBytes: number;
+  /** Where the subscriber connects, when not to the broker's own URL (another cluster node). */
+  readonly subscriberUrl?: string;
 }
 
 export async function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
   const lg = new Loadgen({
     kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
     qos: o.qos, rate: o.rate, warmupSeconds: o.warmupSeconds, seconds: o.seconds, payloadBytes: o.payloadBytes,
+    ...(o.subscriberUrl !== undefined ? { subscriberUrl: o.subscriberUrl } : {}),
   }, (o.warmupSeconds + o.seconds + 30) * 1000);
   try {
     return (await lg.result) as LatencyResult;
