@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
-import { hideStored } from './shared-names.js';
+import { hideStored } from './share-names.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {
@@ -295,7 +295,7 @@ export class SessionStore {
   /**
    * What aedes restores at a persistent session's reconnect: copies, with each shared
    * subscription's `$share/` name hidden from aedes until the subscribe hook decides it
-   * (shared-subscriptions.ts).
+   * (share-groups.ts).
    */
   async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
     return hideStored(await this.inner.subscriptionsByClient(client));

@@ -24,8 +24,8 @@ import { createFifoMq } from './mq.js';
 import type { RedisCluster } from './redis-cluster.js';
 import { brokerQueueLimits, type SessionQueueLimits } from './queue-limits.js';
 import { aedesServiceBus, type ServiceBus } from './service-bus.js';
-import { announceSharedSubscriptions, SharedSubscriptions } from './shared-subscriptions.js';
-import { hideSharedFilters } from './shared-names.js';
+import { announceSharedSubscriptions, SharedSubscriptions } from './share-groups.js';
+import { hideSharedFilters } from './share-names.js';
 import { withdrawWill } from './will-owners.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
@@ -187,7 +187,7 @@ export class GatewayBroker {
         ctx.logger.error({ event: 'error', code: 'BROKER_CARRIED_FIXES_UNAVAILABLE' }, 'a connection lacks the maps the carried security fixes replace (aedes changed); connection refused');
         return;
       }
-      // Shared subscriptions (shared-subscriptions.ts) need to see each SUBSCRIBE before aedes does.
+      // Shared subscriptions (share-groups.ts) need to see each SUBSCRIBE before aedes does.
       if (!hideSharedFilters(client)) {
         client.conn.destroy();
         ctx.logger.error({ event: 'error', code: 'BROKER_SHARED_SUBSCRIPTIONS_UNAVAILABLE' }, 'a connection has no packet parser to watch for shared subscriptions (aedes changed); connection refused');

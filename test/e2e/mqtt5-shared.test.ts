@@ -1,6 +1,6 @@
 /**
  * Shared subscriptions (`$share/{ShareName}/{TopicFilter}`, MQTT 5.0 §4.8.2), which
- * Gatehouse serves itself (src/broker/shared-subscriptions.ts; aedes 2.0.0-beta.1 refuses them), for
+ * Gatehouse serves itself (src/broker/share-groups.ts; aedes 2.0.0-beta.1 refuses them), for
  * MQTT 5 and MQTT 3.1.1 clients alike, as AWS IoT Core does: each message reaches one
  * member of the group; the SUBSCRIBE is authorized on the whole filter, share name
  * included, so a policy allowing `jobs/#` does not allow `$share/workers/jobs/#`; every

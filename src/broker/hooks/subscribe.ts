@@ -1,7 +1,7 @@
 import type { Client, Subscription } from 'aedes';
 import { decidePacket, deciding, logDenial, type BrokerContext } from '../context.js';
-import type { SharedSubscriptions } from '../shared-subscriptions.js';
-import { revealShared } from '../shared-names.js';
+import type { SharedSubscriptions } from '../share-groups.js';
+import { revealShared } from '../share-names.js';
 import { isReserved, parseShared } from '../topics.js';
 
 /**
@@ -14,7 +14,7 @@ import { isReserved, parseShared } from '../topics.js';
  * message is queued for it any more.
  *
  * A shared subscription (`$share/{ShareName}/{TopicFilter}`, MQTT 3.1.1 and 5 alike, see
- * shared-subscriptions.ts; behaviour and authorization in docs/gateway.md, "Shared
+ * share-groups.ts; behaviour and authorization in docs/gateway.md, "Shared
  * subscriptions") is decided the same way, on its whole filter, share name included; it is
  * refused without asking the policy when it is malformed (MQTT 5.0 §4.8.2), sets No Local
  * ([MQTT-3.8.3-4]) or its TopicFilter names a reserved topic. Once granted, the

@@ -16,7 +16,7 @@
  * How it reaches aedes:
  *
  * 1. aedes refuses an MQTT 5 `$share/` filter before any hook runs. `hideSharedFilters`
- *    (shared-names.ts)
+ *    (share-names.ts)
  *    renames each such filter of an incoming SUBSCRIBE (and of a persistent session's
  *    stored subscriptions as they are restored, `hideStored`) to a placeholder, before
  *    aedes reads it, and remembers the subscription object; the subscribe hook gives the
