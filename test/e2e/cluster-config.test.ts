@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { IDisconnectPacket, MqttClient } from 'mqtt';
 import { fingerprintOf } from '../../src/identity/pg-cluster-store.js';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
+import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
 import { GatewayProcess, connectDevice, runCli, type Device } from '../helpers/gateway.js';
 import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
@@ -30,8 +31,8 @@ const server = await sharedPostgres();
 const skip = typeof server === 'string' ? server : false;
 
 /** A node's own file: listeners, names, CA files, the registry; the shared sections come from the registry. */
-const nodeConfig = (url: string, name: string, ca: { cert: string; key: string } | undefined): string => `
-${ca !== undefined ? `certificateAuthority:\n  certificateUri: "${ca.cert}"\n  privateKeyUri: "${ca.key}"\n` : ''}gatehouse:
+const nodeConfig = (url: string, name: string, ca: ClusterCa | undefined): string => `
+${ca?.yaml ?? ''}gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1, ${name}.cluster.test]
   mqtt: { host: 127.0.0.1 }
@@ -57,7 +58,7 @@ deviceGroups:
 describe('two gateways sharing their configuration and CA through PostgreSQL', { skip }, () => {
   const pgServer = server as PostgresServer;
   let dir: { path: string; cleanup: () => Promise<void> };
-  let gatewayCa: TestCert;
+  let gatewayCa: ClusterCa;
   let deviceCa: TestCert;
   let operator: PgRegistry;
   let node1: GatewayProcess;
@@ -85,22 +86,19 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
 
   before(async () => {
     dir = await tempDir();
-    gatewayCa = await makeCa({ name: 'CN=Cluster gateway CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
+    gatewayCa = await clusterCa(dir.path, 'CN=Cluster gateway CA');
     deviceCa = await makeCa({ name: 'CN=Cluster device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
-    const ca = { cert: join(dir.path, 'gateway-ca.pem'), key: join(dir.path, 'gateway-ca.key') };
-    await writeFile(ca.cert, gatewayCa.pem);
-    await writeFile(ca.key, gatewayCa.keyPem, { mode: 0o600 });
     const d1 = join(dir.path, 'node1');
     const d2 = join(dir.path, 'node2');
     await Promise.all([d1, d2].map((d) => mkdir(d)));
     node1Config = join(d1, 'gatehouse.yaml');
-    await writeFile(node1Config, nodeConfig(pgServer.url, 'node1', ca));
+    await writeFile(node1Config, nodeConfig(pgServer.url, 'node1', gatewayCa));
     // The first version is pushed before any node runs (the CLI migrates the schema).
     const first = await push('shared-1.yaml', shared('"mqtt:topicfilter:t/*"'));
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /stored as version 1/);
     node1 = await GatewayProcess.launch(d1, node1Config, join(d1, 'data'), [], { api: false });
-    node2 = await GatewayProcess.start(d2, nodeConfig(pgServer.url, 'node2', ca), [], { api: false });
+    node2 = await GatewayProcess.start(d2, nodeConfig(pgServer.url, 'node2', gatewayCa), [], { api: false });
     operator = await PgRegistry.open({ url: pgServer.url, schema: SCHEMA });
     await operator.trustCa(deviceCa.pem);
   });
