@@ -26,6 +26,8 @@ export interface BrokerResults {
   };
   hold?: HoldSample;
   readonly flood: FloodSample[];
+  /** Flood repeats in which the broker process died (its first error line each); it was restarted for the rest. */
+  readonly floodCrashes: string[];
 }
 
 export interface RunInfo {
@@ -253,7 +255,7 @@ export function report(info: RunInfo, results: readonly BrokerResults[], devices
 
 /** The flood workload's table: one column per broker that ran it, ratios to the first ones. */
 export function floodTable(results: readonly BrokerResults[]): string {
-  const ran = results.filter((r) => r.flood.length > 0);
+  const ran = results.filter((r) => r.flood.length > 0 || r.floodCrashes.length > 0);
   const by = new Map(ran.map((r) => [r.name, r]));
   const perCpu = (r: BrokerResults | undefined): number => (r ? median(r.flood.map((f) => f.perCpuSecond)) : NaN);
   const perSec = (r: BrokerResults | undefined): number => (r ? median(r.flood.map((f) => f.perSecond)) : NaN);
@@ -264,6 +266,7 @@ export function floodTable(results: readonly BrokerResults[]): string {
     ['not delivered (dropped, or still queued after 120 s), %', (r) => fixed(1)(median(r.flood.map((f) => f.lostShare * 100)))],
     ['time to deliver, s', (r) => fixed(1)(median(r.flood.map((f) => f.seconds)))],
     ['broker peak RSS, MiB', (r) => fixed(0)(median(r.flood.map((f) => f.peakRssKiB / 1024)))],
+    ['repeats in which the broker process died', (r) => `${r.floodCrashes.length} of ${r.flood.length + r.floodCrashes.length}`],
   ];
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
   const header = ['', ...ran.map((r) => LABEL[r.name])];
@@ -276,7 +279,9 @@ export function floodTable(results: readonly BrokerResults[]): string {
   ];
   const ratios = pairs.filter(([, a, b]) => by.has(a) && by.has(b))
     .map(([label, a, b]) => `${label}: ${ratio(perCpu(by.get(a)), perCpu(by.get(b)))} per broker CPU-second, ${ratio(perSec(by.get(a)), perSec(by.get(b)))} msg/s`);
-  return [...out, ...(ratios.length ? ['', ...ratios.map((r) => `- ${r}`)] : [])].join('\n');
+  const crashes = ran.filter((r) => r.floodCrashes.length > 0)
+    .map((r) => `${LABEL[r.name]} died in ${r.floodCrashes.length} of ${r.flood.length + r.floodCrashes.length} repeats (${[...new Set(r.floodCrashes)].join('; ')}); its figures are from the repeats it survived, and it was restarted for the other workloads`);
+  return [...out, ...(ratios.length || crashes.length ? ['', ...ratios.map((r) => `- ${r}`), ...crashes.map((c) => `- ${c}`)] : [])].join('\n');
 }
 
 export function floodReport(info: RunInfo, results: readonly BrokerResults[], publishers: number, messages: number, repeats: number): string {

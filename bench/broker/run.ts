@@ -33,6 +33,8 @@
  *                      Mosquitto; or its file watch, which first waits for the file to
  *                      settle, gatehouse.configSettleMilliseconds, 1 s by default)
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
+ *   --node-flags "F"   extra Node.js options for Gatehouse and bare aedes (e.g. heap
+ *                      settings: "--max-semi-space-size=16"); printed with the results
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
  *   --cluster          instead of the above: the cross-node workload (cluster.ts): one
@@ -79,6 +81,8 @@ interface Options {
   json: string | undefined;
   docs: boolean;
   cluster: boolean;
+  /** Extra Node.js flags for the Node.js brokers (Gatehouse and bare aedes), e.g. heap settings. */
+  nodeFlags: string[];
   repeatsGiven: boolean;
   devicesGiven: boolean;
 }
@@ -87,7 +91,7 @@ function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
     publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
-    cluster: false, repeatsGiven: false, devicesGiven: false,
+    cluster: false, nodeFlags: [], repeatsGiven: false, devicesGiven: false,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -143,9 +147,16 @@ function parseArgs(argv: readonly string[]): Options {
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
       case '--cluster': o.cluster = true; break;
+      case '--node-flags': {
+        const flags = (v ?? '').split(/\s+/).filter((f) => f !== '');
+        if (flags.length === 0 || flags.some((f) => !f.startsWith('--'))) throw new Error('--node-flags takes Node.js options, e.g. "--max-semi-space-size=16"');
+        o.nodeFlags = flags;
+        i++;
+        break;
+      }
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--json FILE] [--no-docs] [--cluster]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-flags "FLAGS"] [--json FILE] [--no-docs] [--cluster]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -157,6 +168,12 @@ function parseArgs(argv: readonly string[]): Options {
     if (!o.repeatsGiven) o.repeats = 1;
   }
   return o;
+}
+
+/** The first error line of a dead broker's output (e.g. `RangeError: Maximum call stack size exceeded`). */
+function crashLine(tail: string): string {
+  const line = tail.split('\n').map((l) => l.trim()).find((l) => /^[A-Za-z]*Error\b|^FATAL|Segmentation fault|out of memory/i.test(l));
+  return line ?? 'exited without an error line';
 }
 
 function log(msg: string): void {
@@ -216,7 +233,7 @@ async function main(): Promise<void> {
   }
 
   const { machine, versions } = describeMachine();
-  log(`broker benchmark: ${o.only.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.devices} devices; ${o.repeats} × ${o.seconds} s windows`);
+  log(`broker benchmark: ${o.only.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.devices} devices; ${o.repeats} × ${o.seconds} s windows${o.nodeFlags.length > 0 ? `; Node.js flags ${o.nodeFlags.join(' ')}` : ''}`);
   log(`machine: ${machine}`);
 
   log('issuing and registering device certificates (gateway CA, EC P-256)…');
@@ -234,7 +251,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const nodeArgs = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
+  const nodeArgs = [...o.nodeFlags, ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [])];
   if (o.profile) mkdirSync(o.profile, { recursive: true });
   const results = new Map<BrokerName, BrokerResults>();
   for (const name of o.only) {
@@ -245,7 +262,7 @@ async function main(): Promise<void> {
     const authorizes = name !== 'aedes' && name !== 'aedes-fifo';
     if (!s.allowedDelivered) throw new Error(`${name}: an allowed message was not delivered (smoke test)\n${b.tail()}`);
     if (authorizes && s.deniedDelivered) throw new Error(`${name}: a publish outside the device's own topics was delivered; authorization is not in force`);
-    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [], flood: [], v5: { qos0: [], qos1: [], latency0: [], latency1: [], connect: [] } });
+    results.set(name, { name, smoke: s, qos0: [], qos1: [], latency0: [], latency1: [], connect: [], flood: [], v5: { qos0: [], qos1: [], latency0: [], latency1: [], connect: [] }, floodCrashes: [] });
     log(`${LABEL[name]}: ${b.url} (pid ${b.pid}), ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${s.tls}; denied publish ${s.deniedDelivered ? 'delivered (no authorization)' : 'dropped'}`);
   }
 
@@ -253,12 +270,26 @@ async function main(): Promise<void> {
   for (let r = 0; r < o.repeats; r++) {
     // A different broker goes first in each repeat, so slow phases of the shared machine spread out.
     for (const name of rotate(o.only, r)) {
-      const b = brokers.get(name)!;
+      let b = brokers.get(name)!;
       const res = results.get(name)!;
       if (o.workloads.includes('flood')) {
-        const f = await flood(b, pki, { publishers: o.publishers, messages: o.floodMessages, payloadBytes: 64 });
-        res.flood.push(f);
-        log(`[${r + 1}/${o.repeats}] ${LABEL[name]} flood: ${fmt(f.received)} of ${fmt(f.sent)} delivered (lost ${(f.lostShare * 100).toFixed(1)}%) in ${f.seconds.toFixed(1)} s: ${fmt(f.perSecond)} msg/s, ${fmt(f.perCpuSecond)} per broker CPU-s, broker ${f.brokerCores.toFixed(2)} cores, peak RSS ${(f.peakRssKiB / 1024).toFixed(0)} MiB`);
+        let f: Awaited<ReturnType<typeof flood>> | undefined;
+        try {
+          f = await flood(b, pki, { publishers: o.publishers, messages: o.floodMessages, payloadBytes: 64 });
+        } catch (e) {
+          // A baseline may not survive the flood (stock aedes overflows its stack): record it, restart, go on.
+          if (b.running) throw e;
+          const cause = crashLine(b.tail(60));
+          res.floodCrashes.push(cause);
+          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} flood: the broker process died (${cause}); restarting it for the other workloads`);
+          b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload });
+          brokers.set(name, b);
+          if (!(await smoke(b, pki)).allowedDelivered) throw new Error(`${name}: an allowed message was not delivered after the restart\n${b.tail()}`);
+        }
+        if (f !== undefined) {
+          res.flood.push(f);
+          log(`[${r + 1}/${o.repeats}] ${LABEL[name]} flood: ${fmt(f.received)} of ${fmt(f.sent)} delivered (lost ${(f.lostShare * 100).toFixed(1)}%) in ${f.seconds.toFixed(1)} s: ${fmt(f.perSecond)} msg/s, ${fmt(f.perCpuSecond)} per broker CPU-s, broker ${f.brokerCores.toFixed(2)} cores, peak RSS ${(f.peakRssKiB / 1024).toFixed(0)} MiB`);
+        }
       }
       // The FIFO-router variant of bare aedes is there for the flood comparison only.
       if (FLOOD_ONLY.includes(name)) continue;
