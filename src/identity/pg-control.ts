@@ -80,6 +80,9 @@ const EXISTS: Readonly<Record<TagTarget['kind'], string>> = {
   iampolicy: 'SELECT name AS k FROM iam_policies WHERE lower(name) = lower($1)',
 };
 
+/** Key class of the advisory lock that orders audit appends (the second key is the schema's hash). */
+const AUDIT_LOCK_CLASS = 0x6175_6474; // "audt"
+
 export class PgControlStore implements LocalControlStore {
   private readonly c: PgControlConnection;
   private readonly deployment: IotDeployment;
@@ -570,6 +573,11 @@ export class PgControlStore implements LocalControlStore {
     // One statement for the batch: the rows get ascending ids in the order given.
     const cols = ['at', 'principal', 'action', 'resource', 'decision', 'reason', 'policy', 'statement', 'source_ip', 'user_agent', 'status', 'request_id'];
     await this.c.writeUnlocked(async (tx) => {
+      // Appends of every node take turns (not the registry's write lock: audit never waits
+      // for registry writes). The lock is held until commit, so ids are taken in commit
+      // order: a reader that has seen id N will never later see a new record below N, and
+      // paging or following the log by id misses nothing.
+      await tx.run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [AUDIT_LOCK_CLASS]);
       for (let i = 0; i < records.length; i += 500) {
         const chunk = records.slice(i, i + 500);
         const params: unknown[] = [];

@@ -32,6 +32,8 @@ export interface RegistryStore {
   sql(text: string): Promise<void>;
   /** Runs one query directly on the store and returns its rows. */
   rows(text: string): Promise<Record<string, unknown>[]>;
+  /** PostgreSQL only: a connected client on the store's schema (a test that holds a transaction open ends it). */
+  connect?(): Promise<pg.Client>;
 }
 
 export interface RegistryBackend {
@@ -91,9 +93,13 @@ function postgres(server: PostgresServer): RegistryBackend {
     },
     store() {
       const schema = `t${process.pid}_${++counter}`;
-      const query = async (text: string): Promise<pg.QueryResult> => {
+      const connect = async (): Promise<pg.Client> => {
         const client = new pg.Client({ connectionString: server.url, options: `-c search_path=${schema}` });
         await client.connect();
+        return client;
+      };
+      const query = async (text: string): Promise<pg.QueryResult> => {
+        const client = await connect();
         try {
           return await client.query(text);
         } finally {
@@ -106,6 +112,7 @@ function postgres(server: PostgresServer): RegistryBackend {
           await query(text);
         },
         rows: async (text: string) => (await query(text)).rows as Record<string, unknown>[],
+        connect,
       });
     },
   };

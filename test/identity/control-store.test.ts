@@ -11,6 +11,7 @@ import { chmodSync, readFileSync, statSync, unlinkSync, writeFileSync, existsSyn
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
+import type pg from 'pg';
 import type { IotDeployment } from '../../src/core/policy/iot/context.js';
 import type { LocalControlStore, NewAuditRecord, TagTarget } from '../../src/identity/control.js';
 import { controlKeyPath } from '../../src/identity/control-key.js';
@@ -50,6 +51,8 @@ interface Fixture {
   readonly setNow: (d: Date) => void;
   /** Rows of a query run directly on the store. */
   readonly rows: (sql: string) => Promise<Record<string, unknown>[]>;
+  /** PostgreSQL only: a client on the registry's schema. */
+  readonly connect?: () => Promise<pg.Client>;
   /** The control store of another handle on the same registry (another node, or the CLI), with the same key file unless told. */
   readonly other: (keyFile?: string) => Promise<LocalControlStore>;
 }
@@ -63,7 +66,7 @@ async function setup(t: TestContext, b: RegistryBackend = sqliteBackend): Promis
   const keyFile = controlKeyPath(dir);
   const store = registry.control({ deployment: DEP, keyFile });
   return {
-    dir, registry, store, setNow: (d) => (now = d), rows: (sql) => backing.rows(sql),
+    dir, registry, store, setNow: (d) => (now = d), rows: (sql) => backing.rows(sql), ...(backing.connect ? { connect: () => backing.connect!() } : {}),
     other: async (otherKey = keyFile) => {
       const r = await backing.open() as SqliteRegistry | PgRegistry;
       t.after(() => r.close());
@@ -615,6 +618,33 @@ describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend
     await node2.appendAudit([rec('b1')]);
     assert.deepEqual((await store.queryAudit({})).map((r) => r.requestId), ['b1', 'a2', 'a1']);
     assert.equal(await node2.pruneAudit(new Date(T0.getTime() + 1)), 3);
+  });
+
+  it('audit ids follow commit order: an append waits while another node is appending', async (t) => {
+    const { store, rows, connect } = await setup(t, pgBackend);
+    const rec = (id: string): NewAuditRecord => ({ at: T0, principal: 'p', action: 'iot:ListThings', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: id });
+    // Another node in the middle of an append: it holds the audit lock and has taken its id.
+    const other = await connect!();
+    t.after(() => other.end());
+    await other.query('BEGIN');
+    await other.query("SELECT pg_advisory_xact_lock(x'61756474'::int, hashtext(current_schema()))");
+    await other.query(`INSERT INTO audit_log (at, principal, action, resource, decision, reason, source_ip, status, request_id)
+      VALUES (${T0.getTime()}, 'p', 'iot:ListThings', '*', 'allow', 'r', '::1', 200, 'first')`);
+    let done = false;
+    const append = store.appendAudit([rec('second')]).then(() => (done = true));
+    // The append waits for the lock: it shows in pg_locks as an ungranted advisory lock.
+    for (;;) {
+      const waiting = await rows("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+      if (waiting[0]!.n === 1) break;
+      assert.equal(done, false, 'the append did not wait for the one in progress, so its id was taken before the earlier one committed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(done, false);
+    await other.query('COMMIT');
+    await append;
+    const log = await store.queryAudit({});
+    assert.deepEqual(log.map((r) => r.requestId), ['second', 'first']);
+    assert.ok(log[0]!.id > log[1]!.id, 'the later commit has the higher id');
   });
 });
 
