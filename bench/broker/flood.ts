@@ -42,6 +42,8 @@ export interface FloodSample {
   readonly perCpuSecond: number;
   readonly brokerCores: number;
   readonly peakRssKiB: number;
+  /** The limit ended the run while the broker was still busy: a backlog may be left in it. */
+  readonly unfinished: boolean;
 }
 
 interface FloodFiles {
@@ -123,6 +125,7 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
 
     const cpu0 = safeCpu(broker.pid);
     const t0 = performance.now();
+    let unfinished = false;
     let peakRssKiB = rssKiB(broker.pid);
     const sampler = setInterval(() => {
       try {
@@ -149,13 +152,17 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
       const limit = t0 + FLOOD_LIMIT_SECONDS * 1000;
       let cpuMark = safeCpu(broker.pid);
       let markAt = performance.now();
+      unfinished = true;
       while (lines < sent && performance.now() < limit) {
         await new Promise((r) => setTimeout(r, 50));
         const now = performance.now();
         if (now - markAt < 1000) continue;
         const cpu = safeCpu(broker.pid);
         const idle = !(cpu - cpuMark > 0.05);
-        if (idle && now - Math.max(lastAt, t0) >= 1000) break;
+        if (idle && now - Math.max(lastAt, t0) >= 1000) {
+          unfinished = false;
+          break;
+        }
         cpuMark = cpu;
         markAt = now;
       }
@@ -169,6 +176,7 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
     return {
       sent, received: lines, lostShare: sent > 0 ? Math.max(0, sent - lines) / sent : 0,
       seconds, perSecond: lines / seconds, perCpuSecond: lines / cpu, brokerCores: cpu / seconds, peakRssKiB,
+      unfinished: unfinished && lines < sent,
     };
   } finally {
     await Promise.all([sub, ...pubs].map((c) => stopChild(c, 2000)));

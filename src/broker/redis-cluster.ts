@@ -77,6 +77,26 @@ interface RedisEmitter {
   state: { on(event: string, fn: (e: Error) => void): void };
   _messageQueue: unknown;
   _messageCallbacks: unknown;
+  /** The Redis channel or pattern a (prefixed) filter is subscribed as. */
+  _subTopic(topic: string): string;
+  _containsWildcard(topic: string): boolean;
+}
+
+/**
+ * The Redis pattern for an MQTT filter with wildcards, behind the cluster's key prefix. mqemitter-redis
+ * only turns `+` and `#` into `*`, so a filter with a character that is special in a
+ * Redis glob (`[` `]` `?` `*` `\`) became a pattern that misses topics the filter
+ * matches (`a/[x]/+` matched `a/x/…` only). Those characters are escaped first; `*` per
+ * wildcard still matches more than the filter (also across levels), and mqemitter's own
+ * matching on the receiving node keeps only what the filter matches.
+ * https://redis.io/docs/latest/commands/psubscribe/ (glob-style patterns, `\` escapes)
+ */
+export function redisPatternFor(prefix: string, filter: string): string {
+  const levels = filter.split('/').map((level) => (level === '+' || level === '#' ? '*' : level.replace(/[\\[\]?*]/g, '\\$&')));
+  // `a/#` also matches `a` itself (MQTT 3.1.1 4.7.1.2): the separator before `#` is optional.
+  const pattern = filter === '#' || !filter.endsWith('/#') ? levels.join('/') : `${levels.slice(0, -1).join('/')}*`;
+  // The prefix is validated to letters, digits and `_ . : -`: nothing in it is special.
+  return prefix + pattern;
 }
 
 type EmitterCtor = new (prefix: string, opts: Record<string, unknown>) => RedisEmitter;
@@ -122,6 +142,8 @@ export class RedisCluster {
     const emitter = new MQEmitterRedisPrefix(opts.keyPrefix, { pubConn: pub, subConn: sub, concurrency: DEFAULT_MQ_CONCURRENCY, matchEmptyLevels: true });
     // Without a listener, an 'error' on its state emitter would end the process.
     emitter.state.on('error', () => undefined);
+    // Filters with wildcards become escaped patterns; exact topics stay exact channels.
+    emitter._subTopic = (topic) => (emitter._containsWildcard(topic) && topic.startsWith(opts.keyPrefix) ? redisPatternFor(opts.keyPrefix, topic.slice(opts.keyPrefix.length)) : topic);
     useFifo(emitter);
     // Redis unavailable, or a publish it did not take: route to this node's subscribers
     // only, at once, rather than fail (aedes would close the publisher), lose the message

@@ -10,7 +10,7 @@ import { Aedes } from 'aedes';
 import { Fifo } from '../../src/broker/fifo.js';
 import { LiveSessions } from '../../src/broker/live-sessions.js';
 import { InboundQos2LimitError, MAX_INFLIGHT_INBOUND, SessionStore } from '../../src/broker/persistence.js';
-import { RedisCluster, RedisClusterError, displayRedisUrl } from '../../src/broker/redis-cluster.js';
+import { RedisCluster, RedisClusterError, displayRedisUrl, redisPatternFor } from '../../src/broker/redis-cluster.js';
 import { sharedRedis, type RedisServer } from '../helpers/redis.js';
 
 const server = await sharedRedis();
@@ -46,6 +46,35 @@ describe('the broker on Redis', { skip }, () => {
     });
     assert.equal(await got, 'through redis');
     assert.match(cluster.brokerId, /^unit\.[0-9a-f]{8}$/);
+  });
+
+  test('filters with characters special to Redis patterns still get every message they match', { timeout: 10_000 }, async () => {
+    // [ ] ? * and \ are ordinary characters of MQTT topics, but Redis patterns give them a meaning.
+    const filters = ['unit/[x]/+', 'unit/a\\b/#', 'unit/what?/+', 'unit/star*/#'];
+    const topics = ['unit/[x]/y', 'unit/a\\b', 'unit/what?/z', 'unit/star*/p/q'];
+    const got: string[] = [];
+    let resolveAll: () => void;
+    const all = new Promise<void>((resolve) => (resolveAll = resolve));
+    // Subscribed once Redis has answered each PSUBSCRIBE.
+    await Promise.all(filters.map((f) => new Promise<void>((subscribed) => {
+      aedes.subscribe(f, (packet: { topic: string }, cb: () => void) => {
+        got.push(`${f} <- ${packet.topic}`);
+        if (got.length === filters.length) resolveAll();
+        cb();
+      }, subscribed);
+    })));
+    for (const topic of [...topics, 'unit/x/y', 'unit/ab']) {
+      aedes.publish({ cmd: 'publish', topic, payload: Buffer.from('p'), qos: 0, retain: false, dup: false } as never, () => undefined);
+    }
+    await all;
+    assert.deepEqual(got.sort(), filters.map((f, i) => `${f} <- ${topics[i]!}`).sort());
+  });
+
+  test('the Redis pattern of a filter escapes what Redis patterns treat as special', () => {
+    assert.equal(redisPatternFor('p:', 'a/+/b'), 'p:a/*/b');
+    assert.equal(redisPatternFor('p:', 'a/#'), 'p:a*');
+    assert.equal(redisPatternFor('p:', '#'), 'p:*');
+    assert.equal(redisPatternFor('p:', '+/[x]/?/*/\\'), 'p:*/\\[x\\]/\\?/\\*/\\\\');
   });
 
   test('a clean session forgets its inbound QoS 2 identifiers in Redis', async () => {
