@@ -33,7 +33,7 @@
  *                      Mosquitto; or its file watch, which first waits for the file to
  *                      settle, gatehouse.configSettleMilliseconds, 1 s by default)
  *   --profile DIR      run the Node.js brokers with --cpu-prof into DIR and summarise
- *   --node-flags "F"   extra Node.js options for Gatehouse and bare aedes (e.g. heap
+ *   --node-args "F"    extra Node.js options for Gatehouse and bare aedes (e.g. heap
  *                      settings: "--max-semi-space-size=16"); printed with the results
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
@@ -147,16 +147,16 @@ function parseArgs(argv: readonly string[]): Options {
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
       case '--cluster': o.cluster = true; break;
-      case '--node-flags': {
+      case '--node-args': {
         const flags = (v ?? '').split(/\s+/).filter((f) => f !== '');
-        if (flags.length === 0 || flags.some((f) => !f.startsWith('--'))) throw new Error('--node-flags takes Node.js options, e.g. "--max-semi-space-size=16"');
+        if (flags.length === 0 || flags.some((f) => !f.startsWith('--'))) throw new Error('--node-args takes Node.js options, e.g. "--max-semi-space-size=16"');
         o.nodeFlags = flags;
         i++;
         break;
       }
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-flags "FLAGS"] [--json FILE] [--no-docs] [--cluster]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-args "FLAGS"] [--json FILE] [--no-docs] [--cluster]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
