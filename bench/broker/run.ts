@@ -327,7 +327,7 @@ async function main(): Promise<void> {
           for (const qos of [0, 1] as const) {
             const l = await latency(b, pki, { qos, protocolVersion, rate: o.rate, warmupSeconds: 0.5, seconds: 2, payloadBytes: 64 });
             (qos === 0 ? into.latency0 : into.latency1).push(l);
-            log(`[${r + 1}/${o.repeats}] ${LABEL[name]}${v} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
+            log(`[${r + 1}/${o.repeats}] ${LABEL[name]}${v} latency QoS ${qos} at ${o.rate}/s: p50 ${l.p50ms.toFixed(2)} ms, p99 ${l.p99ms.toFixed(2)} ms, max ${l.maxMs.toFixed(2)} ms (${l.samples} samples, ${l.lost} lost)`);
           }
         }
       }
