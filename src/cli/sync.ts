@@ -88,11 +88,11 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
       setExit(EXIT.OK);
     });
 
-  const status = sync.command('status')
+  const statusCommand = sync.command('status')
     .description('the gateway\'s continuous sync with AWS IoT Core (gatehouse.sync.aws): its last run, last success, offline trust window and refused objects; with --endpoint/--profile from the running gateway, with --config naming a shared registry the state the cluster shares, else from the data directory\'s saved state')
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
     .option('--json', 'print the status as JSON on stdout');
-  registryConfigOption(status)
+  registryConfigOption(statusCommand)
     .action(async (opts: StatusOptions) => {
       const shared = opts.target?.kind !== 'remote' && opts.config !== undefined ? await sharedRegistryConfig(opts.config) : undefined;
       const status = opts.target?.kind === 'remote'

@@ -138,7 +138,7 @@ export interface SyncSql { readonly op: 'sql'; readonly shape: SyncShape; readon
 /** One change-feed entry, recorded in the transaction. */
 export interface SyncRecord { readonly op: 'record'; readonly kind: ChangeKind; readonly entity: string; readonly related: string | null; readonly detail: string | null }
 /** Opens a savepoint, or closes the newest one keeping (`release`) or undoing (`rollback`) its writes. */
-export interface SyncSavepoint { readonly op: 'savepoint' | 'release' | 'rollback' }
+export type SyncSavepoint = { readonly op: 'savepoint' } | { readonly op: 'release' } | { readonly op: 'rollback' };
 export type SyncOp = SyncSql | SyncRecord | SyncSavepoint;
 
 /** A piece of the applier: yields operations, receives their answers (a query's failure thrown into it), returns `T`. */
