@@ -46,7 +46,6 @@ import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
 import { sessionAuthenticator } from './identity/authenticator.js';
 import type { PgRegistry } from './identity/pg-registry.js';
-import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
 import { openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
 import { RedisCluster, RedisClusterError } from './broker/redis-cluster.js';

@@ -228,7 +228,7 @@ export async function driveAsync<T>(step: SyncStep<T>, answer: (op: SyncOp) => P
 /** The SQLite answer to one operation: statements prepared once per connection and shape. */
 export function sqliteSyncAnswer(db: Database.Database, record: (kind: ChangeKind, entity: string, related: string | null, detail: string | null) => void): (op: SyncSql | SyncRecord) => unknown {
   let cache = prepared.get(db);
-  if (cache === undefined) prepared.set(db, (cache = new Map()));
+  if (cache === undefined) prepared.set(db, (cache = new Map<string, Database.Statement>()));
   const statements = cache;
   return (op) => {
     if (op.op === 'record') return record(op.kind, op.entity, op.related, op.detail);
