@@ -885,7 +885,7 @@ export class PgRegistry implements Registry {
       // The lock's session must end soon after its node vanishes: the server's keepalives
       // drop a connection whose peer no longer answers after about 10 + 3 × 5 seconds.
       newClient: () => new pg.Client({
-        ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+        ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: 5000,
         options: `${this.clientConfig.options ?? ''} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3`,
       }),
       schema: this.schema,

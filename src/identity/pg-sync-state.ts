@@ -10,7 +10,9 @@
  * TCP keepalives give up on the connection (set on it: about 10 + 3 × 5 seconds). No
  * clock is compared and no lease is renewed: the server that holds the registry decides
  * who holds the lock. A node that loses its lock connection stops leading at once (its
- * run in progress is told, `onLost`).
+ * run in progress is told, `onLost`), and before each run the holder checks that the
+ * connection still answers (5 s client-side timeout): a node cut off without a word
+ * stops leading instead of running beside the node the server gave the lock to.
  *
  * The state row is written by the node that ran, after each run, and read by every node
  * (status, the admission window of synced certificates). It is the same JSON the SQLite
@@ -66,11 +68,23 @@ export class PgSyncState {
 
   /**
    * Takes the lead if no other node holds it, or keeps it: true while this process
-   * holds it. False (never an exception) when the database cannot be reached.
+   * holds it. The holder checks that its lock connection still answers (a connection
+   * cut without a word, where the server may already have given the lock away, fails
+   * the check within the client's query timeout). False (never an exception) when the
+   * database cannot be reached.
    */
   async lead(): Promise<boolean> {
     if (this.#closed) return false;
-    if (this.#leading) return true;
+    if (this.#leading && this.#client !== undefined) {
+      const client = this.#client;
+      try {
+        await client.query('SELECT 1');
+        return this.#client === client && this.#leading;
+      } catch {
+        if (this.#client === client) this.#drop();
+        return false;
+      }
+    }
     try {
       const client = await this.#connect();
       const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [PG_LOCK_CLASS, `${this.#o.schema}/sync/${SOURCE}`]);
