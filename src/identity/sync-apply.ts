@@ -228,16 +228,17 @@ export async function driveAsync<T>(step: SyncStep<T>, answer: (op: SyncOp) => P
 /** The SQLite answer to one operation: statements prepared once per connection and shape. */
 export function sqliteSyncAnswer(db: Database.Database, record: (kind: ChangeKind, entity: string, related: string | null, detail: string | null) => void): (op: SyncSql | SyncRecord) => unknown {
   let cache = prepared.get(db);
-  if (cache === undefined) prepared.set(db, (cache = new Map<string, Database.Statement>()));
-  const statements = cache;
+  if (cache === undefined) prepared.set(db, (cache = { plain: new Map<string, Database.Statement>(), plucked: new Map<string, Database.Statement>() }));
+  const { plain, plucked } = cache;
   return (op) => {
     if (op.op === 'record') return record(op.kind, op.entity, op.related, op.detail);
-    const key = `${op.shape} ${op.sql}`;
-    let st = statements.get(key);
+    const pluck = op.shape === 'column' || op.shape === 'value';
+    const statements = pluck ? plucked : plain;
+    let st = statements.get(op.sql);
     if (st === undefined) {
       st = db.prepare(op.sql);
-      if (op.shape === 'column' || op.shape === 'value') st.pluck();
-      statements.set(key, st);
+      if (pluck) st.pluck();
+      statements.set(op.sql, st);
     }
     switch (op.shape) {
       case 'run': return void st.run(...op.args);
@@ -248,7 +249,8 @@ export function sqliteSyncAnswer(db: Database.Database, record: (kind: ChangeKin
   };
 }
 
-const prepared = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+/** Per connection: statements answered as rows, and those answered by their first column. */
+const prepared = new WeakMap<Database.Database, { readonly plain: Map<string, Database.Statement>; readonly plucked: Map<string, Database.Statement> }>();
 
 /** `?` placeholders as PostgreSQL's `$1`, `$2`, … (the applier's SQL has no `?` elsewhere). */
 export function numberedPlaceholders(text: string): string {
