@@ -894,28 +894,50 @@ export class PgRegistry implements Registry {
     });
   }
 
-  /** How a sync step's operations run on a write transaction: statements, feed entries and savepoints. */
+  /**
+   * How a sync step's operations run on a write transaction: statements, feed entries and
+   * savepoints. A savepoint is opened only before its first write (an object the cloud
+   * did not change costs no savepoint round trips), and a rolled-back one gives back the
+   * feed's sequence numbers its entries took.
+   */
   private syncAnswer(tx: Tx): (op: SyncOp) => Promise<unknown> {
     const texts = new Map<string, string>();
-    /** The feed's sequence number at each open savepoint: a rolled-back one gives its numbers back. */
-    const seqs: number[] = [];
+    /** The open savepoints, innermost last: opened on the server yet, and the feed's sequence number when asked for. */
+    const savepoints: { opened: boolean; readonly seq: number }[] = [];
+    const beforeWrite = async (): Promise<void> => {
+      for (const sp of savepoints) {
+        if (sp.opened) continue;
+        await tx.run('SAVEPOINT sync_object');
+        sp.opened = true;
+      }
+    };
     return async (op) => {
       switch (op.op) {
-        case 'record': return this.record(tx, op.kind, op.entity, op.related, op.detail);
+        case 'record':
+          await beforeWrite();
+          return this.record(tx, op.kind, op.entity, op.related, op.detail);
         case 'savepoint':
-          seqs.push(tx.seq);
-          return tx.run('SAVEPOINT sync_object');
-        case 'release':
-          seqs.pop();
-          return tx.run('RELEASE SAVEPOINT sync_object');
-        case 'rollback':
-          tx.seq = seqs.pop()!;
+          savepoints.push({ opened: false, seq: tx.seq });
+          return;
+        case 'release': {
+          const sp = savepoints.pop()!;
+          if (sp.opened) await tx.run('RELEASE SAVEPOINT sync_object');
+          return;
+        }
+        case 'rollback': {
+          const sp = savepoints.pop()!;
+          tx.seq = sp.seq;
+          if (!sp.opened) return;
           await tx.run('ROLLBACK TO SAVEPOINT sync_object');
           return tx.run('RELEASE SAVEPOINT sync_object');
+        }
         case 'sql': {
           let text = texts.get(op.sql);
           if (text === undefined) texts.set(op.sql, (text = numberedPlaceholders(op.sql)));
-          if (op.shape === 'run') return void await tx.run(text, op.args);
+          if (op.shape === 'run') {
+            await beforeWrite();
+            return void await tx.run(text, op.args);
+          }
           const rows = await tx.rows<Record<string, unknown>>(text, op.args);
           switch (op.shape) {
             case 'exists': return rows.length > 0;

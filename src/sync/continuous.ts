@@ -341,7 +341,9 @@ export class ContinuousAwsSync {
         refused: report.refused.length, newlyRefused: newly, things: report.seen.things, noChange: report.noChange, durationMs: report.durationMs, error: null,
       };
       await this.save().catch((e: unknown) => {
-        logger.warn({ event: 'sync-state-unwritable', err: (e as Error).message }, 'could not save the time of the last AWS IoT sync; a restart while offline starts without a trust window');
+        logger.warn({ event: 'sync-state-unwritable', err: (e as Error).message }, this.state.shared
+          ? 'could not save the time of the last AWS IoT sync in the shared registry; the other nodes keep the previous trust window, which may end before this node\'s'
+          : 'could not save the time of the last AWS IoT sync; a restart while offline starts without a trust window');
       });
       if (wasFailing) logger.info({ event: 'sync-recovered', source: 'aws' }, 'AWS IoT Core reachable again');
       const level = report.noChange && newly === 0 ? 'debug' : 'info';
