@@ -25,7 +25,7 @@ import { waitUntil } from '../helpers/wait.js';
 const MINUTE = 60_000;
 const at = (ms: number): Date => new Date(NOW.getTime() + ms);
 
-async function setup(t: TestContext, b: RegistryBackend, verifiedAt: Date | undefined, options: { readonly changeRetention?: number; readonly clock?: () => Date } = {}) {
+async function setup(t: TestContext, b: RegistryBackend, verifiedAt: Date | undefined, options: { readonly changeRetention?: number; readonly clock?: () => Date; readonly followMs?: number } = {}) {
   const dataDir = await makeTempDir(t);
   const registry = (await b.open({ now: () => NOW, ...(options.changeRetention !== undefined ? { changeRetention: options.changeRetention } : {}) })) as SqliteRegistry | PgRegistry;
   // Where the backend keeps the time of the last verification: the file, or the shared row.
@@ -49,7 +49,7 @@ async function setup(t: TestContext, b: RegistryBackend, verifiedAt: Date | unde
   let trustMinutes = 1;
   const sync = await ContinuousAwsSync.open({
     store: registry, ...(state !== undefined ? { state } : {}), sync: { endpoint: 'https://127.0.0.1:1' }, intervalMs: 5 * MINUTE, trustDurationMs: () => trustMinutes * MINUTE,
-    dataDir, logger: createLogger('silent'), clock: () => NOW,
+    dataDir, logger: createLogger('silent'), clock: () => NOW, ...(options.followMs !== undefined ? { followMs: options.followMs } : {}),
   });
   const sessions = new SessionManager({ registry, maxActiveAuthTokens: 100, clock: options.clock ?? (() => NOW), expirySweepMs: 0 });
   sessions.verifier.setAdmissionGate(sync.admissionGate);
@@ -58,7 +58,7 @@ async function setup(t: TestContext, b: RegistryBackend, verifiedAt: Date | unde
     sessions.stop();
     await registry.close();
   });
-  return { registry, sessions, ca, synced, local, setTrustMinutes: (m: number) => { trustMinutes = m; } };
+  return { registry, sessions, ca, synced, local, sync, setTrustMinutes: (m: number) => { trustMinutes = m; } };
 }
 
 for (const b of await registryBackends()) describe(`${b.name}: the offline trust window`, { skip: b.skip }, () => {
@@ -109,6 +109,28 @@ for (const b of await registryBackends()) describe(`${b.name}: the offline trust
     const r = await sessions.createSession({ clientId: 'cloud-thing', certificatePem: synced.pem, now: NOW, connection: true });
     assert.equal(!r.ok && r.reason, 'CERT_CLOUD_TRUST_EXPIRED');
     assert.equal((await sessions.createSession({ clientId: 'local-thing', certificatePem: local.pem, now: NOW, connection: true })).ok, true);
+  });
+
+  test('a node that does not hold the lead follows the state the leading node writes: the same window, the same decisions, and it never runs', { skip: b.name === 'postgres' ? false : 'one gateway always leads' }, async (t) => {
+    const { registry, sessions, synced, sync } = await setup(t, b, undefined, { followMs: 20 });
+    // Another node holds the lead.
+    const leader = (registry as PgRegistry).syncState('leader');
+    t.after(() => leader.close());
+    assert.equal(await leader.lead(), true);
+    sync.begin();
+    const reason = async (now: Date): Promise<string | false> => {
+      const r = await sessions.createSession({ clientId: 'cloud-thing', certificatePem: synced.pem, now, connection: true });
+      return !r.ok && r.reason;
+    };
+    assert.equal(await reason(NOW), 'CERT_CLOUD_TRUST_EXPIRED', 'never verified by any node: refused');
+    // The leading node's run ends: it writes the state.
+    await leader.write(JSON.stringify({ verifiedAt: NOW.toISOString(), lastRun: null, refusals: {} }), NOW);
+    await waitUntil(() => sync.status().verifiedAt?.getTime() === NOW.getTime(), 5000, 'the shared state followed');
+    assert.equal(await reason(at(6 * MINUTE)), false, 'admitted inside the shared window');
+    assert.equal(await reason(at(6 * MINUTE + 1000)), 'CERT_CLOUD_TRUST_EXPIRED');
+    const s = sync.status();
+    assert.equal(s.trustedUntil?.getTime(), at(6 * MINUTE).getTime());
+    assert.deepEqual([s.leading, s.runs], [false, 0]);
   });
 });
 
