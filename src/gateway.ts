@@ -9,6 +9,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { ServerCertificateManager as ServerCertificateManagerType } from './ca/server-certificate.js';
@@ -45,9 +46,8 @@ import { VERIFY_REASONS } from './identity/errors.js';
 import { SessionManager } from './identity/sessions.js';
 import { sessionAuthenticator } from './identity/authenticator.js';
 import type { PgRegistry } from './identity/pg-registry.js';
-import type { SqliteRegistry } from './identity/sqlite-registry.js';
 import type { ChangeKind, Registry, RegistryWatch } from './identity/registry.js';
-import { assertClusterFeatures, openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
+import { openSharedRegistry, watchRegistryHealth } from './identity/shared-registry.js';
 import { RedisCluster, RedisClusterError } from './broker/redis-cluster.js';
 import { IotPolicyLoader } from './runtime/iot-policies.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -57,7 +57,8 @@ import { checkSharedConfig, SharedConfigFollower } from './runtime/shared-config
 import { fingerprintOf, type PgClusterStore } from './identity/pg-cluster-store.js';
 import { RegistryError } from './identity/errors.js';
 import { PolicyStore } from './runtime/policy-store.js';
-import type { ContinuousAwsSync } from './sync/continuous.js';
+import type { SyncStore } from './sync/aws.js';
+import type { ContinuousAwsSync, SyncStateStore } from './sync/continuous.js';
 
 export type GatewayErrorCode = 'CONFIG_UNREADABLE' | 'CONFIG_INVALID' | 'STARTUP_TIMEOUT';
 
@@ -153,11 +154,6 @@ export class Gateway {
     };
     try {
       const registryConfig = config.gatehouse.registry;
-      if (registryConfig.url !== undefined) {
-        assertClusterFeatures({
-          awsSync: config.gatehouse.sync.aws.enabled,
-        });
-      }
       const redisConfig = config.gatehouse.cluster.redis;
       // Sharing the broker's state without sharing the registry would let a device revoked
       // through one node keep connecting to another.
@@ -218,7 +214,10 @@ export class Gateway {
       // Following AWS IoT Core: the admission gate of synced certificates is in place
       // before the broker listens; the first run starts once the change feed is watched.
       let trustMinutes = config.security.clientDeviceTrustDurationMinutes;
-      const awsSync = await startAwsSync(config, configDir, dataDir, registry, logger, metrics, () => trustMinutes * 60_000);
+      // On a shared registry the sync writes there, and the nodes share its state and take
+      // turns through the registry's lock: one node runs it for the cluster.
+      const awsSync = await startAwsSync(config, configDir, dataDir, sharedRegistry ?? registry, logger, metrics, () => trustMinutes * 60_000,
+        sharedSyncState(sharedRegistry, redisConfig.nodeName));
       if (awsSync !== undefined) {
         sessions.verifier.setAdmissionGate(awsSync.admissionGate);
         closers.push(() => awsSync.stop());
@@ -783,8 +782,14 @@ async function trustedCaPems(registry: Registry): Promise<string[]> {
   return (await registry.listTrustedCas()).map((c) => c.pem);
 }
 
+/** The shared state and lead of the continuous sync on a shared registry (none on SQLite: the data directory's file). */
+function sharedSyncState(shared: PgRegistry | undefined, nodeName: string | undefined): (() => SyncStateStore) | undefined {
+  return shared === undefined ? undefined : () => shared.syncState(nodeName ?? `${hostname()}:${process.pid}`);
+}
+
 /** The continuous sync of `gatehouse.sync.aws`, when enabled (read at start: a change needs a restart). */
-async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SqliteRegistry, logger: Logger, metrics: Metrics, trustDurationMs: () => number): Promise<ContinuousAwsSync | undefined> {
+async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir: string, registry: SyncStore, logger: Logger, metrics: Metrics, trustDurationMs: () => number,
+  sharedState?: () => SyncStateStore): Promise<ContinuousAwsSync | undefined> {
   const aws = config.gatehouse.sync.aws;
   if (!aws.enabled) return undefined;
   let caBundle: string | undefined;
@@ -800,6 +805,7 @@ async function startAwsSync(config: GatehouseConfig, configDir: string, dataDir:
   const { ContinuousAwsSync } = await import('./sync/continuous.js');
   const sync = await ContinuousAwsSync.open({
     store: registry,
+    ...(sharedState !== undefined ? { state: sharedState() } : {}),
     sync: {
       ...(aws.region !== undefined ? { region: aws.region } : {}),
       ...(aws.profile !== undefined ? { profile: aws.profile } : {}),

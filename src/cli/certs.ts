@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { RegistryConfig } from '../core/config/types.js';
 import { defaultDataDir } from '../data-dir.js';
 import { loadConfigFile } from '../config-file.js';
 import { openRegistry } from '../identity/bootstrap.js';
@@ -69,6 +70,12 @@ export async function withLocalRegistry<T>(dataDir: string, fn: (registry: Regis
 
 /** The shared registry a configuration file names, or undefined (none: the data directory's SQLite file). */
 async function sharedRegistryOf(configPath: string): Promise<Registry | undefined> {
+  const registry = await sharedRegistryConfig(configPath);
+  return registry !== undefined ? openSharedRegistry(registry) : undefined;
+}
+
+/** The `gatehouse.registry` section of a configuration file when it names a shared registry (its url is set), else undefined. */
+export async function sharedRegistryConfig(configPath: string): Promise<RegistryConfig | undefined> {
   const result = await loadConfigFile(configPath);
   if (!result.ok) {
     if ('unreadable' in result) throw new CliError(result.code, result.message, EXIT.USAGE, 'check the path and permissions');
@@ -77,7 +84,7 @@ async function sharedRegistryOf(configPath: string): Promise<Registry | undefine
       `check it with \`gatehouse config validate ${configPath}\``);
   }
   const registry = result.config.gatehouse.registry;
-  return registry.url !== undefined ? openSharedRegistry(registry) : undefined;
+  return registry.url !== undefined ? registry : undefined;
 }
 
 export function printTable(io: Io, header: readonly string[], rows: readonly (readonly string[])[]): void {

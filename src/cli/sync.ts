@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openRegistry } from '../identity/bootstrap.js';
+import type { PgRegistry } from '../identity/pg-registry.js';
+import { openSharedRegistry } from '../identity/shared-registry.js';
+import type { SqliteRegistry } from '../identity/sqlite-registry.js';
 import type { SyncItem, SyncKind } from '../identity/sync-apply.js';
 import type { AwsSyncOptions, SyncReport } from '../sync/aws.js';
-import { resolveDataDir } from './certs.js';
+import type { SavedSyncStatus } from '../sync/continuous.js';
+import { registryConfigOption, resolveDataDir, sharedRegistryConfig } from './certs.js';
 import { CliError, EXIT, type Io } from './output.js';
 import { RemoteClient } from './remote/client.js';
 import type { TargetOption } from './remote/commands.js';
@@ -23,6 +27,13 @@ interface SyncOptions {
   requireTrustedCa?: boolean;
   dataDir?: string;
   json?: boolean;
+  config?: string;
+}
+
+/** The registry a sync command works on: the shared PostgreSQL one the configuration names, else the data directory's. */
+async function syncRegistry(dataDir: string, configPath: string | undefined): Promise<PgRegistry | SqliteRegistry> {
+  const shared = configPath !== undefined ? await sharedRegistryConfig(configPath) : undefined;
+  return shared !== undefined ? openSharedRegistry(shared) : openRegistry(dataDir);
 }
 
 export function registerSync(program: Command, io: Io, setExit: (code: number) => void): void {
@@ -38,7 +49,8 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
     .option('--page-size <n>', 'things per page and per registry transaction (1-250)', '100')
     .option('--require-trusted-ca', 'refuse certificates whose chain reaches no CA trusted here (AWS IoT\'s own CA, registered without a CA) instead of trusting them by their registration in the cloud')
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
-    .option('--json', 'print the report as JSON on stdout')
+    .option('--json', 'print the report as JSON on stdout');
+  registryConfigOption(sync)
     .action(async (opts: SyncOptions) => {
       if (opts.fromAws !== true) throw new CliError('USAGE', 'say where to sync from: --from-aws', EXIT.USAGE, 'run `gatehouse sync --from-aws`');
       const pageSize = Number(opts.pageSize);
@@ -63,7 +75,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
       };
       // Loaded here, not at start: the other commands do not need the AWS SDK.
       const { syncFromAws } = await import('../sync/aws.js');
-      const registry = await openRegistry(resolveDataDir(opts.dataDir));
+      const registry = await syncRegistry(resolveDataDir(opts.dataDir), opts.config);
       let report: SyncReport;
       try {
         report = await syncFromAws(registry, options);
@@ -76,14 +88,16 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
       setExit(EXIT.OK);
     });
 
-  sync.command('status')
-    .description('the gateway\'s continuous sync with AWS IoT Core (gatehouse.sync.aws): its last run, last success, offline trust window and refused objects; with --endpoint/--profile from the running gateway, else from the data directory\'s saved state')
+  const statusCommand = sync.command('status')
+    .description('the gateway\'s continuous sync with AWS IoT Core (gatehouse.sync.aws): its last run, last success, offline trust window and refused objects; with --endpoint/--profile from the running gateway, with --config naming a shared registry the state the cluster shares, else from the data directory\'s saved state')
     .option('--data-dir <dir>', 'data directory (default: $GATEHOUSE_DATA_DIR, else /var/lib/gatehouse for root, else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse)')
-    .option('--json', 'print the status as JSON on stdout')
+    .option('--json', 'print the status as JSON on stdout');
+  registryConfigOption(statusCommand)
     .action(async (opts: StatusOptions) => {
+      const shared = opts.target?.kind !== 'remote' && opts.config !== undefined ? await sharedRegistryConfig(opts.config) : undefined;
       const status = opts.target?.kind === 'remote'
         ? await new RemoteClient(opts.target).call<SyncStatusJson>({ service: 'gatehouse', operation: 'GetSyncStatus', method: 'GET', path: '/gatehouse/sync/aws' })
-        : await localStatus(resolveDataDir(opts.dataDir));
+        : shared !== undefined ? await sharedStatus(await openSharedRegistry(shared)) : await localStatus(resolveDataDir(opts.dataDir));
       if (opts.json) io.out(JSON.stringify(status));
       else printStatus(io, status);
       setExit(EXIT.OK);
@@ -93,6 +107,7 @@ export function registerSync(program: Command, io: Io, setExit: (code: number) =
 interface StatusOptions extends TargetOption {
   dataDir?: string;
   json?: boolean;
+  config?: string;
 }
 
 /** The management API's GetSyncStatus answer; the local form has no `running`, `runs` nor `lastError` (a running gateway's memory). */
@@ -111,18 +126,37 @@ interface SyncStatusJson {
   readonly trustedUntil?: string | null;
   readonly lastError?: { readonly code: string; readonly message: string; readonly at: string } | null;
   readonly refusedObjects?: number;
+  /** The gateway runs the sync (on a cluster, the node holding the lead). */
+  readonly leading?: boolean;
   /** Local only: the state file read. */
   readonly stateFile?: string;
+  /** With a shared registry: where the cluster's state was read (URL without password, schema). */
+  readonly sharedState?: string;
 }
 
 async function localStatus(dataDir: string): Promise<SyncStatusJson> {
   const { readSavedStatus, syncStatePath } = await import('../sync/continuous.js');
-  const saved = await readSavedStatus(dataDir);
-  const stateFile = syncStatePath(dataDir);
-  if (saved === undefined) return { source: 'aws', stateFile, lastRun: null, lastSuccessAt: null, trustedUntil: null, refusedObjects: 0 };
+  return statusJson(await readSavedStatus(dataDir), { stateFile: syncStatePath(dataDir) });
+}
+
+/** The state the gateways of a cluster share, from the registry's `sync_state` row. */
+async function sharedStatus(registry: PgRegistry): Promise<SyncStatusJson> {
+  const { savedStatusOf } = await import('../sync/continuous.js');
+  const state = registry.syncState('cli');
+  try {
+    const text = await state.read();
+    return statusJson(text === undefined ? undefined : savedStatusOf(text), { sharedState: `${registry.displayUrl} schema ${registry.schema}` });
+  } finally {
+    await state.close();
+    await registry.close();
+  }
+}
+
+function statusJson(saved: SavedSyncStatus | undefined, where: { readonly stateFile: string } | { readonly sharedState: string }): SyncStatusJson {
+  if (saved === undefined) return { source: 'aws', ...where, lastRun: null, lastSuccessAt: null, trustedUntil: null, refusedObjects: 0 };
   const r = saved.lastRun;
   return {
-    source: 'aws', stateFile,
+    source: 'aws', ...where,
     lastRun: r === null ? null : { ...r, startedAt: r.startedAt.toISOString(), endedAt: r.endedAt.toISOString() },
     lastSuccessAt: saved.verifiedAt?.toISOString() ?? null,
     trustedUntil: saved.trustedUntil?.toISOString() ?? null,
@@ -136,7 +170,11 @@ function printStatus(io: Io, s: SyncStatusJson): void {
     return;
   }
   if (s.stateFile !== undefined) io.out(`continuous sync with AWS IoT Core, as saved in ${s.stateFile}`);
-  else io.out(`continuous sync with AWS IoT Core: enabled, every ${s.intervalSeconds ?? '?'} s; ${s.runs ?? 0} runs since start${s.running === true ? '; a run is under way' : ''}`);
+  else if (s.sharedState !== undefined) io.out(`continuous sync with AWS IoT Core, as the cluster shares it in ${s.sharedState}`);
+  else {
+    io.out(`continuous sync with AWS IoT Core: enabled, every ${s.intervalSeconds ?? '?'} s; ${s.runs ?? 0} runs since start${s.running === true ? '; a run is under way' : ''}`
+      + (s.leading === false ? '; another node of the cluster runs it, this one follows its state' : ''));
+  }
   const r = s.lastRun;
   if (r === null || r === undefined) io.out('last run: none yet');
   else if (r.result === 'failed') io.out(`last run: ${r.endedAt} failed after ${(r.durationMs / 1000).toFixed(1)} s: ${r.error?.code ?? 'unknown'}: ${r.error?.message ?? ''}`);

@@ -424,6 +424,50 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX job_executions_due ON job_executions(timeout_at) WHERE timeout_at IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description: 'objects a sync from AWS IoT Core manages (as the SQLite registry\'s step 6), and the state of the continuous sync the nodes share',
+    sql: `
+      -- One row per object a sync created and keeps in step with the cloud; an object
+      -- without one was created locally and a sync never changes nor removes it. name:
+      -- the thing, group, type or policy name, or the certificate or CA id.
+      CREATE TABLE sync_objects (
+        kind text COLLATE "C" NOT NULL CHECK (kind IN ('ca', 'thing_type', 'thing_group', 'policy', 'thing', 'certificate')),
+        name text COLLATE "C" NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
+        source text NOT NULL CHECK (source IN ('aws')),
+        synced_at bigint NOT NULL,
+        PRIMARY KEY (kind, name)
+      );
+
+      -- Whichever path deletes an object (a sync, the operator, another node), its mark
+      -- goes with it, so that an object created later under the same name is a local one.
+      -- Arguments: the kind, and the column holding the name.
+      CREATE FUNCTION drop_sync_mark() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+      BEGIN
+        DELETE FROM sync_objects WHERE kind = TG_ARGV[0] AND name = to_jsonb(OLD) ->> TG_ARGV[1];
+        RETURN OLD;
+      END
+      $$;
+      CREATE TRIGGER things_drop_sync_mark AFTER DELETE ON things FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('thing', 'name');
+      CREATE TRIGGER certificates_drop_sync_mark AFTER DELETE ON certificates FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('certificate', 'id');
+      CREATE TRIGGER thing_groups_drop_sync_mark AFTER DELETE ON thing_groups FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('thing_group', 'name');
+      CREATE TRIGGER iot_policies_drop_sync_mark AFTER DELETE ON iot_policies FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('policy', 'name');
+      CREATE TRIGGER thing_type_defs_drop_sync_mark AFTER DELETE ON thing_type_defs FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('thing_type', 'name');
+      CREATE TRIGGER trusted_cas_drop_sync_mark AFTER DELETE ON trusted_cas FOR EACH ROW EXECUTE FUNCTION drop_sync_mark('ca', 'id');
+
+      -- The continuous sync's state, one row per source, written by the node that ran
+      -- last: the end of the last successful run (verified_at, ms; the offline trust
+      -- window of synced certificates starts from it on every node), and the last run,
+      -- its error and the refusals already reported (state, JSON).
+      CREATE TABLE sync_state (
+        source text COLLATE "C" PRIMARY KEY CHECK (source IN ('aws')),
+        verified_at bigint,
+        state text NOT NULL CHECK (state::jsonb IS NOT NULL),
+        node text,
+        updated_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

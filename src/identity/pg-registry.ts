@@ -28,11 +28,15 @@ import { migratePg, quoteIdent } from './pg-migrations.js';
 import { PgClusterStore } from './pg-cluster-store.js';
 import { PgJobStore } from './pg-job-store.js';
 import { PgShadowStore } from './pg-shadow-store.js';
+import { PgSyncState } from './pg-sync-state.js';
 import { Tx } from './pg-tx.js';
 import {
   assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
   assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
+import {
+  applySyncBatch, driveAsync, mergeOutcomes, numberedPlaceholders, SYNCED_NAMES_SQL, type SyncBatch, type SyncKind, type SyncOp, type SyncOutcome,
+} from './sync-apply.js';
 import {
   caFromRow, caNotFound, certFromRow, certNotFound, changeFromRow, checkPolicyDocument, checkStatus, checkVersion, closedError, describeTarget,
   FULL_ID, groupFromRow, groupThings, GROUPS_PER_THING, ID_PREFIX, NAME_UPPER, parseCa, parseLeaf, policyFromRow, POLICY_VERSION_LIMIT,
@@ -836,6 +840,115 @@ export class PgRegistry implements Registry {
       write: (fn) => this.write(fn),
       announce: (tx, m) => this.record(tx, 'SERVICE_MESSAGE', m.topic, null, m.payload),
     });
+  }
+
+  // ------------------------------------------------------ sync from AWS IoT
+
+  /**
+   * Writes a sync's batches in one transaction under the registry's write lock, with the
+   * rules and the SQL the SQLite registry uses (sync-apply.ts): all of it or none of it,
+   * every change recorded in the feed every node reads. With `dryRun` the transaction is
+   * rolled back: the outcome says what would be written and nothing is.
+   */
+  async applySync(batches: readonly SyncBatch[], options: { readonly dryRun?: boolean } = {}): Promise<SyncOutcome> {
+    const rollback = new Error('dry run');
+    let outcome: SyncOutcome | undefined;
+    try {
+      await this.write(async (tx) => {
+        const answer = this.syncAnswer(tx);
+        const parts: SyncOutcome[] = [];
+        for (const b of batches) {
+          parts.push(await driveAsync(applySyncBatch({ now: this.now(), groupsPerThing: GROUPS_PER_THING, policyVersionLimit: POLICY_VERSION_LIMIT }, b), answer));
+        }
+        outcome = mergeOutcomes(parts);
+        if (options.dryRun === true) throw rollback;
+      });
+    } catch (e) {
+      if (e !== rollback) throw e;
+    }
+    return outcome!;
+  }
+
+  /** Names (ids for certificates and CAs) of the objects of a kind a sync created and manages, sorted. */
+  async syncedNames(kind: SyncKind): Promise<string[]> {
+    return this.read(async (tx) => (await tx.rows<{ name: string }>(numberedPlaceholders(SYNCED_NAMES_SQL), [kind])).map((r) => r.name));
+  }
+
+  /**
+   * The continuous sync's shared state and lead (pg-sync-state.ts). `node` names this
+   * gateway in the state it writes. Close it before the registry.
+   */
+  syncState(node: string): PgSyncState {
+    if (this.closed) throw closedError();
+    return new PgSyncState({
+      connection: { read: (fn) => this.read(fn, true), write: (fn) => this.transaction(fn) },
+      // The lock's session must end soon after its node vanishes: the server's keepalives
+      // drop a connection whose peer no longer answers after about 10 + 3 × 5 seconds.
+      newClient: () => new pg.Client({
+        ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: 5000,
+        options: `${this.clientConfig.options ?? ''} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3`,
+      }),
+      schema: this.schema,
+      now: this.now,
+      node,
+    });
+  }
+
+  /**
+   * How a sync step's operations run on a write transaction: statements, feed entries and
+   * savepoints. A savepoint is opened only before its first write (an object the cloud
+   * did not change costs no savepoint round trips), and a rolled-back one gives back the
+   * feed's sequence numbers its entries took.
+   */
+  private syncAnswer(tx: Tx): (op: SyncOp) => Promise<unknown> {
+    const texts = new Map<string, string>();
+    /** The open savepoints, innermost last: opened on the server yet, and the feed's sequence number when asked for. */
+    const savepoints: { opened: boolean; readonly seq: number }[] = [];
+    const beforeWrite = async (): Promise<void> => {
+      for (const sp of savepoints) {
+        if (sp.opened) continue;
+        await tx.run('SAVEPOINT sync_object');
+        sp.opened = true;
+      }
+    };
+    return async (op) => {
+      switch (op.op) {
+        case 'record':
+          await beforeWrite();
+          return this.record(tx, op.kind, op.entity, op.related, op.detail);
+        case 'savepoint':
+          savepoints.push({ opened: false, seq: tx.seq });
+          return;
+        case 'release': {
+          const sp = savepoints.pop()!;
+          if (sp.opened) await tx.run('RELEASE SAVEPOINT sync_object');
+          return;
+        }
+        case 'rollback': {
+          const sp = savepoints.pop()!;
+          tx.seq = sp.seq;
+          if (!sp.opened) return;
+          await tx.run('ROLLBACK TO SAVEPOINT sync_object');
+          return tx.run('RELEASE SAVEPOINT sync_object');
+        }
+        case 'sql': {
+          let text = texts.get(op.sql);
+          if (text === undefined) texts.set(op.sql, (text = numberedPlaceholders(op.sql)));
+          if (op.shape === 'run') {
+            await beforeWrite();
+            return void await tx.run(text, op.args);
+          }
+          const rows = await tx.rows<Record<string, unknown>>(text, op.args);
+          switch (op.shape) {
+            case 'exists': return rows.length > 0;
+            case 'row': return rows[0];
+            case 'rows': return rows;
+            case 'column': return rows.map((r) => Object.values(r)[0]);
+            case 'value': return rows.length === 0 ? undefined : Object.values(rows[0]!)[0];
+          }
+        }
+      }
+    };
   }
 
   /** True while the notification connection is listening (changes then arrive without waiting for a poll). */

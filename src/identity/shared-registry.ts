@@ -1,8 +1,8 @@
 /**
  * The registry several gateways share (gatehouse.registry.url, docs/cluster.md): opening
- * it from the configuration, what a gateway cannot serve on it yet, and the watch on its
- * reachability that bounds how long a gateway serves connected devices from the
- * decisions it holds while it cannot see the registry's changes.
+ * it from the configuration, and the watch on its reachability that bounds how long a
+ * gateway serves connected devices from the decisions it holds while it cannot see the
+ * registry's changes.
  */
 import type { RegistryConfig } from '../core/config/types.js';
 import { RegistryError } from './errors.js';
@@ -22,31 +22,6 @@ export async function openSharedRegistry(config: RegistryConfig, options: { read
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
-}
-
-/**
- * The features a gateway on the shared registry does not serve yet, as the configuration
- * keys that enable them. (The local API and the management API do: their control store
- * is in PostgreSQL as well, pg-control.ts.)
- */
-export interface ClusterFeatureSwitches {
-  readonly awsSync: boolean;
-}
-
-/**
- * Refuses a configuration that enables a feature whose store is still SQLite-only (the
- * AWS IoT sync's marks): on a shared registry each node would keep its own copy, which is
- * worse than not having the feature. The control plane, jobs and the data plane run on it.
- */
-export function assertClusterFeatures(f: ClusterFeatureSwitches): void {
-  const on = [
-    f.awsSync && 'gatehouse.sync.aws.enabled',
-  ].filter((k): k is string => typeof k === 'string');
-  if (on.length > 0) {
-    throw new RegistryError('REGISTRY_FEATURE_UNSUPPORTED',
-      `with gatehouse.registry.url (a shared PostgreSQL registry) these features keep their data in the node's SQLite file and are not available yet: ${on.join(', ')}`,
-      `set ${on.map((k) => `${k}: false`).join(', ')} (docs/cluster.md lists what runs on PostgreSQL)`);
-  }
 }
 
 export interface RegistryHealthOptions {

@@ -24,7 +24,7 @@ import { migrate } from './migrations.js';
 import { SqliteRetainedStore } from './retained-store.js';
 import { SqliteJobStore } from './job-store.js';
 import { SqliteShadowStore } from './shadow-store.js';
-import { applySyncBatch, syncedNames, type SyncBatch, type SyncKind, type SyncOutcome } from './sync-apply.js';
+import { applySyncBatch, driveSqlite, mergeOutcomes, sqliteSyncAnswer, SYNCED_NAMES_SQL, type SyncBatch, type SyncKind, type SyncOutcome, type SyncRules } from './sync-apply.js';
 import { SqliteControlStore, type ControlConnection, type SqliteControlStoreOptions } from './sqlite-control.js';
 import {
   assertAttributeCount, assertAttributes, assertPolicyName, assertThingGroupDescription, assertThingGroupName, assertThingName, assertThingTypeName,
@@ -676,17 +676,11 @@ export class SqliteRegistry implements Registry {
     if (this.closed) throw closedError();
     const rollback = new Error('dry run');
     let outcome: SyncOutcome | undefined;
-    const ctx = {
-      db: this.db, now: this.now, groupsPerThing: GROUPS_PER_THING, policyVersionLimit: POLICY_VERSION_LIMIT,
-      record: (kind: ChangeKind, entity: string, related: string | null = null, detail: string | null = null) => this.record(kind, entity, related, detail),
-    };
+    const answer = sqliteSyncAnswer(this.db, (kind: ChangeKind, entity: string, related: string | null, detail: string | null) => this.record(kind, entity, related, detail));
     try {
       this.db.transaction(() => {
-        const parts = batches.map((b) => applySyncBatch(ctx, b));
-        outcome = {
-          added: parts.flatMap((o) => o.added), changed: parts.flatMap((o) => o.changed), removed: parts.flatMap((o) => o.removed),
-          refused: parts.flatMap((o) => o.refused), changes: parts.reduce((n, o) => n + o.changes, 0),
-        };
+        const rules = (): SyncRules => ({ now: this.now(), groupsPerThing: GROUPS_PER_THING, policyVersionLimit: POLICY_VERSION_LIMIT });
+        outcome = mergeOutcomes(batches.map((b) => driveSqlite(this.db, applySyncBatch(rules(), b), answer)));
         if (options.dryRun === true) throw rollback;
       }).immediate();
     } catch (e) {
@@ -701,7 +695,7 @@ export class SqliteRegistry implements Registry {
 
   /** Names (ids for certificates and CAs) of the objects of a kind a sync created and manages, sorted. */
   async syncedNames(kind: SyncKind): Promise<string[]> {
-    return this.read(() => syncedNames(this.db, kind));
+    return this.read(() => this.db.prepare(SYNCED_NAMES_SQL).pluck().all(kind) as string[]);
   }
 
   // --------------------------------------------------------- control plane

@@ -20,9 +20,18 @@
  * and refused with CERT_CLOUD_TRUST_EXPIRED after it. Connections and sessions admitted
  * before keep going (their later re-checks after registry changes do not apply the
  * window). Objects created locally are never subject to it. The time of the last
- * successful run is kept in DATA_DIR/sync/aws-state.json, so a restart while offline
- * keeps the window; a gateway that has never reached the cloud admits no synced
- * certificate until it does (fail closed).
+ * successful run is kept in DATA_DIR/sync/aws-state.json (SQLite registry), or in the
+ * shared registry's `sync_state` row (PostgreSQL), so a restart while offline keeps the
+ * window; a gateway that has never reached the cloud admits no synced certificate until
+ * it does (fail closed).
+ *
+ * Several gateways sharing a PostgreSQL registry (docs/cluster.md): only the node holding
+ * the lead (`SyncStateStore.lead`, an advisory lock in pg-sync-state.ts) runs, one run
+ * per interval for the whole cluster. The others read the shared state every
+ * `followMs`: the end of the last successful run, hence the same trust window and the
+ * same admission decision on every node, and the same status. They try for the lead at
+ * the same pace, so when the running node stops or dies another takes over, and runs
+ * once an interval has passed since the last run ended.
  *
  * What the operator sees (status(): the management API's GetSyncStatus, `gatehouse sync
  * status`, the `gatehouse_sync_*` metrics): the last run (when, succeeded or failed, what
@@ -39,8 +48,30 @@ import type { Metrics } from '../observability/metrics.js';
 import { syncFromAws, type AwsSyncOptions, type SyncReport, type SyncStore } from './aws.js';
 import { isGatehouseError } from '../core/errors.js';
 
+/**
+ * Where the state that decides admission is kept, and which node runs: the data
+ * directory's file for one gateway (`fileSyncState`), the registry's row and advisory
+ * lock for a cluster (PgSyncState, identity/pg-sync-state.ts).
+ */
+export interface SyncStateStore {
+  /** True when several gateways share it: only the one holding the lead runs, the others follow the state. */
+  readonly shared: boolean;
+  /** The saved state (JSON), or undefined when none was written. */
+  read(): Promise<string | undefined>;
+  write(state: string, verifiedAt: Date | null): Promise<void>;
+  /** Takes or keeps the lead: true when this gateway may run. Never throws (false then). */
+  lead(): Promise<boolean>;
+  /** Calls `fn` when a lead held is lost. */
+  onLost?(fn: () => void): () => void;
+  close(): Promise<void>;
+}
+
 export interface ContinuousAwsSyncOptions {
   readonly store: SyncStore;
+  /** Default: the data directory's state file (one gateway, always the one that runs). */
+  readonly state?: SyncStateStore;
+  /** How often a gateway that does not lead reads the shared state and tries for the lead (default: the interval, at most 1000 ms). */
+  readonly followMs?: number;
   readonly sync: AwsSyncOptions;
   readonly intervalMs: number;
   /** `security.clientDeviceTrustDurationMinutes` in milliseconds, read at each decision (it reloads). */
@@ -85,6 +116,8 @@ export interface ContinuousSyncStatus {
   readonly lastRun: SyncRunSummary | null;
   /** Objects the last successful run refused (they are left out of the registry). */
   readonly refusedObjects: number;
+  /** This gateway runs the sync (always, on one gateway; on a cluster, the node holding the lead). */
+  readonly leading: boolean;
 }
 
 /** What the state file holds (JSON). */
@@ -93,18 +126,38 @@ interface SavedState {
   readonly lastRun: SyncRunSummary | null;
   /** `kind name` -> refusal code, as last reported. */
   readonly refusals: Map<string, string>;
+  /** The error of the failing runs since the last success. */
+  readonly lastError?: ContinuousSyncStatus['lastError'];
 }
 
 export function syncStatePath(dataDir: string): string {
   return join(dataDir, 'sync', 'aws-state.json');
 }
 
+/** The state file of one gateway (DATA_DIR/sync/aws-state.json): it always leads. */
+export function fileSyncState(dataDir: string): SyncStateStore {
+  const path = syncStatePath(dataDir);
+  return {
+    shared: false,
+    read: () => readFile(path, 'utf8').catch(() => undefined),
+    write: (state) => writeAtomically(path, state),
+    lead: () => Promise.resolve(true),
+    close: () => Promise.resolve(),
+  };
+}
+
 export class ContinuousAwsSync {
   private verifiedAt: Date | null = null;
   private synced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly abort = new AbortController();
+  /** The run under way's own signal: stopped with the gateway, or when the lead is lost. */
+  private runAbort: AbortController | undefined;
   private running: Promise<void> | undefined;
+  private readonly state: SyncStateStore;
+  private readonly followMs: number;
+  private leading = false;
+  /** The state text last read or written (a follower re-reads the synced certificates when it changes). */
+  private stateText: string | undefined;
   private stopped = false;
   private lastError: ContinuousSyncStatus['lastError'] = null;
   private runs = 0;
@@ -118,6 +171,13 @@ export class ContinuousAwsSync {
 
   private constructor(private readonly options: ContinuousAwsSyncOptions) {
     this.clock = options.clock ?? (() => new Date());
+    this.state = options.state ?? fileSyncState(options.dataDir);
+    this.followMs = Math.max(10, options.followMs ?? Math.min(options.intervalMs, 1000));
+    this.state.onLost?.(() => {
+      this.leading = false;
+      this.runAbort?.abort();
+      options.logger.warn({ event: 'sync-lead-lost', source: 'aws' }, 'lost the lead of the AWS IoT sync (its registry connection broke): the run under way stops at its next page; another node, or this one, takes over');
+    });
   }
 
   /**
@@ -127,10 +187,8 @@ export class ContinuousAwsSync {
    */
   static async open(options: ContinuousAwsSyncOptions): Promise<ContinuousAwsSync> {
     const sync = new ContinuousAwsSync(options);
-    const saved = await readState(syncStatePath(options.dataDir));
-    sync.verifiedAt = saved.verifiedAt;
-    sync.lastRun = saved.lastRun;
-    sync.refusals = saved.refusals;
+    const text = await sync.state.read().catch(() => undefined);
+    sync.adopt(text);
     sync.synced = new Set(await options.store.syncedNames('certificate'));
     sync.publishMetrics();
     return sync;
@@ -153,7 +211,7 @@ export class ContinuousAwsSync {
   status(): ContinuousSyncStatus {
     return {
       verifiedAt: this.verifiedAt, trustedUntil: this.trustedUntil(), lastError: this.lastError, runs: this.runs, running: this.running !== undefined,
-      intervalSeconds: this.options.intervalMs / 1000, lastRun: this.lastRun, refusedObjects: this.refusals.size,
+      intervalSeconds: this.options.intervalMs / 1000, lastRun: this.lastRun, refusedObjects: this.refusals.size, leading: this.state.shared ? this.leading : true,
     };
   }
 
@@ -166,9 +224,10 @@ export class ContinuousAwsSync {
   /** Stops the schedule and the run in progress at its next page (what it wrote stays). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.abort.abort();
+    this.runAbort?.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.running;
+    await this.ticking;
+    await this.state.close();
   }
 
   private trustedUntil(): Date | null {
@@ -176,15 +235,88 @@ export class ContinuousAwsSync {
     return new Date(this.verifiedAt.getTime() + this.options.intervalMs + this.options.trustDurationMs());
   }
 
+  /** The tick under way (a run, or a follower's read of the shared state). */
+  private ticking: Promise<void> | undefined;
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.runOnce().finally(() => {
-        this.running = undefined;
-        this.schedule(this.options.intervalMs);
+      this.ticking = this.tick().then((next) => {
+        this.ticking = undefined;
+        this.schedule(next);
+      }, () => {
+        this.ticking = undefined;
+        this.schedule(this.followMs);
       });
     }, delayMs);
     this.timer.unref();
+  }
+
+  /**
+   * One turn of the schedule; returns the delay to the next. One gateway runs every
+   * interval. On a cluster, a node that does not lead reads the shared state and tries
+   * again later; the node that leads runs once an interval has passed since the last
+   * run ended, whichever node ran it.
+   */
+  private async tick(): Promise<number> {
+    if (!this.state.shared) {
+      await this.runGuarded();
+      return this.options.intervalMs;
+    }
+    const leading = await this.state.lead();
+    if (leading !== this.leading) {
+      this.leading = leading;
+      if (leading) this.options.logger.info({ event: 'sync-lead-taken', source: 'aws' }, 'this gateway runs the AWS IoT sync for the cluster');
+    }
+    if (!leading) {
+      await this.follow();
+      return this.followMs;
+    }
+    // Another node may have run shortly before this one took over: wait for the interval.
+    await this.follow();
+    const due = this.lastRun === null ? 0 : this.lastRun.endedAt.getTime() + this.options.intervalMs - this.clock().getTime();
+    if (due > 0) return Math.min(due, this.options.intervalMs);
+    await this.runGuarded();
+    return this.options.intervalMs;
+  }
+
+  private async runGuarded(): Promise<void> {
+    this.running = this.runOnce();
+    try {
+      await this.running;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Reads the shared state; when it changed, adopts it and re-reads the synced certificates. */
+  private async follow(): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = await this.state.read();
+    } catch (e) {
+      this.options.logger.debug({ event: 'sync-state-unreadable', err: (e as Error).message }, 'could not read the shared AWS IoT sync state; the last one read stays in force');
+      return;
+    }
+    if (text === undefined || text === this.stateText) return;
+    this.adopt(text);
+    try {
+      this.synced = new Set(await this.options.store.syncedNames('certificate'));
+    } catch {
+      // Read again at the next change of the state.
+      this.stateText = undefined;
+    }
+    this.publishMetrics();
+  }
+
+  /** Takes the saved state as this gateway's. */
+  private adopt(text: string | undefined): void {
+    const saved = text === undefined ? emptyState() : parseState(text);
+    this.stateText = text;
+    this.verifiedAt = saved.verifiedAt;
+    this.lastRun = saved.lastRun;
+    this.refusals = saved.refusals;
+    if (saved.lastError !== undefined) this.lastError = saved.lastError;
   }
 
   private async runOnce(): Promise<void> {
@@ -194,8 +326,11 @@ export class ContinuousAwsSync {
     const t0 = performance.now();
     let report: SyncReport | undefined;
     let error: unknown;
+    const runAbort = new AbortController();
+    this.runAbort = runAbort;
+    if (this.stopped) runAbort.abort();
     try {
-      report = await syncFromAws(this.options.store, { ...this.options.sync, signal: this.abort.signal, pemCache: this.pemCache });
+      report = await syncFromAws(this.options.store, { ...this.options.sync, signal: runAbort.signal, pemCache: this.pemCache });
       this.synced = new Set(await this.options.store.syncedNames('certificate'));
       const wasFailing = this.lastError !== null;
       this.verifiedAt = this.clock();
@@ -206,7 +341,9 @@ export class ContinuousAwsSync {
         refused: report.refused.length, newlyRefused: newly, things: report.seen.things, noChange: report.noChange, durationMs: report.durationMs, error: null,
       };
       await this.save().catch((e: unknown) => {
-        logger.warn({ event: 'sync-state-unwritable', err: (e as Error).message }, 'could not save the time of the last AWS IoT sync; a restart while offline starts without a trust window');
+        logger.warn({ event: 'sync-state-unwritable', err: (e as Error).message }, this.state.shared
+          ? 'could not save the time of the last AWS IoT sync in the shared registry; the other nodes keep the previous trust window, which may end before this node\'s'
+          : 'could not save the time of the last AWS IoT sync; a restart while offline starts without a trust window');
       });
       if (wasFailing) logger.info({ event: 'sync-recovered', source: 'aws' }, 'AWS IoT Core reachable again');
       const level = report.noChange && newly === 0 ? 'debug' : 'info';
@@ -216,7 +353,8 @@ export class ContinuousAwsSync {
       }, report.noChange ? 'AWS IoT sync: no change' : 'AWS IoT sync applied');
     } catch (e) {
       error = e;
-      if (this.stopped) return;
+      // Stopped, or the lead was lost (another node runs now and writes the state).
+      if (this.stopped || runAbort.signal.aborted) return;
       const code = isGatehouseError(e) ? e.code : 'INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
       const first = this.lastError === null;
@@ -268,8 +406,10 @@ export class ContinuousAwsSync {
     m.sync.trustedUntilSeconds = () => (this.trustedUntil()?.getTime() ?? 0) / 1000;
   }
 
-  private save(): Promise<void> {
-    return writeState(syncStatePath(this.options.dataDir), { verifiedAt: this.verifiedAt, lastRun: this.lastRun, refusals: this.refusals }, this.trustedUntil());
+  private async save(): Promise<void> {
+    const text = stateText({ verifiedAt: this.verifiedAt, lastRun: this.lastRun, refusals: this.refusals, lastError: this.lastError }, this.trustedUntil());
+    await this.state.write(text, this.verifiedAt);
+    this.stateText = text;
   }
 }
 
@@ -292,6 +432,11 @@ export async function readSavedStatus(dataDir: string): Promise<SavedSyncStatus 
   } catch {
     return undefined;
   }
+  return savedStatusOf(raw);
+}
+
+/** The status a saved state gives (the file's text, or the shared registry's `sync_state` row). */
+export function savedStatusOf(raw: string): SavedSyncStatus {
   const state = parseState(raw);
   let trustedUntil: Date | null = null;
   try {
@@ -302,12 +447,8 @@ export async function readSavedStatus(dataDir: string): Promise<SavedSyncStatus 
   return { verifiedAt: state.verifiedAt, trustedUntil, lastRun: state.lastRun, refusedObjects: state.refusals.size };
 }
 
-async function readState(path: string): Promise<SavedState> {
-  try {
-    return parseState(await readFile(path, 'utf8'));
-  } catch {
-    return { verifiedAt: null, lastRun: null, refusals: new Map() };
-  }
+function emptyState(): SavedState {
+  return { verifiedAt: null, lastRun: null, refusals: new Map() };
 }
 
 function dateOf(v: unknown): Date | null {
@@ -315,19 +456,24 @@ function dateOf(v: unknown): Date | null {
   return Number.isFinite(t) ? new Date(t) : null;
 }
 
-/** A damaged or partial file gives what can be read of it; the trust window never comes from anything but a valid `verifiedAt`. */
+/** A damaged or partial text gives what can be read of it; the trust window never comes from anything but a valid `verifiedAt`. */
 function parseState(text: string): SavedState {
-  let parsed: { verifiedAt?: unknown; lastRun?: unknown; refusals?: unknown };
+  let parsed: { verifiedAt?: unknown; lastRun?: unknown; refusals?: unknown; lastError?: unknown };
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch {
-    return { verifiedAt: null, lastRun: null, refusals: new Map() };
+    return emptyState();
   }
+  if (typeof parsed !== 'object' || parsed === null) return emptyState();
   const refusals = new Map<string, string>();
   if (typeof parsed.refusals === 'object' && parsed.refusals !== null && !Array.isArray(parsed.refusals)) {
     for (const [k, v] of Object.entries(parsed.refusals)) if (typeof v === 'string') refusals.set(k, v);
   }
-  return { verifiedAt: dateOf(parsed.verifiedAt), lastRun: runOf(parsed.lastRun), refusals };
+  const e = parsed.lastError as { code?: unknown; message?: unknown; at?: unknown } | null | undefined;
+  const at = typeof e === 'object' && e !== null ? dateOf(e.at) : null;
+  const lastError = e === null ? null
+    : typeof e === 'object' && typeof e.code === 'string' && typeof e.message === 'string' && at !== null ? { code: e.code, message: e.message, at } : undefined;
+  return { verifiedAt: dateOf(parsed.verifiedAt), lastRun: runOf(parsed.lastRun), refusals, ...(lastError !== undefined ? { lastError } : {}) };
 }
 
 function runOf(v: unknown): SyncRunSummary | null {
@@ -345,15 +491,20 @@ function runOf(v: unknown): SyncRunSummary | null {
   };
 }
 
-async function writeState(path: string, state: SavedState, trustedUntil: Date | null): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const body = {
+/** The saved state's text: what the file and the shared row hold. */
+function stateText(state: SavedState, trustedUntil: Date | null): string {
+  return JSON.stringify({
     verifiedAt: state.verifiedAt?.toISOString() ?? null,
     trustedUntil: trustedUntil?.toISOString() ?? null,
     lastRun: state.lastRun,
+    lastError: state.lastError == null ? null : { ...state.lastError, at: state.lastError.at.toISOString() },
     refusals: Object.fromEntries(state.refusals),
-  };
-  await writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+  });
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${text}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }

@@ -4,15 +4,15 @@
  * a revocation written by another node reaches the gateway's live connection within a
  * second; with PostgreSQL down, connected devices are served for the configured grace and
  * then disconnected, new connections are refused, and connections are accepted again once
- * it is back. Features whose stores are still SQLite-only refuse to start.
+ * it is back.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
-import { GatewayProcess, connectDevice, runCli, waitForClose, type Device } from '../helpers/gateway.js';
+import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
 import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp-dir.js';
@@ -141,19 +141,5 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     await operator.setCertificateStatus(newcomer.certificateId, 'INACTIVE');
     await closed;
     assert.ok(!gw.lines.some((l) => l.includes(pgServer.password)), 'the URL password is in no log line, down or up');
-  });
-
-  test('refuses to start with a feature whose store is not on PostgreSQL yet', async () => {
-    const other = await tempDir();
-    try {
-      const path = join(other.path, 'gatehouse.yaml');
-      await writeFile(path, config(pgServer.url, '  sync: { aws: { enabled: true, region: eu-west-1 } }\n'));
-      const r = await runCli(['start', '--config', path, '--data-dir', join(other.path, 'data'), '--mqtt-port', '0']);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr + r.stdout, /REGISTRY_FEATURE_UNSUPPORTED/);
-      assert.match(r.stderr + r.stdout, /gatehouse\.sync\.aws\.enabled/);
-    } finally {
-      await other.cleanup();
-    }
   });
 });

@@ -1,32 +1,37 @@
 /**
- * The registry side of a sync (SqliteRegistry.applySync): one transaction per call, the
- * registry's checks on what the cloud sends, local objects left alone, removal limited
- * to synced objects, and no write at all when nothing differs.
+ * The registry side of a sync (`applySync`, the same rules on SQLite and PostgreSQL:
+ * sync-apply.ts): one transaction per call, the registry's checks on what the cloud
+ * sends, local objects left alone, removal limited to synced objects, and no write at
+ * all when nothing differs. Every test runs on both backends.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
-import { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
+import type { PgRegistry } from '../../src/identity/pg-registry.js';
+import type { SqliteRegistry } from '../../src/identity/sqlite-registry.js';
 import type { SyncBatch, SyncThing } from '../../src/identity/sync-apply.js';
 import { makeCa, makeLeaf, NOW } from '../helpers/pki.js';
-import { makeTempDir } from '../helpers/tmp-dir.js';
+import { registryBackends } from '../helpers/registry-backends.js';
 
 const POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
 const thing = (name: string, extra: Partial<SyncThing> = {}): SyncThing => ({ name, thingTypeName: null, attributes: {}, groups: [], certificates: [], ...extra });
-const open = (): SqliteRegistry => SqliteRegistry.open({ file: ':memory:', now: () => NOW });
 
-describe('applySync', () => {
+/** A backend's registry with the sync's calls (both backends have them; the `Registry` contract does not). */
+type SyncingRegistry = SqliteRegistry | PgRegistry;
+
+for (const b of await registryBackends()) describe(`${b.name}: applySync`, { skip: b.skip }, () => {
+  const open = async (): Promise<SyncingRegistry> => (await b.open({ now: () => NOW })) as SyncingRegistry;
+
   test('a batch is one transaction: a failure part way leaves the registry and its change feed as before', async (t) => {
-    const dir = await makeTempDir(t);
-    const file = `${dir}/registry.db`;
-    const registry = SqliteRegistry.open({ file, now: () => NOW });
+    const store = await b.store();
+    const registry = (await store.open({ now: () => NOW })) as SyncingRegistry;
     t.after(() => registry.close());
     await registry.applySync([{ things: [thing('before')] }]);
     const seq = await registry.latestChangeSeq();
     // Another connection makes the second thing's insert fail, as a crash or a full disk would.
-    const raw = new Database(file);
-    raw.exec("CREATE TRIGGER fail_b BEFORE INSERT ON things WHEN NEW.name = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
-    raw.close();
+    await store.sql(b.name === 'sqlite'
+      ? "CREATE TRIGGER fail_b BEFORE INSERT ON things WHEN NEW.name = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+      : `CREATE FUNCTION fail_b() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.name = 'b' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER fail_b BEFORE INSERT ON things FOR EACH ROW EXECUTE FUNCTION fail_b();`);
     await assert.rejects(registry.applySync([{ things: [thing('a'), thing('b'), thing('c')] }]), /disk full/);
     assert.equal(await registry.getThing('a'), undefined, 'nothing of the page is written');
     assert.equal(await registry.latestChangeSeq(), seq, 'the change feed is untouched');
@@ -34,7 +39,7 @@ describe('applySync', () => {
   });
 
   test('a dry run reports exactly and writes nothing', async () => {
-    const registry = open();
+    const registry = await open();
     const batch: SyncBatch = { policies: [{ name: 'P', document: POLICY }], things: [thing('t1', { attributes: { a: '1' } })] };
     const dry = await registry.applySync([batch], { dryRun: true });
     assert.deepEqual(dry.added.map((a) => `${a.kind}:${a.name}`), ['policy:P', 'thing:t1']);
@@ -50,7 +55,7 @@ describe('applySync', () => {
   });
 
   test('the registry\'s checks refuse what the cloud sends, object by object; the rest is written', async () => {
-    const registry = open();
+    const registry = await open();
     const out = await registry.applySync([{
       policies: [{ name: 'bad', document: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect"}]}' }, { name: 'good', document: POLICY }],
       things: [thing('has space'), thing('ok', { attributes: { 'bad key!': 'x' } }), thing('fine')],
@@ -62,7 +67,7 @@ describe('applySync', () => {
   });
 
   test('local objects are neither changed nor removed; synced ones gone from the cloud are removed', async () => {
-    const registry = open();
+    const registry = await open();
     await registry.createThing('mine', { owner: 'me' });
     await registry.createPolicy('LocalPolicy', POLICY);
     const ca = await makeCa();
@@ -91,8 +96,28 @@ describe('applySync', () => {
     await registry.close();
   });
 
+  test('an object refused after some of its writes leaves none of them, nor their change-feed entries; the next object is written', async () => {
+    const registry = await open();
+    const groups = Array.from({ length: 11 }, (_, i) => ({ name: `g${i}`, parent: null, description: null, policies: [] }));
+    await registry.applySync([{ thingGroups: groups }]);
+    const seq = await registry.latestChangeSeq();
+    // The thing is inserted, joins ten groups, and is refused at the eleventh.
+    const out = await registry.applySync([{ things: [thing('crowded', { groups: groups.map((g) => g.name), attributes: { a: '1' } }), thing('next')] }]);
+    assert.deepEqual(out.refused.map((r) => `${r.name}:${r.code}`), ['crowded:THING_GROUP_LIMIT']);
+    assert.deepEqual(out.added.map((a) => a.name), ['next']);
+    assert.equal(out.changes, 1);
+    assert.equal(await registry.getThing('crowded'), undefined);
+    assert.deepEqual(await registry.groupsForThing('crowded'), []);
+    assert.deepEqual(await registry.syncedNames('thing'), ['next']);
+    // The feed holds the one entry written, right after the previous ones: no gap, no entry of the refused thing.
+    const feed = await registry.changesSince(seq, 100);
+    assert.deepEqual(feed.changes.map((c) => [c.seq, c.kind]), [[seq + 1, 'THING_CREATED']]);
+    assert.equal(await registry.latestChangeSeq(), seq + 1);
+    await registry.close();
+  });
+
   test('a policy edited in the cloud becomes the default version, the oldest other one going at five', async () => {
-    const registry = open();
+    const registry = await open();
     const docOf = (n: number): string => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Publish', Resource: `arn:aws:iot:us-east-1:000000000000:topic/t${n}` }] });
     for (let n = 1; n <= 7; n++) await registry.applySync([{ policies: [{ name: 'P', document: docOf(n) }] }]);
     const p = await registry.getPolicy('P');

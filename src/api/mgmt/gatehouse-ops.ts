@@ -156,6 +156,7 @@ const SyncStatusResponse = z.object({
   trustedUntil: z.string().nullable().optional().describe('Until when synced certificates are admitted to new connections without another successful run; null: never verified (none admitted)'),
   lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable().optional().describe('The error of the failing runs since the last success; null once a run succeeds'),
   refusedObjects: z.number().int().optional().describe('Objects the last successful run refused'),
+  leading: z.boolean().optional().describe('This gateway runs the sync: always on one gateway; on gateways sharing a PostgreSQL registry, the one node holding the lead (the others follow the state it writes)'),
 });
 const DenialsQuery = z.strictObject({
   after: z.string().regex(/^\d{1,15}$/).optional().describe('Only denials numbered after this one (the `seq` of the last one read)'),
@@ -472,7 +473,7 @@ async function syncStatus(request: FastifyRequest, _reply: FastifyReply, ctx: Ma
     lastRun: s.lastRun === null ? null : { ...s.lastRun, startedAt: s.lastRun.startedAt.toISOString(), endedAt: s.lastRun.endedAt.toISOString() },
     lastSuccessAt: iso(s.verifiedAt), trustedUntil: iso(s.trustedUntil),
     lastError: s.lastError === null ? null : { code: s.lastError.code, message: s.lastError.message, at: s.lastError.at.toISOString() },
-    refusedObjects: s.refusedObjects,
+    refusedObjects: s.refusedObjects, leading: s.leading,
   };
 }
 

@@ -52,6 +52,8 @@ export interface AwsSyncStatusInfo {
   readonly intervalSeconds: number;
   readonly lastRun: AwsSyncRunInfo | null;
   readonly refusedObjects: number;
+  /** This gateway runs the sync (on a cluster, the node holding the lead). */
+  readonly leading: boolean;
 }
 
 export type Verdict =

@@ -80,7 +80,7 @@ export const REMOTE_SUPPORT: Readonly<Record<string, RemoteSupport>> = {
   'ca trust': REMOTE,
   'ca untrust': REMOTE,
   'sync status': REMOTE,
-  'sync': { mode: 'local', why: 'it writes the registry of the data directory on this machine; its --profile and --endpoint are AWS\'s, not a gateway\'s' },
+  'sync': { mode: 'local', why: 'it writes the registry of the data directory on this machine (or the shared one its --config names); its --profile and --endpoint are AWS\'s, not a gateway\'s' },
   'start': { mode: 'unsupported', why: 'it starts a gateway on this machine; unset GATEHOUSE_ENDPOINT or drop --endpoint/--profile' },
   'api token': { mode: 'unsupported', why: 'the local API token is read from the gateway\'s data directory and is never sent over the network' },
   'iam users create': REMOTE,

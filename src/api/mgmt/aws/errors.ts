@@ -120,7 +120,6 @@ const REGISTRY_TO_IOT: Readonly<Record<RegistryErrorCode, IotExceptionName>> = {
   REGISTRY_CLOSED: 'ServiceUnavailableException',
   REGISTRY_UNAVAILABLE: 'ServiceUnavailableException',
   REGISTRY_URL_INVALID: 'InternalFailureException',
-  REGISTRY_FEATURE_UNSUPPORTED: 'InternalFailureException',
   CLUSTER_CA_MISMATCH: 'InternalFailureException',
   CLUSTER_CONFIG_CONFLICT: 'VersionConflictException',
   CLUSTER_CONFIG_NOT_FOUND: 'ResourceNotFoundException',
