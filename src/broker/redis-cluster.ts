@@ -6,7 +6,10 @@
  *   published on a Redis channel (its topic behind the key prefix) and reaches every node
  *   that has a subscriber for it, the publishing node included, which then hands it to its
  *   own subscribers through the ordinary in-process router (mqemitter). That local router
- *   keeps its backlog in the broker's O(1) FIFO (mq.ts), here too.
+ *   keeps its backlog in the broker's O(1) FIFO (mq.ts), here too, and while that backlog
+ *   is long the node's own publishers are held back (`routingBackPressure`).
+ * - **Shared subscriptions**: a message is claimed in Redis for a `$share/` subscription
+ *   by one node (`claimShared`, used by share-groups.ts).
  * - **State**: aedes-persistence-redis: persistent sessions' subscriptions, their queued
  *   QoS 1/2 messages and in-flight state, inbound QoS 2 identifiers, wills, and retained
  *   messages, under the key prefix. It is wrapped by the session store (persistence.ts)
@@ -83,6 +86,7 @@ interface RedisEmitter {
   close(cb: () => void): void;
   _close(cb: () => void): void;
   closing?: boolean;
+  closed?: boolean;
   state: { on(event: string, fn: (e: Error) => void): void };
   _messageQueue: unknown;
   _messageCallbacks: unknown;
@@ -157,7 +161,7 @@ export class RedisCluster {
     // falls back too.
     const toRedis = emitter.emit.bind(emitter);
     const prefix = opts.keyPrefix;
-    const backPressure = routingBackPressure(emitter._messageQueue as Fifo<unknown>);
+    const backPressure = routingBackPressure(emitter._messageQueue as Fifo<unknown>, () => emitter.closing === true || emitter.closed === true);
     emitter.emit = (msg, done) => {
       const locally = (): void => emitter._emit({ ...msg, topic: prefix + msg.topic }, done);
       if (pub.status !== 'ready' || !this.available) return locally();
@@ -385,12 +389,13 @@ export const BACKLOG_LOW = 250;
  * as on one gateway. The order of messages is untouched (only the moment aedes is told
  * is). Deliveries never wait for a publish to be done, so the backlog always drains.
  */
-function routingBackPressure(backlog: { readonly length: number }): (done: (() => void) | undefined) => void {
+function routingBackPressure(backlog: { readonly length: number }, closing: () => boolean): (done: (() => void) | undefined) => void {
   const held = new Fifo<() => void>();
   let watching = false;
   const release = (): void => {
     watching = false;
-    if (backlog.length > BACKLOG_LOW) return watch();
+    // Closing: nothing is held any more (the backlog may never drain).
+    if (backlog.length > BACKLOG_LOW && !closing()) return watch();
     // Each is a publisher's turn: aedes reads its next packets.
     while (held.length > 0) held.shift()!();
   };
