@@ -105,8 +105,9 @@ const WILL_KEY = /^will:([^:]+):(.+)$/s;
 const SHARE_CLAIM_KEY = 'share-claim:';
 /** How long a shared-subscription claim is kept. */
 export const SHARE_CLAIM_MS = 30_000;
-/** Wills taken in one sweep at most (the rest in the next ones). */
+/** Wills taken in one sweep at most (the rest in the next ones), and list entries read per request. */
 const MAX_WILLS_PER_SWEEP = 1000;
+const WILLS_PAGE = 1000;
 
 /** A random suffix: a node restarted under the same name is another broker to aedes (its packet counters restart). */
 function brokerId(nodeName: string | undefined): string {
@@ -135,6 +136,8 @@ export class RedisCluster {
   private pingFailed = false;
   private closed = false;
   private lastUp = true;
+  /** Since when Redis has been reachable without interruption. */
+  private upSince = Date.now();
   private readonly timer: NodeJS.Timeout;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly onEvent: ((e: RedisClusterEvent) => void) | undefined;
@@ -263,10 +266,22 @@ export class RedisCluster {
    * (never published twice). Rejects when Redis fails.
    */
   async takeDeadNodesWills(): Promise<Record<string, unknown>[]> {
-    if (this.closed) return [];
-    const entries = await this.command.lrange(WILLS_LIST, 0, MAX_WILLS_PER_SWEEP - 1);
+    // Just back after an outage: the other nodes' keys may have expired meanwhile; give
+    // them a heartbeat interval to renew them before taking anyone for dead.
+    if (this.closed || !this.available || Date.now() - this.upSince < this.nodeTimeoutMs / 3 + 1000) return [];
     const alive = new Map<string, boolean>();
     const out: Record<string, unknown>[] = [];
+    // The whole list, a page at a time (entries removed meanwhile may make a page skip
+    // some: they are seen at the next sweep).
+    for (let start = 0; out.length < MAX_WILLS_PER_SWEEP; start += WILLS_PAGE) {
+      const page = await this.command.lrange(WILLS_LIST, start, start + WILLS_PAGE - 1);
+      await this.takePage(page, alive, out);
+      if (page.length < WILLS_PAGE) break;
+    }
+    return out;
+  }
+
+  private async takePage(entries: readonly string[], alive: Map<string, boolean>, out: Record<string, unknown>[]): Promise<void> {
     for (const entry of entries) {
       const m = WILL_KEY.exec(entry);
       if (m === null) continue;
@@ -289,7 +304,6 @@ export class RedisCluster {
         // Not a will this release can read: dropped with its key.
       }
     }
-    return out;
   }
 
   /** Whether every connection is ready and the last PING answered. */
@@ -337,6 +351,8 @@ export class RedisCluster {
     const up = this.available;
     if (up && !this.lastUp) {
       this.lastUp = true;
+      this.upSince = Date.now();
+      void this.heartbeat().catch(() => undefined);
       this.onEvent?.({ kind: 'restored' });
     } else if (!up && this.lastUp) {
       const down = this.conns.find(({ conn }) => conn.status !== 'ready');
