@@ -4,7 +4,8 @@
  * share; MQTT.js devices over mutual TLS. Between nodes: QoS 0 and 1 messages, retained
  * messages, persistent sessions across a node restart and a reconnection elsewhere, a
  * node killed with SIGKILL (its devices' wills published by another node, once, under
- * the owner's policy in force), client-id takeover, iot:Receive decided on the receiving
+ * the owner's policy in force), a shared subscription with members on two nodes (one copy
+ * per message), client-id takeover, iot:Receive decided on the receiving
  * node, and Redis down (refusal, grace, recovery).
  */
 import assert from 'node:assert/strict';
@@ -290,8 +291,9 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
     nodes.pop();
     await sub.next('will-kept', 15_000);
     const tookMs = Date.now() - killedAt;
-    // Documented: within nodeTimeoutSeconds and a third of it, plus the sweep's own time.
-    assert.ok(tookMs < NODE_TIMEOUT_S * 1000 * 4 / 3 + 2000, `the will arrived ${tookMs} ms after the kill`);
+    // Documented: within nodeTimeoutSeconds and a third of it, plus the decision's registry
+    // look-ups (a margin for a loaded machine).
+    assert.ok(tookMs < NODE_TIMEOUT_S * 1000 * 4 / 3 + 3000, `the will arrived ${tookMs} ms after the kill`);
     // The other will is refused by the node that took it, with the policy's reason.
     const refusal = await Promise.any(survivors.map((n, i) => n.waitForLog((l) => l.includes('"event":"denied"') && l.includes('wl-will-revoked') && l.includes('"will":true'), 10_000, marks[i])));
     assert.match(refusal, /"reason":"NO_GROUP_SELECTS_THING"/, 'refused as a publish on that topic is now');
