@@ -384,6 +384,8 @@ function useFifo(emitter: RedisEmitter): void {
  */
 export const BACKLOG_HIGH = 1000;
 export const BACKLOG_LOW = 250;
+/** The longest a publish is held back. */
+export const BACKLOG_MAX_HOLD_MS = 1000;
 
 /**
  * Back-pressure from this node's deliveries to this node's publishers.
@@ -400,20 +402,25 @@ export const BACKLOG_LOW = 250;
  * growing without bound (measured: 170,000 messages, +230 MB, event-loop turns of 30–130 ms).
  *
  * So while the backlog of messages waiting for a delivery slot is above BACKLOG_HIGH, a
- * publish that Redis took is reported done only once the backlog is back to BACKLOG_LOW:
- * aedes stops reading the publishing connection meanwhile, and TCP holds the device back,
- * as on one gateway. The order of messages is untouched (only the moment aedes is told
- * is). Deliveries never wait for a publish to be done, so the backlog always drains.
+ * publish that Redis took is reported done only once the backlog is back to BACKLOG_LOW
+ * (or after BACKLOG_MAX_HOLD_MS at most, so that nothing can wait on it for ever): aedes
+ * stops reading the publishing connection meanwhile, and TCP holds the device back, as on
+ * one gateway. The order of messages is untouched (only the moment aedes is told is).
  */
 function routingBackPressure(backlog: { readonly length: number }, closing: () => boolean): (done: (() => void) | undefined) => void {
-  const held = new Fifo<() => void>();
+  /** Publishes held back, oldest first, with when each was held. */
+  const held = new Fifo<{ readonly done: () => void; readonly since: number }>();
   let watching = false;
   const release = (): void => {
     watching = false;
     // Closing: nothing is held any more (the backlog may never drain).
-    if (backlog.length > BACKLOG_LOW && !closing()) return watch();
-    // Each is a publisher's turn: aedes reads its next packets.
-    while (held.length > 0) held.shift()!();
+    const all = backlog.length <= BACKLOG_LOW || closing();
+    // Each is a publisher's turn: aedes reads its next packets. None is held longer than
+    // BACKLOG_MAX_HOLD_MS, whatever holds the deliveries up (a delivery that waited for a
+    // held publish would otherwise wait for ever).
+    const expired = performance.now() - BACKLOG_MAX_HOLD_MS;
+    while (held.length > 0 && (all || held.peek()!.since <= expired)) held.shift()!.done();
+    if (held.length > 0) watch();
   };
   const watch = (): void => {
     if (watching) return;
@@ -423,7 +430,7 @@ function routingBackPressure(backlog: { readonly length: number }, closing: () =
   return (done) => {
     if (done === undefined) return;
     if (backlog.length <= BACKLOG_HIGH && held.length === 0) return done();
-    held.push(done);
+    held.push({ done, since: performance.now() });
     watch();
   };
 }
