@@ -20,8 +20,12 @@
  * every live broker publishes the same will. The session store gives that sweep nothing
  * to read on a cluster (persistence.ts); this one replaces it.
  *
- * Not honoured for a dead node's will: the MQTT 5 Will Delay Interval (the will is
- * published when the node is found dead, even if the device reconnected meanwhile).
+ * The MQTT 5 Will Delay Interval (§3.1.3.2.2) of a dead node's will is counted from when
+ * this node took the will (the node's death is known only to within the node timeout),
+ * and, as aedes does on one node, a new connection of the same client id cancels it: one
+ * seen anywhere in the cluster (`$SYS/<broker>/new/clients`, which every node publishes
+ * through Redis) since shortly before the node could have died, or during the delay. A
+ * will this node took and holds for its delay is lost if this node stops or dies too.
  */
 import type { Aedes } from 'aedes';
 import type { BrokerContext } from './context.js';
@@ -73,15 +77,41 @@ export function readStoredWill(raw: Record<string, unknown>): StoredWill | strin
   };
 }
 
+/** What the will sweep needs of the broker. */
+type Broker = Pick<Aedes, 'publish' | 'subscribe' | 'unsubscribe'>;
+
 export class ClusterWills {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private failing = false;
+  /** The last connection of each client id seen in the cluster lately: when, and on which broker. */
+  private readonly connected = new Map<string, { readonly at: number; readonly broker: string }>();
+  /** Wills waiting for their Will Delay Interval, by client id. */
+  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  private readonly onConnect = (packet: { topic: string; payload: Buffer | string }, done: () => void): void => {
+    const broker = packet.topic.split('/')[1] ?? '';
+    const clientId = String(packet.payload);
+    this.connected.delete(clientId);
+    this.connected.set(clientId, { at: Date.now(), broker });
+    const pending = this.delayed.get(clientId);
+    if (pending !== undefined) {
+      clearTimeout(pending);
+      this.delayed.delete(clientId);
+      this.ctx.logger.info({ event: 'cluster-will-cancelled', clientId, broker }, 'delayed will of a dead cluster node not published: the client connected again');
+    }
+    done();
+  };
 
-  constructor(private readonly ctx: BrokerContext, private readonly aedes: Aedes, private readonly source: DeadNodesWills) {}
+  constructor(private readonly ctx: BrokerContext, private readonly aedes: Broker, private readonly source: DeadNodesWills) {}
+
+  /** How far back a connection counts as made after the dead node's last heartbeat. */
+  private get window(): number {
+    return Math.ceil(this.source.nodeTimeoutMs * 4 / 3) + 2000;
+  }
 
   /** Sweeps every third of the node timeout until `stop`. */
   start(): void {
+    this.aedes.subscribe('$SYS/+/new/clients', this.onConnect, () => undefined);
     this.timer = setInterval(() => void this.sweep(), Math.max(100, Math.floor(this.source.nodeTimeoutMs / 3)));
     this.timer.unref();
   }
@@ -89,6 +119,9 @@ export class ClusterWills {
   stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.aedes.unsubscribe('$SYS/+/new/clients', this.onConnect, () => undefined);
+    for (const t of this.delayed.values()) clearTimeout(t);
+    this.delayed.clear();
     return this.running ?? Promise.resolve();
   }
 
@@ -111,10 +144,16 @@ export class ClusterWills {
       this.failing = true;
       return;
     }
-    for (const raw of taken) await this.publishOne(raw);
+    // Forget connections older than the window (the map holds recent ones only; oldest first).
+    const old = Date.now() - this.window;
+    for (const [id, c] of this.connected) {
+      if (c.at >= old) break;
+      this.connected.delete(id);
+    }
+    for (const raw of taken) await this.takeOne(raw);
   }
 
-  private async publishOne(raw: Record<string, unknown>): Promise<void> {
+  private async takeOne(raw: Record<string, unknown>): Promise<void> {
     const will = readStoredWill(raw);
     if (typeof will === 'string') {
       this.ctx.metrics.denials['mqtt:publish']++;
@@ -122,6 +161,25 @@ export class ClusterWills {
         'will of a dead cluster node not published: its owner is not recorded with it');
       return;
     }
+    const delay = will.properties?.['willDelayInterval'];
+    if (typeof delay !== 'number' || !(delay > 0)) return this.publishOne(will);
+    // A connection of the client on another broker since the dead node could have died:
+    // the session continued, the will is not sent [MQTT-3.1.3-9].
+    const seen = this.connected.get(will.clientId);
+    if (seen !== undefined && seen.broker !== will.brokerId && seen.at >= Date.now() - this.window) {
+      this.ctx.logger.info({ event: 'cluster-will-cancelled', clientId: will.clientId, broker: seen.broker, deadNode: will.brokerId }, 'delayed will of a dead cluster node not published: the client connected again');
+      return;
+    }
+    clearTimeout(this.delayed.get(will.clientId));
+    const timer = setTimeout(() => {
+      this.delayed.delete(will.clientId);
+      void this.publishOne(will);
+    }, Math.min(delay, 2_000_000) * 1000);
+    timer.unref();
+    this.delayed.set(will.clientId, timer);
+  }
+
+  private async publishOne(will: StoredWill): Promise<void> {
     const owner: WillOwnerRecord = { clientId: will.clientId, thingName: will.owner.thingName, certificateId: will.owner.certificateId, context: Object.freeze({ ...will.owner.context }), chainPem: will.owner.chainPem };
     const reason = await judgeWill(this.ctx, owner, will, { deadNode: will.brokerId });
     if (reason !== null) return;

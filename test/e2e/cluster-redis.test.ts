@@ -4,7 +4,8 @@
  * share; MQTT.js devices over mutual TLS. Between nodes: QoS 0 and 1 messages, retained
  * messages, persistent sessions across a node restart and a reconnection elsewhere, a
  * node killed with SIGKILL (its devices' wills published by another node, once, under
- * the owner's policy in force), a shared subscription with members on two nodes (one copy
+ * the owner's policy in force, MQTT 5 delayed wills after their delay unless the device
+ * connects again), a shared subscription with members on two nodes (one copy
  * per message), client-id takeover, iot:Receive decided on the receiving
  * node, and Redis down (refusal, grace, recovery).
  */
@@ -307,6 +308,41 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
     const published = survivors.flatMap((n, i) => n.lines.slice(marks[i]).filter((l) => l.includes('"event":"cluster-will-published"')));
     assert.equal(published.length, 1, published.join('\n'));
     assert.match(published[0]!, /"clientId":"dev-will-kept"/);
+  });
+
+  test('kill -9 of a node: its MQTT 5 delayed wills wait their delay, and one whose device connects again meanwhile is not published', async () => {
+    const victim = await startNode(3);
+    const back = await enroll('dev-wd-back');
+    const late = await enroll('dev-wd-late');
+    const sub = await reader(1, await enroll('dev-wd-sub'));
+    await sub.client.subscribeAsync('t/wd/#', { qos: 1 });
+    const v5 = (topic: string, payload: string): IClientOptions => ({
+      protocolVersion: 5, properties: { sessionExpiryInterval: 60 },
+      will: { topic, payload: Buffer.from(payload), qos: 1, retain: false, properties: { willDelayInterval: 4 } },
+    });
+    const onVictim = [await connectDevice(victim.mqttUrl, back, v5('t/wd/back', 'wd-back')), await connectDevice(victim.mqttUrl, late, v5('t/wd/late', 'wd-late'))];
+    clients.push(...onVictim);
+    const survivors = nodes.slice(0, 3);
+    const marks = survivors.map((n) => n.lines.length);
+    const closed = onVictim.map((c) => waitForClose(c, 10_000));
+    victim.signal('SIGKILL');
+    const killedAt = Date.now();
+    await victim.exited();
+    nodes.pop();
+    await Promise.all(closed);
+    // One device is back at once, on another node: its session continues, no will.
+    await connect(0, back, { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+    await Promise.any(survivors.map((n, i) => n.waitForLog((l) => l.includes('"event":"cluster-will-cancelled"') && l.includes('dev-wd-back'), 10_000, marks[i])));
+    // The other's will comes after its 4-second delay, counted from when a node took it:
+    // at least 4 s and two thirds of the node timeout after the kill (taken at once, it
+    // would come 1.3-3 s after the kill).
+    await sub.next('wd-late', 15_000);
+    const tookMs = Date.now() - killedAt;
+    assert.ok(tookMs >= 4000 + NODE_TIMEOUT_S * 1000 * 2 / 3, `the delayed will arrived ${tookMs} ms after the kill, before its delay`);
+    const p = await connect(0, await enroll('dev-wd-marker'));
+    await p.publishAsync('t/wd/marker', 'wd-marker', { qos: 1 });
+    await sub.next('wd-marker');
+    assert.deepEqual(sub.got.map((m) => m.payload).filter((x) => x.startsWith('wd-') && x !== 'wd-marker'), ['wd-late']);
   });
 
   test('a shared subscription with members on two nodes receives each message once, not once per node', async () => {
