@@ -264,6 +264,7 @@ export class Gateway {
           keyPrefix: redisConfig.keyPrefix,
           ...(redisConfig.nodeName !== undefined ? { nodeName: redisConfig.nodeName } : {}),
           connectTimeoutMs: redisConfig.connectTimeoutMs,
+          nodeTimeoutMs: redisConfig.nodeTimeoutSeconds * 1000,
           // Redis unreachable: new connections are refused at once (authenticate hook);
           // connected devices stay for the grace, their messages reaching this node's
           // subscribers only; then they are disconnected. Accepted again once it is back.

@@ -31,6 +31,10 @@ export interface ClusterOptions {
   readonly rate: number;
   readonly publishers: number;
   readonly maxSessions: number;
+  /** The cases to measure (all by default); the single gateway is started either way. */
+  readonly cases?: readonly ClusterCase[];
+  /** Node options for the two cluster nodes (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
   readonly log: (msg: string) => void;
 }
 
@@ -144,7 +148,7 @@ export async function runCluster(pki: Pki, o: ClusterOptions): Promise<ClusterRe
     await writeFile(clusterFile, JSON.stringify({ gatehouse: { cluster: { redis: { url: redis.url, keyPrefix: 'bench:', nodeName: `node-${n}` } } } }), { mode: 0o600 });
     const dataDir = join(clusterDir, `node-${n}`, 'data');
     await mkdir(dataDir, { recursive: true });
-    const child = spawnTracked(process.execPath, [CLI, 'start', '--config', configFile, '--cluster-config', clusterFile, '--data-dir', dataDir, '--mqtt-port', '0'], {
+    const child = spawnTracked(process.execPath, [...(o.nodeArgs ?? []), CLI, 'start', '--config', configFile, '--cluster-config', clusterFile, '--data-dir', dataDir, '--mqtt-port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info' },
     });
@@ -182,8 +186,9 @@ export async function runCluster(pki: Pki, o: ClusterOptions): Promise<ClusterRe
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const failures = new Map<ClusterCase, string>();
   const state = (b: Broker): string => (b.running ? 'running' : `exited (${b.child.exitCode ?? b.child.signalCode})`);
+  const cases = CLUSTER_CASES.filter((c) => o.cases === undefined || o.cases.includes(c));
   for (let r = 0; r < o.repeats; r++) {
-    for (const k of CLUSTER_CASES.map((_, i) => CLUSTER_CASES[(i + r) % CLUSTER_CASES.length]!)) {
+    for (const k of cases.map((_, i) => cases[(i + r) % cases.length]!)) {
       if (failures.has(k)) continue;
       const pubBroker = k === 'single' ? single : node1;
       const subscriberUrl = k === 'cross-node' ? node2.url : undefined;

@@ -42,6 +42,9 @@
  *                      publishers on node 1, subscriber on node 2 (MQTT 3.1.1, QoS 0
  *                      and 1); --seconds, --repeats (default 1 here), --rate and
  *                      --publishers apply; prints a Markdown table (docs untouched)
+ *   --cluster-cases L  with --cluster: the cases to measure, comma-separated:
+ *                      single,cross-node,cluster-same-node (default all); --profile DIR
+ *                      profiles the two cluster nodes
  *
  * Only 127.0.0.1 is used. Every child process and the temporary directory are removed
  * on the way out, also after an error or Ctrl-C.
@@ -58,7 +61,7 @@ import { LABEL, floodReport, report, writeDocs, type BrokerResults } from './rep
 import { createPki } from './setup.js';
 import { connectBurst, hold, latency, smoke, throughput } from './workloads.js';
 import { flood } from './flood.js';
-import { clusterTable, runCluster } from './cluster.js';
+import { CLUSTER_CASES, clusterTable, runCluster, type ClusterCase } from './cluster.js';
 
 type Workload = 'throughput' | 'latency' | 'connections' | 'memory' | 'flood';
 const ALL_WORKLOADS: readonly Workload[] = ['throughput', 'latency', 'connections', 'memory', 'flood'];
@@ -83,6 +86,7 @@ interface Options {
   cluster: boolean;
   /** Extra Node.js flags for the Node.js brokers (Gatehouse and bare aedes), e.g. heap settings. */
   nodeFlags: string[];
+  clusterCases: ClusterCase[];
   repeatsGiven: boolean;
   devicesGiven: boolean;
 }
@@ -91,7 +95,7 @@ function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
     publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
-    cluster: false, nodeFlags: [], repeatsGiven: false, devicesGiven: false,
+    cluster: false, nodeFlags: [], clusterCases: [...CLUSTER_CASES], repeatsGiven: false, devicesGiven: false,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -154,9 +158,16 @@ function parseArgs(argv: readonly string[]): Options {
         i++;
         break;
       }
+      case '--cluster-cases': {
+        const list = (v ?? '').split(',').filter(Boolean) as ClusterCase[];
+        if (list.length === 0 || list.some((c) => !CLUSTER_CASES.includes(c))) throw new Error(`--cluster-cases takes a list of ${CLUSTER_CASES.join(', ')}`);
+        o.clusterCases = list;
+        i++;
+        break;
+      }
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-args "FLAGS"] [--json FILE] [--no-docs] [--cluster]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-args "FLAGS"] [--json FILE] [--no-docs] [--cluster [--cluster-cases single,cross-node,cluster-same-node]]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -242,12 +253,19 @@ async function main(): Promise<void> {
 
   if (o.cluster) {
     log('cross-node workload: one gateway against a two-node cluster on one Redis and one PostgreSQL');
-    const res = await runCluster(pki, { seconds: o.seconds, repeats: o.repeats, rate: o.rate, publishers: o.publishers, maxSessions: o.devices * 2 + 100, log });
+    if (o.profile) mkdirSync(o.profile, { recursive: true });
+    const res = await runCluster(pki, {
+      seconds: o.seconds, repeats: o.repeats, rate: o.rate, publishers: o.publishers, maxSessions: o.devices * 2 + 100, cases: o.clusterCases,
+      nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [], log,
+    });
     const table = clusterTable(res, o.rate);
     process.stdout.write(`\n${machine}\n${versions}, redis-server ${res.redisVersion}, PostgreSQL ${res.postgresVersion}\n` +
       `${o.repeats} × ${o.seconds} s throughput windows (${o.publishers} publishers, 64-byte payloads, MQTT 3.1.1), latency over 2 s; medians\n\n${table}` +
       `\nfinished in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
     if (o.json) await writeFile(o.json, JSON.stringify({ machine, versions, redis: res.redisVersion, postgres: res.postgresVersion, rows: Object.fromEntries(res.rows) }, null, 2));
+    if (o.profile) {
+      for (const f of readdirSync(o.profile).filter((n) => n.endsWith('.cpuprofile'))) log(`\nprofile ${join(o.profile, f)}\n${summariseProfile(join(o.profile, f))}`);
+    }
     return;
   }
 

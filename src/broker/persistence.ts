@@ -5,6 +5,7 @@ import { CarriedFixesError } from './carried-fixes.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { RetainedKeeper } from './retained.js';
 import { hideStored } from './share-names.js';
+import { storedWillOwner } from './will-owners.js';
 
 /** A subscription as aedes stores it for a persistent session. */
 export interface StoredSubscription {
@@ -66,6 +67,9 @@ function asReadable(s: Readable | AsyncIterable<unknown>, onError: (e: unknown) 
   }
   return Readable.from(untilFailure(), { objectMode: true });
 }
+
+/** The field of a will stored in a shared persistence that holds its owner (will-owners.ts `StoredWillOwner`). */
+export const WILL_OWNER_FIELD = 'gatehouseWillOwner';
 
 /** Methods this class defines itself instead of delegating. */
 const OWN = new Set<string>(['storeRetained']);
@@ -194,6 +198,24 @@ export class SessionStore {
       (this as unknown as Record<string, unknown>)[name] = STREAMS.has(name)
         ? (...args: unknown[]) => asReadable(inner[name](...args) as Readable | AsyncIterable<unknown>, this.onBackendError)
         : (...args: unknown[]) => inner[name](...args);
+    }
+    if (this.shared) {
+      const inner = this.inner;
+      // Another node publishes this node's wills if it dies (cluster-wills.ts): the will
+      // is stored with its owner, what the connection authenticated as, for that node to
+      // decide it. aedes's copy of the will is not changed (it is published locally).
+      (this as unknown as Record<string, unknown>)['putWill'] = async (client: ClientRef, packet: Record<string, unknown>): Promise<void> => {
+        const owner = storedWillOwner(client as Client);
+        const stored: Record<string, unknown> = { ...packet, ...(owner !== undefined ? { [WILL_OWNER_FIELD]: owner } : {}) };
+        await inner.putWill(client, stored);
+        // As the Redis persistence marks aedes's packet.
+        packet['clientId'] = stored['clientId'];
+        packet['brokerId'] = stored['brokerId'];
+      };
+      // aedes's own sweep of dead brokers' wills would hand them to the publish hook
+      // without their owner, and several nodes would publish the same one: it is given
+      // none; cluster-wills.ts takes them instead, one node each.
+      (this as unknown as Record<string, unknown>)['streamWill'] = () => Readable.from([], { objectMode: true });
     }
   }
 

@@ -27,6 +27,7 @@ import { aedesServiceBus, type ServiceBus } from './service-bus.js';
 import { announceSharedSubscriptions, SharedSubscriptions } from './share-groups.js';
 import { hideSharedFilters } from './share-names.js';
 import { withdrawWill } from './will-owners.js';
+import { ClusterWills } from './cluster-wills.js';
 import { disconnect, recheckSessions, type RecheckResult } from './recheck.js';
 
 /** The broker's TLS identity and the device CAs it accepts client certificates from. */
@@ -100,9 +101,11 @@ export class GatewayBroker {
   private readonly servers: (TlsServer | HttpsServer)[];
   private readonly wss: WebSocketServer | undefined;
   private readonly unsubscribeSwap: () => void;
+  private readonly clusterWills: ClusterWills | undefined;
 
-  private constructor(aedes: Aedes, ctx: BrokerContext, door: FrontDoor, servers: (TlsServer | HttpsServer)[], wss: WebSocketServer | undefined, listeners: ListenerAddress[]) {
+  private constructor(aedes: Aedes, ctx: BrokerContext, door: FrontDoor, servers: (TlsServer | HttpsServer)[], wss: WebSocketServer | undefined, listeners: ListenerAddress[], clusterWills: ClusterWills | undefined) {
     this.aedes = aedes;
+    this.clusterWills = clusterWills;
     this.ctx = ctx;
     this.door = door;
     this.servers = servers;
@@ -143,7 +146,8 @@ export class GatewayBroker {
     const limits = opts.limits ?? DEFAULT_LIMITS;
     const cluster = opts.cluster;
     const door = new FrontDoor(ctx, limits);
-    const shared = new SharedSubscriptions(ctx);
+    // On a cluster, one node of those with members delivers each message (share-groups.ts).
+    const shared = new SharedSubscriptions(ctx, cluster !== undefined ? (filter, packet) => cluster.claimShared(filter, packet) : undefined);
     const aedes = await Aedes.createBroker({
       authenticate: authenticateHook(ctx, { maxConnections: limits.maxConnections, ...(cluster !== undefined ? { available: () => cluster.available } : {}) }),
       authorizePublish: authorizePublishHook(ctx),
@@ -236,7 +240,10 @@ export class GatewayBroker {
         const addr = await listen(https, opts.websocket, 'wss');
         listeners.push({ ...addr, url: addr.url + opts.websocket.path });
       }
-      return new GatewayBroker(aedes, ctx, door, servers, wss, listeners);
+      // On a cluster, the wills of nodes that died are published by a live node (cluster-wills.ts).
+      const clusterWills = cluster !== undefined ? new ClusterWills(ctx, aedes, cluster) : undefined;
+      clusterWills?.start();
+      return new GatewayBroker(aedes, ctx, door, servers, wss, listeners, clusterWills);
     } catch (e) {
       for (const s of servers) s.close();
       await new Promise<void>((r) => aedes.close(() => r()));
@@ -330,6 +337,7 @@ export class GatewayBroker {
 
   async close(): Promise<void> {
     this.unsubscribeSwap();
+    await this.clusterWills?.stop();
     for (const s of this.servers) s.close();
     this.wss?.close();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

@@ -33,6 +33,14 @@
  *    removes that property from the CONNACKs of this broker (absent means available,
  *    MQTT 5.0 §3.2.2.3.13).
  *
+ * On a cluster (several nodes on Redis), every node with members of a shared subscription
+ * receives each matching message; before handing it to a member, a node claims the
+ * message for the shared subscription in Redis (`SET … NX` on the subscription and the
+ * message's broker id and counter, redis-cluster.ts `claimShared`): only the node whose
+ * claim succeeds delivers it, so the group gets one copy, not one per node. A node claims
+ * only when one of its members may take the message. Redis unreachable: each node
+ * delivers (a duplicate rather than a loss, as routing does then).
+ *
  * Not queued for members that are offline: a message reaches a connected member or no
  * one. Retained messages are not sent when a shared subscription is made (aedes looks
  * them up under the literal `$share/...` name, which no retained message has).
@@ -86,6 +94,13 @@ interface Member {
 
 type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
 
+/**
+ * On a cluster: claims a message for a shared subscription, cluster-wide. Resolves true
+ * for exactly one of the nodes that ask for the same (filter, message); true as well when
+ * the claim cannot be made (Redis unreachable).
+ */
+export type ShareClaim = (filter: string, packet: AedesPublishPacket) => Promise<boolean>;
+
 /** One shared subscription (share name and filter) and its members, served in turn. */
 class Group {
   readonly members: Member[] = [];
@@ -111,7 +126,7 @@ export class SharedSubscriptions {
   private readonly watched = new WeakSet<Client>();
   private broker: Aedes | undefined;
 
-  constructor(private readonly ctx: BrokerContext) {}
+  constructor(private readonly ctx: BrokerContext, private readonly claim?: ShareClaim) {}
 
   /** The broker whose router the shared subscriptions are served from (once, before any connection). */
   attach(aedes: Aedes): void {
@@ -185,6 +200,26 @@ export class SharedSubscriptions {
     // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match `$` topics.
     const first = g.topicFilter.charCodeAt(0);
     if (packet.topic.charCodeAt(0) === 0x24 && (first === 0x23 || first === 0x2b)) return done();
+    // On a cluster: only the node that claims the message delivers it, and a node claims
+    // only when one of its members may take it.
+    if (this.claim !== undefined && this.eligible(g, packet)) {
+      this.claim(g.filter, packet).then((won) => (won ? this.handOut(g, packet, done) : done()), () => this.handOut(g, packet, done));
+      return;
+    }
+    this.handOut(g, packet, done);
+  }
+
+  /** Whether a member of the group may take the message now. */
+  private eligible(g: Group, packet: AedesPublishPacket): boolean {
+    for (const m of g.members) {
+      if (m.client.closed) continue;
+      const s = this.ctx.sessions.ofClient(m.client);
+      if (s !== undefined && s.filters.has(g.filter) && mayReceive(s, packet.topic)) return true;
+    }
+    return false;
+  }
+
+  private handOut(g: Group, packet: AedesPublishPacket, done: () => void): void {
     const n = g.members.length;
     for (let k = 0; k < n; k++) {
       const i = (g.next + k) % n;

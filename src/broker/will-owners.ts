@@ -36,3 +36,30 @@ export function takeWillOwner(client: Client): WillOwner | undefined {
   owners.delete(client);
   return o;
 }
+
+/**
+ * The owner of a connection's will as stored with the will in a persistence other nodes
+ * share (cluster-wills.ts): plain data, the certificate's policy fields decoded now (they
+ * are absent when the certificate cannot be read that way, which the decision then
+ * refuses where a policy needs them, as at CONNECT).
+ */
+export interface StoredWillOwner {
+  readonly v: 1;
+  readonly thingName: string;
+  readonly certificateId: string;
+  readonly chainPem: string;
+  readonly context: IotContext;
+}
+
+/** What a node records with a connection's will for another node to decide it; undefined when no owner is known. */
+export function storedWillOwner(client: Client): StoredWillOwner | undefined {
+  const o = owners.get(client);
+  if (o === undefined) return undefined;
+  let certificate: IotContext['certificate'];
+  try {
+    certificate = o.identity.certificateContext?.();
+  } catch {
+    certificate = undefined;
+  }
+  return { v: 1, thingName: o.identity.thingName, certificateId: o.identity.certificateId, chainPem: o.chain.pem, context: { ...o.context, ...(certificate !== undefined ? { certificate } : {}) } };
+}

@@ -1,5 +1,6 @@
 import type { Client, PublishPacket } from 'aedes';
-import { CombinedView } from '../core/index.js';
+import type { X509Certificate } from 'node:crypto';
+import { CombinedView, type IotContext } from '../core/index.js';
 import { deciding, logDenial, type BrokerContext } from './context.js';
 import { certificateReadable } from './hooks/authenticate.js';
 import { isReserved, isShareTopic } from './topics.js';
@@ -20,27 +21,52 @@ import { takeWillOwner } from './will-owners.js';
  * A will the registry withdrew (the connection was ended because its certificate was
  * revoked, deactivated or detached, or its thing deleted: `withdrawWill`) is never
  * published. Who owns a will is kept in will-owners.ts.
+ *
+ * On a cluster, the wills of a node that died are published by another node
+ * (cluster-wills.ts), decided here the same way from the owner recorded with the will.
  */
+
+/** Who a will belongs to: what its connection authenticated as at CONNECT. */
+export interface WillOwnerRecord {
+  readonly clientId: string;
+  readonly thingName: string;
+  readonly certificateId: string;
+  /** The connection's context at CONNECT (AWS IoT policy variables and condition keys). */
+  readonly context: IotContext;
+  /** The certificate chain the connection presented, PEM, screened again. */
+  readonly chainPem: string;
+  /** The same chain decoded, when at hand. */
+  readonly certificates?: readonly X509Certificate[];
+}
+
+/** A will as the decision reads it. */
+export interface WillPacket {
+  readonly topic: string;
+  readonly retain: boolean;
+  readonly payload: Buffer | string;
+}
+
 /**
- * Decides a will published after its connection's session ended (see above) and answers
- * the publish hook's callback: null to publish, an error to drop it.
+ * Decides a will about to be published without its connection's session (see above),
+ * logging a refusal. Resolves to null when it may be published, otherwise to the
+ * refusal's reason; never rejects (a failed lookup refuses, SERVICE_ERROR).
  */
-export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-  const { identity, context, chain } = takeWillOwner(client)!;
-  const refuse = (reason: string, extra: Record<string, unknown> = {}, counted = false): void => {
+export function judgeWill(ctx: BrokerContext, owner: WillOwnerRecord, packet: WillPacket, logFields: Record<string, unknown> = {}): Promise<string | null> {
+  const clientId = owner.clientId;
+  const refuse = (reason: string, extra: Record<string, unknown> = {}, counted = false): string => {
     if (!counted) ctx.metrics.denials['mqtt:publish']++;
-    logDenial(ctx, undefined, { thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', resource: 'mqtt:topic:' + packet.topic, will: true, reason, ...extra }, 'will not published: no longer allowed');
-    callback(new Error(reason));
+    logDenial(ctx, undefined, { thingName: owner.thingName, clientId, operation: 'mqtt:publish', resource: 'mqtt:topic:' + packet.topic, will: true, reason, ...logFields, ...extra }, 'will not published: no longer allowed');
+    return reason;
   };
   // The certificate must still be registered, active and valid (not revoked meanwhile),
   // and the thing must still exist.
-  ctx.authenticator.screen(chain.pem, chain.certificates).then(async (screened) => {
+  return ctx.authenticator.screen(owner.chainPem, owner.certificates).then(async (screened) => {
     if (!screened.ok) return refuse(screened.reason);
-    const principal = await ctx.offlineIdentities.identityOf(client.id);
+    const principal = await ctx.offlineIdentities.identityOf(clientId);
     if (principal === undefined) return refuse('THING_NOT_FOUND');
-    const view = ctx.policy.current.connectionView(principal, identity.certificateId, context, ctx.now);
-    if (!certificateReadable(view, context)) return refuse('CERT_MALFORMED');
-    const cd = view.decide('mqtt:connect', `mqtt:clientId:${client.id}`);
+    const view = ctx.policy.current.connectionView(principal, owner.certificateId, owner.context, ctx.now);
+    if (!certificateReadable(view, owner.context)) return refuse('CERT_MALFORMED');
+    const cd = view.decide('mqtt:connect', `mqtt:clientId:${clientId}`);
     if (!cd.allowed) return refuse(cd.reason, { decidedOn: 'mqtt:connect', ...deciding(cd) });
     if (isReserved(packet.topic) || isShareTopic(packet.topic)) return refuse('RESERVED_TOPIC');
     const wd = packet.retain && view instanceof CombinedView ? view.decideRetained(packet.topic) : view.decide('mqtt:publish', 'mqtt:topic:' + packet.topic);
@@ -50,10 +76,20 @@ export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPa
       const a = ctx.retained.admit(packet.topic, packet.payload.length);
       if (!a.ok) return refuse(a.reason);
     }
-    ctx.logger.debug({ event: 'allowed', thingName: identity.thingName, clientId: client.id, operation: 'mqtt:publish', topic: packet.topic, will: true }, 'will published');
-    callback(null);
-  }, (e: unknown) => {
-    ctx.logger.error({ event: 'error', clientId: client.id, err: (e as Error).message }, 'could not look up the thing of a will; not published');
-    refuse('SERVICE_ERROR');
+    ctx.logger.debug({ event: 'allowed', thingName: owner.thingName, clientId, operation: 'mqtt:publish', topic: packet.topic, will: true, ...logFields }, 'will published');
+    return null;
+  }).catch((e: unknown) => {
+    ctx.logger.error({ event: 'error', clientId, err: (e as Error).message }, 'could not look up the thing of a will; not published');
+    return refuse('SERVICE_ERROR');
   });
+}
+
+/**
+ * Decides a will published after its connection's session ended (see above) and answers
+ * the publish hook's callback: null to publish, an error to drop it.
+ */
+export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  const { identity, context, chain } = takeWillOwner(client)!;
+  const owner: WillOwnerRecord = { clientId: client.id, thingName: identity.thingName, certificateId: identity.certificateId, context, chainPem: chain.pem, certificates: chain.certificates };
+  void judgeWill(ctx, owner, packet).then((reason) => callback(reason === null ? null : new Error(reason)));
 }

@@ -2,7 +2,8 @@
  * The broker's Redis side (redis-cluster.ts) against a private redis-server: the router
  * keeps its backlog in the O(1) FIFO, messages go through Redis, and the carried
  * security fixes of the session store hold on the Redis persistence (the inbound QoS 2
- * cap, and a clean session forgetting its inbound QoS 2 identifiers in Redis).
+ * cap, and a clean session forgetting its inbound QoS 2 identifiers in Redis), and a
+ * publish is not reported done while the node's own delivery backlog is over its bound.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +11,8 @@ import { Aedes } from 'aedes';
 import { Fifo } from '../../src/broker/fifo.js';
 import { LiveSessions } from '../../src/broker/live-sessions.js';
 import { InboundQos2LimitError, MAX_INFLIGHT_INBOUND, SessionStore } from '../../src/broker/persistence.js';
-import { RedisCluster, RedisClusterError, displayRedisUrl, redisPatternFor } from '../../src/broker/redis-cluster.js';
+import { BACKLOG_HIGH, BACKLOG_LOW, RedisCluster, RedisClusterError, displayRedisUrl, redisPatternFor } from '../../src/broker/redis-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 import { sharedRedis, type RedisServer } from '../helpers/redis.js';
 
 const server = await sharedRedis();
@@ -75,6 +77,35 @@ describe('the broker on Redis', { skip }, () => {
     assert.equal(redisPatternFor('p:', 'a/#'), 'p:a*');
     assert.equal(redisPatternFor('p:', '#'), 'p:*');
     assert.equal(redisPatternFor('p:', '+/[x]/?/*/\\'), 'p:*/\\[x\\]/\\?/\\*/\\\\');
+
+  test('back-pressure: while the backlog of deliveries is over its bound, a publish is done only once it has drained', async () => {
+    const internals = cluster.mq as unknown as { _messageQueue: { length: number } };
+    // A subscriber that holds every delivery until told: its 100 slots fill, the rest waits.
+    const held: (() => void)[] = [];
+    let delivered = 0;
+    await new Promise<void>((r) => aedes.subscribe('unit/bp/#', (_p: unknown, cb: () => void) => { delivered++; held.push(cb); }, () => r()));
+    const emit = (i: number): Promise<void> => new Promise((resolve, reject) => {
+      cluster.mq.emit({ topic: `unit/bp/${i}`, payload: Buffer.from(String(i)) } as never, (err?: Error) => (err ? reject(err) : resolve()));
+    });
+    // Below the bound a publish is done as soon as Redis took it.
+    const first = Array.from({ length: BACKLOG_HIGH + 200 }, (_, i) => emit(i));
+    await waitUntil(() => internals._messageQueue.length >= BACKLOG_HIGH + 100, 10_000, 'the backlog built up');
+    // Over it: this publish reaches Redis and comes back, but is not done...
+    let lateDone = false;
+    const late = emit(99_999).then(() => { lateDone = true; });
+    await waitUntil(() => internals._messageQueue.length >= BACKLOG_HIGH + 101, 10_000, 'the late message came back through Redis');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lateDone, false, 'a publish is not done while the backlog is over its bound');
+    // ...until the subscriber lets the backlog drain to BACKLOG_LOW.
+    const release = setInterval(() => { while (held.length > 0) held.shift()!(); }, 1);
+    try {
+      await late;
+      assert.ok(internals._messageQueue.length <= BACKLOG_LOW, `done with ${internals._messageQueue.length} still waiting`);
+      await Promise.all(first);
+      await waitUntil(() => delivered === BACKLOG_HIGH + 201, 10_000, 'every message delivered, in the end');
+    } finally {
+      clearInterval(release);
+    }
   });
 
   test('a clean session forgets its inbound QoS 2 identifiers in Redis', async () => {

@@ -3,7 +3,10 @@
  * broker state, one private PostgreSQL (test/helpers/postgres.ts) for the registry they
  * share; MQTT.js devices over mutual TLS. Between nodes: QoS 0 and 1 messages, retained
  * messages, persistent sessions across a node restart and a reconnection elsewhere, a
- * node killed with SIGKILL, client-id takeover, iot:Receive decided on the receiving
+ * node killed with SIGKILL (its devices' wills published by another node, once, under
+ * the owner's policy in force, MQTT 5 delayed wills after their delay unless the device
+ * connects again), a shared subscription with members on two nodes (one copy
+ * per message), client-id takeover, iot:Receive decided on the receiving
  * node, and Redis down (refusal, grace, recovery).
  */
 import assert from 'node:assert/strict';
@@ -34,7 +37,7 @@ ${ca.yaml}deviceGroups:
   policies:
     Devices:
       Connect: { operations: [mqtt:connect], resources: ["mqtt:clientId:\${iot:Connection.Thing.ThingName}"] }
-      Data: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:t/*", "mqtt:topicfilter:t/*"] }
+      Data: { operations: [mqtt:publish, mqtt:subscribe], resources: ["mqtt:topic:t/*", "mqtt:topicfilter:t/*", "mqtt:topicfilter:$share/g1/t/sh/#"] }
 gatehouse:
   detectInterfaceAddresses: false
   hostAddresses: [127.0.0.1]
@@ -49,7 +52,19 @@ gatehouse:
 `;
 
 const clusterConfig = (redisUrl: string, node: string): string => JSON.stringify({
-  gatehouse: { cluster: { redis: { url: redisUrl, keyPrefix: 'e2e:', nodeName: node, connectTimeoutMs: 1000, unavailableGraceSeconds: 3 } } },
+  gatehouse: { cluster: { redis: { url: redisUrl, keyPrefix: 'e2e:', nodeName: node, connectTimeoutMs: 1000, unavailableGraceSeconds: 3, nodeTimeoutSeconds: NODE_TIMEOUT_S } } },
+});
+
+/** The nodes' `nodeTimeoutSeconds`: a dead node's wills are published within this and a third of it (docs/cluster.md). */
+const NODE_TIMEOUT_S = 2;
+
+/** An AWS IoT policy letting a device connect as its thing and publish on `topic` (a will is a publish). */
+const WILL_POLICY = (topic: string): object => ({
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+    { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/${topic}` },
+  ],
 });
 
 /** An AWS IoT policy letting a device connect as its thing and subscribe to (and receive) `filter`. */
@@ -245,6 +260,107 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
     // The subscription came with the session: a new message arrives too.
     await pub.publishAsync('t/k/2', 'k-2', { qos: 1 });
     await resumed.next('k-2');
+  });
+
+  test('kill -9 of a node: a surviving node publishes its devices\' wills, once each, decided under the owner\'s policy in force', async () => {
+    const victim = await startNode(3);
+    const applied = (l: string): boolean => l.includes('"event":"iot-policies-applied"') && l.includes('"trigger":"registry"');
+    const allApplied = async (change: () => Promise<unknown>): Promise<void> => {
+      const marks = nodes.map((n) => n.lines.length);
+      await change();
+      await Promise.all(nodes.map((n, i) => n.waitForLog(applied, 5000, marks[i])));
+    };
+    // One owner in the Greengrass group (its will allowed throughout), one under an AWS IoT
+    // policy that will stop allowing its will topic while it is connected.
+    const kept = await enroll('dev-will-kept');
+    const revoked = await enroll('wl-will-revoked');
+    await allApplied(() => operator.createPolicy('WillPolicy', JSON.stringify(WILL_POLICY('t/will/*'))));
+    await allApplied(() => operator.attachPolicy('WillPolicy', { kind: 'certificate', certificateId: revoked.certificateId }));
+    const sub = await reader(1, await enroll('dev-will-sub'));
+    await sub.client.subscribeAsync('t/will/#', { qos: 1 });
+    const a = await connectDevice(victim.mqttUrl, kept, { will: { topic: 't/will/kept', payload: Buffer.from('will-kept'), qos: 1, retain: false } });
+    const b = await connectDevice(victim.mqttUrl, revoked, { will: { topic: 't/will/revoked', payload: Buffer.from('will-revoked'), qos: 1, retain: false } });
+    clients.push(a, b);
+    await allApplied(() => operator.createPolicyVersion('WillPolicy', JSON.stringify(WILL_POLICY('t/elsewhere/*')), { setAsDefault: true }));
+    assert.ok(b.connected, 'a will is decided when it is published: the connection stays');
+
+    const survivors = nodes.slice(0, 3);
+    const marks = survivors.map((n) => n.lines.length);
+    victim.signal('SIGKILL');
+    const killedAt = Date.now();
+    await victim.exited();
+    nodes.pop();
+    await sub.next('will-kept', 15_000);
+    const tookMs = Date.now() - killedAt;
+    // Documented: within nodeTimeoutSeconds and a third of it, plus the decision's registry
+    // look-ups (a margin for a loaded machine).
+    assert.ok(tookMs < NODE_TIMEOUT_S * 1000 * 4 / 3 + 3000, `the will arrived ${tookMs} ms after the kill`);
+    // The other will is refused by the node that took it, with the policy's reason.
+    const refusal = await Promise.any(survivors.map((n, i) => n.waitForLog((l) => l.includes('"event":"denied"') && l.includes('wl-will-revoked') && l.includes('"will":true'), 10_000, marks[i])));
+    assert.match(refusal, /"reason":"NO_GROUP_SELECTS_THING"/, 'refused as a publish on that topic is now');
+    assert.match(refusal, /"deadNode":"node-4\./);
+    // A message sent after both were decided arrives after anything a second node would
+    // have published of the same wills (one connection, in order): none was.
+    const p = await connect(0, await enroll('dev-will-marker'));
+    await p.publishAsync('t/will/marker', 'marker', { qos: 1 });
+    await sub.next('marker');
+    assert.deepEqual(sub.got.map((m) => m.payload).filter((x) => x.startsWith('will-')), ['will-kept']);
+    const published = survivors.flatMap((n, i) => n.lines.slice(marks[i]).filter((l) => l.includes('"event":"cluster-will-published"')));
+    assert.equal(published.length, 1, published.join('\n'));
+    assert.match(published[0]!, /"clientId":"dev-will-kept"/);
+  });
+
+  test('kill -9 of a node: its MQTT 5 delayed wills wait their delay, and one whose device connects again meanwhile is not published', async () => {
+    const victim = await startNode(3);
+    const back = await enroll('dev-wd-back');
+    const late = await enroll('dev-wd-late');
+    const sub = await reader(1, await enroll('dev-wd-sub'));
+    await sub.client.subscribeAsync('t/wd/#', { qos: 1 });
+    const v5 = (topic: string, payload: string): IClientOptions => ({
+      protocolVersion: 5, properties: { sessionExpiryInterval: 60 },
+      will: { topic, payload: Buffer.from(payload), qos: 1, retain: false, properties: { willDelayInterval: 4 } },
+    });
+    const onVictim = [await connectDevice(victim.mqttUrl, back, v5('t/wd/back', 'wd-back')), await connectDevice(victim.mqttUrl, late, v5('t/wd/late', 'wd-late'))];
+    clients.push(...onVictim);
+    const survivors = nodes.slice(0, 3);
+    const marks = survivors.map((n) => n.lines.length);
+    const closed = onVictim.map((c) => waitForClose(c, 10_000));
+    victim.signal('SIGKILL');
+    const killedAt = Date.now();
+    await victim.exited();
+    nodes.pop();
+    await Promise.all(closed);
+    // One device is back at once, on another node: its session continues, no will.
+    await connect(0, back, { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+    await Promise.any(survivors.map((n, i) => n.waitForLog((l) => l.includes('"event":"cluster-will-cancelled"') && l.includes('dev-wd-back'), 10_000, marks[i])));
+    // The other's will comes after its 4-second delay, counted from when a node took it:
+    // at least 4 s and two thirds of the node timeout after the kill (taken at once, it
+    // would come 1.3-3 s after the kill).
+    await sub.next('wd-late', 15_000);
+    const tookMs = Date.now() - killedAt;
+    assert.ok(tookMs >= 4000 + NODE_TIMEOUT_S * 1000 * 2 / 3, `the delayed will arrived ${tookMs} ms after the kill, before its delay`);
+    const p = await connect(0, await enroll('dev-wd-marker'));
+    await p.publishAsync('t/wd/marker', 'wd-marker', { qos: 1 });
+    await sub.next('wd-marker');
+    assert.deepEqual(sub.got.map((m) => m.payload).filter((x) => x.startsWith('wd-') && x !== 'wd-marker'), ['wd-late']);
+  });
+
+  test('a shared subscription with members on two nodes receives each message once, not once per node', async () => {
+    const members = [await reader(0, await enroll('dev-share-1')), await reader(1, await enroll('dev-share-2'))];
+    for (const m of members) {
+      await m.client.subscribeAsync('$share/g1/t/sh/#', { qos: 1 });
+      await m.client.subscribeAsync('t/sh-mark', { qos: 1 });
+    }
+    const p = await connect(2, await enroll('dev-share-pub'));
+    const sent = Array.from({ length: 40 }, (_, i) => `sh-${i}`);
+    for (const [i, payload] of sent.entries()) await p.publishAsync(`t/sh/${i}`, payload, { qos: 1 });
+    const shared = (): string[] => members.flatMap((m) => m.got.map((x) => x.payload)).filter((x) => /^sh-\d+$/.test(x));
+    await waitUntil(() => new Set(shared()).size === sent.length, 10_000, 'every message reached a member');
+    // A message after them, on an ordinary subscription of both members: a second copy of
+    // any of them would have come before it.
+    await p.publishAsync('t/sh-mark', 'sh-mark', { qos: 1 });
+    for (const m of members) await m.next('sh-mark');
+    assert.deepEqual(shared().sort(), [...sent].sort());
   });
 
   test('client-id takeover across nodes: a second connection on another node closes the first; another device cannot claim the id', async () => {

@@ -257,6 +257,11 @@ export interface RedisClusterConfig {
    * disconnected (0: at once). New connections are refused while it is down.
    */
   readonly unavailableGraceSeconds: number;
+  /**
+   * How long after its last heartbeat in Redis a node is taken for dead; another node then
+   * publishes the wills of its devices (docs/cluster.md).
+   */
+  readonly nodeTimeoutSeconds: number;
 }
 
 export interface AwsSyncConfig {

@@ -717,7 +717,7 @@ function checkClusterSource(ck: Checker, top: Record<string, unknown>, gatehouse
 
 /** `gatehouse.cluster.redis`: MQTT routing and broker state shared through Redis. */
 function checkClusterRedis(ck: Checker, value: unknown, rpath: readonly string[]): GatehouseSection['cluster']['redis'] {
-  const r = ck.fields(value, rpath, ['url', 'keyPrefix', 'nodeName', 'connectTimeoutMs', 'unavailableGraceSeconds'], false) ?? {};
+  const r = ck.fields(value, rpath, ['url', 'keyPrefix', 'nodeName', 'connectTimeoutMs', 'unavailableGraceSeconds', 'nodeTimeoutSeconds'], false) ?? {};
   const url = ck.string(r['url'], [...rpath, 'url'], { nonBlank: true });
   // Never echo the URL: it may carry a password.
   if (url !== undefined && !/^rediss?:\/\/[^\s/?#]+(\/\d{1,2})?\/?$/i.test(url)) {
@@ -734,6 +734,7 @@ function checkClusterRedis(ck: Checker, value: unknown, rpath: readonly string[]
     ...(nodeName !== undefined ? { nodeName } : {}),
     connectTimeoutMs: ck.int(r['connectTimeoutMs'], [...rpath, 'connectTimeoutMs'], 5000, 100, 120_000),
     unavailableGraceSeconds: ck.int(r['unavailableGraceSeconds'], [...rpath, 'unavailableGraceSeconds'], 30, 0, 86_400),
+    nodeTimeoutSeconds: ck.int(r['nodeTimeoutSeconds'], [...rpath, 'nodeTimeoutSeconds'], 60, 2, 3600),
   };
 }
 

@@ -20,7 +20,7 @@ const brief = (issues: readonly ConfigIssue<string>[]): [string, string][] => is
 
 describe('gatehouse.cluster', () => {
   it('defaults: the node file is the source, the gateway CA must be the cluster\'s, no Redis', () => {
-    const redis = { keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, unavailableGraceSeconds: 30 };
+    const redis = { keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, unavailableGraceSeconds: 30, nodeTimeoutSeconds: 60 };
     assert.deepEqual(ok(validateConfig({})).gatehouse.cluster, { config: { source: 'file' }, ca: { requireShared: true }, redis });
     const c = ok(validateConfig({ gatehouse: { registry: { url: URL }, cluster: { config: { source: 'registry' }, ca: { requireShared: false } } } }));
     assert.deepEqual(c.gatehouse.cluster, { config: { source: 'registry' }, ca: { requireShared: false }, redis });

@@ -70,7 +70,7 @@ const DEFAULTS: GatehouseConfig = {
     logging: { level: 'info' },
     sync: { aws: { enabled: false, intervalSeconds: 300, thingGroups: [], pageSize: 100, requireTrustedCa: false } },
     registry: { schema: 'gatehouse', poolSize: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5000, busyTimeoutMs: 5000, unavailableGraceSeconds: 60 },
-    cluster: { config: { source: 'file' }, ca: { requireShared: true }, redis: { keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, unavailableGraceSeconds: 30 } },
+    cluster: { config: { source: 'file' }, ca: { requireShared: true }, redis: { keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, unavailableGraceSeconds: 30, nodeTimeoutSeconds: 60 } },
   },
 };
 
@@ -653,17 +653,18 @@ describe('validateConfig: certificate authority and gatehouse', () => {
 });
 
 describe('validateConfig: gatehouse.cluster.redis', () => {
-  it('accepts a redis:// or rediss:// URL with the prefix, node name, timeout and grace', () => {
-    const { config } = ok(validateConfig({ gatehouse: { cluster: { redis: { url: 'rediss://gw@cache.example:6380/2', keyPrefix: 'site-a:', nodeName: 'node-1', connectTimeoutMs: 1000, unavailableGraceSeconds: 0 } } } }));
-    assert.deepEqual(config.gatehouse.cluster.redis, { url: 'rediss://gw@cache.example:6380/2', keyPrefix: 'site-a:', nodeName: 'node-1', connectTimeoutMs: 1000, unavailableGraceSeconds: 0 });
+  it('accepts a redis:// or rediss:// URL with the prefix, node name, timeouts and grace', () => {
+    const { config } = ok(validateConfig({ gatehouse: { cluster: { redis: { url: 'rediss://gw@cache.example:6380/2', keyPrefix: 'site-a:', nodeName: 'node-1', connectTimeoutMs: 1000, unavailableGraceSeconds: 0, nodeTimeoutSeconds: 2 } } } }));
+    assert.deepEqual(config.gatehouse.cluster.redis, { url: 'rediss://gw@cache.example:6380/2', keyPrefix: 'site-a:', nodeName: 'node-1', connectTimeoutMs: 1000, unavailableGraceSeconds: 0, nodeTimeoutSeconds: 2 });
     assert.equal(ok(validateConfig({})).config.gatehouse.cluster.redis.url, undefined, 'no cluster unless a URL is given');
   });
 
   it('refuses another scheme without echoing the URL, a prefix with wildcards or glob characters, and an unusable node name', () => {
-    const issues = errors(validateConfig({ gatehouse: { cluster: { redis: { url: 'http://:s3cret-pw@cache/0', keyPrefix: 'a/+', nodeName: 'a/b', unavailableGraceSeconds: -1 } } } }));
+    const issues = errors(validateConfig({ gatehouse: { cluster: { redis: { url: 'http://:s3cret-pw@cache/0', keyPrefix: 'a/+', nodeName: 'a/b', unavailableGraceSeconds: -1, nodeTimeoutSeconds: 1 } } } }));
     assert.deepEqual(brief(issues), [
       ['CONFIG_INVALID_VALUE', 'gatehouse.cluster.redis.url'], ['CONFIG_INVALID_VALUE', 'gatehouse.cluster.redis.keyPrefix'],
       ['CONFIG_INVALID_VALUE', 'gatehouse.cluster.redis.nodeName'], ['CONFIG_OUT_OF_RANGE', 'gatehouse.cluster.redis.unavailableGraceSeconds'],
+      ['CONFIG_OUT_OF_RANGE', 'gatehouse.cluster.redis.nodeTimeoutSeconds'],
     ]);
     assert.ok(!JSON.stringify(issues).includes('s3cret-pw'));
   });
