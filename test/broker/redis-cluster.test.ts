@@ -77,6 +77,7 @@ describe('the broker on Redis', { skip }, () => {
     assert.equal(redisPatternFor('p:', 'a/#'), 'p:a*');
     assert.equal(redisPatternFor('p:', '#'), 'p:*');
     assert.equal(redisPatternFor('p:', '+/[x]/?/*/\\'), 'p:*/\\[x\\]/\\?/\\*/\\\\');
+  });
 
   test('back-pressure: while the backlog of deliveries is over its bound, a publish is done only once it has drained', async () => {
     const internals = cluster.mq as unknown as { _messageQueue: { length: number } };
