@@ -20,6 +20,7 @@ import { DROP_TOPIC } from '../../src/broker/topics.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PolicyStore } from '../../src/runtime/policy-store.js';
+import { makeLeaf } from '../helpers/pki.js';
 
 /** Sensors may connect, publish under their own tree and subscribe to `commands/<name>/#`. */
 const SENSORS = {
@@ -83,12 +84,15 @@ function fixture(snap = snapshot()): Fixture {
   return { ctx, auth, logs, removedFromStore };
 }
 
+/** The DER of a real certificate: the hooks decode what the TLS handshake hands them (the fake identity layer decides). */
+const PEER_DER = Buffer.from((await makeLeaf()).cert.rawData);
+
 /** A stand-in for an aedes client: its id, its connection (with a peer certificate) and what the hooks call. */
 interface FakeClient {
   id: string;
   clean: boolean;
   closed: boolean;
-  conn: EventEmitter & { getPeerX509Certificate?: () => unknown };
+  conn: EventEmitter & { getPeerCertificate?: () => unknown };
   _will?: { topic: string };
   closedByServer: number;
   unsubscribed: string[];
@@ -104,8 +108,8 @@ interface FakeClient {
 function client(id: string, opts: { certificate?: boolean; will?: string; clean?: boolean; version?: number } = {}): FakeClient {
   const conn = new EventEmitter() as FakeClient['conn'];
   if (opts.certificate !== false) {
-    // Enough of a node:crypto X509Certificate for the chain walk: DER bytes, a fingerprint, no issuer.
-    conn.getPeerX509Certificate = () => ({ raw: Buffer.from('not a real certificate'), fingerprint256: 'AA:' + id, issuerCertificate: undefined });
+    // Enough of getPeerCertificate(true) for the chain walk: DER bytes, a fingerprint, no issuer.
+    conn.getPeerCertificate = () => ({ raw: PEER_DER, fingerprint256: 'AA:' + id, issuerCertificate: undefined });
   }
   const c: FakeClient = {
     id, clean: opts.clean ?? true, closed: false, conn, closedByServer: 0, unsubscribed: [], version: opts.version ?? 4, disconnects: [],

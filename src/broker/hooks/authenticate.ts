@@ -1,6 +1,6 @@
 import type { Client, AuthenticateError } from 'aedes';
-import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { certificatePem } from '../../core/pem.js';
 import { deciding, logDenial, type BrokerContext } from '../context.js';
 import { CombinedView, type IotContext } from '../../core/index.js';
@@ -202,17 +202,21 @@ function rememberConnection(ctx: BrokerContext, client: Client, certificateId: s
 export function tlsSocketOf(client: Client): TLSSocket | undefined {
   const candidates = [client.conn as unknown, client.req?.socket as unknown];
   for (const c of candidates) {
-    if (c && typeof (c as TLSSocket).getPeerX509Certificate === 'function') return c as TLSSocket;
+    if (c && typeof (c as TLSSocket).getPeerCertificate === 'function') return c as TLSSocket;
   }
   return undefined;
 }
 
 /**
- * The peer's verified certificate chain (leaf first) as PEM and as the handshake's
- * decoded certificates, or undefined without one. getPeerX509Certificate() wraps the
- * certificates the TLS handshake already holds, and the verifier uses them as they are
- * instead of decoding the PEM's bytes again; getPeerCertificate(true) would convert
- * every field of the chain into objects that would never be read.
+ * The peer's verified certificate chain (leaf first) as PEM and as decoded certificates,
+ * or undefined without one.
+ *
+ * Read with getPeerCertificate(true) and decoded again from each certificate's DER, not
+ * with getPeerX509Certificate(): on Node.js 20.20 every getPeerX509Certificate() call on a
+ * server socket leaves about 4 KiB of native memory (OpenSSL's copy of the client
+ * certificate) that is never freed, even after the socket and the returned object are
+ * collected, so a gateway taking 10 connections a second grew by 2–3 MiB a minute
+ * without end (docs/benchmarks.md, "Soak"; `npm run bench:tls-peer` measures both calls).
  */
 export function peerCertificateChain(client: Client): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
   const sock = tlsSocketOf(client);
@@ -221,15 +225,22 @@ export function peerCertificateChain(client: Client): { readonly pem: string; re
 
 /** The certificate chain a TLS socket's peer presented (leaf first), or undefined without one. */
 export function socketCertificateChain(sock: TLSSocket): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
-  let cert = sock.getPeerX509Certificate();
-  if (!cert) return undefined;
+  let cert: DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
+  if (cert === undefined || cert.raw === undefined) return undefined;
   const pems: string[] = [];
   const certificates: X509Certificate[] = [];
   const seen = new Set<string>();
-  while (cert !== undefined && !seen.has(cert.fingerprint256)) {
+  // A self-signed root names itself as its issuer: the walk ends at a certificate seen before.
+  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
+    let decoded: X509Certificate;
+    try {
+      decoded = new X509Certificate(cert.raw);
+    } catch {
+      return undefined; // OpenSSL accepted these bytes in the handshake; if Node.js cannot read them, no certificate (fail closed)
+    }
     pems.push(certificatePem(cert.raw));
-    certificates.push(cert);
+    certificates.push(decoded);
     cert = cert.issuerCertificate;
   }
   return { pem: pems.join(''), certificates };
