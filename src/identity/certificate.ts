@@ -92,9 +92,9 @@ function parseDer(der: Buffer): { ok: true; certificate: ParsedCertificate } | {
 }
 
 /**
- * The facts of a certificate OpenSSL has already decoded: from `new X509Certificate`
- * above, or from a TLS handshake (`getPeerX509Certificate()`), which saves decoding the
- * same DER again (about 0.3 ms under OpenSSL 3, for the public key).
+ * The facts of a certificate already decoded: by `new X509Certificate` above, or by the
+ * broker from the DER of the TLS handshake's chain, which saves decoding the same
+ * certificate again here (about 0.3 ms under OpenSSL 3, for the public key).
  */
 export function describeCertificate(x: X509Certificate): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
   const notBefore = new Date(x.validFrom);
