@@ -225,8 +225,9 @@ export function peerCertificateChain(client: Client): { readonly pem: string; re
 
 /** The certificate chain a TLS socket's peer presented (leaf first), or undefined without one. */
 export function socketCertificateChain(sock: TLSSocket): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
-  let cert: DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
-  if (cert === undefined || cert.raw === undefined) return undefined;
+  // null once the socket is destroyed (a peer that hung up meanwhile), an empty object without a certificate.
+  let cert: DetailedPeerCertificate | null | undefined = sock.getPeerCertificate(true);
+  if (cert === null || cert === undefined || cert.raw === undefined) return undefined;
   const pems: string[] = [];
   const certificates: X509Certificate[] = [];
   const seen = new Set<string>();
