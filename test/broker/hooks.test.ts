@@ -105,9 +105,12 @@ interface FakeClient {
   unsubscribe(packet: { unsubscriptions: string[] }, cb: () => void): void;
 }
 
-function client(id: string, opts: { certificate?: boolean; will?: string; clean?: boolean; version?: number } = {}): FakeClient {
+function client(id: string, opts: { certificate?: boolean | 'destroyed'; will?: string; clean?: boolean; version?: number } = {}): FakeClient {
   const conn = new EventEmitter() as FakeClient['conn'];
-  if (opts.certificate !== false) {
+  if (opts.certificate === 'destroyed') {
+    // A TLS socket destroyed meanwhile answers null.
+    conn.getPeerCertificate = () => null;
+  } else if (opts.certificate !== false) {
     // Enough of getPeerCertificate(true) for the chain walk: DER bytes, a fingerprint, no issuer.
     conn.getPeerCertificate = () => ({ raw: PEER_DER, fingerprint256: 'AA:' + id, issuerCertificate: undefined });
   }
@@ -207,6 +210,14 @@ describe('CONNECT hook', () => {
     const f = fixture();
     f.auth.outcome = new Error('must not be called');
     const r = await connect(f, client('sensor-1', { certificate: false }));
+    assert.equal(r.err?.returnCode, 5);
+    assert.equal(events(f, 'denied')[0]?.['reason'], 'NO_CLIENT_CERTIFICATE');
+  });
+
+  test('a TLS socket destroyed before the hook reads its certificate: refused as without one, not a crash', async () => {
+    const f = fixture();
+    f.auth.outcome = new Error('must not be called');
+    const r = await connect(f, client('sensor-1', { certificate: 'destroyed' }));
     assert.equal(r.err?.returnCode, 5);
     assert.equal(events(f, 'denied')[0]?.['reason'], 'NO_CLIENT_CERTIFICATE');
   });
