@@ -23,6 +23,7 @@ import { registryPath, SqliteRegistry } from '../../src/identity/sqlite-registry
 import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { registryBackends, type RegistryBackend } from '../helpers/registry-backends.js';
 import { makeTempDir } from '../helpers/tmp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const DEP: IotDeployment = { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' };
 const T0 = new Date('2026-06-01T12:00:00Z');
@@ -550,6 +551,7 @@ for (const b of backends) describe(`ControlStore (${b.name}): generation`, { ski
 });
 
 const pgBackend = backends[1]!;
+const rec = (id: string): NewAuditRecord => ({ at: T0, principal: 'p', action: 'iot:ListThings', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: id });
 describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend.skip }, () => {
   it('keeps no secret in the tables, only ciphertexts and the session token digest', async (t) => {
     const { store, rows } = await setup(t, pgBackend);
@@ -613,7 +615,6 @@ describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend
   it('audit records of several nodes are one log', async (t) => {
     const { store, other } = await setup(t, pgBackend);
     const node2 = await other();
-    const rec = (id: string): NewAuditRecord => ({ at: T0, principal: 'p', action: 'iot:ListThings', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: id });
     await store.appendAudit([rec('a1'), rec('a2')]);
     await node2.appendAudit([rec('b1')]);
     assert.deepEqual((await store.queryAudit({})).map((r) => r.requestId), ['b1', 'a2', 'a1']);
@@ -622,7 +623,6 @@ describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend
 
   it('audit ids follow commit order: an append waits while another node is appending', async (t) => {
     const { store, rows, connect } = await setup(t, pgBackend);
-    const rec = (id: string): NewAuditRecord => ({ at: T0, principal: 'p', action: 'iot:ListThings', resource: '*', decision: 'allow', reason: 'r', policy: null, statement: null, sourceIp: '::1', userAgent: null, status: 200, requestId: id });
     // Another node in the middle of an append: it holds the audit lock and has taken its id.
     const other = await connect!();
     t.after(() => other.end());
@@ -633,12 +633,10 @@ describe('ControlStore (postgres): secrets and several nodes', { skip: pgBackend
     let done = false;
     const append = store.appendAudit([rec('second')]).then(() => (done = true));
     // The append waits for the lock: it shows in pg_locks as an ungranted advisory lock.
-    for (;;) {
-      const waiting = await rows("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
-      if (waiting[0]!.n === 1) break;
+    await waitUntil(async () => {
       assert.equal(done, false, 'the append did not wait for the one in progress, so its id was taken before the earlier one committed');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+      return (await rows("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))[0]!.n === 1;
+    }, 5000, 'the append waiting for the audit lock');
     assert.equal(done, false);
     await other.query('COMMIT');
     await append;
