@@ -47,6 +47,13 @@ export interface CallOptions {
   readonly contentType?: string | null;
   readonly headers?: Record<string, string>;
   readonly timeoutMs?: number;
+  /**
+   * Send the headers, with the body's Content-Length, but none of the body, and take the
+   * answer the server gives on the headers alone (a 413 on the declared length). Writing
+   * a body larger than the socket buffers races the server's close: the write can fail
+   * with EPIPE before the answer is read.
+   */
+  readonly headersOnly?: boolean;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
@@ -97,7 +104,10 @@ export class ApiClient {
       });
       req.setTimeout(opts.timeoutMs ?? 20_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
       req.on('error', reject);
-      req.end(payload);
+      if (opts.headersOnly === true) {
+        req.flushHeaders();
+        req.on('response', (res) => res.on('end', () => req.destroy()));
+      } else req.end(payload);
     });
   }
 }
