@@ -836,14 +836,14 @@ const VERIFY_FAILURES: ReadonlySet<string> = new Set(VERIFY_REASONS);
  */
 function countingAuthenticator(inner: DeviceAuthenticator, metrics: Metrics): DeviceAuthenticator {
   return {
-    async screen(chain, presented) {
-      const r = await inner.screen(chain, presented);
+    async screen(chain) {
+      const r = await inner.screen(chain);
       // Counted once here for refusals; an accepted certificate is counted at CONNECT.
       if (!r.ok) metrics.inc(VERIFY_FAILURES.has(r.reason) ? 'VerifyClientDeviceIdentity.Failure' : 'GetClientDeviceAuthToken.Failure');
       return r;
     },
-    async authenticate(clientId, chain, presented) {
-      const r = await inner.authenticate(clientId, chain, presented);
+    async authenticate(clientId, chain) {
+      const r = await inner.authenticate(clientId, chain);
       if (r.ok) {
         metrics.inc('VerifyClientDeviceIdentity.Success');
         metrics.inc('GetClientDeviceAuthToken.Success');

@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../runtime/policy-store.js';
@@ -26,9 +25,8 @@ export interface DeviceAuthenticator {
    * active certificate attached to at least one thing? No session is created; the
    * CONNECT checks (client ID, policy) still follow.
    */
-  screen(certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<ScreenOutcome>;
-  /** `presented`: the same chain as the TLS handshake decoded it (leaf first). */
-  authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthOutcome>;
+  screen(certificateChainPem: string): Promise<ScreenOutcome>;
+  authenticate(clientId: string, certificateChainPem: string): Promise<AuthOutcome>;
   release(sessionId: string): void;
 }
 

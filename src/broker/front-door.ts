@@ -38,13 +38,13 @@
  * parser cannot be found at run time every connection is refused (fail closed).
  */
 import type { Client } from 'aedes';
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { BrokerContext } from './context.js';
-import { socketCertificateChain } from './hooks/authenticate.js';
+import { socketCertificateChain, type PeerChain } from './hooks/authenticate.js';
 import { REASON } from './reason-codes.js';
 
 export interface FrontDoorLimits {
@@ -384,11 +384,11 @@ export class FrontDoor {
       if (keep) this.screened.set(socket, Promise.resolve(false));
       return;
     }
-    const screened = this.ctx.authenticator.screen(verdict.pem, verdict.certificates).then((outcome) => {
+    const screened = this.ctx.authenticator.screen(verdict.pem).then((outcome) => {
       if (socket.destroyed || a.closing) return false;
       if (!outcome.ok && verdict.unknownIssuer !== undefined && CHAIN_REFUSALS.has(outcome.reason)) {
         // Not trusted by registration either: the handshake's refusal, with its usual reason.
-        this.refuseTls(socket, a, 'TLS_CERT_UNTRUSTED', verdict.unknownIssuer, verdict.certificates[0]);
+        this.refuseTls(socket, a, 'TLS_CERT_UNTRUSTED', verdict.unknownIssuer, verdict.leafDer);
         return false;
       }
       if (!outcome.ok) {
@@ -413,7 +413,7 @@ export class FrontDoor {
    * the handshake itself (Node would drop the connection without a word and without
    * telling why): the reason is logged here and the connection ended with close_notify.
    */
-  private checkTls(socket: TLSSocket, a: Admission): { pem: string; certificates: readonly X509Certificate[]; unknownIssuer?: string } | undefined {
+  private checkTls(socket: TLSSocket, a: Admission): (PeerChain & { unknownIssuer?: string }) | undefined {
     const chain = socketCertificateChain(socket);
     let reason: CloseReason | undefined;
     const code = socket.authorizationError === null || socket.authorizationError === undefined ? undefined : String(socket.authorizationError);
@@ -424,16 +424,16 @@ export class FrontDoor {
       reason = (code === undefined ? undefined : TLS_REASONS[code]) ?? 'TLS_CERT_INVALID';
     }
     if (reason === undefined && chain !== undefined) return chain;
-    this.refuseTls(socket, a, reason ?? 'TLS_CERT_INVALID', code, chain?.certificates[0]);
+    this.refuseTls(socket, a, reason ?? 'TLS_CERT_INVALID', code, chain?.leafDer);
     return undefined;
   }
 
   /** Closes a connection whose client certificate the handshake's verdict refuses. */
-  private refuseTls(socket: TLSSocket, a: Admission, reason: CloseReason, code: string | undefined, leaf: X509Certificate | undefined): void {
+  private refuseTls(socket: TLSSocket, a: Admission, reason: CloseReason, code: string | undefined, leafDer: Buffer | undefined): void {
     this.close(a, 'tls', reason, {
       remoteAddress: a.remoteAddress,
       ...(code === undefined ? {} : { tlsError: code }),
-      ...(leaf === undefined ? {} : { subject: leaf.subject.replaceAll('\n', ', '), fingerprint: leaf.fingerprint256 }),
+      ...leafFields(leafDer),
     }, 'client certificate refused at the TLS handshake; connection closed');
     endTls(socket);
   }
@@ -518,4 +518,15 @@ function keyOf(s: Socket): string {
 
 function isTlsSocket(x: unknown): x is TLSSocket {
   return typeof (x as TLSSocket | undefined)?.getPeerX509Certificate === 'function';
+}
+
+/** The refused leaf's subject and fingerprint for the log line, decoded only for it; nothing when Node.js cannot read it. */
+function leafFields(der: Buffer | undefined): { subject?: string; fingerprint?: string } {
+  if (der === undefined) return {};
+  try {
+    const leaf = new X509Certificate(der);
+    return { subject: leaf.subject.replaceAll('\n', ', '), fingerprint: leaf.fingerprint256 };
+  } catch {
+    return {};
+  }
 }

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket } from 'aedes';
-import type { X509Certificate } from 'node:crypto';
 import type { IotContext } from '../core/index.js';
 import type { DeviceIdentity } from './live-sessions.js';
+import type { PeerChain } from './hooks/authenticate.js';
 
 /** The identity a connection with a will authenticated as, for deciding the will later (wills.ts). */
 export interface WillOwner {
@@ -10,7 +10,7 @@ export interface WillOwner {
   readonly identity: DeviceIdentity;
   readonly context: IotContext;
   /** The certificate chain the connection presented, screened again when the will is published. */
-  readonly chain: { readonly pem: string; readonly certificates: readonly X509Certificate[] };
+  readonly chain: PeerChain;
 }
 
 const owners = new WeakMap<Client, WillOwner>();

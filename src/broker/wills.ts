@@ -1,5 +1,4 @@
 import type { Client, PublishPacket } from 'aedes';
-import type { X509Certificate } from 'node:crypto';
 import { CombinedView, type IotContext } from '../core/index.js';
 import { deciding, logDenial, type BrokerContext } from './context.js';
 import { certificateReadable } from './hooks/authenticate.js';
@@ -35,8 +34,6 @@ export interface WillOwnerRecord {
   readonly context: IotContext;
   /** The certificate chain the connection presented, PEM, screened again. */
   readonly chainPem: string;
-  /** The same chain decoded, when at hand. */
-  readonly certificates?: readonly X509Certificate[];
 }
 
 /** A will as the decision reads it. */
@@ -60,7 +57,7 @@ export function judgeWill(ctx: BrokerContext, owner: WillOwnerRecord, packet: Wi
   };
   // The certificate must still be registered, active and valid (not revoked meanwhile),
   // and the thing must still exist.
-  return ctx.authenticator.screen(owner.chainPem, owner.certificates).then(async (screened) => {
+  return ctx.authenticator.screen(owner.chainPem).then(async (screened) => {
     if (!screened.ok) return refuse(screened.reason);
     const principal = await ctx.offlineIdentities.identityOf(clientId);
     if (principal === undefined) return refuse('THING_NOT_FOUND');
@@ -90,6 +87,6 @@ export function judgeWill(ctx: BrokerContext, owner: WillOwnerRecord, packet: Wi
  */
 export function decideWill(ctx: BrokerContext, client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
   const { identity, context, chain } = takeWillOwner(client)!;
-  const owner: WillOwnerRecord = { clientId: client.id, thingName: identity.thingName, certificateId: identity.certificateId, context, chainPem: chain.pem, certificates: chain.certificates };
+  const owner: WillOwnerRecord = { clientId: client.id, thingName: identity.thingName, certificateId: identity.certificateId, context, chainPem: chain.pem };
   void judgeWill(ctx, owner, packet).then((reason) => callback(reason === null ? null : new Error(reason)));
 }

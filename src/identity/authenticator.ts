@@ -9,7 +9,6 @@
  * (`connection: true`): it is never evicted to make room for another, and the broker
  * releases it when the connection closes.
  */
-import type { X509Certificate } from 'node:crypto';
 import type { IotCertificateContext } from '../core/policy/iot/context.js';
 import { readPemBlocks } from '../core/pem.js';
 import type { SessionFailureReason } from './errors.js';
@@ -39,24 +38,23 @@ export type ScreeningOutcome =
 
 export interface SessionAuthenticator {
   /** The certificate alone, before any client ID is known: see SessionManager#screenCertificate. */
-  screen(certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<ScreeningOutcome>;
-  /** `presented`: the chain as the TLS handshake decoded it, when there was one. */
-  authenticate(clientId: string, certificateChainPem: string, presented?: readonly X509Certificate[]): Promise<AuthenticationOutcome>;
+  screen(certificateChainPem: string): Promise<ScreeningOutcome>;
+  authenticate(clientId: string, certificateChainPem: string): Promise<AuthenticationOutcome>;
   release(sessionId: string): void;
 }
 
 export function sessionAuthenticator(manager: SessionManager, clock: () => Date = () => new Date()): SessionAuthenticator {
   return {
-    screen(certificateChainPem, presented) {
-      return manager.screenCertificate(certificateChainPem, clock(), presented);
+    screen(certificateChainPem) {
+      return manager.screenCertificate(certificateChainPem, clock());
     },
-    async authenticate(clientId, certificateChainPem, presented) {
-      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, ...(presented === undefined ? {} : { presented }), now: clock(), connection: true });
+    async authenticate(clientId, certificateChainPem) {
+      const r = await manager.createSession({ clientId, certificatePem: certificateChainPem, now: clock(), connection: true });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       const s = r.session;
       // Only the leaf's DER is kept for the decoder (the session may be remembered long
-      // after the connection; the chain's PEM and decoded certificates are not).
-      let leaf: Uint8Array | undefined = presented?.[0]?.raw ?? leafDer(certificateChainPem);
+      // after the connection; the chain's PEM is not).
+      let leaf: Uint8Array | undefined = leafDer(certificateChainPem);
       let certificate: IotCertificateContext | undefined;
       const certificateContext = (): IotCertificateContext => {
         if (certificate === undefined) {
@@ -75,7 +73,7 @@ export function sessionAuthenticator(manager: SessionManager, clock: () => Date 
 
 /** The first certificate of a chain the session manager has already accepted. */
 function leafDer(pem: string): Uint8Array {
-  const r = readPemBlocks(pem, 1);
+  const r = readPemBlocks(pem); // the whole chain: the session manager has accepted it, and bounded its size
   if (!r.ok || r.blocks.length === 0) throw new Error('the certificate chain has no certificate');
   return r.blocks[0]!.der;
 }

@@ -26,7 +26,7 @@
  * memory after it has been handed out, and never appears in a Session, a log line or
  * an error message.
  */
-import { hash, randomBytes, type X509Certificate } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { InvalidationReason, SessionFailureReason, VerifyFailureReason } from './errors.js';
 import { shown, thingNameProblem } from './names.js';
 import type { Change, Registry, RegistryWatch } from './registry.js';
@@ -55,8 +55,6 @@ export interface CreateSessionRequest {
   readonly clientId: string;
   /** Client certificate PEM, optionally followed by intermediates. */
   readonly certificatePem: string;
-  /** The same certificates as decoded by a TLS handshake, if there was one (saves decoding them again). */
-  readonly presented?: readonly X509Certificate[];
   readonly now: Date;
   /**
    * The session backs a live connection, and its holder closes it (closeById) when the
@@ -163,7 +161,7 @@ export class SessionManager {
 
   async createSession(request: CreateSessionRequest): Promise<CreateSessionResult> {
     if (this.stopped) throw new Error('the session manager has been stopped');
-    const { clientId, certificatePem, presented, now } = request;
+    const { clientId, certificatePem, now } = request;
     const connection = request.connection === true;
     const nameProblem = thingNameProblem(clientId);
     if (nameProblem !== undefined) return { ok: false, reason: 'THING_NAME_INVALID', message: `client ID ${shown(clientId)} is not a valid thing name: ${nameProblem}` };
@@ -174,7 +172,7 @@ export class SessionManager {
     // processed for it, so check again instead of storing a stale verdict.
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const seq = await this.registry.latestChangeSeq();
-      const verdict = await this.check(clientId, certificatePem, now, presented);
+      const verdict = await this.check(clientId, certificatePem, now);
       if (!verdict.ok) return verdict;
       const since = await this.registry.changesSince(seq, FEED_PAGE);
       const touched = !since.complete || since.changes.length === FEED_PAGE || since.changes.some((c) => touches(c, clientId, verdict.certificateId, verdict.trustedCaId));
@@ -191,8 +189,8 @@ export class SessionManager {
    * least one thing (CERT_NOT_ATTACHED otherwise). Creates no session and reads
    * nothing a later createSession would not read again.
    */
-  async screenCertificate(certificatePem: string, now: Date, presented?: readonly X509Certificate[]): Promise<{ ok: true } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
-    const v = await this.verifier.verify(certificatePem, now, presented);
+  async screenCertificate(certificatePem: string, now: Date): Promise<{ ok: true } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
+    const v = await this.verifier.verify(certificatePem, now);
     if (!v.ok) return v;
     if (v.thingNames.length === 0) return { ok: false, reason: 'CERT_NOT_ATTACHED', message: `certificate ${v.certificateId} is not attached to any thing`, certificateId: v.certificateId };
     return { ok: true };
@@ -290,10 +288,9 @@ export class SessionManager {
     clientId: string,
     pem: string,
     now: Date,
-    presented?: readonly X509Certificate[],
     recheck = false,
   ): Promise<{ ok: true; certificateId: string; trustedCaId: string; notAfter: Date; attributes: Readonly<Record<string, string>> } | { ok: false; reason: SessionFailureReason; message: string; certificateId?: string }> {
-    const v = await this.verifier.verify(pem, now, presented, { recheck });
+    const v = await this.verifier.verify(pem, now, { recheck });
     if (!v.ok) return v;
     const thing = await this.registry.getThing(clientId);
     if (thing === undefined) return { ok: false, reason: 'THING_NOT_FOUND', message: `no thing named ${shown(clientId)} (the client ID must be the thing name)`, certificateId: v.certificateId };
@@ -381,7 +378,7 @@ export class SessionManager {
     let ended = 0;
     for (const e of targets) {
       if (this.entries.get(e.key) !== e) continue;
-      const verdict = await this.check(e.session.clientId, e.certificatePem, now, undefined, true);
+      const verdict = await this.check(e.session.clientId, e.certificatePem, now, true);
       if (verdict.ok) {
         // A certificate chaining to several trusted CAs may now rest on another one.
         if (verdict.trustedCaId !== e.session.trustedCaId && this.entries.get(e.key) === e) {

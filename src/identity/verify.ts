@@ -35,9 +35,9 @@
  * There is no hidden clock: `now` is an argument. Parsing problems never throw; only a
  * failing registry (RegistryError, e.g. REGISTRY_BUSY) does.
  */
-import { createHash, type X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { caConstraintsReader, type CaConstraints, type CaConstraintsReader } from './ca-constraints.js';
-import { allowsClientAuth, certificateId, describeCertificate, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
+import { allowsClientAuth, parseCertificatePem, type ParsedCertificate, type ParseResult } from './certificate.js';
 import type { VerifyFailureReason } from './errors.js';
 import type { CertificateRecord, CertificateTrust, Registry, TrustedCa } from './registry.js';
 
@@ -116,12 +116,8 @@ export class CertificateVerifier {
   /** Reads only the trusted CAs, a certificate's record and its things (a sync passes a view with the CAs it is about to trust). */
   constructor(private readonly registry: Pick<Registry, 'listTrustedCas' | 'getCertificate' | 'thingsForCertificate'>) {}
 
-  /**
-   * `decoded`: the same certificates as `pem`, already decoded by the TLS handshake
-   * (the broker passes them); any of them is used instead of decoding its bytes again.
-   */
-  async verify(pem: string, now: Date, decoded?: readonly X509Certificate[], options: { readonly recheck?: boolean } = {}): Promise<VerifyResult> {
-    const chain = await this.verifyChain(pem, now, decoded);
+  async verify(pem: string, now: Date, options: { readonly recheck?: boolean } = {}): Promise<VerifyResult> {
+    const chain = await this.verifyChain(pem, now);
     let leaf: ParsedCertificate;
     let trustedCaId: string;
     let record: CertificateRecord | undefined;
@@ -135,7 +131,7 @@ export class CertificateVerifier {
       if ((chain.reason !== 'CERT_UNTRUSTED' && chain.reason !== 'CERT_SELF_SIGNED') || chain.certificateId === undefined) return chain;
       const registered = await this.registry.getCertificate(chain.certificateId);
       if (registered === undefined || registered.trust !== 'registration' || registered.id !== chain.certificateId) return chain;
-      const checked = this.verifyLeaf(pem, now, decoded);
+      const checked = this.verifyLeaf(pem, now);
       if (!checked.ok) return checked;
       leaf = checked.leaf;
       trustedCaId = leaf.id;
@@ -168,8 +164,8 @@ export class CertificateVerifier {
    * Steps 1–4 only (no registry status): what every registration of a device
    * certificate checks (`things register`, the management API's RegisterCertificate).
    */
-  async verifyChain(pem: string, now: Date, decoded?: readonly X509Certificate[]): Promise<ChainResult> {
-    const checked = this.verifyLeaf(pem, now, decoded);
+  async verifyChain(pem: string, now: Date): Promise<ChainResult> {
+    const checked = this.verifyLeaf(pem, now);
     if (!checked.ok) return checked;
     const { leaf, presented } = checked;
     const id = leaf.id;
@@ -191,8 +187,8 @@ export class CertificateVerifier {
    * Steps 1–3 only (parse, validity period, usage): the checks that need no trusted CA.
    * What registering a certificate without its CA checks (RegisterCertificateWithoutCA).
    */
-  verifyLeaf(pem: string, now: Date, decoded?: readonly X509Certificate[]): LeafResult {
-    const parsed = this.parse(pem, decoded);
+  verifyLeaf(pem: string, now: Date): LeafResult {
+    const parsed = this.parse(pem);
     if (!parsed.ok) return failure('CERT_MALFORMED', `client certificate is not usable: ${parsed.message}`);
     const [leaf, ...presented] = parsed.certificates;
     const id = leaf.id;
@@ -204,21 +200,13 @@ export class CertificateVerifier {
     return { ok: true, leaf, presented };
   }
 
-  private parse(pem: string, handshake: readonly X509Certificate[] | undefined): ParseResult {
+  private parse(pem: string): ParseResult {
     if (typeof pem !== 'string' || pem.length > 64 * 1024) return parseCertificatePem(pem);
     const key = createHash('sha256').update(pem).digest('base64');
     const hit = this.parsed.get(key);
     if (hit) return hit;
-    // CA certificates seen before (anchors, presented intermediates) are not parsed
-    // again, nor are certificates the TLS handshake has decoded (same id: same bytes).
-    const decoded = handshake === undefined || handshake.length === 0 ? undefined : new Map(handshake.map((x) => [certificateId(x.raw), x]));
-    const result = parseCertificatePem(pem, (id) => {
-      const ca = this.cas.get(id)?.cert;
-      if (ca !== undefined || decoded === undefined) return ca;
-      const x = decoded.get(id);
-      const described = x === undefined ? undefined : describeCertificate(x);
-      return described?.ok ? described.certificate : undefined;
-    });
+    // CA certificates seen before (anchors, presented intermediates) are not parsed again.
+    const result = parseCertificatePem(pem, (id) => this.cas.get(id)?.cert);
     if (result.ok) {
       if (this.parsed.size >= PARSE_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value as string);
       this.parsed.set(key, result);

@@ -1,5 +1,4 @@
 import type { Client, AuthenticateError } from 'aedes';
-import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { certificatePem } from '../../core/pem.js';
 import { deciding, logDenial, type BrokerContext } from '../context.js';
@@ -82,7 +81,7 @@ export function authenticateHook(ctx: BrokerContext, opts: AuthenticateOptions =
     const chain = peerCertificateChain(client);
     if (chain === undefined) return refuse('NO_CLIENT_CERTIFICATE', 'no client certificate on the connection');
 
-    ctx.authenticator.authenticate(client.id, chain.pem, chain.certificates).then((outcome) => {
+    ctx.authenticator.authenticate(client.id, chain.pem).then((outcome) => {
       if (!outcome.ok) return refuse(outcome.reason, outcome.message);
       const { identity, sessionId } = outcome;
       const will = (client as unknown as { _will?: { topic: string; retain?: boolean } })._will;
@@ -208,41 +207,41 @@ export function tlsSocketOf(client: Client): TLSSocket | undefined {
 }
 
 /**
- * The peer's verified certificate chain (leaf first) as PEM and as decoded certificates,
- * or undefined without one.
+ * The certificate chain a connection's peer presented: PEM (leaf first) for the verifier,
+ * and the leaf's DER for a log line. Nothing is decoded here: the verifier decodes only
+ * what its caches lack, so a device that reconnects costs no certificate parsing.
  *
- * Read with getPeerCertificate(true) and decoded again from each certificate's DER, not
- * with getPeerX509Certificate(): on Node.js 20.20 every getPeerX509Certificate() call on a
- * server socket leaves about 4 KiB of native memory (OpenSSL's copy of the client
- * certificate) that is never freed, even after the socket and the returned object are
- * collected, so a gateway taking 10 connections a second grew by 2–3 MiB a minute
- * without end (docs/benchmarks.md, "Soak"; `npm run bench:tls-peer` measures both calls).
+ * Read with getPeerCertificate(true), not getPeerX509Certificate(): on Node.js 20.20
+ * every getPeerX509Certificate() call on a server socket leaves about 4 KiB of native
+ * memory (OpenSSL's copy of the client certificate) that is never freed, even after the
+ * socket and the returned object are collected, so a gateway taking 10 connections a
+ * second grew by 2–3 MiB a minute without end (docs/benchmarks.md, "Soak";
+ * `npm run bench:tls-peer` measures both calls).
  */
-export function peerCertificateChain(client: Client): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
+export interface PeerChain {
+  readonly pem: string;
+  readonly leafDer: Buffer;
+}
+
+/** The chain of a connection (see PeerChain), or undefined without one. */
+export function peerCertificateChain(client: Client): PeerChain | undefined {
   const sock = tlsSocketOf(client);
   return sock === undefined ? undefined : socketCertificateChain(sock);
 }
 
-/** The certificate chain a TLS socket's peer presented (leaf first), or undefined without one. */
-export function socketCertificateChain(sock: TLSSocket): { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined {
+/** The chain a TLS socket's peer presented (see PeerChain), or undefined without one. */
+export function socketCertificateChain(sock: TLSSocket): PeerChain | undefined {
   // null once the socket is destroyed (a peer that hung up meanwhile), an empty object without a certificate.
   let cert: DetailedPeerCertificate | null | undefined = sock.getPeerCertificate(true);
   if (cert === null || cert === undefined || cert.raw === undefined) return undefined;
+  const leafDer = cert.raw;
   const pems: string[] = [];
-  const certificates: X509Certificate[] = [];
   const seen = new Set<string>();
   // A self-signed root names itself as its issuer: the walk ends at a certificate seen before.
   while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
-    let decoded: X509Certificate;
-    try {
-      decoded = new X509Certificate(cert.raw);
-    } catch {
-      return undefined; // OpenSSL accepted these bytes in the handshake; if Node.js cannot read them, no certificate (fail closed)
-    }
     pems.push(certificatePem(cert.raw));
-    certificates.push(decoded);
     cert = cert.issuerCertificate;
   }
-  return { pem: pems.join(''), certificates };
+  return { pem: pems.join(''), leafDer };
 }
