@@ -19,6 +19,7 @@ import type Database from 'better-sqlite3';
 import { timeoutAt, type JobExecution, type JobExecutionStatus, type StatusDetails } from '../core/jobs/execution.js';
 import type { Job, JobStatus, TargetSelection } from '../core/jobs/job.js';
 import type { ControlConnection } from './sqlite-control.js';
+import { drive, driveAsync, type Step } from './steps.js';
 
 /** A message for a thing's MQTT topic that the store carries to every node (see `JobStore.relaysAnnouncements`). */
 export interface Announcement {
@@ -61,7 +62,7 @@ export type AsyncJobQueries = { readonly [K in keyof JobQueries]: (...args: Para
 export type JobQuery = { readonly [K in keyof JobQueries]: { readonly method: K; readonly args: Parameters<JobQueries[K]> } }[keyof JobQueries];
 
 /** A piece of job logic: yields queries, receives their results, returns `T`. */
-export type JobStep<T> = Generator<JobQuery, T, unknown>;
+export type JobStep<T> = Step<JobQuery, T>;
 
 /** A job transaction as the logic sees it: each query is a step to delegate to (`yield* tx.job(id)`). */
 export type JobTx = { readonly [K in keyof JobQueries]: (...args: Parameters<JobQueries[K]>) => JobStep<ReturnType<JobQueries[K]>> };
@@ -86,22 +87,12 @@ type AnyQuery = (...args: unknown[]) => unknown;
 
 /** Runs a step to its end, answering each query synchronously. */
 export function runSync<T>(step: JobStep<T>, queries: JobQueries): T {
-  let r = step.next();
-  while (r.done !== true) {
-    const q = r.value;
-    r = step.next((queries[q.method] as AnyQuery)(...q.args));
-  }
-  return r.value;
+  return drive(step, (q) => (queries[q.method] as AnyQuery)(...q.args));
 }
 
 /** Runs a step to its end, awaiting each query. */
-export async function runAsync<T>(step: JobStep<T>, queries: AsyncJobQueries): Promise<T> {
-  let r = step.next();
-  while (r.done !== true) {
-    const q = r.value;
-    r = step.next(await (queries[q.method] as (...args: unknown[]) => Promise<unknown>)(...q.args));
-  }
-  return r.value;
+export function runAsync<T>(step: JobStep<T>, queries: AsyncJobQueries): Promise<T> {
+  return driveAsync(step, (q) => (queries[q.method] as (...args: unknown[]) => Promise<unknown>)(...q.args));
 }
 
 export interface JobStore {

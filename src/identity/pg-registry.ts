@@ -35,8 +35,9 @@ import {
   assertThingTypeProperties, checkThingUpdate, isValidThingName, shown,
 } from './names.js';
 import {
-  applySyncBatch, driveAsync, mergeOutcomes, numberedPlaceholders, SYNCED_NAMES_SQL, type SyncBatch, type SyncKind, type SyncOp, type SyncOutcome,
+  applySyncBatch, mergeOutcomes, numberedPlaceholders, SYNCED_NAMES_SQL, type SyncBatch, type SyncKind, type SyncOp, type SyncOutcome,
 } from './sync-apply.js';
+import { driveAsync } from './steps.js';
 import {
   caFromRow, caNotFound, certFromRow, certNotFound, changeFromRow, checkPolicyDocument, checkStatus, checkVersion, closedError, describeTarget,
   FULL_ID, groupFromRow, groupThings, GROUPS_PER_THING, ID_PREFIX, NAME_UPPER, parseCa, parseLeaf, policyFromRow, POLICY_VERSION_LIMIT,

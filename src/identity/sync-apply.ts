@@ -36,6 +36,7 @@ import {
   assertThingTypeProperties, shown,
 } from './names.js';
 import type { CertificateStatus, CertificateTrust, ChangeKind } from './registry.js';
+import { resume, START, type Resume, type Step } from './steps.js';
 
 /** What a sync manages, as marked in `sync_objects` (SQLite step 6, PostgreSQL step 7). */
 export type SyncKind = 'ca' | 'thing_type' | 'thing_group' | 'policy' | 'thing' | 'certificate';
@@ -142,7 +143,7 @@ export type SyncSavepoint = { readonly op: 'savepoint' } | { readonly op: 'relea
 export type SyncOp = SyncSql | SyncRecord | SyncSavepoint;
 
 /** A piece of the applier: yields operations, receives their answers (a query's failure thrown into it), returns `T`. */
-export type SyncStep<T> = Generator<SyncOp, T, unknown>;
+export type SyncStep<T> = Step<SyncOp, T>;
 
 function* sql(shape: SyncShape, text: string, args: readonly unknown[]): SyncStep<unknown> {
   return yield { op: 'sql', shape, sql: text, args };
@@ -166,8 +167,6 @@ function* value<T = string>(text: string, ...args: unknown[]): SyncStep<T | unde
   return (yield* sql('value', text, args)) as T | undefined;
 }
 
-type Resume = { readonly threw: false; readonly value: unknown } | { readonly threw: true; readonly error: unknown };
-const NEXT: Resume = { threw: false, value: undefined };
 const ROLLED_BACK = new Error('savepoint rolled back');
 
 /**
@@ -176,8 +175,8 @@ const ROLLED_BACK = new Error('savepoint rolled back');
  * inside the caller's transaction.
  */
 export function driveSqlite<T>(db: Database.Database, step: SyncStep<T>, answer: (op: SyncSql | SyncRecord) => unknown): T {
-  let resume: Resume = NEXT;
-  const advance = (): IteratorResult<SyncOp, T> => (resume.threw ? step.throw(resume.error) : step.next(resume.value));
+  let next: Resume = START;
+  const advance = (): IteratorResult<SyncOp, T> => resume(step, next);
   /** Runs until the step returns (outside a savepoint) or closes the savepoint it is in. */
   const loop = (inSavepoint: boolean): T | 'release' | 'rollback' => {
     for (;;) {
@@ -195,34 +194,20 @@ export function driveSqlite<T>(db: Database.Database, step: SyncStep<T>, answer:
         } catch (e) {
           if (e !== ROLLED_BACK) throw e;
         }
-        resume = NEXT;
+        next = START;
       } else if (op.op === 'release' || op.op === 'rollback') {
         if (!inSavepoint) throw new Error(`a sync step closed a savepoint it had not opened (${op.op})`);
         return op.op;
       } else {
         try {
-          resume = { threw: false, value: answer(op) };
+          next = { threw: false, value: answer(op) };
         } catch (e) {
-          resume = { threw: true, error: e };
+          next = { threw: true, error: e };
         }
       }
     }
   };
   return loop(false) as T;
-}
-
-/** Runs a step to its end, awaiting each answer (savepoints included: the backend runs them as SQL). */
-export async function driveAsync<T>(step: SyncStep<T>, answer: (op: SyncOp) => Promise<unknown>): Promise<T> {
-  let resume: Resume = NEXT;
-  for (;;) {
-    const r = resume.threw ? step.throw(resume.error) : step.next(resume.value);
-    if (r.done === true) return r.value;
-    try {
-      resume = { threw: false, value: await answer(r.value) };
-    } catch (e) {
-      resume = { threw: true, error: e };
-    }
-  }
 }
 
 /** The SQLite answer to one operation: statements prepared once per connection and shape. */
