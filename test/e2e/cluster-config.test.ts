@@ -18,14 +18,12 @@ import { after, before, describe, test } from 'node:test';
 import type { IDisconnectPacket, MqttClient } from 'mqtt';
 import { fingerprintOf } from '../../src/identity/pg-cluster-store.js';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
-import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
+import { clusterCa, sharedDevices, type ClusterCa, type SharedDevices } from '../helpers/cluster.js';
 import { GatewayProcess, connectDevice, runCli, type Device } from '../helpers/gateway.js';
-import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitForEvent } from '../helpers/wait.js';
 
-const DAY = 86_400_000;
 const SCHEMA = 'cluster_cfg';
 const server = await sharedPostgres();
 const skip = typeof server === 'string' ? server : false;
@@ -59,7 +57,7 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
   const pgServer = server as PostgresServer;
   let dir: { path: string; cleanup: () => Promise<void> };
   let gatewayCa: ClusterCa;
-  let deviceCa: TestCert;
+  let devices: SharedDevices;
   let operator: PgRegistry;
   let node1: GatewayProcess;
   let node2: GatewayProcess;
@@ -72,12 +70,7 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
     return runCli(['config', 'push', file, '--config', node1Config, ...args]);
   };
   const storedVersion = async (): Promise<number> => operator.clusterStore().latestConfigVersion();
-  /** A device enrolled in the shared registry; it trusts only the cluster's gateway CA. */
-  const enroll = async (name: string): Promise<Device> => {
-    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
-    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
-    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: Buffer.from(gatewayCa.pem), keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
-  };
+  const enroll = (name: string): Promise<Device> => devices.enroll(name);
   const connect = async (url: string, d: Device, v5 = false): Promise<MqttClient> => {
     const c = await connectDevice(url, d, v5 ? { protocolVersion: 5 } : {});
     clients.push(c);
@@ -87,7 +80,6 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
   before(async () => {
     dir = await tempDir();
     gatewayCa = await clusterCa(dir.path, 'CN=Cluster gateway CA');
-    deviceCa = await makeCa({ name: 'CN=Cluster device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
     const d1 = join(dir.path, 'node1');
     const d2 = join(dir.path, 'node2');
     await Promise.all([d1, d2].map((d) => mkdir(d)));
@@ -100,7 +92,7 @@ describe('two gateways sharing their configuration and CA through PostgreSQL', {
     node1 = await GatewayProcess.launch(d1, node1Config, join(d1, 'data'), [], { api: false });
     node2 = await GatewayProcess.start(d2, nodeConfig(pgServer.url, 'node2', gatewayCa), [], { api: false });
     operator = await PgRegistry.open({ url: pgServer.url, schema: SCHEMA });
-    await operator.trustCa(deviceCa.pem);
+    devices = await sharedDevices(operator, gatewayCa.pem, 'CN=Cluster device CA');
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));

@@ -18,12 +18,10 @@ import { JobService } from '../../src/api/data-plane/job-service.js';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { GatewayProcess, connectDevice, deviceHttps, runCli, type Device } from '../helpers/gateway.js';
-import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
+import { clusterCa, sharedDevices, type ClusterCa, type SharedDevices } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 
-const DAY = 86_400_000;
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 const ARN = `arn:aws:iot:${REGION}:${ACCOUNT}`;
@@ -79,15 +77,14 @@ describe('jobs on two gateways sharing a PostgreSQL registry', { skip }, () => {
   const nodes: GatewayProcess[] = [];
   const clients: MqttClient[] = [];
   let operator: PgRegistry;
-  let deviceCa: TestCert;
+  let devices: SharedDevices;
   let ca: ClusterCa;
 
-  /** A device enrolled in the shared registry, trusting the cluster's CA (every node's server certificate). */
+  /** A device enrolled in the shared registry with the job policy attached, trusting the cluster's CA (every node's server certificate). */
   const enroll = async (name: string): Promise<Device> => {
-    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
-    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
-    await operator.attachPolicy('job-device', { kind: 'certificate', certificateId: leaf.id });
-    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: Buffer.from(ca.pem), keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
+    const d = await devices.enroll(name);
+    await operator.attachPolicy('job-device', { kind: 'certificate', certificateId: d.certificateId });
+    return d;
   };
 
   before(async () => {
@@ -100,8 +97,7 @@ describe('jobs on two gateways sharing a PostgreSQL registry', { skip }, () => {
     await copyFile(key(0), key(1));
     nodes.push(await GatewayProcess.start(dirs[1]!.path, config(pgServer.url, ca, key(1)), [], { api: false }));
     operator = await PgRegistry.open({ url: pgServer.url, schema: SCHEMA });
-    deviceCa = await makeCa({ name: 'CN=Cluster jobs device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
-    await operator.trustCa(deviceCa.pem);
+    devices = await sharedDevices(operator, ca.pem, 'CN=Cluster jobs device CA');
     await operator.createPolicy('job-device', DEVICE_POLICY);
   });
   after(async () => {

@@ -16,14 +16,12 @@ import { after, before, describe, test } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
 import { GatewayProcess, connectDevice, openReader, runCli, waitForClose, type Device } from '../helpers/gateway.js';
-import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { sharedRedis, type RedisServer } from '../helpers/redis.js';
-import { clusterCa, type ClusterCa } from '../helpers/cluster.js';
+import { clusterCa, sharedDevices, type ClusterCa, type SharedDevices } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const DAY = 86_400_000;
 const ARN = 'arn:aws:iot:eu-west-1:123456789012';
 const pgServer = await sharedPostgres();
 const redisServer = await sharedRedis();
@@ -106,7 +104,7 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
   let dir: { path: string; cleanup: () => Promise<void> };
   const nodes: GatewayProcess[] = [];
   let operator: PgRegistry;
-  let deviceCa: TestCert;
+  let devices: SharedDevices;
   /** The cluster's gateway CA (every node's server certificate chains to it). */
   let ca: ClusterCa;
   let serverCas: Buffer;
@@ -124,11 +122,7 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
   };
   const node = (i: number): GatewayProcess => nodes[i]!;
 
-  const enroll = async (name: string): Promise<Device> => {
-    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
-    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
-    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: serverCas, keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
-  };
+  const enroll = (name: string): Promise<Device> => devices.enroll(name);
   const connect = async (i: number, d: Device, opts: IClientOptions = {}): Promise<MqttClient> => {
     const c = await connectDevice(node(i).mqttUrl, d, opts);
     clients.push(c);
@@ -148,8 +142,7 @@ describe('three gateways on one Redis and one PostgreSQL registry', { skip, conc
     await startNode(0);
     await Promise.all([startNode(1), startNode(2)]);
     operator = await PgRegistry.open({ url: pg.url, schema: SCHEMA });
-    deviceCa = await makeCa({ name: 'CN=Cluster Redis device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
-    await operator.trustCa(deviceCa.pem);
+    devices = await sharedDevices(operator, serverCas, 'CN=Cluster Redis device CA');
   });
   after(async () => {
     if (process.env['CLUSTER_DUMP'] !== undefined) await writeFile(process.env['CLUSTER_DUMP'], nodes.map((n, i) => `== node ${i + 1}\n${n.lines.join('\n')}`).join('\n'));

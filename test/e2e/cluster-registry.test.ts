@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { PgRegistry } from '../../src/identity/pg-registry.js';
+import { sharedDevices, type SharedDevices } from '../helpers/cluster.js';
 import { GatewayProcess, connectDevice, waitForClose, type Device } from '../helpers/gateway.js';
-import { makeCa, makeLeaf, type TestCert } from '../helpers/pki.js';
 import { sharedPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const DAY = 86_400_000;
 const server = await sharedPostgres();
 const skip = typeof server === 'string' ? server : false;
 
@@ -49,17 +48,10 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let gw: GatewayProcess;
   let operator: PgRegistry;
-  let deviceCa: TestCert;
-  let gatewayCa: Buffer;
+  let devices: SharedDevices;
   const clients: MqttClient[] = [];
 
-  /** A device enrolled in the shared registry (as another node or an operator would). */
-  const enroll = async (name: string): Promise<Device & { cert: Buffer }> => {
-    // Valid around the real clock (the gateway checks validity against it).
-    const leaf = await makeLeaf({ issuer: deviceCa, cn: name, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY) });
-    await operator.enroll({ thingName: name, certificatePem: leaf.pem, thing: 'new' });
-    return { name, key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.pem), ca: gatewayCa, keyPath: '', certPath: '', caPath: '', certificateId: leaf.id };
-  };
+  const enroll = (name: string): Promise<Device> => devices.enroll(name);
   const connect = async (d: Device): Promise<MqttClient> => {
     const c = await connectDevice(gw.mqttUrl, d);
     clients.push(c);
@@ -70,9 +62,7 @@ describe('a gateway on the shared PostgreSQL registry', { skip }, () => {
     dir = await tempDir();
     gw = await GatewayProcess.start(dir.path, config(pgServer.url), [], { api: false });
     operator = await PgRegistry.open({ url: pgServer.url, schema: 'cluster_e2e' });
-    deviceCa = await makeCa({ name: 'CN=Cluster device CA', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
-    await operator.trustCa(deviceCa.pem);
-    gatewayCa = await readFile(join(gw.dataDir, 'ca', 'ca.pem'));
+    devices = await sharedDevices(operator, await readFile(join(gw.dataDir, 'ca', 'ca.pem')), 'CN=Cluster device CA');
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
