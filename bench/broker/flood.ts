@@ -13,15 +13,14 @@
  *   /proc) over the same span: the cost per message, whatever else the machine does;
  * - the broker's peak RSS while it lasts.
  */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Broker } from './brokers.js';
+import { awaitSubscribed, certFiles, clientArgs, exited } from './c-clients.js';
 import { cpuSeconds, rssKiB, spawnTracked, stopChild } from './proc.js';
 import { COLLECTOR, type Pki } from './setup.js';
-import { readFileSync } from 'node:fs';
-import type { DeviceFiles } from './protocol.js';
 
 /** A flood run ends at the latest this long after the publishers started. */
 const FLOOD_LIMIT_SECONDS = 120;
@@ -46,45 +45,22 @@ export interface FloodSample {
   readonly unfinished: boolean;
 }
 
-interface FloodFiles {
-  readonly payloadFile: string;
-  readonly certs: Map<string, { key: string; cert: string }>;
-}
+let payloadFile: { key: string; file: Promise<string> } | undefined;
 
-let prepared: { key: string; files: FloodFiles } | undefined;
-
-/** Payload file and PEM files for the Mosquitto clients (made once per run). */
-async function prepare(pki: Pki, o: FloodOptions): Promise<FloodFiles> {
-  const key = `${o.messages}/${o.payloadBytes}/${o.publishers}`;
-  if (prepared?.key === key) return prepared.files;
-  const dir = join(pki.dir, 'flood');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const line = `${'x'.repeat(o.payloadBytes)}\n`;
-  const payloadFile = join(dir, 'payload.txt');
-  await writeFile(payloadFile, line.repeat(o.messages));
-  const raw = JSON.parse(readFileSync(pki.pkiFile, 'utf8')) as { devices: DeviceFiles[] };
-  const wanted = new Set([COLLECTOR, ...pki.devices.slice(0, o.publishers)]);
-  const certs = new Map<string, { key: string; cert: string }>();
-  for (const d of raw.devices.filter((x) => wanted.has(x.name))) {
-    const k = join(dir, `${d.name}.key`);
-    const c = join(dir, `${d.name}.crt`);
-    await writeFile(k, d.keyPem, { mode: 0o600 });
-    await writeFile(c, d.certPem);
-    certs.set(d.name, { key: k, cert: c });
+/** The payload file the publishers read, one message per line (made once per run and size). */
+function payloads(pki: Pki, o: FloodOptions): Promise<string> {
+  const key = `${o.messages}/${o.payloadBytes}`;
+  if (payloadFile?.key !== key) {
+    const file = (async () => {
+      const dir = join(pki.dir, 'flood');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const path = join(dir, 'payload.txt');
+      await writeFile(path, `${'x'.repeat(o.payloadBytes)}\n`.repeat(o.messages));
+      return path;
+    })();
+    payloadFile = { key, file };
   }
-  prepared = { key, files: { payloadFile, certs } };
-  return prepared.files;
-}
-
-function clientArgs(broker: Broker, pki: Pki, files: FloodFiles, name: string): string[] {
-  const u = new URL(broker.url);
-  const c = files.certs.get(name)!;
-  return ['-h', u.hostname, '-p', u.port, '--cafile', pki.caFile, '--cert', c.cert, '--key', c.key, '-i', name, '-V', 'mqttv311'];
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  return payloadFile.file;
 }
 
 function safeCpu(pid: number): number {
@@ -96,10 +72,11 @@ function safeCpu(pid: number): number {
 }
 
 export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<FloodSample> {
-  const files = await prepare(pki, o);
   const publishers = pki.devices.slice(0, o.publishers);
+  const files = await certFiles(pki, publishers);
+  const payloadFile = await payloads(pki, o);
   // The subscriber prints one line per message (its payload); count the lines.
-  const sub = spawnTracked('mosquitto_sub', [...clientArgs(broker, pki, files, COLLECTOR), '-t', 'devices/+/telemetry', '-q', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sub = spawnTracked('mosquitto_sub', [...clientArgs(broker.url, pki, files, COLLECTOR), '-t', 'devices/+/telemetry', '-q', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let lines = 0;
   let lastAt = 0;
   let subErr = '';
@@ -112,15 +89,7 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
   });
   const pubs: ChildProcess[] = [];
   try {
-    // Subscribed once a probe message comes through (mosquitto_sub has no ready signal).
-    const probeDeadline = performance.now() + 20_000;
-    while (lines === 0) {
-      if (performance.now() > probeDeadline || sub.exitCode !== null) throw new Error(`flood: the subscriber did not receive a probe message\n${subErr}`);
-      const probe = spawnTracked('mosquitto_pub', [...clientArgs(broker, pki, files, publishers[0]!), '-t', `devices/${publishers[0]}/telemetry`, '-q', '1', '-m', 'probe'], { stdio: 'ignore' });
-      await exited(probe);
-      const until = performance.now() + 200;
-      while (lines === 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
-    }
+    await awaitSubscribed(sub, () => lines, () => [...clientArgs(broker.url, pki, files, publishers[0]!), '-t', `devices/${publishers[0]}/telemetry`], () => subErr);
     lines = 0;
 
     const cpu0 = safeCpu(broker.pid);
@@ -136,9 +105,9 @@ export async function flood(broker: Broker, pki: Pki, o: FloodOptions): Promise<
     }, 100);
     try {
       for (const name of publishers) {
-        const fd = openSync(files.payloadFile, 'r');
+        const fd = openSync(payloadFile, 'r');
         try {
-          pubs.push(spawnTracked('mosquitto_pub', [...clientArgs(broker, pki, files, name), '-t', `devices/${name}/telemetry`, '-q', '0', '-l'], { stdio: [fd, 'ignore', 'pipe'] }));
+          pubs.push(spawnTracked('mosquitto_pub', [...clientArgs(broker.url, pki, files, name), '-t', `devices/${name}/telemetry`, '-q', '0', '-l'], { stdio: [fd, 'ignore', 'pipe'] }));
         } finally {
           closeSync(fd);
         }

@@ -16,7 +16,6 @@ import {
   type HoldResult,
   type HoldTask,
   type BurstTask,
-  type LatencyTask,
   type LoadgenEvent,
   type ProbeResult,
   type PubTask,
@@ -212,57 +211,6 @@ async function pub(task: PubTask): Promise<void> {
 
 // ---------------------------------------------------------------------------------
 
-async function latency(task: LatencyTask): Promise<void> {
-  const pki = loadPki(task);
-  const subscriber = await connect({ ...task, url: task.subscriberUrl ?? task.url }, pki, task.subscriber);
-  const publisher = await connect(task, pki, task.publisher);
-  await subscriber.subscribeAsync(task.filter, { qos: task.qos });
-  const samples: number[] = [];
-  let measuring = false;
-  let firstMeasuredSeq = -1;
-  subscriber.on('message', (_topic, payload) => {
-    const now = performance.now();
-    const sentAt = payload.readDoubleBE(0);
-    const seq = payload.readUInt32BE(8);
-    if (measuring && firstMeasuredSeq >= 0 && seq >= firstMeasuredSeq) samples.push(now - sentAt);
-  });
-  emit({ t: 'ready', at: wallClock() });
-  const topic = `devices/${task.publisher}/telemetry`;
-  const opts = { qos: task.qos } as const;
-  const total = Math.round(task.rate * (task.warmupSeconds + task.seconds));
-  const warmupCount = Math.round(task.rate * task.warmupSeconds);
-  let seq = 0;
-  const start = performance.now();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * task.rate));
-      // Catch up after a late tick, but never more than 100 at once.
-      for (let n = 0; seq < due && n < 100; n++) {
-        if (seq === warmupCount) {
-          measuring = true;
-          firstMeasuredSeq = seq;
-        }
-        const payload = Buffer.alloc(task.payloadBytes);
-        payload.writeDoubleBE(performance.now(), 0);
-        payload.writeUInt32BE(seq, 8);
-        seq++;
-        publisher.publish(topic, payload, opts);
-      }
-      if (seq >= total) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
-  });
-  const measuredSent = total - warmupCount;
-  // Stragglers: wait until all have arrived or one second has passed.
-  for (let i = 0; i < 50 && samples.length < measuredSent; i++) await sleep(20);
-  const sorted = Float64Array.from(samples).sort();
-  const pct = (p: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-  emit({ t: 'result', at: wallClock(), result: { samples: sorted.length, p50ms: pct(0.5), p99ms: pct(0.99), maxMs: pct(1), lost: Math.max(0, measuredSent - samples.length) } });
-  await endAll([publisher, subscriber]);
-}
-
 // ---------------------------------------------------------------------------------
 
 /**
@@ -434,7 +382,6 @@ async function main(): Promise<void> {
     case 'smoke': return smoke(task);
     case 'sub': return sub(task);
     case 'pub': return pub(task);
-    case 'latency': return latency(task);
     case 'hold': return hold(task);
     case 'burst': return burst(task);
   }

@@ -58,21 +58,6 @@ export interface PubTask extends Target {
   readonly payloadBytes: number;
 }
 
-/** One publisher at a fixed rate and one subscriber in this process: end-to-end latency. */
-export interface LatencyTask extends Target {
-  readonly kind: 'latency';
-  readonly publisher: string;
-  readonly subscriber: string;
-  /** Where the subscriber connects, when not to `url` (another node of a cluster). */
-  readonly subscriberUrl?: string;
-  readonly filter: string;
-  readonly qos: 0 | 1;
-  readonly rate: number;
-  readonly warmupSeconds: number;
-  readonly seconds: number;
-  readonly payloadBytes: number;
-}
-
 /**
  * Connects devices in two halves (so the orchestrator can read the broker's memory at
  * N/2 and N), each subscribing to its own command topic; then optionally runs the
@@ -103,7 +88,7 @@ export interface BurstTask extends Target {
   readonly concurrency: number;
 }
 
-export type Task = SmokeTask | SubTask | PubTask | LatencyTask | HoldTask | BurstTask;
+export type Task = SmokeTask | SubTask | PubTask | HoldTask | BurstTask;
 
 export interface SmokeResult {
   readonly allowedDelivered: boolean;

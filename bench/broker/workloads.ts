@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from './brokers.js';
+import { cLatency } from './c-clients.js';
 import { cpuSeconds, machineCpu, onLines, rssKiB, spawnTracked, stopChild } from './proc.js';
 import { wallClock, type HoldPhase, type HoldResult, type LatencyResult, type LoadgenEvent, type SmokeResult, type SubResult, type Task } from './protocol.js';
 import { COLLECTOR, type Pki } from './setup.js';
@@ -193,17 +194,9 @@ export interface LatencyOptions {
   readonly subscriberUrl?: string;
 }
 
-export async function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
-  const lg = new Loadgen({
-    kind: 'latency', url: broker.url, pkiFile: pki.pkiFile, protocolVersion: o.protocolVersion, publisher: pki.devices[0]!, subscriber: COLLECTOR, filter: 'devices/+/telemetry',
-    qos: o.qos, rate: o.rate, warmupSeconds: o.warmupSeconds, seconds: o.seconds, payloadBytes: o.payloadBytes,
-    ...(o.subscriberUrl !== undefined ? { subscriberUrl: o.subscriberUrl } : {}),
-  }, (o.warmupSeconds + o.seconds + 30) * 1000);
-  try {
-    return (await lg.result) as LatencyResult;
-  } finally {
-    await lg.stop();
-  }
+/** End-to-end latency at a fixed rate, measured with Mosquitto's C clients (c-clients.ts). */
+export function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
+  return cLatency(broker.url, pki, { ...o, publisher: pki.devices[0]! });
 }
 
 export interface ConnectSample {
