@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: before anything loads mqtt-packet (see the module).
+import '../broker/quiet-debug.js';
 import { EXIT } from './output.js';
 import { runCli } from './program.js';
 
