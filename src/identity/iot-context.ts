@@ -23,7 +23,7 @@
  */
 import { x509 } from '../ca/crypto.js';
 import type { IotCertificateContext } from '../core/policy/iot/context.js';
-import type { ParsedCertificate } from './certificate.js';
+import { certificateId, type ParsedCertificate } from './certificate.js';
 import { RegistryError } from './errors.js';
 
 /** Most values kept for one subject or issuer attribute, or one alternative-name type. */
@@ -66,24 +66,37 @@ const DN_NAMES: Readonly<Record<string, string>> = {
 /** One relative distinguished name: its attributes as [OID, value], in encoded order. */
 type Rdn = readonly (readonly [string, string])[];
 
-const cache = new WeakMap<ParsedCertificate, IotCertificateContext>();
+/**
+ * Contexts already decoded, by certificate id (SHA-256 of the DER: the same id, the same
+ * bytes, the same fields). Decoding takes about 1.2 ms with the library (it parses every
+ * extension of the certificate to find the alternative names), once per connection of
+ * a device authorized by AWS IoT policies; a device that reconnects is decoded once.
+ * Contexts are frozen, so sharing them is safe. Bounded; the oldest entry goes first.
+ */
+const decoded = new Map<string, IotCertificateContext>();
+const DECODED_LIMIT = 4096;
 
 /**
- * The IoT policy context of a device certificate. Computed once per parsed certificate
- * (cached while the certificate object lives). Throws `RegistryError` CERT_MALFORMED
+ * The IoT policy context of a device certificate. Throws `RegistryError` CERT_MALFORMED
  * when the library cannot decode a part AWS IoT exposes, or when the certificate
  * exceeds the limits above.
  */
 export function iotCertificateContext(cert: ParsedCertificate): IotCertificateContext {
-  const hit = cache.get(cert);
-  if (hit !== undefined) return hit;
-  const context = iotCertificateContextFromDer(cert.x509.raw);
-  cache.set(cert, context);
-  return context;
+  return iotCertificateContextFromDer(cert.x509.raw);
 }
 
 /** The same from DER bytes (for callers without a ParsedCertificate, and for tests). */
 export function iotCertificateContextFromDer(der: Uint8Array): IotCertificateContext {
+  const id = certificateId(der);
+  const hit = decoded.get(id);
+  if (hit !== undefined) return hit;
+  const context = decode(der);
+  if (decoded.size >= DECODED_LIMIT) decoded.delete(decoded.keys().next().value as string);
+  decoded.set(id, context);
+  return context;
+}
+
+function decode(der: Uint8Array): IotCertificateContext {
   let c: x509.X509Certificate;
   try {
     c = new x509.X509Certificate(der);

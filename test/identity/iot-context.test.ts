@@ -129,11 +129,17 @@ describe('iotCertificateContext', { skip: !hasOpenssl && 'openssl not installed'
     assertMalformed(() => iotCertificateContext(parsed), /longer than 8192 characters/);
   });
 
-  it('returns a frozen context, computed once per parsed certificate', () => {
-    const { parsed } = opensslCert('/CN=dev/O=x', { extensions: ['subjectAltName=DNS:a.example'] });
+  it('returns a frozen context, decoded once per certificate: a device that reconnects (a new copy of the same bytes) is not decoded again', () => {
+    const { parsed, pem } = opensslCert('/CN=dev/O=x', { extensions: ['subjectAltName=DNS:a.example'] });
     const ctx = iotCertificateContext(parsed);
     assert.equal(iotCertificateContext(parsed), ctx);
+    assert.equal(iotCertificateContextFromDer(Buffer.from(new X509Certificate(pem).raw)), ctx, 'the same bytes from another connection');
     assert.ok(Object.isFrozen(ctx) && Object.isFrozen(ctx.subject) && Object.isFrozen(ctx.subject.Organization) && Object.isFrozen(ctx.subjectAlternativeName));
+    // Another certificate with the same subject is another entry.
+    const other = opensslCert('/CN=dev/O=x', { extensions: ['subjectAltName=DNS:a.example'] });
+    const otherCtx = iotCertificateContext(other.parsed);
+    assert.notEqual(otherCtx, ctx);
+    assert.deepEqual(otherCtx.subject, ctx.subject);
   });
 
   it('refuses bytes that are not a certificate', () => {
