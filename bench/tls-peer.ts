@@ -11,7 +11,7 @@
  *   legacy       socket.getPeerCertificate()
  *   detailed     socket.getPeerCertificate(true)
  *   chain        socket.getPeerCertificate(true), then new X509Certificate(raw) per
- *                certificate of the chain (what the broker does)
+ *                certificate of the chain (what the broker did for a while; it now reads the chain as `detailed` does and decodes nothing)
  *
  * After every 2,000 connections the server runs two full garbage collections and
  * reports its RSS and the resident size of the brk heap (`[heap]` in /proc/self/smaps:
