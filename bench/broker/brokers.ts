@@ -100,17 +100,29 @@ export interface StartOptions {
    * stay unchanged for `gatehouse.configSettleMilliseconds` (1 s by default) first.
    */
   readonly reload: 'sighup' | 'watch';
+  /** Run the broker, every thread of it, on this CPU only (`--pin-broker`). */
+  readonly pinCpu?: number;
 }
 
 export async function startBroker(name: BrokerName, opts: StartOptions): Promise<Broker> {
+  const broker = await startUnpinned(name, opts);
+  if (opts.pinCpu !== undefined) await pin(broker.pid, String(opts.pinCpu));
+  return broker;
+}
+
+/** Sets the CPU affinity of every thread of `pid` (threads made later inherit it). */
+export async function pin(pid: number, cpus: string): Promise<void> {
+  await execFileAsync('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
+}
+
+function startUnpinned(name: BrokerName, opts: StartOptions): Promise<Broker> {
   switch (name) {
     case 'gatehouse':
       return startGatehouse(name, opts, 0, opts.pki.dataDir);
     case 'gatehouse-10k':
       return startGatehouse(name, opts, 10_000, opts.pki.dataDir10k);
     case 'gatehouse-iot':
-      await setupIotPolicies(opts.pki);
-      return startGatehouse(name, opts, 0, opts.pki.dataDirIot, revokeIotPolicy(opts.pki.dataDirIot));
+      return setupIotPolicies(opts.pki).then(() => startGatehouse(name, opts, 0, opts.pki.dataDirIot, revokeIotPolicy(opts.pki.dataDirIot)));
     case 'aedes':
       return startAedes(opts, false);
     case 'aedes-fifo':

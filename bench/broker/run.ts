@@ -37,6 +37,7 @@
  *                      settings: "--max-semi-space-size=16"); printed with the results
  *   --json FILE        also write every sample as JSON
  *   --no-docs          do not update docs/benchmarks.md (partial runs never do)
+ *   --pin-broker       run each broker on CPU 0 only, the load generators on the other CPUs
  *   --cluster          instead of the above: the cross-node workload (cluster.ts): one
  *                      gateway against two gateways on one Redis and one PostgreSQL,
  *                      publishers on node 1, subscriber on node 2 (MQTT 3.1.1, QoS 0
@@ -52,9 +53,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ALL_BROKERS, FLOOD_ONLY, ROOT, startBroker, type Broker, type BrokerName } from './brokers.js';
+import { ALL_BROKERS, FLOOD_ONLY, ROOT, pin, startBroker, type Broker, type BrokerName } from './brokers.js';
 import { killAll } from './proc.js';
 import { summariseProfile } from './profile.js';
 import { LABEL, floodReport, report, writeDocs, type BrokerResults } from './report.js';
@@ -86,6 +87,7 @@ interface Options {
   cluster: boolean;
   /** Extra Node.js flags for the Node.js brokers (Gatehouse and bare aedes), e.g. heap settings. */
   nodeFlags: string[];
+  pinBroker: boolean;
   clusterCases: ClusterCase[];
   repeatsGiven: boolean;
   devicesGiven: boolean;
@@ -95,7 +97,7 @@ function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     devices: 2000, seconds: 3, repeats: 3, only: [...ALL_BROKERS], workloads: [...ALL_WORKLOADS], rate: 1000,
     publishers: 4, concurrency: 32, burst: 250, floodMessages: 100_000, configFormat: 'yaml', mqtt: [4, 5], reload: 'sighup', profile: undefined, json: undefined, docs: true,
-    cluster: false, nodeFlags: [], clusterCases: [...CLUSTER_CASES], repeatsGiven: false, devicesGiven: false,
+    cluster: false, nodeFlags: [], pinBroker: false, clusterCases: [...CLUSTER_CASES], repeatsGiven: false, devicesGiven: false,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -150,6 +152,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--profile': if (!v) throw new Error('--profile needs a directory'); o.profile = resolve(v); i++; break;
       case '--json': if (!v) throw new Error('--json needs a file'); o.json = resolve(v); i++; break;
       case '--no-docs': o.docs = false; break;
+      case '--pin-broker': o.pinBroker = true; break;
       case '--cluster': o.cluster = true; break;
       case '--node-args': {
         const flags = (v ?? '').split(/\s+/).filter((f) => f !== '');
@@ -167,7 +170,7 @@ function parseArgs(argv: readonly string[]): Options {
       }
       case '--help': case '-h':
         process.stdout.write('usage: npm run bench:broker -- [--devices N] [--seconds S] [--repeats R] [--only gatehouse,gatehouse-10k,gatehouse-iot,aedes,aedes-fifo,mosquitto]\n' +
-          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-args "FLAGS"] [--json FILE] [--no-docs] [--cluster [--cluster-cases single,cross-node,cluster-same-node]]\n');
+          '       [--workloads throughput,latency,connections,memory,flood] [--mqtt 4,5] [--rate N] [--publishers N] [--concurrency N] [--burst N] [--flood-messages N] [--config-format yaml|json] [--reload sighup|watch] [--profile DIR] [--node-args "FLAGS"] [--json FILE] [--no-docs] [--pin-broker] [--cluster [--cluster-cases single,cross-node,cluster-same-node]]\n');
         process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -271,10 +274,19 @@ async function main(): Promise<void> {
 
   const nodeArgs = [...o.nodeFlags, ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [])];
   if (o.profile) mkdirSync(o.profile, { recursive: true });
+  // --pin-broker: the broker on CPU 0, this process and every load generator it starts on the others.
+  let pinCpu: number | undefined;
+  if (o.pinBroker) {
+    const cpus = availableParallelism();
+    if (cpus < 2) throw new Error('--pin-broker needs at least 2 CPUs');
+    await pin(process.pid, `1-${cpus - 1}`);
+    pinCpu = 0;
+    log(`broker pinned to CPU 0; load generators on CPU${cpus > 2 ? `s 1-${cpus - 1}` : ' 1'}`);
+  }
   const results = new Map<BrokerName, BrokerResults>();
   for (const name of o.only) {
     const t0 = performance.now();
-    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload });
+    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload, pinCpu });
     brokers.set(name, b);
     const s = await smoke(b, pki);
     const authorizes = name !== 'aedes' && name !== 'aedes-fifo';
@@ -286,7 +298,7 @@ async function main(): Promise<void> {
 
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const restart = async (name: BrokerName): Promise<Broker> => {
-    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload });
+    const b = await startBroker(name, { pki, maxSessions: o.devices * 2 + 100, nodeArgs, configFormat: o.configFormat, reload: o.reload, pinCpu });
     brokers.set(name, b);
     if (!(await smoke(b, pki)).allowedDelivered) throw new Error(`${name}: an allowed message was not delivered after the restart\n${b.tail()}`);
     return b;
@@ -373,7 +385,7 @@ async function main(): Promise<void> {
     versions,
     parameters: `64-byte payloads; MQTT ${o.mqtt.map((m) => (m === 4 ? '3.1.1' : '5')).join(' and ')} for throughput, latency and connections (memory and policy change: 3.1.1); throughput: ${o.publishers} publishers (own topics devices/NAME/telemetry) → 1 subscriber (devices/+/telemetry), ≤ 100 publishes in flight per publisher, 1 s warm-up, ${o.seconds} s window, ${o.repeats} repeats; ` +
       `latency: 1 publisher at ${o.rate} msg/s for 2 s after 0.5 s warm-up, ${o.repeats} repeats; connections: ${o.burst} new devices per repeat, ${o.concurrency} handshakes in flight; ` +
-      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: ${o.configFormat.toUpperCase()} config file rewritten, ${o.reload === 'sighup' ? 'then SIGHUP' : 'watched (settle time 1 s)'}; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)`,
+      `memory: ${o.devices} devices connected, each subscribed to devices/NAME/cmd, RSS slope between N/2 and N; policy change: devices lose subscribe on their own topics (Gatehouse: ${o.configFormat.toUpperCase()} config file rewritten, ${o.reload === 'sighup' ? 'then SIGHUP' : 'watched (settle time 1 s)'}; with AWS IoT policies: a new default version of DevicePolicy in the registry; Mosquitto: ACL file rewritten + SIGHUP)${o.pinBroker ? '; every broker pinned to CPU 0, the load generators to the other CPUs (--pin-broker)' : ''}`,
     durationSeconds: (performance.now() - started) / 1000,
     setupSeconds: pki.seconds,
   };
