@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from './brokers.js';
-import { cLatency } from './c-clients.js';
+import { cLatency, type CLatencyOptions } from './c-clients.js';
 import { cpuSeconds, machineCpu, onLines, rssKiB, spawnTracked, stopChild } from './proc.js';
 import { wallClock, type HoldPhase, type HoldResult, type LatencyResult, type LoadgenEvent, type SmokeResult, type SubResult, type Task } from './protocol.js';
 import { COLLECTOR, type Pki } from './setup.js';
@@ -183,16 +183,8 @@ export async function throughput(broker: Broker, pki: Pki, o: ThroughputOptions)
   }
 }
 
-export interface LatencyOptions {
-  readonly qos: 0 | 1;
-  readonly protocolVersion: 4 | 5;
-  readonly rate: number;
-  readonly warmupSeconds: number;
-  readonly seconds: number;
-  readonly payloadBytes: number;
-  /** Where the subscriber connects, when not to the broker's own URL (another cluster node). */
-  readonly subscriberUrl?: string;
-}
+/** The latency workload's options: those of cLatency but the publisher, which is the first device. */
+export type LatencyOptions = Omit<CLatencyOptions, 'publisher'>;
 
 /** End-to-end latency at a fixed rate, measured with Mosquitto's C clients (c-clients.ts). */
 export function latency(broker: Broker, pki: Pki, o: LatencyOptions): Promise<LatencyResult> {
