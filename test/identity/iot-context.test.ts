@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { parseCertificatePem, type ParsedCertificate } from '../../src/identity/certificate.js';
-import { colonHex, iotCertificateContext, iotCertificateContextFromDer, MAX_VALUES_PER_ATTRIBUTE } from '../../src/identity/iot-context.js';
+import { colonHex, extensionIds, iotCertificateContext, iotCertificateContextFromDer, MAX_VALUES_PER_ATTRIBUTE } from '../../src/identity/iot-context.js';
+import { x509 } from '../../src/ca/crypto.js';
 import { RegistryError } from '../../src/identity/errors.js';
 import { hasOpenssl, opensslOk } from '../helpers/openssl.js';
 import { makeProcessTempDir } from '../helpers/tmp-dir.js';
@@ -140,6 +141,21 @@ describe('iotCertificateContext', { skip: !hasOpenssl && 'openssl not installed'
     const otherCtx = iotCertificateContext(other.parsed);
     assert.notEqual(otherCtx, ctx);
     assert.deepEqual(otherCtx.subject, ctx.subject);
+  });
+
+  it('finds which extensions a certificate has from what the library already parsed, as its own extension list says (the shortcut for certificates without alternative names)', () => {
+    for (const extensions of [[], ['subjectAltName=DNS:a.example'], ['issuerAltName=email:ca@example.com', 'subjectAltName=IP:10.0.0.1']]) {
+      const { pem } = opensslCert('/CN=dev', { extensions });
+      const c = new x509.X509Certificate(pem);
+      const ids = extensionIds(c);
+      assert.ok(ids !== undefined, 'the library\'s parsed structure is readable (a library upgrade that changes it makes every lookup take the slow path)');
+      assert.deepEqual([...ids].sort(), Array.from(c.extensions, (e) => e.type).sort());
+    }
+    // Without alternative names the context has none; with only an issuer one, only that.
+    assert.equal(iotCertificateContext(opensslCert('/CN=plain').parsed).subjectAlternativeName, undefined);
+    const ianOnly = iotCertificateContext(opensslCert('/CN=ian', { extensions: ['issuerAltName=DNS:ca.example'] }).parsed);
+    assert.equal(ianOnly.subjectAlternativeName, undefined);
+    assert.deepEqual(ianOnly.issuerAlternativeName, { DNSName: ['ca.example'] });
   });
 
   it('refuses bytes that are not a certificate', () => {
