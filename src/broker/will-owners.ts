@@ -1,7 +1,6 @@
 import type { Client, PublishPacket } from 'aedes';
 import type { IotContext } from '../core/index.js';
 import type { DeviceIdentity } from './live-sessions.js';
-import type { PeerChain } from './hooks/authenticate.js';
 
 /** The identity a connection with a will authenticated as, for deciding the will later (wills.ts). */
 export interface WillOwner {
@@ -9,15 +8,15 @@ export interface WillOwner {
   readonly will: object;
   readonly identity: DeviceIdentity;
   readonly context: IotContext;
-  /** The certificate chain the connection presented, screened again when the will is published. */
-  readonly chain: PeerChain;
+  /** The certificate chain the connection presented (PEM), screened again when the will is published. */
+  readonly chain: { readonly pem: string };
 }
 
 const owners = new WeakMap<Client, WillOwner>();
 
 /** At CONNECT, once the connection and its will are authorized. */
 export function rememberWill(client: Client, will: object, identity: DeviceIdentity, context: IotContext, chain: WillOwner['chain']): void {
-  owners.set(client, { will, identity, context, chain });
+  owners.set(client, { will, identity, context, chain: { pem: chain.pem } });
 }
 
 /** The connection's will must not be published (its identity was revoked). */
