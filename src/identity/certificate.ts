@@ -91,12 +91,8 @@ function parseDer(der: Buffer): { ok: true; certificate: ParsedCertificate } | {
   return describeCertificate(x);
 }
 
-/**
- * The facts of a certificate already decoded: by `new X509Certificate` above, or by the
- * broker from the DER of the TLS handshake's chain, which saves decoding the same
- * certificate again here (about 0.3 ms under OpenSSL 3, for the public key).
- */
-export function describeCertificate(x: X509Certificate): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
+/** The facts of a certificate `parseDer` has decoded. */
+function describeCertificate(x: X509Certificate): { ok: true; certificate: ParsedCertificate } | { ok: false; message: string } {
   const notBefore = new Date(x.validFrom);
   const notAfter = new Date(x.validTo);
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return { ok: false, message: 'unreadable validity dates' };

@@ -82,12 +82,16 @@ const DECODED_LIMIT = 4096;
  * exceeds the limits above.
  */
 export function iotCertificateContext(cert: ParsedCertificate): IotCertificateContext {
-  return iotCertificateContextFromDer(cert.x509.raw);
+  return contextOf(cert.id, cert.x509.raw);
 }
 
 /** The same from DER bytes (for callers without a ParsedCertificate, and for tests). */
 export function iotCertificateContextFromDer(der: Uint8Array): IotCertificateContext {
-  const id = certificateId(der);
+  return contextOf(certificateId(der), der);
+}
+
+/** The context of the certificate `id` (its DER's SHA-256), decoded from `der` unless kept. */
+function contextOf(id: string, der: Uint8Array): IotCertificateContext {
   const hit = decoded.get(id);
   if (hit !== undefined) return hit;
   const context = decode(der);
