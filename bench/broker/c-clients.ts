@@ -14,6 +14,7 @@ import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnTracked, stopChild } from './proc.js';
 import type { DeviceFiles, LatencyResult } from './protocol.js';
 import { COLLECTOR, type Pki } from './setup.js';
@@ -61,8 +62,6 @@ export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits until `received()` grows, publishing a QoS 1 probe as `publisher` every 200 ms
